@@ -1,0 +1,1010 @@
+//! The physical frame allocator: which 4 KiB frames of RAM are free.
+//!
+//! Everything the core maps (page tables, domain memory, grant frames) comes from here, so it must never
+//! hand out a frame twice, a frame outside RAM, or a frame that firmware, the core image, the DTB or the
+//! boot bundle occupies. It keeps one bit per frame of every RAM bank in a bitmap the caller provides
+//! (placed with [`find_free_range`] before the allocator exists), and no heap: region lists have a fixed
+//! capacity.
+//!
+//! # Invariants
+//! - Banks are sorted, disjoint and separated by at least one byte that is not RAM (overlapping and
+//!   adjacent banks are merged first), and frame-aligned. Bank `i` owns bitmap words
+//!   `word_base[i]..word_base[i] + words(i)`; the bits past its last frame are always 0.
+//! - A bit is 1 exactly when its frame is RAM, touches no reserved region, and is not allocated, so a
+//!   frame touching a reserved region is never handed out.
+//! - `free` is the number of 1 bits; `total` is the number at construction and never changes.
+//! - Every bitmap word below `hint` is 0.
+//! - A call that returns an error or `None` changes nothing.
+
+use core::fmt;
+
+/// The size of a frame, the unit the allocator hands out.
+pub const FRAME_SIZE: u64 = 4096;
+
+/// How many regions a [`RegionList`] holds.
+pub const MAX_REGIONS: usize = 32;
+
+/// A physical address range `[start, end)`. An end before its start is an empty region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Region {
+    /// The region `[start, end)`.
+    pub const fn new(start: u64, end: u64) -> Self {
+        Self { start, end }
+    }
+
+    /// The region of `size` bytes at `base`, or `None` if it would pass the end of the address space.
+    pub const fn from_base_size(base: u64, size: u64) -> Option<Self> {
+        match base.checked_add(size) {
+            Some(end) => Some(Self { start: base, end }),
+            None => None,
+        }
+    }
+
+    /// Its size in bytes.
+    pub const fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether `addr` lies inside it.
+    pub const fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// Whether the two share at least one byte.
+    pub const fn overlaps(&self, other: &Region) -> bool {
+        !self.is_empty() && !other.is_empty() && self.start < other.end && other.start < self.end
+    }
+
+    /// The largest `align`-aligned region inside it (`align` a power of two); may be empty.
+    pub const fn align_inward(&self, align: u64) -> Self {
+        let mask = align - 1;
+        let start = match self.start.checked_add(mask) {
+            Some(start) => start & !mask,
+            None => !mask,
+        };
+        Self { start, end: self.end & !mask }
+    }
+
+    /// The smallest `align`-aligned region around it (`align` a power of two). The end saturates at the
+    /// last aligned address: a block ending at 2^64 is not representable, and so never RAM either.
+    pub const fn align_outward(&self, align: u64) -> Self {
+        let mask = align - 1;
+        let end = match self.end.checked_add(mask) {
+            Some(end) => end & !mask,
+            None => !mask,
+        };
+        Self { start: self.start & !mask, end }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{:#x}, {:#x})", self.start, self.end)
+    }
+}
+
+/// Up to [`MAX_REGIONS`] regions, in the order pushed.
+#[derive(Clone, Copy)]
+pub struct RegionList {
+    regions: [Region; MAX_REGIONS],
+    len: usize,
+}
+
+impl RegionList {
+    pub const fn new() -> Self {
+        Self { regions: [Region::new(0, 0); MAX_REGIONS], len: 0 }
+    }
+
+    /// A list holding `regions`, or `TooManyRegions` if there are more than [`MAX_REGIONS`].
+    pub fn from_slice(regions: &[Region]) -> Result<Self, FrameError> {
+        let mut list = Self::new();
+        for &region in regions {
+            list.push(region)?;
+        }
+        Ok(list)
+    }
+
+    /// Appends `region`; when the list is full, returns `TooManyRegions` and changes nothing.
+    pub fn push(&mut self, region: Region) -> Result<(), FrameError> {
+        let slot = self.regions.get_mut(self.len).ok_or(FrameError::TooManyRegions)?;
+        *slot = region;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn as_slice(&self) -> &[Region] {
+        &self.regions[..self.len]
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, Region> {
+        self.as_slice().iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Region] {
+        &mut self.regions[..self.len]
+    }
+}
+
+impl Default for RegionList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for RegionList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for RegionList {}
+
+impl fmt::Debug for RegionList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'l> IntoIterator for &'l RegionList {
+    type Item = &'l Region;
+    type IntoIter = core::slice::Iter<'l, Region>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Why a frame operation was refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// More RAM banks or reserved regions than a [`RegionList`] holds.
+    TooManyRegions,
+    /// The bitmap given to [`FrameAllocator::new`] is shorter than the banks need.
+    BitmapTooSmall { needed_words: usize },
+    /// The address is not in any RAM bank the allocator manages.
+    NotRam { addr: u64 },
+    /// The frame touches a reserved region, so the allocator never handed it out.
+    Reserved { addr: u64 },
+    /// The address is not frame-aligned.
+    Misaligned { addr: u64 },
+    /// The frame is already free.
+    DoubleFree { addr: u64 },
+    /// No RAM bank holds a whole usable frame.
+    NoRam,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::TooManyRegions => write!(
+                f,
+                "more than {MAX_REGIONS} RAM banks or reserved regions; merge neighbouring regions \
+                 or raise frame::MAX_REGIONS"
+            ),
+            Self::BitmapTooSmall { needed_words } => write!(
+                f,
+                "the frame bitmap is too small: the RAM banks need {needed_words} 64-bit words; \
+                 size it with FrameAllocator::bitmap_words"
+            ),
+            Self::NotRam { addr } => write!(
+                f,
+                "{addr:#x} is not in a RAM bank this allocator manages; free only frames it handed out"
+            ),
+            Self::Reserved { addr } => write!(
+                f,
+                "{addr:#x} lies in a reserved region and was never handed out; free only frames the \
+                 allocator handed out"
+            ),
+            Self::Misaligned { addr } => {
+                write!(f, "{addr:#x} is not 4 KiB aligned; free the address the allocator returned")
+            }
+            Self::DoubleFree { addr } => write!(
+                f,
+                "{addr:#x} is already free: the caller's bookkeeping is broken (double free)"
+            ),
+            Self::NoRam => write!(
+                f,
+                "no RAM bank holds a whole usable 4 KiB frame; check the DTB's memory nodes and the \
+                 reserved regions"
+            ),
+        }
+    }
+}
+
+/// Hands out 4 KiB frames of RAM, lowest address first.
+pub struct FrameAllocator<'b> {
+    /// One bit per frame of every bank, 1 = free; exactly as long as the banks need.
+    bitmap: &'b mut [u64],
+    banks: RegionList,
+    word_base: [usize; MAX_REGIONS],
+    /// Reserved regions, rounded outwards to frames.
+    reserved: RegionList,
+    total: u64,
+    free: u64,
+    hint: usize,
+}
+
+impl<'b> FrameAllocator<'b> {
+    /// How many 64-bit words the bitmap for `ram` needs. For more than [`MAX_REGIONS`] banks (which
+    /// [`FrameAllocator::new`] refuses) it returns a bound computed bank by bank.
+    pub fn bitmap_words(ram: &[Region]) -> usize {
+        match normalise_banks(ram) {
+            Ok(banks) => banks.iter().map(bank_words).sum(),
+            Err(_) => ram.iter().map(|bank| bank_words(&bank.align_inward(FRAME_SIZE))).sum(),
+        }
+    }
+
+    /// An allocator over the frames of `ram` that touch no `reserved` region, with `bitmap` (at least
+    /// [`FrameAllocator::bitmap_words`] long) as its state. RAM banks are rounded inwards to frames;
+    /// every frame touching a reserved region is never handed out.
+    pub fn new(
+        ram: &[Region],
+        reserved: &[Region],
+        bitmap: &'b mut [u64],
+    ) -> Result<Self, FrameError> {
+        let banks = normalise_banks(ram)?;
+        if banks.is_empty() {
+            return Err(FrameError::NoRam);
+        }
+        let mut word_base = [0; MAX_REGIONS];
+        let mut needed_words = 0;
+        for (base, bank) in word_base.iter_mut().zip(banks.iter()) {
+            *base = needed_words;
+            needed_words += bank_words(bank);
+        }
+        let mut reserved_frames = RegionList::new();
+        for region in reserved.iter().filter(|region| !region.is_empty()) {
+            reserved_frames.push(region.align_outward(FRAME_SIZE))?;
+        }
+        if bitmap.len() < needed_words {
+            return Err(FrameError::BitmapTooSmall { needed_words });
+        }
+        let bitmap = &mut bitmap[..needed_words];
+        bitmap.fill(0);
+        let mut allocator = Self {
+            bitmap,
+            banks,
+            word_base,
+            reserved: reserved_frames,
+            total: 0,
+            free: 0,
+            hint: 0,
+        };
+        for index in 0..allocator.banks.len() {
+            let first = allocator.word_base[index] * 64;
+            fill(allocator.bitmap, first, first + frames(&allocator.banks.as_slice()[index]), true);
+        }
+        for region in reserved_frames.iter() {
+            for (index, bank) in allocator.banks.iter().enumerate() {
+                if region.overlaps(bank) {
+                    let first = allocator.word_base[index] * 64;
+                    let from = first + frame_count(region.start.max(bank.start) - bank.start);
+                    let to = first + frame_count(region.end.min(bank.end) - bank.start);
+                    fill(allocator.bitmap, from, to, false);
+                }
+            }
+        }
+        let usable: u64 = allocator.bitmap.iter().map(|word| u64::from(word.count_ones())).sum();
+        if usable == 0 {
+            return Err(FrameError::NoRam);
+        }
+        allocator.total = usable;
+        allocator.free = usable;
+        Ok(allocator)
+    }
+
+    /// The lowest free frame, now allocated; `None` when every frame is in use.
+    pub fn alloc(&mut self) -> Option<u64> {
+        let found = self.bitmap[self.hint..].iter().position(|&word| word != 0);
+        let Some(offset) = found else {
+            self.hint = self.bitmap.len();
+            return None;
+        };
+        let word = self.hint + offset;
+        self.hint = word;
+        let bit = word * 64 + self.bitmap[word].trailing_zeros() as usize;
+        self.bitmap[word] &= !(1 << (bit % 64));
+        self.free -= 1;
+        Some(self.address_of(bit))
+    }
+
+    /// The lowest run of `count` free frames whose first frame's address is a multiple of
+    /// `align_frames` frames, now allocated. `None` if there is none, or if `count` is 0 or
+    /// `align_frames` is not a power of two (pass 1 for no alignment).
+    pub fn alloc_contiguous(&mut self, count: usize, align_frames: usize) -> Option<u64> {
+        if count == 0 || !align_frames.is_power_of_two() || count as u64 > self.free {
+            return None;
+        }
+        let align = align_frames as u64;
+        for (index, bank) in self.banks.iter().enumerate() {
+            let first_bit = self.word_base[index] * 64;
+            let bank_frames = frames(bank);
+            let first_pfn = bank.start / FRAME_SIZE;
+            // `local` is the candidate's frame index within the bank.
+            let Some(mut local) =
+                align_up(first_pfn, align).map(|pfn| frame_count_of(pfn - first_pfn))
+            else {
+                continue;
+            };
+            while local.checked_add(count).is_some_and(|end| end <= bank_frames) {
+                let from = first_bit + local;
+                match find(self.bitmap, from, from + count, false) {
+                    None => {
+                        fill(self.bitmap, from, from + count, false);
+                        self.free -= count as u64;
+                        return Some(bank.start + local as u64 * FRAME_SIZE);
+                    }
+                    Some(used) => {
+                        // Skip the used frames a word at a time, then realign.
+                        let bank_end = first_bit + bank_frames;
+                        let Some(next_free) = find(self.bitmap, used + 1, bank_end, true) else {
+                            break;
+                        };
+                        let next_pfn = first_pfn + (next_free - first_bit) as u64;
+                        match align_up(next_pfn, align) {
+                            Some(pfn) => local = frame_count_of(pfn - first_pfn),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Returns the frame at `addr` to the free pool.
+    pub fn free(&mut self, addr: u64) -> Result<(), FrameError> {
+        self.free_contiguous(addr, 1)
+    }
+
+    /// Returns the `count` frames starting at `addr` to the free pool. Every frame is checked before any
+    /// is freed; the error names the first offending address.
+    pub fn free_contiguous(&mut self, addr: u64, count: usize) -> Result<(), FrameError> {
+        if !addr.is_multiple_of(FRAME_SIZE) {
+            return Err(FrameError::Misaligned { addr });
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let (index, bank) = self
+            .banks
+            .iter()
+            .enumerate()
+            .find(|(_, bank)| bank.contains(addr))
+            .ok_or(FrameError::NotRam { addr })?;
+        let range = (count as u64)
+            .checked_mul(FRAME_SIZE)
+            .and_then(|len| Region::from_base_size(addr, len))
+            .filter(|range| range.end <= bank.end)
+            .ok_or(FrameError::NotRam { addr: bank.end })?;
+        let first_reserved = self
+            .reserved
+            .iter()
+            .filter(|region| region.overlaps(&range))
+            .map(|region| region.start);
+        if let Some(start) = first_reserved.min() {
+            return Err(FrameError::Reserved { addr: start.max(addr) });
+        }
+        let from = self.word_base[index] * 64 + frame_count(addr - bank.start);
+        if let Some(free_bit) = find(self.bitmap, from, from + count, true) {
+            return Err(FrameError::DoubleFree { addr: self.address_of(free_bit) });
+        }
+        fill(self.bitmap, from, from + count, true);
+        self.free += count as u64;
+        self.hint = self.hint.min(from / 64);
+        Ok(())
+    }
+
+    /// How many frames the allocator manages: RAM minus every frame touching a reserved region.
+    pub fn total_frames(&self) -> u64 {
+        self.total
+    }
+
+    /// How many of them are free now.
+    pub fn free_frames(&self) -> u64 {
+        self.free
+    }
+
+    /// The RAM banks it manages: merged, sorted and rounded inwards to frames.
+    pub fn banks(&self) -> &[Region] {
+        self.banks.as_slice()
+    }
+
+    /// The address of the frame a bitmap bit stands for.
+    fn address_of(&self, bit: usize) -> u64 {
+        let word = bit / 64;
+        let index = self.word_base[..self.banks.len()].partition_point(|&base| base <= word) - 1;
+        self.banks.as_slice()[index].start + (bit - self.word_base[index] * 64) as u64 * FRAME_SIZE
+    }
+}
+
+impl fmt::Debug for FrameAllocator<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameAllocator")
+            .field("banks", &self.banks)
+            .field("reserved", &self.reserved)
+            .field("total_frames", &self.total)
+            .field("free_frames", &self.free)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The first `size`-byte range, `align`-aligned (a power of two), inside some RAM bank and overlapping
+/// no reserved region; the lowest such address over all banks. Used to place the frame bitmap before
+/// the allocator exists. `None` if there is none, `size` is 0 or `align` is not a power of two.
+pub fn find_free_range(ram: &[Region], reserved: &[Region], size: u64, align: u64) -> Option<u64> {
+    if size == 0 || !align.is_power_of_two() {
+        return None;
+    }
+    let mut lowest: Option<u64> = None;
+    for bank in ram {
+        let mut candidate = align_up(bank.start, align);
+        // Each step moves past the end of a reserved region, so the loop ends.
+        while let Some(range) = candidate.and_then(|start| Region::from_base_size(start, size)) {
+            if range.end > bank.end {
+                break;
+            }
+            let blocking = reserved.iter().filter(|region| region.overlaps(&range));
+            match blocking.map(|region| region.end).max() {
+                None => {
+                    lowest = Some(lowest.map_or(range.start, |l| l.min(range.start)));
+                    break;
+                }
+                Some(past) => candidate = align_up(past, align),
+            }
+        }
+    }
+    lowest
+}
+
+/// Sorts the non-empty banks, merges overlapping and adjacent ones, then rounds them inwards to frames.
+fn normalise_banks(ram: &[Region]) -> Result<RegionList, FrameError> {
+    let mut sorted = RegionList::new();
+    for &bank in ram.iter().filter(|bank| !bank.is_empty()) {
+        sorted.push(bank)?;
+    }
+    sorted.as_mut_slice().sort_unstable_by_key(|bank| bank.start);
+    let mut merged = RegionList::new();
+    let mut current: Option<Region> = None;
+    for &bank in sorted.iter() {
+        current = match current {
+            Some(open) if bank.start <= open.end => {
+                Some(Region::new(open.start, open.end.max(bank.end)))
+            }
+            Some(open) => {
+                push_frames(&mut merged, open)?;
+                Some(bank)
+            }
+            None => Some(bank),
+        };
+    }
+    if let Some(open) = current {
+        push_frames(&mut merged, open)?;
+    }
+    Ok(merged)
+}
+
+fn push_frames(list: &mut RegionList, bank: Region) -> Result<(), FrameError> {
+    let frames = bank.align_inward(FRAME_SIZE);
+    if frames.is_empty() {
+        return Ok(());
+    }
+    list.push(frames)
+}
+
+/// The number of whole frames in a frame-aligned region.
+fn frames(bank: &Region) -> usize {
+    frame_count(bank.len())
+}
+
+fn bank_words(bank: &Region) -> usize {
+    frames(bank).div_ceil(64)
+}
+
+fn frame_count(bytes: u64) -> usize {
+    frame_count_of(bytes / FRAME_SIZE)
+}
+
+/// A frame number or count as an index. The allocator runs on 64-bit machines only.
+fn frame_count_of(frames: u64) -> usize {
+    frames as usize
+}
+
+fn align_up(value: u64, align: u64) -> Option<u64> {
+    value.checked_add(align - 1).map(|v| v & !(align - 1))
+}
+
+/// The mask of the bits of word `bit / 64` that lie in `bit..to`, and the index just past them.
+fn word_span(bit: usize, to: usize) -> (u64, usize) {
+    let shift = bit % 64;
+    let span = (64 - shift).min(to - bit);
+    let mask = if span == 64 { u64::MAX } else { ((1u64 << span) - 1) << shift };
+    (mask, bit + span)
+}
+
+/// The first bit in `from..to` whose value is `value`.
+fn find(bitmap: &[u64], from: usize, to: usize, value: bool) -> Option<usize> {
+    let mut bit = from;
+    while bit < to {
+        let (mask, next) = word_span(bit, to);
+        let word = if value { bitmap[bit / 64] } else { !bitmap[bit / 64] };
+        let hits = word & mask;
+        if hits != 0 {
+            return Some(bit / 64 * 64 + hits.trailing_zeros() as usize);
+        }
+        bit = next;
+    }
+    None
+}
+
+/// Sets every bit in `from..to` to `value`.
+fn fill(bitmap: &mut [u64], from: usize, to: usize, value: bool) {
+    let mut bit = from;
+    while bit < to {
+        let (mask, next) = word_span(bit, to);
+        if value {
+            bitmap[bit / 64] |= mask;
+        } else {
+            bitmap[bit / 64] &= !mask;
+        }
+        bit = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const MIB: u64 = 1 << 20;
+
+    fn region(start: u64, end: u64) -> Region {
+        Region::new(start, end)
+    }
+
+    /// Builds an allocator over a bitmap of exactly the advertised size.
+    fn with<R>(
+        ram: &[Region],
+        reserved: &[Region],
+        run: impl FnOnce(&mut FrameAllocator<'_>) -> R,
+    ) -> R {
+        let mut bitmap = vec![0u64; FrameAllocator::bitmap_words(ram)];
+        let mut allocator = FrameAllocator::new(ram, reserved, &mut bitmap).expect("valid layout");
+        run(&mut allocator)
+    }
+
+    fn drain(allocator: &mut FrameAllocator<'_>) -> Vec<u64> {
+        std::iter::from_fn(|| allocator.alloc()).collect()
+    }
+
+    #[test]
+    fn region_basics() {
+        let r = region(0x1000, 0x3000);
+        assert_eq!(r.len(), 0x2000);
+        assert!(!r.is_empty());
+        assert!(
+            r.contains(0x1000) && r.contains(0x2fff) && !r.contains(0x3000) && !r.contains(0xfff)
+        );
+        assert!(r.overlaps(&region(0x2fff, 0x4000)));
+        assert!(!r.overlaps(&region(0x3000, 0x4000)));
+        assert!(!r.overlaps(&region(0x2000, 0x2000)), "an empty region overlaps nothing");
+        assert!(region(5, 3).is_empty());
+        assert_eq!(region(5, 3).len(), 0);
+        assert_eq!(region(0x1001, 0x3fff).align_inward(FRAME_SIZE), region(0x2000, 0x3000));
+        assert_eq!(region(0x1001, 0x3fff).align_outward(FRAME_SIZE), region(0x1000, 0x4000));
+        assert_eq!(region(0x1001, 0x1fff).align_inward(FRAME_SIZE).len(), 0);
+        assert_eq!(region(0x1000, u64::MAX).align_outward(FRAME_SIZE).end, !0xfff);
+        assert_eq!(Region::from_base_size(u64::MAX, 1), None);
+        assert_eq!(Region::from_base_size(0x1000, 0x1000), Some(region(0x1000, 0x2000)));
+        assert_eq!(region(0x1000, 0x2000).to_string(), "[0x1000, 0x2000)");
+    }
+
+    #[test]
+    fn region_list_is_bounded() {
+        let mut list = RegionList::new();
+        assert!(list.is_empty());
+        for i in 0..MAX_REGIONS as u64 {
+            list.push(region(i, i + 1)).unwrap();
+        }
+        assert_eq!(list.len(), MAX_REGIONS);
+        assert_eq!(list.push(region(100, 101)), Err(FrameError::TooManyRegions));
+        assert_eq!(list.len(), MAX_REGIONS);
+        assert_eq!(list.iter().count(), MAX_REGIONS);
+        assert_eq!(list.as_slice()[3], region(3, 4));
+        assert_eq!(RegionList::from_slice(list.as_slice()), Ok(list));
+        assert_eq!(
+            format!("{:?}", RegionList::from_slice(&[region(1, 2)]).unwrap()),
+            format!("{:?}", [region(1, 2)])
+        );
+    }
+
+    #[test]
+    fn one_bank_hands_out_every_frame_lowest_first() {
+        let ram = [region(0x4000_0000, 0x4000_0000 + MIB)];
+        with(&ram, &[], |a| {
+            assert_eq!(a.total_frames(), 256);
+            assert_eq!(a.free_frames(), 256);
+            let frames = drain(a);
+            let expected: Vec<u64> = (0..256).map(|i| 0x4000_0000 + i * FRAME_SIZE).collect();
+            assert_eq!(frames, expected);
+            assert_eq!(a.free_frames(), 0);
+            assert_eq!(a.alloc(), None);
+            assert_eq!(a.alloc_contiguous(1, 1), None);
+        });
+    }
+
+    #[test]
+    fn exhausting_and_refilling_returns_to_the_start() {
+        let ram = [region(0x8000_0000, 0x8000_0000 + 200 * FRAME_SIZE)];
+        with(&ram, &[], |a| {
+            let first = drain(a);
+            for &frame in first.iter().rev() {
+                a.free(frame).unwrap();
+            }
+            assert_eq!(a.free_frames(), 200);
+            assert_eq!(drain(a), first);
+            // Free a few in the middle: they come back lowest first.
+            for &frame in &[first[150], first[70], first[199]] {
+                a.free(frame).unwrap();
+            }
+            assert_eq!(drain(a), vec![first[70], first[150], first[199]]);
+        });
+    }
+
+    #[test]
+    fn banks_are_sorted_merged_and_rounded_inwards() {
+        let ram = [
+            region(0x9000_0800, 0x9000_4000), // unaligned start: frames 0x90001000..
+            region(0x1000, 0x3000),
+            region(0x2000, 0x5800), // overlaps the one above, unaligned end
+            region(0x5800, 0x7000), // adjacent: merges, so frame 0x5000 is whole RAM
+            region(0x7000_0000, 0x7000_0fff), // less than a frame: dropped
+        ];
+        assert_eq!(FrameAllocator::bitmap_words(&ram), 2);
+        with(&ram, &[], |a| {
+            assert_eq!(a.banks(), &[region(0x1000, 0x7000), region(0x9000_1000, 0x9000_4000)]);
+            assert_eq!(a.total_frames(), 6 + 3);
+            let frames = drain(a);
+            assert_eq!(
+                frames,
+                [
+                    0x1000,
+                    0x2000,
+                    0x3000,
+                    0x4000,
+                    0x5000,
+                    0x6000,
+                    0x9000_1000,
+                    0x9000_2000,
+                    0x9000_3000
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn reserved_regions_at_edges_overlapping_and_unaligned() {
+        let ram =
+            [region(0x4000_0000, 0x4000_0000 + 64 * FRAME_SIZE), region(0x8000_0000, 0x8000_4000)];
+        let reserved = [
+            region(0x3fff_f000, 0x4000_0001), // straddles the start: frame 0 gone
+            region(0x4000_5fff, 0x4000_6001), // unaligned, touches frames 5 and 6
+            region(0x4000_8000, 0x4000_a000), // frames 8, 9
+            region(0x4000_9000, 0x4000_b000), // overlaps: adds frame 10
+            region(0x4003_f000, 0x5000_0000), // the last frame and beyond
+            region(0x8000_3000, 0x8000_3000), // empty: reserves nothing
+            region(0x1_0000_0000, 0x2_0000_0000), // outside RAM: no effect
+        ];
+        with(&ram, &reserved, |a| {
+            assert_eq!(a.total_frames(), 64 - 1 - 2 - 3 - 1 + 4);
+            let frames: BTreeSet<u64> = drain(a).into_iter().collect();
+            for gone in [0, 5, 6, 8, 9, 10, 63] {
+                assert!(!frames.contains(&(0x4000_0000 + gone * FRAME_SIZE)), "frame {gone}");
+            }
+            assert!(frames.contains(&0x4000_1000) && frames.contains(&0x4000_7000));
+            assert!(frames.contains(&0x8000_3000));
+            for frame in [0x4000_0000, 0x4000_6000, 0x4003_f000] {
+                assert_eq!(a.free(frame), Err(FrameError::Reserved { addr: frame }));
+            }
+        });
+    }
+
+    #[test]
+    fn construction_errors() {
+        let ram = [region(0x1000, 0x1000 + 65 * FRAME_SIZE)];
+        let mut short = [0u64; 1];
+        assert_eq!(
+            FrameAllocator::new(&ram, &[], &mut short).unwrap_err(),
+            FrameError::BitmapTooSmall { needed_words: 2 }
+        );
+        let mut bitmap = [u64::MAX; 4];
+        assert_eq!(FrameAllocator::new(&[], &[], &mut bitmap).unwrap_err(), FrameError::NoRam);
+        let tiny = [region(0x1001, 0x2fff)];
+        assert_eq!(FrameAllocator::new(&tiny, &[], &mut bitmap).unwrap_err(), FrameError::NoRam);
+        let all_reserved = [region(0, u64::MAX)];
+        assert_eq!(
+            FrameAllocator::new(&ram, &all_reserved, &mut bitmap).unwrap_err(),
+            FrameError::NoRam
+        );
+        let many: Vec<Region> =
+            (0..33).map(|i| region(i * 0x10_0000, i * 0x10_0000 + 0x1000)).collect();
+        assert_eq!(
+            FrameAllocator::new(&many, &[], &mut bitmap).unwrap_err(),
+            FrameError::TooManyRegions
+        );
+        assert_eq!(
+            FrameAllocator::new(&ram, &many, &mut bitmap).unwrap_err(),
+            FrameError::TooManyRegions
+        );
+        // A longer bitmap is fine, and stale contents are cleared.
+        let allocator = FrameAllocator::new(&ram, &[], &mut bitmap).unwrap();
+        assert_eq!(allocator.total_frames(), 65);
+    }
+
+    #[test]
+    fn free_errors_change_nothing() {
+        let ram = [region(0x4000_0000, 0x4000_0000 + 16 * FRAME_SIZE)];
+        let reserved = [region(0x4000_f000, 0x4001_0000)];
+        with(&ram, &reserved, |a| {
+            let frame = a.alloc().unwrap();
+            let before = a.free_frames();
+            assert_eq!(a.free(frame + 8), Err(FrameError::Misaligned { addr: frame + 8 }));
+            assert_eq!(a.free(0x1000), Err(FrameError::NotRam { addr: 0x1000 }));
+            assert_eq!(a.free(0x4001_0000), Err(FrameError::NotRam { addr: 0x4001_0000 }));
+            assert_eq!(a.free(0x4000_1000), Err(FrameError::DoubleFree { addr: 0x4000_1000 }));
+            assert_eq!(a.free(0x4000_f000), Err(FrameError::Reserved { addr: 0x4000_f000 }));
+            assert_eq!(a.free_frames(), before);
+            a.free(frame).unwrap();
+            assert_eq!(a.free(frame), Err(FrameError::DoubleFree { addr: frame }));
+            assert_eq!(a.free_frames(), before + 1);
+        });
+    }
+
+    #[test]
+    fn free_contiguous_checks_everything_first() {
+        let base = 0x4000_0000;
+        let ram = [region(base, base + 32 * FRAME_SIZE)];
+        let reserved = [region(base + 20 * FRAME_SIZE, base + 21 * FRAME_SIZE)];
+        with(&ram, &reserved, |a| {
+            let run = a.alloc_contiguous(10, 1).unwrap();
+            assert_eq!(run, base);
+            let before = a.free_frames();
+            // Frame 10 is still free: nothing in 0..12 may be freed.
+            assert_eq!(
+                a.free_contiguous(run, 12),
+                Err(FrameError::DoubleFree { addr: base + 10 * FRAME_SIZE })
+            );
+            // Runs off the end of the bank.
+            assert_eq!(
+                a.free_contiguous(base + 30 * FRAME_SIZE, 3),
+                Err(FrameError::NotRam { addr: base + 32 * FRAME_SIZE })
+            );
+            assert_eq!(
+                a.free_contiguous(base, usize::MAX),
+                Err(FrameError::NotRam { addr: base + 32 * FRAME_SIZE })
+            );
+            // Crosses the reserved frame.
+            assert_eq!(
+                a.free_contiguous(base + 18 * FRAME_SIZE, 4),
+                Err(FrameError::Reserved { addr: base + 20 * FRAME_SIZE })
+            );
+            assert_eq!(
+                a.free_contiguous(base + 1, 2),
+                Err(FrameError::Misaligned { addr: base + 1 })
+            );
+            assert_eq!(a.free_frames(), before);
+            assert_eq!(a.free_contiguous(base, 0), Ok(()));
+            a.free_contiguous(run, 10).unwrap();
+            assert_eq!(a.free_frames(), before + 10);
+            assert_eq!(a.alloc(), Some(base));
+        });
+    }
+
+    #[test]
+    fn contiguous_with_alignment() {
+        // The bank starts one frame past a 16-frame boundary.
+        let base = 0x4000_0000 + FRAME_SIZE;
+        let ram = [region(base, 0x4000_0000 + 200 * FRAME_SIZE)];
+        with(&ram, &[], |a| {
+            assert_eq!(a.alloc(), Some(base));
+            let aligned = a.alloc_contiguous(16, 16).unwrap();
+            assert_eq!(aligned, 0x4001_0000);
+            // The frames skipped for alignment are still free, lowest first.
+            assert_eq!(a.alloc_contiguous(3, 1), Some(base + FRAME_SIZE));
+            assert_eq!(a.alloc_contiguous(1, 8), Some(0x4000_8000));
+            // Two 64-frame, 64-aligned runs fit below 0x4000_0000 + 200 frames; a third does not.
+            assert_eq!(a.alloc_contiguous(64, 64), Some(0x4004_0000));
+            assert_eq!(a.alloc_contiguous(64, 64), Some(0x4008_0000));
+            assert_eq!(a.alloc_contiguous(64, 64), None);
+            assert_eq!(a.alloc_contiguous(8, 8), Some(0x4002_0000));
+            assert_eq!(a.alloc_contiguous(0, 1), None);
+            assert_eq!(a.alloc_contiguous(1, 0), None);
+            assert_eq!(a.alloc_contiguous(1, 3), None);
+            assert_eq!(a.alloc_contiguous(usize::MAX, 1), None);
+        });
+    }
+
+    #[test]
+    fn contiguous_skips_used_frames_and_banks() {
+        let ram = [
+            region(0x1000, 0x1000 + 8 * FRAME_SIZE),
+            region(0x10_0000, 0x10_0000 + 100 * FRAME_SIZE),
+        ];
+        let reserved = [region(0x10_0000 + 40 * FRAME_SIZE, 0x10_0000 + 41 * FRAME_SIZE)];
+        with(&ram, &reserved, |a| {
+            // Too long for the first bank, and crosses the reserved frame at 40 in the second.
+            assert_eq!(a.alloc_contiguous(50, 1), Some(0x10_0000 + 41 * FRAME_SIZE));
+            assert_eq!(a.alloc_contiguous(8, 1), Some(0x1000));
+            assert_eq!(a.alloc_contiguous(41, 1), None);
+            assert_eq!(a.alloc_contiguous(40, 1), Some(0x10_0000));
+            assert_eq!(a.free_frames(), 9);
+        });
+    }
+
+    #[test]
+    fn find_free_range_places_around_reserved() {
+        let ram = [region(0x8000_0000, 0x8010_0000), region(0x4000_0000, 0x4010_0000)];
+        let reserved = [region(0x4000_0000, 0x4000_1800), region(0x4000_2000, 0x4000_3000)];
+        assert_eq!(find_free_range(&ram, &reserved, 0x800, 0x800), Some(0x4000_1800));
+        assert_eq!(find_free_range(&ram, &reserved, 0x1000, 0x1000), Some(0x4000_3000));
+        assert_eq!(find_free_range(&ram, &reserved, 0x1000, 8), Some(0x4000_3000));
+        assert_eq!(find_free_range(&ram, &reserved, 0x10_0000, 0x1000), Some(0x8000_0000));
+        assert_eq!(find_free_range(&ram, &reserved, 0x10_0001, 1), None);
+        assert_eq!(find_free_range(&ram, &[], 0x1000, 0x1000), Some(0x4000_0000));
+        assert_eq!(find_free_range(&ram, &[], 0x1000, 0x2_0000_0000), None);
+        assert_eq!(find_free_range(&ram, &[], 0, 8), None);
+        assert_eq!(find_free_range(&ram, &[], 8, 3), None);
+        let top = [region(u64::MAX - 0xfff, u64::MAX)];
+        assert_eq!(find_free_range(&top, &[], 0x1000, 0x1000), None);
+        assert_eq!(find_free_range(&top, &[], 0x800, 0x800), Some(u64::MAX - 0xfff));
+    }
+
+    #[test]
+    fn the_bitmap_placed_by_find_free_range_is_never_handed_out() {
+        let ram = [region(0x4000_0000, 0x4000_0000 + 64 * MIB)];
+        let image = region(0x4000_0000, 0x4020_0000);
+        let words = FrameAllocator::bitmap_words(&ram);
+        let size = words as u64 * 8;
+        let at = find_free_range(&ram, &[image], size, FRAME_SIZE).unwrap();
+        assert_eq!(at, 0x4020_0000);
+        let reserved = [image, Region::from_base_size(at, size).unwrap()];
+        with(&ram, &reserved, |a| {
+            assert_eq!(a.total_frames(), 64 * 256 - 512 - 1);
+            assert_eq!(a.alloc(), Some(0x4020_1000));
+        });
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let messages = [
+            FrameError::TooManyRegions.to_string(),
+            FrameError::BitmapTooSmall { needed_words: 3 }.to_string(),
+            FrameError::NotRam { addr: 0x1000 }.to_string(),
+            FrameError::Reserved { addr: 0x1000 }.to_string(),
+            FrameError::Misaligned { addr: 0x1001 }.to_string(),
+            FrameError::DoubleFree { addr: 0x1000 }.to_string(),
+            FrameError::NoRam.to_string(),
+        ];
+        assert!(messages[1].contains("3 64-bit words"));
+        assert!(messages[4].starts_with("0x1001 is not 4 KiB aligned"));
+        for message in messages {
+            assert!(message.contains(';') || message.contains(':'), "{message}");
+        }
+    }
+
+    /// A small xorshift64* generator: deterministic, no dependencies.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// The allocator must agree with a model of sets over random layouts and operations.
+    #[test]
+    fn randomized_against_a_model() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _round in 0..200 {
+            // Random banks and reserved regions in a 1 MiB window, at byte granularity.
+            let window = MIB;
+            let random_region = |rng: &mut Rng, max_len: u64| {
+                let start = 0x4000_0000 + rng.below(window);
+                let len = if rng.below(4) == 0 { rng.below(0x3000) } else { rng.below(max_len) };
+                region(start, start + len)
+            };
+            let ram: Vec<Region> =
+                (0..1 + rng.below(5)).map(|_| random_region(&mut rng, 256 * 1024)).collect();
+            let reserved: Vec<Region> =
+                (0..rng.below(6)).map(|_| random_region(&mut rng, 32 * 1024)).collect();
+
+            // The model: every frame wholly inside the union of RAM and touching no reserved region.
+            let is_ram_byte = |addr: u64| ram.iter().any(|r| r.contains(addr));
+            let usable: BTreeSet<u64> = (0x4000_0000 / FRAME_SIZE
+                ..(0x4000_0000 + 2 * window) / FRAME_SIZE)
+                .map(|pfn| pfn * FRAME_SIZE)
+                .filter(|&frame| {
+                    let whole = region(frame, frame + FRAME_SIZE);
+                    (frame..frame + FRAME_SIZE).step_by(0x80).all(is_ram_byte)
+                        && is_ram_byte(frame + FRAME_SIZE - 1)
+                        && !reserved.iter().any(|r| r.overlaps(&whole))
+                })
+                .collect();
+            let mut bitmap = vec![0u64; FrameAllocator::bitmap_words(&ram)];
+            let Ok(mut a) = FrameAllocator::new(&ram, &reserved, &mut bitmap) else {
+                assert!(usable.is_empty());
+                continue;
+            };
+            assert_eq!(a.total_frames(), usable.len() as u64);
+            let mut allocated: BTreeSet<u64> = BTreeSet::new();
+            let mut runs: Vec<(u64, usize)> = Vec::new();
+
+            for _step in 0..300 {
+                match rng.below(6) {
+                    0 | 1 => {
+                        let expected = usable.iter().copied().find(|f| !allocated.contains(f));
+                        assert_eq!(a.alloc(), expected);
+                        if let Some(frame) = expected {
+                            allocated.insert(frame);
+                            runs.push((frame, 1));
+                        }
+                    }
+                    2 => {
+                        let count = 1 + rng.below(12) as usize;
+                        let align = 1usize << rng.below(5);
+                        let free = |f: &u64| usable.contains(f) && !allocated.contains(f);
+                        let expected = usable.iter().copied().find(|&start| {
+                            (start / FRAME_SIZE).is_multiple_of(align as u64)
+                                && (0..count as u64).all(|i| free(&(start + i * FRAME_SIZE)))
+                        });
+                        assert_eq!(a.alloc_contiguous(count, align), expected, "{count} x {align}");
+                        if let Some(start) = expected {
+                            allocated.extend((0..count as u64).map(|i| start + i * FRAME_SIZE));
+                            runs.push((start, count));
+                        }
+                    }
+                    3 | 4 if !runs.is_empty() => {
+                        let (start, count) =
+                            runs.swap_remove(rng.below(runs.len() as u64) as usize);
+                        a.free_contiguous(start, count).unwrap();
+                        for i in 0..count as u64 {
+                            allocated.remove(&(start + i * FRAME_SIZE));
+                        }
+                    }
+                    _ => {
+                        // A wrong free: a random address must be refused unless it is allocated.
+                        let addr = 0x4000_0000 + rng.below(2 * window) / FRAME_SIZE * FRAME_SIZE;
+                        if !allocated.contains(&addr) {
+                            assert!(a.free(addr).is_err(), "{addr:#x}");
+                        }
+                    }
+                }
+                assert_eq!(a.free_frames(), (usable.len() - allocated.len()) as u64);
+            }
+        }
+    }
+}

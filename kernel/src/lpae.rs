@@ -1,0 +1,462 @@
+//! Armv8-A VMSAv8-64 translation tables (4 KiB granule), as pure data: building, walking, checking.
+//!
+//! The core's own EL2 stage-1 map is built here and the boot-time W^X check walks it here; the
+//! hardware registers that point at the result are set in `arch/aarch64/mmu.rs`. Keeping the format
+//! free of hardware access lets host tests build tables in fake memory and read them back.
+//!
+//! Format facts (Arm ARM D8.3, "Translation table descriptor formats", 4 KiB granule):
+//! - 512 eight-byte entries per table; level 1 blocks map 1 GiB, level 2 blocks 2 MiB, level 3
+//!   pages 4 KiB. Bits[1:0]: `0b11` table (levels 0-2) or page (level 3), `0b01` block.
+//! - Stage-1 lower attributes: AttrIndx[4:2] (index into MAIR), AP[7:6], SH[9:8], AF[10].
+//!   In a regime with one privilege level (non-VHE EL2) AP[1] is RES1, AP[2] set means read-only.
+//! - Stage-1 upper attributes for EL2: XN at bit 54.
+//!
+//! # Invariants
+//! - A region is never mapped twice: `map` refuses an overlap instead of replacing a live entry.
+//! - Every table frame comes zeroed from the caller's [`TableMemory`]; an all-zero entry is invalid.
+//! - Blocks are used only where virtual address, physical address and remaining size are all aligned
+//!   to the block size, so no block maps memory the caller did not ask for.
+
+use core::fmt;
+
+/// Bytes in a translation granule and a page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Entries in one table.
+pub const ENTRIES: usize = 512;
+/// Bits of virtual address the core's EL2 map covers (TCR_EL2.T0SZ = 64 - 39 = 25): 512 GiB,
+/// enough for QEMU `virt` RAM, its devices and its high-memory redistributors.
+pub const VA_BITS: u32 = 39;
+/// The table level at which a walk of a [`VA_BITS`] space starts.
+pub const ROOT_LEVEL: usize = 1;
+
+const VALID: u64 = 1 << 0;
+const TABLE_OR_PAGE: u64 = 1 << 1;
+const ATTR_INDEX_SHIFT: u64 = 2;
+const AP_RES1: u64 = 1 << 6;
+const AP_READ_ONLY: u64 = 1 << 7;
+const SH_INNER: u64 = 0b11 << 8;
+const ACCESS_FLAG: u64 = 1 << 10;
+const EXECUTE_NEVER: u64 = 1 << 54;
+const ADDRESS_MASK: u64 = 0x0000_FFFF_FFFF_F000;
+
+/// MAIR_EL2 index of Device-nGnRE memory.
+pub const MAIR_INDEX_DEVICE: u64 = 0;
+/// MAIR_EL2 index of Normal, inner and outer write-back read/write-allocate memory.
+pub const MAIR_INDEX_NORMAL: u64 = 1;
+/// MAIR_EL2 value matching the two indices above (attr0 = 0x04 Device-nGnRE, attr1 = 0xFF).
+pub const MAIR_VALUE: u64 = 0x04 | (0xFF << 8);
+
+/// What kind of memory a mapping is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryType {
+    /// RAM: cacheable, inner shareable.
+    Normal,
+    /// Device registers: Device-nGnRE, never executable.
+    Device,
+}
+
+/// The attributes of one mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attributes {
+    /// Normal memory or device.
+    pub memory: MemoryType,
+    /// Writable (else read-only).
+    pub write: bool,
+    /// Executable (else execute-never).
+    pub execute: bool,
+}
+
+impl Attributes {
+    /// Code: read and execute.
+    pub const TEXT: Self = Self { memory: MemoryType::Normal, write: false, execute: true };
+    /// Constants: read only.
+    pub const RODATA: Self = Self { memory: MemoryType::Normal, write: false, execute: false };
+    /// Data, stacks, heap and free RAM: read and write, never execute.
+    pub const DATA: Self = Self { memory: MemoryType::Normal, write: true, execute: false };
+    /// Device registers.
+    pub const DEVICE: Self = Self { memory: MemoryType::Device, write: true, execute: false };
+
+    fn encode(self) -> u64 {
+        let mut bits = ACCESS_FLAG | AP_RES1;
+        bits |= match self.memory {
+            MemoryType::Normal => (MAIR_INDEX_NORMAL << ATTR_INDEX_SHIFT) | SH_INNER,
+            MemoryType::Device => MAIR_INDEX_DEVICE << ATTR_INDEX_SHIFT,
+        };
+        if !self.write {
+            bits |= AP_READ_ONLY;
+        }
+        if !self.execute || self.memory == MemoryType::Device {
+            bits |= EXECUTE_NEVER;
+        }
+        bits
+    }
+
+    fn decode(descriptor: u64) -> Self {
+        let index = (descriptor >> ATTR_INDEX_SHIFT) & 0b111;
+        Self {
+            memory: if index == MAIR_INDEX_NORMAL {
+                MemoryType::Normal
+            } else {
+                MemoryType::Device
+            },
+            write: descriptor & AP_READ_ONLY == 0,
+            execute: descriptor & EXECUTE_NEVER == 0,
+        }
+    }
+}
+
+/// Where table frames come from and how they are read and written. The core implements it over
+/// identity-mapped physical memory; tests implement it over a `Vec`.
+pub trait TableMemory {
+    /// A zeroed, page-aligned frame for a new table, by physical address.
+    fn alloc_table(&mut self) -> Option<u64>;
+    /// Reads entry `index` of the table at physical address `table`.
+    fn read(&self, table: u64, index: usize) -> u64;
+    /// Writes entry `index` of the table at physical address `table`.
+    fn write(&mut self, table: u64, index: usize, value: u64);
+}
+
+/// Why a mapping was refused. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// Address or size not page-aligned.
+    Misaligned { virt: u64, phys: u64, size: u64 },
+    /// Beyond the [`VA_BITS`] space or the 48-bit output address space.
+    OutOfRange { virt: u64, size: u64 },
+    /// Part of the range is mapped already.
+    AlreadyMapped { virt: u64 },
+    /// No frame for a table.
+    OutOfMemory,
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Misaligned { virt, phys, size } => {
+                write!(f, "mapping {virt:#x} -> {phys:#x} ({size:#x} bytes) is not page-aligned")
+            }
+            Self::OutOfRange { virt, size } => {
+                write!(f, "mapping {virt:#x} ({size:#x} bytes) is outside the address space")
+            }
+            Self::AlreadyMapped { virt } => write!(f, "{virt:#x} is mapped already"),
+            Self::OutOfMemory => write!(f, "no free frame for a translation table"),
+        }
+    }
+}
+
+/// One leaf of a walk: a block or page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Virtual (input) address.
+    pub virt: u64,
+    /// Physical (output) address.
+    pub phys: u64,
+    /// Bytes mapped by this leaf.
+    pub size: u64,
+    /// Its attributes.
+    pub attributes: Attributes,
+}
+
+/// An EL2 stage-1 address space, rooted in a level-1 table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressSpace {
+    root: u64,
+}
+
+fn level_shift(level: usize) -> u32 {
+    12 + 9 * (3 - level as u32)
+}
+
+fn index_at(virt: u64, level: usize) -> usize {
+    ((virt >> level_shift(level)) & (ENTRIES as u64 - 1)) as usize
+}
+
+impl AddressSpace {
+    /// A new, empty address space.
+    pub fn new(memory: &mut impl TableMemory) -> Result<Self, MapError> {
+        Ok(Self { root: memory.alloc_table().ok_or(MapError::OutOfMemory)? })
+    }
+
+    /// Physical address of the root table (the value for TTBR0_EL2).
+    pub fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// Maps `size` bytes at `virt` to `phys`, with the largest blocks alignment allows.
+    /// Checks the whole range first: on error nothing is mapped.
+    pub fn map(
+        &mut self,
+        memory: &mut impl TableMemory,
+        virt: u64,
+        phys: u64,
+        size: u64,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        if !virt.is_multiple_of(PAGE_SIZE)
+            || !phys.is_multiple_of(PAGE_SIZE)
+            || !size.is_multiple_of(PAGE_SIZE)
+            || size == 0
+        {
+            return Err(MapError::Misaligned { virt, phys, size });
+        }
+        let in_range = |base: u64, limit_bits: u32| {
+            base.checked_add(size).is_some_and(|end| end <= 1u64 << limit_bits)
+        };
+        if !in_range(virt, VA_BITS) || !in_range(phys, 48) {
+            return Err(MapError::OutOfRange { virt, size });
+        }
+        let mut offset = 0;
+        while offset < size {
+            let step = self.leaf_size_for(virt + offset, phys + offset, size - offset);
+            if self.is_mapped_anywhere(memory, virt + offset, step) {
+                return Err(MapError::AlreadyMapped { virt: virt + offset });
+            }
+            offset += step;
+        }
+        let mut offset = 0;
+        while offset < size {
+            let step = self.leaf_size_for(virt + offset, phys + offset, size - offset);
+            self.map_leaf(memory, virt + offset, phys + offset, step, attributes)?;
+            offset += step;
+        }
+        Ok(())
+    }
+
+    fn leaf_size_for(&self, virt: u64, phys: u64, remaining: u64) -> u64 {
+        for level in ROOT_LEVEL..3 {
+            let block = 1u64 << level_shift(level);
+            if virt.is_multiple_of(block) && phys.is_multiple_of(block) && remaining >= block {
+                return block;
+            }
+        }
+        PAGE_SIZE
+    }
+
+    /// Whether any part of `[virt, virt + size)` is mapped (size is a leaf size at virt's alignment).
+    fn is_mapped_anywhere(&self, memory: &impl TableMemory, virt: u64, size: u64) -> bool {
+        let mut found = false;
+        self.walk_range(memory, virt, size, &mut |_| found = true);
+        found
+    }
+
+    fn map_leaf(
+        &mut self,
+        memory: &mut impl TableMemory,
+        virt: u64,
+        phys: u64,
+        size: u64,
+        attributes: Attributes,
+    ) -> Result<(), MapError> {
+        let mut table = self.root;
+        let mut level = ROOT_LEVEL;
+        while 1u64 << level_shift(level) != size {
+            let index = index_at(virt, level);
+            let entry = memory.read(table, index);
+            table = if entry & VALID == 0 {
+                let next = memory.alloc_table().ok_or(MapError::OutOfMemory)?;
+                memory.write(table, index, next | TABLE_OR_PAGE | VALID);
+                next
+            } else {
+                // The overlap check ran first, so a valid entry here is a table, never a block.
+                entry & ADDRESS_MASK
+            };
+            level += 1;
+        }
+        let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
+        memory.write(table, index_at(virt, level), phys | attributes.encode() | kind | VALID);
+        Ok(())
+    }
+
+    /// Calls `visit` for every leaf, in address order.
+    pub fn walk(&self, memory: &impl TableMemory, visit: &mut dyn FnMut(Mapping)) {
+        self.walk_range(memory, 0, 1 << VA_BITS, visit);
+    }
+
+    /// Calls `visit` for every leaf overlapping `[virt, virt + size)`.
+    fn walk_range(
+        &self,
+        memory: &impl TableMemory,
+        virt: u64,
+        size: u64,
+        visit: &mut dyn FnMut(Mapping),
+    ) {
+        walk_table(memory, self.root, ROOT_LEVEL, 0, virt, virt + size, visit);
+    }
+
+    /// The physical address and attributes `virt` translates to, if mapped.
+    pub fn translate(&self, memory: &impl TableMemory, virt: u64) -> Option<(u64, Attributes)> {
+        let mut result = None;
+        self.walk_range(memory, virt & !(PAGE_SIZE - 1), PAGE_SIZE, &mut |leaf| {
+            result = Some((leaf.phys + (virt - leaf.virt), leaf.attributes));
+        });
+        result
+    }
+
+    /// The first leaf that is both writable and executable, if any.
+    pub fn find_writable_executable(&self, memory: &impl TableMemory) -> Option<Mapping> {
+        let mut found = None;
+        self.walk(memory, &mut |leaf| {
+            if found.is_none() && leaf.attributes.write && leaf.attributes.execute {
+                found = Some(leaf);
+            }
+        });
+        found
+    }
+}
+
+fn walk_table(
+    memory: &impl TableMemory,
+    table: u64,
+    level: usize,
+    base: u64,
+    start: u64,
+    end: u64,
+    visit: &mut dyn FnMut(Mapping),
+) {
+    let span = 1u64 << level_shift(level);
+    for index in 0..ENTRIES {
+        let virt = base + index as u64 * span;
+        if virt + span <= start || virt >= end {
+            continue;
+        }
+        let entry = memory.read(table, index);
+        if entry & VALID == 0 {
+            continue;
+        }
+        if level < 3 && entry & TABLE_OR_PAGE != 0 {
+            walk_table(memory, entry & ADDRESS_MASK, level + 1, virt, start, end, visit);
+        } else {
+            let attributes = Attributes::decode(entry);
+            visit(Mapping { virt, phys: entry & ADDRESS_MASK, size: span, attributes });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Tables in a map from frame address to 512 entries.
+    #[derive(Default)]
+    struct FakeMemory {
+        tables: BTreeMap<u64, Vec<u64>>,
+        next: u64,
+        limit: Option<usize>,
+    }
+
+    impl TableMemory for FakeMemory {
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.limit.is_some_and(|limit| self.tables.len() >= limit) {
+                return None;
+            }
+            self.next += PAGE_SIZE;
+            let address = 0x1000_0000 + self.next;
+            self.tables.insert(address, vec![0; ENTRIES]);
+            Some(address)
+        }
+        fn read(&self, table: u64, index: usize) -> u64 {
+            self.tables[&table][index]
+        }
+        fn write(&mut self, table: u64, index: usize, value: u64) {
+            self.tables.get_mut(&table).unwrap()[index] = value;
+        }
+    }
+
+    fn leaves(space: &AddressSpace, memory: &FakeMemory) -> Vec<Mapping> {
+        let mut all = Vec::new();
+        space.walk(memory, &mut |leaf| all.push(leaf));
+        all
+    }
+
+    #[test]
+    fn descriptor_bits_match_the_arm_arm() {
+        // Normal RW XN: AttrIndx 1, AP[1] RES1, SH inner, AF, XN.
+        assert_eq!(
+            Attributes::DATA.encode(),
+            (1 << 2) | (1 << 6) | (3 << 8) | (1 << 10) | (1 << 54)
+        );
+        // Text: read-only, executable.
+        assert_eq!(
+            Attributes::TEXT.encode(),
+            (1 << 2) | (1 << 6) | (1 << 7) | (3 << 8) | (1 << 10)
+        );
+        // Device: index 0, never executable even if asked.
+        let device = Attributes { execute: true, ..Attributes::DEVICE };
+        assert_eq!(device.encode(), (1 << 6) | (1 << 10) | (1 << 54));
+        for attributes in
+            [Attributes::TEXT, Attributes::RODATA, Attributes::DATA, Attributes::DEVICE]
+        {
+            assert_eq!(Attributes::decode(attributes.encode()), attributes);
+        }
+    }
+
+    #[test]
+    fn uses_largest_aligned_blocks() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::new(&mut memory).unwrap();
+        // 4 KiB short of 2 MiB alignment, then a 2 MiB block, then 1 GiB, then a tail page.
+        let start = 0x4000_0000 - 0x20_0000 - 0x1000;
+        let size = 0x1000 + 0x20_0000 + 0x4000_0000 + 0x1000;
+        space.map(&mut memory, start, start, size, Attributes::DATA).unwrap();
+        let sizes: Vec<u64> = leaves(&space, &memory).iter().map(|leaf| leaf.size).collect();
+        assert_eq!(sizes, vec![0x1000, 0x20_0000, 0x4000_0000, 0x1000]);
+        assert_eq!(space.translate(&memory, start + 0x1234).unwrap().0, start + 0x1234);
+        assert_eq!(space.translate(&memory, start + size), None);
+        assert_eq!(space.translate(&memory, start - 1), None);
+    }
+
+    #[test]
+    fn refuses_overlap_and_changes_nothing() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::new(&mut memory).unwrap();
+        space.map(&mut memory, 0x4020_0000, 0x4020_0000, 0x3000, Attributes::TEXT).unwrap();
+        let before = leaves(&space, &memory);
+        let error = space.map(&mut memory, 0x4000_0000, 0x4000_0000, 0x40_0000, Attributes::DATA);
+        assert_eq!(error, Err(MapError::AlreadyMapped { virt: 0x4020_0000 }));
+        assert_eq!(leaves(&space, &memory), before);
+        // Adjacent is fine.
+        space.map(&mut memory, 0x4020_3000, 0x4020_3000, 0x1000, Attributes::DATA).unwrap();
+        // A block over a range with a table below it is refused too.
+        let error = space.map(&mut memory, 0x4020_0000, 0x4020_0000, 0x20_0000, Attributes::DATA);
+        assert!(matches!(error, Err(MapError::AlreadyMapped { .. })));
+    }
+
+    #[test]
+    fn refuses_bad_arguments() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::new(&mut memory).unwrap();
+        let data = Attributes::DATA;
+        assert!(matches!(
+            space.map(&mut memory, 1, 0, 0x1000, data),
+            Err(MapError::Misaligned { .. })
+        ));
+        assert!(matches!(space.map(&mut memory, 0, 0, 0, data), Err(MapError::Misaligned { .. })));
+        let top = 1u64 << VA_BITS;
+        assert!(matches!(
+            space.map(&mut memory, top - 0x1000, 0, 0x2000, data),
+            Err(MapError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            space.map(&mut memory, u64::MAX - 0xfff, 0, 0x1000, data),
+            Err(MapError::OutOfRange { .. })
+        ));
+        let mut tight = FakeMemory { limit: Some(2), ..FakeMemory::default() };
+        let mut space = AddressSpace::new(&mut tight).unwrap();
+        assert_eq!(space.map(&mut tight, 0, 0, 0x1000, data), Err(MapError::OutOfMemory));
+    }
+
+    #[test]
+    fn finds_writable_executable_leaf() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::new(&mut memory).unwrap();
+        space.map(&mut memory, 0x4020_0000, 0x4020_0000, 0x1000, Attributes::TEXT).unwrap();
+        space.map(&mut memory, 0x4020_1000, 0x4020_1000, 0x1000, Attributes::DATA).unwrap();
+        space.map(&mut memory, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
+        assert_eq!(space.find_writable_executable(&memory), None);
+        let bad = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        space.map(&mut memory, 0x5000_0000, 0x6000_0000, 0x1000, bad).unwrap();
+        let found = space.find_writable_executable(&memory).unwrap();
+        assert_eq!((found.virt, found.phys, found.size), (0x5000_0000, 0x6000_0000, 0x1000));
+    }
+}

@@ -1,0 +1,1072 @@
+//! What the device tree says about the machine.
+//!
+//! The core learns everything about the board from the flattened device tree (DTB) the boot loader
+//! hands it: where RAM is and which parts are reserved, the CPUs and how to start them, the GICv3, the
+//! generic timer's interrupts, the console UART and the `/chosen` boot arguments and initrd. This module
+//! turns the DTB into a typed [`Platform`] once, at boot, so that the rest of the core never walks the
+//! tree and never sees a malformed one.
+//!
+//! The DTB is input the core did not build, so it is checked before it is used: [`Platform::parse`]
+//! first walks the whole blob ([`validate`]) and refuses anything the `fdt` crate (0.1.5) would panic
+//! on: offsets outside the blob, unterminated strings, badly nested tokens, properties after child nodes,
+//! FDT_NOP tokens, `#…-cells` properties that are not one cell.
+//!
+//! # Invariants
+//! - A [`Platform`] exists only for a blob that passed [`validate`], so the `fdt` crate's panicking
+//!   paths are unreachable from here; and this module resolves aliases itself and looks up only absolute
+//!   paths, so the crate's recursive alias fallback cannot loop.
+//! - Every address is a `u64` decoded from one or two cells, whatever the host's pointer width; a `reg`
+//!   entry whose end would pass 2^64, or with cells of another size, is refused, never truncated.
+//! - `ram` and `cpus` are never empty; `cpus` holds at most [`MAX_CPUS`], and `cpus_skipped` counts the
+//!   rest; every region in `ram`, `reserved` and `gic` is non-empty.
+
+use core::fmt;
+
+use fdt::node::FdtNode;
+
+use crate::frame::{Region, RegionList};
+
+/// The most CPUs the core brings up; the DTB may list more, which are skipped with a warning.
+pub const MAX_CPUS: usize = 16;
+
+/// The PSCI 0.2+ function id of CPU_ON (SMC64), fixed by the PSCI specification.
+pub const PSCI_0_2_CPU_ON: u32 = 0xC400_0003;
+
+const FDT_MAGIC: u32 = 0xd00d_feed;
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+/// The size of a version-17 header, the only version the `fdt` crate reads.
+const HEADER_SIZE: usize = 40;
+/// How deep nodes may nest; the `fdt` crate keeps 64 levels of parents.
+const MAX_DEPTH: usize = 32;
+
+/// How the firmware's PSCI interface is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciMethod {
+    Smc,
+    Hvc,
+}
+
+/// The firmware's PSCI interface (`compatible = "arm,psci*"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Psci {
+    pub method: PsciMethod,
+    /// The CPU_ON function id: [`PSCI_0_2_CPU_ON`] for PSCI 0.2 and later, else the `cpu_on` property.
+    pub cpu_on: u32,
+}
+
+/// How a secondary CPU is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableMethod {
+    Psci,
+    /// Write the entry point to `release_addr` and send an event.
+    SpinTable {
+        release_addr: u64,
+    },
+    /// The DTB names no method this core knows (usual for the boot CPU).
+    None,
+}
+
+/// One CPU from `/cpus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// The MPIDR affinity fields, from `reg`.
+    pub mpidr: u64,
+    pub enable_method: EnableMethod,
+}
+
+/// Up to [`MAX_CPUS`] CPUs, in DTB order.
+#[derive(Clone, Copy)]
+pub struct CpuList {
+    cpus: [Cpu; MAX_CPUS],
+    len: usize,
+}
+
+impl CpuList {
+    const fn new() -> Self {
+        Self { cpus: [Cpu { mpidr: 0, enable_method: EnableMethod::None }; MAX_CPUS], len: 0 }
+    }
+
+    /// Appends `cpu`; false (and no change) when the list is full.
+    fn push(&mut self, cpu: Cpu) -> bool {
+        let Some(slot) = self.cpus.get_mut(self.len) else { return false };
+        *slot = cpu;
+        self.len += 1;
+        true
+    }
+
+    pub fn as_slice(&self) -> &[Cpu] {
+        &self.cpus[..self.len]
+    }
+
+    pub fn iter(&self) -> core::slice::Iter<'_, Cpu> {
+        self.as_slice().iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl PartialEq for CpuList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for CpuList {}
+
+impl fmt::Debug for CpuList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A PL011 UART for the core's console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uart<'a> {
+    pub base: u64,
+    pub size: u64,
+    /// Its node's name, such as `pl011@9000000`, for log messages.
+    pub node_name: &'a str,
+}
+
+/// The GICv3 (`compatible = "arm,gic-v3"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gic {
+    /// The distributor (GICD), the first `reg` entry.
+    pub dist: Region,
+    /// The redistributor regions (GICR): the `#redistributor-regions` entries after the distributor.
+    pub redist: RegionList,
+    /// `redistributor-stride`, when the redistributors are not packed at the architectural 128 KiB.
+    pub redist_stride: Option<u64>,
+}
+
+/// The generic timer's interrupts, as GIC INTIDs (PPI number + 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timer {
+    pub secure_phys: u32,
+    pub nonsecure_phys: u32,
+    pub virt: u32,
+    pub hyp: u32,
+}
+
+/// The machine as the DTB describes it.
+#[derive(Clone, Debug)]
+pub struct Platform<'a> {
+    /// The checked tree, for anything not described here.
+    pub fdt: fdt::Fdt<'a>,
+    /// Where the DTB itself lies: the address it was given at, and its `totalsize`.
+    pub dtb: Region,
+    /// Every `device_type = "memory"` node's `reg` entries, in DTB order.
+    pub ram: RegionList,
+    /// The `/memreserve/` entries, then every `/reserved-memory` child's `reg` entries. The DTB, the
+    /// initrd and the core's own image are not in it: add them before building the frame allocator.
+    pub reserved: RegionList,
+    pub cpus: CpuList,
+    /// How many CPUs the DTB lists beyond [`MAX_CPUS`].
+    pub cpus_skipped: usize,
+    pub gic: Gic,
+    pub timer: Timer,
+    pub psci: Option<Psci>,
+    /// `/chosen/bootargs`.
+    pub bootargs: Option<&'a str>,
+    /// `/chosen/linux,initrd-start` to `linux,initrd-end`; `None` when absent or empty.
+    pub initrd: Option<Region>,
+    /// `/chosen/stdout-path` without its `:options` suffix: a path or an alias.
+    pub stdout_path: Option<&'a str>,
+}
+
+/// Why the DTB cannot describe a machine the core can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    /// The blob is not a well-formed version-17 FDT.
+    BadDtb {
+        reason: &'static str,
+    },
+    NoMemory,
+    NoCpus,
+    NoGicV3,
+    BadGic {
+        reason: &'static str,
+    },
+    NoTimer,
+    BadTimer {
+        reason: &'static str,
+    },
+    /// More regions of one kind than a [`RegionList`] holds.
+    TooManyRegions {
+        what: &'static str,
+    },
+    BadInitrd {
+        reason: &'static str,
+    },
+    /// A property the core needs is missing or has the wrong size.
+    BadProperty {
+        node: &'static str,
+        property: &'static str,
+    },
+    /// No enabled `arm,pl011` node, and none was named.
+    NoUart,
+    /// `dtuart=` or `stdout-path` names no node.
+    UartNotFound,
+    /// `dtuart=` or `stdout-path` names a node that is not an `arm,pl011`.
+    NotPl011,
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BadDtb { reason } => write!(
+                f,
+                "the DTB is malformed ({reason}); the core takes its memory map, CPUs and interrupt \
+                 controller from it and cannot start without a valid one: check the address and the \
+                 blob the boot loader passes"
+            ),
+            Self::NoMemory => write!(
+                f,
+                "the DTB describes no RAM (no device_type = \"memory\" node with a non-empty reg); the \
+                 core needs RAM for its frame allocator and its domains"
+            ),
+            Self::NoCpus => write!(
+                f,
+                "the DTB lists no CPU under /cpus; the core needs at least the boot CPU's MPIDR"
+            ),
+            Self::NoGicV3 => write!(
+                f,
+                "the DTB has no \"arm,gic-v3\" interrupt controller; the core takes every interrupt \
+                 through a GICv3 (on QEMU, use -machine virt,gic-version=3)"
+            ),
+            Self::BadGic { reason } => write!(
+                f,
+                "the \"arm,gic-v3\" node is malformed ({reason}); the core needs the distributor and \
+                 redistributor addresses to take interrupts"
+            ),
+            Self::NoTimer => write!(
+                f,
+                "the DTB has no \"arm,armv8-timer\" node; the core needs the generic timer's \
+                 interrupts to schedule and to give guests a timer"
+            ),
+            Self::BadTimer { reason } => write!(
+                f,
+                "the \"arm,armv8-timer\" node is malformed ({reason}); the core needs the generic \
+                 timer's four PPIs to schedule and to give guests a timer"
+            ),
+            Self::TooManyRegions { what } => write!(
+                f,
+                "the DTB lists more {what} than the core keeps ({}); merge neighbouring regions in the \
+                 DTB or raise frame::MAX_REGIONS",
+                crate::frame::MAX_REGIONS
+            ),
+            Self::BadInitrd { reason } => write!(
+                f,
+                "the /chosen initrd properties are malformed ({reason}); the core must know where the \
+                 initrd lies so that it neither loses it nor hands out its frames"
+            ),
+            Self::BadProperty { node, property } => write!(
+                f,
+                "the DTB's {node} node has a missing or malformed `{property}` property; fix the DTB"
+            ),
+            Self::NoUart => write!(
+                f,
+                "the DTB has no enabled \"arm,pl011\" UART for the console; add one, or boot with \
+                 console=none"
+            ),
+            Self::UartNotFound => write!(
+                f,
+                "the UART named by dtuart= or /chosen/stdout-path is not in the DTB; name an existing \
+                 node path or alias, or boot with console=none"
+            ),
+            Self::NotPl011 => write!(
+                f,
+                "the UART named by dtuart= or /chosen/stdout-path is not an \"arm,pl011\", the only UART \
+                 the core drives; name a PL011, or boot with console=none"
+            ),
+        }
+    }
+}
+
+impl<'a> Platform<'a> {
+    /// Checks the DTB at `dtb` (given at physical address `dtb_addr`; the slice may run past its
+    /// `totalsize`) and reads the machine description from it.
+    pub fn parse(dtb: &'a [u8], dtb_addr: u64) -> Result<Self, PlatformError> {
+        let blob = validate(dtb)?;
+        let fdt = fdt::Fdt::new(blob)
+            .map_err(|_| PlatformError::BadDtb { reason: "the fdt crate refused its header" })?;
+        let dtb =
+            Region::from_base_size(dtb_addr, blob.len() as u64).ok_or(PlatformError::BadDtb {
+                reason: "it would end past the top of the address space",
+            })?;
+        let (cpus, cpus_skipped) = parse_cpus(&fdt)?;
+        let chosen = fdt.find_node("/chosen");
+        let bootargs = chosen.and_then(|chosen| {
+            let text = string_property(chosen, "bootargs");
+            if text.is_none() && chosen.property("bootargs").is_some() {
+                log::warn!("/chosen/bootargs is not UTF-8 text; ignoring it");
+            }
+            text
+        });
+        let stdout_path = chosen
+            .and_then(|chosen| string_property(chosen, "stdout-path"))
+            .and_then(|path| path.split(':').next())
+            .filter(|path| !path.is_empty());
+        Ok(Self {
+            dtb,
+            ram: parse_ram(&fdt)?,
+            reserved: parse_reserved(&fdt, blob)?,
+            cpus,
+            cpus_skipped,
+            gic: parse_gic(&fdt)?,
+            timer: parse_timer(&fdt)?,
+            psci: parse_psci(&fdt)?,
+            bootargs,
+            initrd: chosen.map(parse_initrd).transpose()?.flatten(),
+            stdout_path,
+            fdt,
+        })
+    }
+
+    /// The PL011 to use: `dtuart` (a DT path like "/pl011@9000000" or an alias name like "serial0",
+    /// with any `:options` suffix ignored) if given, else `stdout-path`, else the first enabled
+    /// "arm,pl011" node.
+    pub fn uart(&self, dtuart: Option<&str>) -> Result<Uart<'a>, PlatformError> {
+        let node = match dtuart.or(self.stdout_path) {
+            Some(spec) => {
+                let name = spec.split(':').next().unwrap_or(spec);
+                self.resolve(name).ok_or(PlatformError::UartNotFound)?
+            }
+            None => self
+                .fdt
+                .all_nodes()
+                .find(|&node| is_compatible(node, &["arm,pl011"]) && is_enabled(node))
+                .ok_or(PlatformError::NoUart)?,
+        };
+        if !is_compatible(node, &["arm,pl011"]) {
+            return Err(PlatformError::NotPl011);
+        }
+        let bad = PlatformError::BadProperty { node: "arm,pl011", property: "reg" };
+        let reg = reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)?;
+        Ok(Uart { base: reg.start, size: reg.len(), node_name: node.name })
+    }
+
+    /// How many CPUs the core may bring up.
+    pub fn cpu_count(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// The node at an absolute path, or at the path an alias names.
+    fn resolve(&self, name: &str) -> Option<FdtNode<'_, 'a>> {
+        let path = if name.starts_with('/') { name } else { self.fdt.aliases()?.resolve(name)? };
+        // Only absolute paths: the crate's own alias fallback then finds nothing and cannot recurse.
+        path.starts_with('/').then(|| self.fdt.find_node(path)).flatten()
+    }
+}
+
+/// Checks that `dtb` is a well-formed version-17 FDT the `fdt` crate can walk without panicking, and
+/// returns it cut to its `totalsize`.
+pub fn validate(dtb: &[u8]) -> Result<&[u8], PlatformError> {
+    let bad = |reason| PlatformError::BadDtb { reason };
+    let field = |index: usize| be32(dtb, index * 4).ok_or(bad("it is shorter than an FDT header"));
+    if field(0)? != FDT_MAGIC {
+        return Err(bad("it does not start with the FDT magic number"));
+    }
+    let total = field(1)? as usize;
+    if total < HEADER_SIZE || total > dtb.len() {
+        return Err(bad("its totalsize is smaller than the header or larger than the buffer"));
+    }
+    let dtb = &dtb[..total];
+    if field(5)? < 17 || field(6)? > 17 {
+        return Err(bad("it is not a version-17 compatible FDT"));
+    }
+    let block = |offset: u32, size: u32| {
+        let (offset, size) = (offset as usize, size as usize);
+        let end = offset.checked_add(size).filter(|&end| end <= dtb.len());
+        end.map(|end| &dtb[offset..end]).ok_or(bad("a block lies outside totalsize"))
+    };
+    let structure = block(field(2)?, field(9)?)?;
+    let strings = block(field(3)?, field(8)?)?;
+    let mut reservation = field(4)? as usize;
+    loop {
+        let address = be64(dtb, reservation);
+        let size = be64(dtb, reservation.saturating_add(8));
+        match (address, size) {
+            (Some(0), Some(0)) => break,
+            (Some(_), Some(_)) => reservation += 16,
+            _ => return Err(bad("the memory reservation block runs past totalsize")),
+        }
+    }
+    check_structure(structure, strings).map_err(bad)?;
+    Ok(dtb)
+}
+
+/// Walks the structure block token by token.
+fn check_structure(structure: &[u8], strings: &[u8]) -> Result<(), &'static str> {
+    let mut offset = 0;
+    let mut depth = 0;
+    let mut in_properties = false;
+    let mut seen_root = false;
+    loop {
+        let token =
+            be32(structure, offset).ok_or("the structure block ends before its END token")?;
+        offset += 4;
+        match token {
+            FDT_BEGIN_NODE => {
+                let name =
+                    c_string(structure, offset).ok_or("a node name is not terminated UTF-8")?;
+                if depth == 0 && (seen_root || !name.is_empty()) {
+                    return Err("the tree does not have exactly one root node");
+                }
+                seen_root = true;
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err("nodes nest more than 32 deep");
+                }
+                offset = align4(offset + name.len() + 1);
+                in_properties = true;
+            }
+            FDT_END_NODE => {
+                if depth == 0 {
+                    return Err("an END_NODE token closes no node");
+                }
+                depth -= 1;
+                in_properties = false;
+            }
+            FDT_PROP => {
+                if !in_properties {
+                    return Err("a property follows a child node or lies outside every node");
+                }
+                let length = be32(structure, offset).ok_or("a property header is cut short")?;
+                let name_offset =
+                    be32(structure, offset + 4).ok_or("a property header is cut short")?;
+                offset += 8;
+                let end = offset.checked_add(length as usize).filter(|&end| end <= structure.len());
+                let end = end.ok_or("a property value runs past the structure block")?;
+                let name = c_string(strings, name_offset as usize)
+                    .ok_or("a property name is not terminated UTF-8 in the strings block")?;
+                if name.contains('/') {
+                    return Err("a property name contains '/'");
+                }
+                let is_cells =
+                    matches!(name, "#address-cells" | "#size-cells" | "#interrupt-cells");
+                if is_cells && length != 4 {
+                    return Err(
+                        "a #address-cells, #size-cells or #interrupt-cells is not one cell",
+                    );
+                }
+                offset = align4(end);
+            }
+            FDT_END if depth == 0 && seen_root => return Ok(()),
+            FDT_END => return Err("the END token comes before the root node is closed"),
+            FDT_NOP => {
+                return Err("it holds NOP tokens, which this parser refuses (repack it with dtc)")
+            }
+            _ => return Err("the structure block holds an unknown token"),
+        }
+    }
+}
+
+fn parse_ram(fdt: &fdt::Fdt<'_>) -> Result<RegionList, PlatformError> {
+    let mut ram = RegionList::new();
+    let memory_nodes = fdt
+        .all_nodes()
+        .filter(|&node| string_property(node, "device_type") == Some("memory") && is_enabled(node));
+    for node in memory_nodes {
+        for entry in reg(node) {
+            let bank =
+                entry.ok_or(PlatformError::BadProperty { node: "memory", property: "reg" })?;
+            push(&mut ram, bank, "RAM banks")?;
+        }
+    }
+    if ram.is_empty() {
+        return Err(PlatformError::NoMemory);
+    }
+    Ok(ram)
+}
+
+fn parse_reserved(fdt: &fdt::Fdt<'_>, blob: &[u8]) -> Result<RegionList, PlatformError> {
+    let mut reserved = RegionList::new();
+    // `validate` checked that the block is terminated inside the blob.
+    let mut offset = be32(blob, 16).unwrap_or_default() as usize;
+    while let (Some(address), Some(size)) = (be64(blob, offset), be64(blob, offset + 8)) {
+        if address == 0 && size == 0 {
+            break;
+        }
+        let bad = PlatformError::BadDtb { reason: "a /memreserve/ entry ends past 2^64" };
+        push(&mut reserved, Region::from_base_size(address, size).ok_or(bad)?, "reserved regions")?;
+        offset += 16;
+    }
+    if let Some(node) = fdt.find_node("/reserved-memory") {
+        for child in node.children() {
+            for entry in reg(child) {
+                let bad =
+                    PlatformError::BadProperty { node: "/reserved-memory child", property: "reg" };
+                push(&mut reserved, entry.ok_or(bad)?, "reserved regions")?;
+            }
+        }
+    }
+    Ok(reserved)
+}
+
+fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(CpuList, usize), PlatformError> {
+    let mut cpus = CpuList::new();
+    let mut skipped = 0;
+    let cpu_nodes = fdt.find_node("/cpus").into_iter().flat_map(|cpus| cpus.children());
+    for node in cpu_nodes.filter(|&node| string_property(node, "device_type") == Some("cpu")) {
+        let bad_reg = PlatformError::BadProperty { node: "/cpus/cpu", property: "reg" };
+        let mpidr = reg(node).next().flatten().ok_or(bad_reg)?.start;
+        let enable_method = match string_property(node, "enable-method") {
+            Some("psci") => EnableMethod::Psci,
+            Some("spin-table") => {
+                let bad =
+                    PlatformError::BadProperty { node: "/cpus/cpu", property: "cpu-release-addr" };
+                let release = node.property("cpu-release-addr").and_then(|p| cells(p.value));
+                EnableMethod::SpinTable { release_addr: release.ok_or(bad)? }
+            }
+            Some(other) => {
+                log::warn!("CPU {mpidr:#x}: enable-method {other:?} is not one the core knows");
+                EnableMethod::None
+            }
+            None => EnableMethod::None,
+        };
+        if !cpus.push(Cpu { mpidr, enable_method }) {
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        log::warn!(
+            "the DTB lists {skipped} CPUs beyond the {MAX_CPUS} the core supports; skipping them"
+        );
+    }
+    if cpus.is_empty() {
+        return Err(PlatformError::NoCpus);
+    }
+    Ok((cpus, skipped))
+}
+
+fn parse_gic(fdt: &fdt::Fdt<'_>) -> Result<Gic, PlatformError> {
+    let node = fdt.find_compatible(&["arm,gic-v3"]).ok_or(PlatformError::NoGicV3)?;
+    let bad = |reason| PlatformError::BadGic { reason };
+    let regions = match node.property("#redistributor-regions") {
+        None => 1,
+        Some(property) => {
+            cells(property.value).ok_or(bad("#redistributor-regions is not a cell"))?
+        }
+    };
+    if regions == 0 {
+        return Err(bad("#redistributor-regions is 0"));
+    }
+    let mut entries = reg(node).map(|entry| {
+        entry.filter(|region| !region.is_empty()).ok_or(bad("a reg entry is malformed or empty"))
+    });
+    let dist = entries.next().ok_or(bad("reg has no distributor entry"))??;
+    let mut redist = RegionList::new();
+    for _ in 0..regions {
+        let region =
+            entries.next().ok_or(bad("reg has fewer entries than #redistributor-regions"))??;
+        push(&mut redist, region, "GIC redistributor regions")?;
+    }
+    let redist_stride = match node.property("redistributor-stride") {
+        None => None,
+        Some(property) => Some(
+            cells(property.value)
+                .filter(|&stride| stride != 0)
+                .ok_or(bad("redistributor-stride is 0 or not one or two cells"))?,
+        ),
+    };
+    Ok(Gic { dist, redist, redist_stride })
+}
+
+fn parse_timer(fdt: &fdt::Fdt<'_>) -> Result<Timer, PlatformError> {
+    let node = fdt
+        .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
+        .ok_or(PlatformError::NoTimer)?;
+    let bad = |reason| PlatformError::BadTimer { reason };
+    let interrupts = node.property("interrupts").ok_or(bad("it has no interrupts property"))?.value;
+    // The GIC binding: three cells per interrupt (type, number, flags); type 1 is a PPI.
+    if interrupts.len() < 4 * 12 || !interrupts.len().is_multiple_of(12) {
+        return Err(bad("interrupts is not four or more 3-cell GIC interrupts"));
+    }
+    let intid = |index: usize| {
+        let kind = be32(interrupts, index * 12);
+        let number = be32(interrupts, index * 12 + 4).filter(|&number| number < 16);
+        match (kind, number) {
+            (Some(1), Some(number)) => Ok(number + 16),
+            _ => Err(bad("a timer interrupt is not a PPI")),
+        }
+    };
+    Ok(Timer { secure_phys: intid(0)?, nonsecure_phys: intid(1)?, virt: intid(2)?, hyp: intid(3)? })
+}
+
+fn parse_psci(fdt: &fdt::Fdt<'_>) -> Result<Option<Psci>, PlatformError> {
+    let psci_0_2 = ["arm,psci-1.0", "arm,psci-0.2"];
+    let Some(node) = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]) else {
+        return Ok(None);
+    };
+    let method = match string_property(node, "method") {
+        Some("smc") => PsciMethod::Smc,
+        Some("hvc") => PsciMethod::Hvc,
+        _ => return Err(PlatformError::BadProperty { node: "psci", property: "method" }),
+    };
+    let cpu_on = if is_compatible(node, &psci_0_2) {
+        PSCI_0_2_CPU_ON
+    } else {
+        let value = node.property("cpu_on").filter(|p| p.value.len() == 4);
+        let bad = PlatformError::BadProperty { node: "psci", property: "cpu_on" };
+        value.and_then(|p| be32(p.value, 0)).ok_or(bad)?
+    };
+    Ok(Some(Psci { method, cpu_on }))
+}
+
+fn parse_initrd(chosen: FdtNode<'_, '_>) -> Result<Option<Region>, PlatformError> {
+    let bad = |reason| PlatformError::BadInitrd { reason };
+    let cell = |name| chosen.property(name).map(|property| cells(property.value));
+    match (cell("linux,initrd-start"), cell("linux,initrd-end")) {
+        (None, None) => Ok(None),
+        (Some(Some(start)), Some(Some(end))) if start <= end => {
+            Ok(Some(Region::new(start, end)).filter(|initrd| !initrd.is_empty()))
+        }
+        (Some(Some(_)), Some(Some(_))) => {
+            Err(bad("linux,initrd-end lies before linux,initrd-start"))
+        }
+        (Some(_), Some(_)) => Err(bad("an initrd property is not one or two cells")),
+        _ => Err(bad("only one of linux,initrd-start and linux,initrd-end is present")),
+    }
+}
+
+fn push(list: &mut RegionList, region: Region, what: &'static str) -> Result<(), PlatformError> {
+    if region.is_empty() {
+        return Ok(());
+    }
+    list.push(region).map_err(|_| PlatformError::TooManyRegions { what })
+}
+
+/// The entries of `node`'s `reg`, decoded with its parent's `#address-cells` and `#size-cells`;
+/// `None` for an entry that is malformed (cells other than one or two, an end past 2^64, a trailing
+/// partial entry).
+fn reg<'a>(node: FdtNode<'_, 'a>) -> impl Iterator<Item = Option<Region>> + 'a {
+    let length = node.property("reg").map_or(0, |property| property.value.len());
+    let first = node.raw_reg().and_then(|mut entries| entries.next());
+    let entry = first.map_or(0, |raw| raw.address.len() + raw.size.len());
+    // A zero-cell entry would make the crate's iterator endless: bound it by the property's length.
+    let count = length.checked_div(entry).unwrap_or(0);
+    let malformed = count * entry != length;
+    let entries = node.raw_reg().into_iter().flatten().take(count).map(|raw| {
+        let size = if raw.size.is_empty() { Some(0) } else { cells(raw.size) };
+        Region::from_base_size(cells(raw.address)?, size?)
+    });
+    entries.chain(malformed.then_some(None))
+}
+
+/// A one- or two-cell big-endian number.
+fn cells(bytes: &[u8]) -> Option<u64> {
+    match bytes.len() {
+        4 => be32(bytes, 0).map(u64::from),
+        8 => be64(bytes, 0),
+        _ => None,
+    }
+}
+
+/// The first string of a string property, if it is UTF-8.
+fn string_property<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
+    let value = node.property(name)?.value;
+    core::str::from_utf8(value.split(|&byte| byte == 0).next()?).ok()
+}
+
+fn is_compatible(node: FdtNode<'_, '_>, with: &[&str]) -> bool {
+    node.compatible().is_some_and(|compatible| compatible.all().any(|c| with.contains(&c)))
+}
+
+/// Whether `status` is absent, "okay" or "ok".
+fn is_enabled(node: FdtNode<'_, '_>) -> bool {
+    matches!(string_property(node, "status"), None | Some("okay" | "ok"))
+}
+
+fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
+    let bytes = bytes.get(offset..offset.checked_add(4)?)?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+fn be64(bytes: &[u8], offset: usize) -> Option<u64> {
+    let bytes = bytes.get(offset..offset.checked_add(8)?)?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The NUL-terminated UTF-8 string at `offset`.
+fn c_string(bytes: &[u8], offset: usize) -> Option<&str> {
+    let tail = bytes.get(offset..)?;
+    let length = tail.iter().position(|&byte| byte == 0)?;
+    core::str::from_utf8(&tail[..length]).ok()
+}
+
+fn align4(offset: usize) -> usize {
+    offset.next_multiple_of(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMP1: &[u8] = include_bytes!("../tests/data/qemu-virt-gicv3-smp1.dtb");
+    const SMP2: &[u8] = include_bytes!("../tests/data/qemu-virt-gicv3-smp2.dtb");
+    const SMP4: &[u8] = include_bytes!("../tests/data/qemu-virt-gicv3-smp4.dtb");
+    /// Built from `chosen-initrd.dts` next to it; see that file for what it covers.
+    const CHOSEN: &[u8] = include_bytes!("../tests/data/chosen-initrd.dtb");
+
+    const GIB: u64 = 1 << 30;
+
+    fn region(start: u64, len: u64) -> Region {
+        Region::from_base_size(start, len).unwrap()
+    }
+
+    /// `dtb` with every occurrence of `from` replaced by `to` (same length), at least once.
+    fn patched(dtb: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let mut out = dtb.to_vec();
+        let mut hits = 0;
+        for at in 0..=out.len() - from.len() {
+            if &out[at..at + from.len()] == from {
+                out[at..at + from.len()].copy_from_slice(to);
+                hits += 1;
+            }
+        }
+        assert!(hits > 0, "{:?} not found", String::from_utf8_lossy(from));
+        out
+    }
+
+    fn cells_bytes(cells: &[u32]) -> Vec<u8> {
+        cells.iter().flat_map(|cell| cell.to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn qemu_virt_recordings() {
+        for (dtb, count) in [(SMP1, 1), (SMP2, 2), (SMP4, 4)] {
+            let platform = Platform::parse(dtb, 0x4000_0000).unwrap();
+            assert_eq!(platform.dtb, region(0x4000_0000, dtb.len() as u64));
+            assert_eq!(platform.ram.as_slice(), &[region(0x4000_0000, GIB)]);
+            assert!(platform.reserved.is_empty());
+            assert_eq!(platform.gic.dist, region(0x0800_0000, 0x1_0000));
+            assert_eq!(platform.gic.redist.as_slice(), &[region(0x080A_0000, 0xF6_0000)]);
+            assert_eq!(platform.gic.redist_stride, None);
+            let timer = Timer { secure_phys: 29, nonsecure_phys: 30, virt: 27, hyp: 26 };
+            assert_eq!(platform.timer, timer);
+            assert_eq!(platform.psci, Some(Psci { method: PsciMethod::Smc, cpu_on: 0xC400_0003 }));
+            assert_eq!(platform.cpu_count(), count);
+            assert_eq!(platform.cpus_skipped, 0);
+            for (index, cpu) in platform.cpus.iter().enumerate() {
+                assert_eq!(cpu.mpidr, index as u64);
+                // QEMU names no enable-method when there is only the boot CPU.
+                let method = if count == 1 { EnableMethod::None } else { EnableMethod::Psci };
+                assert_eq!(cpu.enable_method, method);
+            }
+            assert_eq!(platform.bootargs, None);
+            assert_eq!(platform.initrd, None);
+            assert_eq!(platform.stdout_path, Some("/pl011@9000000"));
+            let uart = Uart { base: 0x0900_0000, size: 0x1000, node_name: "pl011@9000000" };
+            assert_eq!(platform.uart(None), Ok(uart));
+            assert_eq!(platform.uart(Some("/pl011@9000000")), Ok(uart));
+            assert_eq!(platform.uart(Some("/pl011@9000000:115200n8")), Ok(uart));
+            assert_eq!(platform.uart(Some("serial0")), Err(PlatformError::UartNotFound));
+            assert_eq!(platform.uart(Some("/pl011@9000001")), Err(PlatformError::UartNotFound));
+            assert_eq!(platform.uart(Some("/intc@8000000")), Err(PlatformError::NotPl011));
+            assert_eq!(platform.uart(Some("")), Err(PlatformError::UartNotFound));
+        }
+    }
+
+    #[test]
+    fn a_buffer_longer_than_the_dtb_is_cut_to_totalsize() {
+        let mut buffer = SMP2.to_vec();
+        buffer.resize(SMP2.len() + 4096, 0xff);
+        let platform = Platform::parse(&buffer, 0x4800_0000).unwrap();
+        assert_eq!(platform.dtb, region(0x4800_0000, SMP2.len() as u64));
+        assert_eq!(
+            Platform::parse(SMP2, u64::MAX - 100).unwrap_err(),
+            PlatformError::BadDtb { reason: "it would end past the top of the address space" }
+        );
+    }
+
+    #[test]
+    fn chosen_fixture() {
+        let platform = Platform::parse(CHOSEN, 0x8100_0000).unwrap();
+        assert_eq!(platform.bootargs, Some("loglvl=debug sched=null"));
+        assert_eq!(platform.initrd, Some(Region::new(0x8800_0000, 0x8812_3456)));
+        assert_eq!(platform.stdout_path, Some("serial0"));
+        assert_eq!(
+            platform.ram.as_slice(),
+            &[region(0x8000_0000, GIB / 2), region(0xC000_0000, GIB / 4)]
+        );
+        // /memreserve/ first, then /reserved-memory, whose children use two cells in a one-cell root.
+        assert_eq!(
+            platform.reserved.as_slice(),
+            &[region(0x8000_0000, 0x1_0000), region(0x9E00_0000, 0x100_0000)]
+        );
+        assert_eq!(platform.gic.dist, region(0x2F00_0000, 0x1_0000));
+        assert_eq!(
+            platform.gic.redist.as_slice(),
+            &[region(0x2F10_0000, 0x10_0000), region(0x2F30_0000, 0x8_0000)]
+        );
+        assert_eq!(platform.gic.redist_stride, Some(0x4_0000));
+        let timer = Timer { secure_phys: 29, nonsecure_phys: 30, virt: 27, hyp: 26 };
+        assert_eq!(platform.timer, timer);
+        assert_eq!(platform.psci, Some(Psci { method: PsciMethod::Hvc, cpu_on: 0x95C1_BA5F }));
+        let spin = EnableMethod::SpinTable { release_addr: 0x8000_FFF8 };
+        let first = [
+            Cpu { mpidr: 0, enable_method: spin },
+            Cpu { mpidr: 0x1_0000_0000, enable_method: spin },
+            Cpu { mpidr: 0x101, enable_method: EnableMethod::Psci },
+        ];
+        assert_eq!(&platform.cpus.as_slice()[..3], &first);
+        // 18 CPUs: the first MAX_CPUS are kept in DTB order, the rest counted.
+        assert_eq!(platform.cpu_count(), MAX_CPUS);
+        assert_eq!(platform.cpus_skipped, 2);
+        let rest: Vec<u64> = platform.cpus.iter().skip(3).map(|cpu| cpu.mpidr).collect();
+        assert_eq!(rest, (0x200..0x20d).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn uart_choice_follows_dtuart_then_stdout_path_then_the_first_pl011() {
+        let platform = Platform::parse(CHOSEN, 0).unwrap();
+        let serial0 = Uart { base: 0x1C0A_0000, size: 0x1000, node_name: "uart@1c0a0000" };
+        let serial1 = Uart { base: 0x1C09_0000, size: 0x1000, node_name: "uart@1c090000" };
+        assert_eq!(platform.uart(None), Ok(serial0), "stdout-path is serial0:115200n8");
+        assert_eq!(platform.uart(Some("serial1")), Ok(serial1));
+        assert_eq!(platform.uart(Some("serial1:9600")), Ok(serial1));
+        assert_eq!(platform.uart(Some("/soc/uart@1c090000")), Ok(serial1));
+        assert_eq!(platform.uart(Some("/soc/uart@1c0b0000")), Err(PlatformError::NotPl011));
+        assert_eq!(platform.uart(Some("timer")), Err(PlatformError::NotPl011));
+        assert_eq!(platform.uart(Some("serial9")), Err(PlatformError::UartNotFound));
+        // An explicitly named disabled PL011 is honoured.
+        assert_eq!(platform.uart(Some("/soc/uart@1c0c0000")).unwrap().base, 0x1C0C_0000);
+
+        // Without stdout-path: the first enabled PL011.
+        let unnamed = patched(CHOSEN, b"stdout-path\0", b"stdout-patx\0");
+        let platform = Platform::parse(&unnamed, 0).unwrap();
+        assert_eq!(platform.stdout_path, None);
+        assert_eq!(platform.uart(None), Ok(serial1));
+
+        // Without any enabled PL011.
+        let none = patched(&unnamed, b"arm,pl011\0", b"arm,pl012\0");
+        assert_eq!(Platform::parse(&none, 0).unwrap().uart(None), Err(PlatformError::NoUart));
+    }
+
+    #[test]
+    fn garbage_is_a_bad_dtb() {
+        let bad = |dtb: &[u8]| matches!(Platform::parse(dtb, 0), Err(PlatformError::BadDtb { .. }));
+        assert!(bad(&[]));
+        assert!(bad(b"this is not a device tree, only forty or more bytes of text"));
+        assert!(bad(&[0xd0, 0x0d, 0xfe, 0xed]));
+        assert!(bad(&SMP1[..100]));
+        assert!(bad(&SMP1[..SMP1.len() - 1]));
+        let mut noise = vec![0u8; 4096];
+        noise[..4].copy_from_slice(&FDT_MAGIC.to_be_bytes());
+        assert!(bad(&noise));
+    }
+
+    #[test]
+    fn header_checks() {
+        let with_field = |index: usize, value: u32| {
+            let mut dtb = SMP1.to_vec();
+            dtb[index * 4..index * 4 + 4].copy_from_slice(&value.to_be_bytes());
+            validate(&dtb).unwrap_err()
+        };
+        let reason = |error| match error {
+            PlatformError::BadDtb { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(with_field(1, 39)),
+            "its totalsize is smaller than the header or larger than the buffer"
+        );
+        assert_eq!(reason(with_field(5, 16)), "it is not a version-17 compatible FDT");
+        assert_eq!(reason(with_field(2, u32::MAX)), "a block lies outside totalsize");
+        assert_eq!(reason(with_field(8, 1 << 20)), "a block lies outside totalsize");
+        assert_eq!(
+            reason(with_field(4, SMP1.len() as u32 - 8)),
+            "the memory reservation block runs past totalsize"
+        );
+        // A structure block cut short loses its END token.
+        let size = be32(SMP1, 36).unwrap();
+        assert_eq!(
+            reason(with_field(9, size - 4)),
+            "the structure block ends before its END token"
+        );
+    }
+
+    #[test]
+    fn structure_checks() {
+        let structure =
+            |tokens: &[u32], strings: &[u8]| check_structure(&cells_bytes(tokens), strings);
+        let root = [FDT_BEGIN_NODE, 0];
+        assert_eq!(structure(&[&root[..], &[FDT_END_NODE, FDT_END]].concat(), b""), Ok(()));
+        // "#size-cells" is at offset 0 of these strings.
+        let strings = b"#size-cells\0a/b\0";
+        let prop = |length: u32, name: u32| [FDT_PROP, length, name];
+        let tree = [&root[..], &prop(4, 0), &[2], &[FDT_END_NODE, FDT_END]].concat();
+        assert_eq!(structure(&tree, strings), Ok(()));
+        let cases: [(Vec<u32>, &str); 8] = [
+            ([&root[..], &[FDT_NOP, FDT_END_NODE, FDT_END]].concat(), "it holds NOP tokens"),
+            (
+                [&root[..], &prop(8, 0), &[0, 2], &[FDT_END_NODE, FDT_END]].concat(),
+                "is not one cell",
+            ),
+            ([&root[..], &prop(0, 12), &[FDT_END_NODE, FDT_END]].concat(), "contains '/'"),
+            ([&root[..], &prop(0, 99), &[FDT_END_NODE, FDT_END]].concat(), "not terminated"),
+            ([&root[..], &prop(400, 0), &[FDT_END_NODE, FDT_END]].concat(), "runs past"),
+            ([&root[..], &[FDT_END]].concat(), "before the root node is closed"),
+            (
+                [&root[..], &[FDT_END_NODE], &root[..], &[FDT_END_NODE, FDT_END]].concat(),
+                "exactly one root",
+            ),
+            (
+                [&root[..], &root[..], &[FDT_END_NODE], &prop(4, 0), &[2, FDT_END_NODE, FDT_END]]
+                    .concat(),
+                "follows a child node",
+            ),
+        ];
+        for (tokens, expected) in cases {
+            let error = structure(&tokens, strings).unwrap_err();
+            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+        }
+        assert!(structure(&[FDT_END_NODE], b"").unwrap_err().contains("closes no node"));
+        assert!(structure(&[7], b"").unwrap_err().contains("unknown token"));
+        let deep: Vec<u32> = std::iter::repeat_n([FDT_BEGIN_NODE, 0], 33).flatten().collect();
+        assert!(structure(&deep, b"").unwrap_err().contains("32 deep"));
+    }
+
+    #[test]
+    fn missing_parts_are_named() {
+        let no_gic = patched(SMP2, b"arm,gic-v3\0", b"arm,gic-v9\0");
+        assert_eq!(Platform::parse(&no_gic, 0).unwrap_err(), PlatformError::NoGicV3);
+        let no_timer = patched(SMP2, b"arm,armv8-timer", b"arm,armv9-timer");
+        let no_timer = patched(&no_timer, b"arm,armv7-timer", b"arm,armv9-timer");
+        assert_eq!(Platform::parse(&no_timer, 0).unwrap_err(), PlatformError::NoTimer);
+        let no_memory = patched(SMP2, b"memory\0", b"memorx\0");
+        assert_eq!(Platform::parse(&no_memory, 0).unwrap_err(), PlatformError::NoMemory);
+        let no_cpus = patched(SMP2, b"cpu\0", b"cpx\0");
+        assert_eq!(Platform::parse(&no_cpus, 0).unwrap_err(), PlatformError::NoCpus);
+        let no_psci = patched(SMP2, b"arm,psci", b"arm,pscx");
+        assert_eq!(Platform::parse(&no_psci, 0).unwrap().psci, None);
+    }
+
+    #[test]
+    fn malformed_parts_are_refused() {
+        // The secure timer as an SPI.
+        let spi = patched(SMP2, &cells_bytes(&[1, 13, 4, 1, 14]), &cells_bytes(&[0, 13, 4, 1, 14]));
+        assert_eq!(
+            Platform::parse(&spi, 0).unwrap_err(),
+            PlatformError::BadTimer { reason: "a timer interrupt is not a PPI" }
+        );
+        let two_redist = patched(SMP2, b"#redistributor-regions\0", b"#redistributor-regionx\0");
+        assert!(Platform::parse(&two_redist, 0).is_ok(), "#redistributor-regions defaults to 1");
+        let psci = patched(SMP2, b"smc\0", b"svc\0");
+        assert_eq!(
+            Platform::parse(&psci, 0).unwrap_err(),
+            PlatformError::BadProperty { node: "psci", property: "method" }
+        );
+        let old_psci = patched(CHOSEN, b"cpu_on\0", b"cpu_ox\0");
+        assert_eq!(
+            Platform::parse(&old_psci, 0).unwrap_err(),
+            PlatformError::BadProperty { node: "psci", property: "cpu_on" }
+        );
+        let spin = patched(CHOSEN, b"cpu-release-addr\0", b"cpu-release-adds\0");
+        assert_eq!(
+            Platform::parse(&spin, 0).unwrap_err(),
+            PlatformError::BadProperty { node: "/cpus/cpu", property: "cpu-release-addr" }
+        );
+    }
+
+    #[test]
+    fn initrd_errors() {
+        let one_end = patched(CHOSEN, b"linux,initrd-end\0", b"linux,initrd-enx\0");
+        assert_eq!(
+            Platform::parse(&one_end, 0).unwrap_err(),
+            PlatformError::BadInitrd {
+                reason: "only one of linux,initrd-start and linux,initrd-end is present"
+            }
+        );
+        let backwards = patched(CHOSEN, &[0x88, 0x12, 0x34, 0x56], &[0x87, 0x12, 0x34, 0x56]);
+        assert_eq!(
+            Platform::parse(&backwards, 0).unwrap_err(),
+            PlatformError::BadInitrd { reason: "linux,initrd-end lies before linux,initrd-start" }
+        );
+        let empty = patched(CHOSEN, &[0x88, 0x12, 0x34, 0x56], &[0x88, 0x00, 0x00, 0x00]);
+        assert_eq!(Platform::parse(&empty, 0).unwrap().initrd, None);
+    }
+
+    #[test]
+    fn messages_say_what_is_missing_and_why() {
+        let all = [
+            PlatformError::BadDtb { reason: "r" },
+            PlatformError::NoMemory,
+            PlatformError::NoCpus,
+            PlatformError::NoGicV3,
+            PlatformError::BadGic { reason: "r" },
+            PlatformError::NoTimer,
+            PlatformError::BadTimer { reason: "r" },
+            PlatformError::TooManyRegions { what: "RAM banks" },
+            PlatformError::BadInitrd { reason: "r" },
+            PlatformError::BadProperty { node: "psci", property: "method" },
+            PlatformError::NoUart,
+            PlatformError::UartNotFound,
+            PlatformError::NotPl011,
+        ];
+        for error in all {
+            let message = error.to_string();
+            assert!(message.contains("; "), "{message}");
+        }
+        assert!(PlatformError::TooManyRegions { what: "RAM banks" }
+            .to_string()
+            .contains("more RAM banks than"));
+    }
+
+    /// xorshift64*: deterministic noise for the mutation test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+        }
+    }
+
+    /// Corrupted DTBs must be refused or parsed, never make the parser panic or loop.
+    #[test]
+    fn mutated_dtbs_never_panic() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut parsed = 0;
+        for round in 0..4000 {
+            let source = [SMP1, SMP2, SMP4, CHOSEN][round % 4];
+            let mut dtb = source.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(dtb.len());
+                dtb[at] = match rng.below(4) {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => dtb[at] ^ (1 << rng.below(8)),
+                    _ => rng.below(256) as u8,
+                };
+            }
+            if rng.below(8) == 0 {
+                dtb.truncate(rng.below(dtb.len()));
+            }
+            if let Ok(platform) = Platform::parse(&dtb, 0x4000_0000) {
+                parsed += 1;
+                for name in [None, Some("serial0"), Some("/pl011@9000000"), Some("timer")] {
+                    let _ = platform.uart(name);
+                }
+            }
+        }
+        assert!(
+            parsed > 100,
+            "only {parsed} mutants parsed: the test is not exercising the parser"
+        );
+    }
+}
