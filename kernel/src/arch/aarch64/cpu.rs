@@ -1,0 +1,126 @@
+//! This CPU: its identity, interrupt mask, idling, and the per-CPU data pointer (TPIDR_EL2).
+//!
+//! # Invariants
+//! - TPIDR_EL2 holds this CPU's logical index from the moment it enters Rust; nothing else writes it.
+//! - Interrupts are masked (DAIF.I) while a [`IrqGuard`] lives.
+
+use core::arch::asm;
+
+/// Reads a system register by name.
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let value: u64;
+        // SAFETY: reading this system register has no side effect; the callers name only
+        // registers that are readable at EL2.
+        unsafe { core::arch::asm!(concat!("mrs {0}, ", $name), out(reg) value, options(nomem, nostack)) };
+        value
+    }};
+}
+
+/// Writes a system register by name and synchronises the context.
+///
+/// Only for registers whose write cannot break memory safety by itself (see each call site).
+macro_rules! write_sysreg {
+    ($name:literal, $value:expr) => {{
+        let value: u64 = $value;
+        // SAFETY: the caller of this macro names a register whose new value is documented at its
+        // call site; writing it here changes no memory the compiler knows about.
+        unsafe {
+            core::arch::asm!(concat!("msr ", $name, ", {0}"), "isb", in(reg) value, options(nostack))
+        };
+    }};
+}
+
+pub(crate) use read_sysreg;
+pub(crate) use write_sysreg;
+
+/// This CPU's MPIDR affinity bits (Aff3 in 39:32, Aff2..Aff0 in 23:0), as the DTB's `reg` gives them.
+pub fn mpidr() -> u64 {
+    read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
+}
+
+/// This CPU's logical index.
+pub fn current_index() -> usize {
+    read_sysreg!("tpidr_el2") as usize
+}
+
+/// Records this CPU's logical index; called once per CPU on entry.
+pub fn set_current_index(index: usize) {
+    write_sysreg!("tpidr_el2", index as u64);
+}
+
+/// The current exception level (2 for the core).
+pub fn current_el() -> u64 {
+    (read_sysreg!("CurrentEL") >> 2) & 3
+}
+
+/// Unmasks IRQs on this CPU.
+pub fn enable_interrupts() {
+    // SAFETY: unmasking IRQs lets the vector table run `handle_exception`, which is set up
+    // (VBAR_EL2) before any CPU reaches Rust.
+    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Masks IRQs on this CPU until the guard is dropped, then restores the previous mask.
+pub struct IrqGuard {
+    daif: u64,
+}
+
+impl IrqGuard {
+    /// Masks IRQs.
+    pub fn new() -> Self {
+        let daif = read_sysreg!("daif");
+        // SAFETY: masking IRQs is always sound; the guard restores the previous state.
+        unsafe { asm!("msr daifset, #2", options(nomem, nostack)) };
+        Self { daif }
+    }
+}
+
+impl Drop for IrqGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores exactly the DAIF value read when the guard was made.
+        unsafe { asm!("msr daif, {0}", in(reg) self.daif, options(nomem, nostack)) };
+    }
+}
+
+/// Sleeps until an interrupt (or an event) arrives.
+pub fn wait_for_interrupt() {
+    // SAFETY: WFI only idles the CPU; pending interrupts wake it.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Masks every interrupt and idles this CPU for good.
+pub fn halt() -> ! {
+    // SAFETY: masking all of DAIF is always sound; this CPU does nothing more.
+    unsafe { asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    loop {
+        wait_for_interrupt();
+    }
+}
+
+/// The generic timer's counter value.
+pub fn counter() -> u64 {
+    // SAFETY: an ISB orders the counter read after earlier instructions; reading CNTPCT_EL0 at EL2
+    // has no side effect.
+    unsafe { asm!("isb", options(nomem, nostack)) };
+    read_sysreg!("cntpct_el0")
+}
+
+/// The generic timer's frequency in Hz.
+pub fn counter_frequency() -> u64 {
+    read_sysreg!("cntfrq_el0")
+}
+
+/// Cleans and invalidates the data cache lines covering `[start, start + len)` to the point of
+/// coherency, so a CPU running with caches off sees what this one wrote.
+pub fn clean_dcache_range(start: u64, len: u64) {
+    const LINE: u64 = 64;
+    let mut address = start & !(LINE - 1);
+    while address < start + len {
+        // SAFETY: DC CIVAC writes back and invalidates a line; it changes no memory contents.
+        unsafe { asm!("dc civac, {0}", in(reg) address, options(nostack)) };
+        address += LINE;
+    }
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}

@@ -1,0 +1,88 @@
+//! Exceptions taken to EL2: interrupts are dispatched; everything else the core did not expect is
+//! fatal and produces a full register dump before the system stops.
+//!
+//! # Invariants
+//! - Runs on the interrupted context's stack with the frame the vector code saved; returning
+//!   restores that frame.
+
+use super::entry::TrapFrame;
+use crate::panic;
+
+/// Vector table offsets / 0x80: (source, kind).
+const SOURCES: [&str; 4] = ["EL2t", "EL2h", "lower EL (AArch64)", "lower EL (AArch32)"];
+const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
+
+/// Exception classes (ESR_ELx.EC, Arm ARM D24.2.40) worth naming in a dump.
+fn class_name(class: u64) -> &'static str {
+    match class {
+        0x00 => "unknown reason",
+        0x01 => "WFI/WFE",
+        0x0e => "illegal execution state",
+        0x15 => "SVC (AArch64)",
+        0x16 => "HVC (AArch64)",
+        0x17 => "SMC (AArch64)",
+        0x18 => "system register access",
+        0x20 => "instruction abort from a lower EL",
+        0x21 => "instruction abort at the current EL",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort from a lower EL",
+        0x25 => "data abort at the current EL",
+        0x26 => "SP alignment fault",
+        0x2f => "SError",
+        0x3c => "BRK instruction",
+        _ => "other",
+    }
+}
+
+/// Called by the vector code with the vector number (0..16) and the saved registers.
+#[no_mangle]
+extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
+    if vector == 5 || vector == 6 {
+        super::boot::handle_interrupt();
+        return;
+    }
+    let source = SOURCES[(vector as usize / 4) % 4];
+    let kind = KINDS[vector as usize % 4];
+    dump(vector, frame);
+    panic::stop_system(format_args!("unexpected {kind} exception from {source}"));
+}
+
+fn dump(vector: u64, frame: &TrapFrame) {
+    let class = frame.esr >> 26;
+    crate::console::print(format_args!(
+        "(XEN) ----[ unexpected exception, vector {vector} ({} {}) on CPU{} ]----\n\
+         (XEN) ESR_EL2={:#018x}  EC={class:#04x} ({})  ISS={:#x}\n\
+         (XEN) ELR_EL2={:#018x}  FAR_EL2={:#018x}\n\
+         (XEN) SPSR_EL2={:#018x}  SP={:#018x}\n",
+        KINDS[vector as usize % 4],
+        SOURCES[(vector as usize / 4) % 4],
+        super::cpu::current_index(),
+        frame.esr,
+        class_name(class),
+        frame.esr & 0x1ff_ffff,
+        frame.elr,
+        frame.far,
+        frame.spsr,
+        frame.sp,
+    ));
+    for row in 0..11 {
+        let mut line = [0u64; 3];
+        let mut names = [0usize; 3];
+        let mut count = 0;
+        for column in 0..3 {
+            let index = row * 3 + column;
+            if index < 31 {
+                line[count] = frame.x[index];
+                names[count] = index;
+                count += 1;
+            }
+        }
+        match count {
+            3 => crate::console::print(format_args!(
+                "(XEN) x{:<2}={:#018x} x{:<2}={:#018x} x{:<2}={:#018x}\n",
+                names[0], line[0], names[1], line[1], names[2], line[2]
+            )),
+            _ => crate::console::print(format_args!("(XEN) x{:<2}={:#018x}\n", names[0], line[0])),
+        }
+    }
+}

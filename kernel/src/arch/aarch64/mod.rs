@@ -1,0 +1,36 @@
+//! aarch64 (Armv8-A at EL2, GICv3, generic timer, PSCI): QEMU `virt` first.
+//!
+//! # What the core handles itself (the forwarding list)
+//! - its own timer (EL2 physical timer) and the interrupt controller (GICv3);
+//! - exceptions at EL2 (all fatal: the register dump, then a stop);
+//! - from issue 3 on: hypercalls, PSCI from guests, stage-2 faults on RAM, the virtual GIC.
+//!
+//! Everything else a guest touches goes to a device-model domain.
+
+mod boot;
+pub mod cpu;
+mod entry;
+mod exception;
+mod gic;
+mod mmu;
+mod psci;
+mod timer;
+pub mod uart;
+
+/// Turning the machine off or resetting it.
+pub mod power {
+    /// Powers the machine off (PSCI SYSTEM_OFF; QEMU exits).
+    pub fn off() {
+        super::psci::system_off();
+    }
+
+    /// Resets the machine (PSCI SYSTEM_RESET).
+    pub fn reset() {
+        super::psci::system_reset();
+    }
+}
+
+/// Other CPUs.
+pub mod smp {
+    pub use super::boot::stop_other_cpus;
+}

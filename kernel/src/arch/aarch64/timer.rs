@@ -1,0 +1,31 @@
+//! The EL2 physical timer (CNTHP_*_EL2, Arm ARM D11 "The Generic Timer"): the core's own tick.
+//!
+//! Its interrupt is the PPI the DTB's timer node names as the hypervisor timer (INTID 26 on QEMU
+//! virt). Guests get the virtual timer (issue 3); this one is never exposed.
+//!
+//! # Invariants
+//! - Only the CPU that owns a timer programs it: every function acts on the calling CPU.
+
+use super::cpu::write_sysreg;
+
+const CTL_ENABLE: u64 = 1 << 0;
+
+/// Arms the timer to fire `ticks` counter ticks from now, and enables it unmasked.
+pub fn arm(ticks: u64) {
+    write_sysreg!("cnthp_tval_el2", ticks.min(u64::from(u32::MAX >> 1)));
+    write_sysreg!("cnthp_ctl_el2", CTL_ENABLE);
+}
+
+/// Stops the timer (and drops its interrupt line).
+pub fn disarm() {
+    write_sysreg!("cnthp_ctl_el2", 0);
+}
+
+/// Per-CPU timer set-up: EL1 may read the physical counter and timer (for guests later), the
+/// virtual offset is zero, and the EL2 timer is off until armed.
+pub fn init_cpu() {
+    // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (bit 0), EL1PCEN (bit 1).
+    write_sysreg!("cnthctl_el2", 0b11);
+    write_sysreg!("cntvoff_el2", 0);
+    disarm();
+}

@@ -1,0 +1,125 @@
+//! The core's console: the UART the DTB names, shared by every CPU, and the `log` back end.
+//!
+//! Lines look like `[    1.234567] (cpu1) INFO  message`: seconds since reset from the generic
+//! counter, the CPU, the level.
+//!
+//! # Invariants
+//! - One CPU writes at a time; the lock masks IRQs while held, so an interrupt handler that logs
+//!   cannot deadlock against the code it interrupted.
+//! - The lock is re-entrant on the CPU that holds it, so a panic while printing still prints.
+//! - Before [`init`] output is dropped: there is no device to write to.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::arch::cpu::{self, IrqGuard};
+use crate::arch::uart::Pl011;
+
+static UART_BASE: AtomicU64 = AtomicU64::new(0);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// 0 when free, else the holder's CPU index + 1.
+static OWNER: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts the console on the PL011 at `base`.
+pub fn init(base: u64) {
+    UART_BASE.store(base, Ordering::Relaxed);
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Whether output reaches a device.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+struct Guard {
+    _irq: IrqGuard,
+    nested: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.nested {
+            OWNER.store(0, Ordering::Release);
+        }
+    }
+}
+
+fn lock() -> Guard {
+    let irq = IrqGuard::new();
+    let me = cpu::current_index() + 1;
+    loop {
+        match OWNER.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Guard { _irq: irq, nested: false },
+            Err(holder) if holder == me => return Guard { _irq: irq, nested: true },
+            Err(_) => core::hint::spin_loop(),
+        }
+    }
+}
+
+struct Writer(Pl011);
+
+impl Write for Writer {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                self.0.write_byte(b'\r');
+            }
+            self.0.write_byte(byte);
+        }
+        Ok(())
+    }
+}
+
+/// Writes formatted text as one piece (no other CPU's output interleaves).
+pub fn print(args: fmt::Arguments<'_>) {
+    if !enabled() {
+        return;
+    }
+    let _guard = lock();
+    let _ = Writer(Pl011::new(UART_BASE.load(Ordering::Relaxed))).write_fmt(args);
+}
+
+/// Seconds and microseconds since reset, from the generic counter.
+pub fn uptime() -> (u64, u64) {
+    let frequency = cpu::counter_frequency().max(1);
+    let ticks = cpu::counter();
+    (ticks / frequency, (ticks % frequency) * 1_000_000 / frequency)
+}
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let (seconds, micros) = uptime();
+        let level = match record.level() {
+            log::Level::Error => "ERROR",
+            log::Level::Warn => "WARN ",
+            log::Level::Info => "INFO ",
+            log::Level::Debug => "DEBUG",
+            log::Level::Trace => "TRACE",
+        };
+        print(format_args!(
+            "[{seconds:5}.{micros:06}] (cpu{}) {level} {}\n",
+            cpu::current_index(),
+            record.args()
+        ));
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger;
+
+/// Makes the console the `log` back end at `level`.
+pub fn init_log(level: log::LevelFilter) {
+    // A second call (there is none) would keep the first logger; nothing to report.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}

@@ -1,0 +1,27 @@
+//! The Xenolith core as a bare-metal binary: boot flow, console, memory, CPUs, traps.
+//!
+//! Portable logic lives in the `xenolith_kernel` library (host-tested); this binary wires it to the
+//! hardware through the one arch seam, `arch`. On the host the binary is an empty stub so that
+//! `cargo build`/`clippy` of the whole workspace work; the real thing is built by `cargo xtask`.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
+mod memory;
+#[cfg(target_os = "none")]
+mod panic;
+#[cfg(target_os = "none")]
+mod percpu;
+#[cfg(target_os = "none")]
+mod setup;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("the Xenolith core runs on bare metal: build and boot it with `cargo xtask run`");
+    std::process::exit(2);
+}

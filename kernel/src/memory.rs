@@ -1,0 +1,73 @@
+//! Physical memory for the core: the global frame allocator and the table memory that the EL2
+//! page tables are built in.
+//!
+//! # Invariants
+//! - The allocator's bitmap lies in RAM that is reserved from the allocator itself, and lives for
+//!   the life of the system.
+//! - Physical memory is identity-mapped (before the MMU is on, trivially), so a frame's physical
+//!   address is also a pointer to it.
+//! - Frames handed out are zeroed before their first use as page tables.
+
+use spin::Mutex;
+use xenolith_kernel::frame::{find_free_range, FrameAllocator, FrameError, Region, FRAME_SIZE};
+use xenolith_kernel::lpae::{TableMemory, ENTRIES};
+
+/// The one frame allocator.
+pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
+
+/// Places the allocator's bitmap in free RAM and starts the allocator over `ram` minus `reserved`.
+/// Returns where the bitmap went.
+pub fn init(ram: &[Region], reserved: &[Region]) -> Result<Region, FrameError> {
+    let words = FrameAllocator::bitmap_words(ram);
+    let bytes = (words as u64 * 8).div_ceil(FRAME_SIZE) * FRAME_SIZE;
+    let start = find_free_range(ram, reserved, bytes, FRAME_SIZE).ok_or(FrameError::NoRam)?;
+    let bitmap_region = Region { start, end: start + bytes };
+    // SAFETY: `find_free_range` returned `bytes` of RAM, frame-aligned, that overlaps nothing
+    // reserved (image, DTB, boot modules); it is identity-mapped (module invariant) and from here
+    // on reserved for the bitmap alone, so this is the only reference to it.
+    let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
+    bitmap.fill(0);
+    let mut all_reserved = xenolith_kernel::frame::RegionList::new();
+    for region in reserved {
+        all_reserved.push(*region)?;
+    }
+    all_reserved.push(bitmap_region)?;
+    *FRAMES.lock() = Some(FrameAllocator::new(ram, all_reserved.as_slice(), bitmap)?);
+    Ok(bitmap_region)
+}
+
+/// A zeroed frame, or `None` when memory is exhausted.
+pub fn alloc_zeroed_frame() -> Option<u64> {
+    let frame = FRAMES.lock().as_mut()?.alloc()?;
+    // SAFETY: the allocator just handed this frame out, so nothing else refers to it; it is RAM,
+    // identity-mapped (module invariant), and FRAME_SIZE bytes long.
+    unsafe { core::ptr::write_bytes(frame as *mut u8, 0, FRAME_SIZE as usize) };
+    Some(frame)
+}
+
+/// (total, free) usable frames.
+pub fn frame_counts() -> (u64, u64) {
+    FRAMES.lock().as_ref().map_or((0, 0), |frames| (frames.total_frames(), frames.free_frames()))
+}
+
+/// Page-table memory over identity-mapped frames from [`FRAMES`].
+pub struct IdentityTables;
+
+impl TableMemory for IdentityTables {
+    fn alloc_table(&mut self) -> Option<u64> {
+        alloc_zeroed_frame()
+    }
+
+    fn read(&self, table: u64, index: usize) -> u64 {
+        assert!(index < ENTRIES);
+        // SAFETY: `table` is a frame from `alloc_table` (the lpae walker only follows addresses it
+        // wrote), identity-mapped and ENTRIES * 8 bytes long; `index` is in bounds.
+        unsafe { core::ptr::read_volatile((table as *const u64).wrapping_add(index)) }
+    }
+
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        assert!(index < ENTRIES);
+        // SAFETY: as for `read`; volatile so the table walker sees every store in order.
+        unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), value) }
+    }
+}

@@ -1,0 +1,53 @@
+//! Per-CPU data: one record per logical CPU, indexed by the value in the CPU's own id register.
+//!
+//! # Invariants
+//! - Index 0 is the boot CPU; indices follow the DTB's CPU order, up to `platform::MAX_CPUS`.
+//! - Each field is atomic: other CPUs read them (boot self-tests, heartbeat, stopping).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use xenolith_kernel::platform::MAX_CPUS;
+
+use crate::arch::cpu;
+
+/// What the core keeps about one CPU.
+pub struct PerCpu {
+    /// The CPU has finished its bring-up.
+    pub online: AtomicBool,
+    /// Its MPIDR affinity.
+    pub mpidr: AtomicU64,
+    /// Timer interrupts taken.
+    pub ticks: AtomicU64,
+    /// Test SGIs taken.
+    pub test_sgis: AtomicU64,
+    /// Address of its interrupt controller redistributor frame (arch-defined).
+    pub redistributor: AtomicUsize,
+}
+
+impl PerCpu {
+    const fn new() -> Self {
+        Self {
+            online: AtomicBool::new(false),
+            mpidr: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            test_sgis: AtomicU64::new(0),
+            redistributor: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // only used to initialise the array below
+const NEW: PerCpu = PerCpu::new();
+
+/// Every CPU's record.
+pub static CPUS: [PerCpu; MAX_CPUS] = [NEW; MAX_CPUS];
+
+/// The calling CPU's record.
+pub fn this() -> &'static PerCpu {
+    &CPUS[cpu::current_index()]
+}
+
+/// How many CPUs are online.
+pub fn online_count() -> usize {
+    CPUS.iter().filter(|cpu| cpu.online.load(Ordering::Acquire)).count()
+}

@@ -1,0 +1,219 @@
+//! Boot steps every architecture shares: finding and checking the boot bundle, building the
+//! command line, reserving memory, building the core's own address space and checking it.
+//!
+//! # Invariants
+//! - Nothing from the bootloader (DTB, boot module, command line) is used before it is checked.
+//! - The core's map has no mapping that is both writable and executable, or boot stops.
+
+use xenolith_abi::bundle::{Bundle, BundleError};
+use xenolith_kernel::cmdline::{Diagnostic, Params};
+use xenolith_kernel::frame::{Region, RegionList, FRAME_SIZE};
+use xenolith_kernel::lpae::{AddressSpace, Attributes, MapError};
+use xenolith_kernel::platform::Platform;
+
+use crate::memory::IdentityTables;
+
+/// Up to this many command-line diagnostics are kept for printing once the console is up.
+const MAX_DIAGNOSTICS: usize = 16;
+
+/// What the bootloader handed over, checked.
+pub struct BootConfig<'a> {
+    /// The command line: bundle first, then `/chosen/bootargs`.
+    pub params: Params<'a>,
+    /// The boot bundle: absent, refused, or checked.
+    pub bundle: Option<Result<Bundle<'a>, BundleError>>,
+    /// Why the boot module could not even be looked at (outside RAM).
+    pub module_error: Option<&'static str>,
+    diagnostics: [Option<Diagnostic<'a>>; MAX_DIAGNOSTICS],
+    dropped_diagnostics: usize,
+}
+
+impl<'a> BootConfig<'a> {
+    /// Reads the boot bundle (through `/chosen`) and the command line.
+    pub fn read(platform: &Platform<'a>) -> Self {
+        let mut config = Self {
+            params: Params::default(),
+            bundle: None,
+            module_error: None,
+            diagnostics: [None; MAX_DIAGNOSTICS],
+            dropped_diagnostics: 0,
+        };
+        if let Some(initrd) = platform.initrd {
+            let in_ram = platform
+                .ram
+                .iter()
+                .any(|bank| bank.start <= initrd.start && initrd.end <= bank.end);
+            if !in_ram || initrd.end < initrd.start {
+                config.module_error = Some("the boot module (initrd) does not lie within RAM");
+            } else {
+                // SAFETY: the DTB says the bootloader placed the module at `initrd`, which we just
+                // checked lies inside a RAM bank; the MMU is off or RAM is identity-mapped, and
+                // the module's memory is reserved from the frame allocator, so nothing writes it.
+                let bytes: &'a [u8] = unsafe {
+                    core::slice::from_raw_parts(
+                        initrd.start as *const u8,
+                        (initrd.end - initrd.start) as usize,
+                    )
+                };
+                config.bundle = Some(Bundle::parse(bytes));
+            }
+        }
+        let mut diagnostics = [None; MAX_DIAGNOSTICS];
+        let mut count = 0;
+        let mut dropped = 0;
+        let mut report = |diagnostic| {
+            if count < MAX_DIAGNOSTICS {
+                diagnostics[count] = Some(diagnostic);
+                count += 1;
+            } else {
+                dropped += 1;
+            }
+        };
+        if let Some(Ok(bundle)) = &config.bundle {
+            config.params.apply(bundle.manifest.cmdline, &mut report);
+        }
+        if let Some(bootargs) = platform.bootargs {
+            config.params.apply(bootargs, &mut report);
+        }
+        config.diagnostics = diagnostics;
+        config.dropped_diagnostics = dropped;
+        config
+    }
+
+    /// Logs what the command line refused.
+    pub fn report_diagnostics(&self) {
+        for diagnostic in self.diagnostics.iter().flatten() {
+            log::warn!("command line: {diagnostic}");
+        }
+        if self.dropped_diagnostics > 0 {
+            log::warn!("command line: {} more problems not shown", self.dropped_diagnostics);
+        }
+    }
+}
+
+/// Regions no frame may be handed out from: the core's image, the DTB, the boot module, and what
+/// the DTB reserves.
+pub fn reserved_regions(platform: &Platform<'_>, image: Region) -> RegionList {
+    let mut reserved = RegionList::new();
+    let round = |region: Region| Region {
+        start: region.start & !(FRAME_SIZE - 1),
+        end: region.end.div_ceil(FRAME_SIZE) * FRAME_SIZE,
+    };
+    let mut add = |region: Region| {
+        if reserved.push(round(region)).is_err() {
+            panic!("more reserved memory regions than the core can track");
+        }
+    };
+    add(image);
+    add(platform.dtb);
+    if let Some(initrd) = platform.initrd {
+        add(initrd);
+    }
+    for region in platform.reserved.iter() {
+        add(*region);
+    }
+    reserved
+}
+
+/// The layout of the core's own image, from the linker script.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageLayout {
+    /// Code: mapped read + execute.
+    pub text: Region,
+    /// Constants: read-only.
+    pub rodata: Region,
+    /// Data, .bss and the boot stack: read + write.
+    pub data: Region,
+}
+
+impl ImageLayout {
+    /// The whole image.
+    pub fn whole(&self) -> Region {
+        Region { start: self.text.start, end: self.data.end }
+    }
+}
+
+/// Builds the core's identity map: its image by section, all other RAM as data, and `devices`.
+/// With `add_writable_executable` (a test hook) it also maps one page writable and executable,
+/// which the W^X check must then refuse.
+pub fn build_address_space(
+    image: &ImageLayout,
+    ram: &[Region],
+    devices: &[Region],
+    add_writable_executable: bool,
+) -> Result<AddressSpace, MapError> {
+    let mut tables = IdentityTables;
+    let mut space = AddressSpace::new(&mut tables)?;
+    let map = |space: &mut AddressSpace, region: Region, attributes| {
+        let mut tables = IdentityTables;
+        if region.end > region.start {
+            space.map(
+                &mut tables,
+                region.start,
+                region.start,
+                region.end - region.start,
+                attributes,
+            )
+        } else {
+            Ok(())
+        }
+    };
+    map(&mut space, image.text, Attributes::TEXT)?;
+    map(&mut space, image.rodata, Attributes::RODATA)?;
+    map(&mut space, image.data, Attributes::DATA)?;
+    let whole = image.whole();
+    for bank in ram {
+        // RAM below and above the image (the image lies in one bank, or none).
+        let below = Region { start: bank.start, end: bank.end.min(whole.start) };
+        let above = Region { start: bank.start.max(whole.end), end: bank.end };
+        if below.end > below.start {
+            map(&mut space, below, Attributes::DATA)?;
+        }
+        if above.end > above.start {
+            map(&mut space, above, Attributes::DATA)?;
+        }
+    }
+    for device in devices {
+        let page = Region {
+            start: device.start & !(FRAME_SIZE - 1),
+            end: device.end.div_ceil(FRAME_SIZE) * FRAME_SIZE,
+        };
+        map(&mut space, page, Attributes::DEVICE)?;
+    }
+    if add_writable_executable {
+        let frame = crate::memory::alloc_zeroed_frame().ok_or(MapError::OutOfMemory)?;
+        // Outside RAM's 1:1 range so it does not collide with the data mapping of that frame.
+        let virt = 0x40_0000_0000 - FRAME_SIZE * 16;
+        let bad = Attributes { write: true, execute: true, ..Attributes::DATA };
+        let mut tables = IdentityTables;
+        space.map(&mut tables, virt, frame, FRAME_SIZE, bad)?;
+        log::warn!("test hook test_wx_mapping: mapped {virt:#x} writable and executable");
+    }
+    Ok(space)
+}
+
+/// The boot-time W^X check: walks the tables and stops the system at the first mapping that is
+/// both writable and executable.
+pub fn check_writable_xor_executable(space: &AddressSpace) {
+    let tables = IdentityTables;
+    let mut leaves = 0u64;
+    let mut executable = 0u64;
+    space.walk(&tables, &mut |leaf| {
+        leaves += 1;
+        if leaf.attributes.execute {
+            executable += leaf.size;
+        }
+    });
+    if let Some(bad) = space.find_writable_executable(&tables) {
+        panic!(
+            "W^X check failed: {:#x}..{:#x} -> {:#x} is writable and executable; refusing to continue",
+            bad.virt,
+            bad.virt + bad.size,
+            bad.phys
+        );
+    }
+    log::info!(
+        "W^X check passed: {leaves} mappings, none writable and executable ({} KiB executable)",
+        executable / 1024
+    );
+}
