@@ -1,0 +1,11 @@
+//! The Xenolith host tool's library: system manifests, boot bundles, building the core, QEMU.
+//!
+//! `cargo xtask` (src/main.rs) is a thin command-line front end over this library, and the system
+//! tests in `tests/` use it to build and boot exactly what a user runs.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod manifest;
+pub mod qemu;
+pub mod runner;
+pub mod workspace;

@@ -1,0 +1,279 @@
+//! `cargo xtask`: build, boot, test and measure Xenolith. Run `cargo xtask help`.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use xenolith_images::manifest::Manifest;
+use xenolith_images::qemu::{self, QemuConfig};
+use xenolith_images::runner::Running;
+use xenolith_images::workspace::{self, CoreOptions, CORE_TARGET};
+
+const HELP: &str = "\
+cargo xtask <command>
+
+  run [MANIFEST] [--append ARGS]   build and boot a system (default images/default.toml);
+                                   the consoles are on this terminal, Ctrl-A X quits QEMU
+  build [MANIFEST]                 build the core and pack the system's boot bundle
+  check MANIFEST...                validate manifests (file:line:column errors)
+  test                             everything CI runs: format, lints, host and QEMU tests
+  test-host                        host unit and integration tests only
+  test-qemu                        QEMU system tests only
+  lint                             cargo fmt --check and clippy -D warnings, host and bare metal
+  bench                            deterministic figures under QEMU -icount shift=0
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let command = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    match command {
+        "run" => run(rest),
+        "build" => build(rest),
+        "check" => check(rest),
+        "test" => {
+            qemu::ensure_installed()?;
+            lint()?;
+            cargo_test(&["--workspace"])
+        }
+        "test-host" => cargo_test(&["--workspace", "--exclude", "xenolith-tests"]),
+        "test-qemu" => {
+            qemu::ensure_installed()?;
+            cargo_test(&["--package", "xenolith-tests"])
+        }
+        "lint" => lint(),
+        "bench" => bench(),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{HELP}"),
+    }
+}
+
+fn default_manifest() -> PathBuf {
+    workspace::root().join("images").join("default.toml")
+}
+
+/// Splits `[MANIFEST] [--append ARGS]`.
+fn manifest_and_append(args: &[String]) -> Result<(PathBuf, String)> {
+    let mut manifest = None;
+    let mut append = String::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--append" => append = iter.next().context("--append needs a value")?.clone(),
+            flag if flag.starts_with('-') => bail!("unknown option {flag:?}\n\n{HELP}"),
+            path if manifest.is_none() => manifest = Some(PathBuf::from(path)),
+            extra => bail!("unexpected argument {extra:?}\n\n{HELP}"),
+        }
+    }
+    Ok((manifest.unwrap_or_else(default_manifest), append))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let (manifest, append) = manifest_and_append(args)?;
+    qemu::ensure_installed()?;
+    let image = workspace::build_system(&manifest, CoreOptions::default())?;
+    let config = QemuConfig {
+        cpus: image.manifest.qemu.cpus,
+        memory_mib: image.manifest.qemu.memory_mib,
+        kernel: image.kernel.clone(),
+        bundle: Some(image.bundle.clone()),
+        append,
+        icount: false,
+        interactive: true,
+    };
+    eprintln!(
+        "xtask: booting {} ({} CPUs, {} MiB) in QEMU; press Ctrl-A then X to quit",
+        manifest.display(),
+        config.cpus,
+        config.memory_mib
+    );
+    let status = config.command().status().context("starting QEMU")?;
+    ensure!(status.success(), "QEMU exited with {status}");
+    Ok(())
+}
+
+fn build(args: &[String]) -> Result<()> {
+    let (manifest, append) = manifest_and_append(args)?;
+    ensure!(append.is_empty(), "--append is for `run`");
+    let image = workspace::build_system(&manifest, CoreOptions::default())?;
+    for path in [&image.kernel, &image.bundle] {
+        let size = std::fs::metadata(path)?.len();
+        println!("{} ({size} bytes)", path.display());
+    }
+    Ok(())
+}
+
+fn check(args: &[String]) -> Result<()> {
+    ensure!(!args.is_empty(), "check needs at least one manifest");
+    let mut failed = 0;
+    for path in args {
+        match Manifest::load(Path::new(path)) {
+            Ok(_) => println!("{path}: ok"),
+            Err(error) => {
+                eprintln!("{:#}", anyhow::Error::new(error));
+                failed += 1;
+            }
+        }
+    }
+    ensure!(failed == 0, "{failed} of {} manifests are invalid", args.len());
+    Ok(())
+}
+
+fn cargo_status(args: &[&str]) -> Result<()> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = workspace::cargo().args(args).status().context("running cargo")?;
+    ensure!(status.success(), "`cargo {}` failed ({status})", args.join(" "));
+    Ok(())
+}
+
+/// Runs `cargo test` with `args`, passing its output through, and closes with one summary line
+/// that adds up every test binary's `test result:` line.
+fn cargo_test(args: &[&str]) -> Result<()> {
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    eprintln!("xtask: cargo {}", all.join(" "));
+    let mut child = workspace::cargo()
+        .args(&all)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test's stdout")?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.context("reading cargo test's output")?;
+        println!("{line}");
+        if let Some(result) = line.strip_prefix("test result: ") {
+            passed += number_before(result, " passed").unwrap_or(0);
+            failed += number_before(result, " failed").unwrap_or(0);
+            ignored += number_before(result, " ignored").unwrap_or(0);
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!("summary: {passed} passed, {failed} failed, {ignored} skipped");
+    ensure!(status.success(), "`cargo {}` failed ({status})", all.join(" "));
+    Ok(())
+}
+
+/// The number just before `suffix` in `text` ("3 passed; 1 failed" -> 3 for " passed").
+fn number_before(text: &str, suffix: &str) -> Option<u64> {
+    let head = &text[..text.find(suffix)?];
+    let digits = head.rsplit(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+fn lint() -> Result<()> {
+    cargo_status(&["fmt", "--all", "--check"])?;
+    cargo_status(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let target_dir = workspace::root().join("target").join("clippy-bare-metal");
+    let target_dir = target_dir.to_str().context("non-UTF-8 target directory")?;
+    for features in [None, Some("xenolith-kernel/test-hooks")] {
+        let mut args = vec!["clippy", "--package", "xenolith-kernel", "--package", "xenolith-abi"];
+        args.extend(["--target", CORE_TARGET, "--target-dir", target_dir]);
+        if let Some(features) = features {
+            args.extend(["--features", features]);
+        }
+        args.extend(["--", "-D", "warnings"]);
+        cargo_status(&args)?;
+    }
+    Ok(())
+}
+
+/// Code lines (not blank, not only a comment) of the Rust files under `dir`.
+fn code_lines(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            total += code_lines(&path)?;
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            let text = std::fs::read_to_string(&path)?;
+            let mut in_tests = false;
+            for line in text.lines() {
+                let line = line.trim();
+                if line.starts_with("#[cfg(test)]") {
+                    in_tests = true; // test modules sit at the end of a file by convention
+                }
+                if !in_tests && !line.is_empty() && !line.starts_with("//") {
+                    total += 1;
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn bench() -> Result<()> {
+    qemu::ensure_installed()?;
+    let image = workspace::build_system(&default_manifest(), CoreOptions::default())?;
+    let image_size = std::fs::metadata(&image.kernel)?.len();
+    let kernel_bytes = std::fs::read(&image.kernel)?;
+    let footprint = u64::from_le_bytes(kernel_bytes[16..24].try_into()?);
+    println!("figure: core Image file        {image_size} bytes");
+    println!("figure: core in memory (+bss)  {footprint} bytes");
+    println!("figure: boot bundle            {} bytes", std::fs::metadata(&image.bundle)?.len());
+    let root = workspace::root();
+    println!(
+        "figure: kernel/ code lines     {} (non-test, non-blank, non-comment Rust)",
+        code_lines(&root.join("kernel").join("src"))?
+    );
+    if let Ok(output) = Command::new("tokei").arg(root.join("kernel")).output() {
+        println!("tokei kernel/:\n{}", String::from_utf8_lossy(&output.stdout));
+    }
+    for cpus in [1, 2, 4] {
+        let (instructions, _) = boot_to_ready(&image, cpus, true)?;
+        let (_, wall) = boot_to_ready(&image, cpus, false)?;
+        println!(
+            "figure: boot to ready, -smp {cpus}: {instructions} instructions (-icount shift=0); {:.3} s wall (TCG, no icount)",
+            wall.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Boots `image` and returns (virtual nanoseconds to "ready", wall time to "ready"). Under
+/// `-icount shift=0` a virtual nanosecond is one instruction.
+fn boot_to_ready(
+    image: &workspace::SystemImage,
+    cpus: u32,
+    icount: bool,
+) -> Result<(u64, Duration)> {
+    let config = QemuConfig {
+        cpus,
+        memory_mib: 1024,
+        kernel: image.kernel.clone(),
+        bundle: Some(image.bundle.clone()),
+        append: String::new(),
+        icount,
+        interactive: false,
+    };
+    let wall = Instant::now();
+    let mut running = Running::start(&config)?;
+    let timeout = Duration::from_secs(120);
+    let frequency_line = running.wait_for("counter at", timeout).map_err(anyhow::Error::msg)?;
+    let frequency: u64 = number_after(&frequency_line, "counter at ")?;
+    let ready = running.wait_for("Xenolith ready", timeout).map_err(anyhow::Error::msg)?;
+    let wall = wall.elapsed();
+    let counter: u64 = number_after(&ready, "(counter ")?;
+    Ok((counter * 1_000_000_000 / frequency.max(1), wall))
+}
+
+fn number_after(line: &str, prefix: &str) -> Result<u64> {
+    let rest = line.split(prefix).nth(1).with_context(|| format!("no {prefix:?} in {line:?}"))?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().with_context(|| format!("no number after {prefix:?} in {line:?}"))
+}

@@ -1,0 +1,644 @@
+//! System manifests: the static description of one bootable system (`images/*.toml`).
+//!
+//! A manifest names the system, gives the hypervisor its command line and tells `cargo xtask run` how
+//! to boot it under QEMU. The host tool checks it here, before anything is built, and reports a problem
+//! as `file:line:column: error: <what is wrong and what to do>` (after seL4 Microkit's `sdf.rs`). The
+//! core checks what it receives again; this check exists so that a mistake shows up at the desk with a
+//! location, not as a warning on a serial console.
+//!
+//! ```toml
+//! [system]
+//! name = "default"                       # required; 1..=64 characters of [A-Za-z0-9_-]
+//!
+//! [hypervisor]
+//! cmdline = "loglvl=info heartbeat=10"   # optional, default ""; checked by the core's own parser
+//!
+//! [qemu]                                 # optional, as is each key
+//! cpus = 4                               # 1..=MAX_CPUS, default 2
+//! memory = "1G"                          # K/M/G suffix (binary) or a plain number of MiB; 256M..=64G
+//! ```
+//!
+//! Parsing is two steps. serde reads the TOML into the private `Raw*` types, which reject unknown keys
+//! (`deny_unknown_fields`) and keep the byte span of every value still to be checked
+//! (`toml::Spanned`); then one `check_*` function per value checks it against that span and the public
+//! types are built, without spans. A new table (the coming `[[domain]]` list) is one more `Raw*` type,
+//! one more field of `RawManifest`, its `check_*` functions and one more field of [`Manifest`].
+//!
+//! # Invariants
+//! - A [`Manifest`] has passed every check: the name is 1..=[`NAME_MAX_LEN`] characters of
+//!   `[A-Za-z0-9_-]`; the core's command-line parser accepts the command line without a single
+//!   diagnostic (the host tool is stricter than the core, which only warns about an unknown
+//!   parameter); `cpus` is in 1..=[`MAX_CPUS`]; `memory_mib` is in
+//!   [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`].
+//! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
+//!   the offending key for an unknown key, the offending value (or the character inside it) otherwise.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+use xenolith_kernel::cmdline::{Diagnostic, Params, PARAMETERS};
+
+/// The longest system name, in characters.
+pub const NAME_MAX_LEN: usize = 64;
+/// The most CPUs a system may have: the core's [`MAX_CPUS`](xenolith_kernel::platform::MAX_CPUS).
+pub const MAX_CPUS: u32 = {
+    // Lossless: the assertion holds the core's count to what a u32 can carry.
+    assert!(xenolith_kernel::platform::MAX_CPUS <= u32::MAX as usize);
+    xenolith_kernel::platform::MAX_CPUS as u32
+};
+/// `[qemu] cpus` when the manifest does not say.
+pub const DEFAULT_CPUS: u32 = 2;
+/// The least guest RAM `[qemu] memory` may give, in MiB (256M).
+pub const MEMORY_MIN_MIB: u64 = 256;
+/// The most guest RAM `[qemu] memory` may give, in MiB (64G), well below the 256 GiB at which QEMU's
+/// `virt` machine places its high-memory area.
+pub const MEMORY_MAX_MIB: u64 = 64 * 1024;
+/// `[qemu] memory` when the manifest does not say, in MiB (1G).
+pub const DEFAULT_MEMORY_MIB: u64 = 1024;
+
+/// One bootable system, checked (see the module's invariants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The file it was read from, as given to [`Manifest::load`] or [`Manifest::parse`].
+    pub path: PathBuf,
+    /// `[system]`.
+    pub system: System,
+    /// `[hypervisor]`; defaults when the table is absent.
+    pub hypervisor: Hypervisor,
+    /// `[qemu]`; defaults when the table is absent.
+    pub qemu: QemuSettings,
+}
+
+/// `[system]`: what the system is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct System {
+    /// 1..=[`NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`.
+    pub name: String,
+}
+
+/// `[hypervisor]`: how the core is started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hypervisor {
+    /// The core's command line, accepted by `xenolith_kernel::cmdline` without a diagnostic.
+    pub cmdline: String,
+}
+
+/// `[qemu]`: the machine `cargo xtask run` boots the system on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QemuSettings {
+    /// Number of CPUs, 1..=[`MAX_CPUS`].
+    pub cpus: u32,
+    /// Guest RAM in MiB, [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`].
+    pub memory_mib: u64,
+}
+
+impl Default for QemuSettings {
+    fn default() -> Self {
+        QemuSettings { cpus: DEFAULT_CPUS, memory_mib: DEFAULT_MEMORY_MIB }
+    }
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`, returning its first error.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            kind: ErrorKind::Io,
+            message: "cannot read the manifest; check that the file exists and is readable UTF-8 \
+                      text"
+                .to_owned(),
+            source: Some(source),
+        })?;
+        Manifest::parse(path, &text)
+    }
+
+    /// Checks the manifest `text`, read from `path` (used only in errors and [`Manifest::path`]),
+    /// returning its first error.
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse_all(path, text).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Like [`Manifest::parse`], but returns every error found, in file order (never an empty list).
+    ///
+    /// A TOML syntax error, an unknown or missing key or a value of the wrong type stops the parse,
+    /// so it comes alone; the checks of individual values all run and each reports its own error.
+    pub fn parse_all(path: &Path, text: &str) -> Result<Manifest, Vec<ManifestError>> {
+        let source = Source { path, text };
+        // TOML syntax first, so that a syntax mistake is reported as one and not as, say, a missing
+        // key. Parsing twice costs nothing at this size.
+        if let Err(error) = toml::from_str::<toml::Table>(text) {
+            return Err(vec![source.syntax_error(&error)]);
+        }
+        let raw: RawManifest = toml::from_str(text).map_err(|e| vec![source.schema_error(&e)])?;
+
+        let mut errors = Vec::new();
+        let name = keep(&mut errors, source.check_name("system name", &raw.system.name));
+        let cmdline = keep(&mut errors, source.check_cmdline(raw.hypervisor.cmdline));
+        let cpus = keep(&mut errors, source.check_cpus(raw.qemu.cpus));
+        let memory_mib = keep(&mut errors, source.check_memory(raw.qemu.memory));
+        match (name, cmdline, cpus, memory_mib) {
+            (Some(name), Some(cmdline), Some(cpus), Some(memory_mib)) => Ok(Manifest {
+                path: path.to_path_buf(),
+                system: System { name },
+                hypervisor: Hypervisor { cmdline },
+                qemu: QemuSettings { cpus, memory_mib },
+            }),
+            _ => {
+                errors.sort_by_key(|error| (error.line, error.column));
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// Moves a check's error into `errors`.
+fn keep<T>(errors: &mut Vec<ManifestError>, result: Result<T, ManifestError>) -> Option<T> {
+    result.map_err(|error| errors.push(error)).ok()
+}
+
+/// A manifest error: where it is and a sentence saying what is wrong and what to do.
+///
+/// Displays as `images/foo.toml:3:7: error: <message>` (`images/foo.toml: error: <message>` for
+/// [`ErrorKind::Io`]); the I/O error, if any, is the [`source`](std::error::Error::source), not
+/// repeated in the message.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: error: {message}", Location::new(.path, .line, .column))]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// 1-based line; 0 for [`ErrorKind::Io`], which is about no place in the file.
+    pub line: usize,
+    /// 1-based column, in characters; 0 for [`ErrorKind::Io`].
+    pub column: usize,
+    /// What kind of mistake it is.
+    pub kind: ErrorKind,
+    /// What is wrong and what to do, one sentence without the location.
+    pub message: String,
+    #[source]
+    source: Option<std::io::Error>,
+}
+
+/// Formats `path:line:column`, or only `path` when there is no line.
+struct Location<'a> {
+    path: &'a Path,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> Location<'a> {
+    fn new(path: &'a Path, line: &usize, column: &usize) -> Self {
+        Location { path, line: *line, column: *column }
+    }
+}
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line != 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kinds of manifest mistake, one per distinct check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file cannot be read (missing, unreadable, not UTF-8).
+    Io,
+    /// The file is not valid TOML (including a key given twice).
+    Syntax,
+    /// A key or table the manifest format does not have, usually a typo.
+    UnknownKey,
+    /// A required key or table is absent.
+    MissingKey,
+    /// A value of the wrong TOML type, such as a string where a number belongs.
+    WrongType,
+    /// `[system] name` is empty, too long or has a character outside `[A-Za-z0-9_-]`.
+    BadName,
+    /// `[qemu] cpus` is outside 1..=[`MAX_CPUS`].
+    CpusOutOfRange,
+    /// `[qemu] memory` is not a size: not a whole number with an optional K, M or G suffix.
+    BadMemorySize,
+    /// `[qemu] memory` is a size, but not a whole number of MiB.
+    MemoryNotWholeMib,
+    /// `[qemu] memory` is outside [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`] MiB.
+    MemoryOutOfRange,
+    /// The core's command-line parser reports a diagnostic for `[hypervisor] cmdline`.
+    BadCmdline,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The manifest as serde reads it: spans kept, nothing checked yet.
+
+/// The whole file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    system: RawSystem,
+    #[serde(default)]
+    hypervisor: RawHypervisor,
+    #[serde(default)]
+    qemu: RawQemu,
+    // Next: `#[serde(default, rename = "domain")] domains: Vec<RawDomain>` for `[[domain]]`.
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [system] table")]
+struct RawSystem {
+    name: Spanned<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [hypervisor] table")]
+struct RawHypervisor {
+    cmdline: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [qemu] table")]
+struct RawQemu {
+    cpus: Option<Spanned<CpuCount>>,
+    memory: Option<Spanned<MemoryValue>>,
+}
+
+/// `[qemu] cpus` before its range check: any TOML integer.
+struct CpuCount(i64);
+
+impl<'de> Deserialize<'de> for CpuCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CpuCountVisitor;
+        impl Visitor<'_> for CpuCountVisitor {
+            type Value = CpuCount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of CPUs (such as 4)")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<CpuCount, E> {
+                Ok(CpuCount(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<CpuCount, E> {
+                Ok(CpuCount(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(CpuCountVisitor)
+    }
+}
+
+/// `[qemu] memory` before it is parsed: a TOML integer (MiB) or a string such as `"1G"`.
+enum MemoryValue {
+    Mib(i64),
+    Text(String),
+}
+
+impl fmt::Display for MemoryValue {
+    /// As the manifest wrote it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemoryValue::Mib(mib) => write!(f, "{mib}"),
+            MemoryValue::Text(text) => write!(f, "{text:?}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MemoryValueVisitor;
+        impl Visitor<'_> for MemoryValueVisitor {
+            type Value = MemoryValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size (such as \"1G\" or \"512M\") or a number of MiB")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<MemoryValue, E> {
+                Ok(MemoryValue::Mib(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<MemoryValue, E> {
+                Ok(MemoryValue::Mib(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<MemoryValue, E> {
+                Ok(MemoryValue::Text(value.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(MemoryValueVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The checks.
+
+/// The manifest being checked: where errors point.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// An error at byte `offset` of the file.
+    fn error_at(&self, offset: usize, kind: ErrorKind, message: String) -> ManifestError {
+        let (line, column) = line_column(self.text, offset);
+        ManifestError { path: self.path.to_path_buf(), line, column, kind, message, source: None }
+    }
+
+    /// The file's text at `span`, or `""` if the span is not in it.
+    fn text_at(&self, span: Range<usize>) -> &str {
+        self.text.get(span).unwrap_or("")
+    }
+
+    /// The byte offset in the file of byte `index` of the string `value` found at `span`.
+    ///
+    /// Exact when the string is written without escapes (`"..."` or `'...'`), so that source and
+    /// value agree byte for byte; otherwise the start of the string.
+    fn offset_in_string(&self, span: Range<usize>, value: &str, index: usize) -> usize {
+        let start = span.start;
+        let raw = self.text_at(span);
+        let plain = (raw.starts_with('"') || raw.starts_with('\''))
+            && raw.len() == value.len() + 2
+            && raw.get(1..raw.len() - 1) == Some(value);
+        if plain && index <= value.len() {
+            start + 1 + index
+        } else {
+            start
+        }
+    }
+
+    /// A TOML syntax error.
+    fn syntax_error(&self, error: &toml::de::Error) -> ManifestError {
+        let offset = error.span().map_or(0, |span| span.start);
+        let detail = error.message().trim().lines().collect::<Vec<_>>().join(", ");
+        self.error_at(offset, ErrorKind::Syntax, format!("invalid TOML: {detail}"))
+    }
+
+    /// An error serde found in well-formed TOML: an unknown or missing key, or a wrong type.
+    ///
+    /// serde's standard messages (`unknown field`, `missing field`, `invalid type`) are the only way
+    /// `toml::de::Error` tells them apart; anything else counts as a wrong type.
+    fn schema_error(&self, error: &toml::de::Error) -> ManifestError {
+        let span = error.span().unwrap_or(0..0);
+        let offset = span.start;
+        let message = error.message().trim();
+        if let Some(rest) = message.strip_prefix("unknown field ") {
+            // "`key`, expected `a` or `b`" or "`key`, there are no fields".
+            let (key, expected) = rest.split_once(", ").unwrap_or((rest, ""));
+            let expected = match expected.strip_prefix("expected ") {
+                Some(expected) => format!("expected {expected}"),
+                None => "this table has no keys".to_owned(),
+            };
+            let message =
+                format!("unknown key {key} ({expected}); check its spelling or remove it");
+            self.error_at(offset, ErrorKind::UnknownKey, message)
+        } else if let Some(key) = message.strip_prefix("missing field ") {
+            // The span is the table's header, an inline table, or nothing for the top level.
+            let table = self.text_at(span).trim();
+            let message = if table.starts_with('[') {
+                format!("{table} is missing the required key {key}; add it")
+            } else if table.starts_with('{') {
+                format!("this table is missing the required key {key}; add it")
+            } else {
+                format!("the manifest has no [{}] table; add it", key.trim_matches('`'))
+            };
+            self.error_at(offset, ErrorKind::MissingKey, message)
+        } else {
+            let detail = message.strip_prefix("invalid type: ").unwrap_or(message);
+            let message = match detail.rsplit_once(", expected ") {
+                Some((found, expected)) => {
+                    let found = match found {
+                        "map" => "a table",
+                        "sequence" => "an array",
+                        found => found,
+                    };
+                    format!("wrong type: expected {expected}, found {found}")
+                }
+                None => format!("wrong type: {detail}"),
+            };
+            self.error_at(offset, ErrorKind::WrongType, message)
+        }
+    }
+
+    /// A name: 1..=[`NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`. `what` names it in messages.
+    fn check_name(&self, what: &str, name: &Spanned<String>) -> Result<String, ManifestError> {
+        let value = name.get_ref();
+        const ALLOWED: &str = "letters A-Z and a-z, digits, `_` and `-`";
+        if value.is_empty() {
+            let message =
+                format!("the {what} is empty; give it 1 to {NAME_MAX_LEN} characters: {ALLOWED}");
+            return Err(self.error_at(name.span().start, ErrorKind::BadName, message));
+        }
+        let bad =
+            value.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || "_-".contains(c)));
+        if let Some((index, c)) = bad {
+            let offset = self.offset_in_string(name.span(), value, index);
+            let message =
+                format!("the {what} contains {c:?}, which is not allowed; use only {ALLOWED}");
+            return Err(self.error_at(offset, ErrorKind::BadName, message));
+        }
+        // All ASCII from here, so bytes are characters.
+        if value.len() > NAME_MAX_LEN {
+            let offset = self.offset_in_string(name.span(), value, NAME_MAX_LEN);
+            let message = format!(
+                "the {what} is {} characters long; shorten it to at most {NAME_MAX_LEN}",
+                value.len()
+            );
+            return Err(self.error_at(offset, ErrorKind::BadName, message));
+        }
+        Ok(value.clone())
+    }
+
+    /// `[hypervisor] cmdline`: every diagnostic of the core's own parser is an error here.
+    fn check_cmdline(&self, cmdline: Option<Spanned<String>>) -> Result<String, ManifestError> {
+        let Some(cmdline) = cmdline else {
+            return Ok(String::new());
+        };
+        let line = cmdline.get_ref().as_str();
+        let mut first = None;
+        Params::default().apply(line, &mut |diagnostic| {
+            first.get_or_insert(diagnostic);
+        });
+        let Some(diagnostic) = first else {
+            return Ok(cmdline.get_ref().clone());
+        };
+        // The core's own wording says what the core does next (ignore the token, keep the previous
+        // value); here every diagnostic is an error, so the message is this tool's.
+        let (token, message) = match diagnostic {
+            Diagnostic::UnknownParameter { name } => {
+                let known: Vec<&str> = PARAMETERS.iter().map(|&(known, _)| known).collect();
+                let message = format!(
+                    "`{name}` is not a hypervisor parameter; check its spelling or remove it \
+                     (known: {}; the core would only warn, this tool refuses)",
+                    known.join(", ")
+                );
+                (name, message)
+            }
+            Diagnostic::BadValue { name, value, expected } => {
+                let message = format!(
+                    "hypervisor parameter `{name}` has the value `{value}`, but takes {expected}; \
+                     correct the value"
+                );
+                (value, message)
+            }
+            Diagnostic::MissingValue { name, expected } => {
+                let message = format!(
+                    "hypervisor parameter `{name}` needs a value, {expected}; write it as \
+                     `{name}=<value>`"
+                );
+                (name, message)
+            }
+            Diagnostic::NotBuiltIn { name } => {
+                let message = format!(
+                    "hypervisor parameter `{name}` is a test hook, and this tool checks against a \
+                     core built without test hooks; remove it"
+                );
+                (name, message)
+            }
+        };
+        // `token` is a slice of `line`: its offset there is the distance between their addresses.
+        let index = token.as_ptr().addr().wrapping_sub(line.as_ptr().addr());
+        let offset = self.offset_in_string(cmdline.span(), line, index);
+        Err(self.error_at(offset, ErrorKind::BadCmdline, message))
+    }
+
+    /// `[qemu] cpus`: 1..=[`MAX_CPUS`].
+    fn check_cpus(&self, cpus: Option<Spanned<CpuCount>>) -> Result<u32, ManifestError> {
+        let Some(cpus) = cpus else {
+            return Ok(DEFAULT_CPUS);
+        };
+        let count = cpus.get_ref().0;
+        match u32::try_from(count) {
+            Ok(count) if (1..=MAX_CPUS).contains(&count) => Ok(count),
+            _ => {
+                let message = format!(
+                    "`cpus` is {count}, but a system has 1 to {MAX_CPUS} CPUs (the core's \
+                     MAX_CPUS); choose a number in that range"
+                );
+                Err(self.error_at(cpus.span().start, ErrorKind::CpusOutOfRange, message))
+            }
+        }
+    }
+
+    /// `[qemu] memory`: a size in [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`] MiB.
+    fn check_memory(&self, memory: Option<Spanned<MemoryValue>>) -> Result<u64, ManifestError> {
+        let Some(memory) = memory else {
+            return Ok(DEFAULT_MEMORY_MIB);
+        };
+        let offset = memory.span().start;
+        let value = memory.get_ref();
+        let out_of_range = || {
+            let message = format!(
+                "`memory` is {value}, outside the supported {MEMORY_MIN_MIB}M to {}G; choose a \
+                 size in that range",
+                MEMORY_MAX_MIB / 1024
+            );
+            self.error_at(offset, ErrorKind::MemoryOutOfRange, message)
+        };
+        let mib = match value {
+            MemoryValue::Mib(mib) => u64::try_from(*mib).map_err(|_| out_of_range())?,
+            MemoryValue::Text(text) => match parse_memory_size(text) {
+                Ok(mib) => mib,
+                Err(SizeError::Malformed) => {
+                    let message = format!(
+                        "`memory` is {value}, which is not a size; write a whole number with an \
+                         optional suffix K, M or G (binary units), such as \"512M\" or \"2G\"; a \
+                         number alone is MiB"
+                    );
+                    return Err(self.error_at(offset, ErrorKind::BadMemorySize, message));
+                }
+                Err(SizeError::NotWholeMib { kib }) => {
+                    let message = format!(
+                        "`memory` is {value}, which is not a whole number of MiB; round it, for \
+                         example to \"{}M\"",
+                        kib.div_ceil(1024)
+                    );
+                    return Err(self.error_at(offset, ErrorKind::MemoryNotWholeMib, message));
+                }
+                Err(SizeError::TooLarge) => return Err(out_of_range()),
+            },
+        };
+        if (MEMORY_MIN_MIB..=MEMORY_MAX_MIB).contains(&mib) {
+            Ok(mib)
+        } else {
+            Err(out_of_range())
+        }
+    }
+}
+
+/// Why [`parse_memory_size`] refused.
+#[derive(Debug, PartialEq, Eq)]
+enum SizeError {
+    /// Not digits with an optional K, M or G.
+    Malformed,
+    /// A size of `kib` KiB, not a multiple of 1024.
+    NotWholeMib { kib: u64 },
+    /// More than `u64::MAX` KiB.
+    TooLarge,
+}
+
+/// Parses `"512M"`, `"1G"`, `"1048576K"` (binary units) or `"2048"` (MiB) into MiB.
+fn parse_memory_size(text: &str) -> Result<u64, SizeError> {
+    let (digits, kib_per_unit) = if let Some(digits) = text.strip_suffix('K') {
+        (digits, 1)
+    } else if let Some(digits) = text.strip_suffix('M') {
+        (digits, 1024)
+    } else if let Some(digits) = text.strip_suffix('G') {
+        (digits, 1024 * 1024)
+    } else {
+        (text, 1024)
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SizeError::Malformed);
+    }
+    // Only digits: parsing fails only by overflow.
+    let number: u64 = digits.parse().map_err(|_| SizeError::TooLarge)?;
+    let kib = number.checked_mul(kib_per_unit).ok_or(SizeError::TooLarge)?;
+    if !kib.is_multiple_of(1024) {
+        return Err(SizeError::NotWholeMib { kib });
+    }
+    Ok(kib / 1024)
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("512M"), Ok(512));
+        assert_eq!(parse_memory_size("1G"), Ok(1024));
+        assert_eq!(parse_memory_size("2048"), Ok(2048));
+        assert_eq!(parse_memory_size("1048576K"), Ok(1024));
+        assert_eq!(parse_memory_size("1536K"), Err(SizeError::NotWholeMib { kib: 1536 }));
+        assert_eq!(parse_memory_size("99999999999999999999G"), Err(SizeError::TooLarge));
+        assert_eq!(parse_memory_size("18446744073709551615G"), Err(SizeError::TooLarge));
+        for bad in ["", "G", "1.5G", "1 G", "1g", "1GiB", "-1G", "+1G", "1T", "0x100M"] {
+            assert_eq!(parse_memory_size(bad), Err(SizeError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn line_columns() {
+        let text = "ab\ncdé\n\nx";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (1, 3));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 7), (2, 4)); // after the two-byte é
+        assert_eq!(line_column(text, 6), (2, 3)); // inside é: its start
+        assert_eq!(line_column(text, 9), (4, 1));
+        assert_eq!(line_column(text, 100), (4, 2));
+    }
+}

@@ -1,0 +1,238 @@
+//! Running QEMU under supervision: serial lines read as they come, markers waited for with a
+//! timeout, at most two emulators at once, and never an emulator left behind.
+//!
+//! # Invariants
+//! - A [`Running`] owns its QEMU: dropping it (also while a test panics) kills and reaps it, and
+//!   QEMU is started with a parent-death signal so a killed test process takes it along.
+//! - At most [`MAX_PARALLEL`] QEMUs run per process: these machines have two cores.
+//! - Every failure carries the last [`TAIL_LINES`] serial lines.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::qemu::QemuConfig;
+
+/// QEMUs running at once, at most.
+pub const MAX_PARALLEL: usize = 2;
+/// Serial lines shown with a failure.
+pub const TAIL_LINES: usize = 50;
+
+static SLOTS: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+struct Slot;
+
+impl Slot {
+    fn acquire() -> Self {
+        let mut used = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while *used >= MAX_PARALLEL {
+            used = SLOT_FREED.wait(used).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        *used += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut used = SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *used -= 1;
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// Why waiting failed, with the serial tail.
+#[derive(Debug)]
+pub struct RunError {
+    /// What happened.
+    pub reason: String,
+    /// The last serial lines.
+    pub tail: Vec<String>,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.reason)?;
+        writeln!(f, "---- last {} serial lines ----", self.tail.len())?;
+        for line in &self.tail {
+            writeln!(f, "{line}")?;
+        }
+        write!(f, "---- end of serial output ----")
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// A supervised QEMU.
+pub struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    /// The rest of the last matched line: the next wait looks there first, so two markers on
+    /// one line are found in order.
+    rest_of_line: Option<String>,
+    tail: VecDeque<String>,
+    forbidden: Vec<String>,
+    started: Instant,
+    echo: bool,
+    _slot: Slot,
+}
+
+impl Running {
+    /// Starts QEMU as `config` says, serial on a pipe. Lines containing "PANIC" fail any wait
+    /// unless [`Running::allow`] lifts that.
+    pub fn start(config: &QemuConfig) -> Result<Self> {
+        let slot = Slot::acquire();
+        let qemu = config.command();
+        let mut command = std::process::Command::new("setpriv");
+        command.args(["--pdeathsig", "KILL", "--"]).arg(qemu.get_program()).args(qemu.get_args());
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child =
+            command.spawn().context("starting qemu-system-aarch64 (through setpriv)")?;
+        let (sender, lines) = mpsc::channel();
+        let stdout = child.stdout.take().context("QEMU stdout")?;
+        let stderr = child.stderr.take().context("QEMU stderr")?;
+        spawn_reader(stdout, sender.clone(), "");
+        spawn_reader(stderr, sender, "qemu: ");
+        Ok(Self {
+            child,
+            lines,
+            rest_of_line: None,
+            tail: VecDeque::new(),
+            forbidden: vec!["PANIC".into()],
+            started: Instant::now(),
+            echo: std::env::var_os("XENOLITH_ECHO_SERIAL").is_some(),
+            _slot: slot,
+        })
+    }
+
+    /// Stops treating lines with `pattern` as failures.
+    pub fn allow(&mut self, pattern: &str) {
+        self.forbidden.retain(|forbidden| forbidden != pattern);
+    }
+
+    /// Treats any line containing `pattern` as a failure from now on.
+    pub fn forbid(&mut self, pattern: &str) {
+        self.forbidden.push(pattern.into());
+    }
+
+    /// Time since QEMU started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The last serial lines.
+    pub fn tail(&self) -> Vec<String> {
+        self.tail.iter().cloned().collect()
+    }
+
+    fn fail(&self, reason: String) -> RunError {
+        RunError { reason, tail: self.tail() }
+    }
+
+    fn record(&mut self, line: String) {
+        if self.echo {
+            eprintln!("serial| {line}");
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
+    }
+
+    /// Waits until a serial line contains `marker`, and returns that line. Fails on timeout, when
+    /// QEMU exits first, or on a line with a forbidden pattern.
+    pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String, RunError> {
+        if let Some(rest) = self.rest_of_line.take() {
+            if let Some(position) = rest.find(marker) {
+                self.rest_of_line = Some(rest[position + marker.len()..].to_string());
+                return Ok(rest);
+            }
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.record(line.clone());
+                    if let Some(position) = line.find(marker) {
+                        self.rest_of_line = Some(line[position + marker.len()..].to_string());
+                        return Ok(line);
+                    }
+                    if let Some(pattern) =
+                        self.forbidden.iter().find(|pattern| line.contains(pattern.as_str()))
+                    {
+                        return Err(self
+                            .fail(format!("unexpected {pattern:?} while waiting for {marker:?}")));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(
+                        self.fail(format!("timed out after {timeout:?} waiting for {marker:?}"))
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().map(|status| status.to_string());
+                    return Err(self.fail(format!(
+                        "QEMU exited ({}) before {marker:?} appeared",
+                        status.unwrap_or_else(|error| error.to_string())
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Waits for QEMU to exit by itself (the core powered off), collecting its output.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus, RunError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.record(line),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(self.fail(format!("QEMU still running after {timeout:?}")));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return self.child.wait().map_err(|error| self.fail(error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_reader(
+    stream: impl Read + Send + 'static,
+    sender: mpsc::Sender<String>,
+    prefix: &'static str,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buffer);
+                    let line = format!("{prefix}{}", text.trim_end_matches(['\r', '\n']));
+                    if sender.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
