@@ -1,0 +1,93 @@
+//! The system-test harness: builds the test image once per test binary, boots it in QEMU and hands
+//! back a supervised [`Running`] to wait on.
+//!
+//! The waiting, timeouts, serial tails on failure, the two-QEMU limit and killing QEMU on drop live
+//! in `xenolith_images::runner`, shared with `cargo xtask bench`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use xenolith_images::qemu::QemuConfig;
+pub use xenolith_images::runner::{RunError, Running};
+use xenolith_images::workspace::{self, CoreOptions, SystemImage};
+
+/// How long any one marker may take to appear. Boots take about a second under TCG; the margin
+/// covers a loaded CI machine.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default system, built with the test hooks, once per process.
+pub fn test_image() -> &'static SystemImage {
+    static IMAGE: OnceLock<Result<SystemImage, String>> = OnceLock::new();
+    let image = IMAGE.get_or_init(|| {
+        let manifest = workspace::root().join("images").join("default.toml");
+        workspace::build_system(&manifest, CoreOptions { test_hooks: true })
+            .map_err(|error| format!("{error:#}"))
+    });
+    match image {
+        Ok(image) => image,
+        Err(error) => panic!("building the test image failed: {error}"),
+    }
+}
+
+/// What to boot.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// `-smp`.
+    pub cpus: u32,
+    /// Extra hypervisor command line (`/chosen/bootargs`).
+    pub append: String,
+    /// A bundle other than the test image's (e.g. a damaged one); `None` boots with none at all
+    /// only if `no_bundle` is set.
+    pub bundle: Option<PathBuf>,
+    /// Boot without any boot bundle.
+    pub no_bundle: bool,
+}
+
+impl Boot {
+    /// The test image on `cpus` CPUs with `append` added to its command line.
+    pub fn new(cpus: u32, append: &str) -> Self {
+        Self { cpus, append: append.into(), bundle: None, no_bundle: false }
+    }
+
+    /// Starts QEMU.
+    pub fn start(&self) -> Running {
+        let image = test_image();
+        let bundle = if self.no_bundle {
+            None
+        } else {
+            Some(self.bundle.clone().unwrap_or_else(|| image.bundle.clone()))
+        };
+        let config = QemuConfig {
+            cpus: self.cpus,
+            memory_mib: 1024,
+            kernel: image.kernel.clone(),
+            bundle,
+            append: self.append.clone(),
+            icount: false,
+            interactive: false,
+        };
+        Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"))
+    }
+}
+
+/// Waits for every marker in order, panicking with the serial tail on the first failure.
+pub fn expect_all(running: &mut Running, markers: &[&str]) {
+    for marker in markers {
+        if let Err(error) = running.wait_for(marker, TIMEOUT) {
+            panic!("{error}");
+        }
+    }
+}
+
+/// Waits for QEMU to exit by itself with status 0 (the core powered off).
+pub fn expect_power_off(running: &mut Running) {
+    match running.wait_for_exit(TIMEOUT) {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            panic!("QEMU exited with {status}; expected a clean power-off\n{:#?}", running.tail())
+        }
+        Err(error) => panic!("{error}"),
+    }
+}
