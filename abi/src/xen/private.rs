@@ -1,0 +1,103 @@
+//! Xenolith's own operations, carried by Xen's hypercalls in a private number range.
+//!
+//! # The private domctl range
+//! Xenolith-only `domctl` commands take `cmd` numbers from [`XENOLITH_DOMCTL_FIRST`] (0xe000) to
+//! [`XENOLITH_DOMCTL_LAST`] (0xefff). The range cannot collide with Xen's:
+//! - Xen allocates domctl numbers one at a time from 1 (86 is the highest in 4.17, reached over
+//!   two decades) plus the 1000-1003 `gdbsx` block: at that pace 0xe000 (57344) is out of reach,
+//!   and any new Xen block would follow the existing ones rather than jump there.
+//! - Real Xen answers a command it does not know with `-ENOSYS` (or `-ESRCH` when the target
+//!   domain does not exist), so a tool that sends a Xenolith command to Xen gets a clean error,
+//!   never a different operation.
+//!
+//! Private commands use the ordinary [`xen_domctl`](super::domctl::xen_domctl) header with
+//! `interface_version` = [`XEN_DOMCTL_INTERFACE_VERSION`](super::domctl::XEN_DOMCTL_INTERFACE_VERSION);
+//! their payloads sit in its 128-byte union like Xen's. `xen_domctl.domain` is unused by the
+//! commands below; callers set it to `DOMID_SELF`.
+//!
+//! # Invariants
+//! - Every private number lies in the private range, and the range lies above every Xen number.
+//! - Every payload fits [`DomctlPayload`](super::domctl::DomctlPayload), has no implicit
+//!   padding, and has its size and offsets pinned by the tests below.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use super::hypercall::GuestHandle;
+
+/// First `domctl` command number reserved for Xenolith.
+pub const XENOLITH_DOMCTL_FIRST: u32 = 0xe000;
+/// Last `domctl` command number reserved for Xenolith.
+pub const XENOLITH_DOMCTL_LAST: u32 = 0xefff;
+
+/// `domctl` command: copy part of a boot-bundle module into the caller's buffer. Payload:
+/// [`XenolithBundleModule`]. Returns the number of bytes copied (0 at or past the module's end);
+/// `-ENOENT` if no module has that index, `-EINVAL` if `pad` is not zero, `-EFAULT` if the
+/// buffer is not writable memory of the caller.
+pub const XENOLITH_DOMCTL_BUNDLE_MODULE: u32 = 0xe000;
+/// `domctl` command: describe the boot bundle and one of its modules. Payload (IN/OUT):
+/// [`XenolithBundleInfo`]. `-ENOENT` if no module has that index (`count` is still written).
+pub const XENOLITH_DOMCTL_BUNDLE_INFO: u32 = 0xe001;
+
+/// Payload of [`XENOLITH_DOMCTL_BUNDLE_MODULE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct XenolithBundleModule {
+    /// IN: index of the module in the bundle's manifest.
+    pub index: u32,
+    /// Must be zero.
+    pub pad: u32,
+    /// IN: byte offset within the module to start at.
+    pub offset: u64,
+    /// IN: the most bytes to copy (the buffer's size); fewer are copied at the module's end.
+    pub length: u64,
+    /// IN: the caller's buffer of `length` bytes.
+    pub buffer: GuestHandle,
+}
+
+/// Bytes of a module name [`XENOLITH_DOMCTL_BUNDLE_INFO`] reports.
+pub const XENOLITH_BUNDLE_NAME_LEN: usize = 32;
+
+/// Payload of [`XENOLITH_DOMCTL_BUNDLE_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct XenolithBundleInfo {
+    /// IN: index of the module to describe.
+    pub index: u32,
+    /// OUT: number of modules in the bundle (valid indices are `0..count`).
+    pub count: u32,
+    /// OUT: size of module `index` in bytes.
+    pub size: u64,
+    /// OUT: the module's name from the manifest, NUL-padded; a name of
+    /// [`XENOLITH_BUNDLE_NAME_LEN`] bytes or more is cut to that length, without a NUL.
+    pub name: [u8; XENOLITH_BUNDLE_NAME_LEN],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xen::domctl::{DomctlPayload, XEN_DOMCTL_gdbsx_domstatus};
+    use crate::xen::hypercall::assert_layout;
+
+    /// The private numbers are in the private range, above `xen/include/public/domctl.h`'s.
+    #[test]
+    fn numbers_are_private() {
+        const { assert!(XENOLITH_DOMCTL_FIRST > XEN_DOMCTL_gdbsx_domstatus) };
+        for number in [XENOLITH_DOMCTL_BUNDLE_MODULE, XENOLITH_DOMCTL_BUNDLE_INFO] {
+            assert!((XENOLITH_DOMCTL_FIRST..=XENOLITH_DOMCTL_LAST).contains(&number));
+        }
+        assert_ne!(XENOLITH_DOMCTL_BUNDLE_MODULE, XENOLITH_DOMCTL_BUNDLE_INFO);
+    }
+
+    /// Payload layouts (arm64), each within the domctl union.
+    #[test]
+    fn layouts() {
+        assert_layout!(XenolithBundleModule, size = 32, align = 8, {
+            index @ 0, pad @ 4, offset @ 8, length @ 16, buffer @ 24,
+        });
+        assert_layout!(XenolithBundleInfo, size = 48, align = 8, {
+            index @ 0, count @ 4, size @ 8, name @ 16,
+        });
+        assert!(size_of::<XenolithBundleModule>() <= DomctlPayload::SIZE);
+        assert!(size_of::<XenolithBundleInfo>() <= DomctlPayload::SIZE);
+    }
+}
