@@ -4,27 +4,47 @@
 //! `/chosen/linux,initrd-start|end`). It is Xenolith's own format, not Xen's.
 //!
 //! ```text
-//! offset 0                 40                      40 + manifest_size          40 + payload_size
-//!        | BundleHeader    | manifest (postcard)   | modules (domain images)   |
+//! offset 0           40                     40 + m      40 + o0          40 + o1      40 + payload_size
+//!        | header    | manifest (postcard)  | zeros     | module 0 | zeros | module 1 |
 //! ```
+//!
+//! The manifest ([`BootManifest`], in `bundle/manifest.rs`) lists the domains and the modules:
+//! domain images (ELF files), each at an offset `o` from the payload start that is a multiple of
+//! [`MODULE_ALIGN`]. A module is page-aligned in memory exactly when the payload start is: the
+//! payload begins [`HEADER_SIZE`] bytes into the boot module, so a bootloader that places the
+//! bundle itself page-aligned (QEMU does) leaves every module [`HEADER_SIZE`] bytes past a page
+//! boundary. Whoever wants to map a module in place must check `payload.as_ptr()`; copying ELF
+//! segments out of it works wherever it lies.
 //!
 //! # Invariants
 //! - All integers are little-endian; the header is [`HEADER_SIZE`] bytes and aligned to nothing.
-//! - `header_crc32` covers the header bytes before it; `payload_crc32` covers every payload byte.
-//! - The manifest fills the first `manifest_size` payload bytes; module offsets in the manifest are
-//!   relative to the payload start and lie within the payload.
+//! - `header_crc32` covers the header bytes before it; `payload_crc32` covers every payload byte,
+//!   padding and modules included.
+//! - The manifest fills exactly the first `manifest_size` payload bytes; modules follow it in
+//!   ascending order without overlap, inside the payload; a [`Bundle`] has passed
+//!   [`BootManifest::validate`].
 //! - A bundle whose version is not [`VERSION`] is refused whole: there is no partial compatibility.
+//! - Decoding allocates (the manifest's lists): the core's heap must be up before [`Bundle::parse`].
+
+extern crate alloc;
+
+mod manifest;
 
 use core::fmt;
 
-use serde::{Deserialize, Serialize};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+pub use self::manifest::{
+    is_valid_domain_name, BootManifest, Capability, DomainSpec, ManifestProblem, ModuleRef,
+    RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
+    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, MODULE_ALIGN,
+};
+
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"XNLTHBDL";
-/// The only bundle version this build understands.
-pub const VERSION: u32 = 1;
+/// The only bundle version this build understands (2: domains and modules).
+pub const VERSION: u32 = 2;
 /// Size in bytes of [`BundleHeader`].
 pub const HEADER_SIZE: usize = core::mem::size_of::<BundleHeader>();
 /// Largest bundle the core accepts (1 GiB): a bound on what a corrupt header can make it read.
@@ -52,15 +72,6 @@ pub struct BundleHeader {
     pub header_crc32: U32,
 }
 
-/// What the core is asked to boot. Strings borrow from the bundle, so decoding needs no heap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BootManifest<'a> {
-    /// The system's name (the manifest file's `[system] name`).
-    pub name: &'a str,
-    /// The hypervisor command line; `/chosen/bootargs` from the bootloader is applied after it.
-    pub cmdline: &'a str,
-}
-
 /// Why a bundle was refused. Each says what is wrong in words an operator can act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BundleError {
@@ -80,8 +91,10 @@ pub enum BundleError {
     ManifestSize { claimed: u32, payload: u64 },
     /// The payload checksum does not match: the bundle was damaged after packing.
     PayloadChecksum { expected: u32, found: u32 },
-    /// The manifest bytes do not decode.
+    /// The manifest bytes do not decode, or decode with bytes to spare.
     ManifestDecode,
+    /// The manifest decodes but fails the core's checks.
+    Manifest(ManifestProblem),
 }
 
 impl fmt::Display for BundleError {
@@ -114,12 +127,17 @@ impl fmt::Display for BundleError {
                  {found:#010x}): the image is corrupt"
             ),
             Self::ManifestDecode => write!(f, "the bundle's manifest does not decode"),
+            Self::Manifest(problem) => write!(
+                f,
+                "the bundle's manifest is inconsistent: {problem}; rebuild the image with this \
+                 core's host tool"
+            ),
         }
     }
 }
 
-/// A bundle whose header and checksums have been checked.
-#[derive(Clone, Copy, Debug)]
+/// A bundle whose header, checksums and manifest have been checked.
+#[derive(Clone, Debug)]
 pub struct Bundle<'a> {
     /// The checked header.
     pub header: BundleHeader,
@@ -130,8 +148,10 @@ pub struct Bundle<'a> {
 }
 
 impl<'a> Bundle<'a> {
-    /// Checks `bytes` (the whole boot module) and decodes its manifest. Nothing is trusted before
-    /// it is checked: sizes are bounded by the bytes present before anything is read through them.
+    /// Checks `bytes` (the whole boot module), decodes its manifest and validates it
+    /// ([`BootManifest::validate`], with modules after the manifest bytes). Nothing is trusted
+    /// before it is checked: sizes are bounded by the bytes present before anything is read
+    /// through them. Allocates the manifest's lists.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BundleError> {
         let (header, rest) = BundleHeader::read_from_prefix(bytes)
             .map_err(|_| BundleError::Truncated { size: bytes.len() })?;
@@ -171,11 +191,26 @@ impl<'a> Bundle<'a> {
             });
         }
         let manifest_bytes = &payload[..header.manifest_size.get() as usize];
-        let manifest = match postcard::from_bytes::<BootManifest<'a>>(manifest_bytes) {
-            Ok(manifest) => manifest,
-            Err(_) => return Err(BundleError::ManifestDecode),
+        let manifest = match postcard::take_from_bytes::<BootManifest<'a>>(manifest_bytes) {
+            Ok((manifest, [])) => manifest,
+            Ok(_) | Err(_) => return Err(BundleError::ManifestDecode),
         };
+        manifest.check(manifest_bytes.len() as u64, claimed).map_err(BundleError::Manifest)?;
         Ok(Self { header, manifest, payload })
+    }
+
+    /// The bytes of module `index` of [`BootManifest::modules`], or `None` past the list.
+    pub fn module(&self, index: usize) -> Option<&'a [u8]> {
+        let module = self.manifest.modules.get(index)?;
+        let start = usize::try_from(module.offset).ok()?;
+        let end = start.checked_add(usize::try_from(module.size).ok()?)?;
+        self.payload.get(start..end)
+    }
+
+    /// The image of `domain`, an entry of [`BootManifest::domains`] (`None` only for a domain
+    /// from another manifest).
+    pub fn domain_image(&self, domain: &DomainSpec<'_>) -> Option<&'a [u8]> {
+        self.module(domain.module as usize)
     }
 }
 
@@ -229,17 +264,76 @@ const CRC_TABLE: [u32; 256] = {
 mod tests {
     use super::*;
 
-    fn pack(manifest: &BootManifest<'_>, modules: &[u8]) -> Vec<u8> {
-        let mut payload = postcard::to_allocvec(manifest).unwrap();
-        let manifest_size = payload.len();
-        payload.extend_from_slice(modules);
-        let header = header_for(&payload, manifest_size);
+    /// Packs like the host tool: manifest, then each module at the next [`MODULE_ALIGN`] offset.
+    /// The manifest's module offsets are filled in here.
+    fn pack(manifest: &BootManifest<'_>, modules: &[&[u8]]) -> Vec<u8> {
+        let mut manifest = manifest.clone();
+        let mut encoded = Vec::new();
+        // Offsets change the manifest's length (varints), which moves the offsets: repeat until
+        // the layout is stable.
+        for _ in 0..8 {
+            let mut offset = (encoded.len() as u64).next_multiple_of(MODULE_ALIGN);
+            for (entry, bytes) in manifest.modules.iter_mut().zip(modules) {
+                (entry.offset, entry.size) = (offset, bytes.len() as u64);
+                offset = (offset + entry.size).next_multiple_of(MODULE_ALIGN);
+            }
+            let again = postcard::to_allocvec(&manifest).unwrap();
+            if again == encoded {
+                break;
+            }
+            encoded = again;
+        }
+        let mut payload = encoded.clone();
+        for (entry, bytes) in manifest.modules.iter().zip(modules) {
+            payload.resize(entry.offset as usize, 0);
+            payload.extend_from_slice(bytes);
+        }
+        let header = header_for(&payload, encoded.len());
         let mut out = header.as_bytes().to_vec();
         out.extend_from_slice(&payload);
         out
     }
 
-    const MANIFEST: BootManifest<'static> = BootManifest { name: "test", cmdline: "loglvl=all" };
+    fn domain(name: &'static str, module: u32) -> DomainSpec<'static> {
+        DomainSpec {
+            name,
+            module,
+            memory_mib: 16,
+            vcpus: 1,
+            capabilities: vec![],
+            weight: DEFAULT_WEIGHT,
+            cap: 0,
+            hard_affinity: AFFINITY_ALL,
+            soft_affinity: AFFINITY_ALL,
+            restart: RestartPolicy::Never,
+            boot: true,
+            cmdline: "",
+        }
+    }
+
+    /// Two domains, two modules; the second domain is the first one's device model.
+    fn manifest() -> BootManifest<'static> {
+        let mut guest = domain("guest1", 0);
+        (guest.vcpus, guest.cap, guest.hard_affinity) = (2, 150, 0b101);
+        (guest.restart, guest.cmdline) = (RestartPolicy::OnCrash, "console=hvc0");
+        let mut dm = domain("dm1", 1);
+        dm.capabilities = vec![Capability::DeviceModel { target: "guest1" }, Capability::Xenstore];
+        (dm.boot, dm.restart, dm.weight) = (false, RestartPolicy::Always, 512);
+        BootManifest {
+            name: "test",
+            cmdline: "loglvl=all",
+            domains: vec![guest, dm],
+            modules: vec![
+                ModuleRef { name: "guests/guest.elf", offset: 0, size: 0 },
+                ModuleRef { name: "device-model", offset: 0, size: 0 },
+            ],
+        }
+    }
+
+    /// A manifest without domains or modules.
+    fn bare() -> BootManifest<'static> {
+        BootManifest { name: "test", cmdline: "loglvl=all", domains: vec![], modules: vec![] }
+    }
 
     #[test]
     fn header_layout() {
@@ -258,24 +352,46 @@ mod tests {
     }
 
     #[test]
-    fn round_trip() {
-        let bytes = pack(&MANIFEST, b"module bytes");
+    fn round_trip_without_domains() {
+        let bytes = pack(&bare(), &[]);
         let bundle = Bundle::parse(&bytes).unwrap();
-        assert_eq!(bundle.manifest, MANIFEST);
-        assert_eq!(&bundle.payload[bundle.header.manifest_size.get() as usize..], b"module bytes");
+        assert_eq!(bundle.manifest, bare());
+        assert_eq!(bundle.payload.len(), bundle.header.manifest_size.get() as usize);
+        assert_eq!(bundle.module(0), None);
+    }
+
+    #[test]
+    fn modules_round_trip_aligned() {
+        let guest: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        let bytes = pack(&manifest(), &[&guest, b"\x7fELF dm"]);
+        let bundle = Bundle::parse(&bytes).unwrap();
+        let decoded = &bundle.manifest;
+        assert_eq!(decoded.domains, manifest().domains);
+        assert_eq!(decoded.modules[0].offset, MODULE_ALIGN);
+        assert_eq!(decoded.modules[1].offset, 3 * MODULE_ALIGN);
+        assert_eq!(bundle.module(0), Some(guest.as_slice()));
+        assert_eq!(bundle.module(1), Some(b"\x7fELF dm".as_slice()));
+        assert_eq!(bundle.module(2), None);
+        assert_eq!(bundle.domain_image(&decoded.domains[1]), Some(b"\x7fELF dm".as_slice()));
+        // Offsets count from the payload start, after the header.
+        let start = HEADER_SIZE + decoded.modules[0].offset as usize;
+        assert_eq!(&bytes[start..start + guest.len()], guest.as_slice());
     }
 
     #[test]
     fn trailing_bytes_after_payload_are_ignored() {
         // Bootloaders may round the module up to a page.
-        let mut bytes = pack(&MANIFEST, b"");
-        bytes.resize(4096, 0);
+        let mut bytes = pack(&manifest(), &[b"a", b"b"]);
+        bytes.resize(bytes.len().next_multiple_of(4096) + 4096, 0);
         assert!(Bundle::parse(&bytes).is_ok());
     }
 
     #[test]
     fn every_single_bit_flip_is_refused() {
-        let bytes = pack(&MANIFEST, b"xyz");
+        let mut small = manifest();
+        small.modules.truncate(1);
+        small.domains[1].module = 0;
+        let bytes = pack(&small, &[b"xyz"]);
         for index in 0..bytes.len() {
             for bit in 0..8 {
                 let mut damaged = bytes.clone();
@@ -285,9 +401,18 @@ mod tests {
         }
     }
 
+    /// `bytes` (a packed bundle, perhaps changed) with a new header claiming `manifest_size`
+    /// manifest bytes, checksums good.
+    fn repacked(bytes: &[u8], manifest_size: usize) -> Vec<u8> {
+        let payload = &bytes[HEADER_SIZE..];
+        let mut out = header_for(payload, manifest_size).as_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
     #[test]
     fn each_error_kind() {
-        let good = pack(&MANIFEST, b"xyz");
+        let good = pack(&manifest(), &[b"xyz", b"abc"]);
         assert_eq!(Bundle::parse(&good[..10]).unwrap_err(), BundleError::Truncated { size: 10 });
 
         let mut bad = good.clone();
@@ -295,8 +420,10 @@ mod tests {
         assert!(matches!(Bundle::parse(&bad), Err(BundleError::BadMagic { .. })));
 
         let mut bad = good.clone();
-        bad[8] = 2;
-        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::UnsupportedVersion { found: 2 });
+        bad[8] = 1;
+        let error = Bundle::parse(&bad).unwrap_err();
+        assert_eq!(error, BundleError::UnsupportedVersion { found: 1 });
+        assert!(error.to_string().contains("this core reads version 2"));
 
         let mut bad = good.clone();
         bad[12] = 41;
@@ -331,5 +458,57 @@ mod tests {
         let mut bad = header.as_bytes().to_vec();
         bad.extend_from_slice(&payload);
         assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::ManifestDecode);
+
+        // A manifest followed by bytes it does not use, inside `manifest_size`.
+        let bare = pack(&bare(), &[]);
+        let mut bad = bare.clone();
+        bad.push(0);
+        let bad = repacked(&bad, bad.len() - HEADER_SIZE);
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::ManifestDecode);
+
+        // A manifest whose modules start inside the manifest bytes: `manifest_size` claims the
+        // zero padding and the first module too.
+        let first_module_end = HEADER_SIZE + MODULE_ALIGN as usize + 1;
+        let bad = repacked(&good, first_module_end - HEADER_SIZE);
+        assert_eq!(Bundle::parse(&bad).unwrap_err(), BundleError::ManifestDecode);
+    }
+
+    #[test]
+    fn inconsistent_manifest_is_refused_with_its_problem() {
+        let mut inconsistent = manifest();
+        inconsistent.domains[0].name = "dm1";
+        let bytes = pack(&inconsistent, &[b"a", b"b"]);
+        let error = Bundle::parse(&bytes).unwrap_err();
+        let problem = ManifestProblem::DuplicateName { domain: 1, first: 0 };
+        assert_eq!(error, BundleError::Manifest(problem));
+        assert_eq!(
+            error.to_string(),
+            "the bundle's manifest is inconsistent: domain 1 has the same name as domain 0; \
+             rebuild the image with this core's host tool"
+        );
+    }
+
+    #[test]
+    fn module_overlapping_the_manifest_is_refused() {
+        // A module at offset 0 lies on the manifest bytes; validate() alone allows that offset.
+        let mut overlapping = manifest();
+        overlapping.modules.truncate(1);
+        overlapping.domains[1].module = 0;
+        let mut payload = postcard::to_allocvec(&overlapping).unwrap();
+        let manifest_size = payload.len();
+        overlapping.modules[0].size = 1;
+        payload = postcard::to_allocvec(&overlapping).unwrap();
+        assert_eq!(payload.len(), manifest_size);
+        let mut bytes = header_for(&payload, manifest_size).as_bytes().to_vec();
+        bytes.extend_from_slice(&payload);
+        assert_eq!(overlapping.validate(payload.len() as u64), Ok(()));
+        assert_eq!(
+            Bundle::parse(&bytes).unwrap_err(),
+            BundleError::Manifest(ManifestProblem::ModuleOverlap {
+                module: 0,
+                offset: 0,
+                start: manifest_size as u64
+            })
+        );
     }
 }

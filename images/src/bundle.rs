@@ -1,19 +1,129 @@
-//! Packing a checked manifest into the boot bundle the core reads (format: `xenolith_abi::bundle`).
+//! Packing a checked manifest and its domain images into the boot bundle the core reads (format:
+//! `xenolith_abi::bundle`).
+//!
+//! # Invariants
+//! - Each distinct image (one `program`, or one `image` file) is packed once, however many domains
+//!   use it; modules are in order of first use.
+//! - Every bundle [`pack`] returns parses with the core's own `Bundle::parse`: packing checks its
+//!   result with it, so a disagreement between the host tool and the core shows up here.
 
-use anyhow::{Context, Result};
-use xenolith_abi::bundle::{header_for, BootManifest};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use xenolith_abi::bundle::{
+    header_for, BootManifest, Bundle, DomainSpec, ModuleRef, MAX_BUNDLE_SIZE, MODULE_ALIGN,
+};
 use zerocopy::IntoBytes;
 
-use crate::manifest::Manifest;
+use crate::manifest::{DomainSource, Manifest};
 
 /// The bundle bytes for `manifest`: header, postcard-encoded manifest, modules.
-pub fn pack(manifest: &Manifest) -> Result<Vec<u8>> {
-    let boot = BootManifest { name: &manifest.system.name, cmdline: &manifest.hypervisor.cmdline };
-    let mut payload = postcard::to_allocvec(&boot).context("encoding the boot manifest")?;
-    let manifest_size = payload.len();
-    payload.shrink_to_fit();
-    let header = header_for(&payload, manifest_size);
-    let mut bundle = header.as_bytes().to_vec();
+///
+/// `load` returns the bytes of an image (an ELF file); it is called once per distinct image, in
+/// manifest order, and its error is returned as it is.
+pub fn pack(
+    manifest: &Manifest,
+    mut load: impl FnMut(&DomainSource) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let mut sources: Vec<&DomainSource> = Vec::new();
+    let mut domain_modules = Vec::new();
+    for domain in &manifest.domains {
+        let index = match sources.iter().position(|source| same_image(source, &domain.source)) {
+            Some(index) => index,
+            None => {
+                sources.push(&domain.source);
+                sources.len() - 1
+            }
+        };
+        domain_modules.push(u32::try_from(index).context("more than 2^32 modules")?);
+    }
+    let images = sources.iter().map(|source| load(source)).collect::<Result<Vec<_>>>()?;
+
+    let domains = manifest
+        .domains
+        .iter()
+        .zip(domain_modules)
+        .map(|(domain, module)| DomainSpec {
+            name: &domain.name,
+            module,
+            memory_mib: domain.memory_mib,
+            vcpus: domain.vcpus,
+            capabilities: domain.capabilities().collect(),
+            weight: domain.weight,
+            cap: domain.cap,
+            hard_affinity: domain.hard_affinity,
+            soft_affinity: domain.soft_affinity,
+            restart: domain.restart,
+            boot: domain.boot,
+            cmdline: &domain.cmdline,
+        })
+        .collect();
+    let modules = sources
+        .iter()
+        .zip(&images)
+        .map(|(source, image)| ModuleRef {
+            name: source.module_name(),
+            offset: 0,
+            size: image.len() as u64,
+        })
+        .collect();
+    let mut boot = BootManifest {
+        name: &manifest.system.name,
+        cmdline: &manifest.hypervisor.cmdline,
+        domains,
+        modules,
+    };
+    let encoded = lay_out(&mut boot)?;
+
+    let end = boot.modules.last().map_or(encoded.len() as u64, |last| last.offset + last.size);
+    ensure!(
+        end <= MAX_BUNDLE_SIZE,
+        "the bundle would hold {end} bytes, more than the {MAX_BUNDLE_SIZE} the core accepts; \
+         make the domain images smaller"
+    );
+    let mut payload = Vec::with_capacity(end as usize);
+    payload.extend_from_slice(&encoded);
+    for (module, image) in boot.modules.iter().zip(&images) {
+        payload.resize(module.offset as usize, 0);
+        payload.extend_from_slice(image);
+    }
+    let header = header_for(&payload, encoded.len());
+    let mut bundle = Vec::with_capacity(header.as_bytes().len() + payload.len());
+    bundle.extend_from_slice(header.as_bytes());
     bundle.extend_from_slice(&payload);
+
+    Bundle::parse(&bundle).map_err(|error| {
+        anyhow!("internal error: the core would refuse the bundle this tool packed: {error}")
+    })?;
     Ok(bundle)
+}
+
+/// Whether two domains use the same image: the same program, or the same image file.
+fn same_image(a: &DomainSource, b: &DomainSource) -> bool {
+    match (a, b) {
+        (DomainSource::Program { name: a, .. }, DomainSource::Program { name: b, .. }) => a == b,
+        (DomainSource::Image { path: a, .. }, DomainSource::Image { path: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
+/// Sets the module offsets of `boot` (each at the next [`MODULE_ALIGN`] boundary after the
+/// manifest or the module before) and returns the encoded manifest.
+///
+/// The offsets are part of the manifest, so its length depends on them (postcard writes varints)
+/// and they on its length: this repeats until the two agree. Offsets only grow, so it settles in a
+/// step or two.
+fn lay_out(boot: &mut BootManifest<'_>) -> Result<Vec<u8>> {
+    let mut encoded = Vec::new();
+    for _ in 0..16 {
+        let mut offset = (encoded.len() as u64).next_multiple_of(MODULE_ALIGN);
+        for module in &mut boot.modules {
+            module.offset = offset;
+            offset = (offset + module.size).next_multiple_of(MODULE_ALIGN);
+        }
+        let again = postcard::to_allocvec(&*boot).context("encoding the boot manifest")?;
+        if again == encoded {
+            return Ok(encoded);
+        }
+        encoded = again;
+    }
+    bail!("internal error: the boot manifest's module offsets do not settle")
 }

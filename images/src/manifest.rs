@@ -1,10 +1,10 @@
 //! System manifests: the static description of one bootable system (`images/*.toml`).
 //!
-//! A manifest names the system, gives the hypervisor its command line and tells `cargo xtask run` how
-//! to boot it under QEMU. The host tool checks it here, before anything is built, and reports a problem
-//! as `file:line:column: error: <what is wrong and what to do>` (after seL4 Microkit's `sdf.rs`). The
-//! core checks what it receives again; this check exists so that a mistake shows up at the desk with a
-//! location, not as a warning on a serial console.
+//! A manifest names the system, gives the hypervisor its command line, lists the system's domains
+//! and tells `cargo xtask run` how to boot it under QEMU. The host tool checks it here, before
+//! anything is built, and reports a problem as `file:line:column: error: <what is wrong and what to
+//! do>` (after seL4 Microkit's `sdf.rs`). The core checks what it receives again; this check exists
+//! so that a mistake shows up at the desk with a location, not as a warning on a serial console.
 //!
 //! ```toml
 //! [system]
@@ -16,12 +16,33 @@
 //! [qemu]                                 # optional, as is each key
 //! cpus = 4                               # 1..=MAX_CPUS, default 2
 //! memory = "1G"                          # K/M/G suffix (binary) or a plain number of MiB; 256M..=64G
+//!
+//! [[domain]]                             # optional, any number; each key optional unless marked
+//! name = "guest1"                        # required; unique; 1..=64 characters of [A-Za-z0-9_-]
+//! program = "test-guest"                 # a bare-metal binary crate of this workspace, or:
+//! image = "guests/x.elf"                 # a prebuilt ELF file, relative to the manifest; exactly one
+//! memory = 16                            # required; MiB, or "16M"/"1G" as [qemu] memory; 1M..=4096M
+//! vcpus = 1                              # 1..=8 (xl.cfg `vcpus`), default 1
+//! capabilities = ["dm:guest2"]           # control, xenstore, console, dm:<domain>, hardware:<device>,
+//!                                        # introspect:<domain>; default none
+//! weight = 256                           # credit2 weight 1..=65535 (xl.cfg `weight`), default 256
+//! cap = 0                                # % of one pCPU: 0 = none, else 1..=100*vcpus (xl.cfg `cap`)
+//! cpus = "all"                           # hard affinity: "all" or pCPU numbers [0, 2], each < 64
+//! cpus_soft = "all"                      # soft affinity, same form; both default to "all"
+//! restart = "never"                      # "never" (default), "on-crash" or "always"
+//! boot = true                            # false: only packed, for the control domain to create
+//! cmdline = ""                           # the domain's /chosen/bootargs
 //! ```
+//!
+//! Whether a `program` is a binary crate of the workspace is checked when the system is built
+//! (`workspace::check_programs`), not here: it needs `cargo metadata`. Everything else, including
+//! that an `image` file exists, is checked here.
 //!
 //! Parsing is two steps. serde reads the TOML into the private `Raw*` types, which reject unknown keys
 //! (`deny_unknown_fields`) and keep the byte span of every value still to be checked
 //! (`toml::Spanned`); then one `check_*` function per value checks it against that span and the public
-//! types are built, without spans. A new table (the coming `[[domain]]` list) is one more `Raw*` type,
+//! types are built, without spans, except for the [`Position`] of each domain's `program` or `image`,
+//! which the build uses to point its own errors into the file. A new table is one more `Raw*` type,
 //! one more field of `RawManifest`, its `check_*` functions and one more field of [`Manifest`].
 //!
 //! # Invariants
@@ -30,6 +51,11 @@
 //!   diagnostic (the host tool is stricter than the core, which only warns about an unknown
 //!   parameter); `cpus` is in 1..=[`MAX_CPUS`]; `memory_mib` is in
 //!   [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`].
+//! - Every [`Domain`] satisfies what the core's `BootManifest::validate` checks
+//!   (`xenolith_abi::bundle`), so a packed bundle of a [`Manifest`] is never refused for its
+//!   manifest: unique valid names, limits in range, capabilities that parse, are not repeated and
+//!   name other domains of this manifest, at most one `xenstore` holder, non-empty affinities; and
+//!   each domain has exactly one of a `program` (a valid crate name) or an `image` file that exists.
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
 //!   the offending key for an unknown key, the offending value (or the character inside it) otherwise.
 
@@ -40,10 +66,14 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
+use xenolith_abi::bundle::{
+    Capability, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
+    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS,
+};
 use xenolith_kernel::cmdline::{Diagnostic, Params, PARAMETERS};
 
-/// The longest system name, in characters.
-pub const NAME_MAX_LEN: usize = 64;
+/// The longest system, domain or program name, in characters: the core's limit on domain names.
+pub const NAME_MAX_LEN: usize = DOMAIN_NAME_MAX_LEN;
 /// The most CPUs a system may have: the core's [`MAX_CPUS`](xenolith_kernel::platform::MAX_CPUS).
 pub const MAX_CPUS: u32 = {
     // Lossless: the assertion holds the core's count to what a u32 can carry.
@@ -59,6 +89,8 @@ pub const MEMORY_MIN_MIB: u64 = 256;
 pub const MEMORY_MAX_MIB: u64 = 64 * 1024;
 /// `[qemu] memory` when the manifest does not say, in MiB (1G).
 pub const DEFAULT_MEMORY_MIB: u64 = 1024;
+/// A domain's `vcpus` when the manifest does not say.
+pub const DEFAULT_VCPUS: u32 = 1;
 
 /// One bootable system, checked (see the module's invariants).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +103,8 @@ pub struct Manifest {
     pub hypervisor: Hypervisor,
     /// `[qemu]`; defaults when the table is absent.
     pub qemu: QemuSettings,
+    /// The `[[domain]]` tables, in file order; none is valid.
+    pub domains: Vec<Domain>,
 }
 
 /// `[system]`: what the system is called.
@@ -102,7 +136,104 @@ impl Default for QemuSettings {
     }
 }
 
+/// One `[[domain]]`, checked (see the module's invariants); the fields are those of the core's
+/// `DomainSpec` (`xenolith_abi::bundle`), which documents them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Unique in the manifest; 1..=[`DOMAIN_NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`.
+    pub name: String,
+    /// Where its image comes from.
+    pub source: DomainSource,
+    /// 1..=[`DOMAIN_MEMORY_MAX_MIB`].
+    pub memory_mib: u32,
+    /// 1..=[`MAX_VCPUS`].
+    pub vcpus: u32,
+    /// Each spelled as the manifest wrote it, and each parses ([`Domain::capabilities`]).
+    pub capabilities: Vec<String>,
+    /// 1..=65535.
+    pub weight: u16,
+    /// 0, or 1..=[`CAP_PERCENT_PER_VCPU`] × `vcpus`.
+    pub cap: u16,
+    /// Bit `n` is pCPU `n`; [`AFFINITY_ALL`] for "all"; never 0.
+    pub hard_affinity: u64,
+    /// As `hard_affinity`.
+    pub soft_affinity: u64,
+    /// `restart`.
+    pub restart: RestartPolicy,
+    /// `boot`.
+    pub boot: bool,
+    /// `cmdline`.
+    pub cmdline: String,
+}
+
+impl Domain {
+    /// The capabilities, typed.
+    pub fn capabilities(&self) -> impl Iterator<Item = Capability<'_>> {
+        // Checked when the manifest was read: each one parses.
+        self.capabilities.iter().filter_map(|text| Capability::parse(text))
+    }
+}
+
+/// Where a domain's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainSource {
+    /// `program`: a bare-metal binary crate of this workspace, built by the host tool.
+    Program {
+        /// The crate (and its binary target).
+        name: String,
+        /// The `program` value in the manifest file.
+        at: Position,
+    },
+    /// `image`: a prebuilt ELF file.
+    Image {
+        /// The value as written, relative to the manifest file.
+        written: String,
+        /// `written` joined to the manifest file's directory; the file existed when checked.
+        path: PathBuf,
+        /// The `image` value in the manifest file.
+        at: Position,
+    },
+}
+
+impl DomainSource {
+    /// The name of its module in the bundle: the program's name, or the image path as written.
+    pub fn module_name(&self) -> &str {
+        match self {
+            DomainSource::Program { name, .. } => name,
+            DomainSource::Image { written, .. } => written,
+        }
+    }
+
+    /// Where the manifest file gives it.
+    pub fn position(&self) -> Position {
+        match self {
+            DomainSource::Program { at, .. } | DomainSource::Image { at, .. } => *at,
+        }
+    }
+}
+
+/// A 1-based line and column (in characters) of the manifest file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
 impl Manifest {
+    /// An error found after parsing (by the build), at `at` in this manifest's file.
+    pub fn error_at(&self, at: Position, kind: ErrorKind, message: String) -> ManifestError {
+        ManifestError {
+            path: self.path.clone(),
+            line: at.line,
+            column: at.column,
+            kind,
+            message,
+            source: None,
+        }
+    }
+
     /// Reads and checks the manifest at `path`, returning its first error.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError {
@@ -142,13 +273,19 @@ impl Manifest {
         let cmdline = keep(&mut errors, source.check_cmdline(raw.hypervisor.cmdline));
         let cpus = keep(&mut errors, source.check_cpus(raw.qemu.cpus));
         let memory_mib = keep(&mut errors, source.check_memory(raw.qemu.memory));
-        match (name, cmdline, cpus, memory_mib) {
-            (Some(name), Some(cmdline), Some(cpus), Some(memory_mib)) => Ok(Manifest {
-                path: path.to_path_buf(),
-                system: System { name },
-                hypervisor: Hypervisor { cmdline },
-                qemu: QemuSettings { cpus, memory_mib },
-            }),
+        let domains = source.check_domains(&raw.domains, &mut errors);
+        match (name, cmdline, cpus, memory_mib, domains) {
+            (Some(name), Some(cmdline), Some(cpus), Some(memory_mib), Some(domains))
+                if errors.is_empty() =>
+            {
+                Ok(Manifest {
+                    path: path.to_path_buf(),
+                    system: System { name },
+                    hypervisor: Hypervisor { cmdline },
+                    qemu: QemuSettings { cpus, memory_mib },
+                    domains,
+                })
+            }
             _ => {
                 errors.sort_by_key(|error| (error.line, error.column));
                 Err(errors)
@@ -220,18 +357,52 @@ pub enum ErrorKind {
     MissingKey,
     /// A value of the wrong TOML type, such as a string where a number belongs.
     WrongType,
-    /// `[system] name` is empty, too long or has a character outside `[A-Za-z0-9_-]`.
+    /// `[system] name`, a domain's `name` or its `program` is empty, too long or has a character
+    /// outside `[A-Za-z0-9_-]`.
     BadName,
     /// `[qemu] cpus` is outside 1..=[`MAX_CPUS`].
     CpusOutOfRange,
-    /// `[qemu] memory` is not a size: not a whole number with an optional K, M or G suffix.
+    /// `[qemu] memory` or a domain's `memory` is not a size: not a whole number with an optional K,
+    /// M or G suffix.
     BadMemorySize,
-    /// `[qemu] memory` is a size, but not a whole number of MiB.
+    /// `[qemu] memory` or a domain's `memory` is a size, but not a whole number of MiB.
     MemoryNotWholeMib,
-    /// `[qemu] memory` is outside [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`] MiB.
+    /// `[qemu] memory` is outside [`MEMORY_MIN_MIB`]..=[`MEMORY_MAX_MIB`] MiB, or a domain's
+    /// `memory` outside 1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB.
     MemoryOutOfRange,
     /// The core's command-line parser reports a diagnostic for `[hypervisor] cmdline`.
     BadCmdline,
+    /// Two domains have the same `name`.
+    DuplicateDomain,
+    /// A domain has both a `program` and an `image`, or neither.
+    ProgramOrImage,
+    /// A domain's `image` file does not exist (or is not a file).
+    ImageNotFound,
+    /// A domain's `image` file, or the binary its `program` built, is not an aarch64 ELF64 file
+    /// (found when the system is built).
+    BadImage,
+    /// A domain's `program` is not a binary crate of this workspace (found when the system is
+    /// built, from `cargo metadata`).
+    UnknownProgram,
+    /// An entry of `capabilities` is not a capability.
+    BadCapability,
+    /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
+    CapabilityTarget,
+    /// A domain lists a capability twice.
+    DuplicateCapability,
+    /// More than one domain holds `xenstore`.
+    DuplicateXenstore,
+    /// A domain's `vcpus` is outside 1..=[`MAX_VCPUS`].
+    VcpusOutOfRange,
+    /// A domain's `weight` is outside 1..=65535.
+    WeightOutOfRange,
+    /// A domain's `cap` is outside 0..=[`CAP_PERCENT_PER_VCPU`] × `vcpus`.
+    CapOutOfRange,
+    /// A domain's `cpus` or `cpus_soft` is not "all" or a list of distinct pCPU numbers below
+    /// [`AFFINITY_CPUS`], or is an empty list.
+    BadAffinity,
+    /// A domain's `restart` is not "never", "on-crash" or "always".
+    BadRestart,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -246,7 +417,8 @@ struct RawManifest {
     hypervisor: RawHypervisor,
     #[serde(default)]
     qemu: RawQemu,
-    // Next: `#[serde(default, rename = "domain")] domains: Vec<RawDomain>` for `[[domain]]`.
+    #[serde(default, rename = "domain")]
+    domains: Vec<Spanned<RawDomain>>,
 }
 
 #[derive(Deserialize)]
@@ -268,7 +440,78 @@ struct RawQemu {
     memory: Option<Spanned<MemoryValue>>,
 }
 
-/// `[qemu] cpus` before its range check: any TOML integer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[domain]] table")]
+struct RawDomain {
+    name: Spanned<String>,
+    program: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    memory: Spanned<MemoryValue>,
+    vcpus: Option<Spanned<CpuCount>>,
+    #[serde(default)]
+    capabilities: Vec<Spanned<String>>,
+    weight: Option<Spanned<Integer>>,
+    cap: Option<Spanned<Integer>>,
+    cpus: Option<Spanned<Affinity>>,
+    cpus_soft: Option<Spanned<Affinity>>,
+    restart: Option<Spanned<String>>,
+    boot: Option<bool>,
+    cmdline: Option<String>,
+}
+
+/// A whole number before its range check: any TOML integer.
+struct Integer(i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntegerVisitor;
+        impl Visitor<'_> for IntegerVisitor {
+            type Value = Integer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Integer, E> {
+                Ok(Integer(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Integer, E> {
+                Ok(Integer(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(IntegerVisitor)
+    }
+}
+
+/// A domain's `cpus` or `cpus_soft` before it is checked: a string (only "all" is right) or a list
+/// of pCPU numbers, each with its span.
+enum Affinity {
+    Text(String),
+    List(Vec<Spanned<Integer>>),
+}
+
+impl<'de> Deserialize<'de> for Affinity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AffinityVisitor;
+        impl<'de> Visitor<'de> for AffinityVisitor {
+            type Value = Affinity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"all\" or a list of CPU numbers (such as [0, 2])")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Affinity, E> {
+                Ok(Affinity::Text(value.to_owned()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Affinity, A::Error> {
+                let mut list = Vec::new();
+                while let Some(cpu) = seq.next_element()? {
+                    list.push(cpu);
+                }
+                Ok(Affinity::List(list))
+            }
+        }
+        deserializer.deserialize_any(AffinityVisitor)
+    }
+}
+
+/// `[qemu] cpus` or a domain's `vcpus` before its range check: any TOML integer.
 struct CpuCount(i64);
 
 impl<'de> Deserialize<'de> for CpuCount {
@@ -392,8 +635,17 @@ impl Source<'_> {
                 format!("unknown key {key} ({expected}); check its spelling or remove it");
             self.error_at(offset, ErrorKind::UnknownKey, message)
         } else if let Some(key) = message.strip_prefix("missing field ") {
-            // The span is the table's header, an inline table, or nothing for the top level.
+            // The span is the table (its header first), an inline table, or nothing for the top
+            // level.
             let table = self.text_at(span).trim();
+            let table = match table.strip_prefix('[') {
+                // The header line, without a comment after it.
+                Some(_) => {
+                    table.lines().next().and_then(|line| line.split('#').next()).unwrap_or("")
+                }
+                None => table,
+            }
+            .trim();
             let message = if table.starts_with('[') {
                 format!("{table} is missing the required key {key}; add it")
             } else if table.starts_with('{') {
@@ -404,6 +656,12 @@ impl Source<'_> {
             self.error_at(offset, ErrorKind::MissingKey, message)
         } else {
             let detail = message.strip_prefix("invalid type: ").unwrap_or(message);
+            if self.text_at(span).starts_with("[domain]") {
+                let message = "wrong type: a domain is a table of the array `domain`; write its \
+                               header as [[domain]]"
+                    .to_owned();
+                return self.error_at(offset, ErrorKind::WrongType, message);
+            }
             let message = match detail.rsplit_once(", expected ") {
                 Some((found, expected)) => {
                     let found = match found {
@@ -411,6 +669,7 @@ impl Source<'_> {
                         "sequence" => "an array",
                         found => found,
                     };
+                    let expected = if expected == "a sequence" { "an array" } else { expected };
                     format!("wrong type: expected {expected}, found {found}")
                 }
                 None => format!("wrong type: {detail}"),
@@ -524,27 +783,43 @@ impl Source<'_> {
         let Some(memory) = memory else {
             return Ok(DEFAULT_MEMORY_MIB);
         };
-        let offset = memory.span().start;
-        let value = memory.get_ref();
         let out_of_range = || {
             let message = format!(
-                "`memory` is {value}, outside the supported {MEMORY_MIN_MIB}M to {}G; choose a \
-                 size in that range",
+                "`memory` is {}, outside the supported {MEMORY_MIN_MIB}M to {}G; choose a size in \
+                 that range",
+                memory.get_ref(),
                 MEMORY_MAX_MIB / 1024
             );
-            self.error_at(offset, ErrorKind::MemoryOutOfRange, message)
+            self.error_at(memory.span().start, ErrorKind::MemoryOutOfRange, message)
         };
-        let mib = match value {
-            MemoryValue::Mib(mib) => u64::try_from(*mib).map_err(|_| out_of_range())?,
+        let mib = self.memory_size(&memory, out_of_range)?;
+        if (MEMORY_MIN_MIB..=MEMORY_MAX_MIB).contains(&mib) {
+            Ok(mib)
+        } else {
+            Err(out_of_range())
+        }
+    }
+
+    /// A `memory` value in MiB, not yet range-checked; `out_of_range` is the error for a size too
+    /// large for a `u64` or negative.
+    fn memory_size(
+        &self,
+        memory: &Spanned<MemoryValue>,
+        out_of_range: impl Fn() -> ManifestError,
+    ) -> Result<u64, ManifestError> {
+        let offset = memory.span().start;
+        let value = memory.get_ref();
+        match value {
+            MemoryValue::Mib(mib) => u64::try_from(*mib).map_err(|_| out_of_range()),
             MemoryValue::Text(text) => match parse_memory_size(text) {
-                Ok(mib) => mib,
+                Ok(mib) => Ok(mib),
                 Err(SizeError::Malformed) => {
                     let message = format!(
                         "`memory` is {value}, which is not a size; write a whole number with an \
                          optional suffix K, M or G (binary units), such as \"512M\" or \"2G\"; a \
                          number alone is MiB"
                     );
-                    return Err(self.error_at(offset, ErrorKind::BadMemorySize, message));
+                    Err(self.error_at(offset, ErrorKind::BadMemorySize, message))
                 }
                 Err(SizeError::NotWholeMib { kib }) => {
                     let message = format!(
@@ -552,16 +827,342 @@ impl Source<'_> {
                          example to \"{}M\"",
                         kib.div_ceil(1024)
                     );
-                    return Err(self.error_at(offset, ErrorKind::MemoryNotWholeMib, message));
+                    Err(self.error_at(offset, ErrorKind::MemoryNotWholeMib, message))
                 }
-                Err(SizeError::TooLarge) => return Err(out_of_range()),
+                Err(SizeError::TooLarge) => Err(out_of_range()),
             },
-        };
-        if (MEMORY_MIN_MIB..=MEMORY_MAX_MIB).contains(&mib) {
-            Ok(mib)
-        } else {
-            Err(out_of_range())
         }
+    }
+
+    /// Every `[[domain]]`: each on its own, then across domains (names, capability targets,
+    /// `xenstore`). `None` if any error was pushed to `errors`.
+    fn check_domains(
+        &self,
+        raws: &[Spanned<RawDomain>],
+        errors: &mut Vec<ManifestError>,
+    ) -> Option<Vec<Domain>> {
+        let before = errors.len();
+        let domains: Vec<Option<Domain>> =
+            raws.iter().map(|raw| self.check_domain(raw, errors)).collect();
+        let names: Vec<&Spanned<String>> = raws.iter().map(|raw| &raw.get_ref().name).collect();
+        let mut xenstore: Option<&str> = None;
+        for (index, raw) in raws.iter().enumerate() {
+            let raw = raw.get_ref();
+            let name = raw.name.get_ref();
+            if let Some(first) = names[..index].iter().find(|first| first.get_ref() == name) {
+                let (line, _) = line_column(self.text, first.span().start);
+                let message = format!(
+                    "a domain named `{name}` is already defined on line {line}; give each domain \
+                     its own name"
+                );
+                errors.push(self.error_at(
+                    raw.name.span().start,
+                    ErrorKind::DuplicateDomain,
+                    message,
+                ));
+            }
+            for text in &raw.capabilities {
+                let offset = text.span().start;
+                match Capability::parse(text.get_ref()) {
+                    Some(Capability::Xenstore) => {
+                        if let Some(first) = xenstore {
+                            let message = format!(
+                                "domain `{name}` holds `xenstore`, but domain `{first}` already \
+                                 does; a system has one xenstore domain"
+                            );
+                            errors.push(self.error_at(
+                                offset,
+                                ErrorKind::DuplicateXenstore,
+                                message,
+                            ));
+                        } else {
+                            xenstore = Some(name);
+                        }
+                    }
+                    Some(capability) => {
+                        let Some(target) = capability.target() else { continue };
+                        let message = if target == name {
+                            format!(
+                                "`{capability}` names domain `{name}` itself; a domain cannot hold \
+                                 this over itself, so name another domain"
+                            )
+                        } else if !names.iter().any(|other| other.get_ref() == target) {
+                            let known: Vec<&str> =
+                                names.iter().map(|other| other.get_ref().as_str()).collect();
+                            format!(
+                                "`{capability}` names `{target}`, which is not a domain of this \
+                                 manifest (domains: {}); correct the name",
+                                known.join(", ")
+                            )
+                        } else {
+                            continue;
+                        };
+                        errors.push(self.error_at(offset, ErrorKind::CapabilityTarget, message));
+                    }
+                    None => {} // Reported by check_domain.
+                }
+            }
+        }
+        if errors.len() > before {
+            return None;
+        }
+        domains.into_iter().collect()
+    }
+
+    /// One `[[domain]]` on its own.
+    fn check_domain(
+        &self,
+        raw: &Spanned<RawDomain>,
+        errors: &mut Vec<ManifestError>,
+    ) -> Option<Domain> {
+        let table = raw.span().start;
+        let raw = raw.get_ref();
+        let name = keep(errors, self.check_name("domain name", &raw.name));
+        let source = keep(errors, self.check_source(raw, table));
+        let memory_mib = keep(errors, self.check_domain_memory(&raw.memory));
+        let vcpus = keep(errors, self.check_vcpus(raw.vcpus.as_ref()));
+        let capabilities = keep(errors, self.check_capabilities(&raw.capabilities));
+        let weight = keep(errors, self.check_weight(raw.weight.as_ref()));
+        let cap = keep(errors, self.check_cap(raw.cap.as_ref(), vcpus.unwrap_or(MAX_VCPUS)));
+        let hard_affinity = keep(errors, self.check_affinity("cpus", raw.cpus.as_ref()));
+        let soft_affinity = keep(errors, self.check_affinity("cpus_soft", raw.cpus_soft.as_ref()));
+        let restart = keep(errors, self.check_restart(raw.restart.as_ref()));
+        Some(Domain {
+            name: name?,
+            source: source?,
+            memory_mib: memory_mib?,
+            vcpus: vcpus?,
+            capabilities: capabilities?,
+            weight: weight?,
+            cap: cap?,
+            hard_affinity: hard_affinity?,
+            soft_affinity: soft_affinity?,
+            restart: restart?,
+            boot: raw.boot.unwrap_or(true),
+            cmdline: raw.cmdline.clone().unwrap_or_default(),
+        })
+    }
+
+    /// A domain's `program` or `image`, exactly one; `table` is where its `[[domain]]` starts.
+    fn check_source(&self, raw: &RawDomain, table: usize) -> Result<DomainSource, ManifestError> {
+        let name = raw.name.get_ref();
+        match (&raw.program, &raw.image) {
+            (Some(program), Some(image)) => {
+                let later = program.span().start.max(image.span().start);
+                let message = format!(
+                    "domain `{name}` has both a `program` and an `image`; keep only one of them"
+                );
+                Err(self.error_at(later, ErrorKind::ProgramOrImage, message))
+            }
+            (None, None) => {
+                let message = format!(
+                    "domain `{name}` has neither a `program` nor an `image`; add \
+                     `program = \"<crate>\"` to build a crate of this workspace, or \
+                     `image = \"<file>\"` for a prebuilt ELF file"
+                );
+                Err(self.error_at(table, ErrorKind::ProgramOrImage, message))
+            }
+            (Some(program), None) => Ok(DomainSource::Program {
+                name: self.check_name("program name", program)?,
+                at: self.position(program.span().start),
+            }),
+            (None, Some(image)) => {
+                let written = image.get_ref();
+                let directory = self.path.parent().unwrap_or(Path::new(""));
+                let path = directory.join(written);
+                if !path.is_file() {
+                    let message = format!(
+                        "image file `{written}` not found (looked for {}); image paths are \
+                         relative to the manifest file",
+                        path.display()
+                    );
+                    return Err(self.error_at(
+                        image.span().start,
+                        ErrorKind::ImageNotFound,
+                        message,
+                    ));
+                }
+                let at = self.position(image.span().start);
+                Ok(DomainSource::Image { written: written.clone(), path, at })
+            }
+        }
+    }
+
+    /// A domain's `memory`: a size in 1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB.
+    fn check_domain_memory(&self, memory: &Spanned<MemoryValue>) -> Result<u32, ManifestError> {
+        let out_of_range = || {
+            let message = format!(
+                "`memory` is {}, outside the 1M to {DOMAIN_MEMORY_MAX_MIB}M a domain may have; \
+                 choose a size in that range",
+                memory.get_ref()
+            );
+            self.error_at(memory.span().start, ErrorKind::MemoryOutOfRange, message)
+        };
+        let mib = self.memory_size(memory, out_of_range)?;
+        match u32::try_from(mib) {
+            Ok(mib) if (1..=DOMAIN_MEMORY_MAX_MIB).contains(&mib) => Ok(mib),
+            _ => Err(out_of_range()),
+        }
+    }
+
+    /// A domain's `vcpus`: 1..=[`MAX_VCPUS`].
+    fn check_vcpus(&self, vcpus: Option<&Spanned<CpuCount>>) -> Result<u32, ManifestError> {
+        let Some(vcpus) = vcpus else {
+            return Ok(DEFAULT_VCPUS);
+        };
+        match u32::try_from(vcpus.get_ref().0) {
+            Ok(count) if (1..=MAX_VCPUS).contains(&count) => Ok(count),
+            _ => {
+                let message = format!(
+                    "`vcpus` is {}, but a domain has 1 to {MAX_VCPUS} vCPUs; choose a number in \
+                     that range",
+                    vcpus.get_ref().0
+                );
+                Err(self.error_at(vcpus.span().start, ErrorKind::VcpusOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `capabilities`: each one parses and none is repeated. Targets are checked across
+    /// domains, by [`Source::check_domains`].
+    fn check_capabilities(&self, list: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
+        let mut seen: Vec<Capability<'_>> = Vec::new();
+        for text in list {
+            let offset = text.span().start;
+            let Some(capability) = Capability::parse(text.get_ref()) else {
+                let kind = text.get_ref().strip_suffix(':');
+                if let Some(kind @ ("dm" | "introspect" | "hardware")) = kind {
+                    let what = if kind == "hardware" { "device" } else { "domain" };
+                    let message = format!("`{kind}:` names no {what}; write `{kind}:<{what}>`");
+                    return Err(self.error_at(offset, ErrorKind::BadCapability, message));
+                }
+                let message = format!(
+                    "{:?} is not a capability; write one of \"control\", \"xenstore\", \
+                     \"console\", \"dm:<domain>\", \"hardware:<device>\" or \
+                     \"introspect:<domain>\"",
+                    text.get_ref()
+                );
+                return Err(self.error_at(offset, ErrorKind::BadCapability, message));
+            };
+            if seen.contains(&capability) {
+                let message = format!("`{capability}` is listed twice; remove one");
+                return Err(self.error_at(offset, ErrorKind::DuplicateCapability, message));
+            }
+            seen.push(capability);
+        }
+        Ok(list.iter().map(|text| text.get_ref().clone()).collect())
+    }
+
+    /// A domain's `weight`: 1..=65535.
+    fn check_weight(&self, weight: Option<&Spanned<Integer>>) -> Result<u16, ManifestError> {
+        let Some(weight) = weight else {
+            return Ok(DEFAULT_WEIGHT);
+        };
+        match u16::try_from(weight.get_ref().0) {
+            Ok(value) if value >= 1 => Ok(value),
+            _ => {
+                let message = format!(
+                    "`weight` is {}, but a credit2 weight is 1 to {} (Xen's default is \
+                     {DEFAULT_WEIGHT}); choose a weight in that range",
+                    weight.get_ref().0,
+                    u16::MAX
+                );
+                Err(self.error_at(weight.span().start, ErrorKind::WeightOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `cap`: 0, or 1..=[`CAP_PERCENT_PER_VCPU`] × `vcpus`.
+    fn check_cap(&self, cap: Option<&Spanned<Integer>>, vcpus: u32) -> Result<u16, ManifestError> {
+        let Some(cap) = cap else {
+            return Ok(0);
+        };
+        let most = CAP_PERCENT_PER_VCPU * vcpus;
+        match u16::try_from(cap.get_ref().0) {
+            Ok(value) if u32::from(value) <= most => Ok(value),
+            _ => {
+                let message = format!(
+                    "`cap` is {}, but with {vcpus} vCPU{} a cap is 1 to {most} (percent of one \
+                     CPU), or 0 for no cap; choose a value in that range",
+                    cap.get_ref().0,
+                    if vcpus == 1 { "" } else { "s" }
+                );
+                Err(self.error_at(cap.span().start, ErrorKind::CapOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `cpus` or `cpus_soft` (`key`): "all", or a non-empty list of distinct pCPU
+    /// numbers below [`AFFINITY_CPUS`], as a bit mask.
+    fn check_affinity(
+        &self,
+        key: &str,
+        affinity: Option<&Spanned<Affinity>>,
+    ) -> Result<u64, ManifestError> {
+        let Some(affinity) = affinity else {
+            return Ok(AFFINITY_ALL);
+        };
+        let error = |offset, message| self.error_at(offset, ErrorKind::BadAffinity, message);
+        let list = match affinity.get_ref() {
+            Affinity::Text(text) if text == "all" => return Ok(AFFINITY_ALL),
+            Affinity::Text(text) => {
+                let message = format!(
+                    "`{key}` is {text:?}; write \"all\" or a list of CPU numbers, such as [0, 2]"
+                );
+                return Err(error(affinity.span().start, message));
+            }
+            Affinity::List(list) => list,
+        };
+        if list.is_empty() {
+            let message = format!(
+                "`{key}` is an empty list, which allows no CPU; list at least one CPU, or write \
+                 \"all\""
+            );
+            return Err(error(affinity.span().start, message));
+        }
+        let mut mask = 0u64;
+        for cpu in list {
+            let number = cpu.get_ref().0;
+            let bit = match u32::try_from(number) {
+                Ok(number) if number < AFFINITY_CPUS => 1u64 << number,
+                _ => {
+                    let message = format!(
+                        "CPU {number} in `{key}` is not a CPU number; they are 0 to {}",
+                        AFFINITY_CPUS - 1
+                    );
+                    return Err(error(cpu.span().start, message));
+                }
+            };
+            if mask & bit != 0 {
+                let message = format!("CPU {number} is listed twice in `{key}`; remove one");
+                return Err(error(cpu.span().start, message));
+            }
+            mask |= bit;
+        }
+        Ok(mask)
+    }
+
+    /// A domain's `restart`: one of [`RestartPolicy::ALL`].
+    fn check_restart(
+        &self,
+        restart: Option<&Spanned<String>>,
+    ) -> Result<RestartPolicy, ManifestError> {
+        let Some(restart) = restart else {
+            return Ok(RestartPolicy::Never);
+        };
+        RestartPolicy::parse(restart.get_ref()).ok_or_else(|| {
+            let message = format!(
+                "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
+                restart.get_ref()
+            );
+            self.error_at(restart.span().start, ErrorKind::BadRestart, message)
+        })
+    }
+
+    /// The line and column of byte `offset`.
+    fn position(&self, offset: usize) -> Position {
+        let (line, column) = line_column(self.text, offset);
+        Position { line, column }
     }
 }
 

@@ -1,14 +1,19 @@
-//! Building the core and turning it into a bootable arm64 `Image`.
+//! Building a system: the core (turned into a bootable arm64 `Image`), the domains' programs, and
+//! the boot bundle that carries the domains' images.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::manifest::Manifest;
+use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bare-metal target the core is built for.
-pub const CORE_TARGET: &str = "aarch64-unknown-none";
+pub const CORE_TARGET: &str = "aarch64-unknown-none-softfloat";
+/// The bare-metal target domain programs are built for.
+pub const DOMAIN_TARGET: &str = "aarch64-unknown-none";
+/// `e_machine` of an aarch64 ELF file (`EM_AARCH64`).
+const EM_AARCH64: u16 = 183;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -117,15 +122,15 @@ pub struct SystemImage {
     pub elf: PathBuf,
 }
 
-/// Validates `manifest_path`, builds the core, and writes `Image` and `bundle.bin` under
-/// `target/images/<system name>[-test-hooks]/`.
+/// Validates `manifest_path`, builds the domains' programs and the core, and writes `Image` and
+/// `bundle.bin` under `target/images/<system name>[-test-hooks]/`.
 pub fn build_system(manifest_path: &Path, options: CoreOptions) -> Result<SystemImage> {
     let manifest = Manifest::load(manifest_path)?;
+    let bundle = build_bundle(&manifest)?;
     let elf = build_core(options)?;
     let elf_bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
     let image =
         elf_to_image(&elf_bytes).with_context(|| format!("converting {}", elf.display()))?;
-    let bundle = crate::bundle::pack(&manifest)?;
     let suffix = if options.test_hooks { "-test-hooks" } else { "" };
     let dir =
         root().join("target").join("images").join(format!("{}{suffix}", manifest.system.name));
@@ -136,4 +141,143 @@ pub fn build_system(manifest_path: &Path, options: CoreOptions) -> Result<System
     std::fs::write(&bundle_path, bundle)
         .with_context(|| format!("writing {}", bundle_path.display()))?;
     Ok(SystemImage { manifest, kernel, bundle: bundle_path, elf })
+}
+
+/// The boot bundle of `manifest`: checks its programs ([`check_programs`]), builds each once
+/// ([`build_program`]), reads its image files, and packs every image as a module.
+pub fn build_bundle(manifest: &Manifest) -> Result<Vec<u8>> {
+    check_programs(manifest)?;
+    crate::bundle::pack(manifest, |source| load_image(manifest, source))
+}
+
+/// Checks that every domain's `program` is a binary crate of this workspace, asking
+/// `cargo metadata`; an error is a [`ManifestError`](crate::manifest::ManifestError) of kind
+/// [`ErrorKind::UnknownProgram`] pointing at the `program` value.
+pub fn check_programs(manifest: &Manifest) -> Result<()> {
+    let programs: Vec<_> = manifest
+        .domains
+        .iter()
+        .filter_map(|domain| match &domain.source {
+            DomainSource::Program { name, at } => Some((name.as_str(), *at)),
+            DomainSource::Image { .. } => None,
+        })
+        .collect();
+    if programs.is_empty() {
+        return Ok(());
+    }
+    let packages = workspace_packages()?;
+    for (name, at) in programs {
+        let message = match packages.iter().find(|package| package.name == name) {
+            Some(package) if package.binaries.iter().any(|binary| binary == name) => continue,
+            Some(_) => format!(
+                "package `{name}` of this workspace has no binary target `{name}`; a program is a \
+                 bare-metal binary crate whose binary has the crate's name"
+            ),
+            None => {
+                let binaries: Vec<&str> = packages
+                    .iter()
+                    .filter(|package| package.binaries.contains(&package.name))
+                    .map(|package| package.name.as_str())
+                    .collect();
+                format!(
+                    "`{name}` is not a package of this workspace (binary crates: {}); correct the \
+                     name, or add the crate to the workspace members in Cargo.toml",
+                    binaries.join(", ")
+                )
+            }
+        };
+        return Err(manifest.error_at(at, ErrorKind::UnknownProgram, message).into());
+    }
+    Ok(())
+}
+
+/// A package of this workspace, as `cargo metadata` lists it.
+struct Package {
+    name: String,
+    /// Names of its binary targets.
+    binaries: Vec<String>,
+}
+
+/// The workspace's packages (`cargo metadata --no-deps`).
+fn workspace_packages() -> Result<Vec<Package>> {
+    let output = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .context("running cargo metadata to look up the domains' programs")?;
+    ensure!(
+        output.status.success(),
+        "cargo metadata failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading cargo metadata's output")?;
+    let packages = metadata["packages"].as_array().context("cargo metadata lists no packages")?;
+    let packages = packages
+        .iter()
+        .filter_map(|package| {
+            let name = package["name"].as_str()?.to_owned();
+            let targets = package["targets"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let binaries = targets
+                .iter()
+                .filter(|target| {
+                    let kinds = target["kind"].as_array().map(Vec::as_slice).unwrap_or_default();
+                    kinds.iter().any(|kind| kind == "bin")
+                })
+                .filter_map(|target| Some(target["name"].as_str()?.to_owned()))
+                .collect();
+            Some(Package { name, binaries })
+        })
+        .collect();
+    Ok(packages)
+}
+
+/// Builds domain program `name` (release, for [`DOMAIN_TARGET`], under `target/domains`) and
+/// returns its ELF's path.
+pub fn build_program(name: &str) -> Result<PathBuf> {
+    let target_dir = root().join("target").join("domains");
+    let mut command = cargo();
+    command.args(["build", "--release", "--package", name, "--target", DOMAIN_TARGET]);
+    command.arg("--target-dir").arg(&target_dir);
+    let status = command.status().with_context(|| format!("running cargo to build `{name}`"))?;
+    ensure!(status.success(), "building program `{name}` failed (cargo exited with {status})");
+    Ok(target_dir.join(DOMAIN_TARGET).join("release").join(name))
+}
+
+/// The bytes of a domain's image: its program's ELF, built, or its image file; either must be an
+/// aarch64 ELF64 file.
+fn load_image(manifest: &Manifest, source: &DomainSource) -> Result<Vec<u8>> {
+    let (path, what) = match source {
+        DomainSource::Program { name, .. } => {
+            (build_program(name)?, format!("the binary of program `{name}`"))
+        }
+        DomainSource::Image { written, path, .. } => {
+            (path.clone(), format!("image file `{written}`"))
+        }
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    if let Err(problem) = check_elf(&bytes) {
+        let message = format!(
+            "{what} ({}) is not an aarch64 ELF64 file: {problem}; give a domain image built for \
+             {DOMAIN_TARGET}",
+            path.display()
+        );
+        return Err(manifest.error_at(source.position(), ErrorKind::BadImage, message).into());
+    }
+    Ok(bytes)
+}
+
+/// Checks the identification of an aarch64 little-endian ELF64 file; the core checks the rest.
+fn check_elf(bytes: &[u8]) -> Result<(), &'static str> {
+    if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
+        return Err("it does not start with the ELF magic");
+    }
+    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+        return Err("it is not a little-endian 64-bit ELF file");
+    }
+    let machine = u16_at(bytes, 0x12).map_err(|_| "its header is truncated")?;
+    if machine != EM_AARCH64 {
+        return Err("it is built for another architecture");
+    }
+    Ok(())
 }

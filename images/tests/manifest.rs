@@ -8,8 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+use xenolith_abi::bundle::{Capability, RestartPolicy, AFFINITY_ALL};
 use xenolith_images::manifest::{
-    ErrorKind, Manifest, ManifestError, QemuSettings, DEFAULT_CPUS, DEFAULT_MEMORY_MIB,
+    Domain, DomainSource, ErrorKind, Manifest, ManifestError, Position, QemuSettings, DEFAULT_CPUS,
+    DEFAULT_MEMORY_MIB,
 };
 use xenolith_kernel::cmdline::PARAMETERS;
 
@@ -50,6 +52,8 @@ fn default_manifest_loads() {
     assert_eq!(manifest.system.name, "default");
     assert_eq!(manifest.hypervisor.cmdline, "loglvl=info heartbeat=10");
     assert_eq!(manifest.qemu, QemuSettings { cpus: 4, memory_mib: 1024 });
+    let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
+    assert_eq!(names, ["hello", "worker"]);
 }
 
 #[test]
@@ -100,6 +104,156 @@ fn cpus_range_ends_are_accepted() {
         let text = format!("[system]\nname = \"x\"\n[qemu]\ncpus = {cpus}\n");
         assert_eq!(parse(&text).unwrap_or_else(|e| panic!("{e}")).qemu.cpus, cpus);
     }
+}
+
+// ---- Domains -----------------------------------------------------------------------------------------
+
+const SYSTEM: &str = "[system]\nname = \"x\"\n";
+
+/// The one domain of `[system]` plus `domain` (the lines of a `[[domain]]` table after its header).
+fn one_domain(domain: &str) -> Result<Domain, ManifestError> {
+    let manifest = parse(&format!("{SYSTEM}[[domain]]\n{domain}"))?;
+    assert_eq!(manifest.domains.len(), 1);
+    Ok(manifest.domains.into_iter().next().expect("one domain"))
+}
+
+#[test]
+fn domain_defaults() {
+    let domain = one_domain("name = \"guest1\"\nprogram = \"test-guest\"\nmemory = 16\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = Domain {
+        name: "guest1".into(),
+        source: DomainSource::Program {
+            name: "test-guest".into(),
+            at: Position { line: 5, column: 11 },
+        },
+        memory_mib: 16,
+        vcpus: 1,
+        capabilities: vec![],
+        weight: 256,
+        cap: 0,
+        hard_affinity: AFFINITY_ALL,
+        soft_affinity: AFFINITY_ALL,
+        restart: RestartPolicy::Never,
+        boot: true,
+        cmdline: String::new(),
+    };
+    assert_eq!(domain, expected);
+}
+
+#[test]
+fn domain_with_every_key() {
+    let text = format!(
+        "{SYSTEM}
+[[domain]]
+name = \"guest1\"
+program = \"test-guest\"
+memory = \"1G\"
+vcpus = 8
+capabilities = []
+weight = 65535
+cap = 800
+cpus = [0, 2, 63]
+cpus_soft = [2]
+restart = \"on-crash\"
+boot = false
+cmdline = \"console=hvc0 root=/dev/xvda\"
+
+[[domain]]
+name = \"dm-1\"
+program = \"device-model\"
+memory = 4096
+capabilities = [\"control\", \"xenstore\", \"console\", \"dm:guest1\", \"hardware:uart@9000000\",
+                \"introspect:guest1\", \"dm:late\"]
+weight = 1
+cap = 1
+restart = \"always\"
+
+[[domain]]
+name = \"late\"
+program = \"test-guest\"
+memory = 1
+"
+    );
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let [guest, dm, late] = &manifest.domains[..] else { panic!("{:?}", manifest.domains) };
+    assert_eq!((guest.memory_mib, guest.vcpus, guest.weight, guest.cap), (1024, 8, 65535, 800));
+    assert_eq!(guest.hard_affinity, 1 | 1 << 2 | 1 << 63);
+    assert_eq!(guest.soft_affinity, 1 << 2);
+    assert_eq!((guest.restart, guest.boot), (RestartPolicy::OnCrash, false));
+    assert_eq!(guest.cmdline, "console=hvc0 root=/dev/xvda");
+    assert_eq!((dm.memory_mib, dm.weight, dm.cap, dm.restart), (4096, 1, 1, RestartPolicy::Always));
+    assert_eq!(
+        dm.capabilities().collect::<Vec<_>>(),
+        [
+            Capability::Control,
+            Capability::Xenstore,
+            Capability::Console,
+            Capability::DeviceModel { target: "guest1" },
+            Capability::Hardware { device: "uart@9000000" },
+            Capability::Introspect { target: "guest1" },
+            Capability::DeviceModel { target: "late" },
+        ]
+    );
+    assert_eq!(late.memory_mib, 1);
+    assert_eq!(late.source.module_name(), "test-guest");
+    assert_eq!(late.source.position(), Position { line: 30, column: 11 });
+}
+
+#[test]
+fn image_paths_are_relative_to_the_manifest() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manifest-image-paths");
+    std::fs::create_dir_all(dir.join("guests")).expect("creating the test directory");
+    std::fs::write(dir.join("guests/guest.elf"), b"\x7fELF").expect("writing the image");
+    let path = dir.join("system.toml");
+    let text =
+        format!("{SYSTEM}[[domain]]\nname = \"g\"\nimage = \"guests/guest.elf\"\nmemory = 2\n");
+    std::fs::write(&path, text).expect("writing the manifest");
+    let manifest = Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let expected = DomainSource::Image {
+        written: "guests/guest.elf".into(),
+        path: dir.join("guests/guest.elf"),
+        at: Position { line: 5, column: 9 },
+    };
+    assert_eq!(manifest.domains[0].source, expected);
+    assert_eq!(manifest.domains[0].source.module_name(), "guests/guest.elf");
+}
+
+#[test]
+fn cpus_all_is_every_cpu() {
+    let domain = one_domain(
+        "name = \"g\"\nprogram = \"p\"\nmemory = 1\ncpus = \"all\"\ncpus_soft = [63, 0]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((domain.hard_affinity, domain.soft_affinity), (u64::MAX, 1 << 63 | 1));
+}
+
+#[test]
+fn a_cap_scales_with_vcpus() {
+    let base = "name = \"g\"\nprogram = \"p\"\nmemory = 1\n";
+    assert_eq!(one_domain(&format!("{base}vcpus = 3\ncap = 300\n")).map(|d| d.cap).ok(), Some(300));
+    let error = one_domain(&format!("{base}vcpus = 3\ncap = 301\n")).expect_err("too high");
+    assert_eq!(error.kind, ErrorKind::CapOutOfRange);
+    assert!(error.message.contains("with 3 vCPUs a cap is 1 to 300"), "{error}");
+}
+
+#[test]
+fn parse_all_reports_errors_of_every_domain() {
+    let text = format!(
+        "{SYSTEM}[[domain]]\nname = \"a\"\nprogram = \"p\"\nmemory = 0\nvcpus = 9\n\
+         [[domain]]\nname = \"a\"\nprogram = \"p\"\nmemory = 1\ncapabilities = [\"dm:zz\"]\n"
+    );
+    let errors = Manifest::parse_all(Path::new("inline.toml"), &text).expect_err("four errors");
+    let found: Vec<_> = errors.iter().map(|e| (e.kind, e.line, e.column)).collect();
+    assert_eq!(
+        found,
+        [
+            (ErrorKind::MemoryOutOfRange, 6, 10),
+            (ErrorKind::VcpusOutOfRange, 7, 9),
+            (ErrorKind::DuplicateDomain, 9, 8),
+            (ErrorKind::CapabilityTarget, 12, 17),
+        ]
+    );
 }
 
 // ---- One broken manifest per error kind -------------------------------------------------------------
@@ -297,6 +451,317 @@ fn cmdline_test_hooks_follow_the_core_build() {
             assert!(error.message.contains("is a test hook"), "{error}");
         }
     }
+}
+
+#[test]
+fn duplicate_domain() {
+    assert_bad(
+        "duplicate_domain.toml",
+        ErrorKind::DuplicateDomain,
+        11,
+        8,
+        "a domain named `guest1` is already defined on line 6",
+    );
+}
+
+#[test]
+fn program_or_image_both() {
+    // Points at the later of the two.
+    assert_bad(
+        "program_or_image_both.toml",
+        ErrorKind::ProgramOrImage,
+        8,
+        9,
+        "domain `guest1` has both a `program` and an `image`",
+    );
+}
+
+#[test]
+fn program_or_image_neither() {
+    // Points at the [[domain]] header.
+    assert_bad(
+        "program_or_image_neither.toml",
+        ErrorKind::ProgramOrImage,
+        5,
+        1,
+        "domain `guest1` has neither a `program` nor an `image`",
+    );
+}
+
+#[test]
+fn image_not_found() {
+    assert_bad(
+        "image_not_found.toml",
+        ErrorKind::ImageNotFound,
+        7,
+        9,
+        "image file `guests/missing.elf` not found (looked for tests/bad/guests/missing.elf)",
+    );
+}
+
+#[test]
+fn bad_capability() {
+    assert_bad(
+        "bad_capability.toml",
+        ErrorKind::BadCapability,
+        9,
+        28,
+        "\"consle\" is not a capability; write one of \"control\"",
+    );
+}
+
+#[test]
+fn bad_capability_empty_target() {
+    assert_bad(
+        "bad_capability_empty_target.toml",
+        ErrorKind::BadCapability,
+        9,
+        17,
+        "`dm:` names no domain; write `dm:<domain>`",
+    );
+}
+
+#[test]
+fn capability_target() {
+    assert_bad(
+        "capability_target.toml",
+        ErrorKind::CapabilityTarget,
+        14,
+        17,
+        "`dm:guest2` names `guest2`, which is not a domain of this manifest (domains: guest1, dm1)",
+    );
+}
+
+#[test]
+fn capability_target_self() {
+    assert_bad(
+        "capability_target_self.toml",
+        ErrorKind::CapabilityTarget,
+        9,
+        28,
+        "`introspect:guest1` names domain `guest1` itself",
+    );
+}
+
+#[test]
+fn duplicate_capability() {
+    // Points at the second `dm:guest1`.
+    assert_bad(
+        "duplicate_capability.toml",
+        ErrorKind::DuplicateCapability,
+        14,
+        41,
+        "`dm:guest1` is listed twice",
+    );
+}
+
+#[test]
+fn duplicate_xenstore() {
+    assert_bad(
+        "duplicate_xenstore.toml",
+        ErrorKind::DuplicateXenstore,
+        15,
+        28,
+        "domain `xenstore2` holds `xenstore`, but domain `xenstore1` already does",
+    );
+}
+
+#[test]
+fn vcpus_out_of_range() {
+    assert_bad("vcpus_out_of_range.toml", ErrorKind::VcpusOutOfRange, 9, 9, "`vcpus` is 9");
+}
+
+#[test]
+fn vcpus_out_of_range_zero() {
+    assert_bad("vcpus_out_of_range_zero.toml", ErrorKind::VcpusOutOfRange, 9, 9, "1 to 8 vCPUs");
+}
+
+#[test]
+fn memory_out_of_range_domain() {
+    assert_bad(
+        "memory_out_of_range_domain.toml",
+        ErrorKind::MemoryOutOfRange,
+        8,
+        10,
+        "`memory` is \"8G\", outside the 1M to 4096M a domain may have",
+    );
+}
+
+#[test]
+fn memory_out_of_range_domain_zero() {
+    assert_bad(
+        "memory_out_of_range_domain_zero.toml",
+        ErrorKind::MemoryOutOfRange,
+        8,
+        10,
+        "`memory` is 0, outside",
+    );
+}
+
+#[test]
+fn bad_memory_size_domain() {
+    assert_bad(
+        "bad_memory_size_domain.toml",
+        ErrorKind::BadMemorySize,
+        8,
+        10,
+        "\"16MB\", which is not a size",
+    );
+}
+
+#[test]
+fn weight_out_of_range() {
+    assert_bad("weight_out_of_range.toml", ErrorKind::WeightOutOfRange, 9, 10, "`weight` is 0");
+}
+
+#[test]
+fn weight_out_of_range_large() {
+    assert_bad(
+        "weight_out_of_range_large.toml",
+        ErrorKind::WeightOutOfRange,
+        9,
+        10,
+        "`weight` is 65536, but a credit2 weight is 1 to 65535",
+    );
+}
+
+#[test]
+fn cap_out_of_range() {
+    assert_bad(
+        "cap_out_of_range.toml",
+        ErrorKind::CapOutOfRange,
+        10,
+        7,
+        "`cap` is 201, but with 2 vCPUs a cap is 1 to 200",
+    );
+}
+
+#[test]
+fn cap_out_of_range_negative() {
+    assert_bad(
+        "cap_out_of_range_negative.toml",
+        ErrorKind::CapOutOfRange,
+        9,
+        7,
+        "`cap` is -1, but with 1 vCPU a cap is 1 to 100",
+    );
+}
+
+#[test]
+fn bad_affinity_empty() {
+    assert_bad(
+        "bad_affinity_empty.toml",
+        ErrorKind::BadAffinity,
+        9,
+        8,
+        "`cpus` is an empty list, which allows no CPU",
+    );
+}
+
+#[test]
+fn bad_affinity_cpu() {
+    // Points at the 64.
+    assert_bad(
+        "bad_affinity_cpu.toml",
+        ErrorKind::BadAffinity,
+        9,
+        12,
+        "CPU 64 in `cpus` is not a CPU number; they are 0 to 63",
+    );
+}
+
+#[test]
+fn bad_affinity_duplicate() {
+    // Points at the second 1.
+    assert_bad(
+        "bad_affinity_duplicate.toml",
+        ErrorKind::BadAffinity,
+        10,
+        20,
+        "CPU 1 is listed twice in `cpus_soft`",
+    );
+}
+
+#[test]
+fn bad_affinity_string() {
+    assert_bad(
+        "bad_affinity_string.toml",
+        ErrorKind::BadAffinity,
+        9,
+        8,
+        "`cpus` is \"0-3\"; write \"all\" or a list of CPU numbers",
+    );
+}
+
+#[test]
+fn bad_restart() {
+    assert_bad(
+        "bad_restart.toml",
+        ErrorKind::BadRestart,
+        9,
+        11,
+        "`restart` is \"on_crash\"; write \"never\", \"on-crash\" or \"always\"",
+    );
+}
+
+#[test]
+fn unknown_key_domain() {
+    assert_bad(
+        "unknown_key_domain.toml",
+        ErrorKind::UnknownKey,
+        9,
+        1,
+        "unknown key `vcpu` (expected one of `name`, `program`, `image`, `memory`, `vcpus`,",
+    );
+}
+
+#[test]
+fn missing_key_domain() {
+    assert_bad(
+        "missing_key_domain.toml",
+        ErrorKind::MissingKey,
+        5,
+        1,
+        "[[domain]] is missing the required key `memory`",
+    );
+}
+
+#[test]
+fn wrong_type_domain() {
+    assert_bad(
+        "wrong_type_domain.toml",
+        ErrorKind::WrongType,
+        9,
+        8,
+        "expected a boolean, found string \"yes\"",
+    );
+}
+
+#[test]
+fn wrong_type_domain_table() {
+    assert_bad(
+        "wrong_type_domain_table.toml",
+        ErrorKind::WrongType,
+        5,
+        1,
+        "write its header as [[domain]]",
+    );
+}
+
+#[test]
+fn bad_name_domain() {
+    assert_bad(
+        "bad_name_domain.toml",
+        ErrorKind::BadName,
+        6,
+        14,
+        "the domain name contains ' ', which is not allowed",
+    );
+}
+
+#[test]
+fn bad_name_program() {
+    assert_bad("bad_name_program.toml", ErrorKind::BadName, 7, 16, "the program name contains ' '");
 }
 
 // ---- Across kinds -----------------------------------------------------------------------------------

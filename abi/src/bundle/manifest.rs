@@ -1,0 +1,699 @@
+//! The boot manifest: the postcard-encoded description of the system at the start of a bundle's
+//! payload, and the checks the core repeats on it at boot.
+//!
+//! The host tool checks the TOML manifest with file:line:column errors before it packs this; the
+//! core checks it again here ([`BootManifest::validate`]), because a bundle is input from outside
+//! the core and the two checks must not drift: the limits below are the only definition of both.
+//!
+//! # Invariants
+//! - A manifest that passed [`BootManifest::validate`] for a payload of `payload_len` bytes has:
+//!   unique domain names of 1..=[`DOMAIN_NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`; every
+//!   domain's module index in range; every module inside the payload, [`MODULE_ALIGN`]-aligned, in
+//!   ascending order and not overlapping the one before; vCPUs in 1..=[`MAX_VCPUS`], memory in
+//!   1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB, a non-zero weight, a cap of 0 or at most
+//!   [`CAP_PERCENT_PER_VCPU`] × vCPUs, non-empty hard and soft affinity; capabilities without
+//!   duplicates, each `dm:`/`introspect:` naming another domain of the manifest and each
+//!   `hardware:` naming a non-empty device; at most one domain holding [`Capability::Xenstore`].
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::alloc::vec::Vec;
+
+/// The longest domain name, in characters (ASCII, so also bytes).
+pub const DOMAIN_NAME_MAX_LEN: usize = 64;
+/// The most vCPUs a domain may have (xl.cfg `vcpus`).
+pub const MAX_VCPUS: u32 = 8;
+/// The most memory a domain may have, in MiB (xl.cfg `memory`); the least is 1 MiB.
+pub const DOMAIN_MEMORY_MAX_MIB: u32 = 4096;
+/// credit2's weight when the manifest does not give one (Xen's default).
+pub const DEFAULT_WEIGHT: u16 = 256;
+/// A cap is at most this many percent of one physical CPU per vCPU (xl.cfg `cap`).
+pub const CAP_PERCENT_PER_VCPU: u32 = 100;
+/// Affinity masks have one bit per physical CPU `0..AFFINITY_CPUS`.
+pub const AFFINITY_CPUS: u32 = 64;
+/// The affinity mask that allows every physical CPU ("all").
+pub const AFFINITY_ALL: u64 = u64::MAX;
+/// Module offsets are multiples of this, counted from the payload start (not the bundle start; see
+/// the `bundle` module).
+pub const MODULE_ALIGN: u64 = 4096;
+
+/// What the core is asked to boot. Strings borrow from the bundle; the lists need the core's heap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootManifest<'a> {
+    /// The system's name (the manifest file's `[system] name`).
+    pub name: &'a str,
+    /// The hypervisor command line; `/chosen/bootargs` from the bootloader is applied after it.
+    pub cmdline: &'a str,
+    /// Every domain of the system, in manifest order: those with [`DomainSpec::boot`] are built at
+    /// boot, the others are there for the control domain to create at run time.
+    #[serde(borrow)]
+    pub domains: Vec<DomainSpec<'a>>,
+    /// The domain images, in payload order. Several domains may share one.
+    #[serde(borrow)]
+    pub modules: Vec<ModuleRef<'a>>,
+}
+
+/// A domain image in the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRef<'a> {
+    /// Where it came from: the program's name, or the image file as the manifest wrote it.
+    pub name: &'a str,
+    /// Byte offset from the payload start; a multiple of [`MODULE_ALIGN`].
+    pub offset: u64,
+    /// Length in bytes (an ELF file).
+    pub size: u64,
+}
+
+/// One `[[domain]]` of the manifest, checked by the host tool and again by [`BootManifest::validate`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainSpec<'a> {
+    /// Unique; 1..=[`DOMAIN_NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`.
+    pub name: &'a str,
+    /// Index into [`BootManifest::modules`] of the domain's ELF image.
+    pub module: u32,
+    /// RAM in MiB, 1..=[`DOMAIN_MEMORY_MAX_MIB`].
+    pub memory_mib: u32,
+    /// Number of vCPUs, 1..=[`MAX_VCPUS`].
+    pub vcpus: u32,
+    /// What the domain may do beyond its own business (see ARCHITECTURE.md, "Privilege").
+    #[serde(borrow)]
+    pub capabilities: Vec<Capability<'a>>,
+    /// credit2 weight, 1..=65535 (`xen_domctl_sched_credit2.weight`).
+    pub weight: u16,
+    /// credit2 cap in percent of one physical CPU; 0 means no cap, else at most
+    /// [`CAP_PERCENT_PER_VCPU`] × `vcpus` (`xen_domctl_sched_credit2.cap`).
+    pub cap: u16,
+    /// Physical CPUs the vCPUs may run on: bit `n` is pCPU `n`; [`AFFINITY_ALL`] is all. Non-zero.
+    pub hard_affinity: u64,
+    /// Physical CPUs the scheduler prefers, same form. Non-zero.
+    pub soft_affinity: u64,
+    /// What the core does when the domain stops.
+    pub restart: RestartPolicy,
+    /// Built and started at boot (`true`), or only carried for the control domain (`false`).
+    pub boot: bool,
+    /// The domain's `/chosen/bootargs`.
+    pub cmdline: &'a str,
+}
+
+/// A privilege a domain holds, as ARCHITECTURE.md section 4 lists them.
+///
+/// The manifest spells them `control`, `xenstore`, `console`, `dm:<domain>`, `hardware:<device>`
+/// and `introspect:<domain>` ([`Capability::parse`] and `Display` convert).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Capability<'a> {
+    /// domctl and sysctl over other, non-control domains (dom0's toolstack role).
+    Control,
+    /// The xenstore domain.
+    Xenstore,
+    /// Reads the hypervisor console.
+    Console,
+    /// dm_op on `target`, and foreign mapping of its memory (dm_restrict).
+    DeviceModel {
+        /// The name of another domain of the manifest.
+        target: &'a str,
+    },
+    /// MMIO and interrupt passthrough of `device`.
+    Hardware {
+        /// The device, as the platform names it; not empty.
+        device: &'a str,
+    },
+    /// Introspection (VMI) of `target`.
+    Introspect {
+        /// The name of another domain of the manifest.
+        target: &'a str,
+    },
+}
+
+impl<'a> Capability<'a> {
+    /// Reads the manifest spelling; `None` if `text` is no capability or names an empty target.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        let capability = match text {
+            "control" => Self::Control,
+            "xenstore" => Self::Xenstore,
+            "console" => Self::Console,
+            _ => {
+                let (kind, name) = text.split_once(':')?;
+                if name.is_empty() {
+                    return None;
+                }
+                match kind {
+                    "dm" => Self::DeviceModel { target: name },
+                    "hardware" => Self::Hardware { device: name },
+                    "introspect" => Self::Introspect { target: name },
+                    _ => return None,
+                }
+            }
+        };
+        Some(capability)
+    }
+
+    /// The domain a `dm:` or `introspect:` capability names.
+    pub fn target(&self) -> Option<&'a str> {
+        match *self {
+            Self::DeviceModel { target } | Self::Introspect { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Capability<'_> {
+    /// The manifest spelling.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Control => f.write_str("control"),
+            Self::Xenstore => f.write_str("xenstore"),
+            Self::Console => f.write_str("console"),
+            Self::DeviceModel { target } => write!(f, "dm:{target}"),
+            Self::Hardware { device } => write!(f, "hardware:{device}"),
+            Self::Introspect { target } => write!(f, "introspect:{target}"),
+        }
+    }
+}
+
+/// What the core does when a domain stops (ARCHITECTURE.md section 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// Leave it stopped.
+    #[default]
+    Never,
+    /// Rebuild it from its pristine image after a crash, not after a clean shutdown.
+    OnCrash,
+    /// Rebuild it whenever it stops.
+    Always,
+}
+
+impl RestartPolicy {
+    /// Every policy, in the order the manifest documents them.
+    pub const ALL: [RestartPolicy; 3] = [Self::Never, Self::OnCrash, Self::Always];
+
+    /// The manifest spelling: `never`, `on-crash`, `always`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::OnCrash => "on-crash",
+            Self::Always => "always",
+        }
+    }
+
+    /// Reads the manifest spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|policy| policy.as_str() == text)
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether `name` is a valid domain name: 1..=[`DOMAIN_NAME_MAX_LEN`] of `[A-Za-z0-9_-]`.
+pub fn is_valid_domain_name(name: &str) -> bool {
+    (1..=DOMAIN_NAME_MAX_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Why the core refuses a decoded manifest. Domains, modules and capabilities are named by their
+/// index in their list, counting from 0 (the problem borrows nothing, so it outlives the bundle).
+///
+/// The host tool checks all of this with better messages before it packs a bundle, so each of
+/// these means a bundle packed by a different host tool, or a bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManifestProblem {
+    /// A domain name is empty, too long, or has a character outside `[A-Za-z0-9_-]`.
+    BadName { domain: usize },
+    /// Two domains share a name.
+    DuplicateName { domain: usize, first: usize },
+    /// A domain's module index is past the module list.
+    ModuleIndex { domain: usize, module: u32, modules: usize },
+    /// A module reaches past the payload.
+    ModuleOutOfBounds { module: usize, offset: u64, size: u64, payload: u64 },
+    /// A module's offset is not a multiple of [`MODULE_ALIGN`].
+    ModuleMisaligned { module: usize, offset: u64 },
+    /// A module starts before the end of the manifest bytes or of the module before it.
+    ModuleOverlap { module: usize, offset: u64, start: u64 },
+    /// A domain's vCPU count is outside 1..=[`MAX_VCPUS`].
+    VcpusOutOfRange { domain: usize, vcpus: u32 },
+    /// A domain's memory is outside 1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB.
+    MemoryOutOfRange { domain: usize, memory_mib: u32 },
+    /// A domain's weight is 0.
+    WeightOutOfRange { domain: usize },
+    /// A domain's cap is above [`CAP_PERCENT_PER_VCPU`] × its vCPUs.
+    CapOutOfRange { domain: usize, cap: u16, vcpus: u32 },
+    /// A domain's hard (`soft: false`) or soft affinity allows no CPU.
+    EmptyAffinity { domain: usize, soft: bool },
+    /// A `hardware:` capability names an empty device.
+    EmptyDevice { domain: usize, capability: usize },
+    /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
+    CapabilityTarget { domain: usize, capability: usize },
+    /// A domain lists the same capability twice.
+    DuplicateCapability { domain: usize, capability: usize },
+    /// Two domains hold `xenstore`.
+    DuplicateXenstore { domain: usize, first: usize },
+}
+
+impl fmt::Display for ManifestProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BadName { domain } => write!(
+                f,
+                "domain {domain}'s name is not 1 to {DOMAIN_NAME_MAX_LEN} characters of \
+                 [A-Za-z0-9_-]"
+            ),
+            Self::DuplicateName { domain, first } => {
+                write!(f, "domain {domain} has the same name as domain {first}")
+            }
+            Self::ModuleIndex { domain, module, modules } => write!(
+                f,
+                "domain {domain} uses module {module}, but the bundle has only {modules} modules"
+            ),
+            Self::ModuleOutOfBounds { module, offset, size, payload } => write!(
+                f,
+                "module {module} ({size} bytes at offset {offset}) reaches past the \
+                 {payload}-byte payload"
+            ),
+            Self::ModuleMisaligned { module, offset } => write!(
+                f,
+                "module {module} starts at offset {offset}, not a multiple of {MODULE_ALIGN}"
+            ),
+            Self::ModuleOverlap { module, offset, start } => write!(
+                f,
+                "module {module} starts at offset {offset}, before offset {start} where the \
+                 manifest or the module before it ends"
+            ),
+            Self::VcpusOutOfRange { domain, vcpus } => {
+                write!(f, "domain {domain} has {vcpus} vCPUs, outside 1 to {MAX_VCPUS}")
+            }
+            Self::MemoryOutOfRange { domain, memory_mib } => write!(
+                f,
+                "domain {domain} has {memory_mib} MiB of memory, outside 1 to \
+                 {DOMAIN_MEMORY_MAX_MIB} MiB"
+            ),
+            Self::WeightOutOfRange { domain } => {
+                write!(f, "domain {domain} has a scheduler weight of 0; weights start at 1")
+            }
+            Self::CapOutOfRange { domain, cap, vcpus } => write!(
+                f,
+                "domain {domain} has a cap of {cap}%, above {}% for its {vcpus} vCPUs",
+                CAP_PERCENT_PER_VCPU * vcpus
+            ),
+            Self::EmptyAffinity { domain, soft } => write!(
+                f,
+                "domain {domain}'s {} affinity allows no CPU",
+                if soft { "soft" } else { "hard" }
+            ),
+            Self::EmptyDevice { domain, capability } => write!(
+                f,
+                "domain {domain}'s capability {capability} passes through a device with an \
+                 empty name"
+            ),
+            Self::CapabilityTarget { domain, capability } => write!(
+                f,
+                "domain {domain}'s capability {capability} names a domain that is not in the \
+                 manifest, or domain {domain} itself"
+            ),
+            Self::DuplicateCapability { domain, capability } => write!(
+                f,
+                "domain {domain}'s capability {capability} repeats an earlier one of its \
+                 capabilities"
+            ),
+            Self::DuplicateXenstore { domain, first } => write!(
+                f,
+                "domains {first} and {domain} both hold `xenstore`; a system has at most one \
+                 xenstore domain"
+            ),
+        }
+    }
+}
+
+impl BootManifest<'_> {
+    /// The checks the core repeats at boot (see the module's invariants), for a payload of
+    /// `payload_len` bytes; the first problem found, in manifest order.
+    ///
+    /// [`Bundle::parse`](super::Bundle::parse) calls this and also requires the first module to
+    /// start after the manifest bytes.
+    pub fn validate(&self, payload_len: u64) -> Result<(), ManifestProblem> {
+        self.check(0, payload_len)
+    }
+
+    /// [`validate`](Self::validate), with modules required to start at `modules_start` or later.
+    pub(super) fn check(
+        &self,
+        modules_start: u64,
+        payload_len: u64,
+    ) -> Result<(), ManifestProblem> {
+        let mut start = modules_start;
+        for (module, entry) in self.modules.iter().enumerate() {
+            let ModuleRef { offset, size, .. } = *entry;
+            if !offset.is_multiple_of(MODULE_ALIGN) {
+                return Err(ManifestProblem::ModuleMisaligned { module, offset });
+            }
+            if offset < start {
+                return Err(ManifestProblem::ModuleOverlap { module, offset, start });
+            }
+            match offset.checked_add(size) {
+                Some(end) if end <= payload_len => start = end,
+                _ => {
+                    return Err(ManifestProblem::ModuleOutOfBounds {
+                        module,
+                        offset,
+                        size,
+                        payload: payload_len,
+                    })
+                }
+            }
+        }
+        let mut xenstore = None;
+        for (domain, spec) in self.domains.iter().enumerate() {
+            self.check_domain(domain, spec)?;
+            if spec.capabilities.contains(&Capability::Xenstore) {
+                if let Some(first) = xenstore {
+                    return Err(ManifestProblem::DuplicateXenstore { domain, first });
+                }
+                xenstore = Some(domain);
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of one domain, `domains[domain]`.
+    fn check_domain(&self, domain: usize, spec: &DomainSpec<'_>) -> Result<(), ManifestProblem> {
+        if !is_valid_domain_name(spec.name) {
+            return Err(ManifestProblem::BadName { domain });
+        }
+        if let Some(first) = self.domains[..domain].iter().position(|d| d.name == spec.name) {
+            return Err(ManifestProblem::DuplicateName { domain, first });
+        }
+        if spec.module as usize >= self.modules.len() {
+            let modules = self.modules.len();
+            return Err(ManifestProblem::ModuleIndex { domain, module: spec.module, modules });
+        }
+        if !(1..=MAX_VCPUS).contains(&spec.vcpus) {
+            return Err(ManifestProblem::VcpusOutOfRange { domain, vcpus: spec.vcpus });
+        }
+        if !(1..=DOMAIN_MEMORY_MAX_MIB).contains(&spec.memory_mib) {
+            let memory_mib = spec.memory_mib;
+            return Err(ManifestProblem::MemoryOutOfRange { domain, memory_mib });
+        }
+        if spec.weight == 0 {
+            return Err(ManifestProblem::WeightOutOfRange { domain });
+        }
+        if u32::from(spec.cap) > CAP_PERCENT_PER_VCPU * spec.vcpus {
+            let (cap, vcpus) = (spec.cap, spec.vcpus);
+            return Err(ManifestProblem::CapOutOfRange { domain, cap, vcpus });
+        }
+        if spec.hard_affinity == 0 {
+            return Err(ManifestProblem::EmptyAffinity { domain, soft: false });
+        }
+        if spec.soft_affinity == 0 {
+            return Err(ManifestProblem::EmptyAffinity { domain, soft: true });
+        }
+        for (capability, held) in spec.capabilities.iter().enumerate() {
+            if let Capability::Hardware { device: "" } = held {
+                return Err(ManifestProblem::EmptyDevice { domain, capability });
+            }
+            if let Some(target) = held.target() {
+                if target == spec.name || !self.domains.iter().any(|d| d.name == target) {
+                    return Err(ManifestProblem::CapabilityTarget { domain, capability });
+                }
+            }
+            if spec.capabilities[..capability].contains(held) {
+                return Err(ManifestProblem::DuplicateCapability { domain, capability });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain(name: &'static str) -> DomainSpec<'static> {
+        DomainSpec {
+            name,
+            module: 0,
+            memory_mib: 16,
+            vcpus: 1,
+            capabilities: Vec::new(),
+            weight: DEFAULT_WEIGHT,
+            cap: 0,
+            hard_affinity: AFFINITY_ALL,
+            soft_affinity: AFFINITY_ALL,
+            restart: RestartPolicy::Never,
+            boot: true,
+            cmdline: "",
+        }
+    }
+
+    /// Two domains sharing one module of 100 bytes at 4096, in a 4196-byte payload.
+    fn good() -> BootManifest<'static> {
+        BootManifest {
+            name: "test",
+            cmdline: "",
+            domains: vec![domain("a"), domain("b")],
+            modules: vec![ModuleRef { name: "guest", offset: 4096, size: 100 }],
+        }
+    }
+
+    const PAYLOAD: u64 = 4196;
+
+    /// `good()` changed by `change` is refused with `problem`, whose message contains `phrase`.
+    #[track_caller]
+    fn refused(
+        change: impl FnOnce(&mut BootManifest<'static>),
+        problem: ManifestProblem,
+        phrase: &str,
+    ) {
+        let mut manifest = good();
+        change(&mut manifest);
+        assert_eq!(manifest.validate(PAYLOAD), Err(problem));
+        let message = problem.to_string();
+        assert!(message.contains(phrase), "expected {phrase:?} in: {message}");
+    }
+
+    #[test]
+    fn good_manifest_passes() {
+        assert_eq!(good().validate(PAYLOAD), Ok(()));
+        let empty = BootManifest { name: "x", cmdline: "", domains: vec![], modules: vec![] };
+        assert_eq!(empty.validate(0), Ok(()));
+    }
+
+    #[test]
+    fn limits_are_accepted_at_both_ends() {
+        let mut manifest = good();
+        let longest: &'static str = format!("Az09_-{}", "z".repeat(58)).leak();
+        assert_eq!(longest.len(), DOMAIN_NAME_MAX_LEN);
+        let a = &mut manifest.domains[0];
+        a.name = longest;
+        (a.vcpus, a.memory_mib, a.weight, a.cap) = (MAX_VCPUS, DOMAIN_MEMORY_MAX_MIB, 1, 800);
+        (a.hard_affinity, a.soft_affinity) = (1, 1 << 63);
+        let b = &mut manifest.domains[1];
+        (b.vcpus, b.memory_mib, b.weight, b.cap) = (1, 1, u16::MAX, 100);
+        b.capabilities = vec![
+            Capability::Control,
+            Capability::Xenstore,
+            Capability::Console,
+            Capability::DeviceModel { target: longest },
+            Capability::Introspect { target: longest },
+            Capability::Hardware { device: "uart0" },
+        ];
+        manifest.modules[0].size = PAYLOAD - 4096;
+        assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    }
+
+    #[test]
+    fn bad_name() {
+        let long: &'static str = "x".repeat(65).leak();
+        for name in ["", "a b", "é", long] {
+            refused(|m| m.domains[1].name = name, ManifestProblem::BadName { domain: 1 }, "name");
+        }
+    }
+
+    #[test]
+    fn duplicate_name() {
+        refused(
+            |m| m.domains[1].name = "a",
+            ManifestProblem::DuplicateName { domain: 1, first: 0 },
+            "same name as domain 0",
+        );
+    }
+
+    #[test]
+    fn module_index() {
+        refused(
+            |m| m.domains[1].module = 1,
+            ManifestProblem::ModuleIndex { domain: 1, module: 1, modules: 1 },
+            "only 1 modules",
+        );
+    }
+
+    #[test]
+    fn module_out_of_bounds() {
+        let problem = |size| ManifestProblem::ModuleOutOfBounds {
+            module: 0,
+            offset: 4096,
+            size,
+            payload: PAYLOAD,
+        };
+        refused(|m| m.modules[0].size = 101, problem(101), "past the 4196-byte payload");
+        refused(|m| m.modules[0].size = u64::MAX, problem(u64::MAX), "past");
+    }
+
+    #[test]
+    fn module_misaligned() {
+        refused(
+            |m| m.modules[0].offset = 4095,
+            ManifestProblem::ModuleMisaligned { module: 0, offset: 4095 },
+            "not a multiple of 4096",
+        );
+    }
+
+    #[test]
+    fn module_overlap() {
+        let second = ModuleRef { name: "second", offset: 4096, size: 0 };
+        refused(
+            |m| m.modules.push(second),
+            ManifestProblem::ModuleOverlap { module: 1, offset: 4096, start: 4196 },
+            "before offset 4196",
+        );
+        // Bundle::parse asks for modules after the manifest bytes.
+        assert_eq!(
+            good().check(4097, PAYLOAD),
+            Err(ManifestProblem::ModuleOverlap { module: 0, offset: 4096, start: 4097 })
+        );
+    }
+
+    #[test]
+    fn vcpus_out_of_range() {
+        for vcpus in [0, MAX_VCPUS + 1] {
+            refused(
+                |m| m.domains[0].vcpus = vcpus,
+                ManifestProblem::VcpusOutOfRange { domain: 0, vcpus },
+                "outside 1 to 8",
+            );
+        }
+    }
+
+    #[test]
+    fn memory_out_of_range() {
+        for memory_mib in [0, DOMAIN_MEMORY_MAX_MIB + 1] {
+            refused(
+                |m| m.domains[0].memory_mib = memory_mib,
+                ManifestProblem::MemoryOutOfRange { domain: 0, memory_mib },
+                "outside 1 to 4096 MiB",
+            );
+        }
+    }
+
+    #[test]
+    fn weight_out_of_range() {
+        refused(
+            |m| m.domains[0].weight = 0,
+            ManifestProblem::WeightOutOfRange { domain: 0 },
+            "weight of 0",
+        );
+    }
+
+    #[test]
+    fn cap_out_of_range() {
+        refused(
+            |m| (m.domains[0].vcpus, m.domains[0].cap) = (2, 201),
+            ManifestProblem::CapOutOfRange { domain: 0, cap: 201, vcpus: 2 },
+            "above 200%",
+        );
+    }
+
+    #[test]
+    fn empty_affinity() {
+        refused(
+            |m| m.domains[0].hard_affinity = 0,
+            ManifestProblem::EmptyAffinity { domain: 0, soft: false },
+            "hard affinity",
+        );
+        refused(
+            |m| m.domains[0].soft_affinity = 0,
+            ManifestProblem::EmptyAffinity { domain: 0, soft: true },
+            "soft affinity",
+        );
+    }
+
+    #[test]
+    fn empty_device() {
+        refused(
+            |m| m.domains[0].capabilities = vec![Capability::Hardware { device: "" }],
+            ManifestProblem::EmptyDevice { domain: 0, capability: 0 },
+            "empty name",
+        );
+    }
+
+    #[test]
+    fn capability_target() {
+        let problem = ManifestProblem::CapabilityTarget { domain: 0, capability: 1 };
+        for capability in [
+            Capability::DeviceModel { target: "c" },
+            Capability::DeviceModel { target: "a" },
+            Capability::Introspect { target: "c" },
+            Capability::Introspect { target: "a" },
+        ] {
+            refused(
+                |m| m.domains[0].capabilities = vec![Capability::Console, capability],
+                problem,
+                "not in the manifest, or domain 0 itself",
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_capability() {
+        let dm = Capability::DeviceModel { target: "b" };
+        refused(
+            |m| m.domains[0].capabilities = vec![dm, Capability::Console, dm],
+            ManifestProblem::DuplicateCapability { domain: 0, capability: 2 },
+            "repeats",
+        );
+    }
+
+    #[test]
+    fn duplicate_xenstore() {
+        refused(
+            |m| {
+                m.domains.push(domain("c"));
+                m.domains[0].capabilities = vec![Capability::Xenstore];
+                m.domains[2].capabilities = vec![Capability::Console, Capability::Xenstore];
+            },
+            ManifestProblem::DuplicateXenstore { domain: 2, first: 0 },
+            "domains 0 and 2 both hold `xenstore`",
+        );
+    }
+
+    #[test]
+    fn capability_spellings() {
+        let all = [
+            ("control", Capability::Control),
+            ("xenstore", Capability::Xenstore),
+            ("console", Capability::Console),
+            ("dm:guest1", Capability::DeviceModel { target: "guest1" }),
+            ("hardware:uart@9000000", Capability::Hardware { device: "uart@9000000" }),
+            ("introspect:g", Capability::Introspect { target: "g" }),
+        ];
+        for (text, capability) in all {
+            assert_eq!(Capability::parse(text), Some(capability), "{text}");
+            assert_eq!(capability.to_string(), text);
+        }
+        for bad in ["", "Control", "dm", "dm:", "hardware:", "introspect:", "vmi:x", ":x"] {
+            assert_eq!(Capability::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn restart_spellings() {
+        for policy in RestartPolicy::ALL {
+            assert_eq!(RestartPolicy::parse(policy.as_str()), Some(policy));
+        }
+        assert_eq!(RestartPolicy::parse("on-crash"), Some(RestartPolicy::OnCrash));
+        assert_eq!(RestartPolicy::parse("on_crash"), None);
+    }
+}
