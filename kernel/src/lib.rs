@@ -20,6 +20,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cmdline;
+pub mod elf;
+pub mod fdt_writer;
 pub mod frame;
+pub mod guest_dtb;
 pub mod lpae;
 pub mod platform;
+pub mod policy;
+pub mod sched;

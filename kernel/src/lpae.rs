@@ -10,6 +10,11 @@
 //! - Stage-1 lower attributes: AttrIndx[4:2] (index into MAIR), AP[7:6], SH[9:8], AF[10].
 //!   In a regime with one privilege level (non-VHE EL2) AP[1] is RES1, AP[2] set means read-only.
 //! - Stage-1 upper attributes for EL2: XN at bit 54.
+//! - Stage-2 lower attributes (D8.3.2): MemAttr[5:2] (0b1111 Normal write-back, 0b0001
+//!   Device-nGnRE, with HCR_EL2.FWB clear), S2AP[7:6] (bit 6 read, bit 7 write), SH[9:8], AF[10];
+//!   upper: XN at bit 54 (bit 53 stays clear: no FEAT_XNX distinction between EL1 and EL0).
+//!
+//! One walker serves both regimes; [`Regime`] supplies the leaf encoding.
 //!
 //! # Invariants
 //! - A region is never mapped twice: `map` refuses an overlap instead of replacing a live entry.
@@ -75,31 +80,84 @@ impl Attributes {
     pub const DATA: Self = Self { memory: MemoryType::Normal, write: true, execute: false };
     /// Device registers.
     pub const DEVICE: Self = Self { memory: MemoryType::Device, write: true, execute: false };
+}
 
-    fn encode(self) -> u64 {
+/// A translation regime's leaf-attribute encoding.
+pub trait Regime: Copy + core::fmt::Debug + PartialEq + Eq {
+    /// Leaf attribute bits for `attributes`.
+    fn encode(attributes: Attributes) -> u64;
+    /// The attributes a leaf descriptor grants.
+    fn decode(descriptor: u64) -> Attributes;
+}
+
+/// The core's own map: non-VHE EL2 stage 1 (MAIR_EL2 indices [`MAIR_INDEX_DEVICE`],
+/// [`MAIR_INDEX_NORMAL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct El2Stage1;
+
+impl Regime for El2Stage1 {
+    fn encode(attributes: Attributes) -> u64 {
         let mut bits = ACCESS_FLAG | AP_RES1;
-        bits |= match self.memory {
+        bits |= match attributes.memory {
             MemoryType::Normal => (MAIR_INDEX_NORMAL << ATTR_INDEX_SHIFT) | SH_INNER,
             MemoryType::Device => MAIR_INDEX_DEVICE << ATTR_INDEX_SHIFT,
         };
-        if !self.write {
+        if !attributes.write {
             bits |= AP_READ_ONLY;
         }
-        if !self.execute || self.memory == MemoryType::Device {
+        if !attributes.execute || attributes.memory == MemoryType::Device {
             bits |= EXECUTE_NEVER;
         }
         bits
     }
 
-    fn decode(descriptor: u64) -> Self {
+    fn decode(descriptor: u64) -> Attributes {
         let index = (descriptor >> ATTR_INDEX_SHIFT) & 0b111;
-        Self {
+        Attributes {
             memory: if index == MAIR_INDEX_NORMAL {
                 MemoryType::Normal
             } else {
                 MemoryType::Device
             },
             write: descriptor & AP_READ_ONLY == 0,
+            execute: descriptor & EXECUTE_NEVER == 0,
+        }
+    }
+}
+
+/// A domain's stage-2 (IPA to PA) map, for VTTBR_EL2 with VTCR_EL2.SL0 = 1 (start at level 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage2;
+
+const S2_MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
+const S2_MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
+const S2AP_READ: u64 = 1 << 6;
+const S2AP_WRITE: u64 = 1 << 7;
+
+impl Regime for Stage2 {
+    fn encode(attributes: Attributes) -> u64 {
+        let mut bits = ACCESS_FLAG | S2AP_READ;
+        bits |= match attributes.memory {
+            MemoryType::Normal => S2_MEMATTR_NORMAL_WB | SH_INNER,
+            MemoryType::Device => S2_MEMATTR_DEVICE_NGNRE,
+        };
+        if attributes.write {
+            bits |= S2AP_WRITE;
+        }
+        if !attributes.execute || attributes.memory == MemoryType::Device {
+            bits |= EXECUTE_NEVER;
+        }
+        bits
+    }
+
+    fn decode(descriptor: u64) -> Attributes {
+        Attributes {
+            memory: if descriptor & (0b1111 << 2) == S2_MEMATTR_NORMAL_WB {
+                MemoryType::Normal
+            } else {
+                MemoryType::Device
+            },
+            write: descriptor & S2AP_WRITE != 0,
             execute: descriptor & EXECUTE_NEVER == 0,
         }
     }
@@ -114,6 +172,8 @@ pub trait TableMemory {
     fn read(&self, table: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at physical address `table`.
     fn write(&mut self, table: u64, index: usize, value: u64);
+    /// Takes back a table frame that [`TableMemory::alloc_table`] handed out.
+    fn free_table(&mut self, table: u64);
 }
 
 /// Why a mapping was refused. Nothing was changed.
@@ -127,6 +187,8 @@ pub enum MapError {
     AlreadyMapped { virt: u64 },
     /// No frame for a table.
     OutOfMemory,
+    /// Nothing is mapped there.
+    NotMapped { virt: u64 },
 }
 
 impl fmt::Display for MapError {
@@ -140,6 +202,7 @@ impl fmt::Display for MapError {
             }
             Self::AlreadyMapped { virt } => write!(f, "{virt:#x} is mapped already"),
             Self::OutOfMemory => write!(f, "no free frame for a translation table"),
+            Self::NotMapped { virt } => write!(f, "nothing is mapped at {virt:#x}"),
         }
     }
 }
@@ -157,10 +220,12 @@ pub struct Mapping {
     pub attributes: Attributes,
 }
 
-/// An EL2 stage-1 address space, rooted in a level-1 table.
+/// An address space rooted in a level-1 table: the core's EL2 stage 1 by default, or a
+/// domain's stage 2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddressSpace {
+pub struct AddressSpace<R: Regime = El2Stage1> {
     root: u64,
+    regime: core::marker::PhantomData<R>,
 }
 
 fn level_shift(level: usize) -> u32 {
@@ -171,10 +236,13 @@ fn index_at(virt: u64, level: usize) -> usize {
     ((virt >> level_shift(level)) & (ENTRIES as u64 - 1)) as usize
 }
 
-impl AddressSpace {
+impl<R: Regime> AddressSpace<R> {
     /// A new, empty address space.
     pub fn new(memory: &mut impl TableMemory) -> Result<Self, MapError> {
-        Ok(Self { root: memory.alloc_table().ok_or(MapError::OutOfMemory)? })
+        Ok(Self {
+            root: memory.alloc_table().ok_or(MapError::OutOfMemory)?,
+            regime: core::marker::PhantomData,
+        })
     }
 
     /// Physical address of the root table (the value for TTBR0_EL2).
@@ -263,8 +331,45 @@ impl AddressSpace {
             level += 1;
         }
         let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
-        memory.write(table, index_at(virt, level), phys | attributes.encode() | kind | VALID);
+        memory.write(table, index_at(virt, level), phys | R::encode(attributes) | kind | VALID);
         Ok(())
+    }
+
+    /// Removes the leaves covering exactly `[virt, virt + size)`. A block that is only partly
+    /// inside the range is refused ([`MapError::AlreadyMapped`] names it) and nothing changes;
+    /// so is a range with nothing mapped in it ([`MapError::NotMapped`]). The caller invalidates
+    /// the TLB.
+    pub fn unmap(
+        &mut self,
+        memory: &mut impl TableMemory,
+        virt: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        if !virt.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) || size == 0 {
+            return Err(MapError::Misaligned { virt, phys: 0, size });
+        }
+        let end = virt.checked_add(size).ok_or(MapError::OutOfRange { virt, size })?;
+        let mut straddling = None;
+        let mut any = false;
+        self.walk_range(memory, virt, size, &mut |leaf| {
+            any = true;
+            if straddling.is_none() && (leaf.virt < virt || leaf.virt + leaf.size > end) {
+                straddling = Some(leaf.virt);
+            }
+        });
+        if let Some(virt) = straddling {
+            return Err(MapError::AlreadyMapped { virt });
+        }
+        if !any {
+            return Err(MapError::NotMapped { virt });
+        }
+        clear_range(memory, self.root, ROOT_LEVEL, 0, virt, end);
+        Ok(())
+    }
+
+    /// Frees every table frame of this address space (not the memory it maps).
+    pub fn destroy(self, memory: &mut impl TableMemory) {
+        free_tables(memory, self.root, ROOT_LEVEL);
     }
 
     /// Calls `visit` for every leaf, in address order.
@@ -280,7 +385,7 @@ impl AddressSpace {
         size: u64,
         visit: &mut dyn FnMut(Mapping),
     ) {
-        walk_table(memory, self.root, ROOT_LEVEL, 0, virt, virt + size, visit);
+        walk_table::<R>(memory, self.root, ROOT_LEVEL, 0, virt, virt + size, visit);
     }
 
     /// The physical address and attributes `virt` translates to, if mapped.
@@ -304,7 +409,7 @@ impl AddressSpace {
     }
 }
 
-fn walk_table(
+fn walk_table<R: Regime>(
     memory: &impl TableMemory,
     table: u64,
     level: usize,
@@ -324,12 +429,50 @@ fn walk_table(
             continue;
         }
         if level < 3 && entry & TABLE_OR_PAGE != 0 {
-            walk_table(memory, entry & ADDRESS_MASK, level + 1, virt, start, end, visit);
+            walk_table::<R>(memory, entry & ADDRESS_MASK, level + 1, virt, start, end, visit);
         } else {
-            let attributes = Attributes::decode(entry);
+            let attributes = R::decode(entry);
             visit(Mapping { virt, phys: entry & ADDRESS_MASK, size: span, attributes });
         }
     }
+}
+
+fn clear_range(
+    memory: &mut impl TableMemory,
+    table: u64,
+    level: usize,
+    base: u64,
+    start: u64,
+    end: u64,
+) {
+    let span = 1u64 << level_shift(level);
+    for index in 0..ENTRIES {
+        let virt = base + index as u64 * span;
+        if virt + span <= start || virt >= end {
+            continue;
+        }
+        let entry = memory.read(table, index);
+        if entry & VALID == 0 {
+            continue;
+        }
+        if level < 3 && entry & TABLE_OR_PAGE != 0 {
+            clear_range(memory, entry & ADDRESS_MASK, level + 1, virt, start, end);
+        } else {
+            memory.write(table, index, 0);
+        }
+    }
+}
+
+fn free_tables(memory: &mut impl TableMemory, table: u64, level: usize) {
+    if level < 3 {
+        for index in 0..ENTRIES {
+            let entry = memory.read(table, index);
+            if entry & VALID != 0 && entry & TABLE_OR_PAGE != 0 {
+                free_tables(memory, entry & ADDRESS_MASK, level + 1);
+            }
+        }
+    }
+    memory.free_table(table);
 }
 
 #[cfg(test)]
@@ -361,9 +504,12 @@ mod tests {
         fn write(&mut self, table: u64, index: usize, value: u64) {
             self.tables.get_mut(&table).unwrap()[index] = value;
         }
+        fn free_table(&mut self, table: u64) {
+            assert!(self.tables.remove(&table).is_some(), "freed a table twice");
+        }
     }
 
-    fn leaves(space: &AddressSpace, memory: &FakeMemory) -> Vec<Mapping> {
+    fn leaves<R: Regime>(space: &AddressSpace<R>, memory: &FakeMemory) -> Vec<Mapping> {
         let mut all = Vec::new();
         space.walk(memory, &mut |leaf| all.push(leaf));
         all
@@ -373,28 +519,29 @@ mod tests {
     fn descriptor_bits_match_the_arm_arm() {
         // Normal RW XN: AttrIndx 1, AP[1] RES1, SH inner, AF, XN.
         assert_eq!(
-            Attributes::DATA.encode(),
+            El2Stage1::encode(Attributes::DATA),
             (1 << 2) | (1 << 6) | (3 << 8) | (1 << 10) | (1 << 54)
         );
         // Text: read-only, executable.
         assert_eq!(
-            Attributes::TEXT.encode(),
+            El2Stage1::encode(Attributes::TEXT),
             (1 << 2) | (1 << 6) | (1 << 7) | (3 << 8) | (1 << 10)
         );
         // Device: index 0, never executable even if asked.
         let device = Attributes { execute: true, ..Attributes::DEVICE };
-        assert_eq!(device.encode(), (1 << 6) | (1 << 10) | (1 << 54));
+        assert_eq!(El2Stage1::encode(device), (1 << 6) | (1 << 10) | (1 << 54));
         for attributes in
             [Attributes::TEXT, Attributes::RODATA, Attributes::DATA, Attributes::DEVICE]
         {
-            assert_eq!(Attributes::decode(attributes.encode()), attributes);
+            assert_eq!(El2Stage1::decode(El2Stage1::encode(attributes)), attributes);
+            assert_eq!(Stage2::decode(Stage2::encode(attributes)), attributes);
         }
     }
 
     #[test]
     fn uses_largest_aligned_blocks() {
         let mut memory = FakeMemory::default();
-        let mut space = AddressSpace::new(&mut memory).unwrap();
+        let mut space = AddressSpace::<El2Stage1>::new(&mut memory).unwrap();
         // 4 KiB short of 2 MiB alignment, then a 2 MiB block, then 1 GiB, then a tail page.
         let start = 0x4000_0000 - 0x20_0000 - 0x1000;
         let size = 0x1000 + 0x20_0000 + 0x4000_0000 + 0x1000;
@@ -409,7 +556,7 @@ mod tests {
     #[test]
     fn refuses_overlap_and_changes_nothing() {
         let mut memory = FakeMemory::default();
-        let mut space = AddressSpace::new(&mut memory).unwrap();
+        let mut space = AddressSpace::<El2Stage1>::new(&mut memory).unwrap();
         space.map(&mut memory, 0x4020_0000, 0x4020_0000, 0x3000, Attributes::TEXT).unwrap();
         let before = leaves(&space, &memory);
         let error = space.map(&mut memory, 0x4000_0000, 0x4000_0000, 0x40_0000, Attributes::DATA);
@@ -425,7 +572,7 @@ mod tests {
     #[test]
     fn refuses_bad_arguments() {
         let mut memory = FakeMemory::default();
-        let mut space = AddressSpace::new(&mut memory).unwrap();
+        let mut space = AddressSpace::<El2Stage1>::new(&mut memory).unwrap();
         let data = Attributes::DATA;
         assert!(matches!(
             space.map(&mut memory, 1, 0, 0x1000, data),
@@ -442,14 +589,14 @@ mod tests {
             Err(MapError::OutOfRange { .. })
         ));
         let mut tight = FakeMemory { limit: Some(2), ..FakeMemory::default() };
-        let mut space = AddressSpace::new(&mut tight).unwrap();
+        let mut space = AddressSpace::<El2Stage1>::new(&mut tight).unwrap();
         assert_eq!(space.map(&mut tight, 0, 0, 0x1000, data), Err(MapError::OutOfMemory));
     }
 
     #[test]
     fn finds_writable_executable_leaf() {
         let mut memory = FakeMemory::default();
-        let mut space = AddressSpace::new(&mut memory).unwrap();
+        let mut space = AddressSpace::<El2Stage1>::new(&mut memory).unwrap();
         space.map(&mut memory, 0x4020_0000, 0x4020_0000, 0x1000, Attributes::TEXT).unwrap();
         space.map(&mut memory, 0x4020_1000, 0x4020_1000, 0x1000, Attributes::DATA).unwrap();
         space.map(&mut memory, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
@@ -458,5 +605,47 @@ mod tests {
         space.map(&mut memory, 0x5000_0000, 0x6000_0000, 0x1000, bad).unwrap();
         let found = space.find_writable_executable(&memory).unwrap();
         assert_eq!((found.virt, found.phys, found.size), (0x5000_0000, 0x6000_0000, 0x1000));
+    }
+
+    #[test]
+    fn stage2_descriptor_bits() {
+        // Normal RW, executable: MemAttr 0b1111, S2AP read+write, SH inner, AF.
+        let guest_ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        assert_eq!(
+            Stage2::encode(guest_ram),
+            (0b1111 << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10)
+        );
+        // Device read-only: MemAttr 0b0001, S2AP read, AF, XN.
+        let device = Attributes { memory: MemoryType::Device, write: false, execute: false };
+        assert_eq!(Stage2::encode(device), (0b0001 << 2) | (1 << 6) | (1 << 10) | (1 << 54));
+    }
+
+    #[test]
+    fn unmap_and_destroy() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
+        let ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x40_0000, ram).unwrap();
+        space.map(&mut memory, 0x4040_0000, 0x9000_0000, 0x3000, ram).unwrap();
+        // Half a 2 MiB block: refused, nothing changes.
+        let before = leaves(&space, &memory);
+        assert_eq!(
+            space.unmap(&mut memory, 0x4000_0000, 0x10_0000),
+            Err(MapError::AlreadyMapped { virt: 0x4000_0000 })
+        );
+        assert_eq!(leaves(&space, &memory), before);
+        assert_eq!(
+            space.unmap(&mut memory, 0x5000_0000, 0x1000),
+            Err(MapError::NotMapped { virt: 0x5000_0000 })
+        );
+        space.unmap(&mut memory, 0x4040_1000, 0x1000).unwrap();
+        assert_eq!(space.translate(&memory, 0x4040_1000), None);
+        assert_eq!(space.translate(&memory, 0x4040_2000).unwrap().0, 0x9000_2000);
+        space.unmap(&mut memory, 0x4000_0000, 0x40_0000).unwrap();
+        assert_eq!(space.translate(&memory, 0x4000_0000), None);
+        // Remapping the freed range works.
+        space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x1000, ram).unwrap();
+        space.destroy(&mut memory);
+        assert!(memory.tables.is_empty(), "every table frame is freed");
     }
 }
