@@ -1,0 +1,145 @@
+//! aarch64 EL1 start-up: entry, exception vectors, the identity map.
+//!
+//! # Invariants
+//! - `_start` runs with the MMU off; it enables FP/SIMD before any Rust code (which may use it).
+//! - The identity map covers the first 4 GiB: 0-1 GiB as device memory (the GIC, the PL011),
+//!   1-4 GiB (guest RAM0) as normal cacheable memory.
+
+use core::arch::{asm, global_asm};
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .global _start
+_start:
+    mov     x19, x0                     // DTB address
+    mrs     x1, cpacr_el1
+    orr     x1, x1, #(3 << 20)          // FPEN: no FP/SIMD traps at EL1/EL0
+    msr     cpacr_el1, x1
+    isb
+    ldr     x1, =__bss_start
+    ldr     x2, =__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:  ldr     x1, =DOMAIN_BOOT_STACK
+    add     x1, x1, #{stack_size}
+    mov     sp, x1
+    ldr     x1, =domain_vectors
+    msr     vbar_el1, x1
+    isb
+    mov     x0, x19
+    bl      runtime_start
+3:  wfi
+    b       3b
+
+    .macro DVECTOR kind
+    .balign 0x80
+    mov     x0, #\kind
+    mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    mrs     x3, far_el1
+    b       domain_exception
+    .endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+domain_vectors:
+    DVECTOR 0
+    DVECTOR 1
+    DVECTOR 2
+    DVECTOR 3
+    DVECTOR 4
+    DVECTOR 5
+    DVECTOR 6
+    DVECTOR 7
+    DVECTOR 8
+    DVECTOR 9
+    DVECTOR 10
+    DVECTOR 11
+    DVECTOR 12
+    DVECTOR 13
+    DVECTOR 14
+    DVECTOR 15
+    "#,
+    stack_size = const STACK_SIZE,
+);
+
+const STACK_SIZE: usize = 64 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+
+/// The boot vCPU's stack (named by `_start`).
+#[no_mangle]
+static mut DOMAIN_BOOT_STACK: Stack = Stack([0; STACK_SIZE]);
+
+/// Any exception the domain takes is a crash: it has no interrupt handling yet.
+#[no_mangle]
+extern "C" fn domain_exception(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
+    log::error!("unexpected exception {kind} at EL1: ESR {esr:#x} ELR {elr:#x} FAR {far:#x}");
+    crate::rt::crash()
+}
+
+#[repr(C, align(4096))]
+struct Table([u64; 512]);
+
+static mut LEVEL1: Table = Table([0; 512]);
+
+/// Block, AF, AttrIndx 0 (Device-nGnRE), PXN, UXN.
+const DEVICE_BLOCK: u64 = 0b01 | (1 << 10) | (1 << 53) | (1 << 54);
+/// Block, AF, AttrIndx 1 (Normal write-back), inner shareable, UXN.
+const NORMAL_BLOCK: u64 = 0b01 | (1 << 10) | (1 << 2) | (0b11 << 8) | (1 << 54);
+
+/// Turns the EL1 MMU on with the identity map (see the module invariants).
+pub fn enable_mmu() {
+    // Only the address is taken; the table is written through it before the MMU uses it.
+    let table = (&raw mut LEVEL1).cast::<u64>();
+    for (index, block) in
+        [(0, DEVICE_BLOCK), (1, NORMAL_BLOCK), (2, NORMAL_BLOCK), (3, NORMAL_BLOCK)]
+    {
+        // SAFETY: index < 512 entries of the static table; nothing else accesses it (the MMU is
+        // still off and this runs once on the boot vCPU).
+        unsafe { table.wrapping_add(index).write_volatile(((index as u64) << 30) | block) };
+    }
+    let parange: u64;
+    // SAFETY: reading an ID register has no side effect.
+    unsafe { asm!("mrs {0}, id_aa64mmfr0_el1", out(reg) parange, options(nomem, nostack)) };
+    let ips = (parange & 0xf).min(2);
+    // TCR_EL1: T0SZ 25 (39 bits), IRGN0/ORGN0 write-back, SH0 inner, TG0 4 KiB, EPD1, IPS.
+    let tcr = 25 | (1 << 8) | (1 << 10) | (0b11 << 12) | (1 << 23) | (ips << 32);
+    let mair: u64 = 0x04 | (0xff << 8);
+    // SCTLR_EL1: RES1 bits, M, C, SA, I.
+    let sctlr: u64 = 0x30D0_0800 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
+    // SAFETY: the table identity-maps all code, data and stack of this domain (module invariant),
+    // so enabling translation does not move anything the CPU is using.
+    unsafe {
+        asm!(
+            "dsb sy",
+            "msr mair_el1, {mair}",
+            "msr tcr_el1, {tcr}",
+            "msr ttbr0_el1, {table}",
+            "isb",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            "msr sctlr_el1, {sctlr}",
+            "isb",
+            mair = in(reg) mair,
+            tcr = in(reg) tcr,
+            table = in(reg) table as u64,
+            sctlr = in(reg) sctlr,
+            options(nostack)
+        )
+    };
+}
+
+/// Linker-script symbol: the end of the image (start of free RAM).
+pub fn image_end() -> u64 {
+    unsafe extern "C" {
+        static __domain_end: u8;
+    }
+    // Only the address is taken.
+    (&raw const __domain_end) as u64
+}

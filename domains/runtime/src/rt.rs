@@ -1,0 +1,81 @@
+//! From `_start` to the domain's `main`, and the ways out: power-off, crash, panic.
+
+use linked_list_allocator::LockedHeap;
+use xenolith_abi::xen::sched::{SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff};
+
+use crate::{arch, console, hypercall, StartInfo};
+
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+/// Heap bytes, taken from the first RAM bank after the image (and below the DTB).
+const HEAP_SIZE: u64 = 1 << 20;
+
+unsafe extern "Rust" {
+    /// Defined by `entry!` in the domain binary.
+    fn __xenolith_domain_main(info: &StartInfo);
+}
+
+#[no_mangle]
+extern "C" fn runtime_start(dtb_address: u64) -> ! {
+    arch::enable_mmu();
+    console::init_log(log::LevelFilter::Info);
+    // SAFETY: the core passes the address of the domain's DTB in x0; its header's total size
+    // (checked by the parser) bounds what is read. Read-only, and nothing writes the DTB.
+    let header = unsafe { core::ptr::read_volatile(dtb_address as *const [u8; 8]) };
+    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]).min(1 << 20);
+    // SAFETY: as above; `size` is capped at 1 MiB and the core places the DTB inside this
+    // domain's RAM, which is identity-mapped.
+    let dtb = unsafe { core::slice::from_raw_parts(dtb_address as *const u8, size as usize) };
+    let info = match StartInfo::parse(dtb, dtb_address) {
+        Ok(info) => info,
+        Err(error) => {
+            log::error!("{error}");
+            crash();
+        }
+    };
+    let heap_start = arch::image_end().next_multiple_of(4096);
+    let (bank_start, bank_size) = info.first_bank();
+    if heap_start + HEAP_SIZE > bank_start + bank_size || heap_start + HEAP_SIZE > dtb_address {
+        log::error!("no room for a {HEAP_SIZE}-byte heap between the image and the DTB");
+        crash();
+    }
+    // SAFETY: [heap_start, +HEAP_SIZE) is RAM of this domain above its image and below its DTB
+    // (checked above), used by nothing else, identity-mapped as normal memory.
+    unsafe { HEAP.lock().init(heap_start as *mut u8, HEAP_SIZE as usize) };
+    // SAFETY: `entry!` defines this symbol with exactly this signature.
+    unsafe { __xenolith_domain_main(&info) };
+    power_off()
+}
+
+/// Shuts this domain down with `reason`.
+fn shutdown(reason: u32) -> ! {
+    let reason_block = reason;
+    loop {
+        hypercall::sched_op(SCHEDOP_shutdown, (&raw const reason_block) as u64);
+    }
+}
+
+/// Powers this domain off (`SCHEDOP_shutdown`, `SHUTDOWN_poweroff`).
+pub fn power_off() -> ! {
+    shutdown(SHUTDOWN_poweroff)
+}
+
+/// Crashes this domain (`SCHEDOP_shutdown`, `SHUTDOWN_crash`).
+pub fn crash() -> ! {
+    shutdown(SHUTDOWN_crash)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(location) => console::print(format_args!(
+            "domain panic: {} at {}:{}\n",
+            info.message(),
+            location.file(),
+            location.line()
+        )),
+        None => console::print(format_args!("domain panic: {}\n", info.message())),
+    }
+    crash()
+}
