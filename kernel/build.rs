@@ -4,7 +4,7 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=build.rs");
-    if target == "aarch64-unknown-none" {
+    if target.starts_with("aarch64-unknown-none") {
         let script = format!("{dir}/src/arch/aarch64/kernel.ld");
         println!("cargo:rerun-if-changed={script}");
         println!("cargo:rustc-link-arg-bins=-T{script}");

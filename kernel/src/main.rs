@@ -8,15 +8,26 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 #[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
 mod console;
+#[cfg(target_os = "none")]
+mod domain;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod hypercall;
 #[cfg(target_os = "none")]
 mod memory;
 #[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]
 mod percpu;
+#[cfg(target_os = "none")]
+mod schedule;
 #[cfg(target_os = "none")]
 mod setup;
 

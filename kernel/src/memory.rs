@@ -45,6 +45,15 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     Some(frame)
 }
 
+/// Returns a frame to the allocator. A frame the allocator did not hand out is a bug in the core.
+pub fn free_frame(frame: u64) {
+    if let Some(frames) = FRAMES.lock().as_mut() {
+        if let Err(error) = frames.free(frame) {
+            panic!("freeing frame {frame:#x}: {error}");
+        }
+    }
+}
+
 /// (total, free) usable frames.
 pub fn frame_counts() -> (u64, u64) {
     FRAMES.lock().as_ref().map_or((0, 0), |frames| (frames.total_frames(), frames.free_frames()))
@@ -69,5 +78,43 @@ impl TableMemory for IdentityTables {
         assert!(index < ENTRIES);
         // SAFETY: as for `read`; volatile so the table walker sees every store in order.
         unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), value) }
+    }
+
+    fn free_table(&mut self, table: u64) {
+        free_frame(table);
+    }
+}
+
+/// Zeroes `[phys, phys + len)`: frames are scrubbed before a domain gets them and after it dies.
+pub fn scrub(phys: u64, len: u64) {
+    assert_owned_ram(phys, len);
+    // SAFETY: the range is RAM held by the caller (a domain's block, checked to lie inside one
+    // allocator bank), identity-mapped and not aliased by any Rust reference.
+    unsafe { core::ptr::write_bytes(phys as *mut u8, 0, len as usize) };
+}
+
+/// Copies `bytes` to physical address `phys`.
+pub fn copy_to_phys(phys: u64, bytes: &[u8]) {
+    assert_owned_ram(phys, bytes.len() as u64);
+    // SAFETY: as for `scrub`; `bytes` is core memory, which never overlaps a domain's frames.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys as *mut u8, bytes.len()) };
+}
+
+/// Copies from physical address `phys` into `out`.
+pub fn copy_from_phys(phys: u64, out: &mut [u8]) {
+    assert_owned_ram(phys, out.len() as u64);
+    // SAFETY: as for `copy_to_phys`, reading.
+    unsafe { core::ptr::copy_nonoverlapping(phys as *const u8, out.as_mut_ptr(), out.len()) };
+}
+
+/// Stops the system if `[phys, phys + len)` is not inside one RAM bank: a core bug, never a
+/// guest's doing (guest addresses are translated and checked before they get here).
+fn assert_owned_ram(phys: u64, len: u64) {
+    let frames = FRAMES.lock();
+    let inside = frames.as_ref().is_some_and(|frames| {
+        frames.banks().iter().any(|bank| bank.start <= phys && phys.saturating_add(len) <= bank.end)
+    });
+    if !inside {
+        panic!("physical access {phys:#x}+{len:#x} outside RAM");
     }
 }

@@ -22,6 +22,12 @@ pub struct PerCpu {
     pub test_sgis: AtomicU64,
     /// Address of its interrupt controller redistributor frame (arch-defined).
     pub redistributor: AtomicUsize,
+    /// The vCPU slot whose live state is on this pCPU, or `schedule::IDLE`.
+    pub current: AtomicUsize,
+    /// The scheduler asked this pCPU to reconsider before it returns to its vCPU.
+    pub need_reschedule: AtomicBool,
+    /// When `current` last changed (core nanoseconds), for run-time accounting.
+    pub switched_at: AtomicU64,
 }
 
 impl PerCpu {
@@ -32,6 +38,9 @@ impl PerCpu {
             ticks: AtomicU64::new(0),
             test_sgis: AtomicU64::new(0),
             redistributor: AtomicUsize::new(0),
+            current: AtomicUsize::new(usize::MAX),
+            need_reschedule: AtomicBool::new(false),
+            switched_at: AtomicU64::new(0),
         }
     }
 }

@@ -23,6 +23,8 @@ use crate::{console, memory, panic};
 const SGI_STOP: u32 = 0;
 /// SGI used by the boot self-test.
 const SGI_TEST: u32 = 1;
+/// SGI asking a CPU to run its scheduler.
+const SGI_RESCHEDULE: u32 = 2;
 /// Timer interrupts per second.
 const TICK_HZ: u64 = 100;
 /// Bytes of each secondary CPU's stack.
@@ -41,8 +43,10 @@ static mut SECONDARY_RECORDS: [SecondaryBoot; MAX_CPUS] =
 static TIMER_INTID: AtomicU64 = AtomicU64::new(26);
 /// Counter ticks per timer interrupt.
 static TICK_INTERVAL: AtomicU64 = AtomicU64::new(0);
-/// Heartbeat period in ticks (0: off).
-static HEARTBEAT_TICKS: AtomicU64 = AtomicU64::new(0);
+/// Heartbeat period in nanoseconds (0: off).
+static HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
+/// When the last heartbeat line was printed.
+static LAST_HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
 /// The interrupt controller is up; interrupt dispatch may run.
 static GIC_READY: AtomicBool = AtomicBool::new(false);
 
@@ -73,6 +77,9 @@ fn image_layout() -> ImageLayout {
 #[no_mangle]
 extern "C" fn primary_main(dtb_address: u64) -> ! {
     cpu::set_current_index(0);
+    crate::heap::init();
+    let boot_stack_top = (&raw const entry::BOOT_STACK) as u64 + entry::BOOT_STACK_SIZE as u64;
+    entry::STACK_TOPS[0].store(boot_stack_top, Ordering::Relaxed);
     // HCR_EL2: RW (EL1 is AArch64), and route IRQ/FIQ/SError to EL2 so the core takes its own
     // interrupts while it runs at EL2.
     cpu::write_sysreg!("hcr_el2", (1 << 31) | (1 << 5) | (1 << 4) | (1 << 3));
@@ -205,7 +212,8 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
     TIMER_INTID.store(u64::from(platform.timer.hyp), Ordering::Relaxed);
     let frequency = cpu::counter_frequency().max(1);
     TICK_INTERVAL.store(frequency / TICK_HZ, Ordering::Relaxed);
-    HEARTBEAT_TICKS.store(u64::from(config.params.heartbeat) * TICK_HZ, Ordering::Relaxed);
+    HEARTBEAT_NS.store(u64::from(config.params.heartbeat) * 1_000_000_000, Ordering::Relaxed);
+    LAST_HEARTBEAT_NS.store(crate::schedule::now(), Ordering::Relaxed);
     log::info!(
         "GICv3: distributor at {:#x} with {gic_lines} interrupt lines; timer PPI {}",
         platform.gic.dist.start,
@@ -252,11 +260,16 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
 
     let ready = cpu::counter();
     log::info!(
-        "Xenolith ready: {} CPUs, {} MiB free, boot took {} us (counter {ready})",
+        "Xenolith ready: {} CPUs, {} MiB free, {} KiB heap used, boot took {} us (counter {ready})",
         percpu::online_count(),
         memory::frame_counts().1 >> 8,
+        crate::heap::usage().0 / 1024,
         ready * 1_000_000 / frequency
     );
+    crate::schedule::init(config.params.sched, percpu::online_count());
+    if let Some(Ok(bundle)) = &config.bundle {
+        crate::domain::build_boot_domains(bundle);
+    }
     idle()
 }
 
@@ -270,6 +283,8 @@ fn start_this_cpu(index: usize) {
     gic::init_cpu(redistributor).unwrap_or_else(|error| panic!("{error}"));
     gic::enable_private(redistributor, SGI_STOP);
     gic::enable_private(redistributor, SGI_TEST);
+    gic::enable_private(redistributor, SGI_RESCHEDULE);
+    super::guest::init_cpu();
     gic::enable_private(redistributor, TIMER_INTID.load(Ordering::Relaxed) as u32);
     let this = &CPUS[index];
     this.mpidr.store(mpidr, Ordering::Relaxed);
@@ -288,6 +303,7 @@ fn start_secondary(index: usize, mpidr: u64, root: u64, cpu_on: u32) {
     // CPU list holds at most MAX_CPUS entries, so the indexing is in bounds.
     let stack_top =
         unsafe { &raw const SECONDARY_STACKS[index] } as u64 + SECONDARY_STACK_SIZE as u64;
+    entry::STACK_TOPS[index].store(stack_top, Ordering::Relaxed);
     // SAFETY: as above, only the address is taken.
     let record = unsafe { &raw mut SECONDARY_RECORDS[index] };
     // SAFETY: `record` points at this CPU's own boot record, which only the boot CPU writes, here,
@@ -320,9 +336,9 @@ extern "C" fn secondary_main(index: u64) -> ! {
 }
 
 fn idle() -> ! {
-    loop {
-        cpu::wait_for_interrupt();
-    }
+    // SAFETY: idle_loop abandons this stack (it restarts at the stack's top); every caller is a
+    // `-> !` entry function that holds no lock or guard at this point.
+    unsafe { entry::idle_loop() }
 }
 
 /// Waits up to `seconds` for `done`.
@@ -387,14 +403,16 @@ fn trigger_test_fault(fault: TestFault) {
 }
 
 /// IRQ at EL2: acknowledge, dispatch, end.
-pub fn handle_interrupt() {
+pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
     if !GIC_READY.load(Ordering::Acquire) {
         return;
     }
+    let mut ticked = false;
+    let mut kicked = false;
     loop {
         let intid = gic::acknowledge();
         if intid >= gic::SPURIOUS {
-            return;
+            break;
         }
         let this = percpu::this();
         match intid {
@@ -409,21 +427,49 @@ pub fn handle_interrupt() {
             SGI_TEST => {
                 this.test_sgis.fetch_add(1, Ordering::AcqRel);
             }
+            SGI_RESCHEDULE => kicked = true,
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
                 timer::arm(TICK_INTERVAL.load(Ordering::Relaxed));
-                let ticks = this.ticks.fetch_add(1, Ordering::AcqRel) + 1;
-                let heartbeat = HEARTBEAT_TICKS.load(Ordering::Relaxed);
-                if cpu::current_index() == 0 && heartbeat != 0 && ticks.is_multiple_of(heartbeat) {
-                    heartbeat_line();
+                this.ticks.fetch_add(1, Ordering::AcqRel);
+                ticked = true;
+                let period = HEARTBEAT_NS.load(Ordering::Relaxed);
+                let now = crate::schedule::now();
+                let last = LAST_HEARTBEAT_NS.load(Ordering::Relaxed);
+                if cpu::current_index() == 0 && period != 0 && now >= last + period {
+                    LAST_HEARTBEAT_NS.store(now, Ordering::Relaxed);
+                    heartbeat_line(now - last);
                 }
             }
             _ => log::warn!("unexpected interrupt {intid}"),
         }
         gic::end_of_interrupt(intid);
     }
+    if ticked {
+        crate::schedule::tick(frame);
+    } else if kicked {
+        crate::schedule::reschedule(frame);
+    }
 }
 
-fn heartbeat_line() {
+/// Makes this pCPU's timer fire within `nanoseconds` (never later than the next periodic tick,
+/// never sooner than 100 us).
+pub fn timer_deadline_in(nanoseconds: u64) {
+    let frequency = cpu::counter_frequency().max(1);
+    let ticks =
+        (u128::from(nanoseconds.max(100_000)) * u128::from(frequency) / 1_000_000_000) as u64;
+    timer::arm(ticks.min(TICK_INTERVAL.load(Ordering::Relaxed)));
+}
+
+/// Asks pCPU `index` to run its scheduler now.
+pub fn kick(index: usize) {
+    if let Some(this) = CPUS.get(index) {
+        if this.online.load(Ordering::Acquire) {
+            gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_RESCHEDULE);
+        }
+    }
+}
+
+fn heartbeat_line(elapsed_ns: u64) {
     let mut counts = [0u64; MAX_CPUS];
     let mut online = 0;
     for this in CPUS.iter().filter(|this| this.online.load(Ordering::Acquire)) {
@@ -431,6 +477,7 @@ fn heartbeat_line() {
         online += 1;
     }
     log::info!("heartbeat: timer ticks per CPU {:?}", &counts[..online]);
+    crate::schedule::report_shares(elapsed_ns);
 }
 
 /// Asks every other online CPU to stop, and waits briefly for them to say so.

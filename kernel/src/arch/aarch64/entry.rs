@@ -13,7 +13,7 @@ use core::arch::global_asm;
 
 /// Registers saved on exception entry, in the order the vector code stores them.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TrapFrame {
     /// x0..x30.
     pub x: [u64; 31],
@@ -120,6 +120,18 @@ secondary_entry:
     bl      secondary_main
     b       park
 
+    // What an idle pCPU runs: back at the top of its own stack (so nothing accumulates there
+    // across switches), interrupts on, waiting.
+    .global idle_loop
+idle_loop:
+    mrs     x0, tpidr_el2
+    ldr     x1, =STACK_TOPS
+    ldr     x1, [x1, x0, lsl #3]
+    mov     sp, x1
+    msr     daifclr, #2
+4:  wfi
+    b       4b
+
     .macro VECTOR kind
     .balign 0x80
     sub     sp, sp, #288
@@ -210,7 +222,14 @@ pub struct Stack(pub [u8; BOOT_STACK_SIZE]);
 #[no_mangle]
 pub static mut BOOT_STACK: Stack = Stack([0; BOOT_STACK_SIZE]);
 
+/// The top of each pCPU's stack, by CPU index (read by `idle_loop`).
+#[no_mangle]
+pub static STACK_TOPS: [core::sync::atomic::AtomicU64; xenolith_kernel::platform::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; xenolith_kernel::platform::MAX_CPUS];
+
 unsafe extern "C" {
+    /// The idle context: never returns; resets the stack to this pCPU's [`STACK_TOPS`] entry.
+    pub fn idle_loop() -> !;
     /// Where PSCI CPU_ON starts a secondary CPU.
     pub fn secondary_entry();
     /// First byte of the loaded image (linker script).

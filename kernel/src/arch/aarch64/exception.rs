@@ -37,9 +37,23 @@ fn class_name(class: u64) -> &'static str {
 /// Called by the vector code with the vector number (0..16) and the saved registers.
 #[no_mangle]
 extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
-    if vector == 5 || vector == 6 {
-        super::boot::handle_interrupt();
-        return;
+    match vector {
+        // IRQ or FIQ, at EL2 (idle) or from a domain.
+        5 | 6 | 9 | 10 => {
+            super::boot::handle_interrupt(frame);
+            return;
+        }
+        // Synchronous exception from a domain (AArch64 EL1/EL0).
+        8 => {
+            crate::schedule::guest_trap(frame);
+            return;
+        }
+        // A domain in AArch32 state: not supported, so it cannot have been entered legitimately.
+        12..=15 => {
+            crate::schedule::foreign_state_trap(frame);
+            return;
+        }
+        _ => {}
     }
     let source = SOURCES[(vector as usize / 4) % 4];
     let kind = KINDS[vector as usize % 4];

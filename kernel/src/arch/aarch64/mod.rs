@@ -9,12 +9,15 @@
 
 mod boot;
 pub mod cpu;
-mod entry;
+pub mod entry;
 mod exception;
 mod gic;
+pub mod guest;
 mod mmu;
 mod psci;
 mod timer;
+pub mod vpsci;
+pub use vpsci as psci_guest;
 pub mod uart;
 
 /// Turning the machine off or resetting it.
@@ -32,5 +35,8 @@ pub mod power {
 
 /// Other CPUs.
 pub mod smp {
-    pub use super::boot::stop_other_cpus;
+    pub use super::boot::{kick, stop_other_cpus};
 }
+
+pub use boot::timer_deadline_in;
+pub use entry::idle_loop;

@@ -1,0 +1,322 @@
+//! Running domains at EL1: the vCPU context the core saves and restores, stage-2 activation, the
+//! trap controls, guest address translation, and decoding why a guest exited.
+//!
+//! The general registers of a running vCPU live in the trap frame on its pCPU's stack; its EL1
+//! system registers, FP/SIMD registers and virtual timer live in the hardware. Only a context
+//! switch copies them into a [`VcpuContext`]. The core is built soft-float, so it never touches
+//! the FP/SIMD registers itself.
+//!
+//! # Invariants
+//! - HCR_EL2 always holds [`HCR_GUEST`] once [`init_cpu`] ran: stage 2 on, every physical interrupt
+//!   to EL2, WFI/WFE/SMC trapped.
+//! - VTTBR_EL2 names the stage 2 of the vCPU running (or last run) on this pCPU.
+
+use core::arch::asm;
+
+use super::cpu::{read_sysreg, write_sysreg};
+use super::entry::TrapFrame;
+use xenolith_kernel::lpae;
+
+/// HCR_EL2 while domains run: VM, SWIO, FMO, IMO, AMO, TWI, TWE, TSC, RW.
+pub const HCR_GUEST: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 19)
+    | (1 << 31);
+
+/// PSTATE for a vCPU's first instruction: EL1h with D, A, I and F masked (the arm64 Linux boot
+/// protocol's entry state).
+pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
+/// PSTATE for the idle context: EL2h, interrupts unmasked.
+pub const SPSR_EL2H: u64 = 0x9;
+
+/// EL1 system registers of one vCPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct El1State {
+    sctlr: u64,
+    ttbr0: u64,
+    ttbr1: u64,
+    tcr: u64,
+    mair: u64,
+    amair: u64,
+    vbar: u64,
+    contextidr: u64,
+    tpidr_el0: u64,
+    tpidr_el1: u64,
+    tpidrro_el0: u64,
+    sp_el0: u64,
+    sp_el1: u64,
+    elr_el1: u64,
+    spsr_el1: u64,
+    esr_el1: u64,
+    far_el1: u64,
+    afsr0: u64,
+    afsr1: u64,
+    par: u64,
+    cpacr: u64,
+    cntkctl: u64,
+    csselr: u64,
+    cntv_ctl: u64,
+    cntv_cval: u64,
+    /// What the vCPU reads as MPIDR_EL1 (VMPIDR_EL2).
+    pub vmpidr: u64,
+}
+
+/// FP/SIMD registers of one vCPU.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FpState {
+    q: [u128; 32],
+    fpcr: u64,
+    fpsr: u64,
+}
+
+/// Everything the core keeps of a vCPU that is not running.
+#[derive(Clone, Debug)]
+pub struct VcpuContext {
+    /// General registers, PC (ELR) and PSTATE (SPSR).
+    pub frame: TrapFrame,
+    /// EL1 system registers.
+    pub el1: El1State,
+    /// FP/SIMD.
+    pub fp: FpState,
+}
+
+impl VcpuContext {
+    /// A vCPU about to run its first instruction at `entry` with `x0` (the DTB address), as the
+    /// `vcpu_index`th vCPU of its domain.
+    pub fn new(entry: u64, x0: u64, vcpu_index: u32) -> Self {
+        let mut frame =
+            TrapFrame { x: [0; 31], elr: entry, spsr: SPSR_EL1H_MASKED, esr: 0, far: 0, sp: 0 };
+        frame.x[0] = x0;
+        let el1 = El1State {
+            // SCTLR_EL1 RES1 bits, MMU and caches off.
+            sctlr: 0x30D0_0800,
+            // VMPIDR_EL2: bit 31 RES1, Aff0 = vCPU index (Xen's vcpuid_to_vaffinity for < 16).
+            vmpidr: (1 << 31) | u64::from(vcpu_index & 0xf) | (u64::from(vcpu_index >> 4) << 8),
+            ..El1State::default()
+        };
+        Self { frame, el1, fp: FpState::default() }
+    }
+}
+
+macro_rules! save_registers {
+    ($state:expr, $($field:ident = $name:literal),* $(,)?) => {
+        $( $state.$field = read_sysreg!($name); )*
+    };
+}
+
+macro_rules! restore_registers {
+    ($state:expr, $($field:ident = $name:literal),* $(,)?) => {
+        $( write_sysreg!($name, $state.$field); )*
+    };
+}
+
+/// Saves the running vCPU's EL1 registers.
+pub fn save_el1(state: &mut El1State) {
+    save_registers!(
+        state,
+        sctlr = "sctlr_el1",
+        ttbr0 = "ttbr0_el1",
+        ttbr1 = "ttbr1_el1",
+        tcr = "tcr_el1",
+        mair = "mair_el1",
+        amair = "amair_el1",
+        vbar = "vbar_el1",
+        contextidr = "contextidr_el1",
+        tpidr_el0 = "tpidr_el0",
+        tpidr_el1 = "tpidr_el1",
+        tpidrro_el0 = "tpidrro_el0",
+        sp_el0 = "sp_el0",
+        sp_el1 = "sp_el1",
+        elr_el1 = "elr_el1",
+        spsr_el1 = "spsr_el1",
+        esr_el1 = "esr_el1",
+        far_el1 = "far_el1",
+        afsr0 = "afsr0_el1",
+        afsr1 = "afsr1_el1",
+        par = "par_el1",
+        cpacr = "cpacr_el1",
+        cntkctl = "cntkctl_el1",
+        csselr = "csselr_el1",
+        cntv_ctl = "cntv_ctl_el0",
+        cntv_cval = "cntv_cval_el0",
+        vmpidr = "vmpidr_el2",
+    );
+    // The guest's virtual timer must not fire for it while it is not running.
+    write_sysreg!("cntv_ctl_el0", 0);
+}
+
+/// Loads a vCPU's EL1 registers (its stage 2 is loaded separately).
+pub fn restore_el1(state: &El1State) {
+    restore_registers!(
+        state,
+        sctlr = "sctlr_el1",
+        ttbr0 = "ttbr0_el1",
+        ttbr1 = "ttbr1_el1",
+        tcr = "tcr_el1",
+        mair = "mair_el1",
+        amair = "amair_el1",
+        vbar = "vbar_el1",
+        contextidr = "contextidr_el1",
+        tpidr_el0 = "tpidr_el0",
+        tpidr_el1 = "tpidr_el1",
+        tpidrro_el0 = "tpidrro_el0",
+        sp_el0 = "sp_el0",
+        sp_el1 = "sp_el1",
+        elr_el1 = "elr_el1",
+        spsr_el1 = "spsr_el1",
+        esr_el1 = "esr_el1",
+        far_el1 = "far_el1",
+        afsr0 = "afsr0_el1",
+        afsr1 = "afsr1_el1",
+        par = "par_el1",
+        cpacr = "cpacr_el1",
+        cntkctl = "cntkctl_el1",
+        csselr = "csselr_el1",
+        cntv_cval = "cntv_cval_el0",
+        cntv_ctl = "cntv_ctl_el0",
+        vmpidr = "vmpidr_el2",
+    );
+}
+
+/// Saves the FP/SIMD registers (the core never uses them, so they still hold the vCPU's).
+pub fn save_fp(state: &mut FpState) {
+    let base = state.q.as_mut_ptr();
+    // SAFETY: `base` points at 32 16-byte-aligned u128s owned by `state`; the stores write exactly
+    // that array. FPCR/FPSR reads have no side effect.
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "stp q0, q1, [{b}, #0]", "stp q2, q3, [{b}, #32]", "stp q4, q5, [{b}, #64]",
+            "stp q6, q7, [{b}, #96]", "stp q8, q9, [{b}, #128]", "stp q10, q11, [{b}, #160]",
+            "stp q12, q13, [{b}, #192]", "stp q14, q15, [{b}, #224]", "stp q16, q17, [{b}, #256]",
+            "stp q18, q19, [{b}, #288]", "stp q20, q21, [{b}, #320]", "stp q22, q23, [{b}, #352]",
+            "stp q24, q25, [{b}, #384]", "stp q26, q27, [{b}, #416]", "stp q28, q29, [{b}, #448]",
+            "stp q30, q31, [{b}, #480]",
+            b = in(reg) base,
+            options(nostack)
+        )
+    };
+    state.fpcr = read_sysreg!("s3_3_c4_c4_0");
+    state.fpsr = read_sysreg!("s3_3_c4_c4_1");
+}
+
+/// Loads the FP/SIMD registers.
+pub fn restore_fp(state: &FpState) {
+    let base = state.q.as_ptr();
+    // SAFETY: reads exactly the 32-entry array owned by `state`; only FP/SIMD registers change,
+    // which the core never uses.
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "ldp q0, q1, [{b}, #0]", "ldp q2, q3, [{b}, #32]", "ldp q4, q5, [{b}, #64]",
+            "ldp q6, q7, [{b}, #96]", "ldp q8, q9, [{b}, #128]", "ldp q10, q11, [{b}, #160]",
+            "ldp q12, q13, [{b}, #192]", "ldp q14, q15, [{b}, #224]", "ldp q16, q17, [{b}, #256]",
+            "ldp q18, q19, [{b}, #288]", "ldp q20, q21, [{b}, #320]", "ldp q22, q23, [{b}, #352]",
+            "ldp q24, q25, [{b}, #384]", "ldp q26, q27, [{b}, #416]", "ldp q28, q29, [{b}, #448]",
+            "ldp q30, q31, [{b}, #480]",
+            b = in(reg) base,
+            options(nostack, readonly)
+        )
+    };
+    write_sysreg!("s3_3_c4_c4_0", state.fpcr);
+    write_sysreg!("s3_3_c4_c4_1", state.fpsr);
+}
+
+/// Per-pCPU set-up for running domains: trap controls, stage-2 format, FP/SIMD not trapped.
+pub fn init_cpu() {
+    let parange = (read_sysreg!("id_aa64mmfr0_el1") & 0xf).min(2);
+    let t0sz = 64 - u64::from(lpae::VA_BITS);
+    // VTCR_EL2: RES1 bit 31, PS, SH0 inner, ORGN0/IRGN0 write-back, SL0 = 1 (start at level 1).
+    let vtcr = (1 << 31) | (parange << 16) | (0b11 << 12) | (1 << 10) | (1 << 8) | (1 << 6) | t0sz;
+    write_sysreg!("vtcr_el2", vtcr);
+    // CPTR_EL2 (non-VHE): RES1 bits 13:12 and 9:0; TFP (bit 10) clear: FP/SIMD not trapped.
+    write_sysreg!("cptr_el2", 0x33ff);
+    write_sysreg!("hcr_el2", HCR_GUEST);
+}
+
+/// Makes `root` (with `vmid`) the current stage 2.
+pub fn activate_stage2(vmid: u16, root: u64) {
+    write_sysreg!("vttbr_el2", (u64::from(vmid) << 48) | root);
+}
+
+/// Drops every stage-1 and stage-2 TLB entry of every VMID, on every pCPU (after a domain's
+/// stage 2 changed or died).
+pub fn flush_guest_tlbs() {
+    // SAFETY: TLB maintenance only discards cached translations; barriers order it after the
+    // table updates that made it necessary.
+    unsafe { asm!("dsb ishst", "tlbi alle1is", "dsb ish", "isb", options(nostack)) };
+}
+
+/// Translates the running vCPU's virtual address `va` to a physical address through both stages,
+/// for a read or (`write`) a write. `None` if the guest has no such mapping or no permission.
+pub fn translate_guest(va: u64, write: bool) -> Option<u64> {
+    if write {
+        // SAFETY: AT only writes PAR_EL1, which is saved with the vCPU's context on a switch and
+        // which the guest cannot observe meanwhile (this runs while handling its trap).
+        unsafe { asm!("at s12e1w, {0}", "isb", in(reg) va, options(nostack)) };
+    } else {
+        // SAFETY: as above.
+        unsafe { asm!("at s12e1r, {0}", "isb", in(reg) va, options(nostack)) };
+    }
+    let par = read_sysreg!("par_el1");
+    if par & 1 != 0 {
+        return None;
+    }
+    Some((par & 0x0000_FFFF_FFFF_F000) | (va & 0xfff))
+}
+
+/// Why a vCPU trapped (a synchronous exception from EL1), decoded from ESR_EL2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestExit {
+    /// `hvc #imm`.
+    Hvc { immediate: u16 },
+    /// `smc` (trapped by HCR_EL2.TSC); the PC still points at it.
+    Smc,
+    /// WFI (`wfe == false`) or WFE; the PC still points at it.
+    Wait { wfe: bool },
+    /// A stage-2 data abort at intermediate physical address `ipa`.
+    DataAbort { ipa: u64, write: bool, syndrome_valid: bool },
+    /// A stage-2 instruction abort.
+    InstructionAbort { ipa: u64 },
+    /// A trapped system register access.
+    SystemRegister { iss: u32 },
+    /// Anything else.
+    Other { class: u8 },
+}
+
+/// Decodes the exit of the vCPU whose registers are in `frame`.
+pub fn decode_exit(frame: &TrapFrame) -> GuestExit {
+    let class = (frame.esr >> 26) as u8;
+    let iss = (frame.esr & 0x1ff_ffff) as u32;
+    let fault_ipa = || {
+        let hpfar = read_sysreg!("hpfar_el2");
+        ((hpfar & 0x0000_0FFF_FFFF_FFF0) << 8) | (frame.far & 0xfff)
+    };
+    match class {
+        0x16 => GuestExit::Hvc { immediate: iss as u16 },
+        0x17 => GuestExit::Smc,
+        0x01 => GuestExit::Wait { wfe: iss & 1 != 0 },
+        0x24 => GuestExit::DataAbort {
+            ipa: fault_ipa(),
+            write: iss & (1 << 6) != 0,
+            syndrome_valid: iss & (1 << 24) != 0,
+        },
+        0x20 => GuestExit::InstructionAbort { ipa: fault_ipa() },
+        0x18 => GuestExit::SystemRegister { iss },
+        _ => GuestExit::Other { class },
+    }
+}
+
+/// Steps the vCPU past the trapped 32-bit instruction at its PC.
+pub fn skip_instruction(frame: &mut TrapFrame) {
+    frame.elr += 4;
+}

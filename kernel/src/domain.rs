@@ -1,0 +1,428 @@
+//! Domains and their vCPUs: the records, building a domain from an ELF image, and ending one.
+//!
+//! A domain owns one contiguous block of frames as its RAM (mapped in its stage 2 at Xen's
+//! `GUEST_RAM0_BASE`), its stage-2 tables, a VMID and its vCPUs. Building from outside the core
+//! (the control domain's builder) uses the same steps through domctl.
+//!
+//! # Invariants
+//! - One lock ([`TABLE`]) guards every domain and vCPU record; it is taken before the scheduler's,
+//!   and only with interrupts masked (exception handlers run masked; boot code masks them).
+//! - A vCPU's saved context is valid only while it is not running; the pCPU running it holds its
+//!   live state (trap frame and registers) and saves it under the lock before anyone else may run
+//!   it.
+//! - A domain's frames go back to the allocator, scrubbed, only when it is destroyed, after every
+//!   vCPU is off every pCPU and the guest TLBs are flushed.
+//! - Domain ids are never reused while a record exists; the generation grows on every rebuild.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+use xenolith_kernel::elf::ElfImage;
+use xenolith_kernel::frame::FRAME_SIZE;
+use xenolith_kernel::guest_dtb::{self, GuestDtbSpec};
+use xenolith_kernel::lpae::{AddressSpace, Attributes, MemoryType, Stage2};
+use xenolith_kernel::policy::{Capabilities, DomainId};
+
+use crate::arch::guest::{self, VcpuContext};
+use crate::memory::{self, IdentityTables};
+
+/// Most domains at once.
+pub const MAX_DOMAINS: usize = 64;
+/// Most vCPUs at once, over all domains.
+pub const MAX_VCPUS: usize = 64;
+/// Most vCPUs of one domain.
+pub const MAX_VCPUS_PER_DOMAIN: u32 = 8;
+/// Bytes reserved at the top of a domain's RAM for its DTB.
+const DTB_SPACE: u64 = 64 * 1024;
+
+/// Where a domain is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Its vCPUs may run.
+    Running,
+    /// Paused by a domctl.
+    Paused,
+    /// Shut down with a Xen `SHUTDOWN_*` reason, not yet destroyed.
+    Shutdown { reason: u32 },
+}
+
+/// Where a vCPU is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuState {
+    /// May run (running or waiting for a pCPU).
+    Runnable,
+    /// Waits for an event (`SCHEDOP_block`).
+    Blocked,
+    /// Not brought up yet, or brought down (`VCPUOP_down`, PSCI CPU_OFF).
+    Down,
+}
+
+/// One vCPU.
+pub struct Vcpu {
+    /// Its domain.
+    pub domain: DomainId,
+    /// Its index within the domain.
+    pub index: u32,
+    /// Saved state (valid while not running).
+    pub context: VcpuContext,
+    /// Scheduling state.
+    pub state: VcpuState,
+    /// Absolute deadline (core nanoseconds) of `VCPUOP_set_singleshot_timer`, if armed.
+    pub singleshot_deadline: Option<u64>,
+    /// Nanoseconds this vCPU has run, up to its last switch out.
+    pub runtime_ns: u64,
+}
+
+/// What to build a domain from.
+pub struct BuildSpec<'a> {
+    /// Name (unique).
+    pub name: &'a str,
+    /// The ELF image.
+    pub image: &'a [u8],
+    /// RAM in MiB.
+    pub memory_mib: u32,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// What it may do.
+    pub capabilities: Capabilities,
+    /// Its `/chosen/bootargs`.
+    pub cmdline: &'a str,
+}
+
+/// One domain.
+pub struct Domain {
+    /// Xen domain id.
+    pub id: DomainId,
+    /// Incarnation.
+    pub generation: u32,
+    /// Name.
+    pub name: String,
+    /// Capabilities.
+    pub capabilities: Capabilities,
+    /// Life-cycle state.
+    pub state: DomainState,
+    /// Physical address of its RAM.
+    pub ram_phys: u64,
+    /// Bytes of RAM.
+    pub ram_size: u64,
+    /// Its stage 2.
+    pub stage2: AddressSpace<Stage2>,
+    /// VMID (8 bits used).
+    pub vmid: u16,
+    /// Global vCPU slots of its vCPUs, by index.
+    pub vcpus: Vec<usize>,
+    /// Run time of its vCPUs at the last heartbeat (for the share report).
+    pub runtime_at_heartbeat: u64,
+}
+
+/// Every domain and vCPU.
+pub struct Table {
+    /// By domain id.
+    pub domains: Vec<Option<Box<Domain>>>,
+    /// By global vCPU slot.
+    pub vcpus: Vec<Option<Vcpu>>,
+    next_generation: u32,
+}
+
+/// The table.
+pub static TABLE: Mutex<Table> =
+    Mutex::new(Table { domains: Vec::new(), vcpus: Vec::new(), next_generation: 1 });
+
+/// Why building failed; nothing is left allocated.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The image is no usable ELF, or does not fit.
+    Image(xenolith_kernel::elf::ElfError),
+    /// Not enough free memory.
+    OutOfMemory { bytes: u64 },
+    /// Too many domains or vCPUs.
+    TooMany,
+    /// A bad request (name, sizes).
+    Invalid(&'static str),
+    /// The DTB did not fit.
+    Dtb,
+}
+
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Image(error) => write!(f, "image: {error}"),
+            Self::OutOfMemory { bytes } => write!(f, "not enough free memory for {bytes} bytes"),
+            Self::TooMany => write!(f, "no free domain or vCPU slot"),
+            Self::Invalid(why) => write!(f, "{why}"),
+            Self::Dtb => write!(f, "the domain's DTB does not fit"),
+        }
+    }
+}
+
+impl Table {
+    /// The domain with id `id`, if it exists.
+    pub fn domain(&self, id: DomainId) -> Option<&Domain> {
+        self.domains.get(usize::from(id))?.as_deref()
+    }
+
+    /// The domain with id `id`, if it exists.
+    pub fn domain_mut(&mut self, id: DomainId) -> Option<&mut Domain> {
+        self.domains.get_mut(usize::from(id))?.as_deref_mut()
+    }
+
+    /// The vCPU in slot `slot`.
+    pub fn vcpu(&self, slot: usize) -> Option<&Vcpu> {
+        self.vcpus.get(slot)?.as_ref()
+    }
+
+    /// The vCPU in slot `slot`.
+    pub fn vcpu_mut(&mut self, slot: usize) -> Option<&mut Vcpu> {
+        self.vcpus.get_mut(slot)?.as_mut()
+    }
+
+    fn free_domain_id(&mut self) -> Option<DomainId> {
+        if let Some(index) = self.domains.iter().position(Option::is_none) {
+            return DomainId::try_from(index).ok();
+        }
+        if self.domains.len() < MAX_DOMAINS {
+            self.domains.push(None);
+            return DomainId::try_from(self.domains.len() - 1).ok();
+        }
+        None
+    }
+
+    fn free_vcpu_slots(&mut self, count: usize) -> Option<Vec<usize>> {
+        while self.vcpus.len() < MAX_VCPUS {
+            self.vcpus.push(None);
+        }
+        let free: Vec<usize> =
+            (0..self.vcpus.len()).filter(|&slot| self.vcpus[slot].is_none()).take(count).collect();
+        (free.len() == count).then_some(free)
+    }
+
+    /// Builds a domain: RAM, stage 2, image, DTB, vCPU 0 ready to run (the others down). The domain
+    /// is returned `Paused`; the caller unpauses it once it is known to the scheduler.
+    pub fn build(&mut self, spec: &BuildSpec<'_>) -> Result<DomainId, BuildError> {
+        if spec.vcpus == 0 || spec.vcpus > MAX_VCPUS_PER_DOMAIN {
+            return Err(BuildError::Invalid("vCPU count out of range"));
+        }
+        let ram_size = u64::from(spec.memory_mib) << 20;
+        if !(2 * DTB_SPACE..=GUEST_RAM0_SIZE).contains(&ram_size) {
+            return Err(BuildError::Invalid("memory size out of range"));
+        }
+        if self.domains.iter().flatten().any(|domain| domain.name == spec.name) {
+            return Err(BuildError::Invalid("a domain with that name exists"));
+        }
+        let image = ElfImage::parse(spec.image).map_err(BuildError::Image)?;
+        image.check_fits(GUEST_RAM0_BASE, ram_size - DTB_SPACE).map_err(BuildError::Image)?;
+        let id = self.free_domain_id().ok_or(BuildError::TooMany)?;
+        let slots = self.free_vcpu_slots(spec.vcpus as usize).ok_or(BuildError::TooMany)?;
+
+        let frames = (ram_size / FRAME_SIZE) as usize;
+        let align = if ram_size >= 2 << 20 { 512 } else { 1 };
+        let ram_phys = memory::FRAMES
+            .lock()
+            .as_mut()
+            .and_then(|frames_allocator| frames_allocator.alloc_contiguous(frames, align))
+            .ok_or(BuildError::OutOfMemory { bytes: ram_size })?;
+        // From here on, undo on failure.
+        let fail = |error: BuildError| {
+            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
+                let _ = allocator.free_contiguous(ram_phys, frames);
+            }
+            error
+        };
+        memory::scrub(ram_phys, ram_size);
+        let mut tables = IdentityTables;
+        let mut stage2 = AddressSpace::<Stage2>::new(&mut tables)
+            .map_err(|_| fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }))?;
+        let ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        if stage2.map(&mut tables, GUEST_RAM0_BASE, ram_phys, ram_size, ram).is_err() {
+            stage2.destroy(&mut tables);
+            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
+        }
+        // Copy the image's segments (the rest of RAM is already zero).
+        for segment in image.segments() {
+            let offset = segment.address - GUEST_RAM0_BASE;
+            let bytes = &spec.image[segment.file_offset as usize..][..segment.file_size as usize];
+            memory::copy_to_phys(ram_phys + offset, bytes);
+        }
+        // The DTB at the top of RAM.
+        let dtb_ipa = GUEST_RAM0_BASE + ram_size - DTB_SPACE;
+        let mut dtb = alloc::vec![0u8; DTB_SPACE as usize];
+        let dtb_spec = GuestDtbSpec {
+            vcpus: spec.vcpus,
+            ram: &[(GUEST_RAM0_BASE, ram_size)],
+            bootargs: spec.cmdline,
+            initrd: None,
+            clock_frequency: None,
+            gic_redistributors: spec.vcpus,
+            console_uart: None,
+        };
+        let dtb_len = match guest_dtb::build(&dtb_spec, &mut dtb) {
+            Ok(len) => len,
+            Err(_) => {
+                stage2.destroy(&mut tables);
+                return Err(fail(BuildError::Dtb));
+            }
+        };
+        memory::copy_to_phys(ram_phys + (dtb_ipa - GUEST_RAM0_BASE), &dtb[..dtb_len]);
+
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        for (index, &slot) in slots.iter().enumerate() {
+            let index = index as u32;
+            let context = if index == 0 {
+                VcpuContext::new(image.entry, dtb_ipa, 0)
+            } else {
+                VcpuContext::new(0, 0, index)
+            };
+            let state = if index == 0 { VcpuState::Runnable } else { VcpuState::Down };
+            self.vcpus[slot] = Some(Vcpu {
+                domain: id,
+                index,
+                context,
+                state,
+                singleshot_deadline: None,
+                runtime_ns: 0,
+            });
+        }
+        self.domains[usize::from(id)] = Some(Box::new(Domain {
+            id,
+            generation,
+            name: String::from(spec.name),
+            capabilities: spec.capabilities,
+            state: DomainState::Paused,
+            ram_phys,
+            ram_size,
+            stage2,
+            vmid: (id + 1) & 0xff,
+            vcpus: slots,
+            runtime_at_heartbeat: 0,
+        }));
+        Ok(id)
+    }
+
+    /// Frees a domain that no pCPU runs any more: its vCPU slots, stage 2 and RAM (scrubbed).
+    /// The caller has removed its vCPUs from the scheduler and made sure none is running.
+    pub fn destroy(&mut self, id: DomainId) {
+        let Some(domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
+            return;
+        };
+        for &slot in &domain.vcpus {
+            self.vcpus[slot] = None;
+        }
+        guest::flush_guest_tlbs();
+        let mut tables = IdentityTables;
+        domain.stage2.destroy(&mut tables);
+        memory::scrub(domain.ram_phys, domain.ram_size);
+        if let Some(allocator) = memory::FRAMES.lock().as_mut() {
+            if let Err(error) =
+                allocator.free_contiguous(domain.ram_phys, (domain.ram_size / FRAME_SIZE) as usize)
+            {
+                panic!("freeing domain {id}'s RAM: {error}");
+            }
+        }
+    }
+}
+
+/// The capabilities a manifest entry grants, with domain names resolved to the ids the boot
+/// domains get (their manifest order). Names of domains not built at boot are dropped with a
+/// warning: their ids are not known yet.
+fn resolve_capabilities(
+    manifest: &xenolith_abi::bundle::BootManifest<'_>,
+    spec: &xenolith_abi::bundle::DomainSpec<'_>,
+) -> Capabilities {
+    use xenolith_abi::bundle::Capability;
+    let boot_id = |name: &str| {
+        manifest
+            .domains
+            .iter()
+            .filter(|domain| domain.boot)
+            .position(|domain| domain.name == name)
+            .and_then(|index| DomainId::try_from(index).ok())
+    };
+    let mut capabilities = Capabilities::default();
+    let add = |list: &mut [Option<DomainId>; xenolith_kernel::policy::MAX_TARGETS],
+               target: &str| {
+        match (boot_id(target), list.iter_mut().find(|slot| slot.is_none())) {
+            (Some(id), Some(slot)) => *slot = Some(id),
+            _ => log::warn!(
+                "domain {}: capability target {target:?} not resolved at boot; ignored",
+                spec.name
+            ),
+        }
+    };
+    for capability in &spec.capabilities {
+        match capability {
+            Capability::Control => capabilities.control = true,
+            Capability::Xenstore => capabilities.xenstore = true,
+            Capability::Console => capabilities.console = true,
+            Capability::DeviceModel { target } => add(&mut capabilities.device_model_of, target),
+            Capability::Introspect { target } => add(&mut capabilities.introspect, target),
+            Capability::Hardware { device } => {
+                log::warn!(
+                    "domain {}: hardware:{device} passthrough is not implemented; ignored",
+                    spec.name
+                );
+            }
+        }
+    }
+    capabilities
+}
+
+/// Builds and starts every domain the manifest marks `boot = true`, in manifest order. A domain
+/// that cannot be built is reported and skipped; the others still start.
+pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
+    // The table and the scheduler are also taken by the timer interrupt on this pCPU.
+    let _no_interrupts = crate::arch::cpu::IrqGuard::new();
+    let manifest = &bundle.manifest;
+    for spec in manifest.domains.iter().filter(|spec| spec.boot) {
+        let Some(image) = bundle.domain_image(spec) else {
+            log::error!(
+                "domain {}: its image module is missing from the bundle; not built",
+                spec.name
+            );
+            continue;
+        };
+        let build = BuildSpec {
+            name: spec.name,
+            image,
+            memory_mib: spec.memory_mib,
+            vcpus: spec.vcpus,
+            capabilities: resolve_capabilities(manifest, spec),
+            cmdline: spec.cmdline,
+        };
+        let mut table = TABLE.lock();
+        let id = match table.build(&build) {
+            Ok(id) => id,
+            Err(error) => {
+                log::error!("domain {}: not built: {error}", spec.name);
+                continue;
+            }
+        };
+        let params = crate::schedule::params_for(
+            spec.weight,
+            spec.cap,
+            spec.hard_affinity,
+            spec.soft_affinity,
+            id,
+        );
+        if let Err(error) = crate::schedule::start_domain(&mut table, id, params) {
+            log::error!("domain {id} ({}): not started: {error}", spec.name);
+            table.destroy(id);
+            continue;
+        }
+        let entry = table
+            .vcpu(table.domain(id).map_or(0, |domain| domain.vcpus[0]))
+            .map_or(0, |vcpu| vcpu.context.frame.elr);
+        let generation = table.domain(id).map_or(0, |domain| domain.generation);
+        log::info!(
+            "domain {id} ({}) built: generation {generation}, {} MiB, {} vCPU(s), entry {entry:#x}, weight {}, cap {}",
+            spec.name,
+            spec.memory_mib,
+            spec.vcpus,
+            spec.weight,
+            spec.cap
+        );
+    }
+}

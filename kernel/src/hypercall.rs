@@ -1,0 +1,193 @@
+//! Hypercall dispatch: Xen's hypercall numbers and sub-operations, each argument checked before
+//! anything changes, each failure a Xen error code.
+//!
+//! # Invariants
+//! - Every guest address goes through [`GuestMemory`], which translates it through both stages
+//!   of the caller's own translation; a bad address is `-EFAULT`, never a core fault.
+//! - Every privileged operation asks [`policy::check`] first (default deny, `-EPERM`).
+//! - An unknown hypercall or sub-operation is `-ENOSYS` and changes nothing.
+
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::hypercall as call;
+use xenolith_abi::xen::{console, sched, version};
+use xenolith_kernel::policy::{self, DomainId, Operation};
+
+use crate::arch::guest;
+use crate::domain::{Table, VcpuState};
+
+/// What the trap handler does after a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Put this value in x0 and return to the caller.
+    Return(i64),
+    /// Put this value in x0, then let the scheduler choose (yield, block, shutdown).
+    Reschedule(i64),
+}
+
+fn error(error: XenError) -> Outcome {
+    Outcome::Return(error.to_return())
+}
+
+/// The caller's memory, reached through its own stage-1 and stage-2 translation.
+pub struct GuestMemory;
+
+impl GuestMemory {
+    /// Copies `out.len()` bytes from guest virtual address `va`.
+    pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), XenError> {
+        let mut done = 0usize;
+        while done < out.len() {
+            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
+            let in_page = (4096 - (address & 0xfff)) as usize;
+            let chunk = in_page.min(out.len() - done);
+            let phys = guest::translate_guest(address, false).ok_or(XenError::EFAULT)?;
+            crate::memory::copy_from_phys(phys, &mut out[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` to guest virtual address `va`.
+    pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), XenError> {
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
+            let in_page = (4096 - (address & 0xfff)) as usize;
+            let chunk = in_page.min(bytes.len() - done);
+            let phys = guest::translate_guest(address, true).ok_or(XenError::EFAULT)?;
+            crate::memory::copy_to_phys(phys, &bytes[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian u32.
+    pub fn read_u32(&self, va: u64) -> Result<u32, XenError> {
+        let mut bytes = [0; 4];
+        self.read(va, &mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+/// Who is calling.
+pub struct Caller<'a> {
+    /// The calling domain.
+    pub domain: DomainId,
+    /// The calling vCPU's global slot.
+    pub vcpu_slot: usize,
+    /// Every domain (locked).
+    pub table: &'a mut Table,
+}
+
+/// The most bytes one `CONSOLEIO_write` prints.
+const CONSOLE_WRITE_MAX: usize = 4096;
+
+/// Runs hypercall `number` with `args` for `caller`.
+pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
+    match number {
+        call::__HYPERVISOR_console_io => console_io(args, caller),
+        call::__HYPERVISOR_xen_version => xen_version(args),
+        call::__HYPERVISOR_sched_op => sched_op(args, caller),
+        call::__HYPERVISOR_domctl => privileged(
+            caller,
+            Operation::Domctl { target: 0, target_is_control: true, read_only: false },
+        ),
+        call::__HYPERVISOR_sysctl => privileged(caller, Operation::Sysctl),
+        _ => error(XenError::ENOSYS),
+    }
+}
+
+/// Operations not implemented yet still decide privilege first, so an unprivileged caller gets
+/// `-EPERM` exactly as it will once they exist.
+fn privileged(caller: &Caller<'_>, operation: Operation) -> Outcome {
+    let Some(domain) = caller.table.domain(caller.domain) else { return error(XenError::ESRCH) };
+    match policy::check(caller.domain, &domain.capabilities, operation) {
+        Ok(()) => error(XenError::ENOSYS),
+        Err(denied) => {
+            log::debug!("{denied}");
+            error(XenError::EPERM)
+        }
+    }
+}
+
+fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
+    match args[0] as u32 {
+        console::CONSOLEIO_write => {
+            let count = (args[1] as usize).min(CONSOLE_WRITE_MAX);
+            let mut buffer = [0u8; CONSOLE_WRITE_MAX];
+            if let Err(fault) = GuestMemory.read(args[2], &mut buffer[..count]) {
+                return error(fault);
+            }
+            let text = &buffer[..count];
+            for line in text.split(|&byte| byte == b'\n').filter(|line| !line.is_empty()) {
+                let line = core::str::from_utf8(line).unwrap_or("<non-UTF-8 output>");
+                crate::console::print(format_args!(
+                    "(d{}) {}\n",
+                    caller.domain,
+                    line.trim_end_matches('\r')
+                ));
+            }
+            Outcome::Return(0)
+        }
+        console::CONSOLEIO_read => {
+            let Some(domain) = caller.table.domain(caller.domain) else {
+                return error(XenError::ESRCH);
+            };
+            if policy::check(caller.domain, &domain.capabilities, Operation::ConsoleRead).is_err() {
+                return error(XenError::EPERM);
+            }
+            // The core keeps no console history yet: nothing to read.
+            Outcome::Return(0)
+        }
+        _ => error(XenError::ENOSYS),
+    }
+}
+
+/// Xen 4.17 is the interface version this core implements.
+const XEN_MAJOR: i64 = 4;
+const XEN_MINOR: i64 = 17;
+
+fn xen_version(args: [u64; 5]) -> Outcome {
+    let copy_string = |text: &str, size: usize| {
+        let mut bytes = [0u8; 1024];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        match GuestMemory.write(args[1], &bytes[..size]) {
+            Ok(()) => Outcome::Return(0),
+            Err(fault) => error(fault),
+        }
+    };
+    match args[0] as u32 {
+        version::XENVER_version => Outcome::Return((XEN_MAJOR << 16) | XEN_MINOR),
+        version::XENVER_extraversion => copy_string(".0-xenolith", 16),
+        version::XENVER_capabilities => copy_string("xen-3.0-aarch64 xen-3.0-armv7l ", 1024),
+        version::XENVER_pagesize => Outcome::Return(4096),
+        _ => error(XenError::ENOSYS),
+    }
+}
+
+fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
+    match args[0] as u32 {
+        sched::SCHEDOP_yield => {
+            crate::schedule::yield_now(caller.vcpu_slot);
+            Outcome::Reschedule(0)
+        }
+        sched::SCHEDOP_block => {
+            if let Some(vcpu) = caller.table.vcpu_mut(caller.vcpu_slot) {
+                vcpu.state = VcpuState::Blocked;
+            }
+            crate::schedule::sleep(caller.vcpu_slot);
+            Outcome::Reschedule(0)
+        }
+        sched::SCHEDOP_shutdown => {
+            let reason = match GuestMemory.read_u32(args[1]) {
+                Ok(reason) => reason,
+                Err(fault) => return error(fault),
+            };
+            if reason > sched::SHUTDOWN_MAX {
+                return error(XenError::EINVAL);
+            }
+            crate::schedule::shutdown_domain(caller.table, caller.domain, reason);
+            Outcome::Reschedule(0)
+        }
+        _ => error(XenError::ENOSYS),
+    }
+}
