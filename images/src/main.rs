@@ -9,7 +9,7 @@ use anyhow::{bail, ensure, Context, Result};
 use xenolith_images::manifest::Manifest;
 use xenolith_images::qemu::{self, QemuConfig};
 use xenolith_images::runner::Running;
-use xenolith_images::workspace::{self, CoreOptions, CORE_TARGET};
+use xenolith_images::workspace::{self, CoreOptions, CORE_TARGET, DOMAIN_TARGET};
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -190,6 +190,11 @@ fn lint() -> Result<()> {
         args.extend(["--", "-D", "warnings"]);
         cargo_status(&args)?;
     }
+    // Domains run with FP/SIMD (the core does not touch those registers), on the other target.
+    let domains = ["clippy", "--package", "xenolith-runtime", "--package", "test-guest"];
+    let mut args = domains.to_vec();
+    args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
+    cargo_status(&args)?;
     Ok(())
 }
 

@@ -146,6 +146,36 @@ impl Running {
         self.tail.push_back(line);
     }
 
+    /// Waits until every one of `markers` has appeared, in any order. Fails as [`Running::wait_for`].
+    pub fn wait_for_all(&mut self, markers: &[&str], timeout: Duration) -> Result<(), RunError> {
+        let deadline = Instant::now() + timeout;
+        let mut missing: Vec<&str> = markers.to_vec();
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(
+                        self.fail(format!("timed out after {timeout:?} waiting for {missing:?}"))
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.fail(format!("QEMU exited before {missing:?} appeared")));
+                }
+            };
+            self.record(line.clone());
+            missing.retain(|marker| !line.contains(marker));
+            if let Some(pattern) =
+                self.forbidden.iter().find(|pattern| line.contains(pattern.as_str()))
+            {
+                return Err(
+                    self.fail(format!("unexpected {pattern:?} while waiting for {missing:?}"))
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until a serial line contains `marker`, and returns that line. Fails on timeout, when
     /// QEMU exits first, or on a line with a forbidden pattern.
     pub fn wait_for(&mut self, marker: &str, timeout: Duration) -> Result<String, RunError> {

@@ -5,8 +5,9 @@
 //! in `xenolith_images::runner`, shared with `cargo xtask bench`.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use xenolith_images::qemu::QemuConfig;
@@ -19,15 +20,25 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default system, built with the test hooks, once per process.
 pub fn test_image() -> &'static SystemImage {
-    static IMAGE: OnceLock<Result<SystemImage, String>> = OnceLock::new();
-    let image = IMAGE.get_or_init(|| {
-        let manifest = workspace::root().join("images").join("default.toml");
-        workspace::build_system(&manifest, CoreOptions { test_hooks: true })
-            .map_err(|error| format!("{error:#}"))
-    });
-    match image {
-        Ok(image) => image,
-        Err(error) => panic!("building the test image failed: {error}"),
+    image_for("images/default.toml")
+}
+
+/// The system described by `manifest` (relative to the repository root), built with the test
+/// hooks, once per process and manifest.
+pub fn image_for(manifest: &str) -> &'static SystemImage {
+    static IMAGES: Mutex<BTreeMap<String, &'static SystemImage>> = Mutex::new(BTreeMap::new());
+    let mut images = IMAGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(image) = images.get(manifest) {
+        return image;
+    }
+    let path = workspace::root().join(manifest);
+    match workspace::build_system(&path, CoreOptions { test_hooks: true }) {
+        Ok(image) => {
+            let image: &'static SystemImage = Box::leak(Box::new(image));
+            images.insert(manifest.to_string(), image);
+            image
+        }
+        Err(error) => panic!("building the test image for {manifest} failed: {error:#}"),
     }
 }
 
@@ -43,17 +54,31 @@ pub struct Boot {
     pub bundle: Option<PathBuf>,
     /// Boot without any boot bundle.
     pub no_bundle: bool,
+    /// The manifest to build, relative to the repository root.
+    pub manifest: &'static str,
 }
 
 impl Boot {
     /// The test image on `cpus` CPUs with `append` added to its command line.
     pub fn new(cpus: u32, append: &str) -> Self {
-        Self { cpus, append: append.into(), bundle: None, no_bundle: false }
+        Self {
+            cpus,
+            append: append.into(),
+            bundle: None,
+            no_bundle: false,
+            manifest: "images/default.toml",
+        }
+    }
+
+    /// The system of `manifest` (relative to the repository root) instead of the default one.
+    pub fn manifest(mut self, manifest: &'static str) -> Self {
+        self.manifest = manifest;
+        self
     }
 
     /// Starts QEMU.
     pub fn start(&self) -> Running {
-        let image = test_image();
+        let image = image_for(self.manifest);
         let bundle = if self.no_bundle {
             None
         } else {
@@ -78,6 +103,13 @@ pub fn expect_all(running: &mut Running, markers: &[&str]) {
         if let Err(error) = running.wait_for(marker, TIMEOUT) {
             panic!("{error}");
         }
+    }
+}
+
+/// Waits for every marker, in any order, panicking with the serial tail on failure.
+pub fn expect_unordered(running: &mut Running, markers: &[&str]) {
+    if let Err(error) = running.wait_for_all(markers, TIMEOUT) {
+        panic!("{error}");
     }
 }
 

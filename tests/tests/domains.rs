@@ -1,0 +1,56 @@
+//! Domains: built from the boot bundle, isolated, scheduled, speaking Xen's hypercall ABI.
+
+use xenolith_tests::{expect_all, expect_unordered, Boot};
+
+#[test]
+fn two_guests_both_make_progress() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/two-guests.toml").start();
+    expect_all(&mut running, &["domain 0 (alpha) built", "domain 1 (beta) built"]);
+    expect_unordered(
+        &mut running,
+        &[
+            "alpha: hello from a Xenolith domain (1 vCPUs, 16 MiB at 0x40000000, Xen 4.17, hypervisor node: true)",
+            "beta: hello from a Xenolith domain",
+            "alpha: progress 3",
+            "beta: progress 3",
+        ],
+    );
+}
+
+#[test]
+fn two_guests_share_one_pcpu() {
+    let mut running = Boot::new(1, "").manifest("tests/manifests/two-guests.toml").start();
+    expect_unordered(&mut running, &["alpha: progress 2", "beta: progress 2"]);
+}
+
+#[test]
+fn a_faulting_guest_is_crashed_alone_and_others_keep_running() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
+    running.forbid("FAIL");
+    expect_all(
+        &mut running,
+        &[
+            "faulty: reading 0x10000000, outside my RAM",
+            "domain 1: vCPU 0: read at IPA 0x10000000",
+            "outside its memory; crashing it",
+            "domain 1 (faulty) shut down: crash",
+            "domain 1 destroyed; 16 MiB returned",
+        ],
+    );
+    // The steady guest keeps going after the crash.
+    expect_all(&mut running, &["steady: progress 3"]);
+}
+
+#[test]
+fn unprivileged_domctl_and_sysctl_are_denied() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
+    running.forbid("FAIL");
+    expect_all(&mut running, &["nosy: PASS unprivileged domctl and sysctl denied"]);
+}
+
+#[test]
+fn unknown_operations_get_enosys() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
+    running.forbid("FAIL");
+    expect_all(&mut running, &["curious: PASS unknown operations refused"]);
+}
