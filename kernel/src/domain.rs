@@ -116,6 +116,11 @@ pub struct Domain {
     pub vcpus: Vec<usize>,
     /// Run time of its vCPUs at the last heartbeat (for the share report).
     pub runtime_at_heartbeat: u64,
+    /// Scheduling parameters of its vCPUs (weight and cap are per domain; affinity per vCPU is
+    /// kept in the scheduler and here as the domain-wide default).
+    pub sched: xenolith_kernel::sched::VcpuParams,
+    /// `XEN_DOMCTL_max_mem` limit in KiB (informational: RAM is fixed at build time).
+    pub max_memkb: u64,
 }
 
 /// Every domain and vCPU.
@@ -298,6 +303,8 @@ impl Table {
             vmid: (id + 1) & 0xff,
             vcpus: slots,
             runtime_at_heartbeat: 0,
+            sched: xenolith_kernel::sched::VcpuParams::new(id),
+            max_memkb: ram_size / 1024,
         }));
         Ok(id)
     }
@@ -393,6 +400,7 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
             cmdline: spec.cmdline,
         };
         let mut table = TABLE.lock();
+        let free_before = memory::frame_counts().1;
         let id = match table.build(&build) {
             Ok(id) => id,
             Err(error) => {
@@ -417,7 +425,7 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
             .map_or(0, |vcpu| vcpu.context.frame.elr);
         let generation = table.domain(id).map_or(0, |domain| domain.generation);
         log::info!(
-            "domain {id} ({}) built: generation {generation}, {} MiB, {} vCPU(s), entry {entry:#x}, weight {}, cap {}",
+            "domain {id} ({}) built: generation {generation}, {} MiB, {} vCPU(s), entry {entry:#x}, weight {}, cap {}; {free_before} frames were free before",
             spec.name,
             spec.memory_mib,
             spec.vcpus,

@@ -87,25 +87,15 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
         call::__HYPERVISOR_console_io => console_io(args, caller),
         call::__HYPERVISOR_xen_version => xen_version(args),
         call::__HYPERVISOR_sched_op => sched_op(args, caller),
-        call::__HYPERVISOR_domctl => privileged(
-            caller,
-            Operation::Domctl { target: 0, target_is_control: true, read_only: false },
-        ),
-        call::__HYPERVISOR_sysctl => privileged(caller, Operation::Sysctl),
+        call::__HYPERVISOR_domctl => match crate::domctl::domctl(args[0], caller) {
+            Ok(value) => Outcome::Reschedule(value),
+            Err(fault) => error(fault),
+        },
+        call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
+            Ok(value) => Outcome::Return(value),
+            Err(fault) => error(fault),
+        },
         _ => error(XenError::ENOSYS),
-    }
-}
-
-/// Operations not implemented yet still decide privilege first, so an unprivileged caller gets
-/// `-EPERM` exactly as it will once they exist.
-fn privileged(caller: &Caller<'_>, operation: Operation) -> Outcome {
-    let Some(domain) = caller.table.domain(caller.domain) else { return error(XenError::ESRCH) };
-    match policy::check(caller.domain, &domain.capabilities, operation) {
-        Ok(()) => error(XenError::ENOSYS),
-        Err(denied) => {
-            log::debug!("{denied}");
-            error(XenError::EPERM)
-        }
     }
 }
 

@@ -17,6 +17,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod domain;
 #[cfg(target_os = "none")]
+mod domctl;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 mod hypercall;

@@ -54,6 +54,13 @@ pub fn free_frame(frame: u64) {
     }
 }
 
+/// The highest frame number of RAM.
+pub fn max_frame_number() -> u64 {
+    FRAMES.lock().as_ref().map_or(0, |frames| {
+        frames.banks().iter().map(|bank| bank.end / FRAME_SIZE).max().unwrap_or(1) - 1
+    })
+}
+
 /// (total, free) usable frames.
 pub fn frame_counts() -> (u64, u64) {
     FRAMES.lock().as_ref().map_or((0, 0), |frames| (frames.total_frames(), frames.free_frames()))

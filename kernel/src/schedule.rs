@@ -69,6 +69,7 @@ pub fn start_domain(
 ) -> Result<(), &'static str> {
     let domain = table.domain_mut(id).ok_or("no such domain")?;
     domain.state = DomainState::Running;
+    domain.sched = params;
     let slots = domain.vcpus.clone();
     let now = now();
     for slot in slots {
@@ -102,6 +103,33 @@ fn kick(target: Option<usize>) {
             crate::arch::smp::kick(target);
         }
     }
+}
+
+/// The scheduler's Xen id (`XEN_SCHEDULER_*`).
+pub fn scheduler_id() -> u32 {
+    with_scheduler(|scheduler| scheduler.id())
+}
+
+/// Changes `slot`'s weight, cap and affinity.
+pub fn set_params(
+    slot: usize,
+    params: VcpuParams,
+) -> Result<(), xenolith_kernel::sched::SchedError> {
+    let kicks = with_scheduler(|scheduler| scheduler.set_params(slot, params, now()))?;
+    for target in kicks.iter() {
+        kick(Some(target));
+    }
+    Ok(())
+}
+
+/// Whether one of `id`'s vCPUs is current on some pCPU.
+pub fn domain_running(table: &Table, id: DomainId) -> bool {
+    table.domain(id).is_some_and(|domain| {
+        CPUS.iter().any(|this| {
+            let current = this.current.load(Ordering::Acquire);
+            current != IDLE && domain.vcpus.contains(&current)
+        })
+    })
 }
 
 /// Makes `slot` runnable, kicking a pCPU if the scheduler wants one to look again.
@@ -177,7 +205,10 @@ fn reap(table: &mut Table) {
     for id in dead {
         let mib = table.domain(id).map_or(0, |domain| domain.ram_size >> 20);
         table.destroy(id);
-        log::info!("domain {id} destroyed; {mib} MiB returned to the frame allocator");
+        log::info!(
+            "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
+            crate::memory::frame_counts().1
+        );
     }
 }
 

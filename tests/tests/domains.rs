@@ -1,6 +1,6 @@
 //! Domains: built from the boot bundle, isolated, scheduled, speaking Xen's hypercall ABI.
 
-use xenolith_tests::{expect_all, expect_unordered, Boot};
+use xenolith_tests::{expect_all, expect_unordered, Boot, TIMEOUT};
 
 #[test]
 fn two_guests_both_make_progress() {
@@ -53,4 +53,43 @@ fn unknown_operations_get_enosys() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
     running.forbid("FAIL");
     expect_all(&mut running, &["curious: PASS unknown operations refused"]);
+}
+
+#[test]
+fn the_control_domain_lists_tunes_pauses_and_destroys_a_guest() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/control.toml").start();
+    running.forbid("FAIL");
+    let built = running
+        .wait_for("domain 2 (victim) built", TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let before: u64 = number_before(&built, " frames were free before");
+    expect_all(
+        &mut running,
+        &[
+            "control: physinfo: 2 CPUs",
+            "control: ID   Mem VCPUs State  Time(s)",
+            "control: 2      32     1",
+            "control: credit2 of d2: put 0, get 0: weight 1024 cap 50",
+            "--p--",
+        ],
+    );
+    let destroyed =
+        running.wait_for("domain 2 destroyed", TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
+    let after: u64 = number_before(&destroyed, " frames free");
+    assert_eq!(
+        after, before,
+        "the frame allocator did not get every frame of the destroyed guest back"
+    );
+    expect_all(&mut running, &["control: PASS control operations"]);
+    // The bystander is untouched.
+    expect_all(&mut running, &["bystander: progress 3"]);
+}
+
+/// The number just before `suffix` in `line`.
+fn number_before(line: &str, suffix: &str) -> u64 {
+    let head = &line[..line.find(suffix).unwrap_or_else(|| panic!("no {suffix:?} in {line:?}"))];
+    head.rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line:?}"))
 }

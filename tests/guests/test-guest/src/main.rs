@@ -4,17 +4,25 @@
 //! - `hello`: prints its start-up information and Xen version, then powers off;
 //! - `spin`: counts forever, printing `progress N` every 2^24 iterations;
 //! - `fault`: reads memory outside its RAM (it must be crashed alone);
-//! - `privilege`: domctl and sysctl must fail with -EPERM;
+//! - `privilege`: domctl and sysctl must fail with -EPERM (and a stale interface version -EACCES);
+//! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
+//!   unpause and destroy of domain `victim=<id>`;
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
 mod guest {
+    use xenolith_abi::xen::domctl::*;
     use xenolith_abi::xen::errno::XenError;
     use xenolith_abi::xen::hypercall as call;
+    use xenolith_abi::xen::sysctl::{
+        xen_sysctl, xen_sysctl_physinfo, SysctlPayload, XEN_SYSCTL_physinfo,
+        XEN_SYSCTL_INTERFACE_VERSION,
+    };
     use xenolith_abi::xen::version::XENVER_version;
     use xenolith_runtime::{hypercall, println, StartInfo};
+    use zerocopy::FromZeros;
 
     fn main(info: &StartInfo) {
         let name = info.bootarg("name").unwrap_or("guest");
@@ -33,6 +41,7 @@ mod guest {
             "spin" => spin(name),
             "fault" => fault(name),
             "privilege" => privilege(name),
+            "control" => control(name, info),
             "unknown" => unknown(name),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
@@ -70,17 +79,140 @@ mod guest {
         }
     }
 
+    fn domctl(cmd: u32, domain: u16, payload: DomctlPayload) -> (i64, xen_domctl) {
+        let mut op = xen_domctl {
+            cmd,
+            interface_version: XEN_DOMCTL_INTERFACE_VERSION,
+            domain,
+            _pad: [0; 3],
+            u: payload,
+        };
+        let result = hypercall::raw(call::__HYPERVISOR_domctl, [(&raw mut op) as u64, 0, 0, 0, 0]);
+        (result, op)
+    }
+
+    fn sysctl(cmd: u32, payload: SysctlPayload) -> (i64, xen_sysctl) {
+        let mut op =
+            xen_sysctl { cmd, interface_version: XEN_SYSCTL_INTERFACE_VERSION, u: payload };
+        let result = hypercall::raw(call::__HYPERVISOR_sysctl, [(&raw mut op) as u64, 0, 0, 0, 0]);
+        (result, op)
+    }
+
+    fn zero_domctl() -> DomctlPayload {
+        DomctlPayload::new(&[0u64; 16])
+    }
+
     fn privilege(name: &str) {
-        // A well-formed getdomaininfo and physinfo: only the capability is missing.
-        let mut buffer = [0u8; 256];
-        let domctl =
-            hypercall::raw(call::__HYPERVISOR_domctl, [buffer.as_mut_ptr() as u64, 0, 0, 0, 0]);
-        let sysctl =
-            hypercall::raw(call::__HYPERVISOR_sysctl, [buffer.as_mut_ptr() as u64, 0, 0, 0, 0]);
-        if expect(name, "domctl", domctl, XenError::EPERM)
-            & expect(name, "sysctl", sysctl, XenError::EPERM)
+        let (info, _) = domctl(XEN_DOMCTL_getdomaininfo, 0, zero_domctl());
+        let (pause, _) = domctl(XEN_DOMCTL_pausedomain, 0, zero_domctl());
+        let (physinfo, _) = sysctl(XEN_SYSCTL_physinfo, SysctlPayload::new(&[0u64; 16]));
+        // A wrong interface version is refused before privilege is even considered (as in Xen).
+        let mut stale = xen_domctl {
+            cmd: XEN_DOMCTL_getdomaininfo,
+            interface_version: XEN_DOMCTL_INTERFACE_VERSION - 1,
+            domain: 0,
+            _pad: [0; 3],
+            u: zero_domctl(),
+        };
+        let version =
+            hypercall::raw(call::__HYPERVISOR_domctl, [(&raw mut stale) as u64, 0, 0, 0, 0]);
+        if expect(name, "domctl getdomaininfo", info, XenError::EPERM)
+            & expect(name, "domctl pausedomain", pause, XenError::EPERM)
+            & expect(name, "sysctl physinfo", physinfo, XenError::EPERM)
+            & expect(name, "domctl with an old interface version", version, XenError::EACCES)
         {
             println!("{name}: PASS unprivileged domctl and sysctl denied");
+        }
+    }
+
+    /// What a control domain may do: read the system, list domains (like `xl list`), change a
+    /// domain's scheduling, pause, unpause and destroy it. `victim=<id>` names the domain.
+    fn control(name: &str, info: &StartInfo) {
+        let (result, op) = sysctl(XEN_SYSCTL_physinfo, SysctlPayload::new(&[0u64; 16]));
+        if result != 0 {
+            println!("{name}: FAIL physinfo -> {result}");
+            return;
+        }
+        let physinfo: xen_sysctl_physinfo = op.u.read();
+        println!(
+            "{name}: physinfo: {} CPUs, {} of {} pages free",
+            physinfo.nr_cpus, physinfo.free_pages, physinfo.total_pages
+        );
+        list(name);
+        let victim: u16 = info.bootarg("victim").and_then(|v| v.parse().ok()).unwrap_or(1);
+        let mut sched = xen_domctl_scheduler_op::new_zeroed();
+        sched.sched_id = XEN_SCHEDULER_CREDIT2;
+        sched.cmd = XEN_DOMCTL_SCHEDOP_putinfo;
+        sched.u.write(&xen_domctl_sched_credit2 { weight: 1024, cap: 50 });
+        let (put, _) = domctl(XEN_DOMCTL_scheduler_op, victim, DomctlPayload::new(&sched));
+        sched.cmd = XEN_DOMCTL_SCHEDOP_getinfo;
+        let (get, op) = domctl(XEN_DOMCTL_scheduler_op, victim, DomctlPayload::new(&sched));
+        let back: xen_domctl_scheduler_op = op.u.read();
+        let credit2: xen_domctl_sched_credit2 = back.u.read();
+        println!(
+            "{name}: credit2 of d{victim}: put {put}, get {get}: weight {} cap {}",
+            credit2.weight, credit2.cap
+        );
+        let (pause, _) = domctl(XEN_DOMCTL_pausedomain, victim, zero_domctl());
+        list(name);
+        let (unpause, _) = domctl(XEN_DOMCTL_unpausedomain, victim, zero_domctl());
+        let (destroy, _) = domctl(XEN_DOMCTL_destroydomain, victim, zero_domctl());
+        let (own, _) = domctl(XEN_DOMCTL_pausedomain, 0, zero_domctl());
+        // The destroyed domain's frames are back once no pCPU runs it: give it a moment.
+        for _ in 0..100 {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
+        let (_, op) = sysctl(XEN_SYSCTL_physinfo, SysctlPayload::new(&[0u64; 16]));
+        let after: xen_sysctl_physinfo = op.u.read();
+        println!("{name}: after destroying d{victim}: {} pages free", after.free_pages);
+        list(name);
+        if put == 0
+            && get == 0
+            && credit2.weight == 1024
+            && credit2.cap == 50
+            && pause == 0
+            && unpause == 0
+            && destroy == 0
+            && expect(name, "pausing itself (a control domain)", own, XenError::EPERM)
+        {
+            println!("{name}: PASS control operations");
+        } else {
+            println!("{name}: FAIL control operations: put {put} get {get} pause {pause} unpause {unpause} destroy {destroy}");
+        }
+    }
+
+    /// Prints every domain, as `xl list` does (names live in xenstore, which comes later).
+    fn list(name: &str) {
+        let mut next = 0u16;
+        println!("{name}: ID   Mem VCPUs State  Time(s)");
+        loop {
+            let (result, op) = domctl(XEN_DOMCTL_getdomaininfo, next, zero_domctl());
+            if result != 0 {
+                break;
+            }
+            let info: xen_domctl_getdomaininfo = op.u.read();
+            let state = [
+                (XEN_DOMINF_running, 'r'),
+                (XEN_DOMINF_blocked, 'b'),
+                (XEN_DOMINF_paused, 'p'),
+                (XEN_DOMINF_shutdown, 's'),
+                (XEN_DOMINF_dying, 'd'),
+            ]
+            .map(|(flag, letter)| if info.flags & flag != 0 { letter } else { '-' });
+            println!(
+                "{name}: {:<4} {:>4} {:>5} {}{}{}{}{}  {}.{:03}",
+                info.domain,
+                info.tot_pages / 256,
+                info.nr_online_vcpus,
+                state[0],
+                state[1],
+                state[2],
+                state[3],
+                state[4],
+                info.cpu_time / 1_000_000_000,
+                info.cpu_time / 1_000_000 % 1000
+            );
+            next = info.domain + 1;
         }
     }
 

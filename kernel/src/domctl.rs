@@ -1,0 +1,311 @@
+//! `domctl` and `sysctl`: the control domain's operations on other domains and on the system
+//! (Xen's `xen/include/public/domctl.h` and `sysctl.h`, interface version 0x15 of Xen 4.17).
+//!
+//! Every call is checked in Xen's order: the structure is copied in (`-EFAULT`), the interface
+//! version compared (`-EACCES`), the policy asked (`-EPERM`), the target looked up (`-ESRCH`),
+//! the arguments checked (`-EINVAL`); only then does anything change.
+//!
+//! # Invariants
+//! - An unprivileged caller learns nothing: the policy answers before the target is looked up.
+//! - A domain cannot pause or destroy itself: the policy refuses any change to a control domain
+//!   (`-EPERM`), and the check for `-EINVAL` (Xen's answer) stays behind it as a second line.
+
+use xenolith_abi::xen::domctl::{self as dc, xen_domctl, xen_domctl_getdomaininfo};
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
+use xenolith_kernel::policy::{self, DomainId, Operation};
+use xenolith_kernel::sched::CpuMask;
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+use crate::domain::{DomainState, Table, VcpuState};
+use crate::hypercall::{Caller, GuestMemory};
+
+fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
+    let mut value = T::new_zeroed();
+    GuestMemory.read(va, value.as_mut_bytes())?;
+    Ok(value)
+}
+
+fn is_control(table: &Table, id: DomainId) -> bool {
+    table.domain(id).is_some_and(|domain| domain.capabilities.control)
+}
+
+fn check(caller: &Caller<'_>, operation: Operation) -> Result<(), XenError> {
+    let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
+    policy::check(caller.domain, &domain.capabilities, operation).map_err(|denied| {
+        log::debug!("{denied}");
+        XenError::EPERM
+    })
+}
+
+/// `__HYPERVISOR_domctl(struct xen_domctl *)`.
+pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: xen_domctl = read_struct(va)?;
+    if op.interface_version != dc::XEN_DOMCTL_INTERFACE_VERSION {
+        return Err(XenError::EACCES);
+    }
+    let target = op.domain;
+    let read_only = matches!(op.cmd, dc::XEN_DOMCTL_getdomaininfo | dc::XEN_DOMCTL_getvcpuaffinity)
+        || (op.cmd == dc::XEN_DOMCTL_scheduler_op
+            && op.u.read::<dc::xen_domctl_scheduler_op>().cmd == dc::XEN_DOMCTL_SCHEDOP_getinfo);
+    let target_is_control = is_control(caller.table, target);
+    check(caller, Operation::Domctl { target, target_is_control, read_only })?;
+    let write_back = match op.cmd {
+        dc::XEN_DOMCTL_getdomaininfo => {
+            // Xen's semantics: the first domain whose id is at least `domain`.
+            let next = caller
+                .table
+                .domains
+                .iter()
+                .flatten()
+                .map(|domain| domain.id)
+                .find(|&id| id >= target)
+                .ok_or(XenError::ESRCH)?;
+            op.domain = next;
+            op.u.write(&domain_info(caller.table, next));
+            true
+        }
+        dc::XEN_DOMCTL_pausedomain
+        | dc::XEN_DOMCTL_unpausedomain
+        | dc::XEN_DOMCTL_destroydomain => {
+            if target == caller.domain {
+                return Err(XenError::EINVAL);
+            }
+            let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
+            let slots = domain.vcpus.clone();
+            match (op.cmd, domain.state) {
+                (dc::XEN_DOMCTL_destroydomain, _) => {
+                    crate::schedule::shutdown_domain(caller.table, target, 0);
+                }
+                (_, DomainState::Shutdown { .. }) => return Err(XenError::EINVAL),
+                (dc::XEN_DOMCTL_pausedomain, _) => {
+                    domain.state = DomainState::Paused;
+                    slots.iter().for_each(|&slot| crate::schedule::sleep(slot));
+                }
+                _ => {
+                    domain.state = DomainState::Running;
+                    for slot in slots {
+                        if caller
+                            .table
+                            .vcpu(slot)
+                            .is_some_and(|vcpu| vcpu.state == VcpuState::Runnable)
+                        {
+                            crate::schedule::wake(slot);
+                        }
+                    }
+                }
+            }
+            false
+        }
+        dc::XEN_DOMCTL_max_mem => {
+            let limit: dc::xen_domctl_max_mem = op.u.read();
+            let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
+            if limit.max_memkb < domain.ram_size / 1024 {
+                // RAM is fixed when the domain is built; a limit below it cannot be honoured.
+                return Err(XenError::EINVAL);
+            }
+            domain.max_memkb = limit.max_memkb;
+            false
+        }
+        dc::XEN_DOMCTL_max_vcpus => {
+            let max: dc::xen_domctl_max_vcpus = op.u.read();
+            let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+            // vCPUs are created with the domain; only the count it has is accepted.
+            if max.max as usize != domain.vcpus.len() {
+                return Err(XenError::EINVAL);
+            }
+            false
+        }
+        dc::XEN_DOMCTL_setvcpuaffinity | dc::XEN_DOMCTL_getvcpuaffinity => {
+            let mut affinity: dc::xen_domctl_vcpuaffinity = op.u.read();
+            vcpu_affinity(caller, target, op.cmd == dc::XEN_DOMCTL_setvcpuaffinity, &mut affinity)?;
+            op.u.write(&affinity);
+            true
+        }
+        dc::XEN_DOMCTL_scheduler_op => {
+            let mut request: dc::xen_domctl_scheduler_op = op.u.read();
+            scheduler_op(caller, target, &mut request)?;
+            op.u.write(&request);
+            true
+        }
+        _ => return Err(XenError::ENOSYS),
+    };
+    if write_back {
+        GuestMemory.write(va, op.as_bytes())?;
+    }
+    Ok(0)
+}
+
+/// `XEN_DOMCTL_getdomaininfo`'s answer for `id` (which exists).
+fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomaininfo {
+    let mut info = xen_domctl_getdomaininfo::new_zeroed();
+    let Some(domain) = table.domain(id) else { return info };
+    let vcpus: alloc::vec::Vec<_> =
+        domain.vcpus.iter().filter_map(|&slot| table.vcpu(slot)).collect();
+    let running = crate::schedule::domain_running(table, id);
+    let mut flags = dc::XEN_DOMINF_hvm_guest;
+    match domain.state {
+        DomainState::Shutdown { reason } => {
+            flags |= dc::XEN_DOMINF_shutdown
+                | dc::XEN_DOMINF_dying
+                | (reason << dc::XEN_DOMINF_shutdownshift);
+        }
+        DomainState::Paused => flags |= dc::XEN_DOMINF_paused,
+        DomainState::Running if running => flags |= dc::XEN_DOMINF_running,
+        DomainState::Running => {
+            if vcpus.iter().all(|vcpu| vcpu.state != VcpuState::Runnable) {
+                flags |= dc::XEN_DOMINF_blocked;
+            }
+        }
+    }
+    info.domain = id;
+    info.flags = flags;
+    info.tot_pages = domain.ram_size / 4096;
+    info.max_pages = domain.max_memkb / 4;
+    info.cpu_time = vcpus.iter().map(|vcpu| vcpu.runtime_ns).sum();
+    info.nr_online_vcpus = vcpus.iter().filter(|vcpu| vcpu.state != VcpuState::Down).count() as u32;
+    info.max_vcpu_id = vcpus.len().saturating_sub(1) as u32;
+    info.gpaddr_bits = 40;
+    info
+}
+
+fn read_bitmap(bitmap: &dc::xenctl_bitmap) -> Result<u64, XenError> {
+    let bytes = (bitmap.nr_bits as usize).div_ceil(8).min(8);
+    let mut raw = [0u8; 8];
+    GuestMemory.read(bitmap.bitmap.address(), &mut raw[..bytes])?;
+    let mut mask = u64::from_le_bytes(raw);
+    if bitmap.nr_bits < 64 {
+        mask &= (1u64 << bitmap.nr_bits) - 1;
+    }
+    Ok(mask)
+}
+
+fn write_bitmap(bitmap: &dc::xenctl_bitmap, mask: u64) -> Result<(), XenError> {
+    let bytes = (bitmap.nr_bits as usize).div_ceil(8);
+    let mut raw = [0u8; 64];
+    raw[..8].copy_from_slice(&mask.to_le_bytes());
+    GuestMemory.write(bitmap.bitmap.address(), &raw[..bytes.min(64)])
+}
+
+fn vcpu_affinity(
+    caller: &mut Caller<'_>,
+    target: DomainId,
+    set: bool,
+    affinity: &mut dc::xen_domctl_vcpuaffinity,
+) -> Result<(), XenError> {
+    let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+    let slot = *domain.vcpus.get(affinity.vcpu as usize).ok_or(XenError::EINVAL)?;
+    let mut params = domain.sched;
+    let hard_flag = affinity.flags & dc::XEN_VCPUAFFINITY_HARD != 0;
+    let soft_flag = affinity.flags & dc::XEN_VCPUAFFINITY_SOFT != 0;
+    if !hard_flag && !soft_flag {
+        return Err(XenError::EINVAL);
+    }
+    if set {
+        if hard_flag {
+            params.hard_affinity = CpuMask::from_bits(read_bitmap(&affinity.cpumap_hard)?);
+        }
+        if soft_flag {
+            params.soft_affinity = CpuMask::from_bits(read_bitmap(&affinity.cpumap_soft)?);
+        }
+        crate::schedule::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
+        if let Some(domain) = caller.table.domain_mut(target) {
+            domain.sched = params;
+        }
+    }
+    if hard_flag {
+        write_bitmap(&affinity.cpumap_hard, params.hard_affinity.bits())?;
+    }
+    if soft_flag {
+        write_bitmap(&affinity.cpumap_soft, params.soft_affinity.bits())?;
+    }
+    Ok(())
+}
+
+fn scheduler_op(
+    caller: &mut Caller<'_>,
+    target: DomainId,
+    request: &mut dc::xen_domctl_scheduler_op,
+) -> Result<(), XenError> {
+    if request.sched_id != crate::schedule::scheduler_id() {
+        return Err(XenError::EINVAL);
+    }
+    let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+    let slots = domain.vcpus.clone();
+    let mut params = domain.sched;
+    match request.cmd {
+        dc::XEN_DOMCTL_SCHEDOP_getinfo => {
+            request
+                .u
+                .write(&dc::xen_domctl_sched_credit2 { weight: params.weight, cap: params.cap });
+        }
+        dc::XEN_DOMCTL_SCHEDOP_putinfo => {
+            let new: dc::xen_domctl_sched_credit2 = request.u.read();
+            // Xen: a zero weight leaves the weight as it is.
+            if new.weight != 0 {
+                params.weight = new.weight;
+            }
+            params.cap = new.cap;
+            for slot in slots {
+                crate::schedule::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
+            }
+            if let Some(domain) = caller.table.domain_mut(target) {
+                domain.sched = params;
+            }
+        }
+        _ => return Err(XenError::EINVAL),
+    }
+    Ok(())
+}
+
+/// `__HYPERVISOR_sysctl(struct xen_sysctl *)`.
+pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: xen_sysctl = read_struct(va)?;
+    if op.interface_version != sc::XEN_SYSCTL_INTERFACE_VERSION {
+        return Err(XenError::EACCES);
+    }
+    check(caller, Operation::Sysctl)?;
+    match op.cmd {
+        sc::XEN_SYSCTL_sched_id => {
+            op.u.write(&sc::xen_sysctl_sched_id { sched_id: crate::schedule::scheduler_id() });
+        }
+        sc::XEN_SYSCTL_physinfo => {
+            let mut info = sc::xen_sysctl_physinfo::new_zeroed();
+            let cpus = crate::percpu::online_count() as u32;
+            let (total, free) = crate::memory::frame_counts();
+            info.threads_per_core = 1;
+            info.cores_per_socket = cpus;
+            info.nr_cpus = cpus;
+            info.max_cpu_id = cpus.saturating_sub(1);
+            info.nr_nodes = 1;
+            info.cpu_khz = (crate::arch::cpu::counter_frequency() / 1000) as u32;
+            info.total_pages = total;
+            info.free_pages = free;
+            info.max_mfn = crate::memory::max_frame_number();
+            op.u.write(&info);
+        }
+        sc::XEN_SYSCTL_getdomaininfolist => {
+            let mut request: sc::xen_sysctl_getdomaininfolist = op.u.read();
+            let ids: alloc::vec::Vec<DomainId> = caller
+                .table
+                .domains
+                .iter()
+                .flatten()
+                .map(|domain| domain.id)
+                .filter(|&id| id >= request.first_domain)
+                .take(request.max_domains as usize)
+                .collect();
+            let size = core::mem::size_of::<xen_domctl_getdomaininfo>() as u64;
+            for (index, &id) in ids.iter().enumerate() {
+                let info = domain_info(caller.table, id);
+                GuestMemory
+                    .write(request.buffer.address() + index as u64 * size, info.as_bytes())?;
+            }
+            request.num_domains = ids.len() as u32;
+            op.u.write(&request);
+        }
+        _ => return Err(XenError::ENOSYS),
+    }
+    GuestMemory.write(va, op.as_bytes())?;
+    Ok(0)
+}
