@@ -93,3 +93,22 @@ fn number_before(line: &str, suffix: &str) -> u64 {
         .and_then(|digits| digits.parse().ok())
         .unwrap_or_else(|| panic!("no number in {line:?}"))
 }
+
+#[test]
+fn a_four_vcpu_guest_brings_its_vcpus_up_with_psci() {
+    let mut running = Boot::new(4, "").manifest("tests/manifests/smp-guest.toml").start();
+    running.forbid("FAIL");
+    expect_all(
+        &mut running,
+        &["domain 0 (quad) built", "quad: hello from a Xenolith domain (4 vCPUs"],
+    );
+    expect_unordered(
+        &mut running,
+        &[
+            "vcpu 1 up (MPIDR 0x1)",
+            "vcpu 2 up (MPIDR 0x2)",
+            "vcpu 3 up (MPIDR 0x3)",
+            "quad: PASS 4 vCPUs up",
+        ],
+    );
+}

@@ -143,3 +143,16 @@ pub fn image_end() -> u64 {
     // Only the address is taken.
     (&raw const __domain_end) as u64
 }
+
+/// Cleans and invalidates `[start, start + len)` to the point of coherency, for a vCPU that reads
+/// it with caches off.
+pub fn clean_to_coherency(start: u64, len: u64) {
+    let mut line = start & !63;
+    while line < start + len {
+        // SAFETY: a cache maintenance operation changes no memory contents.
+        unsafe { asm!("dc civac, {0}", in(reg) line, options(nostack)) };
+        line += 64;
+    }
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}

@@ -28,6 +28,8 @@ pub mod console;
 pub mod hypercall;
 #[cfg(target_os = "none")]
 mod rt;
+#[cfg(target_os = "none")]
+pub mod smp;
 
 #[cfg(target_os = "none")]
 pub use rt::{crash, power_off};

@@ -42,9 +42,53 @@ mod guest {
             "fault" => fault(name),
             "privilege" => privilege(name),
             "control" => control(name, info),
+            "smp" => smp(name, info),
             "unknown" => unknown(name),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
+    }
+
+    static VCPUS_UP: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+    fn secondary(index: usize) -> ! {
+        let mpidr: u64;
+        // SAFETY: reading MPIDR_EL1 has no side effect.
+        unsafe { core::arch::asm!("mrs {0}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+        println!("vcpu {index} up (MPIDR {:#x})", mpidr & 0xff_ffff);
+        VCPUS_UP.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+        loop {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
+    }
+
+    /// Brings every other vCPU up with PSCI CPU_ON; each says hello with its MPIDR.
+    fn smp(name: &str, info: &StartInfo) {
+        let count = info.vcpus as usize;
+        for index in 1..count {
+            if let Err(error) = xenolith_runtime::smp::start_vcpu(index, secondary) {
+                println!("{name}: FAIL CPU_ON of vCPU {index}: {}", error.0);
+                return;
+            }
+        }
+        // Starting an already running vCPU is refused as PSCI says (ALREADY_ON, -4).
+        if count > 1 {
+            match xenolith_runtime::smp::start_vcpu(1, secondary) {
+                Err(error) if error.0 == -4 => {}
+                other => println!("{name}: FAIL second CPU_ON of vCPU 1 gave {other:?}"),
+            }
+        }
+        for _ in 0..100_000 {
+            if VCPUS_UP.load(core::sync::atomic::Ordering::Acquire) == count - 1 {
+                println!("{name}: PASS {count} vCPUs up");
+                return;
+            }
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
+        println!(
+            "{name}: FAIL only {} of {} secondary vCPUs came up",
+            VCPUS_UP.load(core::sync::atomic::Ordering::Acquire),
+            count - 1
+        );
     }
 
     fn spin(name: &str) -> ! {
