@@ -191,7 +191,15 @@ fn lint() -> Result<()> {
         cargo_status(&args)?;
     }
     // Domains run with FP/SIMD (the core does not touch those registers), on the other target.
-    let domains = ["clippy", "--package", "xenolith-runtime", "--package", "test-guest"];
+    let domains = [
+        "clippy",
+        "--package",
+        "xenolith-runtime",
+        "--package",
+        "test-guest",
+        "--package",
+        "control",
+    ];
     let mut args = domains.to_vec();
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
     cargo_status(&args)?;

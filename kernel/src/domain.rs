@@ -104,10 +104,10 @@ pub struct Domain {
     pub capabilities: Capabilities,
     /// Life-cycle state.
     pub state: DomainState,
-    /// Physical address of its RAM.
-    pub ram_phys: u64,
-    /// Bytes of RAM.
-    pub ram_size: u64,
+    /// Its RAM: blocks of frames it owns, each mapped at `ipa` in its stage 2.
+    pub ram: Vec<Extent>,
+    /// Other domains' frames mapped into this one (`XENMAPSPACE_gmfn_foreign`).
+    pub foreign: Vec<ForeignMapping>,
     /// Its stage 2.
     pub stage2: AddressSpace<Stage2>,
     /// VMID (8 bits used).
@@ -121,6 +121,33 @@ pub struct Domain {
     pub sched: xenolith_kernel::sched::VcpuParams,
     /// `XEN_DOMCTL_max_mem` limit in KiB (informational: RAM is fixed at build time).
     pub max_memkb: u64,
+}
+
+/// A block of frames a domain owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Where it is mapped in the domain.
+    pub ipa: u64,
+    /// Where it is in physical memory.
+    pub phys: u64,
+    /// Bytes (a multiple of the frame size).
+    pub size: u64,
+}
+
+/// One page of another domain mapped into this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForeignMapping {
+    /// Where it is mapped in this domain.
+    pub ipa: u64,
+    /// The domain that owns the frame.
+    pub source: DomainId,
+}
+
+impl Domain {
+    /// Bytes of RAM the domain owns.
+    pub fn ram_bytes(&self) -> u64 {
+        self.ram.iter().map(|extent| extent.size).sum()
+    }
 }
 
 /// Every domain and vCPU.
@@ -184,7 +211,7 @@ impl Table {
         self.vcpus.get_mut(slot)?.as_mut()
     }
 
-    fn free_domain_id(&mut self) -> Option<DomainId> {
+    pub(crate) fn free_domain_id(&mut self) -> Option<DomainId> {
         if let Some(index) = self.domains.iter().position(Option::is_none) {
             return DomainId::try_from(index).ok();
         }
@@ -195,7 +222,14 @@ impl Table {
         None
     }
 
-    fn free_vcpu_slots(&mut self, count: usize) -> Option<Vec<usize>> {
+    /// The next incarnation number.
+    pub(crate) fn take_generation(&mut self) -> u32 {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        generation
+    }
+
+    pub(crate) fn free_vcpu_slots(&mut self, count: usize) -> Option<Vec<usize>> {
         while self.vcpus.len() < MAX_VCPUS {
             self.vcpus.push(None);
         }
@@ -272,8 +306,7 @@ impl Table {
         };
         memory::copy_to_phys(ram_phys + (dtb_ipa - GUEST_RAM0_BASE), &dtb[..dtb_len]);
 
-        let generation = self.next_generation;
-        self.next_generation += 1;
+        let generation = self.take_generation();
         for (index, &slot) in slots.iter().enumerate() {
             let index = index as u32;
             let context = if index == 0 {
@@ -297,8 +330,8 @@ impl Table {
             name: String::from(spec.name),
             capabilities: spec.capabilities,
             state: DomainState::Paused,
-            ram_phys,
-            ram_size,
+            ram: alloc::vec![Extent { ipa: GUEST_RAM0_BASE, phys: ram_phys, size: ram_size }],
+            foreign: Vec::new(),
             stage2,
             vmid: (id + 1) & 0xff,
             vcpus: slots,
@@ -309,8 +342,9 @@ impl Table {
         Ok(id)
     }
 
-    /// Frees a domain that no pCPU runs any more: its vCPU slots, stage 2 and RAM (scrubbed).
-    /// The caller has removed its vCPUs from the scheduler and made sure none is running.
+    /// Frees a domain that no pCPU runs any more: its vCPU slots, every mapping other domains
+    /// have of its frames, its stage 2 and its RAM (scrubbed). The caller has removed its vCPUs
+    /// from the scheduler and made sure none is running.
     pub fn destroy(&mut self, id: DomainId) {
         let Some(domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
             return;
@@ -318,15 +352,29 @@ impl Table {
         for &slot in &domain.vcpus {
             self.vcpus[slot] = None;
         }
-        guest::flush_guest_tlbs();
+        // Nobody keeps a window onto frames that are about to be reused.
         let mut tables = IdentityTables;
+        for mapper in self.domains.iter_mut().flatten() {
+            let stage2 = &mut mapper.stage2;
+            mapper.foreign.retain(|mapping| {
+                if mapping.source == id {
+                    let _ = stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        guest::flush_guest_tlbs();
         domain.stage2.destroy(&mut tables);
-        memory::scrub(domain.ram_phys, domain.ram_size);
-        if let Some(allocator) = memory::FRAMES.lock().as_mut() {
-            if let Err(error) =
-                allocator.free_contiguous(domain.ram_phys, (domain.ram_size / FRAME_SIZE) as usize)
-            {
-                panic!("freeing domain {id}'s RAM: {error}");
+        for extent in &domain.ram {
+            memory::scrub(extent.phys, extent.size);
+            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
+                if let Err(error) =
+                    allocator.free_contiguous(extent.phys, (extent.size / FRAME_SIZE) as usize)
+                {
+                    panic!("freeing domain {id}'s RAM: {error}");
+                }
             }
         }
     }
@@ -379,6 +427,19 @@ fn resolve_capabilities(
 
 /// Builds and starts every domain the manifest marks `boot = true`, in manifest order. A domain
 /// that cannot be built is reported and skipped; the others still start.
+/// The boot bundle, kept for the control domain's builder (`XENOLITH_DOMCTL_BUNDLE_*`).
+static BOOT_BUNDLE: spin::Once<xenolith_abi::bundle::Bundle<'static>> = spin::Once::new();
+
+/// The boot bundle, if the system booted with one.
+pub fn boot_bundle() -> Option<&'static xenolith_abi::bundle::Bundle<'static>> {
+    BOOT_BUNDLE.get()
+}
+
+/// Keeps the boot bundle for the life of the system (its memory stays reserved).
+pub fn keep_boot_bundle(bundle: xenolith_abi::bundle::Bundle<'static>) {
+    BOOT_BUNDLE.call_once(|| bundle);
+}
+
 pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
     // The table and the scheduler are also taken by the timer interrupt on this pCPU.
     let _no_interrupts = crate::arch::cpu::IrqGuard::new();

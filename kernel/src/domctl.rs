@@ -10,8 +10,10 @@
 //! - A domain cannot pause or destroy itself: the policy refuses any change to a control domain
 //!   (`-EPERM`), and the check for `-EINVAL` (Xen's answer) stays behind it as a second line.
 
+use xenolith_abi::xen::arch_arm::{vcpu_guest_context, xen_domctl_vcpucontext};
 use xenolith_abi::xen::domctl::{self as dc, xen_domctl, xen_domctl_getdomaininfo};
 use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::private;
 use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
 use xenolith_kernel::policy::{self, DomainId, Operation};
 use xenolith_kernel::sched::CpuMask;
@@ -20,7 +22,7 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 use crate::domain::{DomainState, Table, VcpuState};
 use crate::hypercall::{Caller, GuestMemory};
 
-fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
+pub(crate) fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
     let mut value = T::new_zeroed();
     GuestMemory.read(va, value.as_mut_bytes())?;
     Ok(value)
@@ -45,10 +47,17 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         return Err(XenError::EACCES);
     }
     let target = op.domain;
-    let read_only = matches!(op.cmd, dc::XEN_DOMCTL_getdomaininfo | dc::XEN_DOMCTL_getvcpuaffinity)
-        || (op.cmd == dc::XEN_DOMCTL_scheduler_op
-            && op.u.read::<dc::xen_domctl_scheduler_op>().cmd == dc::XEN_DOMCTL_SCHEDOP_getinfo);
-    let target_is_control = is_control(caller.table, target);
+    let read_only = matches!(
+        op.cmd,
+        dc::XEN_DOMCTL_getdomaininfo
+            | dc::XEN_DOMCTL_getvcpuaffinity
+            | private::XENOLITH_DOMCTL_BUNDLE_INFO
+            | private::XENOLITH_DOMCTL_BUNDLE_MODULE
+    ) || (op.cmd == dc::XEN_DOMCTL_scheduler_op
+        && op.u.read::<dc::xen_domctl_scheduler_op>().cmd == dc::XEN_DOMCTL_SCHEDOP_getinfo);
+    // A domain being created holds no capability yet, whatever id it asks for.
+    let target_is_control =
+        op.cmd != dc::XEN_DOMCTL_createdomain && is_control(caller.table, target);
     check(caller, Operation::Domctl { target, target_is_control, read_only })?;
     let write_back = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo => {
@@ -100,7 +109,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         dc::XEN_DOMCTL_max_mem => {
             let limit: dc::xen_domctl_max_mem = op.u.read();
             let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
-            if limit.max_memkb < domain.ram_size / 1024 {
+            if limit.max_memkb < domain.ram_bytes() / 1024 {
                 // RAM is fixed when the domain is built; a limit below it cannot be honoured.
                 return Err(XenError::EINVAL);
             }
@@ -127,6 +136,56 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             scheduler_op(caller, target, &mut request)?;
             op.u.write(&request);
             true
+        }
+        dc::XEN_DOMCTL_createdomain => {
+            let config: dc::xen_domctl_createdomain = op.u.read();
+            let id = caller.table.create_empty(target, config.max_vcpus)?;
+            if let Err(error) = crate::schedule::add_domain(caller.table, id) {
+                log::error!("domain {id}: the scheduler refused its vCPUs: {error}");
+                caller.table.destroy(id);
+                return Err(XenError::EINVAL);
+            }
+            log::info!(
+                "domain {id} created by domain {}: {} vCPU(s), paused",
+                caller.domain,
+                config.max_vcpus
+            );
+            op.domain = id;
+            true
+        }
+        dc::XEN_DOMCTL_setvcpucontext => {
+            let request: xen_domctl_vcpucontext = op.u.read();
+            let context: vcpu_guest_context = read_struct(request.ctxt.address())?;
+            caller.table.set_vcpu_context(target, request.vcpu, &context)?;
+            false
+        }
+        private::XENOLITH_DOMCTL_BUNDLE_INFO => {
+            let mut info: private::XenolithBundleInfo = op.u.read();
+            let bundle = crate::domain::boot_bundle().ok_or(XenError::ENOENT)?;
+            let modules = &bundle.manifest.modules;
+            info.count = modules.len() as u32;
+            let module = modules.get(info.index as usize).ok_or(XenError::ENOENT)?;
+            info.size = module.size;
+            info.name = [0; private::XENOLITH_BUNDLE_NAME_LEN];
+            let name = module.name.as_bytes();
+            let length = name.len().min(info.name.len());
+            info.name[..length].copy_from_slice(&name[..length]);
+            op.u.write(&info);
+            true
+        }
+        private::XENOLITH_DOMCTL_BUNDLE_MODULE => {
+            let request: private::XenolithBundleModule = op.u.read();
+            if request.pad != 0 {
+                return Err(XenError::EINVAL);
+            }
+            let bundle = crate::domain::boot_bundle().ok_or(XenError::ENOENT)?;
+            let module = bundle.module(request.index as usize).ok_or(XenError::ENOENT)?;
+            let start = usize::try_from(request.offset).map_err(|_| XenError::EINVAL)?;
+            let length = usize::try_from(request.length).map_err(|_| XenError::EINVAL)?;
+            let end = start.checked_add(length).ok_or(XenError::EINVAL)?;
+            let bytes = module.get(start..end).ok_or(XenError::EINVAL)?;
+            GuestMemory.write(request.buffer.address(), bytes)?;
+            false
         }
         _ => return Err(XenError::ENOSYS),
     };
@@ -160,7 +219,7 @@ fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomaininfo {
     }
     info.domain = id;
     info.flags = flags;
-    info.tot_pages = domain.ram_size / 4096;
+    info.tot_pages = domain.ram_bytes() / 4096;
     info.max_pages = domain.max_memkb / 4;
     info.cpu_time = vcpus.iter().map(|vcpu| vcpu.runtime_ns).sum();
     info.nr_online_vcpus = vcpus.iter().filter(|vcpu| vcpu.state != VcpuState::Down).count() as u32;

@@ -91,6 +91,11 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
             Ok(value) => Outcome::Reschedule(value),
             Err(fault) => error(fault),
         },
+        call::__HYPERVISOR_memory_op => match crate::memory_op::memory_op(args[0], args[1], caller)
+        {
+            Ok(value) => Outcome::Return(value),
+            Err(fault) => error(fault),
+        },
         call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),

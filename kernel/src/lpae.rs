@@ -456,7 +456,13 @@ fn clear_range(
             continue;
         }
         if level < 3 && entry & TABLE_OR_PAGE != 0 {
-            clear_range(memory, entry & ADDRESS_MASK, level + 1, virt, start, end);
+            let child = entry & ADDRESS_MASK;
+            clear_range(memory, child, level + 1, virt, start, end);
+            // A table left with no valid entry goes back to the caller's memory.
+            if (0..ENTRIES).all(|index| memory.read(child, index) & VALID == 0) {
+                memory.write(table, index, 0);
+                memory.free_table(child);
+            }
         } else {
             memory.write(table, index, 0);
         }
@@ -643,6 +649,9 @@ mod tests {
         assert_eq!(space.translate(&memory, 0x4040_2000).unwrap().0, 0x9000_2000);
         space.unmap(&mut memory, 0x4000_0000, 0x40_0000).unwrap();
         assert_eq!(space.translate(&memory, 0x4000_0000), None);
+        space.unmap(&mut memory, 0x4040_0000, 0x1000).unwrap();
+        space.unmap(&mut memory, 0x4040_2000, 0x1000).unwrap();
+        assert_eq!(memory.tables.len(), 1, "emptied tables are freed; only the root is left");
         // Remapping the freed range works.
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x1000, ram).unwrap();
         space.destroy(&mut memory);

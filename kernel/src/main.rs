@@ -13,6 +13,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod build_ops;
+#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod domain;
@@ -24,6 +26,8 @@ mod heap;
 mod hypercall;
 #[cfg(target_os = "none")]
 mod memory;
+#[cfg(target_os = "none")]
+mod memory_op;
 #[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]

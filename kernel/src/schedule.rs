@@ -132,6 +132,16 @@ pub fn domain_running(table: &Table, id: DomainId) -> bool {
     })
 }
 
+/// Hands a domain created at run time (paused, its vCPUs down) to the scheduler.
+pub fn add_domain(table: &Table, id: DomainId) -> Result<(), xenolith_kernel::sched::SchedError> {
+    let Some(domain) = table.domain(id) else { return Ok(()) };
+    let now = now();
+    for &slot in &domain.vcpus {
+        with_scheduler(|scheduler| scheduler.add_vcpu(slot, domain.sched, now))?;
+    }
+    Ok(())
+}
+
 /// Makes `slot` runnable, kicking a pCPU if the scheduler wants one to look again.
 pub fn wake(slot: usize) {
     kick(with_scheduler(|scheduler| scheduler.wake(slot, now())));
@@ -203,7 +213,7 @@ fn reap(table: &mut Table) {
         .map(|domain| domain.id)
         .collect();
     for id in dead {
-        let mib = table.domain(id).map_or(0, |domain| domain.ram_size >> 20);
+        let mib = table.domain(id).map_or(0, |domain| domain.ram_bytes() >> 20);
         table.destroy(id);
         log::info!(
             "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",

@@ -112,3 +112,27 @@ fn a_four_vcpu_guest_brings_its_vcpus_up_with_psci() {
         ],
     );
 }
+
+#[test]
+fn the_control_domain_builds_a_guest_that_sees_zeroed_memory_and_destroys_it() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/builder.toml").start();
+    running.forbid("FAIL");
+    expect_all(
+        &mut running,
+        &[
+            "domain 0 (control) built",
+            "control: the control domain is up",
+            "domain 1 created by domain 0: 1 vCPU(s), paused",
+            "control: built domain 1 from test-guest (16 MiB) and unpaused it",
+        ],
+    );
+    expect_unordered(
+        &mut running,
+        &[
+            "child: hello from a Xenolith domain (1 vCPUs, 16 MiB at 0x40000000, Xen 4.17, hypervisor node: true)",
+            "child: PASS fresh memory is zero",
+            "domain 1 destroyed",
+            "control: PASS built, listed and destroyed domain 1",
+        ],
+    );
+}

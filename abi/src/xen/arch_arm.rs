@@ -12,6 +12,7 @@
 //!   own choice.
 //! - Addresses and sizes are `u64` (Xen's `xen_mk_ullong`); interrupt numbers, PSCI function ids
 //!   and parameter indices are `u32`.
+#![allow(non_upper_case_globals, non_camel_case_types)]
 
 // ---------------------------------------------------------------------------------------------
 // Memory map: `xen/include/public/arch-arm.h`.
@@ -292,5 +293,111 @@ mod tests {
         assert_eq!(vaffinity_to_vcpuid(0x1_0000), None);
         // Bits outside MPIDR's affinity fields (e.g. MPIDR_EL1.U/MT/RES1) are ignored.
         assert_eq!(vaffinity_to_vcpuid(0x8000_0001), Some(1));
+    }
+}
+
+/// `xen/include/public/arch-arm.h`: `struct vcpu_guest_core_regs`, arm64 view: x0-x30 (each a
+/// union with an AArch32 register), then PC, CPSR and the EL1 banked state.
+#[repr(C)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+pub struct vcpu_guest_core_regs {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// `pc64`: where the vCPU starts (ELR_EL2).
+    pub pc64: u64,
+    /// `cpsr`: its PSTATE (SPSR_EL2).
+    pub cpsr: u64,
+    /// `spsr_el1`.
+    pub spsr_el1: u64,
+    /// `spsr_fiq`, `spsr_irq`, `spsr_und`, `spsr_abt` (AArch32 only).
+    pub spsr_aarch32: [u32; 4],
+    /// `sp_el0`.
+    pub sp_el0: u64,
+    /// `sp_el1`.
+    pub sp_el1: u64,
+    /// `elr_el1`.
+    pub elr_el1: u64,
+}
+
+/// `xen/include/public/arch-arm.h`: `VGCF_online`, the vCPU is brought up with this context.
+pub const VGCF_online: u32 = 1 << 0;
+
+/// `xen/include/public/arch-arm.h`: `struct vcpu_guest_context`.
+#[repr(C)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+pub struct vcpu_guest_context {
+    /// `VGCF_*`.
+    pub flags: u32,
+    /// Padding (implicit in C: `user_regs` is 8-byte aligned).
+    pub _pad: u32,
+    /// Core registers.
+    pub user_regs: vcpu_guest_core_regs,
+    /// `sctlr` (SCTLR_EL1).
+    pub sctlr: u64,
+    /// `ttbcr` (TCR_EL1).
+    pub ttbcr: u64,
+    /// `ttbr0` (TTBR0_EL1).
+    pub ttbr0: u64,
+    /// `ttbr1` (TTBR1_EL1).
+    pub ttbr1: u64,
+}
+
+/// `xen/include/public/domctl.h`: `struct xen_domctl_vcpucontext`, the payload of
+/// `XEN_DOMCTL_setvcpucontext` / `getvcpucontext`.
+#[repr(C)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+)]
+pub struct xen_domctl_vcpucontext {
+    /// The vCPU.
+    pub vcpu: u32,
+    /// Padding (the handle is 8-byte aligned).
+    pub _pad: u32,
+    /// `XEN_GUEST_HANDLE_64(vcpu_guest_context_t)`.
+    pub ctxt: super::hypercall::GuestHandle,
+}
+
+#[cfg(test)]
+mod vcpu_context_layout {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    /// Offsets from `arch-arm.h` (Xen 4.17) for arm64.
+    #[test]
+    fn layouts() {
+        assert_eq!(size_of::<vcpu_guest_core_regs>(), 312);
+        assert_eq!(offset_of!(vcpu_guest_core_regs, pc64), 248);
+        assert_eq!(offset_of!(vcpu_guest_core_regs, cpsr), 256);
+        assert_eq!(offset_of!(vcpu_guest_core_regs, spsr_el1), 264);
+        assert_eq!(offset_of!(vcpu_guest_core_regs, sp_el0), 288);
+        assert_eq!(offset_of!(vcpu_guest_core_regs, elr_el1), 304);
+        assert_eq!(size_of::<vcpu_guest_context>(), 352);
+        assert_eq!(offset_of!(vcpu_guest_context, user_regs), 8);
+        assert_eq!(offset_of!(vcpu_guest_context, sctlr), 320);
+        assert_eq!(offset_of!(vcpu_guest_context, ttbr1), 344);
+        assert_eq!(size_of::<xen_domctl_vcpucontext>(), 16);
+        assert_eq!(offset_of!(xen_domctl_vcpucontext, ctxt), 8);
     }
 }

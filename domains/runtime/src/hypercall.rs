@@ -49,3 +49,20 @@ pub fn sched_op(cmd: u32, arg: u64) -> i64 {
 pub fn xen_version(cmd: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_xen_version, [u64::from(cmd), arg, 0, 0, 0])
 }
+
+/// `domctl(op)`: fills in the interface version, returns Xen's result (the answer is in `op`).
+pub fn domctl(op: &mut xenolith_abi::xen::domctl::xen_domctl) -> i64 {
+    op.interface_version = xenolith_abi::xen::domctl::XEN_DOMCTL_INTERFACE_VERSION;
+    raw(number::__HYPERVISOR_domctl, [(op as *mut _) as u64, 0, 0, 0, 0])
+}
+
+/// `sysctl(op)`: fills in the interface version, returns Xen's result (the answer is in `op`).
+pub fn sysctl(op: &mut xenolith_abi::xen::sysctl::xen_sysctl) -> i64 {
+    op.interface_version = xenolith_abi::xen::sysctl::XEN_SYSCTL_INTERFACE_VERSION;
+    raw(number::__HYPERVISOR_sysctl, [(op as *mut _) as u64, 0, 0, 0, 0])
+}
+
+/// `memory_op(cmd, arg)` with `arg` the address of the command's structure.
+pub fn memory_op(cmd: u32, arg: u64) -> i64 {
+    raw(number::__HYPERVISOR_memory_op, [u64::from(cmd), arg, 0, 0, 0])
+}

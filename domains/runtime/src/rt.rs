@@ -8,8 +8,36 @@ use crate::{arch, console, hypercall, StartInfo};
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
-/// Heap bytes, taken from the first RAM bank after the image (and below the DTB).
-const HEAP_SIZE: u64 = 1 << 20;
+/// The least heap a domain gets; it gets half of the RAM between its image and its DTB if that is
+/// more (the other half stays untouched, see [`free_memory`]).
+const MIN_HEAP_SIZE: u64 = 1 << 20;
+
+/// Where free RAM starts and ends: after the heap, before the DTB.
+static FREE_MEMORY: spin_free::Range = spin_free::Range::new();
+
+mod spin_free {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    pub struct Range(AtomicU64, AtomicU64);
+
+    impl Range {
+        pub const fn new() -> Self {
+            Self(AtomicU64::new(0), AtomicU64::new(0))
+        }
+        pub fn set(&self, start: u64, end: u64) {
+            self.0.store(start, Ordering::Relaxed);
+            self.1.store(end, Ordering::Relaxed);
+        }
+        pub fn get(&self) -> (u64, u64) {
+            (self.0.load(Ordering::Relaxed), self.1.load(Ordering::Relaxed))
+        }
+    }
+}
+
+/// The domain's RAM nobody has used yet: from the end of the heap to the DTB.
+pub fn free_memory() -> (u64, u64) {
+    FREE_MEMORY.get()
+}
 
 unsafe extern "Rust" {
     /// Defined by `entry!` in the domain binary.
@@ -36,13 +64,16 @@ extern "C" fn runtime_start(dtb_address: u64) -> ! {
     };
     let heap_start = arch::image_end().next_multiple_of(4096);
     let (bank_start, bank_size) = info.first_bank();
-    if heap_start + HEAP_SIZE > bank_start + bank_size || heap_start + HEAP_SIZE > dtb_address {
-        log::error!("no room for a {HEAP_SIZE}-byte heap between the image and the DTB");
+    let room = dtb_address.min(bank_start + bank_size).saturating_sub(heap_start);
+    let heap_size = (room / 2 / 4096 * 4096).max(MIN_HEAP_SIZE);
+    if heap_start + heap_size > bank_start + bank_size || heap_start + heap_size > dtb_address {
+        log::error!("no room for a {heap_size}-byte heap between the image and the DTB");
         crash();
     }
-    // SAFETY: [heap_start, +HEAP_SIZE) is RAM of this domain above its image and below its DTB
+    // SAFETY: [heap_start, +heap_size) is RAM of this domain above its image and below its DTB
     // (checked above), used by nothing else, identity-mapped as normal memory.
-    unsafe { HEAP.lock().init(heap_start as *mut u8, HEAP_SIZE as usize) };
+    unsafe { HEAP.lock().init(heap_start as *mut u8, heap_size as usize) };
+    FREE_MEMORY.set(heap_start + heap_size, dtb_address);
     // SAFETY: `entry!` defines this symbol with exactly this signature.
     unsafe { __xenolith_domain_main(&info) };
     power_off()

@@ -59,10 +59,12 @@ unsafe extern "C" {
 #[no_mangle]
 extern "C" fn vcpu_secondary_main(index: u64) -> ! {
     arch::enable_mmu();
+    // Only the address is taken.
+    let base = (&raw const VCPU_BOOT).cast::<BootRecord>();
+    let slot = base.wrapping_add(index as usize);
     // SAFETY: index < MAX_VCPUS: `start_vcpu` only starts vCPUs with such an index, and wrote this
     // record before starting it; no other code writes it while the vCPU runs.
-    let record =
-        unsafe { (&raw const VCPU_BOOT).cast::<BootRecord>().add(index as usize).read_volatile() };
+    let record = unsafe { slot.read_volatile() };
     // SAFETY: `start_vcpu` stored the address of an `fn(usize) -> !` here.
     let entry: fn(usize) -> ! =
         unsafe { core::mem::transmute::<u64, fn(usize) -> !>(record.entry) };

@@ -268,6 +268,7 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
     );
     crate::schedule::init(config.params.sched, percpu::online_count());
     if let Some(Ok(bundle)) = &config.bundle {
+        crate::domain::keep_boot_bundle(bundle.clone());
         crate::domain::build_boot_domains(bundle);
     }
     idle()

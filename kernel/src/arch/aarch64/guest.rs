@@ -105,6 +105,27 @@ impl VcpuContext {
     }
 }
 
+impl VcpuContext {
+    /// Sets the EL1 translation and exception state a builder gives (`vcpu_guest_context`).
+    pub fn set_el1(
+        &mut self,
+        sctlr: u64,
+        tcr: u64,
+        ttbr0: u64,
+        ttbr1: u64,
+        sp_el1: u64,
+        elr_el1: u64,
+    ) {
+        // SCTLR_EL1's RES1 bits stay set whatever the builder passes.
+        self.el1.sctlr = sctlr | 0x30D0_0800;
+        self.el1.tcr = tcr;
+        self.el1.ttbr0 = ttbr0;
+        self.el1.ttbr1 = ttbr1;
+        self.el1.sp_el1 = sp_el1;
+        self.el1.elr_el1 = elr_el1;
+    }
+}
+
 macro_rules! save_registers {
     ($state:expr, $($field:ident = $name:literal),* $(,)?) => {
         $( $state.$field = read_sysreg!($name); )*

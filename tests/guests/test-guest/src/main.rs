@@ -4,6 +4,8 @@
 //! - `hello`: prints its start-up information and Xen version, then powers off;
 //! - `spin`: counts forever, printing `progress N` every 2^24 iterations;
 //! - `fault`: reads memory outside its RAM (it must be crashed alone);
+//! - `zeros`: the RAM it has not used yet must read as zero (then it spins);
+//! - `smp`: brings its other vCPUs up with PSCI CPU_ON;
 //! - `privilege`: domctl and sysctl must fail with -EPERM (and a stale interface version -EACCES);
 //! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
 //!   unpause and destroy of domain `victim=<id>`;
@@ -43,6 +45,7 @@ mod guest {
             "privilege" => privilege(name),
             "control" => control(name, info),
             "smp" => smp(name, info),
+            "zeros" => zeros(name),
             "unknown" => unknown(name),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
@@ -89,6 +92,24 @@ mod guest {
             VCPUS_UP.load(core::sync::atomic::Ordering::Acquire),
             count - 1
         );
+    }
+
+    /// Checks that the RAM nobody has written yet reads as zero, then keeps running.
+    fn zeros(name: &str) {
+        let (start, end) = xenolith_runtime::free_memory();
+        let mut address = start;
+        while address < end {
+            // SAFETY: [start, end) is this domain's own RAM (after its heap, before its DTB),
+            // identity-mapped; only read.
+            let value = unsafe { core::ptr::read_volatile(address as *const u64) };
+            if value != 0 {
+                println!("{name}: FAIL fresh memory at {address:#x} holds {value:#x}");
+                return;
+            }
+            address += 8;
+        }
+        println!("{name}: PASS fresh memory is zero ({} KiB checked)", (end - start) / 1024);
+        spin(name);
     }
 
     fn spin(name: &str) -> ! {

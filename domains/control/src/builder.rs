@@ -1,0 +1,228 @@
+//! The domain builder (libxenguest's job in Xen): a domain from an ELF image, in Xen's steps.
+//!
+//! 1. read the image from the boot bundle (`XENOLITH_DOMCTL_BUNDLE_INFO` / `_MODULE`);
+//! 2. `XEN_DOMCTL_createdomain` (paused, vCPUs down), `XEN_DOMCTL_max_mem`;
+//! 3. `XENMEM_populate_physmap`: RAM in 2 MiB extents at `GUEST_RAM0_BASE`;
+//! 4. load: map the domain's pages into a window of this domain
+//!    (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`), copy the segments and the DTB,
+//!    unmap (`XENMEM_remove_from_physmap`);
+//! 5. `XEN_DOMCTL_setvcpucontext` for vCPU 0 (entry, x0 = DTB), `XEN_DOMCTL_unpausedomain`.
+//!
+//! On any failure the half-built domain is destroyed.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use xenolith_abi::xen::arch_arm::{
+    vcpu_guest_context, xen_domctl_vcpucontext, VGCF_online, GUEST_RAM0_BASE,
+};
+use xenolith_abi::xen::domctl::*;
+use xenolith_abi::xen::hypercall::{GuestHandle, DOMID_SELF};
+use xenolith_abi::xen::memory::*;
+use xenolith_abi::xen::private::*;
+use xenolith_kernel::elf::ElfImage;
+use xenolith_kernel::guest_dtb::{self, GuestDtbSpec};
+use xenolith_runtime::hypercall;
+use zerocopy::FromZeros;
+
+use crate::xl::{domctl, empty};
+
+/// Where this domain maps the pages it loads (inside its identity-mapped first 4 GiB, above its
+/// own RAM).
+const WINDOW: u64 = 0xC000_0000;
+/// Pages mapped at once.
+const BATCH: usize = 256;
+/// Bytes at the top of the new domain's RAM for its DTB.
+const DTB_SPACE: u64 = 64 * 1024;
+const PAGE: u64 = 4096;
+
+/// Why a build failed.
+#[derive(Debug)]
+pub enum BuildError {
+    /// No module of that name in the boot bundle.
+    NoModule,
+    /// A hypercall failed: which, and Xen's error.
+    Hypercall(&'static str, i64),
+    /// The image is not a loadable ELF, or does not fit.
+    Image(xenolith_kernel::elf::ElfError),
+    /// Memory must be a whole number of 2 MiB extents, at least 2.
+    Memory,
+    /// The DTB did not build.
+    Dtb,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoModule => write!(f, "no such module in the boot bundle"),
+            Self::Hypercall(what, error) => write!(f, "{what} failed with {error}"),
+            Self::Image(error) => write!(f, "image: {error}"),
+            Self::Memory => write!(f, "memory must be an even number of MiB, at least 2"),
+            Self::Dtb => write!(f, "the guest DTB does not fit"),
+        }
+    }
+}
+
+fn check(what: &'static str, result: i64) -> Result<(), BuildError> {
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(BuildError::Hypercall(what, result))
+    }
+}
+
+/// Reads module `name` from the boot bundle.
+fn read_module(name: &str) -> Result<Vec<u8>, BuildError> {
+    let mut index = 0;
+    loop {
+        let mut request = XenolithBundleInfo::new_zeroed();
+        request.index = index;
+        let (result, op) =
+            domctl(XENOLITH_DOMCTL_BUNDLE_INFO, DOMID_SELF, DomctlPayload::new(&request));
+        if result != 0 {
+            return Err(BuildError::NoModule);
+        }
+        let info: XenolithBundleInfo = op.u.read();
+        let length = info.name.iter().position(|&byte| byte == 0).unwrap_or(info.name.len());
+        if &info.name[..length] == name.as_bytes() {
+            let mut bytes = alloc::vec![0u8; info.size as usize];
+            for (chunk_index, chunk) in bytes.chunks_mut(64 * 1024).enumerate() {
+                let request = XenolithBundleModule {
+                    index,
+                    pad: 0,
+                    offset: chunk_index as u64 * 64 * 1024,
+                    length: chunk.len() as u64,
+                    buffer: GuestHandle::new(chunk.as_mut_ptr() as u64),
+                };
+                let (result, _) =
+                    domctl(XENOLITH_DOMCTL_BUNDLE_MODULE, DOMID_SELF, DomctlPayload::new(&request));
+                check("reading the module", result)?;
+            }
+            return Ok(bytes);
+        }
+        index += 1;
+    }
+}
+
+/// Copies `bytes` to the new domain's physical address `ipa`, a batch of pages at a time.
+fn load(id: u16, ipa: u64, bytes: &[u8]) -> Result<(), BuildError> {
+    let first = ipa / PAGE;
+    let last = (ipa + bytes.len() as u64).div_ceil(PAGE);
+    let mut page = first;
+    while page < last {
+        let count = ((last - page) as usize).min(BATCH);
+        let idxs: Vec<u64> = (0..count as u64).map(|i| page + i).collect();
+        let gpfns: Vec<u64> = (0..count as u64).map(|i| WINDOW / PAGE + i).collect();
+        let mut errors = alloc::vec![0i32; count];
+        let batch = xen_add_to_physmap_batch {
+            domid: DOMID_SELF,
+            space: XENMAPSPACE_gmfn_foreign as u16,
+            size: count as u16,
+            u: id,
+            idxs: GuestHandle::new(idxs.as_ptr() as u64),
+            gpfns: GuestHandle::new(gpfns.as_ptr() as u64),
+            errs: GuestHandle::new(errors.as_mut_ptr() as u64),
+        };
+        check(
+            "mapping the domain's pages",
+            hypercall::memory_op(XENMEM_add_to_physmap_batch, (&raw const batch) as u64),
+        )?;
+        if let Some(&error) = errors.iter().find(|&&error| error != 0) {
+            return Err(BuildError::Hypercall("mapping a page of the domain", i64::from(error)));
+        }
+        // Copy the part of `bytes` that falls in these pages.
+        let window_start = page * PAGE;
+        let window_end = window_start + count as u64 * PAGE;
+        let from = ipa.max(window_start);
+        let to = (ipa + bytes.len() as u64).min(window_end);
+        let source = &bytes[(from - ipa) as usize..(to - ipa) as usize];
+        let destination = (WINDOW + (from - window_start)) as *mut u8;
+        // SAFETY: the window pages [WINDOW, WINDOW + count pages) were just mapped to the new
+        // domain's frames (every entry reported success); this domain's identity map covers them
+        // as normal memory, and `destination..+len` lies inside them. Nothing else uses them.
+        unsafe { core::ptr::copy_nonoverlapping(source.as_ptr(), destination, source.len()) };
+        for gpfn in &gpfns {
+            let remove = xen_remove_from_physmap { domid: DOMID_SELF, _pad: [0; 6], gpfn: *gpfn };
+            check(
+                "unmapping the window",
+                hypercall::memory_op(XENMEM_remove_from_physmap, (&raw const remove) as u64),
+            )?;
+        }
+        page += count as u64;
+    }
+    Ok(())
+}
+
+/// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM and
+/// `args` as its command line. Returns its id.
+pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildError> {
+    if memory_mib < 2 || !memory_mib.is_multiple_of(2) {
+        return Err(BuildError::Memory);
+    }
+    let image_bytes = read_module(module)?;
+    let image = ElfImage::parse(&image_bytes).map_err(BuildError::Image)?;
+    let ram = memory_mib << 20;
+    image.check_fits(GUEST_RAM0_BASE, ram - DTB_SPACE).map_err(BuildError::Image)?;
+
+    let mut config = xen_domctl_createdomain::new_zeroed();
+    config.max_vcpus = 1;
+    config.flags = 0;
+    let (result, op) = domctl(XEN_DOMCTL_createdomain, 0, DomctlPayload::new(&config));
+    check("XEN_DOMCTL_createdomain", result)?;
+    let id = op.domain;
+    let built = (|| {
+        let limit = xen_domctl_max_mem { max_memkb: ram / 1024 };
+        check("XEN_DOMCTL_max_mem", domctl(XEN_DOMCTL_max_mem, id, DomctlPayload::new(&limit)).0)?;
+        let extents: Vec<u64> =
+            (0..ram / (2 << 20)).map(|i| GUEST_RAM0_BASE / PAGE + i * 512).collect();
+        let reservation = xen_memory_reservation {
+            extent_start: GuestHandle::new(extents.as_ptr() as u64),
+            nr_extents: extents.len() as u64,
+            extent_order: 9,
+            mem_flags: 0,
+            domid: id,
+            _pad: [0; 6],
+        };
+        let done = hypercall::memory_op(XENMEM_populate_physmap, (&raw const reservation) as u64);
+        if done != extents.len() as i64 {
+            return Err(BuildError::Hypercall("XENMEM_populate_physmap", done));
+        }
+        for segment in image.segments() {
+            let bytes = &image_bytes[segment.file_offset as usize..][..segment.file_size as usize];
+            load(id, segment.address, bytes)?;
+        }
+        let dtb_ipa = GUEST_RAM0_BASE + ram - DTB_SPACE;
+        let mut dtb = alloc::vec![0u8; DTB_SPACE as usize];
+        let spec = GuestDtbSpec {
+            vcpus: 1,
+            ram: &[(GUEST_RAM0_BASE, ram)],
+            bootargs: args,
+            initrd: None,
+            clock_frequency: None,
+            gic_redistributors: 1,
+            console_uart: None,
+        };
+        let length = guest_dtb::build(&spec, &mut dtb).map_err(|_| BuildError::Dtb)?;
+        load(id, dtb_ipa, &dtb[..length])?;
+        let mut context = vcpu_guest_context::new_zeroed();
+        context.flags = VGCF_online;
+        context.user_regs.pc64 = image.entry;
+        context.user_regs.x[0] = dtb_ipa;
+        context.user_regs.cpsr = 0x3c5; // EL1h, DAIF masked
+        let request = xen_domctl_vcpucontext {
+            vcpu: 0,
+            _pad: 0,
+            ctxt: GuestHandle::new((&raw const context) as u64),
+        };
+        check(
+            "XEN_DOMCTL_setvcpucontext",
+            domctl(XEN_DOMCTL_setvcpucontext, id, DomctlPayload::new(&request)).0,
+        )?;
+        check("XEN_DOMCTL_unpausedomain", domctl(XEN_DOMCTL_unpausedomain, id, empty()).0)
+    })();
+    if let Err(error) = built {
+        let _ = domctl(XEN_DOMCTL_destroydomain, id, empty());
+        return Err(error);
+    }
+    Ok(id)
+}

@@ -1,0 +1,88 @@
+//! The control domain: dom0's toolstack role, outside the core. It holds the `control`
+//! capability and uses only Xen's interfaces (domctl, sysctl, memory_op) plus the two private
+//! bundle domctls to read images the system was booted with.
+//!
+//! Its command line says what to do, in order:
+//! - `build=<module>` with `memory=<MiB>` and `args=<guest command line, commas for spaces>`:
+//!   builds a domain from a boot-bundle module (ELF), like `xl create`;
+//! - then it lists domains like `xl list`, waits `settle=<yields>` for the guest to run, destroys
+//!   it (`destroy=1`), and checks every frame came back.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod builder;
+#[cfg(target_os = "none")]
+mod xl;
+
+#[cfg(target_os = "none")]
+mod control {
+    use xenolith_runtime::{hypercall, println, StartInfo};
+
+    use crate::{builder, xl};
+
+    fn main(info: &StartInfo) {
+        println!("control: the control domain is up");
+        let free_before = xl::free_pages();
+        xl::list();
+        let Some(module) = info.bootarg("build") else {
+            println!("control: nothing to build");
+            return;
+        };
+        let memory_mib: u64 =
+            info.bootarg("memory").and_then(|value| value.parse().ok()).unwrap_or(16);
+        let mut args = [0u8; 256];
+        let raw_args = info.bootarg("args").unwrap_or("");
+        let length = raw_args.len().min(args.len());
+        for (slot, byte) in args.iter_mut().zip(raw_args.bytes()) {
+            *slot = if byte == b',' { b' ' } else { byte };
+        }
+        let guest_args = core::str::from_utf8(&args[..length]).unwrap_or("");
+        let id = match builder::build(module, memory_mib, guest_args) {
+            Ok(id) => id,
+            Err(error) => {
+                println!("control: FAIL building {module}: {error}");
+                return;
+            }
+        };
+        println!("control: built domain {id} from {module} ({memory_mib} MiB) and unpaused it");
+        let settle: u64 =
+            info.bootarg("settle").and_then(|value| value.parse().ok()).unwrap_or(2000);
+        for _ in 0..settle {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
+        xl::list();
+        if info.bootarg("destroy") != Some("1") {
+            return;
+        }
+        if let Err(error) = xl::destroy(id) {
+            println!("control: FAIL destroying domain {id}: {error}");
+            return;
+        }
+        // The core frees a domain's frames once no pCPU runs it any more.
+        let mut free_after = xl::free_pages();
+        for _ in 0..1000 {
+            if free_after == free_before {
+                break;
+            }
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            free_after = xl::free_pages();
+        }
+        xl::list();
+        if free_after == free_before {
+            println!("control: PASS built, listed and destroyed domain {id}; {free_after} pages free, as before");
+        } else {
+            println!("control: FAIL {free_before} pages were free before building, {free_after} after destroying");
+        }
+    }
+
+    xenolith_runtime::entry!(main);
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("control is a Xenolith domain: it runs only in a system image");
+}

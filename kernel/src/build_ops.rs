@@ -1,0 +1,219 @@
+//! What the control domain's builder asks of the core, Xen's way: create an empty domain
+//! (`XEN_DOMCTL_createdomain`), give it RAM (`XENMEM_populate_physmap`), map its pages into the
+//! builder to load it (`XENMEM_add_to_physmap_batch` with `XENMAPSPACE_gmfn_foreign`, undone with
+//! `XENMEM_remove_from_physmap`), set its first vCPU (`XEN_DOMCTL_setvcpucontext`), unpause it.
+//!
+//! The image, its DTB and where things go are the builder's business; the core only keeps every
+//! mapping inside what the policy allows and every frame accounted for.
+//!
+//! # Invariants
+//! - A domain's RAM never exceeds its `max_mem`; extents lie in Xen's guest RAM banks and never
+//!   overlap what is mapped.
+//! - A foreign mapping only ever names a frame its source owns (looked up in the source's own
+//!   stage 2), and is removed from the mapper when the source is destroyed.
+//! - A vCPU context can be set only while the domain has never run or is paused.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use xenolith_abi::xen::arch_arm::{
+    vcpu_guest_context, VGCF_online, GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE,
+    GUEST_RAM1_SIZE,
+};
+use xenolith_abi::xen::errno::XenError;
+use xenolith_kernel::frame::FRAME_SIZE;
+use xenolith_kernel::lpae::{AddressSpace, Attributes, MemoryType, Stage2};
+use xenolith_kernel::policy::{Capabilities, DomainId};
+
+use crate::arch::guest::{self, VcpuContext};
+use crate::domain::{
+    Domain, DomainState, Extent, ForeignMapping, Table, Vcpu, VcpuState, MAX_VCPUS_PER_DOMAIN,
+};
+use crate::memory::{self, IdentityTables};
+
+const GUEST_RAM: Attributes = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+
+fn in_guest_ram(ipa: u64, size: u64) -> bool {
+    let inside = |base: u64, bank: u64| {
+        ipa >= base && ipa.checked_add(size).is_some_and(|end| end <= base + bank)
+    };
+    inside(GUEST_RAM0_BASE, GUEST_RAM0_SIZE) || inside(GUEST_RAM1_BASE, GUEST_RAM1_SIZE)
+}
+
+impl Table {
+    /// `XEN_DOMCTL_createdomain`: a paused domain with `vcpus` vCPUs (all down), no RAM and no
+    /// capabilities. `requested` is the id asked for (0: any).
+    pub fn create_empty(&mut self, requested: DomainId, vcpus: u32) -> Result<DomainId, XenError> {
+        if vcpus == 0 || vcpus > MAX_VCPUS_PER_DOMAIN {
+            return Err(XenError::EINVAL);
+        }
+        let id = if requested != 0 {
+            if self.domain(requested).is_some() {
+                return Err(XenError::EEXIST);
+            }
+            while self.domains.len() <= usize::from(requested) {
+                self.domains.push(None);
+            }
+            requested
+        } else {
+            self.free_domain_id().ok_or(XenError::ENOMEM)?
+        };
+        let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
+        let mut tables = IdentityTables;
+        let stage2 = AddressSpace::<Stage2>::new(&mut tables).map_err(|_| XenError::ENOMEM)?;
+        for (index, &slot) in slots.iter().enumerate() {
+            let context = VcpuContext::new(0, 0, index as u32);
+            self.vcpus[slot] = Some(Vcpu {
+                domain: id,
+                index: index as u32,
+                context,
+                state: VcpuState::Down,
+                singleshot_deadline: None,
+                runtime_ns: 0,
+            });
+        }
+        let generation = self.take_generation();
+        self.domains[usize::from(id)] = Some(Box::new(Domain {
+            id,
+            generation,
+            name: alloc::format!("d{id}"),
+            capabilities: Capabilities::default(),
+            state: DomainState::Paused,
+            ram: Vec::new(),
+            foreign: Vec::new(),
+            stage2,
+            vmid: (id + 1) & 0xff,
+            vcpus: slots,
+            runtime_at_heartbeat: 0,
+            sched: xenolith_kernel::sched::VcpuParams::new(id),
+            max_memkb: 0,
+        }));
+        Ok(id)
+    }
+
+    /// `XENMEM_populate_physmap` for one extent: `2^order` fresh, zeroed frames mapped at
+    /// guest frame `gfn` of `target`.
+    pub fn populate(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
+        if order > 18 {
+            return Err(XenError::EINVAL);
+        }
+        let size = FRAME_SIZE << order;
+        let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
+        if !ipa.is_multiple_of(size) || !in_guest_ram(ipa, size) {
+            return Err(XenError::EINVAL);
+        }
+        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb {
+            return Err(XenError::ENOMEM);
+        }
+        let mut tables = IdentityTables;
+        if domain.stage2.translate(&tables, ipa).is_some()
+            || domain.stage2.translate(&tables, ipa + size - FRAME_SIZE).is_some()
+        {
+            return Err(XenError::EBUSY);
+        }
+        let frames = 1usize << order;
+        let phys = memory::FRAMES
+            .lock()
+            .as_mut()
+            .and_then(|allocator| allocator.alloc_contiguous(frames, frames.min(512)))
+            .ok_or(XenError::ENOMEM)?;
+        memory::scrub(phys, size);
+        if let Err(error) = domain.stage2.map(&mut tables, ipa, phys, size, GUEST_RAM) {
+            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
+                let _ = allocator.free_contiguous(phys, frames);
+            }
+            return Err(match error {
+                xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+                _ => XenError::EBUSY,
+            });
+        }
+        domain.ram.push(Extent { ipa, phys, size });
+        Ok(())
+    }
+
+    /// Maps `source`'s guest frame `gfn` at `mapper`'s guest frame `gpfn` (read-write).
+    pub fn map_foreign(
+        &mut self,
+        mapper: DomainId,
+        gpfn: u64,
+        source: DomainId,
+        gfn: u64,
+    ) -> Result<(), XenError> {
+        if mapper == source {
+            return Err(XenError::EINVAL);
+        }
+        let tables = IdentityTables;
+        let source_domain = self.domain(source).ok_or(XenError::ESRCH)?;
+        let (phys, attributes) = source_domain
+            .stage2
+            .translate(&tables, gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?)
+            .ok_or(XenError::EINVAL)?;
+        if attributes.memory != MemoryType::Normal {
+            return Err(XenError::EINVAL);
+        }
+        let ipa = gpfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let mapper_domain = self.domain_mut(mapper).ok_or(XenError::ESRCH)?;
+        let mut tables = IdentityTables;
+        let foreign = Attributes { execute: false, ..GUEST_RAM };
+        mapper_domain
+            .stage2
+            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, foreign)
+            .map_err(|error| match error {
+            xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+            xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
+            _ => XenError::EINVAL,
+        })?;
+        mapper_domain.foreign.push(ForeignMapping { ipa, source });
+        Ok(())
+    }
+
+    /// `XENMEM_remove_from_physmap` of a foreign mapping at `mapper`'s `gpfn`.
+    pub fn unmap_foreign(&mut self, mapper: DomainId, gpfn: u64) -> Result<(), XenError> {
+        let ipa = gpfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let domain = self.domain_mut(mapper).ok_or(XenError::ESRCH)?;
+        let index =
+            domain.foreign.iter().position(|mapping| mapping.ipa == ipa).ok_or(XenError::EINVAL)?;
+        let mut tables = IdentityTables;
+        domain.stage2.unmap(&mut tables, ipa, FRAME_SIZE).map_err(|_| XenError::EINVAL)?;
+        domain.foreign.swap_remove(index);
+        guest::flush_guest_tlbs();
+        Ok(())
+    }
+
+    /// `XEN_DOMCTL_setvcpucontext`: where vCPU `vcpu` of a paused `target` starts.
+    pub fn set_vcpu_context(
+        &mut self,
+        target: DomainId,
+        vcpu: u32,
+        context: &vcpu_guest_context,
+    ) -> Result<(), XenError> {
+        let domain = self.domain(target).ok_or(XenError::ESRCH)?;
+        if domain.state != DomainState::Paused {
+            return Err(XenError::EINVAL);
+        }
+        let slot = *domain.vcpus.get(vcpu as usize).ok_or(XenError::EINVAL)?;
+        // Only AArch64 EL1h/EL1t or EL0t with a 4-byte-aligned PC: nothing that could run at EL2.
+        let mode = context.user_regs.cpsr & 0x1f;
+        if !matches!(mode, 0b00100 | 0b00101 | 0b00000) || !context.user_regs.pc64.is_multiple_of(4)
+        {
+            return Err(XenError::EINVAL);
+        }
+        let vcpu_record = self.vcpu_mut(slot).ok_or(XenError::EINVAL)?;
+        let mut new = VcpuContext::new(context.user_regs.pc64, context.user_regs.x[0], vcpu);
+        new.frame.x = context.user_regs.x;
+        new.frame.spsr = context.user_regs.cpsr;
+        new.set_el1(
+            context.sctlr,
+            context.ttbcr,
+            context.ttbr0,
+            context.ttbr1,
+            context.user_regs.sp_el1,
+            context.user_regs.elr_el1,
+        );
+        vcpu_record.context = new;
+        vcpu_record.state =
+            if context.flags & VGCF_online != 0 { VcpuState::Runnable } else { VcpuState::Down };
+        Ok(())
+    }
+}
