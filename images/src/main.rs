@@ -213,7 +213,12 @@ fn code_lines(dir: &Path) -> Result<u64> {
         let path = entry?.path();
         if path.is_dir() {
             total += code_lines(&path)?;
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
+        } else if path.extension().is_some_and(|extension| extension == "rs")
+            && !matches!(
+                path.file_name().and_then(|name| name.to_str()),
+                Some("tests.rs" | "simulation.rs")
+            )
+        {
             let text = std::fs::read_to_string(&path)?;
             let mut in_tests = false;
             for line in text.lines() {
@@ -248,14 +253,65 @@ fn bench() -> Result<()> {
         println!("tokei kernel/:\n{}", String::from_utf8_lossy(&output.stdout));
     }
     for cpus in [1, 2, 4] {
-        let (instructions, _) = boot_to_ready(&image, cpus, true)?;
         let (_, wall) = boot_to_ready(&image, cpus, false)?;
+        // Known limit: with -smp 4 under -icount the boot SGI self-test times out (an open
+        // issue), so the deterministic figure is taken for 1 and 2 CPUs only.
+        let instructions = if cpus <= 2 {
+            format!("{} instructions (-icount shift=0)", boot_to_ready(&image, cpus, true)?.0)
+        } else {
+            "not measured under -icount (see `cargo xtask bench` source)".to_string()
+        };
         println!(
-            "figure: boot to ready, -smp {cpus}: {instructions} instructions (-icount shift=0); {:.3} s wall (TCG, no icount)",
+            "figure: boot to ready, -smp {cpus}: {instructions}; {:.3} s wall (TCG, no icount)",
             wall.as_secs_f64()
         );
     }
+    // Domains: a benchmark guest and a peer it yields to, on one pCPU.
+    let bench =
+        workspace::build_system(&root.join("tests/manifests/bench.toml"), CoreOptions::default())?;
+    let mut running = Running::start(&icount_config(&bench, 1))?;
+    let timeout = Duration::from_secs(300);
+    let line = running.wait_for("bench null-hypercall", timeout).map_err(anyhow::Error::msg)?;
+    let null = number_after(&line, "null-hypercall ")?;
+    let line = running.wait_for("bench yield-round-trip", timeout).map_err(anyhow::Error::msg)?;
+    let round_trip = number_after(&line, "yield-round-trip ")?;
+    drop(running);
+    println!("figure: null hypercall (xen_version) round trip: {null} instructions");
+    println!("figure: yield round trip between two guests on one pCPU (2 hypercalls, 2 vCPU context switches): {round_trip} instructions");
+    println!("figure: one vCPU context switch, derived ((round trip - 2 x null hypercall) / 2): {} instructions", round_trip.saturating_sub(2 * null) / 2);
+    // The control domain building a guest: from its first domctl to the guest's first instruction.
+    let builder = workspace::build_system(
+        &root.join("tests/manifests/builder.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&builder, 1))?;
+    let frequency = number_after(
+        &running.wait_for("counter at", timeout).map_err(anyhow::Error::msg)?,
+        "counter at ",
+    )?;
+    let start = number_after(
+        &running.wait_for("control: building", timeout).map_err(anyhow::Error::msg)?,
+        "at counter ",
+    )?;
+    let first = number_after(
+        &running.wait_for("child: first instruction", timeout).map_err(anyhow::Error::msg)?,
+        "at counter ",
+    )?;
+    let instructions = (first.saturating_sub(start)) * 1_000_000_000 / frequency.max(1);
+    println!("figure: domain creation by the control domain (16 MiB, image from the bundle) to the guest's first instruction: {instructions} instructions");
     Ok(())
+}
+
+fn icount_config(image: &workspace::SystemImage, cpus: u32) -> QemuConfig {
+    QemuConfig {
+        cpus,
+        memory_mib: 1024,
+        kernel: image.kernel.clone(),
+        bundle: Some(image.bundle.clone()),
+        append: String::new(),
+        icount: true,
+        interactive: false,
+    }
 }
 
 /// Boots `image` and returns (virtual nanoseconds to "ready", wall time to "ready"). Under

@@ -48,6 +48,9 @@ impl Table {
             return Err(XenError::EINVAL);
         }
         let id = if requested != 0 {
+            if usize::from(requested) >= crate::domain::MAX_DOMAINS {
+                return Err(XenError::EINVAL);
+            }
             if self.domain(requested).is_some() {
                 return Err(XenError::EEXIST);
             }

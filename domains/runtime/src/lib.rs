@@ -32,7 +32,7 @@ mod rt;
 pub mod smp;
 
 #[cfg(target_os = "none")]
-pub use rt::{crash, free_memory, power_off};
+pub use rt::{crash, free_memory, power_off, started_at};
 pub use start_info::StartInfo;
 
 /// Names the domain's `main`: `fn main(info: &StartInfo)`.

@@ -44,8 +44,20 @@ unsafe extern "Rust" {
     fn __xenolith_domain_main(info: &StartInfo);
 }
 
+/// The virtual counter when the runtime's first Rust code ran (a few instructions after entry).
+static STARTED_AT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The virtual counter value at the domain's start.
+pub fn started_at() -> u64 {
+    STARTED_AT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 #[no_mangle]
 extern "C" fn runtime_start(dtb_address: u64) -> ! {
+    let now: u64;
+    // SAFETY: reading the virtual counter has no side effect.
+    unsafe { core::arch::asm!("mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack)) };
+    STARTED_AT.store(now, core::sync::atomic::Ordering::Relaxed);
     arch::enable_mmu();
     console::init_log(log::LevelFilter::Info);
     // SAFETY: the core passes the address of the domain's DTB in x0; its header's total size

@@ -28,6 +28,7 @@ mod guest {
 
     fn main(info: &StartInfo) {
         let name = info.bootarg("name").unwrap_or("guest");
+        println!("{name}: first instruction at counter {}", xenolith_runtime::started_at());
         let version = hypercall::xen_version(XENVER_version, 0);
         println!(
             "{name}: hello from a Xenolith domain ({} vCPUs, {} MiB at {:#x}, Xen {}.{}, hypervisor node: {})",
@@ -46,6 +47,10 @@ mod guest {
             "control" => control(name, info),
             "smp" => smp(name, info),
             "zeros" => zeros(name),
+            "bench" => bench(name),
+            "yield" => loop {
+                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            },
             "unknown" => unknown(name),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
@@ -110,6 +115,45 @@ mod guest {
         }
         println!("{name}: PASS fresh memory is zero ({} KiB checked)", (end - start) / 1024);
         spin(name);
+    }
+
+    fn counter() -> u64 {
+        let value: u64;
+        // SAFETY: reading the virtual counter has no side effect; the ISB orders it.
+        unsafe {
+            core::arch::asm!("isb", "mrs {0}, cntvct_el0", out(reg) value, options(nomem, nostack))
+        };
+        value
+    }
+
+    fn nanoseconds(ticks: u64) -> u64 {
+        let frequency: u64;
+        // SAFETY: reading CNTFRQ_EL0 has no side effect.
+        unsafe {
+            core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack))
+        };
+        ticks * 1_000_000_000 / frequency.max(1)
+    }
+
+    /// Figures for `cargo xtask bench` (run under `-icount shift=0`, where a nanosecond of
+    /// virtual time is one instruction): a null hypercall, and a yield to a peer guest on the same
+    /// pCPU (two context switches and two hypercalls per round trip).
+    fn bench(name: &str) {
+        const CALLS: u64 = 10_000;
+        let start = counter();
+        for _ in 0..CALLS {
+            core::hint::black_box(hypercall::xen_version(XENVER_version, 0));
+        }
+        let null = nanoseconds(counter() - start) / CALLS;
+        println!("{name}: bench null-hypercall {null} ns per call ({CALLS} calls)");
+        const YIELDS: u64 = 2_000;
+        let start = counter();
+        for _ in 0..YIELDS {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
+        let round_trip = nanoseconds(counter() - start) / YIELDS;
+        println!("{name}: bench yield-round-trip {round_trip} ns (to the peer guest and back)");
+        println!("{name}: PASS bench");
     }
 
     fn spin(name: &str) -> ! {
