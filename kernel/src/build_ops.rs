@@ -73,6 +73,7 @@ impl Table {
                 state: VcpuState::Down,
                 singleshot_deadline: None,
                 runtime_ns: 0,
+                initialised: false,
             });
         }
         let generation = self.take_generation();
@@ -215,6 +216,7 @@ impl Table {
             context.user_regs.elr_el1,
         );
         vcpu_record.context = new;
+        vcpu_record.initialised = true;
         vcpu_record.state =
             if context.flags & VGCF_online != 0 { VcpuState::Runnable } else { VcpuState::Down };
         Ok(())

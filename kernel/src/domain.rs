@@ -74,6 +74,8 @@ pub struct Vcpu {
     pub singleshot_deadline: Option<u64>,
     /// Nanoseconds this vCPU has run, up to its last switch out.
     pub runtime_ns: u64,
+    /// It has a context to run (its domain's builder or PSCI CPU_ON gave it one).
+    pub initialised: bool,
 }
 
 /// What to build a domain from.
@@ -322,6 +324,7 @@ impl Table {
                 state,
                 singleshot_deadline: None,
                 runtime_ns: 0,
+                initialised: index == 0,
             });
         }
         self.domains[usize::from(id)] = Some(Box::new(Domain {
@@ -440,9 +443,8 @@ pub fn keep_boot_bundle(bundle: xenolith_abi::bundle::Bundle<'static>) {
     BOOT_BUNDLE.call_once(|| bundle);
 }
 
+/// Runs with interrupts masked (the caller's duty: the timer interrupt takes the same locks).
 pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
-    // The table and the scheduler are also taken by the timer interrupt on this pCPU.
-    let _no_interrupts = crate::arch::cpu::IrqGuard::new();
     let manifest = &bundle.manifest;
     for spec in manifest.domains.iter().filter(|spec| spec.boot) {
         let Some(image) = bundle.domain_image(spec) else {

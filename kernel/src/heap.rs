@@ -6,6 +6,8 @@
 //!
 //! # Invariants
 //! - [`init`] runs once, on the boot CPU, before anything allocates.
+//! - Interrupt handlers allocate, and the lock is not interrupt-safe: after boot, code allocates
+//!   only with interrupts masked (exception handlers run masked; boot code masks them).
 //! - Allocation failure stops the system with a message (the core does not overcommit: every
 //!   object it allocates at run time is bounded by a per-domain limit).
 

@@ -85,7 +85,7 @@ const CONSOLE_WRITE_MAX: usize = 4096;
 pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
     match number {
         call::__HYPERVISOR_console_io => console_io(args, caller),
-        call::__HYPERVISOR_xen_version => xen_version(args),
+        call::__HYPERVISOR_xen_version => xen_version(args, caller),
         call::__HYPERVISOR_sched_op => sched_op(args, caller),
         call::__HYPERVISOR_domctl => match crate::domctl::domctl(args[0], caller) {
             Ok(value) => Outcome::Reschedule(value),
@@ -96,6 +96,7 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
         },
+        call::__HYPERVISOR_vcpu_op => vcpu_op(args, caller),
         call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
@@ -141,7 +142,7 @@ fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
 const XEN_MAJOR: i64 = 4;
 const XEN_MINOR: i64 = 17;
 
-fn xen_version(args: [u64; 5]) -> Outcome {
+fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Outcome {
     let copy_string = |text: &str, size: usize| {
         let mut bytes = [0u8; 1024];
         bytes[..text.len()].copy_from_slice(text.as_bytes());
@@ -155,6 +156,60 @@ fn xen_version(args: [u64; 5]) -> Outcome {
         version::XENVER_extraversion => copy_string(".0-xenolith", 16),
         version::XENVER_capabilities => copy_string("xen-3.0-aarch64 xen-3.0-armv7l ", 1024),
         version::XENVER_pagesize => Outcome::Return(4096),
+        version::XENVER_changeset => {
+            copy_string(concat!("xenolith ", env!("CARGO_PKG_VERSION")), 64)
+        }
+        // No fixed hypervisor virtual area is visible to an Arm guest.
+        version::XENVER_platform_parameters => copy_string("", 8),
+        // The domain handle (a UUID in Xen); Xenolith does not assign one yet: all zero.
+        version::XENVER_guest_handle => copy_string("", 16),
+        version::XENVER_compile_info => {
+            // compiler[64], compile_by[16], compile_domain[32], compile_date[32]: reproducible,
+            // so no date or host.
+            let mut info = [0u8; 144];
+            let compiler = b"rustc (stable, pinned by rust-toolchain.toml)";
+            info[..compiler.len()].copy_from_slice(compiler);
+            info[64..72].copy_from_slice(b"xenolith");
+            match GuestMemory.write(args[1], &info) {
+                Ok(()) => Outcome::Return(0),
+                Err(fault) => error(fault),
+            }
+        }
+        version::XENVER_get_features => {
+            let mut request = [0u8; 8];
+            if let Err(fault) = GuestMemory.read(args[1], &mut request) {
+                return error(fault);
+            }
+            if request[..4] != [0; 4] {
+                return error(XenError::EINVAL);
+            }
+            // As Xen 4.17 on Arm answers submap 0 (`xen/common/kernel.c`).
+            let control =
+                caller.table.domain(caller.domain).is_some_and(|d| d.capabilities.control);
+            let mut submap = (1u32 << version::XENFEAT_memory_op_vnode_supported)
+                | (1 << version::XENFEAT_writable_page_tables)
+                | (1 << version::XENFEAT_auto_translated_physmap)
+                | (1 << version::XENFEAT_ARM_SMCCC_supported)
+                | (1 << version::XENFEAT_not_direct_mapped);
+            if control {
+                submap |= 1 << version::XENFEAT_dom0;
+            }
+            request[4..].copy_from_slice(&submap.to_le_bytes());
+            match GuestMemory.write(args[1], &request) {
+                Ok(()) => Outcome::Return(0),
+                Err(fault) => error(fault),
+            }
+        }
+        version::XENVER_commandline => {
+            // Privileged, as Xen's XSM default: the boot bundle's hypervisor command line.
+            let control =
+                caller.table.domain(caller.domain).is_some_and(|d| d.capabilities.control);
+            if !control {
+                return error(XenError::EPERM);
+            }
+            let line = crate::domain::boot_bundle().map_or("", |bundle| bundle.manifest.cmdline);
+            copy_string(&line[..line.len().min(1023)], 1024)
+        }
         _ => error(XenError::ENOSYS),
     }
 }
@@ -182,6 +237,67 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             }
             crate::schedule::shutdown_domain(caller.table, caller.domain, reason);
             Outcome::Reschedule(0)
+        }
+        _ => error(XenError::ENOSYS),
+    }
+}
+
+/// `vcpu_op(cmd, vcpuid, arg)` on the caller's own vCPUs (`xen/include/public/vcpu.h`). Xen on
+/// Arm leaves most of these to PSCI and the architected timer; Xenolith offers them too.
+fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
+    use xenolith_abi::xen::vcpu::{self as v, vcpu_set_singleshot_timer};
+    let Some(domain) = caller.table.domain(caller.domain) else { return error(XenError::ESRCH) };
+    let Some(&slot) = domain.vcpus.get(args[1] as usize) else { return error(XenError::ENOENT) };
+    let this = slot == caller.vcpu_slot;
+    let Some(vcpu) = caller.table.vcpu_mut(slot) else { return error(XenError::ENOENT) };
+    match args[0] as u32 {
+        v::VCPUOP_is_up => Outcome::Return(i64::from(vcpu.state != VcpuState::Down)),
+        v::VCPUOP_up => {
+            if !vcpu.initialised {
+                return error(XenError::EINVAL);
+            }
+            if vcpu.state == VcpuState::Down {
+                vcpu.state = VcpuState::Runnable;
+                crate::schedule::wake(slot);
+            }
+            Outcome::Return(0)
+        }
+        v::VCPUOP_down => {
+            if vcpu.state == VcpuState::Down {
+                return Outcome::Return(0);
+            }
+            vcpu.state = VcpuState::Down;
+            crate::schedule::sleep(slot);
+            if this {
+                Outcome::Reschedule(0)
+            } else {
+                Outcome::Return(0)
+            }
+        }
+        v::VCPUOP_set_singleshot_timer => {
+            if !this {
+                return error(XenError::EINVAL);
+            }
+            let mut request = [0u8; core::mem::size_of::<vcpu_set_singleshot_timer>()];
+            if let Err(fault) = GuestMemory.read(args[2], &mut request) {
+                return error(fault);
+            }
+            let timeout = u64::from_le_bytes(request[..8].try_into().unwrap_or([0; 8]));
+            let flags = u32::from_le_bytes(request[8..12].try_into().unwrap_or([0; 4]));
+            if flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::schedule::now() {
+                return error(XenError::ETIME);
+            }
+            if let Some(vcpu) = caller.table.vcpu_mut(slot) {
+                vcpu.singleshot_deadline = Some(timeout);
+            }
+            Outcome::Return(0)
+        }
+        v::VCPUOP_stop_singleshot_timer => {
+            if !this {
+                return error(XenError::EINVAL);
+            }
+            vcpu.singleshot_deadline = None;
+            Outcome::Return(0)
         }
         _ => error(XenError::ENOSYS),
     }

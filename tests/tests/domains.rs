@@ -132,7 +132,19 @@ fn the_control_domain_builds_a_guest_that_sees_zeroed_memory_and_destroys_it() {
             "child: hello from a Xenolith domain (1 vCPUs, 16 MiB at 0x40000000, Xen 4.17, hypervisor node: true)",
             "child: PASS fresh memory is zero",
             "domain 1 destroyed",
+            "control: domain 1 reported 0x50415353 through its mailbox",
             "control: PASS built, listed and destroyed domain 1",
         ],
     );
+}
+
+#[test]
+fn vcpu_op_and_a_single_shot_timer_wake_a_blocked_vcpu() {
+    let mut running = Boot::new(1, "").manifest("tests/manifests/vcpu-op.toml").start();
+    running.forbid("FAIL");
+    expect_all(
+        &mut running,
+        &["sleeper: blocked for", "sleeper: PASS vcpu_op and the single-shot timer"],
+    );
+    expect_all(&mut running, &["busy: progress 2"]);
 }

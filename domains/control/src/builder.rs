@@ -153,6 +153,53 @@ fn load(id: u16, ipa: u64, bytes: &[u8]) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Where the built domain's mailbox page is: the page below its DTB. A guest that has
+/// something to report to its builder writes a non-zero `u64` at its start.
+pub fn mailbox_gfn(memory_mib: u64) -> u64 {
+    (GUEST_RAM0_BASE + (memory_mib << 20) - DTB_SPACE - PAGE) / PAGE
+}
+
+/// Waits, yielding, until domain `id` writes a non-zero value to its mailbox (at most `polls`
+/// looks), and returns it (0: it never did).
+pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError> {
+    let idxs = [gfn];
+    let gpfns = [WINDOW / PAGE];
+    let mut errors = [0i32; 1];
+    let batch = xen_add_to_physmap_batch {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE_gmfn_foreign as u16,
+        size: 1,
+        u: id,
+        idxs: GuestHandle::new(idxs.as_ptr() as u64),
+        gpfns: GuestHandle::new(gpfns.as_ptr() as u64),
+        errs: GuestHandle::new(errors.as_mut_ptr() as u64),
+    };
+    check(
+        "mapping the mailbox",
+        hypercall::memory_op(XENMEM_add_to_physmap_batch, (&raw const batch) as u64),
+    )?;
+    if errors[0] != 0 {
+        return Err(BuildError::Hypercall("mapping the mailbox page", i64::from(errors[0])));
+    }
+    let mut value = 0;
+    for _ in 0..polls {
+        // SAFETY: WINDOW was just mapped to the domain's mailbox frame (the entry reported
+        // success) and is identity-mapped here as normal memory; the other domain writes it,
+        // hence the volatile read.
+        value = unsafe { core::ptr::read_volatile(WINDOW as *const u64) };
+        if value != 0 {
+            break;
+        }
+        hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+    }
+    let remove = xen_remove_from_physmap { domid: DOMID_SELF, _pad: [0; 6], gpfn: WINDOW / PAGE };
+    check(
+        "unmapping the mailbox",
+        hypercall::memory_op(XENMEM_remove_from_physmap, (&raw const remove) as u64),
+    )?;
+    Ok(value)
+}
+
 /// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM and
 /// `args` as its command line. Returns its id.
 pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildError> {

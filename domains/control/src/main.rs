@@ -5,8 +5,8 @@
 //! Its command line says what to do, in order:
 //! - `build=<module>` with `memory=<MiB>` and `args=<guest command line, commas for spaces>`:
 //!   builds a domain from a boot-bundle module (ELF), like `xl create`;
-//! - then it lists domains like `xl list`, waits `settle=<yields>` for the guest to run, destroys
-//!   it (`destroy=1`), and checks every frame came back.
+//! - then it waits for the guest to write its mailbox page (the page below its DTB), lists
+//!   domains like `xl list`, destroys the guest (`destroy=1`), and checks every frame came back.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -55,10 +55,17 @@ mod control {
             }
         };
         println!("control: built domain {id} from {module} ({memory_mib} MiB) and unpaused it");
-        let settle: u64 =
-            info.bootarg("settle").and_then(|value| value.parse().ok()).unwrap_or(2000);
-        for _ in 0..settle {
-            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        // The guest reports through its mailbox page; wait for it (bounded), never for a time.
+        match builder::wait_for_mailbox(id, builder::mailbox_gfn(memory_mib), 50_000_000) {
+            Ok(0) => {
+                println!("control: FAIL domain {id} never wrote its mailbox");
+                return;
+            }
+            Ok(value) => println!("control: domain {id} reported {value:#x} through its mailbox"),
+            Err(error) => {
+                println!("control: FAIL reading domain {id}'s mailbox: {error}");
+                return;
+            }
         }
         xl::list();
         if info.bootarg("destroy") != Some("1") {

@@ -66,3 +66,8 @@ pub fn sysctl(op: &mut xenolith_abi::xen::sysctl::xen_sysctl) -> i64 {
 pub fn memory_op(cmd: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_memory_op, [u64::from(cmd), arg, 0, 0, 0])
 }
+
+/// `vcpu_op(cmd, vcpuid, arg)`.
+pub fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
+    raw(number::__HYPERVISOR_vcpu_op, [u64::from(cmd), u64::from(vcpu), arg, 0, 0])
+}

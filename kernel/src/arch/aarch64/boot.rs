@@ -266,10 +266,15 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
         crate::heap::usage().0 / 1024,
         ready * 1_000_000 / frequency
     );
-    crate::schedule::init(config.params.sched, percpu::online_count());
-    if let Some(Ok(bundle)) = &config.bundle {
-        crate::domain::keep_boot_bundle(bundle.clone());
-        crate::domain::build_boot_domains(bundle);
+    {
+        // The timer interrupt takes the scheduler, domain and heap locks on this pCPU too:
+        // everything that holds them here runs with interrupts masked.
+        let _masked = cpu::IrqGuard::new();
+        crate::schedule::init(config.params.sched, percpu::online_count());
+        if let Some(Ok(bundle)) = &config.bundle {
+            crate::domain::keep_boot_bundle(bundle.clone());
+            crate::domain::build_boot_domains(bundle);
+        }
     }
     idle()
 }

@@ -129,6 +129,7 @@ fn cpu_on(table: &mut Table, domain: DomainId, mpidr: u64, entry: u64, context: 
     vcpu.context = VcpuContext::new(entry, context, vcpu.index);
     vcpu.context.frame.spsr = SPSR_EL1H_MASKED;
     vcpu.state = VcpuState::Runnable;
+    vcpu.initialised = true;
     crate::schedule::wake(slot);
     SUCCESS
 }

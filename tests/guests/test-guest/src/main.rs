@@ -48,6 +48,7 @@ mod guest {
             "smp" => smp(name, info),
             "zeros" => zeros(name),
             "bench" => bench(name),
+            "timer" => timer(name),
             "yield" => loop {
                 hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
             },
@@ -114,6 +115,9 @@ mod guest {
             address += 8;
         }
         println!("{name}: PASS fresh memory is zero ({} KiB checked)", (end - start) / 1024);
+        // Tell the builder, through the mailbox page just below the DTB (checked above).
+        // SAFETY: `end - 4096` is this domain's own RAM inside [start, end), identity-mapped.
+        unsafe { core::ptr::write_volatile((end - 4096) as *mut u64, 0x5041_5353) };
         spin(name);
     }
 
@@ -133,6 +137,42 @@ mod guest {
             core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack))
         };
         ticks * 1_000_000_000 / frequency.max(1)
+    }
+
+    /// vcpu_op: is_up, a vCPU that does not exist, and a single-shot timer that ends a block.
+    fn timer(name: &str) {
+        use xenolith_abi::xen::sched::SCHEDOP_block;
+        use xenolith_abi::xen::vcpu::*;
+        let up = hypercall::vcpu_op(VCPUOP_is_up, 0, 0);
+        let missing = hypercall::vcpu_op(VCPUOP_up, 5, 0);
+        let now = nanoseconds(counter());
+        let past = vcpu_set_singleshot_timer {
+            timeout_abs_ns: now / 2,
+            flags: VCPU_SSHOTTMR_future,
+            _pad: 0,
+        };
+        let too_late = hypercall::vcpu_op(VCPUOP_set_singleshot_timer, 0, (&raw const past) as u64);
+        let deadline = now + 50_000_000;
+        let timer = vcpu_set_singleshot_timer {
+            timeout_abs_ns: deadline,
+            flags: VCPU_SSHOTTMR_future,
+            _pad: 0,
+        };
+        let set = hypercall::vcpu_op(VCPUOP_set_singleshot_timer, 0, (&raw const timer) as u64);
+        let blocked = hypercall::sched_op(SCHEDOP_block, 0);
+        let woke = nanoseconds(counter());
+        println!("{name}: blocked for {} us on a 50 ms single-shot timer", (woke - now) / 1000);
+        if up == 1
+            && expect(name, "VCPUOP_up of vCPU 5", missing, XenError::ENOENT)
+            && expect(name, "a single-shot timer in the past", too_late, XenError::ETIME)
+            && set == 0
+            && blocked == 0
+            && woke >= deadline
+        {
+            println!("{name}: PASS vcpu_op and the single-shot timer");
+        } else {
+            println!("{name}: FAIL is_up {up}, set {set}, block {blocked}, woke {woke} before {deadline}");
+        }
     }
 
     /// Figures for `cargo xtask bench` (run under `-icount shift=0`, where a nanosecond of
@@ -225,7 +265,19 @@ mod guest {
         };
         let version =
             hypercall::raw(call::__HYPERVISOR_domctl, [(&raw mut stale) as u64, 0, 0, 0, 0]);
-        if expect(name, "domctl getdomaininfo", info, XenError::EPERM)
+        let mut line = [0u8; 1024];
+        let commandline = hypercall::xen_version(
+            xenolith_abi::xen::version::XENVER_commandline,
+            line.as_mut_ptr() as u64,
+        );
+        let mut features = [0u32; 2];
+        let got = hypercall::xen_version(
+            xenolith_abi::xen::version::XENVER_get_features,
+            features.as_mut_ptr() as u64,
+        );
+        println!("{name}: XENVER_get_features -> {got}, submap 0 = {:#x}", features[1]);
+        if expect(name, "XENVER_commandline", commandline, XenError::EPERM)
+            & expect(name, "domctl getdomaininfo", info, XenError::EPERM)
             & expect(name, "domctl pausedomain", pause, XenError::EPERM)
             & expect(name, "sysctl physinfo", physinfo, XenError::EPERM)
             & expect(name, "domctl with an old interface version", version, XenError::EACCES)
