@@ -136,6 +136,42 @@ impl Table {
         Ok(())
     }
 
+    /// `XENMEM_decrease_reservation` for one extent: gives back the extent of `2^order` frames at
+    /// guest frame `gfn` of `target`, which must be exactly one the domain was given. Refused
+    /// (`-EBUSY`) while another domain maps any of `target`'s memory: frames are not
+    /// reference-counted yet, so none may be freed under a live foreign mapping.
+    pub fn decrease(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
+        let size = FRAME_SIZE.checked_shl(order).ok_or(XenError::EINVAL)?;
+        let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let mapped_elsewhere = self
+            .domains
+            .iter()
+            .flatten()
+            .any(|domain| domain.foreign.iter().any(|mapping| mapping.source == target));
+        if mapped_elsewhere {
+            return Err(XenError::EBUSY);
+        }
+        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
+        let index = domain
+            .ram
+            .iter()
+            .position(|extent| extent.ipa == ipa && extent.size == size)
+            .ok_or(XenError::EINVAL)?;
+        let mut tables = IdentityTables;
+        domain.stage2.unmap(&mut tables, ipa, size).map_err(|_| XenError::EINVAL)?;
+        let extent = domain.ram.swap_remove(index);
+        guest::flush_guest_tlbs();
+        memory::scrub(extent.phys, extent.size);
+        if let Some(allocator) = memory::FRAMES.lock().as_mut() {
+            if let Err(error) =
+                allocator.free_contiguous(extent.phys, (extent.size / FRAME_SIZE) as usize)
+            {
+                panic!("freeing an extent of domain {target}: {error}");
+            }
+        }
+        Ok(())
+    }
+
     /// Maps `source`'s guest frame `gfn` at `mapper`'s guest frame `gpfn` (read-write).
     pub fn map_foreign(
         &mut self,

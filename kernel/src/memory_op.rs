@@ -81,6 +81,31 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             }
             Ok(done as i64)
         }
+        mem::XENMEM_decrease_reservation => {
+            let request: xen_memory_reservation = read_struct(arg)?;
+            let target = resolve(caller, request.domid);
+            if target != caller.domain {
+                let target_is_control = is_control(caller, target);
+                allowed(caller, Operation::Domctl { target, target_is_control, read_only: false })?;
+            }
+            if request.nr_extents > MAX_BATCH {
+                return Err(XenError::EINVAL);
+            }
+            let mut done = 0;
+            for index in 0..request.nr_extents {
+                let mut raw = [0u8; 8];
+                GuestMemory.read(request.extent_start.address() + index * 8, &mut raw)?;
+                if caller
+                    .table
+                    .decrease(target, u64::from_le_bytes(raw), request.extent_order)
+                    .is_err()
+                {
+                    break;
+                }
+                done += 1;
+            }
+            Ok(done as i64)
+        }
         mem::XENMEM_add_to_physmap_batch => {
             let request: xen_add_to_physmap_batch = read_struct(arg)?;
             if resolve(caller, request.domid) != caller.domain {

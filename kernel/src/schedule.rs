@@ -382,7 +382,8 @@ pub fn tick(frame: &mut TrapFrame) {
     reschedule(frame);
 }
 
-/// An exception from AArch32 state: domains are AArch64 only, so the domain is crashed.
+/// An exception the domain running here caused and cannot be given back (an SError, or anything
+/// from AArch32 state, which domains never run in): the domain is crashed.
 pub fn foreign_state_trap(frame: &mut TrapFrame) {
     if let Some(slot) = current_vcpu() {
         let mut table = TABLE.lock();
@@ -390,7 +391,7 @@ pub fn foreign_state_trap(frame: &mut TrapFrame) {
             crash_domain(
                 &mut table,
                 domain,
-                format_args!("exception from AArch32 state (ESR {:#x})", frame.esr),
+                format_args!("SError or AArch32 exception (ESR {:#x})", frame.esr),
             );
         }
     }

@@ -133,6 +133,8 @@ fn the_control_domain_builds_a_guest_that_sees_zeroed_memory_and_destroys_it() {
             "child: PASS fresh memory is zero",
             "domain 1 destroyed",
             "control: domain 1 reported 0x50415353 through its mailbox",
+            "control: took the last 2 MiB of domain 1 back",
+            "control: 1      14     1",
             "control: PASS built, listed and destroyed domain 1",
         ],
     );

@@ -200,6 +200,23 @@ pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError
     Ok(value)
 }
 
+/// Takes the last 2 MiB extent of domain `id`'s `memory_mib` back (`XENMEM_decrease_reservation`).
+pub fn shrink(id: u16, memory_mib: u64) -> Result<(), BuildError> {
+    let extents = [GUEST_RAM0_BASE / PAGE + (memory_mib / 2 - 1) * 512];
+    let reservation = xen_memory_reservation {
+        extent_start: GuestHandle::new(extents.as_ptr() as u64),
+        nr_extents: 1,
+        extent_order: 9,
+        mem_flags: 0,
+        domid: id,
+        _pad: [0; 6],
+    };
+    match hypercall::memory_op(XENMEM_decrease_reservation, (&raw const reservation) as u64) {
+        1 => Ok(()),
+        done => Err(BuildError::Hypercall("XENMEM_decrease_reservation", done)),
+    }
+}
+
 /// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM and
 /// `args` as its command line. Returns its id.
 pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildError> {

@@ -67,6 +67,10 @@ mod control {
                 return;
             }
         }
+        match builder::shrink(id, memory_mib) {
+            Ok(()) => println!("control: took the last 2 MiB of domain {id} back"),
+            Err(error) => println!("control: FAIL shrinking domain {id}: {error}"),
+        }
         xl::list();
         if info.bootarg("destroy") != Some("1") {
             return;

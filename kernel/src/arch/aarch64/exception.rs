@@ -48,8 +48,9 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
             crate::schedule::guest_trap(frame);
             return;
         }
-        // A domain in AArch32 state: not supported, so it cannot have been entered legitimately.
-        12..=15 => {
+        // An SError from a domain (an external abort it caused), or anything from AArch32 state
+        // (domains are AArch64 only): the domain is crashed, never the core.
+        11..=15 => {
             crate::schedule::foreign_state_trap(frame);
             return;
         }
