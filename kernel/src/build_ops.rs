@@ -74,6 +74,7 @@ impl Table {
                 singleshot_deadline: None,
                 runtime_ns: 0,
                 initialised: false,
+                vgic: xenolith_kernel::vgic::VgicCpu::new(),
             });
         }
         let generation = self.take_generation();
@@ -91,6 +92,7 @@ impl Table {
             runtime_at_heartbeat: 0,
             sched: xenolith_kernel::sched::VcpuParams::new(id),
             max_memkb: 0,
+            vgic: xenolith_kernel::vgic::VgicDist::new(),
         }));
         Ok(id)
     }

@@ -76,6 +76,8 @@ pub struct Vcpu {
     pub runtime_ns: u64,
     /// It has a context to run (its domain's builder or PSCI CPU_ON gave it one).
     pub initialised: bool,
+    /// Its redistributor and private interrupts.
+    pub vgic: xenolith_kernel::vgic::VgicCpu,
 }
 
 /// What to build a domain from.
@@ -123,6 +125,8 @@ pub struct Domain {
     pub sched: xenolith_kernel::sched::VcpuParams,
     /// `XEN_DOMCTL_max_mem` limit in KiB (informational: RAM is fixed at build time).
     pub max_memkb: u64,
+    /// Its virtual distributor.
+    pub vgic: xenolith_kernel::vgic::VgicDist,
 }
 
 /// A block of frames a domain owns.
@@ -325,6 +329,7 @@ impl Table {
                 singleshot_deadline: None,
                 runtime_ns: 0,
                 initialised: index == 0,
+                vgic: xenolith_kernel::vgic::VgicCpu::new(),
             });
         }
         self.domains[usize::from(id)] = Some(Box::new(Domain {
@@ -341,6 +346,7 @@ impl Table {
             runtime_at_heartbeat: 0,
             sched: xenolith_kernel::sched::VcpuParams::new(id),
             max_memkb: ram_size / 1024,
+            vgic: xenolith_kernel::vgic::VgicDist::new(),
         }));
         Ok(id)
     }

@@ -28,3 +28,4 @@ pub mod lpae;
 pub mod platform;
 pub mod policy;
 pub mod sched;
+pub mod vgic;

@@ -36,6 +36,8 @@ mod percpu;
 mod schedule;
 #[cfg(target_os = "none")]
 mod setup;
+#[cfg(target_os = "none")]
+mod virq;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

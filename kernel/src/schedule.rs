@@ -142,6 +142,25 @@ pub fn add_domain(table: &Table, id: DomainId) -> Result<(), xenolith_kernel::sc
     Ok(())
 }
 
+/// Whether vCPU `slot` is current on some pCPU.
+pub fn is_current(slot: usize) -> bool {
+    CPUS.iter().any(|this| this.current.load(Ordering::Acquire) == slot)
+}
+
+/// Whether vCPU `slot` is current on a pCPU other than this one.
+pub fn running_elsewhere(slot: usize) -> bool {
+    let me = cpu::current_index();
+    CPUS.iter()
+        .enumerate()
+        .any(|(index, this)| index != me && this.current.load(Ordering::Acquire) == slot)
+}
+
+/// Makes the pCPU running `slot` look at it again (to deliver a new virtual interrupt).
+pub fn kick_vcpu(slot: usize) {
+    let target = CPUS.iter().position(|this| this.current.load(Ordering::Acquire) == slot);
+    kick(target);
+}
+
 /// Makes `slot` runnable, kicking a pCPU if the scheduler wants one to look again.
 pub fn wake(slot: usize) {
     kick(with_scheduler(|scheduler| scheduler.wake(slot, now())));
@@ -251,6 +270,7 @@ pub fn reschedule(frame: &mut TrapFrame) {
             vcpu.context.frame.clone_from(frame);
             guest::save_el1(&mut vcpu.context.el1);
             guest::save_fp(&mut vcpu.context.fp);
+            guest::save_gic(&mut vcpu.context.gic);
         }
     }
     this.switched_at.store(now, Ordering::Relaxed);
@@ -274,9 +294,11 @@ pub fn reschedule(frame: &mut TrapFrame) {
         Some((slot, vcpu, domain)) => {
             guest::restore_el1(&vcpu.context.el1);
             guest::restore_fp(&vcpu.context.fp);
+            guest::restore_gic(&vcpu.context.gic);
             guest::activate_stage2(domain.vmid, domain.stage2.root());
             frame.clone_from(&vcpu.context.frame);
             this.current.store(slot, Ordering::Release);
+            crate::virq::deliver(&mut table, slot);
         }
         None => {
             *frame = idle_frame();
@@ -315,11 +337,41 @@ pub fn guest_trap(frame: &mut TrapFrame) {
             }
             switch = crate::arch::psci_guest::handle(frame, &mut table, domain, slot);
         }
-        guest::GuestExit::Wait { .. } => {
-            // No virtual interrupts reach domains yet, so WFI cannot wait for one: it yields.
+        guest::GuestExit::Wait { wfe } => {
             guest::skip_instruction(frame);
-            yield_now(slot);
+            if wfe || crate::virq::has_pending(&table, slot) {
+                // WFE, or an interrupt is already waiting: let others run, then come back.
+                yield_now(slot);
+            } else {
+                // WFI with nothing pending: sleep until an interrupt is made pending for it.
+                if let Some(vcpu) = table.vcpu_mut(slot) {
+                    vcpu.state = VcpuState::Blocked;
+                }
+                sleep(slot);
+            }
             switch = true;
+        }
+        guest::GuestExit::SystemRegister { iss } if iss & 0x3f_fc1f == ICC_SGI1R_EL1_WRITE => {
+            let register = ((iss >> 5) & 0x1f) as usize;
+            let value = if register == 31 { 0 } else { frame.x[register] };
+            crate::virq::send_sgi(&mut table, domain, slot, value);
+            guest::skip_instruction(frame);
+        }
+        guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
+            if crate::virq::mmio(&mut table, domain, ipa, None).is_some() =>
+        {
+            let iss = frame.esr & 0x1ff_ffff;
+            let register = ((iss >> 16) & 0x1f) as usize;
+            let size_bits = 8u32 << ((iss >> 22) & 0b11);
+            let mask = if size_bits == 64 { u64::MAX } else { (1u64 << size_bits) - 1 };
+            if write {
+                let value = if register == 31 { 0 } else { frame.x[register] & mask };
+                crate::virq::mmio(&mut table, domain, ipa, Some(value));
+            } else if register != 31 {
+                frame.x[register] =
+                    crate::virq::mmio(&mut table, domain, ipa, None).unwrap_or(0) & mask;
+            }
+            guest::skip_instruction(frame);
         }
         guest::GuestExit::DataAbort { ipa, write, .. } => {
             let access = if write { "write" } else { "read" };
@@ -353,11 +405,19 @@ pub fn guest_trap(frame: &mut TrapFrame) {
             switch = true;
         }
     }
+    let reschedule_now = switch || percpu::this().need_reschedule.load(Ordering::Acquire);
+    if !reschedule_now {
+        crate::virq::deliver(&mut table, slot);
+    }
     drop(table);
-    if switch || percpu::this().need_reschedule.load(Ordering::Acquire) {
+    if reschedule_now {
         reschedule(frame);
     }
 }
+
+/// ISS of a trapped write to ICC_SGI1R_EL1 (Op0 3, Op2 5, Op1 0, CRn 12, CRm 11, direction
+/// write), with the register field (bits 9:5) masked out: Arm ARM D24.2.40, EC 0x18.
+const ICC_SGI1R_EL1_WRITE: u32 = (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
 
 /// The per-pCPU tick: expired single-shot timers wake their vCPUs, then the scheduler may switch.
 pub fn tick(frame: &mut TrapFrame) {
@@ -365,6 +425,9 @@ pub fn tick(frame: &mut TrapFrame) {
     let mut woken = alloc::vec::Vec::new();
     {
         let mut table = TABLE.lock();
+        if started() {
+            crate::virq::expire_virtual_timers(&mut table, cpu::counter());
+        }
         for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
             let Some(vcpu) = vcpu else { continue };
             if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
@@ -430,6 +493,17 @@ pub fn report_shares(elapsed_ns: u64) {
     if !line.is_empty() {
         log::info!("shares: {line}");
     }
+}
+
+/// The physical virtual-timer interrupt arrived while a vCPU ran here, or a pCPU was kicked to
+/// deliver something: hand pending virtual interrupts to the vCPU running here.
+pub fn interrupt_return(virtual_timer: bool) {
+    let Some(slot) = current_vcpu() else { return };
+    let mut table = TABLE.lock();
+    if virtual_timer {
+        crate::virq::virtual_timer_fired(&mut table, slot);
+    }
+    crate::virq::deliver(&mut table, slot);
 }
 
 /// Domain id and vCPU index of what this pCPU runs, if anything.

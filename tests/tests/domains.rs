@@ -150,3 +150,14 @@ fn vcpu_op_and_a_single_shot_timer_wake_a_blocked_vcpu() {
     );
     expect_all(&mut running, &["busy: progress 2"]);
 }
+
+#[test]
+fn the_virtual_gic_delivers_virtual_timer_interrupts_and_sgis() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/vgic.toml").start();
+    running.forbid("FAIL");
+    running.forbid("unexpected interrupt");
+    expect_unordered(
+        &mut running,
+        &["ticker: PASS 5 virtual timer interrupts", "pair: PASS vCPU 1 took SGI 1 from vCPU 0"],
+    );
+}

@@ -66,10 +66,24 @@ pub fn list() {
     }
 }
 
-/// `xl destroy`.
-pub fn destroy(id: u16) -> Result<(), i64> {
+/// Whether domain `id` still exists (dying domains included).
+pub fn exists(id: u16) -> bool {
+    let (result, op) = domctl(XEN_DOMCTL_getdomaininfo, id, empty());
+    result == 0 && op.u.read::<xen_domctl_getdomaininfo>().domain == id
+}
+
+/// `xl destroy`: asks for the destruction, then waits until the domain is gone (the core
+/// finishes once no pCPU runs it any more). Gives up, with `Err(0)`, after `polls` looks.
+pub fn destroy(id: u16, polls: u64) -> Result<(), i64> {
     match domctl(XEN_DOMCTL_destroydomain, id, empty()).0 {
-        0 => Ok(()),
-        error => Err(error),
+        0 => {}
+        error => return Err(error),
     }
+    for _ in 0..polls {
+        if !exists(id) {
+            return Ok(());
+        }
+        hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+    }
+    Err(0)
 }

@@ -43,6 +43,11 @@ _start:
     b       domain_exception
     .endm
 
+    .macro IRQVECTOR
+    .balign 0x80
+    b       domain_irq_entry
+    .endm
+
     .section .text.vectors, "ax"
     .balign 0x800
 domain_vectors:
@@ -51,7 +56,7 @@ domain_vectors:
     DVECTOR 2
     DVECTOR 3
     DVECTOR 4
-    DVECTOR 5
+    IRQVECTOR
     DVECTOR 6
     DVECTOR 7
     DVECTOR 8
@@ -62,6 +67,40 @@ domain_vectors:
     DVECTOR 13
     DVECTOR 14
     DVECTOR 15
+
+    // An IRQ at EL1h: save what a call may clobber (and ELR/SPSR, for nesting safety), let Rust
+    // take the interrupt, restore, return.
+domain_irq_entry:
+    sub     sp, sp, #192
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x30, [sp, #144]
+    mrs     x0, elr_el1
+    mrs     x1, spsr_el1
+    stp     x0, x1, [sp, #160]
+    bl      domain_irq
+    ldp     x0, x1, [sp, #160]
+    msr     elr_el1, x0
+    msr     spsr_el1, x1
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x30, [sp, #144]
+    add     sp, sp, #192
+    eret
     "#,
     stack_size = const STACK_SIZE,
 );

@@ -27,6 +27,8 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod hypercall;
 #[cfg(target_os = "none")]
+pub mod irq;
+#[cfg(target_os = "none")]
 mod rt;
 #[cfg(target_os = "none")]
 pub mod smp;

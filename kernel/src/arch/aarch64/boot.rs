@@ -25,6 +25,8 @@ const SGI_STOP: u32 = 0;
 const SGI_TEST: u32 = 1;
 /// SGI asking a CPU to run its scheduler.
 const SGI_RESCHEDULE: u32 = 2;
+/// The virtual timer's PPI (fires while a vCPU's timer expires as it runs).
+const VIRTUAL_TIMER_PPI: u32 = 27;
 /// Timer interrupts per second.
 const TICK_HZ: u64 = 100;
 /// Bytes of each secondary CPU's stack.
@@ -290,6 +292,7 @@ fn start_this_cpu(index: usize) {
     gic::enable_private(redistributor, SGI_STOP);
     gic::enable_private(redistributor, SGI_TEST);
     gic::enable_private(redistributor, SGI_RESCHEDULE);
+    gic::enable_private(redistributor, VIRTUAL_TIMER_PPI);
     super::guest::init_cpu();
     gic::enable_private(redistributor, TIMER_INTID.load(Ordering::Relaxed) as u32);
     let this = &CPUS[index];
@@ -415,6 +418,7 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
     }
     let mut ticked = false;
     let mut kicked = false;
+    let mut virtual_timer = false;
     loop {
         let intid = gic::acknowledge();
         if intid >= gic::SPURIOUS {
@@ -434,6 +438,7 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
                 this.test_sgis.fetch_add(1, Ordering::AcqRel);
             }
             SGI_RESCHEDULE => kicked = true,
+            VIRTUAL_TIMER_PPI => virtual_timer = true,
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
                 timer::arm(TICK_INTERVAL.load(Ordering::Relaxed));
                 this.ticks.fetch_add(1, Ordering::AcqRel);
@@ -449,6 +454,9 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
             _ => log::warn!("unexpected interrupt {intid}"),
         }
         gic::end_of_interrupt(intid);
+    }
+    if virtual_timer || !(ticked || kicked) {
+        crate::schedule::interrupt_return(virtual_timer);
     }
     if ticked {
         crate::schedule::tick(frame);

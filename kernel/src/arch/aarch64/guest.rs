@@ -61,8 +61,10 @@ pub struct El1State {
     cpacr: u64,
     cntkctl: u64,
     csselr: u64,
-    cntv_ctl: u64,
-    cntv_cval: u64,
+    /// CNTV_CTL_EL0 (ENABLE bit 0, IMASK bit 1, ISTATUS bit 2).
+    pub cntv_ctl: u64,
+    /// CNTV_CVAL_EL0.
+    pub cntv_cval: u64,
     /// What the vCPU reads as MPIDR_EL1 (VMPIDR_EL2).
     pub vmpidr: u64,
 }
@@ -76,6 +78,21 @@ pub struct FpState {
     fpsr: u64,
 }
 
+/// The virtual CPU interface of one vCPU (GICv3 ICH_* registers): what it has been given to
+/// take, and its own interface state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VirtualInterface {
+    /// ICH_LR<n>_EL2.
+    pub list: [u64; LIST_REGISTERS],
+    /// ICH_VMCR_EL2.
+    pub vmcr: u64,
+    /// ICH_AP1R0_EL2.
+    pub ap1r0: u64,
+}
+
+/// List registers the core uses (QEMU and most cores have 4).
+pub const LIST_REGISTERS: usize = 4;
+
 /// Everything the core keeps of a vCPU that is not running.
 #[derive(Clone, Debug)]
 pub struct VcpuContext {
@@ -85,6 +102,8 @@ pub struct VcpuContext {
     pub el1: El1State,
     /// FP/SIMD.
     pub fp: FpState,
+    /// Virtual GIC CPU interface.
+    pub gic: VirtualInterface,
 }
 
 impl VcpuContext {
@@ -101,7 +120,7 @@ impl VcpuContext {
             vmpidr: (1 << 31) | u64::from(vcpu_index & 0xf) | (u64::from(vcpu_index >> 4) << 8),
             ..El1State::default()
         };
-        Self { frame, el1, fp: FpState::default() }
+        Self { frame, el1, fp: FpState::default(), gic: VirtualInterface::default() }
     }
 }
 
@@ -252,6 +271,49 @@ pub fn restore_fp(state: &FpState) {
     write_sysreg!("s3_3_c4_c4_1", state.fpsr);
 }
 
+/// Saves the virtual CPU interface of the vCPU leaving this pCPU.
+pub fn save_gic(state: &mut VirtualInterface) {
+    state.list[0] = read_sysreg!("ich_lr0_el2");
+    state.list[1] = read_sysreg!("ich_lr1_el2");
+    state.list[2] = read_sysreg!("ich_lr2_el2");
+    state.list[3] = read_sysreg!("ich_lr3_el2");
+    state.vmcr = read_sysreg!("ich_vmcr_el2");
+    state.ap1r0 = read_sysreg!("ich_ap1r0_el2");
+}
+
+/// Loads the virtual CPU interface of the vCPU entering this pCPU.
+pub fn restore_gic(state: &VirtualInterface) {
+    write_sysreg!("ich_lr0_el2", state.list[0]);
+    write_sysreg!("ich_lr1_el2", state.list[1]);
+    write_sysreg!("ich_lr2_el2", state.list[2]);
+    write_sysreg!("ich_lr3_el2", state.list[3]);
+    write_sysreg!("ich_vmcr_el2", state.vmcr);
+    write_sysreg!("ich_ap1r0_el2", state.ap1r0);
+}
+
+/// Bitmap of the list registers that hold nothing (ICH_ELRSR_EL2).
+pub fn empty_list_registers() -> u64 {
+    read_sysreg!("ich_elrsr_el2") & ((1 << LIST_REGISTERS) - 1)
+}
+
+/// Puts virtual interrupt `intid` (Group 1, `priority`) pending in list register `index`.
+pub fn inject(index: usize, intid: u32, priority: u8) {
+    // ICH_LR<n>_EL2: State = pending (bit 62), Group 1 (bit 60), Priority [55:48], vINTID.
+    let value = (1 << 62) | (1 << 60) | (u64::from(priority) << 48) | u64::from(intid);
+    match index {
+        0 => write_sysreg!("ich_lr0_el2", value),
+        1 => write_sysreg!("ich_lr1_el2", value),
+        2 => write_sysreg!("ich_lr2_el2", value),
+        _ => write_sysreg!("ich_lr3_el2", value),
+    }
+}
+
+/// Masks the running vCPU's virtual timer (its interrupt is being delivered virtually; the guest
+/// re-arms the timer, which clears the mask, as Xen's vtimer does).
+pub fn mask_virtual_timer() {
+    write_sysreg!("cntv_ctl_el0", read_sysreg!("cntv_ctl_el0") | 0b10);
+}
+
 /// Per-pCPU set-up for running domains: trap controls, stage-2 format, FP/SIMD not trapped.
 pub fn init_cpu() {
     let parange = (read_sysreg!("id_aa64mmfr0_el1") & 0xf).min(2);
@@ -262,6 +324,8 @@ pub fn init_cpu() {
     // CPTR_EL2 (non-VHE): RES1 bits 13:12 and 9:0; TFP (bit 10) clear: FP/SIMD not trapped.
     write_sysreg!("cptr_el2", 0x33ff);
     write_sysreg!("hcr_el2", HCR_GUEST);
+    // ICH_HCR_EL2.En: the virtual CPU interface is on.
+    write_sysreg!("ich_hcr_el2", 1);
 }
 
 /// Makes `root` (with `vmid`) the current stage 2.

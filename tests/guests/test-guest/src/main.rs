@@ -49,6 +49,8 @@ mod guest {
             "zeros" => zeros(name),
             "bench" => bench(name),
             "timer" => timer(name),
+            "vtimer" => vtimer(name),
+            "ipi" => ipi(name),
             "yield" => loop {
                 hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
             },
@@ -172,6 +174,110 @@ mod guest {
             println!("{name}: PASS vcpu_op and the single-shot timer");
         } else {
             println!("{name}: FAIL is_up {up}, set {set}, block {blocked}, woke {woke} before {deadline}");
+        }
+    }
+
+    static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    static SGIS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    static READY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+    fn arm_virtual_timer(milliseconds: u64) {
+        let frequency: u64;
+        // SAFETY: reading CNTFRQ_EL0 has no side effect.
+        unsafe {
+            core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack))
+        };
+        // SAFETY: programs this vCPU's own virtual timer only.
+        unsafe {
+            core::arch::asm!(
+                "msr cntv_tval_el0, {ticks}",
+                "msr cntv_ctl_el0, {enable}",
+                "isb",
+                ticks = in(reg) frequency * milliseconds / 1000,
+                enable = in(reg) 1u64,
+                options(nostack)
+            )
+        };
+    }
+
+    fn on_interrupt(intid: u32) {
+        use core::sync::atomic::Ordering;
+        match intid {
+            27 => {
+                TICKS.fetch_add(1, Ordering::AcqRel);
+                arm_virtual_timer(10);
+            }
+            1 => {
+                SGIS.fetch_add(1, Ordering::AcqRel);
+            }
+            _ => println!("unexpected interrupt {intid}"),
+        }
+    }
+
+    /// The virtual timer through the virtual GIC: five 10 ms ticks, sleeping in WFI between them.
+    fn vtimer(name: &str) {
+        use core::sync::atomic::Ordering;
+        use xenolith_runtime::irq;
+        irq::init_distributor();
+        irq::init_cpu(0, 1 << 27);
+        irq::set_handler(on_interrupt);
+        let start = nanoseconds(counter());
+        arm_virtual_timer(10);
+        irq::enable();
+        let mut waits = 0;
+        while TICKS.load(Ordering::Acquire) < 5 && waits < 10_000 {
+            irq::wait();
+            waits += 1;
+        }
+        let elapsed = (nanoseconds(counter()) - start) / 1_000_000;
+        let ticks = TICKS.load(Ordering::Acquire);
+        if ticks >= 5 && elapsed >= 40 {
+            println!(
+                "{name}: PASS {ticks} virtual timer interrupts in {elapsed} ms ({waits} WFIs)"
+            );
+        } else {
+            println!(
+                "{name}: FAIL {ticks} virtual timer interrupts after {waits} WFIs and {elapsed} ms"
+            );
+        }
+    }
+
+    fn ipi_secondary(index: usize) -> ! {
+        use core::sync::atomic::Ordering;
+        use xenolith_runtime::irq;
+        irq::init_cpu(index as u64, 1 << 1);
+        irq::enable();
+        READY.store(true, Ordering::Release);
+        loop {
+            irq::wait();
+        }
+    }
+
+    /// A virtual SGI from vCPU 0 to vCPU 1 (which waits for it in WFI).
+    fn ipi(name: &str) {
+        use core::sync::atomic::Ordering;
+        use xenolith_runtime::irq;
+        irq::init_distributor();
+        irq::set_handler(on_interrupt);
+        if let Err(error) = xenolith_runtime::smp::start_vcpu(1, ipi_secondary) {
+            println!("{name}: FAIL starting vCPU 1: {}", error.0);
+            return;
+        }
+        let mut polls = 0;
+        while !READY.load(Ordering::Acquire) && polls < 1_000_000 {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            polls += 1;
+        }
+        irq::send_sgi(1, 1 << 1);
+        polls = 0;
+        while SGIS.load(Ordering::Acquire) == 0 && polls < 1_000_000 {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            polls += 1;
+        }
+        if SGIS.load(Ordering::Acquire) == 1 {
+            println!("{name}: PASS vCPU 1 took SGI 1 from vCPU 0");
+        } else {
+            println!("{name}: FAIL vCPU 1 took {} SGIs", SGIS.load(Ordering::Acquire));
         }
     }
 

@@ -1,0 +1,109 @@
+//! Interrupts for domains: the GICv3 a domain sees (Xen's guest layout: distributor at
+//! `GUEST_GICV3_GICD_BASE`, one redistributor per vCPU from `GUEST_GICV3_GICR0_BASE`), the
+//! system-register CPU interface, and one handler the domain registers.
+//!
+//! # Invariants
+//! - The handler runs with interrupts masked, on the interrupted stack; it must be short.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use xenolith_abi::xen::arch_arm::{
+    GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_RDIST_STRIDE,
+};
+
+static HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+fn write32(address: u64, value: u32) {
+    // SAFETY: callers pass registers of the domain's virtual GIC, device-mapped by the runtime's
+    // identity map (the first GiB); the hypervisor emulates the access.
+    unsafe { core::ptr::write_volatile(address as *mut u32, value) };
+}
+
+fn read32(address: u64) -> u32 {
+    // SAFETY: as for `write32`.
+    unsafe { core::ptr::read_volatile(address as *const u32) }
+}
+
+/// Sets the interrupt handler (`intid` in, called once per interrupt, with the interrupt
+/// acknowledged and ended around it).
+pub fn set_handler(handler: fn(u32)) {
+    HANDLER.store(handler as usize, Ordering::Release);
+}
+
+/// Enables the distributor (once, from vCPU 0).
+pub fn init_distributor() {
+    // GICD_CTLR: EnableGrp1 (ARE is fixed on).
+    write32(GUEST_GICV3_GICD_BASE, 0b10);
+}
+
+/// Wakes vCPU `index`'s redistributor, enables the SGIs and PPIs in `private` (bit n = INTID n)
+/// at priority 0xA0, and turns the CPU interface on. Call on that vCPU.
+pub fn init_cpu(index: u64, private: u32) {
+    let redistributor = GUEST_GICV3_GICR0_BASE + index * GUEST_GICV3_RDIST_STRIDE;
+    write32(redistributor + 0x14, 0); // GICR_WAKER: awake
+    while read32(redistributor + 0x14) & 0b100 != 0 {}
+    let sgi = redistributor + 0x1_0000;
+    write32(sgi + 0x80, !0); // Group 1
+    for register in 0..8 {
+        write32(sgi + 0x400 + register * 4, 0xA0A0_A0A0);
+    }
+    write32(sgi + 0x100, private); // ISENABLER0
+                                   // SAFETY: GICv3 CPU interface system registers at EL1: SRE on, every priority unmasked,
+                                   // Group 1 enabled. They configure this vCPU's (virtual) interface only.
+    unsafe {
+        asm!(
+            "msr icc_sre_el1, {sre}",
+            "isb",
+            "msr icc_pmr_el1, {pmr}",
+            "msr icc_igrpen1_el1, {enable}",
+            "isb",
+            sre = in(reg) 1u64,
+            pmr = in(reg) 0xffu64,
+            enable = in(reg) 1u64,
+            options(nostack)
+        )
+    };
+}
+
+/// Unmasks IRQs on this vCPU.
+pub fn enable() {
+    // SAFETY: the vector table has an IRQ entry (`domain_irq`) from `_start` on.
+    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Sends SGI `intid` to the vCPUs in `targets` (bit n = vCPU n < 16).
+pub fn send_sgi(intid: u32, targets: u16) {
+    let value = (u64::from(intid & 0xf) << 24) | u64::from(targets);
+    // SAFETY: writing ICC_SGI1R_EL1 only generates an SGI (the hypervisor emulates it).
+    unsafe { asm!("msr icc_sgi1r_el1, {0}", "isb", in(reg) value, options(nostack)) };
+}
+
+/// Waits for an interrupt (WFI).
+pub fn wait() {
+    // SAFETY: WFI idles until an interrupt; the hypervisor blocks this vCPU meanwhile.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+#[no_mangle]
+extern "C" fn domain_irq() {
+    loop {
+        let intid: u64;
+        // SAFETY: acknowledging reads ICC_IAR1_EL1, which only changes interrupt state.
+        unsafe { asm!("mrs {0}, icc_iar1_el1", out(reg) intid, options(nomem, nostack)) };
+        let intid = (intid & 0xff_ffff) as u32;
+        if intid >= 1020 {
+            return;
+        }
+        let handler = HANDLER.load(Ordering::Acquire);
+        if handler != 0 {
+            // SAFETY: only `set_handler` stores here, always a `fn(u32)`.
+            let handler: fn(u32) = unsafe { core::mem::transmute::<usize, fn(u32)>(handler) };
+            handler(intid);
+        }
+        // SAFETY: ends the interrupt just acknowledged (EOImode 0: drop and deactivate).
+        unsafe {
+            asm!("msr icc_eoir1_el1, {0}", "isb", in(reg) u64::from(intid), options(nostack))
+        };
+    }
+}

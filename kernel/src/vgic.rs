@@ -1,0 +1,366 @@
+//! The virtual GICv3 a domain sees: its distributor and one redistributor per vCPU, as register
+//! models (Arm IHI 0069). The CPU interface is the hardware's virtual interface (ICH_* list
+//! registers); the core moves pending interrupts between this model and the list registers.
+//!
+//! Pure state and register semantics, host-tested; the trap decoding and list registers are in
+//! `arch/aarch64`.
+//!
+//! # Invariants
+//! - Register accesses outside the modelled registers read as zero and ignore writes (RAZ/WI),
+//!   as the architecture allows for reserved offsets; a guest can never make the model panic.
+//! - An interrupt is delivered (taken by [`VgicCpu::next_deliverable`]) only if it is enabled and
+//!   pending, and only once until it is pending again.
+
+/// SPIs the virtual distributor implements (INTIDs 32..32 + VGIC_SPIS).
+pub const VGIC_SPIS: usize = 32;
+/// The distributor's frame size.
+pub const GICD_SIZE: u64 = 0x1_0000;
+/// One redistributor (RD_base + SGI_base frames).
+pub const GICR_STRIDE: u64 = 0x2_0000;
+
+const GICD_CTLR: u64 = 0x0000;
+const GICD_TYPER: u64 = 0x0004;
+const GICD_IIDR: u64 = 0x0008;
+const GICD_IGROUPR: u64 = 0x0080;
+const GICD_ISENABLER: u64 = 0x0100;
+const GICD_ICENABLER: u64 = 0x0180;
+const GICD_ISPENDR: u64 = 0x0200;
+const GICD_ICPENDR: u64 = 0x0280;
+const GICD_IPRIORITYR: u64 = 0x0400;
+const GICD_ICFGR: u64 = 0x0C00;
+const GICD_IROUTER: u64 = 0x6000;
+const GICD_PIDR2: u64 = 0xFFE8;
+
+const GICR_CTLR: u64 = 0x0000;
+const GICR_IIDR: u64 = 0x0004;
+const GICR_TYPER: u64 = 0x0008;
+const GICR_WAKER: u64 = 0x0014;
+const GICR_PIDR2: u64 = 0xFFE8;
+const SGI_BASE: u64 = 0x1_0000;
+
+/// PIDR2.ArchRev = 3 (GICv3).
+const PIDR2_GICV3: u64 = 0x3 << 4;
+/// Implementer code the model reports (GICD_IIDR / GICR_IIDR): Arm's JEP106 code 0x43B.
+const IIDR: u64 = 0x43B;
+
+/// A vCPU's private interrupts (SGIs 0-15, PPIs 16-31) and redistributor state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VgicCpu {
+    enabled: u32,
+    pending: u32,
+    group: u32,
+    priority: [u8; 32],
+    config: [u32; 2],
+    sleeping: bool,
+    /// SPIs routed to this vCPU that are pending delivery (bit n = INTID 32 + n).
+    spi_pending: u32,
+}
+
+/// The virtual distributor of a domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VgicDist {
+    control: u32,
+    enabled: u32,
+    pending: u32,
+    group: u32,
+    priority: [u8; VGIC_SPIS],
+    config: [u32; VGIC_SPIS / 16],
+    route: [u64; VGIC_SPIS],
+}
+
+impl VgicCpu {
+    /// A redistributor as reset leaves it: everything disabled, processor asleep.
+    pub fn new() -> Self {
+        Self { sleeping: true, group: 0, ..Self::default() }
+    }
+
+    /// Marks SGI/PPI `intid` (0..32) pending.
+    pub fn set_pending(&mut self, intid: u32) {
+        if intid < 32 {
+            self.pending |= 1 << intid;
+        }
+    }
+
+    /// Whether anything is pending and enabled (the vCPU has a reason to wake up).
+    pub fn has_deliverable(&self, distributor: &VgicDist) -> bool {
+        self.pending & self.enabled != 0
+            || (self.spi_pending & distributor.enabled != 0 && distributor.control & 2 != 0)
+    }
+
+    /// Takes the next pending and enabled interrupt for delivery: `(intid, priority)`.
+    pub fn next_deliverable(&mut self, distributor: &VgicDist) -> Option<(u32, u8)> {
+        let private = self.pending & self.enabled;
+        if private != 0 {
+            let intid = private.trailing_zeros();
+            self.pending &= !(1 << intid);
+            return Some((intid, self.priority[intid as usize]));
+        }
+        if distributor.control & 2 == 0 {
+            return None;
+        }
+        let shared = self.spi_pending & distributor.enabled;
+        if shared != 0 {
+            let index = shared.trailing_zeros();
+            self.spi_pending &= !(1 << index);
+            return Some((32 + index, distributor.priority[index as usize]));
+        }
+        None
+    }
+
+    /// Puts an interrupt taken by [`VgicCpu::next_deliverable`] back (no free list register).
+    pub fn requeue(&mut self, intid: u32) {
+        if intid < 32 {
+            self.pending |= 1 << intid;
+        } else if ((intid - 32) as usize) < VGIC_SPIS {
+            self.spi_pending |= 1 << (intid - 32);
+        }
+    }
+
+    /// A read of the redistributor of vCPU `index` (affinity `mpidr`, `last`: the highest vCPU).
+    pub fn read(&self, offset: u64, mpidr: u64, index: u32, last: bool) -> u64 {
+        match offset {
+            GICR_CTLR => 0,
+            GICR_IIDR => IIDR,
+            GICR_TYPER => {
+                let affinity = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+                (affinity << 32) | (u64::from(index) << 8) | if last { 1 << 4 } else { 0 }
+            }
+            GICR_WAKER => {
+                if self.sleeping {
+                    0b110
+                } else {
+                    0
+                }
+            }
+            GICR_PIDR2 => PIDR2_GICV3,
+            _ => self.read_sgi_frame(offset.wrapping_sub(SGI_BASE)),
+        }
+    }
+
+    fn read_sgi_frame(&self, offset: u64) -> u64 {
+        match offset {
+            0x0080 => u64::from(self.group),
+            0x0100 | 0x0180 => u64::from(self.enabled),
+            0x0200 | 0x0280 => u64::from(self.pending),
+            0x0400..=0x041F => {
+                let start = (offset - 0x400) as usize;
+                let mut value = 0u64;
+                for byte in 0..4 {
+                    value |= u64::from(self.priority[start + byte]) << (8 * byte);
+                }
+                value
+            }
+            0x0C00 => u64::from(self.config[0]),
+            0x0C04 => u64::from(self.config[1]),
+            _ => 0,
+        }
+    }
+
+    /// A write to the redistributor (32-bit registers; other widths are treated alike).
+    pub fn write(&mut self, offset: u64, value: u64) {
+        let value32 = value as u32;
+        match offset {
+            GICR_WAKER => self.sleeping = value32 & 0b10 != 0,
+            _ if offset >= SGI_BASE => match offset - SGI_BASE {
+                0x0080 => self.group = value32,
+                0x0100 => self.enabled |= value32,
+                0x0180 => self.enabled &= !value32,
+                0x0200 => self.pending |= value32,
+                0x0280 => self.pending &= !value32,
+                register @ 0x0400..=0x041F => {
+                    let start = (register - 0x400) as usize;
+                    for byte in 0..4 {
+                        self.priority[start + byte] = (value >> (8 * byte)) as u8;
+                    }
+                }
+                // SGIs are always edge-triggered: ICFGR0 is read-only.
+                0x0C04 => self.config[1] = value32,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+impl VgicDist {
+    /// A distributor as reset leaves it.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks SPI `intid` pending and says which vCPU (by index) it is routed to.
+    pub fn raise_spi(&mut self, intid: u32) -> Option<u32> {
+        let index = intid.checked_sub(32)? as usize;
+        if index >= VGIC_SPIS {
+            return None;
+        }
+        self.pending |= 1 << index;
+        Some((self.route[index] & 0xf) as u32)
+    }
+
+    /// Moves pending SPIs routed to vCPU `index` into its state (called before delivery).
+    pub fn collect_spis(&mut self, index: u32, cpu: &mut VgicCpu) {
+        for spi in 0..VGIC_SPIS {
+            if self.pending & (1 << spi) != 0 && (self.route[spi] & 0xf) as u32 == index {
+                self.pending &= !(1 << spi);
+                cpu.spi_pending |= 1 << spi;
+            }
+        }
+    }
+
+    /// A read of the distributor.
+    pub fn read(&self, offset: u64) -> u64 {
+        match offset {
+            // ARE_NS (bit 4) is always set: affinity routing only. DS (bit 6): one security state.
+            GICD_CTLR => u64::from(self.control) | (1 << 4) | (1 << 6),
+            // ITLinesNumber = SPIs/32, IDbits = 9 (10 bits of INTID), no LPIs, no MBIS.
+            GICD_TYPER => (VGIC_SPIS as u64 / 32) | (9 << 19),
+            GICD_IIDR => IIDR,
+            GICD_PIDR2 => PIDR2_GICV3,
+            // Register 0 of the banked arrays belongs to the redistributors (RAZ here).
+            o if (GICD_IGROUPR + 4..GICD_IGROUPR + 8).contains(&o) => u64::from(self.group),
+            o if (GICD_ISENABLER + 4..GICD_ISENABLER + 8).contains(&o) => u64::from(self.enabled),
+            o if (GICD_ICENABLER + 4..GICD_ICENABLER + 8).contains(&o) => u64::from(self.enabled),
+            o if (GICD_ISPENDR + 4..GICD_ISPENDR + 8).contains(&o) => u64::from(self.pending),
+            o if (GICD_ICPENDR + 4..GICD_ICPENDR + 8).contains(&o) => u64::from(self.pending),
+            o if (GICD_IPRIORITYR + 32..GICD_IPRIORITYR + 32 + VGIC_SPIS as u64).contains(&o) => {
+                let start = (o - GICD_IPRIORITYR - 32) as usize;
+                let mut value = 0u64;
+                for byte in 0..4.min(VGIC_SPIS - start) {
+                    value |= u64::from(self.priority[start + byte]) << (8 * byte);
+                }
+                value
+            }
+            o if (GICD_ICFGR + 8..GICD_ICFGR + 8 + 4 * (VGIC_SPIS as u64 / 16)).contains(&o) => {
+                u64::from(self.config[((o - GICD_ICFGR - 8) / 4) as usize])
+            }
+            o if (GICD_IROUTER + 0x100..GICD_IROUTER + 0x100 + 8 * VGIC_SPIS as u64)
+                .contains(&o) =>
+            {
+                self.route[((o - GICD_IROUTER - 0x100) / 8) as usize]
+            }
+            _ => 0,
+        }
+    }
+
+    /// A write to the distributor.
+    pub fn write(&mut self, offset: u64, value: u64) {
+        let value32 = value as u32;
+        match offset {
+            // EnableGrp1NS (bit 1) and EnableGrp0 (bit 0) are the guest's; ARE stays on.
+            GICD_CTLR => self.control = value32 & 0b11,
+            o if (GICD_IGROUPR + 4..GICD_IGROUPR + 8).contains(&o) => self.group = value32,
+            o if (GICD_ISENABLER + 4..GICD_ISENABLER + 8).contains(&o) => self.enabled |= value32,
+            o if (GICD_ICENABLER + 4..GICD_ICENABLER + 8).contains(&o) => self.enabled &= !value32,
+            o if (GICD_ISPENDR + 4..GICD_ISPENDR + 8).contains(&o) => self.pending |= value32,
+            o if (GICD_ICPENDR + 4..GICD_ICPENDR + 8).contains(&o) => self.pending &= !value32,
+            o if (GICD_IPRIORITYR + 32..GICD_IPRIORITYR + 32 + VGIC_SPIS as u64).contains(&o) => {
+                let start = (o - GICD_IPRIORITYR - 32) as usize;
+                for byte in 0..4.min(VGIC_SPIS - start) {
+                    self.priority[start + byte] = (value >> (8 * byte)) as u8;
+                }
+            }
+            o if (GICD_ICFGR + 8..GICD_ICFGR + 8 + 4 * (VGIC_SPIS as u64 / 16)).contains(&o) => {
+                self.config[((o - GICD_ICFGR - 8) / 4) as usize] = value32;
+            }
+            o if (GICD_IROUTER + 0x100..GICD_IROUTER + 0x100 + 8 * VGIC_SPIS as u64)
+                .contains(&o) =>
+            {
+                // Aff0 only (vCPU index); IRM (bit 31, "any") is not offered: RAZ.
+                self.route[((o - GICD_IROUTER - 0x100) / 8) as usize] = value & 0xff;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Decodes a guest's ICC_SGI1R_EL1 write: the SGI INTID and the target vCPU indices as a bitmask
+/// (`all_but_self`: IRM set, every vCPU but the sender). Targets are in Aff1/Aff0 form; Xen's
+/// vCPU affinity puts vCPU n at Aff1 = n / 16, Aff0 = n % 16.
+pub fn decode_sgi1r(value: u64) -> (u32, u64, bool) {
+    let intid = ((value >> 24) & 0xf) as u32;
+    let all_but_self = value & (1 << 40) != 0;
+    let target_list = value & 0xffff;
+    let aff1 = (value >> 16) & 0xff;
+    let range = (value >> 44) & 0xf;
+    let mut targets = 0u64;
+    if range == 0 && aff1 < 4 {
+        for bit in 0..16 {
+            if target_list & (1 << bit) != 0 {
+                targets |= 1 << (aff1 * 16 + bit);
+            }
+        }
+    }
+    (intid, targets, all_but_self)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redistributor_identity_and_wake() {
+        let mut cpu = VgicCpu::new();
+        assert_eq!(cpu.read(GICR_TYPER, 0x1, 1, true), (1 << 32) | (1 << 8) | (1 << 4));
+        assert_eq!(cpu.read(GICR_PIDR2, 0, 0, false), 0x30);
+        assert_eq!(cpu.read(GICR_WAKER, 0, 0, false), 0b110);
+        cpu.write(GICR_WAKER, 0);
+        assert_eq!(cpu.read(GICR_WAKER, 0, 0, false), 0);
+    }
+
+    #[test]
+    fn ppi_delivery_needs_enable_and_pending_once() {
+        let distributor = VgicDist::new();
+        let mut cpu = VgicCpu::new();
+        cpu.set_pending(27);
+        assert_eq!(cpu.next_deliverable(&distributor), None, "not enabled");
+        cpu.write(SGI_BASE + 0x100, 1 << 27);
+        cpu.write(SGI_BASE + 0x41B - 3, 0xA0 << 24);
+        assert!(cpu.has_deliverable(&distributor));
+        assert_eq!(cpu.next_deliverable(&distributor), Some((27, 0xA0)));
+        assert_eq!(cpu.next_deliverable(&distributor), None, "delivered once");
+        cpu.requeue(27);
+        assert_eq!(cpu.next_deliverable(&distributor), Some((27, 0xA0)));
+        cpu.write(SGI_BASE + 0x180, 1 << 27);
+        assert_eq!(cpu.read(SGI_BASE + 0x100, 0, 0, false), 0);
+    }
+
+    #[test]
+    fn spis_follow_enable_route_and_distributor_enable() {
+        let mut distributor = VgicDist::new();
+        let mut cpu = VgicCpu::new();
+        distributor.write(GICD_ISENABLER + 4, 1 << 3);
+        distributor.write(GICD_IROUTER + 0x100 + 8 * 3, 0);
+        assert_eq!(distributor.raise_spi(35), Some(0));
+        distributor.collect_spis(0, &mut cpu);
+        assert_eq!(cpu.next_deliverable(&distributor), None, "distributor disabled");
+        distributor.write(GICD_CTLR, 2);
+        assert_eq!(cpu.next_deliverable(&distributor), Some((35, 0)));
+        assert_eq!(distributor.raise_spi(32 + VGIC_SPIS as u32), None);
+        assert_eq!(distributor.read(GICD_CTLR), 2 | (1 << 4) | (1 << 6));
+    }
+
+    #[test]
+    fn reserved_offsets_are_raz_wi() {
+        let mut distributor = VgicDist::new();
+        for offset in [0x10, 0x80, 0x100, 0x6000, 0xF000, u64::MAX - 7] {
+            distributor.write(offset, u64::MAX);
+            let _ = distributor.read(offset);
+        }
+        let mut cpu = VgicCpu::new();
+        for offset in [0x20, 0x1_0000 + 0xC00, 0x1_F000, u64::MAX] {
+            cpu.write(offset, u64::MAX);
+            let _ = cpu.read(offset, 0, 0, false);
+        }
+    }
+
+    #[test]
+    fn sgi1r_decoding() {
+        // SGI 3 to Aff1 0, targets 1 and 2.
+        assert_eq!(decode_sgi1r((3 << 24) | 0b110), (3, 0b110, false));
+        // Aff1 = 1: vCPUs 16 and 17.
+        assert_eq!(decode_sgi1r((1 << 16) | 0b11), (0, 0b11 << 16, false));
+        // IRM: everyone else.
+        assert_eq!(decode_sgi1r((5 << 24) | (1 << 40)), (5, 0, true));
+    }
+}

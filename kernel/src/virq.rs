@@ -1,0 +1,130 @@
+//! Virtual interrupts: the glue between the vGIC model (`xenolith_kernel::vgic`), the domain table
+//! and the hardware's virtual CPU interface. Guest accesses to the distributor and
+//! redistributors arrive here as stage-2 data aborts, guest SGIs as trapped ICC_SGI1R_EL1
+//! writes, the virtual timer as its physical PPI; everything leaves through the list registers
+//! just before a vCPU runs.
+//!
+//! # Invariants
+//! - Called with the domain table locked (every caller holds it) and interrupts masked.
+//! - A vCPU that blocked waiting for an interrupt is woken by any interrupt made pending for it.
+
+use xenolith_abi::xen::arch_arm::{
+    GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_RDIST_STRIDE,
+    GUEST_TIMER_VIRT_PPI,
+};
+use xenolith_kernel::policy::DomainId;
+
+use crate::arch::guest;
+use crate::domain::{Table, VcpuState};
+
+/// Emulates a guest access to its vGIC at `ipa`. `None`: not a vGIC address. For a read, the
+/// value read; for a write, `Some(0)`.
+pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -> Option<u64> {
+    let record = table.domain(domain)?;
+    let vcpus = record.vcpus.clone();
+    if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
+        let offset = ipa - GUEST_GICV3_GICD_BASE;
+        let distributor = &mut table.domain_mut(domain)?.vgic;
+        return Some(match write {
+            Some(value) => {
+                distributor.write(offset, value);
+                0
+            }
+            None => distributor.read(offset),
+        });
+    }
+    let relative = ipa.checked_sub(GUEST_GICV3_GICR0_BASE)?;
+    let index = relative / GUEST_GICV3_RDIST_STRIDE;
+    let offset = relative % GUEST_GICV3_RDIST_STRIDE;
+    let &slot = vcpus.get(usize::try_from(index).ok()?)?;
+    let last = index as usize + 1 == vcpus.len();
+    let vcpu = table.vcpu_mut(slot)?;
+    let mpidr = vcpu.context.el1.vmpidr & 0xff_00ff_ffff;
+    Some(match write {
+        Some(value) => {
+            vcpu.vgic.write(offset, value);
+            0
+        }
+        None => vcpu.vgic.read(offset, mpidr, index as u32, last),
+    })
+}
+
+/// Makes private interrupt `intid` of vCPU `slot` pending, waking it if it waits.
+pub fn raise(table: &mut Table, slot: usize, intid: u32) {
+    let Some(vcpu) = table.vcpu_mut(slot) else { return };
+    vcpu.vgic.set_pending(intid);
+    if vcpu.state == VcpuState::Blocked {
+        vcpu.state = VcpuState::Runnable;
+        crate::schedule::wake(slot);
+    } else if crate::schedule::running_elsewhere(slot) {
+        crate::schedule::kick_vcpu(slot);
+    }
+}
+
+/// A guest's ICC_SGI1R_EL1 write from vCPU `sender` of `domain`.
+pub fn send_sgi(table: &mut Table, domain: DomainId, sender: usize, value: u64) {
+    let (intid, targets, all_but_self) = xenolith_kernel::vgic::decode_sgi1r(value);
+    let Some(vcpus) = table.domain(domain).map(|record| record.vcpus.clone()) else { return };
+    for (index, &slot) in vcpus.iter().enumerate() {
+        let chosen =
+            if all_but_self { slot != sender } else { index < 64 && targets & (1 << index) != 0 };
+        if chosen {
+            raise(table, slot, intid);
+        }
+    }
+}
+
+/// The virtual timer of the vCPU running here fired: mask it and deliver its PPI.
+pub fn virtual_timer_fired(table: &mut Table, slot: usize) {
+    guest::mask_virtual_timer();
+    raise(table, slot, GUEST_TIMER_VIRT_PPI);
+}
+
+/// Virtual timers of vCPUs not running anywhere that have expired: deliver them (waking their
+/// vCPUs). `counter` is the current counter value.
+pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
+    let mut expired = alloc::vec::Vec::new();
+    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
+        let Some(vcpu) = vcpu else { continue };
+        let control = vcpu.context.el1.cntv_ctl;
+        if control & 0b11 == 0b01
+            && vcpu.context.el1.cntv_cval <= counter
+            && !crate::schedule::is_current(slot)
+        {
+            vcpu.context.el1.cntv_ctl |= 0b10;
+            expired.push(slot);
+        }
+    }
+    for slot in expired {
+        raise(table, slot, GUEST_TIMER_VIRT_PPI);
+    }
+}
+
+/// Whether vCPU `slot` (running here) has an interrupt to take: a reason not to block in WFI.
+pub fn has_pending(table: &Table, slot: usize) -> bool {
+    let Some(vcpu) = table.vcpu(slot) else { return false };
+    let Some(domain) = table.domain(vcpu.domain) else { return false };
+    vcpu.vgic.has_deliverable(&domain.vgic)
+        || guest::empty_list_registers() != (1 << guest::LIST_REGISTERS) - 1
+}
+
+/// Fills the free list registers of the vCPU about to run here with its pending interrupts.
+pub fn deliver(table: &mut Table, slot: usize) {
+    let Some(domain_id) = table.vcpu(slot).map(|vcpu| vcpu.domain) else { return };
+    let index = table.vcpu(slot).map_or(0, |vcpu| vcpu.index);
+    let Some(mut distributor) = table.domain(domain_id).map(|domain| domain.vgic.clone()) else {
+        return;
+    };
+    let Some(vcpu) = table.vcpu_mut(slot) else { return };
+    distributor.collect_spis(index, &mut vcpu.vgic);
+    let mut empty = guest::empty_list_registers();
+    while empty != 0 {
+        let Some((intid, priority)) = vcpu.vgic.next_deliverable(&distributor) else { break };
+        let register = empty.trailing_zeros() as usize;
+        guest::inject(register, intid, priority);
+        empty &= !(1 << register);
+    }
+    if let Some(domain) = table.domain_mut(domain_id) {
+        domain.vgic = distributor;
+    }
+}
