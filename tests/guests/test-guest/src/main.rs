@@ -425,9 +425,18 @@ mod guest {
         let (unpause, _) = domctl(XEN_DOMCTL_unpausedomain, victim, zero_domctl());
         let (destroy, _) = domctl(XEN_DOMCTL_destroydomain, victim, zero_domctl());
         let (own, _) = domctl(XEN_DOMCTL_pausedomain, 0, zero_domctl());
-        // The destroyed domain's frames are back once no pCPU runs it: give it a moment.
-        for _ in 0..100 {
+        // The destroyed domain is gone once no pCPU runs it any more: wait for that (bounded).
+        let mut polls = 0u64;
+        loop {
+            let (result, op) = domctl(XEN_DOMCTL_getdomaininfo, victim, zero_domctl());
+            if result != 0
+                || op.u.read::<xen_domctl_getdomaininfo>().domain != victim
+                || polls > 50_000_000
+            {
+                break;
+            }
             hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            polls += 1;
         }
         let (_, op) = sysctl(XEN_SYSCTL_physinfo, SysctlPayload::new(&[0u64; 16]));
         let after: xen_sysctl_physinfo = op.u.read();
