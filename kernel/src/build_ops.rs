@@ -163,14 +163,7 @@ impl Table {
         domain.stage2.unmap(&mut tables, ipa, size).map_err(|_| XenError::EINVAL)?;
         let extent = domain.ram.swap_remove(index);
         guest::flush_guest_tlbs();
-        memory::scrub(extent.phys, extent.size);
-        if let Some(allocator) = memory::FRAMES.lock().as_mut() {
-            if let Err(error) =
-                allocator.free_contiguous(extent.phys, (extent.size / FRAME_SIZE) as usize)
-            {
-                panic!("freeing an extent of domain {target}: {error}");
-            }
-        }
+        memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
         Ok(())
     }
 

@@ -377,14 +377,7 @@ impl Table {
         guest::flush_guest_tlbs();
         domain.stage2.destroy(&mut tables);
         for extent in &domain.ram {
-            memory::scrub(extent.phys, extent.size);
-            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
-                if let Err(error) =
-                    allocator.free_contiguous(extent.phys, (extent.size / FRAME_SIZE) as usize)
-                {
-                    panic!("freeing domain {id}'s RAM: {error}");
-                }
-            }
+            memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
         }
     }
 }

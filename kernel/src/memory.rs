@@ -100,6 +100,17 @@ pub fn scrub(phys: u64, len: u64) {
     unsafe { core::ptr::write_bytes(phys as *mut u8, 0, len as usize) };
 }
 
+/// Scrubs `frames` frames at `phys` and gives them back to the allocator. Refusal (the frames
+/// were not allocated) is a core bug: it stops the system.
+pub fn release(phys: u64, frames: usize) {
+    scrub(phys, frames as u64 * FRAME_SIZE);
+    if let Some(allocator) = FRAMES.lock().as_mut() {
+        if let Err(error) = allocator.free_contiguous(phys, frames) {
+            panic!("releasing {frames} frames at {phys:#x}: {error}");
+        }
+    }
+}
+
 /// Copies `bytes` to physical address `phys`.
 pub fn copy_to_phys(phys: u64, bytes: &[u8]) {
     assert_owned_ram(phys, bytes.len() as u64);

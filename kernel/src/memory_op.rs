@@ -37,6 +37,34 @@ fn is_control(caller: &Caller<'_>, id: DomainId) -> bool {
     caller.table.domain(id).is_some_and(|domain| domain.capabilities.control)
 }
 
+/// Runs `each` on every extent of a `xen_memory_reservation` at `arg` (for `target`, after the
+/// policy allowed it) and returns how many succeeded before the first failure, as Xen does.
+fn for_each_extent(
+    arg: u64,
+    caller: &mut Caller<'_>,
+    each: fn(&mut crate::domain::Table, DomainId, u64, u32) -> Result<(), XenError>,
+) -> Result<i64, XenError> {
+    let request: xen_memory_reservation = read_struct(arg)?;
+    let target = resolve(caller, request.domid);
+    if target != caller.domain {
+        let target_is_control = is_control(caller, target);
+        allowed(caller, Operation::Domctl { target, target_is_control, read_only: false })?;
+    }
+    if request.nr_extents > MAX_BATCH {
+        return Err(XenError::EINVAL);
+    }
+    let mut done = 0;
+    for index in 0..request.nr_extents {
+        let mut raw = [0u8; 8];
+        GuestMemory.read(request.extent_start.address() + index * 8, &mut raw)?;
+        if each(caller.table, target, u64::from_le_bytes(raw), request.extent_order).is_err() {
+            break;
+        }
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// `__HYPERVISOR_memory_op(cmd, arg)`.
 pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     match cmd as u32 {
@@ -57,54 +85,14 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             Ok(pages as i64)
         }
         mem::XENMEM_populate_physmap => {
-            let request: xen_memory_reservation = read_struct(arg)?;
-            let target = resolve(caller, request.domid);
-            if target != caller.domain {
-                let target_is_control = is_control(caller, target);
-                allowed(caller, Operation::Domctl { target, target_is_control, read_only: false })?;
-            }
-            if request.nr_extents > MAX_BATCH {
-                return Err(XenError::EINVAL);
-            }
-            let mut done = 0;
-            for index in 0..request.nr_extents {
-                let mut raw = [0u8; 8];
-                GuestMemory.read(request.extent_start.address() + index * 8, &mut raw)?;
-                if caller
-                    .table
-                    .populate(target, u64::from_le_bytes(raw), request.extent_order)
-                    .is_err()
-                {
-                    break;
-                }
-                done += 1;
-            }
-            Ok(done as i64)
+            for_each_extent(arg, caller, |table, target, gfn, order| {
+                table.populate(target, gfn, order)
+            })
         }
         mem::XENMEM_decrease_reservation => {
-            let request: xen_memory_reservation = read_struct(arg)?;
-            let target = resolve(caller, request.domid);
-            if target != caller.domain {
-                let target_is_control = is_control(caller, target);
-                allowed(caller, Operation::Domctl { target, target_is_control, read_only: false })?;
-            }
-            if request.nr_extents > MAX_BATCH {
-                return Err(XenError::EINVAL);
-            }
-            let mut done = 0;
-            for index in 0..request.nr_extents {
-                let mut raw = [0u8; 8];
-                GuestMemory.read(request.extent_start.address() + index * 8, &mut raw)?;
-                if caller
-                    .table
-                    .decrease(target, u64::from_le_bytes(raw), request.extent_order)
-                    .is_err()
-                {
-                    break;
-                }
-                done += 1;
-            }
-            Ok(done as i64)
+            for_each_extent(arg, caller, |table, target, gfn, order| {
+                table.decrease(target, gfn, order)
+            })
         }
         mem::XENMEM_add_to_physmap_batch => {
             let request: xen_add_to_physmap_batch = read_struct(arg)?;
