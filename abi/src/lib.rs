@@ -11,4 +11,5 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod ring;
 pub mod xen;

@@ -9,6 +9,8 @@ pub mod arch_arm;
 pub mod console;
 pub mod domctl;
 pub mod errno;
+pub mod event_channel;
+pub mod grant_table;
 pub mod hypercall;
 pub mod memory;
 pub mod private;
