@@ -21,6 +21,7 @@
 
 pub mod cmdline;
 pub mod elf;
+pub mod evtchn;
 pub mod fdt_writer;
 pub mod frame;
 pub mod guest_dtb;
