@@ -351,13 +351,16 @@ fn idle() -> ! {
 }
 
 /// Waits up to `seconds` for `done`.
+/// Waits up to `seconds` for `done`, sleeping in WFI between looks (this CPU's own timer tick,
+/// or the interrupt being waited for, wakes it): a spinning boot CPU can starve the others under
+/// single-threaded emulation (QEMU `-icount`), and wastes power on hardware.
 fn wait_until(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
     let deadline = cpu::counter() + seconds * cpu::counter_frequency();
     while cpu::counter() < deadline {
         if done() {
             return true;
         }
-        core::hint::spin_loop();
+        cpu::wait_for_interrupt();
     }
     done()
 }
