@@ -188,6 +188,11 @@ impl VgicDist {
         Self::default()
     }
 
+    /// Whether any SPI waits to be collected by a vCPU.
+    pub fn has_pending(&self) -> bool {
+        self.pending != 0
+    }
+
     /// Marks SPI `intid` pending and says which vCPU (by index) it is routed to.
     pub fn raise_spi(&mut self, intid: u32) -> Option<u32> {
         let index = intid.checked_sub(32)? as usize;

@@ -109,22 +109,20 @@ pub fn has_pending(table: &Table, slot: usize) -> bool {
 }
 
 /// Fills the free list registers of the vCPU about to run here with its pending interrupts.
+/// Runs on every return to a guest, so the common case (nothing pending) touches no register.
 pub fn deliver(table: &mut Table, slot: usize) {
-    let Some(domain_id) = table.vcpu(slot).map(|vcpu| vcpu.domain) else { return };
-    let index = table.vcpu(slot).map_or(0, |vcpu| vcpu.index);
-    let Some(mut distributor) = table.domain(domain_id).map(|domain| domain.vgic.clone()) else {
+    let Some(Some(vcpu)) = table.vcpus.get_mut(slot) else { return };
+    let Some(Some(domain)) = table.domains.get_mut(usize::from(vcpu.domain)) else { return };
+    let distributor = &mut domain.vgic;
+    if !distributor.has_pending() && !vcpu.vgic.has_deliverable(distributor) {
         return;
-    };
-    let Some(vcpu) = table.vcpu_mut(slot) else { return };
-    distributor.collect_spis(index, &mut vcpu.vgic);
+    }
+    distributor.collect_spis(vcpu.index, &mut vcpu.vgic);
     let mut empty = guest::empty_list_registers();
     while empty != 0 {
-        let Some((intid, priority)) = vcpu.vgic.next_deliverable(&distributor) else { break };
+        let Some((intid, priority)) = vcpu.vgic.next_deliverable(distributor) else { break };
         let register = empty.trailing_zeros() as usize;
         guest::inject(register, intid, priority);
         empty &= !(1 << register);
-    }
-    if let Some(domain) = table.domain_mut(domain_id) {
-        domain.vgic = distributor;
     }
 }
