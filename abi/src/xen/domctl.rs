@@ -213,49 +213,14 @@ pub struct xen_domctl {
     pub u: DomctlPayload,
 }
 
-/// `xen/include/public/domctl.h`: the anonymous union `u` of [`xen_domctl`]: every payload
-/// structure overlaid on `uint8_t pad[128]`, 8-byte aligned by its `uint64_aligned_t` members.
-/// Members start at byte 0; read and write them with [`DomctlPayload::read`] and
-/// [`DomctlPayload::write`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
-pub struct DomctlPayload([u64; 16]);
-
-impl DomctlPayload {
-    /// Size of the union in bytes.
-    pub const SIZE: usize = 128;
-
-    /// A payload holding `member` followed by zeros.
-    pub fn new<T: IntoBytes + Immutable>(member: &T) -> Self {
-        let mut payload = Self([0; 16]);
-        payload.write(member);
-        payload
-    }
-
-    /// The member `T` (the union's first `size_of::<T>()` bytes).
-    pub fn read<T: FromBytes>(&self) -> T {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the domctl union") };
-        match T::read_from_prefix(self.0.as_bytes()) {
-            Ok((member, _)) => member,
-            Err(_) => unreachable!("checked at compile time: the member fits"),
-        }
-    }
-
-    /// Overwrites the union's first `size_of::<T>()` bytes with `member`; the rest keep their
-    /// value.
-    pub fn write<T: IntoBytes + Immutable>(&mut self, member: &T) {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the domctl union") };
-        self.0.as_mut_bytes()[..size_of::<T>()].copy_from_slice(member.as_bytes());
-    }
-
-    /// The union's bytes.
-    pub fn as_bytes(&self) -> &[u8; Self::SIZE] {
-        match <&[u8; Self::SIZE]>::try_from(self.0.as_bytes()) {
-            Ok(bytes) => bytes,
-            Err(_) => unreachable!("[u64; 16] is 128 bytes"),
-        }
-    }
-}
+xen_union!(
+    /// `xen/include/public/domctl.h`: the anonymous union `u` of [`xen_domctl`]: every payload
+    /// structure overlaid on `uint8_t pad[128]`, 8-byte aligned by its `uint64_aligned_t` members.
+    /// Members start at byte 0; read and write them with [`DomctlPayload::read`] and
+    /// [`DomctlPayload::write`].
+    DomctlPayload,
+    16
+);
 
 /// `xen/include/public/xen.h`: `struct xenctl_bitmap` (tools only), a bitmap of CPUs or nodes.
 #[repr(C)]
@@ -547,39 +512,13 @@ pub struct SchedulerOpVcpus {
     pub padding: u32,
 }
 
-/// `xen/include/public/domctl.h`: the anonymous union `u` of [`xen_domctl_scheduler_op`]:
-/// [`xen_domctl_sched_credit`], [`xen_domctl_sched_credit2`], [`xen_domctl_sched_rtds`] or
-/// [`SchedulerOpVcpus`], 16 bytes, 8-byte aligned. Members start at byte 0.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
-pub struct SchedulerParams([u64; 2]);
-
-impl SchedulerParams {
-    /// Size of the union in bytes.
-    pub const SIZE: usize = 16;
-
-    /// A union holding `member` followed by zeros.
-    pub fn new<T: IntoBytes + Immutable>(member: &T) -> Self {
-        let mut params = Self([0; 2]);
-        params.write(member);
-        params
-    }
-
-    /// The member `T` (the union's first `size_of::<T>()` bytes).
-    pub fn read<T: FromBytes>(&self) -> T {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the scheduler union") };
-        match T::read_from_prefix(self.0.as_bytes()) {
-            Ok((member, _)) => member,
-            Err(_) => unreachable!("checked at compile time: the member fits"),
-        }
-    }
-
-    /// Overwrites the union's first `size_of::<T>()` bytes with `member`.
-    pub fn write<T: IntoBytes + Immutable>(&mut self, member: &T) {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the scheduler union") };
-        self.0.as_mut_bytes()[..size_of::<T>()].copy_from_slice(member.as_bytes());
-    }
-}
+xen_union!(
+    /// `xen/include/public/domctl.h`: the anonymous union `u` of [`xen_domctl_scheduler_op`]:
+    /// [`xen_domctl_sched_credit`], [`xen_domctl_sched_credit2`], [`xen_domctl_sched_rtds`] or
+    /// [`SchedulerOpVcpus`], 16 bytes, 8-byte aligned. Members start at byte 0.
+    SchedulerParams,
+    2
+);
 
 /// `xen/include/public/domctl.h`: `struct xen_domctl_scheduler_op`.
 #[repr(C)]

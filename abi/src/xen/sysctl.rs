@@ -89,41 +89,14 @@ pub struct xen_sysctl {
     pub u: SysctlPayload,
 }
 
-/// `xen/include/public/sysctl.h`: the anonymous union `u` of [`xen_sysctl`]: every payload
-/// structure overlaid on `uint8_t pad[128]`, 8-byte aligned by its `uint64_aligned_t` members.
-/// Members start at byte 0; read and write them with [`SysctlPayload::read`] and
-/// [`SysctlPayload::write`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
-pub struct SysctlPayload([u64; 16]);
-
-impl SysctlPayload {
-    /// Size of the union in bytes.
-    pub const SIZE: usize = 128;
-
-    /// A payload holding `member` followed by zeros.
-    pub fn new<T: IntoBytes + Immutable>(member: &T) -> Self {
-        let mut payload = Self([0; 16]);
-        payload.write(member);
-        payload
-    }
-
-    /// The member `T` (the union's first `size_of::<T>()` bytes).
-    pub fn read<T: FromBytes>(&self) -> T {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the sysctl union") };
-        match T::read_from_prefix(self.0.as_bytes()) {
-            Ok((member, _)) => member,
-            Err(_) => unreachable!("checked at compile time: the member fits"),
-        }
-    }
-
-    /// Overwrites the union's first `size_of::<T>()` bytes with `member`; the rest keep their
-    /// value.
-    pub fn write<T: IntoBytes + Immutable>(&mut self, member: &T) {
-        const { assert!(size_of::<T>() <= Self::SIZE, "member larger than the sysctl union") };
-        self.0.as_mut_bytes()[..size_of::<T>()].copy_from_slice(member.as_bytes());
-    }
-}
+xen_union!(
+    /// `xen/include/public/sysctl.h`: the anonymous union `u` of [`xen_sysctl`]: every payload
+    /// structure overlaid on `uint8_t pad[128]`, 8-byte aligned by its `uint64_aligned_t` members.
+    /// Members start at byte 0; read and write them with [`SysctlPayload::read`] and
+    /// [`SysctlPayload::write`].
+    SysctlPayload,
+    16
+);
 
 /// `xen/include/public/sysctl.h`: `struct xen_sysctl_getdomaininfolist`.
 #[repr(C)]
