@@ -12,6 +12,8 @@
 //! - A foreign mapping only ever names a frame its source owns (looked up in the source's own
 //!   stage 2), and is removed from the mapper when the source is destroyed.
 //! - A vCPU context can be set only while the domain has never run or is paused.
+//! - Every per-domain list the core keeps on its heap is bounded ([`MAX_EXTENTS`],
+//!   [`MAX_FOREIGN`]), so no domain can exhaust the heap.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -30,6 +32,12 @@ use crate::domain::{
     Domain, DomainState, Extent, ForeignMapping, Table, Vcpu, VcpuState, MAX_VCPUS_PER_DOMAIN,
 };
 use crate::memory::{self, IdentityTables};
+
+/// Most RAM extents one domain may hold: each is a heap record, and the core's heap is fixed
+/// (64 domains at both limits use about 1.3 MiB of the 4 MiB heap).
+pub const MAX_EXTENTS: usize = 512;
+/// Most foreign pages one domain may map at once, for the same reason.
+pub const MAX_FOREIGN: usize = 512;
 
 const GUEST_RAM: Attributes = Attributes { memory: MemoryType::Normal, write: true, execute: true };
 
@@ -109,7 +117,8 @@ impl Table {
         if !ipa.is_multiple_of(size) || !in_guest_ram(ipa, size) {
             return Err(XenError::EINVAL);
         }
-        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb {
+        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb || domain.ram.len() >= MAX_EXTENTS
+        {
             return Err(XenError::ENOMEM);
         }
         let mut tables = IdentityTables;
@@ -189,6 +198,9 @@ impl Table {
         }
         let ipa = gpfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
         let mapper_domain = self.domain_mut(mapper).ok_or(XenError::ESRCH)?;
+        if mapper_domain.foreign.len() >= MAX_FOREIGN {
+            return Err(XenError::ENOMEM);
+        }
         let mut tables = IdentityTables;
         let foreign = Attributes { execute: false, ..GUEST_RAM };
         mapper_domain
