@@ -4,7 +4,7 @@ use xenolith_abi::xen::domctl::*;
 use xenolith_abi::xen::sysctl::{
     xen_sysctl, xen_sysctl_physinfo, SysctlPayload, XEN_SYSCTL_physinfo,
 };
-use xenolith_runtime::{hypercall, println};
+use xenolith_runtime::hypercall;
 
 /// A domctl on `domain` with `payload`; Xen's result and the answered structure.
 pub fn domctl(cmd: u32, domain: u16, payload: DomctlPayload) -> (i64, xen_domctl) {
@@ -33,37 +33,7 @@ pub fn free_pages() -> u64 {
 
 /// `xl list`: every domain with its memory, vCPUs, state and CPU time.
 pub fn list() {
-    println!("control: ID   Mem VCPUs State  Time(s)");
-    let mut next = 0u16;
-    loop {
-        let (result, op) = domctl(XEN_DOMCTL_getdomaininfo, next, empty());
-        if result != 0 {
-            break;
-        }
-        let info: xen_domctl_getdomaininfo = op.u.read();
-        let flags = [
-            (XEN_DOMINF_running, 'r'),
-            (XEN_DOMINF_blocked, 'b'),
-            (XEN_DOMINF_paused, 'p'),
-            (XEN_DOMINF_shutdown, 's'),
-            (XEN_DOMINF_dying, 'd'),
-        ]
-        .map(|(flag, letter)| if info.flags & flag != 0 { letter } else { '-' });
-        println!(
-            "control: {:<4} {:>4} {:>5} {}{}{}{}{}  {}.{:03}",
-            info.domain,
-            info.tot_pages / 256,
-            info.nr_online_vcpus,
-            flags[0],
-            flags[1],
-            flags[2],
-            flags[3],
-            flags[4],
-            info.cpu_time / 1_000_000_000,
-            info.cpu_time / 1_000_000 % 1000
-        );
-        next = info.domain + 1;
-    }
+    hypercall::print_domain_list("control: ");
 }
 
 /// Whether domain `id` still exists (dying domains included).

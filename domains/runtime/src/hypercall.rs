@@ -71,3 +71,61 @@ pub fn memory_op(cmd: u32, arg: u64) -> i64 {
 pub fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_vcpu_op, [u64::from(cmd), u64::from(vcpu), arg, 0, 0])
 }
+
+/// Calls `each` with every domain's `XEN_DOMCTL_getdomaininfo`, in id order (needs the `control`
+/// capability; without it nothing is listed).
+pub fn for_each_domain(mut each: impl FnMut(&xenolith_abi::xen::domctl::xen_domctl_getdomaininfo)) {
+    use xenolith_abi::xen::domctl::{
+        xen_domctl, xen_domctl_getdomaininfo, DomctlPayload, XEN_DOMCTL_getdomaininfo,
+    };
+    let mut next = 0u16;
+    loop {
+        let mut op = xen_domctl {
+            cmd: XEN_DOMCTL_getdomaininfo,
+            interface_version: 0,
+            domain: next,
+            _pad: [0; 3],
+            u: DomctlPayload::new(&[0u64; 16]),
+        };
+        if domctl(&mut op) != 0 {
+            return;
+        }
+        let info: xen_domctl_getdomaininfo = op.u.read();
+        each(&info);
+        next = info.domain + 1;
+    }
+}
+
+/// `xl list`'s state column for `XEN_DOMINF_*` flags: running, blocked, paused, shutdown, dying.
+pub fn state_letters(flags: u32) -> [char; 5] {
+    use xenolith_abi::xen::domctl::*;
+    [
+        (XEN_DOMINF_running, 'r'),
+        (XEN_DOMINF_blocked, 'b'),
+        (XEN_DOMINF_paused, 'p'),
+        (XEN_DOMINF_shutdown, 's'),
+        (XEN_DOMINF_dying, 'd'),
+    ]
+    .map(|(flag, letter)| if flags & flag != 0 { letter } else { '-' })
+}
+
+/// Prints every domain like `xl list`, each line starting with `prefix`.
+pub fn print_domain_list(prefix: &str) {
+    crate::println!("{prefix}ID   Mem VCPUs State  Time(s)");
+    for_each_domain(|info| {
+        let state = state_letters(info.flags);
+        crate::println!(
+            "{prefix}{:<4} {:>4} {:>5} {}{}{}{}{}  {}.{:03}",
+            info.domain,
+            info.tot_pages / 256,
+            info.nr_online_vcpus,
+            state[0],
+            state[1],
+            state[2],
+            state[3],
+            state[4],
+            info.cpu_time / 1_000_000_000,
+            info.cpu_time / 1_000_000 % 1000
+        );
+    });
+}

@@ -459,37 +459,11 @@ mod guest {
 
     /// Prints every domain, as `xl list` does (names live in xenstore, which comes later).
     fn list(name: &str) {
-        let mut next = 0u16;
-        println!("{name}: ID   Mem VCPUs State  Time(s)");
-        loop {
-            let (result, op) = domctl(XEN_DOMCTL_getdomaininfo, next, zero_domctl());
-            if result != 0 {
-                break;
-            }
-            let info: xen_domctl_getdomaininfo = op.u.read();
-            let state = [
-                (XEN_DOMINF_running, 'r'),
-                (XEN_DOMINF_blocked, 'b'),
-                (XEN_DOMINF_paused, 'p'),
-                (XEN_DOMINF_shutdown, 's'),
-                (XEN_DOMINF_dying, 'd'),
-            ]
-            .map(|(flag, letter)| if info.flags & flag != 0 { letter } else { '-' });
-            println!(
-                "{name}: {:<4} {:>4} {:>5} {}{}{}{}{}  {}.{:03}",
-                info.domain,
-                info.tot_pages / 256,
-                info.nr_online_vcpus,
-                state[0],
-                state[1],
-                state[2],
-                state[3],
-                state[4],
-                info.cpu_time / 1_000_000_000,
-                info.cpu_time / 1_000_000 % 1000
-            );
-            next = info.domain + 1;
-        }
+        let mut prefix = [0u8; 64];
+        let length = name.len().min(60);
+        prefix[..length].copy_from_slice(&name.as_bytes()[..length]);
+        prefix[length..length + 2].copy_from_slice(b": ");
+        hypercall::print_domain_list(core::str::from_utf8(&prefix[..length + 2]).unwrap_or(""));
     }
 
     fn unknown(name: &str) {
