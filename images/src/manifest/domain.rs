@@ -1,0 +1,331 @@
+//! The `[[domain]]` tables of a manifest: one check per key, each pointing at the offending
+//! value (split from `manifest.rs` to keep files short; the types and helpers are the parent's).
+
+use super::*;
+
+impl Source<'_> {
+    /// Every `[[domain]]`: each on its own, then across domains (names, capability targets,
+    /// `xenstore`). `None` if any error was pushed to `errors`.
+    pub(super) fn check_domains(
+        &self,
+        raws: &[Spanned<RawDomain>],
+        errors: &mut Vec<ManifestError>,
+    ) -> Option<Vec<Domain>> {
+        let before = errors.len();
+        let domains: Vec<Option<Domain>> =
+            raws.iter().map(|raw| self.check_domain(raw, errors)).collect();
+        let names: Vec<&Spanned<String>> = raws.iter().map(|raw| &raw.get_ref().name).collect();
+        let mut xenstore: Option<&str> = None;
+        for (index, raw) in raws.iter().enumerate() {
+            let raw = raw.get_ref();
+            let name = raw.name.get_ref();
+            if let Some(first) = names[..index].iter().find(|first| first.get_ref() == name) {
+                let (line, _) = line_column(self.text, first.span().start);
+                let message = format!(
+                    "a domain named `{name}` is already defined on line {line}; give each domain \
+                     its own name"
+                );
+                errors.push(self.error_at(
+                    raw.name.span().start,
+                    ErrorKind::DuplicateDomain,
+                    message,
+                ));
+            }
+            for text in &raw.capabilities {
+                let offset = text.span().start;
+                match Capability::parse(text.get_ref()) {
+                    Some(Capability::Xenstore) => {
+                        if let Some(first) = xenstore {
+                            let message = format!(
+                                "domain `{name}` holds `xenstore`, but domain `{first}` already \
+                                 does; a system has one xenstore domain"
+                            );
+                            errors.push(self.error_at(
+                                offset,
+                                ErrorKind::DuplicateXenstore,
+                                message,
+                            ));
+                        } else {
+                            xenstore = Some(name);
+                        }
+                    }
+                    Some(capability) => {
+                        let Some(target) = capability.target() else { continue };
+                        let message = if target == name {
+                            format!(
+                                "`{capability}` names domain `{name}` itself; a domain cannot hold \
+                                 this over itself, so name another domain"
+                            )
+                        } else if !names.iter().any(|other| other.get_ref() == target) {
+                            let known: Vec<&str> =
+                                names.iter().map(|other| other.get_ref().as_str()).collect();
+                            format!(
+                                "`{capability}` names `{target}`, which is not a domain of this \
+                                 manifest (domains: {}); correct the name",
+                                known.join(", ")
+                            )
+                        } else {
+                            continue;
+                        };
+                        errors.push(self.error_at(offset, ErrorKind::CapabilityTarget, message));
+                    }
+                    None => {} // Reported by check_domain.
+                }
+            }
+        }
+        if errors.len() > before {
+            return None;
+        }
+        domains.into_iter().collect()
+    }
+
+    /// One `[[domain]]` on its own.
+    fn check_domain(
+        &self,
+        raw: &Spanned<RawDomain>,
+        errors: &mut Vec<ManifestError>,
+    ) -> Option<Domain> {
+        let table = raw.span().start;
+        let raw = raw.get_ref();
+        let name = keep(errors, self.check_name("domain name", &raw.name));
+        let source = keep(errors, self.check_source(raw, table));
+        let memory_mib = keep(errors, self.check_domain_memory(&raw.memory));
+        let vcpus = keep(errors, self.check_vcpus(raw.vcpus.as_ref()));
+        let capabilities = keep(errors, self.check_capabilities(&raw.capabilities));
+        let weight = keep(errors, self.check_weight(raw.weight.as_ref()));
+        let cap = keep(errors, self.check_cap(raw.cap.as_ref(), vcpus.unwrap_or(MAX_VCPUS)));
+        let hard_affinity = keep(errors, self.check_affinity("cpus", raw.cpus.as_ref()));
+        let soft_affinity = keep(errors, self.check_affinity("cpus_soft", raw.cpus_soft.as_ref()));
+        let restart = keep(errors, self.check_restart(raw.restart.as_ref()));
+        Some(Domain {
+            name: name?,
+            source: source?,
+            memory_mib: memory_mib?,
+            vcpus: vcpus?,
+            capabilities: capabilities?,
+            weight: weight?,
+            cap: cap?,
+            hard_affinity: hard_affinity?,
+            soft_affinity: soft_affinity?,
+            restart: restart?,
+            boot: raw.boot.unwrap_or(true),
+            cmdline: raw.cmdline.clone().unwrap_or_default(),
+        })
+    }
+
+    /// A domain's `program` or `image`, exactly one; `table` is where its `[[domain]]` starts.
+    fn check_source(&self, raw: &RawDomain, table: usize) -> Result<DomainSource, ManifestError> {
+        let name = raw.name.get_ref();
+        match (&raw.program, &raw.image) {
+            (Some(program), Some(image)) => {
+                let later = program.span().start.max(image.span().start);
+                let message = format!(
+                    "domain `{name}` has both a `program` and an `image`; keep only one of them"
+                );
+                Err(self.error_at(later, ErrorKind::ProgramOrImage, message))
+            }
+            (None, None) => {
+                let message = format!(
+                    "domain `{name}` has neither a `program` nor an `image`; add \
+                     `program = \"<crate>\"` to build a crate of this workspace, or \
+                     `image = \"<file>\"` for a prebuilt ELF file"
+                );
+                Err(self.error_at(table, ErrorKind::ProgramOrImage, message))
+            }
+            (Some(program), None) => Ok(DomainSource::Program {
+                name: self.check_name("program name", program)?,
+                at: self.position(program.span().start),
+            }),
+            (None, Some(image)) => {
+                let written = image.get_ref();
+                let directory = self.path.parent().unwrap_or(Path::new(""));
+                let path = directory.join(written);
+                if !path.is_file() {
+                    let message = format!(
+                        "image file `{written}` not found (looked for {}); image paths are \
+                         relative to the manifest file",
+                        path.display()
+                    );
+                    return Err(self.error_at(
+                        image.span().start,
+                        ErrorKind::ImageNotFound,
+                        message,
+                    ));
+                }
+                let at = self.position(image.span().start);
+                Ok(DomainSource::Image { written: written.clone(), path, at })
+            }
+        }
+    }
+
+    /// A domain's `memory`: a size in 1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB.
+    fn check_domain_memory(&self, memory: &Spanned<MemoryValue>) -> Result<u32, ManifestError> {
+        let out_of_range = || {
+            let message = format!(
+                "`memory` is {}, outside the 1M to {DOMAIN_MEMORY_MAX_MIB}M a domain may have; \
+                 choose a size in that range",
+                memory.get_ref()
+            );
+            self.error_at(memory.span().start, ErrorKind::MemoryOutOfRange, message)
+        };
+        let mib = self.memory_size(memory, out_of_range)?;
+        match u32::try_from(mib) {
+            Ok(mib) if (1..=DOMAIN_MEMORY_MAX_MIB).contains(&mib) => Ok(mib),
+            _ => Err(out_of_range()),
+        }
+    }
+
+    /// A domain's `vcpus`: 1..=[`MAX_VCPUS`].
+    fn check_vcpus(&self, vcpus: Option<&Spanned<CpuCount>>) -> Result<u32, ManifestError> {
+        let Some(vcpus) = vcpus else {
+            return Ok(DEFAULT_VCPUS);
+        };
+        match u32::try_from(vcpus.get_ref().0) {
+            Ok(count) if (1..=MAX_VCPUS).contains(&count) => Ok(count),
+            _ => {
+                let message = format!(
+                    "`vcpus` is {}, but a domain has 1 to {MAX_VCPUS} vCPUs; choose a number in \
+                     that range",
+                    vcpus.get_ref().0
+                );
+                Err(self.error_at(vcpus.span().start, ErrorKind::VcpusOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `capabilities`: each one parses and none is repeated. Targets are checked across
+    /// domains, by [`Source::check_domains`].
+    fn check_capabilities(&self, list: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
+        let mut seen: Vec<Capability<'_>> = Vec::new();
+        for text in list {
+            let offset = text.span().start;
+            let Some(capability) = Capability::parse(text.get_ref()) else {
+                let kind = text.get_ref().strip_suffix(':');
+                if let Some(kind @ ("dm" | "introspect" | "hardware")) = kind {
+                    let what = if kind == "hardware" { "device" } else { "domain" };
+                    let message = format!("`{kind}:` names no {what}; write `{kind}:<{what}>`");
+                    return Err(self.error_at(offset, ErrorKind::BadCapability, message));
+                }
+                let message = format!(
+                    "{:?} is not a capability; write one of \"control\", \"xenstore\", \
+                     \"console\", \"dm:<domain>\", \"hardware:<device>\" or \
+                     \"introspect:<domain>\"",
+                    text.get_ref()
+                );
+                return Err(self.error_at(offset, ErrorKind::BadCapability, message));
+            };
+            if seen.contains(&capability) {
+                let message = format!("`{capability}` is listed twice; remove one");
+                return Err(self.error_at(offset, ErrorKind::DuplicateCapability, message));
+            }
+            seen.push(capability);
+        }
+        Ok(list.iter().map(|text| text.get_ref().clone()).collect())
+    }
+
+    /// A domain's `weight`: 1..=65535.
+    fn check_weight(&self, weight: Option<&Spanned<Integer>>) -> Result<u16, ManifestError> {
+        let Some(weight) = weight else {
+            return Ok(DEFAULT_WEIGHT);
+        };
+        match u16::try_from(weight.get_ref().0) {
+            Ok(value) if value >= 1 => Ok(value),
+            _ => {
+                let message = format!(
+                    "`weight` is {}, but a credit2 weight is 1 to {} (Xen's default is \
+                     {DEFAULT_WEIGHT}); choose a weight in that range",
+                    weight.get_ref().0,
+                    u16::MAX
+                );
+                Err(self.error_at(weight.span().start, ErrorKind::WeightOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `cap`: 0, or 1..=[`CAP_PERCENT_PER_VCPU`] × `vcpus`.
+    fn check_cap(&self, cap: Option<&Spanned<Integer>>, vcpus: u32) -> Result<u16, ManifestError> {
+        let Some(cap) = cap else {
+            return Ok(0);
+        };
+        let most = CAP_PERCENT_PER_VCPU * vcpus;
+        match u16::try_from(cap.get_ref().0) {
+            Ok(value) if u32::from(value) <= most => Ok(value),
+            _ => {
+                let message = format!(
+                    "`cap` is {}, but with {vcpus} vCPU{} a cap is 1 to {most} (percent of one \
+                     CPU), or 0 for no cap; choose a value in that range",
+                    cap.get_ref().0,
+                    if vcpus == 1 { "" } else { "s" }
+                );
+                Err(self.error_at(cap.span().start, ErrorKind::CapOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `cpus` or `cpus_soft` (`key`): "all", or a non-empty list of distinct pCPU
+    /// numbers below [`AFFINITY_CPUS`], as a bit mask.
+    fn check_affinity(
+        &self,
+        key: &str,
+        affinity: Option<&Spanned<Affinity>>,
+    ) -> Result<u64, ManifestError> {
+        let Some(affinity) = affinity else {
+            return Ok(AFFINITY_ALL);
+        };
+        let error = |offset, message| self.error_at(offset, ErrorKind::BadAffinity, message);
+        let list = match affinity.get_ref() {
+            Affinity::Text(text) if text == "all" => return Ok(AFFINITY_ALL),
+            Affinity::Text(text) => {
+                let message = format!(
+                    "`{key}` is {text:?}; write \"all\" or a list of CPU numbers, such as [0, 2]"
+                );
+                return Err(error(affinity.span().start, message));
+            }
+            Affinity::List(list) => list,
+        };
+        if list.is_empty() {
+            let message = format!(
+                "`{key}` is an empty list, which allows no CPU; list at least one CPU, or write \
+                 \"all\""
+            );
+            return Err(error(affinity.span().start, message));
+        }
+        let mut mask = 0u64;
+        for cpu in list {
+            let number = cpu.get_ref().0;
+            let bit = match u32::try_from(number) {
+                Ok(number) if number < AFFINITY_CPUS => 1u64 << number,
+                _ => {
+                    let message = format!(
+                        "CPU {number} in `{key}` is not a CPU number; they are 0 to {}",
+                        AFFINITY_CPUS - 1
+                    );
+                    return Err(error(cpu.span().start, message));
+                }
+            };
+            if mask & bit != 0 {
+                let message = format!("CPU {number} is listed twice in `{key}`; remove one");
+                return Err(error(cpu.span().start, message));
+            }
+            mask |= bit;
+        }
+        Ok(mask)
+    }
+
+    /// A domain's `restart`: one of [`RestartPolicy::ALL`].
+    fn check_restart(
+        &self,
+        restart: Option<&Spanned<String>>,
+    ) -> Result<RestartPolicy, ManifestError> {
+        let Some(restart) = restart else {
+            return Ok(RestartPolicy::Never);
+        };
+        RestartPolicy::parse(restart.get_ref()).ok_or_else(|| {
+            let message = format!(
+                "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
+                restart.get_ref()
+            );
+            self.error_at(restart.span().start, ErrorKind::BadRestart, message)
+        })
+    }
+}
