@@ -71,7 +71,14 @@ impl Table {
         };
         let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
         let mut tables = IdentityTables;
-        let stage2 = AddressSpace::<Stage2>::new(&mut tables).map_err(|_| XenError::ENOMEM)?;
+        let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
+        let stage2 = match AddressSpace::<Stage2>::new(&mut tables) {
+            Ok(stage2) => stage2,
+            Err(_) => {
+                memory::release(shared_info, 1);
+                return Err(XenError::ENOMEM);
+            }
+        };
         for (index, &slot) in slots.iter().enumerate() {
             let context = VcpuContext::new(0, 0, index as u32);
             self.vcpus[slot] = Some(Vcpu {
@@ -101,6 +108,8 @@ impl Table {
             sched: xenolith_kernel::sched::VcpuParams::new(id),
             max_memkb: 0,
             vgic: xenolith_kernel::vgic::VgicDist::new(),
+            shared_info,
+            shared_info_gfn: None,
         }));
         Ok(id)
     }
@@ -212,6 +221,30 @@ impl Table {
             _ => XenError::EINVAL,
         })?;
         mapper_domain.foreign.push(ForeignMapping { ipa, source });
+        Ok(())
+    }
+
+    /// `XENMEM_add_to_physmap` with `XENMAPSPACE_shared_info`: maps the domain's shared-info page
+    /// at `gfn` (read-write, never executable), moving it if it was mapped elsewhere, as Xen does.
+    pub fn map_shared_info(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
+        let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
+        let mut tables = IdentityTables;
+        if domain.shared_info_gfn == Some(gfn) {
+            return Ok(());
+        }
+        let page = Attributes { execute: false, ..GUEST_RAM };
+        domain.stage2.map(&mut tables, ipa, domain.shared_info, FRAME_SIZE, page).map_err(
+            |error| match error {
+                xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+                xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
+                _ => XenError::EINVAL,
+            },
+        )?;
+        if let Some(old) = domain.shared_info_gfn.replace(gfn) {
+            let _ = domain.stage2.unmap(&mut tables, old * FRAME_SIZE, FRAME_SIZE);
+            guest::flush_guest_tlbs();
+        }
         Ok(())
     }
 

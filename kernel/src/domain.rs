@@ -127,6 +127,10 @@ pub struct Domain {
     pub max_memkb: u64,
     /// Its virtual distributor.
     pub vgic: xenolith_kernel::vgic::VgicDist,
+    /// Its shared-info page (`xen/include/public/xen.h` `struct shared_info`), owned by the core.
+    pub shared_info: u64,
+    /// Where the domain mapped its shared-info page (`XENMAPSPACE_shared_info`), if it did.
+    pub shared_info_gfn: Option<u64>,
 }
 
 /// A block of frames a domain owns.
@@ -312,6 +316,10 @@ impl Table {
         };
         memory::copy_to_phys(ram_phys + (dtb_ipa - GUEST_RAM0_BASE), &dtb[..dtb_len]);
 
+        let Some(shared_info) = memory::alloc_zeroed_frame() else {
+            stage2.destroy(&mut tables);
+            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
+        };
         let generation = self.take_generation();
         for (index, &slot) in slots.iter().enumerate() {
             let index = index as u32;
@@ -347,6 +355,8 @@ impl Table {
             sched: xenolith_kernel::sched::VcpuParams::new(id),
             max_memkb: ram_size / 1024,
             vgic: xenolith_kernel::vgic::VgicDist::new(),
+            shared_info,
+            shared_info_gfn: None,
         }));
         Ok(id)
     }
@@ -379,6 +389,7 @@ impl Table {
         for extent in &domain.ram {
             memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
         }
+        memory::release(domain.shared_info, 1);
     }
 }
 

@@ -127,6 +127,20 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             }
             Ok(0)
         }
+        mem::XENMEM_add_to_physmap => {
+            let request: xenolith_abi::xen::memory::xen_add_to_physmap = read_struct(arg)?;
+            if resolve(caller, request.domid) != caller.domain {
+                return Err(XenError::EINVAL);
+            }
+            match request.space {
+                mem::XENMAPSPACE_shared_info if request.idx == 0 => {
+                    caller.table.map_shared_info(caller.domain, request.gpfn)?;
+                    Ok(0)
+                }
+                mem::XENMAPSPACE_shared_info => Err(XenError::EINVAL),
+                _ => Err(XenError::EOPNOTSUPP),
+            }
+        }
         mem::XENMEM_remove_from_physmap => {
             let request: xen_remove_from_physmap = read_struct(arg)?;
             if resolve(caller, request.domid) != caller.domain {

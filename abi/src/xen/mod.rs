@@ -60,6 +60,7 @@ pub mod hypercall;
 pub mod memory;
 pub mod private;
 pub mod sched;
+pub mod shared_info;
 pub mod sysctl;
 pub mod vcpu;
 pub mod version;
