@@ -41,6 +41,15 @@ pub const MAX_FOREIGN: usize = 512;
 
 const GUEST_RAM: Attributes = Attributes { memory: MemoryType::Normal, write: true, execute: true };
 
+/// A refused single-page stage-2 mapping as Xen reports it.
+fn map_error(error: xenolith_kernel::lpae::MapError) -> XenError {
+    match error {
+        xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+        xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
+        _ => XenError::EINVAL,
+    }
+}
+
 fn in_guest_ram(ipa: u64, size: u64) -> bool {
     let inside = |base: u64, bank: u64| {
         ipa >= base && ipa.checked_add(size).is_some_and(|end| end <= base + bank)
@@ -215,11 +224,7 @@ impl Table {
         mapper_domain
             .stage2
             .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, foreign)
-            .map_err(|error| match error {
-            xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
-            xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
-            _ => XenError::EINVAL,
-        })?;
+            .map_err(map_error)?;
         mapper_domain.foreign.push(ForeignMapping { ipa, source });
         Ok(())
     }
@@ -234,13 +239,10 @@ impl Table {
             return Ok(());
         }
         let page = Attributes { execute: false, ..GUEST_RAM };
-        domain.stage2.map(&mut tables, ipa, domain.shared_info, FRAME_SIZE, page).map_err(
-            |error| match error {
-                xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
-                xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
-                _ => XenError::EINVAL,
-            },
-        )?;
+        domain
+            .stage2
+            .map(&mut tables, ipa, domain.shared_info, FRAME_SIZE, page)
+            .map_err(map_error)?;
         if let Some(old) = domain.shared_info_gfn.replace(gfn) {
             let _ = domain.stage2.unmap(&mut tables, old * FRAME_SIZE, FRAME_SIZE);
             guest::flush_guest_tlbs();

@@ -331,8 +331,8 @@ pub fn guest_trap(frame: &mut TrapFrame) {
                 }
             }
         }
-        guest::GuestExit::Hvc { .. } | guest::GuestExit::Smc => {
-            if matches!(guest::decode_exit(frame), guest::GuestExit::Smc) {
+        exit @ (guest::GuestExit::Hvc { .. } | guest::GuestExit::Smc) => {
+            if exit == guest::GuestExit::Smc {
                 guest::skip_instruction(frame);
             }
             switch = crate::arch::psci_guest::handle(frame, &mut table, domain, slot);
@@ -358,7 +358,7 @@ pub fn guest_trap(frame: &mut TrapFrame) {
             guest::skip_instruction(frame);
         }
         guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
-            if crate::virq::mmio(&mut table, domain, ipa, None).is_some() =>
+            if crate::virq::is_vgic_address(&table, domain, ipa) =>
         {
             let iss = frame.esr & 0x1ff_ffff;
             let register = ((iss >> 16) & 0x1f) as usize;

@@ -17,11 +17,20 @@ use xenolith_kernel::policy::DomainId;
 use crate::arch::guest;
 use crate::domain::{Table, VcpuState};
 
+/// Whether [`mmio`] emulates `ipa` for `domain`: the distributor, or the redistributor of one of
+/// its vCPUs. Checked without touching any state.
+pub fn is_vgic_address(table: &Table, domain: DomainId, ipa: u64) -> bool {
+    if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
+        return table.domain(domain).is_some();
+    }
+    let Some(relative) = ipa.checked_sub(GUEST_GICV3_GICR0_BASE) else { return false };
+    let index = relative / GUEST_GICV3_RDIST_STRIDE;
+    table.domain(domain).is_some_and(|record| index < record.vcpus.len() as u64)
+}
+
 /// Emulates a guest access to its vGIC at `ipa`. `None`: not a vGIC address. For a read, the
 /// value read; for a write, `Some(0)`.
 pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -> Option<u64> {
-    let record = table.domain(domain)?;
-    let vcpus = record.vcpus.clone();
     if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
         let offset = ipa - GUEST_GICV3_GICD_BASE;
         let distributor = &mut table.domain_mut(domain)?.vgic;
@@ -36,6 +45,7 @@ pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -
     let relative = ipa.checked_sub(GUEST_GICV3_GICR0_BASE)?;
     let index = relative / GUEST_GICV3_RDIST_STRIDE;
     let offset = relative % GUEST_GICV3_RDIST_STRIDE;
+    let vcpus = &table.domain(domain)?.vcpus;
     let &slot = vcpus.get(usize::try_from(index).ok()?)?;
     let last = index as usize + 1 == vcpus.len();
     let vcpu = table.vcpu_mut(slot)?;
