@@ -23,8 +23,11 @@ macro_rules! read_sysreg {
 macro_rules! write_sysreg {
     ($name:literal, $value:expr) => {{
         let value: u64 = $value;
-        // SAFETY: the caller of this macro names a register whose new value is documented at its
-        // call site; writing it here changes no memory the compiler knows about.
+        // SAFETY: every use names a control register of the EL1&0 regime, the GIC CPU interface,
+        // the timers (incl. CNTHCTL/CNTVOFF_EL2), FPCR/FPSR, TPIDR_EL2, HCR/VTCR/VTTBR/CPTR/VMPIDR_EL2
+        // or ICH_*: none changes the EL2 stage-1
+        // translation or memory the compiler knows about (the MMU itself is switched only in
+        // `mmu::enable`), and the ISB makes the write take effect before the next instruction.
         unsafe {
             core::arch::asm!(concat!("msr ", $name, ", {0}"), "isb", in(reg) value, options(nostack))
         };
