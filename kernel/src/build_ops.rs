@@ -88,18 +88,18 @@ impl Table {
                 return Err(XenError::ENOMEM);
             }
         };
+        let events = match crate::event::new_table(id, shared_info, vcpus) {
+            Ok(events) => events,
+            Err(error) => {
+                memory::release(shared_info, 1);
+                stage2.destroy(&mut tables);
+                return Err(error);
+            }
+        };
         for (index, &slot) in slots.iter().enumerate() {
             let context = VcpuContext::new(0, 0, index as u32);
-            self.vcpus[slot] = Some(Vcpu {
-                domain: id,
-                index: index as u32,
-                context,
-                state: VcpuState::Down,
-                singleshot_deadline: None,
-                runtime_ns: 0,
-                initialised: false,
-                vgic: xenolith_kernel::vgic::VgicCpu::new(),
-            });
+            self.vcpus[slot] =
+                Some(Vcpu::new(id, index as u32, context, VcpuState::Down, shared_info));
         }
         let generation = self.take_generation();
         self.domains[usize::from(id)] = Some(Box::new(Domain {
@@ -119,6 +119,7 @@ impl Table {
             vgic: xenolith_kernel::vgic::VgicDist::new(),
             shared_info,
             shared_info_gfn: None,
+            events,
         }));
         Ok(id)
     }
@@ -180,12 +181,25 @@ impl Table {
         if mapped_elsewhere {
             return Err(XenError::EBUSY);
         }
-        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
+        let domain = self.domain(target).ok_or(XenError::ESRCH)?;
         let index = domain
             .ram
             .iter()
             .position(|extent| extent.ipa == ipa && extent.size == size)
             .ok_or(XenError::EINVAL)?;
+        let phys = domain.ram[index].phys;
+        let holds_vcpu_info = domain.vcpus.iter().any(|&slot| {
+            self.vcpus[slot]
+                .as_ref()
+                .and_then(|vcpu| vcpu.vcpu_info)
+                .is_some_and(|info| (phys..phys + size).contains(&info))
+        });
+        if holds_vcpu_info {
+            // Xen keeps such a page alive with a reference; the core has no per-page count
+            // for RAM extents, so it refuses instead.
+            return Err(XenError::EBUSY);
+        }
+        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
         let mut tables = IdentityTables;
         domain.stage2.unmap(&mut tables, ipa, size).map_err(|_| XenError::EINVAL)?;
         let extent = domain.ram.swap_remove(index);

@@ -78,6 +78,41 @@ pub struct Vcpu {
     pub initialised: bool,
     /// Its redistributor and private interrupts.
     pub vgic: xenolith_kernel::vgic::VgicCpu,
+    /// Physical address of its `vcpu_info`: in the shared-info page for vCPU 0, or where
+    /// `VCPUOP_register_vcpu_info` put it; `None`: no upcalls (Xen's `dummy_vcpu_info`).
+    pub vcpu_info: Option<u64>,
+    /// `VCPUOP_register_vcpu_info` succeeded (it may be done once).
+    pub vcpu_info_registered: bool,
+    /// The ports a `SCHEDOP_poll` waits on, while it waits.
+    pub poll: Option<Vec<xenolith_kernel::evtchn::Port>>,
+    /// When that poll times out (core nanoseconds).
+    pub poll_deadline: Option<u64>,
+}
+
+impl Vcpu {
+    /// A vCPU record as created: `vcpu_info` in the shared-info page at `shared_info` for vCPU 0.
+    pub fn new(
+        domain: DomainId,
+        index: u32,
+        context: VcpuContext,
+        state: VcpuState,
+        shared_info: u64,
+    ) -> Self {
+        Self {
+            domain,
+            index,
+            context,
+            state,
+            singleshot_deadline: None,
+            runtime_ns: 0,
+            initialised: state != VcpuState::Down,
+            vgic: xenolith_kernel::vgic::VgicCpu::new(),
+            vcpu_info: (index == 0).then_some(shared_info),
+            vcpu_info_registered: false,
+            poll: None,
+            poll_deadline: None,
+        }
+    }
 }
 
 /// What to build a domain from.
@@ -131,6 +166,8 @@ pub struct Domain {
     pub shared_info: u64,
     /// Where the domain mapped its shared-info page (`XENMAPSPACE_shared_info`), if it did.
     pub shared_info_gfn: Option<u64>,
+    /// Its event channels (their bits live in the shared-info page).
+    pub events: xenolith_kernel::evtchn::EventTable<'static>,
 }
 
 /// A block of frames a domain owns.
@@ -157,6 +194,15 @@ impl Domain {
     /// Bytes of RAM the domain owns.
     pub fn ram_bytes(&self) -> u64 {
         self.ram.iter().map(|extent| extent.size).sum()
+    }
+
+    /// Physical address of guest frame `gfn` if it is the domain's own RAM.
+    pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
+        let ipa = gfn.checked_mul(FRAME_SIZE)?;
+        self.ram
+            .iter()
+            .find(|extent| (extent.ipa..extent.ipa + extent.size).contains(&ipa))
+            .map(|extent| extent.phys + (ipa - extent.ipa))
     }
 }
 
@@ -320,6 +366,14 @@ impl Table {
             stage2.destroy(&mut tables);
             return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
         };
+        let events = match crate::event::new_table(id, shared_info, spec.vcpus) {
+            Ok(events) => events,
+            Err(_) => {
+                memory::release(shared_info, 1);
+                stage2.destroy(&mut tables);
+                return Err(fail(BuildError::Invalid("vCPU count out of range")));
+            }
+        };
         let generation = self.take_generation();
         for (index, &slot) in slots.iter().enumerate() {
             let index = index as u32;
@@ -329,16 +383,7 @@ impl Table {
                 VcpuContext::new(0, 0, index)
             };
             let state = if index == 0 { VcpuState::Runnable } else { VcpuState::Down };
-            self.vcpus[slot] = Some(Vcpu {
-                domain: id,
-                index,
-                context,
-                state,
-                singleshot_deadline: None,
-                runtime_ns: 0,
-                initialised: index == 0,
-                vgic: xenolith_kernel::vgic::VgicCpu::new(),
-            });
+            self.vcpus[slot] = Some(Vcpu::new(id, index, context, state, shared_info));
         }
         self.domains[usize::from(id)] = Some(Box::new(Domain {
             id,
@@ -357,6 +402,7 @@ impl Table {
             vgic: xenolith_kernel::vgic::VgicDist::new(),
             shared_info,
             shared_info_gfn: None,
+            events,
         }));
         Ok(id)
     }
@@ -365,6 +411,8 @@ impl Table {
     /// have of its frames, its stage 2 and its RAM (scrubbed). The caller has removed its vCPUs
     /// from the scheduler and made sure none is running.
     pub fn destroy(&mut self, id: DomainId) {
+        // Peers' ends of its channels become unbound, as `evtchn_destroy` leaves them.
+        crate::event::close_all(self, id);
         let Some(domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
             return;
         };
@@ -389,7 +437,10 @@ impl Table {
         for extent in &domain.ram {
             memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
         }
-        memory::release(domain.shared_info, 1);
+        // The event table refers to the shared-info page: drop it first.
+        let shared_info = domain.shared_info;
+        drop(domain);
+        memory::release(shared_info, 1);
     }
 }
 

@@ -12,16 +12,17 @@
 //! Errors are the values Xen returns. The caller's checks stay with the caller: looking up the
 //! domain (`-ESRCH`), XSM, `DOMID_SELF`, and the domain's dying/paused state.
 //!
-//! `pending` and `masked` mirror the 2-level `shared_info` bitmaps. The core will keep the real
-//! bits in the guest's `shared_info` page; until then these flags are the model. The per-vCPU
-//! `evtchn_pending_sel` word (which suppresses repeated upcalls) is the caller's: an `Option<u32>`
-//! "upcall this vCPU" here means Xen would go on to set the selector bit and, if that was clear,
-//! mark the vCPU's events pending.
+//! The pending and mask bits are the 2-level bitmaps in the guest's `shared_info` page
+//! ([`Bitmaps`]), which the guest changes too (it masks and clears ports without a hypercall), so
+//! every read and change of them is one atomic operation, as Xen's `guest_test_and_set_bit`. The
+//! per-vCPU `evtchn_pending_sel` word (which suppresses repeated upcalls) is the caller's: an
+//! `Option<u32>` "upcall this vCPU" here means Xen would go on to set the selector bit and, if
+//! that was clear, mark the vCPU's events pending.
 //!
-//! Not modelled (yet): PIRQ channels (`ECS_PIRQ`), channels consumed by Xen itself
+//! Not modelled: PIRQ channels (`ECS_PIRQ`), channels consumed by Xen itself
 //! (`consumer_is_xen`, which Xen refuses to guests with `-EINVAL`/`-EACCES`), a guest-chosen port
 //! number (static event channels; we always take the lowest free port), the FIFO ABI and
-//! `EVTCHNOP_set_priority`, and `SCHEDOP_poll` pollers.
+//! `EVTCHNOP_set_priority`. `SCHEDOP_poll` pollers are the core's (it knows the vCPUs).
 //!
 //! # Invariants
 //! - Port 0 is [`PortState::Reserved`] for the table's life (`evtchn_init`, event_channel.c:1523).
@@ -29,11 +30,16 @@
 //! - `Interdomain { remote, remote_port }` at `(d, p)` implies `Interdomain { remote: d,
 //!   remote_port: p }` at `(remote, remote_port)`: both ends change under both tables' locks.
 //! - `virq_ports[v][virq] == Some(p)` if and only if port `p` is `Virq { virq, vcpu: v }`.
-//! - A free port is never pending and notifies vCPU 0 (`evtchn_free`, event_channel.c:287).
+//! - A port freed by the table is left not pending and notifies vCPU 0 (`evtchn_free`,
+//!   event_channel.c:287); the guest may still set its bits, which mean nothing until it is bound.
+//! - `channels` holds exactly the allocated buckets: `channels.len() == valid_ports`.
 //! - A failing operation changes nothing.
 
 #[cfg(test)]
 mod tests;
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::errno::XenError;
 
@@ -85,18 +91,77 @@ pub enum PortState {
     Reserved,
 }
 
-/// One port: its binding and its 2-level `shared_info` bits.
+/// Words of each 2-level bitmap in `shared_info` (`xen/include/public/xen.h`:
+/// `evtchn_pending[sizeof(xen_ulong_t) * 8]`, 64-bit words on Arm).
+pub const BITMAP_WORDS: usize = 64;
+
+/// A domain's 2-level `shared_info.evtchn_pending` and `evtchn_mask` bitmaps, shared with the
+/// guest. Port `p` is bit `p % 64` of word `p / 64`.
+#[derive(Clone, Copy, Debug)]
+pub struct Bitmaps<'a> {
+    pending: &'a [AtomicU64; BITMAP_WORDS],
+    mask: &'a [AtomicU64; BITMAP_WORDS],
+}
+
+impl<'a> Bitmaps<'a> {
+    /// The bitmaps at `pending` and `mask`.
+    pub fn new(
+        pending: &'a [AtomicU64; BITMAP_WORDS],
+        mask: &'a [AtomicU64; BITMAP_WORDS],
+    ) -> Self {
+        Self { pending, mask }
+    }
+
+    fn bit(port: Port) -> (usize, u64) {
+        ((port / 64) as usize % BITMAP_WORDS, 1 << (port % 64))
+    }
+
+    /// The port's pending bit.
+    pub fn pending(&self, port: Port) -> bool {
+        let (word, bit) = Self::bit(port);
+        self.pending[word].load(Ordering::Acquire) & bit != 0
+    }
+
+    /// The port's mask bit.
+    pub fn masked(&self, port: Port) -> bool {
+        let (word, bit) = Self::bit(port);
+        self.mask[word].load(Ordering::Acquire) & bit != 0
+    }
+
+    /// Sets the pending bit; whether it was set.
+    pub fn test_and_set_pending(&self, port: Port) -> bool {
+        let (word, bit) = Self::bit(port);
+        self.pending[word].fetch_or(bit, Ordering::AcqRel) & bit != 0
+    }
+
+    /// Clears the pending bit (as the guest does when it handles the event).
+    pub fn clear_pending(&self, port: Port) {
+        let (word, bit) = Self::bit(port);
+        self.pending[word].fetch_and(!bit, Ordering::AcqRel);
+    }
+
+    /// Sets the mask bit (as the guest does; there is no hypercall for it).
+    pub fn set_mask(&self, port: Port) {
+        let (word, bit) = Self::bit(port);
+        self.mask[word].fetch_or(bit, Ordering::AcqRel);
+    }
+
+    /// Clears the mask bit; whether it was set.
+    pub fn test_and_clear_mask(&self, port: Port) -> bool {
+        let (word, bit) = Self::bit(port);
+        self.mask[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+}
+
+/// One port's binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Channel {
     state: PortState,
     notify_vcpu: u32,
-    pending: bool,
-    masked: bool,
 }
 
 impl Channel {
-    const FREE: Self =
-        Self { state: PortState::Free, notify_vcpu: 0, pending: false, masked: false };
+    const FREE: Self = Self { state: PortState::Free, notify_vcpu: 0 };
 
     /// The binding.
     pub fn state(&self) -> PortState {
@@ -106,16 +171,6 @@ impl Channel {
     /// The vCPU an event on this port is delivered to (`notify_vcpu_id`).
     pub fn notify_vcpu(&self) -> u32 {
         self.notify_vcpu
-    }
-
-    /// The port's bit in `shared_info.evtchn_pending`.
-    pub fn pending(&self) -> bool {
-        self.pending
-    }
-
-    /// The port's bit in `shared_info.evtchn_mask`.
-    pub fn masked(&self) -> bool {
-        self.masked
     }
 }
 
@@ -184,11 +239,13 @@ pub enum Close {
     NeedsPeer { port: Port, peer: DomainId },
 }
 
-/// One domain's event channels (`d->evtchn` and friends).
+/// One domain's event channels (`d->evtchn` and friends). Small: the ports live on the heap, a
+/// bucket at a time.
 #[derive(Clone, Debug)]
-pub struct EventTable {
+pub struct EventTable<'a> {
     domain_id: DomainId,
-    channels: [Channel; MAX_PORTS],
+    bits: Bitmaps<'a>,
+    channels: Vec<Channel>,
     /// The highest port the domain may bind (`max_evtchn_port` from `createdomain`).
     max_port: Port,
     /// Ports below this have their bucket allocated (`valid_evtchns`).
@@ -197,19 +254,26 @@ pub struct EventTable {
     virq_ports: [[Option<Port>; NR_VIRQS]; MAX_VCPUS],
 }
 
-impl EventTable {
-    /// `evtchn_init` (event_channel.c:1506) for domain `domain_id` with `vcpus` vCPUs. A
+impl<'a> EventTable<'a> {
+    /// `evtchn_init` (event_channel.c:1506) for domain `domain_id` with `vcpus` vCPUs and the
+    /// pending and mask bits in `bits`. A
     /// `max_port` beyond this build's [`MAX_PORTS`] is clamped, as Xen clamps it to `INT_MAX`
     /// and then allocates no port at or above `max_evtchns`. `-EINVAL` if `vcpus` is 0 or more
     /// than [`MAX_VCPUS`].
-    pub fn new(domain_id: DomainId, max_port: Port, vcpus: u32) -> Result<Self, XenError> {
+    pub fn new(
+        domain_id: DomainId,
+        bits: Bitmaps<'a>,
+        max_port: Port,
+        vcpus: u32,
+    ) -> Result<Self, XenError> {
         if vcpus == 0 || vcpus as usize > MAX_VCPUS {
             return Err(XenError::EINVAL);
         }
-        let mut channels = [Channel::FREE; MAX_PORTS];
+        let mut channels = alloc::vec![Channel::FREE; EVTCHNS_PER_BUCKET as usize];
         channels[0].state = PortState::Reserved;
         Ok(Self {
             domain_id,
+            bits,
             channels,
             max_port: max_port.min(MAX_PORTS as Port - 1),
             valid_ports: EVTCHNS_PER_BUCKET,
@@ -226,6 +290,21 @@ impl EventTable {
     /// The highest port the domain may bind.
     pub fn max_port(&self) -> Port {
         self.max_port
+    }
+
+    /// The pending and mask bits.
+    pub fn bits(&self) -> &Bitmaps<'a> {
+        &self.bits
+    }
+
+    /// Whether `port` is pending (`evtchn_port_is_pending`; false for an invalid port).
+    pub fn pending(&self, port: Port) -> bool {
+        port < self.valid_ports && self.bits.pending(port)
+    }
+
+    /// Whether `port` is masked (false for an invalid port).
+    pub fn masked(&self, port: Port) -> bool {
+        port < self.valid_ports && self.bits.masked(port)
     }
 
     /// `port`'s channel, if the port is valid (`port_is_valid`: its bucket is allocated).
@@ -267,6 +346,7 @@ impl EventTable {
     fn bind(&mut self, port: Port, state: PortState, notify_vcpu: u32) {
         if port >= self.valid_ports {
             self.valid_ports = (port / EVTCHNS_PER_BUCKET + 1) * EVTCHNS_PER_BUCKET;
+            self.channels.resize(self.valid_ports as usize, Channel::FREE);
         }
         let channel = &mut self.channels[port as usize];
         channel.state = state;
@@ -278,7 +358,7 @@ impl EventTable {
         let channel = &mut self.channels[port as usize];
         channel.state = PortState::Free;
         channel.notify_vcpu = 0;
-        channel.pending = false;
+        self.bits.clear_pending(port);
     }
 
     /// `EVTCHNOP_alloc_unbound` (event_channel.c:324): a new port offered to `remote` (the
@@ -418,9 +498,9 @@ impl EventTable {
     /// `evtchn_2l_set_pending` (event_2l.c:19): sets the pending bit; if it was clear and the
     /// port is unmasked, the port's notify vCPU must get an upcall. An invalid port does nothing.
     pub fn mark_pending(&mut self, port: Port) -> Option<u32> {
-        let channel = self.channel_mut(port)?;
-        let was_pending = core::mem::replace(&mut channel.pending, true);
-        (!was_pending && !channel.masked).then_some(channel.notify_vcpu)
+        let notify_vcpu = self.channel(port)?.notify_vcpu;
+        let was_pending = self.bits.test_and_set_pending(port);
+        (!was_pending && !self.bits.masked(port)).then_some(notify_vcpu)
     }
 
     /// `send_guest_vcpu_virq` / `send_guest_global_virq` (event_channel.c:853, 880): marks the
@@ -434,21 +514,9 @@ impl EventTable {
     /// mask bit; if it was set and the port is pending, its notify vCPU must get an upcall.
     /// `-EINVAL` for an invalid port; any valid port may be unmasked, whatever its state.
     pub fn unmask(&mut self, port: Port) -> Result<Option<u32>, XenError> {
-        let channel = self.channel_mut(port).ok_or(XenError::EINVAL)?;
-        let was_masked = core::mem::replace(&mut channel.masked, false);
-        Ok((was_masked && channel.pending).then_some(channel.notify_vcpu))
-    }
-
-    /// The guest setting the port's mask bit in `shared_info` (no hypercall in 2-level).
-    pub fn mask(&mut self, port: Port) -> Result<(), XenError> {
-        self.channel_mut(port).ok_or(XenError::EINVAL)?.masked = true;
-        Ok(())
-    }
-
-    /// The guest clearing the port's pending bit in `shared_info`.
-    pub fn clear_pending(&mut self, port: Port) -> Result<(), XenError> {
-        self.channel_mut(port).ok_or(XenError::EINVAL)?.pending = false;
-        Ok(())
+        let notify_vcpu = self.channel(port).ok_or(XenError::EINVAL)?.notify_vcpu;
+        let was_masked = self.bits.test_and_clear_mask(port);
+        Ok((was_masked && self.bits.pending(port)).then_some(notify_vcpu))
     }
 
     /// `EVTCHNOP_status` (event_channel.c:1000). `-EINVAL` for an invalid port.

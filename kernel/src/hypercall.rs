@@ -78,6 +78,26 @@ pub struct Caller<'a> {
     pub table: &'a mut Table,
 }
 
+impl Caller<'_> {
+    /// The domain a `domid_t` argument names: `DOMID_SELF` is the caller.
+    pub fn resolve(&self, domid: u16) -> DomainId {
+        if domid == xenolith_abi::xen::hypercall::DOMID_SELF {
+            self.domain
+        } else {
+            domid
+        }
+    }
+
+    /// Asks the policy whether the caller may do `operation`: `-EPERM` if not.
+    pub fn allow(&self, operation: Operation) -> Result<(), XenError> {
+        let domain = self.table.domain(self.domain).ok_or(XenError::ESRCH)?;
+        policy::check(self.domain, &domain.capabilities, operation).map_err(|denied| {
+            log::debug!("{denied}");
+            XenError::EPERM
+        })
+    }
+}
+
 /// The most bytes one `CONSOLEIO_write` prints.
 const CONSOLE_WRITE_MAX: usize = 4096;
 
@@ -97,6 +117,12 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
             Err(fault) => error(fault),
         },
         call::__HYPERVISOR_vcpu_op => vcpu_op(args, caller),
+        call::__HYPERVISOR_event_channel_op => {
+            match crate::event::event_channel_op(args[0], args[1], caller) {
+                Ok(value) => Outcome::Return(value),
+                Err(fault) => error(fault),
+            }
+        }
         call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
@@ -227,6 +253,11 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             crate::schedule::sleep(caller.vcpu_slot);
             Outcome::Reschedule(0)
         }
+        sched::SCHEDOP_poll => match crate::event::poll(args[1], caller) {
+            Ok(true) => Outcome::Reschedule(0),
+            Ok(false) => Outcome::Return(0),
+            Err(fault) => error(fault),
+        },
         sched::SCHEDOP_shutdown => {
             let reason = match GuestMemory.read_u32(args[1]) {
                 Ok(reason) => reason,
@@ -291,6 +322,23 @@ fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
                 vcpu.singleshot_deadline = Some(timeout);
             }
             Outcome::Return(0)
+        }
+        v::VCPUOP_register_vcpu_info => {
+            let (gfn, offset) = match crate::event::read_register_vcpu_info(args[2]) {
+                Ok(request) => request,
+                Err(fault) => return error(fault),
+            };
+            match crate::event::register_vcpu_info(
+                caller.table,
+                caller.domain,
+                slot,
+                this,
+                gfn,
+                offset,
+            ) {
+                Ok(()) => Outcome::Return(0),
+                Err(fault) => error(fault),
+            }
         }
         v::VCPUOP_stop_singleshot_timer => {
             if !this {

@@ -19,11 +19,14 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod cmdline;
 pub mod elf;
 pub mod evtchn;
 pub mod fdt_writer;
 pub mod frame;
+pub mod grant;
 pub mod guest_dtb;
 pub mod lpae;
 pub mod platform;

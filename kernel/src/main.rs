@@ -21,6 +21,8 @@ mod domain;
 #[cfg(target_os = "none")]
 mod domctl;
 #[cfg(target_os = "none")]
+mod event;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 mod hypercall;

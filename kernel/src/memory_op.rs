@@ -8,30 +8,16 @@
 //!   add-to-physmap batch writes one error per entry and returns 0.
 
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::memory::{
     self as mem, xen_add_to_physmap_batch, xen_memory_reservation, xen_remove_from_physmap,
 };
-use xenolith_kernel::policy::{self, DomainId, Operation};
+use xenolith_kernel::policy::{DomainId, Operation};
 
 use crate::domctl::read_struct;
 use crate::hypercall::{Caller, GuestMemory};
 
 /// Most entries one batch call handles (Xen continues longer batches; callers split theirs).
 const MAX_BATCH: u64 = 512;
-
-fn resolve(caller: &Caller<'_>, domid: u16) -> DomainId {
-    if domid == DOMID_SELF {
-        caller.domain
-    } else {
-        domid
-    }
-}
-
-fn allowed(caller: &Caller<'_>, operation: Operation) -> Result<(), XenError> {
-    let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
-    policy::check(caller.domain, &domain.capabilities, operation).map_err(|_| XenError::EPERM)
-}
 
 fn is_control(caller: &Caller<'_>, id: DomainId) -> bool {
     caller.table.domain(id).is_some_and(|domain| domain.capabilities.control)
@@ -45,10 +31,10 @@ fn for_each_extent(
     each: fn(&mut crate::domain::Table, DomainId, u64, u32) -> Result<(), XenError>,
 ) -> Result<i64, XenError> {
     let request: xen_memory_reservation = read_struct(arg)?;
-    let target = resolve(caller, request.domid);
+    let target = caller.resolve(request.domid);
     if target != caller.domain {
         let target_is_control = is_control(caller, target);
-        allowed(caller, Operation::Domctl { target, target_is_control, read_only: false })?;
+        caller.allow(Operation::Domctl { target, target_is_control, read_only: false })?;
     }
     if request.nr_extents > MAX_BATCH {
         return Err(XenError::EINVAL);
@@ -71,10 +57,10 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
         mem::XENMEM_current_reservation | mem::XENMEM_maximum_reservation => {
             let mut raw = [0u8; 2];
             GuestMemory.read(arg, &mut raw)?;
-            let target = resolve(caller, u16::from_le_bytes(raw));
+            let target = caller.resolve(u16::from_le_bytes(raw));
             if target != caller.domain {
                 let target_is_control = is_control(caller, target);
-                allowed(caller, Operation::Domctl { target, target_is_control, read_only: true })?;
+                caller.allow(Operation::Domctl { target, target_is_control, read_only: true })?;
             }
             let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
             let pages = if cmd as u32 == mem::XENMEM_current_reservation {
@@ -96,7 +82,7 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
         }
         mem::XENMEM_add_to_physmap_batch => {
             let request: xen_add_to_physmap_batch = read_struct(arg)?;
-            if resolve(caller, request.domid) != caller.domain {
+            if caller.resolve(request.domid) != caller.domain {
                 return Err(XenError::EINVAL);
             }
             if u32::from(request.space) != mem::XENMAPSPACE_gmfn_foreign {
@@ -107,7 +93,7 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             }
             let source: DomainId = request.u;
             let target_is_control = is_control(caller, source);
-            allowed(caller, Operation::ForeignMap { target: source, target_is_control })?;
+            caller.allow(Operation::ForeignMap { target: source, target_is_control })?;
             for index in 0..u64::from(request.size) {
                 let mut idx = [0u8; 8];
                 let mut gpfn = [0u8; 8];
@@ -129,7 +115,7 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
         }
         mem::XENMEM_add_to_physmap => {
             let request: xenolith_abi::xen::memory::xen_add_to_physmap = read_struct(arg)?;
-            if resolve(caller, request.domid) != caller.domain {
+            if caller.resolve(request.domid) != caller.domain {
                 return Err(XenError::EINVAL);
             }
             match request.space {
@@ -143,7 +129,7 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
         }
         mem::XENMEM_remove_from_physmap => {
             let request: xen_remove_from_physmap = read_struct(arg)?;
-            if resolve(caller, request.domid) != caller.domain {
+            if caller.resolve(request.domid) != caller.domain {
                 return Err(XenError::EINVAL);
             }
             caller.table.unmap_foreign(caller.domain, request.gpfn)?;

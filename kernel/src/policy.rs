@@ -86,6 +86,9 @@ pub enum Operation {
     ForeignMap { target: DomainId, target_is_control: bool },
     /// Introducing or releasing domains to xenstore.
     XenstoreAdmin,
+    /// An event-channel or grant-table operation on `target`'s behalf (Xen's `XSM_TARGET`
+    /// default: the control domain, or a device model of the target).
+    Target { target: DomainId },
 }
 
 /// The operation is not allowed: Xen's `-EPERM`.
@@ -124,6 +127,9 @@ pub fn check(
                 || Capabilities::names(&capabilities.introspect, target)
         }
         Operation::XenstoreAdmin => capabilities.xenstore || capabilities.control,
+        Operation::Target { target } => {
+            capabilities.control || Capabilities::names(&capabilities.device_model_of, target)
+        }
     };
     if allowed {
         Ok(())

@@ -13,6 +13,7 @@ use alloc::boxed::Box;
 use core::sync::atomic::Ordering;
 
 use spin::Mutex;
+use xenolith_abi::xen::event_channel::VIRQ_TIMER;
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::cmdline::Scheduler as SchedulerKind;
 use xenolith_kernel::policy::DomainId;
@@ -187,6 +188,7 @@ pub fn shutdown_domain(table: &mut Table, id: DomainId, reason: u32) {
     let name = domain.name.clone();
     let slots = domain.vcpus.clone();
     log::info!("domain {id} ({name}) shut down: {}", shutdown_reason_name(reason));
+    crate::event::domain_exception(table);
     for &slot in &slots {
         kick(with_scheduler(|scheduler| scheduler.remove_vcpu(slot)));
     }
@@ -234,6 +236,7 @@ fn reap(table: &mut Table) {
     for id in dead {
         let mib = table.domain(id).map_or(0, |domain| domain.ram_bytes() >> 20);
         table.destroy(id);
+        crate::event::domain_exception(table);
         log::info!(
             "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
             crate::memory::frame_counts().1
@@ -298,6 +301,9 @@ pub fn reschedule(frame: &mut TrapFrame) {
             guest::activate_stage2(domain.vmid, domain.stage2.root());
             frame.clone_from(&vcpu.context.frame);
             this.current.store(slot, Ordering::Release);
+            if let Some(vcpu) = table.vcpu_mut(slot) {
+                crate::event::running(vcpu);
+            }
             crate::virq::deliver(&mut table, slot);
         }
         None => {
@@ -428,16 +434,23 @@ pub fn tick(frame: &mut TrapFrame) {
         if started() {
             crate::virq::expire_virtual_timers(&mut table, cpu::counter());
         }
+        let mut timers = alloc::vec::Vec::new();
         for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
             let Some(vcpu) = vcpu else { continue };
             if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
                 vcpu.singleshot_deadline = None;
+                timers.push((vcpu.domain, vcpu.index));
                 if vcpu.state == VcpuState::Blocked {
                     vcpu.state = VcpuState::Runnable;
                     woken.push(slot);
                 }
             }
         }
+        // `vcpu_singleshot_timer_fn`: the expiry is also VIRQ_TIMER for that vCPU.
+        for (domain, index) in timers {
+            crate::event::send_virq(&mut table, domain, VIRQ_TIMER, index);
+        }
+        crate::event::expire_polls(&mut table, now, &mut woken);
     }
     for slot in woken {
         wake(slot);

@@ -50,6 +50,7 @@ _start:
 
     .section .text.vectors, "ax"
     .balign 0x800
+    .global domain_vectors              // smp.rs's secondary entry uses it too
 domain_vectors:
     DVECTOR 0
     DVECTOR 1

@@ -25,6 +25,8 @@ mod arch;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod events;
+#[cfg(target_os = "none")]
 pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;

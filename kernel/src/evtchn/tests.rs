@@ -6,8 +6,19 @@ use super::*;
 const DOM_A: DomainId = 1;
 const DOM_B: DomainId = 2;
 
-fn table(id: DomainId) -> EventTable {
-    EventTable::new(id, 63, 2).unwrap()
+/// Fresh `shared_info` bitmaps for one table (leaked: tests are short-lived).
+fn bits() -> Bitmaps<'static> {
+    let words: &'static [[AtomicU64; BITMAP_WORDS]; 2] =
+        Box::leak(Box::new(core::array::from_fn(|_| core::array::from_fn(|_| AtomicU64::new(0)))));
+    Bitmaps::new(&words[0], &words[1])
+}
+
+fn new(id: DomainId, max_port: Port, vcpus: u32) -> Result<EventTable<'static>, XenError> {
+    EventTable::new(id, bits(), max_port, vcpus)
+}
+
+fn table(id: DomainId) -> EventTable<'static> {
+    new(id, 63, 2).unwrap()
 }
 
 fn state(table: &EventTable, port: Port) -> PortState {
@@ -35,9 +46,9 @@ fn new_reserves_port_zero_and_checks_vcpus() {
     let t = table(DOM_A);
     assert_eq!(state(&t, 0), PortState::Reserved);
     assert_eq!(t.status(0).unwrap().status, StatusKind::Closed);
-    assert_eq!(EventTable::new(DOM_A, 10, 0).unwrap_err(), XenError::EINVAL);
-    assert_eq!(EventTable::new(DOM_A, 10, MAX_VCPUS as u32 + 1).unwrap_err(), XenError::EINVAL);
-    assert_eq!(EventTable::new(DOM_A, u32::MAX, 1).unwrap().max_port(), MAX_PORTS as Port - 1);
+    assert_eq!(new(DOM_A, 10, 0).unwrap_err(), XenError::EINVAL);
+    assert_eq!(new(DOM_A, 10, MAX_VCPUS as u32 + 1).unwrap_err(), XenError::EINVAL);
+    assert_eq!(new(DOM_A, u32::MAX, 1).unwrap().max_port(), MAX_PORTS as Port - 1);
 }
 
 #[test]
@@ -56,7 +67,7 @@ fn alloc_unbound_takes_lowest_free_port() {
 
 #[test]
 fn port_exhaustion_at_max_port() {
-    let mut t = EventTable::new(DOM_A, 5, 1).unwrap();
+    let mut t = new(DOM_A, 5, 1).unwrap();
     for port in 1..=5 {
         assert_eq!(t.alloc_unbound(DOM_B), Ok(port));
     }
@@ -74,7 +85,7 @@ fn port_exhaustion_at_max_port() {
 
 #[test]
 fn full_size_table_grows_buckets() {
-    let mut t = EventTable::new(DOM_A, MAX_PORTS as Port, 1).unwrap();
+    let mut t = new(DOM_A, MAX_PORTS as Port, 1).unwrap();
     assert!(t.channel(EVTCHNS_PER_BUCKET).is_none());
     for port in 1..MAX_PORTS as Port {
         assert_eq!(t.bind_ipi(0), Ok(port));
@@ -91,7 +102,7 @@ fn interdomain_round_trip() {
     let bound = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap();
     // Xen conservatively leaves the new local port pending (event_channel.c:447).
     assert_eq!(bound, Bound { port: 1, upcall: Some(0) });
-    assert!(a.channel(bound.port).unwrap().pending());
+    assert!(a.pending(bound.port));
     assert_eq!(state(&a, 1), PortState::Interdomain { remote: DOM_B, remote_port: offered });
     assert_eq!(state(&b, offered), PortState::Interdomain { remote: DOM_A, remote_port: 1 });
     let status = a.status(1).unwrap().status;
@@ -101,10 +112,10 @@ fn interdomain_round_trip() {
     assert_eq!(a.send(1), Ok(SendTarget::Remote { domain: DOM_B, port: offered }));
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(Some(0)));
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(None), "already pending: no second upcall");
-    b.clear_pending(offered).unwrap();
+    b.bits().clear_pending(offered);
     b.bind_vcpu(offered, 1).unwrap();
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(Some(1)));
-    a.clear_pending(1).unwrap();
+    a.bits().clear_pending(1);
     assert_eq!(deliver(&mut b, &mut a, offered), Ok(Some(0)));
 }
 
@@ -164,7 +175,7 @@ fn closing_either_end_leaves_peer_unbound_to_closer() {
         EventTable::close_with_peer(closer, peer, closed).unwrap();
         let freed = closer.channel(closed).unwrap();
         assert_eq!(
-            (freed.state(), freed.pending(), freed.notify_vcpu()),
+            (freed.state(), closer.pending(closed), freed.notify_vcpu()),
             (PortState::Free, false, 0)
         );
         // The peer keeps its vCPU and pending bit, and can be bound again by the closer.
@@ -270,24 +281,24 @@ fn pending_mask_and_unmask_decide_upcalls() {
     assert_eq!(a.mark_pending(port), Some(1));
     assert_eq!(a.mark_pending(port), None, "already pending");
     assert_eq!(a.unmask(port), Ok(None), "not masked: nothing to deliver");
-    a.clear_pending(port).unwrap();
-    a.mask(port).unwrap();
+    a.bits().clear_pending(port);
+    a.bits().set_mask(port);
     assert_eq!(a.mark_pending(port), None, "masked");
-    assert!(a.channel(port).unwrap().pending());
+    assert!(a.pending(port));
     assert_eq!(a.unmask(port), Ok(Some(1)), "masked and pending: deliver on unmask");
-    assert!(!a.channel(port).unwrap().masked());
-    a.clear_pending(port).unwrap();
-    a.mask(port).unwrap();
+    assert!(!a.masked(port));
+    a.bits().clear_pending(port);
+    a.bits().set_mask(port);
     assert_eq!(a.unmask(port), Ok(None), "masked but not pending");
     assert_eq!(a.unmask(EVTCHNS_PER_BUCKET), Err(XenError::EINVAL));
     assert_eq!(a.unmask(30), Ok(None), "any valid port may be unmasked");
     assert_eq!(a.mark_pending(EVTCHNS_PER_BUCKET), None);
     // Closing clears pending but keeps the mask, as the shared_info bit is the guest's.
-    a.mask(port).unwrap();
+    a.bits().set_mask(port);
     a.mark_pending(port);
     a.close(port).unwrap();
-    let freed = a.channel(port).unwrap();
-    assert!(!freed.pending() && freed.masked());
+    assert_eq!(state(&a, port), PortState::Free);
+    assert!(!a.pending(port) && a.masked(port));
 }
 
 #[test]
@@ -328,7 +339,11 @@ impl Rng {
 }
 
 /// Two distinct tables out of `tables`.
-fn pair(tables: &mut [EventTable], i: usize, j: usize) -> (&mut EventTable, &mut EventTable) {
+fn pair<'t, 'a>(
+    tables: &'t mut [EventTable<'a>],
+    i: usize,
+    j: usize,
+) -> (&'t mut EventTable<'a>, &'t mut EventTable<'a>) {
     assert_ne!(i, j);
     if i < j {
         let (low, high) = tables.split_at_mut(j);
@@ -341,14 +356,14 @@ fn pair(tables: &mut [EventTable], i: usize, j: usize) -> (&mut EventTable, &mut
 
 /// Checks the module's invariants across all tables, and that each port's kind matches the
 /// model (`None`: free).
-fn check(tables: &[EventTable], model: &[Vec<Option<char>>]) {
+fn check(tables: &[EventTable<'_>], model: &[Vec<Option<char>>]) {
     for (index, table) in tables.iter().enumerate() {
         let mut bound = 0;
         for port in 0..MAX_PORTS as Port {
             let Some(channel) = table.channel(port) else { continue };
             let kind = match channel.state() {
                 PortState::Free => {
-                    assert!(!channel.pending() && channel.notify_vcpu() == 0);
+                    assert!(!table.pending(port) && channel.notify_vcpu() == 0);
                     None
                 }
                 PortState::Reserved => {
@@ -381,9 +396,8 @@ fn check(tables: &[EventTable], model: &[Vec<Option<char>>]) {
 fn randomized_sequence_keeps_invariants() {
     const DOMAINS: usize = 3;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut tables: Vec<EventTable> = (0..DOMAINS as DomainId)
-        .map(|id| EventTable::new(id, 12 + 60 * Port::from(id), 2).unwrap())
-        .collect();
+    let mut tables: Vec<EventTable> =
+        (0..DOMAINS as DomainId).map(|id| new(id, 12 + 60 * Port::from(id), 2).unwrap()).collect();
     let mut model = vec![vec![None; MAX_PORTS]; DOMAINS];
     let lowest_free = |model: &[Option<char>], table: &EventTable| {
         (1..=table.max_port()).find(|&port| model[port as usize].is_none()).ok_or(XenError::ENOSPC)
@@ -497,11 +511,11 @@ fn randomized_sequence_keeps_invariants() {
             }
             7 => {
                 let _ = tables[d].bind_vcpu(port, vcpu);
-                let _ = if rng.below(2) == 0 {
-                    tables[d].mask(port)
+                if rng.below(2) == 0 {
+                    tables[d].bits().set_mask(port);
                 } else {
-                    tables[d].unmask(port).map(drop)
-                };
+                    let _ = tables[d].unmask(port);
+                }
             }
             _ => {
                 if rng.below(20) == 0 {

@@ -9,9 +9,13 @@
 //! - `privilege`: domctl and sysctl must fail with -EPERM (and a stale interface version -EACCES);
 //! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
 //!   unpause and destroy of domain `victim=<id>`;
-//! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS.
+//! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
+//! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod events;
 
 #[cfg(target_os = "none")]
 mod guest {
@@ -56,6 +60,9 @@ mod guest {
                 hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
             },
             "unknown" => unknown(name),
+            "evtchn-server" => crate::events::server(name, info),
+            "evtchn-client" => crate::events::client(name, info),
+            "evtchn-errors" => crate::events::errors(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
     }
@@ -124,7 +131,7 @@ mod guest {
         spin(name);
     }
 
-    fn counter() -> u64 {
+    pub(crate) fn counter() -> u64 {
         let value: u64;
         // SAFETY: reading the virtual counter has no side effect; the ISB orders it.
         unsafe {
@@ -133,7 +140,7 @@ mod guest {
         value
     }
 
-    fn nanoseconds(ticks: u64) -> u64 {
+    pub(crate) fn nanoseconds(ticks: u64) -> u64 {
         let frequency: u64;
         // SAFETY: reading CNTFRQ_EL0 has no side effect.
         unsafe {

@@ -1,0 +1,453 @@
+//! Event channels in the core: `__HYPERVISOR_event_channel_op` with the 2-level ABI, delivery
+//! into the guest's `shared_info` and `vcpu_info`, the upcall through the vGIC, VIRQs and
+//! `SCHEDOP_poll` (`xen/common/event_channel.c`, `xen/common/event_2l.c`,
+//! `xen/arch/arm/domain.c` `vcpu_mark_events_pending`, `xen/common/sched/core.c` `do_poll`).
+//!
+//! The table logic (ports, bindings, Xen's error values) is `xenolith_kernel::evtchn`; this
+//! module looks the domains up, checks who may act on whom, and delivers.
+//!
+//! Delivery, as Xen on Arm: marking port `p` pending sets its bit in `shared_info`; unless the
+//! port is masked, the notify vCPU's `evtchn_pending_sel` bit `p / 64` is set, and if that was
+//! clear, its `evtchn_upcall_pending`; if that was clear too, the upcall PPI
+//! ([`GUEST_EVTCHN_PPI`], named in the domain's DTB `hypervisor` node) is made pending for the
+//! vCPU. Arm has no `evtchn_upcall_mask`: the guest masks upcalls by masking the PPI or IRQs.
+//!
+//! # Invariants
+//! - Called with the domain table locked and interrupts masked.
+//! - A domain's event table refers to its shared-info page, which is freed only after the table
+//!   is dropped (`Table::destroy`).
+//! - A vCPU's `vcpu_info` is in its domain's shared-info page (vCPU 0, until it registers one) or
+//!   in a RAM page of its own domain (`VCPUOP_register_vcpu_info`); vCPUs 1.. without one get no
+//!   upcalls, as Xen's `dummy_vcpu_info`.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use xenolith_abi::xen::arch_arm::GUEST_EVTCHN_PPI;
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::event_channel::{self as ec, VIRQ_DOM_EXC};
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_kernel::evtchn::{
+    Bitmaps, Close, EventTable, Port, SendTarget, StatusKind, BITMAP_WORDS, MAX_PORTS,
+};
+use xenolith_kernel::policy::{DomainId, Operation};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::domain::{Table, VcpuState};
+use crate::domctl::read_struct;
+use crate::hypercall::{Caller, GuestMemory};
+
+/// Offsets in `struct shared_info` (Arm; pinned by `xenolith_abi::xen::shared_info`'s tests).
+const PENDING_OFFSET: u64 = 48;
+const MASK_OFFSET: u64 = PENDING_OFFSET + 8 * BITMAP_WORDS as u64;
+/// Offset of `evtchn_pending_sel` in `struct vcpu_info`.
+const PENDING_SEL_OFFSET: u64 = 8;
+/// Most ports one `SCHEDOP_poll` may name (Xen's "fairly arbitrary limit", sched/core.c:1444).
+pub const MAX_POLL_PORTS: u32 = 128;
+
+/// The atomic object at physical address `address`, shared with a guest.
+///
+/// # Safety
+/// `address` is identity-mapped RAM the core keeps allocated while the reference is used (the
+/// module invariants say which), aligned for `T`, with all of `T` inside one page. Only atomics
+/// are used on it; the guest's concurrent accesses are to shared memory, as with any atomic
+/// shared with another agent.
+unsafe fn shared<T>(address: u64) -> &'static T {
+    // SAFETY: the caller's contract above.
+    unsafe { &*(address as *const T) }
+}
+
+/// The 2-level bitmaps of the shared-info page at physical address `shared_info`.
+fn bitmaps(shared_info: u64) -> Bitmaps<'static> {
+    // SAFETY: `shared_info` is a page-aligned frame the core allocated for one domain and frees
+    // only after the domain's event table (which holds these) is dropped; both arrays (at 48 and
+    // 560, 512 bytes each) are 8-byte aligned and inside it.
+    let pending = unsafe { shared(shared_info + PENDING_OFFSET) };
+    // SAFETY: as above.
+    let mask = unsafe { shared(shared_info + MASK_OFFSET) };
+    Bitmaps::new(pending, mask)
+}
+
+/// A new domain's event table (`evtchn_init`), over its shared-info page.
+pub fn new_table(
+    id: DomainId,
+    shared_info: u64,
+    vcpus: u32,
+) -> Result<EventTable<'static>, XenError> {
+    EventTable::new(id, bitmaps(shared_info), MAX_PORTS as Port - 1, vcpus)
+}
+
+/// `vcpu_mark_events_pending` after setting selector bit `word` of the `vcpu_info` at physical
+/// address `info`: raises the upcall PPI for vCPU `slot` if this made the upcall pending.
+fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u32>) {
+    // SAFETY: `info` is a `vcpu_info` in the domain's shared-info page or its own RAM, which
+    // stays allocated while the vCPU exists (module invariants); it is 8-byte aligned (checked
+    // at registration) and the selector at offset 8 lies inside its 48 bytes.
+    let selector: &AtomicU64 = unsafe { shared(info + PENDING_SEL_OFFSET) };
+    // SAFETY: as above; the pending byte is at offset 0.
+    let upcall: &AtomicU8 = unsafe { shared(info) };
+    match word {
+        Some(word) => {
+            if selector.fetch_or(1 << word, Ordering::AcqRel) & (1 << word) != 0 {
+                return;
+            }
+        }
+        None => selector.store(u64::MAX, Ordering::Release),
+    }
+    if upcall.swap(1, Ordering::AcqRel) == 0 {
+        crate::virq::raise(table, slot, GUEST_EVTCHN_PPI);
+    }
+}
+
+/// Whether the `vcpu_info` of vCPU `slot` has `evtchn_upcall_pending` set.
+fn upcall_pending(table: &Table, slot: usize) -> bool {
+    let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) else { return false };
+    // SAFETY: as in `mark_events_pending`.
+    let upcall: &AtomicU8 = unsafe { shared(info) };
+    upcall.load(Ordering::Acquire) != 0
+}
+
+/// Upcalls vCPU `vcpu` of domain `id` for `port` (the rest of `evtchn_2l_set_pending`).
+fn upcall(table: &mut Table, id: DomainId, vcpu: u32, port: Port) {
+    let Some(&slot) = table.domain(id).and_then(|domain| domain.vcpus.get(vcpu as usize)) else {
+        return;
+    };
+    if let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) {
+        mark_events_pending(table, slot, info, Some(port / 64));
+    }
+}
+
+/// Marks `port` of domain `id` pending, delivering the upcall and waking pollers.
+pub fn mark_pending(table: &mut Table, id: DomainId, port: Port) {
+    let Some(domain) = table.domain_mut(id) else { return };
+    if let Some(vcpu) = domain.events.mark_pending(port) {
+        upcall(table, id, vcpu, port);
+    }
+    wake_pollers(table, id, port);
+}
+
+/// `evtchn_check_pollers`: wakes every vCPU of `id` polling `port`.
+fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
+    let Some(slots) = table.domain(id).map(|domain| domain.vcpus.clone()) else { return };
+    for slot in slots {
+        let Some(vcpu) = table.vcpu_mut(slot) else { continue };
+        if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) {
+            stop_polling(vcpu);
+            if vcpu.state == VcpuState::Blocked {
+                vcpu.state = VcpuState::Runnable;
+                crate::schedule::wake(slot);
+            }
+        }
+    }
+}
+
+fn stop_polling(vcpu: &mut crate::domain::Vcpu) {
+    vcpu.poll = None;
+    vcpu.poll_deadline = None;
+}
+
+/// `send_guest_vcpu_virq` / `send_guest_global_virq`: VIRQ `virq` for vCPU `vcpu` of `id`.
+pub fn send_virq(table: &mut Table, id: DomainId, virq: u32, vcpu: u32) {
+    let Some(domain) = table.domain_mut(id) else { return };
+    let Some(port) = domain.events.virq_port(virq, vcpu) else { return };
+    mark_pending(table, id, port);
+}
+
+/// `send_global_virq(VIRQ_DOM_EXC)`: a domain shut down or was destroyed. Xen sends it to the
+/// hardware domain (or the handler `XEN_DOMCTL_set_virq_handler` named); here every domain
+/// holding the `control` or `xenstore` capability gets it.
+pub fn domain_exception(table: &mut Table) {
+    let handlers: Vec<DomainId> = table
+        .domains
+        .iter()
+        .flatten()
+        .filter(|domain| domain.capabilities.control || domain.capabilities.xenstore)
+        .map(|domain| domain.id)
+        .collect();
+    for id in handlers {
+        send_virq(table, id, VIRQ_DOM_EXC, 0);
+    }
+}
+
+/// Closes every port of domain `id` whose peer is another domain, leaving each peer's end
+/// unbound, as `evtchn_destroy` does before the domain goes.
+pub fn close_all(table: &mut Table, id: DomainId) {
+    loop {
+        let Some(domain) = table.domain_mut(id) else { return };
+        match domain.events.reset() {
+            Close::Done => return,
+            Close::NeedsPeer { port, peer } => {
+                if with_pair(table, id, peer, |local, remote| {
+                    EventTable::close_with_peer(local, remote, port)
+                })
+                .is_err()
+                {
+                    log::error!("d{id}: port {port} could not be closed against d{peer}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `f` on the event tables of two distinct domains.
+fn with_pair<R>(
+    table: &mut Table,
+    a: DomainId,
+    b: DomainId,
+    f: impl FnOnce(&mut EventTable<'static>, &mut EventTable<'static>) -> Result<R, XenError>,
+) -> Result<R, XenError> {
+    let (low, high) = (a.min(b), a.max(b));
+    if low == high {
+        return Err(XenError::EINVAL);
+    }
+    if usize::from(high) >= table.domains.len() {
+        return Err(XenError::ESRCH);
+    }
+    let (head, tail) = table.domains.split_at_mut(usize::from(high));
+    let first = head.get_mut(usize::from(low)).and_then(Option::as_deref_mut);
+    let second = tail.first_mut().and_then(Option::as_deref_mut);
+    let (Some(first), Some(second)) = (first, second) else { return Err(XenError::ESRCH) };
+    if a == low {
+        f(&mut first.events, &mut second.events)
+    } else {
+        f(&mut second.events, &mut first.events)
+    }
+}
+
+fn write_back<T: IntoBytes + zerocopy::Immutable>(va: u64, value: &T) -> Result<(), XenError> {
+    GuestMemory.write(va, value.as_bytes())
+}
+
+/// The domain a `dom` field names: the caller for `DOMID_SELF`, else another domain the caller
+/// may act for (Xen's `XSM_TARGET`: `-ESRCH` if it does not exist, `-EPERM` if not allowed).
+fn target_domain(caller: &Caller<'_>, dom: u16) -> Result<DomainId, XenError> {
+    let id = caller.resolve(dom);
+    if id != caller.domain {
+        caller.table.domain(id).ok_or(XenError::ESRCH)?;
+        caller.allow(Operation::Target { target: id })?;
+    }
+    Ok(id)
+}
+
+/// `__HYPERVISOR_event_channel_op(cmd, arg)`.
+pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let me = caller.domain;
+    match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
+        ec::EVTCHNOP_alloc_unbound => {
+            let mut op: ec::evtchn_alloc_unbound = read_struct(arg)?;
+            let id = target_domain(caller, op.dom)?;
+            let remote = if op.remote_dom == DOMID_SELF { id } else { op.remote_dom };
+            let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
+            op.port = domain.events.alloc_unbound(remote)?;
+            // Xen leaves the port allocated when the copy back fails; so do we.
+            write_back(arg, &op)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_bind_interdomain => {
+            let mut op: ec::evtchn_bind_interdomain = read_struct(arg)?;
+            let remote = caller.resolve(op.remote_dom);
+            let bound = if remote == me {
+                caller
+                    .table
+                    .domain_mut(me)
+                    .ok_or(XenError::ESRCH)?
+                    .events
+                    .bind_interdomain_local(op.remote_port)?
+            } else {
+                with_pair(caller.table, me, remote, |local, remote| {
+                    EventTable::bind_interdomain(local, remote, op.remote_port)
+                })?
+            };
+            if let Some(vcpu) = bound.upcall {
+                upcall(caller.table, me, vcpu, bound.port);
+            }
+            op.local_port = bound.port;
+            write_back(arg, &op)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_bind_virq => {
+            let mut op: ec::evtchn_bind_virq = read_struct(arg)?;
+            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
+            op.port = domain.events.bind_virq(op.virq, op.vcpu)?;
+            write_back(arg, &op)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_bind_ipi => {
+            let mut op: ec::evtchn_bind_ipi = read_struct(arg)?;
+            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
+            op.port = domain.events.bind_ipi(op.vcpu)?;
+            write_back(arg, &op)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_close => {
+            let op: ec::evtchn_close = read_struct(arg)?;
+            close(caller.table, me, op.port)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_send => {
+            let op: ec::evtchn_send = read_struct(arg)?;
+            let domain = caller.table.domain(me).ok_or(XenError::ESRCH)?;
+            match domain.events.send(op.port)? {
+                SendTarget::Dropped => {}
+                SendTarget::Local { port } => mark_pending(caller.table, me, port),
+                SendTarget::Remote { domain, port } => mark_pending(caller.table, domain, port),
+            }
+            Ok(0)
+        }
+        ec::EVTCHNOP_status => {
+            let mut op: ec::evtchn_status = read_struct(arg)?;
+            let id = target_domain(caller, op.dom)?;
+            let domain = caller.table.domain(id).ok_or(XenError::ESRCH)?;
+            let status = domain.events.status(op.port)?;
+            op.status = status.status.code();
+            op.vcpu = status.vcpu;
+            op.u = [0; 8];
+            match status.status {
+                StatusKind::Unbound { dom } => op.set_unbound(dom),
+                StatusKind::Interdomain { dom, port } => op.set_interdomain(dom, port),
+                StatusKind::Virq { virq } => op.set_virq(virq),
+                StatusKind::Closed | StatusKind::Ipi => {}
+            }
+            write_back(arg, &op)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_bind_vcpu => {
+            let op: ec::evtchn_bind_vcpu = read_struct(arg)?;
+            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
+            domain.events.bind_vcpu(op.port, op.vcpu)?;
+            Ok(0)
+        }
+        ec::EVTCHNOP_unmask => {
+            let op: ec::evtchn_unmask = read_struct(arg)?;
+            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
+            if let Some(vcpu) = domain.events.unmask(op.port)? {
+                upcall(caller.table, me, vcpu, op.port);
+            }
+            Ok(0)
+        }
+        ec::EVTCHNOP_reset => {
+            let op: ec::evtchn_reset = read_struct(arg)?;
+            let id = target_domain(caller, op.dom)?;
+            close_all(caller.table, id);
+            Ok(0)
+        }
+        _ => Err(XenError::ENOSYS),
+    }
+}
+
+/// `EVTCHNOP_close` of `port` of domain `id`.
+fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
+    let domain = table.domain_mut(id).ok_or(XenError::ESRCH)?;
+    match domain.events.close(port)? {
+        Close::Done => Ok(()),
+        Close::NeedsPeer { port, peer } => with_pair(table, id, peer, |local, remote| {
+            EventTable::close_with_peer(local, remote, port)
+        }),
+    }
+}
+
+/// `SCHEDOP_poll`: blocks vCPU `caller.vcpu_slot` until one of the ports is pending or the
+/// absolute `timeout` (core nanoseconds; 0: none) passes. `Ok(true)`: it blocked (the caller
+/// reschedules); `Ok(false)`: it returns at once. The hypercall's result is 0 either way.
+pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
+    let request: xenolith_abi::xen::sched::sched_poll = read_struct(arg)?;
+    if request.nr_ports > MAX_POLL_PORTS {
+        return Err(XenError::EINVAL);
+    }
+    let mut ports = Vec::with_capacity(request.nr_ports as usize);
+    for index in 0..u64::from(request.nr_ports) {
+        ports.push(GuestMemory.read_u32(request.ports.address() + 4 * index)?);
+    }
+    let slot = caller.vcpu_slot;
+    // `local_events_need_delivery`: with IRQs unmasked, a deliverable interrupt or a pending
+    // upcall ends the poll at once.
+    let irqs_unmasked =
+        caller.table.vcpu(slot).is_some_and(|vcpu| vcpu.context.frame.spsr & (1 << 7) == 0);
+    if irqs_unmasked
+        && (crate::virq::has_pending(caller.table, slot) || upcall_pending(caller.table, slot))
+    {
+        return Ok(false);
+    }
+    let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
+    for &port in &ports {
+        if domain.events.channel(port).is_none() {
+            return Err(XenError::EINVAL);
+        }
+        if domain.events.pending(port) {
+            return Ok(false);
+        }
+    }
+    let vcpu = caller.table.vcpu_mut(slot).ok_or(XenError::ESRCH)?;
+    vcpu.poll = Some(ports);
+    vcpu.poll_deadline = (request.timeout != 0).then_some(request.timeout);
+    vcpu.state = VcpuState::Blocked;
+    crate::schedule::sleep(slot);
+    Ok(true)
+}
+
+/// Ends polls whose deadline passed (the tick): returns the slots to wake.
+pub fn expire_polls(table: &mut Table, now: u64, woken: &mut Vec<usize>) {
+    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
+        let Some(vcpu) = vcpu else { continue };
+        if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now) {
+            stop_polling(vcpu);
+            if vcpu.state == VcpuState::Blocked {
+                vcpu.state = VcpuState::Runnable;
+                woken.push(slot);
+            }
+        }
+    }
+}
+
+/// A vCPU that runs is not polling any more (woken by an upcall or an unrelated interrupt).
+pub fn running(vcpu: &mut crate::domain::Vcpu) {
+    if vcpu.poll.is_some() {
+        stop_polling(vcpu);
+    }
+}
+
+/// `VCPUOP_register_vcpu_info` (`map_vcpu_info`, common/domain.c:1486) for vCPU `slot`, the
+/// caller or a vCPU of its domain that is down: moves the `vcpu_info` to `offset` in the
+/// caller's guest frame `gfn`, copying the current one, and marks everything pending so nothing
+/// is lost.
+pub fn register_vcpu_info(
+    table: &mut Table,
+    id: DomainId,
+    slot: usize,
+    this: bool,
+    gfn: u64,
+    offset: u32,
+) -> Result<(), XenError> {
+    const SIZE: u64 = core::mem::size_of::<xenolith_abi::xen::shared_info::vcpu_info>() as u64;
+    let offset = u64::from(offset);
+    if offset > 4096 - SIZE || offset % 8 != 0 {
+        return Err(XenError::ENXIO);
+    }
+    let vcpu = table.vcpu(slot).ok_or(XenError::ENOENT)?;
+    if vcpu.vcpu_info_registered || (!this && vcpu.state != VcpuState::Down) {
+        return Err(XenError::EINVAL);
+    }
+    let domain = table.domain(id).ok_or(XenError::ESRCH)?;
+    let phys = domain.ram_frame(gfn).ok_or(XenError::EINVAL)?;
+    let new = phys + offset;
+    let mut current = [0u8; SIZE as usize];
+    if let Some(old) = vcpu.vcpu_info {
+        crate::memory::copy_from_phys(old, &mut current);
+    }
+    crate::memory::copy_to_phys(new, &current);
+    let vcpu = table.vcpu_mut(slot).ok_or(XenError::ENOENT)?;
+    vcpu.vcpu_info = Some(new);
+    vcpu.vcpu_info_registered = true;
+    mark_events_pending(table, slot, new, None);
+    Ok(())
+}
+
+/// Reads the `vcpu_register_vcpu_info` argument at `va`: `(gfn, offset)`.
+pub fn read_register_vcpu_info(va: u64) -> Result<(u64, u32), XenError> {
+    let mut raw = [0u8; 16];
+    GuestMemory.read(va, &mut raw)?;
+    let info = xenolith_abi::xen::vcpu::vcpu_register_vcpu_info::read_from_bytes(&raw)
+        .map_err(|_| XenError::EFAULT)?;
+    Ok((info.mfn, info.offset))
+}

@@ -1,0 +1,373 @@
+//! Event-channel behaviours of the test guest:
+//!
+//! - `evtchn-server` (`peer=<id>`): offers port 1 to the peer, answers every event with one, then
+//!   closes its end after `rounds=<n>` round trips;
+//! - `evtchn-client` (`peer=<id>`, `port=<p>`): binds to the server's port, runs `rounds=<n>`
+//!   round trips with upcalls through the vGIC, prints the time per round trip, then checks its
+//!   end is left unbound once the server closed its own;
+//! - `evtchn-errors` (`peer=<id>`, which offers nothing to this guest): every error path named
+//!   by the acceptance tests, VIRQ_TIMER, IPIs, loopback channels, polls and
+//!   `VCPUOP_register_vcpu_info`.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::event_channel as ec;
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_runtime::events::{self, Port};
+use xenolith_runtime::{hypercall, irq, println, StartInfo};
+
+/// Events the upcall handler has seen, by the port that last fired.
+static EVENTS: AtomicU32 = AtomicU32::new(0);
+static LAST_PORT: AtomicU32 = AtomicU32::new(0);
+
+fn on_interrupt(intid: u32) {
+    if intid == events::UPCALL_PPI {
+        events::upcall(0, |port| {
+            LAST_PORT.store(port.0, Ordering::Release);
+            EVENTS.fetch_add(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// Maps shared info and takes upcalls on vCPU 0.
+fn setup(name: &str) -> bool {
+    if let Err(error) = events::init() {
+        println!("{name}: FAIL mapping shared info: {error}");
+        return false;
+    }
+    irq::set_handler(on_interrupt);
+    irq::init_distributor();
+    irq::init_cpu(0, 1 << events::UPCALL_PPI);
+    irq::enable();
+    true
+}
+
+/// Waits (in WFI) until the upcall handler has counted more than `seen` events, at most `limit`
+/// interrupts; the count, or `None` on giving up.
+fn wait_event(seen: u32, limit: u32) -> Option<u32> {
+    for _ in 0..limit {
+        let now = EVENTS.load(Ordering::Acquire);
+        if now > seen {
+            return Some(now);
+        }
+        irq::wait();
+    }
+    None
+}
+
+fn arg(info: &StartInfo, key: &str, default: u32) -> u32 {
+    info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+pub fn server(name: &str, info: &StartInfo) {
+    let peer = arg(info, "peer", 1) as u16;
+    let rounds = arg(info, "rounds", 10_000);
+    if !setup(name) {
+        return;
+    }
+    let port = match events::alloc_unbound(DOMID_SELF, peer) {
+        Ok(port) => port,
+        Err(error) => return println!("{name}: FAIL alloc_unbound: {error}"),
+    };
+    println!("{name}: offered port {} to d{peer}", port.0);
+    let mut seen = 0;
+    for _ in 0..rounds {
+        match wait_event(seen, 1_000_000) {
+            Some(count) => seen = count,
+            None => return println!("{name}: FAIL no event after {seen}"),
+        }
+        if let Err(error) = port.send() {
+            return println!("{name}: FAIL send: {error}");
+        }
+    }
+    match port.close() {
+        Ok(()) => println!("{name}: PASS answered {rounds} events, closed port {}", port.0),
+        Err(error) => println!("{name}: FAIL close: {error}"),
+    }
+}
+
+pub fn client(name: &str, info: &StartInfo) {
+    let peer = arg(info, "peer", 0) as u16;
+    let remote_port = arg(info, "port", 1);
+    let rounds = arg(info, "rounds", 10_000);
+    if !setup(name) {
+        return;
+    }
+    // The server offers its port when it gets to it: retry while the port is not offered yet.
+    let mut attempts = 0;
+    let port = loop {
+        match events::bind_interdomain(peer, remote_port) {
+            Ok(port) => break port,
+            Err(XenError::EINVAL) if attempts < 100_000 => {
+                attempts += 1;
+                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            }
+            Err(error) => return println!("{name}: FAIL bind_interdomain: {error}"),
+        }
+    };
+    // Binding leaves the new port pending (Xen's conservative choice): take that event first.
+    let Some(mut seen) = wait_event(0, 1_000) else {
+        return println!("{name}: FAIL the new port was not left pending");
+    };
+    println!("{name}: bound port {} to d{peer} port {remote_port}", port.0);
+    let start = crate::guest::counter();
+    for round in 0..rounds {
+        if let Err(error) = port.send() {
+            return println!("{name}: FAIL send in round {round}: {error}");
+        }
+        match wait_event(seen, 1_000_000) {
+            Some(count) => seen = count,
+            None => return println!("{name}: FAIL no answer in round {round}"),
+        }
+    }
+    let per_round =
+        crate::guest::nanoseconds(crate::guest::counter() - start) / u64::from(rounds.max(1));
+    println!("{name}: bench event-round-trip {per_round} ns ({rounds} round trips)");
+    if LAST_PORT.load(Ordering::Acquire) != port.0 {
+        return println!(
+            "{name}: FAIL events arrived on port {}",
+            LAST_PORT.load(Ordering::Acquire)
+        );
+    }
+    // The server closes its end next: ours must become unbound, offered back to the server.
+    for _ in 0..100_000 {
+        match events::status(DOMID_SELF, port.0) {
+            Ok(status) if status.status == ec::EVTCHNSTAT_unbound && status.unbound() == peer => {
+                let dropped = port.send();
+                return if dropped.is_ok() {
+                    println!(
+                        "{name}: PASS {rounds} event round trips; peer closed, port left unbound"
+                    );
+                } else {
+                    println!("{name}: FAIL send on an unbound port: {dropped:?}");
+                };
+            }
+            Ok(status) if status.status == ec::EVTCHNSTAT_interdomain => {
+                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            }
+            other => return println!("{name}: FAIL status after the peer closed: {other:?}"),
+        }
+    }
+    println!("{name}: FAIL the peer never closed");
+}
+
+/// Checks `result` is `expected`; prints and counts a failure otherwise.
+fn check<T: core::fmt::Debug>(
+    name: &str,
+    failures: &mut u32,
+    what: &str,
+    result: Result<T, XenError>,
+    expected: Result<(), XenError>,
+) {
+    let ok = match (&result, expected) {
+        (Ok(_), Ok(())) => true,
+        (Err(got), Err(want)) => *got == want,
+        _ => false,
+    };
+    if ok {
+        println!("{name}: {what} -> {result:?} as expected");
+    } else {
+        *failures += 1;
+        println!("{name}: FAIL {what} -> {result:?}, expected {expected:?}");
+    }
+}
+
+pub fn errors(name: &str, info: &StartInfo) {
+    let peer = arg(info, "peer", 0) as u16;
+    if !setup(name) {
+        return;
+    }
+    let mut failures = 0;
+    let f = &mut failures;
+    // Send on a closed port, and on an unbound one (Xen drops the event and answers 0).
+    check(name, f, "send on never-opened port 7", Port(7).send(), Err(XenError::EINVAL));
+    check(name, f, "send on port 0", Port(0).send(), Err(XenError::EINVAL));
+    check(name, f, "send beyond the table", Port(5000).send(), Err(XenError::EINVAL));
+    let unbound = events::alloc_unbound(DOMID_SELF, peer).unwrap_or(Port(0));
+    check(name, f, "send on an unbound port", unbound.send(), Ok(()));
+    check(name, f, "close it", unbound.close(), Ok(()));
+    check(name, f, "send on the closed port", unbound.send(), Err(XenError::EINVAL));
+    check(name, f, "close it again", unbound.close(), Err(XenError::EINVAL));
+    // Binding to what the other domain did not offer, or to nobody.
+    check(
+        name,
+        f,
+        "bind to the peer's port 1",
+        events::bind_interdomain(peer, 1),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind to port 0 of the peer",
+        events::bind_interdomain(peer, 0),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind to a missing domain",
+        events::bind_interdomain(0x7000, 1),
+        Err(XenError::ESRCH),
+    );
+    check(
+        name,
+        f,
+        "alloc_unbound for another domain",
+        events::alloc_unbound(peer, DOMID_SELF),
+        Err(XenError::EPERM),
+    );
+    check(name, f, "status of another domain", events::status(peer, 1), Err(XenError::EPERM));
+    check(name, f, "reset of another domain", events::reset(peer), Err(XenError::EPERM));
+    // VIRQs.
+    check(name, f, "bind VIRQ 24", events::bind_virq(ec::NR_VIRQS, 0), Err(XenError::EINVAL));
+    check(
+        name,
+        f,
+        "bind global VIRQ_DOM_EXC on vCPU 1",
+        events::bind_virq(ec::VIRQ_DOM_EXC, 1),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind VIRQ_TIMER on vCPU 5",
+        events::bind_virq(ec::VIRQ_TIMER, 5),
+        Err(XenError::ENOENT),
+    );
+    let timer = events::bind_virq(ec::VIRQ_TIMER, 0);
+    check(name, f, "bind VIRQ_TIMER", timer, Ok(()));
+    check(
+        name,
+        f,
+        "bind VIRQ_TIMER again",
+        events::bind_virq(ec::VIRQ_TIMER, 0),
+        Err(XenError::EEXIST),
+    );
+    check(name, f, "bind VIRQ_CONSOLE", events::bind_virq(ec::VIRQ_CONSOLE, 0), Ok(()));
+    check(name, f, "bind VIRQ_DOM_EXC", events::bind_virq(ec::VIRQ_DOM_EXC, 0), Ok(()));
+    check(
+        name,
+        f,
+        "send on a VIRQ port",
+        timer.map(|port| port.send()).unwrap_or(Ok(())),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind_vcpu of a per-vCPU VIRQ",
+        timer.and_then(|port| port.bind_vcpu(0)),
+        Err(XenError::EINVAL),
+    );
+    // The single-shot timer fires VIRQ_TIMER: poll for it, masked so no upcall races the poll.
+    if let Ok(timer) = timer {
+        timer.mask();
+        let deadline = crate::guest::nanoseconds(crate::guest::counter()) + 2_000_000;
+        let request = xenolith_abi::xen::vcpu::vcpu_set_singleshot_timer {
+            timeout_abs_ns: deadline,
+            flags: 0,
+            _pad: 0,
+        };
+        hypercall::vcpu_op(
+            xenolith_abi::xen::vcpu::VCPUOP_set_singleshot_timer,
+            0,
+            (&raw const request) as u64,
+        );
+        let polled = events::poll(&[timer], 0);
+        let late = crate::guest::nanoseconds(crate::guest::counter()) >= deadline;
+        check(name, f, "poll VIRQ_TIMER", polled, Ok(()));
+        if !(timer.take_pending() && late) {
+            *f += 1;
+            println!("{name}: FAIL VIRQ_TIMER not pending after the poll (late: {late})");
+        }
+        check(name, f, "unmask it", timer.unmask(), Ok(()));
+    }
+    // A poll that times out, one with too many ports, one with a bad port.
+    let ipi = events::bind_ipi(0).unwrap_or(Port(0));
+    let deadline = crate::guest::nanoseconds(crate::guest::counter()) + 1_000_000;
+    check(name, f, "poll an idle port with a timeout", events::poll(&[ipi], deadline), Ok(()));
+    if crate::guest::nanoseconds(crate::guest::counter()) < deadline {
+        *f += 1;
+        println!("{name}: FAIL the poll returned before its timeout");
+    }
+    check(name, f, "poll 129 ports", events::poll(&[ipi; 129], 0), Err(XenError::EINVAL));
+    check(name, f, "poll port 4096", events::poll(&[Port(4096)], 0), Err(XenError::EINVAL));
+    check(name, f, "bind_ipi on vCPU 3", events::bind_ipi(3), Err(XenError::ENOENT));
+    check(name, f, "bind_vcpu of an IPI port", ipi.bind_vcpu(0), Err(XenError::EINVAL));
+    // An IPI to ourselves arrives as an upcall on its port.
+    let before = EVENTS.load(Ordering::Acquire);
+    check(name, f, "send an IPI to vCPU 0", ipi.send(), Ok(()));
+    if wait_event(before, 1_000).is_none() || LAST_PORT.load(Ordering::Acquire) != ipi.0 {
+        *f += 1;
+        println!("{name}: FAIL no upcall for the IPI");
+    }
+    // A masked port is delivered on unmask.
+    ipi.mask();
+    let before = EVENTS.load(Ordering::Acquire);
+    check(name, f, "send to a masked port", ipi.send(), Ok(()));
+    if EVENTS.load(Ordering::Acquire) != before || !ipi.is_pending() {
+        *f += 1;
+        println!("{name}: FAIL a masked port was delivered or not left pending");
+    }
+    check(name, f, "unmask it", ipi.unmask(), Ok(()));
+    if wait_event(before, 1_000).is_none() {
+        *f += 1;
+        println!("{name}: FAIL unmask did not deliver the pending event");
+    }
+    check(name, f, "unmask port 4096", Port(4096).unmask(), Err(XenError::EINVAL));
+    // A loopback channel, its status, and closing one end.
+    let offered = events::alloc_unbound(DOMID_SELF, DOMID_SELF).unwrap_or(Port(0));
+    let local = events::bind_interdomain(DOMID_SELF, offered.0);
+    check(name, f, "loopback bind", local, Ok(()));
+    let local = local.unwrap_or(Port(0));
+    match events::status(DOMID_SELF, offered.0) {
+        Ok(status)
+            if status.status == ec::EVTCHNSTAT_interdomain
+                && status.interdomain() == (info_domid(), local.0) => {}
+        other => {
+            *f += 1;
+            println!("{name}: FAIL loopback status {other:?}");
+        }
+    }
+    check(name, f, "close one end", local.close(), Ok(()));
+    match events::status(DOMID_SELF, offered.0) {
+        Ok(status) if status.status == ec::EVTCHNSTAT_unbound => {}
+        other => {
+            *f += 1;
+            println!("{name}: FAIL the other end is not unbound: {other:?}");
+        }
+    }
+    // vcpu_info moved into our own page: events still arrive, and a second move is refused.
+    check(name, f, "register vcpu_info", events::register_vcpu_info(0), Ok(()));
+    check(name, f, "register it again", events::register_vcpu_info(0), Err(XenError::EINVAL));
+    let before = EVENTS.load(Ordering::Acquire);
+    ipi.send().ok();
+    if wait_event(before, 1_000).is_none() {
+        *f += 1;
+        println!("{name}: FAIL no upcall through the registered vcpu_info");
+    }
+    check(name, f, "reset", events::reset(DOMID_SELF), Ok(()));
+    check(name, f, "send after reset", ipi.send(), Err(XenError::EINVAL));
+    check(
+        name,
+        f,
+        "unknown event_channel_op",
+        events::op(99, &mut [0u8; 8]),
+        Err(XenError::ENOSYS),
+    );
+    if failures == 0 {
+        println!("{name}: PASS event channel errors and delivery");
+    } else {
+        println!("{name}: FAIL {failures} event channel check(s)");
+    }
+}
+
+/// This domain's id, from `EVTCHNOP_status` of an unbound port offered to ourselves.
+fn info_domid() -> u16 {
+    let Ok(port) = events::alloc_unbound(DOMID_SELF, DOMID_SELF) else { return u16::MAX };
+    let dom = events::status(DOMID_SELF, port.0).map_or(u16::MAX, |status| status.unbound());
+    port.close().ok();
+    dom
+}
