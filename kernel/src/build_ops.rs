@@ -57,6 +57,28 @@ fn in_guest_ram(ipa: u64, size: u64) -> bool {
     inside(GUEST_RAM0_BASE, GUEST_RAM0_SIZE) || inside(GUEST_RAM1_BASE, GUEST_RAM1_SIZE)
 }
 
+/// Maps core-owned page `phys` into `domain` at `gfn` (read-write, never executable), removing
+/// it from `old`, where it was mapped before: how Xen moves shared-info and grant-table frames.
+pub fn map_core_page(
+    domain: &mut Domain,
+    phys: u64,
+    old: Option<u64>,
+    gfn: u64,
+) -> Result<(), XenError> {
+    if old == Some(gfn) {
+        return Ok(());
+    }
+    let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+    let mut tables = IdentityTables;
+    let page = Attributes { execute: false, ..GUEST_RAM };
+    domain.stage2.map(&mut tables, ipa, phys, FRAME_SIZE, page).map_err(map_error)?;
+    if let Some(old) = old {
+        let _ = domain.stage2.unmap(&mut tables, old * FRAME_SIZE, FRAME_SIZE);
+        guest::flush_guest_tlbs();
+    }
+    Ok(())
+}
+
 impl Table {
     /// `XEN_DOMCTL_createdomain`: a paused domain with `vcpus` vCPUs (all down), no RAM and no
     /// capabilities. `requested` is the id asked for (0: any).
@@ -120,6 +142,7 @@ impl Table {
             shared_info,
             shared_info_gfn: None,
             events,
+            grants: crate::grant_op::GrantState::new(),
         }));
         Ok(id)
     }
@@ -194,9 +217,9 @@ impl Table {
                 .and_then(|vcpu| vcpu.vcpu_info)
                 .is_some_and(|info| (phys..phys + size).contains(&info))
         });
-        if holds_vcpu_info {
-            // Xen keeps such a page alive with a reference; the core has no per-page count
-            // for RAM extents, so it refuses instead.
+        if holds_vcpu_info || self.grant_mapped(phys, size) {
+            // Xen keeps such a page alive with a reference; the core counts only frames of
+            // destroyed domains, so it refuses instead.
             return Err(XenError::EBUSY);
         }
         let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
@@ -246,21 +269,9 @@ impl Table {
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_shared_info`: maps the domain's shared-info page
     /// at `gfn` (read-write, never executable), moving it if it was mapped elsewhere, as Xen does.
     pub fn map_shared_info(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
-        let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        let mut tables = IdentityTables;
-        if domain.shared_info_gfn == Some(gfn) {
-            return Ok(());
-        }
-        let page = Attributes { execute: false, ..GUEST_RAM };
-        domain
-            .stage2
-            .map(&mut tables, ipa, domain.shared_info, FRAME_SIZE, page)
-            .map_err(map_error)?;
-        if let Some(old) = domain.shared_info_gfn.replace(gfn) {
-            let _ = domain.stage2.unmap(&mut tables, old * FRAME_SIZE, FRAME_SIZE);
-            guest::flush_guest_tlbs();
-        }
+        map_core_page(domain, domain.shared_info, domain.shared_info_gfn, gfn)?;
+        domain.shared_info_gfn = Some(gfn);
         Ok(())
     }
 

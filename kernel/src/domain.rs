@@ -168,6 +168,8 @@ pub struct Domain {
     pub shared_info_gfn: Option<u64>,
     /// Its event channels (their bits live in the shared-info page).
     pub events: xenolith_kernel::evtchn::EventTable<'static>,
+    /// Its grant table and the grants it maps.
+    pub grants: crate::grant_op::GrantState,
 }
 
 /// A block of frames a domain owns.
@@ -212,12 +214,19 @@ pub struct Table {
     pub domains: Vec<Option<Box<Domain>>>,
     /// By global vCPU slot.
     pub vcpus: Vec<Option<Vcpu>>,
+    /// Frames of destroyed domains still grant-mapped elsewhere, with how many mappings hold
+    /// each; freed (scrubbed) when the count reaches zero.
+    pub orphans: alloc::collections::BTreeMap<u64, u32>,
     next_generation: u32,
 }
 
 /// The table.
-pub static TABLE: Mutex<Table> =
-    Mutex::new(Table { domains: Vec::new(), vcpus: Vec::new(), next_generation: 1 });
+pub static TABLE: Mutex<Table> = Mutex::new(Table {
+    domains: Vec::new(),
+    vcpus: Vec::new(),
+    orphans: alloc::collections::BTreeMap::new(),
+    next_generation: 1,
+});
 
 /// Why building failed; nothing is left allocated.
 #[derive(Debug)]
@@ -403,6 +412,7 @@ impl Table {
             shared_info,
             shared_info_gfn: None,
             events,
+            grants: crate::grant_op::GrantState::new(),
         }));
         Ok(id)
     }
@@ -413,7 +423,9 @@ impl Table {
     pub fn destroy(&mut self, id: DomainId) {
         // Peers' ends of its channels become unbound, as `evtchn_destroy` leaves them.
         crate::event::close_all(self, id);
-        let Some(domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
+        // Its grant mappings go; its frames others still map stay, as orphans.
+        let held = self.grants_on_destroy(id);
+        let Some(mut domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
             return;
         };
         for &slot in &domain.vcpus {
@@ -435,12 +447,32 @@ impl Table {
         guest::flush_guest_tlbs();
         domain.stage2.destroy(&mut tables);
         for extent in &domain.ram {
-            memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
+            release_except(extent.phys, extent.size / FRAME_SIZE, &held);
         }
+        domain.grants.release_frames();
         // The event table refers to the shared-info page: drop it first.
         let shared_info = domain.shared_info;
         drop(domain);
         memory::release(shared_info, 1);
+    }
+}
+
+/// Releases `frames` frames at `phys`, except those in `held` (still mapped elsewhere).
+fn release_except(phys: u64, frames: u64, held: &[u64]) {
+    let end = phys + frames * FRAME_SIZE;
+    let mut run = phys;
+    let mut frame = phys;
+    while frame < end {
+        if held.contains(&frame) {
+            if frame > run {
+                memory::release(run, ((frame - run) / FRAME_SIZE) as usize);
+            }
+            run = frame + FRAME_SIZE;
+        }
+        frame += FRAME_SIZE;
+    }
+    if end > run {
+        memory::release(run, ((end - run) / FRAME_SIZE) as usize);
     }
 }
 

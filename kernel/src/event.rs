@@ -45,26 +45,14 @@ const PENDING_SEL_OFFSET: u64 = 8;
 /// Most ports one `SCHEDOP_poll` may name (Xen's "fairly arbitrary limit", sched/core.c:1444).
 pub const MAX_POLL_PORTS: u32 = 128;
 
-/// The atomic object at physical address `address`, shared with a guest.
-///
-/// # Safety
-/// `address` is identity-mapped RAM the core keeps allocated while the reference is used (the
-/// module invariants say which), aligned for `T`, with all of `T` inside one page. Only atomics
-/// are used on it; the guest's concurrent accesses are to shared memory, as with any atomic
-/// shared with another agent.
-unsafe fn shared<T>(address: u64) -> &'static T {
-    // SAFETY: the caller's contract above.
-    unsafe { &*(address as *const T) }
-}
-
 /// The 2-level bitmaps of the shared-info page at physical address `shared_info`.
 fn bitmaps(shared_info: u64) -> Bitmaps<'static> {
     // SAFETY: `shared_info` is a page-aligned frame the core allocated for one domain and frees
     // only after the domain's event table (which holds these) is dropped; both arrays (at 48 and
     // 560, 512 bytes each) are 8-byte aligned and inside it.
-    let pending = unsafe { shared(shared_info + PENDING_OFFSET) };
+    let pending = unsafe { crate::memory::shared(shared_info + PENDING_OFFSET) };
     // SAFETY: as above.
-    let mask = unsafe { shared(shared_info + MASK_OFFSET) };
+    let mask = unsafe { crate::memory::shared(shared_info + MASK_OFFSET) };
     Bitmaps::new(pending, mask)
 }
 
@@ -83,9 +71,9 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
     // SAFETY: `info` is a `vcpu_info` in the domain's shared-info page or its own RAM, which
     // stays allocated while the vCPU exists (module invariants); it is 8-byte aligned (checked
     // at registration) and the selector at offset 8 lies inside its 48 bytes.
-    let selector: &AtomicU64 = unsafe { shared(info + PENDING_SEL_OFFSET) };
+    let selector: &AtomicU64 = unsafe { crate::memory::shared(info + PENDING_SEL_OFFSET) };
     // SAFETY: as above; the pending byte is at offset 0.
-    let upcall: &AtomicU8 = unsafe { shared(info) };
+    let upcall: &AtomicU8 = unsafe { crate::memory::shared(info) };
     match word {
         Some(word) => {
             if selector.fetch_or(1 << word, Ordering::AcqRel) & (1 << word) != 0 {
@@ -103,7 +91,7 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
 fn upcall_pending(table: &Table, slot: usize) -> bool {
     let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) else { return false };
     // SAFETY: as in `mark_events_pending`.
-    let upcall: &AtomicU8 = unsafe { shared(info) };
+    let upcall: &AtomicU8 = unsafe { crate::memory::shared(info) };
     upcall.load(Ordering::Acquire) != 0
 }
 

@@ -22,6 +22,8 @@ pub enum Outcome {
     Return(i64),
     /// Put this value in x0, then let the scheduler choose (yield, block, shutdown).
     Reschedule(i64),
+    /// A continuation: put these arguments in x0-x2 and run the HVC again (the rest of a batch).
+    Continue([u64; 3]),
 }
 
 fn error(error: XenError) -> Outcome {
@@ -117,6 +119,11 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
             Err(fault) => error(fault),
         },
         call::__HYPERVISOR_vcpu_op => vcpu_op(args, caller),
+        call::__HYPERVISOR_grant_table_op => match crate::grant_op::grant_table_op(args, caller) {
+            Ok(crate::grant_op::Done::Result(value)) => Outcome::Return(value),
+            Ok(crate::grant_op::Done::Continue(args)) => Outcome::Continue(args),
+            Err(fault) => error(fault),
+        },
         call::__HYPERVISOR_event_channel_op => {
             match crate::event::event_channel_op(args[0], args[1], caller) {
                 Ok(value) => Outcome::Return(value),

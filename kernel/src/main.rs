@@ -23,6 +23,8 @@ mod domctl;
 #[cfg(target_os = "none")]
 mod event;
 #[cfg(target_os = "none")]
+mod grant_op;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
 mod hypercall;

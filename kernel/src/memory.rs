@@ -111,6 +111,28 @@ pub fn release(phys: u64, frames: usize) {
     }
 }
 
+/// The atomic object at physical address `address`, shared with a guest.
+///
+/// # Safety
+/// `address` is identity-mapped RAM the core keeps allocated while the reference is used (the
+/// caller's module invariants say which), aligned for `T`, with all of `T` inside one page.
+/// Only atomics may be used on it: the guest's concurrent accesses are to shared memory, as with
+/// any atomic shared with another agent.
+pub unsafe fn shared<T>(address: u64) -> &'static T {
+    // SAFETY: the caller's contract above.
+    unsafe { &*(address as *const T) }
+}
+
+/// Copies `len` bytes between two physical ranges of domain RAM (they may overlap: a copy
+/// within one page).
+pub fn copy_phys(from: u64, to: u64, len: usize) {
+    assert_owned_ram(from, len as u64);
+    assert_owned_ram(to, len as u64);
+    // SAFETY: both ranges are RAM (checked), identity-mapped, held by domains whose frames the
+    // caller has pinned; no Rust reference aliases them, and `copy` allows overlap.
+    unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len) };
+}
+
 /// Copies `bytes` to physical address `phys`.
 pub fn copy_to_phys(phys: u64, bytes: &[u8]) {
     assert_owned_ram(phys, bytes.len() as u64);

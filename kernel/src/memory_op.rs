@@ -124,6 +124,10 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
                     Ok(0)
                 }
                 mem::XENMAPSPACE_shared_info => Err(XenError::EINVAL),
+                mem::XENMAPSPACE_grant_table => {
+                    caller.table.map_grant_frame(caller.domain, request.idx, request.gpfn)?;
+                    Ok(0)
+                }
                 _ => Err(XenError::EOPNOTSUPP),
             }
         }

@@ -331,6 +331,11 @@ pub fn guest_trap(frame: &mut TrapFrame) {
                 crate::hypercall::Caller { domain, vcpu_slot: slot, table: &mut table };
             match crate::hypercall::dispatch(frame.x[16], args, &mut caller) {
                 crate::hypercall::Outcome::Return(value) => frame.x[0] = value as u64,
+                crate::hypercall::Outcome::Continue(args) => {
+                    // Run the HVC again with the rest of the batch (ELR is past it).
+                    frame.x[..3].copy_from_slice(&args);
+                    frame.elr -= 4;
+                }
                 crate::hypercall::Outcome::Reschedule(value) => {
                     frame.x[0] = value as u64;
                     switch = true;

@@ -80,7 +80,10 @@ fn the_control_domain_lists_tunes_pauses_and_destroys_a_guest() {
         after, before,
         "the frame allocator did not get every frame of the destroyed guest back"
     );
-    expect_all(&mut running, &["control: PASS control operations"]);
+    expect_all(
+        &mut running,
+        &["control: VIRQ_DOM_EXC pending", "control: PASS control operations"],
+    );
     // The bystander is untouched.
     expect_all(&mut running, &["bystander: progress 3"]);
 }

@@ -1,0 +1,519 @@
+//! Grant tables in the core: `__HYPERVISOR_grant_table_op` with the version-1 ABI, the table's
+//! frames (`XENMAPSPACE_grant_table`), host mappings into the mapper's stage 2, copies, and frames
+//! that outlive their granter (`xen/common/grant_table.c`, `xen/arch/arm/mm.c`).
+//!
+//! The checks, pins and flag protocol are `xenolith_kernel::grant`; this module looks domains
+//! up, translates frames and changes stage-2 tables, in the order that module's doc gives.
+//!
+//! # Invariants
+//! - Called with the domain table locked and interrupts masked.
+//! - A domain's grant frames are core-owned pages, zeroed when allocated and scrubbed when the
+//!   domain is destroyed; the entries are reached only through [`FrameEntries`] (atomics).
+//! - Every live host mapping has a record in its mapper's `pages` (physical frame and the
+//!   granter's generation). A frame its granter no longer owns (the granter died) is counted in
+//!   [`Table::orphans`] by the mappings that hold it, and goes back to the allocator, scrubbed, when
+//!   the last of them is unmapped.
+//! - One hypercall handles at most [`BATCH`] operations; the rest is a continuation (the HVC is
+//!   re-executed with the arguments advanced, as Xen's `hypercall_create_continuation`).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU32;
+
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
+use xenolith_kernel::frame::FRAME_SIZE;
+use xenolith_kernel::grant::{
+    self, grant_handle_t, grant_ref_t, ActiveTable, Entries, MapTrack, Mapping, ENTRIES_PER_FRAME,
+};
+use xenolith_kernel::lpae::{Attributes, MemoryType};
+use xenolith_kernel::policy::{DomainId, Operation};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::domain::Table;
+use crate::domctl::read_struct;
+use crate::hypercall::{Caller, GuestMemory};
+use crate::memory::{self, IdentityTables};
+
+/// Grant-table frames one domain may have (Xen's `max_grant_frames`; its default is 64). 32
+/// frames are 16,384 version-1 entries.
+pub const MAX_GRANT_FRAMES: u32 = 32;
+/// Operations one `grant_table_op` call handles before it continues itself.
+pub const BATCH: u32 = 64;
+/// `INVALID_GFN` as a `xen_pfn_t`, for table frames not mapped anywhere.
+const INVALID_GFN: u64 = u64::MAX;
+
+/// One domain's grant-table state.
+pub struct GrantState {
+    /// Its table's frames (physical addresses, core-owned).
+    pub frames: Vec<u64>,
+    /// Where the domain mapped each frame (`XENMAPSPACE_grant_table`).
+    pub gfns: Vec<Option<u64>>,
+    /// Its grants other domains have pinned.
+    pub active: ActiveTable,
+    /// Other domains' grants it has mapped.
+    pub maptrack: MapTrack,
+    /// For each of those mappings: the physical frame and the granter's generation.
+    pub pages: BTreeMap<grant_handle_t, (u64, u32)>,
+}
+
+impl GrantState {
+    /// An empty table (frames come with `GNTTABOP_setup_table` or `XENMAPSPACE_grant_table`).
+    pub fn new() -> Self {
+        Self {
+            frames: Vec::new(),
+            gfns: Vec::new(),
+            active: ActiveTable::new(MAX_GRANT_FRAMES),
+            maptrack: MapTrack::new(),
+            pages: BTreeMap::new(),
+        }
+    }
+
+    /// Grows the table to `frames` frames (`gnttab_grow_table`): `false` if beyond the limit or
+    /// out of memory (frames added so far stay).
+    fn grow(&mut self, frames: u32) -> bool {
+        if frames > MAX_GRANT_FRAMES {
+            return false;
+        }
+        while self.frames.len() < frames as usize {
+            let Some(frame) = memory::alloc_zeroed_frame() else { return false };
+            self.frames.push(frame);
+            self.gfns.push(None);
+        }
+        true
+    }
+
+    /// Gives the table's frames back (the domain is being destroyed).
+    pub fn release_frames(&mut self) {
+        for &frame in &self.frames {
+            memory::release(frame, 1);
+        }
+        self.frames.clear();
+    }
+}
+
+/// A table's version-1 entries in its core-owned frames.
+struct FrameEntries<'a>(&'a [u64]);
+
+impl Entries for FrameEntries<'_> {
+    fn len(&self) -> u32 {
+        self.0.len() as u32 * ENTRIES_PER_FRAME
+    }
+
+    fn words(&self, gref: grant_ref_t) -> Option<(&AtomicU32, &AtomicU32)> {
+        let frame = *self.0.get((gref / ENTRIES_PER_FRAME) as usize)?;
+        let entry = frame + u64::from(gref % ENTRIES_PER_FRAME) * 8;
+        // SAFETY: `entry` is an 8-byte-aligned entry inside a grant frame the core allocated and
+        // keeps while the domain exists (module invariants); its first word is at `entry`.
+        let first = unsafe { memory::shared(entry) };
+        // SAFETY: as above; the frame word is at `entry + 4`.
+        let frame_word = unsafe { memory::shared(entry + 4) };
+        Some((first, frame_word))
+    }
+}
+
+impl Table {
+    /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps table frame `idx` at `gfn`
+    /// (growing the table to it), moving it if it was mapped elsewhere.
+    pub fn map_grant_frame(&mut self, id: DomainId, idx: u64, gfn: u64) -> Result<(), XenError> {
+        if idx & u64::from(xenolith_abi::xen::memory::XENMAPIDX_grant_table_status) != 0 {
+            // Status frames exist only with version 2.
+            return Err(XenError::EINVAL);
+        }
+        let index = u32::try_from(idx).map_err(|_| XenError::EINVAL)?;
+        let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
+        if index >= MAX_GRANT_FRAMES || !domain.grants.grow(index + 1) {
+            return Err(XenError::EINVAL);
+        }
+        let frame = domain.grants.frames[index as usize];
+        let old = domain.grants.gfns[index as usize];
+        crate::build_ops::map_core_page(domain, frame, old, gfn)?;
+        domain.grants.gfns[index as usize] = Some(gfn);
+        Ok(())
+    }
+
+    /// Undoes every grant mapping domain `id` holds (it is being destroyed;
+    /// `gnttab_release_mappings`). Its stage 2 goes with it.
+    fn release_grant_mappings(&mut self, id: DomainId) {
+        let Some(domain) = self.domain_mut(id) else { return };
+        let mappings: Vec<(grant_handle_t, Mapping)> =
+            domain.grants.maptrack.iter().map(|(handle, mapping)| (handle, *mapping)).collect();
+        for (handle, mapping) in mappings {
+            let Some(domain) = self.domain_mut(id) else { return };
+            let _ = domain.grants.maptrack.remove(handle);
+            if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
+                self.unpin_mapping(&mapping, phys, generation);
+            }
+        }
+    }
+
+    /// Drops one mapping's hold on its grant: the granter's pin if it is still the same
+    /// incarnation, else the orphaned frame's count (freeing the frame at zero).
+    fn unpin_mapping(&mut self, mapping: &Mapping, phys: u64, generation: u32) {
+        match self.domain_mut(mapping.granter) {
+            Some(granter) if granter.generation == generation => {
+                let entries = FrameEntries(&granter.grants.frames);
+                let _ = grant::unpin_map(
+                    &mut granter.grants.active,
+                    &entries,
+                    mapping.gref,
+                    mapping.readonly,
+                );
+            }
+            _ => {
+                let Some(count) = self.orphans.get_mut(&phys) else { return };
+                *count -= 1;
+                if *count == 0 {
+                    self.orphans.remove(&phys);
+                    memory::release(phys, 1);
+                    log::info!(
+                        "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
+                        mapping.granter
+                    );
+                }
+            }
+        }
+    }
+
+    /// Grant bookkeeping when domain `id` is destroyed: its own mappings are undone, and its
+    /// frames that other domains still map become orphans. Returns those frames: the caller
+    /// must not free them.
+    pub fn grants_on_destroy(&mut self, id: DomainId) -> Vec<u64> {
+        self.release_grant_mappings(id);
+        let Some(generation) = self.domain(id).map(|domain| domain.generation) else {
+            return Vec::new();
+        };
+        let mut held = Vec::new();
+        for mapper in self.domains.iter().flatten().filter(|domain| domain.id != id) {
+            for (handle, mapping) in mapper.grants.maptrack.iter() {
+                if mapping.granter != id {
+                    continue;
+                }
+                if let Some(&(phys, gen)) = mapper.grants.pages.get(&handle) {
+                    if gen == generation {
+                        held.push(phys);
+                    }
+                }
+            }
+        }
+        for &phys in &held {
+            *self.orphans.entry(phys).or_insert(0) += 1;
+        }
+        held
+    }
+
+    /// Whether any other domain holds a grant mapping of a frame in `[phys, phys + size)`.
+    pub fn grant_mapped(&self, phys: u64, size: u64) -> bool {
+        self.domains.iter().flatten().any(|domain| {
+            domain.grants.pages.values().any(|&(frame, _)| (phys..phys + size).contains(&frame))
+        })
+    }
+}
+
+fn read_op<T: FromBytes + IntoBytes>(base: u64, index: u32) -> Result<T, XenError> {
+    read_struct(base + u64::from(index) * core::mem::size_of::<T>() as u64)
+}
+
+fn write_op<T: IntoBytes + Immutable>(base: u64, index: u32, op: &T) -> Result<(), XenError> {
+    GuestMemory.write(base + u64::from(index) * core::mem::size_of::<T>() as u64, op.as_bytes())
+}
+
+/// What a `grant_table_op` call did.
+pub enum Done {
+    /// Finished: the hypercall's result.
+    Result(i64),
+    /// Handled part of a batch: call again with these `(cmd, uop, count)`.
+    Continue([u64; 3]),
+}
+
+/// `__HYPERVISOR_grant_table_op(cmd, uop, count)`.
+pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, XenError> {
+    let (cmd, uop) = (args[0], args[1]);
+    // Xen takes `count` as an unsigned int and refuses it as a negative int.
+    let count = args[2] as u32;
+    if i32::try_from(count).is_err() {
+        return Err(XenError::EINVAL);
+    }
+    let single = |caller: &mut Caller<'_>, f: fn(u64, &mut Caller<'_>) -> Result<i64, XenError>| {
+        if count == 1 {
+            f(uop, caller).map(Done::Result)
+        } else {
+            Err(XenError::EINVAL)
+        }
+    };
+    let batch = |caller: &mut Caller<'_>,
+                 size: u64,
+                 each: fn(u64, u32, &mut Caller<'_>) -> Result<(), XenError>| {
+        let now = count.min(BATCH);
+        for index in 0..now {
+            each(uop, index, caller)?;
+        }
+        Ok(if now < count {
+            Done::Continue([cmd, uop + u64::from(now) * size, u64::from(count - now)])
+        } else {
+            Done::Result(0)
+        })
+    };
+    match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
+        gt::GNTTABOP_map_grant_ref => {
+            batch(caller, core::mem::size_of::<gnttab_map_grant_ref>() as u64, map_one)
+        }
+        gt::GNTTABOP_unmap_grant_ref => {
+            batch(caller, core::mem::size_of::<gt::gnttab_unmap_grant_ref>() as u64, unmap_one)
+        }
+        gt::GNTTABOP_copy => batch(caller, core::mem::size_of::<gnttab_copy>() as u64, copy_one),
+        gt::GNTTABOP_setup_table => single(caller, setup_table),
+        gt::GNTTABOP_query_size => single(caller, query_size),
+        gt::GNTTABOP_set_version => single(caller, set_version),
+        gt::GNTTABOP_get_version => single(caller, get_version),
+        _ => Err(XenError::ENOSYS),
+    }
+}
+
+/// Xen's XSM check for table queries on another domain's behalf.
+fn may_act_for(caller: &Caller<'_>, id: DomainId) -> bool {
+    id == caller.domain || caller.allow(Operation::Target { target: id }).is_ok()
+}
+
+fn setup_table(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: gt::gnttab_setup_table = read_struct(uop)?;
+    let id = caller.resolve(op.dom);
+    op.status = if op.nr_frames > MAX_GRANT_FRAMES {
+        gt::GNTST_general_error
+    } else if caller.table.domain(id).is_none() {
+        gt::GNTST_bad_domain
+    } else if !may_act_for(caller, id) {
+        gt::GNTST_permission_denied
+    } else {
+        let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
+        if domain.grants.grow(op.nr_frames) {
+            let gfns: Vec<u64> = domain.grants.gfns[..op.nr_frames as usize]
+                .iter()
+                .map(|gfn| gfn.unwrap_or(INVALID_GFN))
+                .collect();
+            let mut status = gt::GNTST_okay;
+            for (index, gfn) in gfns.iter().enumerate() {
+                let at = op.frame_list.address() + 8 * index as u64;
+                if GuestMemory.write(at, &gfn.to_le_bytes()).is_err() {
+                    status = gt::GNTST_bad_virt_addr;
+                }
+            }
+            status
+        } else {
+            gt::GNTST_general_error
+        }
+    };
+    GuestMemory.write(uop + 8, &op.status.to_le_bytes())?;
+    Ok(0)
+}
+
+fn query_size(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: gt::gnttab_query_size = read_struct(uop)?;
+    let id = caller.resolve(op.dom);
+    op.status = match caller.table.domain(id) {
+        None => gt::GNTST_bad_domain,
+        Some(_) if !may_act_for(caller, id) => gt::GNTST_permission_denied,
+        Some(domain) => {
+            op.nr_frames = domain.grants.frames.len() as u32;
+            op.max_nr_frames = MAX_GRANT_FRAMES;
+            gt::GNTST_okay
+        }
+    };
+    write_op(uop, 0, &op)?;
+    Ok(0)
+}
+
+/// Version 1 only: as Xen when `gt->max_version` is 1 (always on Arm), 2 is `-ENOSYS`.
+fn set_version(uop: u64, _caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: gt::gnttab_set_version = read_struct(uop)?;
+    let result = match op.version {
+        1 => Ok(0),
+        2 => Err(XenError::ENOSYS),
+        _ => Err(XenError::EINVAL),
+    };
+    op.version = 1;
+    write_op(uop, 0, &op)?;
+    result
+}
+
+fn get_version(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let mut op: gt::gnttab_get_version = read_struct(uop)?;
+    let id = caller.resolve(op.dom);
+    caller.table.domain(id).ok_or(XenError::ESRCH)?;
+    if !may_act_for(caller, id) {
+        return Err(XenError::EPERM);
+    }
+    op.version = 1;
+    write_op(uop, 0, &op)?;
+    Ok(0)
+}
+
+fn map_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
+    let mut op: gnttab_map_grant_ref = read_op(uop, index)?;
+    op.status = match map(caller, &op) {
+        Ok(handle) => {
+            op.handle = handle;
+            gt::GNTST_okay
+        }
+        Err(status) => status,
+    };
+    op.dev_bus_addr = 0;
+    write_op(uop, index, &op)
+}
+
+/// One `GNTTABOP_map_grant_ref`: the new handle, or a `GNTST_*` status.
+fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handle_t, i16> {
+    let me = caller.domain;
+    let readonly = grant::check_map_flags(op.flags)?;
+    let granter_id = caller.resolve(op.dom);
+    let table = &mut *caller.table;
+    table.domain(granter_id).ok_or(gt::GNTST_bad_domain)?;
+    table.domain(me).ok_or(gt::GNTST_general_error)?.grants.maptrack.free_handle()?;
+    let granter = table.domain_mut(granter_id).ok_or(gt::GNTST_bad_domain)?;
+    let generation = granter.generation;
+    let entries = FrameEntries(&granter.grants.frames);
+    let gfn = grant::pin_for_map(&mut granter.grants.active, &entries, me, op.r#ref, readonly)?;
+    let undo = |table: &mut Table, status: i16| {
+        if let Some(granter) = table.domain_mut(granter_id) {
+            let entries = FrameEntries(&granter.grants.frames);
+            let _ = grant::unpin_map(&mut granter.grants.active, &entries, op.r#ref, readonly);
+        }
+        status
+    };
+    let Some(phys) = granter.ram_frame(u64::from(gfn)) else {
+        return Err(undo(table, gt::GNTST_bad_page));
+    };
+    if let Err(status) = grant::check_host_mapping(op.flags) {
+        return Err(undo(table, status));
+    }
+    let ipa = grant::host_page(op.host_addr);
+    let mapper = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
+    let page = Attributes { memory: MemoryType::Normal, write: !readonly, execute: false };
+    if mapper.stage2.map(&mut IdentityTables, ipa, phys, FRAME_SIZE, page).is_err() {
+        return Err(undo(table, gt::GNTST_general_error));
+    }
+    let mapping =
+        Mapping { granter: granter_id, gref: op.r#ref, readonly, host_addr: ipa, frame: gfn };
+    match mapper.grants.maptrack.insert(mapping) {
+        Ok(handle) => {
+            mapper.grants.pages.insert(handle, (phys, generation));
+            Ok(handle)
+        }
+        Err(status) => {
+            let _ = mapper.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE);
+            crate::arch::guest::flush_guest_tlbs();
+            Err(undo(table, status))
+        }
+    }
+}
+
+fn unmap_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
+    let mut op: gt::gnttab_unmap_grant_ref = read_op(uop, index)?;
+    op.status = match unmap(caller.table, caller.domain, op.handle, op.host_addr) {
+        Ok(()) => gt::GNTST_okay,
+        Err(status) => status,
+    };
+    write_op(uop, index, &op)
+}
+
+/// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`.
+fn unmap(
+    table: &mut Table,
+    me: DomainId,
+    handle: grant_handle_t,
+    host_addr: u64,
+) -> Result<(), i16> {
+    let domain = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
+    let mapping = *domain.grants.maptrack.find(handle)?;
+    if !grant::check_unmap(&mapping, host_addr)? {
+        return Ok(());
+    }
+    domain
+        .stage2
+        .unmap(&mut IdentityTables, mapping.host_addr, FRAME_SIZE)
+        .map_err(|_| gt::GNTST_general_error)?;
+    crate::arch::guest::flush_guest_tlbs();
+    let _ = domain.grants.maptrack.remove(handle);
+    if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
+        table.unpin_mapping(&mapping, phys, generation);
+    }
+    Ok(())
+}
+
+fn copy_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
+    let mut op: gnttab_copy = read_op(uop, index)?;
+    op.status = match copy(caller, &op) {
+        Ok(()) => gt::GNTST_okay,
+        Err(status) => status,
+    };
+    write_op(uop, index, &op)
+}
+
+/// One end of a copy, acquired: its physical frame and, for a grant, what to unpin.
+struct End {
+    phys: u64,
+    pinned: Option<(DomainId, grant_ref_t, bool)>,
+}
+
+fn acquire(
+    caller: &mut Caller<'_>,
+    end: &gt::gnttab_copy_ptr,
+    is_gref: bool,
+    readonly: bool,
+) -> Result<End, i16> {
+    grant::check_copy_end(end.domid, is_gref)?;
+    let me = caller.domain;
+    let id = caller.resolve(end.domid);
+    let domain = caller.table.domain_mut(id).ok_or(gt::GNTST_bad_domain)?;
+    if !is_gref {
+        let phys = domain.ram_frame(end.gmfn()).ok_or(gt::GNTST_bad_page)?;
+        return Ok(End { phys, pinned: None });
+    }
+    let entries = FrameEntries(&domain.grants.frames);
+    let gfn = grant::pin_for_copy(&mut domain.grants.active, &entries, me, end.gref(), readonly)?;
+    match domain.ram_frame(u64::from(gfn)) {
+        Some(phys) => Ok(End { phys, pinned: Some((id, end.gref(), readonly)) }),
+        None => {
+            let _ = grant::unpin_copy(&mut domain.grants.active, &entries, end.gref(), readonly);
+            Err(gt::GNTST_bad_page)
+        }
+    }
+}
+
+fn release(table: &mut Table, end: &End) {
+    if let Some((id, gref, readonly)) = end.pinned {
+        if let Some(domain) = table.domain_mut(id) {
+            let entries = FrameEntries(&domain.grants.frames);
+            let _ = grant::unpin_copy(&mut domain.grants.active, &entries, gref, readonly);
+        }
+    }
+}
+
+/// One `GNTTABOP_copy` segment.
+fn copy(caller: &mut Caller<'_>, op: &gnttab_copy) -> Result<(), i16> {
+    // Both ends' domains are checked before either is pinned (`gnttab_copy_lock_domains`).
+    let source_gref = op.flags & gt::GNTCOPY_source_gref != 0;
+    let dest_gref = op.flags & gt::GNTCOPY_dest_gref != 0;
+    grant::check_copy_end(op.source.domid, source_gref)?;
+    caller.table.domain(caller.resolve(op.source.domid)).ok_or(gt::GNTST_bad_domain)?;
+    grant::check_copy_end(op.dest.domid, dest_gref)?;
+    caller.table.domain(caller.resolve(op.dest.domid)).ok_or(gt::GNTST_bad_domain)?;
+    let source = acquire(caller, &op.source, source_gref, true)?;
+    let dest = match acquire(caller, &op.dest, dest_gref, false) {
+        Ok(dest) => dest,
+        Err(status) => {
+            release(caller.table, &source);
+            return Err(status);
+        }
+    };
+    let result = grant::check_copy_bounds(op).map(|()| {
+        memory::copy_phys(
+            source.phys + u64::from(op.source.offset),
+            dest.phys + u64::from(op.dest.offset),
+            usize::from(op.len),
+        );
+    });
+    release(caller.table, &dest);
+    release(caller.table, &source);
+    result
+}
