@@ -273,6 +273,18 @@ fn bench() -> Result<()> {
     println!("figure: null hypercall (xen_version) round trip: {null} instructions");
     println!("figure: yield round trip between two guests on one pCPU (2 hypercalls, 2 vCPU context switches): {round_trip} instructions");
     println!("figure: one vCPU context switch, derived ((round trip - 2 x null hypercall) / 2): {} instructions", round_trip.saturating_sub(2 * null) / 2);
+    // Event channels and grant tables between two guests on one pCPU (markers from the test
+    // guest's `events.rs` and `grants.rs`; under -icount shift=0 a nanosecond is an instruction).
+    for (manifest, marker, figure) in [
+        ("tests/manifests/bench-events.toml", "bench event-round-trip ", "event channel round trip between two guests on one pCPU (send, upcall, send back, upcall)"),
+        ("tests/manifests/bench-grants.toml", "bench grant-copy ", "grant copy, per KiB (4 KiB segments, 1 MiB each way)"),
+        ("tests/manifests/bench-grants.toml", "bench grant-map-unmap ", "grant map + unmap of one page (two hypercalls)"),
+    ] {
+        let system = workspace::build_system(&root.join(manifest), CoreOptions::default())?;
+        let mut running = Running::start(&icount_config(&system, 1))?;
+        let line = running.wait_for(marker.trim_end(), timeout).map_err(anyhow::Error::msg)?;
+        println!("figure: {figure}: {} instructions", number_after(&line, marker)?);
+    }
     // The control domain building a guest: from its first domctl to the guest's first instruction.
     let builder = workspace::build_system(
         &root.join("tests/manifests/builder.toml"),

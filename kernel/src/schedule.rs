@@ -386,11 +386,15 @@ pub fn guest_trap(frame: &mut TrapFrame) {
         }
         guest::GuestExit::DataAbort { ipa, write, .. } => {
             let access = if write { "write" } else { "read" };
+            // DFSC 0b0011xx: a permission fault (a read-only page, such as a read-only grant
+            // mapping); anything else: nothing mapped there.
+            let what =
+                if frame.esr & 0x3c == 0x0c { "not permitted" } else { "outside its memory" };
             crash_domain(
                 &mut table,
                 domain,
                 format_args!(
-                    "vCPU {vcpu_index}: {access} at IPA {ipa:#x} (FAR {:#x}, ESR {:#x}, PC {:#x}) outside its memory",
+                    "vCPU {vcpu_index}: {access} at IPA {ipa:#x} (FAR {:#x}, ESR {:#x}, PC {:#x}) {what}",
                     frame.far, frame.esr, frame.elr
                 ),
             );

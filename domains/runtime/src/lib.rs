@@ -27,6 +27,8 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod events;
 #[cfg(target_os = "none")]
+pub mod grants;
+#[cfg(target_os = "none")]
 pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;

@@ -10,12 +10,19 @@
 //! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
 //!   unpause and destroy of domain `victim=<id>`;
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
-//! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`).
+//! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
+//! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
+//!   `grant-victim-mapper`: grant tables (see `grants.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
 mod events;
+#[cfg(target_os = "none")]
+mod grants;
 
 #[cfg(target_os = "none")]
 mod guest {
@@ -63,6 +70,11 @@ mod guest {
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),
+            "grant-granter" => crate::grants::granter(name, info),
+            "grant-mapper" => crate::grants::mapper(name, info),
+            "grant-errors" => crate::grants::errors(name, info),
+            "grant-victim-granter" => crate::grants::victim_granter(name, info),
+            "grant-victim-mapper" => crate::grants::victim_mapper(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
     }

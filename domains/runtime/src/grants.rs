@@ -1,0 +1,501 @@
+//! Grant tables for domains, version 1 as a Linux guest on Arm uses them
+//! (`xen/include/public/grant_table.h`, Linux's `drivers/xen/grant-table.c`): the granter writes
+//! entries in its own table; the mapper maps, unmaps and copies through `GNTTABOP_*`; and
+//! [`SharedRing`] puts an `io/ring.h` ring on a page the two share.
+//!
+//! [`init`] maps the table's frames at [`GRANT_TABLE_ADDRESS`] with `XENMEM_add_to_physmap`
+//! (`XENMAPSPACE_grant_table`), as Linux's `gnttab_map` does on Arm. [`grant_access`] and
+//! [`end_access`] are Linux's `gnttab_grant_foreign_access_ref` and
+//! `gnttab_end_foreign_access_ref` for version 1. A mapper chooses the guest-physical address of
+//! each mapping; [`MAP_AREA`] is a window above every domain's RAM for that, a page per mapping.
+//! A domain's own page's frame number is its address / 4096: the runtime identity-maps RAM.
+//!
+//! # Invariants
+//! - Table entries are touched only with atomics: the hypervisor sets and clears `GTF_reading`
+//!   and `GTF_writing` in an entry's flags while the domain runs. An entry's first word (flags
+//!   and domid) is written with one store, after its frame and a release fence, so the
+//!   hypervisor never sees `GTF_permit_access` with a stale frame or domid.
+//! - Only entries below [`table_entries`] are touched: they lie in frames [`init`] mapped.
+//! - A [`SharedPage`] is read and written only with volatile or atomic accesses: the peer may
+//!   change it at any time, so no Rust reference to its bytes is ever made.
+
+use alloc::alloc::{alloc_zeroed, Layout};
+use core::fmt;
+use core::sync::atomic::{fence, AtomicU32, Ordering};
+
+use xenolith_abi::ring::{ring_size, shared_ring_init, SharedIndices, RING_IDX, SRING_HEADER_SIZE};
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::grant_table::{
+    self as gt, gnttab_copy, gnttab_map_grant_ref, gnttab_unmap_grant_ref, grant_handle_t,
+    grant_ref_t,
+};
+use xenolith_abi::xen::hypercall::{self as number, domid_t, GuestHandle, DOMID_SELF};
+use xenolith_abi::xen::memory::{
+    xen_add_to_physmap, XENMAPSPACE_grant_table, XENMEM_add_to_physmap,
+};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::hypercall;
+
+/// Where [`init`] maps the grant table: guest frames in the 1-4 GiB window above any domain's
+/// RAM, which the runtime maps as normal memory, after the shared-info page
+/// (`events::SHARED_INFO_ADDRESS`).
+pub const GRANT_TABLE_ADDRESS: u64 = 0xF010_0000;
+/// Most table frames [`init`] maps: 2,048 entries.
+pub const MAX_FRAMES: u32 = 4;
+/// Version-1 entries per 4 KiB frame (4096 / `sizeof(grant_entry_v1_t)`).
+pub const ENTRIES_PER_FRAME: u32 = 512;
+/// A window for mapping other domains' grants (a page each), in the normal-memory part of the
+/// runtime's identity map, clear of [`GRANT_TABLE_ADDRESS`] and every domain's RAM.
+pub const MAP_AREA: u64 = 0xF100_0000;
+/// The page size grants come in.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Table frames [`init`] has mapped.
+static FRAMES: AtomicU32 = AtomicU32::new(0);
+
+/// Why a grant operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantError {
+    /// The hypercall itself failed (bad count, bad address, unknown operation).
+    Hypercall(XenError),
+    /// The hypercall ran, and the operation's status is this `GNTST_*` code.
+    Status(i16),
+}
+
+impl fmt::Display for GrantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hypercall(error) => write!(f, "{error}"),
+            Self::Status(status) => write!(f, "{} ({status})", status_name(*status)),
+        }
+    }
+}
+
+/// The name of a `GNTST_*` code.
+pub fn status_name(status: i16) -> &'static str {
+    const NAMES: [&str; 14] = [
+        "GNTST_okay",
+        "GNTST_general_error",
+        "GNTST_bad_domain",
+        "GNTST_bad_gntref",
+        "GNTST_bad_handle",
+        "GNTST_bad_virt_addr",
+        "GNTST_bad_dev_addr",
+        "GNTST_no_device_space",
+        "GNTST_permission_denied",
+        "GNTST_bad_page",
+        "GNTST_bad_copy_arg",
+        "GNTST_address_too_big",
+        "GNTST_eagain",
+        "GNTST_no_space",
+    ];
+    usize::try_from(-i32::from(status))
+        .ok()
+        .and_then(|index| NAMES.get(index))
+        .copied()
+        .unwrap_or("unknown GNTST")
+}
+
+fn result(value: i64) -> Result<(), XenError> {
+    if value == 0 {
+        Ok(())
+    } else {
+        Err(XenError::from_return(value).unwrap_or(XenError::EINVAL))
+    }
+}
+
+/// `grant_table_op(cmd, uop, count)`, raw: Xen's result. The hypervisor reads `count`
+/// structures at `uop` and writes their answers back there; pass a buffer this domain owns
+/// (prefer the typed wrappers, which do).
+pub fn op(cmd: u32, uop: u64, count: u32) -> i64 {
+    hypercall::raw(
+        number::__HYPERVISOR_grant_table_op,
+        [u64::from(cmd), uop, u64::from(count), 0, 0],
+    )
+}
+
+/// `grant_table_op(cmd, ops, ops.len())`: Xen's result; each operation's answer is in `ops`
+/// (any bytes the hypervisor writes there are valid `T`s).
+fn batch<T: FromBytes + IntoBytes>(cmd: u32, ops: &mut [T]) -> i64 {
+    match u32::try_from(ops.len()) {
+        Ok(count) => op(cmd, ops.as_mut_ptr() as u64, count),
+        Err(_) => XenError::EINVAL.to_return(),
+    }
+}
+
+/// A single-structure operation: the hypercall's error, or `ok` of the answer.
+fn single<T: FromBytes + IntoBytes>(cmd: u32, request: &mut T) -> Result<(), GrantError> {
+    result(batch(cmd, core::slice::from_mut(request))).map_err(GrantError::Hypercall)
+}
+
+fn status(status: i16) -> Result<(), GrantError> {
+    if status == gt::GNTST_okay {
+        Ok(())
+    } else {
+        Err(GrantError::Status(status))
+    }
+}
+
+/// Maps grant-table frames `0..frames` at [`GRANT_TABLE_ADDRESS`] (frame `i` at
+/// `GRANT_TABLE_ADDRESS + i * 4096`), growing the table to `frames` frames. Again with more
+/// frames, maps the new ones too.
+pub fn init(frames: u32) -> Result<(), XenError> {
+    if frames == 0 || frames > MAX_FRAMES {
+        return Err(XenError::EINVAL);
+    }
+    for index in 0..frames {
+        let request = xen_add_to_physmap {
+            domid: DOMID_SELF,
+            size: 0,
+            space: XENMAPSPACE_grant_table,
+            idx: u64::from(index),
+            gpfn: GRANT_TABLE_ADDRESS / PAGE_SIZE + u64::from(index),
+        };
+        result(hypercall::memory_op(XENMEM_add_to_physmap, (&raw const request) as u64))?;
+        FRAMES.fetch_max(index + 1, Ordering::AcqRel);
+    }
+    Ok(())
+}
+
+/// Entries this domain's mapped table holds (0 before [`init`]).
+pub fn table_entries() -> u32 {
+    FRAMES.load(Ordering::Acquire) * ENTRIES_PER_FRAME
+}
+
+/// Entry `gref`'s two words, `(flags | domid << 16, frame)`, if [`init`] mapped it.
+fn entry(gref: grant_ref_t) -> Option<(&'static AtomicU32, &'static AtomicU32)> {
+    if gref >= table_entries() {
+        return None;
+    }
+    let address = GRANT_TABLE_ADDRESS + u64::from(gref) * 8;
+    // SAFETY: `gref` is below the entries of the frames `init` mapped (checked above), so
+    // `address` is an 8-byte-aligned `grant_entry_v1` in them, normal memory in the identity map
+    // for the rest of the domain's life; its first word is `flags` and `domid`, only ever
+    // accessed atomically (module invariant).
+    let header = unsafe { &*(address as *const AtomicU32) };
+    // SAFETY: as above; the entry's second word, `frame`.
+    let frame = unsafe { &*((address + 4) as *const AtomicU32) };
+    Some((header, frame))
+}
+
+/// Grants domain `domid` access to this domain's frame `gfn` through entry `gref`, read-only if
+/// `readonly` (Linux's `gnttab_grant_foreign_access_ref`). `EINVAL` for an entry beyond the
+/// mapped table.
+pub fn grant_access(
+    gref: grant_ref_t,
+    domid: domid_t,
+    gfn: u32,
+    readonly: bool,
+) -> Result<(), XenError> {
+    let (header, frame) = entry(gref).ok_or(XenError::EINVAL)?;
+    frame.store(gfn, Ordering::Relaxed);
+    // The frame must be visible before the flags that make the entry valid.
+    fence(Ordering::Release);
+    let flags = gt::GTF_permit_access | if readonly { gt::GTF_readonly } else { 0 };
+    header.store(u32::from(flags) | (u32::from(domid) << 16), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Ends the grant in entry `gref` unless it is in use (Linux's `gnttab_end_foreign_access_ref`
+/// for version 1): clears its flags only if neither `GTF_reading` nor `GTF_writing` is set.
+/// False if the grant is mapped or being copied (or `gref` is beyond the mapped table); then the
+/// entry is unchanged.
+pub fn end_access(gref: grant_ref_t) -> bool {
+    let Some((header, _)) = entry(gref) else { return false };
+    let busy = u32::from(gt::GTF_reading | gt::GTF_writing);
+    let mut current = header.load(Ordering::Acquire);
+    loop {
+        if current & busy != 0 {
+            return false;
+        }
+        // Flags to 0, the domid kept (the hypervisor only ever sets or clears flag bits).
+        match header.compare_exchange_weak(
+            current,
+            current & 0xFFFF_0000,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// `GNTTABOP_query_size` of domain `dom`: `(nr_frames, max_nr_frames)`.
+pub fn query_size(dom: domid_t) -> Result<(u32, u32), GrantError> {
+    let mut request = gt::gnttab_query_size { dom, ..Default::default() };
+    single(gt::GNTTABOP_query_size, &mut request)?;
+    status(request.status)?;
+    Ok((request.nr_frames, request.max_nr_frames))
+}
+
+/// `GNTTABOP_setup_table` of domain `dom`: grows its table to `nr_frames` frames and writes
+/// their frame numbers (on Arm, where they are mapped, or `INVALID_GFN`) into `frames`.
+pub fn setup_table(dom: domid_t, nr_frames: u32, frames: &mut [u64]) -> Result<(), GrantError> {
+    if frames.len() < nr_frames as usize {
+        return Err(GrantError::Hypercall(XenError::EINVAL));
+    }
+    let mut request = gt::gnttab_setup_table {
+        dom,
+        nr_frames,
+        frame_list: GuestHandle::new(frames.as_mut_ptr() as u64),
+        ..Default::default()
+    };
+    single(gt::GNTTABOP_setup_table, &mut request)?;
+    status(request.status)
+}
+
+/// `GNTTABOP_set_version`: Xen's answer, and the version in effect, which Xen reports either
+/// way.
+pub fn set_version(version: u32) -> (Result<(), XenError>, u32) {
+    let mut request = gt::gnttab_set_version { version };
+    let answer = result(batch(gt::GNTTABOP_set_version, core::slice::from_mut(&mut request)));
+    (answer, request.version)
+}
+
+/// `GNTTABOP_get_version` of domain `dom`.
+pub fn get_version(dom: domid_t) -> Result<u32, XenError> {
+    let mut request = gt::gnttab_get_version { dom, ..Default::default() };
+    result(batch(gt::GNTTABOP_get_version, core::slice::from_mut(&mut request)))?;
+    Ok(request.version)
+}
+
+/// `GNTTABOP_map_grant_ref` of grant `gref` of domain `dom` at guest-physical `host_addr`
+/// (`GNTMAP_host_map`, with `GNTMAP_readonly` if `readonly`): the handle to unmap it with.
+pub fn map(
+    dom: domid_t,
+    gref: grant_ref_t,
+    host_addr: u64,
+    readonly: bool,
+) -> Result<grant_handle_t, GrantError> {
+    let flags = gt::GNTMAP_host_map | if readonly { gt::GNTMAP_readonly } else { 0 };
+    let mut request =
+        gnttab_map_grant_ref { host_addr, flags, r#ref: gref, dom, ..Default::default() };
+    result(map_batch(core::slice::from_mut(&mut request))).map_err(GrantError::Hypercall)?;
+    status(request.status)?;
+    Ok(request.handle)
+}
+
+/// `GNTTABOP_map_grant_ref` of every request in `requests`: Xen's result (each request's
+/// `status` and `handle` are its own answer).
+pub fn map_batch(requests: &mut [gnttab_map_grant_ref]) -> i64 {
+    batch(gt::GNTTABOP_map_grant_ref, requests)
+}
+
+/// `GNTTABOP_unmap_grant_ref` of mapping `handle` at `host_addr`.
+pub fn unmap(host_addr: u64, handle: grant_handle_t) -> Result<(), GrantError> {
+    let mut request = gnttab_unmap_grant_ref { host_addr, handle, ..Default::default() };
+    single(gt::GNTTABOP_unmap_grant_ref, &mut request)?;
+    status(request.status)
+}
+
+/// `GNTTABOP_copy` of every segment in `segments`: Xen's result (each segment's `status` is its
+/// own answer).
+pub fn copy(segments: &mut [gnttab_copy]) -> i64 {
+    batch(gt::GNTTABOP_copy, segments)
+}
+
+/// A page shared with another domain: one of this domain's own pages it grants, or another
+/// domain's page it has mapped. Every access is volatile (or atomic), since the peer may change
+/// the page at any time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedPage {
+    address: u64,
+}
+
+impl SharedPage {
+    /// A fresh zeroed page of this domain's heap, to grant. It is never freed: a granted page
+    /// must not be reused while a peer may hold it. `None` if the heap is exhausted.
+    pub fn allocate() -> Option<Self> {
+        let layout = Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize).ok()?;
+        // SAFETY: `layout` has a non-zero size, as `alloc_zeroed` requires.
+        let pointer = unsafe { alloc_zeroed(layout) };
+        (!pointer.is_null()).then_some(Self { address: pointer as u64 })
+    }
+
+    /// The page at `address`, typically a grant mapped there with [`map`].
+    ///
+    /// # Safety
+    /// `address` must be page-aligned and mapped in this domain as normal memory (in the
+    /// runtime's identity map: RAM or the 1-4 GiB window) for as long as the returned value or a
+    /// copy of it is used, readable, and writable if it is written; nothing may hold a Rust
+    /// reference to its bytes.
+    pub const unsafe fn at(address: u64) -> Self {
+        Self { address }
+    }
+
+    /// Its guest-physical address.
+    pub const fn address(self) -> u64 {
+        self.address
+    }
+
+    /// Its guest frame number (what a grant entry names; 32 bits, as in `grant_entry_v1`).
+    pub const fn gfn(self) -> u32 {
+        (self.address / PAGE_SIZE) as u32
+    }
+
+    fn checked(self, offset: usize, size: usize) -> u64 {
+        assert!(
+            offset.is_multiple_of(size) && offset + size <= PAGE_SIZE as usize,
+            "access of {size} bytes at {offset:#x} is not an aligned access inside a page"
+        );
+        self.address + offset as u64
+    }
+
+    /// Reads the 64-bit word at byte `offset` (8-aligned, inside the page; panics otherwise).
+    pub fn read_u64(self, offset: usize) -> u64 {
+        let at = self.checked(offset, 8);
+        // SAFETY: `at` is an aligned word inside the page, which is mapped readable as normal
+        // memory (the constructors' contract); volatile, as the peer may write it.
+        unsafe { core::ptr::read_volatile(at as *const u64) }
+    }
+
+    /// Writes the 64-bit word at byte `offset` (8-aligned, inside the page; panics otherwise).
+    pub fn write_u64(self, offset: usize, value: u64) {
+        let at = self.checked(offset, 8);
+        // SAFETY: `at` is an aligned word inside the page, mapped writable as normal memory
+        // (the constructors' contract); volatile, as the peer may read it.
+        unsafe { core::ptr::write_volatile(at as *mut u64, value) }
+    }
+
+    /// Reads the byte at `offset` (inside the page; panics otherwise).
+    pub fn read_u8(self, offset: usize) -> u8 {
+        let at = self.checked(offset, 1);
+        // SAFETY: as for `read_u64`, for one byte.
+        unsafe { core::ptr::read_volatile(at as *const u8) }
+    }
+
+    /// Writes the byte at `offset` (inside the page; panics otherwise).
+    pub fn write_u8(self, offset: usize, value: u8) {
+        let at = self.checked(offset, 1);
+        // SAFETY: as for `write_u64`, for one byte.
+        unsafe { core::ptr::write_volatile(at as *mut u8, value) }
+    }
+
+    /// The 32-bit word at byte `offset` as an atomic (4-aligned, inside the page; panics
+    /// otherwise).
+    pub fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        let at = self.checked(offset, 4);
+        // SAFETY: `at` is an aligned word inside the page, mapped as normal memory for as long as
+        // `self` is used (the constructors' contract), so for the borrow; the page is only
+        // accessed with volatile or atomic operations, never through a Rust reference to plain
+        // data, so an atomic view of it aliases nothing.
+        unsafe { &*(at as *const AtomicU32) }
+    }
+}
+
+/// A ring of `xen/include/public/io/ring.h` on a [`SharedPage`]: the 64-byte header (its four
+/// indices as atomics), then [`size`](Self::size) entries of `entry_size` bytes. Drive it with
+/// `xenolith_abi::ring::FrontRing` or `BackRing`, which call the barriers here where `ring.h`
+/// has them.
+#[derive(Debug)]
+pub struct SharedRing {
+    page: SharedPage,
+    entry_size: usize,
+}
+
+impl SharedRing {
+    /// The ring on `page` whose entries (the larger of a request and a response) are
+    /// `entry_size` bytes. Panics if no entry fits.
+    pub fn new(page: SharedPage, entry_size: usize) -> Self {
+        assert!(
+            ring_size(PAGE_SIZE as usize, SRING_HEADER_SIZE, entry_size) > 0,
+            "a ring entry of {entry_size} bytes does not fit in a page"
+        );
+        Self { page, entry_size }
+    }
+
+    /// `RING_SIZE`: the entries the page holds (a power of two).
+    pub fn size(&self) -> u32 {
+        ring_size(PAGE_SIZE as usize, SRING_HEADER_SIZE, self.entry_size) as u32
+    }
+
+    /// `SHARED_RING_INIT`, done by the front end before it shares the page: the header zeroed,
+    /// nothing produced, each side asking for the first notification.
+    pub fn init(&mut self) {
+        for offset in (0..SRING_HEADER_SIZE).step_by(8) {
+            self.page.write_u64(offset, 0);
+        }
+        shared_ring_init(self);
+    }
+
+    fn slot_offset(&self, slot: usize, size: usize) -> usize {
+        assert!(
+            slot < self.size() as usize && size <= self.entry_size,
+            "ring slot {slot} of {size} bytes is outside a ring of {} {}-byte entries",
+            self.size(),
+            self.entry_size
+        );
+        SRING_HEADER_SIZE + slot * self.entry_size
+    }
+
+    /// Copies entry `slot` out (a slot `next_request`/`next_response` returned). Panics if
+    /// `slot` or `T` does not fit the ring.
+    pub fn read<T: FromBytes + IntoBytes>(&self, slot: usize) -> T {
+        let start = self.slot_offset(slot, core::mem::size_of::<T>());
+        let mut value = T::new_zeroed();
+        for (index, byte) in value.as_mut_bytes().iter_mut().enumerate() {
+            *byte = self.page.read_u8(start + index);
+        }
+        value
+    }
+
+    /// Copies `entry` into slot `slot` (a slot `next_request`/`next_response` returned). Panics
+    /// if `slot` or `T` does not fit the ring.
+    pub fn write<T: IntoBytes + Immutable>(&mut self, slot: usize, entry: &T) {
+        let start = self.slot_offset(slot, core::mem::size_of::<T>());
+        for (index, &byte) in entry.as_bytes().iter().enumerate() {
+            self.page.write_u8(start + index, byte);
+        }
+    }
+
+    fn index(&self, offset: usize) -> &AtomicU32 {
+        self.page.atomic_u32(offset)
+    }
+}
+
+/// Offsets of `req_prod`, `req_event`, `rsp_prod`, `rsp_event` in the header.
+const REQ_PROD: usize = 0;
+const REQ_EVENT: usize = 4;
+const RSP_PROD: usize = 8;
+const RSP_EVENT: usize = 12;
+
+impl SharedIndices for SharedRing {
+    fn req_prod(&self) -> RING_IDX {
+        self.index(REQ_PROD).load(Ordering::Relaxed)
+    }
+    fn set_req_prod(&mut self, v: RING_IDX) {
+        self.index(REQ_PROD).store(v, Ordering::Relaxed);
+    }
+    fn req_event(&self) -> RING_IDX {
+        self.index(REQ_EVENT).load(Ordering::Relaxed)
+    }
+    fn set_req_event(&mut self, v: RING_IDX) {
+        self.index(REQ_EVENT).store(v, Ordering::Relaxed);
+    }
+    fn rsp_prod(&self) -> RING_IDX {
+        self.index(RSP_PROD).load(Ordering::Relaxed)
+    }
+    fn set_rsp_prod(&mut self, v: RING_IDX) {
+        self.index(RSP_PROD).store(v, Ordering::Relaxed);
+    }
+    fn rsp_event(&self) -> RING_IDX {
+        self.index(RSP_EVENT).load(Ordering::Relaxed)
+    }
+    fn set_rsp_event(&mut self, v: RING_IDX) {
+        self.index(RSP_EVENT).store(v, Ordering::Relaxed);
+    }
+    /// `virt_wmb()`: `dmb ish` (the peer runs in the inner-shareable domain).
+    fn write_barrier(&self) {
+        fence(Ordering::Release);
+    }
+    /// `virt_rmb()`: `dmb ishld`.
+    fn read_barrier(&self) {
+        fence(Ordering::Acquire);
+    }
+    /// `virt_mb()`: `dmb ish`.
+    fn full_barrier(&self) {
+        fence(Ordering::SeqCst);
+    }
+}
