@@ -32,4 +32,6 @@ pub mod lpae;
 pub mod platform;
 pub mod policy;
 pub mod sched;
+#[cfg(test)]
+mod test_rng;
 pub mod vgic;

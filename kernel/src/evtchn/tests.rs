@@ -322,21 +322,7 @@ fn reset_closes_everything_asking_for_peers() {
     assert_eq!(state(&b, offered), PortState::Unbound { remote: DOM_A });
 }
 
-/// xorshift64: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u32 {
-        (self.next() % bound) as u32
-    }
-}
+use crate::test_rng::Rng;
 
 /// Two distinct tables out of `tables`.
 fn pair<'t, 'a>(

@@ -431,25 +431,7 @@ fn maptrack_full_is_no_space() {
     assert_eq!(track.insert(mapping(0)), Ok(7));
 }
 
-/// xorshift64: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u32 {
-        (self.next() % bound) as u32
-    }
-
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 0
-    }
-}
+use crate::test_rng::Rng;
 
 /// One outstanding pin in the model: grant, domain, read-only, for a mapping.
 type ModelPin = (grant_ref_t, DomainId, bool, bool);
