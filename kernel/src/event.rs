@@ -116,8 +116,12 @@ pub fn mark_pending(table: &mut Table, id: DomainId, port: Port) {
 
 /// `evtchn_check_pollers`: wakes every vCPU of `id` polling `port`.
 fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
-    let Some(slots) = table.domain(id).map(|domain| domain.vcpus.clone()) else { return };
-    for slot in slots {
+    // Indexes, not a copy of the slot list: this runs on every event delivered.
+    let count = table.domain(id).map_or(0, |domain| domain.vcpus.len());
+    for index in 0..count {
+        let Some(&slot) = table.domain(id).and_then(|domain| domain.vcpus.get(index)) else {
+            return;
+        };
         let Some(vcpu) = table.vcpu_mut(slot) else { continue };
         if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) {
             stop_polling(vcpu);
@@ -350,9 +354,8 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     let slot = caller.vcpu_slot;
     // `local_events_need_delivery`: with IRQs unmasked, a deliverable interrupt or a pending
     // upcall ends the poll at once.
-    let irqs_unmasked =
-        caller.table.vcpu(slot).is_some_and(|vcpu| vcpu.context.frame.spsr & (1 << 7) == 0);
-    if irqs_unmasked
+    // (The saved context is stale while the caller runs: its IRQ mask comes from the trap.)
+    if !caller.irqs_masked
         && (crate::virq::has_pending(caller.table, slot) || upcall_pending(caller.table, slot))
     {
         return Ok(false);

@@ -76,6 +76,8 @@ pub struct Caller<'a> {
     pub domain: DomainId,
     /// The calling vCPU's global slot.
     pub vcpu_slot: usize,
+    /// The caller had IRQs masked (PSTATE.I in the trapped SPSR).
+    pub irqs_masked: bool,
     /// Every domain (locked).
     pub table: &'a mut Table,
 }

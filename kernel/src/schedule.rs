@@ -327,8 +327,12 @@ pub fn guest_trap(frame: &mut TrapFrame) {
     match guest::decode_exit(frame) {
         guest::GuestExit::Hvc { immediate: 0xEA1 } => {
             let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
-            let mut caller =
-                crate::hypercall::Caller { domain, vcpu_slot: slot, table: &mut table };
+            let mut caller = crate::hypercall::Caller {
+                domain,
+                vcpu_slot: slot,
+                irqs_masked: frame.spsr & (1 << 7) != 0,
+                table: &mut table,
+            };
             match crate::hypercall::dispatch(frame.x[16], args, &mut caller) {
                 crate::hypercall::Outcome::Return(value) => frame.x[0] = value as u64,
                 crate::hypercall::Outcome::Continue(args) => {
