@@ -38,13 +38,14 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 pub use self::manifest::{
     is_valid_domain_name, BootManifest, Capability, DomainSpec, ManifestProblem, ModuleRef,
     RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
-    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, MODULE_ALIGN,
+    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, MODULE_ALIGN, PRESERVED_MAX_KIB,
 };
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"XNLTHBDL";
-/// The only bundle version this build understands (2: domains and modules).
-pub const VERSION: u32 = 2;
+/// The only bundle version this build understands (3: domains with preserved regions, and
+/// modules).
+pub const VERSION: u32 = 3;
 /// Size in bytes of [`BundleHeader`].
 pub const HEADER_SIZE: usize = core::mem::size_of::<BundleHeader>();
 /// Largest bundle the core accepts (1 GiB): a bound on what a corrupt header can make it read.
@@ -306,6 +307,7 @@ mod tests {
             hard_affinity: AFFINITY_ALL,
             soft_affinity: AFFINITY_ALL,
             restart: RestartPolicy::Never,
+            preserved_kib: 0,
             boot: true,
             cmdline: "",
         }
@@ -423,7 +425,7 @@ mod tests {
         bad[8] = 1;
         let error = Bundle::parse(&bad).unwrap_err();
         assert_eq!(error, BundleError::UnsupportedVersion { found: 1 });
-        assert!(error.to_string().contains("this core reads version 2"));
+        assert!(error.to_string().contains("this core reads version 3"));
 
         let mut bad = good.clone();
         bad[12] = 41;

@@ -52,6 +52,7 @@ pub fn pack(
             hard_affinity: domain.hard_affinity,
             soft_affinity: domain.soft_affinity,
             restart: domain.restart,
+            preserved_kib: domain.preserved_kib,
             boot: domain.boot,
             cmdline: &domain.cmdline,
         })

@@ -30,6 +30,8 @@
 //! cpus = "all"                           # hard affinity: "all" or pCPU numbers [0, 2], each < 64
 //! cpus_soft = "all"                      # soft affinity, same form; both default to "all"
 //! restart = "never"                      # "never" (default), "on-crash" or "always"
+//! preserved_kib = 0                      # KiB kept unscrubbed across restarts, at 0x3c00_0000;
+//!                                        # a multiple of 4, at most 65536; default 0 (none)
 //! boot = true                            # false: only packed, for the control domain to create
 //! cmdline = ""                           # the domain's /chosen/bootargs
 //! ```
@@ -68,7 +70,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use xenolith_abi::bundle::{
     Capability, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
-    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS,
+    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, PRESERVED_MAX_KIB,
 };
 use xenolith_kernel::cmdline::{Diagnostic, Params, PARAMETERS};
 
@@ -162,6 +164,8 @@ pub struct Domain {
     pub soft_affinity: u64,
     /// `restart`.
     pub restart: RestartPolicy,
+    /// `preserved_kib`: KiB kept across restarts (0: none).
+    pub preserved_kib: u32,
     /// `boot`.
     pub boot: bool,
     /// `cmdline`.
@@ -405,6 +409,8 @@ pub enum ErrorKind {
     BadAffinity,
     /// A domain's `restart` is not "never", "on-crash" or "always".
     BadRestart,
+    /// A domain's `preserved_kib` is not a multiple of 4 or is too large.
+    BadPreserved,
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -457,6 +463,7 @@ struct RawDomain {
     cpus: Option<Spanned<Affinity>>,
     cpus_soft: Option<Spanned<Affinity>>,
     restart: Option<Spanned<String>>,
+    preserved_kib: Option<Spanned<Integer>>,
     boot: Option<bool>,
     cmdline: Option<String>,
 }

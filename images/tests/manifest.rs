@@ -135,6 +135,7 @@ fn domain_defaults() {
         hard_affinity: AFFINITY_ALL,
         soft_affinity: AFFINITY_ALL,
         restart: RestartPolicy::Never,
+        preserved_kib: 0,
         boot: true,
         cmdline: String::new(),
     };
@@ -168,6 +169,7 @@ capabilities = [\"control\", \"xenstore\", \"console\", \"dm:guest1\", \"hardwar
 weight = 1
 cap = 1
 restart = \"always\"
+preserved_kib = 1024
 
 [[domain]]
 name = \"late\"
@@ -183,6 +185,7 @@ memory = 1
     assert_eq!((guest.restart, guest.boot), (RestartPolicy::OnCrash, false));
     assert_eq!(guest.cmdline, "console=hvc0 root=/dev/xvda");
     assert_eq!((dm.memory_mib, dm.weight, dm.cap, dm.restart), (4096, 1, 1, RestartPolicy::Always));
+    assert_eq!((dm.preserved_kib, guest.preserved_kib), (1024, 0));
     assert_eq!(
         dm.capabilities().collect::<Vec<_>>(),
         [
@@ -197,7 +200,7 @@ memory = 1
     );
     assert_eq!(late.memory_mib, 1);
     assert_eq!(late.source.module_name(), "test-guest");
-    assert_eq!(late.source.position(), Position { line: 30, column: 11 });
+    assert_eq!(late.source.position(), Position { line: 31, column: 11 });
 }
 
 #[test]
@@ -701,6 +704,18 @@ fn bad_restart() {
         9,
         11,
         "`restart` is \"on_crash\"; write \"never\", \"on-crash\" or \"always\"",
+    );
+}
+
+#[test]
+fn bad_preserved() {
+    assert_bad(
+        "bad_preserved.toml",
+        ErrorKind::BadPreserved,
+        9,
+        17,
+        "`preserved_kib` is 6, but a preserved region is a whole number of 4 KiB pages, 0 to \
+         65536 KiB; choose a multiple of 4 in that range",
     );
 }
 

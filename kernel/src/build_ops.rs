@@ -110,10 +110,26 @@ impl Table {
                 return Err(XenError::ENOMEM);
             }
         };
+        let mut stage2 = stage2;
+        // Its xenstore ring page, where Xen's toolstack puts it (`HVM_PARAM_STORE_PFN`).
+        let store_page = memory::alloc_zeroed_frame();
+        let page = Attributes { execute: false, ..GUEST_RAM };
+        let store_ipa = crate::domain::STORE_GFN * FRAME_SIZE;
+        let Some(store_page) = store_page
+            .filter(|&frame| stage2.map(&mut tables, store_ipa, frame, FRAME_SIZE, page).is_ok())
+        else {
+            if let Some(frame) = store_page {
+                memory::release(frame, 1);
+            }
+            memory::release(shared_info, 1);
+            stage2.destroy(&mut tables);
+            return Err(XenError::ENOMEM);
+        };
         let events = match crate::event::new_table(id, shared_info, vcpus) {
             Ok(events) => events,
             Err(error) => {
                 memory::release(shared_info, 1);
+                memory::release(store_page, 1);
                 stage2.destroy(&mut tables);
                 return Err(error);
             }
@@ -143,7 +159,15 @@ impl Table {
             shared_info_gfn: None,
             events,
             grants: crate::grant_op::GrantState::new(),
+            hvm_params: crate::domain::store_params(),
+            store_page: Some(store_page),
+            restart: xenolith_abi::bundle::RestartPolicy::Never,
+            manifest_index: None,
+            preserved: None,
+            restarts: 0,
+            destroy_requested: false,
         }));
+        self.connect_store(id, None);
         Ok(id)
     }
 

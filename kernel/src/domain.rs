@@ -19,7 +19,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use spin::Mutex;
-use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+use xenolith_abi::bundle::RestartPolicy;
+use xenolith_abi::xen::arch_arm::{
+    GUEST_MAGIC_BASE, GUEST_MAGIC_XENSTORE_PFN_OFFSET, GUEST_RAM0_BASE, GUEST_RAM0_SIZE,
+    PRESERVED_REGION_BASE,
+};
+use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xenolith_kernel::elf::ElfImage;
 use xenolith_kernel::frame::FRAME_SIZE;
 use xenolith_kernel::guest_dtb::{self, GuestDtbSpec};
@@ -37,6 +42,11 @@ pub const MAX_VCPUS: usize = 64;
 pub const MAX_VCPUS_PER_DOMAIN: u32 = 8;
 /// Bytes reserved at the top of a domain's RAM for its DTB.
 const DTB_SPACE: u64 = 64 * 1024;
+/// The guest frame of every domain's xenstore ring page (`HVM_PARAM_STORE_PFN`), where Xen's
+/// toolstack puts it on Arm (`GUEST_MAGIC_BASE` + `XENSTORE_PFN_OFFSET`).
+pub const STORE_GFN: u64 = GUEST_MAGIC_BASE / FRAME_SIZE + GUEST_MAGIC_XENSTORE_PFN_OFFSET;
+/// The most times the core restarts one domain; past it a crash loop stops with a log line.
+pub const MAX_RESTARTS: u32 = 1000;
 
 /// Where a domain is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +139,18 @@ pub struct BuildSpec<'a> {
     pub capabilities: Capabilities,
     /// Its `/chosen/bootargs`.
     pub cmdline: &'a str,
+    /// The id to use (a restart keeps its id); `None`: the lowest free one.
+    pub id: Option<DomainId>,
+    /// What the core does when it stops, and the manifest entry it is rebuilt from.
+    pub restart: RestartPolicy,
+    /// Index of its entry in the boot manifest's domains, if it has one.
+    pub manifest_index: Option<usize>,
+    /// Bytes of preserved region to allocate (zeroed) on a first build.
+    pub preserved_bytes: u64,
+    /// The preserved region of the incarnation before, kept as it was (a restart).
+    pub preserved: Option<Extent>,
+    /// Restarts so far (0 on a first build).
+    pub restarts: u32,
 }
 
 /// One domain.
@@ -170,6 +192,20 @@ pub struct Domain {
     pub events: xenolith_kernel::evtchn::EventTable<'static>,
     /// Its grant table and the grants it maps.
     pub grants: crate::grant_op::GrantState,
+    /// `HVMOP_{set,get}_param` values by `HVM_PARAM_*` (`hvm/params.h`).
+    pub hvm_params: [u64; HVM_NR_PARAMS as usize],
+    /// Its xenstore ring page (owned by it, mapped at [`STORE_GFN`]), if it has one.
+    pub store_page: Option<u64>,
+    /// What the core does when it stops.
+    pub restart: RestartPolicy,
+    /// Its boot-manifest entry (what a restart rebuilds it from).
+    pub manifest_index: Option<usize>,
+    /// Its preserved region (mapped at `PRESERVED_REGION_BASE`), kept across restarts.
+    pub preserved: Option<Extent>,
+    /// How many times the core restarted it.
+    pub restarts: u32,
+    /// Destroyed on request (`XEN_DOMCTL_destroydomain`): never restarted.
+    pub destroy_requested: bool,
 }
 
 /// A block of frames a domain owns.
@@ -198,8 +234,14 @@ impl Domain {
         self.ram.iter().map(|extent| extent.size).sum()
     }
 
-    /// Physical address of guest frame `gfn` if it is the domain's own RAM.
+    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
+    /// page (a frame it owns and may grant, as Xen's magic pages are).
     pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
+        if gfn == STORE_GFN {
+            if let Some(page) = self.store_page {
+                return Some(page);
+            }
+        }
         let ipa = gfn.checked_mul(FRAME_SIZE)?;
         self.ram
             .iter()
@@ -318,7 +360,16 @@ impl Table {
         }
         let image = ElfImage::parse(spec.image).map_err(BuildError::Image)?;
         image.check_fits(GUEST_RAM0_BASE, ram_size - DTB_SPACE).map_err(BuildError::Image)?;
-        let id = self.free_domain_id().ok_or(BuildError::TooMany)?;
+        let id = match spec.id {
+            Some(id) if self.domain(id).is_none() && usize::from(id) < MAX_DOMAINS => {
+                while self.domains.len() <= usize::from(id) {
+                    self.domains.push(None);
+                }
+                id
+            }
+            Some(_) => return Err(BuildError::Invalid("that domain id is in use")),
+            None => self.free_domain_id().ok_or(BuildError::TooMany)?,
+        };
         let slots = self.free_vcpu_slots(spec.vcpus as usize).ok_or(BuildError::TooMany)?;
 
         let frames = (ram_size / FRAME_SIZE) as usize;
@@ -371,15 +422,66 @@ impl Table {
         };
         memory::copy_to_phys(ram_phys + (dtb_ipa - GUEST_RAM0_BASE), &dtb[..dtb_len]);
 
-        let Some(shared_info) = memory::alloc_zeroed_frame() else {
+        // The preserved region: the last incarnation's, untouched, or a new zeroed one.
+        let preserved = match spec.preserved {
+            Some(kept) => Some(kept),
+            None if spec.preserved_bytes > 0 => {
+                let frames = (spec.preserved_bytes / FRAME_SIZE) as usize;
+                let phys = memory::FRAMES
+                    .lock()
+                    .as_mut()
+                    .and_then(|allocator| allocator.alloc_contiguous(frames, 1));
+                let Some(phys) = phys else {
+                    stage2.destroy(&mut tables);
+                    return Err(fail(BuildError::OutOfMemory { bytes: spec.preserved_bytes }));
+                };
+                memory::scrub(phys, spec.preserved_bytes);
+                Some(Extent { ipa: PRESERVED_REGION_BASE, phys, size: spec.preserved_bytes })
+            }
+            None => None,
+        };
+        // Undoes the preserved region on failure, unless it is the last incarnation's (the
+        // caller still owns that one).
+        let drop_preserved = |preserved: Option<Extent>| {
+            if let (Some(extent), None) = (preserved, spec.preserved) {
+                memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
+            }
+        };
+        if let Some(extent) = preserved {
+            let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
+            if stage2.map(&mut tables, extent.ipa, extent.phys, extent.size, data).is_err() {
+                stage2.destroy(&mut tables);
+                drop_preserved(preserved);
+                return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
+            }
+        }
+        // The xenstore ring page, zeroed: both rings empty.
+        let store_page = memory::alloc_zeroed_frame();
+        let store_mapped = store_page.is_some_and(|page| {
+            let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
+            stage2.map(&mut tables, STORE_GFN * FRAME_SIZE, page, FRAME_SIZE, data).is_ok()
+        });
+        let Some(store_page) = store_page.filter(|_| store_mapped) else {
+            if let Some(page) = store_page {
+                memory::release(page, 1);
+            }
             stage2.destroy(&mut tables);
+            drop_preserved(preserved);
+            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
+        };
+        let Some(shared_info) = memory::alloc_zeroed_frame() else {
+            memory::release(store_page, 1);
+            stage2.destroy(&mut tables);
+            drop_preserved(preserved);
             return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
         };
         let events = match crate::event::new_table(id, shared_info, spec.vcpus) {
             Ok(events) => events,
             Err(_) => {
                 memory::release(shared_info, 1);
+                memory::release(store_page, 1);
                 stage2.destroy(&mut tables);
+                drop_preserved(preserved);
                 return Err(fail(BuildError::Invalid("vCPU count out of range")));
             }
         };
@@ -413,6 +515,13 @@ impl Table {
             shared_info_gfn: None,
             events,
             grants: crate::grant_op::GrantState::new(),
+            hvm_params: store_params(),
+            store_page: Some(store_page),
+            restart: spec.restart,
+            manifest_index: spec.manifest_index,
+            preserved,
+            restarts: spec.restarts,
+            destroy_requested: false,
         }));
         Ok(id)
     }
@@ -450,10 +559,55 @@ impl Table {
             release_except(extent.phys, extent.size / FRAME_SIZE, &held);
         }
         domain.grants.release_frames();
+        if let Some(page) = domain.store_page {
+            release_except(page, 1, &held);
+        }
+        if let Some(extent) = domain.preserved {
+            // Still here: the domain is not being restarted (a restart takes it out first).
+            release_except(extent.phys, extent.size / FRAME_SIZE, &held);
+        }
         // The event table refers to the shared-info page: drop it first.
         let shared_info = domain.shared_info;
         drop(domain);
         memory::release(shared_info, 1);
+    }
+}
+
+/// HVM parameters of a new domain: its xenstore ring page at [`STORE_GFN`] (the port comes
+/// with [`Table::connect_store`]).
+pub(crate) fn store_params() -> [u64; HVM_NR_PARAMS as usize] {
+    let mut params = [0; HVM_NR_PARAMS as usize];
+    params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
+    params
+}
+
+impl Table {
+    /// The xenstore domain (the one holding `xenstore`), if one exists.
+    pub fn xenstore_domain(&self) -> Option<DomainId> {
+        self.domains.iter().flatten().find(|domain| domain.capabilities.xenstore).map(|d| d.id)
+    }
+
+    /// Gives domain `id` its way to xenstore, as Xen's toolstack does at build time: an unbound
+    /// port offered to the xenstore domain (`HVM_PARAM_STORE_EVTCHN`) and grant entry
+    /// `GNTTAB_RESERVED_XENSTORE` granting that domain its ring page (`xc_dom_gnttab_seed`). Does
+    /// nothing for the xenstore domain itself, without a xenstore domain, or if already done.
+    /// `xenstore` names that domain when it is not built yet (boot order); `None`: look it up.
+    pub fn connect_store(&mut self, id: DomainId, xenstore: Option<DomainId>) {
+        let Some(xenstore) = xenstore.or_else(|| self.xenstore_domain()) else { return };
+        let Some(domain) = self.domain_mut(id) else { return };
+        if id == xenstore || domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] != 0 {
+            return;
+        }
+        match domain.events.alloc_unbound(xenstore) {
+            Ok(port) => domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] = u64::from(port),
+            Err(error) => {
+                log::error!("domain {id}: no port for xenstore ({error:?})");
+                return;
+            }
+        }
+        if domain.store_page.is_some() && !domain.grants.seed_xenstore(xenstore, STORE_GFN) {
+            log::error!("domain {id}: no grant-table frame for its xenstore entry");
+        }
     }
 }
 
@@ -521,6 +675,110 @@ fn resolve_capabilities(
     capabilities
 }
 
+/// The id the manifest's xenstore domain gets at boot (its place among the boot domains).
+fn boot_xenstore(manifest: &xenolith_abi::bundle::BootManifest<'_>) -> Option<DomainId> {
+    manifest
+        .domains
+        .iter()
+        .filter(|domain| domain.boot)
+        .position(|domain| {
+            domain.capabilities.contains(&xenolith_abi::bundle::Capability::Xenstore)
+        })
+        .and_then(|index| DomainId::try_from(index).ok())
+}
+
+/// Rebuilds domain `id` after it stopped, if its restart policy asks for it (`reason` is its
+/// Xen `SHUTDOWN_*` reason): from its pristine image in the boot bundle, with the same id, a new
+/// generation and its preserved region as it was. The old incarnation is destroyed here; the
+/// caller has made sure no pCPU runs it. Returns whether it was rebuilt.
+pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
+    use xenolith_abi::xen::sched::SHUTDOWN_crash;
+    let Some(domain) = table.domain_mut(id) else { return false };
+    let reason = match domain.state {
+        DomainState::Shutdown { reason } => reason,
+        _ => SHUTDOWN_crash,
+    };
+    let wanted = !domain.destroy_requested
+        && match domain.restart {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnCrash => reason == SHUTDOWN_crash,
+            RestartPolicy::Always => true,
+        };
+    let bundle = boot_bundle();
+    let spec = domain
+        .manifest_index
+        .and_then(|index| Some((bundle?, bundle?.manifest.domains.get(index)?)));
+    let (Some((bundle, spec)), true) = (spec, wanted) else {
+        table.destroy(id);
+        return false;
+    };
+    let restarts = domain.restarts + 1;
+    if restarts > MAX_RESTARTS {
+        log::error!("domain {id}: restarted {MAX_RESTARTS} times already; not restarted again");
+        table.destroy(id);
+        return false;
+    }
+    // The preserved region leaves with the record, so destroy does not free it.
+    let preserved = domain.preserved.take();
+    let capabilities = domain.capabilities;
+    let manifest_index = domain.manifest_index;
+    table.destroy(id);
+    let Some(image) = bundle.domain_image(spec) else {
+        log::error!("domain {id}: its image is gone from the boot bundle; not restarted");
+        drop_region(preserved);
+        return false;
+    };
+    let build = BuildSpec {
+        name: spec.name,
+        image,
+        memory_mib: spec.memory_mib,
+        vcpus: spec.vcpus,
+        capabilities,
+        cmdline: spec.cmdline,
+        id: Some(id),
+        restart: spec.restart,
+        manifest_index,
+        preserved_bytes: u64::from(spec.preserved_kib) * 1024,
+        preserved,
+        restarts,
+    };
+    if let Err(error) = table.build(&build) {
+        log::error!("domain {id} ({}): not restarted: {error}", spec.name);
+        drop_region(preserved);
+        return false;
+    }
+    table.connect_store(id, None);
+    let params = crate::schedule::params_for(
+        spec.weight,
+        spec.cap,
+        spec.hard_affinity,
+        spec.soft_affinity,
+        id,
+    );
+    if let Err(error) = crate::schedule::start_domain(table, id, params) {
+        log::error!("domain {id} ({}): not restarted: {error}", spec.name);
+        if let Some(domain) = table.domain_mut(id) {
+            domain.restart = RestartPolicy::Never;
+        }
+        table.destroy(id);
+        return false;
+    }
+    let generation = table.domain(id).map_or(0, |domain| domain.generation);
+    log::info!(
+        "domain {id} ({}) restarted: generation {generation}, restart {restarts}{}",
+        spec.name,
+        if preserved.is_some() { ", preserved region kept" } else { "" }
+    );
+    true
+}
+
+/// Frees a preserved region no incarnation will use.
+fn drop_region(region: Option<Extent>) {
+    if let Some(extent) = region {
+        memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
+    }
+}
+
 /// Builds and starts every domain the manifest marks `boot = true`, in manifest order. A domain
 /// that cannot be built is reported and skipped; the others still start.
 /// The boot bundle, kept for the control domain's builder (`XENOLITH_DOMCTL_BUNDLE_*`).
@@ -554,6 +812,12 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
             vcpus: spec.vcpus,
             capabilities: resolve_capabilities(manifest, spec),
             cmdline: spec.cmdline,
+            id: None,
+            restart: spec.restart,
+            manifest_index: manifest.domains.iter().position(|other| other.name == spec.name),
+            preserved_bytes: u64::from(spec.preserved_kib) * 1024,
+            preserved: None,
+            restarts: 0,
         };
         let mut table = TABLE.lock();
         let free_before = memory::frame_counts().1;
@@ -564,6 +828,7 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
                 continue;
             }
         };
+        table.connect_store(id, boot_xenstore(manifest));
         let params = crate::schedule::params_for(
             spec.weight,
             spec.cap,

@@ -51,6 +51,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         op.cmd,
         dc::XEN_DOMCTL_getdomaininfo
             | dc::XEN_DOMCTL_getvcpuaffinity
+            | private::XENOLITH_DOMCTL_DOMAIN_INFO
             | private::XENOLITH_DOMCTL_BUNDLE_INFO
             | private::XENOLITH_DOMCTL_BUNDLE_MODULE
     ) || (op.cmd == dc::XEN_DOMCTL_scheduler_op
@@ -58,7 +59,13 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     // A domain being created holds no capability yet, whatever id it asks for.
     let target_is_control =
         op.cmd != dc::XEN_DOMCTL_createdomain && is_control(caller.table, target);
-    check(caller, Operation::Domctl { target, target_is_control, read_only })?;
+    let operation = match op.cmd {
+        dc::XEN_DOMCTL_getdomaininfo | private::XENOLITH_DOMCTL_DOMAIN_INFO => {
+            Operation::DomainInfo { target: caller.resolve(target) }
+        }
+        _ => Operation::Domctl { target, target_is_control, read_only },
+    };
+    check(caller, operation)?;
     let write_back = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo => {
             // Xen's semantics: the first domain whose id is at least `domain`.
@@ -84,6 +91,8 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             let slots = domain.vcpus.clone();
             match (op.cmd, domain.state) {
                 (dc::XEN_DOMCTL_destroydomain, _) => {
+                    // Destroyed on request: no restart policy brings it back.
+                    domain.destroy_requested = true;
                     crate::schedule::shutdown_domain(caller.table, target, 0);
                 }
                 (_, DomainState::Shutdown { .. }) => return Err(XenError::EINVAL),
@@ -159,6 +168,10 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             caller.table.set_vcpu_context(target, request.vcpu, &context)?;
             false
         }
+        private::XENOLITH_DOMCTL_DOMAIN_INFO => {
+            op.u.write(&xenolith_domain_info(caller.table, caller.resolve(target))?);
+            true
+        }
         private::XENOLITH_DOMCTL_BUNDLE_INFO => {
             let mut info: private::XenolithBundleInfo = op.u.read();
             let bundle = crate::domain::boot_bundle().ok_or(XenError::ENOENT)?;
@@ -193,6 +206,39 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         GuestMemory.write(va, op.as_bytes())?;
     }
     Ok(0)
+}
+
+/// `XENOLITH_DOMCTL_DOMAIN_INFO`'s answer for `id`.
+fn xenolith_domain_info(
+    table: &Table,
+    id: DomainId,
+) -> Result<private::XenolithDomainInfo, XenError> {
+    use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+    let domain = table.domain(id).ok_or(XenError::ESRCH)?;
+    let mut info = private::XenolithDomainInfo::new_zeroed();
+    let name = domain.name.as_bytes();
+    let length = name.len().min(info.name.len());
+    info.name[..length].copy_from_slice(&name[..length]);
+    info.generation = domain.generation;
+    let capabilities = &domain.capabilities;
+    info.capabilities = [
+        (capabilities.control, private::XENOLITH_CAP_CONTROL),
+        (capabilities.xenstore, private::XENOLITH_CAP_XENSTORE),
+        (capabilities.console, private::XENOLITH_CAP_CONSOLE),
+    ]
+    .iter()
+    .filter(|(held, _)| *held)
+    .fold(0, |bits, (_, bit)| bits | bit);
+    (info.state, info.shutdown_reason) = match domain.state {
+        DomainState::Running => (private::XENOLITH_STATE_RUNNING, 0),
+        DomainState::Paused => (private::XENOLITH_STATE_PAUSED, 0),
+        DomainState::Shutdown { reason } => (private::XENOLITH_STATE_SHUTDOWN, reason),
+    };
+    info.store_gfn = domain.hvm_params[HVM_PARAM_STORE_PFN as usize];
+    info.store_port = domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] as u32;
+    info.restarts = domain.restarts;
+    info.preserved_size = domain.preserved.map_or(0, |extent| extent.size);
+    Ok(info)
 }
 
 /// `XEN_DOMCTL_getdomaininfo`'s answer for `id` (which exists).

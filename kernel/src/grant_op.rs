@@ -18,7 +18,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
@@ -80,6 +80,25 @@ impl GrantState {
             self.frames.push(frame);
             self.gfns.push(None);
         }
+        true
+    }
+
+    /// Fills entry `GNTTAB_RESERVED_XENSTORE` so that domain `xenstore` may map the ring page at
+    /// `gfn`, as Xen's toolstack seeds it (`xc_dom_gnttab_seed`); grows the table to one frame
+    /// first. `false` if no frame could be had.
+    pub fn seed_xenstore(&mut self, xenstore: DomainId, gfn: u64) -> bool {
+        if !self.grow(1) {
+            return false;
+        }
+        let entries = FrameEntries(&self.frames);
+        let Some((header, frame)) = entries.words(gt::GNTTAB_RESERVED_XENSTORE) else {
+            return false;
+        };
+        frame.store(gfn as u32, Ordering::Relaxed);
+        header.store(
+            u32::from(gt::GTF_permit_access) | (u32::from(xenstore) << 16),
+            Ordering::Release,
+        );
         true
     }
 

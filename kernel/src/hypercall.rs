@@ -132,6 +132,10 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
                 Err(fault) => error(fault),
             }
         }
+        call::__HYPERVISOR_hvm_op => match hvm_op(args[0], args[1], caller) {
+            Ok(value) => Outcome::Return(value),
+            Err(fault) => error(fault),
+        },
         call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
@@ -249,6 +253,47 @@ fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Outcome {
     }
 }
 
+/// `hvm_op(HVMOP_{set,get}_param, struct xen_hvm_param *)`, as Xen on Arm
+/// (`xen/arch/arm/hvm.c`): the parameters a guest may read or the toolstack set; the other
+/// sub-operations are x86's (`-ENOSYS`).
+fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    use xenolith_abi::xen::hvm::{self, xen_hvm_param};
+    if op != hvm::HVMOP_set_param && op != hvm::HVMOP_get_param {
+        return Err(XenError::ENOSYS);
+    }
+    let mut param: xen_hvm_param = crate::domctl::read_struct(arg)?;
+    let target = caller.resolve(param.domid);
+    caller.table.domain(target).ok_or(XenError::ESRCH)?;
+    if target != caller.domain {
+        caller.allow(Operation::Target { target })?;
+    }
+    let own = target == caller.domain;
+    let index = param.index;
+    let guest_visible = matches!(
+        index,
+        hvm::HVM_PARAM_CALLBACK_IRQ
+            | hvm::HVM_PARAM_STORE_PFN
+            | hvm::HVM_PARAM_STORE_EVTCHN
+            | hvm::HVM_PARAM_CONSOLE_PFN
+            | hvm::HVM_PARAM_CONSOLE_EVTCHN
+    );
+    if !guest_visible {
+        return Err(XenError::EINVAL);
+    }
+    let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
+    if op == hvm::HVMOP_set_param {
+        // For the toolstack only: the domain itself may not set them (`hvm_allow_set_param`).
+        if own {
+            return Err(XenError::EPERM);
+        }
+        domain.hvm_params[index as usize] = param.value;
+        return Ok(0);
+    }
+    param.value = domain.hvm_params[index as usize];
+    GuestMemory.write(arg, zerocopy::IntoBytes::as_bytes(&param))?;
+    Ok(0)
+}
+
 fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
     match args[0] as u32 {
         sched::SCHEDOP_yield => {
@@ -278,8 +323,33 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             crate::schedule::shutdown_domain(caller.table, caller.domain, reason);
             Outcome::Reschedule(0)
         }
+        sched::SCHEDOP_remote_shutdown => match remote_shutdown(args[1], caller) {
+            Ok(true) => Outcome::Reschedule(0),
+            Ok(false) => Outcome::Return(0),
+            Err(fault) => error(fault),
+        },
         _ => error(XenError::ENOSYS),
     }
+}
+
+/// `SCHEDOP_remote_shutdown`: shuts another domain down with a `SHUTDOWN_*` reason, as Xen's
+/// `do_sched_op` does (`-ESRCH`, then the policy's `-EPERM`, then the reason's `-EINVAL`). Its
+/// restart policy then applies as for a shutdown from inside. `Ok(true)`: the caller shut
+/// itself down and must be rescheduled.
+fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
+    let request: sched::sched_remote_shutdown = crate::domctl::read_struct(arg)?;
+    let target = caller.resolve(request.domain_id);
+    let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+    let target_is_control = domain.capabilities.control;
+    if target != caller.domain {
+        caller.allow(Operation::RemoteShutdown { target, target_is_control })?;
+    }
+    if request.reason > sched::SHUTDOWN_MAX {
+        return Err(XenError::EINVAL);
+    }
+    log::info!("domain {target}: shut down by domain {} (SCHEDOP_remote_shutdown)", caller.domain);
+    crate::schedule::shutdown_domain(caller.table, target, request.reason);
+    Ok(target == caller.domain)
 }
 
 /// `vcpu_op(cmd, vcpuid, arg)` on the caller's own vCPUs (`xen/include/public/vcpu.h`). Xen on

@@ -14,6 +14,8 @@
 //! | dm_op on T | `dm:T` |
 //! | foreign mapping of T's memory | `control` (T not a control domain), `dm:T`, or `introspect:T` |
 //! | xenstore administration (introduce, release) | `xenstore` or `control` |
+//! | domain information (getdomaininfo, Xenolith's domain info) on another domain | `control` or `xenstore` (Xen's `XSM_XS_PRIV`) |
+//! | remote shutdown of T (`SCHEDOP_remote_shutdown`) | `control` (T not a control domain), or `dm:T` (Xen's `XSM_DM_PRIV`) |
 //!
 //! # Invariants
 //! - [`check`] has no side effects and no default other than [`Denied`].
@@ -86,6 +88,11 @@ pub enum Operation {
     ForeignMap { target: DomainId, target_is_control: bool },
     /// Introducing or releasing domains to xenstore.
     XenstoreAdmin,
+    /// Reading another domain's record (`XEN_DOMCTL_getdomaininfo`,
+    /// `XENOLITH_DOMCTL_DOMAIN_INFO`); a domain may always read its own.
+    DomainInfo { target: DomainId },
+    /// Shutting `target` down from outside (`SCHEDOP_remote_shutdown`).
+    RemoteShutdown { target: DomainId, target_is_control: bool },
     /// An event-channel or grant-table operation on `target`'s behalf (Xen's `XSM_TARGET`
     /// default: the control domain, or a device model of the target).
     Target { target: DomainId },
@@ -127,6 +134,13 @@ pub fn check(
                 || Capabilities::names(&capabilities.introspect, target)
         }
         Operation::XenstoreAdmin => capabilities.xenstore || capabilities.control,
+        Operation::DomainInfo { target } => {
+            target == caller || capabilities.control || capabilities.xenstore
+        }
+        Operation::RemoteShutdown { target, target_is_control } => {
+            (capabilities.control && !target_is_control)
+                || Capabilities::names(&capabilities.device_model_of, target)
+        }
         Operation::Target { target } => {
             capabilities.control || Capabilities::names(&capabilities.device_model_of, target)
         }
@@ -158,7 +172,9 @@ mod tests {
                     ops.push(Operation::Domctl { target, target_is_control, read_only });
                 }
                 ops.push(Operation::ForeignMap { target, target_is_control });
+                ops.push(Operation::RemoteShutdown { target, target_is_control });
             }
+            ops.push(Operation::DomainInfo { target });
             ops.push(Operation::DeviceModel { target });
         }
         ops
@@ -212,6 +228,24 @@ mod tests {
         )
         .is_err());
         assert!(check(2, &dm, Operation::Sysctl).is_err());
+    }
+
+    #[test]
+    fn domain_info_and_remote_shutdown() {
+        let xenstore = Capabilities { xenstore: true, ..NONE };
+        let control = Capabilities { control: true, ..NONE };
+        let dm = Capabilities { device_model_of: [Some(5), None, None, None], ..NONE };
+        assert!(check(4, &NONE, Operation::DomainInfo { target: 4 }).is_ok(), "itself");
+        assert!(check(4, &xenstore, Operation::DomainInfo { target: 1 }).is_ok());
+        assert!(check(4, &control, Operation::DomainInfo { target: 1 }).is_ok());
+        assert!(check(4, &dm, Operation::DomainInfo { target: 5 }).is_err());
+        let shutdown =
+            |target, target_is_control| Operation::RemoteShutdown { target, target_is_control };
+        assert!(check(0, &control, shutdown(1, false)).is_ok());
+        assert!(check(0, &control, shutdown(1, true)).is_err());
+        assert!(check(2, &dm, shutdown(5, false)).is_ok());
+        assert!(check(2, &dm, shutdown(6, false)).is_err());
+        assert!(check(4, &xenstore, shutdown(1, false)).is_err());
     }
 
     #[test]

@@ -235,12 +235,14 @@ fn reap(table: &mut Table) {
         .collect();
     for id in dead {
         let mib = table.domain(id).map_or(0, |domain| domain.ram_bytes() >> 20);
-        table.destroy(id);
+        let restarted = crate::domain::destroy_or_restart(table, id);
         crate::event::domain_exception(table);
-        log::info!(
-            "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
-            crate::memory::frame_counts().1
-        );
+        if !restarted {
+            log::info!(
+                "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
+                crate::memory::frame_counts().1
+            );
+        }
     }
 }
 

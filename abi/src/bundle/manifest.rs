@@ -38,6 +38,9 @@ pub const AFFINITY_ALL: u64 = u64::MAX;
 /// Module offsets are multiples of this, counted from the payload start (not the bundle start; see
 /// the `bundle` module).
 pub const MODULE_ALIGN: u64 = 4096;
+/// The largest preserved region, in KiB (64 MiB: what
+/// [`PRESERVED_REGION_SIZE`](crate::xen::arch_arm::PRESERVED_REGION_SIZE) leaves room for).
+pub const PRESERVED_MAX_KIB: u32 = 64 * 1024;
 
 /// What the core is asked to boot. Strings borrow from the bundle; the lists need the core's heap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +94,10 @@ pub struct DomainSpec<'a> {
     pub soft_affinity: u64,
     /// What the core does when the domain stops.
     pub restart: RestartPolicy,
+    /// KiB of preserved region: memory the core keeps, unscrubbed and at
+    /// [`PRESERVED_REGION_BASE`](crate::xen::arch_arm::PRESERVED_REGION_BASE), across the
+    /// domain's restarts. 0: none; else a multiple of 4 up to [`PRESERVED_MAX_KIB`].
+    pub preserved_kib: u32,
     /// Built and started at boot (`true`), or only carried for the control domain (`false`).
     pub boot: bool,
     /// The domain's `/chosen/bootargs`.
@@ -252,6 +259,8 @@ pub enum ManifestProblem {
     DuplicateCapability { domain: usize, capability: usize },
     /// Two domains hold `xenstore`.
     DuplicateXenstore { domain: usize, first: usize },
+    /// A domain's preserved region is not a multiple of 4 KiB or is above [`PRESERVED_MAX_KIB`].
+    PreservedOutOfRange { domain: usize, kib: u32 },
 }
 
 impl fmt::Display for ManifestProblem {
@@ -290,6 +299,11 @@ impl fmt::Display for ManifestProblem {
                 f,
                 "domain {domain} has {memory_mib} MiB of memory, outside 1 to \
                  {DOMAIN_MEMORY_MAX_MIB} MiB"
+            ),
+            Self::PreservedOutOfRange { domain, kib } => write!(
+                f,
+                "domain {domain} asks for a {kib} KiB preserved region; it must be a multiple \
+                 of 4 KiB, at most {PRESERVED_MAX_KIB} KiB"
             ),
             Self::WeightOutOfRange { domain } => {
                 write!(f, "domain {domain} has a scheduler weight of 0; weights start at 1")
@@ -397,6 +411,9 @@ impl BootManifest<'_> {
             let memory_mib = spec.memory_mib;
             return Err(ManifestProblem::MemoryOutOfRange { domain, memory_mib });
         }
+        if !spec.preserved_kib.is_multiple_of(4) || spec.preserved_kib > PRESERVED_MAX_KIB {
+            return Err(ManifestProblem::PreservedOutOfRange { domain, kib: spec.preserved_kib });
+        }
         if spec.weight == 0 {
             return Err(ManifestProblem::WeightOutOfRange { domain });
         }
@@ -443,6 +460,7 @@ mod tests {
             hard_affinity: AFFINITY_ALL,
             soft_affinity: AFFINITY_ALL,
             restart: RestartPolicy::Never,
+            preserved_kib: 0,
             boot: true,
             cmdline: "",
         }

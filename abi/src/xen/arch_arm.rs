@@ -67,6 +67,14 @@ pub const GUEST_MAGIC_MEMACCESS_PFN_OFFSET: u64 = 2;
 /// `VUART_PFN_OFFSET` (`tools/libs/guest/xg_dom_arm.c`).
 pub const GUEST_MAGIC_VUART_PFN_OFFSET: u64 = 3;
 
+/// Xenolith-private: where a service domain's preserved region (kept across its restarts, see
+/// ARCHITECTURE.md section 5) is mapped. It lies in the hole Xen 4.17's guest layout leaves
+/// between the magic pages (ending at 0x3a00_0000) and `GUEST_RAM0_BASE`, so no Xen-defined
+/// region moves.
+pub const PRESERVED_REGION_BASE: u64 = 0x3c00_0000;
+/// The most bytes the preserved region may span (up to `GUEST_RAM0_BASE`).
+pub const PRESERVED_REGION_SIZE: u64 = 0x0400_0000;
+
 /// Number of guest RAM banks (`xen/include/public/arch-arm.h`).
 pub const GUEST_RAM_BANKS: usize = 2;
 /// Low RAM: 3 GiB at 1 GiB (`xen/include/public/arch-arm.h`).
@@ -242,6 +250,7 @@ mod tests {
             (GUEST_PL011_BASE, GUEST_PL011_SIZE),
             (GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE),
             (GUEST_MAGIC_BASE, GUEST_MAGIC_SIZE),
+            (PRESERVED_REGION_BASE, PRESERVED_REGION_SIZE),
             (GUEST_RAM0_BASE, GUEST_RAM0_SIZE),
             (GUEST_RAM1_BASE, GUEST_RAM1_SIZE),
         ];

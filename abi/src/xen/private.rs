@@ -38,6 +38,56 @@ pub const XENOLITH_DOMCTL_BUNDLE_MODULE: u32 = 0xe000;
 /// [`XenolithBundleInfo`]. `-ENOENT` if no module has that index (`count` is still written).
 pub const XENOLITH_DOMCTL_BUNDLE_INFO: u32 = 0xe001;
 
+/// `domctl` command: describe domain `xen_domctl.domain` (`DOMID_SELF` for the caller) as the
+/// core knows it: name, capabilities, state, its xenstore ring and port, its preserved region.
+/// Payload (OUT): [`XenolithDomainInfo`]. Any domain may ask about itself; about another only a
+/// domain holding `control` or `xenstore` (Xen's `XSM_XS_PRIV` for `getdomaininfo`), else
+/// `-EPERM`; `-ESRCH` if no such domain exists.
+pub const XENOLITH_DOMCTL_DOMAIN_INFO: u32 = 0xe002;
+
+/// [`XenolithDomainInfo::capabilities`] bit: holds `control`.
+pub const XENOLITH_CAP_CONTROL: u32 = 1 << 0;
+/// [`XenolithDomainInfo::capabilities`] bit: holds `xenstore`.
+pub const XENOLITH_CAP_XENSTORE: u32 = 1 << 1;
+/// [`XenolithDomainInfo::capabilities`] bit: holds `console`.
+pub const XENOLITH_CAP_CONSOLE: u32 = 1 << 2;
+
+/// [`XenolithDomainInfo::state`]: its vCPUs may run.
+pub const XENOLITH_STATE_RUNNING: u32 = 0;
+/// [`XenolithDomainInfo::state`]: paused.
+pub const XENOLITH_STATE_PAUSED: u32 = 1;
+/// [`XenolithDomainInfo::state`]: shut down (reason in `shutdown_reason`), being destroyed.
+pub const XENOLITH_STATE_SHUTDOWN: u32 = 2;
+
+/// Bytes of a domain name [`XENOLITH_DOMCTL_DOMAIN_INFO`] reports (names are at most 64
+/// characters; longer ones are cut, without a NUL).
+pub const XENOLITH_DOMAIN_NAME_LEN: usize = 64;
+
+/// Payload of [`XENOLITH_DOMCTL_DOMAIN_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct XenolithDomainInfo {
+    /// OUT: its name, NUL-padded.
+    pub name: [u8; XENOLITH_DOMAIN_NAME_LEN],
+    /// OUT: its incarnation (grows on every restart; its id stays).
+    pub generation: u32,
+    /// OUT: `XENOLITH_CAP_*` bits.
+    pub capabilities: u32,
+    /// OUT: `XENOLITH_STATE_*`.
+    pub state: u32,
+    /// OUT: the `SHUTDOWN_*` reason when `state` is [`XENOLITH_STATE_SHUTDOWN`].
+    pub shutdown_reason: u32,
+    /// OUT: its xenstore ring page's guest frame (`HVM_PARAM_STORE_PFN`), 0 if none.
+    pub store_gfn: u64,
+    /// OUT: its port to xenstore (`HVM_PARAM_STORE_EVTCHN`), 0 if none.
+    pub store_port: u32,
+    /// OUT: how many times the core restarted it.
+    pub restarts: u32,
+    /// OUT: bytes of its preserved region at
+    /// [`PRESERVED_REGION_BASE`](super::arch_arm::PRESERVED_REGION_BASE), 0 if it has none.
+    pub preserved_size: u64,
+}
+
 /// Payload of [`XENOLITH_DOMCTL_BUNDLE_MODULE`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -82,7 +132,11 @@ mod tests {
     #[test]
     fn numbers_are_private() {
         const { assert!(XENOLITH_DOMCTL_FIRST > XEN_DOMCTL_gdbsx_domstatus) };
-        for number in [XENOLITH_DOMCTL_BUNDLE_MODULE, XENOLITH_DOMCTL_BUNDLE_INFO] {
+        for number in [
+            XENOLITH_DOMCTL_BUNDLE_MODULE,
+            XENOLITH_DOMCTL_BUNDLE_INFO,
+            XENOLITH_DOMCTL_DOMAIN_INFO,
+        ] {
             assert!((XENOLITH_DOMCTL_FIRST..=XENOLITH_DOMCTL_LAST).contains(&number));
         }
         assert_ne!(XENOLITH_DOMCTL_BUNDLE_MODULE, XENOLITH_DOMCTL_BUNDLE_INFO);
@@ -99,5 +153,10 @@ mod tests {
         });
         assert!(size_of::<XenolithBundleModule>() <= DomctlPayload::SIZE);
         assert!(size_of::<XenolithBundleInfo>() <= DomctlPayload::SIZE);
+        assert_layout!(XenolithDomainInfo, size = 104, align = 8, {
+            name @ 0, generation @ 64, capabilities @ 68, state @ 72, shutdown_reason @ 76,
+            store_gfn @ 80, store_port @ 88, restarts @ 92, preserved_size @ 96,
+        });
+        assert!(size_of::<XenolithDomainInfo>() <= DomctlPayload::SIZE);
     }
 }

@@ -103,7 +103,9 @@ pub fn error_number(name: &str) -> Option<i32> {
 
 /// `xs_wire.h`: `struct xsd_sockmsg`, the header of every message.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct xsd_sockmsg {
     /// `XS_*` ([`msg`]).
     pub type_: u32,

@@ -97,6 +97,7 @@ impl Source<'_> {
         let hard_affinity = keep(errors, self.check_affinity("cpus", raw.cpus.as_ref()));
         let soft_affinity = keep(errors, self.check_affinity("cpus_soft", raw.cpus_soft.as_ref()));
         let restart = keep(errors, self.check_restart(raw.restart.as_ref()));
+        let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
         Some(Domain {
             name: name?,
             source: source?,
@@ -108,6 +109,7 @@ impl Source<'_> {
             hard_affinity: hard_affinity?,
             soft_affinity: soft_affinity?,
             restart: restart?,
+            preserved_kib: preserved_kib?,
             boot: raw.boot.unwrap_or(true),
             cmdline: raw.cmdline.clone().unwrap_or_default(),
         })
@@ -238,6 +240,24 @@ impl Source<'_> {
                     u16::MAX
                 );
                 Err(self.error_at(weight.span().start, ErrorKind::WeightOutOfRange, message))
+            }
+        }
+    }
+
+    /// A domain's `preserved_kib`: 0 (none), or a multiple of 4 up to [`PRESERVED_MAX_KIB`].
+    fn check_preserved(&self, kib: Option<&Spanned<Integer>>) -> Result<u32, ManifestError> {
+        let Some(kib) = kib else {
+            return Ok(0);
+        };
+        match u32::try_from(kib.get_ref().0) {
+            Ok(value) if value.is_multiple_of(4) && value <= PRESERVED_MAX_KIB => Ok(value),
+            _ => {
+                let message = format!(
+                    "`preserved_kib` is {}, but a preserved region is a whole number of 4 KiB \
+                     pages, 0 to {PRESERVED_MAX_KIB} KiB; choose a multiple of 4 in that range",
+                    kib.get_ref().0
+                );
+                Err(self.error_at(kib.span().start, ErrorKind::BadPreserved, message))
             }
         }
     }
