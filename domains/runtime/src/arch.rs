@@ -2,10 +2,17 @@
 //!
 //! # Invariants
 //! - `_start` runs with the MMU off; it enables FP/SIMD before any Rust code (which may use it).
-//! - The identity map covers the first 4 GiB: 0-1 GiB as device memory (the GIC, the PL011),
-//!   1-4 GiB (guest RAM0) as normal cacheable memory.
+//! - The identity map covers the first 4 GiB. 1-4 GiB (guest RAM0 and the windows above a
+//!   domain's RAM) is normal cacheable memory, in 1 GiB blocks. The first GiB is mapped in 2 MiB
+//!   blocks: device memory (the GIC, the PL011 and every other emulated device live there),
+//!   except [`NORMAL_IN_FIRST_GIB`], which holds memory, not devices: Xen's magic pages (the
+//!   xenstore ring page, which the xenstore server reads and writes with ordinary cached
+//!   accesses, as Linux maps it) and Xenolith's preserved region.
+//! - [`is_normal`] answers from the same table [`enable_mmu`] builds.
 
 use core::arch::{asm, global_asm};
+
+use xenolith_abi::xen::arch_arm;
 
 global_asm!(
     r#"
@@ -126,22 +133,64 @@ extern "C" fn domain_exception(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
 struct Table([u64; 512]);
 
 static mut LEVEL1: Table = Table([0; 512]);
+/// The first GiB in 2 MiB blocks (level 2, entry `i` maps `i << 21`).
+static mut LEVEL2_FIRST_GIB: Table = Table([0; 512]);
 
 /// Block, AF, AttrIndx 0 (Device-nGnRE), PXN, UXN.
 const DEVICE_BLOCK: u64 = 0b01 | (1 << 10) | (1 << 53) | (1 << 54);
 /// Block, AF, AttrIndx 1 (Normal write-back), inner shareable, UXN.
 const NORMAL_BLOCK: u64 = 0b01 | (1 << 10) | (1 << 2) | (0b11 << 8) | (1 << 54);
+/// Table descriptor (the next-level table's address is ORed in).
+const TABLE: u64 = 0b11;
+
+const GIB: u64 = 1 << 30;
+const LEVEL2_BLOCK: u64 = 1 << 21;
+
+/// The ranges of the first GiB mapped as normal memory (2 MiB aligned): Xen's magic pages
+/// (`xen/include/public/arch-arm.h` `GUEST_MAGIC_BASE`, 16 MiB: console, xenstore ring, ...) and
+/// Xenolith's preserved region (`xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE`).
+pub const NORMAL_IN_FIRST_GIB: [(u64, u64); 2] = [
+    (arch_arm::GUEST_MAGIC_BASE, arch_arm::GUEST_MAGIC_SIZE),
+    (arch_arm::PRESERVED_REGION_BASE, arch_arm::PRESERVED_REGION_SIZE),
+];
+
+const _: () = {
+    let mut index = 0;
+    while index < NORMAL_IN_FIRST_GIB.len() {
+        let (base, size) = NORMAL_IN_FIRST_GIB[index];
+        assert!(base % LEVEL2_BLOCK == 0 && size % LEVEL2_BLOCK == 0 && base + size <= GIB);
+        index += 1;
+    }
+};
+
+/// Whether `address` lies in normal (cacheable) memory of the identity map: 1-4 GiB, or one of
+/// [`NORMAL_IN_FIRST_GIB`].
+pub fn is_normal(address: u64) -> bool {
+    (GIB..4 * GIB).contains(&address)
+        || NORMAL_IN_FIRST_GIB.iter().any(|&(base, size)| (base..base + size).contains(&address))
+}
 
 /// Turns the EL1 MMU on with the identity map (see the module invariants).
 pub fn enable_mmu() {
-    // Only the address is taken; the table is written through it before the MMU uses it.
+    // Only the addresses are taken; the tables are written through them before the MMU uses
+    // them.
     let table = (&raw mut LEVEL1).cast::<u64>();
-    for (index, block) in
-        [(0, DEVICE_BLOCK), (1, NORMAL_BLOCK), (2, NORMAL_BLOCK), (3, NORMAL_BLOCK)]
-    {
-        // SAFETY: index < 512 entries of the static table; nothing else accesses it (the MMU is
-        // still off and this runs once on the boot vCPU).
-        unsafe { table.wrapping_add(index).write_volatile(((index as u64) << 30) | block) };
+    let first_gib = (&raw mut LEVEL2_FIRST_GIB).cast::<u64>();
+    for index in 0..512u64 {
+        let address = index * LEVEL2_BLOCK;
+        let block = if is_normal(address) { NORMAL_BLOCK } else { DEVICE_BLOCK };
+        // SAFETY: index < 512 entries of the static table, which only this function writes. It
+        // runs with this vCPU's MMU off, first on the boot vCPU, then on each secondary vCPU as
+        // it starts (smp.rs); every run writes the same values, so a vCPU already translating
+        // through the table never sees an entry change.
+        unsafe { first_gib.wrapping_add(index as usize).write_volatile(address | block) };
+    }
+    // SAFETY: entry 0 of the static level-1 table, written as above. With the MMU off the
+    // level-2 table's address is its physical address, which a table descriptor holds.
+    unsafe { table.write_volatile(first_gib as u64 | TABLE) };
+    for index in 1..4 {
+        // SAFETY: index < 512 entries of the static table, as above.
+        unsafe { table.wrapping_add(index).write_volatile(((index as u64) << 30) | NORMAL_BLOCK) };
     }
     let parange: u64;
     // SAFETY: reading an ID register has no side effect.
@@ -152,8 +201,9 @@ pub fn enable_mmu() {
     let mair: u64 = 0x04 | (0xff << 8);
     // SCTLR_EL1: RES1 bits, M, C, SA, I.
     let sctlr: u64 = 0x30D0_0800 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
-    // SAFETY: the table identity-maps all code, data and stack of this domain (module invariant),
-    // so enabling translation does not move anything the CPU is using.
+    // SAFETY: the tables identity-map all code, data and stack of this domain (RAM, normal
+    // memory: module invariant), so enabling translation does not move anything the CPU is
+    // using.
     unsafe {
         asm!(
             "dsb sy",
@@ -195,4 +245,17 @@ pub fn clean_to_coherency(start: u64, len: u64) {
     }
     // SAFETY: a barrier only orders memory accesses.
     unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+/// The virtual counter (CNTVCT_EL0, after an ISB so it is not read early), in nanoseconds: the
+/// core's system time, which `SCHEDOP_poll` and timer deadlines use (the core sets no virtual
+/// offset).
+pub fn now_ns() -> u64 {
+    let ticks: u64;
+    // SAFETY: reading the virtual counter has no side effect; the ISB only orders it.
+    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) ticks, options(nomem, nostack)) };
+    let frequency: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effect.
+    unsafe { asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack)) };
+    (u128::from(ticks) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
 }

@@ -67,6 +67,26 @@ pub fn memory_op(cmd: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_memory_op, [u64::from(cmd), arg, 0, 0, 0])
 }
 
+/// `hvm_op(op, arg)` with `arg` the address of the operation's structure.
+pub fn hvm_op(op: u64, arg: u64) -> i64 {
+    raw(number::__HYPERVISOR_hvm_op, [op, arg, 0, 0, 0])
+}
+
+/// `HVMOP_get_param` of parameter `index` (`HVM_PARAM_*`) of domain `domid` (`DOMID_SELF`
+/// for this one): its value, or Xen's error.
+pub fn hvm_get_param(
+    domid: xenolith_abi::xen::hypercall::domid_t,
+    index: u32,
+) -> Result<u64, xenolith_abi::xen::errno::XenError> {
+    use xenolith_abi::xen::hvm::{xen_hvm_param, HVMOP_get_param};
+    let mut param = xen_hvm_param { domid, pad: 0, index, value: 0 };
+    match hvm_op(HVMOP_get_param, (&raw mut param) as u64) {
+        0 => Ok(param.value),
+        error => Err(xenolith_abi::xen::errno::XenError::from_return(error)
+            .unwrap_or(xenolith_abi::xen::errno::XenError::EINVAL)),
+    }
+}
+
 /// `vcpu_op(cmd, vcpuid, arg)`.
 pub fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_vcpu_op, [u64::from(cmd), u64::from(vcpu), arg, 0, 0])

@@ -19,6 +19,7 @@
 extern crate alloc;
 
 pub mod start_info;
+pub mod xenbus_wire;
 
 #[cfg(target_os = "none")]
 mod arch;
@@ -36,6 +37,8 @@ pub mod irq;
 mod rt;
 #[cfg(target_os = "none")]
 pub mod smp;
+#[cfg(target_os = "none")]
+pub mod xenbus;
 
 #[cfg(target_os = "none")]
 pub use rt::{crash, free_memory, power_off, started_at};

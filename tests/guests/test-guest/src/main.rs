@@ -12,7 +12,10 @@
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
-//!   `grant-victim-mapper`: grant tables (see `grants.rs`).
+//!   `grant-victim-mapper`: grant tables (see `grants.rs`);
+//! - `xs-chat-a`, `xs-chat-b`, `xs-torture`, `xs-killer`, `xs-hostile`, `xs-bench`: xenstore
+//!   (see `xenstore.rs`);
+//! - `restart-counter`: restart policies and the preserved region (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -23,6 +26,10 @@ extern crate alloc;
 mod events;
 #[cfg(target_os = "none")]
 mod grants;
+#[cfg(target_os = "none")]
+mod restart;
+#[cfg(target_os = "none")]
+mod xenstore;
 
 #[cfg(target_os = "none")]
 mod guest {
@@ -75,6 +82,13 @@ mod guest {
             "grant-errors" => crate::grants::errors(name, info),
             "grant-victim-granter" => crate::grants::victim_granter(name, info),
             "grant-victim-mapper" => crate::grants::victim_mapper(name, info),
+            "xs-chat-a" => crate::xenstore::chat(name, info, true),
+            "xs-chat-b" => crate::xenstore::chat(name, info, false),
+            "xs-torture" => crate::xenstore::torture(name, info),
+            "xs-killer" => crate::xenstore::killer(name, info),
+            "xs-hostile" => crate::xenstore::hostile(name, info),
+            "xs-bench" => crate::xenstore::bench(name, info),
+            "restart-counter" => crate::restart::restart_counter(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
     }
