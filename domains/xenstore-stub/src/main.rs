@@ -1,0 +1,501 @@
+//! The xenstore domain: xenstored as a restartable service domain.
+//!
+//! It serves every domain through the ring page and event channel the core gave it
+//! (`HVM_PARAM_STORE_PFN`/`_EVTCHN`, reached here through grant entry
+//! `GNTTAB_RESERVED_XENSTORE` and an interdomain bind), with the protocol and database of
+//! `xenolith-xenstore`. Everything it knows lives in that crate's `Store`, whose encoding is
+//! committed to the preserved region ([`xenstore_stub::snapshot`]) after every batch of requests
+//! and before any reply or `req_cons` of that batch is published. So when the core restarts this
+//! domain (a crash, or `SCHEDOP_remote_shutdown` from the control domain), the new incarnation
+//! reads the last snapshot back and carries on with the same rings: requests it had not
+//! committed are read again, replies it had committed are written unless the page shows they
+//! were already published ([`xenstore_stub::ring::already_published`]). Open transactions end
+//! with EAGAIN.
+//!
+//! # Invariants
+//! - Nothing a batch of requests did is visible to any guest before the snapshot holding it is
+//!   committed.
+//! - Each connection's `req_cons` and `rsp_prod` come from the store's snapshot, never from the
+//!   guest-writable page.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("xenstore-stub is a bare-metal domain; build it for aarch64-unknown-none");
+}
+
+#[cfg(target_os = "none")]
+mod stub {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
+    use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
+    use xenolith_abi::xen::errno::XenError;
+    use xenolith_abi::xen::event_channel::VIRQ_DOM_EXC;
+    use xenolith_abi::xen::grant_table::{grant_handle_t, GNTTAB_RESERVED_XENSTORE};
+    use xenolith_abi::xen::hypercall::DOMID_SELF;
+    use xenolith_abi::xen::private::{
+        XenolithDomainInfo, XENOLITH_CAP_CONTROL, XENOLITH_DOMCTL_DOMAIN_INFO,
+        XENOLITH_STATE_SHUTDOWN,
+    };
+    use xenolith_abi::xen::xs_wire::{
+        XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XS_ERROR_FIELD, XS_SERVER_FEATURES,
+    };
+    use xenolith_runtime::events::{self, Port};
+    use xenolith_runtime::{grants, hypercall, println, StartInfo};
+    use xenolith_xenstore::{DomId, Effect, Quotas, Ring, Store};
+    use xenstore_stub::ring::{self, RingPage};
+    use xenstore_stub::snapshot::Slots;
+
+    /// Most domain ids the core hands out (its `MAX_DOMAINS`).
+    const MAX_DOMAINS: u16 = 64;
+    /// How long one wait for events lasts before the rings are looked at anyway (ns).
+    const IDLE_WAIT_NS: u64 = 100_000_000;
+
+    /// A guest's ring page, mapped into this domain.
+    struct Page(u64);
+
+    impl Page {
+        fn at(&self, offset: usize) -> u64 {
+            self.0 + offset as u64
+        }
+    }
+
+    impl RingPage for Page {
+        fn load_acquire(&self, offset: usize) -> u32 {
+            // SAFETY: the page is a granted frame mapped read-write at `self.0` for as long as
+            // this `Page` lives (the connection owns the mapping); `offset` is a 4-byte-aligned
+            // index offset inside it (ring module invariant). The guest writes it concurrently,
+            // so it is only ever accessed atomically.
+            let index = unsafe { &*(self.at(offset) as *const AtomicU32) };
+            index.load(Ordering::Acquire)
+        }
+
+        fn store_release(&self, offset: usize, value: u32) {
+            // SAFETY: as in `load_acquire`.
+            let index = unsafe { &*(self.at(offset) as *const AtomicU32) };
+            index.store(value, Ordering::Release);
+        }
+
+        fn read(&self, offset: usize, out: &mut [u8]) {
+            for (i, byte) in out.iter_mut().enumerate() {
+                // SAFETY: inside the mapped page (ring module invariant); volatile because the
+                // guest may change it at any time.
+                *byte =
+                    unsafe { core::ptr::read_volatile((self.at(offset) + i as u64) as *const u8) };
+            }
+        }
+
+        fn write(&self, offset: usize, bytes: &[u8]) {
+            for (i, &byte) in bytes.iter().enumerate() {
+                // SAFETY: as in `read`.
+                unsafe { core::ptr::write_volatile((self.at(offset) + i as u64) as *mut u8, byte) };
+            }
+        }
+    }
+
+    /// A served domain's ring and port, as mapped and bound by this incarnation.
+    struct Connection {
+        page: Page,
+        handle: grant_handle_t,
+        port: Port,
+        /// `req_cons` last written to the page.
+        published_req_cons: u32,
+        /// The guest broke its ring or the protocol: no longer served.
+        broken: bool,
+    }
+
+    fn now_ns() -> u64 {
+        let (count, frequency): (u64, u64);
+        // SAFETY: reading the virtual counter and its frequency has no side effect.
+        unsafe {
+            core::arch::asm!(
+                "isb",
+                "mrs {0}, cntvct_el0",
+                "mrs {1}, cntfrq_el0",
+                out(reg) count,
+                out(reg) frequency,
+                options(nomem, nostack)
+            )
+        };
+        (u128::from(count) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
+    }
+
+    /// `XENOLITH_DOMCTL_DOMAIN_INFO` for `id`.
+    fn domain_info(id: u16) -> Result<XenolithDomainInfo, XenError> {
+        let mut op = xen_domctl {
+            cmd: XENOLITH_DOMCTL_DOMAIN_INFO,
+            interface_version: 0,
+            domain: id,
+            _pad: [0; 3],
+            u: DomctlPayload::new(&[0u64; 16]),
+        };
+        match hypercall::domctl(&mut op) {
+            0 => Ok(op.u.read()),
+            code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
+        }
+    }
+
+    fn name_of(info: &XenolithDomainInfo) -> &str {
+        let length = info.name.iter().position(|&byte| byte == 0).unwrap_or(info.name.len());
+        core::str::from_utf8(&info.name[..length]).unwrap_or("?")
+    }
+
+    /// The xenstore server: the store, this incarnation's mappings and the preserved region.
+    struct Server {
+        store: Store,
+        connections: BTreeMap<DomId, Connection>,
+        slots: Slots<'static>,
+        me: u16,
+        commits: u64,
+        snapshot: Vec<u8>,
+    }
+
+    impl Server {
+        /// Maps `domid`'s ring page and binds its port; `None` (logged) if the core refuses.
+        fn connect(&mut self, domid: DomId) -> bool {
+            let Some(ring) = self.store.ring(domid) else { return false };
+            let address = grants::MAP_AREA + u64::from(domid) * grants::PAGE_SIZE;
+            let handle = match grants::map(domid, GNTTAB_RESERVED_XENSTORE, address, false) {
+                Ok(handle) => handle,
+                Err(error) => {
+                    log::warn!("xenstore: domain {domid}: its ring cannot be mapped: {error:?}");
+                    return false;
+                }
+            };
+            let port = match events::bind_interdomain(domid, ring.port) {
+                Ok(port) => port,
+                Err(error) => {
+                    log::warn!(
+                        "xenstore: domain {domid}: port {} cannot be bound: {error:?}",
+                        ring.port
+                    );
+                    let _ = grants::unmap(address, handle);
+                    return false;
+                }
+            };
+            let page = Page(address);
+            page.store_release(XS_SERVER_FEATURES, XENSTORE_SERVER_FEATURE_ERROR);
+            let transport = self.store.transport(domid).unwrap_or_default();
+            // The page's req_cons may lag what was committed (it is published after commit).
+            ring::publish_req_cons(&page, transport.req_cons);
+            // Replies the last incarnation already published are not written again.
+            let pending = self.store.output(domid).len();
+            let skip = ring::already_published(&page, transport.rsp_prod, pending);
+            if skip > 0 {
+                self.store.consume_output(domid, skip);
+                let mut moved = transport;
+                moved.rsp_prod = moved.rsp_prod.wrapping_add(skip as u32);
+                self.store.set_transport(domid, moved);
+            }
+            self.connections.insert(
+                domid,
+                Connection {
+                    page,
+                    handle,
+                    port,
+                    published_req_cons: transport.req_cons,
+                    broken: false,
+                },
+            );
+            // Whatever arrived while nobody served the ring is looked at now.
+            let _ = port.send();
+            true
+        }
+
+        fn disconnect(&mut self, domid: DomId) {
+            if let Some(connection) = self.connections.remove(&domid) {
+                let _ = connection.port.close();
+                let _ = grants::unmap(connection.page.0, connection.handle);
+            }
+        }
+
+        /// Marks `domid`'s connection broken with a ring `error` code; it is served no more.
+        fn break_connection(&mut self, domid: DomId, error: u32, why: &str) {
+            if let Some(connection) = self.connections.get_mut(&domid) {
+                if !connection.broken {
+                    log::warn!("xenstore: domain {domid}: {why}; disconnected");
+                    connection.broken = true;
+                    connection.page.store_release(XS_ERROR_FIELD, error);
+                    let _ = connection.port.send();
+                }
+            }
+        }
+
+        /// Adds every running domain the store does not know (boot), or drops those gone
+        /// (after a restart or a `VIRQ_DOM_EXC`).
+        fn reconcile(&mut self, add_new: bool) -> bool {
+            let mut changed = false;
+            for id in 0..MAX_DOMAINS {
+                if id == self.me {
+                    continue;
+                }
+                let info = domain_info(id).ok();
+                let alive = info.as_ref().is_some_and(|info| {
+                    info.state != XENOLITH_STATE_SHUTDOWN && info.store_port != 0
+                });
+                let known = self.store.is_connected(id);
+                let same = match (&info, self.store.ring(id)) {
+                    (Some(info), Some(ring)) => ring.port == info.store_port,
+                    _ => false,
+                };
+                if known && (!alive || !same) {
+                    self.disconnect(id);
+                    self.store.domain_gone(id);
+                    changed = true;
+                }
+                if let (Some(info), true) = (info, alive && (add_new || (known && !same))) {
+                    if self.store.is_connected(id) {
+                        continue;
+                    }
+                    let ring = Ring { gfn: info.store_gfn, port: info.store_port };
+                    let privileged = info.capabilities & XENOLITH_CAP_CONTROL != 0;
+                    match self.store.add_domain(id, name_of(&info), privileged, Some(ring)) {
+                        Ok(()) => changed = true,
+                        Err(error) => log::warn!("xenstore: domain {id} not added: {error:?}"),
+                    }
+                }
+            }
+            changed
+        }
+
+        /// Writes the store to the preserved region.
+        fn commit(&mut self) {
+            self.snapshot.clear();
+            self.store.encode(&mut self.snapshot);
+            match self.slots.commit(&self.snapshot) {
+                Ok(_) => self.commits += 1,
+                Err(error) => log::error!("xenstore: snapshot not committed: {error}"),
+            }
+        }
+
+        /// Reads what every connection sent; `true` if the store changed.
+        fn receive(&mut self, buffer: &mut [u8]) -> bool {
+            let mut changed = false;
+            let ids: Vec<DomId> = self.connections.keys().copied().collect();
+            for domid in ids {
+                let Some(connection) = self.connections.get(&domid) else { continue };
+                if connection.broken {
+                    continue;
+                }
+                let Some(mut transport) = self.store.transport(domid) else { continue };
+                match ring::read_requests(&connection.page, transport.req_cons, buffer) {
+                    Ok(0) => {}
+                    Ok(count) => match self.store.receive(domid, &buffer[..count]) {
+                        Ok(used) => {
+                            transport.req_cons = transport.req_cons.wrapping_add(used as u32);
+                            self.store.set_transport(domid, transport);
+                            changed |= used > 0;
+                        }
+                        Err(error) => {
+                            self.break_connection(
+                                domid,
+                                error.ring_error(),
+                                &alloc::format!("protocol violation: {error}"),
+                            );
+                            changed = true;
+                        }
+                    },
+                    Err(error) => {
+                        self.break_connection(
+                            domid,
+                            XENSTORE_ERROR_RINGIDX,
+                            &alloc::format!("broken ring index: {error:?}"),
+                        );
+                    }
+                }
+            }
+            changed
+        }
+
+        /// Acts on what the requests asked of the domain itself.
+        fn effects(&mut self) -> bool {
+            let effects = self.store.take_effects();
+            let any = !effects.is_empty();
+            for effect in effects {
+                match effect {
+                    Effect::Introduce { domid, .. } => {
+                        if !self.connections.contains_key(&domid) && !self.connect(domid) {
+                            self.store.domain_gone(domid);
+                        }
+                    }
+                    Effect::Release { domid } => self.disconnect(domid),
+                    Effect::Resume { .. } => {}
+                    Effect::Print { text } => println!("xenstore: {text}"),
+                    Effect::Logging { enabled } => {
+                        println!(
+                            "xenstore: request logging {}",
+                            if enabled { "on" } else { "off" }
+                        );
+                    }
+                }
+            }
+            any
+        }
+
+        /// Publishes consumed requests and pending replies; `true` if anything was written.
+        fn publish(&mut self) -> bool {
+            let mut wrote = false;
+            let ids: Vec<DomId> = self.connections.keys().copied().collect();
+            for domid in ids {
+                let Some(transport) = self.store.transport(domid) else { continue };
+                let Some(connection) = self.connections.get_mut(&domid) else { continue };
+                if connection.broken {
+                    continue;
+                }
+                let mut notify = false;
+                if connection.published_req_cons != transport.req_cons {
+                    ring::publish_req_cons(&connection.page, transport.req_cons);
+                    connection.published_req_cons = transport.req_cons;
+                    notify = true;
+                }
+                let output = self.store.output(domid);
+                if !output.is_empty() {
+                    match ring::write_replies(&connection.page, transport.rsp_prod, output) {
+                        Ok(count) if count > 0 => {
+                            self.store.consume_output(domid, count);
+                            let mut moved = transport;
+                            moved.rsp_prod = moved.rsp_prod.wrapping_add(count as u32);
+                            self.store.set_transport(domid, moved);
+                            notify = true;
+                            wrote = true;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            self.break_connection(
+                                domid,
+                                XENSTORE_ERROR_RINGIDX,
+                                &alloc::format!("broken ring index: {error:?}"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                if notify {
+                    if let Some(connection) = self.connections.get(&domid) {
+                        let _ = connection.port.send();
+                    }
+                }
+            }
+            wrote
+        }
+    }
+
+    fn main(_info: &StartInfo) {
+        let me = match domain_info(DOMID_SELF) {
+            Ok(info) => info,
+            Err(error) => {
+                println!("xenstore-stub: FAIL no domain information ({error:?})");
+                return;
+            }
+        };
+        let my_id = (0..MAX_DOMAINS)
+            .find(|&id| domain_info(id).is_ok_and(|info| info.generation == me.generation))
+            .unwrap_or(0);
+        if let Err(error) = events::init() {
+            println!("xenstore-stub: FAIL events: {error:?}");
+            return;
+        }
+        // SAFETY: the core maps this domain's preserved region, `preserved_size` bytes of RAM
+        // that only this domain can reach, at `PRESERVED_REGION_BASE` for its whole life; this
+        // is the one reference to it.
+        let region: &'static mut [u8] = unsafe {
+            core::slice::from_raw_parts_mut(
+                PRESERVED_REGION_BASE as *mut u8,
+                me.preserved_size as usize,
+            )
+        };
+        let Some(slots) = Slots::new(region) else {
+            println!(
+                "xenstore-stub: FAIL a {}-byte preserved region is too small; give it \
+                 `preserved_kib` of at least 16",
+                me.preserved_size
+            );
+            return;
+        };
+        let (store, restored) =
+            match slots.latest().map(|(sequence, bytes)| (sequence, Store::decode(bytes))) {
+                Some((sequence, Ok(mut store))) => {
+                    store.abort_transactions();
+                    (store, Some(sequence))
+                }
+                Some((sequence, Err(error))) => {
+                    log::error!(
+                        "xenstore: snapshot {sequence} does not decode ({error:?}); starting empty"
+                    );
+                    (Store::new(Quotas::default()), None)
+                }
+                None => (Store::new(Quotas::default()), None),
+            };
+        let mut server = Server {
+            store,
+            connections: BTreeMap::new(),
+            slots,
+            me: my_id,
+            commits: 0,
+            snapshot: Vec::new(),
+        };
+        server.reconcile(restored.is_none());
+        let ids: Vec<DomId> = server.store.connections().collect();
+        for domid in ids {
+            if !server.connect(domid) {
+                server.store.domain_gone(domid);
+            }
+        }
+        server.commit();
+        let dom_exc = match events::bind_virq(VIRQ_DOM_EXC, 0) {
+            Ok(port) => port,
+            Err(error) => {
+                println!("xenstore-stub: FAIL VIRQ_DOM_EXC: {error:?}");
+                return;
+            }
+        };
+        match restored {
+            Some(sequence) => println!(
+                "xenstore-stub: serving {} domains again (restart {}, snapshot {sequence}, at {} ns)",
+                server.connections.len(),
+                me.restarts,
+                now_ns()
+            ),
+            None => println!(
+                "xenstore-stub: serving {} domains (generation {}, fresh store)",
+                server.connections.len(),
+                me.generation
+            ),
+        }
+        let mut buffer = alloc::vec![0u8; 1024];
+        let mut ports: Vec<Port> = Vec::new();
+        loop {
+            for connection in server.connections.values() {
+                connection.port.take_pending();
+            }
+            let mut changed = false;
+            if dom_exc.take_pending() {
+                changed |= server.reconcile(false);
+            }
+            changed |= server.receive(&mut buffer);
+            changed |= server.effects();
+            if changed {
+                server.commit();
+            }
+            let wrote = server.publish();
+            if changed || wrote {
+                continue;
+            }
+            ports.clear();
+            ports.push(dom_exc);
+            ports.extend(
+                server.connections.values().filter(|c| !c.broken).map(|c| c.port).take(127),
+            );
+            let _ = events::poll(&ports, now_ns() + IDLE_WAIT_NS);
+        }
+    }
+
+    xenolith_runtime::entry!(main);
+}
