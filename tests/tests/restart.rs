@@ -12,9 +12,10 @@ fn a_restart_policy_rebuilds_a_domain_with_its_id_and_preserved_region() {
     expect_unordered(
         &mut running,
         &[
-            "domain 0 (restarter) restarted: generation 3, restart 1, preserved region kept",
-            "domain 0 (restarter) restarted: generation 5, restart 3, preserved region kept",
+            "domain 0 (restarter) restarted: generation 4, restart 1, preserved region kept",
+            "domain 0 (restarter) restarted: generation 6, restart 3, preserved region kept",
             "restarter: PASS restarted 3 times, id 0 kept",
+            "peer: PASS dead incarnation",
             "domain 1 destroyed",
         ],
     );

@@ -15,7 +15,8 @@
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
 //! - `xs-chat-a`, `xs-chat-b`, `xs-torture`, `xs-killer`, `xs-hostile`, `xs-bench`: xenstore
 //!   (see `xenstore.rs`);
-//! - `restart-counter`: restart policies and the preserved region (see `restart.rs`).
+//! - `restart-counter`, `restart-peer`: restart policies, the preserved region and what a peer
+//!   of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -89,6 +90,7 @@ mod guest {
             "xs-hostile" => crate::xenstore::hostile(name, info),
             "xs-bench" => crate::xenstore::bench(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
+            "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
         }
     }

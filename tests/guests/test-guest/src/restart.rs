@@ -4,14 +4,138 @@
 //! restart count the core reports, that its domain id is the one it was first built with (`self=`)
 //! and that its generation grew; then it increments the counter and crashes, until it has been
 //! restarted `restarts=` times (default 3). Then it prints `NAME: PASS restarted N times ...`.
+//! With `peer=<id>`, the first incarnation also grants a page (ref 8, filled with 0xab) and
+//! offers port 1 to that domain, and crashes only once the peer has mapped and bound both.
+//!
+//! `restart-peer` (`target=<id>`): maps that grant and binds that port, signals, and once the
+//! target's incarnation is gone checks what a peer of a dead incarnation must see: its mapping
+//! still reads the old bytes (the frame stays the old one's until unmapped, never the new
+//! incarnation's memory), its port is unbound and a send on it is dropped, and mapping the
+//! same reference again fails with a grant status. Then `NAME: PASS ...`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
 use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
+use xenolith_abi::xen::event_channel::{EVTCHNSTAT_interdomain, EVTCHNSTAT_unbound};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::private::{XenolithDomainInfo, XENOLITH_DOMCTL_DOMAIN_INFO};
+use xenolith_runtime::events::{self, Port};
+use xenolith_runtime::grants::{self, GrantError, SharedPage};
 use xenolith_runtime::{hypercall, println, StartInfo};
+
+/// The grant reference and port the first incarnation offers its peer.
+const PEER_GREF: u32 = 8;
+const PEER_PORT: u32 = 1;
+/// The byte the granted page is filled with.
+const PATTERN: u8 = 0xab;
+/// Where the peer maps the grant.
+const PEER_MAP_AT: u64 = grants::MAP_AREA;
+/// Bounded waits: this many polls of 1 ms.
+const WAIT_POLLS: u32 = 20_000;
+
+fn sleep_ms() {
+    let _ = events::poll(&[], crate::xenstore::now() + 1_000_000);
+}
+
+/// First incarnation with a peer: grant a page and offer a port, wait for the peer's event.
+fn serve_peer(name: &str, peer: u16) -> Result<(), &'static str> {
+    events::init().map_err(|_| "events::init")?;
+    grants::init(1).map_err(|_| "grants::init")?;
+    let page = SharedPage::allocate().ok_or("no page")?;
+    for offset in 0..4096 {
+        page.write_u8(offset, PATTERN);
+    }
+    grants::grant_access(PEER_GREF, peer, page.gfn(), false).map_err(|_| "grant_access")?;
+    let port = events::alloc_unbound(DOMID_SELF, peer).map_err(|_| "alloc_unbound")?;
+    if port.0 != PEER_PORT {
+        return Err("the offered port is not port 1");
+    }
+    println!("{name}: granted ref {PEER_GREF} and offered port {PEER_PORT} to domain {peer}");
+    for _ in 0..WAIT_POLLS {
+        if port.take_pending() {
+            return Ok(());
+        }
+        let _ = events::poll(&[port], crate::xenstore::now() + 1_000_000);
+    }
+    Err("the peer never signalled")
+}
+
+pub fn restart_peer(name: &str, info: &StartInfo) {
+    let target: u16 = info.bootarg("target").and_then(|v| v.parse().ok()).unwrap_or(0);
+    if let Err(why) = peer_checks(name, target) {
+        println!("{name}: FAIL {why}");
+    }
+}
+
+fn peer_checks(name: &str, target: u16) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    events::init().map_err(|e| format!("events::init: {e:?}"))?;
+    // The target grants and offers once it runs: retry, bounded.
+    let mut mapped = None;
+    for _ in 0..WAIT_POLLS {
+        match grants::map(target, PEER_GREF, PEER_MAP_AT, false) {
+            Ok(handle) => {
+                mapped = Some(handle);
+                break;
+            }
+            Err(_) => sleep_ms(),
+        }
+    }
+    let handle = mapped.ok_or("the target's grant never became mappable")?;
+    // SAFETY: the grant was just mapped at PEER_MAP_AT, in the runtime's normal-memory window;
+    // it stays mapped until the unmap below, after the last use of `page`.
+    let page = unsafe { SharedPage::at(PEER_MAP_AT) };
+    let mut bound = None;
+    for _ in 0..WAIT_POLLS {
+        match events::bind_interdomain(target, PEER_PORT) {
+            Ok(port) => {
+                bound = Some(port);
+                break;
+            }
+            Err(_) => sleep_ms(),
+        }
+    }
+    let port: Port = bound.ok_or("the target's port never became bindable")?;
+    if page.read_u8(100) != PATTERN {
+        return Err(format!("the mapped page reads {:#x}", page.read_u8(100)));
+    }
+    port.send().map_err(|e| format!("send: {e:?}"))?;
+    println!("{name}: mapped ref {PEER_GREF} and bound port {PEER_PORT} of domain {target}");
+    // The target crashes now; its end of the channel is closed when it is destroyed.
+    let mut unbound = false;
+    for _ in 0..WAIT_POLLS {
+        let status = events::status(DOMID_SELF, port.0).map_err(|e| format!("status: {e:?}"))?;
+        if status.status == EVTCHNSTAT_unbound {
+            unbound = true;
+            break;
+        }
+        if status.status != EVTCHNSTAT_interdomain {
+            return Err(format!("the port's status became {}", status.status));
+        }
+        sleep_ms();
+    }
+    if !unbound {
+        return Err("the port never became unbound".into());
+    }
+    port.send().map_err(|e| format!("a send to the dead incarnation failed: {e:?}"))?;
+    for offset in (0..4096).step_by(512) {
+        if page.read_u8(offset) != PATTERN {
+            return Err(format!("the old mapping changed at {offset}: stale or reused memory"));
+        }
+    }
+    let refused = match grants::map(target, PEER_GREF, PEER_MAP_AT + 4096, false) {
+        Ok(_) => return Err("the new incarnation's ref 8 mapped without a grant".into()),
+        Err(GrantError::Status(status)) => grants::status_name(status),
+        Err(GrantError::Hypercall(error)) => return Err(format!("map: {error:?}")),
+    };
+    grants::unmap(PEER_MAP_AT, handle).map_err(|e| format!("unmap: {e:?}"))?;
+    println!(
+        "{name}: PASS dead incarnation: old mapping kept its bytes until unmapped, port unbound \
+         and sends dropped, ref {PEER_GREF} of the new incarnation refused ({refused})"
+    );
+    Ok(())
+}
 
 /// `XENOLITH_DOMCTL_DOMAIN_INFO` for `id`, or the error code.
 pub(crate) fn domain_info(id: u16) -> Result<XenolithDomainInfo, i64> {
@@ -66,6 +190,13 @@ pub fn restart_counter(name: &str, info: &StartInfo) {
             "{name}: FAIL the preserved counter is {count} after {} restarts",
             me.restarts
         );
+    }
+    if me.restarts == 0 {
+        if let Some(peer) = info.bootarg("peer").and_then(|v| v.parse::<u16>().ok()) {
+            if let Err(why) = serve_peer(name, peer) {
+                return println!("{name}: FAIL {why}");
+            }
+        }
     }
     if me.restarts >= wanted {
         println!(

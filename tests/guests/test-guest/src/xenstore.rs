@@ -48,7 +48,7 @@ fn arg(info: &StartInfo, key: &str, default: u32) -> u32 {
 }
 
 /// Virtual time in ns (no overflow for centuries).
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     let ticks = crate::guest::counter();
     let frequency: u64;
     // SAFETY: reading CNTFRQ_EL0 has no side effect.
