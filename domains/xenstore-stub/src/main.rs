@@ -228,41 +228,63 @@ mod stub {
             }
         }
 
-        /// Adds every running domain the store does not know (boot), or drops those gone
-        /// (after a restart or a `VIRQ_DOM_EXC`).
+        /// Brings the store in line with the core's domains: a domain destroyed (or rebuilt
+        /// with a new port) loses its connection (`@releaseDomain`); one shut down fires
+        /// `@releaseDomain` once and keeps its connection until it is destroyed; with `add_new`
+        /// (a fresh store) every running domain with a xenstore port is added, and a domain
+        /// rebuilt under its id is added again. `true` if the store changed.
         fn reconcile(&mut self, add_new: bool) -> bool {
             let mut changed = false;
-            for id in 0..MAX_DOMAINS {
-                if id == self.me {
-                    continue;
-                }
-                let info = domain_info(id).ok();
-                let alive = info.as_ref().is_some_and(|info| {
-                    info.state != XENOLITH_STATE_SHUTDOWN && info.store_port != 0
-                });
+            let me = self.me;
+            for id in (0..MAX_DOMAINS).filter(|&id| id != me) {
                 let known = self.store.is_connected(id);
-                let same = match (&info, self.store.ring(id)) {
-                    (Some(info), Some(ring)) => ring.port == info.store_port,
-                    _ => false,
+                let Ok(info) = domain_info(id) else {
+                    if known {
+                        self.disconnect(id);
+                        self.store.domain_gone(id);
+                        changed = true;
+                    }
+                    continue;
                 };
-                if known && (!alive || !same) {
+                let same = self.store.ring(id).is_some_and(|ring| ring.port == info.store_port);
+                if known && !same {
                     self.disconnect(id);
                     self.store.domain_gone(id);
                     changed = true;
                 }
-                if let (Some(info), true) = (info, alive && (add_new || (known && !same))) {
-                    if self.store.is_connected(id) {
-                        continue;
+                if info.state == XENOLITH_STATE_SHUTDOWN {
+                    if known && same {
+                        self.store.domain_shutdown(id);
+                        changed = true;
                     }
-                    let ring = Ring { gfn: info.store_gfn, port: info.store_port };
-                    let privileged = info.capabilities & XENOLITH_CAP_CONTROL != 0;
-                    match self.store.add_domain(id, name_of(&info), privileged, Some(ring)) {
-                        Ok(()) => changed = true,
-                        Err(error) => log::warn!("xenstore: domain {id} not added: {error:?}"),
-                    }
+                    continue;
+                }
+                if info.store_port == 0 || self.store.is_connected(id) || !(add_new || known) {
+                    continue;
+                }
+                let ring = Ring { gfn: info.store_gfn, port: info.store_port };
+                let privileged = info.capabilities & XENOLITH_CAP_CONTROL != 0;
+                match self.store.add_domain(id, name_of(&info), privileged, Some(ring)) {
+                    Ok(()) => changed = true,
+                    Err(error) => log::warn!("xenstore: domain {id} not added: {error}"),
                 }
             }
             changed
+        }
+
+        /// Maps and binds every connection of the store this incarnation does not serve yet;
+        /// a domain whose ring or port the core refuses is dropped from the store.
+        fn connect_missing(&mut self) {
+            let missing: Vec<DomId> = self
+                .store
+                .connections()
+                .filter(|domid| !self.connections.contains_key(domid))
+                .collect();
+            for domid in missing {
+                if !self.connect(domid) {
+                    self.store.domain_gone(domid);
+                }
+            }
         }
 
         /// Writes the store to the preserved region.
@@ -442,12 +464,7 @@ mod stub {
             snapshot: Vec::new(),
         };
         server.reconcile(restored.is_none());
-        let ids: Vec<DomId> = server.store.connections().collect();
-        for domid in ids {
-            if !server.connect(domid) {
-                server.store.domain_gone(domid);
-            }
-        }
+        server.connect_missing();
         server.commit();
         let dom_exc = match events::bind_virq(VIRQ_DOM_EXC, 0) {
             Ok(port) => port,
@@ -478,6 +495,7 @@ mod stub {
             let mut changed = false;
             if dom_exc.take_pending() {
                 changed |= server.reconcile(false);
+                server.connect_missing();
             }
             changed |= server.receive(&mut buffer);
             changed |= server.effects();

@@ -135,6 +135,11 @@ pub fn chat(name: &str, info: &StartInfo, initiator: bool) {
         Ok(rounds) => println!("{name}: PASS xs-chat rounds={rounds}"),
         Err(why) => println!("{name}: FAIL {why}"),
     }
+    // Stay alive: when a domain dies, xenstore removes the nodes it owns (Xen's
+    // `domain_tree_remove`), and the peer may still be reading them.
+    loop {
+        sleep(1_000_000_000);
+    }
 }
 
 fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<u32, String> {
