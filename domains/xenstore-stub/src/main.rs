@@ -45,7 +45,8 @@ mod stub {
         XENOLITH_STATE_SHUTDOWN,
     };
     use xenolith_abi::xen::xs_wire::{
-        XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XS_ERROR_FIELD, XS_SERVER_FEATURES,
+        XENSTORE_ERROR_COMM, XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XS_ERROR_FIELD,
+        XS_SERVER_FEATURES,
     };
     use xenolith_runtime::events::{self, Port};
     use xenolith_runtime::{grants, hypercall, println, StartInfo};
@@ -287,53 +288,121 @@ mod stub {
             }
         }
 
-        /// Writes the store to the preserved region.
-        fn commit(&mut self) {
+        /// Writes the store to the preserved region; `false` if it no longer fits a slot.
+        fn commit(&mut self) -> bool {
             self.snapshot.clear();
             self.store.encode(&mut self.snapshot);
             match self.slots.commit(&self.snapshot) {
-                Ok(_) => self.commits += 1,
-                Err(error) => log::error!("xenstore: snapshot not committed: {error}"),
+                Ok(_) => {
+                    self.commits += 1;
+                    true
+                }
+                Err(error) => {
+                    log::warn!("xenstore: snapshot not committed: {error}");
+                    false
+                }
+            }
+        }
+
+        /// Goes back to the last committed snapshot, as a restart would, without unmapping
+        /// anything: replies already published are skipped, connections the rolled-back batch
+        /// introduced are dropped.
+        fn roll_back(&mut self) {
+            let Some(store) = self.slots.latest().and_then(|(_, bytes)| Store::decode(bytes).ok())
+            else {
+                log::error!("xenstore: the committed snapshot does not decode; keeping memory");
+                return;
+            };
+            self.store = store;
+            let stale: Vec<DomId> = self
+                .connections
+                .keys()
+                .copied()
+                .filter(|&domid| !self.store.is_connected(domid))
+                .collect();
+            for domid in stale {
+                self.disconnect(domid);
+            }
+            for (&domid, connection) in &self.connections {
+                let Some(transport) = self.store.transport(domid) else { continue };
+                let pending = self.store.output(domid).len();
+                let skip = ring::already_published(&connection.page, transport.rsp_prod, pending);
+                if skip > 0 {
+                    self.store.consume_output(domid, skip);
+                    let mut moved = transport;
+                    moved.rsp_prod = moved.rsp_prod.wrapping_add(skip as u32);
+                    self.store.set_transport(domid, moved);
+                }
+            }
+            // Domains the rolled-back batch released are served again.
+            self.connect_missing();
+        }
+
+        /// A batch made the store too large for the preserved region: nothing of it was
+        /// published. Roll it back and take the connections one at a time; the one whose
+        /// requests overflow the region is released (its nodes, watches and transactions go, as
+        /// when a domain dies) and disconnected, so the others' committed state stays durable.
+        fn recover_from_overflow(&mut self, buffer: &mut [u8]) {
+            self.roll_back();
+            let ids: Vec<DomId> = self.connections.keys().copied().collect();
+            for domid in ids {
+                if !self.receive_from(domid, buffer) {
+                    continue;
+                }
+                self.effects();
+                if self.commit() {
+                    continue;
+                }
+                self.roll_back();
+                self.break_connection(
+                    domid,
+                    XENSTORE_ERROR_COMM,
+                    "its requests would overflow the preserved region; released",
+                );
+                self.store.domain_gone(domid);
+                if !self.commit() {
+                    log::error!("xenstore: the store does not fit the preserved region even so");
+                }
             }
         }
 
         /// Reads what every connection sent; `true` if the store changed.
         fn receive(&mut self, buffer: &mut [u8]) -> bool {
-            let mut changed = false;
             let ids: Vec<DomId> = self.connections.keys().copied().collect();
+            let mut changed = false;
             for domid in ids {
-                let Some(connection) = self.connections.get(&domid) else { continue };
-                if connection.broken {
-                    continue;
-                }
-                let Some(mut transport) = self.store.transport(domid) else { continue };
-                match ring::read_requests(&connection.page, transport.req_cons, buffer) {
-                    Ok(0) => {}
-                    Ok(count) => match self.store.receive(domid, &buffer[..count]) {
-                        Ok(used) => {
-                            transport.req_cons = transport.req_cons.wrapping_add(used as u32);
-                            self.store.set_transport(domid, transport);
-                            changed |= used > 0;
-                        }
-                        Err(error) => {
-                            self.break_connection(
-                                domid,
-                                error.ring_error(),
-                                &alloc::format!("protocol violation: {error}"),
-                            );
-                            changed = true;
-                        }
-                    },
-                    Err(error) => {
-                        self.break_connection(
-                            domid,
-                            XENSTORE_ERROR_RINGIDX,
-                            &alloc::format!("broken ring index: {error:?}"),
-                        );
-                    }
-                }
+                changed |= self.receive_from(domid, buffer);
             }
             changed
+        }
+
+        /// Reads what `domid` sent; `true` if the store changed.
+        fn receive_from(&mut self, domid: DomId, buffer: &mut [u8]) -> bool {
+            let Some(connection) = self.connections.get(&domid) else { return false };
+            if connection.broken {
+                return false;
+            }
+            let Some(mut transport) = self.store.transport(domid) else { return false };
+            match ring::read_requests(&connection.page, transport.req_cons, buffer) {
+                Ok(0) => false,
+                Ok(count) => match self.store.receive(domid, &buffer[..count]) {
+                    Ok(used) => {
+                        transport.req_cons = transport.req_cons.wrapping_add(used as u32);
+                        self.store.set_transport(domid, transport);
+                        used > 0
+                    }
+                    Err(error) => {
+                        let why = alloc::format!("protocol violation: {error}");
+                        self.break_connection(domid, error.ring_error(), &why);
+                        true
+                    }
+                },
+                Err(error) => {
+                    let why = alloc::format!("broken ring index: {error:?}");
+                    self.break_connection(domid, XENSTORE_ERROR_RINGIDX, &why);
+                    false
+                }
+            }
         }
 
         /// Acts on what the requests asked of the domain itself.
@@ -465,7 +534,9 @@ mod stub {
         };
         server.reconcile(restored.is_none());
         server.connect_missing();
-        server.commit();
+        if !server.commit() {
+            log::error!("xenstore: the restored store does not fit the preserved region");
+        }
         let dom_exc = match events::bind_virq(VIRQ_DOM_EXC, 0) {
             Ok(port) => port,
             Err(error) => {
@@ -499,8 +570,8 @@ mod stub {
             }
             changed |= server.receive(&mut buffer);
             changed |= server.effects();
-            if changed {
-                server.commit();
+            if changed && !server.commit() {
+                server.recover_from_overflow(&mut buffer);
             }
             let wrote = server.publish();
             if changed || wrote {

@@ -13,7 +13,8 @@
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
-//! - `xs-chat-a`, `xs-chat-b`, `xs-torture`, `xs-killer`, `xs-hostile`, `xs-bench`: xenstore
+//! - `xs-chat-a`, `xs-chat-b`, `xs-torture`, `xs-killer`, `xs-hostile`, `xs-bench`,
+//!   `xs-filler`: xenstore
 //!   (see `xenstore.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region and what a peer
 //!   of a dead incarnation sees (see `restart.rs`).
@@ -89,6 +90,7 @@ mod guest {
             "xs-killer" => crate::xenstore::killer(name, info),
             "xs-hostile" => crate::xenstore::hostile(name, info),
             "xs-bench" => crate::xenstore::bench(name, info),
+            "xs-filler" => crate::xenstore::filler(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),

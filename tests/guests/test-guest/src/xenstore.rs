@@ -617,3 +617,33 @@ pub fn bench(name: &str, info: &StartInfo) {
     println!("{name}: BENCH xs-read-roundtrip instructions={per_read}");
     println!("{name}: PASS xs-bench ({count} reads)");
 }
+
+/// `xs-filler` (`size=<bytes per value>`, default 1900): writes ever more nodes under its home
+/// until the store stops it. The store's snapshot must always fit the xenstore domain's preserved
+/// region, so the write that would overflow it costs this domain its connection (ring `error`
+/// becomes `XENSTORE_ERROR_COMM`), unless a quota error comes first. Either way the store's
+/// other clients go on. `NAME: PASS xs-filler stopped after N nodes: ...`.
+pub fn filler(name: &str, info: &StartInfo) {
+    let size = arg(info, "size", 1900) as usize;
+    let Some((mut bus, me)) = connect(name) else { return };
+    let value = alloc::vec![b'f'; size];
+    for index in 0..5000u32 {
+        let path = format!("/local/domain/{me}/fill/n{index}");
+        match bus.write(&path, &value) {
+            Ok(()) => {}
+            Err(XsError::Disconnected(error)) => {
+                return println!(
+                    "{name}: PASS xs-filler stopped after {index} nodes: disconnected (ring error {error})"
+                );
+            }
+            Err(XsError::Errno(errno)) => {
+                return println!(
+                    "{name}: PASS xs-filler stopped after {index} nodes: {}",
+                    errno.name
+                );
+            }
+            Err(error) => return println!("{name}: FAIL writing {path}: {error}"),
+        }
+    }
+    println!("{name}: FAIL 5000 nodes of {size} bytes written and nothing stopped it");
+}
