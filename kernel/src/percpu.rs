@@ -28,6 +28,9 @@ pub struct PerCpu {
     pub need_reschedule: AtomicBool,
     /// When `current` last changed (core nanoseconds), for run-time accounting.
     pub switched_at: AtomicU64,
+    /// Counter value of its next periodic tick: scheduler deadlines may come sooner, never
+    /// later, so frequent rescheduling cannot postpone the tick (and the timeouts it checks).
+    pub next_tick: AtomicU64,
 }
 
 impl PerCpu {
@@ -41,6 +44,7 @@ impl PerCpu {
             current: AtomicUsize::new(usize::MAX),
             need_reschedule: AtomicBool::new(false),
             switched_at: AtomicU64::new(0),
+            next_tick: AtomicU64::new(0),
         }
     }
 }

@@ -300,7 +300,7 @@ fn start_this_cpu(index: usize) {
     this.redistributor.store(redistributor, Ordering::Relaxed);
     GIC_READY.store(true, Ordering::Release);
     timer::init_cpu();
-    timer::arm(TICK_INTERVAL.load(Ordering::Relaxed));
+    arm_next_tick(this);
     cpu::enable_interrupts();
     // Logged before the flag goes up, so the boot CPU's summary follows every CPU's own line.
     log::info!("CPU{index} online (MPIDR {mpidr:#x}, redistributor {redistributor:#x})");
@@ -443,7 +443,7 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
             SGI_RESCHEDULE => kicked = true,
             VIRTUAL_TIMER_PPI => virtual_timer = true,
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
-                timer::arm(TICK_INTERVAL.load(Ordering::Relaxed));
+                arm_next_tick(this);
                 this.ticks.fetch_add(1, Ordering::AcqRel);
                 ticked = true;
                 let period = HEARTBEAT_NS.load(Ordering::Relaxed);
@@ -468,13 +468,21 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
     }
 }
 
-/// Makes this pCPU's timer fire within `nanoseconds` (never later than the next periodic tick,
-/// never sooner than 100 us).
+/// Schedules this pCPU's next periodic tick one interval from now and arms the timer for it.
+fn arm_next_tick(this: &percpu::PerCpu) {
+    let next = cpu::counter().saturating_add(TICK_INTERVAL.load(Ordering::Relaxed));
+    this.next_tick.store(next, Ordering::Relaxed);
+    timer::arm_at(next);
+}
+
+/// Makes this pCPU's timer fire within `nanoseconds` (never sooner than 100 us), or at its next
+/// periodic tick if that comes first: a deadline never moves the tick later.
 pub fn timer_deadline_in(nanoseconds: u64) {
     let frequency = cpu::counter_frequency().max(1);
     let ticks =
         (u128::from(nanoseconds.max(100_000)) * u128::from(frequency) / 1_000_000_000) as u64;
-    timer::arm(ticks.min(TICK_INTERVAL.load(Ordering::Relaxed)));
+    let next_tick = percpu::this().next_tick.load(Ordering::Relaxed);
+    timer::arm_at(cpu::counter().saturating_add(ticks).min(next_tick));
 }
 
 /// Asks pCPU `index` to run its scheduler now.

@@ -10,9 +10,10 @@ use super::cpu::write_sysreg;
 
 const CTL_ENABLE: u64 = 1 << 0;
 
-/// Arms the timer to fire `ticks` counter ticks from now, and enables it unmasked.
-pub fn arm(ticks: u64) {
-    write_sysreg!("cnthp_tval_el2", ticks.min(u64::from(u32::MAX >> 1)));
+/// Arms the timer to fire when the physical counter reaches `deadline` (an absolute value,
+/// `CNTHP_CVAL_EL2`), and enables it unmasked. A deadline already passed fires at once.
+pub fn arm_at(deadline: u64) {
+    write_sysreg!("cnthp_cval_el2", deadline);
     write_sysreg!("cnthp_ctl_el2", CTL_ENABLE);
 }
 
