@@ -53,7 +53,9 @@ fn default_manifest_loads() {
     assert_eq!(manifest.hypervisor.cmdline, "loglvl=info heartbeat=10");
     assert_eq!(manifest.qemu, QemuSettings { cpus: 4, memory_mib: 1024 });
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["hello", "worker"]);
+    assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong"]);
+    let xenstore = &manifest.domains[0];
+    assert_eq!((xenstore.restart, xenstore.preserved_kib), (RestartPolicy::OnCrash, 1024));
 }
 
 #[test]
