@@ -1,6 +1,8 @@
 //! `cargo xtask`: build, boot, test and measure Xenolith. Run `cargo xtask help`.
 #![forbid(unsafe_code)]
 
+mod xenstore_checks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ cargo xtask <command>
   test-host                        host unit and integration tests only
   test-qemu                        QEMU system tests only
   lint                             cargo fmt --check and clippy -D warnings, host and bare metal
+  xenstore-checks                  fuzz the xenstore logic for 60 s, then its tests under Miri
+                                   (nightly toolchain and Miri installed with rustup if absent)
   bench                            deterministic figures under QEMU -icount shift=0
 ";
 
@@ -46,8 +50,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => {
             qemu::ensure_installed()?;
             lint()?;
-            cargo_test(&["--workspace"])
+            cargo_test(&["--workspace"])?;
+            xenstore_checks()
         }
+        "xenstore-checks" => xenstore_checks(),
         "test-host" => cargo_test(&["--workspace", "--exclude", "xenolith-tests"]),
         "test-qemu" => {
             qemu::ensure_installed()?;
@@ -61,6 +67,17 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         other => bail!("unknown command {other:?}\n\n{HELP}"),
     }
+}
+
+/// Seconds the test command fuzzes the xenstore wire parser and store.
+const XENSTORE_FUZZ_SECONDS: u64 = 60;
+
+/// The xenstore logic's bounded fuzzing run and its tests under Miri (part of `test`).
+fn xenstore_checks() -> Result<()> {
+    let root = workspace::root();
+    println!("xtask: {}", xenstore_checks::fuzz_xenstore(&root, XENSTORE_FUZZ_SECONDS)?);
+    println!("xtask: {}", xenstore_checks::miri_xenstore(&root)?);
+    Ok(())
 }
 
 fn default_manifest() -> PathBuf {
@@ -199,6 +216,8 @@ fn lint() -> Result<()> {
         "test-guest",
         "--package",
         "control",
+        "--package",
+        "xenstore-stub",
     ];
     let mut args = domains.to_vec();
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
@@ -285,6 +304,43 @@ fn bench() -> Result<()> {
         let line = running.wait_for(marker.trim_end(), timeout).map_err(anyhow::Error::msg)?;
         println!("figure: {figure}: {} instructions", number_after(&line, marker)?);
     }
+    // xenstore: a guest's READ round trip through the xenstore-stub domain.
+    let system = workspace::build_system(
+        &root.join("tests/manifests/bench-xenstore.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let line = running.wait_for("BENCH xs-read-roundtrip", timeout).map_err(anyhow::Error::msg)?;
+    println!(
+        "figure: xenstore READ round trip from a guest through the xenstore-stub domain (one pCPU): {} instructions",
+        number_after(&line, "instructions=")?
+    );
+    drop(running);
+    // xenstore restart: kill-to-serving downtime, as the killer guest measures it (virtual time;
+    // under -icount shift=0 a nanosecond is an instruction).
+    let system = workspace::build_system(
+        &root.join("tests/manifests/xenstore-torture.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let mut downtimes = Vec::new();
+    for kill in 1..=10 {
+        let line = running
+            .wait_for(&format!("xs-killer: kill {kill} "), timeout)
+            .map_err(anyhow::Error::msg)?;
+        downtimes.push(number_after(&line, "downtime_ns=")?);
+    }
+    drop(running);
+    downtimes.sort_unstable();
+    println!(
+        "figure: xenstore-stub kill-to-serving downtime over 10 kills (instructions): min {}, median {}, max {}",
+        downtimes[0], downtimes[5], downtimes[9]
+    );
+    // The xenstore logic on the host.
+    let status = Command::new(env!("CARGO"))
+        .args(["run", "--release", "--quiet", "-p", "xenolith-xenstore", "--example", "bench"])
+        .status()?;
+    ensure!(status.success(), "the xenstore host benchmark failed");
     // The control domain building a guest: from its first domctl to the guest's first instruction.
     let builder = workspace::build_system(
         &root.join("tests/manifests/builder.toml"),
