@@ -116,6 +116,26 @@ pub fn for_each_domain(mut each: impl FnMut(&xenolith_abi::xen::domctl::xen_domc
     }
 }
 
+/// `XENOLITH_DOMCTL_DOMAIN_INFO` for domain `id` (`DOMID_SELF` for this one): what the core
+/// knows of it. Another domain needs `control` or `xenstore`.
+pub fn domain_info(
+    id: u16,
+) -> Result<xenolith_abi::xen::private::XenolithDomainInfo, xenolith_abi::xen::errno::XenError> {
+    use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
+    use xenolith_abi::xen::errno::XenError;
+    let mut op = xen_domctl {
+        cmd: xenolith_abi::xen::private::XENOLITH_DOMCTL_DOMAIN_INFO,
+        interface_version: 0,
+        domain: id,
+        _pad: [0; 3],
+        u: DomctlPayload::new(&[0u64; 16]),
+    };
+    match domctl(&mut op) {
+        0 => Ok(op.u.read()),
+        code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
+    }
+}
+
 /// `xl list`'s state column for `XEN_DOMINF_*` flags: running, blocked, paused, shutdown, dying.
 pub fn state_letters(flags: u32) -> [char; 5] {
     use xenolith_abi::xen::domctl::*;

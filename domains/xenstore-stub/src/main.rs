@@ -35,14 +35,11 @@ mod stub {
     use core::sync::atomic::{AtomicU32, Ordering};
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
-    use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
-    use xenolith_abi::xen::errno::XenError;
     use xenolith_abi::xen::event_channel::VIRQ_DOM_EXC;
     use xenolith_abi::xen::grant_table::{grant_handle_t, GNTTAB_RESERVED_XENSTORE};
     use xenolith_abi::xen::hypercall::DOMID_SELF;
     use xenolith_abi::xen::private::{
-        XenolithDomainInfo, XENOLITH_CAP_CONTROL, XENOLITH_DOMCTL_DOMAIN_INFO,
-        XENOLITH_STATE_SHUTDOWN,
+        XenolithDomainInfo, XENOLITH_CAP_CONTROL, XENOLITH_STATE_SHUTDOWN,
     };
     use xenolith_abi::xen::xs_wire::{
         XENSTORE_ERROR_COMM, XENSTORE_ERROR_RINGIDX, XENSTORE_SERVER_FEATURE_ERROR, XS_ERROR_FIELD,
@@ -58,6 +55,18 @@ mod stub {
     const MAX_DOMAINS: u16 = 64;
     /// How long one wait for events lasts before the rings are looked at anyway (ns).
     const IDLE_WAIT_NS: u64 = 100_000_000;
+
+    /// Drops from `domid`'s pending output the bytes `page` shows were already published (by an
+    /// earlier incarnation, or before a roll-back), moving its committed `rsp_prod` past them.
+    fn skip_published(store: &mut Store, domid: DomId, page: &Page) {
+        let Some(mut transport) = store.transport(domid) else { return };
+        let skip = ring::already_published(page, transport.rsp_prod, store.output(domid).len());
+        if skip > 0 {
+            store.consume_output(domid, skip);
+            transport.rsp_prod = transport.rsp_prod.wrapping_add(skip as u32);
+            store.set_transport(domid, transport);
+        }
+    }
 
     /// A guest's ring page, mapped into this domain.
     struct Page(u64);
@@ -128,21 +137,6 @@ mod stub {
         (u128::from(count) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
     }
 
-    /// `XENOLITH_DOMCTL_DOMAIN_INFO` for `id`.
-    fn domain_info(id: u16) -> Result<XenolithDomainInfo, XenError> {
-        let mut op = xen_domctl {
-            cmd: XENOLITH_DOMCTL_DOMAIN_INFO,
-            interface_version: 0,
-            domain: id,
-            _pad: [0; 3],
-            u: DomctlPayload::new(&[0u64; 16]),
-        };
-        match hypercall::domctl(&mut op) {
-            0 => Ok(op.u.read()),
-            code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
-        }
-    }
-
     fn name_of(info: &XenolithDomainInfo) -> &str {
         let length = info.name.iter().position(|&byte| byte == 0).unwrap_or(info.name.len());
         core::str::from_utf8(&info.name[..length]).unwrap_or("?")
@@ -187,14 +181,7 @@ mod stub {
             // The page's req_cons may lag what was committed (it is published after commit).
             ring::publish_req_cons(&page, transport.req_cons);
             // Replies the last incarnation already published are not written again.
-            let pending = self.store.output(domid).len();
-            let skip = ring::already_published(&page, transport.rsp_prod, pending);
-            if skip > 0 {
-                self.store.consume_output(domid, skip);
-                let mut moved = transport;
-                moved.rsp_prod = moved.rsp_prod.wrapping_add(skip as u32);
-                self.store.set_transport(domid, moved);
-            }
+            skip_published(&mut self.store, domid, &page);
             self.connections.insert(
                 domid,
                 Connection {
@@ -239,7 +226,7 @@ mod stub {
             let me = self.me;
             for id in (0..MAX_DOMAINS).filter(|&id| id != me) {
                 let known = self.store.is_connected(id);
-                let Ok(info) = domain_info(id) else {
+                let Ok(info) = hypercall::domain_info(id) else {
                     if known {
                         self.disconnect(id);
                         self.store.domain_gone(id);
@@ -324,15 +311,7 @@ mod stub {
                 self.disconnect(domid);
             }
             for (&domid, connection) in &self.connections {
-                let Some(transport) = self.store.transport(domid) else { continue };
-                let pending = self.store.output(domid).len();
-                let skip = ring::already_published(&connection.page, transport.rsp_prod, pending);
-                if skip > 0 {
-                    self.store.consume_output(domid, skip);
-                    let mut moved = transport;
-                    moved.rsp_prod = moved.rsp_prod.wrapping_add(skip as u32);
-                    self.store.set_transport(domid, moved);
-                }
+                skip_published(&mut self.store, domid, &connection.page);
             }
             // Domains the rolled-back batch released are served again.
             self.connect_missing();
@@ -479,7 +458,7 @@ mod stub {
     }
 
     fn main(_info: &StartInfo) {
-        let me = match domain_info(DOMID_SELF) {
+        let me = match hypercall::domain_info(DOMID_SELF) {
             Ok(info) => info,
             Err(error) => {
                 println!("xenstore-stub: FAIL no domain information ({error:?})");
@@ -487,7 +466,9 @@ mod stub {
             }
         };
         let my_id = (0..MAX_DOMAINS)
-            .find(|&id| domain_info(id).is_ok_and(|info| info.generation == me.generation))
+            .find(|&id| {
+                hypercall::domain_info(id).is_ok_and(|info| info.generation == me.generation)
+            })
             .unwrap_or(0);
         if let Err(error) = events::init() {
             println!("xenstore-stub: FAIL events: {error:?}");

@@ -16,10 +16,8 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
-use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
 use xenolith_abi::xen::event_channel::{EVTCHNSTAT_interdomain, EVTCHNSTAT_unbound};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
-use xenolith_abi::xen::private::{XenolithDomainInfo, XENOLITH_DOMCTL_DOMAIN_INFO};
 use xenolith_runtime::events::{self, Port};
 use xenolith_runtime::grants::{self, GrantError, SharedPage};
 use xenolith_runtime::{hypercall, println, StartInfo};
@@ -137,21 +135,6 @@ fn peer_checks(name: &str, target: u16) -> Result<(), alloc::string::String> {
     Ok(())
 }
 
-/// `XENOLITH_DOMCTL_DOMAIN_INFO` for `id`, or the error code.
-pub(crate) fn domain_info(id: u16) -> Result<XenolithDomainInfo, i64> {
-    let mut op = xen_domctl {
-        cmd: XENOLITH_DOMCTL_DOMAIN_INFO,
-        interface_version: 0,
-        domain: id,
-        _pad: [0; 3],
-        u: DomctlPayload::new(&[0u64; 16]),
-    };
-    match hypercall::domctl(&mut op) {
-        0 => Ok(op.u.read()),
-        code => Err(code),
-    }
-}
-
 /// The preserved counter: the first 8 bytes of the preserved region.
 fn counter() -> &'static AtomicU64 {
     // SAFETY: the core maps this domain's preserved region (the manifest gives it one; checked
@@ -163,14 +146,14 @@ fn counter() -> &'static AtomicU64 {
 pub fn restart_counter(name: &str, info: &StartInfo) {
     let wanted: u32 = info.bootarg("restarts").and_then(|v| v.parse().ok()).unwrap_or(3);
     let first_id: u16 = info.bootarg("self").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let me = match domain_info(DOMID_SELF) {
+    let me = match hypercall::domain_info(DOMID_SELF) {
         Ok(me) => me,
-        Err(code) => return println!("{name}: FAIL domain info: {code}"),
+        Err(error) => return println!("{name}: FAIL domain info: {error:?}"),
     };
     if me.preserved_size < 4096 {
         return println!("{name}: FAIL no preserved region ({} bytes)", me.preserved_size);
     }
-    match domain_info(first_id) {
+    match hypercall::domain_info(first_id) {
         Ok(by_id) if by_id.generation == me.generation => {}
         Ok(by_id) => {
             return println!(
@@ -178,7 +161,7 @@ pub fn restart_counter(name: &str, info: &StartInfo) {
                 by_id.generation, me.generation
             )
         }
-        Err(code) => return println!("{name}: FAIL domain {first_id}: {code}"),
+        Err(error) => return println!("{name}: FAIL domain {first_id}: {error:?}"),
     }
     let count = counter().load(Ordering::Acquire);
     println!(
