@@ -153,6 +153,31 @@ pub struct BuildSpec<'a> {
     pub restarts: u32,
 }
 
+impl<'a> BuildSpec<'a> {
+    /// A first build of manifest entry `spec` (the lowest free id, a new preserved region).
+    pub fn from_manifest(
+        spec: &xenolith_abi::bundle::DomainSpec<'a>,
+        image: &'a [u8],
+        capabilities: Capabilities,
+        manifest_index: Option<usize>,
+    ) -> Self {
+        Self {
+            name: spec.name,
+            image,
+            memory_mib: spec.memory_mib,
+            vcpus: spec.vcpus,
+            capabilities,
+            cmdline: spec.cmdline,
+            id: None,
+            restart: spec.restart,
+            manifest_index,
+            preserved_bytes: u64::from(spec.preserved_kib) * 1024,
+            preserved: None,
+            restarts: 0,
+        }
+    }
+}
+
 /// One domain.
 pub struct Domain {
     /// Xen domain id.
@@ -729,18 +754,10 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
         return false;
     };
     let build = BuildSpec {
-        name: spec.name,
-        image,
-        memory_mib: spec.memory_mib,
-        vcpus: spec.vcpus,
-        capabilities,
-        cmdline: spec.cmdline,
         id: Some(id),
-        restart: spec.restart,
-        manifest_index,
-        preserved_bytes: u64::from(spec.preserved_kib) * 1024,
         preserved,
         restarts,
+        ..BuildSpec::from_manifest(spec, image, capabilities, manifest_index)
     };
     if let Err(error) = table.build(&build) {
         log::error!("domain {id} ({}): not restarted: {error}", spec.name);
@@ -748,14 +765,7 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
         return false;
     }
     table.connect_store(id, None);
-    let params = crate::schedule::params_for(
-        spec.weight,
-        spec.cap,
-        spec.hard_affinity,
-        spec.soft_affinity,
-        id,
-    );
-    if let Err(error) = crate::schedule::start_domain(table, id, params) {
+    if let Err(error) = start_from_manifest(table, id, spec) {
         log::error!("domain {id} ({}): not restarted: {error}", spec.name);
         if let Some(domain) = table.domain_mut(id) {
             domain.restart = RestartPolicy::Never;
@@ -770,6 +780,23 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
         if preserved.is_some() { ", preserved region kept" } else { "" }
     );
     true
+}
+
+/// Hands domain `id`, built from manifest entry `spec`, to the scheduler with the entry's weight,
+/// cap and affinities.
+fn start_from_manifest(
+    table: &mut Table,
+    id: DomainId,
+    spec: &xenolith_abi::bundle::DomainSpec<'_>,
+) -> Result<(), &'static str> {
+    let params = crate::schedule::params_for(
+        spec.weight,
+        spec.cap,
+        spec.hard_affinity,
+        spec.soft_affinity,
+        id,
+    );
+    crate::schedule::start_domain(table, id, params)
 }
 
 /// Frees a preserved region no incarnation will use.
@@ -805,20 +832,12 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
             );
             continue;
         };
-        let build = BuildSpec {
-            name: spec.name,
+        let build = BuildSpec::from_manifest(
+            spec,
             image,
-            memory_mib: spec.memory_mib,
-            vcpus: spec.vcpus,
-            capabilities: resolve_capabilities(manifest, spec),
-            cmdline: spec.cmdline,
-            id: None,
-            restart: spec.restart,
-            manifest_index: manifest.domains.iter().position(|other| other.name == spec.name),
-            preserved_bytes: u64::from(spec.preserved_kib) * 1024,
-            preserved: None,
-            restarts: 0,
-        };
+            resolve_capabilities(manifest, spec),
+            manifest.domains.iter().position(|other| other.name == spec.name),
+        );
         let mut table = TABLE.lock();
         let free_before = memory::frame_counts().1;
         let id = match table.build(&build) {
@@ -829,14 +848,7 @@ pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
             }
         };
         table.connect_store(id, boot_xenstore(manifest));
-        let params = crate::schedule::params_for(
-            spec.weight,
-            spec.cap,
-            spec.hard_affinity,
-            spec.soft_affinity,
-            id,
-        );
-        if let Err(error) = crate::schedule::start_domain(&mut table, id, params) {
+        if let Err(error) = start_from_manifest(&mut table, id, spec) {
             log::error!("domain {id} ({}): not started: {error}", spec.name);
             table.destroy(id);
             continue;
