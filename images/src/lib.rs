@@ -8,4 +8,5 @@ pub mod bundle;
 pub mod manifest;
 pub mod qemu;
 pub mod runner;
+pub mod toolchain;
 pub mod workspace;

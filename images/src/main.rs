@@ -11,6 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use xenolith_images::manifest::Manifest;
 use xenolith_images::qemu::{self, QemuConfig};
 use xenolith_images::runner::Running;
+use xenolith_images::toolchain;
 use xenolith_images::workspace::{self, CoreOptions, CORE_TARGET, DOMAIN_TARGET};
 
 const HELP: &str = "\
@@ -43,6 +44,9 @@ fn main() -> ExitCode {
 fn dispatch(args: &[String]) -> Result<()> {
     let command = args.first().map(String::as_str).unwrap_or("help");
     let rest = &args[args.len().min(1)..];
+    if !matches!(command, "help" | "--help" | "-h" | "check") {
+        toolchain::ensure_targets(&workspace::root())?;
+    }
     match command {
         "run" => run(rest),
         "build" => build(rest),
