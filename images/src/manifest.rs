@@ -72,7 +72,7 @@ use xenolith_abi::bundle::{
     Capability, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
     DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, PRESERVED_MAX_KIB,
 };
-use xenolith_kernel::cmdline::{Diagnostic, Params, PARAMETERS};
+use xenolith_kernel::platform::cmdline::{Diagnostic, Params, PARAMETERS};
 
 /// The longest system, domain or program name, in characters: the core's limit on domain names.
 mod domain;
@@ -121,7 +121,7 @@ pub struct System {
 /// `[hypervisor]`: how the core is started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hypervisor {
-    /// The core's command line, accepted by `xenolith_kernel::cmdline` without a diagnostic.
+    /// The core's command line, accepted by `xenolith_kernel::platform::cmdline` without a diagnostic.
     pub cmdline: String,
 }
 

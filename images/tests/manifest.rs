@@ -13,7 +13,7 @@ use xenolith_images::manifest::{
     Domain, DomainSource, ErrorKind, Manifest, ManifestError, Position, QemuSettings, DEFAULT_CPUS,
     DEFAULT_MEMORY_MIB,
 };
-use xenolith_kernel::cmdline::PARAMETERS;
+use xenolith_kernel::platform::cmdline::PARAMETERS;
 
 const BAD: &str = "tests/bad";
 

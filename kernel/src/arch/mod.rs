@@ -3,7 +3,18 @@
 //!
 //! Each architecture directory provides the same modules: `cpu` (identity, interrupt masking,
 //! idling, counter), `uart` (the console device), `power` (off and reset), `smp` (stopping other
-//! CPUs), and the boot flow that calls `setup`.
+//! CPUs), `boot` (bringing CPUs, the interrupt controller and timers up; taking interrupts),
+//! `exception` (classifying and dumping exceptions), `guest` (vCPU state, stage 2, guest exits),
+//! `mmu`, and `entry` (the assembly entry points and vector table). [`percpu`] is shared by all.
+//!
+//! # The way up
+//! The arch layer is the bottom of the core: no module of it names a module above it. Its
+//! assembly is where the hardware enters the core, and it calls up through exactly three C-ABI
+//! symbols, defined at the top of the core: `primary_main(dtb)` (`boot`, the boot CPU),
+//! `secondary_main(index)` (this module's `boot`, the other CPUs; it only idles) and
+//! `handle_exception(vector, frame)` (`trap`, every exception and interrupt).
+
+pub mod percpu;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

@@ -1,324 +1,286 @@
-//! Scheduling: which vCPU each physical CPU (pCPU) runs next, and for how long.
+//! Running vCPUs on pCPUs: the glue between traps, the scheduler (`xenolith_kernel::sched`, pure
+//! logic) and the domain table. Context switches happen here, in the exception frame: the frame of
+//! the vCPU that trapped is saved and the next vCPU's frame takes its place before the `eret`.
 //!
-//! The core's per-pCPU code (`src/schedule.rs` in the binary) owns the vCPU contexts, the timer
-//! and the inter-processor interrupts; this module owns only the decisions, so that they can be
-//! tested on the host by simulation. It reads no clock (`now` is an argument), arms no timer (a
-//! [`Decision`] says when to call again) and sends no IPI (calls return the pCPUs to kick). Two
-//! policies implement [`Scheduler`], both after Xen's (`xen/common/sched/`):
-//!
-//! - [`credit2::Credit2`], the default: proportional shares by weight, caps, hard and soft
-//!   affinity.
-//! - [`null::Null`]: one vCPU per pCPU, exclusively, never time-sliced.
-//!
-//! # Contract with the caller
-//! - Calls are serialised (the core holds one lock around the scheduler) and `now` never goes
-//!   backwards; if it does, no time is taken to have passed.
-//! - A pCPU returned as a kick (by [`Scheduler::wake`], [`Scheduler::sleep`],
-//!   [`Scheduler::remove_vcpu`], [`Scheduler::set_params`] or in [`Decision::kick`]) must call
-//!   [`Scheduler::schedule`] soon: send it an IPI, or, for the calling pCPU, reschedule before
-//!   returning to the guest. Until it does, the scheduler counts it as busy.
-//! - After `schedule(cpu, now)` returns, `cpu` runs [`Decision::vcpu`] and calls `schedule`
-//!   again at `now + run_for` at the latest, when kicked, or when that vCPU stops (after
-//!   [`Scheduler::sleep`]).
-//!
-//! # Invariants (both schedulers)
-//! - A vCPU is the decision of at most one pCPU at a time, and only of a pCPU in its hard affinity.
-//! - A decision never names a vCPU that sleeps (between `sleep` and the next `wake`).
-//! - A call that returns an error changes nothing.
+//! # Invariants
+//! - `percpu::PerCpu::current` names the vCPU slot whose live state is on that pCPU, or
+//!   [`IDLE`]; it changes only under [`TABLE`], in [`reschedule`].
+//! - A domain that shut down is destroyed by the first reschedule after which no pCPU has one of
+//!   its vCPUs current.
+//! - Lock order: the domain table, then the scheduler.
 
-pub mod credit2;
-pub mod null;
+use alloc::boxed::Box;
+use core::sync::atomic::Ordering;
 
-#[cfg(test)]
-mod simulation;
-#[cfg(test)]
-mod tests;
+use spin::Mutex;
+use xenolith_kernel::platform::cmdline::Scheduler as SchedulerKind;
+use xenolith_kernel::policy::DomainId;
+use xenolith_kernel::sched::{credit2::Credit2, null::Null, CpuMask, Scheduler, VcpuParams};
 
-use core::fmt;
+use crate::arch::entry::TrapFrame;
+use crate::arch::percpu::{self, CPUS};
+use crate::arch::{cpu, guest};
+use crate::domain::{DomainState, Table, VcpuState, TABLE};
 
-pub use crate::policy::DomainId;
+pub use crate::arch::percpu::IDLE;
 
-/// A vCPU, as an index into the scheduler's own table; the core assigns it (its vCPU slot).
-pub type VcpuId = usize;
-/// A physical CPU index, below the count the scheduler was created with.
-pub type Cpu = usize;
-/// Monotonic time in nanoseconds.
-pub type Nanos = u64;
+static SCHEDULER: Mutex<Option<Box<dyn Scheduler + Send>>> = Mutex::new(None);
 
-/// The most vCPUs a scheduler holds: every [`VcpuId`] is below this.
-pub const MAX_VCPUS: usize = 64;
-/// The most pCPUs a scheduler spreads work over (the platform's limit).
-pub const MAX_PCPUS: usize = crate::platform::MAX_CPUS;
-const _: () = assert!(MAX_PCPUS <= 32, "CpuMask holds 32 pCPUs");
+/// Starts the scheduler `kind` over `cpus` pCPUs.
+pub fn init(kind: SchedulerKind, cpus: usize) {
+    let scheduler: Box<dyn Scheduler + Send> = match kind {
+        SchedulerKind::Null => Box::new(Null::new(cpus)),
+        SchedulerKind::Credit2 | SchedulerKind::Rtds => {
+            if kind == SchedulerKind::Rtds {
+                log::warn!("sched=rtds is not implemented yet; using credit2");
+            }
+            Box::new(Credit2::new(cpus))
+        }
+    };
+    log::info!("scheduler: {} over {cpus} pCPUs", scheduler.name());
+    *SCHEDULER.lock() = Some(scheduler);
+}
 
-/// Xen's default weight (`CSCHED2_DEFAULT_WEIGHT`).
-pub const DEFAULT_WEIGHT: u16 = 256;
-/// `sched_id` of credit2 (`XEN_SCHEDULER_CREDIT2`, `xen/include/public/domctl.h`). Belongs in `abi`
-/// once its domctl module exists.
-pub const XEN_SCHEDULER_CREDIT2: u32 = 6;
-/// `sched_id` of null (`XEN_SCHEDULER_NULL`, `xen/include/public/domctl.h`; 7 is ARINC653, 8 RTDS).
-pub const XEN_SCHEDULER_NULL: u32 = 9;
+/// Nanoseconds since reset, from the generic counter.
+pub fn now() -> u64 {
+    let frequency = cpu::counter_frequency().max(1);
+    let ticks = u128::from(cpu::counter());
+    (ticks * 1_000_000_000 / u128::from(frequency)) as u64
+}
 
-/// A set of pCPUs: bit `n` is pCPU `n`.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct CpuMask(u32);
+fn with_scheduler<R>(body: impl FnOnce(&mut dyn Scheduler) -> R) -> R {
+    let mut guard = SCHEDULER.lock();
+    let scheduler = guard.as_mut().expect("the scheduler starts before any domain");
+    body(scheduler.as_mut())
+}
 
-impl CpuMask {
-    /// No pCPU.
-    pub const EMPTY: Self = Self(0);
+/// Whether domains can run yet (the scheduler exists).
+pub fn started() -> bool {
+    SCHEDULER.lock().is_some()
+}
 
-    /// The mask of a manifest or hypercall (bit `n` is pCPU `n`); bits of pCPUs at or above
-    /// [`MAX_PCPUS`] are dropped.
-    pub const fn from_bits(bits: u64) -> Self {
-        Self((bits & Self::all(MAX_PCPUS).0 as u64) as u32)
+/// Hands a built (paused) domain's vCPUs to the scheduler and lets the runnable ones run.
+pub fn start_domain(
+    table: &mut Table,
+    id: DomainId,
+    params: VcpuParams,
+) -> Result<(), &'static str> {
+    let domain = table.domain_mut(id).ok_or("no such domain")?;
+    domain.state = DomainState::Running;
+    domain.sched = params;
+    let slots = domain.vcpus.clone();
+    let now = now();
+    for slot in slots {
+        with_scheduler(|scheduler| scheduler.add_vcpu(slot, params, now))
+            .map_err(|_| "scheduler refused the vCPU parameters")?;
+        if table.vcpu(slot).is_some_and(|vcpu| vcpu.state == VcpuState::Runnable) {
+            wake(slot);
+        }
     }
+    Ok(())
+}
 
-    /// The bits, pCPU `n` at bit `n`.
-    pub const fn bits(self) -> u64 {
-        self.0 as u64
+/// The scheduler parameters a manifest entry or domctl gives (affinity masks with bit n = pCPU n).
+pub fn params_for(weight: u16, cap: u16, hard: u64, soft: u64, domain: DomainId) -> VcpuParams {
+    VcpuParams {
+        weight,
+        cap,
+        hard_affinity: CpuMask::from_bits(hard),
+        soft_affinity: CpuMask::from_bits(soft),
+        domain,
     }
+}
 
-    /// pCPUs `0..count` (at most [`MAX_PCPUS`]).
-    pub const fn all(count: usize) -> Self {
-        if count >= MAX_PCPUS {
-            Self(u32::MAX >> (32 - MAX_PCPUS))
+/// Asks `target` to reschedule: another pCPU by IPI, this one by a flag checked before it
+/// returns to its vCPU.
+fn kick(target: Option<usize>) {
+    if let Some(target) = target {
+        if target == cpu::current_index() {
+            percpu::this().need_reschedule.store(true, Ordering::Release);
         } else {
-            Self((1 << count) - 1)
+            crate::arch::smp::kick(target);
         }
-    }
-
-    /// Just `cpu` (empty if it is not below [`MAX_PCPUS`]).
-    pub const fn single(cpu: Cpu) -> Self {
-        if cpu < MAX_PCPUS {
-            Self(1 << cpu)
-        } else {
-            Self::EMPTY
-        }
-    }
-
-    /// Whether `cpu` is in the set.
-    pub const fn contains(self, cpu: Cpu) -> bool {
-        cpu < MAX_PCPUS && self.0 & (1 << cpu) != 0
-    }
-
-    /// Adds `cpu` (ignored if it is not below [`MAX_PCPUS`]).
-    pub fn insert(&mut self, cpu: Cpu) {
-        self.0 |= Self::single(cpu).0;
-    }
-
-    /// Adds `cpu`, if there is one.
-    pub(crate) fn insert_opt(&mut self, cpu: Option<Cpu>) {
-        if let Some(cpu) = cpu {
-            self.insert(cpu);
-        }
-    }
-
-    /// Removes `cpu`.
-    pub fn remove(&mut self, cpu: Cpu) {
-        self.0 &= !Self::single(cpu).0;
-    }
-
-    /// Whether the set is empty.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// How many pCPUs the set holds.
-    pub const fn count(self) -> usize {
-        self.0.count_ones() as usize
-    }
-
-    /// The pCPUs in both sets.
-    #[must_use]
-    pub const fn and(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-
-    /// The pCPUs in either set.
-    #[must_use]
-    pub const fn or(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The pCPUs in `self` but not in `other`.
-    #[must_use]
-    pub const fn and_not(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-
-    /// Whether every pCPU of `self` is in `other`.
-    pub const fn is_subset_of(self, other: Self) -> bool {
-        self.0 & !other.0 == 0
-    }
-
-    /// The lowest pCPU of the set.
-    pub const fn first(self) -> Option<Cpu> {
-        if self.0 == 0 {
-            None
-        } else {
-            Some(self.0.trailing_zeros() as Cpu)
-        }
-    }
-
-    /// `cpu` if it is in the set, else the next one above it, wrapping around (Xen's
-    /// `cpumask_test_or_cycle`): spreads picks and keeps a vCPU where it was.
-    pub const fn cycle_from(self, cpu: Cpu) -> Option<Cpu> {
-        if cpu >= MAX_PCPUS {
-            return self.first();
-        }
-        let at_or_above = self.0 & !((1u32 << cpu) - 1);
-        if at_or_above != 0 {
-            Some(at_or_above.trailing_zeros() as Cpu)
-        } else {
-            self.first()
-        }
-    }
-
-    /// The pCPUs of the set, lowest first.
-    pub fn iter(self) -> impl Iterator<Item = Cpu> {
-        (0..MAX_PCPUS).filter(move |&cpu| self.contains(cpu))
     }
 }
 
-impl fmt::Debug for CpuMask {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "CpuMask({:#x})", self.0)
+/// The scheduler's Xen id (`XEN_SCHEDULER_*`).
+pub fn scheduler_id() -> u32 {
+    with_scheduler(|scheduler| scheduler.id())
+}
+
+/// Changes `slot`'s weight, cap and affinity.
+pub fn set_params(
+    slot: usize,
+    params: VcpuParams,
+) -> Result<(), xenolith_kernel::sched::SchedError> {
+    let kicks = with_scheduler(|scheduler| scheduler.set_params(slot, params, now()))?;
+    for target in kicks.iter() {
+        kick(Some(target));
     }
+    Ok(())
 }
 
-/// How a vCPU is to be scheduled (Xen's `xen_domctl_sched_credit2` plus the affinities).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VcpuParams {
-    /// Relative share under contention, 1..=65535 ([`DEFAULT_WEIGHT`] is Xen's default).
-    pub weight: u16,
-    /// The most CPU time the vCPU's *domain* may use, in percent of one pCPU (so up to 100 × the
-    /// number of pCPUs); 0 is no cap. As in Xen the cap belongs to the domain: every vCPU of a
-    /// domain carries the same value, and [`Scheduler::set_params`] changes it for all of them.
-    pub cap: u16,
-    /// pCPUs the vCPU may run on, never others; must name at least one pCPU of the scheduler.
-    pub hard_affinity: CpuMask,
-    /// pCPUs the vCPU prefers, when that costs no idle time; only its part within the hard
-    /// affinity counts, and an empty intersection means no preference.
-    pub soft_affinity: CpuMask,
-    /// The domain the vCPU belongs to (it shares the domain's cap budget).
-    pub domain: DomainId,
-}
-
-impl VcpuParams {
-    /// Default weight, no cap, any pCPU, for a vCPU of `domain`.
-    pub const fn new(domain: DomainId) -> Self {
-        let all = CpuMask::all(MAX_PCPUS);
-        Self { weight: DEFAULT_WEIGHT, cap: 0, hard_affinity: all, soft_affinity: all, domain }
-    }
-
-    /// Checks the parameters for a scheduler over `cpus` pCPUs.
-    pub fn validate(&self, cpus: usize) -> Result<(), SchedError> {
-        if self.weight == 0 {
-            return Err(SchedError::InvalidWeight);
-        }
-        if u64::from(self.cap) > 100 * cpus as u64 {
-            return Err(SchedError::InvalidCap);
-        }
-        if self.hard_affinity.and(CpuMask::all(cpus)).is_empty() {
-            return Err(SchedError::EmptyHardAffinity);
-        }
-        Ok(())
-    }
-}
-
-/// What the scheduler refused, and why. Every refusal is the caller's fault (bad parameters or
-/// an id it does not hold) and changes nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SchedError {
-    /// The [`VcpuId`] is not below [`MAX_VCPUS`].
-    VcpuOutOfRange,
-    /// `add_vcpu` of an id the scheduler already holds.
-    VcpuExists,
-    /// An id the scheduler does not hold.
-    UnknownVcpu,
-    /// A weight of 0.
-    InvalidWeight,
-    /// A cap above 100 × the number of pCPUs, or (on `add_vcpu`) one that differs from the cap
-    /// of the domain's other vCPUs.
-    InvalidCap,
-    /// A hard affinity that names no pCPU of the scheduler.
-    EmptyHardAffinity,
-    /// `set_params` naming another domain than the vCPU's.
-    DomainMismatch,
-}
-
-impl fmt::Display for SchedError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(match self {
-            Self::VcpuOutOfRange => "vCPU id out of range",
-            Self::VcpuExists => "vCPU already added",
-            Self::UnknownVcpu => "no such vCPU",
-            Self::InvalidWeight => "weight must be 1..=65535",
-            Self::InvalidCap => "cap above 100 x pCPUs, or not the domain's cap",
-            Self::EmptyHardAffinity => "hard affinity names no pCPU",
-            Self::DomainMismatch => "a vCPU cannot change domain",
+/// Whether one of `id`'s vCPUs is current on some pCPU.
+pub fn domain_running(table: &Table, id: DomainId) -> bool {
+    table.domain(id).is_some_and(|domain| {
+        CPUS.iter().any(|this| {
+            let current = this.current.load(Ordering::Acquire);
+            current != IDLE && domain.vcpus.contains(&current)
         })
+    })
+}
+
+/// Hands a domain created at run time (paused, its vCPUs down) to the scheduler.
+pub fn add_domain(table: &Table, id: DomainId) -> Result<(), xenolith_kernel::sched::SchedError> {
+    let Some(domain) = table.domain(id) else { return Ok(()) };
+    let now = now();
+    for &slot in &domain.vcpus {
+        with_scheduler(|scheduler| scheduler.add_vcpu(slot, domain.sched, now))?;
+    }
+    Ok(())
+}
+
+/// Whether vCPU `slot` is current on some pCPU.
+pub fn is_current(slot: usize) -> bool {
+    CPUS.iter().any(|this| this.current.load(Ordering::Acquire) == slot)
+}
+
+/// Whether vCPU `slot` is current on a pCPU other than this one.
+pub fn running_elsewhere(slot: usize) -> bool {
+    let me = cpu::current_index();
+    CPUS.iter()
+        .enumerate()
+        .any(|(index, this)| index != me && this.current.load(Ordering::Acquire) == slot)
+}
+
+/// Makes the pCPU running `slot` look at it again (to deliver a new virtual interrupt).
+pub fn kick_vcpu(slot: usize) {
+    let target = CPUS.iter().position(|this| this.current.load(Ordering::Acquire) == slot);
+    kick(target);
+}
+
+/// Makes `slot` runnable, kicking a pCPU if the scheduler wants one to look again.
+pub fn wake(slot: usize) {
+    kick(with_scheduler(|scheduler| scheduler.wake(slot, now())));
+}
+
+/// Takes `slot` off the run queues (it blocked or went down).
+pub fn sleep(slot: usize) {
+    kick(with_scheduler(|scheduler| scheduler.sleep(slot, now())));
+}
+
+/// The running `slot` offers its pCPU to others; the caller reschedules next.
+pub fn yield_now(slot: usize) {
+    with_scheduler(|scheduler| scheduler.yield_now(slot, now()));
+}
+
+/// Takes vCPU `slot` out of the scheduler for good (its domain shut down), kicking the pCPU
+/// that must choose again.
+pub fn remove_vcpu(slot: usize) {
+    kick(with_scheduler(|scheduler| scheduler.remove_vcpu(slot)));
+}
+
+/// The context an idle pCPU runs: a WFI loop at EL2 with interrupts on.
+fn idle_frame() -> TrapFrame {
+    TrapFrame {
+        x: [0; 31],
+        elr: crate::arch::idle_loop as *const () as u64,
+        spsr: guest::SPSR_EL2H,
+        esr: 0,
+        far: 0,
+        sp: 0,
     }
 }
 
-/// What a pCPU runs next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// The vCPU to run; `None` is idle.
-    pub vcpu: Option<VcpuId>,
-    /// Call [`Scheduler::schedule`] again after this long at the latest; `None` is only on an
-    /// event (a kick, or the vCPU stopping).
-    pub run_for: Option<Nanos>,
-    /// Other pCPUs that must reschedule (send them an IPI): work this decision put back in the
-    /// queue, or budget that was replenished, that one of them should pick up.
-    pub kick: CpuMask,
+/// Lets the scheduler pick what this pCPU runs next and switches `frame` to it: saves the state
+/// of the vCPU that ran, loads the next one's (or the idle loop's) and returns the new vCPU's
+/// slot. Called with the table locked, by `trap` (which then delivers what is pending to it).
+pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
+    let this = percpu::this();
+    this.need_reschedule.store(false, Ordering::Release);
+    let cpu = cpu::current_index();
+    let previous = this.current.load(Ordering::Acquire);
+    let now = now();
+    if previous != IDLE {
+        if let Some(vcpu) = table.vcpu_mut(previous) {
+            vcpu.runtime_ns += now.saturating_sub(this.switched_at.load(Ordering::Relaxed));
+            vcpu.context.frame.clone_from(frame);
+            guest::save_el1(&mut vcpu.context.el1);
+            guest::save_fp(&mut vcpu.context.fp);
+            guest::save_gic(&mut vcpu.context.gic);
+        }
+    }
+    this.switched_at.store(now, Ordering::Relaxed);
+    let decision = with_scheduler(|scheduler| scheduler.schedule(cpu, now));
+    for target in decision.kick.iter().filter(|&target| target != cpu) {
+        kick(Some(target));
+    }
+    if let Some(run_for) = decision.run_for {
+        crate::arch::timer_deadline_in(run_for);
+    }
+    let next = decision.vcpu.filter(|&slot| {
+        table.vcpu(slot).is_some_and(|vcpu| vcpu.state == VcpuState::Runnable)
+            && table
+                .vcpu(slot)
+                .and_then(|vcpu| table.domain(vcpu.domain))
+                .is_some_and(|d| d.state == DomainState::Running)
+    });
+    match next
+        .and_then(|slot| Some((slot, table.vcpu(slot)?, table.domain(table.vcpu(slot)?.domain)?)))
+    {
+        Some((slot, vcpu, domain)) => {
+            guest::restore_el1(&vcpu.context.el1);
+            guest::restore_fp(&vcpu.context.fp);
+            guest::restore_gic(&vcpu.context.gic);
+            guest::activate_stage2(domain.vmid, domain.stage2.root());
+            frame.clone_from(&vcpu.context.frame);
+            this.current.store(slot, Ordering::Release);
+            Some(slot)
+        }
+        None => {
+            *frame = idle_frame();
+            this.current.store(IDLE, Ordering::Release);
+            None
+        }
+    }
 }
 
-impl Decision {
-    /// Idle until an event.
-    pub const IDLE: Self = Self { vcpu: None, run_for: None, kick: CpuMask::EMPTY };
+/// Logs each domain's share of one pCPU since the previous call `elapsed_ns` ago (the heartbeat):
+/// `shares: d0 alpha 66.6%, d1 beta 33.3%`. Run time is charged at context switches, so a vCPU
+/// running right now is counted up to its last switch.
+pub fn report_shares(elapsed_ns: u64) {
+    let mut table = TABLE.lock();
+    let mut line = alloc::string::String::new();
+    let ids: alloc::vec::Vec<DomainId> =
+        table.domains.iter().flatten().map(|domain| domain.id).collect();
+    for id in ids {
+        let total: u64 = table.domain(id).map_or(0, |domain| {
+            domain
+                .vcpus
+                .iter()
+                .filter_map(|&slot| table.vcpu(slot))
+                .map(|vcpu| vcpu.runtime_ns)
+                .sum()
+        });
+        let Some(domain) = table.domain_mut(id) else { continue };
+        let delta = total - domain.runtime_at_heartbeat.min(total);
+        domain.runtime_at_heartbeat = total;
+        let tenths = delta * 1000 / elapsed_ns.max(1);
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        let _ = core::fmt::Write::write_fmt(
+            &mut line,
+            format_args!("d{id} {} {}.{}%", domain.name, tenths / 10, tenths % 10),
+        );
+    }
+    if !line.is_empty() {
+        log::info!("shares: {line}");
+    }
 }
 
-/// A scheduling policy, driven by the core's per-pCPU code. See the module documentation for the
-/// contract; methods given an unknown [`VcpuId`] do nothing.
-pub trait Scheduler {
-    /// Xen's `sched_id` (`XEN_SCHEDULER_*`).
-    fn id(&self) -> u32;
-
-    /// Xen's name for the policy (`sched=` on the command line).
-    fn name(&self) -> &'static str;
-
-    /// Takes `vcpu` on, asleep: it runs only after [`wake`](Self::wake).
-    fn add_vcpu(&mut self, vcpu: VcpuId, params: VcpuParams, now: Nanos) -> Result<(), SchedError>;
-
-    /// Forgets `vcpu`. Returns the pCPU that must reschedule: the one running it, or one that was
-    /// given waiting work in its place.
-    fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu>;
-
-    /// Changes weight, cap (of the vCPU's domain) and affinities. Returns the pCPUs that must
-    /// reschedule.
-    fn set_params(
-        &mut self,
-        vcpu: VcpuId,
-        params: VcpuParams,
-        now: Nanos,
-    ) -> Result<CpuMask, SchedError>;
-
-    /// `vcpu` is runnable again. Returns a pCPU that should reconsider (an idle one, or one whose
-    /// vCPU the woken one should preempt), if any.
-    fn wake(&mut self, vcpu: VcpuId, now: Nanos) -> Option<Cpu>;
-
-    /// `vcpu` blocked, paused or went down. Returns the pCPU running it, which must reschedule.
-    fn sleep(&mut self, vcpu: VcpuId, now: Nanos) -> Option<Cpu>;
-
-    /// `vcpu`, running, offers its pCPU to others (`SCHEDOP_yield`); the caller reschedules next.
-    fn yield_now(&mut self, vcpu: VcpuId, now: Nanos);
-
-    /// Called on `cpu` when its timer fires, it is kicked, or its vCPU stops: charges the time
-    /// since the last call to the vCPU that was running and picks what runs next.
-    fn schedule(&mut self, cpu: Cpu, now: Nanos) -> Decision;
-
-    /// What `cpu` runs, as of its last [`schedule`](Self::schedule) (or `None` after its vCPU was
-    /// removed).
-    fn current(&self, cpu: Cpu) -> Option<VcpuId>;
+/// Domain id and vCPU index of what this pCPU runs, if anything.
+pub fn current_vcpu() -> Option<usize> {
+    let current = percpu::this().current.load(Ordering::Acquire);
+    (current != IDLE).then_some(current)
 }

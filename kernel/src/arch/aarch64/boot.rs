@@ -9,15 +9,13 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Once;
-use xenolith_kernel::cmdline::{Console, TestFault};
-use xenolith_kernel::frame::Region;
+use xenolith_kernel::mm::frame::{ImageLayout, Region};
+use xenolith_kernel::platform::cmdline::TestFault;
 use xenolith_kernel::platform::{Platform, PsciMethod, MAX_CPUS};
 
 use super::entry::{self, SecondaryBoot};
 use super::{cpu, gic, mmu, psci, timer};
-use crate::percpu::{self, CPUS};
-use crate::setup::{self, BootConfig, ImageLayout};
-use crate::{console, memory, panic};
+use crate::arch::percpu::{self, CPUS};
 
 /// SGI asking a CPU to stop for good.
 const SGI_STOP: u32 = 0;
@@ -45,20 +43,46 @@ static mut SECONDARY_RECORDS: [SecondaryBoot; MAX_CPUS] =
 static TIMER_INTID: AtomicU64 = AtomicU64::new(26);
 /// Counter ticks per timer interrupt.
 static TICK_INTERVAL: AtomicU64 = AtomicU64::new(0);
-/// Heartbeat period in nanoseconds (0: off).
-static HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
-/// When the last heartbeat line was printed.
-static LAST_HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
 /// The interrupt controller is up; interrupt dispatch may run.
 static GIC_READY: AtomicBool = AtomicBool::new(false);
 
 struct Shared {
-    redist: xenolith_kernel::frame::RegionList,
+    redist: xenolith_kernel::mm::frame::RegionList,
     redist_stride: Option<u64>,
 }
 static SHARED: Once<Shared> = Once::new();
 
-fn image_layout() -> ImageLayout {
+/// First steps of the boot CPU, before anything else runs: its index, its stack top, HCR_EL2
+/// (EL1 is AArch64; IRQ, FIQ and SError route to EL2 so the core takes its own interrupts while
+/// it runs at EL2) and its timer.
+pub fn init_boot_cpu() {
+    cpu::set_current_index(0);
+    let boot_stack_top = (&raw const entry::BOOT_STACK) as u64 + entry::BOOT_STACK_SIZE as u64;
+    entry::STACK_TOPS[0].store(boot_stack_top, Ordering::Relaxed);
+    cpu::write_sysreg!("hcr_el2", (1 << 31) | (1 << 5) | (1 << 4) | (1 << 3));
+    timer::init_cpu();
+}
+
+/// The DTB the bootloader passed at `dtb_address` (x0), if its header is sane: a DTB magic and a
+/// total size of at most 2 MiB. Nothing past the 8-byte header is read before that check.
+pub fn boot_dtb(dtb_address: u64) -> Option<&'static [u8]> {
+    if dtb_address == 0 {
+        return None;
+    }
+    // SAFETY: the boot protocol puts a DTB at `dtb_address` in RAM (x0); reading its 8-byte
+    // header (magic and big-endian total size) stays within any valid DTB.
+    let header = unsafe { core::ptr::read_volatile(dtb_address as *const [u8; 8]) };
+    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if header[..4] != [0xd0, 0x0d, 0xfe, 0xed] || total > 2 << 20 {
+        return None;
+    }
+    // SAFETY: checked above: a DTB magic and a total size of at most 2 MiB at a RAM address the
+    // bootloader reserved for it; the slice is only read.
+    Some(unsafe { core::slice::from_raw_parts(dtb_address as *const u8, total) })
+}
+
+/// Where the core's image lies, from the linker script.
+pub fn image_layout() -> ImageLayout {
     // Only the addresses of these linker-script symbols are taken, never their contents.
     let (start, text_end, rodata_end, end) = {
         (
@@ -75,136 +99,9 @@ fn image_layout() -> ImageLayout {
     }
 }
 
-/// The boot CPU's Rust entry, from `_start`, with the DTB's physical address.
-#[no_mangle]
-extern "C" fn primary_main(dtb_address: u64) -> ! {
-    cpu::set_current_index(0);
-    crate::heap::init();
-    let boot_stack_top = (&raw const entry::BOOT_STACK) as u64 + entry::BOOT_STACK_SIZE as u64;
-    entry::STACK_TOPS[0].store(boot_stack_top, Ordering::Relaxed);
-    // HCR_EL2: RW (EL1 is AArch64), and route IRQ/FIQ/SError to EL2 so the core takes its own
-    // interrupts while it runs at EL2.
-    cpu::write_sysreg!("hcr_el2", (1 << 31) | (1 << 5) | (1 << 4) | (1 << 3));
-    timer::init_cpu();
-
-    // The DTB's header gives its size; nothing else is read before the parser checks it.
-    // SAFETY: the boot protocol puts a DTB at `dtb_address` in RAM (x0); reading its 8-byte
-    // header (magic and big-endian total size) stays within any valid DTB.
-    let header = unsafe { core::ptr::read_volatile(dtb_address as *const [u8; 8]) };
-    let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    if dtb_address == 0 || header[..4] != [0xd0, 0x0d, 0xfe, 0xed] || total > 2 << 20 {
-        cpu::halt(); // No DTB: no console either. Documented in docs/architecture.md.
-    }
-    // SAFETY: checked above: a DTB magic and a total size of at most 2 MiB at a RAM address the
-    // bootloader reserved for it; the slice is only read.
-    let dtb: &'static [u8] =
-        unsafe { core::slice::from_raw_parts(dtb_address as *const u8, total) };
-    let platform = match Platform::parse(dtb, dtb_address) {
-        Ok(platform) => platform,
-        Err(_) => cpu::halt(), // As above: without a usable DTB there is no console.
-    };
-    let config = BootConfig::read(&platform);
-    if config.params.console == Console::Dtuart {
-        if let Ok(uart) = platform.uart(config.params.dtuart) {
-            console::init(uart.base);
-        }
-    }
-    console::init_log(config.params.loglvl.to_level_filter());
-    panic::set_on_panic(config.params.on_panic);
-    boot(&platform, &config)
-}
-
-fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
-    console::print(format_args!(
-        "\n Xenolith {} (aarch64) - a Xen-compatible hypervisor with a small trusted core\n\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    log::info!(
-        "booted at EL{} on MPIDR {:#x}; counter at {} Hz",
-        cpu::current_el(),
-        cpu::mpidr(),
-        cpu::counter_frequency()
-    );
-    config.report_diagnostics();
-    log::info!("command line: {:?}", config.params);
-    if let Some(error) = config.module_error {
-        panic!("boot bundle refused: {error}");
-    }
-    match &config.bundle {
-        None => log::warn!("no boot bundle (initrd): no system manifest, no domains to build"),
-        Some(Err(error)) => panic!("boot bundle refused: {error}"),
-        Some(Ok(bundle)) => log::info!(
-            "boot bundle: system {:?}, {} bytes, checksum {:#010x} ok",
-            bundle.manifest.name,
-            bundle.payload.len(),
-            bundle.header.payload_crc32.get()
-        ),
-    }
-
-    // Memory.
-    let layout = image_layout();
-    for bank in platform.ram.iter() {
-        log::info!(
-            "RAM      {:#012x}-{:#012x} ({} MiB)",
-            bank.start,
-            bank.end,
-            (bank.end - bank.start) >> 20
-        );
-    }
-    let reserved = setup::reserved_regions(platform, layout.whole());
-    for region in reserved.iter() {
-        log::info!("reserved {:#012x}-{:#012x}", region.start, region.end);
-    }
-    match memory::init(platform.ram.as_slice(), reserved.as_slice()) {
-        Ok(bitmap) => log::debug!("frame bitmap at {:#x}-{:#x}", bitmap.start, bitmap.end),
-        Err(error) => panic!("cannot start the frame allocator: {error}"),
-    }
-    let (total, free) = memory::frame_counts();
-    log::info!(
-        "memory: {} MiB usable, {} MiB free ({} of {} frames)",
-        total >> 8,
-        free >> 8,
-        free,
-        total
-    );
-
-    // The core's own address space.
-    let mut devices = xenolith_kernel::frame::RegionList::new();
-    let uart = platform.uart(config.params.dtuart).ok();
-    let mut add_device = |region: Region| {
-        if devices.push(region).is_err() {
-            panic!("too many device regions");
-        }
-    };
-    if let Some(uart) = uart {
-        add_device(Region { start: uart.base, end: uart.base + uart.size });
-    }
-    add_device(platform.gic.dist);
-    for region in platform.gic.redist.iter() {
-        add_device(*region);
-    }
-    let wx_hook = cfg!(feature = "test-hooks") && config.params.test_wx_mapping;
-    if config.params.test_wx_mapping && !wx_hook {
-        log::warn!("test_wx_mapping ignored: this build has no test hooks");
-    }
-    let space = match setup::build_address_space(
-        &layout,
-        platform.ram.as_slice(),
-        devices.as_slice(),
-        wx_hook,
-    ) {
-        Ok(space) => space,
-        Err(error) => panic!("cannot build the core's page tables: {error}"),
-    };
-    setup::check_writable_xor_executable(&space);
-    // SAFETY: `space` identity-maps the image, all RAM (stacks, per-CPU data, tables, bitmap) and
-    // the console and GIC devices; its tables are frames the allocator never hands out again.
-    unsafe { mmu::enable(space.root()) };
-    log::info!(
-        "EL2 MMU on: text RX, rodata R, data and RAM RW+XN, devices nGnRE; SCTLR_EL2.WXN set"
-    );
-
-    // Interrupts and time.
+/// Brings the interrupt controller's distributor up and sets the periodic tick (`TICK_HZ`) on
+/// the platform's EL2 timer. Returns the distributor's interrupt lines.
+pub fn init_interrupts(platform: &Platform<'_>) -> u32 {
     let gic_lines =
         gic::init_distributor(&platform.gic.dist).unwrap_or_else(|error| panic!("{error}"));
     SHARED.call_once(|| Shared {
@@ -212,18 +109,13 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
         redist_stride: platform.gic.redist_stride,
     });
     TIMER_INTID.store(u64::from(platform.timer.hyp), Ordering::Relaxed);
-    let frequency = cpu::counter_frequency().max(1);
-    TICK_INTERVAL.store(frequency / TICK_HZ, Ordering::Relaxed);
-    HEARTBEAT_NS.store(u64::from(config.params.heartbeat) * 1_000_000_000, Ordering::Relaxed);
-    LAST_HEARTBEAT_NS.store(crate::schedule::now(), Ordering::Relaxed);
-    log::info!(
-        "GICv3: distributor at {:#x} with {gic_lines} interrupt lines; timer PPI {}",
-        platform.gic.dist.start,
-        platform.timer.hyp
-    );
-    start_this_cpu(0);
+    TICK_INTERVAL.store(cpu::counter_frequency().max(1) / TICK_HZ, Ordering::Relaxed);
+    gic_lines
+}
 
-    // The other CPUs.
+/// Starts every other CPU of `platform` (at most `wanted` in all) through PSCI, each on the
+/// core's page tables at `root`.
+pub fn start_other_cpus(platform: &Platform<'_>, wanted: usize, root: u64) {
     let psci = platform
         .psci
         .unwrap_or_else(|| panic!("the DTB has no /psci node: cannot start other CPUs"));
@@ -237,10 +129,6 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
         version & 0xffff,
         psci.cpu_on
     );
-    let wanted = config
-        .params
-        .maxcpus
-        .map_or(platform.cpu_count(), |max| (max as usize).min(platform.cpu_count()));
     let me = cpu::mpidr();
     let mut next_index = 1;
     for cpu_entry in platform.cpus.iter().filter(|entry| entry.mpidr != me) {
@@ -248,41 +136,13 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
             log::info!("CPU MPIDR {:#x} left offline (maxcpus={wanted})", cpu_entry.mpidr);
             continue;
         }
-        start_secondary(next_index, cpu_entry.mpidr, space.root(), psci.cpu_on);
+        start_secondary(next_index, cpu_entry.mpidr, root, psci.cpu_on);
         next_index += 1;
     }
-    log::info!("{} of {} CPUs online", percpu::online_count(), platform.cpu_count());
-
-    self_test_sgis();
-    self_test_timers();
-
-    if let Some(fault) = config.params.test_fault {
-        trigger_test_fault(fault);
-    }
-
-    let ready = cpu::counter();
-    log::info!(
-        "Xenolith ready: {} CPUs, {} MiB free, {} KiB heap used, boot took {} us (counter {ready})",
-        percpu::online_count(),
-        memory::frame_counts().1 >> 8,
-        crate::heap::usage().0 / 1024,
-        ready * 1_000_000 / frequency
-    );
-    {
-        // The timer interrupt takes the scheduler, domain and heap locks on this pCPU too:
-        // everything that holds them here runs with interrupts masked.
-        let _masked = cpu::IrqGuard::new();
-        crate::schedule::init(config.params.sched, percpu::online_count());
-        if let Some(Ok(bundle)) = &config.bundle {
-            crate::domain::keep_boot_bundle(bundle.clone());
-            crate::domain::build_boot_domains(bundle);
-        }
-    }
-    idle()
 }
 
 /// Brings the calling CPU's interrupt controller and timer up and marks it online.
-fn start_this_cpu(index: usize) {
+pub fn start_this_cpu(index: usize) {
     let shared = SHARED.get().expect("distributor initialised before any CPU starts");
     let mpidr = cpu::mpidr();
     let redistributor =
@@ -344,7 +204,8 @@ extern "C" fn secondary_main(index: u64) -> ! {
     idle()
 }
 
-fn idle() -> ! {
+/// Runs the idle loop on this CPU for good.
+pub fn idle() -> ! {
     // SAFETY: idle_loop abandons this stack (it restarts at the stack's top); every caller is a
     // `-> !` entry function that holds no lock or guard at this point.
     unsafe { entry::idle_loop() }
@@ -366,7 +227,7 @@ fn wait_until(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// Sends a test SGI to every online CPU, this one included, and checks each arrives.
-fn self_test_sgis() {
+pub fn self_test_sgis() {
     for (index, this) in CPUS.iter().enumerate() {
         if !this.online.load(Ordering::Acquire) {
             continue;
@@ -381,7 +242,7 @@ fn self_test_sgis() {
 }
 
 /// Checks every online CPU takes timer interrupts.
-fn self_test_timers() {
+pub fn self_test_timers() {
     for (index, this) in CPUS.iter().enumerate() {
         if !this.online.load(Ordering::Acquire) {
             continue;
@@ -394,7 +255,7 @@ fn self_test_timers() {
     log::info!("timer: every online CPU ticking at {TICK_HZ} Hz on the EL2 physical timer");
 }
 
-fn trigger_test_fault(fault: TestFault) {
+pub fn trigger_test_fault(fault: TestFault) {
     if !cfg!(feature = "test-hooks") {
         log::warn!("test_fault ignored: this build has no test hooks");
         return;
@@ -414,14 +275,27 @@ fn trigger_test_fault(fault: TestFault) {
     }
 }
 
-/// IRQ at EL2: acknowledge, dispatch, end.
-pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
+/// What one interrupt exception brought, after every pending interrupt was acknowledged and
+/// ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Taken {
+    /// The stop SGI: the system is stopping (or a stale request).
+    pub stop: bool,
+    /// This pCPU's periodic tick (the next one is already armed).
+    pub tick: bool,
+    /// Another pCPU asked this one to run its scheduler.
+    pub reschedule: bool,
+    /// The virtual timer of the vCPU running here fired.
+    pub virtual_timer: bool,
+}
+
+/// IRQ at EL2: acknowledges and ends every pending interrupt, counting ticks and test SGIs, and
+/// says what the rest of the core must do about them. Nothing before the GIC is up.
+pub fn take_interrupts() -> Taken {
+    let mut taken = Taken::default();
     if !GIC_READY.load(Ordering::Acquire) {
-        return;
+        return taken;
     }
-    let mut ticked = false;
-    let mut kicked = false;
-    let mut virtual_timer = false;
     loop {
         let intid = gic::acknowledge();
         if intid >= gic::SPURIOUS {
@@ -429,43 +303,22 @@ pub fn handle_interrupt(frame: &mut super::entry::TrapFrame) {
         }
         let this = percpu::this();
         match intid {
-            SGI_STOP => {
-                gic::end_of_interrupt(intid);
-                if panic::stopping() {
-                    console::print(format_args!("(XEN) CPU{} stopped\n", cpu::current_index()));
-                    cpu::halt();
-                }
-                continue;
-            }
+            SGI_STOP => taken.stop = true,
             SGI_TEST => {
                 this.test_sgis.fetch_add(1, Ordering::AcqRel);
             }
-            SGI_RESCHEDULE => kicked = true,
-            VIRTUAL_TIMER_PPI => virtual_timer = true,
+            SGI_RESCHEDULE => taken.reschedule = true,
+            VIRTUAL_TIMER_PPI => taken.virtual_timer = true,
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
                 arm_next_tick(this);
                 this.ticks.fetch_add(1, Ordering::AcqRel);
-                ticked = true;
-                let period = HEARTBEAT_NS.load(Ordering::Relaxed);
-                let now = crate::schedule::now();
-                let last = LAST_HEARTBEAT_NS.load(Ordering::Relaxed);
-                if cpu::current_index() == 0 && period != 0 && now >= last + period {
-                    LAST_HEARTBEAT_NS.store(now, Ordering::Relaxed);
-                    heartbeat_line(now - last);
-                }
+                taken.tick = true;
             }
             _ => log::warn!("unexpected interrupt {intid}"),
         }
         gic::end_of_interrupt(intid);
     }
-    if virtual_timer || !(ticked || kicked) {
-        crate::schedule::interrupt_return(virtual_timer);
-    }
-    if ticked {
-        crate::schedule::tick(frame);
-    } else if kicked {
-        crate::schedule::reschedule(frame);
-    }
+    taken
 }
 
 /// Schedules this pCPU's next periodic tick one interval from now and arms the timer for it.
@@ -494,7 +347,8 @@ pub fn kick(index: usize) {
     }
 }
 
-fn heartbeat_line(elapsed_ns: u64) {
+/// Logs how many timer interrupts each online CPU has taken (the heartbeat).
+pub fn log_tick_counts() {
     let mut counts = [0u64; MAX_CPUS];
     let mut online = 0;
     for this in CPUS.iter().filter(|this| this.online.load(Ordering::Acquire)) {
@@ -502,7 +356,6 @@ fn heartbeat_line(elapsed_ns: u64) {
         online += 1;
     }
     log::info!("heartbeat: timer ticks per CPU {:?}", &counts[..online]);
-    crate::schedule::report_shares(elapsed_ns);
 }
 
 /// Asks every other online CPU to stop, and waits briefly for them to say so.

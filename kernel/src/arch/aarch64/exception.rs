@@ -5,8 +5,9 @@
 //! - Runs on the interrupted context's stack with the frame the vector code saved; returning
 //!   restores that frame.
 
+use core::fmt::{self, Write};
+
 use super::entry::TrapFrame;
-use crate::panic;
 
 /// Vector table offsets / 0x80: (source, kind).
 const SOURCES: [&str; 4] = ["EL2t", "EL2h", "lower EL (AArch64)", "lower EL (AArch32)"];
@@ -34,37 +35,40 @@ fn class_name(class: u64) -> &'static str {
     }
 }
 
-/// Called by the vector code with the vector number (0..16) and the saved registers.
-#[no_mangle]
-extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
-    match vector {
-        // IRQ or FIQ, at EL2 (idle) or from a domain.
-        5 | 6 | 9 | 10 => {
-            super::boot::handle_interrupt(frame);
-            return;
-        }
-        // Synchronous exception from a domain (AArch64 EL1/EL0).
-        8 => {
-            crate::schedule::guest_trap(frame);
-            return;
-        }
-        // An SError from a domain (an external abort it caused), or anything from AArch32 state
-        // (domains are AArch64 only): the domain is crashed, never the core.
-        11..=15 => {
-            crate::schedule::foreign_state_trap(frame);
-            return;
-        }
-        _ => {}
-    }
-    let source = SOURCES[(vector as usize / 4) % 4];
-    let kind = KINDS[vector as usize % 4];
-    dump(vector, frame);
-    panic::stop_system(format_args!("unexpected {kind} exception from {source}"));
+/// What an exception taken to EL2 is, from its vector number (0..16, the vector table's slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exception {
+    /// IRQ or FIQ, at EL2 (idle) or from a domain.
+    Interrupt,
+    /// A synchronous exception from a domain (AArch64 EL1/EL0): hypercalls, faults, traps.
+    Guest,
+    /// An SError from a domain (an external abort it caused), or anything from AArch32 state
+    /// (domains are AArch64 only): the domain is at fault, never the core.
+    Foreign,
+    /// Anything else: the core itself faulted.
+    Unexpected,
 }
 
-fn dump(vector: u64, frame: &TrapFrame) {
+/// Classifies vector `vector` of the vector table.
+pub fn classify(vector: u64) -> Exception {
+    match vector {
+        5 | 6 | 9 | 10 => Exception::Interrupt,
+        8 => Exception::Guest,
+        11..=15 => Exception::Foreign,
+        _ => Exception::Unexpected,
+    }
+}
+
+/// What an unexpected exception was, in words: "synchronous exception from EL2h".
+pub fn describe(vector: u64) -> (&'static str, &'static str) {
+    (KINDS[vector as usize % 4], SOURCES[(vector as usize / 4) % 4])
+}
+
+/// Writes the register dump of an unexpected exception to `out`.
+pub fn dump(out: &mut dyn Write, vector: u64, frame: &TrapFrame) -> fmt::Result {
     let class = frame.esr >> 26;
-    crate::console::print(format_args!(
+    write!(
+        out,
         "(XEN) ----[ unexpected exception, vector {vector} ({} {}) on CPU{} ]----\n\
          (XEN) ESR_EL2={:#018x}  EC={class:#04x} ({})  ISS={:#x}\n\
          (XEN) ELR_EL2={:#018x}  FAR_EL2={:#018x}\n\
@@ -79,7 +83,7 @@ fn dump(vector: u64, frame: &TrapFrame) {
         frame.far,
         frame.spsr,
         frame.sp,
-    ));
+    )?;
     for row in 0..11 {
         let mut line = [0u64; 3];
         let mut names = [0usize; 3];
@@ -93,11 +97,13 @@ fn dump(vector: u64, frame: &TrapFrame) {
             }
         }
         match count {
-            3 => crate::console::print(format_args!(
-                "(XEN) x{:<2}={:#018x} x{:<2}={:#018x} x{:<2}={:#018x}\n",
+            3 => writeln!(
+                out,
+                "(XEN) x{:<2}={:#018x} x{:<2}={:#018x} x{:<2}={:#018x}",
                 names[0], line[0], names[1], line[1], names[2], line[2]
-            )),
-            _ => crate::console::print(format_args!("(XEN) x{:<2}={:#018x}\n", names[0], line[0])),
+            )?,
+            _ => writeln!(out, "(XEN) x{:<2}={:#018x}", names[0], line[0])?,
         }
     }
+    Ok(())
 }

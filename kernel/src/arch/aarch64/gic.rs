@@ -13,7 +13,7 @@
 use core::ptr;
 
 use super::cpu::{read_sysreg, write_sysreg};
-use xenolith_kernel::frame::Region;
+use xenolith_kernel::mm::frame::Region;
 
 const GICD_CTLR: usize = 0x0000;
 const GICD_TYPER: usize = 0x0004;

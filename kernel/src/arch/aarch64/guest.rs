@@ -15,7 +15,7 @@ use core::arch::asm;
 
 use super::cpu::{read_sysreg, write_sysreg};
 use super::entry::TrapFrame;
-use xenolith_kernel::lpae;
+use xenolith_kernel::mm::lpae;
 
 /// HCR_EL2 while domains run: VM, SWIO, FMO, IMO, AMO, TWI, TWE, TSC, RW.
 pub const HCR_GUEST: u64 = (1 << 0)

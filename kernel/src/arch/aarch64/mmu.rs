@@ -1,6 +1,6 @@
 //! The core's EL2 stage-1 translation: register values and turning the MMU on.
 //!
-//! The tables themselves are built by the portable `xenolith_kernel::lpae`; this module only
+//! The tables themselves are built by the portable `xenolith_kernel::mm::lpae`; this module only
 //! points TTBR0_EL2 at them.
 //!
 //! # Invariants
@@ -11,7 +11,7 @@ use core::arch::asm;
 
 use super::cpu::read_sysreg;
 use super::entry::SecondaryBoot;
-use xenolith_kernel::lpae;
+use xenolith_kernel::mm::lpae;
 
 /// SCTLR_EL2 RES1 bits for the non-VHE layout (bits 4, 5, 11, 16, 18, 22, 23, 28, 29).
 const SCTLR_RES1: u64 = 0x30C5_0830;

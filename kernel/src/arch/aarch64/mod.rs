@@ -7,17 +7,15 @@
 //!
 //! Everything else a guest touches goes to a device-model domain.
 
-mod boot;
+pub mod boot;
 pub mod cpu;
 pub mod entry;
-mod exception;
+pub mod exception;
 mod gic;
 pub mod guest;
-mod mmu;
+pub mod mmu;
 mod psci;
 mod timer;
-pub mod vpsci;
-pub use vpsci as psci_guest;
 pub mod uart;
 
 /// Turning the machine off or resetting it.

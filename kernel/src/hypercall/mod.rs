@@ -10,10 +10,13 @@
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hypercall as call;
 use xenolith_abi::xen::{console, sched, version};
-use xenolith_kernel::policy::{self, DomainId, Operation};
+use xenolith_kernel::policy::{self, Operation};
 
-use crate::arch::guest;
-use crate::domain::{Table, VcpuState};
+mod domctl;
+mod memory_op;
+
+use crate::domain::{Caller, VcpuState};
+use crate::mm::guest_access::GuestMemory;
 
 /// What the trap handler does after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,78 +33,6 @@ fn error(error: XenError) -> Outcome {
     Outcome::Return(error.to_return())
 }
 
-/// The caller's memory, reached through its own stage-1 and stage-2 translation.
-pub struct GuestMemory;
-
-impl GuestMemory {
-    /// Copies `out.len()` bytes from guest virtual address `va`.
-    pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), XenError> {
-        let mut done = 0usize;
-        while done < out.len() {
-            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
-            let in_page = (4096 - (address & 0xfff)) as usize;
-            let chunk = in_page.min(out.len() - done);
-            let phys = guest::translate_guest(address, false).ok_or(XenError::EFAULT)?;
-            crate::memory::copy_from_phys(phys, &mut out[done..done + chunk]);
-            done += chunk;
-        }
-        Ok(())
-    }
-
-    /// Copies `bytes` to guest virtual address `va`.
-    pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), XenError> {
-        let mut done = 0usize;
-        while done < bytes.len() {
-            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
-            let in_page = (4096 - (address & 0xfff)) as usize;
-            let chunk = in_page.min(bytes.len() - done);
-            let phys = guest::translate_guest(address, true).ok_or(XenError::EFAULT)?;
-            crate::memory::copy_to_phys(phys, &bytes[done..done + chunk]);
-            done += chunk;
-        }
-        Ok(())
-    }
-
-    /// Reads a little-endian u32.
-    pub fn read_u32(&self, va: u64) -> Result<u32, XenError> {
-        let mut bytes = [0; 4];
-        self.read(va, &mut bytes)?;
-        Ok(u32::from_le_bytes(bytes))
-    }
-}
-
-/// Who is calling.
-pub struct Caller<'a> {
-    /// The calling domain.
-    pub domain: DomainId,
-    /// The calling vCPU's global slot.
-    pub vcpu_slot: usize,
-    /// The caller had IRQs masked (PSTATE.I in the trapped SPSR).
-    pub irqs_masked: bool,
-    /// Every domain (locked).
-    pub table: &'a mut Table,
-}
-
-impl Caller<'_> {
-    /// The domain a `domid_t` argument names: `DOMID_SELF` is the caller.
-    pub fn resolve(&self, domid: u16) -> DomainId {
-        if domid == xenolith_abi::xen::hypercall::DOMID_SELF {
-            self.domain
-        } else {
-            domid
-        }
-    }
-
-    /// Asks the policy whether the caller may do `operation`: `-EPERM` if not.
-    pub fn allow(&self, operation: Operation) -> Result<(), XenError> {
-        let domain = self.table.domain(self.domain).ok_or(XenError::ESRCH)?;
-        policy::check(self.domain, &domain.capabilities, operation).map_err(|denied| {
-            log::debug!("{denied}");
-            XenError::EPERM
-        })
-    }
-}
-
 /// The most bytes one `CONSOLEIO_write` prints.
 const CONSOLE_WRITE_MAX: usize = 4096;
 
@@ -111,21 +42,22 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
         call::__HYPERVISOR_console_io => console_io(args, caller),
         call::__HYPERVISOR_xen_version => xen_version(args, caller),
         call::__HYPERVISOR_sched_op => sched_op(args, caller),
-        call::__HYPERVISOR_domctl => match crate::domctl::domctl(args[0], caller) {
+        call::__HYPERVISOR_domctl => match domctl::domctl(args[0], caller) {
             Ok(value) => Outcome::Reschedule(value),
             Err(fault) => error(fault),
         },
-        call::__HYPERVISOR_memory_op => match crate::memory_op::memory_op(args[0], args[1], caller)
-        {
+        call::__HYPERVISOR_memory_op => match memory_op::memory_op(args[0], args[1], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
         },
         call::__HYPERVISOR_vcpu_op => vcpu_op(args, caller),
-        call::__HYPERVISOR_grant_table_op => match crate::grant_op::grant_table_op(args, caller) {
-            Ok(crate::grant_op::Done::Result(value)) => Outcome::Return(value),
-            Ok(crate::grant_op::Done::Continue(args)) => Outcome::Continue(args),
-            Err(fault) => error(fault),
-        },
+        call::__HYPERVISOR_grant_table_op => {
+            match crate::grant::ops::grant_table_op(args, caller) {
+                Ok(crate::grant::ops::Done::Result(value)) => Outcome::Return(value),
+                Ok(crate::grant::ops::Done::Continue(args)) => Outcome::Continue(args),
+                Err(fault) => error(fault),
+            }
+        }
         call::__HYPERVISOR_event_channel_op => {
             match crate::event::event_channel_op(args[0], args[1], caller) {
                 Ok(value) => Outcome::Return(value),
@@ -136,7 +68,7 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
         },
-        call::__HYPERVISOR_sysctl => match crate::domctl::sysctl(args[0], caller) {
+        call::__HYPERVISOR_sysctl => match domctl::sysctl(args[0], caller) {
             Ok(value) => Outcome::Return(value),
             Err(fault) => error(fault),
         },
@@ -155,7 +87,7 @@ fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             let text = &buffer[..count];
             for line in text.split(|&byte| byte == b'\n').filter(|line| !line.is_empty()) {
                 let line = core::str::from_utf8(line).unwrap_or("<non-UTF-8 output>");
-                crate::console::print(format_args!(
+                crate::platform::console::print(format_args!(
                     "(d{}) {}\n",
                     caller.domain,
                     line.trim_end_matches('\r')
@@ -261,7 +193,7 @@ fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     if op != hvm::HVMOP_set_param && op != hvm::HVMOP_get_param {
         return Err(XenError::ENOSYS);
     }
-    let mut param: xen_hvm_param = crate::domctl::read_struct(arg)?;
+    let mut param: xen_hvm_param = crate::mm::guest_access::read_struct(arg)?;
     let target = caller.resolve(param.domid);
     caller.table.domain(target).ok_or(XenError::ESRCH)?;
     if target != caller.domain {
@@ -297,14 +229,14 @@ fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
 fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
     match args[0] as u32 {
         sched::SCHEDOP_yield => {
-            crate::schedule::yield_now(caller.vcpu_slot);
+            crate::sched::yield_now(caller.vcpu_slot);
             Outcome::Reschedule(0)
         }
         sched::SCHEDOP_block => {
             if let Some(vcpu) = caller.table.vcpu_mut(caller.vcpu_slot) {
                 vcpu.state = VcpuState::Blocked;
             }
-            crate::schedule::sleep(caller.vcpu_slot);
+            crate::sched::sleep(caller.vcpu_slot);
             Outcome::Reschedule(0)
         }
         sched::SCHEDOP_poll => match crate::event::poll(args[1], caller) {
@@ -320,7 +252,7 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             if reason > sched::SHUTDOWN_MAX {
                 return error(XenError::EINVAL);
             }
-            crate::schedule::shutdown_domain(caller.table, caller.domain, reason);
+            crate::lifecycle::shutdown_domain(caller.table, caller.domain, reason);
             Outcome::Reschedule(0)
         }
         sched::SCHEDOP_remote_shutdown => match remote_shutdown(args[1], caller) {
@@ -337,7 +269,7 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
 /// restart policy then applies as for a shutdown from inside. `Ok(true)`: the caller shut
 /// itself down and must be rescheduled.
 fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
-    let request: sched::sched_remote_shutdown = crate::domctl::read_struct(arg)?;
+    let request: sched::sched_remote_shutdown = crate::mm::guest_access::read_struct(arg)?;
     let target = caller.resolve(request.domain_id);
     let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
     let target_is_control = domain.capabilities.control;
@@ -348,7 +280,7 @@ fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> 
         return Err(XenError::EINVAL);
     }
     log::info!("domain {target}: shut down by domain {} (SCHEDOP_remote_shutdown)", caller.domain);
-    crate::schedule::shutdown_domain(caller.table, target, request.reason);
+    crate::lifecycle::shutdown_domain(caller.table, target, request.reason);
     Ok(target == caller.domain)
 }
 
@@ -368,7 +300,7 @@ fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             }
             if vcpu.state == VcpuState::Down {
                 vcpu.state = VcpuState::Runnable;
-                crate::schedule::wake(slot);
+                crate::sched::wake(slot);
             }
             Outcome::Return(0)
         }
@@ -377,7 +309,7 @@ fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
                 return Outcome::Return(0);
             }
             vcpu.state = VcpuState::Down;
-            crate::schedule::sleep(slot);
+            crate::sched::sleep(slot);
             if this {
                 Outcome::Reschedule(0)
             } else {
@@ -394,7 +326,7 @@ fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             }
             let timeout = u64::from_le_bytes(request[..8].try_into().unwrap_or([0; 8]));
             let flags = u32::from_le_bytes(request[8..12].try_into().unwrap_or([0; 4]));
-            if flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::schedule::now() {
+            if flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::sched::now() {
                 return error(XenError::ETIME);
             }
             if let Some(vcpu) = caller.table.vcpu_mut(slot) {

@@ -73,7 +73,7 @@ use xenolith_abi::xen::grant_table::{
 pub use xenolith_abi::xen::grant_table::{grant_handle_t, grant_ref_t};
 use xenolith_abi::xen::hypercall::{domid_t, DOMID_SELF};
 
-use crate::lpae::PAGE_SIZE;
+use crate::mm::lpae::PAGE_SIZE;
 use crate::policy::DomainId;
 
 /// Version-1 entries per 4 KiB grant frame: 4096 / `sizeof(grant_entry_v1_t)` (8), Xen's
@@ -557,5 +557,42 @@ impl MapTrack {
     /// Whether there is no live mapping.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+}
+
+/// Grant-table frames one domain may have (Xen's `max_grant_frames`; its default is 64). 32
+/// frames are 16,384 version-1 entries.
+pub const MAX_GRANT_FRAMES: u32 = 32;
+
+/// One domain's grant-table state.
+pub struct GrantState {
+    /// Its table's frames (physical addresses, core-owned).
+    pub frames: Vec<u64>,
+    /// Where the domain mapped each frame (`XENMAPSPACE_grant_table`).
+    pub gfns: Vec<Option<u64>>,
+    /// Its grants other domains have pinned.
+    pub active: ActiveTable,
+    /// Other domains' grants it has mapped.
+    pub maptrack: MapTrack,
+    /// For each of those mappings: the physical frame and the granter's generation.
+    pub pages: BTreeMap<grant_handle_t, (u64, u32)>,
+}
+
+impl Default for GrantState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrantState {
+    /// An empty table (frames come with `GNTTABOP_setup_table` or `XENMAPSPACE_grant_table`).
+    pub fn new() -> Self {
+        Self {
+            frames: Vec::new(),
+            gfns: Vec::new(),
+            active: ActiveTable::new(MAX_GRANT_FRAMES),
+            maptrack: MapTrack::new(),
+            pages: BTreeMap::new(),
+        }
     }
 }

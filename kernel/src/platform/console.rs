@@ -79,6 +79,16 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = Writer(Pl011::new(UART_BASE.load(Ordering::Relaxed))).write_fmt(args);
 }
 
+/// The console as a [`Write`] target (each piece printed as it comes).
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        print(format_args!("{text}"));
+        Ok(())
+    }
+}
+
 /// Seconds and microseconds since reset, from the generic counter.
 pub fn uptime() -> (u64, u64) {
     let frequency = cpu::counter_frequency().max(1);

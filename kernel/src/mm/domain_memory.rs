@@ -15,23 +15,17 @@
 //! - Every per-domain list the core keeps on its heap is bounded ([`MAX_EXTENTS`],
 //!   [`MAX_FOREIGN`]), so no domain can exhaust the heap.
 
-use alloc::boxed::Box;
-use alloc::vec::Vec;
-
 use xenolith_abi::xen::arch_arm::{
-    vcpu_guest_context, VGCF_online, GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE,
-    GUEST_RAM1_SIZE,
+    GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_RAM1_SIZE,
 };
 use xenolith_abi::xen::errno::XenError;
-use xenolith_kernel::frame::FRAME_SIZE;
-use xenolith_kernel::lpae::{AddressSpace, Attributes, MemoryType, Stage2};
-use xenolith_kernel::policy::{Capabilities, DomainId};
+use xenolith_kernel::mm::frame::FRAME_SIZE;
+use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
+use xenolith_kernel::policy::DomainId;
 
-use crate::arch::guest::{self, VcpuContext};
-use crate::domain::{
-    Domain, DomainState, Extent, ForeignMapping, Table, Vcpu, VcpuState, MAX_VCPUS_PER_DOMAIN,
-};
-use crate::memory::{self, IdentityTables};
+use crate::arch::guest::{self};
+use crate::domain::{Domain, Extent, ForeignMapping, Table};
+use crate::mm::memory::{self, IdentityTables};
 
 /// Most RAM extents one domain may hold: each is a heap record, and the core's heap is fixed
 /// (64 domains at both limits use about 1.3 MiB of the 4 MiB heap).
@@ -39,13 +33,15 @@ pub const MAX_EXTENTS: usize = 512;
 /// Most foreign pages one domain may map at once, for the same reason.
 pub const MAX_FOREIGN: usize = 512;
 
-const GUEST_RAM: Attributes = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+/// How a domain's RAM is mapped in its stage 2.
+pub const GUEST_RAM: Attributes =
+    Attributes { memory: MemoryType::Normal, write: true, execute: true };
 
 /// A refused single-page stage-2 mapping as Xen reports it.
-fn map_error(error: xenolith_kernel::lpae::MapError) -> XenError {
+fn map_error(error: xenolith_kernel::mm::lpae::MapError) -> XenError {
     match error {
-        xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
-        xenolith_kernel::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
+        xenolith_kernel::mm::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+        xenolith_kernel::mm::lpae::MapError::AlreadyMapped { .. } => XenError::EBUSY,
         _ => XenError::EINVAL,
     }
 }
@@ -80,97 +76,6 @@ pub fn map_core_page(
 }
 
 impl Table {
-    /// `XEN_DOMCTL_createdomain`: a paused domain with `vcpus` vCPUs (all down), no RAM and no
-    /// capabilities. `requested` is the id asked for (0: any).
-    pub fn create_empty(&mut self, requested: DomainId, vcpus: u32) -> Result<DomainId, XenError> {
-        if vcpus == 0 || vcpus > MAX_VCPUS_PER_DOMAIN {
-            return Err(XenError::EINVAL);
-        }
-        let id = if requested != 0 {
-            if usize::from(requested) >= crate::domain::MAX_DOMAINS {
-                return Err(XenError::EINVAL);
-            }
-            if self.domain(requested).is_some() {
-                return Err(XenError::EEXIST);
-            }
-            while self.domains.len() <= usize::from(requested) {
-                self.domains.push(None);
-            }
-            requested
-        } else {
-            self.free_domain_id().ok_or(XenError::ENOMEM)?
-        };
-        let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
-        let mut tables = IdentityTables;
-        let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
-        let stage2 = match AddressSpace::<Stage2>::new(&mut tables) {
-            Ok(stage2) => stage2,
-            Err(_) => {
-                memory::release(shared_info, 1);
-                return Err(XenError::ENOMEM);
-            }
-        };
-        let mut stage2 = stage2;
-        // Its xenstore ring page, where Xen's toolstack puts it (`HVM_PARAM_STORE_PFN`).
-        let store_page = memory::alloc_zeroed_frame();
-        let page = Attributes { execute: false, ..GUEST_RAM };
-        let store_ipa = crate::domain::STORE_GFN * FRAME_SIZE;
-        let Some(store_page) = store_page
-            .filter(|&frame| stage2.map(&mut tables, store_ipa, frame, FRAME_SIZE, page).is_ok())
-        else {
-            if let Some(frame) = store_page {
-                memory::release(frame, 1);
-            }
-            memory::release(shared_info, 1);
-            stage2.destroy(&mut tables);
-            return Err(XenError::ENOMEM);
-        };
-        let events = match crate::event::new_table(id, shared_info, vcpus) {
-            Ok(events) => events,
-            Err(error) => {
-                memory::release(shared_info, 1);
-                memory::release(store_page, 1);
-                stage2.destroy(&mut tables);
-                return Err(error);
-            }
-        };
-        for (index, &slot) in slots.iter().enumerate() {
-            let context = VcpuContext::new(0, 0, index as u32);
-            self.vcpus[slot] =
-                Some(Vcpu::new(id, index as u32, context, VcpuState::Down, shared_info));
-        }
-        let generation = self.take_generation();
-        self.domains[usize::from(id)] = Some(Box::new(Domain {
-            id,
-            generation,
-            name: alloc::format!("d{id}"),
-            capabilities: Capabilities::default(),
-            state: DomainState::Paused,
-            ram: Vec::new(),
-            foreign: Vec::new(),
-            stage2,
-            vmid: (id + 1) & 0xff,
-            vcpus: slots,
-            runtime_at_heartbeat: 0,
-            sched: xenolith_kernel::sched::VcpuParams::new(id),
-            max_memkb: 0,
-            vgic: xenolith_kernel::vgic::VgicDist::new(),
-            shared_info,
-            shared_info_gfn: None,
-            events,
-            grants: crate::grant_op::GrantState::new(),
-            hvm_params: crate::domain::store_params(),
-            store_page: Some(store_page),
-            restart: xenolith_abi::bundle::RestartPolicy::Never,
-            manifest_index: None,
-            preserved: None,
-            restarts: 0,
-            destroy_requested: false,
-        }));
-        self.connect_store(id, None);
-        Ok(id)
-    }
-
     /// `XENMEM_populate_physmap` for one extent: `2^order` fresh, zeroed frames mapped at
     /// guest frame `gfn` of `target`.
     pub fn populate(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
@@ -205,7 +110,7 @@ impl Table {
                 let _ = allocator.free_contiguous(phys, frames);
             }
             return Err(match error {
-                xenolith_kernel::lpae::MapError::OutOfMemory => XenError::ENOMEM,
+                xenolith_kernel::mm::lpae::MapError::OutOfMemory => XenError::ENOMEM,
                 _ => XenError::EBUSY,
             });
         }
@@ -309,43 +214,6 @@ impl Table {
         domain.stage2.unmap(&mut tables, ipa, FRAME_SIZE).map_err(|_| XenError::EINVAL)?;
         domain.foreign.swap_remove(index);
         guest::flush_guest_tlbs();
-        Ok(())
-    }
-
-    /// `XEN_DOMCTL_setvcpucontext`: where vCPU `vcpu` of a paused `target` starts.
-    pub fn set_vcpu_context(
-        &mut self,
-        target: DomainId,
-        vcpu: u32,
-        context: &vcpu_guest_context,
-    ) -> Result<(), XenError> {
-        let domain = self.domain(target).ok_or(XenError::ESRCH)?;
-        if domain.state != DomainState::Paused {
-            return Err(XenError::EINVAL);
-        }
-        let slot = *domain.vcpus.get(vcpu as usize).ok_or(XenError::EINVAL)?;
-        // Only AArch64 EL1h/EL1t or EL0t with a 4-byte-aligned PC: nothing that could run at EL2.
-        let mode = context.user_regs.cpsr & 0x1f;
-        if !matches!(mode, 0b00100 | 0b00101 | 0b00000) || !context.user_regs.pc64.is_multiple_of(4)
-        {
-            return Err(XenError::EINVAL);
-        }
-        let vcpu_record = self.vcpu_mut(slot).ok_or(XenError::EINVAL)?;
-        let mut new = VcpuContext::new(context.user_regs.pc64, context.user_regs.x[0], vcpu);
-        new.frame.x = context.user_regs.x;
-        new.frame.spsr = context.user_regs.cpsr;
-        new.set_el1(
-            context.sctlr,
-            context.ttbcr,
-            context.ttbr0,
-            context.ttbr1,
-            context.user_regs.sp_el1,
-            context.user_regs.elr_el1,
-        );
-        vcpu_record.context = new;
-        vcpu_record.initialised = true;
-        vcpu_record.state =
-            if context.flags & VGCF_online != 0 { VcpuState::Runnable } else { VcpuState::Down };
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! `SCHEDOP_poll` (`xen/common/event_channel.c`, `xen/common/event_2l.c`,
 //! `xen/arch/arm/domain.c` `vcpu_mark_events_pending`, `xen/common/sched/core.c` `do_poll`).
 //!
-//! The table logic (ports, bindings, Xen's error values) is `xenolith_kernel::evtchn`; this
+//! The table logic (ports, bindings, Xen's error values) is `xenolith_kernel::event::evtchn`; this
 //! module looks the domains up, checks who may act on whom, and delivers.
 //!
 //! Delivery, as Xen on Arm: marking port `p` pending sets its bit in `shared_info`; unless the
@@ -20,6 +20,8 @@
 //!   in a RAM page of its own domain (`VCPUOP_register_vcpu_info`); vCPUs 1.. without one get no
 //!   upcalls, as Xen's `dummy_vcpu_info`.
 
+pub mod virq;
+
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
@@ -27,15 +29,15 @@ use xenolith_abi::xen::arch_arm::GUEST_EVTCHN_PPI;
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::event_channel::{self as ec, VIRQ_DOM_EXC};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
-use xenolith_kernel::evtchn::{
+use xenolith_kernel::event::evtchn::{
     Bitmaps, Close, EventTable, Port, SendTarget, StatusKind, BITMAP_WORDS, MAX_PORTS,
 };
 use xenolith_kernel::policy::{DomainId, Operation};
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::FromBytes;
 
+use crate::domain::Caller;
 use crate::domain::{Table, VcpuState};
-use crate::domctl::read_struct;
-use crate::hypercall::{Caller, GuestMemory};
+use crate::mm::guest_access::{read_struct, write_struct, GuestMemory};
 
 /// Offsets in `struct shared_info` (Arm; pinned by `xenolith_abi::xen::shared_info`'s tests).
 const PENDING_OFFSET: u64 = 48;
@@ -50,9 +52,9 @@ fn bitmaps(shared_info: u64) -> Bitmaps<'static> {
     // SAFETY: `shared_info` is a page-aligned frame the core allocated for one domain and frees
     // only after the domain's event table (which holds these) is dropped; both arrays (at 48 and
     // 560, 512 bytes each) are 8-byte aligned and inside it.
-    let pending = unsafe { crate::memory::shared(shared_info + PENDING_OFFSET) };
+    let pending = unsafe { crate::mm::memory::shared(shared_info + PENDING_OFFSET) };
     // SAFETY: as above.
-    let mask = unsafe { crate::memory::shared(shared_info + MASK_OFFSET) };
+    let mask = unsafe { crate::mm::memory::shared(shared_info + MASK_OFFSET) };
     Bitmaps::new(pending, mask)
 }
 
@@ -71,9 +73,9 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
     // SAFETY: `info` is a `vcpu_info` in the domain's shared-info page or its own RAM, which
     // stays allocated while the vCPU exists (module invariants); it is 8-byte aligned (checked
     // at registration) and the selector at offset 8 lies inside its 48 bytes.
-    let selector: &AtomicU64 = unsafe { crate::memory::shared(info + PENDING_SEL_OFFSET) };
+    let selector: &AtomicU64 = unsafe { crate::mm::memory::shared(info + PENDING_SEL_OFFSET) };
     // SAFETY: as above; the pending byte is at offset 0.
-    let upcall: &AtomicU8 = unsafe { crate::memory::shared(info) };
+    let upcall: &AtomicU8 = unsafe { crate::mm::memory::shared(info) };
     match word {
         Some(word) => {
             if selector.fetch_or(1 << word, Ordering::AcqRel) & (1 << word) != 0 {
@@ -83,7 +85,7 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
         None => selector.store(u64::MAX, Ordering::Release),
     }
     if upcall.swap(1, Ordering::AcqRel) == 0 {
-        crate::virq::raise(table, slot, GUEST_EVTCHN_PPI);
+        crate::event::virq::raise(table, slot, GUEST_EVTCHN_PPI);
     }
 }
 
@@ -91,7 +93,7 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
 fn upcall_pending(table: &Table, slot: usize) -> bool {
     let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) else { return false };
     // SAFETY: as in `mark_events_pending`.
-    let upcall: &AtomicU8 = unsafe { crate::memory::shared(info) };
+    let upcall: &AtomicU8 = unsafe { crate::mm::memory::shared(info) };
     upcall.load(Ordering::Acquire) != 0
 }
 
@@ -127,7 +129,7 @@ fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
             stop_polling(vcpu);
             if vcpu.state == VcpuState::Blocked {
                 vcpu.state = VcpuState::Runnable;
-                crate::schedule::wake(slot);
+                crate::sched::wake(slot);
             }
         }
     }
@@ -207,10 +209,6 @@ fn with_pair<R>(
     }
 }
 
-fn write_back<T: IntoBytes + zerocopy::Immutable>(va: u64, value: &T) -> Result<(), XenError> {
-    GuestMemory.write(va, value.as_bytes())
-}
-
 /// The domain a `dom` field names: the caller for `DOMID_SELF`, else another domain the caller
 /// may act for (Xen's `XSM_TARGET`: `-ESRCH` if it does not exist, `-EPERM` if not allowed).
 fn target_domain(caller: &Caller<'_>, dom: u16) -> Result<DomainId, XenError> {
@@ -233,7 +231,7 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
             let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
             op.port = domain.events.alloc_unbound(remote)?;
             // Xen leaves the port allocated when the copy back fails; so do we.
-            write_back(arg, &op)?;
+            write_struct(arg, &op)?;
             Ok(0)
         }
         ec::EVTCHNOP_bind_interdomain => {
@@ -255,21 +253,21 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
                 upcall(caller.table, me, vcpu, bound.port);
             }
             op.local_port = bound.port;
-            write_back(arg, &op)?;
+            write_struct(arg, &op)?;
             Ok(0)
         }
         ec::EVTCHNOP_bind_virq => {
             let mut op: ec::evtchn_bind_virq = read_struct(arg)?;
             let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
             op.port = domain.events.bind_virq(op.virq, op.vcpu)?;
-            write_back(arg, &op)?;
+            write_struct(arg, &op)?;
             Ok(0)
         }
         ec::EVTCHNOP_bind_ipi => {
             let mut op: ec::evtchn_bind_ipi = read_struct(arg)?;
             let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
             op.port = domain.events.bind_ipi(op.vcpu)?;
-            write_back(arg, &op)?;
+            write_struct(arg, &op)?;
             Ok(0)
         }
         ec::EVTCHNOP_close => {
@@ -301,7 +299,7 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
                 StatusKind::Virq { virq } => op.set_virq(virq),
                 StatusKind::Closed | StatusKind::Ipi => {}
             }
-            write_back(arg, &op)?;
+            write_struct(arg, &op)?;
             Ok(0)
         }
         ec::EVTCHNOP_bind_vcpu => {
@@ -356,7 +354,8 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     // upcall ends the poll at once.
     // (The saved context is stale while the caller runs: its IRQ mask comes from the trap.)
     if !caller.irqs_masked
-        && (crate::virq::has_pending(caller.table, slot) || upcall_pending(caller.table, slot))
+        && (crate::event::virq::has_pending(caller.table, slot)
+            || upcall_pending(caller.table, slot))
     {
         return Ok(false);
     }
@@ -373,7 +372,7 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     vcpu.poll = Some(ports);
     vcpu.poll_deadline = (request.timeout != 0).then_some(request.timeout);
     vcpu.state = VcpuState::Blocked;
-    crate::schedule::sleep(slot);
+    crate::sched::sleep(slot);
     Ok(true)
 }
 
@@ -424,9 +423,9 @@ pub fn register_vcpu_info(
     let new = phys + offset;
     let mut current = [0u8; SIZE as usize];
     if let Some(old) = vcpu.vcpu_info {
-        crate::memory::copy_from_phys(old, &mut current);
+        crate::mm::memory::copy_from_phys(old, &mut current);
     }
-    crate::memory::copy_to_phys(new, &current);
+    crate::mm::memory::copy_to_phys(new, &current);
     let vcpu = table.vcpu_mut(slot).ok_or(XenError::ENOENT)?;
     vcpu.vcpu_info = Some(new);
     vcpu.vcpu_info_registered = true;

@@ -568,5 +568,23 @@ fn fill(bitmap: &mut [u64], from: usize, to: usize, value: bool) {
     }
 }
 
+/// The layout of the core's own image, from the linker script.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageLayout {
+    /// Code: mapped read + execute.
+    pub text: Region,
+    /// Constants: read-only.
+    pub rodata: Region,
+    /// Data, .bss and the boot stack: read + write.
+    pub data: Region,
+}
+
+impl ImageLayout {
+    /// The whole image.
+    pub fn whole(&self) -> Region {
+        Region { start: self.text.start, end: self.data.end }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -17,16 +17,11 @@ use xenolith_abi::xen::private;
 use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
 use xenolith_kernel::policy::{self, DomainId, Operation};
 use xenolith_kernel::sched::CpuMask;
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
+use zerocopy::{FromZeros, IntoBytes};
 
+use crate::domain::Caller;
 use crate::domain::{DomainState, Table, VcpuState};
-use crate::hypercall::{Caller, GuestMemory};
-
-pub(crate) fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
-    let mut value = T::new_zeroed();
-    GuestMemory.read(va, value.as_mut_bytes())?;
-    Ok(value)
-}
+use crate::mm::guest_access::{read_struct, GuestMemory};
 
 fn is_control(table: &Table, id: DomainId) -> bool {
     table.domain(id).is_some_and(|domain| domain.capabilities.control)
@@ -93,12 +88,12 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
                 (dc::XEN_DOMCTL_destroydomain, _) => {
                     // Destroyed on request: no restart policy brings it back.
                     domain.destroy_requested = true;
-                    crate::schedule::shutdown_domain(caller.table, target, 0);
+                    crate::lifecycle::shutdown_domain(caller.table, target, 0);
                 }
                 (_, DomainState::Shutdown { .. }) => return Err(XenError::EINVAL),
                 (dc::XEN_DOMCTL_pausedomain, _) => {
                     domain.state = DomainState::Paused;
-                    slots.iter().for_each(|&slot| crate::schedule::sleep(slot));
+                    slots.iter().for_each(|&slot| crate::sched::sleep(slot));
                 }
                 _ => {
                     domain.state = DomainState::Running;
@@ -108,7 +103,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
                             .vcpu(slot)
                             .is_some_and(|vcpu| vcpu.state == VcpuState::Runnable)
                         {
-                            crate::schedule::wake(slot);
+                            crate::sched::wake(slot);
                         }
                     }
                 }
@@ -149,7 +144,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         dc::XEN_DOMCTL_createdomain => {
             let config: dc::xen_domctl_createdomain = op.u.read();
             let id = caller.table.create_empty(target, config.max_vcpus)?;
-            if let Err(error) = crate::schedule::add_domain(caller.table, id) {
+            if let Err(error) = crate::sched::add_domain(caller.table, id) {
                 log::error!("domain {id}: the scheduler refused its vCPUs: {error}");
                 caller.table.destroy(id);
                 return Err(XenError::EINVAL);
@@ -247,7 +242,7 @@ fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomaininfo {
     let Some(domain) = table.domain(id) else { return info };
     let vcpus: alloc::vec::Vec<_> =
         domain.vcpus.iter().filter_map(|&slot| table.vcpu(slot)).collect();
-    let running = crate::schedule::domain_running(table, id);
+    let running = crate::sched::domain_running(table, id);
     let mut flags = dc::XEN_DOMINF_hvm_guest;
     match domain.state {
         DomainState::Shutdown { reason } => {
@@ -313,7 +308,7 @@ fn vcpu_affinity(
         if soft_flag {
             params.soft_affinity = CpuMask::from_bits(read_bitmap(&affinity.cpumap_soft)?);
         }
-        crate::schedule::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
+        crate::sched::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
         if let Some(domain) = caller.table.domain_mut(target) {
             domain.sched = params;
         }
@@ -332,7 +327,7 @@ fn scheduler_op(
     target: DomainId,
     request: &mut dc::xen_domctl_scheduler_op,
 ) -> Result<(), XenError> {
-    if request.sched_id != crate::schedule::scheduler_id() {
+    if request.sched_id != crate::sched::scheduler_id() {
         return Err(XenError::EINVAL);
     }
     let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
@@ -352,7 +347,7 @@ fn scheduler_op(
             }
             params.cap = new.cap;
             for slot in slots {
-                crate::schedule::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
+                crate::sched::set_params(slot, params).map_err(|_| XenError::EINVAL)?;
             }
             if let Some(domain) = caller.table.domain_mut(target) {
                 domain.sched = params;
@@ -372,12 +367,12 @@ pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     check(caller, Operation::Sysctl)?;
     match op.cmd {
         sc::XEN_SYSCTL_sched_id => {
-            op.u.write(&sc::xen_sysctl_sched_id { sched_id: crate::schedule::scheduler_id() });
+            op.u.write(&sc::xen_sysctl_sched_id { sched_id: crate::sched::scheduler_id() });
         }
         sc::XEN_SYSCTL_physinfo => {
             let mut info = sc::xen_sysctl_physinfo::new_zeroed();
-            let cpus = crate::percpu::online_count() as u32;
-            let (total, free) = crate::memory::frame_counts();
+            let cpus = crate::arch::percpu::online_count() as u32;
+            let (total, free) = crate::mm::memory::frame_counts();
             info.threads_per_core = 1;
             info.cores_per_socket = cpus;
             info.nr_cpus = cpus;
@@ -386,7 +381,7 @@ pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             info.cpu_khz = (crate::arch::cpu::counter_frequency() / 1000) as u32;
             info.total_pages = total;
             info.free_pages = free;
-            info.max_mfn = crate::memory::max_frame_number();
+            info.max_mfn = crate::mm::memory::max_frame_number();
             op.u.write(&info);
         }
         sc::XEN_SYSCTL_getdomaininfolist => {

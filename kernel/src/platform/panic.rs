@@ -10,10 +10,10 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use xenolith_kernel::cmdline::OnPanic;
+use xenolith_kernel::platform::cmdline::OnPanic;
 
 use crate::arch;
-use crate::console;
+use crate::platform::console;
 
 static STOPPING: AtomicBool = AtomicBool::new(false);
 static ON_PANIC: AtomicU8 = AtomicU8::new(0);

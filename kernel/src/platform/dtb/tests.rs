@@ -2,11 +2,11 @@
 
 use super::*;
 
-const SMP1: &[u8] = include_bytes!("../../tests/data/qemu-virt-gicv3-smp1.dtb");
-const SMP2: &[u8] = include_bytes!("../../tests/data/qemu-virt-gicv3-smp2.dtb");
-const SMP4: &[u8] = include_bytes!("../../tests/data/qemu-virt-gicv3-smp4.dtb");
+const SMP1: &[u8] = include_bytes!("../../../tests/data/qemu-virt-gicv3-smp1.dtb");
+const SMP2: &[u8] = include_bytes!("../../../tests/data/qemu-virt-gicv3-smp2.dtb");
+const SMP4: &[u8] = include_bytes!("../../../tests/data/qemu-virt-gicv3-smp4.dtb");
 /// Built from `chosen-initrd.dts` next to it; see that file for what it covers.
-const CHOSEN: &[u8] = include_bytes!("../../tests/data/chosen-initrd.dtb");
+const CHOSEN: &[u8] = include_bytes!("../../../tests/data/chosen-initrd.dtb");
 
 const GIB: u64 = 1 << 30;
 

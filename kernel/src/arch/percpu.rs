@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use xenolith_kernel::platform::MAX_CPUS;
 
-use crate::arch::cpu;
+use super::cpu;
 
 /// What the core keeps about one CPU.
 pub struct PerCpu {
@@ -22,7 +22,7 @@ pub struct PerCpu {
     pub test_sgis: AtomicU64,
     /// Address of its interrupt controller redistributor frame (arch-defined).
     pub redistributor: AtomicUsize,
-    /// The vCPU slot whose live state is on this pCPU, or `schedule::IDLE`.
+    /// The vCPU slot whose live state is on this pCPU, or [`IDLE`].
     pub current: AtomicUsize,
     /// The scheduler asked this pCPU to reconsider before it returns to its vCPU.
     pub need_reschedule: AtomicBool,
@@ -41,13 +41,16 @@ impl PerCpu {
             ticks: AtomicU64::new(0),
             test_sgis: AtomicU64::new(0),
             redistributor: AtomicUsize::new(0),
-            current: AtomicUsize::new(usize::MAX),
+            current: AtomicUsize::new(IDLE),
             need_reschedule: AtomicBool::new(false),
             switched_at: AtomicU64::new(0),
             next_tick: AtomicU64::new(0),
         }
     }
 }
+
+/// `current` value of a pCPU running no vCPU.
+pub const IDLE: usize = usize::MAX;
 
 #[allow(clippy::declare_interior_mutable_const)] // only used to initialise the array below
 const NEW: PerCpu = PerCpu::new();

@@ -9,8 +9,8 @@
 //! - Frames handed out are zeroed before their first use as page tables.
 
 use spin::Mutex;
-use xenolith_kernel::frame::{find_free_range, FrameAllocator, FrameError, Region, FRAME_SIZE};
-use xenolith_kernel::lpae::{TableMemory, ENTRIES};
+use xenolith_kernel::mm::frame::{find_free_range, FrameAllocator, FrameError, Region, FRAME_SIZE};
+use xenolith_kernel::mm::lpae::{TableMemory, ENTRIES};
 
 /// The one frame allocator.
 pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
@@ -27,7 +27,7 @@ pub fn init(ram: &[Region], reserved: &[Region]) -> Result<Region, FrameError> {
     // on reserved for the bitmap alone, so this is the only reference to it.
     let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
     bitmap.fill(0);
-    let mut all_reserved = xenolith_kernel::frame::RegionList::new();
+    let mut all_reserved = xenolith_kernel::mm::frame::RegionList::new();
     for region in reserved {
         all_reserved.push(*region)?;
     }

@@ -1,4 +1,4 @@
-//! Virtual interrupts: the glue between the vGIC model (`xenolith_kernel::vgic`), the domain table
+//! Virtual interrupts: the glue between the vGIC model (`xenolith_kernel::event::vgic`), the domain table
 //! and the hardware's virtual CPU interface. Guest accesses to the distributor and
 //! redistributors arrive here as stage-2 data aborts, guest SGIs as trapped ICC_SGI1R_EL1
 //! writes, the virtual timer as its physical PPI; everything leaves through the list registers
@@ -65,15 +65,15 @@ pub fn raise(table: &mut Table, slot: usize, intid: u32) {
     vcpu.vgic.set_pending(intid);
     if vcpu.state == VcpuState::Blocked {
         vcpu.state = VcpuState::Runnable;
-        crate::schedule::wake(slot);
-    } else if crate::schedule::running_elsewhere(slot) {
-        crate::schedule::kick_vcpu(slot);
+        crate::sched::wake(slot);
+    } else if crate::sched::running_elsewhere(slot) {
+        crate::sched::kick_vcpu(slot);
     }
 }
 
 /// A guest's ICC_SGI1R_EL1 write from vCPU `sender` of `domain`.
 pub fn send_sgi(table: &mut Table, domain: DomainId, sender: usize, value: u64) {
-    let (intid, targets, all_but_self) = xenolith_kernel::vgic::decode_sgi1r(value);
+    let (intid, targets, all_but_self) = xenolith_kernel::event::vgic::decode_sgi1r(value);
     let Some(vcpus) = table.domain(domain).map(|record| record.vcpus.clone()) else { return };
     for (index, &slot) in vcpus.iter().enumerate() {
         let chosen =
@@ -99,7 +99,7 @@ pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
         let control = vcpu.context.el1.cntv_ctl;
         if control & 0b11 == 0b01
             && vcpu.context.el1.cntv_cval <= counter
-            && !crate::schedule::is_current(slot)
+            && !crate::sched::is_current(slot)
         {
             vcpu.context.el1.cntv_ctl |= 0b10;
             expired.push(slot);

@@ -1,241 +1,31 @@
-//! Grant tables in the core: `__HYPERVISOR_grant_table_op` with the version-1 ABI, the table's
-//! frames (`XENMAPSPACE_grant_table`), host mappings into the mapper's stage 2, copies, and frames
-//! that outlive their granter (`xen/common/grant_table.c`, `xen/arch/arm/mm.c`).
-//!
-//! The checks, pins and flag protocol are `xenolith_kernel::grant`; this module looks domains
-//! up, translates frames and changes stage-2 tables, in the order that module's doc gives.
+//! `__HYPERVISOR_grant_table_op` with the version-1 ABI: setting up and querying tables, host
+//! mappings into the mapper's stage 2, and copies (`xen/common/grant_table.c`,
+//! `xen/arch/arm/mm.c`), in the order the library's `grant` module gives.
 //!
 //! # Invariants
 //! - Called with the domain table locked and interrupts masked.
-//! - A domain's grant frames are core-owned pages, zeroed when allocated and scrubbed when the
-//!   domain is destroyed; the entries are reached only through [`FrameEntries`] (atomics).
-//! - Every live host mapping has a record in its mapper's `pages` (physical frame and the
-//!   granter's generation). A frame its granter no longer owns (the granter died) is counted in
-//!   [`Table::orphans`] by the mappings that hold it, and goes back to the allocator, scrubbed, when
-//!   the last of them is unmapped.
 //! - One hypercall handles at most [`BATCH`] operations; the rest is a continuation (the HVC is
 //!   re-executed with the arguments advanced, as Xen's `hypercall_create_continuation`).
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
-use xenolith_kernel::frame::FRAME_SIZE;
-use xenolith_kernel::grant::{
-    self, grant_handle_t, grant_ref_t, ActiveTable, Entries, MapTrack, Mapping, ENTRIES_PER_FRAME,
-};
-use xenolith_kernel::lpae::{Attributes, MemoryType};
+use xenolith_kernel::grant::{self, grant_handle_t, grant_ref_t, Mapping, MAX_GRANT_FRAMES};
+use xenolith_kernel::mm::frame::FRAME_SIZE;
+use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::{DomainId, Operation};
-use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::{grow, FrameEntries};
+use crate::domain::Caller;
 use crate::domain::Table;
-use crate::domctl::read_struct;
-use crate::hypercall::{Caller, GuestMemory};
-use crate::memory::{self, IdentityTables};
+use crate::mm::guest_access::{read_element, read_struct, write_element, GuestMemory};
+use crate::mm::memory::{self, IdentityTables};
 
-/// Grant-table frames one domain may have (Xen's `max_grant_frames`; its default is 64). 32
-/// frames are 16,384 version-1 entries.
-pub const MAX_GRANT_FRAMES: u32 = 32;
 /// Operations one `grant_table_op` call handles before it continues itself.
 pub const BATCH: u32 = 64;
 /// `INVALID_GFN` as a `xen_pfn_t`, for table frames not mapped anywhere.
 const INVALID_GFN: u64 = u64::MAX;
-
-/// One domain's grant-table state.
-pub struct GrantState {
-    /// Its table's frames (physical addresses, core-owned).
-    pub frames: Vec<u64>,
-    /// Where the domain mapped each frame (`XENMAPSPACE_grant_table`).
-    pub gfns: Vec<Option<u64>>,
-    /// Its grants other domains have pinned.
-    pub active: ActiveTable,
-    /// Other domains' grants it has mapped.
-    pub maptrack: MapTrack,
-    /// For each of those mappings: the physical frame and the granter's generation.
-    pub pages: BTreeMap<grant_handle_t, (u64, u32)>,
-}
-
-impl GrantState {
-    /// An empty table (frames come with `GNTTABOP_setup_table` or `XENMAPSPACE_grant_table`).
-    pub fn new() -> Self {
-        Self {
-            frames: Vec::new(),
-            gfns: Vec::new(),
-            active: ActiveTable::new(MAX_GRANT_FRAMES),
-            maptrack: MapTrack::new(),
-            pages: BTreeMap::new(),
-        }
-    }
-
-    /// Grows the table to `frames` frames (`gnttab_grow_table`): `false` if beyond the limit or
-    /// out of memory (frames added so far stay).
-    fn grow(&mut self, frames: u32) -> bool {
-        if frames > MAX_GRANT_FRAMES {
-            return false;
-        }
-        while self.frames.len() < frames as usize {
-            let Some(frame) = memory::alloc_zeroed_frame() else { return false };
-            self.frames.push(frame);
-            self.gfns.push(None);
-        }
-        true
-    }
-
-    /// Fills entry `GNTTAB_RESERVED_XENSTORE` so that domain `xenstore` may map the ring page at
-    /// `gfn`, as Xen's toolstack seeds it (`xc_dom_gnttab_seed`); grows the table to one frame
-    /// first. `false` if no frame could be had.
-    pub fn seed_xenstore(&mut self, xenstore: DomainId, gfn: u64) -> bool {
-        if !self.grow(1) {
-            return false;
-        }
-        let entries = FrameEntries(&self.frames);
-        let Some((header, frame)) = entries.words(gt::GNTTAB_RESERVED_XENSTORE) else {
-            return false;
-        };
-        frame.store(gfn as u32, Ordering::Relaxed);
-        header.store(
-            u32::from(gt::GTF_permit_access) | (u32::from(xenstore) << 16),
-            Ordering::Release,
-        );
-        true
-    }
-
-    /// Gives the table's frames back (the domain is being destroyed).
-    pub fn release_frames(&mut self) {
-        for &frame in &self.frames {
-            memory::release(frame, 1);
-        }
-        self.frames.clear();
-    }
-}
-
-/// A table's version-1 entries in its core-owned frames.
-struct FrameEntries<'a>(&'a [u64]);
-
-impl Entries for FrameEntries<'_> {
-    fn len(&self) -> u32 {
-        self.0.len() as u32 * ENTRIES_PER_FRAME
-    }
-
-    fn words(&self, gref: grant_ref_t) -> Option<(&AtomicU32, &AtomicU32)> {
-        let frame = *self.0.get((gref / ENTRIES_PER_FRAME) as usize)?;
-        let entry = frame + u64::from(gref % ENTRIES_PER_FRAME) * 8;
-        // SAFETY: `entry` is an 8-byte-aligned entry inside a grant frame the core allocated and
-        // keeps while the domain exists (module invariants); its first word is at `entry`.
-        let first = unsafe { memory::shared(entry) };
-        // SAFETY: as above; the frame word is at `entry + 4`.
-        let frame_word = unsafe { memory::shared(entry + 4) };
-        Some((first, frame_word))
-    }
-}
-
-impl Table {
-    /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps table frame `idx` at `gfn`
-    /// (growing the table to it), moving it if it was mapped elsewhere.
-    pub fn map_grant_frame(&mut self, id: DomainId, idx: u64, gfn: u64) -> Result<(), XenError> {
-        if idx & u64::from(xenolith_abi::xen::memory::XENMAPIDX_grant_table_status) != 0 {
-            // Status frames exist only with version 2.
-            return Err(XenError::EINVAL);
-        }
-        let index = u32::try_from(idx).map_err(|_| XenError::EINVAL)?;
-        let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        if index >= MAX_GRANT_FRAMES || !domain.grants.grow(index + 1) {
-            return Err(XenError::EINVAL);
-        }
-        let frame = domain.grants.frames[index as usize];
-        let old = domain.grants.gfns[index as usize];
-        crate::build_ops::map_core_page(domain, frame, old, gfn)?;
-        domain.grants.gfns[index as usize] = Some(gfn);
-        Ok(())
-    }
-
-    /// Undoes every grant mapping domain `id` holds (it is being destroyed;
-    /// `gnttab_release_mappings`). Its stage 2 goes with it.
-    fn release_grant_mappings(&mut self, id: DomainId) {
-        let Some(domain) = self.domain_mut(id) else { return };
-        let mappings: Vec<(grant_handle_t, Mapping)> =
-            domain.grants.maptrack.iter().map(|(handle, mapping)| (handle, *mapping)).collect();
-        for (handle, mapping) in mappings {
-            let Some(domain) = self.domain_mut(id) else { return };
-            let _ = domain.grants.maptrack.remove(handle);
-            if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
-                self.unpin_mapping(&mapping, phys, generation);
-            }
-        }
-    }
-
-    /// Drops one mapping's hold on its grant: the granter's pin if it is still the same
-    /// incarnation, else the orphaned frame's count (freeing the frame at zero).
-    fn unpin_mapping(&mut self, mapping: &Mapping, phys: u64, generation: u32) {
-        match self.domain_mut(mapping.granter) {
-            Some(granter) if granter.generation == generation => {
-                let entries = FrameEntries(&granter.grants.frames);
-                let _ = grant::unpin_map(
-                    &mut granter.grants.active,
-                    &entries,
-                    mapping.gref,
-                    mapping.readonly,
-                );
-            }
-            _ => {
-                let Some(count) = self.orphans.get_mut(&phys) else { return };
-                *count -= 1;
-                if *count == 0 {
-                    self.orphans.remove(&phys);
-                    memory::release(phys, 1);
-                    log::info!(
-                        "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
-                        mapping.granter
-                    );
-                }
-            }
-        }
-    }
-
-    /// Grant bookkeeping when domain `id` is destroyed: its own mappings are undone, and its
-    /// frames that other domains still map become orphans. Returns those frames: the caller
-    /// must not free them.
-    pub fn grants_on_destroy(&mut self, id: DomainId) -> Vec<u64> {
-        self.release_grant_mappings(id);
-        let Some(generation) = self.domain(id).map(|domain| domain.generation) else {
-            return Vec::new();
-        };
-        let mut held = Vec::new();
-        for mapper in self.domains.iter().flatten().filter(|domain| domain.id != id) {
-            for (handle, mapping) in mapper.grants.maptrack.iter() {
-                if mapping.granter != id {
-                    continue;
-                }
-                if let Some(&(phys, gen)) = mapper.grants.pages.get(&handle) {
-                    if gen == generation {
-                        held.push(phys);
-                    }
-                }
-            }
-        }
-        for &phys in &held {
-            *self.orphans.entry(phys).or_insert(0) += 1;
-        }
-        held
-    }
-
-    /// Whether any other domain holds a grant mapping of a frame in `[phys, phys + size)`.
-    pub fn grant_mapped(&self, phys: u64, size: u64) -> bool {
-        self.domains.iter().flatten().any(|domain| {
-            domain.grants.pages.values().any(|&(frame, _)| (phys..phys + size).contains(&frame))
-        })
-    }
-}
-
-fn read_op<T: FromBytes + IntoBytes>(base: u64, index: u32) -> Result<T, XenError> {
-    read_struct(base + u64::from(index) * core::mem::size_of::<T>() as u64)
-}
-
-fn write_op<T: IntoBytes + Immutable>(base: u64, index: u32, op: &T) -> Result<(), XenError> {
-    GuestMemory.write(base + u64::from(index) * core::mem::size_of::<T>() as u64, op.as_bytes())
-}
 
 /// What a `grant_table_op` call did.
 pub enum Done {
@@ -305,7 +95,7 @@ fn setup_table(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         gt::GNTST_permission_denied
     } else {
         let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
-        if domain.grants.grow(op.nr_frames) {
+        if grow(&mut domain.grants, op.nr_frames) {
             let gfns: Vec<u64> = domain.grants.gfns[..op.nr_frames as usize]
                 .iter()
                 .map(|gfn| gfn.unwrap_or(INVALID_GFN))
@@ -338,7 +128,7 @@ fn query_size(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             gt::GNTST_okay
         }
     };
-    write_op(uop, 0, &op)?;
+    write_element(uop, 0, &op)?;
     Ok(0)
 }
 
@@ -351,7 +141,7 @@ fn set_version(uop: u64, _caller: &mut Caller<'_>) -> Result<i64, XenError> {
         _ => Err(XenError::EINVAL),
     };
     op.version = 1;
-    write_op(uop, 0, &op)?;
+    write_element(uop, 0, &op)?;
     result
 }
 
@@ -363,12 +153,12 @@ fn get_version(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         return Err(XenError::EPERM);
     }
     op.version = 1;
-    write_op(uop, 0, &op)?;
+    write_element(uop, 0, &op)?;
     Ok(0)
 }
 
 fn map_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gnttab_map_grant_ref = read_op(uop, index)?;
+    let mut op: gnttab_map_grant_ref = read_element(uop, index)?;
     op.status = match map(caller, &op) {
         Ok(handle) => {
             op.handle = handle;
@@ -377,7 +167,7 @@ fn map_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError
         Err(status) => status,
     };
     op.dev_bus_addr = 0;
-    write_op(uop, index, &op)
+    write_element(uop, index, &op)
 }
 
 /// One `GNTTABOP_map_grant_ref`: the new handle, or a `GNTST_*` status.
@@ -427,12 +217,12 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
 }
 
 fn unmap_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gt::gnttab_unmap_grant_ref = read_op(uop, index)?;
+    let mut op: gt::gnttab_unmap_grant_ref = read_element(uop, index)?;
     op.status = match unmap(caller.table, caller.domain, op.handle, op.host_addr) {
         Ok(()) => gt::GNTST_okay,
         Err(status) => status,
     };
-    write_op(uop, index, &op)
+    write_element(uop, index, &op)
 }
 
 /// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`.
@@ -460,12 +250,12 @@ fn unmap(
 }
 
 fn copy_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gnttab_copy = read_op(uop, index)?;
+    let mut op: gnttab_copy = read_element(uop, index)?;
     op.status = match copy(caller, &op) {
         Ok(()) => gt::GNTST_okay,
         Err(status) => status,
     };
-    write_op(uop, index, &op)
+    write_element(uop, index, &op)
 }
 
 /// One end of a copy, acquired: its physical frame and, for a grant, what to unpin.

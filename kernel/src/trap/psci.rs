@@ -5,8 +5,8 @@
 //! - Arguments are checked before anything changes; a bad MPIDR or a vCPU in the wrong state gets
 //!   PSCI's own error code, never a crash.
 
-use super::entry::TrapFrame;
-use super::guest::{VcpuContext, SPSR_EL1H_MASKED};
+use crate::arch::entry::TrapFrame;
+use crate::arch::guest::{VcpuContext, SPSR_EL1H_MASKED};
 use crate::domain::{Table, VcpuState};
 use xenolith_kernel::policy::DomainId;
 
@@ -57,7 +57,7 @@ pub fn handle(frame: &mut TrapFrame, table: &mut Table, domain: DomainId, slot: 
         SMCCC_VERSION => (0x1_0001, false), // SMCCC 1.1
         // A standby request: the vCPU gives up its pCPU (no interrupts to wait for yet).
         CPU_SUSPEND_32 | CPU_SUSPEND_64 => {
-            crate::schedule::yield_now(slot);
+            crate::sched::yield_now(slot);
             (SUCCESS, true)
         }
         MIGRATE_INFO_TYPE => (2, false), // no migration needed (Trusted OS absent)
@@ -94,15 +94,15 @@ pub fn handle(frame: &mut TrapFrame, table: &mut Table, domain: DomainId, slot: 
             if let Some(vcpu) = table.vcpu_mut(slot) {
                 vcpu.state = VcpuState::Down;
             }
-            crate::schedule::sleep(slot);
+            crate::sched::sleep(slot);
             (SUCCESS, true)
         }
         SYSTEM_OFF => {
-            crate::schedule::shutdown_domain(table, domain, 0);
+            crate::lifecycle::shutdown_domain(table, domain, 0);
             (SUCCESS, true)
         }
         SYSTEM_RESET => {
-            crate::schedule::shutdown_domain(table, domain, 1);
+            crate::lifecycle::shutdown_domain(table, domain, 1);
             (SUCCESS, true)
         }
         _ => (NOT_SUPPORTED, false),
@@ -130,6 +130,6 @@ fn cpu_on(table: &mut Table, domain: DomainId, mpidr: u64, entry: u64, context: 
     vcpu.context.frame.spsr = SPSR_EL1H_MASKED;
     vcpu.state = VcpuState::Runnable;
     vcpu.initialised = true;
-    crate::schedule::wake(slot);
+    crate::sched::wake(slot);
     SUCCESS
 }

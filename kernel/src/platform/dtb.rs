@@ -24,7 +24,7 @@ use core::fmt;
 
 use fdt::node::FdtNode;
 
-use crate::frame::{Region, RegionList};
+use crate::mm::frame::{Region, RegionList};
 
 /// The most CPUs the core brings up; the DTB may list more, which are skipped with a warning.
 pub const MAX_CPUS: usize = 16;
@@ -263,7 +263,7 @@ impl fmt::Display for PlatformError {
                 f,
                 "the DTB lists more {what} than the core keeps ({}); merge neighbouring regions in the \
                  DTB or raise frame::MAX_REGIONS",
-                crate::frame::MAX_REGIONS
+                crate::mm::frame::MAX_REGIONS
             ),
             Self::BadInitrd { reason } => write!(
                 f,

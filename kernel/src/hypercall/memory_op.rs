@@ -13,8 +13,9 @@ use xenolith_abi::xen::memory::{
 };
 use xenolith_kernel::policy::{DomainId, Operation};
 
-use crate::domctl::read_struct;
-use crate::hypercall::{Caller, GuestMemory};
+use crate::domain::Caller;
+use crate::mm::guest_access::read_struct;
+use crate::mm::guest_access::GuestMemory;
 
 /// Most entries one batch call handles (Xen continues longer batches; callers split theirs).
 const MAX_BATCH: u64 = 512;

@@ -1,0 +1,181 @@
+//! Booting the core on the boot CPU: from the bootloader's hand-over to "ready", then the boot
+//! domains. Every step is in the order it must happen, generic over the architecture (the
+//! hardware steps are `arch::boot`'s).
+//!
+//! # Invariants
+//! - Nothing from the bootloader (DTB, boot module, command line) is used before it is checked.
+//! - The boot CPU sets up everything shared (console, memory, tables, interrupt controller) before
+//!   it starts any other CPU; a secondary only sets up its own interrupt controller, timer and
+//!   stack (`arch::boot::secondary_main`).
+//! - Without a usable DTB there is no console either: the core halts silently
+//!   (docs/architecture.md says so).
+
+mod config;
+
+use xenolith_kernel::mm::frame::Region;
+use xenolith_kernel::platform::cmdline::Console;
+use xenolith_kernel::platform::Platform;
+
+use crate::arch::{self, cpu, percpu};
+use crate::mm::core_space;
+use crate::platform::{console, panic};
+use config::BootConfig;
+
+/// The boot CPU's Rust entry, called by the arch layer's `_start` with the DTB's physical
+/// address.
+#[no_mangle]
+extern "C" fn primary_main(dtb_address: u64) -> ! {
+    arch::boot::init_boot_cpu();
+    crate::mm::heap::init();
+    // The DTB's header gives its size; nothing else is read before the parser checks it.
+    let Some(dtb) = arch::boot::boot_dtb(dtb_address) else { cpu::halt() };
+    let platform = match Platform::parse(dtb, dtb_address) {
+        Ok(platform) => platform,
+        Err(_) => cpu::halt(), // As above: without a usable DTB there is no console.
+    };
+    let config = BootConfig::read(&platform);
+    if config.params.console == Console::Dtuart {
+        if let Ok(uart) = platform.uart(config.params.dtuart) {
+            console::init(uart.base);
+        }
+    }
+    console::init_log(config.params.loglvl.to_level_filter());
+    panic::set_on_panic(config.params.on_panic);
+    boot(&platform, &config)
+}
+
+fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
+    console::print(format_args!(
+        "\n Xenolith {} (aarch64) - a Xen-compatible hypervisor with a small trusted core\n\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    log::info!(
+        "booted at EL{} on MPIDR {:#x}; counter at {} Hz",
+        cpu::current_el(),
+        cpu::mpidr(),
+        cpu::counter_frequency()
+    );
+    config.report_diagnostics();
+    log::info!("command line: {:?}", config.params);
+    if let Some(error) = config.module_error {
+        panic!("boot bundle refused: {error}");
+    }
+    match &config.bundle {
+        None => log::warn!("no boot bundle (initrd): no system manifest, no domains to build"),
+        Some(Err(error)) => panic!("boot bundle refused: {error}"),
+        Some(Ok(bundle)) => log::info!(
+            "boot bundle: system {:?}, {} bytes, checksum {:#010x} ok",
+            bundle.manifest.name,
+            bundle.payload.len(),
+            bundle.header.payload_crc32.get()
+        ),
+    }
+
+    // Memory.
+    let layout = arch::boot::image_layout();
+    for bank in platform.ram.iter() {
+        log::info!(
+            "RAM      {:#012x}-{:#012x} ({} MiB)",
+            bank.start,
+            bank.end,
+            (bank.end - bank.start) >> 20
+        );
+    }
+    let reserved = core_space::reserved_regions(platform, layout.whole());
+    for region in reserved.iter() {
+        log::info!("reserved {:#012x}-{:#012x}", region.start, region.end);
+    }
+    match crate::mm::memory::init(platform.ram.as_slice(), reserved.as_slice()) {
+        Ok(bitmap) => log::debug!("frame bitmap at {:#x}-{:#x}", bitmap.start, bitmap.end),
+        Err(error) => panic!("cannot start the frame allocator: {error}"),
+    }
+    let (total, free) = crate::mm::memory::frame_counts();
+    log::info!(
+        "memory: {} MiB usable, {} MiB free ({} of {} frames)",
+        total >> 8,
+        free >> 8,
+        free,
+        total
+    );
+
+    // The core's own address space.
+    let mut devices = xenolith_kernel::mm::frame::RegionList::new();
+    let uart = platform.uart(config.params.dtuart).ok();
+    let mut add_device = |region: Region| {
+        if devices.push(region).is_err() {
+            panic!("too many device regions");
+        }
+    };
+    if let Some(uart) = uart {
+        add_device(Region { start: uart.base, end: uart.base + uart.size });
+    }
+    add_device(platform.gic.dist);
+    for region in platform.gic.redist.iter() {
+        add_device(*region);
+    }
+    let wx_hook = cfg!(feature = "test-hooks") && config.params.test_wx_mapping;
+    if config.params.test_wx_mapping && !wx_hook {
+        log::warn!("test_wx_mapping ignored: this build has no test hooks");
+    }
+    let space = match core_space::build_address_space(
+        &layout,
+        platform.ram.as_slice(),
+        devices.as_slice(),
+        wx_hook,
+    ) {
+        Ok(space) => space,
+        Err(error) => panic!("cannot build the core's page tables: {error}"),
+    };
+    core_space::check_writable_xor_executable(&space);
+    // SAFETY: `space` identity-maps the image, all RAM (stacks, per-CPU data, tables, bitmap) and
+    // the console and GIC devices; its tables are frames the allocator never hands out again.
+    unsafe { arch::mmu::enable(space.root()) };
+    log::info!(
+        "EL2 MMU on: text RX, rodata R, data and RAM RW+XN, devices nGnRE; SCTLR_EL2.WXN set"
+    );
+
+    // Interrupts and time.
+    let gic_lines = arch::boot::init_interrupts(platform);
+    crate::trap::set_heartbeat(u64::from(config.params.heartbeat) * 1_000_000_000);
+    log::info!(
+        "GICv3: distributor at {:#x} with {gic_lines} interrupt lines; timer PPI {}",
+        platform.gic.dist.start,
+        platform.timer.hyp
+    );
+    arch::boot::start_this_cpu(0);
+
+    // The other CPUs.
+    let wanted = config
+        .params
+        .maxcpus
+        .map_or(platform.cpu_count(), |max| (max as usize).min(platform.cpu_count()));
+    arch::boot::start_other_cpus(platform, wanted, space.root());
+    log::info!("{} of {} CPUs online", percpu::online_count(), platform.cpu_count());
+
+    arch::boot::self_test_sgis();
+    arch::boot::self_test_timers();
+
+    if let Some(fault) = config.params.test_fault {
+        arch::boot::trigger_test_fault(fault);
+    }
+
+    let ready = cpu::counter();
+    log::info!(
+        "Xenolith ready: {} CPUs, {} MiB free, {} KiB heap used, boot took {} us (counter {ready})",
+        percpu::online_count(),
+        crate::mm::memory::frame_counts().1 >> 8,
+        crate::mm::heap::usage().0 / 1024,
+        ready * 1_000_000 / cpu::counter_frequency().max(1)
+    );
+    {
+        // The timer interrupt takes the scheduler, domain and heap locks on this pCPU too:
+        // everything that holds them here runs with interrupts masked.
+        let _masked = cpu::IrqGuard::new();
+        crate::sched::init(config.params.sched, percpu::online_count());
+        if let Some(Ok(bundle)) = &config.bundle {
+            crate::domain::keep_boot_bundle(bundle.clone());
+            crate::lifecycle::build_boot_domains(bundle);
+        }
+    }
+    arch::boot::idle()
+}

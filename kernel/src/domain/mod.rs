@@ -1,0 +1,343 @@
+//! Domains and their vCPUs: the records every layer above reads, the one table that holds them,
+//! and who is calling (a hypercall's [`Caller`]). Building, stopping and restarting domains is
+//! `lifecycle`'s; this module only describes them.
+//!
+//! A domain owns blocks of frames as its RAM (mapped in its stage 2 at Xen's `GUEST_RAM0_BASE`),
+//! its stage-2 tables, a VMID and its vCPUs.
+//!
+//! # Invariants
+//! - One lock ([`TABLE`]) guards every domain and vCPU record; it is taken before the scheduler's,
+//!   and only with interrupts masked (exception handlers run masked; boot code masks them).
+//! - A vCPU's saved context is valid only while it is not running; the pCPU running it holds its
+//!   live state (trap frame and registers) and saves it under the lock before anyone else may run
+//!   it.
+//! - Domain ids are never reused while a record exists; the generation grows on every rebuild.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use xenolith_abi::bundle::RestartPolicy;
+use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_XENSTORE_PFN_OFFSET};
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
+use xenolith_kernel::mm::frame::FRAME_SIZE;
+use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
+use xenolith_kernel::policy::{self, Capabilities, DomainId, Operation};
+
+use crate::arch::guest::VcpuContext;
+
+/// Most domains at once.
+pub const MAX_DOMAINS: usize = 64;
+/// Most vCPUs at once, over all domains.
+pub const MAX_VCPUS: usize = 64;
+/// Most vCPUs of one domain.
+pub const MAX_VCPUS_PER_DOMAIN: u32 = 8;
+/// The guest frame of every domain's xenstore ring page (`HVM_PARAM_STORE_PFN`), where Xen's
+/// toolstack puts it on Arm (`GUEST_MAGIC_BASE` + `XENSTORE_PFN_OFFSET`).
+pub const STORE_GFN: u64 = GUEST_MAGIC_BASE / FRAME_SIZE + GUEST_MAGIC_XENSTORE_PFN_OFFSET;
+
+/// Where a domain is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Its vCPUs may run.
+    Running,
+    /// Paused by a domctl.
+    Paused,
+    /// Shut down with a Xen `SHUTDOWN_*` reason, not yet destroyed.
+    Shutdown { reason: u32 },
+}
+
+/// Where a vCPU is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuState {
+    /// May run (running or waiting for a pCPU).
+    Runnable,
+    /// Waits for an event (`SCHEDOP_block`).
+    Blocked,
+    /// Not brought up yet, or brought down (`VCPUOP_down`, PSCI CPU_OFF).
+    Down,
+}
+
+/// One vCPU.
+pub struct Vcpu {
+    /// Its domain.
+    pub domain: DomainId,
+    /// Its index within the domain.
+    pub index: u32,
+    /// Saved state (valid while not running).
+    pub context: VcpuContext,
+    /// Scheduling state.
+    pub state: VcpuState,
+    /// Absolute deadline (core nanoseconds) of `VCPUOP_set_singleshot_timer`, if armed.
+    pub singleshot_deadline: Option<u64>,
+    /// Nanoseconds this vCPU has run, up to its last switch out.
+    pub runtime_ns: u64,
+    /// It has a context to run (its domain's builder or PSCI CPU_ON gave it one).
+    pub initialised: bool,
+    /// Its redistributor and private interrupts.
+    pub vgic: xenolith_kernel::event::vgic::VgicCpu,
+    /// Physical address of its `vcpu_info`: in the shared-info page for vCPU 0, or where
+    /// `VCPUOP_register_vcpu_info` put it; `None`: no upcalls (Xen's `dummy_vcpu_info`).
+    pub vcpu_info: Option<u64>,
+    /// `VCPUOP_register_vcpu_info` succeeded (it may be done once).
+    pub vcpu_info_registered: bool,
+    /// The ports a `SCHEDOP_poll` waits on, while it waits.
+    pub poll: Option<Vec<xenolith_kernel::event::evtchn::Port>>,
+    /// When that poll times out (core nanoseconds).
+    pub poll_deadline: Option<u64>,
+}
+
+impl Vcpu {
+    /// A vCPU record as created: `vcpu_info` in the shared-info page at `shared_info` for vCPU 0.
+    pub fn new(
+        domain: DomainId,
+        index: u32,
+        context: VcpuContext,
+        state: VcpuState,
+        shared_info: u64,
+    ) -> Self {
+        Self {
+            domain,
+            index,
+            context,
+            state,
+            singleshot_deadline: None,
+            runtime_ns: 0,
+            initialised: state != VcpuState::Down,
+            vgic: xenolith_kernel::event::vgic::VgicCpu::new(),
+            vcpu_info: (index == 0).then_some(shared_info),
+            vcpu_info_registered: false,
+            poll: None,
+            poll_deadline: None,
+        }
+    }
+}
+
+/// One domain.
+pub struct Domain {
+    /// Xen domain id.
+    pub id: DomainId,
+    /// Incarnation.
+    pub generation: u32,
+    /// Name.
+    pub name: String,
+    /// Capabilities.
+    pub capabilities: Capabilities,
+    /// Life-cycle state.
+    pub state: DomainState,
+    /// Its RAM: blocks of frames it owns, each mapped at `ipa` in its stage 2.
+    pub ram: Vec<Extent>,
+    /// Other domains' frames mapped into this one (`XENMAPSPACE_gmfn_foreign`).
+    pub foreign: Vec<ForeignMapping>,
+    /// Its stage 2.
+    pub stage2: AddressSpace<Stage2>,
+    /// VMID (8 bits used).
+    pub vmid: u16,
+    /// Global vCPU slots of its vCPUs, by index.
+    pub vcpus: Vec<usize>,
+    /// Run time of its vCPUs at the last heartbeat (for the share report).
+    pub runtime_at_heartbeat: u64,
+    /// Scheduling parameters of its vCPUs (weight and cap are per domain; affinity per vCPU is
+    /// kept in the scheduler and here as the domain-wide default).
+    pub sched: xenolith_kernel::sched::VcpuParams,
+    /// `XEN_DOMCTL_max_mem` limit in KiB (informational: RAM is fixed at build time).
+    pub max_memkb: u64,
+    /// Its virtual distributor.
+    pub vgic: xenolith_kernel::event::vgic::VgicDist,
+    /// Its shared-info page (`xen/include/public/xen.h` `struct shared_info`), owned by the core.
+    pub shared_info: u64,
+    /// Where the domain mapped its shared-info page (`XENMAPSPACE_shared_info`), if it did.
+    pub shared_info_gfn: Option<u64>,
+    /// Its event channels (their bits live in the shared-info page).
+    pub events: xenolith_kernel::event::evtchn::EventTable<'static>,
+    /// Its grant table and the grants it maps.
+    pub grants: xenolith_kernel::grant::GrantState,
+    /// `HVMOP_{set,get}_param` values by `HVM_PARAM_*` (`hvm/params.h`).
+    pub hvm_params: [u64; HVM_NR_PARAMS as usize],
+    /// Its xenstore ring page (owned by it, mapped at [`STORE_GFN`]), if it has one.
+    pub store_page: Option<u64>,
+    /// What the core does when it stops.
+    pub restart: RestartPolicy,
+    /// Its boot-manifest entry (what a restart rebuilds it from).
+    pub manifest_index: Option<usize>,
+    /// Its preserved region (mapped at `PRESERVED_REGION_BASE`), kept across restarts.
+    pub preserved: Option<Extent>,
+    /// How many times the core restarted it.
+    pub restarts: u32,
+    /// Destroyed on request (`XEN_DOMCTL_destroydomain`): never restarted.
+    pub destroy_requested: bool,
+}
+
+/// A block of frames a domain owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Where it is mapped in the domain.
+    pub ipa: u64,
+    /// Where it is in physical memory.
+    pub phys: u64,
+    /// Bytes (a multiple of the frame size).
+    pub size: u64,
+}
+
+/// One page of another domain mapped into this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForeignMapping {
+    /// Where it is mapped in this domain.
+    pub ipa: u64,
+    /// The domain that owns the frame.
+    pub source: DomainId,
+}
+
+impl Domain {
+    /// Bytes of RAM the domain owns.
+    pub fn ram_bytes(&self) -> u64 {
+        self.ram.iter().map(|extent| extent.size).sum()
+    }
+
+    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
+    /// page (a frame it owns and may grant, as Xen's magic pages are).
+    pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
+        if gfn == STORE_GFN {
+            if let Some(page) = self.store_page {
+                return Some(page);
+            }
+        }
+        let ipa = gfn.checked_mul(FRAME_SIZE)?;
+        self.ram
+            .iter()
+            .find(|extent| (extent.ipa..extent.ipa + extent.size).contains(&ipa))
+            .map(|extent| extent.phys + (ipa - extent.ipa))
+    }
+}
+
+/// Every domain and vCPU.
+pub struct Table {
+    /// By domain id.
+    pub domains: Vec<Option<Box<Domain>>>,
+    /// By global vCPU slot.
+    pub vcpus: Vec<Option<Vcpu>>,
+    /// Frames of destroyed domains still grant-mapped elsewhere, with how many mappings hold
+    /// each; freed (scrubbed) when the count reaches zero.
+    pub orphans: alloc::collections::BTreeMap<u64, u32>,
+    next_generation: u32,
+}
+
+/// The table.
+pub static TABLE: Mutex<Table> = Mutex::new(Table {
+    domains: Vec::new(),
+    vcpus: Vec::new(),
+    orphans: alloc::collections::BTreeMap::new(),
+    next_generation: 1,
+});
+
+impl Table {
+    /// The domain with id `id`, if it exists.
+    pub fn domain(&self, id: DomainId) -> Option<&Domain> {
+        self.domains.get(usize::from(id))?.as_deref()
+    }
+
+    /// The domain with id `id`, if it exists.
+    pub fn domain_mut(&mut self, id: DomainId) -> Option<&mut Domain> {
+        self.domains.get_mut(usize::from(id))?.as_deref_mut()
+    }
+
+    /// The vCPU in slot `slot`.
+    pub fn vcpu(&self, slot: usize) -> Option<&Vcpu> {
+        self.vcpus.get(slot)?.as_ref()
+    }
+
+    /// The vCPU in slot `slot`.
+    pub fn vcpu_mut(&mut self, slot: usize) -> Option<&mut Vcpu> {
+        self.vcpus.get_mut(slot)?.as_mut()
+    }
+
+    pub(crate) fn free_domain_id(&mut self) -> Option<DomainId> {
+        if let Some(index) = self.domains.iter().position(Option::is_none) {
+            return DomainId::try_from(index).ok();
+        }
+        if self.domains.len() < MAX_DOMAINS {
+            self.domains.push(None);
+            return DomainId::try_from(self.domains.len() - 1).ok();
+        }
+        None
+    }
+
+    /// The next incarnation number.
+    pub(crate) fn take_generation(&mut self) -> u32 {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        generation
+    }
+
+    pub(crate) fn free_vcpu_slots(&mut self, count: usize) -> Option<Vec<usize>> {
+        while self.vcpus.len() < MAX_VCPUS {
+            self.vcpus.push(None);
+        }
+        let free: Vec<usize> =
+            (0..self.vcpus.len()).filter(|&slot| self.vcpus[slot].is_none()).take(count).collect();
+        (free.len() == count).then_some(free)
+    }
+}
+
+impl Table {
+    /// The xenstore domain (the one holding `xenstore`), if one exists.
+    pub fn xenstore_domain(&self) -> Option<DomainId> {
+        self.domains.iter().flatten().find(|domain| domain.capabilities.xenstore).map(|d| d.id)
+    }
+}
+
+/// The boot bundle, kept for the control domain's builder (`XENOLITH_DOMCTL_BUNDLE_*`).
+static BOOT_BUNDLE: spin::Once<xenolith_abi::bundle::Bundle<'static>> = spin::Once::new();
+
+/// The boot bundle, if the system booted with one.
+pub fn boot_bundle() -> Option<&'static xenolith_abi::bundle::Bundle<'static>> {
+    BOOT_BUNDLE.get()
+}
+
+/// Keeps the boot bundle for the life of the system (its memory stays reserved).
+pub fn keep_boot_bundle(bundle: xenolith_abi::bundle::Bundle<'static>) {
+    BOOT_BUNDLE.call_once(|| bundle);
+}
+
+/// Who is calling.
+pub struct Caller<'a> {
+    /// The calling domain.
+    pub domain: DomainId,
+    /// The calling vCPU's global slot.
+    pub vcpu_slot: usize,
+    /// The caller had IRQs masked (PSTATE.I in the trapped SPSR).
+    pub irqs_masked: bool,
+    /// Every domain (locked).
+    pub table: &'a mut Table,
+}
+
+impl Caller<'_> {
+    /// The domain a `domid_t` argument names: `DOMID_SELF` is the caller.
+    pub fn resolve(&self, domid: u16) -> DomainId {
+        if domid == xenolith_abi::xen::hypercall::DOMID_SELF {
+            self.domain
+        } else {
+            domid
+        }
+    }
+
+    /// Asks the policy whether the caller may do `operation`: `-EPERM` if not.
+    pub fn allow(&self, operation: Operation) -> Result<(), XenError> {
+        let domain = self.table.domain(self.domain).ok_or(XenError::ESRCH)?;
+        policy::check(self.domain, &domain.capabilities, operation).map_err(|denied| {
+            log::debug!("{denied}");
+            XenError::EPERM
+        })
+    }
+}
+
+impl Table {
+    /// Whether any domain holds a grant mapping of a frame in `[phys, phys + size)`.
+    pub fn grant_mapped(&self, phys: u64, size: u64) -> bool {
+        self.domains.iter().flatten().any(|domain| {
+            domain.grants.pages.values().any(|&(frame, _)| (phys..phys + size).contains(&frame))
+        })
+    }
+}

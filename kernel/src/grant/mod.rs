@@ -1,0 +1,177 @@
+//! Grant tables in the core: each domain's table frames (core-owned pages reached as atomics),
+//! the bookkeeping when a domain dies, and `__HYPERVISOR_grant_table_op` (`ops.rs`). The checks,
+//! pins and flag protocol are the library's half of this folder (`table.rs`).
+//!
+//! # Invariants
+//! - Called with the domain table locked and interrupts masked.
+//! - A domain's grant frames are core-owned pages, zeroed when allocated and scrubbed when the
+//!   domain is destroyed; the entries are reached only through [`FrameEntries`] (atomics).
+//! - Every live host mapping has a record in its mapper's `pages` (physical frame and the
+//!   granter's generation). A frame its granter no longer owns (the granter died) is counted in
+//!   [`Table::orphans`] by the mappings that hold it, and goes back to the allocator, scrubbed, when
+//!   the last of them is unmapped.
+
+pub mod ops;
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::grant_table as gt;
+use xenolith_kernel::grant::{
+    self, grant_handle_t, grant_ref_t, Entries, GrantState, Mapping, ENTRIES_PER_FRAME,
+    MAX_GRANT_FRAMES,
+};
+use xenolith_kernel::policy::DomainId;
+
+use crate::domain::Table;
+use crate::mm::memory;
+
+/// Grows the table to `frames` frames (`gnttab_grow_table`): `false` if beyond the limit or
+/// out of memory (frames added so far stay).
+pub fn grow(state: &mut GrantState, frames: u32) -> bool {
+    if frames > MAX_GRANT_FRAMES {
+        return false;
+    }
+    while state.frames.len() < frames as usize {
+        let Some(frame) = memory::alloc_zeroed_frame() else { return false };
+        state.frames.push(frame);
+        state.gfns.push(None);
+    }
+    true
+}
+
+/// Fills entry `GNTTAB_RESERVED_XENSTORE` so that domain `xenstore` may map the ring page at
+/// `gfn`, as Xen's toolstack seeds it (`xc_dom_gnttab_seed`); grows the table to one frame
+/// first. `false` if no frame could be had.
+pub fn seed_xenstore(state: &mut GrantState, xenstore: DomainId, gfn: u64) -> bool {
+    if !grow(state, 1) {
+        return false;
+    }
+    let entries = FrameEntries(&state.frames);
+    let Some((header, frame)) = entries.words(gt::GNTTAB_RESERVED_XENSTORE) else {
+        return false;
+    };
+    frame.store(gfn as u32, Ordering::Relaxed);
+    header.store(u32::from(gt::GTF_permit_access) | (u32::from(xenstore) << 16), Ordering::Release);
+    true
+}
+
+/// Gives the table's frames back (the domain is being destroyed).
+pub fn release_frames(state: &mut GrantState) {
+    for &frame in &state.frames {
+        memory::release(frame, 1);
+    }
+    state.frames.clear();
+}
+
+/// A table's version-1 entries in its core-owned frames.
+pub struct FrameEntries<'a>(pub &'a [u64]);
+
+impl Entries for FrameEntries<'_> {
+    fn len(&self) -> u32 {
+        self.0.len() as u32 * ENTRIES_PER_FRAME
+    }
+
+    fn words(&self, gref: grant_ref_t) -> Option<(&AtomicU32, &AtomicU32)> {
+        let frame = *self.0.get((gref / ENTRIES_PER_FRAME) as usize)?;
+        let entry = frame + u64::from(gref % ENTRIES_PER_FRAME) * 8;
+        // SAFETY: `entry` is an 8-byte-aligned entry inside a grant frame the core allocated and
+        // keeps while the domain exists (module invariants); its first word is at `entry`.
+        let first = unsafe { memory::shared(entry) };
+        // SAFETY: as above; the frame word is at `entry + 4`.
+        let frame_word = unsafe { memory::shared(entry + 4) };
+        Some((first, frame_word))
+    }
+}
+
+impl Table {
+    /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps table frame `idx` at `gfn`
+    /// (growing the table to it), moving it if it was mapped elsewhere.
+    pub fn map_grant_frame(&mut self, id: DomainId, idx: u64, gfn: u64) -> Result<(), XenError> {
+        if idx & u64::from(xenolith_abi::xen::memory::XENMAPIDX_grant_table_status) != 0 {
+            // Status frames exist only with version 2.
+            return Err(XenError::EINVAL);
+        }
+        let index = u32::try_from(idx).map_err(|_| XenError::EINVAL)?;
+        let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
+        if index >= MAX_GRANT_FRAMES || !grow(&mut domain.grants, index + 1) {
+            return Err(XenError::EINVAL);
+        }
+        let frame = domain.grants.frames[index as usize];
+        let old = domain.grants.gfns[index as usize];
+        crate::mm::domain_memory::map_core_page(domain, frame, old, gfn)?;
+        domain.grants.gfns[index as usize] = Some(gfn);
+        Ok(())
+    }
+
+    /// Undoes every grant mapping domain `id` holds (it is being destroyed;
+    /// `gnttab_release_mappings`). Its stage 2 goes with it.
+    fn release_grant_mappings(&mut self, id: DomainId) {
+        let Some(domain) = self.domain_mut(id) else { return };
+        let mappings: Vec<(grant_handle_t, Mapping)> =
+            domain.grants.maptrack.iter().map(|(handle, mapping)| (handle, *mapping)).collect();
+        for (handle, mapping) in mappings {
+            let Some(domain) = self.domain_mut(id) else { return };
+            let _ = domain.grants.maptrack.remove(handle);
+            if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
+                self.unpin_mapping(&mapping, phys, generation);
+            }
+        }
+    }
+
+    /// Drops one mapping's hold on its grant: the granter's pin if it is still the same
+    /// incarnation, else the orphaned frame's count (freeing the frame at zero).
+    fn unpin_mapping(&mut self, mapping: &Mapping, phys: u64, generation: u32) {
+        match self.domain_mut(mapping.granter) {
+            Some(granter) if granter.generation == generation => {
+                let entries = FrameEntries(&granter.grants.frames);
+                let _ = grant::unpin_map(
+                    &mut granter.grants.active,
+                    &entries,
+                    mapping.gref,
+                    mapping.readonly,
+                );
+            }
+            _ => {
+                let Some(count) = self.orphans.get_mut(&phys) else { return };
+                *count -= 1;
+                if *count == 0 {
+                    self.orphans.remove(&phys);
+                    memory::release(phys, 1);
+                    log::info!(
+                        "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
+                        mapping.granter
+                    );
+                }
+            }
+        }
+    }
+
+    /// Grant bookkeeping when domain `id` is destroyed: its own mappings are undone, and its
+    /// frames that other domains still map become orphans. Returns those frames: the caller
+    /// must not free them.
+    pub fn grants_on_destroy(&mut self, id: DomainId) -> Vec<u64> {
+        self.release_grant_mappings(id);
+        let Some(generation) = self.domain(id).map(|domain| domain.generation) else {
+            return Vec::new();
+        };
+        let mut held = Vec::new();
+        for mapper in self.domains.iter().flatten().filter(|domain| domain.id != id) {
+            for (handle, mapping) in mapper.grants.maptrack.iter() {
+                if mapping.granter != id {
+                    continue;
+                }
+                if let Some(&(phys, gen)) = mapper.grants.pages.get(&handle) {
+                    if gen == generation {
+                        held.push(phys);
+                    }
+                }
+            }
+        }
+        for &phys in &held {
+            *self.orphans.entry(phys).or_insert(0) += 1;
+        }
+        held
+    }
+}

@@ -1,0 +1,148 @@
+//! Creating an empty domain and setting a vCPU's first context: what the control domain's
+//! builder asks of the core through domctl (`XEN_DOMCTL_createdomain`,
+//! `XEN_DOMCTL_setvcpucontext`); it loads the domain itself through `XENMEM_*`.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
+use xenolith_abi::xen::errno::XenError;
+use xenolith_kernel::mm::frame::FRAME_SIZE;
+use xenolith_kernel::mm::lpae::{AddressSpace, Attributes, Stage2};
+use xenolith_kernel::policy::{Capabilities, DomainId};
+
+use crate::arch::guest::VcpuContext;
+use crate::domain::{Domain, DomainState, Table, Vcpu, VcpuState, MAX_VCPUS_PER_DOMAIN};
+use crate::mm::memory::{self, IdentityTables};
+
+impl Table {
+    /// `XEN_DOMCTL_createdomain`: a paused domain with `vcpus` vCPUs (all down), no RAM and no
+    /// capabilities. `requested` is the id asked for (0: any).
+    pub fn create_empty(&mut self, requested: DomainId, vcpus: u32) -> Result<DomainId, XenError> {
+        if vcpus == 0 || vcpus > MAX_VCPUS_PER_DOMAIN {
+            return Err(XenError::EINVAL);
+        }
+        let id = if requested != 0 {
+            if usize::from(requested) >= crate::domain::MAX_DOMAINS {
+                return Err(XenError::EINVAL);
+            }
+            if self.domain(requested).is_some() {
+                return Err(XenError::EEXIST);
+            }
+            while self.domains.len() <= usize::from(requested) {
+                self.domains.push(None);
+            }
+            requested
+        } else {
+            self.free_domain_id().ok_or(XenError::ENOMEM)?
+        };
+        let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
+        let mut tables = IdentityTables;
+        let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
+        let stage2 = match AddressSpace::<Stage2>::new(&mut tables) {
+            Ok(stage2) => stage2,
+            Err(_) => {
+                memory::release(shared_info, 1);
+                return Err(XenError::ENOMEM);
+            }
+        };
+        let mut stage2 = stage2;
+        // Its xenstore ring page, where Xen's toolstack puts it (`HVM_PARAM_STORE_PFN`).
+        let store_page = memory::alloc_zeroed_frame();
+        let page = Attributes { execute: false, ..crate::mm::domain_memory::GUEST_RAM };
+        let store_ipa = crate::domain::STORE_GFN * FRAME_SIZE;
+        let Some(store_page) = store_page
+            .filter(|&frame| stage2.map(&mut tables, store_ipa, frame, FRAME_SIZE, page).is_ok())
+        else {
+            if let Some(frame) = store_page {
+                memory::release(frame, 1);
+            }
+            memory::release(shared_info, 1);
+            stage2.destroy(&mut tables);
+            return Err(XenError::ENOMEM);
+        };
+        let events = match crate::event::new_table(id, shared_info, vcpus) {
+            Ok(events) => events,
+            Err(error) => {
+                memory::release(shared_info, 1);
+                memory::release(store_page, 1);
+                stage2.destroy(&mut tables);
+                return Err(error);
+            }
+        };
+        for (index, &slot) in slots.iter().enumerate() {
+            let context = VcpuContext::new(0, 0, index as u32);
+            self.vcpus[slot] =
+                Some(Vcpu::new(id, index as u32, context, VcpuState::Down, shared_info));
+        }
+        let generation = self.take_generation();
+        self.domains[usize::from(id)] = Some(Box::new(Domain {
+            id,
+            generation,
+            name: alloc::format!("d{id}"),
+            capabilities: Capabilities::default(),
+            state: DomainState::Paused,
+            ram: Vec::new(),
+            foreign: Vec::new(),
+            stage2,
+            vmid: (id + 1) & 0xff,
+            vcpus: slots,
+            runtime_at_heartbeat: 0,
+            sched: xenolith_kernel::sched::VcpuParams::new(id),
+            max_memkb: 0,
+            vgic: xenolith_kernel::event::vgic::VgicDist::new(),
+            shared_info,
+            shared_info_gfn: None,
+            events,
+            grants: xenolith_kernel::grant::GrantState::new(),
+            hvm_params: super::store_params(),
+            store_page: Some(store_page),
+            restart: xenolith_abi::bundle::RestartPolicy::Never,
+            manifest_index: None,
+            preserved: None,
+            restarts: 0,
+            destroy_requested: false,
+        }));
+        self.connect_store(id, None);
+        Ok(id)
+    }
+}
+
+impl Table {
+    /// `XEN_DOMCTL_setvcpucontext`: where vCPU `vcpu` of a paused `target` starts.
+    pub fn set_vcpu_context(
+        &mut self,
+        target: DomainId,
+        vcpu: u32,
+        context: &vcpu_guest_context,
+    ) -> Result<(), XenError> {
+        let domain = self.domain(target).ok_or(XenError::ESRCH)?;
+        if domain.state != DomainState::Paused {
+            return Err(XenError::EINVAL);
+        }
+        let slot = *domain.vcpus.get(vcpu as usize).ok_or(XenError::EINVAL)?;
+        // Only AArch64 EL1h/EL1t or EL0t with a 4-byte-aligned PC: nothing that could run at EL2.
+        let mode = context.user_regs.cpsr & 0x1f;
+        if !matches!(mode, 0b00100 | 0b00101 | 0b00000) || !context.user_regs.pc64.is_multiple_of(4)
+        {
+            return Err(XenError::EINVAL);
+        }
+        let vcpu_record = self.vcpu_mut(slot).ok_or(XenError::EINVAL)?;
+        let mut new = VcpuContext::new(context.user_regs.pc64, context.user_regs.x[0], vcpu);
+        new.frame.x = context.user_regs.x;
+        new.frame.spsr = context.user_regs.cpsr;
+        new.set_el1(
+            context.sctlr,
+            context.ttbcr,
+            context.ttbr0,
+            context.ttbr1,
+            context.user_regs.sp_el1,
+            context.user_regs.elr_el1,
+        );
+        vcpu_record.context = new;
+        vcpu_record.initialised = true;
+        vcpu_record.state =
+            if context.flags & VGCF_online != 0 { VcpuState::Runnable } else { VcpuState::Down };
+        Ok(())
+    }
+}

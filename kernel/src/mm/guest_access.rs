@@ -1,0 +1,80 @@
+//! Reaching the calling guest's memory, as Xen's `copy_from_guest`/`copy_to_guest`
+//! (`xen/include/xen/guest_access.h`): every hypercall family reads its arguments and writes its
+//! results through here, and nowhere else.
+//!
+//! # Invariants
+//! - Every guest address is translated through both stages of the caller's own translation
+//!   (`arch::guest::translate_guest`), page by page; a bad address is `-EFAULT`, never a core
+//!   fault, and a failed copy may have copied a prefix only.
+//! - Called on the calling vCPU's pCPU, with its translation live.
+
+use xenolith_abi::xen::errno::XenError;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::arch::guest;
+
+/// The caller's memory, reached through its own stage-1 and stage-2 translation.
+pub struct GuestMemory;
+
+impl GuestMemory {
+    /// Copies `out.len()` bytes from guest virtual address `va`.
+    pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), XenError> {
+        let mut done = 0usize;
+        while done < out.len() {
+            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
+            let in_page = (4096 - (address & 0xfff)) as usize;
+            let chunk = in_page.min(out.len() - done);
+            let phys = guest::translate_guest(address, false).ok_or(XenError::EFAULT)?;
+            crate::mm::memory::copy_from_phys(phys, &mut out[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` to guest virtual address `va`.
+    pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), XenError> {
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
+            let in_page = (4096 - (address & 0xfff)) as usize;
+            let chunk = in_page.min(bytes.len() - done);
+            let phys = guest::translate_guest(address, true).ok_or(XenError::EFAULT)?;
+            crate::mm::memory::copy_to_phys(phys, &bytes[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Reads a little-endian u32.
+    pub fn read_u32(&self, va: u64) -> Result<u32, XenError> {
+        let mut bytes = [0; 4];
+        self.read(va, &mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+/// Reads a `T` from guest virtual address `va`.
+pub fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
+    let mut value = T::new_zeroed();
+    GuestMemory.read(va, value.as_mut_bytes())?;
+    Ok(value)
+}
+
+/// Writes `value` to guest virtual address `va`.
+pub fn write_struct<T: IntoBytes + Immutable>(va: u64, value: &T) -> Result<(), XenError> {
+    GuestMemory.write(va, value.as_bytes())
+}
+
+/// Reads element `index` of a guest array of `T` at `base`.
+pub fn read_element<T: FromBytes + IntoBytes>(base: u64, index: u32) -> Result<T, XenError> {
+    read_struct(base + u64::from(index) * core::mem::size_of::<T>() as u64)
+}
+
+/// Writes element `index` of a guest array of `T` at `base`.
+pub fn write_element<T: IntoBytes + Immutable>(
+    base: u64,
+    index: u32,
+    value: &T,
+) -> Result<(), XenError> {
+    write_struct(base + u64::from(index) * core::mem::size_of::<T>() as u64, value)
+}

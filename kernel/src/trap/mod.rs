@@ -1,0 +1,285 @@
+//! Where the hardware enters the core after boot: every exception and interrupt taken to EL2
+//! arrives at [`handle_exception`] (called by the arch layer's vector code), and leaves through
+//! [`reschedule`] when the pCPU must run something else. Guest exits are decoded here into the
+//! hypercall, virtual-interrupt, PSCI (`psci.rs`) and fault paths; the periodic tick expires
+//! timers and polls.
+//!
+//! # Invariants
+//! - Runs on the interrupted context's stack with the frame the vector code saved; returning
+//!   restores that frame, which [`reschedule`] may have switched to another vCPU's.
+//! - A guest's exit can only end in a return to it, a reschedule, or its domain's crash; an
+//!   unexpected exception of the core itself stops the system with a register dump.
+//! - Lock order: the domain table, then the scheduler.
+
+mod psci;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use xenolith_abi::xen::event_channel::VIRQ_TIMER;
+
+use crate::arch::entry::TrapFrame;
+use crate::arch::exception::{self, Exception};
+use crate::arch::{cpu, guest, percpu};
+use crate::domain::{VcpuState, TABLE};
+use crate::lifecycle::crash_domain;
+use crate::platform::{console, panic};
+use crate::sched::{self, current_vcpu, now};
+
+/// Heartbeat period in nanoseconds (0: off).
+static HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
+/// When the last heartbeat line was printed.
+static LAST_HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Prints a heartbeat line every `period_ns` from now on (0: never).
+pub fn set_heartbeat(period_ns: u64) {
+    HEARTBEAT_NS.store(period_ns, Ordering::Relaxed);
+    LAST_HEARTBEAT_NS.store(now(), Ordering::Relaxed);
+}
+
+/// Called by the vector code with the vector number (0..16) and the saved registers.
+#[no_mangle]
+extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
+    match exception::classify(vector) {
+        Exception::Interrupt => interrupt(frame),
+        Exception::Guest => guest_trap(frame),
+        Exception::Foreign => foreign_state_trap(frame),
+        Exception::Unexpected => {
+            let _ = exception::dump(&mut console::Console, vector, frame);
+            let (kind, source) = exception::describe(vector);
+            panic::stop_system(format_args!("unexpected {kind} exception from {source}"));
+        }
+    }
+}
+
+/// IRQ at EL2: what the arch layer took, then the tick, a reschedule, or what is pending for the
+/// vCPU running here.
+fn interrupt(frame: &mut TrapFrame) {
+    let taken = crate::arch::boot::take_interrupts();
+    if taken.stop && panic::stopping() {
+        console::print(format_args!("(XEN) CPU{} stopped\n", cpu::current_index()));
+        cpu::halt();
+    }
+    if taken.tick {
+        heartbeat();
+    }
+    if taken.virtual_timer || !(taken.tick || taken.reschedule) {
+        interrupt_return(taken.virtual_timer);
+    }
+    if taken.tick {
+        tick(frame);
+    } else if taken.reschedule {
+        reschedule(frame);
+    }
+}
+
+/// The heartbeat line, on CPU 0, when its period has passed.
+fn heartbeat() {
+    let period = HEARTBEAT_NS.load(Ordering::Relaxed);
+    let now = now();
+    let last = LAST_HEARTBEAT_NS.load(Ordering::Relaxed);
+    if cpu::current_index() == 0 && period != 0 && now >= last + period {
+        LAST_HEARTBEAT_NS.store(now, Ordering::Relaxed);
+        crate::arch::boot::log_tick_counts();
+        sched::report_shares(now - last);
+    }
+}
+
+/// Lets the scheduler pick what this pCPU runs next and switches `frame` to it; the vCPU that
+/// runs gets what is pending for it, and shut-down domains no pCPU runs any more are reaped.
+pub fn reschedule(frame: &mut TrapFrame) {
+    if !sched::started() {
+        return;
+    }
+    let mut table = TABLE.lock();
+    if let Some(slot) = sched::switch(frame, &mut table) {
+        if let Some(vcpu) = table.vcpu_mut(slot) {
+            crate::event::running(vcpu);
+        }
+        crate::event::virq::deliver(&mut table, slot);
+    }
+    crate::lifecycle::reap(&mut table);
+}
+
+/// A synchronous exception from a vCPU: hypercalls, PSCI, WFI/WFE, stage-2 faults.
+fn guest_trap(frame: &mut TrapFrame) {
+    let slot = percpu::this().current.load(Ordering::Acquire);
+    let mut table = TABLE.lock();
+    let Some((domain, vcpu_index)) = table.vcpu(slot).map(|vcpu| (vcpu.domain, vcpu.index)) else {
+        drop(table);
+        reschedule(frame);
+        return;
+    };
+    let mut switch = false;
+    match guest::decode_exit(frame) {
+        guest::GuestExit::Hvc { immediate: 0xEA1 } => {
+            let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+            let mut caller = crate::domain::Caller {
+                domain,
+                vcpu_slot: slot,
+                irqs_masked: frame.spsr & (1 << 7) != 0,
+                table: &mut table,
+            };
+            match crate::hypercall::dispatch(frame.x[16], args, &mut caller) {
+                crate::hypercall::Outcome::Return(value) => frame.x[0] = value as u64,
+                crate::hypercall::Outcome::Continue(args) => {
+                    // Run the HVC again with the rest of the batch (ELR is past it).
+                    frame.x[..3].copy_from_slice(&args);
+                    frame.elr -= 4;
+                }
+                crate::hypercall::Outcome::Reschedule(value) => {
+                    frame.x[0] = value as u64;
+                    switch = true;
+                }
+            }
+        }
+        exit @ (guest::GuestExit::Hvc { .. } | guest::GuestExit::Smc) => {
+            if exit == guest::GuestExit::Smc {
+                guest::skip_instruction(frame);
+            }
+            switch = psci::handle(frame, &mut table, domain, slot);
+        }
+        guest::GuestExit::Wait { wfe } => {
+            guest::skip_instruction(frame);
+            if wfe || crate::event::virq::has_pending(&table, slot) {
+                // WFE, or an interrupt is already waiting: let others run, then come back.
+                sched::yield_now(slot);
+            } else {
+                // WFI with nothing pending: sleep until an interrupt is made pending for it.
+                if let Some(vcpu) = table.vcpu_mut(slot) {
+                    vcpu.state = VcpuState::Blocked;
+                }
+                sched::sleep(slot);
+            }
+            switch = true;
+        }
+        guest::GuestExit::SystemRegister { iss } if iss & 0x3f_fc1f == ICC_SGI1R_EL1_WRITE => {
+            let register = ((iss >> 5) & 0x1f) as usize;
+            let value = if register == 31 { 0 } else { frame.x[register] };
+            crate::event::virq::send_sgi(&mut table, domain, slot, value);
+            guest::skip_instruction(frame);
+        }
+        guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
+            if crate::event::virq::is_vgic_address(&table, domain, ipa) =>
+        {
+            let iss = frame.esr & 0x1ff_ffff;
+            let register = ((iss >> 16) & 0x1f) as usize;
+            let size_bits = 8u32 << ((iss >> 22) & 0b11);
+            let mask = if size_bits == 64 { u64::MAX } else { (1u64 << size_bits) - 1 };
+            if write {
+                let value = if register == 31 { 0 } else { frame.x[register] & mask };
+                crate::event::virq::mmio(&mut table, domain, ipa, Some(value));
+            } else if register != 31 {
+                frame.x[register] =
+                    crate::event::virq::mmio(&mut table, domain, ipa, None).unwrap_or(0) & mask;
+            }
+            guest::skip_instruction(frame);
+        }
+        guest::GuestExit::DataAbort { ipa, write, .. } => {
+            let access = if write { "write" } else { "read" };
+            // DFSC 0b0011xx: a permission fault (a read-only page, such as a read-only grant
+            // mapping); anything else: nothing mapped there.
+            let what =
+                if frame.esr & 0x3c == 0x0c { "not permitted" } else { "outside its memory" };
+            crash_domain(
+                &mut table,
+                domain,
+                format_args!(
+                    "vCPU {vcpu_index}: {access} at IPA {ipa:#x} (FAR {:#x}, ESR {:#x}, PC {:#x}) {what}",
+                    frame.far, frame.esr, frame.elr
+                ),
+            );
+            switch = true;
+        }
+        guest::GuestExit::InstructionAbort { ipa } => {
+            crash_domain(
+                &mut table,
+                domain,
+                format_args!("vCPU {vcpu_index}: instruction fetch at IPA {ipa:#x} (PC {:#x}) outside its memory", frame.elr),
+            );
+            switch = true;
+        }
+        exit @ (guest::GuestExit::SystemRegister { .. } | guest::GuestExit::Other { .. }) => {
+            crash_domain(
+                &mut table,
+                domain,
+                format_args!(
+                    "vCPU {vcpu_index}: unhandled trap {exit:?} (ESR {:#x}, PC {:#x})",
+                    frame.esr, frame.elr
+                ),
+            );
+            switch = true;
+        }
+    }
+    let reschedule_now = switch || percpu::this().need_reschedule.load(Ordering::Acquire);
+    if !reschedule_now {
+        crate::event::virq::deliver(&mut table, slot);
+    }
+    drop(table);
+    if reschedule_now {
+        reschedule(frame);
+    }
+}
+
+/// ISS of a trapped write to ICC_SGI1R_EL1 (Op0 3, Op2 5, Op1 0, CRn 12, CRm 11, direction
+/// write), with the register field (bits 9:5) masked out: Arm ARM D24.2.40, EC 0x18.
+const ICC_SGI1R_EL1_WRITE: u32 = (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
+
+/// The per-pCPU tick: expired single-shot timers wake their vCPUs, then the scheduler may switch.
+fn tick(frame: &mut TrapFrame) {
+    let now = now();
+    let mut woken = alloc::vec::Vec::new();
+    {
+        let mut table = TABLE.lock();
+        if sched::started() {
+            crate::event::virq::expire_virtual_timers(&mut table, cpu::counter());
+        }
+        let mut timers = alloc::vec::Vec::new();
+        for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
+            let Some(vcpu) = vcpu else { continue };
+            if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
+                vcpu.singleshot_deadline = None;
+                timers.push((vcpu.domain, vcpu.index));
+                if vcpu.state == VcpuState::Blocked {
+                    vcpu.state = VcpuState::Runnable;
+                    woken.push(slot);
+                }
+            }
+        }
+        // `vcpu_singleshot_timer_fn`: the expiry is also VIRQ_TIMER for that vCPU.
+        for (domain, index) in timers {
+            crate::event::send_virq(&mut table, domain, VIRQ_TIMER, index);
+        }
+        crate::event::expire_polls(&mut table, now, &mut woken);
+    }
+    for slot in woken {
+        sched::wake(slot);
+    }
+    reschedule(frame);
+}
+
+/// An exception the domain running here caused and cannot be given back (an SError, or anything
+/// from AArch32 state, which domains never run in): the domain is crashed.
+fn foreign_state_trap(frame: &mut TrapFrame) {
+    if let Some(slot) = current_vcpu() {
+        let mut table = TABLE.lock();
+        if let Some(domain) = table.vcpu(slot).map(|vcpu| vcpu.domain) {
+            crash_domain(
+                &mut table,
+                domain,
+                format_args!("SError or AArch32 exception (ESR {:#x})", frame.esr),
+            );
+        }
+    }
+    reschedule(frame);
+}
+
+/// The physical virtual-timer interrupt arrived while a vCPU ran here, or a pCPU was kicked to
+/// deliver something: hand pending virtual interrupts to the vCPU running here.
+fn interrupt_return(virtual_timer: bool) {
+    let Some(slot) = current_vcpu() else { return };
+    let mut table = TABLE.lock();
+    if virtual_timer {
+        crate::event::virq::virtual_timer_fired(&mut table, slot);
+    }
+    crate::event::virq::deliver(&mut table, slot);
+}
