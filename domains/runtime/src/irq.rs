@@ -80,9 +80,29 @@ pub fn send_sgi(intid: u32, targets: u16) {
 }
 
 /// Waits for an interrupt (WFI).
+///
+/// Only for a wait that needs no condition: between checking a condition that an interrupt
+/// handler sets and this WFI, the interrupt may be taken, and nothing then ends the WFI. Use
+/// [`wait_unless`] for that.
 pub fn wait() {
     // SAFETY: WFI idles until an interrupt; the hypervisor blocks this vCPU meanwhile.
     unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Checks `ready` with IRQs masked and waits in WFI unless it holds; then unmasks IRQs, so a
+/// pending interrupt's handler runs. An interrupt that comes after the check still ends the WFI
+/// (WFI wakes on a pending interrupt even while IRQs are masked), so no wake-up is lost. Returns
+/// what `ready` returned. Call with IRQs unmasked.
+pub fn wait_unless(ready: impl FnOnce() -> bool) -> bool {
+    // SAFETY: masking IRQs (PSTATE.I) only defers this vCPU's interrupts; they are unmasked below.
+    unsafe { asm!("msr daifset, #2", options(nomem, nostack)) };
+    let ready = ready();
+    if !ready {
+        wait();
+    }
+    // SAFETY: unmasks IRQs again, as the caller had them; the vector table handles them.
+    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+    ready
 }
 
 #[no_mangle]

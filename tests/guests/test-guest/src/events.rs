@@ -47,11 +47,9 @@ fn setup(name: &str) -> bool {
 /// interrupts; the count, or `None` on giving up.
 fn wait_event(seen: u32, limit: u32) -> Option<u32> {
     for _ in 0..limit {
-        let now = EVENTS.load(Ordering::Acquire);
-        if now > seen {
-            return Some(now);
+        if irq::wait_unless(|| EVENTS.load(Ordering::Acquire) > seen) {
+            return Some(EVENTS.load(Ordering::Acquire));
         }
-        irq::wait();
     }
     None
 }

@@ -263,8 +263,7 @@ mod guest {
         arm_virtual_timer(10);
         irq::enable();
         let mut waits = 0;
-        while TICKS.load(Ordering::Acquire) < 5 && waits < 10_000 {
-            irq::wait();
+        while waits < 10_000 && !irq::wait_unless(|| TICKS.load(Ordering::Acquire) >= 5) {
             waits += 1;
         }
         let elapsed = (nanoseconds(counter()) - start) / 1_000_000;
