@@ -9,12 +9,14 @@
 //! ```
 //!
 //! The manifest ([`BootManifest`], in `bundle/manifest.rs`) lists the domains and the modules:
-//! domain images (ELF files), each at an offset `o` from the payload start that is a multiple of
-//! [`MODULE_ALIGN`]. A module is page-aligned in memory exactly when the payload start is: the
+//! domain images (ELF files or arm64 Linux `Image`s) and the device trees of boot domains, each
+//! at an offset `o` from the payload start that is a multiple of [`MODULE_ALIGN`]. A boot domain
+//! carries its prepared image ([`BootImage`]): runs of module bytes ([`LoadChunk`]) to copy to
+//! guest-physical addresses, its entry point and first registers. A module is page-aligned in memory exactly when the payload start is: the
 //! payload begins [`HEADER_SIZE`] bytes into the boot module, so a bootloader that places the
 //! bundle itself page-aligned (QEMU does) leaves every module [`HEADER_SIZE`] bytes past a page
 //! boundary. Whoever wants to map a module in place must check `payload.as_ptr()`; copying ELF
-//! segments out of it works wherever it lies.
+//! chunks out of it works wherever it lies.
 //!
 //! # Invariants
 //! - All integers are little-endian; the header is [`HEADER_SIZE`] bytes and aligned to nothing.
@@ -36,16 +38,17 @@ use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use self::manifest::{
-    is_valid_domain_name, BootManifest, Capability, DomainSpec, ManifestProblem, ModuleRef,
-    RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
-    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, MODULE_ALIGN, PRESERVED_MAX_KIB,
+    is_valid_domain_name, BootImage, BootManifest, Capability, DomainSpec, LoadChunk,
+    ManifestProblem, ModuleRef, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU,
+    DEFAULT_WEIGHT, DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_LOAD_CHUNKS, MAX_VCPUS,
+    MODULE_ALIGN, PRESERVED_MAX_KIB,
 };
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"XNLTHBDL";
-/// The only bundle version this build understands (3: domains with preserved regions, and
-/// modules).
-pub const VERSION: u32 = 3;
+/// The only bundle version this build understands (4: boot domains carry prepared images; 3 added
+/// preserved regions).
+pub const VERSION: u32 = 4;
 /// Size in bytes of [`BundleHeader`].
 pub const HEADER_SIZE: usize = core::mem::size_of::<BundleHeader>();
 /// Largest bundle the core accepts (1 GiB): a bound on what a corrupt header can make it read.
@@ -310,6 +313,16 @@ mod tests {
             preserved_kib: 0,
             boot: true,
             cmdline: "",
+            prepared: Some(BootImage {
+                chunks: vec![LoadChunk {
+                    address: crate::xen::arch_arm::GUEST_RAM0_BASE,
+                    module,
+                    offset: 0,
+                    size: 1,
+                }],
+                entry: crate::xen::arch_arm::GUEST_RAM0_BASE,
+                registers: [0; 4],
+            }),
         }
     }
 
@@ -320,7 +333,7 @@ mod tests {
         (guest.restart, guest.cmdline) = (RestartPolicy::OnCrash, "console=hvc0");
         let mut dm = domain("dm1", 1);
         dm.capabilities = vec![Capability::DeviceModel { target: "guest1" }, Capability::Xenstore];
-        (dm.boot, dm.restart, dm.weight) = (false, RestartPolicy::Always, 512);
+        (dm.boot, dm.prepared, dm.restart, dm.weight) = (false, None, RestartPolicy::Always, 512);
         BootManifest {
             name: "test",
             cmdline: "loglvl=all",
@@ -425,7 +438,7 @@ mod tests {
         bad[8] = 1;
         let error = Bundle::parse(&bad).unwrap_err();
         assert_eq!(error, BundleError::UnsupportedVersion { found: 1 });
-        assert!(error.to_string().contains("this core reads version 3"));
+        assert!(error.to_string().contains("this core reads version 4"));
 
         let mut bad = good.clone();
         bad[12] = 41;

@@ -1,19 +1,26 @@
 //! Packing a checked manifest and its domain images into the boot bundle the core reads (format:
-//! `xenolith_abi::bundle`).
+//! `xenolith_abi::bundle`), with every boot domain prepared: its chunks, device tree, entry point
+//! and registers planned by `xenolith_builder` (the control domain plans run-time domains with
+//! the same code), so the core only copies.
 //!
 //! # Invariants
 //! - Each distinct image (one `program`, or one `image` file) is packed once, however many domains
-//!   use it; modules are in order of first use.
+//!   use it; modules are in order of first use, then one device tree per boot domain, in manifest
+//!   order.
+//! - Every domain's image is planned, boot domain or not: an image that cannot boot as its domain
+//!   is refused here, at the domain's `program` or `image` in the manifest file.
 //! - Every bundle [`pack`] returns parses with the core's own `Bundle::parse`: packing checks its
 //!   result with it, so a disagreement between the host tool and the core shows up here.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use xenolith_abi::bundle::{
-    header_for, BootManifest, Bundle, DomainSpec, ModuleRef, MAX_BUNDLE_SIZE, MODULE_ALIGN,
+    header_for, BootImage, BootManifest, Bundle, DomainSpec, LoadChunk, ModuleRef, MAX_BUNDLE_SIZE,
+    MODULE_ALIGN,
 };
+use xenolith_builder::{DomainConfig, Plan};
 use zerocopy::IntoBytes;
 
-use crate::manifest::{DomainSource, Manifest};
+use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bundle bytes for `manifest`: header, postcard-encoded manifest, modules.
 ///
@@ -36,35 +43,64 @@ pub fn pack(
         domain_modules.push(u32::try_from(index).context("more than 2^32 modules")?);
     }
     let images = sources.iter().map(|source| load(source)).collect::<Result<Vec<_>>>()?;
+    let plans = manifest
+        .domains
+        .iter()
+        .zip(&domain_modules)
+        .map(|(domain, &module)| plan(manifest, domain, &images[module as usize]))
+        .collect::<Result<Vec<_>>>()?;
+    let dtb_names: Vec<String> = manifest
+        .domains
+        .iter()
+        .filter(|domain| domain.boot)
+        .map(|domain| format!("{}.dtb", domain.name))
+        .collect();
 
+    let mut next_dtb = images.len();
     let domains = manifest
         .domains
         .iter()
         .zip(domain_modules)
-        .map(|(domain, module)| DomainSpec {
-            name: &domain.name,
-            module,
-            memory_mib: domain.memory_mib,
-            vcpus: domain.vcpus,
-            capabilities: domain.capabilities().collect(),
-            weight: domain.weight,
-            cap: domain.cap,
-            hard_affinity: domain.hard_affinity,
-            soft_affinity: domain.soft_affinity,
-            restart: domain.restart,
-            preserved_kib: domain.preserved_kib,
-            boot: domain.boot,
-            cmdline: &domain.cmdline,
+        .zip(&plans)
+        .map(|((domain, module), plan)| {
+            let prepared = domain.boot.then(|| {
+                let dtb_module = u32::try_from(next_dtb).expect("fewer modules than domains");
+                next_dtb += 1;
+                prepared_image(plan, module, dtb_module)
+            });
+            DomainSpec {
+                name: &domain.name,
+                module,
+                memory_mib: domain.memory_mib,
+                vcpus: domain.vcpus,
+                capabilities: domain.capabilities().collect(),
+                weight: domain.weight,
+                cap: domain.cap,
+                hard_affinity: domain.hard_affinity,
+                soft_affinity: domain.soft_affinity,
+                restart: domain.restart,
+                preserved_kib: domain.preserved_kib,
+                boot: domain.boot,
+                cmdline: &domain.cmdline,
+                prepared,
+            }
         })
         .collect();
-    let modules = sources
+    let dtbs: Vec<&[u8]> = manifest
+        .domains
         .iter()
-        .zip(&images)
-        .map(|(source, image)| ModuleRef {
-            name: source.module_name(),
-            offset: 0,
-            size: image.len() as u64,
-        })
+        .zip(&plans)
+        .filter(|(domain, _)| domain.boot)
+        .map(|(_, plan)| plan.dtb.as_slice())
+        .collect();
+    let contents: Vec<&[u8]> = images.iter().map(Vec::as_slice).chain(dtbs).collect();
+    let names = sources
+        .iter()
+        .map(|source| source.module_name())
+        .chain(dtb_names.iter().map(String::as_str));
+    let modules = names
+        .zip(&contents)
+        .map(|(name, bytes)| ModuleRef { name, offset: 0, size: bytes.len() as u64 })
         .collect();
     let mut boot = BootManifest {
         name: &manifest.system.name,
@@ -82,9 +118,9 @@ pub fn pack(
     );
     let mut payload = Vec::with_capacity(end as usize);
     payload.extend_from_slice(&encoded);
-    for (module, image) in boot.modules.iter().zip(&images) {
+    for (module, bytes) in boot.modules.iter().zip(&contents) {
         payload.resize(module.offset as usize, 0);
-        payload.extend_from_slice(image);
+        payload.extend_from_slice(bytes);
     }
     let header = header_for(&payload, encoded.len());
     let mut bundle = Vec::with_capacity(header.as_bytes().len() + payload.len());
@@ -95,6 +131,45 @@ pub fn pack(
         anyhow!("internal error: the core would refuse the bundle this tool packed: {error}")
     })?;
     Ok(bundle)
+}
+
+/// The boot plan of `domain` with `image`, or a manifest error at its `program` or `image`.
+fn plan(manifest: &Manifest, domain: &crate::manifest::Domain, image: &[u8]) -> Result<Plan> {
+    let config = DomainConfig {
+        memory_mib: domain.memory_mib,
+        vcpus: domain.vcpus,
+        cmdline: &domain.cmdline,
+    };
+    xenolith_builder::plan(image, &config).map_err(|error| {
+        let message = format!(
+            "{} cannot boot as domain `{}`: {error}",
+            domain.source.describe(),
+            domain.name
+        );
+        manifest.error_at(domain.source.position(), ErrorKind::BadImage, message).into()
+    })
+}
+
+/// What the bundle carries of `plan`: its chunks (bytes of module `image`), the device tree as a
+/// chunk of module `dtb`, the entry point and registers.
+fn prepared_image(plan: &Plan, image: u32, dtb: u32) -> BootImage {
+    let mut chunks: Vec<LoadChunk> = plan
+        .chunks
+        .iter()
+        .map(|chunk| LoadChunk {
+            address: chunk.address,
+            module: image,
+            offset: chunk.offset,
+            size: chunk.size,
+        })
+        .collect();
+    chunks.push(LoadChunk {
+        address: plan.dtb_address,
+        module: dtb,
+        offset: 0,
+        size: plan.dtb.len() as u64,
+    });
+    BootImage { chunks, entry: plan.entry, registers: plan.registers }
 }
 
 /// Whether two domains use the same image: the same program, or the same image file.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod code_lines;
 pub mod manifest;
 pub mod qemu;
 pub mod runner;

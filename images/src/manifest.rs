@@ -210,6 +210,14 @@ impl DomainSource {
         }
     }
 
+    /// It in words, for messages: "the binary of program `x`" or "image file `y`".
+    pub fn describe(&self) -> String {
+        match self {
+            DomainSource::Program { name, .. } => format!("the binary of program `{name}`"),
+            DomainSource::Image { written, .. } => format!("image file `{written}`"),
+        }
+    }
+
     /// Where the manifest file gives it.
     pub fn position(&self) -> Position {
         match self {
@@ -384,8 +392,9 @@ pub enum ErrorKind {
     ProgramOrImage,
     /// A domain's `image` file does not exist (or is not a file).
     ImageNotFound,
-    /// A domain's `image` file, or the binary its `program` built, is not an aarch64 ELF64 file
-    /// (found when the system is built).
+    /// A domain's `image` file, or the binary its `program` built, cannot boot as that domain: it
+    /// is neither an AArch64 ELF executable nor an arm64 Linux `Image`, or it or its device tree
+    /// does not fit the domain's memory (found when the system is built).
     BadImage,
     /// A domain's `program` is not a binary crate of this workspace (found when the system is
     /// built, from `cargo metadata`).

@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use xenolith_abi::bundle::{Bundle, Capability, RestartPolicy, MODULE_ALIGN, VERSION};
+use xenolith_abi::bundle::{Bundle, Capability, LoadChunk, RestartPolicy, MODULE_ALIGN, VERSION};
+use xenolith_abi::xen::arch_arm::GUEST_RAM0_BASE;
+use xenolith_builder::DomainConfig;
 use xenolith_images::manifest::{ErrorKind, Manifest, ManifestError};
 use xenolith_images::workspace::build_bundle;
 
@@ -19,13 +21,25 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// The smallest file that passes the host tool's ELF check (an aarch64 little-endian ELF64
-/// identification and `e_machine`), followed by `body` bytes of a pattern named by `seed`.
-fn fake_elf(body: usize, seed: u8) -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
-    elf[..4].copy_from_slice(b"\x7fELF");
-    (elf[4], elf[5], elf[6]) = (2, 1, 1); // ELFCLASS64, ELFDATA2LSB, EV_CURRENT
+/// The smallest AArch64 ELF executable that boots as far as the plan goes: one loadable segment
+/// of `body` bytes (a pattern named by `seed`) at `GUEST_RAM0_BASE`, entered at its start.
+fn tiny_elf(body: usize, seed: u8) -> Vec<u8> {
+    let mut elf = vec![0u8; 0x40 + 56];
+    elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01"); // ELFCLASS64, ELFDATA2LSB, EV_CURRENT
+    elf[0x10..0x12].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
     elf[0x12..0x14].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+    elf[0x18..0x20].copy_from_slice(&GUEST_RAM0_BASE.to_le_bytes()); // e_entry
+    elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes()); // e_phoff
+    elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let header = 0x40;
+    elf[header..header + 4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    for (at, value) in [(8, 0x78u64), (16, GUEST_RAM0_BASE), (24, GUEST_RAM0_BASE)] {
+        elf[header + at..header + at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+    for at in [32, 40] {
+        elf[header + at..header + at + 8].copy_from_slice(&(body as u64).to_le_bytes());
+    }
     elf.extend((0..body).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
     elf
 }
@@ -49,8 +63,8 @@ fn manifest_error(error: &anyhow::Error) -> &ManifestError {
 fn images_are_packed_once_each_as_aligned_modules() {
     let dir = scratch("images");
     std::fs::create_dir_all(dir.join("guests")).expect("creating guests/");
-    let guest = fake_elf(5000, 1);
-    let dm = fake_elf(10, 2);
+    let guest = tiny_elf(5000, 1);
+    let dm = tiny_elf(10, 2);
     std::fs::write(dir.join("guests/guest.elf"), &guest).expect("writing guest.elf");
     std::fs::write(dir.join("dm.elf"), &dm).expect("writing dm.elf");
     let manifest = manifest_in(
@@ -92,9 +106,9 @@ memory = 16
     let boot = &bundle.manifest;
     assert_eq!((boot.name, boot.cmdline), ("modules", "loglvl=all"));
 
-    // guest1 and guest2 share one module.
+    // guest1 and guest2 share one module; each boot domain has its device tree.
     let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
-    assert_eq!(names, ["guests/guest.elf", "dm.elf"]);
+    assert_eq!(names, ["guests/guest.elf", "dm.elf", "guest1.dtb", "guest2.dtb"]);
     let modules: Vec<_> = boot.domains.iter().map(|domain| domain.module).collect();
     assert_eq!(modules, [0, 1, 0]);
     for (index, (module, image)) in boot.modules.iter().zip([&guest, &dm]).enumerate() {
@@ -103,7 +117,26 @@ memory = 16
         assert_eq!(bundle.module(index), Some(image.as_slice()));
     }
     assert!(boot.modules[0].offset >= u64::from(bundle.header.manifest_size.get()));
-    assert_eq!(bundle.payload.len() as u64, boot.modules[1].offset + dm.len() as u64);
+    let last = boot.modules.last().unwrap();
+    assert_eq!(bundle.payload.len() as u64, last.offset + last.size);
+
+    // Boot domains carry their prepared image: the ELF's segment straight from its module, the
+    // device tree at the top of RAM, entered at e_entry with x0 = the device tree.
+    let guest1_image = boot.domains[0].prepared.as_ref().expect("guest1 boots");
+    let dtb_address = GUEST_RAM0_BASE + (64 << 20) - xenolith_builder::DTB_SPACE;
+    assert_eq!(
+        guest1_image.chunks,
+        [
+            LoadChunk { address: GUEST_RAM0_BASE, module: 0, offset: 0x78, size: 5000 },
+            LoadChunk { address: dtb_address, module: 2, offset: 0, size: boot.modules[2].size },
+        ]
+    );
+    assert_eq!(
+        (guest1_image.entry, guest1_image.registers),
+        (GUEST_RAM0_BASE, [dtb_address, 0, 0, 0])
+    );
+    assert!(boot.domains[1].prepared.is_none(), "dm1 is built by the control domain");
+    assert_eq!(boot.domains[2].prepared.as_ref().unwrap().chunks[1].module, 3);
 
     let guest1 = &boot.domains[0];
     assert_eq!(guest1.name, "guest1");
@@ -135,26 +168,26 @@ fn a_system_without_domains_has_an_empty_bundle_manifest() {
 }
 
 #[test]
-fn an_image_that_is_not_an_aarch64_elf_file_is_refused_at_its_value() {
+fn an_image_that_cannot_boot_is_refused_at_its_value() {
     let dir = scratch("not-elf");
-    let mut x86 = fake_elf(0, 0);
+    let mut x86 = tiny_elf(0, 0);
     x86[0x12..0x14].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
     for (file, bytes, problem) in [
-        ("text.elf", b"just text".to_vec(), "it does not start with the ELF magic"),
-        ("x86.elf", x86, "it is built for another architecture"),
+        ("text.elf", b"just text".to_vec(), "neither an AArch64 ELF file nor an arm64 Linux Image"),
+        ("x86.elf", x86, "expected an AArch64 (183) executable"),
     ] {
         std::fs::write(dir.join(file), bytes).expect("writing the image");
         let manifest = manifest_in(
             &dir,
             &format!("[system]\nname = \"x\"\n[[domain]]\nname = \"g\"\nmemory = 1\nimage = \"{file}\"\n"),
         );
-        let error = build_bundle(&manifest).expect_err("not an aarch64 ELF file");
+        let error = build_bundle(&manifest).expect_err("not an image that boots");
         let error = manifest_error(&error);
         assert_eq!((error.kind, error.line, error.column), (ErrorKind::BadImage, 6, 9), "{error}");
         let text = error.to_string();
         assert!(
             text.starts_with(&format!(
-                "{}:6:9: error: image file `{file}`",
+                "{}:6:9: error: image file `{file}` cannot boot as domain `g`:",
                 dir.join("system.toml").display()
             )),
             "{text}"
@@ -197,4 +230,56 @@ fn a_program_without_its_binary_is_refused_at_its_value() {
             format!("package `{package}` of this workspace has no binary target `{package}`");
         assert!(error.message.starts_with(&expected), "{error}");
     }
+}
+
+#[test]
+fn an_image_larger_than_its_memory_is_refused_at_its_value() {
+    let dir = scratch("too-large");
+    std::fs::write(dir.join("big.elf"), tiny_elf(1 << 20, 0)).expect("writing the image");
+    let manifest = manifest_in(
+        &dir,
+        "[system]\nname = \"x\"\n[[domain]]\nname = \"g\"\nmemory = 1\nimage = \"big.elf\"\n",
+    );
+    let error = build_bundle(&manifest).expect_err("1 MiB of code does not fit 1 MiB of RAM");
+    let error = manifest_error(&error);
+    assert_eq!((error.kind, error.line, error.column), (ErrorKind::BadImage, 6, 9), "{error}");
+    assert!(error.to_string().contains("give the domain more memory"), "{error}");
+}
+
+/// The control domain builds run-time domains with `xenolith_builder::plan` from the image, its
+/// memory, one vCPU and its command line (`domains/control/src/builder.rs`); the host tool
+/// prepares boot domains with the same function from the manifest entry. For the same domain
+/// both device trees are the same bytes.
+#[test]
+fn boot_and_run_time_builders_write_byte_identical_device_trees() {
+    let dir = scratch("same-dtb");
+    let guest = tiny_elf(3000, 7);
+    std::fs::write(dir.join("guest.elf"), &guest).expect("writing the image");
+    let manifest = manifest_in(
+        &dir,
+        r#"[system]
+name = "same"
+
+[[domain]]
+name = "g"
+image = "guest.elf"
+memory = 32
+cmdline = "console=hvc0 earlycon=xenboot"
+"#,
+    );
+    let bytes = build_bundle(&manifest).unwrap_or_else(|e| panic!("{e:#}"));
+    let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let prepared = bundle.manifest.domains[0].prepared.as_ref().expect("a boot domain");
+    let dtb_chunk = prepared.chunks.last().expect("the device tree is the last chunk");
+    let from_bundle = &bundle.module(dtb_chunk.module as usize).unwrap()
+        [dtb_chunk.offset as usize..][..dtb_chunk.size as usize];
+
+    // What the control domain computes for `xl create` of the same image, memory and cmdline.
+    let config =
+        DomainConfig { memory_mib: 32, vcpus: 1, cmdline: "console=hvc0 earlycon=xenboot" };
+    let at_run_time = xenolith_builder::plan(&guest, &config).expect("the image plans");
+    assert_eq!(from_bundle, at_run_time.dtb.as_slice());
+    assert_eq!(dtb_chunk.address, at_run_time.dtb_address);
+    assert_eq!((prepared.entry, prepared.registers), (at_run_time.entry, at_run_time.registers));
+    assert!(from_bundle.starts_with(&[0xd0, 0x0d, 0xfe, 0xed]), "a flattened device tree");
 }

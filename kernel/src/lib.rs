@@ -60,7 +60,3 @@ pub mod sched {
 }
 #[cfg(test)]
 mod test_rng;
-
-pub mod elf;
-pub mod fdt_writer;
-pub mod guest_dtb;

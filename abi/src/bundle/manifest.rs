@@ -20,6 +20,7 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::alloc::vec::Vec;
+use crate::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
 
 /// The longest domain name, in characters (ASCII, so also bytes).
 pub const DOMAIN_NAME_MAX_LEN: usize = 64;
@@ -41,6 +42,10 @@ pub const MODULE_ALIGN: u64 = 4096;
 /// The largest preserved region, in KiB (64 MiB: what
 /// [`PRESERVED_REGION_SIZE`](crate::xen::arch_arm::PRESERVED_REGION_SIZE) leaves room for).
 pub const PRESERVED_MAX_KIB: u32 = 64 * 1024;
+
+/// The most load chunks one prepared boot image may have (an ELF file's loadable segments and
+/// the device tree).
+pub const MAX_LOAD_CHUNKS: usize = 32;
 
 /// What the core is asked to boot. Strings borrow from the bundle; the lists need the core's heap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +107,38 @@ pub struct DomainSpec<'a> {
     pub boot: bool,
     /// The domain's `/chosen/bootargs`.
     pub cmdline: &'a str,
+    /// What the core copies to build the domain, prepared by the host tool: present exactly for
+    /// domains with [`DomainSpec::boot`] (the control domain prepares the others itself).
+    pub prepared: Option<BootImage>,
+}
+
+/// A boot domain's image as the host tool prepared it (with the `xenolith-builder` crate the
+/// control domain also uses): the byte runs the core copies into the domain's RAM, which it
+/// zeroes first, and where vCPU 0 starts. The core parses no image and writes no device tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootImage {
+    /// What to copy, 1..=[`MAX_LOAD_CHUNKS`] runs that do not overlap in the domain's RAM; the
+    /// domain's device tree is one of them.
+    pub chunks: Vec<LoadChunk>,
+    /// vCPU 0's first PC, in the domain's RAM and 4-byte aligned; it starts at EL1 with the MMU
+    /// off and interrupts masked.
+    pub entry: u64,
+    /// vCPU 0's `x0`..`x3` (Linux's arm64 boot protocol: the device tree's address, then 0).
+    pub registers: [u64; 4],
+}
+
+/// One run of bytes of a module, copied to the domain's guest-physical `address`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadChunk {
+    /// Guest-physical address of its first byte; the whole run lies in the domain's RAM
+    /// (`GUEST_RAM0_BASE` up, as much as it has).
+    pub address: u64,
+    /// Index into [`BootManifest::modules`] of the module holding its bytes.
+    pub module: u32,
+    /// Offset of its first byte in that module.
+    pub offset: u64,
+    /// Bytes, at least 1; `offset + size` is inside the module.
+    pub size: u64,
 }
 
 /// A privilege a domain holds, as ARCHITECTURE.md section 4 lists them.
@@ -261,6 +298,18 @@ pub enum ManifestProblem {
     DuplicateXenstore { domain: usize, first: usize },
     /// A domain's preserved region is not a multiple of 4 KiB or is above [`PRESERVED_MAX_KIB`].
     PreservedOutOfRange { domain: usize, kib: u32 },
+    /// A boot domain without a prepared image, or another domain with one.
+    BootImagePresence { domain: usize, boot: bool },
+    /// A prepared image with no chunk or more than [`MAX_LOAD_CHUNKS`].
+    ChunkCount { domain: usize, chunks: usize },
+    /// A chunk names no module, is empty, or reaches past its module's end.
+    ChunkBytes { domain: usize, chunk: usize },
+    /// A chunk does not lie in the domain's RAM.
+    ChunkOutsideRam { domain: usize, chunk: usize },
+    /// Two chunks overlap in the domain's RAM.
+    ChunkOverlap { domain: usize, chunk: usize, other: usize },
+    /// The entry point is not a 4-byte-aligned address in the domain's RAM.
+    BadEntry { domain: usize, entry: u64 },
 }
 
 impl fmt::Display for ManifestProblem {
@@ -332,6 +381,33 @@ impl fmt::Display for ManifestProblem {
                 f,
                 "domain {domain}'s capability {capability} repeats an earlier one of its \
                  capabilities"
+            ),
+            Self::BootImagePresence { domain, boot: true } => {
+                write!(f, "domain {domain} is built at boot but has no prepared image")
+            }
+            Self::BootImagePresence { domain, boot: false } => {
+                write!(f, "domain {domain} is not built at boot but has a prepared image")
+            }
+            Self::ChunkCount { domain, chunks } => write!(
+                f,
+                "domain {domain}'s prepared image has {chunks} chunks, not 1 to {MAX_LOAD_CHUNKS}"
+            ),
+            Self::ChunkBytes { domain, chunk } => write!(
+                f,
+                "chunk {chunk} of domain {domain}'s prepared image is empty or not inside its \
+                 module"
+            ),
+            Self::ChunkOutsideRam { domain, chunk } => write!(
+                f,
+                "chunk {chunk} of domain {domain}'s prepared image lies outside the domain's RAM"
+            ),
+            Self::ChunkOverlap { domain, chunk, other } => {
+                write!(f, "chunks {other} and {chunk} of domain {domain}'s prepared image overlap")
+            }
+            Self::BadEntry { domain, entry } => write!(
+                f,
+                "domain {domain}'s entry point {entry:#x} is not a 4-byte-aligned address in its \
+                 RAM"
             ),
             Self::DuplicateXenstore { domain, first } => write!(
                 f,
@@ -427,6 +503,7 @@ impl BootManifest<'_> {
         if spec.soft_affinity == 0 {
             return Err(ManifestProblem::EmptyAffinity { domain, soft: true });
         }
+        self.check_boot_image(domain, spec)?;
         for (capability, held) in spec.capabilities.iter().enumerate() {
             if let Capability::Hardware { device: "" } = held {
                 return Err(ManifestProblem::EmptyDevice { domain, capability });
@@ -439,6 +516,55 @@ impl BootManifest<'_> {
             if spec.capabilities[..capability].contains(held) {
                 return Err(ManifestProblem::DuplicateCapability { domain, capability });
             }
+        }
+        Ok(())
+    }
+}
+
+impl BootManifest<'_> {
+    /// The checks of a domain's prepared image: present exactly for boot domains, every chunk's
+    /// bytes inside its module and its place inside the domain's RAM, no two chunks overlapping,
+    /// the entry point in RAM.
+    fn check_boot_image(
+        &self,
+        domain: usize,
+        spec: &DomainSpec<'_>,
+    ) -> Result<(), ManifestProblem> {
+        let image = match (&spec.prepared, spec.boot) {
+            (Some(image), true) => image,
+            (None, false) => return Ok(()),
+            (_, boot) => return Err(ManifestProblem::BootImagePresence { domain, boot }),
+        };
+        let chunks = image.chunks.len();
+        if !(1..=MAX_LOAD_CHUNKS).contains(&chunks) {
+            return Err(ManifestProblem::ChunkCount { domain, chunks });
+        }
+        let ram = (u64::from(spec.memory_mib) << 20).min(GUEST_RAM0_SIZE);
+        let in_ram = |address: u64, size: u64| {
+            address >= GUEST_RAM0_BASE
+                && address.checked_add(size).is_some_and(|end| end <= GUEST_RAM0_BASE + ram)
+        };
+        for (chunk, load) in image.chunks.iter().enumerate() {
+            let module = self.modules.get(load.module as usize);
+            let inside = module.is_some_and(|module| {
+                load.offset.checked_add(load.size).is_some_and(|end| end <= module.size)
+            });
+            if load.size == 0 || !inside {
+                return Err(ManifestProblem::ChunkBytes { domain, chunk });
+            }
+            if !in_ram(load.address, load.size) {
+                return Err(ManifestProblem::ChunkOutsideRam { domain, chunk });
+            }
+            let end = load.address + load.size;
+            let overlapping = image.chunks[..chunk]
+                .iter()
+                .position(|other| other.address < end && load.address < other.address + other.size);
+            if let Some(other) = overlapping {
+                return Err(ManifestProblem::ChunkOverlap { domain, chunk, other });
+            }
+        }
+        if !image.entry.is_multiple_of(4) || !in_ram(image.entry, 4) {
+            return Err(ManifestProblem::BadEntry { domain, entry: image.entry });
         }
         Ok(())
     }
@@ -463,7 +589,17 @@ mod tests {
             preserved_kib: 0,
             boot: true,
             cmdline: "",
+            prepared: Some(image(&[(GUEST_RAM0_BASE, 0, 100)])),
         }
+    }
+
+    /// A prepared image of module 0's `(address, offset, size)` runs, entered at RAM's start.
+    fn image(chunks: &[(u64, u64, u64)]) -> BootImage {
+        let chunks = chunks
+            .iter()
+            .map(|&(address, offset, size)| LoadChunk { address, module: 0, offset, size })
+            .collect();
+        BootImage { chunks, entry: GUEST_RAM0_BASE, registers: [0; 4] }
     }
 
     /// Two domains sharing one module of 100 bytes at 4096, in a 4196-byte payload.
@@ -685,6 +821,102 @@ mod tests {
             ManifestProblem::DuplicateXenstore { domain: 2, first: 0 },
             "domains 0 and 2 both hold `xenstore`",
         );
+    }
+
+    #[test]
+    fn boot_image_presence() {
+        refused(
+            |m| m.domains[1].prepared = None,
+            ManifestProblem::BootImagePresence { domain: 1, boot: true },
+            "domain 1 is built at boot but has no prepared image",
+        );
+        refused(
+            |m| m.domains[0].boot = false,
+            ManifestProblem::BootImagePresence { domain: 0, boot: false },
+            "not built at boot but has a prepared image",
+        );
+        let mut manifest = good();
+        (manifest.domains[0].boot, manifest.domains[0].prepared) = (false, None);
+        assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    }
+
+    #[test]
+    fn chunk_count() {
+        refused(
+            |m| m.domains[0].prepared = Some(image(&[])),
+            ManifestProblem::ChunkCount { domain: 0, chunks: 0 },
+            "has 0 chunks, not 1 to 32",
+        );
+        let many: Vec<(u64, u64, u64)> =
+            (0..=MAX_LOAD_CHUNKS as u64).map(|i| (GUEST_RAM0_BASE + i, i, 1)).collect();
+        refused(
+            |m| m.domains[1].prepared = Some(image(&many)),
+            ManifestProblem::ChunkCount { domain: 1, chunks: MAX_LOAD_CHUNKS + 1 },
+            "has 33 chunks",
+        );
+        let most = &many[..MAX_LOAD_CHUNKS];
+        let mut manifest = good();
+        manifest.domains[1].prepared = Some(image(most));
+        assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    }
+
+    #[test]
+    fn chunk_bytes() {
+        let base = GUEST_RAM0_BASE;
+        for bad in [(base, 0, 0), (base, 0, 101), (base, 100, 1), (base, u64::MAX, 2)] {
+            refused(
+                |m| m.domains[0].prepared = Some(image(&[(base, 0, 1), bad])),
+                ManifestProblem::ChunkBytes { domain: 0, chunk: 1 },
+                "chunk 1 of domain 0's prepared image is empty or not inside its module",
+            );
+        }
+        refused(
+            |m| m.domains[0].prepared.as_mut().unwrap().chunks[0].module = 1,
+            ManifestProblem::ChunkBytes { domain: 0, chunk: 0 },
+            "not inside its module",
+        );
+    }
+
+    #[test]
+    fn chunk_outside_ram() {
+        let end = GUEST_RAM0_BASE + (16 << 20);
+        for bad in [(GUEST_RAM0_BASE - 1, 0, 2), (end - 99, 0, 100), (u64::MAX - 10, 0, 100)] {
+            refused(
+                |m| m.domains[1].prepared = Some(image(&[bad])),
+                ManifestProblem::ChunkOutsideRam { domain: 1, chunk: 0 },
+                "lies outside the domain's RAM",
+            );
+        }
+        let mut manifest = good();
+        manifest.domains[1].prepared = Some(image(&[(end - 100, 0, 100)]));
+        assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    }
+
+    #[test]
+    fn chunk_overlap() {
+        let base = GUEST_RAM0_BASE;
+        refused(
+            |m| {
+                m.domains[0].prepared =
+                    Some(image(&[(base, 0, 10), (base + 20, 0, 10), (base + 29, 0, 2)]))
+            },
+            ManifestProblem::ChunkOverlap { domain: 0, chunk: 2, other: 1 },
+            "chunks 1 and 2 of domain 0's prepared image overlap",
+        );
+        let mut manifest = good();
+        manifest.domains[0].prepared = Some(image(&[(base + 10, 0, 10), (base, 0, 10)]));
+        assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    }
+
+    #[test]
+    fn bad_entry() {
+        for entry in [GUEST_RAM0_BASE + 2, GUEST_RAM0_BASE - 4, GUEST_RAM0_BASE + (16 << 20)] {
+            refused(
+                |m| m.domains[0].prepared.as_mut().unwrap().entry = entry,
+                ManifestProblem::BadEntry { domain: 0, entry },
+                "is not a 4-byte-aligned address in its RAM",
+            );
+        }
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! The domain builder (libxenguest's job in Xen): a domain from an ELF image, in Xen's steps.
+//! The domain builder (libxenguest's job in Xen): a domain from an ELF image or an arm64 Linux
+//! `Image`, in Xen's steps. What goes where (chunks, device tree, entry, registers) is planned by
+//! `xenolith_builder::plan`, the same code the host tool prepares boot domains with, so a domain
+//! built here boots exactly as it would from the boot bundle.
 //!
-//! 1. read the image from the boot bundle (`XENOLITH_DOMCTL_BUNDLE_INFO` / `_MODULE`);
+//! 1. read the image from the boot bundle (`XENOLITH_DOMCTL_BUNDLE_INFO` / `_MODULE`) and plan
+//!    its boot;
 //! 2. `XEN_DOMCTL_createdomain` (paused, vCPUs down), `XEN_DOMCTL_max_mem`;
 //! 3. `XENMEM_populate_physmap`: RAM in 2 MiB extents at `GUEST_RAM0_BASE`;
 //! 4. load: map the domain's pages into a window of this domain
-//!    (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`), copy the segments and the DTB,
+//!    (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`), copy the chunks and the DTB,
 //!    unmap (`XENMEM_remove_from_physmap`);
-//! 5. `XEN_DOMCTL_setvcpucontext` for vCPU 0 (entry, x0 = DTB), `XEN_DOMCTL_unpausedomain`.
+//! 5. `XEN_DOMCTL_setvcpucontext` for vCPU 0 (entry, x0..x3), `XEN_DOMCTL_unpausedomain`.
 //!
 //! On any failure the half-built domain is destroyed.
 
@@ -20,8 +24,7 @@ use xenolith_abi::xen::domctl::*;
 use xenolith_abi::xen::hypercall::{GuestHandle, DOMID_SELF};
 use xenolith_abi::xen::memory::*;
 use xenolith_abi::xen::private::*;
-use xenolith_kernel::elf::ElfImage;
-use xenolith_kernel::guest_dtb::{self, GuestDtbSpec};
+use xenolith_builder::{DomainConfig, PlanError, DTB_SPACE};
 use xenolith_runtime::hypercall;
 use zerocopy::FromZeros;
 
@@ -32,8 +35,6 @@ use crate::xl::{domctl, empty};
 const WINDOW: u64 = 0xC000_0000;
 /// Pages mapped at once.
 const BATCH: usize = 256;
-/// Bytes at the top of the new domain's RAM for its DTB.
-const DTB_SPACE: u64 = 64 * 1024;
 const PAGE: u64 = 4096;
 
 /// Why a build failed.
@@ -43,12 +44,10 @@ pub enum BuildError {
     NoModule,
     /// A hypercall failed: which, and Xen's error.
     Hypercall(&'static str, i64),
-    /// The image is not a loadable ELF, or does not fit.
-    Image(xenolith_kernel::elf::ElfError),
+    /// The image cannot boot as this domain (format, size, device tree).
+    Plan(PlanError),
     /// Memory must be a whole number of 2 MiB extents, at least 2.
     Memory,
-    /// The DTB did not build.
-    Dtb,
 }
 
 impl fmt::Display for BuildError {
@@ -56,9 +55,8 @@ impl fmt::Display for BuildError {
         match self {
             Self::NoModule => write!(f, "no such module in the boot bundle"),
             Self::Hypercall(what, error) => write!(f, "{what} failed with {error}"),
-            Self::Image(error) => write!(f, "image: {error}"),
+            Self::Plan(error) => write!(f, "{error}"),
             Self::Memory => write!(f, "memory must be an even number of MiB, at least 2"),
-            Self::Dtb => write!(f, "the guest DTB does not fit"),
         }
     }
 }
@@ -223,10 +221,14 @@ pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildErro
     if memory_mib < 2 || !memory_mib.is_multiple_of(2) {
         return Err(BuildError::Memory);
     }
-    let image_bytes = read_module(module)?;
-    let image = ElfImage::parse(&image_bytes).map_err(BuildError::Image)?;
+    let image = read_module(module)?;
+    let memory = u32::try_from(memory_mib).map_err(|_| BuildError::Memory)?;
+    let plan = xenolith_builder::plan(
+        &image,
+        &DomainConfig { memory_mib: memory, vcpus: 1, cmdline: args },
+    )
+    .map_err(BuildError::Plan)?;
     let ram = memory_mib << 20;
-    image.check_fits(GUEST_RAM0_BASE, ram - DTB_SPACE).map_err(BuildError::Image)?;
 
     let mut config = xen_domctl_createdomain::new_zeroed();
     config.max_vcpus = 1;
@@ -251,27 +253,14 @@ pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildErro
         if done != extents.len() as i64 {
             return Err(BuildError::Hypercall("XENMEM_populate_physmap", done));
         }
-        for segment in image.segments() {
-            let bytes = &image_bytes[segment.file_offset as usize..][..segment.file_size as usize];
-            load(id, segment.address, bytes)?;
+        for chunk in &plan.chunks {
+            load(id, chunk.address, &image[chunk.offset as usize..][..chunk.size as usize])?;
         }
-        let dtb_ipa = GUEST_RAM0_BASE + ram - DTB_SPACE;
-        let mut dtb = alloc::vec![0u8; DTB_SPACE as usize];
-        let spec = GuestDtbSpec {
-            vcpus: 1,
-            ram: &[(GUEST_RAM0_BASE, ram)],
-            bootargs: args,
-            initrd: None,
-            clock_frequency: None,
-            gic_redistributors: 1,
-            console_uart: None,
-        };
-        let length = guest_dtb::build(&spec, &mut dtb).map_err(|_| BuildError::Dtb)?;
-        load(id, dtb_ipa, &dtb[..length])?;
+        load(id, plan.dtb_address, &plan.dtb)?;
         let mut context = vcpu_guest_context::new_zeroed();
         context.flags = VGCF_online;
-        context.user_regs.pc64 = image.entry;
-        context.user_regs.x[0] = dtb_ipa;
+        context.user_regs.pc64 = plan.entry;
+        context.user_regs.x[..4].copy_from_slice(&plan.registers);
         context.user_regs.cpsr = 0x3c5; // EL1h, DAIF masked
         let request = xen_domctl_vcpucontext {
             vcpu: 0,

@@ -1,4 +1,5 @@
-//! The life of a domain: building one from its prepared boot image, giving it its way to
+//! The life of a domain: building one from its prepared boot image (copied as the host tool laid
+//! it out: the core parses no image and writes no device tree), giving it its way to
 //! xenstore, shutting it down, crashing it alone, destroying it, and restarting it as its policy
 //! says (`restart.rs`). Everything here runs with the domain table locked and interrupts masked.
 //!
@@ -22,8 +23,6 @@ use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
-use xenolith_kernel::elf::ElfImage;
-use xenolith_kernel::guest_dtb::{self, GuestDtbSpec};
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{AddressSpace, Attributes, MemoryType, Stage2};
 use xenolith_kernel::policy::{Capabilities, DomainId};
@@ -39,8 +38,6 @@ use crate::domain::{
 };
 use crate::mm::memory::{self, IdentityTables};
 
-/// Bytes reserved at the top of a domain's RAM for its DTB.
-const DTB_SPACE: u64 = 64 * 1024;
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
 pub const MAX_RESTARTS: u32 = 1000;
 
@@ -48,16 +45,14 @@ pub const MAX_RESTARTS: u32 = 1000;
 pub struct BuildSpec<'a> {
     /// Name (unique).
     pub name: &'a str,
-    /// The ELF image.
-    pub image: &'a [u8],
+    /// What to copy where (prepared by the host tool), and where vCPU 0 starts.
+    pub image: Prepared<'a>,
     /// RAM in MiB.
     pub memory_mib: u32,
     /// vCPUs.
     pub vcpus: u32,
     /// What it may do.
     pub capabilities: Capabilities,
-    /// Its `/chosen/bootargs`.
-    pub cmdline: &'a str,
     /// The id to use (a restart keeps its id); `None`: the lowest free one.
     pub id: Option<DomainId>,
     /// What the core does when it stops, and the manifest entry it is rebuilt from.
@@ -72,54 +67,70 @@ pub struct BuildSpec<'a> {
     pub restarts: u32,
 }
 
+/// A prepared boot image with its chunks' bytes found in the bundle.
+pub struct Prepared<'a> {
+    /// `(guest-physical address, bytes)` runs to copy into the zeroed RAM.
+    pub chunks: Vec<(u64, &'a [u8])>,
+    /// vCPU 0's first PC.
+    pub entry: u64,
+    /// vCPU 0's `x0`..`x3`.
+    pub registers: [u64; 4],
+}
+
 impl<'a> BuildSpec<'a> {
-    /// A first build of manifest entry `spec` (the lowest free id, a new preserved region).
+    /// A first build of manifest entry `spec` of `bundle` (the lowest free id, a new preserved
+    /// region); `None` if the entry has no prepared image (it is not a boot domain).
     pub fn from_manifest(
-        spec: &xenolith_abi::bundle::DomainSpec<'a>,
-        image: &'a [u8],
+        bundle: &'a xenolith_abi::bundle::Bundle<'_>,
+        spec: &'a xenolith_abi::bundle::DomainSpec<'_>,
         capabilities: Capabilities,
         manifest_index: Option<usize>,
-    ) -> Self {
-        Self {
+    ) -> Option<Self> {
+        let prepared = spec.prepared.as_ref()?;
+        // The bundle's checks put every chunk inside its module; `get` keeps that a lookup.
+        let chunks = prepared
+            .chunks
+            .iter()
+            .map(|chunk| {
+                let bytes = bundle.module(chunk.module as usize)?;
+                let start = usize::try_from(chunk.offset).ok()?;
+                let end = start.checked_add(usize::try_from(chunk.size).ok()?)?;
+                Some((chunk.address, bytes.get(start..end)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
             name: spec.name,
-            image,
+            image: Prepared { chunks, entry: prepared.entry, registers: prepared.registers },
             memory_mib: spec.memory_mib,
             vcpus: spec.vcpus,
             capabilities,
-            cmdline: spec.cmdline,
             id: None,
             restart: spec.restart,
             manifest_index,
             preserved_bytes: u64::from(spec.preserved_kib) * 1024,
             preserved: None,
             restarts: 0,
-        }
+        })
     }
 }
 
 /// Why building failed; nothing is left allocated.
 #[derive(Debug)]
 pub enum BuildError {
-    /// The image is no usable ELF, or does not fit.
-    Image(xenolith_kernel::elf::ElfError),
     /// Not enough free memory.
     OutOfMemory { bytes: u64 },
     /// Too many domains or vCPUs.
     TooMany,
-    /// A bad request (name, sizes).
+    /// A bad request (name, sizes, a chunk outside RAM).
     Invalid(&'static str),
-    /// The DTB did not fit.
-    Dtb,
 }
 
 impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Image(error) => write!(f, "image: {error}"),
             Self::OutOfMemory { bytes } => write!(f, "not enough free memory for {bytes} bytes"),
             Self::TooMany => write!(f, "no free domain or vCPU slot"),
             Self::Invalid(why) => write!(f, "{why}"),
-            Self::Dtb => write!(f, "the domain's DTB does not fit"),
         }
     }
 }
@@ -132,14 +143,24 @@ impl Table {
             return Err(BuildError::Invalid("vCPU count out of range"));
         }
         let ram_size = u64::from(spec.memory_mib) << 20;
-        if !(2 * DTB_SPACE..=GUEST_RAM0_SIZE).contains(&ram_size) {
+        if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&ram_size) {
             return Err(BuildError::Invalid("memory size out of range"));
         }
         if self.domains.iter().flatten().any(|domain| domain.name == spec.name) {
             return Err(BuildError::Invalid("a domain with that name exists"));
         }
-        let image = ElfImage::parse(spec.image).map_err(BuildError::Image)?;
-        image.check_fits(GUEST_RAM0_BASE, ram_size - DTB_SPACE).map_err(BuildError::Image)?;
+        // The bundle's checks already keep every chunk and the entry point in RAM; a build never
+        // trusts another module's checks for what it writes.
+        let in_ram = |address: u64, size: u64| {
+            address >= GUEST_RAM0_BASE
+                && address.checked_add(size).is_some_and(|end| end <= GUEST_RAM0_BASE + ram_size)
+        };
+        let image = &spec.image;
+        if !image.chunks.iter().all(|&(address, bytes)| in_ram(address, bytes.len() as u64))
+            || !in_ram(image.entry, 4)
+        {
+            return Err(BuildError::Invalid("the prepared image does not lie in the domain's RAM"));
+        }
         let id = match spec.id {
             Some(id) if self.domain(id).is_none() && usize::from(id) < MAX_DOMAINS => {
                 while self.domains.len() <= usize::from(id) {
@@ -175,32 +196,10 @@ impl Table {
             stage2.destroy(&mut tables);
             return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
         }
-        // Copy the image's segments (the rest of RAM is already zero).
-        for segment in image.segments() {
-            let offset = segment.address - GUEST_RAM0_BASE;
-            let bytes = &spec.image[segment.file_offset as usize..][..segment.file_size as usize];
-            memory::copy_to_phys(ram_phys + offset, bytes);
+        // Copy the prepared chunks (the rest of RAM is already zero).
+        for &(address, bytes) in &image.chunks {
+            memory::copy_to_phys(ram_phys + (address - GUEST_RAM0_BASE), bytes);
         }
-        // The DTB at the top of RAM.
-        let dtb_ipa = GUEST_RAM0_BASE + ram_size - DTB_SPACE;
-        let mut dtb = alloc::vec![0u8; DTB_SPACE as usize];
-        let dtb_spec = GuestDtbSpec {
-            vcpus: spec.vcpus,
-            ram: &[(GUEST_RAM0_BASE, ram_size)],
-            bootargs: spec.cmdline,
-            initrd: None,
-            clock_frequency: None,
-            gic_redistributors: spec.vcpus,
-            console_uart: None,
-        };
-        let dtb_len = match guest_dtb::build(&dtb_spec, &mut dtb) {
-            Ok(len) => len,
-            Err(_) => {
-                stage2.destroy(&mut tables);
-                return Err(fail(BuildError::Dtb));
-            }
-        };
-        memory::copy_to_phys(ram_phys + (dtb_ipa - GUEST_RAM0_BASE), &dtb[..dtb_len]);
 
         // The preserved region: the last incarnation's, untouched, or a new zeroed one.
         let preserved = match spec.preserved {
@@ -269,7 +268,9 @@ impl Table {
         for (index, &slot) in slots.iter().enumerate() {
             let index = index as u32;
             let context = if index == 0 {
-                VcpuContext::new(image.entry, dtb_ipa, 0)
+                let mut context = VcpuContext::new(image.entry, image.registers[0], 0);
+                context.frame.x[1..4].copy_from_slice(&image.registers[1..]);
+                context
             } else {
                 VcpuContext::new(0, 0, index)
             };

@@ -101,17 +101,12 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
     let capabilities = domain.capabilities;
     let manifest_index = domain.manifest_index;
     table.destroy(id);
-    let Some(image) = bundle.domain_image(spec) else {
-        log::error!("domain {id}: its image is gone from the boot bundle; not restarted");
+    let Some(first) = BuildSpec::from_manifest(bundle, spec, capabilities, manifest_index) else {
+        log::error!("domain {id}: its prepared image is gone from the boot bundle; not restarted");
         drop_region(preserved);
         return false;
     };
-    let build = BuildSpec {
-        id: Some(id),
-        preserved,
-        restarts,
-        ..BuildSpec::from_manifest(spec, image, capabilities, manifest_index)
-    };
+    let build = BuildSpec { id: Some(id), preserved, restarts, ..first };
     if let Err(error) = table.build(&build) {
         log::error!("domain {id} ({}): not restarted: {error}", spec.name);
         drop_region(preserved);
@@ -159,19 +154,12 @@ fn drop_region(region: Option<Extent>) {
 pub fn build_boot_domains(bundle: &xenolith_abi::bundle::Bundle<'_>) {
     let manifest = &bundle.manifest;
     for spec in manifest.domains.iter().filter(|spec| spec.boot) {
-        let Some(image) = bundle.domain_image(spec) else {
-            log::error!(
-                "domain {}: its image module is missing from the bundle; not built",
-                spec.name
-            );
+        let index = manifest.domains.iter().position(|other| other.name == spec.name);
+        let capabilities = resolve_capabilities(manifest, spec);
+        let Some(build) = BuildSpec::from_manifest(bundle, spec, capabilities, index) else {
+            log::error!("domain {}: its prepared image is not in the bundle; not built", spec.name);
             continue;
         };
-        let build = BuildSpec::from_manifest(
-            spec,
-            image,
-            resolve_capabilities(manifest, spec),
-            manifest.domains.iter().position(|other| other.name == spec.name),
-        );
         let mut table = TABLE.lock();
         let free_before = memory::frame_counts().1;
         let id = match table.build(&build) {

@@ -1,0 +1,266 @@
+//! Prepares a domain's boot image: which bytes go where in its RAM, the device tree it boots
+//! with, and the registers its first vCPU starts with.
+//!
+//! Two callers share it, so the hypervisor core never parses an ELF file or writes a DTB: the
+//! host tool, which prepares every boot domain of the boot bundle, and the control domain's
+//! run-time builder. Each hands [`plan`] an image and a [`DomainConfig`] and gets back a
+//! [`Plan`]: zero the domain's RAM, copy each [`Chunk`] and the DTB, set the entry point and
+//! registers. The crate only computes; copying is the caller's.
+//!
+//! The guest layout is Xen 4.17's for an Arm domU (`xen/include/public/arch-arm.h`): RAM from
+//! `GUEST_RAM0_BASE`, the device tree in the top [`DTB_SPACE`] bytes of RAM (as the core has
+//! done until now), and Linux's arm64 boot protocol (Linux `Documentation/arch/arm64/booting.rst`:
+//! `x0` holds the DTB's address, `x1`..`x3` are zero).
+//!
+//! What it refuses to do:
+//! - guess a format: an image is an AArch64 ELF executable or an uncompressed arm64 Linux
+//!   `Image`; a gzip-compressed `Image.gz` is refused with a request to decompress it first, and
+//!   anything else is refused naming the bytes it starts with;
+//! - place anything outside the domain's RAM or over its device tree;
+//! - use a RAM bank other than the first (`GUEST_RAM0`, 3 GiB), an initrd or a console UART in
+//!   the tree: no caller needs them yet.
+//!
+//! Principles:
+//! 1. **Check, then describe.** Every input (configuration, image header, segment table) is
+//!    validated before a plan exists; a plan's every chunk lies inside the image and, at its
+//!    guest address, inside RAM below the DTB.
+//! 2. **Xen's layout, Linux's protocol, cited.** Each constant names the Xen or Linux source
+//!    that fixes it; nothing here is copied from either, only written from the facts.
+//! 3. **Deterministic.** The plan depends on the image and the configuration alone: the host
+//!    tool and the control domain produce byte-identical DTBs for the same domain.
+//! 4. **Host-tested, no unsafe.** `no_std` with `alloc` so the control domain can link it; every
+//!    path is tested on the host.
+//!
+//! # Invariants
+//! - For a returned [`Plan`]: every chunk's `offset + size` is within the image; every chunk's
+//!   `[address, address + size)` and the kernel's whole footprint lie in
+//!   `[GUEST_RAM0_BASE, dtb_address)`; `dtb.len() <= DTB_SPACE`; `dtb_address` is
+//!   `GUEST_RAM0_BASE + RAM - DTB_SPACE` (so 8-byte aligned, as booting.rst requires of a DTB);
+//!   `entry` lies inside the loaded kernel; `registers == [dtb_address, 0, 0, 0]`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod elf;
+pub mod guest_dtb;
+pub mod linux_image;
+
+use alloc::vec::Vec;
+use core::fmt;
+use elf::{ElfError, ElfImage};
+use guest_dtb::{DtbError, GuestDtbSpec};
+use linux_image::{ImageError, LinuxImage};
+use xenolith_abi::bundle::MAX_VCPUS;
+use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+
+/// Bytes kept at the top of a domain's RAM for its device tree, 64 KiB. The kernel and its
+/// zeroed data must end below them. A Xenolith choice (Xen's domU builder places the DTB
+/// elsewhere), kept equal to what the core's builder has always used.
+pub const DTB_SPACE: u64 = 64 * 1024;
+
+/// What the domain is: from a manifest entry (host tool) or the control domain's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainConfig<'a> {
+    /// RAM in MiB: at least 1, at most `GUEST_RAM0_SIZE` (3 GiB), all in `GUEST_RAM0`.
+    pub memory_mib: u32,
+    /// vCPUs, 1..=[`MAX_VCPUS`].
+    pub vcpus: u32,
+    /// The kernel command line (`/chosen/bootargs`); empty for none; no NUL byte.
+    pub cmdline: &'a str,
+}
+
+/// One contiguous run of image bytes to copy to guest-physical `address`:
+/// `image[offset..offset + size]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Guest-physical address of the first byte.
+    pub address: u64,
+    /// Offset of the first byte in the image.
+    pub offset: u64,
+    /// Bytes to copy, non-zero.
+    pub size: u64,
+}
+
+/// Everything a builder copies and sets: RAM is `[GUEST_RAM0_BASE, GUEST_RAM0_BASE + memory)`,
+/// zeroed before the copy (so the zero-filled tail of an ELF segment needs no chunk).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The image's bytes to copy, in image order.
+    pub chunks: Vec<Chunk>,
+    /// The device tree blob, at most [`DTB_SPACE`] bytes.
+    pub dtb: Vec<u8>,
+    /// Guest-physical address to copy [`Plan::dtb`] to: the top [`DTB_SPACE`] bytes of RAM.
+    pub dtb_address: u64,
+    /// Where vCPU 0 starts (PC), at EL1 with the MMU off, as booting.rst requires.
+    pub entry: u64,
+    /// vCPU 0's `x0`..`x3`: the DTB's address, then zeros (booting.rst: "x0 = physical address
+    /// of device tree blob", `x1`..`x3` reserved, 0).
+    pub registers: [u64; 4],
+}
+
+/// Why no plan was made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The vCPU count is not in 1..=[`MAX_VCPUS`].
+    VcpuCount {
+        /// The count asked for.
+        vcpus: u32,
+    },
+    /// The memory is 0 MiB or more than `GUEST_RAM0` holds.
+    MemorySize {
+        /// The size asked for, in MiB.
+        memory_mib: u32,
+    },
+    /// The image is neither an ELF file nor an arm64 Linux Image (compressed or not).
+    UnknownFormat {
+        /// Its first bytes (fewer than four if it is shorter; the rest zero).
+        start: [u8; 4],
+        /// Its length in bytes.
+        length: usize,
+    },
+    /// The ELF file was refused.
+    Elf(ElfError),
+    /// The arm64 Linux Image was refused.
+    Image(ImageError),
+    /// The kernel, or one of its segments, does not lie in RAM below the device tree.
+    DoesNotFit {
+        /// Where it starts.
+        address: u64,
+        /// Bytes it needs (for an ELF segment its memory size, for an Image its `image_size`).
+        size: u64,
+        /// The device tree's address: the first byte it may not reach.
+        limit: u64,
+    },
+    /// The device tree was refused (in practice: a NUL byte in the command line).
+    Dtb(DtbError),
+    /// The device tree is larger than [`DTB_SPACE`] (in practice: a very long command line).
+    DtbTooLarge {
+        /// Its size in bytes.
+        size: usize,
+    },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::VcpuCount { vcpus } => {
+                write!(f, "a domain has 1 to {MAX_VCPUS} vCPUs, not {vcpus}")
+            }
+            Self::MemorySize { memory_mib } => write!(
+                f,
+                "a domain has 1 to {} MiB of memory, not {memory_mib}",
+                GUEST_RAM0_SIZE >> 20
+            ),
+            Self::UnknownFormat { length: 0, .. } => write!(
+                f,
+                "the image is empty; give an AArch64 ELF executable or an arm64 Linux Image"
+            ),
+            Self::UnknownFormat { start, length } => {
+                write!(f, "the image is neither an AArch64 ELF file nor an arm64 Linux Image: ")?;
+                write!(f, "it is {length} bytes long and starts with")?;
+                for byte in &start[..(*length).min(start.len())] {
+                    write!(f, " {byte:02x}")?;
+                }
+                Ok(())
+            }
+            Self::Elf(error) => write!(f, "the ELF image was refused: {error}"),
+            Self::Image(error) => write!(f, "the arm64 Linux Image was refused: {error}"),
+            Self::DoesNotFit { address, size, limit } => write!(
+                f,
+                "the kernel needs {size:#x} bytes at {address:#x}, which do not fit in the \
+                 domain's RAM below its device tree ({GUEST_RAM0_BASE:#x}..{limit:#x}); give the \
+                 domain more memory"
+            ),
+            Self::Dtb(error) => write!(f, "the domain's device tree was refused: {error}"),
+            Self::DtbTooLarge { size } => write!(
+                f,
+                "the domain's device tree is {size} bytes, more than the {DTB_SPACE} kept for it \
+                 at the top of RAM; shorten the command line"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for PlanError {}
+
+/// Plans the boot of a domain running `image` (an AArch64 ELF executable or an arm64 Linux
+/// Image, recognised by their magic numbers) with `config`. See the crate's invariants for what
+/// a returned plan guarantees.
+pub fn plan(image: &[u8], config: &DomainConfig<'_>) -> Result<Plan, PlanError> {
+    if config.vcpus == 0 || config.vcpus > MAX_VCPUS {
+        return Err(PlanError::VcpuCount { vcpus: config.vcpus });
+    }
+    let ram = u64::from(config.memory_mib) << 20;
+    if config.memory_mib == 0 || ram > GUEST_RAM0_SIZE {
+        return Err(PlanError::MemorySize { memory_mib: config.memory_mib });
+    }
+    // ram >= 1 MiB > DTB_SPACE, and GUEST_RAM0_BASE + GUEST_RAM0_SIZE does not wrap.
+    let dtb_address = GUEST_RAM0_BASE + ram - DTB_SPACE;
+
+    let (chunks, entry) = if image.starts_with(b"\x7fELF") {
+        place_elf(image, dtb_address)?
+    } else if linux_image::looks_like_image(image) {
+        place_linux_image(image, dtb_address)?
+    } else {
+        let mut start = [0u8; 4];
+        let known = image.len().min(start.len());
+        start[..known].copy_from_slice(&image[..known]);
+        return Err(PlanError::UnknownFormat { start, length: image.len() });
+    };
+
+    let dtb = guest_dtb::build(&GuestDtbSpec {
+        vcpus: config.vcpus,
+        ram: &[(GUEST_RAM0_BASE, ram)],
+        bootargs: config.cmdline,
+        initrd: None,
+        clock_frequency: None,
+        gic_redistributors: config.vcpus,
+        console_uart: None,
+    })
+    .map_err(PlanError::Dtb)?;
+    if dtb.len() as u64 > DTB_SPACE {
+        return Err(PlanError::DtbTooLarge { size: dtb.len() });
+    }
+    Ok(Plan { chunks, dtb, dtb_address, entry, registers: [dtb_address, 0, 0, 0] })
+}
+
+/// An ELF executable: one chunk per loadable segment with file bytes, each segment (with its
+/// zero-filled rest) below `limit`; the entry point is `e_entry`.
+fn place_elf(image: &[u8], limit: u64) -> Result<(Vec<Chunk>, u64), PlanError> {
+    let elf = ElfImage::parse(image).map_err(PlanError::Elf)?;
+    elf.check_fits(GUEST_RAM0_BASE, limit - GUEST_RAM0_BASE).map_err(|error| match error {
+        ElfError::OutsideRam { address, size } => PlanError::DoesNotFit { address, size, limit },
+        other => PlanError::Elf(other),
+    })?;
+    let chunks = elf
+        .segments()
+        .iter()
+        .filter(|segment| segment.file_size > 0)
+        .map(|segment| Chunk {
+            address: segment.address,
+            offset: segment.file_offset,
+            size: segment.file_size,
+        })
+        .collect();
+    Ok((chunks, elf.entry))
+}
+
+/// An arm64 Linux Image: the whole file at `GUEST_RAM0_BASE + text_offset` (booting.rst: placed
+/// `text_offset` bytes above a 2 MiB aligned base, which `GUEST_RAM0_BASE` is, and entered at
+/// its first byte), with its whole footprint below `limit`.
+fn place_linux_image(image: &[u8], limit: u64) -> Result<(Vec<Chunk>, u64), PlanError> {
+    let header = LinuxImage::parse(image).map_err(PlanError::Image)?;
+    let address = GUEST_RAM0_BASE.saturating_add(header.text_offset);
+    let size = header.footprint();
+    let fits = address.checked_add(size).is_some_and(|end| end <= limit);
+    if !fits {
+        return Err(PlanError::DoesNotFit { address, size, limit });
+    }
+    let chunk = Chunk { address, offset: 0, size: header.file_size };
+    Ok((alloc::vec![chunk], address))
+}
+
+#[cfg(test)]
+mod tests;
