@@ -143,7 +143,8 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         }
         dc::XEN_DOMCTL_createdomain => {
             let config: dc::xen_domctl_createdomain = op.u.read();
-            let id = caller.table.create_empty(target, config.max_vcpus)?;
+            let id =
+                caller.table.create_empty((target != 0).then_some(target), config.max_vcpus)?;
             if let Err(error) = crate::sched::add_domain(caller.table, id) {
                 log::error!("domain {id}: the scheduler refused its vCPUs: {error}");
                 caller.table.destroy(id);

@@ -5,68 +5,52 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_kernel::mm::frame::FRAME_SIZE;
-use xenolith_kernel::mm::lpae::{AddressSpace, Attributes, Stage2};
+use xenolith_kernel::grant::GrantState;
+use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
 use crate::arch::guest::VcpuContext;
-use crate::domain::{Domain, DomainState, Table, Vcpu, VcpuState, MAX_VCPUS_PER_DOMAIN};
+use crate::domain::{
+    Domain, DomainState, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS_PER_DOMAIN, STORE_GFN,
+};
+use crate::mm::domain_memory::map_core_page;
 use crate::mm::memory::{self, IdentityTables};
 
 impl Table {
     /// `XEN_DOMCTL_createdomain`: a paused domain with `vcpus` vCPUs (all down), no RAM and no
-    /// capabilities. `requested` is the id asked for (0: any).
-    pub fn create_empty(&mut self, requested: DomainId, vcpus: u32) -> Result<DomainId, XenError> {
+    /// capabilities, its xenstore ring page mapped and, once there is a xenstore domain, its way
+    /// to it. `requested` is the id asked for; `None`: the lowest free one.
+    pub fn create_empty(
+        &mut self,
+        requested: Option<DomainId>,
+        vcpus: u32,
+    ) -> Result<DomainId, XenError> {
         if vcpus == 0 || vcpus > MAX_VCPUS_PER_DOMAIN {
             return Err(XenError::EINVAL);
         }
-        let id = if requested != 0 {
-            if usize::from(requested) >= crate::domain::MAX_DOMAINS {
-                return Err(XenError::EINVAL);
-            }
-            if self.domain(requested).is_some() {
-                return Err(XenError::EEXIST);
-            }
-            while self.domains.len() <= usize::from(requested) {
-                self.domains.push(None);
-            }
-            requested
-        } else {
-            self.free_domain_id().ok_or(XenError::ENOMEM)?
+        let id = match requested {
+            Some(id) if usize::from(id) >= MAX_DOMAINS => return Err(XenError::EINVAL),
+            Some(id) if self.domain(id).is_some() => return Err(XenError::EEXIST),
+            Some(id) => id,
+            None => self.free_domain_id().ok_or(XenError::ENOMEM)?,
         };
+        while self.domains.len() <= usize::from(id) {
+            self.domains.push(None);
+        }
         let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
-        let mut tables = IdentityTables;
         let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
-        let stage2 = match AddressSpace::<Stage2>::new(&mut tables) {
-            Ok(stage2) => stage2,
-            Err(_) => {
-                memory::release(shared_info, 1);
-                return Err(XenError::ENOMEM);
-            }
-        };
-        let mut stage2 = stage2;
-        // Its xenstore ring page, where Xen's toolstack puts it (`HVM_PARAM_STORE_PFN`).
-        let store_page = memory::alloc_zeroed_frame();
-        let page = Attributes { execute: false, ..crate::mm::domain_memory::GUEST_RAM };
-        let store_ipa = crate::domain::STORE_GFN * FRAME_SIZE;
-        let Some(store_page) = store_page
-            .filter(|&frame| stage2.map(&mut tables, store_ipa, frame, FRAME_SIZE, page).is_ok())
-        else {
-            if let Some(frame) = store_page {
-                memory::release(frame, 1);
-            }
+        let Ok(stage2) = AddressSpace::<Stage2>::new(&mut IdentityTables) else {
             memory::release(shared_info, 1);
-            stage2.destroy(&mut tables);
             return Err(XenError::ENOMEM);
         };
         let events = match crate::event::new_table(id, shared_info, vcpus) {
             Ok(events) => events,
             Err(error) => {
+                stage2.destroy(&mut IdentityTables);
                 memory::release(shared_info, 1);
-                memory::release(store_page, 1);
-                stage2.destroy(&mut tables);
                 return Err(error);
             }
         };
@@ -94,15 +78,28 @@ impl Table {
             shared_info,
             shared_info_gfn: None,
             events,
-            grants: xenolith_kernel::grant::GrantState::new(),
+            grants: GrantState::new(),
             hvm_params: super::store_params(),
-            store_page: Some(store_page),
-            restart: xenolith_abi::bundle::RestartPolicy::Never,
+            store_page: None,
+            restart: RestartPolicy::Never,
             manifest_index: None,
             preserved: None,
             restarts: 0,
             destroy_requested: false,
         }));
+        // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it.
+        let page = memory::alloc_zeroed_frame();
+        let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
+        match page.map(|page| (page, map_core_page(domain, page, None, STORE_GFN))) {
+            Some((page, Ok(()))) => domain.store_page = Some(page),
+            failed => {
+                if let Some((page, _)) = failed {
+                    memory::release(page, 1);
+                }
+                self.destroy(id);
+                return Err(XenError::ENOMEM);
+            }
+        }
         self.connect_store(id, None);
         Ok(id)
     }

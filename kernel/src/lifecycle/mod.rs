@@ -15,16 +15,16 @@ mod restart;
 
 pub use restart::{build_boot_domains, destroy_or_restart};
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
+use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
-use xenolith_kernel::mm::lpae::{AddressSpace, Attributes, MemoryType, Stage2};
+use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
 use crate::arch::guest::{self, VcpuContext};
@@ -32,10 +32,7 @@ use core::sync::atomic::Ordering;
 
 use crate::arch::cpu;
 use crate::arch::percpu::{CPUS, IDLE};
-use crate::domain::{
-    Domain, DomainState, Extent, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS_PER_DOMAIN,
-    STORE_GFN,
-};
+use crate::domain::{Domain, DomainState, Extent, Table, VcpuState, STORE_GFN};
 use crate::mm::memory::{self, IdentityTables};
 
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
@@ -117,31 +114,33 @@ impl<'a> BuildSpec<'a> {
 /// Why building failed; nothing is left allocated.
 #[derive(Debug)]
 pub enum BuildError {
-    /// Not enough free memory.
-    OutOfMemory { bytes: u64 },
-    /// Too many domains or vCPUs.
-    TooMany,
     /// A bad request (name, sizes, a chunk outside RAM).
     Invalid(&'static str),
+    /// A step the control domain's builder would take through a hypercall failed, with Xen's
+    /// error for it.
+    Refused(&'static str, XenError),
 }
 
 impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::OutOfMemory { bytes } => write!(f, "not enough free memory for {bytes} bytes"),
-            Self::TooMany => write!(f, "no free domain or vCPU slot"),
             Self::Invalid(why) => write!(f, "{why}"),
+            Self::Refused(step, error) => write!(f, "{step} failed with {error}"),
         }
     }
 }
 
+/// The largest RAM extent a build asks for: 2^18 frames, 1 GiB (`XENMEM_populate_physmap`'s
+/// limit here).
+const MAX_EXTENT_ORDER: u32 = 18;
+
 impl Table {
-    /// Builds a domain: RAM, stage 2, image, DTB, vCPU 0 ready to run (the others down). The domain
-    /// is returned `Paused`; the caller unpauses it once it is known to the scheduler.
+    /// Builds a domain the way the control domain's builder does through hypercalls, from its
+    /// prepared image: an empty domain, its RAM, the image's chunks, vCPU 0 ready to run (the
+    /// others down), then its preserved region. The domain is returned `Paused`; the caller
+    /// unpauses it once it is known to the scheduler. On failure the half-built domain is
+    /// destroyed (a restart's kept preserved region stays the caller's).
     pub fn build(&mut self, spec: &BuildSpec<'_>) -> Result<DomainId, BuildError> {
-        if spec.vcpus == 0 || spec.vcpus > MAX_VCPUS_PER_DOMAIN {
-            return Err(BuildError::Invalid("vCPU count out of range"));
-        }
         let ram_size = u64::from(spec.memory_mib) << 20;
         if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&ram_size) {
             return Err(BuildError::Invalid("memory size out of range"));
@@ -161,150 +160,82 @@ impl Table {
         {
             return Err(BuildError::Invalid("the prepared image does not lie in the domain's RAM"));
         }
-        let id = match spec.id {
-            Some(id) if self.domain(id).is_none() && usize::from(id) < MAX_DOMAINS => {
-                while self.domains.len() <= usize::from(id) {
-                    self.domains.push(None);
-                }
-                id
-            }
-            Some(_) => return Err(BuildError::Invalid("that domain id is in use")),
-            None => self.free_domain_id().ok_or(BuildError::TooMany)?,
-        };
-        let slots = self.free_vcpu_slots(spec.vcpus as usize).ok_or(BuildError::TooMany)?;
-
-        let frames = (ram_size / FRAME_SIZE) as usize;
-        let align = if ram_size >= 2 << 20 { 512 } else { 1 };
-        let ram_phys = memory::FRAMES
-            .lock()
-            .as_mut()
-            .and_then(|frames_allocator| frames_allocator.alloc_contiguous(frames, align))
-            .ok_or(BuildError::OutOfMemory { bytes: ram_size })?;
-        // From here on, undo on failure.
-        let fail = |error: BuildError| {
-            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
-                let _ = allocator.free_contiguous(ram_phys, frames);
-            }
-            error
-        };
-        memory::scrub(ram_phys, ram_size);
-        let mut tables = IdentityTables;
-        let mut stage2 = AddressSpace::<Stage2>::new(&mut tables)
-            .map_err(|_| fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }))?;
-        let ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
-        if stage2.map(&mut tables, GUEST_RAM0_BASE, ram_phys, ram_size, ram).is_err() {
-            stage2.destroy(&mut tables);
-            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
+        let id = self
+            .create_empty(spec.id, spec.vcpus)
+            .map_err(|error| BuildError::Refused("creating the domain", error))?;
+        let filled = self.fill(id, spec, ram_size);
+        if filled.is_err() {
+            self.destroy(id);
         }
-        // Copy the prepared chunks (the rest of RAM is already zero).
-        for &(address, bytes) in &image.chunks {
-            memory::copy_to_phys(ram_phys + (address - GUEST_RAM0_BASE), bytes);
-        }
+        filled.map(|()| id)
+    }
 
-        // The preserved region: the last incarnation's, untouched, or a new zeroed one.
-        let preserved = match spec.preserved {
-            Some(kept) => Some(kept),
+    /// The rest of [`Table::build`] once the empty domain `id` exists.
+    fn fill(
+        &mut self,
+        id: DomainId,
+        spec: &BuildSpec<'_>,
+        ram_size: u64,
+    ) -> Result<(), BuildError> {
+        let gone = BuildError::Invalid("the new domain is gone");
+        let domain = self.domain_mut(id).ok_or(gone)?;
+        domain.name = String::from(spec.name);
+        (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram_size / 1024);
+        (domain.restart, domain.manifest_index) = (spec.restart, spec.manifest_index);
+        domain.restarts = spec.restarts;
+        // RAM in the largest extents its alignment allows (one, for a power-of-two size).
+        let (mut ipa, end) = (GUEST_RAM0_BASE, GUEST_RAM0_BASE + ram_size);
+        while ipa < end {
+            let fits = |order: &u32| {
+                let size = FRAME_SIZE << order;
+                ipa.is_multiple_of(size) && ipa + size <= end
+            };
+            let order = (0..=MAX_EXTENT_ORDER).rev().find(fits).unwrap_or(0);
+            self.populate(id, ipa / FRAME_SIZE, order)
+                .map_err(|error| BuildError::Refused("giving it RAM", error))?;
+            ipa += FRAME_SIZE << order;
+        }
+        let domain = self.domain(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
+        for &(address, bytes) in &spec.image.chunks {
+            copy_to_ram(domain, address, bytes)?;
+        }
+        let slot = domain.vcpus[0];
+        let vcpu = self.vcpu_mut(slot).ok_or(BuildError::Invalid("the new vCPU is gone"))?;
+        vcpu.context = VcpuContext::new(spec.image.entry, spec.image.registers[0], 0);
+        vcpu.context.frame.x[1..4].copy_from_slice(&spec.image.registers[1..]);
+        (vcpu.state, vcpu.initialised) = (VcpuState::Runnable, true);
+        // The preserved region last: once attached, destroying the domain frees it.
+        let region = match spec.preserved {
+            Some(kept) => kept,
             None if spec.preserved_bytes > 0 => {
                 let frames = (spec.preserved_bytes / FRAME_SIZE) as usize;
                 let phys = memory::FRAMES
                     .lock()
                     .as_mut()
-                    .and_then(|allocator| allocator.alloc_contiguous(frames, 1));
-                let Some(phys) = phys else {
-                    stage2.destroy(&mut tables);
-                    return Err(fail(BuildError::OutOfMemory { bytes: spec.preserved_bytes }));
-                };
+                    .and_then(|allocator| allocator.alloc_contiguous(frames, 1))
+                    .ok_or(BuildError::Refused(
+                        "allocating its preserved region",
+                        XenError::ENOMEM,
+                    ))?;
                 memory::scrub(phys, spec.preserved_bytes);
-                Some(Extent { ipa: PRESERVED_REGION_BASE, phys, size: spec.preserved_bytes })
+                Extent { ipa: PRESERVED_REGION_BASE, phys, size: spec.preserved_bytes }
             }
-            None => None,
+            None => return Ok(()),
         };
-        // Undoes the preserved region on failure, unless it is the last incarnation's (the
-        // caller still owns that one).
-        let drop_preserved = |preserved: Option<Extent>| {
-            if let (Some(extent), None) = (preserved, spec.preserved) {
-                memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
+        let domain = self.domain_mut(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
+        let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
+        if domain
+            .stage2
+            .map(&mut IdentityTables, region.ipa, region.phys, region.size, data)
+            .is_err()
+        {
+            if spec.preserved.is_none() {
+                memory::release(region.phys, (region.size / FRAME_SIZE) as usize);
             }
-        };
-        if let Some(extent) = preserved {
-            let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
-            if stage2.map(&mut tables, extent.ipa, extent.phys, extent.size, data).is_err() {
-                stage2.destroy(&mut tables);
-                drop_preserved(preserved);
-                return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
-            }
+            return Err(BuildError::Refused("mapping its preserved region", XenError::ENOMEM));
         }
-        // The xenstore ring page, zeroed: both rings empty.
-        let store_page = memory::alloc_zeroed_frame();
-        let store_mapped = store_page.is_some_and(|page| {
-            let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
-            stage2.map(&mut tables, STORE_GFN * FRAME_SIZE, page, FRAME_SIZE, data).is_ok()
-        });
-        let Some(store_page) = store_page.filter(|_| store_mapped) else {
-            if let Some(page) = store_page {
-                memory::release(page, 1);
-            }
-            stage2.destroy(&mut tables);
-            drop_preserved(preserved);
-            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
-        };
-        let Some(shared_info) = memory::alloc_zeroed_frame() else {
-            memory::release(store_page, 1);
-            stage2.destroy(&mut tables);
-            drop_preserved(preserved);
-            return Err(fail(BuildError::OutOfMemory { bytes: FRAME_SIZE }));
-        };
-        let events = match crate::event::new_table(id, shared_info, spec.vcpus) {
-            Ok(events) => events,
-            Err(_) => {
-                memory::release(shared_info, 1);
-                memory::release(store_page, 1);
-                stage2.destroy(&mut tables);
-                drop_preserved(preserved);
-                return Err(fail(BuildError::Invalid("vCPU count out of range")));
-            }
-        };
-        let generation = self.take_generation();
-        for (index, &slot) in slots.iter().enumerate() {
-            let index = index as u32;
-            let context = if index == 0 {
-                let mut context = VcpuContext::new(image.entry, image.registers[0], 0);
-                context.frame.x[1..4].copy_from_slice(&image.registers[1..]);
-                context
-            } else {
-                VcpuContext::new(0, 0, index)
-            };
-            let state = if index == 0 { VcpuState::Runnable } else { VcpuState::Down };
-            self.vcpus[slot] = Some(Vcpu::new(id, index, context, state, shared_info));
-        }
-        self.domains[usize::from(id)] = Some(Box::new(Domain {
-            id,
-            generation,
-            name: String::from(spec.name),
-            capabilities: spec.capabilities,
-            state: DomainState::Paused,
-            ram: alloc::vec![Extent { ipa: GUEST_RAM0_BASE, phys: ram_phys, size: ram_size }],
-            foreign: Vec::new(),
-            stage2,
-            vmid: (id + 1) & 0xff,
-            vcpus: slots,
-            runtime_at_heartbeat: 0,
-            sched: xenolith_kernel::sched::VcpuParams::new(id),
-            max_memkb: ram_size / 1024,
-            vgic: xenolith_kernel::event::vgic::VgicDist::new(),
-            shared_info,
-            shared_info_gfn: None,
-            events,
-            grants: xenolith_kernel::grant::GrantState::new(),
-            hvm_params: store_params(),
-            store_page: Some(store_page),
-            restart: spec.restart,
-            manifest_index: spec.manifest_index,
-            preserved,
-            restarts: spec.restarts,
-            destroy_requested: false,
-        }));
-        Ok(id)
+        domain.preserved = Some(region);
+        Ok(())
     }
 
     /// Frees a domain that no pCPU runs any more: its vCPU slots, every mapping other domains
@@ -387,6 +318,20 @@ impl Table {
             log::error!("domain {id}: no grant-table frame for its xenstore entry");
         }
     }
+}
+
+/// Copies `bytes` to guest-physical `address` of `domain`'s RAM, page by page.
+fn copy_to_ram(domain: &Domain, address: u64, bytes: &[u8]) -> Result<(), BuildError> {
+    let mut done = 0;
+    while done < bytes.len() {
+        let at = address + done as u64;
+        let length = ((FRAME_SIZE - at % FRAME_SIZE) as usize).min(bytes.len() - done);
+        let phys =
+            domain.ram_frame(at / FRAME_SIZE).ok_or(BuildError::Invalid("a chunk outside RAM"))?;
+        memory::copy_to_phys(phys + at % FRAME_SIZE, &bytes[done..done + length]);
+        done += length;
+    }
+    Ok(())
 }
 
 /// Releases `frames` frames at `phys`, except those in `held` (still mapped elsewhere).
