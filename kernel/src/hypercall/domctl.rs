@@ -1,5 +1,5 @@
-//! `domctl` and `sysctl`: the control domain's operations on other domains and on the system
-//! (Xen's `xen/include/public/domctl.h` and `sysctl.h`, interface version 0x15 of Xen 4.17).
+//! `domctl`: the control domain's operations on other domains (Xen's
+//! `xen/include/public/domctl.h`, interface version 0x15 of Xen 4.17).
 //!
 //! Every call is checked in Xen's order: the structure is copied in (`-EFAULT`), the interface
 //! version compared (`-EACCES`), the policy asked (`-EPERM`), the target looked up (`-ESRCH`),
@@ -14,8 +14,7 @@ use xenolith_abi::xen::arch_arm::{vcpu_guest_context, xen_domctl_vcpucontext};
 use xenolith_abi::xen::domctl::{self as dc, xen_domctl, xen_domctl_getdomaininfo};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::private;
-use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
-use xenolith_kernel::policy::{self, DomainId, Operation};
+use xenolith_kernel::policy::{DomainId, Operation};
 use xenolith_kernel::sched::CpuMask;
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -25,14 +24,6 @@ use crate::mm::guest_access::{read_struct, GuestMemory};
 
 fn is_control(table: &Table, id: DomainId) -> bool {
     table.domain(id).is_some_and(|domain| domain.capabilities.control)
-}
-
-fn check(caller: &Caller<'_>, operation: Operation) -> Result<(), XenError> {
-    let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
-    policy::check(caller.domain, &domain.capabilities, operation).map_err(|denied| {
-        log::debug!("{denied}");
-        XenError::EPERM
-    })
 }
 
 /// `__HYPERVISOR_domctl(struct xen_domctl *)`.
@@ -60,7 +51,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         }
         _ => Operation::Domctl { target, target_is_control, read_only },
     };
-    check(caller, operation)?;
+    caller.allow(operation)?;
     let write_back = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo => {
             // Xen's semantics: the first domain whose id is at least `domain`.
@@ -238,7 +229,7 @@ fn xenolith_domain_info(
 }
 
 /// `XEN_DOMCTL_getdomaininfo`'s answer for `id` (which exists).
-fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomaininfo {
+pub(super) fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomaininfo {
     let mut info = xen_domctl_getdomaininfo::new_zeroed();
     let Some(domain) = table.domain(id) else { return info };
     let vcpus: alloc::vec::Vec<_> =
@@ -357,56 +348,4 @@ fn scheduler_op(
         _ => return Err(XenError::EINVAL),
     }
     Ok(())
-}
-
-/// `__HYPERVISOR_sysctl(struct xen_sysctl *)`.
-pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
-    let mut op: xen_sysctl = read_struct(va)?;
-    if op.interface_version != sc::XEN_SYSCTL_INTERFACE_VERSION {
-        return Err(XenError::EACCES);
-    }
-    check(caller, Operation::Sysctl)?;
-    match op.cmd {
-        sc::XEN_SYSCTL_sched_id => {
-            op.u.write(&sc::xen_sysctl_sched_id { sched_id: crate::sched::scheduler_id() });
-        }
-        sc::XEN_SYSCTL_physinfo => {
-            let mut info = sc::xen_sysctl_physinfo::new_zeroed();
-            let cpus = crate::arch::percpu::online_count() as u32;
-            let (total, free) = crate::mm::memory::frame_counts();
-            info.threads_per_core = 1;
-            info.cores_per_socket = cpus;
-            info.nr_cpus = cpus;
-            info.max_cpu_id = cpus.saturating_sub(1);
-            info.nr_nodes = 1;
-            info.cpu_khz = (crate::arch::cpu::counter_frequency() / 1000) as u32;
-            info.total_pages = total;
-            info.free_pages = free;
-            info.max_mfn = crate::mm::memory::max_frame_number();
-            op.u.write(&info);
-        }
-        sc::XEN_SYSCTL_getdomaininfolist => {
-            let mut request: sc::xen_sysctl_getdomaininfolist = op.u.read();
-            let ids: alloc::vec::Vec<DomainId> = caller
-                .table
-                .domains
-                .iter()
-                .flatten()
-                .map(|domain| domain.id)
-                .filter(|&id| id >= request.first_domain)
-                .take(request.max_domains as usize)
-                .collect();
-            let size = core::mem::size_of::<xen_domctl_getdomaininfo>() as u64;
-            for (index, &id) in ids.iter().enumerate() {
-                let info = domain_info(caller.table, id);
-                GuestMemory
-                    .write(request.buffer.address() + index as u64 * size, info.as_bytes())?;
-            }
-            request.num_domains = ids.len() as u32;
-            op.u.write(&request);
-        }
-        _ => return Err(XenError::ENOSYS),
-    }
-    GuestMemory.write(va, op.as_bytes())?;
-    Ok(0)
 }
