@@ -245,7 +245,7 @@ fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
             Err(fault) => error(fault),
         },
         sched::SCHEDOP_shutdown => {
-            let reason = match GuestMemory.read_u32(args[1]) {
+            let reason = match crate::mm::guest_access::read_struct::<u32>(args[1]) {
                 Ok(reason) => reason,
                 Err(fault) => return error(fault),
             };
