@@ -52,18 +52,20 @@ impl PerCpu {
 /// `current` value of a pCPU running no vCPU.
 pub const IDLE: usize = usize::MAX;
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to initialise the array below
-const NEW: PerCpu = PerCpu::new();
-
 /// Every CPU's record.
-pub static CPUS: [PerCpu; MAX_CPUS] = [NEW; MAX_CPUS];
+pub static CPUS: [PerCpu; MAX_CPUS] = [const { PerCpu::new() }; MAX_CPUS];
 
 /// The calling CPU's record.
 pub fn this() -> &'static PerCpu {
     &CPUS[cpu::current_index()]
 }
 
+/// Every online CPU's index and record.
+pub fn online() -> impl Iterator<Item = (usize, &'static PerCpu)> {
+    CPUS.iter().enumerate().filter(|(_, cpu)| cpu.online.load(Ordering::Acquire))
+}
+
 /// How many CPUs are online.
 pub fn online_count() -> usize {
-    CPUS.iter().filter(|cpu| cpu.online.load(Ordering::Acquire)).count()
+    online().count()
 }

@@ -85,9 +85,9 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
     for region in reserved.iter() {
         log::info!("reserved {:#012x}-{:#012x}", region.start, region.end);
     }
-    match crate::mm::memory::init(platform.ram.as_slice(), reserved.as_slice()) {
+    match crate::mm::memory::init(&platform.ram, reserved) {
         Ok(bitmap) => log::debug!("frame bitmap at {:#x}-{:#x}", bitmap.start, bitmap.end),
-        Err(error) => panic!("cannot start the frame allocator: {error}"),
+        Err(error) => panic!("cannot start the frame allocator: {error:?}"),
     }
     let (total, free) = crate::mm::memory::frame_counts();
     log::info!(
@@ -124,7 +124,7 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
         wx_hook,
     ) {
         Ok(space) => space,
-        Err(error) => panic!("cannot build the core's page tables: {error}"),
+        Err(error) => panic!("cannot build the core's page tables: {error:?}"),
     };
     core_space::check_writable_xor_executable(&space);
     // SAFETY: `space` identity-maps the image, all RAM (stacks, per-CPU data, tables, bitmap) and

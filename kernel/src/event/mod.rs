@@ -347,7 +347,7 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     }
     let mut ports = Vec::with_capacity(request.nr_ports as usize);
     for index in 0..u64::from(request.nr_ports) {
-        ports.push(GuestMemory.read_u32(request.ports.address() + 4 * index)?);
+        ports.push(read_struct::<u32>(request.ports.address() + 4 * index)?);
     }
     let slot = caller.vcpu_slot;
     // `local_events_need_delivery`: with IRQs unmasked, a deliverable interrupt or a pending

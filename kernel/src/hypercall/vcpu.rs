@@ -28,7 +28,7 @@ pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenE
             }
         }
         sched::SCHEDOP_shutdown => {
-            let reason = GuestMemory.read_u32(args[1])?;
+            let reason: u32 = read_struct(args[1])?;
             if reason > sched::SHUTDOWN_MAX {
                 return Err(XenError::EINVAL);
             }

@@ -15,12 +15,8 @@ use crate::mm::memory::IdentityTables;
 /// the DTB reserves.
 pub fn reserved_regions(platform: &Platform<'_>, image: Region) -> RegionList {
     let mut reserved = RegionList::new();
-    let round = |region: Region| Region {
-        start: region.start & !(FRAME_SIZE - 1),
-        end: region.end.div_ceil(FRAME_SIZE) * FRAME_SIZE,
-    };
     let mut add = |region: Region| {
-        if reserved.push(round(region)).is_err() {
+        if reserved.push(region.align_outward(FRAME_SIZE)).is_err() {
             panic!("more reserved memory regions than the core can track");
         }
     };
@@ -44,21 +40,12 @@ pub fn build_address_space(
     devices: &[Region],
     add_writable_executable: bool,
 ) -> Result<AddressSpace, MapError> {
-    let mut tables = IdentityTables;
-    let mut space = AddressSpace::new(&mut tables)?;
+    let mut space = AddressSpace::new(&mut IdentityTables)?;
     let map = |space: &mut AddressSpace, region: Region, attributes| {
-        let mut tables = IdentityTables;
-        if region.end > region.start {
-            space.map(
-                &mut tables,
-                region.start,
-                region.start,
-                region.end - region.start,
-                attributes,
-            )
-        } else {
-            Ok(())
+        if region.is_empty() {
+            return Ok(());
         }
+        space.map(&mut IdentityTables, region.start, region.start, region.len(), attributes)
     };
     map(&mut space, image.text, Attributes::TEXT)?;
     map(&mut space, image.rodata, Attributes::RODATA)?;
@@ -66,29 +53,18 @@ pub fn build_address_space(
     let whole = image.whole();
     for bank in ram {
         // RAM below and above the image (the image lies in one bank, or none).
-        let below = Region { start: bank.start, end: bank.end.min(whole.start) };
-        let above = Region { start: bank.start.max(whole.end), end: bank.end };
-        if below.end > below.start {
-            map(&mut space, below, Attributes::DATA)?;
-        }
-        if above.end > above.start {
-            map(&mut space, above, Attributes::DATA)?;
-        }
+        map(&mut space, Region::new(bank.start, bank.end.min(whole.start)), Attributes::DATA)?;
+        map(&mut space, Region::new(bank.start.max(whole.end), bank.end), Attributes::DATA)?;
     }
     for device in devices {
-        let page = Region {
-            start: device.start & !(FRAME_SIZE - 1),
-            end: device.end.div_ceil(FRAME_SIZE) * FRAME_SIZE,
-        };
-        map(&mut space, page, Attributes::DEVICE)?;
+        map(&mut space, device.align_outward(FRAME_SIZE), Attributes::DEVICE)?;
     }
     if add_writable_executable {
         let frame = crate::mm::memory::alloc_zeroed_frame().ok_or(MapError::OutOfMemory)?;
         // Outside RAM's 1:1 range so it does not collide with the data mapping of that frame.
         let virt = 0x40_0000_0000 - FRAME_SIZE * 16;
         let bad = Attributes { write: true, execute: true, ..Attributes::DATA };
-        let mut tables = IdentityTables;
-        space.map(&mut tables, virt, frame, FRAME_SIZE, bad)?;
+        space.map(&mut IdentityTables, virt, frame, FRAME_SIZE, bad)?;
         log::warn!("test hook test_wx_mapping: mapped {virt:#x} writable and executable");
     }
     Ok(space)

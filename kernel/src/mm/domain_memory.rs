@@ -106,9 +106,7 @@ impl Table {
             .ok_or(XenError::ENOMEM)?;
         memory::scrub(phys, size);
         if let Err(error) = domain.stage2.map(&mut tables, ipa, phys, size, GUEST_RAM) {
-            if let Some(allocator) = memory::FRAMES.lock().as_mut() {
-                let _ = allocator.free_contiguous(phys, frames);
-            }
+            memory::release(phys, frames);
             return Err(match error {
                 xenolith_kernel::mm::lpae::MapError::OutOfMemory => XenError::ENOMEM,
                 _ => XenError::EBUSY,

@@ -38,11 +38,8 @@ impl Region {
     }
 
     /// The region of `size` bytes at `base`, or `None` if it would pass the end of the address space.
-    pub const fn from_base_size(base: u64, size: u64) -> Option<Self> {
-        match base.checked_add(size) {
-            Some(end) => Some(Self { start: base, end }),
-            None => None,
-        }
+    pub fn from_base_size(base: u64, size: u64) -> Option<Self> {
+        Some(Self { start: base, end: base.checked_add(size)? })
     }
 
     /// Its size in bytes.
@@ -65,35 +62,24 @@ impl Region {
     }
 
     /// The largest `align`-aligned region inside it (`align` a power of two); may be empty.
-    pub const fn align_inward(&self, align: u64) -> Self {
+    pub fn align_inward(&self, align: u64) -> Self {
         let mask = align - 1;
-        let start = match self.start.checked_add(mask) {
-            Some(start) => start & !mask,
-            None => !mask,
-        };
+        let start = self.start.checked_add(mask).map_or(!mask, |start| start & !mask);
         Self { start, end: self.end & !mask }
     }
 
     /// The smallest `align`-aligned region around it (`align` a power of two). The end saturates at the
     /// last aligned address: a block ending at 2^64 is not representable, and so never RAM either.
-    pub const fn align_outward(&self, align: u64) -> Self {
+    pub fn align_outward(&self, align: u64) -> Self {
         let mask = align - 1;
-        let end = match self.end.checked_add(mask) {
-            Some(end) => end & !mask,
-            None => !mask,
-        };
+        let end = self.end.checked_add(mask).map_or(!mask, |end| end & !mask);
         Self { start: self.start & !mask, end }
     }
 }
 
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{:#x}, {:#x})", self.start, self.end)
-    }
-}
-
-/// Up to [`MAX_REGIONS`] regions, in the order pushed.
-#[derive(Clone, Copy)]
+/// Up to [`MAX_REGIONS`] regions, in the order pushed; it derefs to the slice of them. Slots past
+/// `len` stay empty, so the derived equality compares exactly the regions pushed.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct RegionList {
     regions: [Region; MAX_REGIONS],
     len: usize,
@@ -102,15 +88,6 @@ pub struct RegionList {
 impl RegionList {
     pub const fn new() -> Self {
         Self { regions: [Region::new(0, 0); MAX_REGIONS], len: 0 }
-    }
-
-    /// A list holding `regions`, or `TooManyRegions` if there are more than [`MAX_REGIONS`].
-    pub fn from_slice(regions: &[Region]) -> Result<Self, FrameError> {
-        let mut list = Self::new();
-        for &region in regions {
-            list.push(region)?;
-        }
-        Ok(list)
     }
 
     /// Appends `region`; when the list is full, returns `TooManyRegions` and changes nothing.
@@ -125,49 +102,22 @@ impl RegionList {
         &self.regions[..self.len]
     }
 
-    pub fn iter(&self) -> core::slice::Iter<'_, Region> {
-        self.as_slice().iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     fn as_mut_slice(&mut self) -> &mut [Region] {
         &mut self.regions[..self.len]
     }
 }
 
-impl Default for RegionList {
-    fn default() -> Self {
-        Self::new()
+impl core::ops::Deref for RegionList {
+    type Target = [Region];
+
+    fn deref(&self) -> &[Region] {
+        self.as_slice()
     }
 }
-
-impl PartialEq for RegionList {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for RegionList {}
 
 impl fmt::Debug for RegionList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<'l> IntoIterator for &'l RegionList {
-    type Item = &'l Region;
-    type IntoIter = core::slice::Iter<'l, Region>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
     }
 }
 
@@ -188,44 +138,6 @@ pub enum FrameError {
     DoubleFree { addr: u64 },
     /// No RAM bank holds a whole usable frame.
     NoRam,
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::TooManyRegions => write!(
-                f,
-                "more than {MAX_REGIONS} RAM banks or reserved regions; merge neighbouring regions \
-                 or raise frame::MAX_REGIONS"
-            ),
-            Self::BitmapTooSmall { needed_words } => write!(
-                f,
-                "the frame bitmap is too small: the RAM banks need {needed_words} 64-bit words; \
-                 size it with FrameAllocator::bitmap_words"
-            ),
-            Self::NotRam { addr } => write!(
-                f,
-                "{addr:#x} is not in a RAM bank this allocator manages; free only frames it handed out"
-            ),
-            Self::Reserved { addr } => write!(
-                f,
-                "{addr:#x} lies in a reserved region and was never handed out; free only frames the \
-                 allocator handed out"
-            ),
-            Self::Misaligned { addr } => {
-                write!(f, "{addr:#x} is not 4 KiB aligned; free the address the allocator returned")
-            }
-            Self::DoubleFree { addr } => write!(
-                f,
-                "{addr:#x} is already free: the caller's bookkeeping is broken (double free)"
-            ),
-            Self::NoRam => write!(
-                f,
-                "no RAM bank holds a whole usable 4 KiB frame; check the DTB's memory nodes and the \
-                 reserved regions"
-            ),
-        }
-    }
 }
 
 /// Hands out 4 KiB frames of RAM, lowest address first.
@@ -432,17 +344,6 @@ impl<'b> FrameAllocator<'b> {
         let word = bit / 64;
         let index = self.word_base[..self.banks.len()].partition_point(|&base| base <= word) - 1;
         self.banks.as_slice()[index].start + (bit - self.word_base[index] * 64) as u64 * FRAME_SIZE
-    }
-}
-
-impl fmt::Debug for FrameAllocator<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FrameAllocator")
-            .field("banks", &self.banks)
-            .field("reserved", &self.reserved)
-            .field("total_frames", &self.total)
-            .field("free_frames", &self.free)
-            .finish_non_exhaustive()
     }
 }
 

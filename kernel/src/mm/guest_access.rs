@@ -8,6 +8,8 @@
 //!   fault, and a failed copy may have copied a prefix only.
 //! - Called on the calling vCPU's pCPU, with its translation live.
 
+use core::ops::Range;
+
 use xenolith_abi::xen::errno::XenError;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -19,38 +21,38 @@ pub struct GuestMemory;
 impl GuestMemory {
     /// Copies `out.len()` bytes from guest virtual address `va`.
     pub fn read(&self, va: u64, out: &mut [u8]) -> Result<(), XenError> {
-        let mut done = 0usize;
-        while done < out.len() {
-            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
-            let in_page = (4096 - (address & 0xfff)) as usize;
-            let chunk = in_page.min(out.len() - done);
-            let phys = guest::translate_guest(address, false).ok_or(XenError::EFAULT)?;
-            crate::mm::memory::copy_from_phys(phys, &mut out[done..done + chunk]);
-            done += chunk;
-        }
-        Ok(())
+        for_each_page(va, out.len(), false, |phys, range| {
+            crate::mm::memory::copy_from_phys(phys, &mut out[range]);
+        })
     }
 
     /// Copies `bytes` to guest virtual address `va`.
     pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), XenError> {
-        let mut done = 0usize;
-        while done < bytes.len() {
-            let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
-            let in_page = (4096 - (address & 0xfff)) as usize;
-            let chunk = in_page.min(bytes.len() - done);
-            let phys = guest::translate_guest(address, true).ok_or(XenError::EFAULT)?;
-            crate::mm::memory::copy_to_phys(phys, &bytes[done..done + chunk]);
-            done += chunk;
-        }
-        Ok(())
+        for_each_page(va, bytes.len(), true, |phys, range| {
+            crate::mm::memory::copy_to_phys(phys, &bytes[range]);
+        })
     }
+}
 
-    /// Reads a little-endian u32.
-    pub fn read_u32(&self, va: u64) -> Result<u32, XenError> {
-        let mut bytes = [0; 4];
-        self.read(va, &mut bytes)?;
-        Ok(u32::from_le_bytes(bytes))
+/// Walks `len` bytes at guest virtual address `va` a page at a time, translating each piece for a
+/// read or (`write`) a write, and hands `copy` its physical address and its range within the
+/// `len` bytes. The first address that does not translate stops the walk with `-EFAULT`.
+fn for_each_page(
+    va: u64,
+    len: usize,
+    write: bool,
+    mut copy: impl FnMut(u64, Range<usize>),
+) -> Result<(), XenError> {
+    let mut done = 0usize;
+    while done < len {
+        let address = va.checked_add(done as u64).ok_or(XenError::EFAULT)?;
+        let in_page = (4096 - (address & 0xfff)) as usize;
+        let chunk = in_page.min(len - done);
+        let phys = guest::translate_guest(address, write).ok_or(XenError::EFAULT)?;
+        copy(phys, done..done + chunk);
+        done += chunk;
     }
+    Ok(())
 }
 
 /// Reads a `T` from guest virtual address `va`.

@@ -22,8 +22,6 @@
 //! - Blocks are used only where virtual address, physical address and remaining size are all aligned
 //!   to the block size, so no block maps memory the caller did not ask for.
 
-use core::fmt;
-
 /// Bytes in a translation granule and a page.
 pub const PAGE_SIZE: u64 = 4096;
 /// Entries in one table.
@@ -189,22 +187,6 @@ pub enum MapError {
     OutOfMemory,
     /// Nothing is mapped there.
     NotMapped { virt: u64 },
-}
-
-impl fmt::Display for MapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::Misaligned { virt, phys, size } => {
-                write!(f, "mapping {virt:#x} -> {phys:#x} ({size:#x} bytes) is not page-aligned")
-            }
-            Self::OutOfRange { virt, size } => {
-                write!(f, "mapping {virt:#x} ({size:#x} bytes) is outside the address space")
-            }
-            Self::AlreadyMapped { virt } => write!(f, "{virt:#x} is mapped already"),
-            Self::OutOfMemory => write!(f, "no free frame for a translation table"),
-            Self::NotMapped { virt } => write!(f, "nothing is mapped at {virt:#x}"),
-        }
-    }
 }
 
 /// One leaf of a walk: a block or page.

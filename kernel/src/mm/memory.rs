@@ -9,7 +9,9 @@
 //! - Frames handed out are zeroed before their first use as page tables.
 
 use spin::Mutex;
-use xenolith_kernel::mm::frame::{find_free_range, FrameAllocator, FrameError, Region, FRAME_SIZE};
+use xenolith_kernel::mm::frame::{
+    find_free_range, FrameAllocator, FrameError, Region, RegionList, FRAME_SIZE,
+};
 use xenolith_kernel::mm::lpae::{TableMemory, ENTRIES};
 
 /// The one frame allocator.
@@ -17,22 +19,17 @@ pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
 
 /// Places the allocator's bitmap in free RAM and starts the allocator over `ram` minus `reserved`.
 /// Returns where the bitmap went.
-pub fn init(ram: &[Region], reserved: &[Region]) -> Result<Region, FrameError> {
+pub fn init(ram: &[Region], mut reserved: RegionList) -> Result<Region, FrameError> {
     let words = FrameAllocator::bitmap_words(ram);
     let bytes = (words as u64 * 8).div_ceil(FRAME_SIZE) * FRAME_SIZE;
-    let start = find_free_range(ram, reserved, bytes, FRAME_SIZE).ok_or(FrameError::NoRam)?;
+    let start = find_free_range(ram, &reserved, bytes, FRAME_SIZE).ok_or(FrameError::NoRam)?;
     let bitmap_region = Region { start, end: start + bytes };
     // SAFETY: `find_free_range` returned `bytes` of RAM, frame-aligned, that overlaps nothing
     // reserved (image, DTB, boot modules); it is identity-mapped (module invariant) and from here
     // on reserved for the bitmap alone, so this is the only reference to it.
     let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
-    bitmap.fill(0);
-    let mut all_reserved = xenolith_kernel::mm::frame::RegionList::new();
-    for region in reserved {
-        all_reserved.push(*region)?;
-    }
-    all_reserved.push(bitmap_region)?;
-    *FRAMES.lock() = Some(FrameAllocator::new(ram, all_reserved.as_slice(), bitmap)?);
+    reserved.push(bitmap_region)?;
+    *FRAMES.lock() = Some(FrameAllocator::new(ram, &reserved, bitmap)?);
     Ok(bitmap_region)
 }
 
@@ -47,10 +44,8 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
 
 /// Returns a frame to the allocator. A frame the allocator did not hand out is a bug in the core.
 pub fn free_frame(frame: u64) {
-    if let Some(frames) = FRAMES.lock().as_mut() {
-        if let Err(error) = frames.free(frame) {
-            panic!("freeing frame {frame:#x}: {error}");
-        }
+    if let Some(Err(error)) = FRAMES.lock().as_mut().map(|frames| frames.free(frame)) {
+        panic!("freeing frame {frame:#x}: {error:?}");
     }
 }
 
@@ -104,10 +99,9 @@ pub fn scrub(phys: u64, len: u64) {
 /// were not allocated) is a core bug: it stops the system.
 pub fn release(phys: u64, frames: usize) {
     scrub(phys, frames as u64 * FRAME_SIZE);
-    if let Some(allocator) = FRAMES.lock().as_mut() {
-        if let Err(error) = allocator.free_contiguous(phys, frames) {
-            panic!("releasing {frames} frames at {phys:#x}: {error}");
-        }
+    let freed = FRAMES.lock().as_mut().map(|allocator| allocator.free_contiguous(phys, frames));
+    if let Some(Err(error)) = freed {
+        panic!("releasing {frames} frames at {phys:#x}: {error:?}");
     }
 }
 

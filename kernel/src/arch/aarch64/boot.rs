@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Once;
 use xenolith_kernel::mm::frame::{ImageLayout, Region};
 use xenolith_kernel::platform::cmdline::TestFault;
-use xenolith_kernel::platform::{Platform, PsciMethod, MAX_CPUS};
+use xenolith_kernel::platform::{Gic, Platform, PsciMethod, MAX_CPUS};
 
 use super::entry::{self, SecondaryBoot};
 use super::{cpu, gic, mmu, psci, timer};
@@ -46,11 +46,8 @@ static TICK_INTERVAL: AtomicU64 = AtomicU64::new(0);
 /// The interrupt controller is up; interrupt dispatch may run.
 static GIC_READY: AtomicBool = AtomicBool::new(false);
 
-struct Shared {
-    redist: xenolith_kernel::mm::frame::RegionList,
-    redist_stride: Option<u64>,
-}
-static SHARED: Once<Shared> = Once::new();
+/// The interrupt controller the DTB describes, shared with secondaries.
+static GIC: Once<Gic> = Once::new();
 
 /// First steps of the boot CPU, before anything else runs: its index, its stack top, HCR_EL2
 /// (EL1 is AArch64; IRQ, FIQ and SError route to EL2 so the core takes its own interrupts while
@@ -84,14 +81,10 @@ pub fn boot_dtb(dtb_address: u64) -> Option<&'static [u8]> {
 /// Where the core's image lies, from the linker script.
 pub fn image_layout() -> ImageLayout {
     // Only the addresses of these linker-script symbols are taken, never their contents.
-    let (start, text_end, rodata_end, end) = {
-        (
-            &raw const entry::__image_start as u64,
-            &raw const entry::__text_end as u64,
-            &raw const entry::__rodata_end as u64,
-            &raw const entry::__image_end as u64,
-        )
-    };
+    let start = &raw const entry::__image_start as u64;
+    let text_end = &raw const entry::__text_end as u64;
+    let rodata_end = &raw const entry::__rodata_end as u64;
+    let end = &raw const entry::__image_end as u64;
     ImageLayout {
         text: Region { start, end: text_end },
         rodata: Region { start: text_end, end: rodata_end },
@@ -102,12 +95,8 @@ pub fn image_layout() -> ImageLayout {
 /// Brings the interrupt controller's distributor up and sets the periodic tick (`TICK_HZ`) on
 /// the platform's EL2 timer. Returns the distributor's interrupt lines.
 pub fn init_interrupts(platform: &Platform<'_>) -> u32 {
-    let gic_lines =
-        gic::init_distributor(&platform.gic.dist).unwrap_or_else(|error| panic!("{error}"));
-    SHARED.call_once(|| Shared {
-        redist: platform.gic.redist,
-        redist_stride: platform.gic.redist_stride,
-    });
+    let gic_lines = gic::init_distributor(&platform.gic.dist).expect("GICv3 distributor");
+    GIC.call_once(|| platform.gic);
     TIMER_INTID.store(u64::from(platform.timer.hyp), Ordering::Relaxed);
     TICK_INTERVAL.store(cpu::counter_frequency().max(1) / TICK_HZ, Ordering::Relaxed);
     gic_lines
@@ -143,18 +132,17 @@ pub fn start_other_cpus(platform: &Platform<'_>, wanted: usize, root: u64) {
 
 /// Brings the calling CPU's interrupt controller and timer up and marks it online.
 pub fn start_this_cpu(index: usize) {
-    let shared = SHARED.get().expect("distributor initialised before any CPU starts");
+    let platform_gic = GIC.get().expect("distributor initialised before any CPU starts");
     let mpidr = cpu::mpidr();
     let redistributor =
-        gic::find_redistributor(shared.redist.as_slice(), shared.redist_stride, mpidr)
-            .unwrap_or_else(|error| panic!("{error}"));
-    gic::init_cpu(redistributor).unwrap_or_else(|error| panic!("{error}"));
-    gic::enable_private(redistributor, SGI_STOP);
-    gic::enable_private(redistributor, SGI_TEST);
-    gic::enable_private(redistributor, SGI_RESCHEDULE);
-    gic::enable_private(redistributor, VIRTUAL_TIMER_PPI);
+        gic::find_redistributor(platform_gic.redist.as_slice(), platform_gic.redist_stride, mpidr)
+            .expect("GICv3 redistributor: is the DTB's GIC node right?");
+    gic::init_cpu(redistributor).expect("GICv3 redistributor");
     super::guest::init_cpu();
-    gic::enable_private(redistributor, TIMER_INTID.load(Ordering::Relaxed) as u32);
+    let timer_intid = TIMER_INTID.load(Ordering::Relaxed) as u32;
+    for intid in [SGI_STOP, SGI_TEST, SGI_RESCHEDULE, VIRTUAL_TIMER_PPI, timer_intid] {
+        gic::enable_private(redistributor, intid);
+    }
     let this = &CPUS[index];
     this.mpidr.store(mpidr, Ordering::Relaxed);
     this.redistributor.store(redistributor, Ordering::Relaxed);
@@ -228,10 +216,7 @@ fn wait_until(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
 
 /// Sends a test SGI to every online CPU, this one included, and checks each arrives.
 pub fn self_test_sgis() {
-    for (index, this) in CPUS.iter().enumerate() {
-        if !this.online.load(Ordering::Acquire) {
-            continue;
-        }
+    for (index, this) in percpu::online() {
         let before = this.test_sgis.load(Ordering::Acquire);
         gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_TEST);
         if !wait_until(1, || this.test_sgis.load(Ordering::Acquire) > before) {
@@ -243,10 +228,7 @@ pub fn self_test_sgis() {
 
 /// Checks every online CPU takes timer interrupts.
 pub fn self_test_timers() {
-    for (index, this) in CPUS.iter().enumerate() {
-        if !this.online.load(Ordering::Acquire) {
-            continue;
-        }
+    for (index, this) in percpu::online() {
         let before = this.ticks.load(Ordering::Acquire);
         if !wait_until(2, || this.ticks.load(Ordering::Acquire) >= before + 2) {
             panic!("timer self-test failed: CPU{index} took no timer interrupts");
@@ -351,7 +333,7 @@ pub fn kick(index: usize) {
 pub fn log_tick_counts() {
     let mut counts = [0u64; MAX_CPUS];
     let mut online = 0;
-    for this in CPUS.iter().filter(|this| this.online.load(Ordering::Acquire)) {
+    for (_, this) in percpu::online() {
         counts[online] = this.ticks.load(Ordering::Relaxed);
         online += 1;
     }
@@ -364,10 +346,8 @@ pub fn stop_other_cpus() {
         return;
     }
     let me = cpu::current_index();
-    for (index, this) in CPUS.iter().enumerate() {
-        if index != me && this.online.load(Ordering::Acquire) {
-            gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_STOP);
-        }
+    for (_, this) in percpu::online().filter(|&(index, _)| index != me) {
+        gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_STOP);
     }
     // Give them time to print; they halt whether or not we wait.
     let deadline = cpu::counter() + cpu::counter_frequency() / 10;

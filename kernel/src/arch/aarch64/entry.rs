@@ -144,22 +144,10 @@ idle_loop:
     .balign 0x800
     .global exception_vectors
 exception_vectors:
-    VECTOR 0
-    VECTOR 1
-    VECTOR 2
-    VECTOR 3
-    VECTOR 4
-    VECTOR 5
-    VECTOR 6
-    VECTOR 7
-    VECTOR 8
-    VECTOR 9
-    VECTOR 10
-    VECTOR 11
-    VECTOR 12
-    VECTOR 13
-    VECTOR 14
-    VECTOR 15
+    // Sixteen slots: sync, IRQ, FIQ, SError from EL2t, EL2h, lower EL AArch64, lower EL AArch32.
+    .irp kind, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    VECTOR \kind
+    .endr
 
 exception_common:
     stp     x2, x3, [sp, #16]

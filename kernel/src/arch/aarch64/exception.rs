@@ -67,14 +67,13 @@ pub fn describe(vector: u64) -> (&'static str, &'static str) {
 /// Writes the register dump of an unexpected exception to `out`.
 pub fn dump(out: &mut dyn Write, vector: u64, frame: &TrapFrame) -> fmt::Result {
     let class = frame.esr >> 26;
+    let (kind, source) = describe(vector);
     write!(
         out,
-        "(XEN) ----[ unexpected exception, vector {vector} ({} {}) on CPU{} ]----\n\
+        "(XEN) ----[ unexpected exception, vector {vector} ({kind} {source}) on CPU{} ]----\n\
          (XEN) ESR_EL2={:#018x}  EC={class:#04x} ({})  ISS={:#x}\n\
          (XEN) ELR_EL2={:#018x}  FAR_EL2={:#018x}\n\
          (XEN) SPSR_EL2={:#018x}  SP={:#018x}\n",
-        KINDS[vector as usize % 4],
-        SOURCES[(vector as usize / 4) % 4],
         super::cpu::current_index(),
         frame.esr,
         class_name(class),
@@ -84,26 +83,12 @@ pub fn dump(out: &mut dyn Write, vector: u64, frame: &TrapFrame) -> fmt::Result 
         frame.spsr,
         frame.sp,
     )?;
-    for row in 0..11 {
-        let mut line = [0u64; 3];
-        let mut names = [0usize; 3];
-        let mut count = 0;
-        for column in 0..3 {
-            let index = row * 3 + column;
-            if index < 31 {
-                line[count] = frame.x[index];
-                names[count] = index;
-                count += 1;
-            }
+    for (row, registers) in frame.x.chunks(3).enumerate() {
+        out.write_str("(XEN)")?;
+        for (column, value) in registers.iter().enumerate() {
+            write!(out, " x{:<2}={value:#018x}", row * 3 + column)?;
         }
-        match count {
-            3 => writeln!(
-                out,
-                "(XEN) x{:<2}={:#018x} x{:<2}={:#018x} x{:<2}={:#018x}",
-                names[0], line[0], names[1], line[1], names[2], line[2]
-            )?,
-            _ => writeln!(out, "(XEN) x{:<2}={:#018x}", names[0], line[0])?,
-        }
+        out.write_str("\n")?;
     }
     Ok(())
 }

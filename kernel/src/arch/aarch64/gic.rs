@@ -68,25 +68,12 @@ fn wait_for(what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), Gi
 
 /// What went wrong bringing the GIC up.
 #[derive(Debug)]
+#[allow(dead_code, reason = "a broken machine or DTB: boot stops, printing it with Debug")]
 pub enum GicError {
     /// A register never reached the state waited for.
     Timeout(&'static str),
     /// No redistributor frame carries this CPU's affinity.
     NoRedistributor { mpidr: u64 },
-}
-
-impl core::fmt::Display for GicError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Timeout(what) => write!(f, "GIC: timed out waiting for {what}"),
-            Self::NoRedistributor { mpidr } => {
-                write!(
-                    f,
-                    "GIC: no redistributor for MPIDR {mpidr:#x}; is the DTB's GIC node right?"
-                )
-            }
-        }
-    }
 }
 
 /// Initialises the distributor: affinity routing on, every SPI disabled and in Group 1.

@@ -34,39 +34,62 @@ pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// PSTATE for the idle context: EL2h, interrupts unmasked.
 pub const SPSR_EL2H: u64 = 0x9;
 
-/// EL1 system registers of one vCPU.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct El1State {
-    sctlr: u64,
-    ttbr0: u64,
-    ttbr1: u64,
-    tcr: u64,
-    mair: u64,
-    amair: u64,
-    vbar: u64,
-    contextidr: u64,
-    tpidr_el0: u64,
-    tpidr_el1: u64,
-    tpidrro_el0: u64,
-    sp_el0: u64,
-    sp_el1: u64,
-    elr_el1: u64,
-    spsr_el1: u64,
-    esr_el1: u64,
-    far_el1: u64,
-    afsr0: u64,
-    afsr1: u64,
-    par: u64,
-    cpacr: u64,
-    cntkctl: u64,
-    csselr: u64,
-    /// CNTV_CTL_EL0 (ENABLE bit 0, IMASK bit 1, ISTATUS bit 2).
-    pub cntv_ctl: u64,
+/// One table of the EL1 system registers a context switch moves: it declares [`El1State`] and
+/// drives both [`save_el1`] and [`restore_el1`], so the three cannot drift apart. Restored in
+/// table order: the virtual timer's compare value goes in before its control register enables it.
+macro_rules! el1_registers {
+    ($($(#[$doc:meta])* $vis:vis $field:ident = $name:literal,)*) => {
+        /// EL1 system registers of one vCPU.
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct El1State {
+            $($(#[$doc])* $vis $field: u64,)*
+        }
+
+        /// Saves the running vCPU's EL1 registers.
+        pub fn save_el1(state: &mut El1State) {
+            $(state.$field = read_sysreg!($name);)*
+            // The guest's virtual timer must not fire for it while it is not running.
+            write_sysreg!("cntv_ctl_el0", 0);
+        }
+
+        /// Loads a vCPU's EL1 registers (its stage 2 is loaded separately).
+        pub fn restore_el1(state: &El1State) {
+            $(write_sysreg!($name, state.$field);)*
+        }
+    };
+}
+
+el1_registers! {
+    sctlr = "sctlr_el1",
+    ttbr0 = "ttbr0_el1",
+    ttbr1 = "ttbr1_el1",
+    tcr = "tcr_el1",
+    mair = "mair_el1",
+    amair = "amair_el1",
+    vbar = "vbar_el1",
+    contextidr = "contextidr_el1",
+    tpidr_el0 = "tpidr_el0",
+    tpidr_el1 = "tpidr_el1",
+    tpidrro_el0 = "tpidrro_el0",
+    sp_el0 = "sp_el0",
+    sp_el1 = "sp_el1",
+    elr_el1 = "elr_el1",
+    spsr_el1 = "spsr_el1",
+    esr_el1 = "esr_el1",
+    far_el1 = "far_el1",
+    afsr0 = "afsr0_el1",
+    afsr1 = "afsr1_el1",
+    par = "par_el1",
+    cpacr = "cpacr_el1",
+    cntkctl = "cntkctl_el1",
+    csselr = "csselr_el1",
     /// CNTV_CVAL_EL0.
-    pub cntv_cval: u64,
+    pub cntv_cval = "cntv_cval_el0",
+    /// CNTV_CTL_EL0 (ENABLE bit 0, IMASK bit 1, ISTATUS bit 2).
+    pub cntv_ctl = "cntv_ctl_el0",
     /// What the vCPU reads as MPIDR_EL1 (VMPIDR_EL2).
-    pub vmpidr: u64,
+    pub vmpidr = "vmpidr_el2",
 }
 
 /// FP/SIMD registers of one vCPU.
@@ -143,86 +166,6 @@ impl VcpuContext {
         self.el1.sp_el1 = sp_el1;
         self.el1.elr_el1 = elr_el1;
     }
-}
-
-macro_rules! save_registers {
-    ($state:expr, $($field:ident = $name:literal),* $(,)?) => {
-        $( $state.$field = read_sysreg!($name); )*
-    };
-}
-
-macro_rules! restore_registers {
-    ($state:expr, $($field:ident = $name:literal),* $(,)?) => {
-        $( write_sysreg!($name, $state.$field); )*
-    };
-}
-
-/// Saves the running vCPU's EL1 registers.
-pub fn save_el1(state: &mut El1State) {
-    save_registers!(
-        state,
-        sctlr = "sctlr_el1",
-        ttbr0 = "ttbr0_el1",
-        ttbr1 = "ttbr1_el1",
-        tcr = "tcr_el1",
-        mair = "mair_el1",
-        amair = "amair_el1",
-        vbar = "vbar_el1",
-        contextidr = "contextidr_el1",
-        tpidr_el0 = "tpidr_el0",
-        tpidr_el1 = "tpidr_el1",
-        tpidrro_el0 = "tpidrro_el0",
-        sp_el0 = "sp_el0",
-        sp_el1 = "sp_el1",
-        elr_el1 = "elr_el1",
-        spsr_el1 = "spsr_el1",
-        esr_el1 = "esr_el1",
-        far_el1 = "far_el1",
-        afsr0 = "afsr0_el1",
-        afsr1 = "afsr1_el1",
-        par = "par_el1",
-        cpacr = "cpacr_el1",
-        cntkctl = "cntkctl_el1",
-        csselr = "csselr_el1",
-        cntv_ctl = "cntv_ctl_el0",
-        cntv_cval = "cntv_cval_el0",
-        vmpidr = "vmpidr_el2",
-    );
-    // The guest's virtual timer must not fire for it while it is not running.
-    write_sysreg!("cntv_ctl_el0", 0);
-}
-
-/// Loads a vCPU's EL1 registers (its stage 2 is loaded separately).
-pub fn restore_el1(state: &El1State) {
-    restore_registers!(
-        state,
-        sctlr = "sctlr_el1",
-        ttbr0 = "ttbr0_el1",
-        ttbr1 = "ttbr1_el1",
-        tcr = "tcr_el1",
-        mair = "mair_el1",
-        amair = "amair_el1",
-        vbar = "vbar_el1",
-        contextidr = "contextidr_el1",
-        tpidr_el0 = "tpidr_el0",
-        tpidr_el1 = "tpidr_el1",
-        tpidrro_el0 = "tpidrro_el0",
-        sp_el0 = "sp_el0",
-        sp_el1 = "sp_el1",
-        elr_el1 = "elr_el1",
-        spsr_el1 = "spsr_el1",
-        esr_el1 = "esr_el1",
-        far_el1 = "far_el1",
-        afsr0 = "afsr0_el1",
-        afsr1 = "afsr1_el1",
-        par = "par_el1",
-        cpacr = "cpacr_el1",
-        cntkctl = "cntkctl_el1",
-        csselr = "csselr_el1",
-        cntv_cval = "cntv_cval_el0",
-        cntv_ctl = "cntv_ctl_el0",
-        vmpidr = "vmpidr_el2",
-    );
 }
 
 /// Saves the FP/SIMD registers (the core never uses them, so they still hold the vCPU's).

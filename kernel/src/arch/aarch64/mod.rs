@@ -20,15 +20,8 @@ pub mod uart;
 
 /// Turning the machine off or resetting it.
 pub mod power {
-    /// Powers the machine off (PSCI SYSTEM_OFF; QEMU exits).
-    pub fn off() {
-        super::psci::system_off();
-    }
-
-    /// Resets the machine (PSCI SYSTEM_RESET).
-    pub fn reset() {
-        super::psci::system_reset();
-    }
+    /// `off` powers the machine off (PSCI SYSTEM_OFF; QEMU exits); `reset` resets it.
+    pub use super::psci::{system_off as off, system_reset as reset};
 }
 
 /// Other CPUs.

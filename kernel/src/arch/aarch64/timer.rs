@@ -17,16 +17,12 @@ pub fn arm_at(deadline: u64) {
     write_sysreg!("cnthp_ctl_el2", CTL_ENABLE);
 }
 
-/// Stops the timer (and drops its interrupt line).
-pub fn disarm() {
-    write_sysreg!("cnthp_ctl_el2", 0);
-}
-
 /// Per-CPU timer set-up: EL1 may read the physical counter and timer (for guests later), the
 /// virtual offset is zero, and the EL2 timer is off until armed.
 pub fn init_cpu() {
     // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (bit 0), EL1PCEN (bit 1).
     write_sysreg!("cnthctl_el2", 0b11);
     write_sysreg!("cntvoff_el2", 0);
-    disarm();
+    // Stopped, which also drops its interrupt line.
+    write_sysreg!("cnthp_ctl_el2", 0);
 }

@@ -41,7 +41,6 @@ fn region_basics() {
     assert_eq!(region(0x1000, u64::MAX).align_outward(FRAME_SIZE).end, !0xfff);
     assert_eq!(Region::from_base_size(u64::MAX, 1), None);
     assert_eq!(Region::from_base_size(0x1000, 0x1000), Some(region(0x1000, 0x2000)));
-    assert_eq!(region(0x1000, 0x2000).to_string(), "[0x1000, 0x2000)");
 }
 
 #[test]
@@ -56,11 +55,11 @@ fn region_list_is_bounded() {
     assert_eq!(list.len(), MAX_REGIONS);
     assert_eq!(list.iter().count(), MAX_REGIONS);
     assert_eq!(list.as_slice()[3], region(3, 4));
-    assert_eq!(RegionList::from_slice(list.as_slice()), Ok(list));
-    assert_eq!(
-        format!("{:?}", RegionList::from_slice(&[region(1, 2)]).unwrap()),
-        format!("{:?}", [region(1, 2)])
-    );
+    assert_eq!(list[3], region(3, 4), "it derefs to the regions pushed");
+    let mut one = RegionList::new();
+    one.push(region(1, 2)).unwrap();
+    assert_eq!(format!("{one:?}"), format!("{:?}", [region(1, 2)]));
+    assert_ne!(one, RegionList::new());
 }
 
 #[test]
@@ -149,27 +148,27 @@ fn construction_errors() {
     let ram = [region(0x1000, 0x1000 + 65 * FRAME_SIZE)];
     let mut short = [0u64; 1];
     assert_eq!(
-        FrameAllocator::new(&ram, &[], &mut short).unwrap_err(),
-        FrameError::BitmapTooSmall { needed_words: 2 }
+        FrameAllocator::new(&ram, &[], &mut short).err(),
+        Some(FrameError::BitmapTooSmall { needed_words: 2 })
     );
     let mut bitmap = [u64::MAX; 4];
-    assert_eq!(FrameAllocator::new(&[], &[], &mut bitmap).unwrap_err(), FrameError::NoRam);
+    assert_eq!(FrameAllocator::new(&[], &[], &mut bitmap).err(), Some(FrameError::NoRam));
     let tiny = [region(0x1001, 0x2fff)];
-    assert_eq!(FrameAllocator::new(&tiny, &[], &mut bitmap).unwrap_err(), FrameError::NoRam);
+    assert_eq!(FrameAllocator::new(&tiny, &[], &mut bitmap).err(), Some(FrameError::NoRam));
     let all_reserved = [region(0, u64::MAX)];
     assert_eq!(
-        FrameAllocator::new(&ram, &all_reserved, &mut bitmap).unwrap_err(),
-        FrameError::NoRam
+        FrameAllocator::new(&ram, &all_reserved, &mut bitmap).err(),
+        Some(FrameError::NoRam)
     );
     let many: Vec<Region> =
         (0..33).map(|i| region(i * 0x10_0000, i * 0x10_0000 + 0x1000)).collect();
     assert_eq!(
-        FrameAllocator::new(&many, &[], &mut bitmap).unwrap_err(),
-        FrameError::TooManyRegions
+        FrameAllocator::new(&many, &[], &mut bitmap).err(),
+        Some(FrameError::TooManyRegions)
     );
     assert_eq!(
-        FrameAllocator::new(&ram, &many, &mut bitmap).unwrap_err(),
-        FrameError::TooManyRegions
+        FrameAllocator::new(&ram, &many, &mut bitmap).err(),
+        Some(FrameError::TooManyRegions)
     );
     // A longer bitmap is fine, and stale contents are cleared.
     let allocator = FrameAllocator::new(&ram, &[], &mut bitmap).unwrap();
@@ -302,24 +301,6 @@ fn the_bitmap_placed_by_find_free_range_is_never_handed_out() {
         assert_eq!(a.total_frames(), 64 * 256 - 512 - 1);
         assert_eq!(a.alloc(), Some(0x4020_1000));
     });
-}
-
-#[test]
-fn errors_say_what_to_do() {
-    let messages = [
-        FrameError::TooManyRegions.to_string(),
-        FrameError::BitmapTooSmall { needed_words: 3 }.to_string(),
-        FrameError::NotRam { addr: 0x1000 }.to_string(),
-        FrameError::Reserved { addr: 0x1000 }.to_string(),
-        FrameError::Misaligned { addr: 0x1001 }.to_string(),
-        FrameError::DoubleFree { addr: 0x1000 }.to_string(),
-        FrameError::NoRam.to_string(),
-    ];
-    assert!(messages[1].contains("3 64-bit words"));
-    assert!(messages[4].starts_with("0x1001 is not 4 KiB aligned"));
-    for message in messages {
-        assert!(message.contains(';') || message.contains(':'), "{message}");
-    }
 }
 
 /// A small xorshift64* generator: deterministic, no dependencies.
