@@ -78,7 +78,7 @@ impl Table {
             shared_info,
             shared_info_gfn: None,
             events,
-            grants: GrantState::new(),
+            grants: GrantState::default(),
             hvm_params: super::store_params(),
             store_page: None,
             restart: RestartPolicy::Never,
