@@ -74,7 +74,7 @@ impl Table {
             runtime_at_heartbeat: 0,
             sched: xenolith_kernel::sched::VcpuParams::new(id),
             max_memkb: 0,
-            vgic: xenolith_kernel::event::vgic::VgicDist::new(),
+            vgic: xenolith_kernel::event::vgic::VgicDist::default(),
             shared_info,
             shared_info_gfn: None,
             events,
