@@ -3,11 +3,12 @@
 //! `xen/include/public/event_channel.h`).
 //!
 //! This is the pure half: the core looks up and locks the domains, then calls in here. An
-//! operation that involves two domains takes both tables, `(&mut EventTable, &mut EventTable)`;
-//! the caller locks both (in domain-id order, as Xen does). An operation that finds it needs a
-//! peer it was not given ([`EventTable::close`], [`EventTable::reset`]) changes nothing and
-//! names the peer, so the caller can lock it and call the two-table variant, much as Xen's
-//! `evtchn_close` drops its lock and retries (`goto again`).
+//! operation that involves two domains is a method of one table that takes the other as
+//! `Option<&mut EventTable>` (`None`: the same domain); the caller locks both (in domain-id
+//! order, as Xen does). An operation that finds it needs a peer it was not given
+//! ([`EventTable::close`], [`EventTable::reset`]) changes nothing and names the peer, so the
+//! caller can lock it and call the two-table variant, much as Xen's `evtchn_close` drops its
+//! lock and retries (`goto again`).
 //!
 //! Errors are the values Xen returns. The caller's checks stay with the caller: looking up the
 //! domain (`-ESRCH`), XSM, `DOMID_SELF`, and the domain's dying/paused state.
@@ -32,7 +33,7 @@
 //! - `virq_ports[v][virq] == Some(p)` if and only if port `p` is `Virq { virq, vcpu: v }`.
 //! - A port freed by the table is left not pending and notifies vCPU 0 (`evtchn_free`,
 //!   event_channel.c:287); the guest may still set its bits, which mean nothing until it is bound.
-//! - `channels` holds exactly the allocated buckets: `channels.len() == valid_ports`.
+//! - `channels` holds exactly the allocated buckets: the valid ports are `0..channels.len()`.
 //! - A failing operation changes nothing.
 
 #[cfg(test)]
@@ -64,6 +65,10 @@ pub const MAX_VCPUS: usize = 8;
 
 /// `xen/include/public/xen.h`: `NR_VIRQS`, as an array length.
 pub const NR_VIRQS: usize = xenolith_abi::xen::event_channel::NR_VIRQS as usize;
+use xenolith_abi::xen::event_channel::{
+    evtchn_status, EVTCHNSTAT_closed, EVTCHNSTAT_interdomain, EVTCHNSTAT_ipi, EVTCHNSTAT_unbound,
+    EVTCHNSTAT_virq,
+};
 pub use xenolith_abi::xen::event_channel::{
     VIRQ_CONSOLE, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
 };
@@ -140,12 +145,6 @@ impl<'a> Bitmaps<'a> {
         self.pending[word].fetch_and(!bit, Ordering::AcqRel);
     }
 
-    /// Sets the mask bit (as the guest does; there is no hypercall for it).
-    pub fn set_mask(&self, port: Port) {
-        let (word, bit) = Self::bit(port);
-        self.mask[word].fetch_or(bit, Ordering::AcqRel);
-    }
-
     /// Clears the mask bit; whether it was set.
     pub fn test_and_clear_mask(&self, port: Port) -> bool {
         let (word, bit) = Self::bit(port);
@@ -162,16 +161,6 @@ pub struct Channel {
 
 impl Channel {
     const FREE: Self = Self { state: PortState::Free, notify_vcpu: 0 };
-
-    /// The binding.
-    pub fn state(&self) -> PortState {
-        self.state
-    }
-
-    /// The vCPU an event on this port is delivered to (`notify_vcpu_id`).
-    pub fn notify_vcpu(&self) -> u32 {
-        self.notify_vcpu
-    }
 }
 
 /// Where a [`EventTable::send`] goes. The caller then calls [`EventTable::mark_pending`] on the
@@ -193,42 +182,6 @@ pub struct Bound {
     pub upcall: Option<u32>,
 }
 
-/// `EVTCHNOP_status` data (`evtchn_status_t`), less the domain and port asked about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Status {
-    pub status: StatusKind,
-    /// `vcpu`: the port's notify vCPU.
-    pub vcpu: u32,
-}
-
-/// `EVTCHNSTAT_*` with its union member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusKind {
-    /// `EVTCHNSTAT_closed`: free or reserved.
-    Closed,
-    /// `EVTCHNSTAT_unbound`, `u.unbound.dom`.
-    Unbound { dom: DomainId },
-    /// `EVTCHNSTAT_interdomain`, `u.interdomain.{dom,port}`.
-    Interdomain { dom: DomainId, port: Port },
-    /// `EVTCHNSTAT_virq`, `u.virq`.
-    Virq { virq: u32 },
-    /// `EVTCHNSTAT_ipi`.
-    Ipi,
-}
-
-impl StatusKind {
-    /// The `EVTCHNSTAT_*` number (`xen/include/public/event_channel.h:197`).
-    pub fn code(self) -> u32 {
-        match self {
-            Self::Closed => 0,
-            Self::Unbound { .. } => 1,
-            Self::Interdomain { .. } => 2,
-            Self::Virq { .. } => 4,
-            Self::Ipi => 5,
-        }
-    }
-}
-
 /// The outcome of [`EventTable::close`] and [`EventTable::reset`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {
@@ -245,11 +198,10 @@ pub enum Close {
 pub struct EventTable<'a> {
     domain_id: DomainId,
     bits: Bitmaps<'a>,
+    /// The allocated buckets: ports below `channels.len()` are valid (`valid_evtchns`).
     channels: Vec<Channel>,
     /// The highest port the domain may bind (`max_evtchn_port` from `createdomain`).
     max_port: Port,
-    /// Ports below this have their bucket allocated (`valid_evtchns`).
-    valid_ports: Port,
     vcpus: u32,
     virq_ports: [[Option<Port>; NR_VIRQS]; MAX_VCPUS],
 }
@@ -276,52 +228,19 @@ impl<'a> EventTable<'a> {
             bits,
             channels,
             max_port: max_port.min(MAX_PORTS as Port - 1),
-            valid_ports: EVTCHNS_PER_BUCKET,
             vcpus,
             virq_ports: [[None; NR_VIRQS]; MAX_VCPUS],
         })
     }
 
-    /// The domain this table belongs to.
-    pub fn domain_id(&self) -> DomainId {
-        self.domain_id
-    }
-
-    /// The highest port the domain may bind.
-    pub fn max_port(&self) -> Port {
-        self.max_port
-    }
-
-    /// The pending and mask bits.
-    pub fn bits(&self) -> &Bitmaps<'a> {
-        &self.bits
-    }
-
     /// Whether `port` is pending (`evtchn_port_is_pending`; false for an invalid port).
     pub fn pending(&self, port: Port) -> bool {
-        port < self.valid_ports && self.bits.pending(port)
-    }
-
-    /// Whether `port` is masked (false for an invalid port).
-    pub fn masked(&self, port: Port) -> bool {
-        port < self.valid_ports && self.bits.masked(port)
+        self.channel(port).is_some() && self.bits.pending(port)
     }
 
     /// `port`'s channel, if the port is valid (`port_is_valid`: its bucket is allocated).
     pub fn channel(&self, port: Port) -> Option<&Channel> {
-        if port < self.valid_ports {
-            self.channels.get(port as usize)
-        } else {
-            None
-        }
-    }
-
-    fn channel_mut(&mut self, port: Port) -> Option<&mut Channel> {
-        if port < self.valid_ports {
-            self.channels.get_mut(port as usize)
-        } else {
-            None
-        }
+        self.channels.get(port as usize)
     }
 
     /// The port bound to `virq` for `vcpu` (vCPU 0's table for a global VIRQ, as
@@ -335,18 +254,16 @@ impl<'a> EventTable<'a> {
     /// below `max_port`, else `-ENOSPC`. A port beyond the allocated buckets is free.
     fn free_port(&self) -> Result<Port, XenError> {
         (1..=self.max_port)
-            .find(|&port| {
-                port >= self.valid_ports || self.channels[port as usize].state == PortState::Free
-            })
+            .find(|&port| self.channel(port).is_none_or(|channel| channel.state == PortState::Free))
             .ok_or(XenError::ENOSPC)
     }
 
     /// Binds free `port` (from [`Self::free_port`]), allocating its bucket as
     /// `evtchn_allocate_port` does.
     fn bind(&mut self, port: Port, state: PortState, notify_vcpu: u32) {
-        if port >= self.valid_ports {
-            self.valid_ports = (port / EVTCHNS_PER_BUCKET + 1) * EVTCHNS_PER_BUCKET;
-            self.channels.resize(self.valid_ports as usize, Channel::FREE);
+        if self.channel(port).is_none() {
+            let buckets = port / EVTCHNS_PER_BUCKET + 1;
+            self.channels.resize((buckets * EVTCHNS_PER_BUCKET) as usize, Channel::FREE);
         }
         let channel = &mut self.channels[port as usize];
         channel.state = state;
@@ -369,42 +286,27 @@ impl<'a> EventTable<'a> {
         Ok(port)
     }
 
-    /// `-EINVAL` unless `remote_port` of `remote` is unbound and offered to `local_id`
-    /// (event_channel.c:421-426).
-    fn check_offer(remote: &Self, remote_port: Port, local_id: DomainId) -> Result<(), XenError> {
-        match remote.channel(remote_port).map(|channel| channel.state) {
-            Some(PortState::Unbound { remote }) if remote == local_id => Ok(()),
-            _ => Err(XenError::EINVAL),
-        }
-    }
-
-    /// `EVTCHNOP_bind_interdomain` (event_channel.c:389) to `remote_port` of another domain's
-    /// table. The local port is allocated first, so a full table answers `-ENOSPC` before a bad
-    /// remote port answers `-EINVAL`. As Xen, the new local port is left pending, in case the
-    /// remote end sent while unbound. For a port of the caller's own domain use
-    /// [`Self::bind_interdomain_local`].
+    /// `EVTCHNOP_bind_interdomain` (event_channel.c:389) to `remote_port` of `remote`'s table,
+    /// or of this domain's own for `None` (a loopback channel). The local port is allocated
+    /// first, so a full table answers `-ENOSPC` before a bad remote port answers `-EINVAL`
+    /// (unless that port is unbound and offered to this domain, event_channel.c:421-426). As
+    /// Xen, the new local port is left pending, in case the remote end sent while unbound.
     pub fn bind_interdomain(
-        local: &mut Self,
-        remote: &mut Self,
+        &mut self,
+        remote: Option<&mut Self>,
         remote_port: Port,
     ) -> Result<Bound, XenError> {
-        let local_port = local.free_port()?;
-        Self::check_offer(remote, remote_port, local.domain_id)?;
-        let (local_id, remote_id) = (local.domain_id, remote.domain_id);
-        local.bind(local_port, PortState::Interdomain { remote: remote_id, remote_port }, 0);
-        remote.channels[remote_port as usize].state =
-            PortState::Interdomain { remote: local_id, remote_port: local_port };
-        Ok(Bound { port: local_port, upcall: local.mark_pending(local_port) })
-    }
-
-    /// [`Self::bind_interdomain`] to `remote_port` of this same domain (a loopback channel).
-    pub fn bind_interdomain_local(&mut self, remote_port: Port) -> Result<Bound, XenError> {
         let local_port = self.free_port()?;
-        Self::check_offer(self, remote_port, self.domain_id)?;
-        let id = self.domain_id;
-        self.bind(local_port, PortState::Interdomain { remote: id, remote_port }, 0);
-        self.channels[remote_port as usize].state =
-            PortState::Interdomain { remote: id, remote_port: local_port };
+        let local_id = self.domain_id;
+        let peer = remote.as_deref().unwrap_or(self);
+        match peer.channel(remote_port).map(|channel| channel.state) {
+            Some(PortState::Unbound { remote }) if remote == local_id => {}
+            _ => return Err(XenError::EINVAL),
+        }
+        let remote_id = peer.domain_id;
+        self.bind(local_port, PortState::Interdomain { remote: remote_id, remote_port }, 0);
+        remote.unwrap_or(&mut *self).channels[remote_port as usize].state =
+            PortState::Interdomain { remote: local_id, remote_port: local_port };
         Ok(Bound { port: local_port, upcall: self.mark_pending(local_port) })
     }
 
@@ -457,22 +359,23 @@ impl<'a> EventTable<'a> {
         Ok(Close::Done)
     }
 
-    /// `EVTCHNOP_close` of interdomain `port` of `local` connected to `remote`: frees `port` and
-    /// puts the peer's port back to `Unbound { remote: local }`, ready to be bound again
-    /// (event_channel.c:756-757). `-EINVAL` if `port` is not (or no longer) connected to
-    /// `remote`, as Xen answers when the port changed while it relocked (event_channel.c:743).
+    /// `EVTCHNOP_close` of interdomain `port` connected to `remote` (`None`: this domain): frees
+    /// `port` and puts the peer's port back to `Unbound { remote: this domain }`, ready to be
+    /// bound again (event_channel.c:756-757). `-EINVAL` if `port` is not (or no longer)
+    /// connected to `remote`, as Xen answers when the port changed while it relocked
+    /// (event_channel.c:743).
     pub fn close_with_peer(
-        local: &mut Self,
-        remote: &mut Self,
+        &mut self,
+        remote: Option<&mut Self>,
         port: Port,
     ) -> Result<(), XenError> {
-        match local.channel(port).map(|channel| channel.state) {
-            Some(PortState::Interdomain { remote: peer, remote_port })
-                if peer == remote.domain_id =>
-            {
-                local.free(port);
-                remote.channels[remote_port as usize].state =
-                    PortState::Unbound { remote: local.domain_id };
+        let id = self.domain_id;
+        let peer_id = remote.as_deref().map_or(id, |remote| remote.domain_id);
+        match self.channel(port).map(|channel| channel.state) {
+            Some(PortState::Interdomain { remote: peer, remote_port }) if peer == peer_id => {
+                self.free(port);
+                remote.unwrap_or(self).channels[remote_port as usize].state =
+                    PortState::Unbound { remote: id };
                 Ok(())
             }
             _ => Err(XenError::EINVAL),
@@ -503,13 +406,6 @@ impl<'a> EventTable<'a> {
         (!was_pending && !self.bits.masked(port)).then_some(notify_vcpu)
     }
 
-    /// `send_guest_vcpu_virq` / `send_guest_global_virq` (event_channel.c:853, 880): marks the
-    /// port bound to `virq` for `vcpu` pending. `None` if unbound or no upcall is due.
-    pub fn send_virq(&mut self, virq: u32, vcpu: u32) -> Option<u32> {
-        let port = self.virq_port(virq, vcpu)?;
-        self.mark_pending(port)
-    }
-
     /// `EVTCHNOP_unmask` (event_channel.c:1129, `evtchn_2l_unmask` event_2l.c:51): clears the
     /// mask bit; if it was set and the port is pending, its notify vCPU must get an upcall.
     /// `-EINVAL` for an invalid port; any valid port may be unmasked, whatever its state.
@@ -519,19 +415,29 @@ impl<'a> EventTable<'a> {
         Ok((was_masked && self.bits.pending(port)).then_some(notify_vcpu))
     }
 
-    /// `EVTCHNOP_status` (event_channel.c:1000). `-EINVAL` for an invalid port.
-    pub fn status(&self, port: Port) -> Result<Status, XenError> {
-        let channel = self.channel(port).ok_or(XenError::EINVAL)?;
-        let status = match channel.state {
-            PortState::Free | PortState::Reserved => StatusKind::Closed,
-            PortState::Unbound { remote } => StatusKind::Unbound { dom: remote },
-            PortState::Interdomain { remote, remote_port } => {
-                StatusKind::Interdomain { dom: remote, port: remote_port }
+    /// `EVTCHNOP_status` (event_channel.c:1000) of `op.port`: fills in `status`, `vcpu` (the
+    /// notify vCPU) and the union. `-EINVAL` for an invalid port.
+    pub fn status(&self, op: &mut evtchn_status) -> Result<(), XenError> {
+        let channel = self.channel(op.port).ok_or(XenError::EINVAL)?;
+        op.vcpu = channel.notify_vcpu;
+        op.u = [0; 8];
+        op.status = match channel.state {
+            PortState::Free | PortState::Reserved => EVTCHNSTAT_closed,
+            PortState::Unbound { remote } => {
+                op.set_unbound(remote);
+                EVTCHNSTAT_unbound
             }
-            PortState::Virq { virq, .. } => StatusKind::Virq { virq },
-            PortState::Ipi { .. } => StatusKind::Ipi,
+            PortState::Interdomain { remote, remote_port } => {
+                op.set_interdomain(remote, remote_port);
+                EVTCHNSTAT_interdomain
+            }
+            PortState::Virq { virq, .. } => {
+                op.set_virq(virq);
+                EVTCHNSTAT_virq
+            }
+            PortState::Ipi { .. } => EVTCHNSTAT_ipi,
         };
-        Ok(Status { status, vcpu: channel.notify_vcpu })
+        Ok(())
     }
 
     /// `EVTCHNOP_bind_vcpu` (event_channel.c:1072): `-ENOENT` for no such vCPU (checked
@@ -541,7 +447,7 @@ impl<'a> EventTable<'a> {
         if vcpu >= self.vcpus {
             return Err(XenError::ENOENT);
         }
-        let channel = self.channel_mut(port).ok_or(XenError::EINVAL)?;
+        let channel = self.channels.get_mut(port as usize).ok_or(XenError::EINVAL)?;
         match channel.state {
             PortState::Virq { virq, .. } if virq_is_global(virq) => {}
             PortState::Unbound { .. } | PortState::Interdomain { .. } => {}
@@ -556,7 +462,7 @@ impl<'a> EventTable<'a> {
     /// closes that one with [`Self::close_with_peer`] and calls again, as Xen continues a
     /// preempted reset.
     pub fn reset(&mut self) -> Close {
-        for port in 1..self.valid_ports {
+        for port in 1..self.channels.len() as Port {
             match self.close(port) {
                 Ok(Close::NeedsPeer { port, peer }) => return Close::NeedsPeer { port, peer },
                 Ok(Close::Done) | Err(_) => {}

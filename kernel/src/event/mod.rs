@@ -30,14 +30,14 @@ use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::event_channel::{self as ec, VIRQ_DOM_EXC};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_kernel::event::evtchn::{
-    Bitmaps, Close, EventTable, Port, SendTarget, StatusKind, BITMAP_WORDS, MAX_PORTS,
+    Bitmaps, Close, EventTable, Port, SendTarget, BITMAP_WORDS, MAX_PORTS,
 };
 use xenolith_kernel::policy::{DomainId, Operation};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::domain::Caller;
 use crate::domain::{Table, VcpuState};
-use crate::mm::guest_access::{read_struct, write_struct, GuestMemory};
+use crate::mm::guest_access::{read_element, read_struct, write_struct};
 
 /// Offsets in `struct shared_info` (Arm; pinned by `xenolith_abi::xen::shared_info`'s tests).
 const PENDING_OFFSET: u64 = 48;
@@ -125,19 +125,22 @@ fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
             return;
         };
         let Some(vcpu) = table.vcpu_mut(slot) else { continue };
-        if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) {
-            stop_polling(vcpu);
-            if vcpu.state == VcpuState::Blocked {
-                vcpu.state = VcpuState::Runnable;
-                crate::sched::wake(slot);
-            }
+        if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) && stop_polling(vcpu) {
+            crate::sched::wake(slot);
         }
     }
 }
 
-fn stop_polling(vcpu: &mut crate::domain::Vcpu) {
+/// Ends `vcpu`'s poll, if any (woken by an event, its deadline, an upcall or an unrelated
+/// interrupt): whether it was blocked in it, and is runnable now.
+pub fn stop_polling(vcpu: &mut crate::domain::Vcpu) -> bool {
     vcpu.poll = None;
     vcpu.poll_deadline = None;
+    let blocked = vcpu.state == VcpuState::Blocked;
+    if blocked {
+        vcpu.state = VcpuState::Runnable;
+    }
+    blocked
 }
 
 /// `send_guest_vcpu_virq` / `send_guest_global_virq`: VIRQ `virq` for vCPU `vcpu` of `id`.
@@ -168,32 +171,25 @@ pub fn domain_exception(table: &mut Table) {
 pub fn close_all(table: &mut Table, id: DomainId) {
     loop {
         let Some(domain) = table.domain_mut(id) else { return };
-        match domain.events.reset() {
-            Close::Done => return,
-            Close::NeedsPeer { port, peer } => {
-                if with_pair(table, id, peer, |local, remote| {
-                    EventTable::close_with_peer(local, remote, port)
-                })
-                .is_err()
-                {
-                    log::error!("d{id}: port {port} could not be closed against d{peer}");
-                    return;
-                }
-            }
+        let Close::NeedsPeer { port, peer } = domain.events.reset() else { return };
+        if with_peer(table, id, peer, |local, remote| local.close_with_peer(remote, port)).is_err()
+        {
+            log::error!("d{id}: port {port} could not be closed against d{peer}");
+            return;
         }
     }
 }
 
-/// Runs `f` on the event tables of two distinct domains.
-fn with_pair<R>(
+/// Runs `f` on the event table of domain `a` and that of `b`, or `None` if `b` is `a`.
+fn with_peer<R>(
     table: &mut Table,
     a: DomainId,
     b: DomainId,
-    f: impl FnOnce(&mut EventTable<'static>, &mut EventTable<'static>) -> Result<R, XenError>,
+    f: impl FnOnce(&mut EventTable<'static>, Option<&mut EventTable<'static>>) -> Result<R, XenError>,
 ) -> Result<R, XenError> {
     let (low, high) = (a.min(b), a.max(b));
     if low == high {
-        return Err(XenError::EINVAL);
+        return f(events(table, a)?, None);
     }
     if usize::from(high) >= table.domains.len() {
         return Err(XenError::ESRCH);
@@ -203,10 +199,25 @@ fn with_pair<R>(
     let second = tail.first_mut().and_then(Option::as_deref_mut);
     let (Some(first), Some(second)) = (first, second) else { return Err(XenError::ESRCH) };
     if a == low {
-        f(&mut first.events, &mut second.events)
+        f(&mut first.events, Some(&mut second.events))
     } else {
-        f(&mut second.events, &mut first.events)
+        f(&mut second.events, Some(&mut first.events))
     }
+}
+
+/// The event table of domain `id`; `-ESRCH` if there is none.
+fn events(table: &mut Table, id: DomainId) -> Result<&mut EventTable<'static>, XenError> {
+    table.domain_mut(id).map(|domain| &mut domain.events).ok_or(XenError::ESRCH)
+}
+
+/// Reads the argument `T` at `arg`, lets `f` act on it and, unless `f` failed, writes it back.
+fn update<T: FromBytes + IntoBytes + Immutable>(
+    arg: u64,
+    f: impl FnOnce(&mut T) -> Result<(), XenError>,
+) -> Result<(), XenError> {
+    let mut op = read_struct(arg)?;
+    f(&mut op)?;
+    write_struct(arg, &op)
 }
 
 /// The domain a `dom` field names: the caller for `DOMID_SELF`, else another domain the caller
@@ -224,116 +235,77 @@ fn target_domain(caller: &Caller<'_>, dom: u16) -> Result<DomainId, XenError> {
 pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let me = caller.domain;
     match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
-        ec::EVTCHNOP_alloc_unbound => {
-            let mut op: ec::evtchn_alloc_unbound = read_struct(arg)?;
+        // Xen leaves the port allocated when the copy back fails; so do we.
+        ec::EVTCHNOP_alloc_unbound => update(arg, |op: &mut ec::evtchn_alloc_unbound| {
             let id = target_domain(caller, op.dom)?;
             let remote = if op.remote_dom == DOMID_SELF { id } else { op.remote_dom };
-            let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
-            op.port = domain.events.alloc_unbound(remote)?;
-            // Xen leaves the port allocated when the copy back fails; so do we.
-            write_struct(arg, &op)?;
-            Ok(0)
-        }
-        ec::EVTCHNOP_bind_interdomain => {
-            let mut op: ec::evtchn_bind_interdomain = read_struct(arg)?;
+            op.port = events(caller.table, id)?.alloc_unbound(remote)?;
+            Ok(())
+        }),
+        ec::EVTCHNOP_bind_interdomain => update(arg, |op: &mut ec::evtchn_bind_interdomain| {
             let remote = caller.resolve(op.remote_dom);
-            let bound = if remote == me {
-                caller
-                    .table
-                    .domain_mut(me)
-                    .ok_or(XenError::ESRCH)?
-                    .events
-                    .bind_interdomain_local(op.remote_port)?
-            } else {
-                with_pair(caller.table, me, remote, |local, remote| {
-                    EventTable::bind_interdomain(local, remote, op.remote_port)
-                })?
-            };
+            let bound = with_peer(caller.table, me, remote, |local, remote| {
+                local.bind_interdomain(remote, op.remote_port)
+            })?;
             if let Some(vcpu) = bound.upcall {
                 upcall(caller.table, me, vcpu, bound.port);
             }
             op.local_port = bound.port;
-            write_struct(arg, &op)?;
-            Ok(0)
-        }
-        ec::EVTCHNOP_bind_virq => {
-            let mut op: ec::evtchn_bind_virq = read_struct(arg)?;
-            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
-            op.port = domain.events.bind_virq(op.virq, op.vcpu)?;
-            write_struct(arg, &op)?;
-            Ok(0)
-        }
-        ec::EVTCHNOP_bind_ipi => {
-            let mut op: ec::evtchn_bind_ipi = read_struct(arg)?;
-            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
-            op.port = domain.events.bind_ipi(op.vcpu)?;
-            write_struct(arg, &op)?;
-            Ok(0)
-        }
+            Ok(())
+        }),
+        ec::EVTCHNOP_bind_virq => update(arg, |op: &mut ec::evtchn_bind_virq| {
+            op.port = events(caller.table, me)?.bind_virq(op.virq, op.vcpu)?;
+            Ok(())
+        }),
+        ec::EVTCHNOP_bind_ipi => update(arg, |op: &mut ec::evtchn_bind_ipi| {
+            op.port = events(caller.table, me)?.bind_ipi(op.vcpu)?;
+            Ok(())
+        }),
         ec::EVTCHNOP_close => {
             let op: ec::evtchn_close = read_struct(arg)?;
-            close(caller.table, me, op.port)?;
-            Ok(0)
+            close(caller.table, me, op.port)
         }
         ec::EVTCHNOP_send => {
             let op: ec::evtchn_send = read_struct(arg)?;
-            let domain = caller.table.domain(me).ok_or(XenError::ESRCH)?;
-            match domain.events.send(op.port)? {
+            match events(caller.table, me)?.send(op.port)? {
                 SendTarget::Dropped => {}
                 SendTarget::Local { port } => mark_pending(caller.table, me, port),
                 SendTarget::Remote { domain, port } => mark_pending(caller.table, domain, port),
             }
-            Ok(0)
+            Ok(())
         }
-        ec::EVTCHNOP_status => {
-            let mut op: ec::evtchn_status = read_struct(arg)?;
+        ec::EVTCHNOP_status => update(arg, |op: &mut ec::evtchn_status| {
             let id = target_domain(caller, op.dom)?;
-            let domain = caller.table.domain(id).ok_or(XenError::ESRCH)?;
-            let status = domain.events.status(op.port)?;
-            op.status = status.status.code();
-            op.vcpu = status.vcpu;
-            op.u = [0; 8];
-            match status.status {
-                StatusKind::Unbound { dom } => op.set_unbound(dom),
-                StatusKind::Interdomain { dom, port } => op.set_interdomain(dom, port),
-                StatusKind::Virq { virq } => op.set_virq(virq),
-                StatusKind::Closed | StatusKind::Ipi => {}
-            }
-            write_struct(arg, &op)?;
-            Ok(0)
-        }
+            events(caller.table, id)?.status(op)
+        }),
         ec::EVTCHNOP_bind_vcpu => {
             let op: ec::evtchn_bind_vcpu = read_struct(arg)?;
-            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
-            domain.events.bind_vcpu(op.port, op.vcpu)?;
-            Ok(0)
+            events(caller.table, me)?.bind_vcpu(op.port, op.vcpu)
         }
         ec::EVTCHNOP_unmask => {
             let op: ec::evtchn_unmask = read_struct(arg)?;
-            let domain = caller.table.domain_mut(me).ok_or(XenError::ESRCH)?;
-            if let Some(vcpu) = domain.events.unmask(op.port)? {
+            if let Some(vcpu) = events(caller.table, me)?.unmask(op.port)? {
                 upcall(caller.table, me, vcpu, op.port);
             }
-            Ok(0)
+            Ok(())
         }
         ec::EVTCHNOP_reset => {
             let op: ec::evtchn_reset = read_struct(arg)?;
-            let id = target_domain(caller, op.dom)?;
-            close_all(caller.table, id);
-            Ok(0)
+            close_all(caller.table, target_domain(caller, op.dom)?);
+            Ok(())
         }
         _ => Err(XenError::ENOSYS),
     }
+    .map(|()| 0)
 }
 
 /// `EVTCHNOP_close` of `port` of domain `id`.
 fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
-    let domain = table.domain_mut(id).ok_or(XenError::ESRCH)?;
-    match domain.events.close(port)? {
+    match events(table, id)?.close(port)? {
         Close::Done => Ok(()),
-        Close::NeedsPeer { port, peer } => with_pair(table, id, peer, |local, remote| {
-            EventTable::close_with_peer(local, remote, port)
-        }),
+        Close::NeedsPeer { port, peer } => {
+            with_peer(table, id, peer, |local, remote| local.close_with_peer(remote, port))
+        }
     }
 }
 
@@ -345,10 +317,9 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     if request.nr_ports > MAX_POLL_PORTS {
         return Err(XenError::EINVAL);
     }
-    let mut ports = Vec::with_capacity(request.nr_ports as usize);
-    for index in 0..u64::from(request.nr_ports) {
-        ports.push(read_struct::<u32>(request.ports.address() + 4 * index)?);
-    }
+    let ports = (0..request.nr_ports)
+        .map(|index| read_element(request.ports.address(), index))
+        .collect::<Result<Vec<u32>, XenError>>()?;
     let slot = caller.vcpu_slot;
     // `local_events_need_delivery`: with IRQs unmasked, a deliverable interrupt or a pending
     // upcall ends the poll at once.
@@ -380,20 +351,9 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
 pub fn expire_polls(table: &mut Table, now: u64, woken: &mut Vec<usize>) {
     for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
         let Some(vcpu) = vcpu else { continue };
-        if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now) {
-            stop_polling(vcpu);
-            if vcpu.state == VcpuState::Blocked {
-                vcpu.state = VcpuState::Runnable;
-                woken.push(slot);
-            }
+        if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now) && stop_polling(vcpu) {
+            woken.push(slot);
         }
-    }
-}
-
-/// A vCPU that runs is not polling any more (woken by an upcall or an unrelated interrupt).
-pub fn running(vcpu: &mut crate::domain::Vcpu) {
-    if vcpu.poll.is_some() {
-        stop_polling(vcpu);
     }
 }
 
@@ -435,9 +395,6 @@ pub fn register_vcpu_info(
 
 /// Reads the `vcpu_register_vcpu_info` argument at `va`: `(gfn, offset)`.
 pub fn read_register_vcpu_info(va: u64) -> Result<(u64, u32), XenError> {
-    let mut raw = [0u8; 16];
-    GuestMemory.read(va, &mut raw)?;
-    let info = xenolith_abi::xen::vcpu::vcpu_register_vcpu_info::read_from_bytes(&raw)
-        .map_err(|_| XenError::EFAULT)?;
+    let info: xenolith_abi::xen::vcpu::vcpu_register_vcpu_info = read_struct(va)?;
     Ok((info.mfn, info.offset))
 }

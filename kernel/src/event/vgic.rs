@@ -11,12 +11,10 @@
 //! - An interrupt is delivered (taken by [`VgicCpu::next_deliverable`]) only if it is enabled and
 //!   pending, and only once until it is pending again.
 
+use core::ops::Range;
+
 /// SPIs the virtual distributor implements (INTIDs 32..32 + VGIC_SPIS).
 pub const VGIC_SPIS: usize = 32;
-/// The distributor's frame size.
-pub const GICD_SIZE: u64 = 0x1_0000;
-/// One redistributor (RD_base + SGI_base frames).
-pub const GICR_STRIDE: u64 = 0x2_0000;
 
 const GICD_CTLR: u64 = 0x0000;
 const GICD_TYPER: u64 = 0x0004;
@@ -30,6 +28,11 @@ const GICD_IPRIORITYR: u64 = 0x0400;
 const GICD_ICFGR: u64 = 0x0C00;
 const GICD_IROUTER: u64 = 0x6000;
 const GICD_PIDR2: u64 = 0xFFE8;
+/// The SPIs' bytes of GICD_IPRIORITYR, words of GICD_ICFGR and registers of GICD_IROUTER (the
+/// SGIs' and PPIs' are the redistributors', RAZ/WI here).
+const SPI_PRIORITIES: Range<u64> = GICD_IPRIORITYR + 32..GICD_IPRIORITYR + 32 + VGIC_SPIS as u64;
+const SPI_CONFIGS: Range<u64> = GICD_ICFGR + 8..GICD_ICFGR + 8 + 4 * (VGIC_SPIS as u64 / 16);
+const SPI_ROUTES: Range<u64> = GICD_IROUTER + 0x100..GICD_IROUTER + 0x100 + 8 * VGIC_SPIS as u64;
 
 const GICR_CTLR: u64 = 0x0000;
 const GICR_IIDR: u64 = 0x0004;
@@ -71,7 +74,7 @@ pub struct VgicDist {
 impl VgicCpu {
     /// A redistributor as reset leaves it: everything disabled, processor asleep.
     pub fn new() -> Self {
-        Self { sleeping: true, group: 0, ..Self::default() }
+        Self { sleeping: true, ..Self::default() }
     }
 
     /// Marks SGI/PPI `intid` (0..32) pending.
@@ -107,15 +110,6 @@ impl VgicCpu {
         None
     }
 
-    /// Puts an interrupt taken by [`VgicCpu::next_deliverable`] back (no free list register).
-    pub fn requeue(&mut self, intid: u32) {
-        if intid < 32 {
-            self.pending |= 1 << intid;
-        } else if ((intid - 32) as usize) < VGIC_SPIS {
-            self.spi_pending |= 1 << (intid - 32);
-        }
-    }
-
     /// A read of the redistributor of vCPU `index` (affinity `mpidr`, `last`: the highest vCPU).
     pub fn read(&self, offset: u64, mpidr: u64, index: u32, last: bool) -> u64 {
         match offset {
@@ -142,14 +136,7 @@ impl VgicCpu {
             0x0080 => u64::from(self.group),
             0x0100 | 0x0180 => u64::from(self.enabled),
             0x0200 | 0x0280 => u64::from(self.pending),
-            0x0400..=0x041F => {
-                let start = (offset - 0x400) as usize;
-                let mut value = 0u64;
-                for byte in 0..4 {
-                    value |= u64::from(self.priority[start + byte]) << (8 * byte);
-                }
-                value
-            }
+            0x0400..=0x041F => read_bytes(&self.priority, (offset - 0x400) as usize),
             0x0C00 => u64::from(self.config[0]),
             0x0C04 => u64::from(self.config[1]),
             _ => 0,
@@ -168,10 +155,7 @@ impl VgicCpu {
                 0x0200 => self.pending |= value32,
                 0x0280 => self.pending &= !value32,
                 register @ 0x0400..=0x041F => {
-                    let start = (register - 0x400) as usize;
-                    for byte in 0..4 {
-                        self.priority[start + byte] = (value >> (8 * byte)) as u8;
-                    }
+                    write_bytes(&mut self.priority, (register - 0x400) as usize, value);
                 }
                 // SGIs are always edge-triggered: ICFGR0 is read-only.
                 0x0C04 => self.config[1] = value32,
@@ -183,24 +167,9 @@ impl VgicCpu {
 }
 
 impl VgicDist {
-    /// A distributor as reset leaves it.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Whether any SPI waits to be collected by a vCPU.
     pub fn has_pending(&self) -> bool {
         self.pending != 0
-    }
-
-    /// Marks SPI `intid` pending and says which vCPU (by index) it is routed to.
-    pub fn raise_spi(&mut self, intid: u32) -> Option<u32> {
-        let index = intid.checked_sub(32)? as usize;
-        if index >= VGIC_SPIS {
-            return None;
-        }
-        self.pending |= 1 << index;
-        Some((self.route[index] & 0xf) as u32)
     }
 
     /// Moves pending SPIs routed to vCPU `index` into its state (called before delivery).
@@ -223,27 +192,18 @@ impl VgicDist {
             GICD_IIDR => IIDR,
             GICD_PIDR2 => PIDR2_GICV3,
             // Register 0 of the banked arrays belongs to the redistributors (RAZ here).
-            o if (GICD_IGROUPR + 4..GICD_IGROUPR + 8).contains(&o) => u64::from(self.group),
-            o if (GICD_ISENABLER + 4..GICD_ISENABLER + 8).contains(&o) => u64::from(self.enabled),
-            o if (GICD_ICENABLER + 4..GICD_ICENABLER + 8).contains(&o) => u64::from(self.enabled),
-            o if (GICD_ISPENDR + 4..GICD_ISPENDR + 8).contains(&o) => u64::from(self.pending),
-            o if (GICD_ICPENDR + 4..GICD_ICPENDR + 8).contains(&o) => u64::from(self.pending),
-            o if (GICD_IPRIORITYR + 32..GICD_IPRIORITYR + 32 + VGIC_SPIS as u64).contains(&o) => {
-                let start = (o - GICD_IPRIORITYR - 32) as usize;
-                let mut value = 0u64;
-                for byte in 0..4.min(VGIC_SPIS - start) {
-                    value |= u64::from(self.priority[start + byte]) << (8 * byte);
-                }
-                value
+            o if spi_word(o, GICD_IGROUPR) => u64::from(self.group),
+            o if spi_word(o, GICD_ISENABLER) || spi_word(o, GICD_ICENABLER) => {
+                u64::from(self.enabled)
             }
-            o if (GICD_ICFGR + 8..GICD_ICFGR + 8 + 4 * (VGIC_SPIS as u64 / 16)).contains(&o) => {
-                u64::from(self.config[((o - GICD_ICFGR - 8) / 4) as usize])
+            o if spi_word(o, GICD_ISPENDR) || spi_word(o, GICD_ICPENDR) => u64::from(self.pending),
+            o if SPI_PRIORITIES.contains(&o) => {
+                read_bytes(&self.priority, (o - SPI_PRIORITIES.start) as usize)
             }
-            o if (GICD_IROUTER + 0x100..GICD_IROUTER + 0x100 + 8 * VGIC_SPIS as u64)
-                .contains(&o) =>
-            {
-                self.route[((o - GICD_IROUTER - 0x100) / 8) as usize]
+            o if SPI_CONFIGS.contains(&o) => {
+                u64::from(self.config[((o - SPI_CONFIGS.start) / 4) as usize])
             }
+            o if SPI_ROUTES.contains(&o) => self.route[((o - SPI_ROUTES.start) / 8) as usize],
             _ => 0,
         }
     }
@@ -254,28 +214,43 @@ impl VgicDist {
         match offset {
             // EnableGrp1NS (bit 1) and EnableGrp0 (bit 0) are the guest's; ARE stays on.
             GICD_CTLR => self.control = value32 & 0b11,
-            o if (GICD_IGROUPR + 4..GICD_IGROUPR + 8).contains(&o) => self.group = value32,
-            o if (GICD_ISENABLER + 4..GICD_ISENABLER + 8).contains(&o) => self.enabled |= value32,
-            o if (GICD_ICENABLER + 4..GICD_ICENABLER + 8).contains(&o) => self.enabled &= !value32,
-            o if (GICD_ISPENDR + 4..GICD_ISPENDR + 8).contains(&o) => self.pending |= value32,
-            o if (GICD_ICPENDR + 4..GICD_ICPENDR + 8).contains(&o) => self.pending &= !value32,
-            o if (GICD_IPRIORITYR + 32..GICD_IPRIORITYR + 32 + VGIC_SPIS as u64).contains(&o) => {
-                let start = (o - GICD_IPRIORITYR - 32) as usize;
-                for byte in 0..4.min(VGIC_SPIS - start) {
-                    self.priority[start + byte] = (value >> (8 * byte)) as u8;
-                }
+            o if spi_word(o, GICD_IGROUPR) => self.group = value32,
+            o if spi_word(o, GICD_ISENABLER) => self.enabled |= value32,
+            o if spi_word(o, GICD_ICENABLER) => self.enabled &= !value32,
+            o if spi_word(o, GICD_ISPENDR) => self.pending |= value32,
+            o if spi_word(o, GICD_ICPENDR) => self.pending &= !value32,
+            o if SPI_PRIORITIES.contains(&o) => {
+                write_bytes(&mut self.priority, (o - SPI_PRIORITIES.start) as usize, value);
             }
-            o if (GICD_ICFGR + 8..GICD_ICFGR + 8 + 4 * (VGIC_SPIS as u64 / 16)).contains(&o) => {
-                self.config[((o - GICD_ICFGR - 8) / 4) as usize] = value32;
+            o if SPI_CONFIGS.contains(&o) => {
+                self.config[((o - SPI_CONFIGS.start) / 4) as usize] = value32;
             }
-            o if (GICD_IROUTER + 0x100..GICD_IROUTER + 0x100 + 8 * VGIC_SPIS as u64)
-                .contains(&o) =>
-            {
-                // Aff0 only (vCPU index); IRM (bit 31, "any") is not offered: RAZ.
-                self.route[((o - GICD_IROUTER - 0x100) / 8) as usize] = value & 0xff;
+            // Aff0 only (vCPU index); IRM (bit 31, "any") is not offered: RAZ.
+            o if SPI_ROUTES.contains(&o) => {
+                self.route[((o - SPI_ROUTES.start) / 8) as usize] = value & 0xff;
             }
             _ => {}
         }
+    }
+}
+
+/// Whether `offset` is in register 1 (the SPIs') of the 32-bit-register array at `base`.
+fn spi_word(offset: u64, base: u64) -> bool {
+    (base + 4..base + 8).contains(&offset)
+}
+
+/// The (up to) four bytes of `bytes` from `start`, little-endian, as a byte-array register
+/// (IPRIORITYR) reads; bytes past the end read as zero.
+fn read_bytes(bytes: &[u8], start: usize) -> u64 {
+    let bytes = bytes.iter().skip(start).take(4).enumerate();
+    bytes.fold(0, |value, (index, &byte)| value | u64::from(byte) << (8 * index))
+}
+
+/// Writes the (up to) four bytes of `bytes` from `start` with `value`, little-endian; bytes
+/// past the end are ignored.
+fn write_bytes(bytes: &mut [u8], start: usize, value: u64) {
+    for (index, byte) in bytes.iter_mut().skip(start).take(4).enumerate() {
+        *byte = (value >> (8 * index)) as u8;
     }
 }
 
@@ -315,7 +290,7 @@ mod tests {
 
     #[test]
     fn ppi_delivery_needs_enable_and_pending_once() {
-        let distributor = VgicDist::new();
+        let distributor = VgicDist::default();
         let mut cpu = VgicCpu::new();
         cpu.set_pending(27);
         assert_eq!(cpu.next_deliverable(&distributor), None, "not enabled");
@@ -324,36 +299,35 @@ mod tests {
         assert!(cpu.has_deliverable(&distributor));
         assert_eq!(cpu.next_deliverable(&distributor), Some((27, 0xA0)));
         assert_eq!(cpu.next_deliverable(&distributor), None, "delivered once");
-        cpu.requeue(27);
-        assert_eq!(cpu.next_deliverable(&distributor), Some((27, 0xA0)));
+        cpu.set_pending(27);
+        assert_eq!(cpu.next_deliverable(&distributor), Some((27, 0xA0)), "pending again");
         cpu.write(SGI_BASE + 0x180, 1 << 27);
         assert_eq!(cpu.read(SGI_BASE + 0x100, 0, 0, false), 0);
     }
 
     #[test]
     fn spis_follow_enable_route_and_distributor_enable() {
-        let mut distributor = VgicDist::new();
+        let mut distributor = VgicDist::default();
         let mut cpu = VgicCpu::new();
         distributor.write(GICD_ISENABLER + 4, 1 << 3);
         distributor.write(GICD_IROUTER + 0x100 + 8 * 3, 0);
-        assert_eq!(distributor.raise_spi(35), Some(0));
+        distributor.write(GICD_ISPENDR + 4, 1 << 3);
         distributor.collect_spis(0, &mut cpu);
         assert_eq!(cpu.next_deliverable(&distributor), None, "distributor disabled");
         distributor.write(GICD_CTLR, 2);
         assert_eq!(cpu.next_deliverable(&distributor), Some((35, 0)));
-        assert_eq!(distributor.raise_spi(32 + VGIC_SPIS as u32), None);
         assert_eq!(distributor.read(GICD_CTLR), 2 | (1 << 4) | (1 << 6));
     }
 
     #[test]
     fn reserved_offsets_are_raz_wi() {
-        let mut distributor = VgicDist::new();
+        let mut distributor = VgicDist::default();
         for offset in [0x10, 0x80, 0x100, 0x6000, 0xF000, u64::MAX - 7] {
             distributor.write(offset, u64::MAX);
             let _ = distributor.read(offset);
         }
         let mut cpu = VgicCpu::new();
-        for offset in [0x20, 0x1_0000 + 0xC00, 0x1_F000, u64::MAX] {
+        for offset in [0x20, 0x1_0000 + 0xC00, 0x1_0000 + 0x41F, 0x1_F000, u64::MAX] {
             cpu.write(offset, u64::MAX);
             let _ = cpu.read(offset, 0, 0, false);
         }

@@ -17,22 +17,29 @@ use xenolith_kernel::policy::DomainId;
 use crate::arch::guest;
 use crate::domain::{Table, VcpuState};
 
+/// Where `ipa` falls in `domain`'s vGIC, and the offset there: `None` for the distributor,
+/// `Some(index)` for the redistributor of its vCPU `index`.
+fn locate(table: &Table, domain: DomainId, ipa: u64) -> Option<(Option<usize>, u64)> {
+    let vcpus = table.domain(domain)?.vcpus.len();
+    if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
+        return Some((None, ipa - GUEST_GICV3_GICD_BASE));
+    }
+    let relative = ipa.checked_sub(GUEST_GICV3_GICR0_BASE)?;
+    let index = usize::try_from(relative / GUEST_GICV3_RDIST_STRIDE).ok()?;
+    (index < vcpus).then_some((Some(index), relative % GUEST_GICV3_RDIST_STRIDE))
+}
+
 /// Whether [`mmio`] emulates `ipa` for `domain`: the distributor, or the redistributor of one of
 /// its vCPUs. Checked without touching any state.
 pub fn is_vgic_address(table: &Table, domain: DomainId, ipa: u64) -> bool {
-    if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
-        return table.domain(domain).is_some();
-    }
-    let Some(relative) = ipa.checked_sub(GUEST_GICV3_GICR0_BASE) else { return false };
-    let index = relative / GUEST_GICV3_RDIST_STRIDE;
-    table.domain(domain).is_some_and(|record| index < record.vcpus.len() as u64)
+    locate(table, domain, ipa).is_some()
 }
 
 /// Emulates a guest access to its vGIC at `ipa`. `None`: not a vGIC address. For a read, the
 /// value read; for a write, `Some(0)`.
 pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -> Option<u64> {
-    if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GUEST_GICV3_GICD_SIZE).contains(&ipa) {
-        let offset = ipa - GUEST_GICV3_GICD_BASE;
+    let (index, offset) = locate(table, domain, ipa)?;
+    let Some(index) = index else {
         let distributor = &mut table.domain_mut(domain)?.vgic;
         return Some(match write {
             Some(value) => {
@@ -41,13 +48,9 @@ pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -
             }
             None => distributor.read(offset),
         });
-    }
-    let relative = ipa.checked_sub(GUEST_GICV3_GICR0_BASE)?;
-    let index = relative / GUEST_GICV3_RDIST_STRIDE;
-    let offset = relative % GUEST_GICV3_RDIST_STRIDE;
+    };
     let vcpus = &table.domain(domain)?.vcpus;
-    let &slot = vcpus.get(usize::try_from(index).ok()?)?;
-    let last = index as usize + 1 == vcpus.len();
+    let (slot, last) = (*vcpus.get(index)?, index + 1 == vcpus.len());
     let vcpu = table.vcpu_mut(slot)?;
     let mpidr = vcpu.context.el1.vmpidr & 0xff_00ff_ffff;
     Some(match write {

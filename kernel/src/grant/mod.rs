@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table as gt;
 use xenolith_kernel::grant::{
-    self, grant_handle_t, grant_ref_t, Entries, GrantState, Mapping, ENTRIES_PER_FRAME,
+    self, grant_handle_t, grant_ref_t, Entries, GrantState, Usage, ENTRIES_PER_FRAME,
     MAX_GRANT_FRAMES,
 };
 use xenolith_kernel::policy::DomainId;
@@ -108,43 +108,42 @@ impl Table {
     /// Undoes every grant mapping domain `id` holds (it is being destroyed;
     /// `gnttab_release_mappings`). Its stage 2 goes with it.
     fn release_grant_mappings(&mut self, id: DomainId) {
-        let Some(domain) = self.domain_mut(id) else { return };
-        let mappings: Vec<(grant_handle_t, Mapping)> =
-            domain.grants.maptrack.iter().map(|(handle, mapping)| (handle, *mapping)).collect();
-        for (handle, mapping) in mappings {
-            let Some(domain) = self.domain_mut(id) else { return };
-            let _ = domain.grants.maptrack.remove(handle);
-            if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
-                self.unpin_mapping(&mapping, phys, generation);
-            }
+        let Some(domain) = self.domain(id) else { return };
+        let handles: Vec<grant_handle_t> =
+            domain.grants.maptrack.iter().map(|(handle, _)| handle).collect();
+        for handle in handles {
+            self.forget_mapping(id, handle);
         }
     }
 
-    /// Drops one mapping's hold on its grant: the granter's pin if it is still the same
-    /// incarnation, else the orphaned frame's count (freeing the frame at zero).
-    fn unpin_mapping(&mut self, mapping: &Mapping, phys: u64, generation: u32) {
-        match self.domain_mut(mapping.granter) {
-            Some(granter) if granter.generation == generation => {
-                let entries = FrameEntries(&granter.grants.frames);
-                let _ = grant::unpin_map(
-                    &mut granter.grants.active,
-                    &entries,
-                    mapping.gref,
-                    mapping.readonly,
-                );
-            }
-            _ => {
-                let Some(count) = self.orphans.get_mut(&phys) else { return };
-                *count -= 1;
-                if *count == 0 {
-                    self.orphans.remove(&phys);
-                    memory::release(phys, 1);
-                    log::info!(
-                        "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
-                        mapping.granter
-                    );
-                }
-            }
+    /// Frees mapping `handle` of domain `id`, whose stage-2 entry is gone, and drops its hold
+    /// on the grant: the granter's pin if it is still the same incarnation, else the orphaned
+    /// frame's count (freeing the frame at zero).
+    fn forget_mapping(&mut self, id: DomainId, handle: grant_handle_t) {
+        let Some(domain) = self.domain_mut(id) else { return };
+        let Ok(mapping) = domain.grants.maptrack.remove(handle) else { return };
+        let Some((phys, generation)) = domain.grants.pages.remove(&handle) else { return };
+        if self.domain(mapping.granter).is_some_and(|granter| granter.generation == generation) {
+            self.unpin_grant(mapping.granter, mapping.gref, mapping.readonly, Usage::Map);
+            return;
+        }
+        let Some(count) = self.orphans.get_mut(&phys) else { return };
+        *count -= 1;
+        if *count == 0 {
+            self.orphans.remove(&phys);
+            memory::release(phys, 1);
+            log::info!(
+                "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
+                mapping.granter
+            );
+        }
+    }
+
+    /// Drops one pin of kind `usage`/`readonly` on grant `gref` of domain `id`, if it exists.
+    fn unpin_grant(&mut self, id: DomainId, gref: grant_ref_t, readonly: bool, usage: Usage) {
+        if let Some(domain) = self.domain_mut(id) {
+            let entries = FrameEntries(&domain.grants.frames);
+            let _ = grant::unpin(&mut domain.grants.active, &entries, gref, readonly, usage);
         }
     }
 

@@ -7,14 +7,13 @@
 //! - One hypercall handles at most [`BATCH`] operations; the rest is a continuation (the HVC is
 //!   re-executed with the arguments advanced, as Xen's `hypercall_create_continuation`).
 
-use alloc::vec::Vec;
-
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
-use xenolith_kernel::grant::{self, grant_handle_t, grant_ref_t, Mapping, MAX_GRANT_FRAMES};
+use xenolith_kernel::grant::{self, grant_handle_t, grant_ref_t, Mapping, Usage, MAX_GRANT_FRAMES};
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::{DomainId, Operation};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::{grow, FrameEntries};
 use crate::domain::Caller;
@@ -50,33 +49,38 @@ pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, X
             Err(XenError::EINVAL)
         }
     };
-    let batch = |caller: &mut Caller<'_>,
-                 size: u64,
-                 each: fn(u64, u32, &mut Caller<'_>) -> Result<(), XenError>| {
-        let now = count.min(BATCH);
-        for index in 0..now {
-            each(uop, index, caller)?;
-        }
-        Ok(if now < count {
-            Done::Continue([cmd, uop + u64::from(now) * size, u64::from(count - now)])
-        } else {
-            Done::Result(0)
-        })
-    };
     match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
-        gt::GNTTABOP_map_grant_ref => {
-            batch(caller, core::mem::size_of::<gnttab_map_grant_ref>() as u64, map_one)
-        }
-        gt::GNTTABOP_unmap_grant_ref => {
-            batch(caller, core::mem::size_of::<gt::gnttab_unmap_grant_ref>() as u64, unmap_one)
-        }
-        gt::GNTTABOP_copy => batch(caller, core::mem::size_of::<gnttab_copy>() as u64, copy_one),
+        gt::GNTTABOP_map_grant_ref => batch(caller, [cmd, uop], count, map_one),
+        gt::GNTTABOP_unmap_grant_ref => batch(caller, [cmd, uop], count, unmap_one),
+        gt::GNTTABOP_copy => batch(caller, [cmd, uop], count, copy_one),
         gt::GNTTABOP_setup_table => single(caller, setup_table),
         gt::GNTTABOP_query_size => single(caller, query_size),
         gt::GNTTABOP_set_version => single(caller, set_version),
         gt::GNTTABOP_get_version => single(caller, get_version),
         _ => Err(XenError::ENOSYS),
     }
+}
+
+/// Handles the first [`BATCH`] of the `count` operations `T` at `uop`: reads each, lets `each`
+/// act and set its status, and writes it back.
+fn batch<T: FromBytes + IntoBytes + Immutable>(
+    caller: &mut Caller<'_>,
+    [cmd, uop]: [u64; 2],
+    count: u32,
+    each: fn(&mut Caller<'_>, &mut T),
+) -> Result<Done, XenError> {
+    let now = count.min(BATCH);
+    for index in 0..now {
+        let mut op: T = read_element(uop, index)?;
+        each(caller, &mut op);
+        write_element(uop, index, &op)?;
+    }
+    let size = core::mem::size_of::<T>() as u64;
+    Ok(if now < count {
+        Done::Continue([cmd, uop + u64::from(now) * size, u64::from(count - now)])
+    } else {
+        Done::Result(0)
+    })
 }
 
 /// Xen's XSM check for table queries on another domain's behalf.
@@ -96,14 +100,10 @@ fn setup_table(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     } else {
         let domain = caller.table.domain_mut(id).ok_or(XenError::ESRCH)?;
         if grow(&mut domain.grants, op.nr_frames) {
-            let gfns: Vec<u64> = domain.grants.gfns[..op.nr_frames as usize]
-                .iter()
-                .map(|gfn| gfn.unwrap_or(INVALID_GFN))
-                .collect();
             let mut status = gt::GNTST_okay;
-            for (index, gfn) in gfns.iter().enumerate() {
-                let at = op.frame_list.address() + 8 * index as u64;
-                if GuestMemory.write(at, &gfn.to_le_bytes()).is_err() {
+            for (index, gfn) in (0..).zip(&domain.grants.gfns[..op.nr_frames as usize]) {
+                let gfn = gfn.unwrap_or(INVALID_GFN);
+                if write_element(op.frame_list.address(), index, &gfn).is_err() {
                     status = gt::GNTST_bad_virt_addr;
                 }
             }
@@ -157,17 +157,12 @@ fn get_version(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     Ok(0)
 }
 
-fn map_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gnttab_map_grant_ref = read_element(uop, index)?;
-    op.status = match map(caller, &op) {
-        Ok(handle) => {
-            op.handle = handle;
-            gt::GNTST_okay
-        }
-        Err(status) => status,
-    };
+fn map_one(caller: &mut Caller<'_>, op: &mut gnttab_map_grant_ref) {
+    match map(caller, op) {
+        Ok(handle) => (op.status, op.handle) = (gt::GNTST_okay, handle),
+        Err(status) => op.status = status,
+    }
     op.dev_bus_addr = 0;
-    write_element(uop, index, &op)
 }
 
 /// One `GNTTABOP_map_grant_ref`: the new handle, or a `GNTST_*` status.
@@ -181,12 +176,9 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     let granter = table.domain_mut(granter_id).ok_or(gt::GNTST_bad_domain)?;
     let generation = granter.generation;
     let entries = FrameEntries(&granter.grants.frames);
-    let gfn = grant::pin_for_map(&mut granter.grants.active, &entries, me, op.r#ref, readonly)?;
+    let gfn = grant::pin(&mut granter.grants.active, &entries, me, op.r#ref, readonly, Usage::Map)?;
     let undo = |table: &mut Table, status: i16| {
-        if let Some(granter) = table.domain_mut(granter_id) {
-            let entries = FrameEntries(&granter.grants.frames);
-            let _ = grant::unpin_map(&mut granter.grants.active, &entries, op.r#ref, readonly);
-        }
+        table.unpin_grant(granter_id, op.r#ref, readonly, Usage::Map);
         status
     };
     let Some(phys) = granter.ram_frame(u64::from(gfn)) else {
@@ -216,13 +208,9 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     }
 }
 
-fn unmap_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gt::gnttab_unmap_grant_ref = read_element(uop, index)?;
-    op.status = match unmap(caller.table, caller.domain, op.handle, op.host_addr) {
-        Ok(()) => gt::GNTST_okay,
-        Err(status) => status,
-    };
-    write_element(uop, index, &op)
+fn unmap_one(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_grant_ref) {
+    let result = unmap(caller.table, caller.domain, op.handle, op.host_addr);
+    op.status = result.err().unwrap_or(gt::GNTST_okay);
 }
 
 /// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`.
@@ -242,20 +230,12 @@ fn unmap(
         .unmap(&mut IdentityTables, mapping.host_addr, FRAME_SIZE)
         .map_err(|_| gt::GNTST_general_error)?;
     crate::arch::guest::flush_guest_tlbs();
-    let _ = domain.grants.maptrack.remove(handle);
-    if let Some((phys, generation)) = domain.grants.pages.remove(&handle) {
-        table.unpin_mapping(&mapping, phys, generation);
-    }
+    table.forget_mapping(me, handle);
     Ok(())
 }
 
-fn copy_one(uop: u64, index: u32, caller: &mut Caller<'_>) -> Result<(), XenError> {
-    let mut op: gnttab_copy = read_element(uop, index)?;
-    op.status = match copy(caller, &op) {
-        Ok(()) => gt::GNTST_okay,
-        Err(status) => status,
-    };
-    write_element(uop, index, &op)
+fn copy_one(caller: &mut Caller<'_>, op: &mut gnttab_copy) {
+    op.status = copy(caller, op).err().unwrap_or(gt::GNTST_okay);
 }
 
 /// One end of a copy, acquired: its physical frame and, for a grant, what to unpin.
@@ -270,7 +250,6 @@ fn acquire(
     is_gref: bool,
     readonly: bool,
 ) -> Result<End, i16> {
-    grant::check_copy_end(end.domid, is_gref)?;
     let me = caller.domain;
     let id = caller.resolve(end.domid);
     let domain = caller.table.domain_mut(id).ok_or(gt::GNTST_bad_domain)?;
@@ -279,11 +258,12 @@ fn acquire(
         return Ok(End { phys, pinned: None });
     }
     let entries = FrameEntries(&domain.grants.frames);
-    let gfn = grant::pin_for_copy(&mut domain.grants.active, &entries, me, end.gref(), readonly)?;
+    let gfn =
+        grant::pin(&mut domain.grants.active, &entries, me, end.gref(), readonly, Usage::Copy)?;
     match domain.ram_frame(u64::from(gfn)) {
         Some(phys) => Ok(End { phys, pinned: Some((id, end.gref(), readonly)) }),
         None => {
-            let _ = grant::unpin_copy(&mut domain.grants.active, &entries, end.gref(), readonly);
+            caller.table.unpin_grant(id, end.gref(), readonly, Usage::Copy);
             Err(gt::GNTST_bad_page)
         }
     }
@@ -291,10 +271,7 @@ fn acquire(
 
 fn release(table: &mut Table, end: &End) {
     if let Some((id, gref, readonly)) = end.pinned {
-        if let Some(domain) = table.domain_mut(id) {
-            let entries = FrameEntries(&domain.grants.frames);
-            let _ = grant::unpin_copy(&mut domain.grants.active, &entries, gref, readonly);
-        }
+        table.unpin_grant(id, gref, readonly, Usage::Copy);
     }
 }
 

@@ -17,23 +17,23 @@
 //! 2. the caller looks up `dom` (`GNTST_bad_domain`) and asks its policy
 //!    (`GNTST_permission_denied`, the XSM hook);
 //! 3. [`MapTrack::free_handle`] (`GNTST_no_space`, :1045-1051);
-//! 4. [`pin_for_map`] (:1057-1110);
+//! 4. [`pin`] for a [`Usage::Map`] (:1057-1110);
 //! 5. the caller translates the frame (`get_paged_frame`, :505: `GNTST_bad_page`, or
 //!    `GNTST_eagain`), calls [`check_host_mapping`] and maps it into its stage-2 tables
-//!    (`GNTST_general_error` on failure, mm.c:1586); on any failure it calls [`unpin_map`], as
+//!    (`GNTST_general_error` on failure, mm.c:1586); on any failure it calls [`unpin`], as
 //!    Xen's `undo_out` does (:1313-1345);
 //! 6. [`MapTrack::insert`].
 //!
 //! `GNTTABOP_unmap_grant_ref` (`unmap_common`, :1385): [`MapTrack::find`] (`GNTST_bad_handle`),
-//! [`check_unmap`], unmap and flush the stage-2 entry, [`MapTrack::remove`], then [`unpin_map`]
+//! [`check_unmap`], unmap and flush the stage-2 entry, [`MapTrack::remove`], then [`unpin`]
 //! (`unmap_common_complete`, :1578). A dying mapper's mappings are all undone the same way
 //! (`gnttab_release_mappings`, :3819), [`MapTrack::iter`] lists them.
 //!
 //! `GNTTABOP_copy` (`gnttab_copy_one`, :3063): [`check_copy_end`] and the domain lookup for the
 //! source, then the same for the destination (`gnttab_copy_lock_domains`, :2909); then
-//! [`pin_for_copy`] of a source grant (read-only) and a destination grant (writable), each
+//! [`pin`] ([`Usage::Copy`]) of a source grant (read-only) and a destination grant (writable), each
 //! followed by the caller's translation (`gnttab_copy_claim_buf`, :2961); then
-//! [`check_copy_bounds`] (`gnttab_copy_buf`, :3028); the copy; and [`unpin_copy`] of each pinned
+//! [`check_copy_bounds`] (`gnttab_copy_buf`, :3028); the copy; and [`unpin`] of each pinned
 //! end (`release_grant_for_copy`, :2502), also when a later step failed.
 //!
 //! Differences from Xen: no version 2, no transitive or sub-page grants, no device (IOMMU)
@@ -114,7 +114,7 @@ pub trait Entries {
 
 /// One pinned grant (`struct active_grant_entry`, :353): the domain it is pinned for, the
 /// frame read at the first pin, and the pins by kind (Xen's `GNTPIN_hstr`/`GNTPIN_hstw`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Active {
     domid: DomainId,
     frame: u32,
@@ -125,34 +125,6 @@ pub struct Active {
 }
 
 impl Active {
-    /// The domain every pin is for (`act->domid`).
-    pub fn domid(&self) -> DomainId {
-        self.domid
-    }
-
-    /// The granter's frame (a gfn), read from the entry at the first pin.
-    pub fn frame(&self) -> u32 {
-        self.frame
-    }
-
-    /// Live mappings, read-only (`readonly`) or writable.
-    pub fn map_pins(&self, readonly: bool) -> u32 {
-        if readonly {
-            self.map_read
-        } else {
-            self.map_write
-        }
-    }
-
-    /// Copies in progress, from (`readonly`) or into the frame.
-    pub fn copy_pins(&self, readonly: bool) -> u32 {
-        if readonly {
-            self.copy_read
-        } else {
-            self.copy_write
-        }
-    }
-
     fn read_pins(&self) -> u32 {
         self.map_read + self.copy_read
     }
@@ -173,14 +145,16 @@ impl Active {
 
 /// What a pin is for: Xen checks a mapping's entry a little more strictly than a copy's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Usage {
+pub enum Usage {
+    /// A host mapping (`map_grant_ref`).
     Map,
+    /// One end of a `GNTTABOP_copy` (`acquire_grant_for_copy`).
     Copy,
 }
 
 /// A granter's pinned grants (Xen's `gt->active`). Only pinned grants take memory, so the
 /// table is bounded by the granter's entries, at most `max_frames *` [`ENTRIES_PER_FRAME`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ActiveTable {
     max_entries: u32,
     pinned: BTreeMap<grant_ref_t, Active>,
@@ -193,30 +167,12 @@ impl ActiveTable {
     pub fn new(max_frames: u32) -> Self {
         Self { max_entries: max_frames.saturating_mul(ENTRIES_PER_FRAME), pinned: BTreeMap::new() }
     }
+}
 
-    /// The most entries this table serves.
-    pub fn max_entries(&self) -> u32 {
-        self.max_entries
-    }
-
-    /// Grant `gref`'s pins, if it has any.
-    pub fn get(&self, gref: grant_ref_t) -> Option<&Active> {
-        self.pinned.get(&gref)
-    }
-
-    /// Every pinned grant, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (grant_ref_t, &Active)> {
-        self.pinned.iter().map(|(&gref, active)| (gref, active))
-    }
-
-    /// Number of pinned grants.
-    pub fn len(&self) -> usize {
-        self.pinned.len()
-    }
-
-    /// Whether no grant is pinned.
-    pub fn is_empty(&self) -> bool {
-        self.pinned.is_empty()
+impl Default for ActiveTable {
+    /// An empty table for a granter with [`MAX_GRANT_FRAMES`] frames.
+    fn default() -> Self {
+        Self::new(MAX_GRANT_FRAMES)
     }
 }
 
@@ -278,8 +234,19 @@ fn reduce_status(header: &AtomicU32, left: Option<&Active>, readonly: bool) {
     }
 }
 
-/// Takes one pin of kind `usage`/`readonly` on `gref` for `requester`; the frame.
-fn pin(
+/// Takes one pin of kind `usage`/`readonly` on `gref` of `entries` for `requester` and returns
+/// the granter's frame (gfn): for [`Usage::Map`] the pin half of `map_grant_ref` (:1057-1110),
+/// for [`Usage::Copy`] the grant half of `acquire_grant_for_copy` (:2569), from the frame
+/// (`readonly`, the source) or into it. In order: `GNTST_bad_gntref` for `gref` at or beyond
+/// the table's length (:1059); `GNTST_general_error` if the grant is pinned for another domain
+/// or this kind of pin is at [`PIN_LIMIT`] (:1068, :2594, :2603); then, for the first pin or
+/// the first write pin, `GNTST_general_error` if the entry does not permit `requester` (wrong
+/// type, other `domid`, and for a mapping `GTF_sub_page`; only checked for the first pin), if a
+/// writable use meets `GTF_readonly`, or if the entry keeps changing (`_set_status_v1`). Later
+/// map pins use the frame read at the first one; a copy's first write pin of an already pinned
+/// grant re-reads the frame and refuses (`GNTST_general_error`) one that changed (:2801-2812),
+/// clearing the `GTF_writing` it set, as Xen does (even one the granter had set itself).
+pub fn pin(
     active: &mut ActiveTable,
     entries: &impl Entries,
     requester: DomainId,
@@ -298,14 +265,7 @@ fn pin(
             return Err(GNTST_general_error);
         }
     }
-    let mut next = current.unwrap_or(Active {
-        domid: requester,
-        frame: 0,
-        map_read: 0,
-        map_write: 0,
-        copy_read: 0,
-        copy_write: 0,
-    });
+    let mut next = current.unwrap_or(Active { domid: requester, ..Active::default() });
     // Only the first pin, or the first write pin, looks at the entry (:1080-1082, :2744-2746).
     if current.is_none_or(|pinned| !readonly && pinned.write_pins() == 0) {
         set_status_v1(header, current.is_some(), requester, readonly, usage, || {})?;
@@ -326,8 +286,13 @@ fn pin(
     Ok(next.frame)
 }
 
-/// Drops one pin of kind `usage`/`readonly` from `gref` and reduces the entry's flags.
-fn unpin(
+/// Drops one pin of kind `usage`/`readonly` from `gref`: after an unmap, a dying mapper's
+/// cleanup, a failed step after a map's [`pin`], or a copy (`release_grant_for_copy`, :2502).
+/// `GTF_writing` is cleared when the last write pin goes and `GTF_reading` when the last pin
+/// goes (`unmap_common_complete`, :1630-1642, and `reduce_status_for_pin`, :919).
+/// `GNTST_general_error`, changing nothing, if `gref` holds no such pin: a caller's bug, which
+/// Xen `ASSERT`s (:1635).
+pub fn unpin(
     active: &mut ActiveTable,
     entries: &impl Entries,
     gref: grant_ref_t,
@@ -345,65 +310,6 @@ fn unpin(
         reduce_status(header, left.as_ref(), readonly);
     }
     Ok(())
-}
-
-/// The pin half of `map_grant_ref` (:1057-1110): pins `gref` of `entries` for a mapping by
-/// `mapper`, read-only if `readonly`, and returns the granter's frame (gfn) to map. In order:
-/// `GNTST_bad_gntref` for `gref` at or beyond the table's length (:1059); `GNTST_general_error`
-/// if the grant is pinned for another domain or this kind of pin is at [`PIN_LIMIT`] (:1068);
-/// then, for the first pin or the first write pin, `GNTST_general_error` if the entry does not
-/// permit `mapper` (wrong type, `GTF_sub_page`, other `domid`; only checked for the first pin),
-/// if a writable mapping meets `GTF_readonly`, or if the entry keeps changing
-/// (`_set_status_v1`). Later pins use the frame read at the first one.
-pub fn pin_for_map(
-    active: &mut ActiveTable,
-    entries: &impl Entries,
-    mapper: DomainId,
-    gref: grant_ref_t,
-    readonly: bool,
-) -> Result<u32, i16> {
-    pin(active, entries, mapper, gref, readonly, Usage::Map)
-}
-
-/// Drops a mapping's pin on `gref`, after an unmap, a dying mapper's cleanup, or a failed step
-/// after [`pin_for_map`]: `GTF_writing` is cleared when the last write pin goes and
-/// `GTF_reading` when the last pin goes (`unmap_common_complete`, :1630-1642, and
-/// `reduce_status_for_pin`, :919). `GNTST_general_error`, changing nothing, if `gref` holds no
-/// such pin: a caller's bug, which Xen `ASSERT`s (:1635).
-pub fn unpin_map(
-    active: &mut ActiveTable,
-    entries: &impl Entries,
-    gref: grant_ref_t,
-    readonly: bool,
-) -> Result<(), i16> {
-    unpin(active, entries, gref, readonly, Usage::Map)
-}
-
-/// The grant half of `acquire_grant_for_copy` (:2569) for a version-1 entry: pins `gref` for
-/// a copy by `requester`, from the frame (`readonly`, the source) or into it, and returns the
-/// frame. The checks are [`pin_for_map`]'s (:2594, :2603, `_set_status_v1`) except that
-/// `GTF_sub_page` is not refused, and a first write pin of an already pinned grant re-reads
-/// the frame and refuses (`GNTST_general_error`) one that changed (:2801-2812), clearing the
-/// `GTF_writing` it set, as Xen does (even one the granter had set itself).
-pub fn pin_for_copy(
-    active: &mut ActiveTable,
-    entries: &impl Entries,
-    requester: DomainId,
-    gref: grant_ref_t,
-    readonly: bool,
-) -> Result<u32, i16> {
-    pin(active, entries, requester, gref, readonly, Usage::Copy)
-}
-
-/// `release_grant_for_copy` (:2502): drops a copy's pin on `gref`, reducing the flags as
-/// [`unpin_map`] does. `GNTST_general_error`, changing nothing, if there is no such pin.
-pub fn unpin_copy(
-    active: &mut ActiveTable,
-    entries: &impl Entries,
-    gref: grant_ref_t,
-    readonly: bool,
-) -> Result<(), i16> {
-    unpin(active, entries, gref, readonly, Usage::Copy)
 }
 
 /// The first checks of `map_grant_ref` on its `GNTMAP_*` flags, before the granter is looked
@@ -497,11 +403,6 @@ pub struct MapTrack {
 }
 
 impl MapTrack {
-    /// An empty maptrack; allocates nothing.
-    pub const fn new() -> Self {
-        Self { slots: Vec::new() }
-    }
-
     /// The handle the next [`Self::insert`] takes: the lowest free one, or `GNTST_no_space`
     /// when all [`MAX_MAPTRACK_HANDLES`] are taken (`get_maptrack_handle` failing, :1045-1051).
     /// Xen takes the handle before it looks at the grant, so a full maptrack answers first.
@@ -548,23 +449,15 @@ impl MapTrack {
             .enumerate()
             .filter_map(|(handle, slot)| Some((handle as grant_handle_t, slot.as_ref()?)))
     }
-
-    /// Number of live mappings.
-    pub fn len(&self) -> usize {
-        self.slots.iter().flatten().count()
-    }
-
-    /// Whether there is no live mapping.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
 }
 
 /// Grant-table frames one domain may have (Xen's `max_grant_frames`; its default is 64). 32
 /// frames are 16,384 version-1 entries.
 pub const MAX_GRANT_FRAMES: u32 = 32;
 
-/// One domain's grant-table state.
+/// One domain's grant-table state; starts empty (frames come with `GNTTABOP_setup_table` or
+/// `XENMAPSPACE_grant_table`).
+#[derive(Default)]
 pub struct GrantState {
     /// Its table's frames (physical addresses, core-owned).
     pub frames: Vec<u64>,
@@ -576,23 +469,4 @@ pub struct GrantState {
     pub maptrack: MapTrack,
     /// For each of those mappings: the physical frame and the granter's generation.
     pub pages: BTreeMap<grant_handle_t, (u64, u32)>,
-}
-
-impl Default for GrantState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl GrantState {
-    /// An empty table (frames come with `GNTTABOP_setup_table` or `XENMAPSPACE_grant_table`).
-    pub fn new() -> Self {
-        Self {
-            frames: Vec::new(),
-            gfns: Vec::new(),
-            active: ActiveTable::new(MAX_GRANT_FRAMES),
-            maptrack: MapTrack::new(),
-            pages: BTreeMap::new(),
-        }
-    }
 }

@@ -93,7 +93,7 @@ pub fn reschedule(frame: &mut TrapFrame) {
     let mut table = TABLE.lock();
     if let Some(slot) = sched::switch(frame, &mut table) {
         if let Some(vcpu) = table.vcpu_mut(slot) {
-            crate::event::running(vcpu);
+            crate::event::stop_polling(vcpu);
         }
         crate::event::virq::deliver(&mut table, slot);
     }

@@ -21,8 +21,19 @@ fn table(id: DomainId) -> EventTable<'static> {
     new(id, 63, 2).unwrap()
 }
 
+/// `EVTCHNOP_status` of `port`, as the guest gets it.
+fn status_of(table: &EventTable, port: Port) -> Result<evtchn_status, XenError> {
+    let mut op = evtchn_status { port, ..Default::default() };
+    table.status(&mut op).map(|()| op)
+}
+
+/// Sets `port`'s mask bit, as the guest does (there is no hypercall for it).
+fn set_mask(table: &EventTable, port: Port) {
+    table.bits.mask[(port / 64) as usize].fetch_or(1 << (port % 64), Ordering::AcqRel);
+}
+
 fn state(table: &EventTable, port: Port) -> PortState {
-    table.channel(port).unwrap().state()
+    table.channel(port).unwrap().state
 }
 
 /// Delivers a send the way the core will: marks the target pending and returns the upcall.
@@ -35,7 +46,7 @@ fn deliver(
         SendTarget::Dropped => None,
         SendTarget::Local { port } => local.mark_pending(port),
         SendTarget::Remote { domain, port } => {
-            assert_eq!(domain, remote.domain_id());
+            assert_eq!(domain, remote.domain_id);
             remote.mark_pending(port)
         }
     })
@@ -45,10 +56,10 @@ fn deliver(
 fn new_reserves_port_zero_and_checks_vcpus() {
     let t = table(DOM_A);
     assert_eq!(state(&t, 0), PortState::Reserved);
-    assert_eq!(t.status(0).unwrap().status, StatusKind::Closed);
+    assert_eq!(status_of(&t, 0).unwrap().status, EVTCHNSTAT_closed);
     assert_eq!(new(DOM_A, 10, 0).unwrap_err(), XenError::EINVAL);
     assert_eq!(new(DOM_A, 10, MAX_VCPUS as u32 + 1).unwrap_err(), XenError::EINVAL);
-    assert_eq!(new(DOM_A, u32::MAX, 1).unwrap().max_port(), MAX_PORTS as Port - 1);
+    assert_eq!(new(DOM_A, u32::MAX, 1).unwrap().max_port, MAX_PORTS as Port - 1);
 }
 
 #[test]
@@ -60,9 +71,8 @@ fn alloc_unbound_takes_lowest_free_port() {
     assert_eq!(t.close(2), Ok(Close::Done));
     assert_eq!(t.alloc_unbound(DOM_A), Ok(2));
     assert_eq!(state(&t, 2), PortState::Unbound { remote: DOM_A });
-    let status = t.status(1).unwrap();
-    assert_eq!(status, Status { status: StatusKind::Unbound { dom: DOM_B }, vcpu: 0 });
-    assert_eq!(status.status.code(), 1);
+    let status = status_of(&t, 1).unwrap();
+    assert_eq!((status.status, status.vcpu, status.unbound()), (EVTCHNSTAT_unbound, 0, DOM_B));
 }
 
 #[test]
@@ -76,11 +86,11 @@ fn port_exhaustion_at_max_port() {
     assert_eq!(t.bind_virq(VIRQ_TIMER, 0), Err(XenError::ENOSPC));
     let mut other = table(DOM_B);
     let offered = other.alloc_unbound(DOM_A).unwrap();
-    assert_eq!(EventTable::bind_interdomain(&mut t, &mut other, offered), Err(XenError::ENOSPC));
+    assert_eq!(t.bind_interdomain(Some(&mut other), offered), Err(XenError::ENOSPC));
     assert_eq!(state(&other, offered), PortState::Unbound { remote: DOM_A });
     // Ports above max_port but inside the first bucket are valid, and closed.
-    assert_eq!(t.status(6).unwrap().status, StatusKind::Closed);
-    assert_eq!(t.status(EVTCHNS_PER_BUCKET), Err(XenError::EINVAL));
+    assert_eq!(status_of(&t, 6).unwrap().status, EVTCHNSTAT_closed);
+    assert_eq!(status_of(&t, EVTCHNS_PER_BUCKET).unwrap_err(), XenError::EINVAL);
 }
 
 #[test]
@@ -92,30 +102,29 @@ fn full_size_table_grows_buckets() {
         assert!(t.channel(port).is_some());
     }
     assert_eq!(t.bind_ipi(0), Err(XenError::ENOSPC));
-    assert_eq!(t.status(MAX_PORTS as Port), Err(XenError::EINVAL));
+    assert_eq!(status_of(&t, MAX_PORTS as Port).unwrap_err(), XenError::EINVAL);
 }
 
 #[test]
 fn interdomain_round_trip() {
     let (mut a, mut b) = (table(DOM_A), table(DOM_B));
     let offered = b.alloc_unbound(DOM_A).unwrap();
-    let bound = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap();
+    let bound = a.bind_interdomain(Some(&mut b), offered).unwrap();
     // Xen conservatively leaves the new local port pending (event_channel.c:447).
     assert_eq!(bound, Bound { port: 1, upcall: Some(0) });
     assert!(a.pending(bound.port));
     assert_eq!(state(&a, 1), PortState::Interdomain { remote: DOM_B, remote_port: offered });
     assert_eq!(state(&b, offered), PortState::Interdomain { remote: DOM_A, remote_port: 1 });
-    let status = a.status(1).unwrap().status;
-    assert_eq!(status, StatusKind::Interdomain { dom: DOM_B, port: offered });
-    assert_eq!(status.code(), 2);
+    let status = status_of(&a, 1).unwrap();
+    assert_eq!((status.status, status.interdomain()), (EVTCHNSTAT_interdomain, (DOM_B, offered)));
 
     assert_eq!(a.send(1), Ok(SendTarget::Remote { domain: DOM_B, port: offered }));
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(Some(0)));
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(None), "already pending: no second upcall");
-    b.bits().clear_pending(offered);
+    b.bits.clear_pending(offered);
     b.bind_vcpu(offered, 1).unwrap();
     assert_eq!(deliver(&mut a, &mut b, 1), Ok(Some(1)));
-    a.bits().clear_pending(1);
+    a.bits.clear_pending(1);
     assert_eq!(deliver(&mut b, &mut a, offered), Ok(Some(0)));
 }
 
@@ -125,20 +134,20 @@ fn bind_interdomain_errors() {
     let for_other = b.alloc_unbound(7).unwrap();
     // Offered to another domain, free, reserved, invalid: all -EINVAL, nothing allocated.
     for port in [for_other, 5, 0, EVTCHNS_PER_BUCKET, u32::MAX] {
-        assert_eq!(EventTable::bind_interdomain(&mut a, &mut b, port), Err(XenError::EINVAL));
+        assert_eq!(a.bind_interdomain(Some(&mut b), port), Err(XenError::EINVAL));
     }
     assert_eq!(a.alloc_unbound(DOM_B), Ok(1), "a failed bind leaves the local port free");
     // Already connected: -EINVAL.
     let offered = b.alloc_unbound(DOM_A).unwrap();
-    EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap();
-    assert_eq!(EventTable::bind_interdomain(&mut a, &mut b, offered), Err(XenError::EINVAL));
+    a.bind_interdomain(Some(&mut b), offered).unwrap();
+    assert_eq!(a.bind_interdomain(Some(&mut b), offered), Err(XenError::EINVAL));
 }
 
 #[test]
 fn loopback_channel_in_one_domain() {
     let mut a = table(DOM_A);
     let offered = a.alloc_unbound(DOM_A).unwrap();
-    let bound = a.bind_interdomain_local(offered).unwrap();
+    let bound = a.bind_interdomain(None, offered).unwrap();
     assert_eq!(bound.port, 2);
     assert_eq!(state(&a, 2), PortState::Interdomain { remote: DOM_A, remote_port: offered });
     assert_eq!(state(&a, offered), PortState::Interdomain { remote: DOM_A, remote_port: 2 });
@@ -146,7 +155,7 @@ fn loopback_channel_in_one_domain() {
     assert_eq!(a.mark_pending(offered), Some(0));
     // Not offered to this domain.
     let other = a.alloc_unbound(DOM_B).unwrap();
-    assert_eq!(a.bind_interdomain_local(other), Err(XenError::EINVAL));
+    assert_eq!(a.bind_interdomain(None, other), Err(XenError::EINVAL));
     // Closing one end of a loopback needs no peer.
     assert_eq!(a.close(offered), Ok(Close::Done));
     assert_eq!(state(&a, offered), PortState::Free);
@@ -158,7 +167,7 @@ fn closing_either_end_leaves_peer_unbound_to_closer() {
     for close_local in [true, false] {
         let (mut a, mut b) = (table(DOM_A), table(DOM_B));
         let offered = b.alloc_unbound(DOM_A).unwrap();
-        let port = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap().port;
+        let port = a.bind_interdomain(Some(&mut b), offered).unwrap().port;
         b.mark_pending(offered);
         b.bind_vcpu(offered, 1).unwrap();
         let (closer, peer, closed, kept, closer_id) = if close_local {
@@ -166,23 +175,23 @@ fn closing_either_end_leaves_peer_unbound_to_closer() {
         } else {
             (&mut b, &mut a, offered, port, DOM_B)
         };
-        let peer_id = peer.domain_id();
+        let peer_id = peer.domain_id;
         assert_eq!(closer.close(closed), Ok(Close::NeedsPeer { port: closed, peer: peer_id }));
         assert!(
             matches!(state(closer, closed), PortState::Interdomain { .. }),
             "NeedsPeer changes nothing"
         );
-        EventTable::close_with_peer(closer, peer, closed).unwrap();
+        closer.close_with_peer(Some(peer), closed).unwrap();
         let freed = closer.channel(closed).unwrap();
         assert_eq!(
-            (freed.state(), closer.pending(closed), freed.notify_vcpu()),
+            (freed.state, closer.pending(closed), freed.notify_vcpu),
             (PortState::Free, false, 0)
         );
         // The peer keeps its vCPU and pending bit, and can be bound again by the closer.
         assert_eq!(state(peer, kept), PortState::Unbound { remote: closer_id });
         assert_eq!(peer.send(kept), Ok(SendTarget::Dropped));
-        assert_eq!(EventTable::close_with_peer(closer, peer, closed), Err(XenError::EINVAL));
-        let again = EventTable::bind_interdomain(closer, peer, kept).unwrap().port;
+        assert_eq!(closer.close_with_peer(Some(peer), closed), Err(XenError::EINVAL));
+        let again = closer.bind_interdomain(Some(peer), kept).unwrap().port;
         assert_eq!(
             state(peer, kept),
             PortState::Interdomain { remote: closer_id, remote_port: again }
@@ -197,10 +206,10 @@ fn close_errors_and_close_with_wrong_peer() {
     assert_eq!(a.close(1), Err(XenError::EINVAL));
     assert_eq!(a.close(EVTCHNS_PER_BUCKET), Err(XenError::EINVAL));
     let offered = b.alloc_unbound(DOM_A).unwrap();
-    let port = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap().port;
-    assert_eq!(EventTable::close_with_peer(&mut a, &mut c, port), Err(XenError::EINVAL));
+    let port = a.bind_interdomain(Some(&mut b), offered).unwrap().port;
+    assert_eq!(a.close_with_peer(Some(&mut c), port), Err(XenError::EINVAL));
     let ipi = a.bind_ipi(0).unwrap();
-    assert_eq!(EventTable::close_with_peer(&mut a, &mut b, ipi), Err(XenError::EINVAL));
+    assert_eq!(a.close_with_peer(Some(&mut b), ipi), Err(XenError::EINVAL));
     assert_eq!(state(&a, port), PortState::Interdomain { remote: DOM_B, remote_port: offered });
 }
 
@@ -233,16 +242,16 @@ fn bind_virq_rules() {
     assert_eq!(a.bind_virq(VIRQ_TIMER, 1), Err(XenError::EEXIST));
     assert_eq!(a.bind_virq(VIRQ_CONSOLE, 0), Err(XenError::EEXIST));
     assert_eq!(state(&a, t1), PortState::Virq { virq: VIRQ_TIMER, vcpu: 1 });
-    let status = a.status(t1).unwrap();
-    assert_eq!(status, Status { status: StatusKind::Virq { virq: VIRQ_TIMER }, vcpu: 1 });
-    assert_eq!(status.status.code(), 4);
+    let status = status_of(&a, t1).unwrap();
+    assert_eq!((status.status, status.vcpu, status.virq()), (EVTCHNSTAT_virq, 1, VIRQ_TIMER));
     assert_eq!(a.virq_port(VIRQ_TIMER, 0), Some(t0));
     assert_eq!(a.virq_port(VIRQ_CONSOLE, 1), Some(console), "global VIRQs live on vCPU 0");
     // A global VIRQ may move; it is still found, and delivered to the new vCPU.
     a.bind_vcpu(console, 1).unwrap();
-    assert_eq!(a.send_virq(VIRQ_CONSOLE, 0), Some(1));
-    assert_eq!(a.send_virq(VIRQ_TIMER, 1), Some(1));
-    assert_eq!(a.send_virq(VIRQ_DEBUG, 0), None, "unbound VIRQ");
+    let mut send_virq = |virq, vcpu| a.mark_pending(a.virq_port(virq, vcpu)?);
+    assert_eq!(send_virq(VIRQ_CONSOLE, 0), Some(1));
+    assert_eq!(send_virq(VIRQ_TIMER, 1), Some(1));
+    assert_eq!(send_virq(VIRQ_DEBUG, 0), None, "unbound VIRQ");
     // Closing frees the VIRQ slot.
     a.close(t1).unwrap();
     a.close(console).unwrap();
@@ -256,12 +265,12 @@ fn bind_ipi_and_bind_vcpu_rules() {
     let (mut a, mut b) = (table(DOM_A), table(DOM_B));
     assert_eq!(a.bind_ipi(2), Err(XenError::ENOENT));
     let ipi = a.bind_ipi(1).unwrap();
-    let status = a.status(ipi).unwrap();
-    assert_eq!((status.status, status.status.code(), status.vcpu), (StatusKind::Ipi, 5, 1));
+    let status = status_of(&a, ipi).unwrap();
+    assert_eq!((status.status, status.vcpu, status.u), (EVTCHNSTAT_ipi, 1, [0; 8]));
     let timer = a.bind_virq(VIRQ_TIMER, 0).unwrap();
     let unbound = a.alloc_unbound(DOM_B).unwrap();
     let offered = b.alloc_unbound(DOM_A).unwrap();
-    let inter = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap().port;
+    let inter = a.bind_interdomain(Some(&mut b), offered).unwrap().port;
     assert_eq!(a.bind_vcpu(unbound, 2), Err(XenError::ENOENT));
     assert_eq!(a.bind_vcpu(EVTCHNS_PER_BUCKET, 2), Err(XenError::ENOENT), "ENOENT before EINVAL");
     assert_eq!(a.bind_vcpu(EVTCHNS_PER_BUCKET, 1), Err(XenError::EINVAL));
@@ -270,7 +279,7 @@ fn bind_ipi_and_bind_vcpu_rules() {
     }
     for port in [unbound, inter] {
         assert_eq!(a.bind_vcpu(port, 1), Ok(()));
-        assert_eq!(a.status(port).unwrap().vcpu, 1);
+        assert_eq!(status_of(&a, port).unwrap().vcpu, 1);
     }
 }
 
@@ -281,24 +290,24 @@ fn pending_mask_and_unmask_decide_upcalls() {
     assert_eq!(a.mark_pending(port), Some(1));
     assert_eq!(a.mark_pending(port), None, "already pending");
     assert_eq!(a.unmask(port), Ok(None), "not masked: nothing to deliver");
-    a.bits().clear_pending(port);
-    a.bits().set_mask(port);
+    a.bits.clear_pending(port);
+    set_mask(&a, port);
     assert_eq!(a.mark_pending(port), None, "masked");
     assert!(a.pending(port));
     assert_eq!(a.unmask(port), Ok(Some(1)), "masked and pending: deliver on unmask");
-    assert!(!a.masked(port));
-    a.bits().clear_pending(port);
-    a.bits().set_mask(port);
+    assert!(!a.bits.masked(port));
+    a.bits.clear_pending(port);
+    set_mask(&a, port);
     assert_eq!(a.unmask(port), Ok(None), "masked but not pending");
     assert_eq!(a.unmask(EVTCHNS_PER_BUCKET), Err(XenError::EINVAL));
     assert_eq!(a.unmask(30), Ok(None), "any valid port may be unmasked");
     assert_eq!(a.mark_pending(EVTCHNS_PER_BUCKET), None);
     // Closing clears pending but keeps the mask, as the shared_info bit is the guest's.
-    a.bits().set_mask(port);
+    set_mask(&a, port);
     a.mark_pending(port);
     a.close(port).unwrap();
     assert_eq!(state(&a, port), PortState::Free);
-    assert!(!a.pending(port) && a.masked(port));
+    assert!(!a.pending(port) && a.bits.masked(port));
 }
 
 #[test]
@@ -307,12 +316,12 @@ fn reset_closes_everything_asking_for_peers() {
     a.bind_ipi(0).unwrap();
     a.bind_virq(VIRQ_TIMER, 1).unwrap();
     let offered = b.alloc_unbound(DOM_A).unwrap();
-    let inter = EventTable::bind_interdomain(&mut a, &mut b, offered).unwrap().port;
+    let inter = a.bind_interdomain(Some(&mut b), offered).unwrap().port;
     a.alloc_unbound(DOM_B).unwrap();
     let own = a.alloc_unbound(DOM_A).unwrap();
-    a.bind_interdomain_local(own).unwrap();
+    a.bind_interdomain(None, own).unwrap();
     assert_eq!(a.reset(), Close::NeedsPeer { port: inter, peer: DOM_B });
-    EventTable::close_with_peer(&mut a, &mut b, inter).unwrap();
+    a.close_with_peer(Some(&mut b), inter).unwrap();
     assert_eq!(a.reset(), Close::Done);
     for port in 1..EVTCHNS_PER_BUCKET {
         assert_eq!(state(&a, port), PortState::Free, "port {port}");
@@ -347,9 +356,9 @@ fn check(tables: &[EventTable<'_>], model: &[Vec<Option<char>>]) {
         let mut bound = 0;
         for port in 0..MAX_PORTS as Port {
             let Some(channel) = table.channel(port) else { continue };
-            let kind = match channel.state() {
+            let kind = match channel.state {
                 PortState::Free => {
-                    assert!(!table.pending(port) && channel.notify_vcpu() == 0);
+                    assert!(!table.pending(port) && channel.notify_vcpu == 0);
                     None
                 }
                 PortState::Reserved => {
@@ -365,12 +374,12 @@ fn check(tables: &[EventTable<'_>], model: &[Vec<Option<char>>]) {
                 PortState::Interdomain { remote, remote_port } => {
                     let peer = &tables[usize::from(remote)];
                     let expected =
-                        PortState::Interdomain { remote: table.domain_id(), remote_port: port };
-                    assert_eq!(peer.channel(remote_port).unwrap().state(), expected);
+                        PortState::Interdomain { remote: table.domain_id, remote_port: port };
+                    assert_eq!(peer.channel(remote_port).unwrap().state, expected);
                     Some('i')
                 }
             };
-            assert!(port == 0 || port <= table.max_port() || kind.is_none());
+            assert!(port == 0 || port <= table.max_port || kind.is_none());
             assert_eq!(kind, model[index][port as usize], "domain {index} port {port}");
             bound += usize::from(kind.is_some());
         }
@@ -386,7 +395,7 @@ fn randomized_sequence_keeps_invariants() {
         (0..DOMAINS as DomainId).map(|id| new(id, 12 + 60 * Port::from(id), 2).unwrap()).collect();
     let mut model = vec![vec![None; MAX_PORTS]; DOMAINS];
     let lowest_free = |model: &[Option<char>], table: &EventTable| {
-        (1..=table.max_port()).find(|&port| model[port as usize].is_none()).ok_or(XenError::ENOSPC)
+        (1..=table.max_port).find(|&port| model[port as usize].is_none()).ok_or(XenError::ENOSPC)
     };
     // Successful cross-domain binds, loopback binds, closes needing a peer, resets.
     let mut seen = [0usize; 4];
@@ -406,7 +415,7 @@ fn randomized_sequence_keeps_invariants() {
             }
             1 => {
                 let expected = lowest_free(&model[d], &tables[d]).and_then(|local| {
-                    match tables[other].channel(port).map(|channel| channel.state()) {
+                    match tables[other].channel(port).map(|channel| channel.state) {
                         Some(PortState::Unbound { remote }) if usize::from(remote) == d => {
                             Ok(local)
                         }
@@ -414,10 +423,10 @@ fn randomized_sequence_keeps_invariants() {
                     }
                 });
                 let got = if d == other {
-                    tables[d].bind_interdomain_local(port)
+                    tables[d].bind_interdomain(None, port)
                 } else {
                     let (local, remote) = pair(&mut tables, d, other);
-                    EventTable::bind_interdomain(local, remote, port)
+                    local.bind_interdomain(Some(remote), port)
                 };
                 assert_eq!(got.map(|bound| bound.port), expected);
                 if let Ok(local) = expected {
@@ -455,7 +464,7 @@ fn randomized_sequence_keeps_invariants() {
                     model[d][port as usize] = Some('p');
                 }
             }
-            4 | 5 => match (tables[d].channel(port).map(|c| c.state()), tables[d].close(port)) {
+            4 | 5 => match (tables[d].channel(port).map(|c| c.state), tables[d].close(port)) {
                 (before, Ok(Close::Done)) => {
                     // A loopback's other end (checked to point back by `check`) is now unbound.
                     if let Some(PortState::Interdomain { remote_port, .. }) = before {
@@ -466,12 +475,12 @@ fn randomized_sequence_keeps_invariants() {
                 (_, Ok(Close::NeedsPeer { port, peer })) => {
                     let peer = usize::from(peer);
                     let PortState::Interdomain { remote_port, .. } =
-                        tables[d].channel(port).unwrap().state()
+                        tables[d].channel(port).unwrap().state
                     else {
                         panic!("NeedsPeer on a port that is not interdomain");
                     };
                     let (local, remote) = pair(&mut tables, d, peer);
-                    EventTable::close_with_peer(local, remote, port).unwrap();
+                    local.close_with_peer(Some(remote), port).unwrap();
                     seen[2] += 1;
                     model[d][port as usize] = None;
                     model[peer][remote_port as usize] = Some('u');
@@ -498,7 +507,7 @@ fn randomized_sequence_keeps_invariants() {
             7 => {
                 let _ = tables[d].bind_vcpu(port, vcpu);
                 if rng.below(2) == 0 {
-                    tables[d].bits().set_mask(port);
+                    set_mask(&tables[d], port);
                 } else {
                     let _ = tables[d].unmask(port);
                 }
@@ -506,7 +515,7 @@ fn randomized_sequence_keeps_invariants() {
             _ => {
                 if rng.below(20) == 0 {
                     let peers: Vec<(usize, Port)> = (1..MAX_PORTS as Port)
-                        .filter_map(|port| match tables[d].channel(port)?.state() {
+                        .filter_map(|port| match tables[d].channel(port)?.state {
                             PortState::Interdomain { remote, remote_port } => {
                                 Some((usize::from(remote), remote_port))
                             }
@@ -515,7 +524,7 @@ fn randomized_sequence_keeps_invariants() {
                         .collect();
                     while let Close::NeedsPeer { port, peer } = tables[d].reset() {
                         let (local, remote) = pair(&mut tables, d, usize::from(peer));
-                        EventTable::close_with_peer(local, remote, port).unwrap();
+                        local.close_with_peer(Some(remote), port).unwrap();
                     }
                     for (peer, remote_port) in peers {
                         model[peer][remote_port as usize] = Some('u');

@@ -77,6 +77,45 @@ fn granted(flags: u16) -> (Table, ActiveTable) {
     (table, ActiveTable::new(1))
 }
 
+/// [`pin`] and [`unpin`] for each [`Usage`], as the core calls them.
+fn pin_for_map(
+    active: &mut ActiveTable,
+    entries: &impl Entries,
+    mapper: DomainId,
+    gref: grant_ref_t,
+    readonly: bool,
+) -> Result<u32, i16> {
+    pin(active, entries, mapper, gref, readonly, Usage::Map)
+}
+
+fn pin_for_copy(
+    active: &mut ActiveTable,
+    entries: &impl Entries,
+    requester: DomainId,
+    gref: grant_ref_t,
+    readonly: bool,
+) -> Result<u32, i16> {
+    pin(active, entries, requester, gref, readonly, Usage::Copy)
+}
+
+fn unpin_map(
+    active: &mut ActiveTable,
+    entries: &impl Entries,
+    gref: grant_ref_t,
+    readonly: bool,
+) -> Result<(), i16> {
+    unpin(active, entries, gref, readonly, Usage::Map)
+}
+
+fn unpin_copy(
+    active: &mut ActiveTable,
+    entries: &impl Entries,
+    gref: grant_ref_t,
+    readonly: bool,
+) -> Result<(), i16> {
+    unpin(active, entries, gref, readonly, Usage::Copy)
+}
+
 const RW: u16 = GTF_permit_access;
 const RO: u16 = GTF_permit_access | GTF_readonly;
 
@@ -88,11 +127,11 @@ fn map_sets_reading_and_writing_and_returns_the_frame() {
     assert_eq!(pin_for_map(&mut active, &table, DOM_A, 1, false), Ok(FRAME));
     assert_eq!(table.flags(1), RW | GTF_reading | GTF_writing);
     assert_eq!(table.header(1) >> 16, u32::from(DOM_A), "domid untouched");
-    let pins = active.get(1).unwrap();
-    assert_eq!((pins.domid(), pins.frame()), (DOM_A, FRAME));
-    assert_eq!((pins.map_pins(true), pins.map_pins(false)), (1, 1));
-    assert_eq!((pins.copy_pins(true), pins.copy_pins(false)), (0, 0));
-    assert_eq!(active.len(), 1);
+    let pins = active.pinned.get(&1).unwrap();
+    assert_eq!((pins.domid, pins.frame), (DOM_A, FRAME));
+    assert_eq!((pins.map_read, pins.map_write), (1, 1));
+    assert_eq!((pins.copy_read, pins.copy_write), (0, 0));
+    assert_eq!(active.pinned.len(), 1);
 }
 
 #[test]
@@ -107,8 +146,8 @@ fn gref_out_of_range_is_bad_gntref() {
     long.grant(ENTRIES_PER_FRAME, DOM_A, FRAME, RW);
     let result = pin_for_map(&mut active, &long, DOM_A, ENTRIES_PER_FRAME, true);
     assert_eq!(result, Err(GNTST_bad_gntref));
-    assert_eq!(active.max_entries(), ENTRIES_PER_FRAME);
-    assert!(active.is_empty());
+    assert_eq!(active.max_entries, ENTRIES_PER_FRAME);
+    assert!(active.pinned.is_empty());
 }
 
 /// Each entry a first pin must refuse, for a map and for a copy, leaving the entry as it was.
@@ -133,7 +172,7 @@ fn entries_that_do_not_permit_are_general_error() {
             assert_eq!(copy, Err(GNTST_general_error), "copy, {what}");
         }
         assert_eq!(table.header(1), before, "{what}");
-        assert!(active.is_empty());
+        assert!(active.pinned.is_empty());
     }
 }
 
@@ -156,7 +195,7 @@ fn readonly_grant_refuses_writable_use() {
     // A first write pin on a read-pinned grant still checks GTF_readonly, and keeps the read.
     assert_eq!(pin_for_map(&mut active, &table, DOM_A, 1, false), Err(GNTST_general_error));
     assert_eq!(table.flags(1), RO | GTF_reading);
-    assert_eq!(active.get(1).unwrap().map_pins(false), 0);
+    assert_eq!(active.pinned.get(&1).unwrap().map_write, 0);
 }
 
 #[test]
@@ -199,7 +238,7 @@ fn unpin_clears_writing_then_reading() {
     assert_eq!(table.flags(1), both, "a read-only unmap never clears GTF_writing");
     unpin_map(&mut active, &table, 1, false).unwrap();
     assert_eq!(table.flags(1), RW, "last pin");
-    assert!(active.get(1).is_none());
+    assert!(!active.pinned.contains_key(&1));
     assert!(table.revoke(1));
 
     let (table, mut active) = granted(RW);
@@ -220,11 +259,11 @@ fn unpin_without_that_pin_changes_nothing() {
     let (table, mut active) = granted(RW);
     assert_eq!(unpin_map(&mut active, &table, 1, true), Err(GNTST_general_error));
     pin_for_map(&mut active, &table, DOM_A, 1, true).unwrap();
-    let before = *active.get(1).unwrap();
+    let before = *active.pinned.get(&1).unwrap();
     assert_eq!(unpin_map(&mut active, &table, 1, false), Err(GNTST_general_error));
     assert_eq!(unpin_copy(&mut active, &table, 1, true), Err(GNTST_general_error));
     assert_eq!(unpin_map(&mut active, &table, 2, true), Err(GNTST_general_error));
-    assert_eq!(active.get(1), Some(&before));
+    assert_eq!(active.pinned.get(&1), Some(&before));
     assert_eq!(table.flags(1), RW | GTF_reading);
 }
 
@@ -240,7 +279,7 @@ fn pin_counts_stop_at_the_limit_for_maps_and_copies_together() {
     assert_eq!(pin_for_map(&mut active, &table, DOM_A, 1, false), Ok(FRAME), "writes count apart");
     unpin_copy(&mut active, &table, 1, true).unwrap();
     assert_eq!(pin_for_map(&mut active, &table, DOM_A, 1, true), Ok(FRAME));
-    assert_eq!(active.get(1).unwrap().map_pins(true), PIN_LIMIT);
+    assert_eq!(active.pinned.get(&1).unwrap().map_read, PIN_LIMIT);
 }
 
 #[test]
@@ -250,13 +289,13 @@ fn copy_pins_follow_the_same_flag_rules() {
     assert_eq!(pin_for_copy(&mut active, &table, DOM_A, 1, true), Ok(FRAME));
     assert_eq!(pin_for_copy(&mut active, &table, DOM_A, 1, false), Ok(FRAME));
     assert_eq!(table.flags(1), RW | GTF_reading | GTF_writing);
-    let pins = active.get(1).unwrap();
-    assert_eq!((pins.copy_pins(true), pins.copy_pins(false), pins.map_pins(true)), (1, 1, 0));
+    let pins = active.pinned.get(&1).unwrap();
+    assert_eq!((pins.copy_read, pins.copy_write, pins.map_read), (1, 1, 0));
     unpin_copy(&mut active, &table, 1, false).unwrap();
     assert_eq!(table.flags(1), RW | GTF_reading);
     unpin_copy(&mut active, &table, 1, true).unwrap();
     assert_eq!(table.flags(1), RW);
-    assert!(active.is_empty());
+    assert!(active.pinned.is_empty());
 }
 
 /// A first write pin for a copy re-reads the frame and refuses a changed one (:2801); a map
@@ -268,7 +307,7 @@ fn copy_write_pin_refuses_a_changed_frame() {
     table.words(1).unwrap().1.store(FRAME + 1, Ordering::Relaxed);
     assert_eq!(pin_for_copy(&mut active, &table, DOM_A, 1, false), Err(GNTST_general_error));
     assert_eq!(table.flags(1), RW | GTF_reading, "GTF_writing it set is cleared again");
-    assert_eq!(active.get(1).unwrap().copy_pins(false), 0);
+    assert_eq!(active.pinned.get(&1).unwrap().copy_write, 0);
     assert_eq!(pin_for_map(&mut active, &table, DOM_A, 1, false), Ok(FRAME));
 }
 
@@ -382,8 +421,8 @@ fn mapping(gref: grant_ref_t) -> Mapping {
 
 #[test]
 fn maptrack_takes_the_lowest_free_handle() {
-    let mut track = MapTrack::new();
-    assert!(track.is_empty());
+    let mut track = MapTrack::default();
+    assert!(track.slots.is_empty());
     assert_eq!(track.free_handle(), Ok(0));
     for gref in 0..4 {
         assert_eq!(track.insert(mapping(gref)), Ok(gref));
@@ -394,19 +433,19 @@ fn maptrack_takes_the_lowest_free_handle() {
     assert_eq!(track.find(1).map(|m| m.gref), Ok(9));
     let handles: Vec<_> = track.iter().map(|(handle, m)| (handle, m.gref)).collect();
     assert_eq!(handles, [(0, 0), (1, 9), (2, 2), (3, 3)]);
-    assert_eq!(track.len(), 4);
+    assert_eq!(track.iter().count(), 4);
     let unaligned = Mapping { host_addr: 0x9000_0ABC, ..mapping(5) };
     let handle = track.insert(unaligned).unwrap();
     assert_eq!(track.find(handle).unwrap().host_addr, 0x9000_0000);
     for handle in 0..5 {
         track.remove(handle).unwrap();
     }
-    assert!(track.is_empty());
+    assert!(track.slots.is_empty());
 }
 
 #[test]
 fn maptrack_bad_handles() {
-    let mut track = MapTrack::new();
+    let mut track = MapTrack::default();
     assert_eq!(track.find(0), Err(GNTST_bad_handle));
     assert_eq!(track.remove(0), Err(GNTST_bad_handle));
     track.insert(mapping(0)).unwrap();
@@ -420,13 +459,13 @@ fn maptrack_bad_handles() {
 
 #[test]
 fn maptrack_full_is_no_space() {
-    let mut track = MapTrack::new();
+    let mut track = MapTrack::default();
     for handle in 0..MAX_MAPTRACK_HANDLES {
         assert_eq!(track.insert(mapping(handle)), Ok(handle));
     }
     assert_eq!(track.free_handle(), Err(GNTST_no_space));
     assert_eq!(track.insert(mapping(0)), Err(GNTST_no_space));
-    assert_eq!(track.len(), MAX_MAPTRACK_HANDLES as usize);
+    assert_eq!(track.iter().count(), MAX_MAPTRACK_HANDLES as usize);
     track.remove(7).unwrap();
     assert_eq!(track.insert(mapping(0)), Ok(7));
 }
@@ -518,7 +557,7 @@ impl Model {
         for gref in 0..table.len() {
             let index = gref as usize;
             assert_eq!(table.header(gref), self.headers[index], "gref {gref} header");
-            let real = active.get(gref);
+            let real = active.pinned.get(&gref);
             let count = |readonly, map| {
                 self.pins_of(gref).filter(|pin| (pin.2, pin.3) == (readonly, map)).count() as u32
             };
@@ -526,11 +565,11 @@ impl Model {
                 None => assert!(real.is_none(), "gref {gref} pinned"),
                 Some(&(domid, frame)) => {
                     let real = real.expect("model pinned");
-                    assert_eq!((real.domid(), real.frame()), (domid, frame));
-                    assert_eq!(real.map_pins(true), count(true, true));
-                    assert_eq!(real.map_pins(false), count(false, true));
-                    assert_eq!(real.copy_pins(true), count(true, false));
-                    assert_eq!(real.copy_pins(false), count(false, false));
+                    assert_eq!((real.domid, real.frame), (domid, frame));
+                    assert_eq!(real.map_read, count(true, true));
+                    assert_eq!(real.map_write, count(false, true));
+                    assert_eq!(real.copy_read, count(true, false));
+                    assert_eq!(real.copy_write, count(false, false));
                 }
             }
             if !self.scribbled[index] {
@@ -566,7 +605,7 @@ fn randomized_sequence_matches_the_model() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let table = Table::new(LEN);
     let mut active = ActiveTable::new(1);
-    let mut tracks = [MapTrack::new(), MapTrack::new()];
+    let mut tracks = [MapTrack::default(), MapTrack::default()];
     let mut model = Model {
         headers: vec![0; LEN as usize],
         frames: vec![0; LEN as usize],
@@ -688,7 +727,7 @@ fn randomized_sequence_matches_the_model() {
                     model.unpin(mapping.gref, mapping.readonly, true);
                 }
                 model.tracks[mapper].clear();
-                assert!(tracks[mapper].is_empty());
+                assert!(tracks[mapper].slots.is_empty());
             }
             _ => {}
         }
@@ -710,7 +749,8 @@ fn concurrent_granter_and_mappers_never_revoke_a_live_mapping() {
     const LEN: u32 = 4;
     const ROUNDS: u32 = 60_000;
     let table = Arc::new(Table::new(LEN));
-    let core = Arc::new(Mutex::new((ActiveTable::new(1), [MapTrack::new(), MapTrack::new()])));
+    let core =
+        Arc::new(Mutex::new((ActiveTable::new(1), [MapTrack::default(), MapTrack::default()])));
     let done = Arc::new(AtomicBool::new(false));
     let mappers: Vec<_> = (0..2usize)
         .map(|index| {
@@ -788,7 +828,7 @@ fn concurrent_granter_and_mappers_never_revoke_a_live_mapping() {
             revokes += 1;
             let guard = core.lock().unwrap();
             let (active, tracks) = &*guard;
-            assert!(active.get(gref).is_none(), "revoked gref {gref} is pinned");
+            assert!(!active.pinned.contains_key(&gref), "revoked gref {gref} is pinned");
             for track in tracks {
                 assert!(track.iter().all(|(_, m)| m.gref != gref), "revoked gref {gref} mapped");
             }
@@ -800,7 +840,7 @@ fn concurrent_granter_and_mappers_never_revoke_a_live_mapping() {
     done.store(true, Ordering::Release);
     let maps: u32 = mappers.into_iter().map(|mapper| mapper.join().unwrap()).sum();
     let (active, tracks) = &*core.lock().unwrap();
-    assert!(active.is_empty() && tracks.iter().all(MapTrack::is_empty));
+    assert!(active.pinned.is_empty() && tracks.iter().all(|track| track.slots.is_empty()));
     for gref in 0..LEN {
         assert_eq!(table.flags(gref) & (GTF_reading | GTF_writing), 0);
     }
