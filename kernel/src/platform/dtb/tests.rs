@@ -281,32 +281,6 @@ fn initrd_errors() {
     assert_eq!(Platform::parse(&empty, 0).unwrap().initrd, None);
 }
 
-#[test]
-fn messages_say_what_is_missing_and_why() {
-    let all = [
-        PlatformError::BadDtb { reason: "r" },
-        PlatformError::NoMemory,
-        PlatformError::NoCpus,
-        PlatformError::NoGicV3,
-        PlatformError::BadGic { reason: "r" },
-        PlatformError::NoTimer,
-        PlatformError::BadTimer { reason: "r" },
-        PlatformError::TooManyRegions { what: "RAM banks" },
-        PlatformError::BadInitrd { reason: "r" },
-        PlatformError::BadProperty { node: "psci", property: "method" },
-        PlatformError::NoUart,
-        PlatformError::UartNotFound,
-        PlatformError::NotPl011,
-    ];
-    for error in all {
-        let message = error.to_string();
-        assert!(message.contains("; "), "{message}");
-    }
-    assert!(PlatformError::TooManyRegions { what: "RAM banks" }
-        .to_string()
-        .contains("more RAM banks than"));
-}
-
 /// xorshift64*: deterministic noise for the mutation test.
 struct Rng(u64);
 
