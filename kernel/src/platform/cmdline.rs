@@ -272,18 +272,13 @@ impl<'a> Params<'a> {
             return Err(Diagnostic::NotBuiltIn { name });
         }
         if is_boolean(parameter) {
-            let enabled = match value {
-                None => true,
-                Some(value) => {
-                    parse_bool(value).ok_or(Diagnostic::BadValue { name, value, expected })?
-                }
-            };
+            let bad = |value| Diagnostic::BadValue { name, value, expected };
+            let enabled = value.map_or(Ok(true), |value| parse_bool(value).ok_or(bad(value)))?;
             self.test_wx_mapping = enabled != negated;
             return Ok(());
         }
-        let value = match value {
-            Some(value) if !value.is_empty() => value,
-            _ => return Err(Diagnostic::MissingValue { name, expected }),
+        let Some(value) = value.filter(|value| !value.is_empty()) else {
+            return Err(Diagnostic::MissingValue { name, expected });
         };
         let bad = Diagnostic::BadValue { name, value, expected };
         match parameter {
@@ -299,9 +294,7 @@ impl<'a> Params<'a> {
             Name::Sched => self.sched = Scheduler::parse(value).ok_or(bad)?,
             Name::Console => self.console = Console::parse(value).ok_or(bad)?,
             Name::Dtuart => self.dtuart = Some(value),
-            Name::Maxcpus => {
-                self.maxcpus = Some(parse_u32(value).filter(|&n| n >= 1).ok_or(bad)?);
-            }
+            Name::Maxcpus => self.maxcpus = Some(parse_u32(value).filter(|&n| n >= 1).ok_or(bad)?),
             Name::Heartbeat => {
                 self.heartbeat =
                     parse_u32(value).filter(|&s| s <= MAX_HEARTBEAT_SECONDS).ok_or(bad)?;
