@@ -78,15 +78,6 @@ pub struct Cpu {
     pub enable_method: EnableMethod,
 }
 
-/// A PL011 UART for the core's console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Uart<'a> {
-    pub base: u64,
-    pub size: u64,
-    /// Its node's name, such as `pl011@9000000`, for log messages.
-    pub node_name: &'a str,
-}
-
 /// The GICv3 (`compatible = "arm,gic-v3"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gic {
@@ -178,12 +169,10 @@ impl<'a> Platform<'a> {
     /// `totalsize`) and reads the machine description from it.
     pub fn parse(dtb: &'a [u8], dtb_addr: u64) -> Result<Self, PlatformError> {
         let blob = validate(dtb)?;
-        let fdt = fdt::Fdt::new(blob)
-            .map_err(|_| PlatformError::BadDtb { reason: "the fdt crate refused its header" })?;
-        let dtb =
-            Region::from_base_size(dtb_addr, blob.len() as u64).ok_or(PlatformError::BadDtb {
-                reason: "it would end past the top of the address space",
-            })?;
+        let bad = |reason| PlatformError::BadDtb { reason };
+        let fdt = fdt::Fdt::new(blob).map_err(|_| bad("the fdt crate refused its header"))?;
+        let dtb = Region::from_base_size(dtb_addr, blob.len() as u64);
+        let dtb = dtb.ok_or(bad("it would end past the top of the address space"))?;
         let (cpus, cpus_skipped) = parse_cpus(&fdt)?;
         let chosen = fdt.find_node("/chosen");
         let bootargs = chosen.and_then(|chosen| {
@@ -215,8 +204,8 @@ impl<'a> Platform<'a> {
 
     /// The PL011 to use: `dtuart` (a DT path like "/pl011@9000000" or an alias name like "serial0",
     /// with any `:options` suffix ignored) if given, else `stdout-path`, else the first enabled
-    /// "arm,pl011" node.
-    pub fn uart(&self, dtuart: Option<&str>) -> Result<Uart<'a>, PlatformError> {
+    /// "arm,pl011" node. Its registers are the region returned.
+    pub fn uart(&self, dtuart: Option<&str>) -> Result<Region, PlatformError> {
         let node = match dtuart.or(self.stdout_path) {
             Some(spec) => {
                 let name = spec.split(':').next().unwrap_or(spec);
@@ -232,13 +221,7 @@ impl<'a> Platform<'a> {
             return Err(PlatformError::NotPl011);
         }
         let bad = PlatformError::BadProperty { node: "arm,pl011", property: "reg" };
-        let reg = reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)?;
-        Ok(Uart { base: reg.start, size: reg.len(), node_name: node.name })
-    }
-
-    /// How many CPUs the core may bring up.
-    pub fn cpu_count(&self) -> usize {
-        self.cpus.len()
+        reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)
     }
 
     /// The node at an absolute path, or at the path an alias names.
