@@ -72,7 +72,7 @@ use xenolith_abi::bundle::{
     Capability, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
     DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, PRESERVED_MAX_KIB,
 };
-use xenolith_kernel::platform::cmdline::{Diagnostic, Params, PARAMETERS};
+use xenolith_kernel::platform::cmdline::{parameters, Diagnostic, Params};
 
 /// The longest system, domain or program name, in characters: the core's limit on domain names.
 mod domain;
@@ -742,7 +742,7 @@ impl Source<'_> {
         // value); here every diagnostic is an error, so the message is this tool's.
         let (token, message) = match diagnostic {
             Diagnostic::UnknownParameter { name } => {
-                let known: Vec<&str> = PARAMETERS.iter().map(|&(known, _)| known).collect();
+                let known: Vec<&str> = parameters().collect();
                 let message = format!(
                     "`{name}` is not a hypervisor parameter; check its spelling or remove it \
                      (known: {}; the core would only warn, this tool refuses)",

@@ -2,10 +2,10 @@
 //! command line (the bundle's, then `/chosen/bootargs`).
 
 use xenolith_abi::bundle::{Bundle, BundleError};
-use xenolith_kernel::platform::cmdline::{Diagnostic, Params};
+use xenolith_kernel::platform::cmdline::Params;
 use xenolith_kernel::platform::Platform;
 
-/// Up to this many command-line diagnostics are kept for printing once the console is up.
+/// Up to this many command-line diagnostics are printed; the rest are only counted.
 const MAX_DIAGNOSTICS: usize = 16;
 
 /// What the bootloader handed over, checked.
@@ -16,8 +16,8 @@ pub struct BootConfig<'a> {
     pub bundle: Option<Result<Bundle<'a>, BundleError>>,
     /// Why the boot module could not even be looked at (outside RAM).
     pub module_error: Option<&'static str>,
-    diagnostics: [Option<Diagnostic<'a>>; MAX_DIAGNOSTICS],
-    dropped_diagnostics: usize,
+    /// The command lines in the order they apply: the bundle's, then `/chosen/bootargs`.
+    command_lines: [Option<&'a str>; 2],
 }
 
 impl<'a> BootConfig<'a> {
@@ -27,8 +27,7 @@ impl<'a> BootConfig<'a> {
             params: Params::default(),
             bundle: None,
             module_error: None,
-            diagnostics: [None; MAX_DIAGNOSTICS],
-            dropped_diagnostics: 0,
+            command_lines: [None, platform.bootargs],
         };
         if let Some(initrd) = platform.initrd {
             let in_ram = platform
@@ -38,47 +37,38 @@ impl<'a> BootConfig<'a> {
             if !in_ram || initrd.end < initrd.start {
                 config.module_error = Some("the boot module (initrd) does not lie within RAM");
             } else {
+                let (start, length) = (initrd.start as *const u8, initrd.len() as usize);
                 // SAFETY: the DTB says the bootloader placed the module at `initrd`, which we just
                 // checked lies inside a RAM bank; the MMU is off or RAM is identity-mapped, and
                 // the module's memory is reserved from the frame allocator, so nothing writes it.
-                let bytes: &'a [u8] = unsafe {
-                    core::slice::from_raw_parts(
-                        initrd.start as *const u8,
-                        (initrd.end - initrd.start) as usize,
-                    )
-                };
+                let bytes: &'a [u8] = unsafe { core::slice::from_raw_parts(start, length) };
                 config.bundle = Some(Bundle::parse(bytes));
             }
         }
-        let mut diagnostics = [None; MAX_DIAGNOSTICS];
-        let mut count = 0;
-        let mut dropped = 0;
-        let mut report = |diagnostic| {
-            if count < MAX_DIAGNOSTICS {
-                diagnostics[count] = Some(diagnostic);
-                count += 1;
-            } else {
-                dropped += 1;
-            }
-        };
         if let Some(Ok(bundle)) = &config.bundle {
-            config.params.apply(bundle.manifest.cmdline, &mut report);
+            config.command_lines[0] = Some(bundle.manifest.cmdline);
         }
-        if let Some(bootargs) = platform.bootargs {
-            config.params.apply(bootargs, &mut report);
+        for line in config.command_lines.into_iter().flatten() {
+            // What it refuses is reported once the console is up (`report_diagnostics`).
+            config.params.apply(line, &mut |_| {});
         }
-        config.diagnostics = diagnostics;
-        config.dropped_diagnostics = dropped;
         config
     }
 
-    /// Logs what the command line refused.
+    /// Logs what the command line refused, applying it again: when it was read, there was no
+    /// console yet.
     pub fn report_diagnostics(&self) {
-        for diagnostic in self.diagnostics.iter().flatten() {
-            log::warn!("command line: {diagnostic}");
+        let mut count = 0;
+        for line in self.command_lines.into_iter().flatten() {
+            Params::default().apply(line, &mut |diagnostic| {
+                if count < MAX_DIAGNOSTICS {
+                    log::warn!("command line: {diagnostic}");
+                }
+                count += 1;
+            });
         }
-        if self.dropped_diagnostics > 0 {
-            log::warn!("command line: {} more problems not shown", self.dropped_diagnostics);
+        if count > MAX_DIAGNOSTICS {
+            log::warn!("command line: {} more problems not shown", count - MAX_DIAGNOSTICS);
         }
     }
 }

@@ -12,6 +12,8 @@
 
 mod config;
 
+use alloc::vec::Vec;
+
 use xenolith_kernel::mm::frame::Region;
 use xenolith_kernel::platform::cmdline::Console;
 use xenolith_kernel::platform::Platform;
@@ -29,22 +31,20 @@ extern "C" fn primary_main(dtb_address: u64) -> ! {
     crate::mm::heap::init();
     // The DTB's header gives its size; nothing else is read before the parser checks it.
     let Some(dtb) = arch::boot::boot_dtb(dtb_address) else { cpu::halt() };
-    let platform = match Platform::parse(dtb, dtb_address) {
-        Ok(platform) => platform,
-        Err(_) => cpu::halt(), // As above: without a usable DTB there is no console.
-    };
+    // As above: without a usable DTB there is no console.
+    let Ok(platform) = Platform::parse(dtb, dtb_address) else { cpu::halt() };
     let config = BootConfig::read(&platform);
-    if config.params.console == Console::Dtuart {
-        if let Ok(uart) = platform.uart(config.params.dtuart) {
-            console::init(uart.base);
-        }
+    let uart = platform.uart(config.params.dtuart).ok();
+    if let Some(uart) = uart.filter(|_| config.params.console == Console::Dtuart) {
+        console::init(uart.start);
     }
     console::init_log(config.params.loglvl.to_level_filter());
     panic::set_on_panic(config.params.on_panic);
-    boot(&platform, &config)
+    boot(&platform, &config, uart)
 }
 
-fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
+/// Boots with the console up (if there is one); `uart` is mapped for the console either way.
+fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option<Region>) -> ! {
     console::print(format_args!(
         "\n Xenolith {} (aarch64) - a Xen-compatible hypervisor with a small trusted core\n\n",
         env!("CARGO_PKG_VERSION")
@@ -99,33 +99,13 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
     );
 
     // The core's own address space.
-    let mut devices = xenolith_kernel::mm::frame::RegionList::new();
-    let uart = platform.uart(config.params.dtuart).ok();
-    let mut add_device = |region: Region| {
-        if devices.push(region).is_err() {
-            panic!("too many device regions");
-        }
-    };
-    if let Some(uart) = uart {
-        add_device(Region { start: uart.base, end: uart.base + uart.size });
-    }
-    add_device(platform.gic.dist);
-    for region in platform.gic.redist.iter() {
-        add_device(*region);
-    }
+    let gic = [platform.gic.dist].into_iter().chain(platform.gic.redist.iter().copied());
+    let devices: Vec<Region> = uart.into_iter().chain(gic).collect();
+    // Without the test hooks the command line refuses `test_wx_mapping`; the build says so too.
     let wx_hook = cfg!(feature = "test-hooks") && config.params.test_wx_mapping;
-    if config.params.test_wx_mapping && !wx_hook {
-        log::warn!("test_wx_mapping ignored: this build has no test hooks");
-    }
-    let space = match core_space::build_address_space(
-        &layout,
-        platform.ram.as_slice(),
-        devices.as_slice(),
-        wx_hook,
-    ) {
-        Ok(space) => space,
-        Err(error) => panic!("cannot build the core's page tables: {error:?}"),
-    };
+    let space =
+        core_space::build_address_space(&layout, platform.ram.as_slice(), &devices, wx_hook)
+            .unwrap_or_else(|error| panic!("cannot build the core's page tables: {error:?}"));
     core_space::check_writable_xor_executable(&space);
     // SAFETY: `space` identity-maps the image, all RAM (stacks, per-CPU data, tables, bitmap) and
     // the console and GIC devices; its tables are frames the allocator never hands out again.
@@ -145,12 +125,10 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>) -> ! {
     arch::boot::start_this_cpu(0);
 
     // The other CPUs.
-    let wanted = config
-        .params
-        .maxcpus
-        .map_or(platform.cpu_count(), |max| (max as usize).min(platform.cpu_count()));
+    let cpus = platform.cpus.len();
+    let wanted = config.params.maxcpus.map_or(cpus, |max| (max as usize).min(cpus));
     arch::boot::start_other_cpus(platform, wanted, space.root());
-    log::info!("{} of {} CPUs online", percpu::online_count(), platform.cpu_count());
+    log::info!("{} of {cpus} CPUs online", percpu::online_count());
 
     arch::boot::self_test_sgis();
     arch::boot::self_test_timers();

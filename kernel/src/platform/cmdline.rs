@@ -14,28 +14,58 @@
 //! # Invariants
 //! - [`Params::apply`] never panics and never fails as a whole: each token is applied or refused on its
 //!   own, and a refused token leaves every parameter as it was.
-//! - Every name in [`PARAMETERS`] is accepted by [`Params::apply`], and every name it accepts is listed
-//!   (a test checks both directions).
+//! - Every name [`parameters`] lists is accepted by [`Params::apply`], and every name it accepts is
+//!   listed (a test checks both directions).
 //! - Values borrow from the line: nothing is copied and nothing is allocated.
 
 use core::fmt;
 
-/// How much the core logs (Xen's `loglvl=` names).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogLevel {
-    None,
-    Error,
-    Warning,
-    #[default]
-    Info,
-    Debug,
-    All,
+/// Declares an enum of the values a parameter takes, each with the name the command line uses for
+/// it, and gives it `ALL` (every value, in order), `name` and `parse`.
+macro_rules! named_values {
+    (
+        $(#[$attribute:meta])*
+        pub enum $type:ident { $($(#[$variant_attribute:meta])* $variant:ident = $name:literal,)+ }
+    ) => {
+        $(#[$attribute])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $type {
+            $($(#[$variant_attribute])* $variant,)+
+        }
+
+        impl $type {
+            const ALL: &[Self] = &[$(Self::$variant),+];
+
+            /// The name the command line uses for this value.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// The value whose name is exactly `value`.
+            fn parse(value: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|item| item.name() == value)
+            }
+        }
+    };
+}
+
+named_values! {
+    /// How much the core logs (Xen's `loglvl=` names).
+    #[derive(Default)]
+    pub enum LogLevel {
+        None = "none",
+        Error = "error",
+        Warning = "warning",
+        #[default]
+        Info = "info",
+        Debug = "debug",
+        All = "all",
+    }
 }
 
 impl LogLevel {
-    const ALL: [Self; 6] =
-        [Self::None, Self::Error, Self::Warning, Self::Info, Self::Debug, Self::All];
-
     /// The `log` crate filter for this level (`All` lets `trace!` through too).
     pub fn to_level_filter(self) -> log::LevelFilter {
         match self {
@@ -47,112 +77,58 @@ impl LogLevel {
             Self::All => log::LevelFilter::Trace,
         }
     }
+}
 
-    /// The name the command line uses for this level.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Error => "error",
-            Self::Warning => "warning",
-            Self::Info => "info",
-            Self::Debug => "debug",
-            Self::All => "all",
-        }
+named_values! {
+    /// Which scheduler runs the vCPUs (Xen's `sched=` names).
+    #[derive(Default)]
+    pub enum Scheduler {
+        #[default]
+        Credit2 = "credit2",
+        Null = "null",
+        Rtds = "rtds",
     }
 }
 
-/// Which scheduler runs the vCPUs (Xen's `sched=` names).
+named_values! {
+    /// Where the core's own console goes.
+    #[derive(Default)]
+    pub enum Console {
+        /// The UART the device tree names (see [`Params::dtuart`]).
+        #[default]
+        Dtuart = "dtuart",
+        /// No console at all.
+        None = "none",
+    }
+}
+
+named_values! {
+    /// What the core does after it panics (Xenolith's own parameter; Xen has none like it).
+    #[derive(Default)]
+    pub enum OnPanic {
+        /// Stop every CPU and wait, so the log can be read.
+        #[default]
+        Halt = "halt",
+        /// Ask the firmware to power the machine off (PSCI SYSTEM_OFF).
+        Poweroff = "poweroff",
+        /// Ask the firmware to reset the machine (PSCI SYSTEM_RESET).
+        Reboot = "reboot",
+    }
+}
+
+named_values! {
+    /// A fault the core raises on itself at boot, so the system tests can check the EL2 fault dump.
+    pub enum TestFault {
+        /// A load from an unmapped address at EL2.
+        El2DataAbort = "el2-data-abort",
+        /// An undefined instruction at EL2.
+        El2Undefined = "el2-undefined",
+    }
+}
+
+/// Every option the core takes from its command line; the default is what applies when the command
+/// line says nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Scheduler {
-    #[default]
-    Credit2,
-    Null,
-    Rtds,
-}
-
-impl Scheduler {
-    const ALL: [Self; 3] = [Self::Credit2, Self::Null, Self::Rtds];
-
-    /// The name the command line uses for this scheduler.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Credit2 => "credit2",
-            Self::Null => "null",
-            Self::Rtds => "rtds",
-        }
-    }
-}
-
-/// Where the core's own console goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Console {
-    /// The UART the device tree names (see [`Params::dtuart`]).
-    #[default]
-    Dtuart,
-    /// No console at all.
-    None,
-}
-
-impl Console {
-    const ALL: [Self; 2] = [Self::Dtuart, Self::None];
-
-    /// The name the command line uses for this console.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Dtuart => "dtuart",
-            Self::None => "none",
-        }
-    }
-}
-
-/// What the core does after it panics (Xenolith's own parameter; Xen has none like it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnPanic {
-    /// Stop every CPU and wait, so the log can be read.
-    #[default]
-    Halt,
-    /// Ask the firmware to power the machine off (PSCI SYSTEM_OFF).
-    Poweroff,
-    /// Ask the firmware to reset the machine (PSCI SYSTEM_RESET).
-    Reboot,
-}
-
-impl OnPanic {
-    const ALL: [Self; 3] = [Self::Halt, Self::Poweroff, Self::Reboot];
-
-    /// The name the command line uses for this action.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Halt => "halt",
-            Self::Poweroff => "poweroff",
-            Self::Reboot => "reboot",
-        }
-    }
-}
-
-/// A fault the core raises on itself at boot, so the system tests can check the EL2 fault dump.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestFault {
-    /// A load from an unmapped address at EL2.
-    El2DataAbort,
-    /// An undefined instruction at EL2.
-    El2Undefined,
-}
-
-impl TestFault {
-    const ALL: [Self; 2] = [Self::El2DataAbort, Self::El2Undefined];
-
-    /// The name the command line uses for this fault.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::El2DataAbort => "el2-data-abort",
-            Self::El2Undefined => "el2-undefined",
-        }
-    }
-}
-
-/// Every option the core takes from its command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params<'a> {
     /// `loglvl=<level>[/<level>]`: how much the core logs.
     pub loglvl: LogLevel,
@@ -172,29 +148,6 @@ pub struct Params<'a> {
     pub test_wx_mapping: bool,
     /// `test_fault=<fault>` (test hook): raise this fault at EL2 once booted.
     pub test_fault: Option<TestFault>,
-}
-
-impl Params<'_> {
-    /// The values used when the command line says nothing.
-    pub const fn new() -> Self {
-        Self {
-            loglvl: LogLevel::Info,
-            sched: Scheduler::Credit2,
-            console: Console::Dtuart,
-            dtuart: None,
-            maxcpus: None,
-            heartbeat: 0,
-            on_panic: OnPanic::Halt,
-            test_wx_mapping: false,
-            test_fault: None,
-        }
-    }
-}
-
-impl Default for Params<'_> {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// A token [`Params::apply`] refused. The parameter it named keeps its previous value.
@@ -232,39 +185,6 @@ impl fmt::Display for Diagnostic<'_> {
     }
 }
 
-/// Lists the parameter table, with the test hooks appended when they are built in.
-macro_rules! parameter_table {
-    ($($hook:expr),* $(,)?) => {
-        &[
-            ("loglvl", "How much the core logs: none, error, warning, info (default), debug or all; \
-                        Xen's `<level>/<rate-limited level>` form is accepted."),
-            ("sched", "The vCPU scheduler: credit2 (default), null or rtds."),
-            ("console", "Where the core's console goes: dtuart (default) or none."),
-            ("dtuart", "The UART for the console, as a device-tree path or alias; default: \
-                        /chosen/stdout-path."),
-            ("maxcpus", "Bring up at most this many CPUs (at least 1); default: all."),
-            ("heartbeat", "Print a tick-count line every this many seconds (0 to 3600); default 0, \
-                           off."),
-            ("on_panic", "What the core does after a panic: halt (default), poweroff or reboot."),
-            $($hook),*
-        ]
-    };
-}
-
-/// Every parameter name this build knows, with a one-line description (for docs and the host tool).
-#[cfg(feature = "test-hooks")]
-pub const PARAMETERS: &[(&str, &str)] = parameter_table!(
-    (
-        "test_wx_mapping",
-        "Test hook (boolean): map one page writable and executable, which the W^X check must refuse."
-    ),
-    ("test_fault", "Test hook: raise el2-data-abort or el2-undefined at EL2 once booted."),
-);
-
-/// Every parameter name this build knows, with a one-line description (for docs and the host tool).
-#[cfg(not(feature = "test-hooks"))]
-pub const PARAMETERS: &[(&str, &str)] = parameter_table!();
-
 const BOOLEAN: &str = "a boolean: yes, no, true, false, on, off, enable, disable, 1 or 0";
 const LOGLVL: &str =
     "one of none, error, warning, info, debug, all, optionally followed by /<rate-limited level>";
@@ -293,62 +213,37 @@ enum Name {
     TestFault,
 }
 
-impl Name {
-    const ALL: [Self; 9] = [
-        Self::Loglvl,
-        Self::Sched,
-        Self::Console,
-        Self::Dtuart,
-        Self::Maxcpus,
-        Self::Heartbeat,
-        Self::OnPanic,
-        Self::TestWxMapping,
-        Self::TestFault,
-    ];
+/// Each parameter's spelling with underscores and what a value must look like, for diagnostics.
+const NAMES: [(Name, &str, &str); 9] = [
+    (Name::Loglvl, "loglvl", LOGLVL),
+    (Name::Sched, "sched", SCHED),
+    (Name::Console, "console", CONSOLE),
+    (Name::Dtuart, "dtuart", DTUART),
+    (Name::Maxcpus, "maxcpus", MAXCPUS),
+    (Name::Heartbeat, "heartbeat", HEARTBEAT),
+    (Name::OnPanic, "on_panic", ON_PANIC),
+    (Name::TestWxMapping, "test_wx_mapping", BOOLEAN),
+    (Name::TestFault, "test_fault", TEST_FAULT),
+];
 
-    /// The spelling with underscores, as [`PARAMETERS`] lists it.
-    fn canonical(self) -> &'static str {
-        match self {
-            Self::Loglvl => "loglvl",
-            Self::Sched => "sched",
-            Self::Console => "console",
-            Self::Dtuart => "dtuart",
-            Self::Maxcpus => "maxcpus",
-            Self::Heartbeat => "heartbeat",
-            Self::OnPanic => "on_panic",
-            Self::TestWxMapping => "test_wx_mapping",
-            Self::TestFault => "test_fault",
-        }
-    }
+/// Whether `parameter` exists only with the `test-hooks` feature.
+fn is_test_hook(parameter: Name) -> bool {
+    matches!(parameter, Name::TestWxMapping | Name::TestFault)
+}
 
-    /// What a value must look like, for diagnostics.
-    fn expected(self) -> &'static str {
-        match self {
-            Self::Loglvl => LOGLVL,
-            Self::Sched => SCHED,
-            Self::Console => CONSOLE,
-            Self::Dtuart => DTUART,
-            Self::Maxcpus => MAXCPUS,
-            Self::Heartbeat => HEARTBEAT,
-            Self::OnPanic => ON_PANIC,
-            Self::TestWxMapping => BOOLEAN,
-            Self::TestFault => TEST_FAULT,
-        }
-    }
+/// Every parameter name this build knows (the test hooks only with the `test-hooks` feature), for
+/// the host tool.
+pub fn parameters() -> impl Iterator<Item = &'static str> {
+    NAMES
+        .into_iter()
+        .filter(|&(parameter, _, _)| cfg!(feature = "test-hooks") || !is_test_hook(parameter))
+        .map(|(_, name, _)| name)
+}
 
-    fn is_boolean(self) -> bool {
-        self == Self::TestWxMapping
-    }
-
-    /// Whether it exists only with the `test-hooks` feature.
-    fn is_test_hook(self) -> bool {
-        matches!(self, Self::TestWxMapping | Self::TestFault)
-    }
-
-    /// The parameter `given` names, dashes matching underscores.
-    fn lookup(given: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|name| same_name(given, name.canonical()))
-    }
+/// The parameter `given` names, dashes matching underscores, and what its value must look like.
+fn lookup(given: &str) -> Option<(Name, &'static str)> {
+    let mut names = NAMES.into_iter();
+    names.find(|&(_, name, _)| same_name(given, name)).map(|(name, _, expected)| (name, expected))
 }
 
 impl<'a> Params<'a> {
@@ -362,65 +257,50 @@ impl<'a> Params<'a> {
     }
 
     fn apply_token(&mut self, token: &'a str) -> Result<(), Diagnostic<'a>> {
-        let (name, value) = match token.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (token, None),
-        };
-        let (parameter, negated) = match Name::lookup(name) {
-            Some(parameter) => (parameter, false),
+        let (name, value) = token.split_once('=').map_or((token, None), |(n, v)| (n, Some(v)));
+        // The only boolean parameter.
+        let is_boolean = |parameter| parameter == Name::TestWxMapping;
+        let ((parameter, expected), negated) = match lookup(name) {
+            Some(found) => (found, false),
             // Xen's rule: a `no-` prefix inverts a boolean.
-            None => match name.strip_prefix("no-").and_then(Name::lookup) {
-                Some(parameter) if parameter.is_boolean() => (parameter, true),
+            None => match name.strip_prefix("no-").and_then(lookup) {
+                Some(found) if is_boolean(found.0) => (found, true),
                 _ => return Err(Diagnostic::UnknownParameter { name }),
             },
         };
-        if parameter.is_test_hook() && !cfg!(feature = "test-hooks") {
+        if is_test_hook(parameter) && !cfg!(feature = "test-hooks") {
             return Err(Diagnostic::NotBuiltIn { name });
         }
-        let expected = parameter.expected();
-        if parameter.is_boolean() {
-            let enabled = match value {
-                None => true,
-                Some(value) => {
-                    parse_bool(value).ok_or(Diagnostic::BadValue { name, value, expected })?
-                }
-            };
+        if is_boolean(parameter) {
+            let bad = |value| Diagnostic::BadValue { name, value, expected };
+            let enabled = value.map_or(Ok(true), |value| parse_bool(value).ok_or(bad(value)))?;
             self.test_wx_mapping = enabled != negated;
             return Ok(());
         }
-        let value = match value {
-            Some(value) if !value.is_empty() => value,
-            _ => return Err(Diagnostic::MissingValue { name, expected }),
+        let Some(value) = value.filter(|value| !value.is_empty()) else {
+            return Err(Diagnostic::MissingValue { name, expected });
         };
         let bad = Diagnostic::BadValue { name, value, expected };
         match parameter {
             Name::Loglvl => {
-                let (level, rate_limited) = match value.split_once('/') {
-                    Some((level, rate_limited)) => (level, Some(rate_limited)),
-                    None => (value, None),
-                };
+                let (level, rate_limited) =
+                    value.split_once('/').map_or((value, None), |(l, r)| (l, Some(r)));
                 // The rate-limited level must be well formed, but the core does not rate-limit.
-                if rate_limited.is_some_and(|r| pick(&LogLevel::ALL, LogLevel::name, r).is_none()) {
+                if rate_limited.is_some_and(|r| LogLevel::parse(r).is_none()) {
                     return Err(bad);
                 }
-                self.loglvl = pick(&LogLevel::ALL, LogLevel::name, level).ok_or(bad)?;
+                self.loglvl = LogLevel::parse(level).ok_or(bad)?;
             }
-            Name::Sched => self.sched = pick(&Scheduler::ALL, Scheduler::name, value).ok_or(bad)?,
-            Name::Console => self.console = pick(&Console::ALL, Console::name, value).ok_or(bad)?,
+            Name::Sched => self.sched = Scheduler::parse(value).ok_or(bad)?,
+            Name::Console => self.console = Console::parse(value).ok_or(bad)?,
             Name::Dtuart => self.dtuart = Some(value),
-            Name::Maxcpus => {
-                self.maxcpus = Some(parse_u32(value).filter(|&n| n >= 1).ok_or(bad)?);
-            }
+            Name::Maxcpus => self.maxcpus = Some(parse_u32(value).filter(|&n| n >= 1).ok_or(bad)?),
             Name::Heartbeat => {
                 self.heartbeat =
                     parse_u32(value).filter(|&s| s <= MAX_HEARTBEAT_SECONDS).ok_or(bad)?;
             }
-            Name::OnPanic => {
-                self.on_panic = pick(&OnPanic::ALL, OnPanic::name, value).ok_or(bad)?
-            }
-            Name::TestFault => {
-                self.test_fault = Some(pick(&TestFault::ALL, TestFault::name, value).ok_or(bad)?);
-            }
+            Name::OnPanic => self.on_panic = OnPanic::parse(value).ok_or(bad)?,
+            Name::TestFault => self.test_fault = Some(TestFault::parse(value).ok_or(bad)?),
             // Set above, with the other booleans.
             Name::TestWxMapping => {}
         }
@@ -433,11 +313,6 @@ fn same_name(given: &str, canonical: &str) -> bool {
     let fold = |b: u8| if b == b'-' { b'_' } else { b };
     given.len() == canonical.len()
         && given.bytes().zip(canonical.bytes()).all(|(g, c)| fold(g) == fold(c))
-}
-
-/// The variant of `all` whose name is exactly `value`.
-fn pick<T: Copy>(all: &[T], name: fn(T) -> &'static str, value: &str) -> Option<T> {
-    all.iter().copied().find(|&item| name(item) == value)
 }
 
 /// Xen's `parse_bool`: the ten spellings, nothing else (an empty value is refused).

@@ -10,25 +10,21 @@
 //! - Before [`init`] output is dropped: there is no device to write to.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Once;
 
 use crate::arch::cpu::{self, IrqGuard};
 use crate::arch::uart::Pl011;
 
-static UART_BASE: AtomicU64 = AtomicU64::new(0);
-static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The PL011's base address, once the console is up.
+static UART_BASE: Once<u64> = Once::new();
 /// 0 when free, else the holder's CPU index + 1.
 static OWNER: AtomicUsize = AtomicUsize::new(0);
 
 /// Starts the console on the PL011 at `base`.
 pub fn init(base: u64) {
-    UART_BASE.store(base, Ordering::Relaxed);
-    ENABLED.store(true, Ordering::Release);
-}
-
-/// Whether output reaches a device.
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Acquire)
+    UART_BASE.call_once(|| base);
 }
 
 struct Guard {
@@ -72,11 +68,9 @@ impl Write for Writer {
 
 /// Writes formatted text as one piece (no other CPU's output interleaves).
 pub fn print(args: fmt::Arguments<'_>) {
-    if !enabled() {
-        return;
-    }
+    let Some(&base) = UART_BASE.get() else { return };
     let _guard = lock();
-    let _ = Writer(Pl011::new(UART_BASE.load(Ordering::Relaxed))).write_fmt(args);
+    let _ = Writer(Pl011::new(base)).write_fmt(args);
 }
 
 /// The console as a [`Write`] target (each piece printed as it comes).
@@ -108,16 +102,11 @@ impl log::Log for Logger {
             return;
         }
         let (seconds, micros) = uptime();
-        let level = match record.level() {
-            log::Level::Error => "ERROR",
-            log::Level::Warn => "WARN ",
-            log::Level::Info => "INFO ",
-            log::Level::Debug => "DEBUG",
-            log::Level::Trace => "TRACE",
-        };
+        // The level's upper-case name (`ERROR`, `WARN`, ...), padded to five characters.
         print(format_args!(
-            "[{seconds:5}.{micros:06}] (cpu{}) {level} {}\n",
+            "[{seconds:5}.{micros:06}] (cpu{}) {:<5} {}\n",
             cpu::current_index(),
+            record.level(),
             record.args()
         ));
     }

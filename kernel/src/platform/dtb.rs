@@ -20,7 +20,7 @@
 //! - `ram` and `cpus` are never empty; `cpus` holds at most [`MAX_CPUS`], and `cpus_skipped` counts the
 //!   rest; every region in `ram`, `reserved` and `gic` is non-empty.
 
-use core::fmt;
+use alloc::vec::Vec;
 
 use fdt::node::FdtNode;
 
@@ -78,66 +78,6 @@ pub struct Cpu {
     pub enable_method: EnableMethod,
 }
 
-/// Up to [`MAX_CPUS`] CPUs, in DTB order.
-#[derive(Clone, Copy)]
-pub struct CpuList {
-    cpus: [Cpu; MAX_CPUS],
-    len: usize,
-}
-
-impl CpuList {
-    const fn new() -> Self {
-        Self { cpus: [Cpu { mpidr: 0, enable_method: EnableMethod::None }; MAX_CPUS], len: 0 }
-    }
-
-    /// Appends `cpu`; false (and no change) when the list is full.
-    fn push(&mut self, cpu: Cpu) -> bool {
-        let Some(slot) = self.cpus.get_mut(self.len) else { return false };
-        *slot = cpu;
-        self.len += 1;
-        true
-    }
-
-    pub fn as_slice(&self) -> &[Cpu] {
-        &self.cpus[..self.len]
-    }
-
-    pub fn iter(&self) -> core::slice::Iter<'_, Cpu> {
-        self.as_slice().iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl PartialEq for CpuList {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for CpuList {}
-
-impl fmt::Debug for CpuList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-/// A PL011 UART for the core's console.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Uart<'a> {
-    pub base: u64,
-    pub size: u64,
-    /// Its node's name, such as `pl011@9000000`, for log messages.
-    pub node_name: &'a str,
-}
-
 /// The GICv3 (`compatible = "arm,gic-v3"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gic {
@@ -170,7 +110,8 @@ pub struct Platform<'a> {
     /// The `/memreserve/` entries, then every `/reserved-memory` child's `reg` entries. The DTB, the
     /// initrd and the core's own image are not in it: add them before building the frame allocator.
     pub reserved: RegionList,
-    pub cpus: CpuList,
+    /// Up to [`MAX_CPUS`] CPUs, in DTB order.
+    pub cpus: Vec<Cpu>,
     /// How many CPUs the DTB lists beyond [`MAX_CPUS`].
     pub cpus_skipped: usize,
     pub gic: Gic,
@@ -185,112 +126,42 @@ pub struct Platform<'a> {
 }
 
 /// Why the DTB cannot describe a machine the core can run on.
+///
+/// The core never prints one: without a usable DTB it has no console and halts
+/// (`boot::primary_main`), and a UART it cannot use only leaves it without a console. The variants
+/// say what is wrong, for the host tests and for a debugger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlatformError {
-    /// The blob is not a well-formed version-17 FDT.
-    BadDtb {
-        reason: &'static str,
-    },
+    /// The blob is not a well-formed version-17 FDT; the core takes its memory map, CPUs and
+    /// interrupt controller from it and cannot start without one.
+    BadDtb { reason: &'static str },
+    /// No `device_type = "memory"` node with a non-empty `reg`: no RAM for the frame allocator.
     NoMemory,
+    /// No CPU under `/cpus`: not even the boot CPU's MPIDR.
     NoCpus,
+    /// No `"arm,gic-v3"` node: the core takes every interrupt through a GICv3 (on QEMU,
+    /// `-machine virt,gic-version=3`).
     NoGicV3,
-    BadGic {
-        reason: &'static str,
-    },
+    /// The GICv3 node lacks usable distributor or redistributor addresses.
+    BadGic { reason: &'static str },
+    /// No `"arm,armv8-timer"` node: no generic timer interrupts to schedule with.
     NoTimer,
-    BadTimer {
-        reason: &'static str,
-    },
-    /// More regions of one kind than a [`RegionList`] holds.
-    TooManyRegions {
-        what: &'static str,
-    },
-    BadInitrd {
-        reason: &'static str,
-    },
+    /// The timer node does not give the generic timer's four PPIs.
+    BadTimer { reason: &'static str },
+    /// More regions of one kind than a [`RegionList`] holds (`frame::MAX_REGIONS`): merge
+    /// neighbouring regions in the DTB or raise the limit.
+    TooManyRegions { what: &'static str },
+    /// The `/chosen` initrd properties are malformed: the core cannot tell where the initrd lies.
+    BadInitrd { reason: &'static str },
     /// A property the core needs is missing or has the wrong size.
-    BadProperty {
-        node: &'static str,
-        property: &'static str,
-    },
+    BadProperty { node: &'static str, property: &'static str },
     /// No enabled `arm,pl011` node, and none was named.
     NoUart,
     /// `dtuart=` or `stdout-path` names no node.
     UartNotFound,
-    /// `dtuart=` or `stdout-path` names a node that is not an `arm,pl011`.
+    /// `dtuart=` or `stdout-path` names a node that is not an `arm,pl011`, the only UART the core
+    /// drives.
     NotPl011,
-}
-
-impl fmt::Display for PlatformError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::BadDtb { reason } => write!(
-                f,
-                "the DTB is malformed ({reason}); the core takes its memory map, CPUs and interrupt \
-                 controller from it and cannot start without a valid one: check the address and the \
-                 blob the boot loader passes"
-            ),
-            Self::NoMemory => write!(
-                f,
-                "the DTB describes no RAM (no device_type = \"memory\" node with a non-empty reg); the \
-                 core needs RAM for its frame allocator and its domains"
-            ),
-            Self::NoCpus => write!(
-                f,
-                "the DTB lists no CPU under /cpus; the core needs at least the boot CPU's MPIDR"
-            ),
-            Self::NoGicV3 => write!(
-                f,
-                "the DTB has no \"arm,gic-v3\" interrupt controller; the core takes every interrupt \
-                 through a GICv3 (on QEMU, use -machine virt,gic-version=3)"
-            ),
-            Self::BadGic { reason } => write!(
-                f,
-                "the \"arm,gic-v3\" node is malformed ({reason}); the core needs the distributor and \
-                 redistributor addresses to take interrupts"
-            ),
-            Self::NoTimer => write!(
-                f,
-                "the DTB has no \"arm,armv8-timer\" node; the core needs the generic timer's \
-                 interrupts to schedule and to give guests a timer"
-            ),
-            Self::BadTimer { reason } => write!(
-                f,
-                "the \"arm,armv8-timer\" node is malformed ({reason}); the core needs the generic \
-                 timer's four PPIs to schedule and to give guests a timer"
-            ),
-            Self::TooManyRegions { what } => write!(
-                f,
-                "the DTB lists more {what} than the core keeps ({}); merge neighbouring regions in the \
-                 DTB or raise frame::MAX_REGIONS",
-                crate::mm::frame::MAX_REGIONS
-            ),
-            Self::BadInitrd { reason } => write!(
-                f,
-                "the /chosen initrd properties are malformed ({reason}); the core must know where the \
-                 initrd lies so that it neither loses it nor hands out its frames"
-            ),
-            Self::BadProperty { node, property } => write!(
-                f,
-                "the DTB's {node} node has a missing or malformed `{property}` property; fix the DTB"
-            ),
-            Self::NoUart => write!(
-                f,
-                "the DTB has no enabled \"arm,pl011\" UART for the console; add one, or boot with \
-                 console=none"
-            ),
-            Self::UartNotFound => write!(
-                f,
-                "the UART named by dtuart= or /chosen/stdout-path is not in the DTB; name an existing \
-                 node path or alias, or boot with console=none"
-            ),
-            Self::NotPl011 => write!(
-                f,
-                "the UART named by dtuart= or /chosen/stdout-path is not an \"arm,pl011\", the only UART \
-                 the core drives; name a PL011, or boot with console=none"
-            ),
-        }
-    }
 }
 
 impl<'a> Platform<'a> {
@@ -298,12 +169,10 @@ impl<'a> Platform<'a> {
     /// `totalsize`) and reads the machine description from it.
     pub fn parse(dtb: &'a [u8], dtb_addr: u64) -> Result<Self, PlatformError> {
         let blob = validate(dtb)?;
-        let fdt = fdt::Fdt::new(blob)
-            .map_err(|_| PlatformError::BadDtb { reason: "the fdt crate refused its header" })?;
-        let dtb =
-            Region::from_base_size(dtb_addr, blob.len() as u64).ok_or(PlatformError::BadDtb {
-                reason: "it would end past the top of the address space",
-            })?;
+        let bad = |reason| PlatformError::BadDtb { reason };
+        let fdt = fdt::Fdt::new(blob).map_err(|_| bad("the fdt crate refused its header"))?;
+        let dtb = Region::from_base_size(dtb_addr, blob.len() as u64);
+        let dtb = dtb.ok_or(bad("it would end past the top of the address space"))?;
         let (cpus, cpus_skipped) = parse_cpus(&fdt)?;
         let chosen = fdt.find_node("/chosen");
         let bootargs = chosen.and_then(|chosen| {
@@ -335,8 +204,8 @@ impl<'a> Platform<'a> {
 
     /// The PL011 to use: `dtuart` (a DT path like "/pl011@9000000" or an alias name like "serial0",
     /// with any `:options` suffix ignored) if given, else `stdout-path`, else the first enabled
-    /// "arm,pl011" node.
-    pub fn uart(&self, dtuart: Option<&str>) -> Result<Uart<'a>, PlatformError> {
+    /// "arm,pl011" node. Its registers are the region returned.
+    pub fn uart(&self, dtuart: Option<&str>) -> Result<Region, PlatformError> {
         let node = match dtuart.or(self.stdout_path) {
             Some(spec) => {
                 let name = spec.split(':').next().unwrap_or(spec);
@@ -352,13 +221,7 @@ impl<'a> Platform<'a> {
             return Err(PlatformError::NotPl011);
         }
         let bad = PlatformError::BadProperty { node: "arm,pl011", property: "reg" };
-        let reg = reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)?;
-        Ok(Uart { base: reg.start, size: reg.len(), node_name: node.name })
-    }
-
-    /// How many CPUs the core may bring up.
-    pub fn cpu_count(&self) -> usize {
-        self.cpus.len()
+        reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)
     }
 
     /// The node at an absolute path, or at the path an alias names.
@@ -392,15 +255,8 @@ pub fn validate(dtb: &[u8]) -> Result<&[u8], PlatformError> {
     };
     let structure = block(field(2)?, field(9)?)?;
     let strings = block(field(3)?, field(8)?)?;
-    let mut reservation = field(4)? as usize;
-    loop {
-        let address = be64(dtb, reservation);
-        let size = be64(dtb, reservation.saturating_add(8));
-        match (address, size) {
-            (Some(0), Some(0)) => break,
-            (Some(_), Some(_)) => reservation += 16,
-            _ => return Err(bad("the memory reservation block runs past totalsize")),
-        }
+    if memory_reservations(dtb).any(|entry| entry.is_none()) {
+        return Err(bad("the memory reservation block runs past totalsize"));
     }
     check_structure(structure, strings).map_err(bad)?;
     Ok(dtb)
@@ -477,13 +333,7 @@ fn parse_ram(fdt: &fdt::Fdt<'_>) -> Result<RegionList, PlatformError> {
     let memory_nodes = fdt
         .all_nodes()
         .filter(|&node| string_property(node, "device_type") == Some("memory") && is_enabled(node));
-    for node in memory_nodes {
-        for entry in reg(node) {
-            let bank =
-                entry.ok_or(PlatformError::BadProperty { node: "memory", property: "reg" })?;
-            push(&mut ram, bank, "RAM banks")?;
-        }
-    }
+    push_reg(&mut ram, memory_nodes, "memory", "RAM banks")?;
     if ram.is_empty() {
         return Err(PlatformError::NoMemory);
     }
@@ -493,29 +343,17 @@ fn parse_ram(fdt: &fdt::Fdt<'_>) -> Result<RegionList, PlatformError> {
 fn parse_reserved(fdt: &fdt::Fdt<'_>, blob: &[u8]) -> Result<RegionList, PlatformError> {
     let mut reserved = RegionList::new();
     // `validate` checked that the block is terminated inside the blob.
-    let mut offset = be32(blob, 16).unwrap_or_default() as usize;
-    while let (Some(address), Some(size)) = (be64(blob, offset), be64(blob, offset + 8)) {
-        if address == 0 && size == 0 {
-            break;
-        }
+    for (address, size) in memory_reservations(blob).map_while(|entry| entry) {
         let bad = PlatformError::BadDtb { reason: "a /memreserve/ entry ends past 2^64" };
         push(&mut reserved, Region::from_base_size(address, size).ok_or(bad)?, "reserved regions")?;
-        offset += 16;
     }
-    if let Some(node) = fdt.find_node("/reserved-memory") {
-        for child in node.children() {
-            for entry in reg(child) {
-                let bad =
-                    PlatformError::BadProperty { node: "/reserved-memory child", property: "reg" };
-                push(&mut reserved, entry.ok_or(bad)?, "reserved regions")?;
-            }
-        }
-    }
+    let children = fdt.find_node("/reserved-memory").into_iter().flat_map(|node| node.children());
+    push_reg(&mut reserved, children, "/reserved-memory child", "reserved regions")?;
     Ok(reserved)
 }
 
-fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(CpuList, usize), PlatformError> {
-    let mut cpus = CpuList::new();
+fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(Vec<Cpu>, usize), PlatformError> {
+    let mut cpus = Vec::new();
     let mut skipped = 0;
     let cpu_nodes = fdt.find_node("/cpus").into_iter().flat_map(|cpus| cpus.children());
     for node in cpu_nodes.filter(|&node| string_property(node, "device_type") == Some("cpu")) {
@@ -526,7 +364,7 @@ fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(CpuList, usize), PlatformError> {
             Some("spin-table") => {
                 let bad =
                     PlatformError::BadProperty { node: "/cpus/cpu", property: "cpu-release-addr" };
-                let release = node.property("cpu-release-addr").and_then(|p| cells(p.value));
+                let release = cells_property(node, "cpu-release-addr").flatten();
                 EnableMethod::SpinTable { release_addr: release.ok_or(bad)? }
             }
             Some(other) => {
@@ -535,7 +373,9 @@ fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(CpuList, usize), PlatformError> {
             }
             None => EnableMethod::None,
         };
-        if !cpus.push(Cpu { mpidr, enable_method }) {
+        if cpus.len() < MAX_CPUS {
+            cpus.push(Cpu { mpidr, enable_method });
+        } else {
             skipped += 1;
         }
     }
@@ -553,12 +393,8 @@ fn parse_cpus(fdt: &fdt::Fdt<'_>) -> Result<(CpuList, usize), PlatformError> {
 fn parse_gic(fdt: &fdt::Fdt<'_>) -> Result<Gic, PlatformError> {
     let node = fdt.find_compatible(&["arm,gic-v3"]).ok_or(PlatformError::NoGicV3)?;
     let bad = |reason| PlatformError::BadGic { reason };
-    let regions = match node.property("#redistributor-regions") {
-        None => 1,
-        Some(property) => {
-            cells(property.value).ok_or(bad("#redistributor-regions is not a cell"))?
-        }
-    };
+    let regions = cells_property(node, "#redistributor-regions").unwrap_or(Some(1));
+    let regions = regions.ok_or(bad("#redistributor-regions is not a cell"))?;
     if regions == 0 {
         return Err(bad("#redistributor-regions is 0"));
     }
@@ -572,10 +408,10 @@ fn parse_gic(fdt: &fdt::Fdt<'_>) -> Result<Gic, PlatformError> {
             entries.next().ok_or(bad("reg has fewer entries than #redistributor-regions"))??;
         push(&mut redist, region, "GIC redistributor regions")?;
     }
-    let redist_stride = match node.property("redistributor-stride") {
+    let redist_stride = match cells_property(node, "redistributor-stride") {
         None => None,
-        Some(property) => Some(
-            cells(property.value)
+        Some(stride) => Some(
+            stride
                 .filter(|&stride| stride != 0)
                 .ok_or(bad("redistributor-stride is 0 or not one or two cells"))?,
         ),
@@ -626,7 +462,7 @@ fn parse_psci(fdt: &fdt::Fdt<'_>) -> Result<Option<Psci>, PlatformError> {
 
 fn parse_initrd(chosen: FdtNode<'_, '_>) -> Result<Option<Region>, PlatformError> {
     let bad = |reason| PlatformError::BadInitrd { reason };
-    let cell = |name| chosen.property(name).map(|property| cells(property.value));
+    let cell = |name| cells_property(chosen, name);
     match (cell("linux,initrd-start"), cell("linux,initrd-end")) {
         (None, None) => Ok(None),
         (Some(Some(start)), Some(Some(end))) if start <= end => {
@@ -638,6 +474,29 @@ fn parse_initrd(chosen: FdtNode<'_, '_>) -> Result<Option<Region>, PlatformError
         (Some(_), Some(_)) => Err(bad("an initrd property is not one or two cells")),
         _ => Err(bad("only one of linux,initrd-start and linux,initrd-end is present")),
     }
+}
+
+/// The `/memreserve/` entries as (address, size), up to the (0, 0) that ends the block; `None` for an
+/// entry that runs past the end of `dtb` (after it, the iterator is not used further).
+fn memory_reservations(dtb: &[u8]) -> impl Iterator<Item = Option<(u64, u64)>> + '_ {
+    let start = be32(dtb, 16).unwrap_or_default() as usize;
+    (start..)
+        .step_by(16)
+        .map(|offset| Some((be64(dtb, offset)?, be64(dtb, offset.checked_add(8)?)?)))
+        .take_while(|&entry| entry != Some((0, 0)))
+}
+
+/// Adds the `reg` entries of every node in `nodes` to `list`.
+fn push_reg<'a>(
+    list: &mut RegionList,
+    nodes: impl Iterator<Item = FdtNode<'a, 'a>>,
+    node: &'static str,
+    what: &'static str,
+) -> Result<(), PlatformError> {
+    for entry in nodes.flat_map(reg) {
+        push(list, entry.ok_or(PlatformError::BadProperty { node, property: "reg" })?, what)?;
+    }
+    Ok(())
 }
 
 fn push(list: &mut RegionList, region: Region, what: &'static str) -> Result<(), PlatformError> {
@@ -671,6 +530,12 @@ fn cells(bytes: &[u8]) -> Option<u64> {
         8 => be64(bytes, 0),
         _ => None,
     }
+}
+
+/// `node`'s property `name` as a one- or two-cell number: `None` when absent, `Some(None)` when
+/// malformed.
+fn cells_property(node: FdtNode<'_, '_>, name: &str) -> Option<Option<u64>> {
+    node.property(name).map(|property| cells(property.value))
 }
 
 /// The first string of a string property, if it is UTF-8.

@@ -8,7 +8,9 @@
 //!   system is stopping only halts.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use spin::Once;
 
 use xenolith_kernel::platform::cmdline::OnPanic;
 
@@ -16,16 +18,12 @@ use crate::arch;
 use crate::platform::console;
 
 static STOPPING: AtomicBool = AtomicBool::new(false);
-static ON_PANIC: AtomicU8 = AtomicU8::new(0);
+/// Set once at boot; read without waiting (`Once::get`), so a panic anywhere can read it.
+static ON_PANIC: Once<OnPanic> = Once::new();
 
-/// Records what a stop ends in (from `on_panic=`).
+/// Records what a stop ends in (from `on_panic=`); until then a stop halts.
 pub fn set_on_panic(action: OnPanic) {
-    let value = match action {
-        OnPanic::Halt => 0,
-        OnPanic::Poweroff => 1,
-        OnPanic::Reboot => 2,
-    };
-    ON_PANIC.store(value, Ordering::Relaxed);
+    ON_PANIC.call_once(|| action);
 }
 
 /// Whether the system is stopping (other CPUs check this when asked to stop).
@@ -44,16 +42,18 @@ pub fn stop_system(reason: fmt::Arguments<'_>) -> ! {
         arch::cpu::halt();
     }
     arch::smp::stop_other_cpus();
-    match ON_PANIC.load(Ordering::Relaxed) {
-        1 => {
+    match ON_PANIC.get() {
+        Some(OnPanic::Poweroff) => {
             console::print(format_args!("(XEN) powering off (on_panic=poweroff)\n"));
             arch::power::off();
         }
-        2 => {
+        Some(OnPanic::Reboot) => {
             console::print(format_args!("(XEN) resetting (on_panic=reboot)\n"));
             arch::power::reset();
         }
-        _ => console::print(format_args!("(XEN) system halted (on_panic=halt)\n")),
+        Some(OnPanic::Halt) | None => {
+            console::print(format_args!("(XEN) system halted (on_panic=halt)\n"))
+        }
     }
     arch::cpu::halt()
 }
