@@ -39,8 +39,8 @@ use budget::Domains;
 pub use budget::CAP_PERIOD;
 
 use super::{
-    Cpu, CpuMask, Decision, DomainId, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, MAX_PCPUS,
-    MAX_VCPUS, XEN_SCHEDULER_CREDIT2,
+    Cpu, CpuMask, Decision, DomainId, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, VcpuQueue,
+    MAX_PCPUS, MAX_VCPUS, XEN_SCHEDULER_CREDIT2,
 };
 
 /// Shortest timeslice (`CSCHED2_MIN_TIMER`).
@@ -67,7 +67,7 @@ const MIGRATE_COMPENSATION: i64 = 50_000;
 const CREDIT_RESET: i64 = 0;
 
 /// One vCPU (Xen's `csched2_unit`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Unit {
     domain: DomainId,
     weight: u16,
@@ -106,33 +106,12 @@ struct Pcpu {
     since: Nanos,
 }
 
-/// vCPUs awaiting a tickle once a decision is made.
-struct Pending {
-    ids: [VcpuId; MAX_VCPUS],
-    len: usize,
-}
-
-impl Pending {
-    const fn new() -> Self {
-        Self { ids: [0; MAX_VCPUS], len: 0 }
-    }
-
-    fn push(&mut self, vcpu: VcpuId) {
-        if self.len < MAX_VCPUS && !self.ids[..self.len].contains(&vcpu) {
-            self.ids[self.len] = vcpu;
-            self.len += 1;
-        }
-    }
-}
-
 /// The credit2 scheduler over `cpus` pCPUs.
 pub struct Credit2 {
     cpus: usize,
-    online: CpuMask,
     units: [Option<Unit>; MAX_VCPUS],
     /// Waiting vCPUs, most credit first; equal credit in arrival order.
-    runq: [VcpuId; MAX_VCPUS],
-    runq_len: usize,
+    runq: VcpuQueue,
     pcpus: [Pcpu; MAX_PCPUS],
     /// pCPUs kicked that have not rescheduled yet: busy for placement purposes.
     tickled: CpuMask,
@@ -149,10 +128,8 @@ impl Credit2 {
         assert!((1..=MAX_PCPUS).contains(&cpus), "credit2 over {cpus} pCPUs");
         Self {
             cpus,
-            online: CpuMask::all(cpus),
             units: [None; MAX_VCPUS],
-            runq: [0; MAX_VCPUS],
-            runq_len: 0,
+            runq: VcpuQueue::EMPTY,
             pcpus: [Pcpu::default(); MAX_PCPUS],
             tickled: CpuMask::EMPTY,
             max_weight: 1,
@@ -168,29 +145,14 @@ impl Credit2 {
         self.units[vcpu].as_mut().expect("credit2: a queued or running vCPU exists")
     }
 
-    fn held(&self, vcpu: VcpuId) -> bool {
-        self.units.get(vcpu).is_some_and(Option::is_some)
+    /// `vcpu`, if the scheduler holds it.
+    fn held(&self, vcpu: VcpuId) -> Option<Unit> {
+        self.units.get(vcpu).copied().flatten()
     }
 
     /// pCPUs running nothing (and not about to, which `tickled` says).
     fn idle(&self) -> CpuMask {
-        let mut idle = CpuMask::EMPTY;
-        for cpu in 0..self.cpus {
-            if self.pcpus[cpu].current.is_none() {
-                idle.insert(cpu);
-            }
-        }
-        idle
-    }
-
-    fn effective_soft(&self, params: &VcpuParams) -> CpuMask {
-        let hard = params.hard_affinity.and(self.online);
-        let soft = params.soft_affinity.and(hard);
-        if soft == hard {
-            CpuMask::EMPTY
-        } else {
-            soft
-        }
+        (0..self.cpus).filter(|&cpu| self.pcpus[cpu].current.is_none()).collect()
     }
 
     fn update_max_weight(&mut self) {
@@ -202,27 +164,20 @@ impl Credit2 {
 
     fn runq_insert(&mut self, vcpu: VcpuId) {
         let credit = self.unit(vcpu).credit;
-        let queue = &self.runq[..self.runq_len];
-        let position = queue.iter().position(|&other| credit > self.unit(other).credit);
-        let position = position.unwrap_or(self.runq_len);
-        self.runq.copy_within(position..self.runq_len, position + 1);
-        self.runq[position] = vcpu;
-        self.runq_len += 1;
+        let position = self.runq.iter().position(|&other| credit > self.unit(other).credit);
+        self.runq.insert(position.unwrap_or(self.runq.len()), vcpu);
         let unit = self.unit_mut(vcpu);
         unit.on_runq = true;
         unit.tickled_cpu = None;
     }
 
     fn runq_remove(&mut self, vcpu: VcpuId) {
-        if let Some(position) = self.runq[..self.runq_len].iter().position(|&other| other == vcpu) {
-            self.runq.copy_within(position + 1..self.runq_len, position);
-            self.runq_len -= 1;
-        }
+        self.runq.remove(vcpu);
         self.unit_mut(vcpu).on_runq = false;
     }
 
     fn runq_head_credit(&self) -> Option<i64> {
-        self.runq[..self.runq_len].first().map(|&vcpu| self.unit(vcpu).credit)
+        self.runq.first().map(|&vcpu| self.unit(vcpu).credit)
     }
 
     // --- Credit ---------------------------------------------------------------------------------
@@ -300,7 +255,7 @@ impl Credit2 {
 
     /// `vcpu` stopped running: its unused budget goes back to the pool, which may unpark its
     /// domain's other vCPUs (Xen's `unit_return_budget`).
-    fn return_budget(&mut self, vcpu: VcpuId, unparked: &mut Pending) {
+    fn return_budget(&mut self, vcpu: VcpuId, unparked: &mut VcpuQueue) {
         let unit = self.unit_mut(vcpu);
         let (Some(left), domain) = (unit.budget, unit.domain) else { return };
         if left <= 0 {
@@ -312,7 +267,7 @@ impl Credit2 {
         }
     }
 
-    fn unpark_domain(&mut self, domain: DomainId, unparked: &mut Pending) {
+    fn unpark_domain(&mut self, domain: DomainId, unparked: &mut VcpuQueue) {
         for vcpu in 0..MAX_VCPUS {
             let Some(unit) = self.units[vcpu].as_mut() else { continue };
             if unit.domain != domain || !unit.parked {
@@ -327,7 +282,7 @@ impl Credit2 {
     }
 
     /// Applies every cap refill due by `now` and unparks what it can.
-    fn refill(&mut self, now: Nanos, unparked: &mut Pending) {
+    fn refill(&mut self, now: Nanos, unparked: &mut VcpuQueue) {
         let mut refilled: [Option<DomainId>; MAX_VCPUS] = [None; MAX_VCPUS];
         for (slot, domain) in refilled.iter_mut().zip(self.domains.capped_mut()) {
             if domain.refill(now) {
@@ -355,7 +310,7 @@ impl Credit2 {
         if old == cap {
             return;
         }
-        let mut unparked = Pending::new();
+        let mut unparked = VcpuQueue::EMPTY;
         for vcpu in 0..MAX_VCPUS {
             let Some(unit) = self.units[vcpu].filter(|unit| unit.domain == domain) else {
                 continue;
@@ -378,8 +333,8 @@ impl Credit2 {
         if cap == 0 {
             self.unpark_domain(domain, &mut unparked);
         }
-        for &vcpu in &unparked.ids[..unparked.len] {
-            kick.insert_opt(self.tickle(vcpu, now, None, true));
+        for &vcpu in unparked.iter() {
+            kick.extend(self.tickle(vcpu, now, None, true));
         }
     }
 
@@ -417,18 +372,11 @@ impl Credit2 {
         preempt: bool,
     ) -> Option<Cpu> {
         let unit = *self.unit(vcpu);
-        let mut allowed = unit.hard.and(self.online);
-        if let Some(cpu) = exclude {
-            allowed.remove(cpu);
-        }
-        let free = self.idle().and_not(self.tickled);
-        let mut target = None;
-        for step in [unit.soft, unit.hard] {
-            if let Some(cpu) = step.and(allowed).and(free).cycle_from(unit.processor) {
-                target = Some(cpu);
-                break;
-            }
-        }
+        let allowed = unit.hard.and_not(exclude.into_iter().collect());
+        let free = self.idle().and_not(self.tickled).and(allowed);
+        let mut target = [unit.soft, unit.hard]
+            .into_iter()
+            .find_map(|step| step.and(free).cycle_from(unit.processor));
         if target.is_none() && preempt {
             // Unlike Xen, a pCPU whose vCPU is still within the rate limit is tickled too: it
             // re-arms its timer for the end of the rate limit, bounding the wake-up latency by it.
@@ -478,7 +426,7 @@ impl Credit2 {
             }
         }
         let mut index = 0;
-        while index < self.runq_len {
+        while index < self.runq.len() {
             let vcpu = self.runq[index];
             index += 1;
             let unit = *self.unit(vcpu);
@@ -537,7 +485,7 @@ impl Credit2 {
     /// if `cpu` ends up idle, possibly to `cpu` itself: then `kick` names `cpu`.
     fn schedule_once(&mut self, cpu: Cpu, now: Nanos) -> Decision {
         let mut kick = CpuMask::EMPTY;
-        let mut unparked = Pending::new();
+        let mut unparked = VcpuQueue::EMPTY;
         self.tickled.remove(cpu);
         self.refill(now, &mut unparked);
 
@@ -594,22 +542,22 @@ impl Credit2 {
 
         // Pass on the tickles this pCPU did not take, to idle pCPUs only (busy ones already
         // have timers), so that no pCPU idles while such a vCPU waits.
-        for index in 0..self.runq_len {
+        for index in 0..self.runq.len() {
             let vcpu = self.runq[index];
             if self.unit(vcpu).tickled_cpu == Some(cpu) {
                 self.unit_mut(vcpu).tickled_cpu = None;
-                kick.insert_opt(self.tickle(vcpu, now, Some(cpu), false));
+                kick.extend(self.tickle(vcpu, now, Some(cpu), false));
             }
         }
         // Place what this pass put back in the queue; an idle `cpu` may take it itself.
         let exclude = next.map(|_| cpu);
         if let Some(vcpu) = requeue {
             self.runq_insert(vcpu);
-            kick.insert_opt(self.tickle(vcpu, now, exclude, true));
+            kick.extend(self.tickle(vcpu, now, exclude, true));
         }
-        for &vcpu in &unparked.ids[..unparked.len] {
+        for &vcpu in unparked.iter() {
             if self.unit(vcpu).on_runq {
-                kick.insert_opt(self.tickle(vcpu, now, exclude, true));
+                kick.extend(self.tickle(vcpu, now, exclude, true));
             }
         }
         Decision { vcpu: next, run_for, kick }
@@ -626,45 +574,29 @@ impl Scheduler for Credit2 {
     }
 
     fn add_vcpu(&mut self, vcpu: VcpuId, params: VcpuParams, now: Nanos) -> Result<(), SchedError> {
-        if vcpu >= MAX_VCPUS {
-            return Err(SchedError::VcpuOutOfRange);
-        }
-        if self.held(vcpu) {
-            return Err(SchedError::VcpuExists);
-        }
-        params.validate(self.cpus)?;
+        params.check_add(vcpu, self.held(vcpu).is_some(), self.cpus)?;
         if !self.domains.may_join(params.domain, params.cap) {
             return Err(SchedError::InvalidCap);
         }
         self.domains.join(params.domain, params.cap, now);
-        let hard = params.hard_affinity.and(self.online);
-        let soft = self.effective_soft(&params);
+        let (hard, soft) = params.masks(self.cpus);
         self.units[vcpu] = Some(Unit {
             domain: params.domain,
             weight: params.weight,
             hard,
             soft,
             credit: CREDIT_INIT,
-            residual: 0,
             budget: (params.cap != 0).then_some(0),
             start_time: now,
             processor: soft.first().or(hard.first()).unwrap_or(0),
-            tickled_cpu: None,
-            awake: false,
-            parked: false,
-            yielding: false,
-            on_runq: false,
-            running_on: None,
+            ..Unit::default()
         });
         self.update_max_weight();
         Ok(())
     }
 
     fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu> {
-        if !self.held(vcpu) {
-            return None;
-        }
-        let unit = *self.unit(vcpu);
+        let unit = self.held(vcpu)?;
         if unit.on_runq {
             self.runq_remove(vcpu);
         }
@@ -688,17 +620,10 @@ impl Scheduler for Credit2 {
         params: VcpuParams,
         now: Nanos,
     ) -> Result<CpuMask, SchedError> {
-        if !self.held(vcpu) {
-            return Err(SchedError::UnknownVcpu);
-        }
-        params.validate(self.cpus)?;
-        let unit = *self.unit(vcpu);
-        if unit.domain != params.domain {
-            return Err(SchedError::DomainMismatch);
-        }
+        let unit = self.held(vcpu).ok_or(SchedError::UnknownVcpu)?;
+        params.check_change(unit.domain, self.cpus)?;
         let mut kick = CpuMask::EMPTY;
-        let hard = params.hard_affinity.and(self.online);
-        let soft = self.effective_soft(&params);
+        let (hard, soft) = params.masks(self.cpus);
         if let Some(cpu) = unit.running_on {
             self.burn(vcpu, now);
             if !hard.contains(cpu) {
@@ -715,7 +640,7 @@ impl Scheduler for Credit2 {
         self.update_max_weight();
         self.set_cap(unit.domain, params.cap, now, &mut kick);
         if self.unit(vcpu).on_runq && (unit.hard != hard || unit.soft != soft) {
-            kick.insert_opt(self.tickle(vcpu, now, None, true));
+            kick.extend(self.tickle(vcpu, now, None, true));
         }
         Ok(kick)
     }
@@ -769,6 +694,7 @@ impl Scheduler for Credit2 {
         }
     }
 
+    #[cfg(test)]
     fn current(&self, cpu: Cpu) -> Option<VcpuId> {
         self.pcpus.get(cpu).and_then(|pcpu| pcpu.current)
     }

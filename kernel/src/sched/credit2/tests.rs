@@ -472,7 +472,7 @@ fn vcpu_ids_are_reusable_after_removal() {
 
 /// Checks the invariants of the module documentation that the simulator cannot see.
 fn assert_invariants(credit2: &Credit2) {
-    let queue = &credit2.runq[..credit2.runq_len];
+    let queue = &*credit2.runq;
     let credit = |vcpu: VcpuId| credit2.unit(vcpu).credit;
     assert!(queue.windows(2).all(|pair| credit(pair[0]) >= credit(pair[1])), "sorted by credit");
     let mut heaviest = 1;
