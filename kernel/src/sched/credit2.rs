@@ -216,10 +216,8 @@ impl Credit2 {
             reset += CREDIT_INIT;
         }
         for vcpu in 0..MAX_VCPUS {
-            let Some(running_on) = self.units[vcpu].as_ref().map(|unit| unit.running_on) else {
-                continue;
-            };
-            if let Some(cpu) = running_on {
+            let Some(unit) = self.units[vcpu] else { continue };
+            if let Some(cpu) = unit.running_on {
                 self.burn(vcpu, now);
                 if self.unit(vcpu).budget.is_some_and(|budget| budget <= 0) {
                     self.tickled.insert(cpu);
@@ -238,10 +236,7 @@ impl Credit2 {
     /// empty. Returns whether it may run (Xen's `unit_grab_budget`).
     fn grab_budget(&mut self, vcpu: VcpuId) -> bool {
         let unit = *self.unit(vcpu);
-        let Some(left) = unit.budget else { return true };
-        if left > 0 {
-            return true;
-        }
+        let Some(left) = unit.budget.filter(|&left| left <= 0) else { return true };
         let granted = self.domains.get_mut(unit.domain).map_or(0, |domain| domain.grab(left));
         self.unit_mut(vcpu).budget = Some(granted);
         if granted <= 0 {
@@ -257,10 +252,8 @@ impl Credit2 {
     /// domain's other vCPUs (Xen's `unit_return_budget`).
     fn return_budget(&mut self, vcpu: VcpuId, unparked: &mut VcpuQueue) {
         let unit = self.unit_mut(vcpu);
-        let (Some(left), domain) = (unit.budget, unit.domain) else { return };
-        if left <= 0 {
-            return;
-        }
+        let Some(left) = unit.budget.filter(|&left| left > 0) else { return };
+        let domain = unit.domain;
         unit.budget = Some(0);
         if self.domains.get_mut(domain).is_some_and(|record| record.give_back(left)) {
             self.unpark_domain(domain, unparked);
@@ -269,10 +262,8 @@ impl Credit2 {
 
     fn unpark_domain(&mut self, domain: DomainId, unparked: &mut VcpuQueue) {
         for vcpu in 0..MAX_VCPUS {
-            let Some(unit) = self.units[vcpu].as_mut() else { continue };
-            if unit.domain != domain || !unit.parked {
-                continue;
-            }
+            let unit = self.units[vcpu].as_mut().filter(|unit| unit.domain == domain);
+            let Some(unit) = unit.filter(|unit| unit.parked) else { continue };
             unit.parked = false;
             if unit.awake && unit.running_on.is_none() && !unit.on_runq {
                 self.runq_insert(vcpu);
@@ -283,14 +274,10 @@ impl Credit2 {
 
     /// Applies every cap refill due by `now` and unparks what it can.
     fn refill(&mut self, now: Nanos, unparked: &mut VcpuQueue) {
-        let mut refilled: [Option<DomainId>; MAX_VCPUS] = [None; MAX_VCPUS];
-        for (slot, domain) in refilled.iter_mut().zip(self.domains.capped_mut()) {
-            if domain.refill(now) {
-                *slot = Some(domain.id);
+        for record in 0..MAX_VCPUS {
+            if let Some(domain) = self.domains.refill(record, now) {
+                self.unpark_domain(domain, unparked);
             }
-        }
-        for domain in refilled.into_iter().flatten() {
-            self.unpark_domain(domain, unparked);
         }
     }
 
@@ -334,7 +321,7 @@ impl Credit2 {
             self.unpark_domain(domain, &mut unparked);
         }
         for &vcpu in unparked.iter() {
-            kick.extend(self.tickle(vcpu, now, None, true));
+            kick.extend(self.tickle(vcpu, now, CpuMask::EMPTY, true));
         }
     }
 
@@ -363,16 +350,11 @@ impl Credit2 {
 
     /// Picks the pCPU that should pick up queued `vcpu` and marks it tickled (Xen's
     /// `runq_tickle`): an idle pCPU in its soft, then hard affinity, nearest its last pCPU; else,
-    /// if `preempt`, the busy pCPU it has most right to preempt. `exclude` is the pCPU deciding.
-    fn tickle(
-        &mut self,
-        vcpu: VcpuId,
-        now: Nanos,
-        exclude: Option<Cpu>,
-        preempt: bool,
-    ) -> Option<Cpu> {
+    /// if `preempt`, the busy pCPU it has most right to preempt. `exclude` holds the pCPU deciding,
+    /// if any.
+    fn tickle(&mut self, vcpu: VcpuId, now: Nanos, exclude: CpuMask, preempt: bool) -> Option<Cpu> {
         let unit = *self.unit(vcpu);
-        let allowed = unit.hard.and_not(exclude.into_iter().collect());
+        let allowed = unit.hard.and_not(exclude);
         let free = self.idle().and_not(self.tickled).and(allowed);
         let mut target = [unit.soft, unit.hard]
             .into_iter()
@@ -381,20 +363,17 @@ impl Credit2 {
             // Unlike Xen, a pCPU whose vCPU is still within the rate limit is tickled too: it
             // re-arms its timer for the end of the rate limit, bounding the wake-up latency by it.
             let busy = allowed.and_not(self.idle()).and_not(self.tickled);
+            let last = CpuMask::single(unit.processor);
             let mut best = 0;
-            if busy.contains(unit.processor) {
-                let score = self.tickle_score(vcpu, unit.processor, now);
-                if score > 0 {
-                    (best, target) = (score, Some(unit.processor));
+            // Its last pCPU first: in its soft affinity, it needs no migration, so if it is any
+            // good, take it.
+            for cpu in busy.and(last).iter().chain(busy.and_not(last).iter()) {
+                if target == Some(unit.processor) && unit.soft.contains(unit.processor) {
+                    break;
                 }
-            }
-            // Its last pCPU, in its soft affinity, needs no migration: take it if it is any good.
-            if target.is_none() || !unit.soft.contains(unit.processor) {
-                for cpu in busy.iter().filter(|&cpu| cpu != unit.processor) {
-                    let score = self.tickle_score(vcpu, cpu, now);
-                    if score > best {
-                        (best, target) = (score, Some(cpu));
-                    }
+                let score = self.tickle_score(vcpu, cpu, now);
+                if score > best {
+                    (best, target) = (score, Some(cpu));
                 }
             }
         }
@@ -456,19 +435,9 @@ impl Credit2 {
 
     /// How long `next` runs (Xen's `csched2_runtime`): until its credit meets the best waiter's
     /// (or the vCPU being put back), within its budget, between the minimum and maximum timeslice.
-    fn runtime(
-        &self,
-        cpu: Cpu,
-        next: VcpuId,
-        continuing: bool,
-        inflight: Option<i64>,
-        now: Nanos,
-    ) -> Nanos {
-        let ratelimit = if continuing {
-            (self.pcpus[cpu].since + RATELIMIT).saturating_sub(now)
-        } else {
-            RATELIMIT
-        };
+    fn runtime(&self, cpu: Cpu, next: VcpuId, inflight: Option<i64>, now: Nanos) -> Nanos {
+        // The rest of the rate limit; all of it for a vCPU that starts now (`since` is now).
+        let ratelimit = (self.pcpus[cpu].since + RATELIMIT).saturating_sub(now);
         let min_time = MIN_TIMER.max(ratelimit);
         let unit = self.unit(next);
         let waiting = self.runq_head_credit().filter(|&credit| credit > 0).unwrap_or(0);
@@ -492,9 +461,7 @@ impl Credit2 {
         let current = self.pcpus[cpu].current;
         if let Some(vcpu) = current {
             self.burn(vcpu, now);
-            if self.unit(vcpu).budget.is_some_and(|budget| budget <= 0) {
-                self.grab_budget(vcpu);
-            }
+            self.grab_budget(vcpu);
         }
         let next = self.candidate(cpu, current, now);
         let mut requeue = None;
@@ -534,7 +501,7 @@ impl Credit2 {
         self.pcpus[cpu].current = next;
         kick.remove(cpu);
 
-        let mut run_for = next.map(|vcpu| self.runtime(cpu, vcpu, next == current, inflight, now));
+        let mut run_for = next.map(|vcpu| self.runtime(cpu, vcpu, inflight, now));
         if let Some(deadline) = self.refill_deadline(cpu) {
             let until = deadline.saturating_sub(now).max(1);
             run_for = Some(run_for.map_or(until, |time| time.min(until)));
@@ -546,11 +513,11 @@ impl Credit2 {
             let vcpu = self.runq[index];
             if self.unit(vcpu).tickled_cpu == Some(cpu) {
                 self.unit_mut(vcpu).tickled_cpu = None;
-                kick.extend(self.tickle(vcpu, now, Some(cpu), false));
+                kick.extend(self.tickle(vcpu, now, CpuMask::single(cpu), false));
             }
         }
         // Place what this pass put back in the queue; an idle `cpu` may take it itself.
-        let exclude = next.map(|_| cpu);
+        let exclude = next.map_or(CpuMask::EMPTY, |_| CpuMask::single(cpu));
         if let Some(vcpu) = requeue {
             self.runq_insert(vcpu);
             kick.extend(self.tickle(vcpu, now, exclude, true));
@@ -575,7 +542,8 @@ impl Scheduler for Credit2 {
 
     fn add_vcpu(&mut self, vcpu: VcpuId, params: VcpuParams, now: Nanos) -> Result<(), SchedError> {
         params.check_add(vcpu, self.held(vcpu).is_some(), self.cpus)?;
-        if !self.domains.may_join(params.domain, params.cap) {
+        // A domain has one cap.
+        if self.domains.get(params.domain).is_some_and(|domain| domain.cap != params.cap) {
             return Err(SchedError::InvalidCap);
         }
         self.domains.join(params.domain, params.cap, now);
@@ -640,7 +608,7 @@ impl Scheduler for Credit2 {
         self.update_max_weight();
         self.set_cap(unit.domain, params.cap, now, &mut kick);
         if self.unit(vcpu).on_runq && (unit.hard != hard || unit.soft != soft) {
-            kick.extend(self.tickle(vcpu, now, None, true));
+            kick.extend(self.tickle(vcpu, now, CpuMask::EMPTY, true));
         }
         Ok(kick)
     }
@@ -652,7 +620,7 @@ impl Scheduler for Credit2 {
             return None;
         }
         self.runq_insert(vcpu);
-        self.tickle(vcpu, now, None, true)
+        self.tickle(vcpu, now, CpuMask::EMPTY, true)
     }
 
     fn sleep(&mut self, vcpu: VcpuId, _now: Nanos) -> Option<Cpu> {
