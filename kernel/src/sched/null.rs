@@ -91,10 +91,8 @@ impl Null {
     /// Frees `cpu` and gives it to the first waiter whose soft, else hard, affinity has it (Xen's
     /// `unit_deassign`).
     fn release(&mut self, cpu: Cpu) {
-        if let Some(vcpu) = self.assigned[cpu].take() {
-            if let Some(entry) = self.vcpus[vcpu].as_mut() {
-                entry.cpu = None;
-            }
+        if let Some(entry) = self.assigned[cpu].take().and_then(|vcpu| self.vcpus[vcpu].as_mut()) {
+            entry.cpu = None;
         }
         self.current[cpu] = None;
         let first_in = |mask: fn(&Vcpu) -> CpuMask| {
@@ -128,10 +126,9 @@ impl Scheduler for Null {
 
     fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu> {
         let entry = self.vcpus.get(vcpu).copied().flatten()?;
-        if !self.waitq.remove(vcpu) {
-            if let Some(cpu) = entry.cpu {
-                self.release(cpu);
-            }
+        self.waitq.remove(vcpu);
+        if let Some(cpu) = entry.cpu {
+            self.release(cpu);
         }
         self.vcpus[vcpu] = None;
         entry.cpu
@@ -148,21 +145,16 @@ impl Scheduler for Null {
         let (hard, soft) = params.masks(self.cpus);
         self.vcpus[vcpu] = Some(Vcpu { params, hard, soft, ..entry });
         let mut kick = CpuMask::EMPTY;
-        match entry.cpu {
+        if let Some(cpu) = entry.cpu.filter(|&cpu| !hard.contains(cpu)) {
             // Moved off its pCPU: free it (and give it to a waiter), then find another.
-            Some(cpu) if !hard.contains(cpu) => {
-                self.release(cpu);
-                kick.insert(cpu);
-                kick.extend(self.place(vcpu));
-            }
-            Some(_) => {}
-            None => {
-                if let Some(cpu) = self.pick(&Vcpu { hard, soft, ..entry }) {
-                    self.waitq.remove(vcpu);
-                    self.assign(vcpu, cpu);
-                    kick.insert(cpu);
-                }
-            }
+            self.release(cpu);
+            kick.insert(cpu);
+            kick.extend(self.place(vcpu));
+        } else if let (None, Some(cpu)) = (entry.cpu, self.pick(&Vcpu { hard, soft, ..entry })) {
+            // Waiting: a free pCPU of the new affinity ends the wait.
+            self.waitq.remove(vcpu);
+            self.assign(vcpu, cpu);
+            kick.insert(cpu);
         }
         Ok(kick)
     }
@@ -188,10 +180,6 @@ impl Scheduler for Null {
     fn schedule(&mut self, cpu: Cpu, _now: Nanos) -> Decision {
         if cpu >= self.cpus {
             return Decision::IDLE;
-        }
-        if self.assigned[cpu].is_none() {
-            // Cannot happen while the invariants hold; taken as in Xen's `null_schedule`.
-            self.release(cpu);
         }
         let next =
             self.assigned[cpu].filter(|&vcpu| self.vcpus[vcpu].is_some_and(|entry| entry.awake));
