@@ -4,7 +4,7 @@
 //!
 //! # Invariants
 //! - `percpu::PerCpu::current` names the vCPU slot whose live state is on that pCPU, or
-//!   [`IDLE`]; it changes only under [`TABLE`], in [`reschedule`].
+//!   [`IDLE`]; it changes only under [`TABLE`], in [`switch`].
 //! - A domain that shut down is destroyed by the first reschedule after which no pCPU has one of
 //!   its vCPUs current.
 //! - Lock order: the domain table, then the scheduler.
@@ -114,12 +114,7 @@ pub fn set_params(slot: usize, params: VcpuParams) -> Result<(), SchedError> {
 
 /// Whether one of `id`'s vCPUs is current on some pCPU.
 pub fn domain_running(table: &Table, id: DomainId) -> bool {
-    table.domain(id).is_some_and(|domain| {
-        CPUS.iter().any(|this| {
-            let current = this.current.load(Ordering::Acquire);
-            current != IDLE && domain.vcpus.contains(&current)
-        })
-    })
+    table.domain(id).is_some_and(|domain| domain.vcpus.iter().any(|&slot| is_current(slot)))
 }
 
 /// Hands a domain created at run time (paused, its vCPUs down) to the scheduler.

@@ -127,26 +127,14 @@ impl CpuMask {
     }
 
     /// The lowest pCPU of the set.
-    pub const fn first(self) -> Option<Cpu> {
-        if self.0 == 0 {
-            None
-        } else {
-            Some(self.0.trailing_zeros() as Cpu)
-        }
+    pub fn first(self) -> Option<Cpu> {
+        self.iter().next()
     }
 
     /// `cpu` if it is in the set, else the next one above it, wrapping around (Xen's
     /// `cpumask_test_or_cycle`): spreads picks and keeps a vCPU where it was.
-    pub const fn cycle_from(self, cpu: Cpu) -> Option<Cpu> {
-        if cpu >= MAX_PCPUS {
-            return self.first();
-        }
-        let at_or_above = self.0 & !((1u32 << cpu) - 1);
-        if at_or_above != 0 {
-            Some(at_or_above.trailing_zeros() as Cpu)
-        } else {
-            self.first()
-        }
+    pub fn cycle_from(self, cpu: Cpu) -> Option<Cpu> {
+        self.iter().find(|&other| other >= cpu).or_else(|| self.first())
     }
 
     /// The pCPUs of the set, lowest first.
