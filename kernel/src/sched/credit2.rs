@@ -23,7 +23,7 @@
 //! tasklets.
 //!
 //! # Invariants
-//! - `pcpus[c].current == Some(v)` exactly when `units[v].running_on == Some(c)`.
+//! - `current[c] == Some(v)` exactly when `units[v].running_on == Some(c)`.
 //! - The run queue holds, in non-increasing credit order, exactly the vCPUs that are awake, not
 //!   parked and not running; `on_runq` says so.
 //! - A capped vCPU has `budget: Some(_)`; a running one has a positive budget when it starts.
@@ -99,20 +99,16 @@ impl Unit {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Pcpu {
-    current: Option<VcpuId>,
-    /// When `current` started running (Xen's `state_entry_time`), for the rate limit.
-    since: Nanos,
-}
-
 /// The credit2 scheduler over `cpus` pCPUs.
 pub struct Credit2 {
     cpus: usize,
     units: [Option<Unit>; MAX_VCPUS],
     /// Waiting vCPUs, most credit first; equal credit in arrival order.
     runq: VcpuQueue,
-    pcpus: [Pcpu; MAX_PCPUS],
+    /// What each pCPU runs.
+    current: [Option<VcpuId>; MAX_PCPUS],
+    /// When `current` started running (Xen's `state_entry_time`), for the rate limit.
+    since: [Nanos; MAX_PCPUS],
     /// pCPUs kicked that have not rescheduled yet: busy for placement purposes.
     tickled: CpuMask,
     max_weight: u32,
@@ -130,7 +126,8 @@ impl Credit2 {
             cpus,
             units: [None; MAX_VCPUS],
             runq: VcpuQueue::EMPTY,
-            pcpus: [Pcpu::default(); MAX_PCPUS],
+            current: [None; MAX_PCPUS],
+            since: [0; MAX_PCPUS],
             tickled: CpuMask::EMPTY,
             max_weight: 1,
             domains: Domains::new(),
@@ -152,7 +149,7 @@ impl Credit2 {
 
     /// pCPUs running nothing (and not about to, which `tickled` says).
     fn idle(&self) -> CpuMask {
-        (0..self.cpus).filter(|&cpu| self.pcpus[cpu].current.is_none()).collect()
+        (0..self.cpus).filter(|&cpu| self.current[cpu].is_none()).collect()
     }
 
     fn update_max_weight(&mut self) {
@@ -171,6 +168,7 @@ impl Credit2 {
         unit.tickled_cpu = None;
     }
 
+    /// Takes `vcpu` out of the queue, if it is there.
     fn runq_remove(&mut self, vcpu: VcpuId) {
         self.runq.remove(vcpu);
         self.unit_mut(vcpu).on_runq = false;
@@ -211,10 +209,8 @@ impl Credit2 {
     /// Ends the epoch: everyone gets [`CREDIT_INIT`] more, clipped (Xen's `reset_credit`). A
     /// running capped vCPU found out of budget gets its pCPU kicked.
     fn reset_credit(&mut self, now: Nanos, next: VcpuId, kick: &mut CpuMask) {
-        let mut reset = CREDIT_INIT;
-        if self.unit(next).credit == CREDIT_MIN {
-            reset += CREDIT_INIT;
-        }
+        let reset =
+            if self.unit(next).credit == CREDIT_MIN { 2 * CREDIT_INIT } else { CREDIT_INIT };
         for vcpu in 0..MAX_VCPUS {
             let Some(unit) = self.units[vcpu] else { continue };
             if let Some(cpu) = unit.running_on {
@@ -241,9 +237,7 @@ impl Credit2 {
         self.unit_mut(vcpu).budget = Some(granted);
         if granted <= 0 {
             self.unit_mut(vcpu).parked = true;
-            if unit.on_runq {
-                self.runq_remove(vcpu);
-            }
+            self.runq_remove(vcpu);
         }
         granted > 0
     }
@@ -285,10 +279,7 @@ impl Credit2 {
     fn refill_deadline(&self, cpu: Cpu) -> Option<Nanos> {
         let parked =
             self.units.iter().flatten().filter(|unit| unit.parked && unit.hard.contains(cpu));
-        parked
-            .filter_map(|unit| self.domains.get(unit.domain))
-            .map(|domain| domain.next_refill)
-            .min()
+        parked.filter_map(|unit| Some(self.domains.get(unit.domain)?.next_refill)).min()
     }
 
     /// Turns domain `domain`'s cap to `cap` for all its vCPUs (Xen's `csched2_dom_cntl` putinfo).
@@ -330,7 +321,7 @@ impl Credit2 {
     /// How much `new` should replace what `cpu` runs: negative if not at all; else the credit
     /// difference plus bonuses for soft affinity (Xen's `tickle_score`).
     fn tickle_score(&mut self, new: VcpuId, cpu: Cpu, now: Nanos) -> i64 {
-        let Some(current) = self.pcpus[cpu].current else { return -1 };
+        let Some(current) = self.current[cpu] else { return -1 };
         self.burn(current, now);
         let (new, current) = (*self.unit(new), *self.unit(current));
         let mut score = new.credit - current.credit;
@@ -392,7 +383,7 @@ impl Credit2 {
             yielding = core::mem::take(&mut unit.yielding);
             let unit = *unit;
             let runnable = unit.runnable() && unit.hard.contains(cpu);
-            let ran = now.saturating_sub(self.pcpus[cpu].since);
+            let ran = now.saturating_sub(self.since[cpu]);
             if runnable && !yielding && ran < RATELIMIT {
                 return Some(vcpu);
             }
@@ -437,7 +428,7 @@ impl Credit2 {
     /// (or the vCPU being put back), within its budget, between the minimum and maximum timeslice.
     fn runtime(&self, cpu: Cpu, next: VcpuId, inflight: Option<i64>, now: Nanos) -> Nanos {
         // The rest of the rate limit; all of it for a vCPU that starts now (`since` is now).
-        let ratelimit = (self.pcpus[cpu].since + RATELIMIT).saturating_sub(now);
+        let ratelimit = (self.since[cpu] + RATELIMIT).saturating_sub(now);
         let min_time = MIN_TIMER.max(ratelimit);
         let unit = self.unit(next);
         let waiting = self.runq_head_credit().filter(|&credit| credit > 0).unwrap_or(0);
@@ -458,7 +449,7 @@ impl Credit2 {
         self.tickled.remove(cpu);
         self.refill(now, &mut unparked);
 
-        let current = self.pcpus[cpu].current;
+        let current = self.current[cpu];
         if let Some(vcpu) = current {
             self.burn(vcpu, now);
             self.grab_budget(vcpu);
@@ -474,14 +465,13 @@ impl Credit2 {
             self.return_budget(vcpu, &mut unparked);
         }
 
-        let mut inflight = None;
         if let Some(vcpu) = next {
             if next != current {
                 self.runq_remove(vcpu);
                 let unit = self.unit_mut(vcpu);
                 unit.running_on = Some(cpu);
                 unit.start_time = now;
-                self.pcpus[cpu].since = now;
+                self.since[cpu] = now;
             }
             let top = self
                 .runq_head_credit()
@@ -489,7 +479,6 @@ impl Credit2 {
             if top <= CREDIT_RESET {
                 self.reset_credit(now, vcpu, &mut kick);
             }
-            inflight = requeue.map(|vcpu| self.unit(vcpu).credit);
             let unit = self.unit_mut(vcpu);
             unit.start_time = now;
             unit.tickled_cpu = None;
@@ -498,8 +487,9 @@ impl Credit2 {
                 unit.processor = cpu;
             }
         }
-        self.pcpus[cpu].current = next;
+        self.current[cpu] = next;
         kick.remove(cpu);
+        let inflight = requeue.map(|vcpu| self.unit(vcpu).credit);
 
         let mut run_for = next.map(|vcpu| self.runtime(cpu, vcpu, inflight, now));
         if let Some(deadline) = self.refill_deadline(cpu) {
@@ -565,9 +555,7 @@ impl Scheduler for Credit2 {
 
     fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu> {
         let unit = self.held(vcpu)?;
-        if unit.on_runq {
-            self.runq_remove(vcpu);
-        }
+        self.runq_remove(vcpu);
         if let (Some(left), None) = (unit.budget, unit.running_on) {
             if let Some(domain) = self.domains.get_mut(unit.domain) {
                 domain.give_back(left);
@@ -577,7 +565,7 @@ impl Scheduler for Credit2 {
         self.units[vcpu] = None;
         self.update_max_weight();
         let cpu = unit.running_on?;
-        self.pcpus[cpu].current = None;
+        self.current[cpu] = None;
         self.tickled.insert(cpu);
         Some(cpu)
     }
@@ -630,9 +618,7 @@ impl Scheduler for Credit2 {
             self.tickled.insert(cpu);
             return Some(cpu);
         }
-        if unit.on_runq {
-            self.runq_remove(vcpu);
-        }
+        self.runq_remove(vcpu);
         None
     }
 
@@ -664,6 +650,6 @@ impl Scheduler for Credit2 {
 
     #[cfg(test)]
     fn current(&self, cpu: Cpu) -> Option<VcpuId> {
-        self.pcpus.get(cpu).and_then(|pcpu| pcpu.current)
+        self.current.get(cpu).copied().flatten()
     }
 }

@@ -486,7 +486,7 @@ fn assert_invariants(credit2: &Credit2) {
         let waiting = unit.awake && !unit.parked && unit.running_on.is_none();
         assert_eq!(unit.on_runq, waiting, "vCPU {vcpu} queued exactly when waiting: {unit:?}");
         if let Some(cpu) = unit.running_on {
-            assert_eq!(credit2.pcpus[cpu].current, Some(vcpu));
+            assert_eq!(credit2.current[cpu], Some(vcpu));
             assert!(unit.hard.contains(cpu) || credit2.tickled.contains(cpu));
         }
         assert!(unit.credit >= CREDIT_MIN);
@@ -494,7 +494,7 @@ fn assert_invariants(credit2: &Credit2) {
         assert_eq!(unit.budget.is_some(), domain.cap != 0, "vCPU {vcpu} budget follows the cap");
     }
     for cpu in 0..credit2.cpus {
-        if let Some(vcpu) = credit2.pcpus[cpu].current {
+        if let Some(vcpu) = credit2.current[cpu] {
             assert_eq!(credit2.unit(vcpu).running_on, Some(cpu));
         }
     }
