@@ -207,21 +207,18 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
         Some((slot, vcpu, domain))
     });
     match next {
-        Some((slot, vcpu, domain)) => {
+        Some((_, vcpu, domain)) => {
             guest::restore_el1(&vcpu.context.el1);
             guest::restore_fp(&vcpu.context.fp);
             guest::restore_gic(&vcpu.context.gic);
             guest::activate_stage2(domain.vmid, domain.stage2.root());
             frame.clone_from(&vcpu.context.frame);
-            this.current.store(slot, Ordering::Release);
-            Some(slot)
         }
-        None => {
-            *frame = idle_frame();
-            this.current.store(IDLE, Ordering::Release);
-            None
-        }
+        None => *frame = idle_frame(),
     }
+    let slot = next.map(|(slot, ..)| slot);
+    this.current.store(slot.unwrap_or(IDLE), Ordering::Release);
+    slot
 }
 
 /// Logs each domain's share of one pCPU since the previous call `elapsed_ns` ago (the heartbeat):
