@@ -1,4 +1,4 @@
-//! Host tests of the shared scheduling types: `CpuMask` and parameter validation.
+//! Host tests of the shared scheduling types: `CpuMask`, `VcpuQueue` and parameter validation.
 //!
 //! # Invariants
 //! - Deterministic: fixed inputs and seeds, simulated time only; a failure reproduces exactly.
