@@ -23,7 +23,7 @@
 //! tasklets.
 //!
 //! # Invariants
-//! - `pcpus[c].current == Some(v)` exactly when `units[v].running_on == Some(c)`.
+//! - `current[c] == Some(v)` exactly when `units[v].running_on == Some(c)`.
 //! - The run queue holds, in non-increasing credit order, exactly the vCPUs that are awake, not
 //!   parked and not running; `on_runq` says so.
 //! - A capped vCPU has `budget: Some(_)`; a running one has a positive budget when it starts.
@@ -39,8 +39,8 @@ use budget::Domains;
 pub use budget::CAP_PERIOD;
 
 use super::{
-    Cpu, CpuMask, Decision, DomainId, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, MAX_PCPUS,
-    MAX_VCPUS, XEN_SCHEDULER_CREDIT2,
+    Cpu, CpuMask, Decision, DomainId, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, VcpuQueue,
+    MAX_PCPUS, MAX_VCPUS, XEN_SCHEDULER_CREDIT2,
 };
 
 /// Shortest timeslice (`CSCHED2_MIN_TIMER`).
@@ -67,7 +67,7 @@ const MIGRATE_COMPENSATION: i64 = 50_000;
 const CREDIT_RESET: i64 = 0;
 
 /// One vCPU (Xen's `csched2_unit`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Unit {
     domain: DomainId,
     weight: u16,
@@ -99,41 +99,16 @@ impl Unit {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Pcpu {
-    current: Option<VcpuId>,
-    /// When `current` started running (Xen's `state_entry_time`), for the rate limit.
-    since: Nanos,
-}
-
-/// vCPUs awaiting a tickle once a decision is made.
-struct Pending {
-    ids: [VcpuId; MAX_VCPUS],
-    len: usize,
-}
-
-impl Pending {
-    const fn new() -> Self {
-        Self { ids: [0; MAX_VCPUS], len: 0 }
-    }
-
-    fn push(&mut self, vcpu: VcpuId) {
-        if self.len < MAX_VCPUS && !self.ids[..self.len].contains(&vcpu) {
-            self.ids[self.len] = vcpu;
-            self.len += 1;
-        }
-    }
-}
-
 /// The credit2 scheduler over `cpus` pCPUs.
 pub struct Credit2 {
     cpus: usize,
-    online: CpuMask,
     units: [Option<Unit>; MAX_VCPUS],
     /// Waiting vCPUs, most credit first; equal credit in arrival order.
-    runq: [VcpuId; MAX_VCPUS],
-    runq_len: usize,
-    pcpus: [Pcpu; MAX_PCPUS],
+    runq: VcpuQueue,
+    /// What each pCPU runs.
+    current: [Option<VcpuId>; MAX_PCPUS],
+    /// When `current` started running (Xen's `state_entry_time`), for the rate limit.
+    since: [Nanos; MAX_PCPUS],
     /// pCPUs kicked that have not rescheduled yet: busy for placement purposes.
     tickled: CpuMask,
     max_weight: u32,
@@ -149,11 +124,10 @@ impl Credit2 {
         assert!((1..=MAX_PCPUS).contains(&cpus), "credit2 over {cpus} pCPUs");
         Self {
             cpus,
-            online: CpuMask::all(cpus),
             units: [None; MAX_VCPUS],
-            runq: [0; MAX_VCPUS],
-            runq_len: 0,
-            pcpus: [Pcpu::default(); MAX_PCPUS],
+            runq: VcpuQueue::EMPTY,
+            current: [None; MAX_PCPUS],
+            since: [0; MAX_PCPUS],
             tickled: CpuMask::EMPTY,
             max_weight: 1,
             domains: Domains::new(),
@@ -168,29 +142,14 @@ impl Credit2 {
         self.units[vcpu].as_mut().expect("credit2: a queued or running vCPU exists")
     }
 
-    fn held(&self, vcpu: VcpuId) -> bool {
-        self.units.get(vcpu).is_some_and(Option::is_some)
+    /// `vcpu`, if the scheduler holds it.
+    fn held(&self, vcpu: VcpuId) -> Option<Unit> {
+        self.units.get(vcpu).copied().flatten()
     }
 
     /// pCPUs running nothing (and not about to, which `tickled` says).
     fn idle(&self) -> CpuMask {
-        let mut idle = CpuMask::EMPTY;
-        for cpu in 0..self.cpus {
-            if self.pcpus[cpu].current.is_none() {
-                idle.insert(cpu);
-            }
-        }
-        idle
-    }
-
-    fn effective_soft(&self, params: &VcpuParams) -> CpuMask {
-        let hard = params.hard_affinity.and(self.online);
-        let soft = params.soft_affinity.and(hard);
-        if soft == hard {
-            CpuMask::EMPTY
-        } else {
-            soft
-        }
+        (0..self.cpus).filter(|&cpu| self.current[cpu].is_none()).collect()
     }
 
     fn update_max_weight(&mut self) {
@@ -202,27 +161,21 @@ impl Credit2 {
 
     fn runq_insert(&mut self, vcpu: VcpuId) {
         let credit = self.unit(vcpu).credit;
-        let queue = &self.runq[..self.runq_len];
-        let position = queue.iter().position(|&other| credit > self.unit(other).credit);
-        let position = position.unwrap_or(self.runq_len);
-        self.runq.copy_within(position..self.runq_len, position + 1);
-        self.runq[position] = vcpu;
-        self.runq_len += 1;
+        let position = self.runq.iter().position(|&other| credit > self.unit(other).credit);
+        self.runq.insert(position.unwrap_or(self.runq.len()), vcpu);
         let unit = self.unit_mut(vcpu);
         unit.on_runq = true;
         unit.tickled_cpu = None;
     }
 
+    /// Takes `vcpu` out of the queue, if it is there.
     fn runq_remove(&mut self, vcpu: VcpuId) {
-        if let Some(position) = self.runq[..self.runq_len].iter().position(|&other| other == vcpu) {
-            self.runq.copy_within(position + 1..self.runq_len, position);
-            self.runq_len -= 1;
-        }
+        self.runq.remove(vcpu);
         self.unit_mut(vcpu).on_runq = false;
     }
 
     fn runq_head_credit(&self) -> Option<i64> {
-        self.runq[..self.runq_len].first().map(|&vcpu| self.unit(vcpu).credit)
+        self.runq.first().map(|&vcpu| self.unit(vcpu).credit)
     }
 
     // --- Credit ---------------------------------------------------------------------------------
@@ -256,15 +209,11 @@ impl Credit2 {
     /// Ends the epoch: everyone gets [`CREDIT_INIT`] more, clipped (Xen's `reset_credit`). A
     /// running capped vCPU found out of budget gets its pCPU kicked.
     fn reset_credit(&mut self, now: Nanos, next: VcpuId, kick: &mut CpuMask) {
-        let mut reset = CREDIT_INIT;
-        if self.unit(next).credit == CREDIT_MIN {
-            reset += CREDIT_INIT;
-        }
+        let reset =
+            if self.unit(next).credit == CREDIT_MIN { 2 * CREDIT_INIT } else { CREDIT_INIT };
         for vcpu in 0..MAX_VCPUS {
-            let Some(running_on) = self.units[vcpu].as_ref().map(|unit| unit.running_on) else {
-                continue;
-            };
-            if let Some(cpu) = running_on {
+            let Some(unit) = self.units[vcpu] else { continue };
+            if let Some(cpu) = unit.running_on {
                 self.burn(vcpu, now);
                 if self.unit(vcpu).budget.is_some_and(|budget| budget <= 0) {
                     self.tickled.insert(cpu);
@@ -283,41 +232,32 @@ impl Credit2 {
     /// empty. Returns whether it may run (Xen's `unit_grab_budget`).
     fn grab_budget(&mut self, vcpu: VcpuId) -> bool {
         let unit = *self.unit(vcpu);
-        let Some(left) = unit.budget else { return true };
-        if left > 0 {
-            return true;
-        }
+        let Some(left) = unit.budget.filter(|&left| left <= 0) else { return true };
         let granted = self.domains.get_mut(unit.domain).map_or(0, |domain| domain.grab(left));
         self.unit_mut(vcpu).budget = Some(granted);
         if granted <= 0 {
             self.unit_mut(vcpu).parked = true;
-            if unit.on_runq {
-                self.runq_remove(vcpu);
-            }
+            self.runq_remove(vcpu);
         }
         granted > 0
     }
 
     /// `vcpu` stopped running: its unused budget goes back to the pool, which may unpark its
     /// domain's other vCPUs (Xen's `unit_return_budget`).
-    fn return_budget(&mut self, vcpu: VcpuId, unparked: &mut Pending) {
+    fn return_budget(&mut self, vcpu: VcpuId, unparked: &mut VcpuQueue) {
         let unit = self.unit_mut(vcpu);
-        let (Some(left), domain) = (unit.budget, unit.domain) else { return };
-        if left <= 0 {
-            return;
-        }
+        let Some(left) = unit.budget.filter(|&left| left > 0) else { return };
+        let domain = unit.domain;
         unit.budget = Some(0);
         if self.domains.get_mut(domain).is_some_and(|record| record.give_back(left)) {
             self.unpark_domain(domain, unparked);
         }
     }
 
-    fn unpark_domain(&mut self, domain: DomainId, unparked: &mut Pending) {
+    fn unpark_domain(&mut self, domain: DomainId, unparked: &mut VcpuQueue) {
         for vcpu in 0..MAX_VCPUS {
-            let Some(unit) = self.units[vcpu].as_mut() else { continue };
-            if unit.domain != domain || !unit.parked {
-                continue;
-            }
+            let unit = self.units[vcpu].as_mut().filter(|unit| unit.domain == domain);
+            let Some(unit) = unit.filter(|unit| unit.parked) else { continue };
             unit.parked = false;
             if unit.awake && unit.running_on.is_none() && !unit.on_runq {
                 self.runq_insert(vcpu);
@@ -327,15 +267,11 @@ impl Credit2 {
     }
 
     /// Applies every cap refill due by `now` and unparks what it can.
-    fn refill(&mut self, now: Nanos, unparked: &mut Pending) {
-        let mut refilled: [Option<DomainId>; MAX_VCPUS] = [None; MAX_VCPUS];
-        for (slot, domain) in refilled.iter_mut().zip(self.domains.capped_mut()) {
-            if domain.refill(now) {
-                *slot = Some(domain.id);
+    fn refill(&mut self, now: Nanos, unparked: &mut VcpuQueue) {
+        for record in 0..MAX_VCPUS {
+            if let Some(domain) = self.domains.refill(record, now) {
+                self.unpark_domain(domain, unparked);
             }
-        }
-        for domain in refilled.into_iter().flatten() {
-            self.unpark_domain(domain, unparked);
         }
     }
 
@@ -343,10 +279,7 @@ impl Credit2 {
     fn refill_deadline(&self, cpu: Cpu) -> Option<Nanos> {
         let parked =
             self.units.iter().flatten().filter(|unit| unit.parked && unit.hard.contains(cpu));
-        parked
-            .filter_map(|unit| self.domains.get(unit.domain))
-            .map(|domain| domain.next_refill)
-            .min()
+        parked.filter_map(|unit| Some(self.domains.get(unit.domain)?.next_refill)).min()
     }
 
     /// Turns domain `domain`'s cap to `cap` for all its vCPUs (Xen's `csched2_dom_cntl` putinfo).
@@ -355,7 +288,7 @@ impl Credit2 {
         if old == cap {
             return;
         }
-        let mut unparked = Pending::new();
+        let mut unparked = VcpuQueue::EMPTY;
         for vcpu in 0..MAX_VCPUS {
             let Some(unit) = self.units[vcpu].filter(|unit| unit.domain == domain) else {
                 continue;
@@ -378,8 +311,8 @@ impl Credit2 {
         if cap == 0 {
             self.unpark_domain(domain, &mut unparked);
         }
-        for &vcpu in &unparked.ids[..unparked.len] {
-            kick.insert_opt(self.tickle(vcpu, now, None, true));
+        for &vcpu in unparked.iter() {
+            kick.extend(self.tickle(vcpu, now, CpuMask::EMPTY, true));
         }
     }
 
@@ -388,7 +321,7 @@ impl Credit2 {
     /// How much `new` should replace what `cpu` runs: negative if not at all; else the credit
     /// difference plus bonuses for soft affinity (Xen's `tickle_score`).
     fn tickle_score(&mut self, new: VcpuId, cpu: Cpu, now: Nanos) -> i64 {
-        let Some(current) = self.pcpus[cpu].current else { return -1 };
+        let Some(current) = self.current[cpu] else { return -1 };
         self.burn(current, now);
         let (new, current) = (*self.unit(new), *self.unit(current));
         let mut score = new.credit - current.credit;
@@ -408,45 +341,30 @@ impl Credit2 {
 
     /// Picks the pCPU that should pick up queued `vcpu` and marks it tickled (Xen's
     /// `runq_tickle`): an idle pCPU in its soft, then hard affinity, nearest its last pCPU; else,
-    /// if `preempt`, the busy pCPU it has most right to preempt. `exclude` is the pCPU deciding.
-    fn tickle(
-        &mut self,
-        vcpu: VcpuId,
-        now: Nanos,
-        exclude: Option<Cpu>,
-        preempt: bool,
-    ) -> Option<Cpu> {
+    /// if `preempt`, the busy pCPU it has most right to preempt. `exclude` holds the pCPU deciding,
+    /// if any.
+    fn tickle(&mut self, vcpu: VcpuId, now: Nanos, exclude: CpuMask, preempt: bool) -> Option<Cpu> {
         let unit = *self.unit(vcpu);
-        let mut allowed = unit.hard.and(self.online);
-        if let Some(cpu) = exclude {
-            allowed.remove(cpu);
-        }
-        let free = self.idle().and_not(self.tickled);
-        let mut target = None;
-        for step in [unit.soft, unit.hard] {
-            if let Some(cpu) = step.and(allowed).and(free).cycle_from(unit.processor) {
-                target = Some(cpu);
-                break;
-            }
-        }
+        let allowed = unit.hard.and_not(exclude);
+        let free = self.idle().and_not(self.tickled).and(allowed);
+        let mut target = [unit.soft, unit.hard]
+            .into_iter()
+            .find_map(|step| step.and(free).cycle_from(unit.processor));
         if target.is_none() && preempt {
             // Unlike Xen, a pCPU whose vCPU is still within the rate limit is tickled too: it
             // re-arms its timer for the end of the rate limit, bounding the wake-up latency by it.
             let busy = allowed.and_not(self.idle()).and_not(self.tickled);
+            let last = CpuMask::single(unit.processor);
             let mut best = 0;
-            if busy.contains(unit.processor) {
-                let score = self.tickle_score(vcpu, unit.processor, now);
-                if score > 0 {
-                    (best, target) = (score, Some(unit.processor));
+            // Its last pCPU first: in its soft affinity, it needs no migration, so if it is any
+            // good, take it.
+            for cpu in busy.and(last).iter().chain(busy.and_not(last).iter()) {
+                if target == Some(unit.processor) && unit.soft.contains(unit.processor) {
+                    break;
                 }
-            }
-            // Its last pCPU, in its soft affinity, needs no migration: take it if it is any good.
-            if target.is_none() || !unit.soft.contains(unit.processor) {
-                for cpu in busy.iter().filter(|&cpu| cpu != unit.processor) {
-                    let score = self.tickle_score(vcpu, cpu, now);
-                    if score > best {
-                        (best, target) = (score, Some(cpu));
-                    }
+                let score = self.tickle_score(vcpu, cpu, now);
+                if score > best {
+                    (best, target) = (score, Some(cpu));
                 }
             }
         }
@@ -465,7 +383,7 @@ impl Credit2 {
             yielding = core::mem::take(&mut unit.yielding);
             let unit = *unit;
             let runnable = unit.runnable() && unit.hard.contains(cpu);
-            let ran = now.saturating_sub(self.pcpus[cpu].since);
+            let ran = now.saturating_sub(self.since[cpu]);
             if runnable && !yielding && ran < RATELIMIT {
                 return Some(vcpu);
             }
@@ -478,7 +396,7 @@ impl Credit2 {
             }
         }
         let mut index = 0;
-        while index < self.runq_len {
+        while index < self.runq.len() {
             let vcpu = self.runq[index];
             index += 1;
             let unit = *self.unit(vcpu);
@@ -508,19 +426,9 @@ impl Credit2 {
 
     /// How long `next` runs (Xen's `csched2_runtime`): until its credit meets the best waiter's
     /// (or the vCPU being put back), within its budget, between the minimum and maximum timeslice.
-    fn runtime(
-        &self,
-        cpu: Cpu,
-        next: VcpuId,
-        continuing: bool,
-        inflight: Option<i64>,
-        now: Nanos,
-    ) -> Nanos {
-        let ratelimit = if continuing {
-            (self.pcpus[cpu].since + RATELIMIT).saturating_sub(now)
-        } else {
-            RATELIMIT
-        };
+    fn runtime(&self, cpu: Cpu, next: VcpuId, inflight: Option<i64>, now: Nanos) -> Nanos {
+        // The rest of the rate limit; all of it for a vCPU that starts now (`since` is now).
+        let ratelimit = (self.since[cpu] + RATELIMIT).saturating_sub(now);
         let min_time = MIN_TIMER.max(ratelimit);
         let unit = self.unit(next);
         let waiting = self.runq_head_credit().filter(|&credit| credit > 0).unwrap_or(0);
@@ -537,16 +445,14 @@ impl Credit2 {
     /// if `cpu` ends up idle, possibly to `cpu` itself: then `kick` names `cpu`.
     fn schedule_once(&mut self, cpu: Cpu, now: Nanos) -> Decision {
         let mut kick = CpuMask::EMPTY;
-        let mut unparked = Pending::new();
+        let mut unparked = VcpuQueue::EMPTY;
         self.tickled.remove(cpu);
         self.refill(now, &mut unparked);
 
-        let current = self.pcpus[cpu].current;
+        let current = self.current[cpu];
         if let Some(vcpu) = current {
             self.burn(vcpu, now);
-            if self.unit(vcpu).budget.is_some_and(|budget| budget <= 0) {
-                self.grab_budget(vcpu);
-            }
+            self.grab_budget(vcpu);
         }
         let next = self.candidate(cpu, current, now);
         let mut requeue = None;
@@ -559,14 +465,13 @@ impl Credit2 {
             self.return_budget(vcpu, &mut unparked);
         }
 
-        let mut inflight = None;
         if let Some(vcpu) = next {
             if next != current {
                 self.runq_remove(vcpu);
                 let unit = self.unit_mut(vcpu);
                 unit.running_on = Some(cpu);
                 unit.start_time = now;
-                self.pcpus[cpu].since = now;
+                self.since[cpu] = now;
             }
             let top = self
                 .runq_head_credit()
@@ -574,7 +479,6 @@ impl Credit2 {
             if top <= CREDIT_RESET {
                 self.reset_credit(now, vcpu, &mut kick);
             }
-            inflight = requeue.map(|vcpu| self.unit(vcpu).credit);
             let unit = self.unit_mut(vcpu);
             unit.start_time = now;
             unit.tickled_cpu = None;
@@ -583,10 +487,11 @@ impl Credit2 {
                 unit.processor = cpu;
             }
         }
-        self.pcpus[cpu].current = next;
+        self.current[cpu] = next;
         kick.remove(cpu);
+        let inflight = requeue.map(|vcpu| self.unit(vcpu).credit);
 
-        let mut run_for = next.map(|vcpu| self.runtime(cpu, vcpu, next == current, inflight, now));
+        let mut run_for = next.map(|vcpu| self.runtime(cpu, vcpu, inflight, now));
         if let Some(deadline) = self.refill_deadline(cpu) {
             let until = deadline.saturating_sub(now).max(1);
             run_for = Some(run_for.map_or(until, |time| time.min(until)));
@@ -594,22 +499,22 @@ impl Credit2 {
 
         // Pass on the tickles this pCPU did not take, to idle pCPUs only (busy ones already
         // have timers), so that no pCPU idles while such a vCPU waits.
-        for index in 0..self.runq_len {
+        for index in 0..self.runq.len() {
             let vcpu = self.runq[index];
             if self.unit(vcpu).tickled_cpu == Some(cpu) {
                 self.unit_mut(vcpu).tickled_cpu = None;
-                kick.insert_opt(self.tickle(vcpu, now, Some(cpu), false));
+                kick.extend(self.tickle(vcpu, now, CpuMask::single(cpu), false));
             }
         }
         // Place what this pass put back in the queue; an idle `cpu` may take it itself.
-        let exclude = next.map(|_| cpu);
+        let exclude = next.map_or(CpuMask::EMPTY, |_| CpuMask::single(cpu));
         if let Some(vcpu) = requeue {
             self.runq_insert(vcpu);
-            kick.insert_opt(self.tickle(vcpu, now, exclude, true));
+            kick.extend(self.tickle(vcpu, now, exclude, true));
         }
-        for &vcpu in &unparked.ids[..unparked.len] {
+        for &vcpu in unparked.iter() {
             if self.unit(vcpu).on_runq {
-                kick.insert_opt(self.tickle(vcpu, now, exclude, true));
+                kick.extend(self.tickle(vcpu, now, exclude, true));
             }
         }
         Decision { vcpu: next, run_for, kick }
@@ -626,48 +531,31 @@ impl Scheduler for Credit2 {
     }
 
     fn add_vcpu(&mut self, vcpu: VcpuId, params: VcpuParams, now: Nanos) -> Result<(), SchedError> {
-        if vcpu >= MAX_VCPUS {
-            return Err(SchedError::VcpuOutOfRange);
-        }
-        if self.held(vcpu) {
-            return Err(SchedError::VcpuExists);
-        }
-        params.validate(self.cpus)?;
-        if !self.domains.may_join(params.domain, params.cap) {
+        params.check_add(vcpu, self.held(vcpu).is_some(), self.cpus)?;
+        // A domain has one cap.
+        if self.domains.get(params.domain).is_some_and(|domain| domain.cap != params.cap) {
             return Err(SchedError::InvalidCap);
         }
         self.domains.join(params.domain, params.cap, now);
-        let hard = params.hard_affinity.and(self.online);
-        let soft = self.effective_soft(&params);
+        let (hard, soft) = params.masks(self.cpus);
         self.units[vcpu] = Some(Unit {
             domain: params.domain,
             weight: params.weight,
             hard,
             soft,
             credit: CREDIT_INIT,
-            residual: 0,
             budget: (params.cap != 0).then_some(0),
             start_time: now,
             processor: soft.first().or(hard.first()).unwrap_or(0),
-            tickled_cpu: None,
-            awake: false,
-            parked: false,
-            yielding: false,
-            on_runq: false,
-            running_on: None,
+            ..Unit::default()
         });
         self.update_max_weight();
         Ok(())
     }
 
     fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu> {
-        if !self.held(vcpu) {
-            return None;
-        }
-        let unit = *self.unit(vcpu);
-        if unit.on_runq {
-            self.runq_remove(vcpu);
-        }
+        let unit = self.held(vcpu)?;
+        self.runq_remove(vcpu);
         if let (Some(left), None) = (unit.budget, unit.running_on) {
             if let Some(domain) = self.domains.get_mut(unit.domain) {
                 domain.give_back(left);
@@ -677,7 +565,7 @@ impl Scheduler for Credit2 {
         self.units[vcpu] = None;
         self.update_max_weight();
         let cpu = unit.running_on?;
-        self.pcpus[cpu].current = None;
+        self.current[cpu] = None;
         self.tickled.insert(cpu);
         Some(cpu)
     }
@@ -688,17 +576,10 @@ impl Scheduler for Credit2 {
         params: VcpuParams,
         now: Nanos,
     ) -> Result<CpuMask, SchedError> {
-        if !self.held(vcpu) {
-            return Err(SchedError::UnknownVcpu);
-        }
-        params.validate(self.cpus)?;
-        let unit = *self.unit(vcpu);
-        if unit.domain != params.domain {
-            return Err(SchedError::DomainMismatch);
-        }
+        let unit = self.held(vcpu).ok_or(SchedError::UnknownVcpu)?;
+        params.check_change(unit.domain, self.cpus)?;
         let mut kick = CpuMask::EMPTY;
-        let hard = params.hard_affinity.and(self.online);
-        let soft = self.effective_soft(&params);
+        let (hard, soft) = params.masks(self.cpus);
         if let Some(cpu) = unit.running_on {
             self.burn(vcpu, now);
             if !hard.contains(cpu) {
@@ -715,7 +596,7 @@ impl Scheduler for Credit2 {
         self.update_max_weight();
         self.set_cap(unit.domain, params.cap, now, &mut kick);
         if self.unit(vcpu).on_runq && (unit.hard != hard || unit.soft != soft) {
-            kick.insert_opt(self.tickle(vcpu, now, None, true));
+            kick.extend(self.tickle(vcpu, now, CpuMask::EMPTY, true));
         }
         Ok(kick)
     }
@@ -727,7 +608,7 @@ impl Scheduler for Credit2 {
             return None;
         }
         self.runq_insert(vcpu);
-        self.tickle(vcpu, now, None, true)
+        self.tickle(vcpu, now, CpuMask::EMPTY, true)
     }
 
     fn sleep(&mut self, vcpu: VcpuId, _now: Nanos) -> Option<Cpu> {
@@ -737,9 +618,7 @@ impl Scheduler for Credit2 {
             self.tickled.insert(cpu);
             return Some(cpu);
         }
-        if unit.on_runq {
-            self.runq_remove(vcpu);
-        }
+        self.runq_remove(vcpu);
         None
     }
 
@@ -769,7 +648,8 @@ impl Scheduler for Credit2 {
         }
     }
 
+    #[cfg(test)]
     fn current(&self, cpu: Cpu) -> Option<VcpuId> {
-        self.pcpus.get(cpu).and_then(|pcpu| pcpu.current)
+        self.current.get(cpu).copied().flatten()
     }
 }

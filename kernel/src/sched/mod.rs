@@ -4,7 +4,7 @@
 //!
 //! # Invariants
 //! - `percpu::PerCpu::current` names the vCPU slot whose live state is on that pCPU, or
-//!   [`IDLE`]; it changes only under [`TABLE`], in [`reschedule`].
+//!   [`IDLE`]; it changes only under [`TABLE`], in [`switch`].
 //! - A domain that shut down is destroyed by the first reschedule after which no pCPU has one of
 //!   its vCPUs current.
 //! - Lock order: the domain table, then the scheduler.
@@ -15,7 +15,9 @@ use core::sync::atomic::Ordering;
 use spin::Mutex;
 use xenolith_kernel::platform::cmdline::Scheduler as SchedulerKind;
 use xenolith_kernel::policy::DomainId;
-use xenolith_kernel::sched::{credit2::Credit2, null::Null, CpuMask, Scheduler, VcpuParams};
+use xenolith_kernel::sched::{
+    credit2::Credit2, null::Null, CpuMask, SchedError, Scheduler, VcpuParams,
+};
 
 use crate::arch::entry::TrapFrame;
 use crate::arch::percpu::{self, CPUS};
@@ -28,14 +30,12 @@ static SCHEDULER: Mutex<Option<Box<dyn Scheduler + Send>>> = Mutex::new(None);
 
 /// Starts the scheduler `kind` over `cpus` pCPUs.
 pub fn init(kind: SchedulerKind, cpus: usize) {
+    if kind == SchedulerKind::Rtds {
+        log::warn!("sched=rtds is not implemented yet; using credit2");
+    }
     let scheduler: Box<dyn Scheduler + Send> = match kind {
         SchedulerKind::Null => Box::new(Null::new(cpus)),
-        SchedulerKind::Credit2 | SchedulerKind::Rtds => {
-            if kind == SchedulerKind::Rtds {
-                log::warn!("sched=rtds is not implemented yet; using credit2");
-            }
-            Box::new(Credit2::new(cpus))
-        }
+        SchedulerKind::Credit2 | SchedulerKind::Rtds => Box::new(Credit2::new(cpus)),
     };
     log::info!("scheduler: {} over {cpus} pCPUs", scheduler.name());
     *SCHEDULER.lock() = Some(scheduler);
@@ -69,10 +69,8 @@ pub fn start_domain(
     domain.state = DomainState::Running;
     domain.sched = params;
     let slots = domain.vcpus.clone();
-    let now = now();
+    add_domain(table, id).map_err(|_| "scheduler refused the vCPU parameters")?;
     for slot in slots {
-        with_scheduler(|scheduler| scheduler.add_vcpu(slot, params, now))
-            .map_err(|_| "scheduler refused the vCPU parameters")?;
         if table.vcpu(slot).is_some_and(|vcpu| vcpu.state == VcpuState::Runnable) {
             wake(slot);
         }
@@ -91,10 +89,10 @@ pub fn params_for(weight: u16, cap: u16, hard: u64, soft: u64, domain: DomainId)
     }
 }
 
-/// Asks `target` to reschedule: another pCPU by IPI, this one by a flag checked before it
-/// returns to its vCPU.
-fn kick(target: Option<usize>) {
-    if let Some(target) = target {
+/// Asks each of `targets` (an `Option` or a [`CpuMask`]'s pCPUs) to reschedule: another pCPU by
+/// IPI, this one by a flag checked before it returns to its vCPU.
+fn kick(targets: impl IntoIterator<Item = usize>) {
+    for target in targets {
         if target == cpu::current_index() {
             percpu::this().need_reschedule.store(true, Ordering::Release);
         } else {
@@ -109,29 +107,18 @@ pub fn scheduler_id() -> u32 {
 }
 
 /// Changes `slot`'s weight, cap and affinity.
-pub fn set_params(
-    slot: usize,
-    params: VcpuParams,
-) -> Result<(), xenolith_kernel::sched::SchedError> {
-    let kicks = with_scheduler(|scheduler| scheduler.set_params(slot, params, now()))?;
-    for target in kicks.iter() {
-        kick(Some(target));
-    }
+pub fn set_params(slot: usize, params: VcpuParams) -> Result<(), SchedError> {
+    kick(with_scheduler(|scheduler| scheduler.set_params(slot, params, now()))?.iter());
     Ok(())
 }
 
 /// Whether one of `id`'s vCPUs is current on some pCPU.
 pub fn domain_running(table: &Table, id: DomainId) -> bool {
-    table.domain(id).is_some_and(|domain| {
-        CPUS.iter().any(|this| {
-            let current = this.current.load(Ordering::Acquire);
-            current != IDLE && domain.vcpus.contains(&current)
-        })
-    })
+    table.domain(id).is_some_and(|domain| domain.vcpus.iter().any(|&slot| is_current(slot)))
 }
 
 /// Hands a domain created at run time (paused, its vCPUs down) to the scheduler.
-pub fn add_domain(table: &Table, id: DomainId) -> Result<(), xenolith_kernel::sched::SchedError> {
+pub fn add_domain(table: &Table, id: DomainId) -> Result<(), SchedError> {
     let Some(domain) = table.domain(id) else { return Ok(()) };
     let now = now();
     for &slot in &domain.vcpus {
@@ -155,8 +142,7 @@ pub fn running_elsewhere(slot: usize) -> bool {
 
 /// Makes the pCPU running `slot` look at it again (to deliver a new virtual interrupt).
 pub fn kick_vcpu(slot: usize) {
-    let target = CPUS.iter().position(|this| this.current.load(Ordering::Acquire) == slot);
-    kick(target);
+    kick(CPUS.iter().position(|this| this.current.load(Ordering::Acquire) == slot));
 }
 
 /// Makes `slot` runnable, kicking a pCPU if the scheduler wants one to look again.
@@ -199,50 +185,40 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
     let this = percpu::this();
     this.need_reschedule.store(false, Ordering::Release);
     let cpu = cpu::current_index();
-    let previous = this.current.load(Ordering::Acquire);
     let now = now();
-    if previous != IDLE {
-        if let Some(vcpu) = table.vcpu_mut(previous) {
-            vcpu.runtime_ns += now.saturating_sub(this.switched_at.load(Ordering::Relaxed));
-            vcpu.context.frame.clone_from(frame);
-            guest::save_el1(&mut vcpu.context.el1);
-            guest::save_fp(&mut vcpu.context.fp);
-            guest::save_gic(&mut vcpu.context.gic);
-        }
+    // `IDLE` names no slot.
+    if let Some(vcpu) = table.vcpu_mut(this.current.load(Ordering::Acquire)) {
+        vcpu.runtime_ns += now.saturating_sub(this.switched_at.load(Ordering::Relaxed));
+        vcpu.context.frame.clone_from(frame);
+        guest::save_el1(&mut vcpu.context.el1);
+        guest::save_fp(&mut vcpu.context.fp);
+        guest::save_gic(&mut vcpu.context.gic);
     }
     this.switched_at.store(now, Ordering::Relaxed);
     let decision = with_scheduler(|scheduler| scheduler.schedule(cpu, now));
-    for target in decision.kick.iter().filter(|&target| target != cpu) {
-        kick(Some(target));
-    }
+    kick(decision.kick.iter().filter(|&target| target != cpu));
     if let Some(run_for) = decision.run_for {
         crate::arch::timer_deadline_in(run_for);
     }
-    let next = decision.vcpu.filter(|&slot| {
-        table.vcpu(slot).is_some_and(|vcpu| vcpu.state == VcpuState::Runnable)
-            && table
-                .vcpu(slot)
-                .and_then(|vcpu| table.domain(vcpu.domain))
-                .is_some_and(|d| d.state == DomainState::Running)
+    // Only a runnable vCPU of a running domain; else idle.
+    let next = decision.vcpu.and_then(|slot| {
+        let vcpu = table.vcpu(slot).filter(|vcpu| vcpu.state == VcpuState::Runnable)?;
+        let domain = table.domain(vcpu.domain).filter(|d| d.state == DomainState::Running)?;
+        Some((slot, vcpu, domain))
     });
-    match next
-        .and_then(|slot| Some((slot, table.vcpu(slot)?, table.domain(table.vcpu(slot)?.domain)?)))
-    {
-        Some((slot, vcpu, domain)) => {
+    match next {
+        Some((_, vcpu, domain)) => {
             guest::restore_el1(&vcpu.context.el1);
             guest::restore_fp(&vcpu.context.fp);
             guest::restore_gic(&vcpu.context.gic);
             guest::activate_stage2(domain.vmid, domain.stage2.root());
             frame.clone_from(&vcpu.context.frame);
-            this.current.store(slot, Ordering::Release);
-            Some(slot)
         }
-        None => {
-            *frame = idle_frame();
-            this.current.store(IDLE, Ordering::Release);
-            None
-        }
+        None => *frame = idle_frame(),
     }
+    let slot = next.map(|(slot, ..)| slot);
+    this.current.store(slot.unwrap_or(IDLE), Ordering::Release);
+    slot
 }
 
 /// Logs each domain's share of one pCPU since the previous call `elapsed_ns` ago (the heartbeat):
@@ -250,36 +226,23 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
 /// running right now is counted up to its last switch.
 pub fn report_shares(elapsed_ns: u64) {
     let mut table = TABLE.lock();
-    let mut line = alloc::string::String::new();
-    let ids: alloc::vec::Vec<DomainId> =
-        table.domains.iter().flatten().map(|domain| domain.id).collect();
-    for id in ids {
-        let total: u64 = table.domain(id).map_or(0, |domain| {
-            domain
-                .vcpus
-                .iter()
-                .filter_map(|&slot| table.vcpu(slot))
-                .map(|vcpu| vcpu.runtime_ns)
-                .sum()
-        });
-        let Some(domain) = table.domain_mut(id) else { continue };
+    let Table { domains, vcpus, .. } = &mut *table;
+    let mut shares = alloc::vec::Vec::new();
+    for domain in domains.iter_mut().flatten() {
+        let runtimes = domain.vcpus.iter().filter_map(|&slot| vcpus.get(slot)?.as_ref());
+        let total: u64 = runtimes.map(|vcpu| vcpu.runtime_ns).sum();
         let delta = total - domain.runtime_at_heartbeat.min(total);
         domain.runtime_at_heartbeat = total;
         let tenths = delta * 1000 / elapsed_ns.max(1);
-        if !line.is_empty() {
-            line.push_str(", ");
-        }
-        let _ = core::fmt::Write::write_fmt(
-            &mut line,
-            format_args!("d{id} {} {}.{}%", domain.name, tenths / 10, tenths % 10),
-        );
+        let (id, name) = (domain.id, &domain.name);
+        shares.push(alloc::format!("d{id} {name} {}.{}%", tenths / 10, tenths % 10));
     }
-    if !line.is_empty() {
-        log::info!("shares: {line}");
+    if !shares.is_empty() {
+        log::info!("shares: {}", shares.join(", "));
     }
 }
 
-/// Domain id and vCPU index of what this pCPU runs, if anything.
+/// The vCPU slot this pCPU runs, if any.
 pub fn current_vcpu() -> Option<usize> {
     let current = percpu::this().current.load(Ordering::Acquire);
     (current != IDLE).then_some(current)

@@ -20,8 +20,8 @@
 mod tests;
 
 use super::{
-    Cpu, CpuMask, Decision, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, MAX_PCPUS, MAX_VCPUS,
-    XEN_SCHEDULER_NULL,
+    Cpu, CpuMask, Decision, Nanos, SchedError, Scheduler, VcpuId, VcpuParams, VcpuQueue, MAX_PCPUS,
+    MAX_VCPUS, XEN_SCHEDULER_NULL,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -37,13 +37,11 @@ struct Vcpu {
 /// The null scheduler over `cpus` pCPUs.
 pub struct Null {
     cpus: usize,
-    online: CpuMask,
     vcpus: [Option<Vcpu>; MAX_VCPUS],
     assigned: [Option<VcpuId>; MAX_PCPUS],
     current: [Option<VcpuId>; MAX_PCPUS],
     /// vCPUs without a pCPU, oldest first.
-    waitq: [VcpuId; MAX_VCPUS],
-    waitq_len: usize,
+    waitq: VcpuQueue,
 }
 
 impl Null {
@@ -55,39 +53,16 @@ impl Null {
         assert!((1..=MAX_PCPUS).contains(&cpus), "null over {cpus} pCPUs");
         Self {
             cpus,
-            online: CpuMask::all(cpus),
             vcpus: [None; MAX_VCPUS],
             assigned: [None; MAX_PCPUS],
             current: [None; MAX_PCPUS],
-            waitq: [0; MAX_VCPUS],
-            waitq_len: 0,
+            waitq: VcpuQueue::EMPTY,
         }
     }
 
-    /// The pCPU `vcpu` is assigned to, if any.
-    pub fn assigned_cpu(&self, vcpu: VcpuId) -> Option<Cpu> {
-        self.vcpus.get(vcpu)?.as_ref()?.cpu
-    }
-
-    /// The vCPUs waiting for a pCPU, oldest first.
-    pub fn waiting(&self) -> &[VcpuId] {
-        &self.waitq[..self.waitq_len]
-    }
-
+    /// pCPUs assigned to no vCPU.
     fn free(&self) -> CpuMask {
-        let mut free = CpuMask::EMPTY;
-        for cpu in 0..self.cpus {
-            if self.assigned[cpu].is_none() {
-                free.insert(cpu);
-            }
-        }
-        free
-    }
-
-    fn masks(&self, params: &VcpuParams) -> (CpuMask, CpuMask) {
-        let hard = params.hard_affinity.and(self.online);
-        let soft = params.soft_affinity.and(hard);
-        (hard, if soft == hard { CpuMask::EMPTY } else { soft })
+        (0..self.cpus).filter(|&cpu| self.assigned[cpu].is_none()).collect()
     }
 
     /// A free pCPU for `vcpu`: in its soft affinity if possible (Xen's `pick_res`).
@@ -105,51 +80,28 @@ impl Null {
 
     /// Assigns `vcpu` a free pCPU, or queues it. Returns the pCPU.
     fn place(&mut self, vcpu: VcpuId) -> Option<Cpu> {
-        let entry = self.vcpus[vcpu]?;
-        match self.pick(&entry) {
-            Some(cpu) => {
-                self.assign(vcpu, cpu);
-                Some(cpu)
-            }
-            None => {
-                self.waitq[self.waitq_len] = vcpu;
-                self.waitq_len += 1;
-                None
-            }
+        let cpu = self.pick(&self.vcpus[vcpu]?);
+        match cpu {
+            Some(cpu) => self.assign(vcpu, cpu),
+            None => self.waitq.push(vcpu),
         }
-    }
-
-    fn dequeue(&mut self, vcpu: VcpuId) -> bool {
-        let Some(position) = self.waiting().iter().position(|&other| other == vcpu) else {
-            return false;
-        };
-        self.waitq.copy_within(position + 1..self.waitq_len, position);
-        self.waitq_len -= 1;
-        true
+        cpu
     }
 
     /// Frees `cpu` and gives it to the first waiter whose soft, else hard, affinity has it (Xen's
     /// `unit_deassign`).
     fn release(&mut self, cpu: Cpu) {
-        if let Some(vcpu) = self.assigned[cpu].take() {
-            if let Some(entry) = self.vcpus[vcpu].as_mut() {
-                entry.cpu = None;
-            }
+        if let Some(entry) = self.assigned[cpu].take().and_then(|vcpu| self.vcpus[vcpu].as_mut()) {
+            entry.cpu = None;
         }
         self.current[cpu] = None;
-        let waiters = &self.waitq[..self.waitq_len];
-        let fits = |vcpu: &VcpuId, soft: bool| {
-            self.vcpus[*vcpu].is_some_and(|entry| {
-                if soft {
-                    entry.soft.contains(cpu)
-                } else {
-                    entry.hard.contains(cpu)
-                }
-            })
+        let first_in = |mask: fn(&Vcpu) -> CpuMask| {
+            let fits =
+                |vcpu: &VcpuId| self.vcpus[*vcpu].is_some_and(|entry| mask(&entry).contains(cpu));
+            self.waitq.iter().copied().find(fits)
         };
-        let heir = waiters.iter().find(|vcpu| fits(vcpu, true));
-        if let Some(&heir) = heir.or_else(|| waiters.iter().find(|vcpu| fits(vcpu, false))) {
-            self.dequeue(heir);
+        if let Some(heir) = first_in(|entry| entry.soft).or_else(|| first_in(|entry| entry.hard)) {
+            self.waitq.remove(heir);
             self.assign(heir, cpu);
         }
     }
@@ -164,20 +116,9 @@ impl Scheduler for Null {
         "null"
     }
 
-    fn add_vcpu(
-        &mut self,
-        vcpu: VcpuId,
-        params: VcpuParams,
-        _now: Nanos,
-    ) -> Result<(), SchedError> {
-        if vcpu >= MAX_VCPUS {
-            return Err(SchedError::VcpuOutOfRange);
-        }
-        if self.vcpus[vcpu].is_some() {
-            return Err(SchedError::VcpuExists);
-        }
-        params.validate(self.cpus)?;
-        let (hard, soft) = self.masks(&params);
+    fn add_vcpu(&mut self, vcpu: VcpuId, params: VcpuParams, _: Nanos) -> Result<(), SchedError> {
+        params.check_add(vcpu, self.vcpus.get(vcpu).is_some_and(Option::is_some), self.cpus)?;
+        let (hard, soft) = params.masks(self.cpus);
         self.vcpus[vcpu] = Some(Vcpu { params, hard, soft, awake: false, cpu: None });
         self.place(vcpu);
         Ok(())
@@ -185,10 +126,9 @@ impl Scheduler for Null {
 
     fn remove_vcpu(&mut self, vcpu: VcpuId) -> Option<Cpu> {
         let entry = self.vcpus.get(vcpu).copied().flatten()?;
-        if !self.dequeue(vcpu) {
-            if let Some(cpu) = entry.cpu {
-                self.release(cpu);
-            }
+        self.waitq.remove(vcpu);
+        if let Some(cpu) = entry.cpu {
+            self.release(cpu);
         }
         self.vcpus[vcpu] = None;
         entry.cpu
@@ -200,33 +140,21 @@ impl Scheduler for Null {
         params: VcpuParams,
         _now: Nanos,
     ) -> Result<CpuMask, SchedError> {
-        let Some(entry) = self.vcpus.get(vcpu).copied().flatten() else {
-            return Err(SchedError::UnknownVcpu);
-        };
-        params.validate(self.cpus)?;
-        if params.domain != entry.params.domain {
-            return Err(SchedError::DomainMismatch);
-        }
-        let (hard, soft) = self.masks(&params);
+        let entry = self.vcpus.get(vcpu).copied().flatten().ok_or(SchedError::UnknownVcpu)?;
+        params.check_change(entry.params.domain, self.cpus)?;
+        let (hard, soft) = params.masks(self.cpus);
         self.vcpus[vcpu] = Some(Vcpu { params, hard, soft, ..entry });
         let mut kick = CpuMask::EMPTY;
-        match entry.cpu {
+        if let Some(cpu) = entry.cpu.filter(|&cpu| !hard.contains(cpu)) {
             // Moved off its pCPU: free it (and give it to a waiter), then find another.
-            Some(cpu) if !hard.contains(cpu) => {
-                self.release(cpu);
-                kick.insert(cpu);
-                if let Some(cpu) = self.place(vcpu) {
-                    kick.insert(cpu);
-                }
-            }
-            Some(_) => {}
-            None => {
-                if let Some(cpu) = self.pick(&Vcpu { hard, soft, ..entry }) {
-                    self.dequeue(vcpu);
-                    self.assign(vcpu, cpu);
-                    kick.insert(cpu);
-                }
-            }
+            self.release(cpu);
+            kick.insert(cpu);
+            kick.extend(self.place(vcpu));
+        } else if let (None, Some(cpu)) = (entry.cpu, self.pick(&Vcpu { hard, soft, ..entry })) {
+            // Waiting: a free pCPU of the new affinity ends the wait.
+            self.waitq.remove(vcpu);
+            self.assign(vcpu, cpu);
+            kick.insert(cpu);
         }
         Ok(kick)
     }
@@ -253,16 +181,13 @@ impl Scheduler for Null {
         if cpu >= self.cpus {
             return Decision::IDLE;
         }
-        if self.assigned[cpu].is_none() {
-            // Cannot happen while the invariants hold; taken as in Xen's `null_schedule`.
-            self.release(cpu);
-        }
         let next =
             self.assigned[cpu].filter(|&vcpu| self.vcpus[vcpu].is_some_and(|entry| entry.awake));
         self.current[cpu] = next;
         Decision { vcpu: next, run_for: None, kick: CpuMask::EMPTY }
     }
 
+    #[cfg(test)]
     fn current(&self, cpu: Cpu) -> Option<VcpuId> {
         self.current.get(cpu).copied().flatten()
     }

@@ -98,13 +98,6 @@ impl CpuMask {
         self.0 |= Self::single(cpu).0;
     }
 
-    /// Adds `cpu`, if there is one.
-    pub(crate) fn insert_opt(&mut self, cpu: Option<Cpu>) {
-        if let Some(cpu) = cpu {
-            self.insert(cpu);
-        }
-    }
-
     /// Removes `cpu`.
     pub fn remove(&mut self, cpu: Cpu) {
         self.0 &= !Self::single(cpu).0;
@@ -113,11 +106,6 @@ impl CpuMask {
     /// Whether the set is empty.
     pub const fn is_empty(self) -> bool {
         self.0 == 0
-    }
-
-    /// How many pCPUs the set holds.
-    pub const fn count(self) -> usize {
-        self.0.count_ones() as usize
     }
 
     /// The pCPUs in both sets.
@@ -138,37 +126,34 @@ impl CpuMask {
         Self(self.0 & !other.0)
     }
 
-    /// Whether every pCPU of `self` is in `other`.
-    pub const fn is_subset_of(self, other: Self) -> bool {
-        self.0 & !other.0 == 0
-    }
-
     /// The lowest pCPU of the set.
-    pub const fn first(self) -> Option<Cpu> {
-        if self.0 == 0 {
-            None
-        } else {
-            Some(self.0.trailing_zeros() as Cpu)
-        }
+    pub fn first(self) -> Option<Cpu> {
+        self.iter().next()
     }
 
     /// `cpu` if it is in the set, else the next one above it, wrapping around (Xen's
     /// `cpumask_test_or_cycle`): spreads picks and keeps a vCPU where it was.
-    pub const fn cycle_from(self, cpu: Cpu) -> Option<Cpu> {
-        if cpu >= MAX_PCPUS {
-            return self.first();
-        }
-        let at_or_above = self.0 & !((1u32 << cpu) - 1);
-        if at_or_above != 0 {
-            Some(at_or_above.trailing_zeros() as Cpu)
-        } else {
-            self.first()
-        }
+    pub fn cycle_from(self, cpu: Cpu) -> Option<Cpu> {
+        self.iter().find(|&other| other >= cpu).or_else(|| self.first())
     }
 
     /// The pCPUs of the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = Cpu> {
         (0..MAX_PCPUS).filter(move |&cpu| self.contains(cpu))
+    }
+}
+
+/// The set of the pCPUs given (ignoring those not below [`MAX_PCPUS`]).
+impl FromIterator<Cpu> for CpuMask {
+    fn from_iter<I: IntoIterator<Item = Cpu>>(cpus: I) -> Self {
+        cpus.into_iter().fold(Self::EMPTY, |mask, cpu| mask.or(Self::single(cpu)))
+    }
+}
+
+/// Adds the pCPUs given; with an `Option`, the one there is, if any.
+impl Extend<Cpu> for CpuMask {
+    fn extend<I: IntoIterator<Item = Cpu>>(&mut self, cpus: I) {
+        *self = self.or(cpus.into_iter().collect());
     }
 }
 
@@ -215,6 +200,82 @@ impl VcpuParams {
             return Err(SchedError::EmptyHardAffinity);
         }
         Ok(())
+    }
+
+    /// Checks `add_vcpu(vcpu, self)` on a scheduler over `cpus` pCPUs that holds `vcpu` if `held`.
+    pub(crate) fn check_add(
+        &self,
+        vcpu: VcpuId,
+        held: bool,
+        cpus: usize,
+    ) -> Result<(), SchedError> {
+        if vcpu >= MAX_VCPUS {
+            return Err(SchedError::VcpuOutOfRange);
+        }
+        if held {
+            return Err(SchedError::VcpuExists);
+        }
+        self.validate(cpus)
+    }
+
+    /// Checks `set_params(vcpu, self)` on a scheduler over `cpus` pCPUs, for a `vcpu` it holds
+    /// in `domain`.
+    pub(crate) fn check_change(&self, domain: DomainId, cpus: usize) -> Result<(), SchedError> {
+        self.validate(cpus)?;
+        if domain != self.domain {
+            return Err(SchedError::DomainMismatch);
+        }
+        Ok(())
+    }
+
+    /// The hard affinity within pCPUs `0..cpus`, and the soft affinity that matters: its part
+    /// within the hard one if that is narrower, else empty (no preference).
+    pub(crate) fn masks(&self, cpus: usize) -> (CpuMask, CpuMask) {
+        let hard = self.hard_affinity.and(CpuMask::all(cpus));
+        let soft = self.soft_affinity.and(hard);
+        (hard, if soft == hard { CpuMask::EMPTY } else { soft })
+    }
+}
+
+/// vCPUs in order, each at most once: a run queue or a wait queue. Reads as a slice.
+#[derive(Clone, Copy)]
+pub(crate) struct VcpuQueue {
+    ids: [VcpuId; MAX_VCPUS],
+    len: usize,
+}
+
+impl VcpuQueue {
+    pub(crate) const EMPTY: Self = Self { ids: [0; MAX_VCPUS], len: 0 };
+
+    /// Puts `vcpu` at `index` (at most the length), unless it is queued already (so, as every
+    /// [`VcpuId`] is below [`MAX_VCPUS`], the queue never overflows).
+    pub(crate) fn insert(&mut self, index: usize, vcpu: VcpuId) {
+        if !self.contains(&vcpu) {
+            self.ids.copy_within(index..self.len, index + 1);
+            self.ids[index] = vcpu;
+            self.len += 1;
+        }
+    }
+
+    /// Puts `vcpu` last, unless it is queued already.
+    pub(crate) fn push(&mut self, vcpu: VcpuId) {
+        self.insert(self.len, vcpu);
+    }
+
+    /// Takes `vcpu` out. Returns whether it was queued.
+    pub(crate) fn remove(&mut self, vcpu: VcpuId) -> bool {
+        let Some(index) = self.iter().position(|&other| other == vcpu) else { return false };
+        self.ids.copy_within(index + 1..self.len, index);
+        self.len -= 1;
+        true
+    }
+}
+
+impl core::ops::Deref for VcpuQueue {
+    type Target = [VcpuId];
+
+    fn deref(&self) -> &[VcpuId] {
+        &self.ids[..self.len]
     }
 }
 
@@ -311,6 +372,7 @@ pub trait Scheduler {
     fn schedule(&mut self, cpu: Cpu, now: Nanos) -> Decision;
 
     /// What `cpu` runs, as of its last [`schedule`](Self::schedule) (or `None` after its vCPU was
-    /// removed).
+    /// removed). Only the host tests ask.
+    #[cfg(test)]
     fn current(&self, cpu: Cpu) -> Option<VcpuId>;
 }

@@ -1,4 +1,4 @@
-//! Host tests of the shared scheduling types: `CpuMask` and parameter validation.
+//! Host tests of the shared scheduling types: `CpuMask`, `VcpuQueue` and parameter validation.
 //!
 //! # Invariants
 //! - Deterministic: fixed inputs and seeds, simulated time only; a failure reproduces exactly.
@@ -13,7 +13,7 @@ fn cpu_mask_basics() {
     mask.insert(5);
     mask.insert(MAX_PCPUS); // ignored
     assert_eq!(mask.bits(), 0b10_1000);
-    assert_eq!(mask.count(), 2);
+    assert_eq!(mask.iter().count(), 2);
     assert!(mask.contains(3) && mask.contains(5) && !mask.contains(4) && !mask.contains(99));
     assert_eq!(mask.first(), Some(3));
     assert_eq!(mask.iter().collect::<Vec<_>>(), [3, 5]);
@@ -28,8 +28,29 @@ fn cpu_mask_basics() {
     assert_eq!(a.and(b).bits(), 0b1000);
     assert_eq!(a.or(b).bits(), 0b1110);
     assert_eq!(a.and_not(b).bits(), 0b0100);
-    assert!(a.and(b).is_subset_of(a) && !a.is_subset_of(b));
+    assert!(a.and(b).and_not(a).is_empty() && !a.and_not(b).is_empty());
     assert_eq!(format!("{a:?}"), "CpuMask(0xc)");
+    assert_eq!([3, 5, MAX_PCPUS].into_iter().collect::<CpuMask>(), CpuMask::from_bits(0b10_1000));
+    let mut extended = CpuMask::single(1);
+    extended.extend(None);
+    extended.extend(Some(2));
+    assert_eq!(extended.bits(), 0b110);
+}
+
+#[test]
+fn vcpu_queue_keeps_order_without_repeats() {
+    let mut queue = VcpuQueue::EMPTY;
+    queue.push(4);
+    queue.push(2);
+    queue.insert(1, 7);
+    queue.push(4); // queued already
+    assert_eq!(*queue, [4, 7, 2]);
+    assert!(queue.remove(7) && !queue.remove(7));
+    assert_eq!(*queue, [4, 2]);
+    for vcpu in 0..MAX_VCPUS {
+        queue.push(vcpu);
+    }
+    assert_eq!(queue.len(), MAX_VCPUS, "every vCPU once: full, never more");
 }
 
 #[test]

@@ -43,11 +43,6 @@ pub(super) struct Domain {
 }
 
 impl Domain {
-    /// Run time per period for `cap` percent.
-    pub fn total_for(cap: u16) -> i64 {
-        CAP_PERIOD as i64 * i64::from(cap) / 100
-    }
-
     /// What one vCPU takes from the pool at a time (`budget_quota`).
     pub fn quota(&self) -> i64 {
         (self.total / self.units.max(1) as i64).max(MIN_TIMER as i64)
@@ -55,15 +50,13 @@ impl Domain {
 
     /// Turns the cap on, off or changes it. Turning it on fills the pool and starts the period.
     pub fn set_cap(&mut self, cap: u16, now: Nanos) {
-        if cap != 0 && self.cap == 0 {
-            self.budget = Self::total_for(cap);
-            self.next_refill = now.saturating_add(CAP_PERIOD);
-        }
-        self.cap = cap;
-        self.total = Self::total_for(cap);
+        let total = CAP_PERIOD as i64 * i64::from(cap) / 100;
         if cap == 0 {
             self.budget = 0;
+        } else if self.cap == 0 {
+            (self.budget, self.next_refill) = (total, now.saturating_add(CAP_PERIOD));
         }
+        (self.cap, self.total) = (cap, total);
     }
 
     /// Applies every refill due by `now`. Returns whether the pool is positive after a refill, so
@@ -120,13 +113,9 @@ impl Domains {
         self.records.iter_mut().flatten().find(|domain| domain.id == id)
     }
 
-    /// Whether a vCPU of domain `id` with `cap` may join: a domain has one cap.
-    pub fn may_join(&self, id: DomainId, cap: u16) -> bool {
-        self.get(id).is_none_or(|domain| domain.cap == cap)
-    }
-
     /// Counts a new vCPU of domain `id` (creating its record, capped at `cap`). The caller checked
-    /// [`may_join`](Self::may_join) and holds fewer than [`MAX_VCPUS`] vCPUs, so a record is free.
+    /// that the domain has no other cap, and holds fewer than [`MAX_VCPUS`] vCPUs, so a record is
+    /// free.
     pub fn join(&mut self, id: DomainId, cap: u16, now: Nanos) {
         if let Some(domain) = self.get_mut(id) {
             domain.units += 1;
@@ -152,8 +141,10 @@ impl Domains {
         }
     }
 
-    /// Every capped domain, for refills.
-    pub fn capped_mut(&mut self) -> impl Iterator<Item = &mut Domain> {
-        self.records.iter_mut().flatten().filter(|domain| domain.cap != 0)
+    /// Applies the refills due by `now` to record `index` (below [`MAX_VCPUS`]). Returns its
+    /// domain if the pool is positive after a refill, so that parked vCPUs may be unparked.
+    pub fn refill(&mut self, index: usize, now: Nanos) -> Option<DomainId> {
+        let domain = self.records[index].as_mut()?;
+        domain.refill(now).then_some(domain.id)
     }
 }

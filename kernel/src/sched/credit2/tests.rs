@@ -472,7 +472,7 @@ fn vcpu_ids_are_reusable_after_removal() {
 
 /// Checks the invariants of the module documentation that the simulator cannot see.
 fn assert_invariants(credit2: &Credit2) {
-    let queue = &credit2.runq[..credit2.runq_len];
+    let queue = &*credit2.runq;
     let credit = |vcpu: VcpuId| credit2.unit(vcpu).credit;
     assert!(queue.windows(2).all(|pair| credit(pair[0]) >= credit(pair[1])), "sorted by credit");
     let mut heaviest = 1;
@@ -486,7 +486,7 @@ fn assert_invariants(credit2: &Credit2) {
         let waiting = unit.awake && !unit.parked && unit.running_on.is_none();
         assert_eq!(unit.on_runq, waiting, "vCPU {vcpu} queued exactly when waiting: {unit:?}");
         if let Some(cpu) = unit.running_on {
-            assert_eq!(credit2.pcpus[cpu].current, Some(vcpu));
+            assert_eq!(credit2.current[cpu], Some(vcpu));
             assert!(unit.hard.contains(cpu) || credit2.tickled.contains(cpu));
         }
         assert!(unit.credit >= CREDIT_MIN);
@@ -494,7 +494,7 @@ fn assert_invariants(credit2: &Credit2) {
         assert_eq!(unit.budget.is_some(), domain.cap != 0, "vCPU {vcpu} budget follows the cap");
     }
     for cpu in 0..credit2.cpus {
-        if let Some(vcpu) = credit2.pcpus[cpu].current {
+        if let Some(vcpu) = credit2.current[cpu] {
             assert_eq!(credit2.unit(vcpu).running_on, Some(cpu));
         }
     }

@@ -6,6 +6,18 @@
 use super::super::simulation::{Load, Sim, SECONDS};
 use super::*;
 
+impl Null {
+    /// The pCPU `vcpu` is assigned to, if any.
+    fn assigned_cpu(&self, vcpu: VcpuId) -> Option<Cpu> {
+        self.vcpus.get(vcpu)?.as_ref()?.cpu
+    }
+
+    /// The vCPUs waiting for a pCPU, oldest first.
+    fn waiting(&self) -> &[VcpuId] {
+        &self.waitq
+    }
+}
+
 fn with_affinity(domain: u16, hard: CpuMask, soft: CpuMask) -> VcpuParams {
     VcpuParams { hard_affinity: hard, soft_affinity: soft, ..VcpuParams::new(domain) }
 }
