@@ -1,0 +1,114 @@
+//! What a manifest mistake is: [`ManifestError`] (file, line, column and a sentence) and its
+//! kind, one [`ErrorKind`] per distinct check.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A manifest error: where it is and a sentence saying what is wrong and what to do.
+///
+/// Displays as `images/foo.toml:3:7: error: <message>` (`images/foo.toml: error: <message>` for
+/// [`ErrorKind::Io`]); the I/O error, if any, is the [`source`](std::error::Error::source), not
+/// repeated in the message.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: error: {message}", Location::new(.path, .line, .column))]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// 1-based line; 0 for [`ErrorKind::Io`], which is about no place in the file.
+    pub line: usize,
+    /// 1-based column, in characters; 0 for [`ErrorKind::Io`].
+    pub column: usize,
+    /// What kind of mistake it is.
+    pub kind: ErrorKind,
+    /// What is wrong and what to do, one sentence without the location.
+    pub message: String,
+    #[source]
+    pub(super) source: Option<std::io::Error>,
+}
+
+/// Formats `path:line:column`, or only `path` when there is no line.
+struct Location<'a> {
+    path: &'a Path,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> Location<'a> {
+    fn new(path: &'a Path, line: &usize, column: &usize) -> Self {
+        Location { path, line: *line, column: *column }
+    }
+}
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line != 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kinds of manifest mistake, one per distinct check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file cannot be read (missing, unreadable, not UTF-8).
+    Io,
+    /// The file is not valid TOML (including a key given twice).
+    Syntax,
+    /// A key or table the manifest format does not have, usually a typo.
+    UnknownKey,
+    /// A required key or table is absent.
+    MissingKey,
+    /// A value of the wrong TOML type, such as a string where a number belongs.
+    WrongType,
+    /// `[system] name`, a domain's `name` or its `program` is empty, too long or has a character
+    /// outside `[A-Za-z0-9_-]`.
+    BadName,
+    /// `[qemu] cpus` is outside 1..=[`MAX_CPUS`](super::MAX_CPUS).
+    CpusOutOfRange,
+    /// `[qemu] memory` or a domain's `memory` is not a size: not a whole number with an optional K,
+    /// M or G suffix.
+    BadMemorySize,
+    /// `[qemu] memory` or a domain's `memory` is a size, but not a whole number of MiB.
+    MemoryNotWholeMib,
+    /// `[qemu] memory` is outside [`MEMORY_MIN_MIB`](super::MEMORY_MIN_MIB)..=[`MEMORY_MAX_MIB`](super::MEMORY_MAX_MIB) MiB, or a domain's
+    /// `memory` outside 1..=[`DOMAIN_MEMORY_MAX_MIB`](xenolith_abi::bundle::DOMAIN_MEMORY_MAX_MIB) MiB.
+    MemoryOutOfRange,
+    /// The core's command-line parser reports a diagnostic for `[hypervisor] cmdline`.
+    BadCmdline,
+    /// Two domains have the same `name`.
+    DuplicateDomain,
+    /// A domain has both a `program` and an `image`, or neither.
+    ProgramOrImage,
+    /// A domain's `image` file does not exist (or is not a file).
+    ImageNotFound,
+    /// A domain's `image` file, or the binary its `program` built, cannot boot as that domain: it
+    /// is neither an AArch64 ELF executable nor an arm64 Linux `Image`, or it or its device tree
+    /// does not fit the domain's memory (found when the system is built).
+    BadImage,
+    /// A domain's `program` is not a binary crate of this workspace (found when the system is
+    /// built, from `cargo metadata`).
+    UnknownProgram,
+    /// An entry of `capabilities` is not a capability.
+    BadCapability,
+    /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
+    CapabilityTarget,
+    /// A domain lists a capability twice.
+    DuplicateCapability,
+    /// More than one domain holds `xenstore`.
+    DuplicateXenstore,
+    /// A domain's `vcpus` is outside 1..=[`MAX_VCPUS`](xenolith_abi::bundle::MAX_VCPUS).
+    VcpusOutOfRange,
+    /// A domain's `weight` is outside 1..=65535.
+    WeightOutOfRange,
+    /// A domain's `cap` is outside 0..=[`CAP_PERCENT_PER_VCPU`](xenolith_abi::bundle::CAP_PERCENT_PER_VCPU) × `vcpus`.
+    CapOutOfRange,
+    /// A domain's `cpus` or `cpus_soft` is not "all" or a list of distinct pCPU numbers below
+    /// [`AFFINITY_CPUS`](xenolith_abi::bundle::AFFINITY_CPUS), or is an empty list.
+    BadAffinity,
+    /// A domain's `restart` is not "never", "on-crash" or "always".
+    BadRestart,
+    /// A domain's `preserved_kib` is not a multiple of 4 or is too large.
+    BadPreserved,
+}
