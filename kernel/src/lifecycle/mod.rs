@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use xenolith_abi::xen::hvm::HVM_PARAM_STORE_EVTCHN;
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
@@ -283,14 +283,6 @@ impl Table {
         drop(domain);
         memory::release(shared_info, 1);
     }
-}
-
-/// HVM parameters of a new domain: its xenstore ring page at [`STORE_GFN`] (the port comes
-/// with [`Table::connect_store`]).
-pub fn store_params() -> [u64; HVM_NR_PARAMS as usize] {
-    let mut params = [0; HVM_NR_PARAMS as usize];
-    params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
-    params
 }
 
 impl Table {
