@@ -16,6 +16,7 @@ mod restart;
 pub use restart::{build_boot_domains, destroy_or_restart};
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
@@ -244,15 +245,9 @@ impl Table {
         // Nobody keeps a window onto frames that are about to be reused.
         let mut tables = IdentityTables;
         for mapper in self.domains.iter_mut().flatten() {
-            let stage2 = &mut mapper.stage2;
-            mapper.foreign.retain(|mapping| {
-                if mapping.source == id {
-                    let _ = stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
-                    false
-                } else {
-                    true
-                }
-            });
+            for mapping in mapper.foreign.extract_if(.., |mapping| mapping.source == id) {
+                let _ = mapper.stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
+            }
         }
         guest::flush_guest_tlbs();
         domain.stage2.destroy(&mut tables);
@@ -319,18 +314,14 @@ fn copy_to_ram(domain: &Domain, address: u64, bytes: &[u8]) -> Result<(), BuildE
 fn release_except(phys: u64, frames: u64, held: &[u64]) {
     let end = phys + frames * FRAME_SIZE;
     let mut run = phys;
-    let mut frame = phys;
-    while frame < end {
-        if held.contains(&frame) {
+    // Each held frame, and the end, closes the run of frames before it.
+    for frame in (phys..=end).step_by(FRAME_SIZE as usize) {
+        if frame == end || held.contains(&frame) {
             if frame > run {
                 memory::release(run, ((frame - run) / FRAME_SIZE) as usize);
             }
             run = frame + FRAME_SIZE;
         }
-        frame += FRAME_SIZE;
-    }
-    if end > run {
-        memory::release(run, ((end - run) / FRAME_SIZE) as usize);
     }
 }
 
@@ -344,17 +335,23 @@ pub fn shutdown_domain(table: &mut Table, id: DomainId, reason: u32) {
     domain.state = DomainState::Shutdown { reason };
     let name = domain.name.clone();
     let slots = domain.vcpus.clone();
-    log::info!("domain {id} ({name}) shut down: {}", shutdown_reason_name(reason));
+    let why = SHUTDOWN_REASONS.get(reason as usize).unwrap_or(&"unknown reason");
+    log::info!("domain {id} ({name}) shut down: {why}");
     crate::event::domain_exception(table);
     for &slot in &slots {
         crate::sched::remove_vcpu(slot);
     }
-    for (index, this) in CPUS.iter().enumerate() {
-        let current = this.current.load(Ordering::Acquire);
-        if current != IDLE && slots.contains(&current) && index != cpu::current_index() {
-            crate::arch::smp::kick(index);
-        }
+    for index in cpus_running(&slots).filter(|&index| index != cpu::current_index()) {
+        crate::arch::smp::kick(index);
     }
+}
+
+/// The pCPUs whose current vCPU is in one of `slots`.
+fn cpus_running(slots: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    CPUS.iter().enumerate().filter_map(|(index, this)| {
+        let current = this.current.load(Ordering::Acquire);
+        (current != IDLE && slots.contains(&current)).then_some(index)
+    })
 }
 
 /// Crashes domain `id` alone, with a log line saying why.
@@ -363,31 +360,18 @@ pub fn crash_domain(table: &mut Table, id: DomainId, why: core::fmt::Arguments<'
     shutdown_domain(table, id, SHUTDOWN_crash);
 }
 
-fn shutdown_reason_name(reason: u32) -> &'static str {
-    match reason {
-        0 => "poweroff",
-        1 => "reboot",
-        2 => "suspend",
-        3 => "crash",
-        4 => "watchdog",
-        5 => "soft_reset",
-        _ => "unknown reason",
-    }
-}
+/// Xen's `SHUTDOWN_*` reasons by number, as the shutdown log line names them.
+const SHUTDOWN_REASONS: [&str; 6] =
+    ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
 /// Destroys every shut-down domain no pCPU is running.
 pub fn reap(table: &mut Table) {
-    let dead: alloc::vec::Vec<DomainId> = table
+    let dead: Vec<DomainId> = table
         .domains
         .iter()
         .flatten()
         .filter(|domain| matches!(domain.state, DomainState::Shutdown { .. }))
-        .filter(|domain| {
-            !CPUS.iter().any(|this| {
-                let current = this.current.load(Ordering::Acquire);
-                current != IDLE && domain.vcpus.contains(&current)
-            })
-        })
+        .filter(|domain| cpus_running(&domain.vcpus).next().is_none())
         .map(|domain| domain.id)
         .collect();
     for id in dead {
