@@ -1,8 +1,8 @@
 //! The one place that decides every privileged operation, from the caller's capabilities.
 //!
-//! Default deny. A domain's capabilities come from its manifest entry (or from the domain that
-//! created it, which can only hand out what it holds). The model is Xen's XSM/FLASK hooks, reduced
-//! to a table one can audit in an afternoon:
+//! Default deny. A domain's capabilities come from its manifest entry; a domain created at run
+//! time (`XEN_DOMCTL_createdomain`) holds none. The model is Xen's XSM/FLASK hooks, reduced to a
+//! table one can audit in an afternoon:
 //!
 //! | operation | allowed when the caller holds |
 //! |---|---|
@@ -19,22 +19,14 @@
 //!
 //! # Invariants
 //! - [`check`] has no side effects and no default other than [`Denied`].
-//! - An operation on a domain id is decided on the id *and* its generation, so a restarted domain is
-//!   never reached through an old grant of rights.
+//! - Rights name domain ids, not incarnations: a restarted domain keeps its id, its capabilities
+//!   and the rights others hold over it. What must not outlive an incarnation (grant mappings)
+//!   carries its generation where it is kept.
 
 use core::fmt;
 
 /// A domain's id as Xen numbers them (`domid_t`).
 pub type DomainId = u16;
-
-/// A domain id with the generation of the incarnation it names (bumped on every restart).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DomainRef {
-    /// The id.
-    pub id: DomainId,
-    /// The incarnation.
-    pub generation: u32,
-}
 
 /// Most targets one capability kind can name.
 pub const MAX_TARGETS: usize = 4;
@@ -57,19 +49,6 @@ pub struct Capabilities {
 impl Capabilities {
     fn names(list: &[Option<DomainId>; MAX_TARGETS], target: DomainId) -> bool {
         list.iter().flatten().any(|&id| id == target)
-    }
-
-    /// Whether these capabilities are a subset of `holder`'s (what a creator may hand out).
-    pub fn is_subset_of(&self, holder: &Capabilities) -> bool {
-        (!self.control || holder.control)
-            && (!self.xenstore || holder.xenstore)
-            && (!self.console || holder.console)
-            && self
-                .device_model_of
-                .iter()
-                .flatten()
-                .all(|&t| Self::names(&holder.device_model_of, t))
-            && self.introspect.iter().flatten().all(|&t| Self::names(&holder.introspect, t))
     }
 }
 
@@ -246,17 +225,5 @@ mod tests {
         assert!(check(2, &dm, shutdown(5, false)).is_ok());
         assert!(check(2, &dm, shutdown(6, false)).is_err());
         assert!(check(4, &xenstore, shutdown(1, false)).is_err());
-    }
-
-    #[test]
-    fn subsets() {
-        let holder =
-            Capabilities { control: true, device_model_of: [Some(5), None, None, None], ..NONE };
-        assert!(NONE.is_subset_of(&holder));
-        assert!(Capabilities { device_model_of: [None, Some(5), None, None], ..NONE }
-            .is_subset_of(&holder));
-        assert!(!Capabilities { console: true, ..NONE }.is_subset_of(&holder));
-        assert!(!Capabilities { device_model_of: [Some(6), None, None, None], ..NONE }
-            .is_subset_of(&holder));
     }
 }

@@ -90,22 +90,17 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    /// A vCPU record as created: `vcpu_info` in the shared-info page at `shared_info` for vCPU 0.
-    pub fn new(
-        domain: DomainId,
-        index: u32,
-        context: VcpuContext,
-        state: VcpuState,
-        shared_info: u64,
-    ) -> Self {
+    /// A vCPU record as created: down, with no context to run yet, and its `vcpu_info` in the
+    /// shared-info page at `shared_info` if it is vCPU 0.
+    pub fn new(domain: DomainId, index: u32, shared_info: u64) -> Self {
         Self {
             domain,
             index,
-            context,
-            state,
+            context: VcpuContext::new(0, 0, index),
+            state: VcpuState::Down,
             singleshot_deadline: None,
             runtime_ns: 0,
-            initialised: state != VcpuState::Down,
+            initialised: false,
             vgic: xenolith_kernel::event::vgic::VgicCpu::new(),
             vcpu_info: (index == 0).then_some(shared_info),
             vcpu_info_registered: false,
@@ -253,17 +248,6 @@ impl Table {
         self.vcpus.get_mut(slot)?.as_mut()
     }
 
-    pub(crate) fn free_domain_id(&mut self) -> Option<DomainId> {
-        if let Some(index) = self.domains.iter().position(Option::is_none) {
-            return DomainId::try_from(index).ok();
-        }
-        if self.domains.len() < MAX_DOMAINS {
-            self.domains.push(None);
-            return DomainId::try_from(self.domains.len() - 1).ok();
-        }
-        None
-    }
-
     /// The next incarnation number.
     pub(crate) fn take_generation(&mut self) -> u32 {
         let generation = self.next_generation;
@@ -271,17 +255,6 @@ impl Table {
         generation
     }
 
-    pub(crate) fn free_vcpu_slots(&mut self, count: usize) -> Option<Vec<usize>> {
-        while self.vcpus.len() < MAX_VCPUS {
-            self.vcpus.push(None);
-        }
-        let free: Vec<usize> =
-            (0..self.vcpus.len()).filter(|&slot| self.vcpus[slot].is_none()).take(count).collect();
-        (free.len() == count).then_some(free)
-    }
-}
-
-impl Table {
     /// The xenstore domain (the one holding `xenstore`), if one exists.
     pub fn xenstore_domain(&self) -> Option<DomainId> {
         self.domains.iter().flatten().find(|domain| domain.capabilities.xenstore).map(|d| d.id)

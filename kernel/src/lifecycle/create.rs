@@ -8,13 +8,15 @@ use alloc::vec::Vec;
 use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
 use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_PFN};
 use xenolith_kernel::grant::GrantState;
 use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
 use crate::arch::guest::VcpuContext;
 use crate::domain::{
-    Domain, DomainState, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS_PER_DOMAIN, STORE_GFN,
+    Domain, DomainState, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS, MAX_VCPUS_PER_DOMAIN,
+    STORE_GFN,
 };
 use crate::mm::domain_memory::map_core_page;
 use crate::mm::memory::{self, IdentityTables};
@@ -31,16 +33,24 @@ impl Table {
         if vcpus == 0 || vcpus > MAX_VCPUS_PER_DOMAIN {
             return Err(XenError::EINVAL);
         }
+        // Every domain id and vCPU slot has its place from the first domain on.
+        self.domains.resize_with(MAX_DOMAINS, || None);
+        self.vcpus.resize_with(MAX_VCPUS, || None);
         let id = match requested {
             Some(id) if usize::from(id) >= MAX_DOMAINS => return Err(XenError::EINVAL),
             Some(id) if self.domain(id).is_some() => return Err(XenError::EEXIST),
             Some(id) => id,
-            None => self.free_domain_id().ok_or(XenError::ENOMEM)?,
+            None => (0..MAX_DOMAINS as DomainId)
+                .find(|&id| self.domain(id).is_none())
+                .ok_or(XenError::ENOMEM)?,
         };
-        while self.domains.len() <= usize::from(id) {
-            self.domains.push(None);
+        let slots: Vec<usize> = (0..MAX_VCPUS)
+            .filter(|&slot| self.vcpus[slot].is_none())
+            .take(vcpus as usize)
+            .collect();
+        if slots.len() < vcpus as usize {
+            return Err(XenError::ENOMEM);
         }
-        let slots = self.free_vcpu_slots(vcpus as usize).ok_or(XenError::ENOMEM)?;
         let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
         let Ok(stage2) = AddressSpace::<Stage2>::new(&mut IdentityTables) else {
             memory::release(shared_info, 1);
@@ -55,11 +65,12 @@ impl Table {
             }
         };
         for (index, &slot) in slots.iter().enumerate() {
-            let context = VcpuContext::new(0, 0, index as u32);
-            self.vcpus[slot] =
-                Some(Vcpu::new(id, index as u32, context, VcpuState::Down, shared_info));
+            self.vcpus[slot] = Some(Vcpu::new(id, index as u32, shared_info));
         }
         let generation = self.take_generation();
+        // Its xenstore ring page's frame (the port comes with `connect_store`).
+        let mut hvm_params = [0; HVM_NR_PARAMS as usize];
+        hvm_params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
         self.domains[usize::from(id)] = Some(Box::new(Domain {
             id,
             generation,
@@ -79,7 +90,7 @@ impl Table {
             shared_info_gfn: None,
             events,
             grants: GrantState::default(),
-            hvm_params: super::store_params(),
+            hvm_params,
             store_page: None,
             restart: RestartPolicy::Never,
             manifest_index: None,
@@ -87,18 +98,14 @@ impl Table {
             restarts: 0,
             destroy_requested: false,
         }));
-        // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it.
-        let page = memory::alloc_zeroed_frame();
+        // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it;
+        // attached before it is mapped, so destroying the domain frees it.
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        match page.map(|page| (page, map_core_page(domain, page, None, STORE_GFN))) {
-            Some((page, Ok(()))) => domain.store_page = Some(page),
-            failed => {
-                if let Some((page, _)) = failed {
-                    memory::release(page, 1);
-                }
-                self.destroy(id);
-                return Err(XenError::ENOMEM);
-            }
+        domain.store_page = memory::alloc_zeroed_frame();
+        let mapped = domain.store_page.map(|page| map_core_page(domain, page, None, STORE_GFN));
+        if !matches!(mapped, Some(Ok(()))) {
+            self.destroy(id);
+            return Err(XenError::ENOMEM);
         }
         self.connect_store(id, None);
         Ok(id)

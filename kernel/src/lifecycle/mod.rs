@@ -18,10 +18,10 @@ pub use restart::{build_boot_domains, destroy_or_restart};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use xenolith_abi::bundle::RestartPolicy;
+use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use xenolith_abi::xen::hvm::HVM_PARAM_STORE_EVTCHN;
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
@@ -38,83 +38,29 @@ use crate::mm::memory::{self, IdentityTables};
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
 pub const MAX_RESTARTS: u32 = 1000;
 
-/// What to build a domain from.
+/// What to build a domain from: its boot-manifest entry, and what a restart carries over from
+/// the incarnation before.
 pub struct BuildSpec<'a> {
-    /// Name (unique).
-    pub name: &'a str,
-    /// What to copy where (prepared by the host tool), and where vCPU 0 starts.
-    pub image: Prepared<'a>,
-    /// RAM in MiB.
-    pub memory_mib: u32,
-    /// vCPUs.
-    pub vcpus: u32,
+    /// Its entry in the boot manifest (name, RAM, vCPUs, scheduling, restart policy, prepared
+    /// image, preserved-region size).
+    pub entry: &'a DomainSpec<'a>,
+    /// Index of that entry in the boot manifest's domains.
+    pub manifest_index: usize,
     /// What it may do.
     pub capabilities: Capabilities,
     /// The id to use (a restart keeps its id); `None`: the lowest free one.
     pub id: Option<DomainId>,
-    /// What the core does when it stops, and the manifest entry it is rebuilt from.
-    pub restart: RestartPolicy,
-    /// Index of its entry in the boot manifest's domains, if it has one.
-    pub manifest_index: Option<usize>,
-    /// Bytes of preserved region to allocate (zeroed) on a first build.
-    pub preserved_bytes: u64,
-    /// The preserved region of the incarnation before, kept as it was (a restart).
+    /// The preserved region of the incarnation before, kept as it was (a restart); `None`: a
+    /// new, zeroed one of the entry's size.
     pub preserved: Option<Extent>,
     /// Restarts so far (0 on a first build).
     pub restarts: u32,
 }
 
-/// A prepared boot image with its chunks' bytes found in the bundle.
-pub struct Prepared<'a> {
-    /// `(guest-physical address, bytes)` runs to copy into the zeroed RAM.
-    pub chunks: Vec<(u64, &'a [u8])>,
-    /// vCPU 0's first PC.
-    pub entry: u64,
-    /// vCPU 0's `x0`..`x3`.
-    pub registers: [u64; 4],
-}
-
-impl<'a> BuildSpec<'a> {
-    /// A first build of manifest entry `spec` of `bundle` (the lowest free id, a new preserved
-    /// region); `None` if the entry has no prepared image (it is not a boot domain).
-    pub fn from_manifest(
-        bundle: &'a xenolith_abi::bundle::Bundle<'_>,
-        spec: &'a xenolith_abi::bundle::DomainSpec<'_>,
-        capabilities: Capabilities,
-        manifest_index: Option<usize>,
-    ) -> Option<Self> {
-        let prepared = spec.prepared.as_ref()?;
-        // The bundle's checks put every chunk inside its module; `get` keeps that a lookup.
-        let chunks = prepared
-            .chunks
-            .iter()
-            .map(|chunk| {
-                let bytes = bundle.module(chunk.module as usize)?;
-                let start = usize::try_from(chunk.offset).ok()?;
-                let end = start.checked_add(usize::try_from(chunk.size).ok()?)?;
-                Some((chunk.address, bytes.get(start..end)?))
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Self {
-            name: spec.name,
-            image: Prepared { chunks, entry: prepared.entry, registers: prepared.registers },
-            memory_mib: spec.memory_mib,
-            vcpus: spec.vcpus,
-            capabilities,
-            id: None,
-            restart: spec.restart,
-            manifest_index,
-            preserved_bytes: u64::from(spec.preserved_kib) * 1024,
-            preserved: None,
-            restarts: 0,
-        })
-    }
-}
-
 /// Why building failed; nothing is left allocated.
 #[derive(Debug)]
 pub enum BuildError {
-    /// A bad request (name, sizes, a chunk outside RAM).
+    /// A bad request (name, sizes, a chunk outside RAM, scheduling parameters).
     Invalid(&'static str),
     /// A step the control domain's builder would take through a hypercall failed, with Xen's
     /// error for it.
@@ -135,17 +81,51 @@ impl core::fmt::Display for BuildError {
 const MAX_EXTENT_ORDER: u32 = 18;
 
 impl Table {
-    /// Builds a domain the way the control domain's builder does through hypercalls, from its
-    /// prepared image: an empty domain, its RAM, the image's chunks, vCPU 0 ready to run (the
-    /// others down), then its preserved region. The domain is returned `Paused`; the caller
-    /// unpauses it once it is known to the scheduler. On failure the half-built domain is
-    /// destroyed (a restart's kept preserved region stays the caller's).
-    pub fn build(&mut self, spec: &BuildSpec<'_>) -> Result<DomainId, BuildError> {
-        let ram_size = u64::from(spec.memory_mib) << 20;
+    /// Builds the domain `spec` describes the way the control domain's builder does through
+    /// hypercalls, from its prepared image in `bundle`: an empty domain, its RAM, the image's
+    /// chunks, vCPU 0 ready to run (the others down), then its preserved region. Then gives it
+    /// its way to xenstore ([`Table::connect_store`] with `xenstore`) and hands it to the
+    /// scheduler with its entry's weight, cap and affinities. On failure nothing is left
+    /// allocated, a restart's kept preserved region included.
+    pub fn build(
+        &mut self,
+        bundle: &Bundle<'_>,
+        spec: &BuildSpec<'_>,
+        xenstore: Option<DomainId>,
+    ) -> Result<DomainId, BuildError> {
+        let id = self.build_paused(bundle, spec).inspect_err(|_| {
+            if let Some(kept) = spec.preserved {
+                memory::release(kept.phys, (kept.size / FRAME_SIZE) as usize);
+            }
+        })?;
+        self.connect_store(id, xenstore);
+        let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *spec.entry;
+        let params = crate::sched::params_for(weight, cap, hard_affinity, soft_affinity, id);
+        crate::sched::start_domain(self, id, params).map_err(|why| {
+            // The preserved region is the domain's now: destroying it frees that too.
+            self.destroy(id);
+            BuildError::Invalid(why)
+        })?;
+        Ok(id)
+    }
+
+    /// [`Table::build`] up to a `Paused` domain; on failure the half-built domain is destroyed
+    /// and a restart's kept preserved region is left to the caller.
+    fn build_paused(
+        &mut self,
+        bundle: &Bundle<'_>,
+        spec: &BuildSpec<'_>,
+    ) -> Result<DomainId, BuildError> {
+        let entry = spec.entry;
+        let image = entry
+            .prepared
+            .as_ref()
+            .ok_or(BuildError::Invalid("its prepared image is not in the boot bundle"))?;
+        let ram_size = u64::from(entry.memory_mib) << 20;
         if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&ram_size) {
             return Err(BuildError::Invalid("memory size out of range"));
         }
-        if self.domains.iter().flatten().any(|domain| domain.name == spec.name) {
+        if self.domains.iter().flatten().any(|domain| domain.name == entry.name) {
             return Err(BuildError::Invalid("a domain with that name exists"));
         }
         // The bundle's checks already keep every chunk and the entry point in RAM; a build never
@@ -154,34 +134,35 @@ impl Table {
             address >= GUEST_RAM0_BASE
                 && address.checked_add(size).is_some_and(|end| end <= GUEST_RAM0_BASE + ram_size)
         };
-        let image = &spec.image;
-        if !image.chunks.iter().all(|&(address, bytes)| in_ram(address, bytes.len() as u64))
+        if !image.chunks.iter().all(|chunk| in_ram(chunk.address, chunk.size))
             || !in_ram(image.entry, 4)
         {
             return Err(BuildError::Invalid("the prepared image does not lie in the domain's RAM"));
         }
         let id = self
-            .create_empty(spec.id, spec.vcpus)
+            .create_empty(spec.id, entry.vcpus)
             .map_err(|error| BuildError::Refused("creating the domain", error))?;
-        let filled = self.fill(id, spec, ram_size);
+        let filled = self.fill(id, bundle, spec, image, ram_size);
         if filled.is_err() {
             self.destroy(id);
         }
         filled.map(|()| id)
     }
 
-    /// The rest of [`Table::build`] once the empty domain `id` exists.
+    /// The rest of [`Table::build_paused`] once the empty domain `id` exists.
     fn fill(
         &mut self,
         id: DomainId,
+        bundle: &Bundle<'_>,
         spec: &BuildSpec<'_>,
+        image: &BootImage,
         ram_size: u64,
     ) -> Result<(), BuildError> {
         let gone = BuildError::Invalid("the new domain is gone");
         let domain = self.domain_mut(id).ok_or(gone)?;
-        domain.name = String::from(spec.name);
+        domain.name = String::from(spec.entry.name);
         (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram_size / 1024);
-        (domain.restart, domain.manifest_index) = (spec.restart, spec.manifest_index);
+        (domain.restart, domain.manifest_index) = (spec.entry.restart, Some(spec.manifest_index));
         domain.restarts = spec.restarts;
         // RAM in the largest extents its alignment allows (one, for a power-of-two size).
         let (mut ipa, end) = (GUEST_RAM0_BASE, GUEST_RAM0_BASE + ram_size);
@@ -196,19 +177,28 @@ impl Table {
             ipa += FRAME_SIZE << order;
         }
         let domain = self.domain(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
-        for &(address, bytes) in &spec.image.chunks {
-            copy_to_ram(domain, address, bytes)?;
+        for chunk in &image.chunks {
+            // The bundle's checks put every chunk inside its module; `get` keeps that a lookup.
+            let bytes = usize::try_from(chunk.offset)
+                .ok()
+                .zip(usize::try_from(chunk.size).ok())
+                .and_then(|(start, size)| {
+                    bundle.module(chunk.module as usize)?.get(start..start.checked_add(size)?)
+                })
+                .ok_or(BuildError::Invalid("a chunk outside its module"))?;
+            copy_to_ram(domain, chunk.address, bytes)?;
         }
         let slot = domain.vcpus[0];
         let vcpu = self.vcpu_mut(slot).ok_or(BuildError::Invalid("the new vCPU is gone"))?;
-        vcpu.context = VcpuContext::new(spec.image.entry, spec.image.registers[0], 0);
-        vcpu.context.frame.x[1..4].copy_from_slice(&spec.image.registers[1..]);
+        vcpu.context = VcpuContext::new(image.entry, image.registers[0], 0);
+        vcpu.context.frame.x[1..4].copy_from_slice(&image.registers[1..]);
         (vcpu.state, vcpu.initialised) = (VcpuState::Runnable, true);
         // The preserved region last: once attached, destroying the domain frees it.
+        let preserved_bytes = u64::from(spec.entry.preserved_kib) * 1024;
         let region = match spec.preserved {
             Some(kept) => kept,
-            None if spec.preserved_bytes > 0 => {
-                let frames = (spec.preserved_bytes / FRAME_SIZE) as usize;
+            None if preserved_bytes > 0 => {
+                let frames = (preserved_bytes / FRAME_SIZE) as usize;
                 let phys = memory::FRAMES
                     .lock()
                     .as_mut()
@@ -217,8 +207,8 @@ impl Table {
                         "allocating its preserved region",
                         XenError::ENOMEM,
                     ))?;
-                memory::scrub(phys, spec.preserved_bytes);
-                Extent { ipa: PRESERVED_REGION_BASE, phys, size: spec.preserved_bytes }
+                memory::scrub(phys, preserved_bytes);
+                Extent { ipa: PRESERVED_REGION_BASE, phys, size: preserved_bytes }
             }
             None => return Ok(()),
         };
@@ -255,15 +245,9 @@ impl Table {
         // Nobody keeps a window onto frames that are about to be reused.
         let mut tables = IdentityTables;
         for mapper in self.domains.iter_mut().flatten() {
-            let stage2 = &mut mapper.stage2;
-            mapper.foreign.retain(|mapping| {
-                if mapping.source == id {
-                    let _ = stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
-                    false
-                } else {
-                    true
-                }
-            });
+            for mapping in mapper.foreign.extract_if(.., |mapping| mapping.source == id) {
+                let _ = mapper.stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
+            }
         }
         guest::flush_guest_tlbs();
         domain.stage2.destroy(&mut tables);
@@ -283,14 +267,6 @@ impl Table {
         drop(domain);
         memory::release(shared_info, 1);
     }
-}
-
-/// HVM parameters of a new domain: its xenstore ring page at [`STORE_GFN`] (the port comes
-/// with [`Table::connect_store`]).
-pub fn store_params() -> [u64; HVM_NR_PARAMS as usize] {
-    let mut params = [0; HVM_NR_PARAMS as usize];
-    params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
-    params
 }
 
 impl Table {
@@ -338,18 +314,14 @@ fn copy_to_ram(domain: &Domain, address: u64, bytes: &[u8]) -> Result<(), BuildE
 fn release_except(phys: u64, frames: u64, held: &[u64]) {
     let end = phys + frames * FRAME_SIZE;
     let mut run = phys;
-    let mut frame = phys;
-    while frame < end {
-        if held.contains(&frame) {
+    // Each held frame, and the end, closes the run of frames before it.
+    for frame in (phys..=end).step_by(FRAME_SIZE as usize) {
+        if frame == end || held.contains(&frame) {
             if frame > run {
                 memory::release(run, ((frame - run) / FRAME_SIZE) as usize);
             }
             run = frame + FRAME_SIZE;
         }
-        frame += FRAME_SIZE;
-    }
-    if end > run {
-        memory::release(run, ((end - run) / FRAME_SIZE) as usize);
     }
 }
 
@@ -363,17 +335,23 @@ pub fn shutdown_domain(table: &mut Table, id: DomainId, reason: u32) {
     domain.state = DomainState::Shutdown { reason };
     let name = domain.name.clone();
     let slots = domain.vcpus.clone();
-    log::info!("domain {id} ({name}) shut down: {}", shutdown_reason_name(reason));
+    let why = SHUTDOWN_REASONS.get(reason as usize).unwrap_or(&"unknown reason");
+    log::info!("domain {id} ({name}) shut down: {why}");
     crate::event::domain_exception(table);
     for &slot in &slots {
         crate::sched::remove_vcpu(slot);
     }
-    for (index, this) in CPUS.iter().enumerate() {
-        let current = this.current.load(Ordering::Acquire);
-        if current != IDLE && slots.contains(&current) && index != cpu::current_index() {
-            crate::arch::smp::kick(index);
-        }
+    for index in cpus_running(&slots).filter(|&index| index != cpu::current_index()) {
+        crate::arch::smp::kick(index);
     }
+}
+
+/// The pCPUs whose current vCPU is in one of `slots`.
+fn cpus_running(slots: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    CPUS.iter().enumerate().filter_map(|(index, this)| {
+        let current = this.current.load(Ordering::Acquire);
+        (current != IDLE && slots.contains(&current)).then_some(index)
+    })
 }
 
 /// Crashes domain `id` alone, with a log line saying why.
@@ -382,31 +360,18 @@ pub fn crash_domain(table: &mut Table, id: DomainId, why: core::fmt::Arguments<'
     shutdown_domain(table, id, SHUTDOWN_crash);
 }
 
-fn shutdown_reason_name(reason: u32) -> &'static str {
-    match reason {
-        0 => "poweroff",
-        1 => "reboot",
-        2 => "suspend",
-        3 => "crash",
-        4 => "watchdog",
-        5 => "soft_reset",
-        _ => "unknown reason",
-    }
-}
+/// Xen's `SHUTDOWN_*` reasons by number, as the shutdown log line names them.
+const SHUTDOWN_REASONS: [&str; 6] =
+    ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
 /// Destroys every shut-down domain no pCPU is running.
 pub fn reap(table: &mut Table) {
-    let dead: alloc::vec::Vec<DomainId> = table
+    let dead: Vec<DomainId> = table
         .domains
         .iter()
         .flatten()
         .filter(|domain| matches!(domain.state, DomainState::Shutdown { .. }))
-        .filter(|domain| {
-            !CPUS.iter().any(|this| {
-                let current = this.current.load(Ordering::Acquire);
-                current != IDLE && domain.vcpus.contains(&current)
-            })
-        })
+        .filter(|domain| cpus_running(&domain.vcpus).next().is_none())
         .map(|domain| domain.id)
         .collect();
     for id in dead {
