@@ -347,16 +347,6 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     Ok(true)
 }
 
-/// Ends polls whose deadline passed (the tick): returns the slots to wake.
-pub fn expire_polls(table: &mut Table, now: u64, woken: &mut Vec<usize>) {
-    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
-        let Some(vcpu) = vcpu else { continue };
-        if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now) && stop_polling(vcpu) {
-            woken.push(slot);
-        }
-    }
-}
-
 /// `VCPUOP_register_vcpu_info` (`map_vcpu_info`, common/domain.c:1486) for vCPU `slot`, the
 /// caller or a vCPU of its domain that is down: moves the `vcpu_info` to `offset` in the
 /// caller's guest frame `gfn`, copying the current one, and marks everything pending so nothing

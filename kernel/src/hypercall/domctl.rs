@@ -22,10 +22,6 @@ use crate::domain::Caller;
 use crate::domain::{DomainState, Table, VcpuState};
 use crate::mm::guest_access::{read_struct, GuestMemory};
 
-fn is_control(table: &Table, id: DomainId) -> bool {
-    table.domain(id).is_some_and(|domain| domain.capabilities.control)
-}
-
 /// `__HYPERVISOR_domctl(struct xen_domctl *)`.
 pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let mut op: xen_domctl = read_struct(va)?;
@@ -33,18 +29,17 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         return Err(XenError::EACCES);
     }
     let target = op.domain;
+    // (The two domain-info queries are read-only too, but have an operation of their own.)
     let read_only = matches!(
         op.cmd,
-        dc::XEN_DOMCTL_getdomaininfo
-            | dc::XEN_DOMCTL_getvcpuaffinity
-            | private::XENOLITH_DOMCTL_DOMAIN_INFO
+        dc::XEN_DOMCTL_getvcpuaffinity
             | private::XENOLITH_DOMCTL_BUNDLE_INFO
             | private::XENOLITH_DOMCTL_BUNDLE_MODULE
     ) || (op.cmd == dc::XEN_DOMCTL_scheduler_op
         && op.u.read::<dc::xen_domctl_scheduler_op>().cmd == dc::XEN_DOMCTL_SCHEDOP_getinfo);
     // A domain being created holds no capability yet, whatever id it asks for.
-    let target_is_control =
-        op.cmd != dc::XEN_DOMCTL_createdomain && is_control(caller.table, target);
+    let target_is_control = op.cmd != dc::XEN_DOMCTL_createdomain
+        && caller.table.domain(target).is_some_and(|domain| domain.capabilities.control);
     let operation = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo | private::XENOLITH_DOMCTL_DOMAIN_INFO => {
             Operation::DomainInfo { target: caller.resolve(target) }
@@ -55,14 +50,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let write_back = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo => {
             // Xen's semantics: the first domain whose id is at least `domain`.
-            let next = caller
-                .table
-                .domains
-                .iter()
-                .flatten()
-                .map(|domain| domain.id)
-                .find(|&id| id >= target)
-                .ok_or(XenError::ESRCH)?;
+            let next = domain_ids(caller.table, target).next().ok_or(XenError::ESRCH)?;
             op.domain = next;
             op.u.write(&domain_info(caller.table, next));
             true
@@ -74,29 +62,22 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
                 return Err(XenError::EINVAL);
             }
             let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
-            let slots = domain.vcpus.clone();
-            match (op.cmd, domain.state) {
-                (dc::XEN_DOMCTL_destroydomain, _) => {
-                    // Destroyed on request: no restart policy brings it back.
-                    domain.destroy_requested = true;
-                    crate::lifecycle::shutdown_domain(caller.table, target, 0);
-                }
-                (_, DomainState::Shutdown { .. }) => return Err(XenError::EINVAL),
-                (dc::XEN_DOMCTL_pausedomain, _) => {
-                    domain.state = DomainState::Paused;
-                    slots.iter().for_each(|&slot| crate::sched::sleep(slot));
-                }
-                _ => {
-                    domain.state = DomainState::Running;
-                    for slot in slots {
-                        if caller
-                            .table
-                            .vcpu(slot)
-                            .is_some_and(|vcpu| vcpu.state == VcpuState::Runnable)
-                        {
-                            crate::sched::wake(slot);
-                        }
-                    }
+            if op.cmd == dc::XEN_DOMCTL_destroydomain {
+                // Destroyed on request: no restart policy brings it back.
+                domain.destroy_requested = true;
+                crate::lifecycle::shutdown_domain(caller.table, target, 0);
+                return Ok(0);
+            }
+            if matches!(domain.state, DomainState::Shutdown { .. }) {
+                return Err(XenError::EINVAL);
+            }
+            let pause = op.cmd == dc::XEN_DOMCTL_pausedomain;
+            domain.state = if pause { DomainState::Paused } else { DomainState::Running };
+            for slot in domain.vcpus.clone() {
+                if pause {
+                    crate::sched::sleep(slot);
+                } else if caller.table.vcpu(slot).is_some_and(|v| v.state == VcpuState::Runnable) {
+                    crate::sched::wake(slot);
                 }
             }
             false
@@ -166,10 +147,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             info.count = modules.len() as u32;
             let module = modules.get(info.index as usize).ok_or(XenError::ENOENT)?;
             info.size = module.size;
-            info.name = [0; private::XENOLITH_BUNDLE_NAME_LEN];
-            let name = module.name.as_bytes();
-            let length = name.len().min(info.name.len());
-            info.name[..length].copy_from_slice(&name[..length]);
+            copy_name(&mut info.name, module.name);
             op.u.write(&info);
             true
         }
@@ -195,6 +173,17 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     Ok(0)
 }
 
+/// Puts `name` in the fixed-size array `into`, zero-padded, cut short if it does not fit.
+fn copy_name(into: &mut [u8], name: &str) {
+    into.fill(0);
+    into.iter_mut().zip(name.bytes()).for_each(|(to, byte)| *to = byte);
+}
+
+/// The ids of the domains that exist, from `first` up, in order.
+pub(super) fn domain_ids(table: &Table, first: DomainId) -> impl Iterator<Item = DomainId> + '_ {
+    table.domains.iter().flatten().map(|domain| domain.id).filter(move |&id| id >= first)
+}
+
 /// `XENOLITH_DOMCTL_DOMAIN_INFO`'s answer for `id`.
 fn xenolith_domain_info(
     table: &Table,
@@ -203,19 +192,12 @@ fn xenolith_domain_info(
     use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
     let domain = table.domain(id).ok_or(XenError::ESRCH)?;
     let mut info = private::XenolithDomainInfo::new_zeroed();
-    let name = domain.name.as_bytes();
-    let length = name.len().min(info.name.len());
-    info.name[..length].copy_from_slice(&name[..length]);
+    copy_name(&mut info.name, &domain.name);
     info.generation = domain.generation;
     let capabilities = &domain.capabilities;
-    info.capabilities = [
-        (capabilities.control, private::XENOLITH_CAP_CONTROL),
-        (capabilities.xenstore, private::XENOLITH_CAP_XENSTORE),
-        (capabilities.console, private::XENOLITH_CAP_CONSOLE),
-    ]
-    .iter()
-    .filter(|(held, _)| *held)
-    .fold(0, |bits, (_, bit)| bits | bit);
+    info.capabilities = (u32::from(capabilities.control) * private::XENOLITH_CAP_CONTROL)
+        | (u32::from(capabilities.xenstore) * private::XENOLITH_CAP_XENSTORE)
+        | (u32::from(capabilities.console) * private::XENOLITH_CAP_CONSOLE);
     (info.state, info.shutdown_reason) = match domain.state {
         DomainState::Running => (private::XENOLITH_STATE_RUNNING, 0),
         DomainState::Paused => (private::XENOLITH_STATE_PAUSED, 0),
@@ -234,24 +216,21 @@ pub(super) fn domain_info(table: &Table, id: DomainId) -> xen_domctl_getdomainin
     let Some(domain) = table.domain(id) else { return info };
     let vcpus: alloc::vec::Vec<_> =
         domain.vcpus.iter().filter_map(|&slot| table.vcpu(slot)).collect();
-    let running = crate::sched::domain_running(table, id);
-    let mut flags = dc::XEN_DOMINF_hvm_guest;
-    match domain.state {
+    let state = match domain.state {
         DomainState::Shutdown { reason } => {
-            flags |= dc::XEN_DOMINF_shutdown
+            dc::XEN_DOMINF_shutdown
                 | dc::XEN_DOMINF_dying
-                | (reason << dc::XEN_DOMINF_shutdownshift);
+                | (reason << dc::XEN_DOMINF_shutdownshift)
         }
-        DomainState::Paused => flags |= dc::XEN_DOMINF_paused,
-        DomainState::Running if running => flags |= dc::XEN_DOMINF_running,
-        DomainState::Running => {
-            if vcpus.iter().all(|vcpu| vcpu.state != VcpuState::Runnable) {
-                flags |= dc::XEN_DOMINF_blocked;
-            }
+        DomainState::Paused => dc::XEN_DOMINF_paused,
+        DomainState::Running if crate::sched::domain_running(table, id) => dc::XEN_DOMINF_running,
+        DomainState::Running if vcpus.iter().all(|vcpu| vcpu.state != VcpuState::Runnable) => {
+            dc::XEN_DOMINF_blocked
         }
-    }
+        DomainState::Running => 0,
+    };
     info.domain = id;
-    info.flags = flags;
+    info.flags = dc::XEN_DOMINF_hvm_guest | state;
     info.tot_pages = domain.ram_bytes() / 4096;
     info.max_pages = domain.max_memkb / 4;
     info.cpu_time = vcpus.iter().map(|vcpu| vcpu.runtime_ns).sum();
@@ -265,11 +244,8 @@ fn read_bitmap(bitmap: &dc::xenctl_bitmap) -> Result<u64, XenError> {
     let bytes = (bitmap.nr_bits as usize).div_ceil(8).min(8);
     let mut raw = [0u8; 8];
     GuestMemory.read(bitmap.bitmap.address(), &mut raw[..bytes])?;
-    let mut mask = u64::from_le_bytes(raw);
-    if bitmap.nr_bits < 64 {
-        mask &= (1u64 << bitmap.nr_bits) - 1;
-    }
-    Ok(mask)
+    let valid = if bitmap.nr_bits < 64 { (1u64 << bitmap.nr_bits) - 1 } else { u64::MAX };
+    Ok(u64::from_le_bytes(raw) & valid)
 }
 
 fn write_bitmap(bitmap: &dc::xenctl_bitmap, mask: u64) -> Result<(), XenError> {

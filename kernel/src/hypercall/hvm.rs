@@ -6,7 +6,7 @@ use xenolith_abi::xen::errno::XenError;
 use xenolith_kernel::policy::Operation;
 
 use crate::domain::Caller;
-use crate::mm::guest_access::{read_struct, GuestMemory};
+use crate::mm::guest_access::{read_struct, write_struct};
 
 /// `hvm_op(HVMOP_{set,get}_param, struct xen_hvm_param *)`, as Xen on Arm
 /// (`xen/arch/arm/hvm.c`): the parameters a guest may read or the toolstack set; the other
@@ -19,20 +19,19 @@ pub fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenErro
     let mut param: xen_hvm_param = read_struct(arg)?;
     let target = caller.resolve(param.domid);
     caller.table.domain(target).ok_or(XenError::ESRCH)?;
-    if target != caller.domain {
+    let own = target == caller.domain;
+    if !own {
         caller.allow(Operation::Target { target })?;
     }
-    let own = target == caller.domain;
     let index = param.index;
-    let guest_visible = matches!(
+    if !matches!(
         index,
         hvm::HVM_PARAM_CALLBACK_IRQ
             | hvm::HVM_PARAM_STORE_PFN
             | hvm::HVM_PARAM_STORE_EVTCHN
             | hvm::HVM_PARAM_CONSOLE_PFN
             | hvm::HVM_PARAM_CONSOLE_EVTCHN
-    );
-    if !guest_visible {
+    ) {
         return Err(XenError::EINVAL);
     }
     let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
@@ -45,6 +44,5 @@ pub fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenErro
         return Ok(0);
     }
     param.value = domain.hvm_params[index as usize];
-    GuestMemory.write(arg, zerocopy::IntoBytes::as_bytes(&param))?;
-    Ok(0)
+    write_struct(arg, &param).map(|()| 0)
 }

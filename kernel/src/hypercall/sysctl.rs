@@ -2,15 +2,14 @@
 //! `xen/include/public/sysctl.h`, interface version of Xen 4.17): the scheduler, the machine, and
 //! the domain list. Checked in Xen's order, as `domctl` is.
 
-use xenolith_abi::xen::domctl::xen_domctl_getdomaininfo;
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
-use xenolith_kernel::policy::{DomainId, Operation};
-use zerocopy::{FromZeros, IntoBytes};
+use xenolith_kernel::policy::Operation;
+use zerocopy::FromZeros;
 
-use super::domctl::domain_info;
+use super::domctl::{domain_ids, domain_info};
 use crate::domain::Caller;
-use crate::mm::guest_access::{read_struct, GuestMemory};
+use crate::mm::guest_access::{read_struct, write_element, write_struct};
 
 /// `__HYPERVISOR_sysctl(struct xen_sysctl *)`.
 pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
@@ -40,26 +39,16 @@ pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
         }
         sc::XEN_SYSCTL_getdomaininfolist => {
             let mut request: sc::xen_sysctl_getdomaininfolist = op.u.read();
-            let ids: alloc::vec::Vec<DomainId> = caller
-                .table
-                .domains
-                .iter()
-                .flatten()
-                .map(|domain| domain.id)
-                .filter(|&id| id >= request.first_domain)
-                .take(request.max_domains as usize)
-                .collect();
-            let size = core::mem::size_of::<xen_domctl_getdomaininfo>() as u64;
-            for (index, &id) in ids.iter().enumerate() {
-                let info = domain_info(caller.table, id);
-                GuestMemory
-                    .write(request.buffer.address() + index as u64 * size, info.as_bytes())?;
+            let ids = domain_ids(caller.table, request.first_domain);
+            let mut count = 0;
+            for id in ids.take(request.max_domains as usize) {
+                write_element(request.buffer.address(), count, &domain_info(caller.table, id))?;
+                count += 1;
             }
-            request.num_domains = ids.len() as u32;
+            request.num_domains = count;
             op.u.write(&request);
         }
         _ => return Err(XenError::ENOSYS),
     }
-    GuestMemory.write(va, op.as_bytes())?;
-    Ok(0)
+    write_struct(va, &op).map(|()| 0)
 }

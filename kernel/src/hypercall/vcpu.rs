@@ -10,38 +10,36 @@ use xenolith_kernel::policy::Operation;
 
 use super::Outcome;
 use crate::domain::{Caller, VcpuState};
-use crate::mm::guest_access::{read_struct, GuestMemory};
+use crate::mm::guest_access::read_struct;
 
 pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     let slot = caller.vcpu_slot;
-    match args[0] as u32 {
-        sched::SCHEDOP_yield => crate::sched::yield_now(slot),
+    // Whether the caller stopped running (it yielded, blocked, or its domain shut down).
+    let stopped = match args[0] as u32 {
+        sched::SCHEDOP_yield => {
+            crate::sched::yield_now(slot);
+            true
+        }
         sched::SCHEDOP_block => {
             if let Some(vcpu) = caller.table.vcpu_mut(slot) {
                 vcpu.state = VcpuState::Blocked;
             }
             crate::sched::sleep(slot);
+            true
         }
-        sched::SCHEDOP_poll => {
-            if !crate::event::poll(args[1], caller)? {
-                return Ok(Outcome::Return(0));
-            }
-        }
+        sched::SCHEDOP_poll => crate::event::poll(args[1], caller)?,
         sched::SCHEDOP_shutdown => {
             let reason: u32 = read_struct(args[1])?;
             if reason > sched::SHUTDOWN_MAX {
                 return Err(XenError::EINVAL);
             }
             crate::lifecycle::shutdown_domain(caller.table, caller.domain, reason);
+            true
         }
-        sched::SCHEDOP_remote_shutdown => {
-            if !remote_shutdown(args[1], caller)? {
-                return Ok(Outcome::Return(0));
-            }
-        }
+        sched::SCHEDOP_remote_shutdown => remote_shutdown(args[1], caller)?,
         _ => return Err(XenError::ENOSYS),
-    }
-    Ok(Outcome::Reschedule(0))
+    };
+    Ok(if stopped { Outcome::Reschedule(0) } else { Outcome::Return(0) })
 }
 
 /// `SCHEDOP_remote_shutdown`: shuts another domain down with a `SHUTDOWN_*` reason, as Xen's
@@ -91,11 +89,9 @@ pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenEr
             return Err(XenError::EINVAL)
         }
         v::VCPUOP_set_singleshot_timer => {
-            let mut request = [0u8; core::mem::size_of::<vcpu_set_singleshot_timer>()];
-            GuestMemory.read(args[2], &mut request)?;
-            let timeout = u64::from_le_bytes(request[..8].try_into().unwrap_or([0; 8]));
-            let flags = u32::from_le_bytes(request[8..12].try_into().unwrap_or([0; 4]));
-            if flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::sched::now() {
+            let request: vcpu_set_singleshot_timer = read_struct(args[2])?;
+            let timeout = request.timeout_abs_ns;
+            if request.flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::sched::now() {
                 return Err(XenError::ETIME);
             }
             vcpu.singleshot_deadline = Some(timeout);

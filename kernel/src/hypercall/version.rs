@@ -6,7 +6,7 @@ use xenolith_abi::xen::version;
 
 use super::Outcome;
 use crate::domain::Caller;
-use crate::mm::guest_access::GuestMemory;
+use crate::mm::guest_access::{read_struct, write_struct, GuestMemory};
 
 /// Xen 4.17 is the interface version this core implements.
 const XEN_MAJOR: i64 = 4;
@@ -42,20 +42,18 @@ pub fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Result<Outcome, XenEr
             GuestMemory.write(args[1], &info).map(|()| Outcome::Return(0))
         }
         version::XENVER_get_features => {
-            let mut request = [0u8; 8];
-            GuestMemory.read(args[1], &mut request)?;
-            if request[..4] != [0; 4] {
+            let mut request: version::xen_feature_info = read_struct(args[1])?;
+            if request.submap_idx != 0 {
                 return Err(XenError::EINVAL);
             }
             // As Xen 4.17 on Arm answers submap 0 (`xen/common/kernel.c`).
-            let submap = (1u32 << version::XENFEAT_memory_op_vnode_supported)
+            request.submap = (1u32 << version::XENFEAT_memory_op_vnode_supported)
                 | (1 << version::XENFEAT_writable_page_tables)
                 | (1 << version::XENFEAT_auto_translated_physmap)
                 | (1 << version::XENFEAT_ARM_SMCCC_supported)
                 | (1 << version::XENFEAT_not_direct_mapped)
                 | (u32::from(control) << version::XENFEAT_dom0);
-            request[4..].copy_from_slice(&submap.to_le_bytes());
-            GuestMemory.write(args[1], &request).map(|()| Outcome::Return(0))
+            write_struct(args[1], &request).map(|()| Outcome::Return(0))
         }
         // Privileged, as Xen's XSM default: the boot bundle's hypervisor command line.
         version::XENVER_commandline if !control => Err(XenError::EPERM),

@@ -21,6 +21,7 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::exception::{self, Exception};
 use crate::arch::{cpu, guest, percpu};
 use crate::domain::{VcpuState, TABLE};
+use crate::hypercall::Outcome;
 use crate::lifecycle::crash_domain;
 use crate::platform::{console, panic};
 use crate::sched::{self, current_vcpu, now};
@@ -58,9 +59,6 @@ fn interrupt(frame: &mut TrapFrame) {
     if taken.stop && panic::stopping() {
         console::print(format_args!("(XEN) CPU{} stopped\n", cpu::current_index()));
         cpu::halt();
-    }
-    if taken.tick {
-        heartbeat();
     }
     if taken.virtual_timer || !(taken.tick || taken.reschedule) {
         interrupt_return(taken.virtual_timer);
@@ -109,8 +107,16 @@ fn guest_trap(frame: &mut TrapFrame) {
         reschedule(frame);
         return;
     };
-    let mut switch = false;
-    match guest::decode_exit(frame) {
+    // Crashes the domain with a reason (the vCPU stops running here).
+    macro_rules! crash {
+        ($($why:tt)*) => {{
+            let why = format_args!($($why)*);
+            crash_domain(&mut table, domain, format_args!("vCPU {vcpu_index}: {why}"));
+            true
+        }};
+    }
+    // Whether the vCPU stops running here (it yielded, slept or went down, or its domain ended).
+    let switch = match guest::decode_exit(frame) {
         guest::GuestExit::Hvc { immediate: 0xEA1 } => {
             let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
             let mut caller = crate::domain::Caller {
@@ -120,15 +126,15 @@ fn guest_trap(frame: &mut TrapFrame) {
                 table: &mut table,
             };
             match crate::hypercall::dispatch(frame.x[16], args, &mut caller) {
-                crate::hypercall::Outcome::Return(value) => frame.x[0] = value as u64,
-                crate::hypercall::Outcome::Continue(args) => {
+                Outcome::Continue(args) => {
                     // Run the HVC again with the rest of the batch (ELR is past it).
                     frame.x[..3].copy_from_slice(&args);
                     frame.elr -= 4;
+                    false
                 }
-                crate::hypercall::Outcome::Reschedule(value) => {
+                outcome @ (Outcome::Return(value) | Outcome::Reschedule(value)) => {
                     frame.x[0] = value as u64;
-                    switch = true;
+                    matches!(outcome, Outcome::Reschedule(_))
                 }
             }
         }
@@ -136,7 +142,7 @@ fn guest_trap(frame: &mut TrapFrame) {
             if exit == guest::GuestExit::Smc {
                 guest::skip_instruction(frame);
             }
-            switch = psci::handle(frame, &mut table, domain, slot);
+            psci::handle(frame, &mut table, domain, slot)
         }
         guest::GuestExit::Wait { wfe } => {
             guest::skip_instruction(frame);
@@ -150,29 +156,29 @@ fn guest_trap(frame: &mut TrapFrame) {
                 }
                 sched::sleep(slot);
             }
-            switch = true;
+            true
         }
         guest::GuestExit::SystemRegister { iss } if iss & 0x3f_fc1f == ICC_SGI1R_EL1_WRITE => {
-            let register = ((iss >> 5) & 0x1f) as usize;
-            let value = if register == 31 { 0 } else { frame.x[register] };
+            let value = register(frame, (iss >> 5) as usize & 0x1f);
             crate::event::virq::send_sgi(&mut table, domain, slot, value);
             guest::skip_instruction(frame);
+            false
         }
         guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
             if crate::event::virq::is_vgic_address(&table, domain, ipa) =>
         {
-            let iss = frame.esr & 0x1ff_ffff;
-            let register = ((iss >> 16) & 0x1f) as usize;
-            let size_bits = 8u32 << ((iss >> 22) & 0b11);
-            let mask = if size_bits == 64 { u64::MAX } else { (1u64 << size_bits) - 1 };
+            // ISS: the transfer register (SRT, bits 20:16) and the access size (SAS, 23:22).
+            let target = (frame.esr >> 16) as usize & 0x1f;
+            let mask = u64::MAX >> (64 - (8 << ((frame.esr >> 22) & 0b11)));
             if write {
-                let value = if register == 31 { 0 } else { frame.x[register] & mask };
+                let value = register(frame, target) & mask;
                 crate::event::virq::mmio(&mut table, domain, ipa, Some(value));
-            } else if register != 31 {
-                frame.x[register] =
+            } else if let Some(target) = frame.x.get_mut(target) {
+                *target =
                     crate::event::virq::mmio(&mut table, domain, ipa, None).unwrap_or(0) & mask;
             }
             guest::skip_instruction(frame);
+            false
         }
         guest::GuestExit::DataAbort { ipa, write, .. } => {
             let access = if write { "write" } else { "read" };
@@ -180,77 +186,63 @@ fn guest_trap(frame: &mut TrapFrame) {
             // mapping); anything else: nothing mapped there.
             let what =
                 if frame.esr & 0x3c == 0x0c { "not permitted" } else { "outside its memory" };
-            crash_domain(
-                &mut table,
-                domain,
-                format_args!(
-                    "vCPU {vcpu_index}: {access} at IPA {ipa:#x} (FAR {:#x}, ESR {:#x}, PC {:#x}) {what}",
-                    frame.far, frame.esr, frame.elr
-                ),
-            );
-            switch = true;
+            let (far, esr, pc) = (frame.far, frame.esr, frame.elr);
+            crash!("{access} at IPA {ipa:#x} (FAR {far:#x}, ESR {esr:#x}, PC {pc:#x}) {what}")
         }
         guest::GuestExit::InstructionAbort { ipa } => {
-            crash_domain(
-                &mut table,
-                domain,
-                format_args!("vCPU {vcpu_index}: instruction fetch at IPA {ipa:#x} (PC {:#x}) outside its memory", frame.elr),
-            );
-            switch = true;
+            crash!("instruction fetch at IPA {ipa:#x} (PC {:#x}) outside its memory", frame.elr)
         }
-        exit @ (guest::GuestExit::SystemRegister { .. } | guest::GuestExit::Other { .. }) => {
-            crash_domain(
-                &mut table,
-                domain,
-                format_args!(
-                    "vCPU {vcpu_index}: unhandled trap {exit:?} (ESR {:#x}, PC {:#x})",
-                    frame.esr, frame.elr
-                ),
-            );
-            switch = true;
-        }
-    }
-    let reschedule_now = switch || percpu::this().need_reschedule.load(Ordering::Acquire);
-    if !reschedule_now {
+        exit => crash!("unhandled trap {exit:?} (ESR {:#x}, PC {:#x})", frame.esr, frame.elr),
+    };
+    if switch || percpu::this().need_reschedule.load(Ordering::Acquire) {
+        drop(table);
+        reschedule(frame);
+    } else {
         crate::event::virq::deliver(&mut table, slot);
     }
-    drop(table);
-    if reschedule_now {
-        reschedule(frame);
-    }
+}
+
+/// General-purpose register `index` (0-31) of the trapped vCPU; 31 is the zero register here.
+fn register(frame: &TrapFrame, index: usize) -> u64 {
+    frame.x.get(index).copied().unwrap_or(0)
 }
 
 /// ISS of a trapped write to ICC_SGI1R_EL1 (Op0 3, Op2 5, Op1 0, CRn 12, CRm 11, direction
 /// write), with the register field (bits 9:5) masked out: Arm ARM D24.2.40, EC 0x18.
 const ICC_SGI1R_EL1_WRITE: u32 = (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
 
-/// The per-pCPU tick: expired single-shot timers wake their vCPUs, then the scheduler may switch.
+/// The per-pCPU tick: the heartbeat, expired single-shot timers and polls wake their vCPUs, then
+/// the scheduler may switch.
 fn tick(frame: &mut TrapFrame) {
+    heartbeat();
     let now = now();
-    let mut woken = alloc::vec::Vec::new();
-    {
-        let mut table = TABLE.lock();
-        if sched::started() {
-            crate::event::virq::expire_virtual_timers(&mut table, cpu::counter());
-        }
-        let mut timers = alloc::vec::Vec::new();
-        for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
-            let Some(vcpu) = vcpu else { continue };
-            if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
-                vcpu.singleshot_deadline = None;
-                timers.push((vcpu.domain, vcpu.index));
-                if vcpu.state == VcpuState::Blocked {
-                    vcpu.state = VcpuState::Runnable;
-                    woken.push(slot);
-                }
+    let mut table = TABLE.lock();
+    if sched::started() {
+        crate::event::virq::expire_virtual_timers(&mut table, cpu::counter());
+    }
+    let (mut timers, mut woken) = (alloc::vec::Vec::new(), alloc::vec::Vec::new());
+    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
+        let Some(vcpu) = vcpu else { continue };
+        if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
+            vcpu.singleshot_deadline = None;
+            timers.push((vcpu.domain, vcpu.index));
+            if vcpu.state == VcpuState::Blocked {
+                vcpu.state = VcpuState::Runnable;
+                woken.push(slot);
             }
         }
-        // `vcpu_singleshot_timer_fn`: the expiry is also VIRQ_TIMER for that vCPU.
-        for (domain, index) in timers {
-            crate::event::send_virq(&mut table, domain, VIRQ_TIMER, index);
+        // A poll whose deadline passed ends (a vCPU the timer woke above only stops polling).
+        if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now)
+            && crate::event::stop_polling(vcpu)
+        {
+            woken.push(slot);
         }
-        crate::event::expire_polls(&mut table, now, &mut woken);
     }
+    // `vcpu_singleshot_timer_fn`: the expiry is also VIRQ_TIMER for that vCPU.
+    for (domain, index) in timers {
+        crate::event::send_virq(&mut table, domain, VIRQ_TIMER, index);
+    }
+    drop(table);
     for slot in woken {
         sched::wake(slot);
     }

@@ -5,10 +5,12 @@
 //! - Arguments are checked before anything changes; a bad MPIDR or a vCPU in the wrong state gets
 //!   PSCI's own error code, never a crash.
 
+use xenolith_abi::xen::sched::{SHUTDOWN_poweroff, SHUTDOWN_reboot};
+use xenolith_kernel::policy::DomainId;
+
 use crate::arch::entry::TrapFrame;
 use crate::arch::guest::{VcpuContext, SPSR_EL1H_MASKED};
 use crate::domain::{Table, VcpuState};
-use xenolith_kernel::policy::DomainId;
 
 /// SMCCC_VERSION (Arm DEN 0028).
 const SMCCC_VERSION: u32 = 0x8000_0000;
@@ -36,16 +38,17 @@ const ALREADY_ON: i64 = -4;
 /// PSCI 1.1, as Xen 4.17 reports it.
 const PSCI_1_1: i64 = 0x1_0001;
 
-/// The vCPU index for an MPIDR affinity value (the inverse of the VMPIDR the core gives each vCPU:
-/// Aff0 holds the low 4 bits, Aff1 the rest), if it has no stray bits.
-fn vcpu_index(mpidr: u64) -> Option<u32> {
+/// The slot of `domain`'s vCPU an MPIDR affinity value names (the inverse of the VMPIDR the core
+/// gives each vCPU: Aff0 holds the low 4 bits of its index, Aff1 the rest), if it has no stray
+/// bits and the vCPU exists.
+fn target(table: &Table, domain: DomainId, mpidr: u64) -> Option<usize> {
     let affinity = mpidr & 0xff_00ff_ffff;
     let aff0 = affinity & 0xff;
     let aff1 = (affinity >> 8) & 0xff;
     if aff0 > 0xf || affinity >> 16 != 0 {
         return None;
     }
-    Some((aff1 << 4 | aff0) as u32)
+    table.domain(domain)?.vcpus.get((aff1 << 4 | aff0) as usize).copied()
 }
 
 /// Handles the PSCI call in `frame` (function id in x0) for vCPU `slot` of `domain`. Returns true
@@ -83,8 +86,7 @@ pub fn handle(frame: &mut TrapFrame, table: &mut Table, domain: DomainId, slot: 
             (cpu_on(table, domain, frame.x[1], frame.x[2], frame.x[3]), false)
         }
         AFFINITY_INFO_32 | AFFINITY_INFO_64 => {
-            let target = vcpu_index(frame.x[1]).and_then(|index| vcpu_slot(table, domain, index));
-            match target.and_then(|slot| table.vcpu(slot)) {
+            match target(table, domain, frame.x[1]).and_then(|slot| table.vcpu(slot)) {
                 Some(vcpu) if vcpu.state == VcpuState::Down => (1, false),
                 Some(_) => (0, false),
                 None => (INVALID_PARAMETERS, false),
@@ -97,12 +99,9 @@ pub fn handle(frame: &mut TrapFrame, table: &mut Table, domain: DomainId, slot: 
             crate::sched::sleep(slot);
             (SUCCESS, true)
         }
-        SYSTEM_OFF => {
-            crate::lifecycle::shutdown_domain(table, domain, 0);
-            (SUCCESS, true)
-        }
-        SYSTEM_RESET => {
-            crate::lifecycle::shutdown_domain(table, domain, 1);
+        SYSTEM_OFF | SYSTEM_RESET => {
+            let reason = if function == SYSTEM_OFF { SHUTDOWN_poweroff } else { SHUTDOWN_reboot };
+            crate::lifecycle::shutdown_domain(table, domain, reason);
             (SUCCESS, true)
         }
         _ => (NOT_SUPPORTED, false),
@@ -111,14 +110,8 @@ pub fn handle(frame: &mut TrapFrame, table: &mut Table, domain: DomainId, slot: 
     switch
 }
 
-fn vcpu_slot(table: &Table, domain: DomainId, index: u32) -> Option<usize> {
-    table.domain(domain)?.vcpus.get(index as usize).copied()
-}
-
 fn cpu_on(table: &mut Table, domain: DomainId, mpidr: u64, entry: u64, context: u64) -> i64 {
-    let Some(slot) = vcpu_index(mpidr).and_then(|index| vcpu_slot(table, domain, index)) else {
-        return INVALID_PARAMETERS;
-    };
+    let Some(slot) = target(table, domain, mpidr) else { return INVALID_PARAMETERS };
     let Some(vcpu) = table.vcpu_mut(slot) else { return INVALID_PARAMETERS };
     if vcpu.state != VcpuState::Down {
         return ALREADY_ON;
