@@ -135,4 +135,11 @@ fn also_kept() {}
         assert!(files.windows(2).all(|pair| pair[0].1 >= pair[1].1));
         assert!(files.iter().any(|(path, lines)| path.ends_with("lib.rs") && *lines > 0));
     }
+
+    #[test]
+    fn the_core_stays_within_its_budget() {
+        let kernel = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("kernel");
+        let total: usize = per_file(&kernel).unwrap().iter().map(|(_, lines)| lines).sum();
+        assert!(total <= MAX_CORE_LINES, "the core has {total} code lines, over {MAX_CORE_LINES}");
+    }
 }
