@@ -56,18 +56,6 @@ mod stub {
     /// How long one wait for events lasts before the rings are looked at anyway (ns).
     const IDLE_WAIT_NS: u64 = 100_000_000;
 
-    /// Drops from `domid`'s pending output the bytes `page` shows were already published (by an
-    /// earlier incarnation, or before a roll-back), moving its committed `rsp_prod` past them.
-    fn skip_published(store: &mut Store, domid: DomId, page: &Page) {
-        let Some(mut transport) = store.transport(domid) else { return };
-        let skip = ring::already_published(page, transport.rsp_prod, store.output(domid).len());
-        if skip > 0 {
-            store.consume_output(domid, skip);
-            transport.rsp_prod = transport.rsp_prod.wrapping_add(skip as u32);
-            store.set_transport(domid, transport);
-        }
-    }
-
     /// A guest's ring page, mapped into this domain.
     struct Page(u64);
 
@@ -181,7 +169,7 @@ mod stub {
             // The page's req_cons may lag what was committed (it is published after commit).
             ring::publish_req_cons(&page, transport.req_cons);
             // Replies the last incarnation already published are not written again.
-            skip_published(&mut self.store, domid, &page);
+            ring::skip_published(&mut self.store, domid, &page);
             self.connections.insert(
                 domid,
                 Connection {
@@ -311,7 +299,7 @@ mod stub {
                 self.disconnect(domid);
             }
             for (&domid, connection) in &self.connections {
-                skip_published(&mut self.store, domid, &connection.page);
+                ring::skip_published(&mut self.store, domid, &connection.page);
             }
             // Domains the rolled-back batch released are served again.
             self.connect_missing();

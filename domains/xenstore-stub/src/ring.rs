@@ -17,6 +17,7 @@
 use xenolith_abi::xen::xs_wire::{
     mask_xenstore_idx, XENSTORE_RING_SIZE, XS_REQ_CONS, XS_REQ_PROD, XS_RSP_CONS, XS_RSP_PROD,
 };
+use xenolith_xenstore::{DomId, Store};
 
 /// Byte offset of the request ring in the page.
 pub const REQ_RING: usize = 0;
@@ -100,17 +101,32 @@ pub fn write_replies(
     Ok(total)
 }
 
-/// After a restart: how many bytes at the head of the pending output (which starts at the
-/// committed `rsp_prod`) the last incarnation already wrote and published. The page's
-/// `rsp_prod` is ours to write, so it lies between the committed value and that plus the
-/// pending length; if the guest scribbled on it, nothing is skipped and the server's own
-/// index stays authoritative.
+/// After a restart or a roll-back: how many bytes at the head of the pending output (which
+/// starts at the committed `rsp_prod`) were already written and published. The page's `rsp_prod`
+/// is ours to write, so it lies between the committed value and that plus the pending length
+/// (more than a ring's worth when the guest read while several publishes went out); if the
+/// guest scribbled on it past that, nothing is skipped and the server's own index stays
+/// authoritative.
 pub fn already_published(page: &impl RingPage, committed_rsp_prod: u32, pending: usize) -> usize {
     let published = page.load_acquire(XS_RSP_PROD).wrapping_sub(committed_rsp_prod) as usize;
-    if published <= pending.min(XENSTORE_RING_SIZE) {
+    if published <= pending {
         published
     } else {
         0
+    }
+}
+
+/// After `store` was restored from a snapshot (a restart or a roll-back), drops the output it
+/// still queues for `domid` that the ring page shows was already published, and moves its
+/// `rsp_prod` past it. Output goes out one message per `publish`, several times between two
+/// snapshots, so what was published may span many queued messages: the whole queue bounds it.
+pub fn skip_published(store: &mut Store, domid: DomId, page: &impl RingPage) {
+    let Some(mut transport) = store.transport(domid) else { return };
+    let skip = already_published(page, transport.rsp_prod, store.output_len(domid));
+    if skip > 0 {
+        store.consume_output(domid, skip);
+        transport.rsp_prod = transport.rsp_prod.wrapping_add(skip as u32);
+        store.set_transport(domid, transport);
     }
 }
 
@@ -231,8 +247,61 @@ mod tests {
         assert_eq!(already_published(&page, 100, 10), 10);
         assert_eq!(already_published(&page, 100, 25), 10);
         assert_eq!(already_published(&page, 110, 4), 0);
+        // More than a ring's worth went out since the snapshot (the guest read in between).
+        page.store_release(XS_RSP_PROD, 100 + 3000);
+        assert_eq!(already_published(&page, 100, 4000), 3000);
+        page.store_release(XS_RSP_PROD, 110);
         // A guest that scribbles on rsp_prod changes nothing.
         page.store_release(XS_RSP_PROD, 5000);
         assert_eq!(already_published(&page, 100, 10), 0);
+    }
+
+    /// A WATCH queues two messages (the reply, then the event the new watch fires at once);
+    /// `publish` sends one message at a time, so both can be out before the next snapshot. A
+    /// store restored from the snapshot taken before must skip both, not only the first: else
+    /// its `rsp_prod` stays behind the page's and the guest's next consumer index looks broken.
+    #[test]
+    fn a_restored_store_skips_every_message_published_since_its_snapshot() {
+        use xenolith_abi::xen::xs_wire::msg::XS_WATCH;
+        use xenolith_xenstore::Ring;
+
+        let mut store = Store::new(Default::default());
+        store.add_domain(1, "guest", false, Some(Ring { gfn: 0x39001, port: 1 })).unwrap();
+        let payload = b"/local/domain/1/w\0t\0";
+        let mut request = Vec::new();
+        for word in [XS_WATCH, 7, 0, payload.len() as u32] {
+            request.extend_from_slice(&word.to_le_bytes());
+        }
+        request.extend_from_slice(payload);
+        assert_eq!(store.receive(1, &request), Ok(request.len()));
+        let first = store.output(1).len();
+        let queued = store.output_len(1);
+        assert!(queued > first, "a reply and an event are queued");
+
+        // Publish as the server does: one message per call, the transport moved after each.
+        let page = page_at(100);
+        let mut transport = store.transport(1).unwrap();
+        transport.rsp_prod = 100;
+        store.set_transport(1, transport);
+        let mut snapshot_at_100 = Vec::new();
+        store.encode(&mut snapshot_at_100);
+        while !store.output(1).is_empty() {
+            let mut transport = store.transport(1).unwrap();
+            let written = write_replies(&page, transport.rsp_prod, store.output(1)).unwrap();
+            store.consume_output(1, written);
+            transport.rsp_prod = transport.rsp_prod.wrapping_add(written as u32);
+            store.set_transport(1, transport);
+        }
+        let published = page.load_acquire(XS_RSP_PROD);
+        assert_eq!(published, 100 + queued as u32);
+
+        let mut restored = Store::decode(&snapshot_at_100).unwrap();
+        assert_eq!(restored.output_len(1), queued);
+        skip_published(&mut restored, 1, &page);
+        assert_eq!(restored.output_len(1), 0);
+        assert_eq!(restored.transport(1).unwrap().rsp_prod, published);
+        // The next reply goes out after what the guest has already read.
+        assert_eq!(guest_read(&page).len(), queued);
+        assert_eq!(write_replies(&page, published, b"x"), Ok(1));
     }
 }

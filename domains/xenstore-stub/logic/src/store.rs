@@ -328,6 +328,12 @@ impl Store {
         self.connections.get(&domid).map_or(&[], |conn| conn.pending())
     }
 
+    /// Every output byte queued for `domid` (all messages; [`Store::output`] is only the rest of
+    /// the first).
+    pub fn output_len(&self, domid: DomId) -> usize {
+        self.connections.get(&domid).map_or(0, |conn| conn.output_len())
+    }
+
     /// Acknowledges that `n` bytes of [`Store::output`] were written to the ring.
     pub fn consume_output(&mut self, domid: DomId, n: usize) {
         if let Some(conn) = self.connections.get_mut(&domid) {
