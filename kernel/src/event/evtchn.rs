@@ -43,6 +43,10 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::event_channel::{
+    evtchn_status, EVTCHNSTAT_closed, EVTCHNSTAT_interdomain, EVTCHNSTAT_ipi, EVTCHNSTAT_unbound,
+    EVTCHNSTAT_virq,
+};
 
 use crate::policy::DomainId;
 
@@ -65,10 +69,7 @@ pub const MAX_VCPUS: usize = 8;
 
 /// `xen/include/public/xen.h`: `NR_VIRQS`, as an array length.
 pub const NR_VIRQS: usize = xenolith_abi::xen::event_channel::NR_VIRQS as usize;
-use xenolith_abi::xen::event_channel::{
-    evtchn_status, EVTCHNSTAT_closed, EVTCHNSTAT_interdomain, EVTCHNSTAT_ipi, EVTCHNSTAT_unbound,
-    EVTCHNSTAT_virq,
-};
+
 pub use xenolith_abi::xen::event_channel::{
     VIRQ_CONSOLE, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
 };

@@ -17,6 +17,7 @@ pub use restart::{build_boot_domains, destroy_or_restart};
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
@@ -27,10 +28,8 @@ use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
-use crate::arch::guest::{self, VcpuContext};
-use core::sync::atomic::Ordering;
-
 use crate::arch::cpu;
+use crate::arch::guest::{self, VcpuContext};
 use crate::arch::percpu::{CPUS, IDLE};
 use crate::domain::{Domain, DomainState, Extent, Table, VcpuState, STORE_GFN};
 use crate::mm::memory::{self, IdentityTables};
