@@ -246,6 +246,7 @@ fn reduce_status(header: &AtomicU32, left: Option<&Active>, readonly: bool) {
 /// map pins use the frame read at the first one; a copy's first write pin of an already pinned
 /// grant re-reads the frame and refuses (`GNTST_general_error`) one that changed (:2801-2812),
 /// clearing the `GTF_writing` it set, as Xen does (even one the granter had set itself).
+#[inline]
 pub fn pin(
     active: &mut ActiveTable,
     entries: &impl Entries,
@@ -292,6 +293,7 @@ pub fn pin(
 /// goes (`unmap_common_complete`, :1630-1642, and `reduce_status_for_pin`, :919).
 /// `GNTST_general_error`, changing nothing, if `gref` holds no such pin: a caller's bug, which
 /// Xen `ASSERT`s (:1635).
+#[inline]
 pub fn unpin(
     active: &mut ActiveTable,
     entries: &impl Entries,
