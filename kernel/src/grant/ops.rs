@@ -67,7 +67,7 @@ fn batch<T: FromBytes + IntoBytes + Immutable>(
     caller: &mut Caller<'_>,
     [cmd, uop]: [u64; 2],
     count: u32,
-    each: fn(&mut Caller<'_>, &mut T),
+    each: impl Fn(&mut Caller<'_>, &mut T),
 ) -> Result<Done, XenError> {
     let now = count.min(BATCH);
     for index in 0..now {
