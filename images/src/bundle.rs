@@ -24,7 +24,7 @@ use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bundle bytes for `manifest`: header, postcard-encoded manifest, modules.
 ///
-/// `load` returns the bytes of an image (an ELF file); it is called once per distinct image, in
+/// `load` returns the bytes of an image (an ELF file or an arm64 `Image`); it is called once per distinct image, in
 /// manifest order, and its error is returned as it is.
 pub fn pack(
     manifest: &Manifest,
@@ -49,57 +49,40 @@ pub fn pack(
         .zip(&domain_modules)
         .map(|(domain, &module)| plan(manifest, domain, &images[module as usize]))
         .collect::<Result<Vec<_>>>()?;
-    let dtb_names: Vec<String> = manifest
-        .domains
+    // The modules: each distinct image, then each boot domain's device tree.
+    let mut contents: Vec<(String, &[u8])> = sources
         .iter()
-        .filter(|domain| domain.boot)
-        .map(|domain| format!("{}.dtb", domain.name))
+        .zip(&images)
+        .map(|(source, image)| (source.module_name().to_owned(), image.as_slice()))
         .collect();
-
-    let mut next_dtb = images.len();
-    let domains = manifest
-        .domains
+    let mut domains = Vec::with_capacity(manifest.domains.len());
+    for ((domain, module), plan) in manifest.domains.iter().zip(domain_modules).zip(&plans) {
+        let prepared = if domain.boot {
+            let dtb = u32::try_from(contents.len()).context("more than 2^32 modules")?;
+            contents.push((format!("{}.dtb", domain.name), &plan.dtb));
+            Some(prepared_image(plan, module, dtb))
+        } else {
+            None
+        };
+        domains.push(DomainSpec {
+            name: &domain.name,
+            module,
+            memory_mib: domain.memory_mib,
+            vcpus: domain.vcpus,
+            capabilities: domain.capabilities().collect(),
+            weight: domain.weight,
+            cap: domain.cap,
+            hard_affinity: domain.hard_affinity,
+            soft_affinity: domain.soft_affinity,
+            restart: domain.restart,
+            preserved_kib: domain.preserved_kib,
+            boot: domain.boot,
+            cmdline: &domain.cmdline,
+            prepared,
+        });
+    }
+    let modules = contents
         .iter()
-        .zip(domain_modules)
-        .zip(&plans)
-        .map(|((domain, module), plan)| {
-            let prepared = domain.boot.then(|| {
-                let dtb_module = u32::try_from(next_dtb).expect("fewer modules than domains");
-                next_dtb += 1;
-                prepared_image(plan, module, dtb_module)
-            });
-            DomainSpec {
-                name: &domain.name,
-                module,
-                memory_mib: domain.memory_mib,
-                vcpus: domain.vcpus,
-                capabilities: domain.capabilities().collect(),
-                weight: domain.weight,
-                cap: domain.cap,
-                hard_affinity: domain.hard_affinity,
-                soft_affinity: domain.soft_affinity,
-                restart: domain.restart,
-                preserved_kib: domain.preserved_kib,
-                boot: domain.boot,
-                cmdline: &domain.cmdline,
-                prepared,
-            }
-        })
-        .collect();
-    let dtbs: Vec<&[u8]> = manifest
-        .domains
-        .iter()
-        .zip(&plans)
-        .filter(|(domain, _)| domain.boot)
-        .map(|(_, plan)| plan.dtb.as_slice())
-        .collect();
-    let contents: Vec<&[u8]> = images.iter().map(Vec::as_slice).chain(dtbs).collect();
-    let names = sources
-        .iter()
-        .map(|source| source.module_name())
-        .chain(dtb_names.iter().map(String::as_str));
-    let modules = names
-        .zip(&contents)
         .map(|(name, bytes)| ModuleRef { name, offset: 0, size: bytes.len() as u64 })
         .collect();
     let mut boot = BootManifest {
@@ -118,7 +101,7 @@ pub fn pack(
     );
     let mut payload = Vec::with_capacity(end as usize);
     payload.extend_from_slice(&encoded);
-    for (module, bytes) in boot.modules.iter().zip(&contents) {
+    for (module, (_, bytes)) in boot.modules.iter().zip(&contents) {
         payload.resize(module.offset as usize, 0);
         payload.extend_from_slice(bytes);
     }
