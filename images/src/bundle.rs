@@ -24,8 +24,8 @@ use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bundle bytes for `manifest`: header, postcard-encoded manifest, modules.
 ///
-/// `load` returns the bytes of an image (an ELF file or an arm64 `Image`); it is called once per distinct image, in
-/// manifest order, and its error is returned as it is.
+/// `load` returns the bytes of an image (an ELF file or an arm64 `Image`); it is called once per
+/// distinct image, in manifest order, and its error is returned as it is.
 pub fn pack(
     manifest: &Manifest,
     mut load: impl FnMut(&DomainSource) -> Result<Vec<u8>>,
