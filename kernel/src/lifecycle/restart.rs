@@ -51,9 +51,9 @@ fn resolve_capabilities(manifest: &BootManifest<'_>, spec: &DomainSpec<'_>) -> C
     capabilities
 }
 
-/// Rebuilds domain `id` after it stopped, if its restart policy asks for it (`reason` is its
-/// Xen `SHUTDOWN_*` reason): from its pristine image in the boot bundle, with the same id, a new
-/// generation and its preserved region as it was. The old incarnation is destroyed here; the
+/// Rebuilds domain `id` after it stopped, if its restart policy asks for it given why it stopped
+/// (its Xen `SHUTDOWN_*` reason; a crash if it never shut down): from its prepared image in the
+/// boot bundle, with the same id, a new generation and its preserved region as it was. The old incarnation is destroyed here; the
 /// caller has made sure no pCPU runs it. Returns whether it was rebuilt.
 pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
     let Some(domain) = table.domain_mut(id) else { return false };
