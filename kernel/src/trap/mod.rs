@@ -90,7 +90,8 @@ pub fn reschedule(frame: &mut TrapFrame) {
     }
     let mut table = TABLE.lock();
     if let Some(slot) = sched::switch(frame, &mut table) {
-        if let Some(vcpu) = table.vcpu_mut(slot) {
+        // A vCPU that runs is not polling any more (woken by an upcall or another interrupt).
+        if let Some(vcpu) = table.vcpu_mut(slot).filter(|vcpu| vcpu.poll.is_some()) {
             crate::event::stop_polling(vcpu);
         }
         crate::event::virq::deliver(&mut table, slot);
