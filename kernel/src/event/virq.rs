@@ -87,9 +87,9 @@ pub fn send_sgi(table: &mut Table, domain: DomainId, sender: usize, value: u64) 
     }
 }
 
-/// The virtual timer of the vCPU running here fired: mask it and deliver its PPI.
+/// The virtual timer of the vCPU running here fired (the arch layer masked it when it took the
+/// interrupt): deliver its PPI.
 pub fn virtual_timer_fired(table: &mut Table, slot: usize) {
-    guest::mask_virtual_timer();
     raise(table, slot, GUEST_TIMER_VIRT_PPI);
 }
 

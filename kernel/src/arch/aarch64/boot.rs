@@ -290,7 +290,12 @@ pub fn take_interrupts() -> Taken {
                 this.test_sgis.fetch_add(1, Ordering::AcqRel);
             }
             SGI_RESCHEDULE => taken.reschedule = true,
-            VIRTUAL_TIMER_PPI => taken.virtual_timer = true,
+            VIRTUAL_TIMER_PPI => {
+                // The line is level-triggered: masked before its end, or it is taken again at
+                // once and this loop never ends. The guest unmasks it when it next programs it.
+                super::guest::mask_virtual_timer();
+                taken.virtual_timer = true;
+            }
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
                 arm_next_tick(this);
                 this.ticks.fetch_add(1, Ordering::AcqRel);
