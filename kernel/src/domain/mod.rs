@@ -122,8 +122,9 @@ pub struct Domain {
     pub capabilities: Capabilities,
     /// Life-cycle state.
     pub state: DomainState,
-    /// Its RAM: blocks of frames it owns, each mapped at `ipa` in its stage 2.
-    pub ram: Vec<Extent>,
+    /// How many frames of RAM it owns. Which ones, and where, its stage 2 records: every leaf
+    /// with the `owned` attribute is its RAM (freed with it), any other leaf a page lent to it.
+    pub ram_pages: u64,
     /// Other domains' frames mapped into this one (`XENMAPSPACE_gmfn_foreign`).
     pub foreign: Vec<ForeignMapping>,
     /// Its stage 2.
@@ -188,22 +189,7 @@ pub struct ForeignMapping {
 impl Domain {
     /// Bytes of RAM the domain owns.
     pub fn ram_bytes(&self) -> u64 {
-        self.ram.iter().map(|extent| extent.size).sum()
-    }
-
-    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
-    /// page (a frame it owns and may grant, as Xen's magic pages are).
-    pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
-        if gfn == STORE_GFN {
-            if let Some(page) = self.store_page {
-                return Some(page);
-            }
-        }
-        let ipa = gfn.checked_mul(FRAME_SIZE)?;
-        self.ram
-            .iter()
-            .find(|extent| (extent.ipa..extent.ipa + extent.size).contains(&ipa))
-            .map(|extent| extent.phys + (ipa - extent.ipa))
+        self.ram_pages * FRAME_SIZE
     }
 }
 

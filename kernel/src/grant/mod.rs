@@ -87,15 +87,20 @@ impl Entries for FrameEntries<'_> {
 
 impl Table {
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps table frame `idx` at `gfn`
-    /// (growing the table to it), moving it if it was mapped elsewhere.
+    /// (growing the table to it), moving it if it was mapped elsewhere and giving back the
+    /// domain's RAM page it replaces.
     pub fn map_grant_frame(&mut self, id: DomainId, idx: u64, gfn: u64) -> Result<(), XenError> {
         if idx & u64::from(xenolith_abi::xen::memory::XENMAPIDX_grant_table_status) != 0 {
             // Status frames exist only with version 2.
             return Err(XenError::EINVAL);
         }
         let index = u32::try_from(idx).map_err(|_| XenError::EINVAL)?;
+        if index >= MAX_GRANT_FRAMES {
+            return Err(XenError::EINVAL);
+        }
+        self.free_ram_at(id, gfn)?;
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        if index >= MAX_GRANT_FRAMES || !grow(&mut domain.grants, index + 1) {
+        if !grow(&mut domain.grants, index + 1) {
             return Err(XenError::EINVAL);
         }
         let frame = domain.grants.frames[index as usize];

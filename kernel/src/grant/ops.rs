@@ -11,7 +11,7 @@ use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
 use xenolith_kernel::grant::{self, grant_handle_t, grant_ref_t, Mapping, Usage, MAX_GRANT_FRAMES};
 use xenolith_kernel::mm::frame::FRAME_SIZE;
-use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
+use xenolith_kernel::mm::lpae::Attributes;
 use xenolith_kernel::policy::{DomainId, Operation};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -189,7 +189,7 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     }
     let ipa = grant::host_page(op.host_addr);
     let mapper = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
-    let page = Attributes { memory: MemoryType::Normal, write: !readonly, execute: false };
+    let page = Attributes { write: !readonly, ..crate::mm::domain_memory::GUEST_PAGE };
     if mapper.stage2.map(&mut IdentityTables, ipa, phys, FRAME_SIZE, page).is_err() {
         return Err(undo(table, gt::GNTST_general_error));
     }

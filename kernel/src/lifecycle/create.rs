@@ -77,7 +77,7 @@ impl Table {
             name: alloc::format!("d{id}"),
             capabilities: Capabilities::default(),
             state: DomainState::Paused,
-            ram: Vec::new(),
+            ram_pages: 0,
             foreign: Vec::new(),
             stage2,
             vmid: (id + 1) & 0xff,

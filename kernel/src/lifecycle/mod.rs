@@ -25,7 +25,7 @@ use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::HVM_PARAM_STORE_EVTCHN;
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
-use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
+
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
 use crate::arch::cpu;
@@ -212,7 +212,7 @@ impl Table {
             None => return Ok(()),
         };
         let domain = self.domain_mut(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
-        let data = Attributes { memory: MemoryType::Normal, write: true, execute: false };
+        let data = crate::mm::domain_memory::GUEST_PAGE;
         if domain
             .stage2
             .map(&mut IdentityTables, region.ipa, region.phys, region.size, data)
@@ -249,10 +249,12 @@ impl Table {
             }
         }
         guest::flush_guest_tlbs();
+        domain.stage2.walk(&tables, &mut |leaf| {
+            if leaf.attributes.owned {
+                release_except(leaf.phys, leaf.size / FRAME_SIZE, &held);
+            }
+        });
         domain.stage2.destroy(&mut tables);
-        for extent in &domain.ram {
-            release_except(extent.phys, extent.size / FRAME_SIZE, &held);
-        }
         crate::grant::release_frames(&mut domain.grants);
         if let Some(page) = domain.store_page {
             release_except(page, 1, &held);

@@ -7,13 +7,17 @@
 //! mapping inside what the policy allows and every frame accounted for.
 //!
 //! # Invariants
-//! - A domain's RAM never exceeds its `max_mem`; extents lie in Xen's guest RAM banks and never
-//!   overlap what is mapped.
+//! - A domain's RAM never exceeds its `max_mem`; it lies in Xen's guest RAM banks and never
+//!   overlaps what is mapped. Its stage 2 is the record of which frames it owns (leaves with the
+//!   `owned` attribute) and `ram_pages` counts them: no per-extent list, so RAM is given and taken
+//!   back at any order from 4 KiB up, as the balloon driver does, splitting blocks as needed.
 //! - A foreign mapping only ever names a frame its source owns (looked up in the source's own
 //!   stage 2), and is removed from the mapper when the source is destroyed.
 //! - A vCPU context can be set only while the domain has never run or is paused.
-//! - Every per-domain list the core keeps on its heap is bounded ([`MAX_EXTENTS`],
-//!   [`MAX_FOREIGN`]), so no domain can exhaust the heap.
+//! - Every per-domain list the core keeps on its heap is bounded ([`MAX_FOREIGN`]), so no domain
+//!   can exhaust the heap. Stage-2 table frames come from the frame allocator and are not charged
+//!   to the domain (as in Xen 4.17 before its p2m pool): scattering 4 KiB pages costs at most one
+//!   4 KiB table per 2 MiB region used.
 
 use xenolith_abi::xen::arch_arm::{
     GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_RAM1_SIZE,
@@ -24,18 +28,20 @@ use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::DomainId;
 
 use crate::arch::guest::{self};
-use crate::domain::{Domain, Extent, ForeignMapping, Table};
+use crate::domain::{Domain, ForeignMapping, Table, STORE_GFN};
 use crate::mm::memory::{self, IdentityTables};
 
-/// Most RAM extents one domain may hold: each is a heap record, and the core's heap is fixed
-/// (64 domains at both limits use about 1.3 MiB of the 4 MiB heap).
-pub const MAX_EXTENTS: usize = 512;
-/// Most foreign pages one domain may map at once, for the same reason.
+/// Most foreign pages one domain may map at once: each is a heap record, and the core's heap is
+/// fixed.
 pub const MAX_FOREIGN: usize = 512;
 
 /// How a domain's RAM is mapped in its stage 2.
 pub const GUEST_RAM: Attributes =
-    Attributes { memory: MemoryType::Normal, write: true, execute: true };
+    Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: true };
+/// How a page lent to a domain (by the core, or another domain through a grant or a foreign
+/// mapping) is mapped: never executable, never freed with it.
+pub const GUEST_PAGE: Attributes =
+    Attributes { memory: MemoryType::Normal, write: true, execute: false, owned: false };
 
 /// A refused single-page stage-2 mapping as Xen reports it.
 fn map_error(error: xenolith_kernel::mm::lpae::MapError) -> XenError {
@@ -66,8 +72,7 @@ pub fn map_core_page(
     }
     let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
     let mut tables = IdentityTables;
-    let page = Attributes { execute: false, ..GUEST_RAM };
-    domain.stage2.map(&mut tables, ipa, phys, FRAME_SIZE, page).map_err(map_error)?;
+    domain.stage2.map(&mut tables, ipa, phys, FRAME_SIZE, GUEST_PAGE).map_err(map_error)?;
     if let Some(old) = old {
         let _ = domain.stage2.unmap(&mut tables, old * FRAME_SIZE, FRAME_SIZE);
         guest::flush_guest_tlbs();
@@ -75,9 +80,24 @@ pub fn map_core_page(
     Ok(())
 }
 
+impl Domain {
+    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
+    /// page (a frame it owns and may grant, as Xen's magic pages are).
+    pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
+        if gfn == STORE_GFN {
+            if let Some(page) = self.store_page {
+                return Some(page);
+            }
+        }
+        let ipa = gfn.checked_mul(FRAME_SIZE)?;
+        let (phys, attributes) = self.stage2.translate(&IdentityTables, ipa)?;
+        attributes.owned.then_some(phys)
+    }
+}
+
 impl Table {
     /// `XENMEM_populate_physmap` for one extent: `2^order` fresh, zeroed frames mapped at
-    /// guest frame `gfn` of `target`.
+    /// guest frame `gfn` of `target` (`-EBUSY` if any of that range is mapped already).
     pub fn populate(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
         if order > 18 {
             return Err(XenError::EINVAL);
@@ -88,15 +108,8 @@ impl Table {
         if !ipa.is_multiple_of(size) || !in_guest_ram(ipa, size) {
             return Err(XenError::EINVAL);
         }
-        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb || domain.ram.len() >= MAX_EXTENTS
-        {
+        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb {
             return Err(XenError::ENOMEM);
-        }
-        let mut tables = IdentityTables;
-        if domain.stage2.translate(&tables, ipa).is_some()
-            || domain.stage2.translate(&tables, ipa + size - FRAME_SIZE).is_some()
-        {
-            return Err(XenError::EBUSY);
         }
         let frames = 1usize << order;
         let phys = memory::FRAMES
@@ -105,24 +118,24 @@ impl Table {
             .and_then(|allocator| allocator.alloc_contiguous(frames, frames.min(512)))
             .ok_or(XenError::ENOMEM)?;
         memory::scrub(phys, size);
-        if let Err(error) = domain.stage2.map(&mut tables, ipa, phys, size, GUEST_RAM) {
+        if let Err(error) = domain.stage2.map(&mut IdentityTables, ipa, phys, size, GUEST_RAM) {
             memory::release(phys, frames);
-            return Err(match error {
-                xenolith_kernel::mm::lpae::MapError::OutOfMemory => XenError::ENOMEM,
-                _ => XenError::EBUSY,
-            });
+            return Err(map_error(error));
         }
-        domain.ram.push(Extent { ipa, phys, size });
+        domain.ram_pages += frames as u64;
         Ok(())
     }
 
-    /// `XENMEM_decrease_reservation` for one extent: gives back the extent of `2^order` frames at
-    /// guest frame `gfn` of `target`, which must be exactly one the domain was given. Refused
-    /// (`-EBUSY`) while another domain maps any of `target`'s memory: frames are not
-    /// reference-counted yet, so none may be freed under a live foreign mapping.
+    /// `XENMEM_decrease_reservation` for one extent: gives back the `2^order` frames at guest
+    /// frame `gfn` of `target`, which must all be RAM it owns (`-EINVAL`), in one populated
+    /// extent or several, splitting blocks around them. Refused (`-EBUSY`) while another domain
+    /// maps any of `target`'s memory, or while a frame holds a vCPU's `vcpu_info` or is
+    /// grant-mapped: frames are not reference-counted (Xen keeps such a page alive with a
+    /// reference instead).
     pub fn decrease(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
         let size = FRAME_SIZE.checked_shl(order).ok_or(XenError::EINVAL)?;
         let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
+        let end = ipa.checked_add(size).ok_or(XenError::EINVAL)?;
         let mapped_elsewhere = self
             .domains
             .iter()
@@ -132,29 +145,35 @@ impl Table {
             return Err(XenError::EBUSY);
         }
         let domain = self.domain(target).ok_or(XenError::ESRCH)?;
-        let index = domain
-            .ram
-            .iter()
-            .position(|extent| extent.ipa == ipa && extent.size == size)
-            .ok_or(XenError::EINVAL)?;
-        let phys = domain.ram[index].phys;
-        let holds_vcpu_info = domain.vcpus.iter().any(|&slot| {
-            self.vcpus[slot]
-                .as_ref()
-                .and_then(|vcpu| vcpu.vcpu_info)
-                .is_some_and(|info| (phys..phys + size).contains(&info))
+        // The physical pieces of the range, each clipped to it; all owned RAM, covering it.
+        let mut pieces = alloc::vec::Vec::new();
+        domain.stage2.walk_range(&IdentityTables, ipa, size, &mut |leaf| {
+            let start = leaf.virt.max(ipa);
+            let length = (leaf.virt + leaf.size).min(end) - start;
+            pieces.push((leaf.attributes.owned, leaf.phys + (start - leaf.virt), length));
         });
-        if holds_vcpu_info || self.grant_mapped(phys, size) {
-            // Xen keeps such a page alive with a reference; the core counts only frames of
-            // destroyed domains, so it refuses instead.
-            return Err(XenError::EBUSY);
+        let covered: u64 = pieces.iter().map(|&(_, _, length)| length).sum();
+        if covered != size || pieces.iter().any(|&(owned, ..)| !owned) {
+            return Err(XenError::EINVAL);
+        }
+        for &(_, phys, length) in &pieces {
+            let holds_vcpu_info = domain.vcpus.iter().any(|&slot| {
+                self.vcpus[slot]
+                    .as_ref()
+                    .and_then(|vcpu| vcpu.vcpu_info)
+                    .is_some_and(|info| (phys..phys + length).contains(&info))
+            });
+            if holds_vcpu_info || self.grant_mapped(phys, length) {
+                return Err(XenError::EBUSY);
+            }
         }
         let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
-        let mut tables = IdentityTables;
-        domain.stage2.unmap(&mut tables, ipa, size).map_err(|_| XenError::EINVAL)?;
-        let extent = domain.ram.swap_remove(index);
+        domain.stage2.unmap(&mut IdentityTables, ipa, size).map_err(map_error)?;
+        domain.ram_pages -= size / FRAME_SIZE;
         guest::flush_guest_tlbs();
-        memory::release(extent.phys, (extent.size / FRAME_SIZE) as usize);
+        for (_, phys, length) in pieces {
+            memory::release(phys, (length / FRAME_SIZE) as usize);
+        }
         Ok(())
     }
 
@@ -184,10 +203,9 @@ impl Table {
             return Err(XenError::ENOMEM);
         }
         let mut tables = IdentityTables;
-        let foreign = Attributes { execute: false, ..GUEST_RAM };
         mapper_domain
             .stage2
-            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, foreign)
+            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, GUEST_PAGE)
             .map_err(map_error)?;
         mapper_domain.foreign.push(ForeignMapping { ipa, source });
         Ok(())
@@ -196,10 +214,22 @@ impl Table {
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_shared_info`: maps the domain's shared-info page
     /// at `gfn` (read-write, never executable), moving it if it was mapped elsewhere, as Xen does.
     pub fn map_shared_info(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
+        self.free_ram_at(id, gfn)?;
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
         map_core_page(domain, domain.shared_info, domain.shared_info_gfn, gfn)?;
         domain.shared_info_gfn = Some(gfn);
         Ok(())
+    }
+
+    /// Before a page lent by the core is mapped at `gfn` of `id`: if the domain's own RAM is
+    /// there, it is given back as by `decrease_reservation`, as Xen's `add_to_physmap` removes
+    /// the page it replaces (Linux maps shared info and grant frames over pages it allocated).
+    pub fn free_ram_at(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
+        let domain = self.domain(id).ok_or(XenError::ESRCH)?;
+        if gfn == STORE_GFN || domain.ram_frame(gfn).is_none() {
+            return Ok(());
+        }
+        self.decrease(id, gfn, 0)
     }
 
     /// `XENMEM_remove_from_physmap` of a foreign mapping at `mapper`'s `gpfn`.

@@ -21,6 +21,10 @@
 //! - Every table frame comes zeroed from the caller's [`TableMemory`]; an all-zero entry is invalid.
 //! - Blocks are used only where virtual address, physical address and remaining size are all aligned
 //!   to the block size, so no block maps memory the caller did not ask for.
+//! - `unmap` splits a block only partly inside its range into smaller leaves with the same
+//!   attributes first (break-before-make: the entry is invalidated and
+//!   [`TableMemory::invalidate`] called before the table replaces it), so what stays mapped
+//!   translates exactly as before.
 
 /// Bytes in a translation granule and a page.
 pub const PAGE_SIZE: u64 = 4096;
@@ -40,6 +44,10 @@ const AP_READ_ONLY: u64 = 1 << 7;
 const SH_INNER: u64 = 0b11 << 8;
 const ACCESS_FLAG: u64 = 1 << 10;
 const EXECUTE_NEVER: u64 = 1 << 54;
+/// Stage 2: the leaf maps RAM its domain owns. Bits 58:55 of a descriptor are reserved for
+/// software (Arm ARM D8.3.1); Xen keeps its p2m type there too (`p2m_ram_rw`,
+/// `xen/arch/arm/include/asm/p2m.h`).
+const OWNED: u64 = 1 << 55;
 const ADDRESS_MASK: u64 = 0x0000_FFFF_FFFF_F000;
 
 /// MAIR_EL2 index of Device-nGnRE memory.
@@ -67,17 +75,24 @@ pub struct Attributes {
     pub write: bool,
     /// Executable (else execute-never).
     pub execute: bool,
+    /// Stage 2 only: RAM the domain owns (freed with it, given back by
+    /// `XENMEM_decrease_reservation`), as opposed to a page lent by the core or another domain.
+    pub owned: bool,
 }
 
 impl Attributes {
     /// Code: read and execute.
-    pub const TEXT: Self = Self { memory: MemoryType::Normal, write: false, execute: true };
+    pub const TEXT: Self =
+        Self { memory: MemoryType::Normal, write: false, execute: true, owned: false };
     /// Constants: read only.
-    pub const RODATA: Self = Self { memory: MemoryType::Normal, write: false, execute: false };
+    pub const RODATA: Self =
+        Self { memory: MemoryType::Normal, write: false, execute: false, owned: false };
     /// Data, stacks, heap and free RAM: read and write, never execute.
-    pub const DATA: Self = Self { memory: MemoryType::Normal, write: true, execute: false };
+    pub const DATA: Self =
+        Self { memory: MemoryType::Normal, write: true, execute: false, owned: false };
     /// Device registers.
-    pub const DEVICE: Self = Self { memory: MemoryType::Device, write: true, execute: false };
+    pub const DEVICE: Self =
+        Self { memory: MemoryType::Device, write: true, execute: false, owned: false };
 }
 
 /// A translation regime's leaf-attribute encoding.
@@ -119,6 +134,7 @@ impl Regime for El2Stage1 {
             },
             write: descriptor & AP_READ_ONLY == 0,
             execute: descriptor & EXECUTE_NEVER == 0,
+            owned: false,
         }
     }
 }
@@ -142,6 +158,9 @@ impl Regime for Stage2 {
         if attributes.write {
             bits |= S2AP_WRITE;
         }
+        if attributes.owned {
+            bits |= OWNED;
+        }
         if !attributes.execute || attributes.memory == MemoryType::Device {
             bits |= EXECUTE_NEVER;
         }
@@ -157,6 +176,7 @@ impl Regime for Stage2 {
             },
             write: descriptor & S2AP_WRITE != 0,
             execute: descriptor & EXECUTE_NEVER == 0,
+            owned: descriptor & OWNED != 0,
         }
     }
 }
@@ -172,6 +192,9 @@ pub trait TableMemory {
     fn write(&mut self, table: u64, index: usize, value: u64);
     /// Takes back a table frame that [`TableMemory::alloc_table`] handed out.
     fn free_table(&mut self, table: u64);
+    /// Drops cached translations after a live entry was invalidated, before it is replaced
+    /// (break-before-make). Nothing to do where no walker caches entries.
+    fn invalidate(&mut self) {}
 }
 
 /// Why a mapping was refused. Nothing was changed.
@@ -317,10 +340,10 @@ impl<R: Regime> AddressSpace<R> {
         Ok(())
     }
 
-    /// Removes the leaves covering exactly `[virt, virt + size)`. A block that is only partly
-    /// inside the range is refused ([`MapError::AlreadyMapped`] names it) and nothing changes;
-    /// so is a range with nothing mapped in it ([`MapError::NotMapped`]). The caller invalidates
-    /// the TLB.
+    /// Removes the leaves covering exactly `[virt, virt + size)`. A block only partly inside the
+    /// range is split first, so the rest of it stays mapped as it was; without a frame for that
+    /// ([`MapError::OutOfMemory`]) or with nothing mapped in the range ([`MapError::NotMapped`])
+    /// nothing is removed. The caller invalidates the TLB.
     pub fn unmap(
         &mut self,
         memory: &mut impl TableMemory,
@@ -331,21 +354,57 @@ impl<R: Regime> AddressSpace<R> {
             return Err(MapError::Misaligned { virt, phys: 0, size });
         }
         let end = virt.checked_add(size).ok_or(MapError::OutOfRange { virt, size })?;
-        let mut straddling = None;
-        let mut any = false;
-        self.walk_range(memory, virt, size, &mut |leaf| {
-            any = true;
-            if straddling.is_none() && (leaf.virt < virt || leaf.virt + leaf.size > end) {
-                straddling = Some(leaf.virt);
-            }
-        });
-        if let Some(virt) = straddling {
-            return Err(MapError::AlreadyMapped { virt });
-        }
-        if !any {
+        if !self.is_mapped_anywhere(memory, virt, size) {
             return Err(MapError::NotMapped { virt });
         }
+        // A leaf covering an edge of the range but starting before it straddles that edge.
+        for edge in [virt, end] {
+            while let Some(leaf) = self.leaf_at(memory, edge).filter(|leaf| leaf.0 < edge) {
+                self.split(memory, leaf)?;
+            }
+        }
         clear_range(memory, self.root, ROOT_LEVEL, 0, virt, end);
+        Ok(())
+    }
+
+    /// The leaf covering `virt`: its start, its table, its index there and its level.
+    fn leaf_at(&self, memory: &impl TableMemory, virt: u64) -> Option<(u64, u64, usize, usize)> {
+        if virt >> VA_BITS != 0 {
+            return None;
+        }
+        let (mut table, mut level) = (self.root, ROOT_LEVEL);
+        loop {
+            let index = index_at(virt, level);
+            let entry = memory.read(table, index);
+            if entry & VALID == 0 {
+                return None;
+            }
+            if level == 3 || entry & TABLE_OR_PAGE == 0 {
+                return Some((virt & !((1 << level_shift(level)) - 1), table, index, level));
+            }
+            (table, level) = (entry & ADDRESS_MASK, level + 1);
+        }
+    }
+
+    /// Replaces block `leaf` (from [`Self::leaf_at`]) by a table of the next level mapping the
+    /// same memory with the same attributes.
+    fn split(
+        &mut self,
+        memory: &mut impl TableMemory,
+        (_, table, index, level): (u64, u64, usize, usize),
+    ) -> Result<(), MapError> {
+        let block = memory.read(table, index);
+        let next = memory.alloc_table().ok_or(MapError::OutOfMemory)?;
+        let span = 1u64 << level_shift(level + 1);
+        let kind = if level + 1 == 3 { TABLE_OR_PAGE } else { 0 };
+        let attributes = block & !ADDRESS_MASK & !TABLE_OR_PAGE;
+        for child in 0..ENTRIES {
+            let phys = (block & ADDRESS_MASK) + child as u64 * span;
+            memory.write(next, child, phys | attributes | kind);
+        }
+        memory.write(table, index, 0);
+        memory.invalidate();
+        memory.write(table, index, next | TABLE_OR_PAGE | VALID);
         Ok(())
     }
 
@@ -360,7 +419,7 @@ impl<R: Regime> AddressSpace<R> {
     }
 
     /// Calls `visit` for every leaf overlapping `[virt, virt + size)`.
-    fn walk_range(
+    pub fn walk_range(
         &self,
         memory: &impl TableMemory,
         virt: u64,
@@ -589,7 +648,8 @@ mod tests {
         space.map(&mut memory, 0x4020_1000, 0x4020_1000, 0x1000, Attributes::DATA).unwrap();
         space.map(&mut memory, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
         assert_eq!(space.find_writable_executable(&memory), None);
-        let bad = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        let bad =
+            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: false };
         space.map(&mut memory, 0x5000_0000, 0x6000_0000, 0x1000, bad).unwrap();
         let found = space.find_writable_executable(&memory).unwrap();
         assert_eq!((found.virt, found.phys, found.size), (0x5000_0000, 0x6000_0000, 0x1000));
@@ -598,13 +658,15 @@ mod tests {
     #[test]
     fn stage2_descriptor_bits() {
         // Normal RW, executable: MemAttr 0b1111, S2AP read+write, SH inner, AF.
-        let guest_ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        let guest_ram =
+            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: false };
         assert_eq!(
             Stage2::encode(guest_ram),
             (0b1111 << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10)
         );
         // Device read-only: MemAttr 0b0001, S2AP read, AF, XN.
-        let device = Attributes { memory: MemoryType::Device, write: false, execute: false };
+        let device =
+            Attributes { memory: MemoryType::Device, write: false, execute: false, owned: false };
         assert_eq!(Stage2::encode(device), (0b0001 << 2) | (1 << 6) | (1 << 10) | (1 << 54));
     }
 
@@ -612,16 +674,16 @@ mod tests {
     fn unmap_and_destroy() {
         let mut memory = FakeMemory::default();
         let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
-        let ram = Attributes { memory: MemoryType::Normal, write: true, execute: true };
+        let ram =
+            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: true };
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x40_0000, ram).unwrap();
         space.map(&mut memory, 0x4040_0000, 0x9000_0000, 0x3000, ram).unwrap();
-        // Half a 2 MiB block: refused, nothing changes.
-        let before = leaves(&space, &memory);
-        assert_eq!(
-            space.unmap(&mut memory, 0x4000_0000, 0x10_0000),
-            Err(MapError::AlreadyMapped { virt: 0x4000_0000 })
-        );
-        assert_eq!(leaves(&space, &memory), before);
+        // The first half of a 2 MiB block: the block is split, its second half stays as it was.
+        space.unmap(&mut memory, 0x4000_0000, 0x10_0000).unwrap();
+        assert_eq!(space.translate(&memory, 0x400f_f000), None);
+        assert_eq!(space.translate(&memory, 0x4010_0000), Some((0x8010_0000, ram)));
+        assert_eq!(space.translate(&memory, 0x4020_0000), Some((0x8020_0000, ram)));
+        space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x10_0000, ram).unwrap();
         assert_eq!(
             space.unmap(&mut memory, 0x5000_0000, 0x1000),
             Err(MapError::NotMapped { virt: 0x5000_0000 })
@@ -638,5 +700,43 @@ mod tests {
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x1000, ram).unwrap();
         space.destroy(&mut memory);
         assert!(memory.tables.is_empty(), "every table frame is freed");
+    }
+
+    #[test]
+    fn unmapping_one_page_of_a_gigabyte_block_splits_it_twice_and_keeps_the_rest() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
+        let ram =
+            Attributes { memory: MemoryType::Normal, write: true, execute: false, owned: true };
+        space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x4000_0000, ram).unwrap();
+        assert_eq!(leaves(&space, &memory).len(), 1);
+        // No frame for the first split: refused, nothing changed.
+        memory.limit = Some(memory.tables.len());
+        let before = leaves(&space, &memory);
+        assert_eq!(space.unmap(&mut memory, 0x4123_4000, 0x1000), Err(MapError::OutOfMemory));
+        assert_eq!(leaves(&space, &memory), before);
+        memory.limit = None;
+        space.unmap(&mut memory, 0x4123_4000, 0x1000).unwrap();
+        assert_eq!(space.translate(&memory, 0x4123_4000), None);
+        let all = leaves(&space, &memory);
+        // 511 blocks of 2 MiB and 511 pages: all the rest, each where it was, still owned.
+        assert_eq!(all.len(), 511 + 511);
+        assert_eq!(all.iter().map(|leaf| leaf.size).sum::<u64>(), 0x4000_0000 - 0x1000);
+        for leaf in &all {
+            assert_eq!(leaf.phys - leaf.virt, 0x4000_0000);
+            assert_eq!(leaf.attributes, ram);
+        }
+        // Unmapping a range that ends inside a block splits at its end as well.
+        space.unmap(&mut memory, 0x4000_0000, 0x30_1000).unwrap();
+        assert_eq!(space.translate(&memory, 0x4030_1000), Some((0x8030_1000, ram)));
+        assert_eq!(space.translate(&memory, 0x4030_0000), None);
+    }
+
+    #[test]
+    fn the_owned_bit_is_a_software_bit_of_stage_2_only() {
+        let ram = Attributes { owned: true, ..Attributes::DATA };
+        assert_eq!(Stage2::encode(ram), Stage2::encode(Attributes::DATA) | (1 << 55));
+        assert_eq!(Stage2::decode(Stage2::encode(ram)), ram);
+        assert_eq!(El2Stage1::encode(ram), El2Stage1::encode(Attributes::DATA));
     }
 }

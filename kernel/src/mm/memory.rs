@@ -85,6 +85,10 @@ impl TableMemory for IdentityTables {
     fn free_table(&mut self, table: u64) {
         free_frame(table);
     }
+
+    fn invalidate(&mut self) {
+        crate::arch::guest::flush_guest_tlbs();
+    }
 }
 
 /// Zeroes `[phys, phys + len)`: frames are scrubbed before a domain gets them and after it dies.
