@@ -22,6 +22,7 @@ use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_XENSTORE_PFN_OFFSET};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
+use xenolith_abi::xen::vcpu::{vcpu_runstate_info, RUNSTATE_offline};
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
 use xenolith_kernel::policy::{self, Capabilities, DomainId, Operation};
@@ -87,6 +88,12 @@ pub struct Vcpu {
     pub poll: Option<Vec<xenolith_kernel::event::evtchn::Port>>,
     /// When that poll times out (core nanoseconds).
     pub poll_deadline: Option<u64>,
+    /// Its run state and the time spent in each (`xen/include/public/vcpu.h`), in core
+    /// nanoseconds, changed at every switch to or from it.
+    pub runstate: vcpu_runstate_info,
+    /// Guest virtual address of the copy it asked to be kept up to date
+    /// (`VCPUOP_register_runstate_memory_area`), written each time it is switched in.
+    pub runstate_area: Option<u64>,
 }
 
 impl Vcpu {
@@ -106,7 +113,26 @@ impl Vcpu {
             vcpu_info_registered: false,
             poll: None,
             poll_deadline: None,
+            runstate: vcpu_runstate_info {
+                state: RUNSTATE_offline,
+                _pad: 0,
+                state_entry_time: 0,
+                time: [0; 4],
+            },
+            runstate_area: None,
         }
+    }
+
+    /// Enters run state `state` (`RUNSTATE_*`) at `now`, charging the time since the last change
+    /// to the state it leaves. A vCPU woken from `blocked` is charged as blocked until it runs:
+    /// wake-ups are not a switch.
+    pub fn enter_runstate(&mut self, state: i32, now: u64) {
+        let runstate = &mut self.runstate;
+        let spent = now.saturating_sub(runstate.state_entry_time);
+        if let Some(time) = runstate.time.get_mut(runstate.state as usize) {
+            *time += spent;
+        }
+        (runstate.state, runstate.state_entry_time) = (state, now);
     }
 }
 

@@ -10,7 +10,7 @@ use xenolith_kernel::policy::Operation;
 
 use super::Outcome;
 use crate::domain::{Caller, VcpuState};
-use crate::mm::guest_access::read_struct;
+use crate::mm::guest_access::{read_struct, write_struct};
 
 pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     let slot = caller.vcpu_slot;
@@ -97,6 +97,23 @@ pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenEr
             vcpu.singleshot_deadline = Some(timeout);
         }
         v::VCPUOP_stop_singleshot_timer => vcpu.singleshot_deadline = None,
+        v::VCPUOP_register_runstate_memory_area => {
+            // Xen 4.17 `common/domain.c`: the handle is kept and the area written at once,
+            // through the caller's translation, even for another vCPU of its domain.
+            let request: v::vcpu_register_runstate_memory_area = read_struct(args[2])?;
+            let area = request.addr.address();
+            vcpu.runstate_area = (area != 0).then_some(area);
+            let mut runstate = vcpu.runstate;
+            if this {
+                let now = crate::sched::now();
+                runstate.time[runstate.state as usize & 3] +=
+                    now.saturating_sub(runstate.state_entry_time);
+                runstate.state_entry_time = now;
+            }
+            if area != 0 {
+                write_struct(area, &runstate)?;
+            }
+        }
         v::VCPUOP_register_vcpu_info => {
             let (gfn, offset) = crate::event::read_register_vcpu_info(args[2])?;
             let (table, domain) = (&mut *caller.table, caller.domain);

@@ -23,6 +23,9 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::percpu::{self, CPUS};
 use crate::arch::{cpu, guest};
 use crate::domain::{DomainState, Table, VcpuState, TABLE};
+use xenolith_abi::xen::vcpu::{
+    RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable, RUNSTATE_running,
+};
 
 pub use crate::arch::percpu::IDLE;
 
@@ -189,6 +192,12 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
     // `IDLE` names no slot.
     if let Some(vcpu) = table.vcpu_mut(this.current.load(Ordering::Acquire)) {
         vcpu.runtime_ns += now.saturating_sub(this.switched_at.load(Ordering::Relaxed));
+        let state = match vcpu.state {
+            VcpuState::Runnable => RUNSTATE_runnable,
+            VcpuState::Blocked => RUNSTATE_blocked,
+            VcpuState::Down => RUNSTATE_offline,
+        };
+        vcpu.enter_runstate(state, now);
         vcpu.context.frame.clone_from(frame);
         guest::save_el1(&mut vcpu.context.el1);
         guest::save_fp(&mut vcpu.context.fp);
@@ -218,6 +227,13 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
     }
     let slot = next.map(|(slot, ..)| slot);
     this.current.store(slot.unwrap_or(IDLE), Ordering::Release);
+    if let Some(vcpu) = slot.and_then(|slot| table.vcpu_mut(slot)) {
+        vcpu.enter_runstate(RUNSTATE_running, now);
+        if let Some(area) = vcpu.runstate_area {
+            // Its translation is live now; a bad address is the guest's loss, as in Xen.
+            let _ = crate::mm::guest_access::write_struct(area, &vcpu.runstate);
+        }
+    }
     slot
 }
 
