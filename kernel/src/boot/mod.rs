@@ -100,7 +100,8 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
 
     // The core's own address space.
     let gic = [platform.gic.dist].into_iter().chain(platform.gic.redist.iter().copied());
-    let devices: Vec<Region> = uart.into_iter().chain(gic).collect();
+    let rtc = platform.rtc();
+    let devices: Vec<Region> = uart.into_iter().chain(gic).chain(rtc).collect();
     // Without the test hooks the command line refuses `test_wx_mapping`; the build says so too.
     let wx_hook = cfg!(feature = "test-hooks") && config.params.test_wx_mapping;
     let space =
@@ -115,6 +116,7 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
     );
 
     // Interrupts and time.
+    crate::platform::wallclock::init(rtc, crate::sched::now());
     let gic_lines = arch::boot::init_interrupts(platform);
     crate::trap::set_heartbeat(u64::from(config.params.heartbeat) * 1_000_000_000);
     log::info!(

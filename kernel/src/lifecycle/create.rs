@@ -9,9 +9,11 @@ use xenolith_abi::bundle::RestartPolicy;
 use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_PFN};
+use xenolith_abi::xen::shared_info::shared_info;
 use xenolith_kernel::grant::GrantState;
 use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
 use xenolith_kernel::policy::{Capabilities, DomainId};
+use zerocopy::IntoBytes;
 
 use crate::arch::guest::VcpuContext;
 use crate::domain::{
@@ -52,6 +54,7 @@ impl Table {
             return Err(XenError::ENOMEM);
         }
         let shared_info = memory::alloc_zeroed_frame().ok_or(XenError::ENOMEM)?;
+        write_wallclock(shared_info);
         let Ok(stage2) = AddressSpace::<Stage2>::new(&mut IdentityTables) else {
             memory::release(shared_info, 1);
             return Err(XenError::ENOMEM);
@@ -149,4 +152,13 @@ impl Table {
             if context.flags & VGCF_online != 0 { VcpuState::Runnable } else { VcpuState::Down };
         Ok(())
     }
+}
+
+/// Writes the wallclock now into the fresh shared-info page at `page` (`wc_version` stays even:
+/// nobody reads the page before the domain runs).
+fn write_wallclock(page: u64) {
+    let (seconds, nanoseconds) = crate::platform::wallclock::at(crate::sched::now());
+    let fields = [seconds as u32, nanoseconds, (seconds >> 32) as u32];
+    let offset = core::mem::offset_of!(shared_info, wc_sec) as u64;
+    memory::copy_to_phys(page + offset, fields.as_bytes());
 }

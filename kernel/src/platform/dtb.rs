@@ -224,6 +224,16 @@ impl<'a> Platform<'a> {
         reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)
     }
 
+    /// The registers of the first enabled PL031 real-time clock (`"arm,pl031"`), where the
+    /// domains' wallclock comes from; `None` without one.
+    pub fn rtc(&self) -> Option<Region> {
+        let node = self
+            .fdt
+            .all_nodes()
+            .find(|&node| is_compatible(node, &["arm,pl031"]) && is_enabled(node))?;
+        reg(node).next().flatten().filter(|reg| !reg.is_empty())
+    }
+
     /// The node at an absolute path, or at the path an alias names.
     fn resolve(&self, name: &str) -> Option<FdtNode<'_, 'a>> {
         let path = if name.starts_with('/') { name } else { self.fdt.aliases()?.resolve(name)? };

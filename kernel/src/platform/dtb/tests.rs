@@ -63,6 +63,7 @@ fn qemu_virt_recordings() {
         assert_eq!(platform.uart(Some("/pl011@9000000:115200n8")), Ok(uart));
         assert_eq!(platform.uart(Some("serial0")), Err(PlatformError::UartNotFound));
         assert_eq!(platform.uart(Some("/pl011@9000001")), Err(PlatformError::UartNotFound));
+        assert_eq!(platform.rtc(), Some(region(0x901_0000, 0x1000)));
         assert_eq!(platform.uart(Some("/intc@8000000")), Err(PlatformError::NotPl011));
         assert_eq!(platform.uart(Some("")), Err(PlatformError::UartNotFound));
     }
