@@ -25,6 +25,7 @@ use crate::hypercall::Outcome;
 use crate::lifecycle::crash_domain;
 use crate::platform::{console, panic};
 use crate::sched::{self, current_vcpu, now};
+use xenolith_kernel::policy::DomainId;
 
 /// Heartbeat period in nanoseconds (0: off).
 static HEARTBEAT_NS: AtomicU64 = AtomicU64::new(0);
@@ -97,6 +98,23 @@ pub fn reschedule(frame: &mut TrapFrame) {
         crate::event::virq::deliver(&mut table, slot);
     }
     crate::lifecycle::reap(&mut table);
+}
+
+/// Whether `ipa` of `domain` is now mapped for the access that faulted there (a `write`, a read,
+/// or with `None` an instruction fetch): the fault raced with a change of the mapping and the
+/// access can be retried.
+fn mapped_now(
+    table: &crate::domain::Table,
+    domain: DomainId,
+    ipa: u64,
+    write: Option<bool>,
+) -> bool {
+    let tables = crate::mm::memory::IdentityTables;
+    let Some(domain) = table.domain(domain) else { return false };
+    domain.stage2.translate(&tables, ipa).is_some_and(|(_, granted)| match write {
+        Some(write) => granted.write || !write,
+        None => granted.execute,
+    })
 }
 
 /// A synchronous exception from a vCPU: hypercalls, PSCI, WFI/WFE, stage-2 faults.
@@ -179,6 +197,15 @@ fn guest_trap(frame: &mut TrapFrame) {
                     crate::event::virq::mmio(&mut table, domain, ipa, None).unwrap_or(0) & mask;
             }
             guest::skip_instruction(frame);
+            false
+        }
+        // Another pCPU was splitting the block here (break-before-make): run it again.
+        guest::GuestExit::DataAbort { ipa, write, .. }
+            if mapped_now(&table, domain, ipa, Some(write)) =>
+        {
+            false
+        }
+        guest::GuestExit::InstructionAbort { ipa } if mapped_now(&table, domain, ipa, None) => {
             false
         }
         guest::GuestExit::DataAbort { ipa, write, .. } => {
