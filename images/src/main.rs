@@ -118,6 +118,7 @@ fn run(args: &[String]) -> Result<()> {
         append,
         icount: false,
         interactive: true,
+        cpu: qemu::DEFAULT_CPU,
     };
     eprintln!(
         "xtask: booting {} ({} CPUs, {} MiB) in QEMU; press Ctrl-A then X to quit",
@@ -358,6 +359,7 @@ fn icount_config(image: &workspace::SystemImage, cpus: u32) -> QemuConfig {
         append: String::new(),
         icount: true,
         interactive: false,
+        cpu: qemu::DEFAULT_CPU,
     }
 }
 
@@ -376,6 +378,7 @@ fn boot_to_ready(
         append: String::new(),
         icount,
         interactive: false,
+        cpu: qemu::DEFAULT_CPU,
     };
     let wall = Instant::now();
     let mut running = Running::start(&config)?;

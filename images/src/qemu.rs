@@ -64,13 +64,20 @@ pub struct QemuConfig {
     pub icount: bool,
     /// Serial and QEMU monitor on the terminal (Ctrl-A X quits); otherwise serial only, on stdout.
     pub interactive: bool,
+    /// The CPU model (`-cpu`); [`DEFAULT_CPU`] unless a test asks for another.
+    pub cpu: &'static str,
 }
+
+/// The CPU model QEMU emulates by default: every feature QEMU 7.2 has (SVE, SME, MTE, pointer
+/// authentication with its cheap implementation-defined algorithm). `cortex-a57` is the other
+/// model the tests use: an Armv8.0 CPU with none of them.
+pub const DEFAULT_CPU: &str = "max,pauth-impdef=on";
 
 impl QemuConfig {
     /// The QEMU command.
     pub fn command(&self) -> Command {
         let mut command = Command::new(QEMU_AARCH64);
-        command.args(["-M", "virt,gic-version=3,virtualization=on", "-cpu", "max,pauth-impdef=on"]);
+        command.args(["-M", "virt,gic-version=3,virtualization=on", "-cpu", self.cpu]);
         command.arg("-smp").arg(self.cpus.to_string());
         command.arg("-m").arg(format!("{}M", self.memory_mib));
         command.arg("-kernel").arg(&self.kernel);

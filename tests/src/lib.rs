@@ -56,6 +56,8 @@ pub struct Boot {
     pub no_bundle: bool,
     /// The manifest to build, relative to the repository root.
     pub manifest: &'static str,
+    /// QEMU's CPU model (`-cpu`).
+    pub cpu: &'static str,
 }
 
 impl Boot {
@@ -67,7 +69,14 @@ impl Boot {
             bundle: None,
             no_bundle: false,
             manifest: "images/default.toml",
+            cpu: xenolith_images::qemu::DEFAULT_CPU,
         }
+    }
+
+    /// QEMU's CPU model `cpu` (e.g. `cortex-a57`) instead of the default.
+    pub fn cpu(mut self, cpu: &'static str) -> Self {
+        self.cpu = cpu;
+        self
     }
 
     /// The system of `manifest` (relative to the repository root) instead of the default one.
@@ -92,6 +101,7 @@ impl Boot {
             append: self.append.clone(),
             icount: false,
             interactive: false,
+            cpu: self.cpu,
         };
         Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"))
     }
