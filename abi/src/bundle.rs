@@ -39,16 +39,16 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use self::manifest::{
     is_valid_domain_name, BootImage, BootManifest, Capability, DomainSpec, LoadChunk,
-    ManifestProblem, ModuleRef, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU,
-    DEFAULT_WEIGHT, DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_LOAD_CHUNKS, MAX_VCPUS,
-    MODULE_ALIGN, PRESERVED_MAX_KIB,
+    ManifestProblem, ModuleRef, RestartPolicy, ShutdownAction, ShutdownActions, AFFINITY_ALL,
+    AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT, DOMAIN_MEMORY_MAX_MIB,
+    DOMAIN_NAME_MAX_LEN, MAX_LOAD_CHUNKS, MAX_VCPUS, MODULE_ALIGN, PRESERVED_MAX_KIB,
 };
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"XNLTHBDL";
-/// The only bundle version this build understands (4: boot domains carry prepared images; 3 added
-/// preserved regions).
-pub const VERSION: u32 = 4;
+/// The only bundle version this build understands (5: a shutdown action per reason; 4: boot
+/// domains carry prepared images; 3 added preserved regions).
+pub const VERSION: u32 = 5;
 /// Size in bytes of [`BundleHeader`].
 pub const HEADER_SIZE: usize = core::mem::size_of::<BundleHeader>();
 /// Largest bundle the core accepts (1 GiB): a bound on what a corrupt header can make it read.
@@ -309,7 +309,7 @@ mod tests {
             cap: 0,
             hard_affinity: AFFINITY_ALL,
             soft_affinity: AFFINITY_ALL,
-            restart: RestartPolicy::Never,
+            on_shutdown: RestartPolicy::Never.actions(),
             preserved_kib: 0,
             boot: true,
             cmdline: "",
@@ -330,10 +330,11 @@ mod tests {
     fn manifest() -> BootManifest<'static> {
         let mut guest = domain("guest1", 0);
         (guest.vcpus, guest.cap, guest.hard_affinity) = (2, 150, 0b101);
-        (guest.restart, guest.cmdline) = (RestartPolicy::OnCrash, "console=hvc0");
+        (guest.on_shutdown, guest.cmdline) = (RestartPolicy::OnCrash.actions(), "console=hvc0");
         let mut dm = domain("dm1", 1);
         dm.capabilities = vec![Capability::DeviceModel { target: "guest1" }, Capability::Xenstore];
-        (dm.boot, dm.prepared, dm.restart, dm.weight) = (false, None, RestartPolicy::Always, 512);
+        (dm.boot, dm.prepared, dm.weight) = (false, None, 512);
+        dm.on_shutdown = RestartPolicy::Always.actions();
         BootManifest {
             name: "test",
             cmdline: "loglvl=all",
@@ -438,7 +439,7 @@ mod tests {
         bad[8] = 1;
         let error = Bundle::parse(&bad).unwrap_err();
         assert_eq!(error, BundleError::UnsupportedVersion { found: 1 });
-        assert!(error.to_string().contains("this core reads version 4"));
+        assert!(error.to_string().contains("this core reads version 5"));
 
         let mut bad = good.clone();
         bad[12] = 41;

@@ -74,7 +74,7 @@ pub fn pack(
             cap: domain.cap,
             hard_affinity: domain.hard_affinity,
             soft_affinity: domain.soft_affinity,
-            restart: domain.restart,
+            on_shutdown: domain.restart.actions(),
             preserved_kib: domain.preserved_kib,
             boot: domain.boot,
             cmdline: &domain.cmdline,

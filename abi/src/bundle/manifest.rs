@@ -97,8 +97,8 @@ pub struct DomainSpec<'a> {
     pub hard_affinity: u64,
     /// Physical CPUs the scheduler prefers, same form. Non-zero.
     pub soft_affinity: u64,
-    /// What the core does when the domain stops.
-    pub restart: RestartPolicy,
+    /// What the core does when the domain stops, by why it stopped.
+    pub on_shutdown: ShutdownActions,
     /// KiB of preserved region: memory the core keeps, unscrubbed and at
     /// [`PRESERVED_REGION_BASE`](crate::xen::arch_arm::PRESERVED_REGION_BASE), across the
     /// domain's restarts. 0: none; else a multiple of 4 up to [`PRESERVED_MAX_KIB`].
@@ -229,6 +229,17 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// The actions this shorthand stands for: `never` destroys whatever the reason, `on-crash`
+    /// restarts after a crash only, `always` restarts whatever the reason.
+    pub fn actions(self) -> ShutdownActions {
+        let (poweroff, reboot, crash) = match self {
+            Self::Never => (Destroy, Destroy, Destroy),
+            Self::OnCrash => (Destroy, Destroy, Restart),
+            Self::Always => (Restart, Restart, Restart),
+        };
+        ShutdownActions { poweroff, reboot, crash }
+    }
+
     /// Every policy, in the order the manifest documents them.
     pub const ALL: [RestartPolicy; 3] = [Self::Never, Self::OnCrash, Self::Always];
 
@@ -250,6 +261,67 @@ impl RestartPolicy {
 impl fmt::Display for RestartPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What the core does with a domain that shut down, xl.cfg's `on_poweroff`, `on_reboot` and
+/// `on_crash` actions (Xen `docs/man/xl.cfg.5.pod.in`) that need no toolstack; `rename-restart`,
+/// `coredump-*` and `soft-reset` are not offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ShutdownAction {
+    /// Destroy it: every frame goes back to the core.
+    Destroy,
+    /// Destroy it and build it again from its image, under the same domain id.
+    Restart,
+    /// Keep it, shut down and not running, until it is destroyed (`XEN_DOMCTL_destroydomain`).
+    Preserve,
+}
+
+use ShutdownAction::{Destroy, Restart};
+
+impl ShutdownAction {
+    /// Every action, in the manifest's order.
+    pub const ALL: [ShutdownAction; 3] = [Destroy, Restart, Self::Preserve];
+
+    /// The xl.cfg spelling: `destroy`, `restart`, `preserve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destroy => "destroy",
+            Restart => "restart",
+            Self::Preserve => "preserve",
+        }
+    }
+
+    /// Reads the xl.cfg spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+}
+
+/// A domain's [`ShutdownAction`] for each reason it can stop with (`SHUTDOWN_*`,
+/// `xen/include/public/sched.h`); `SHUTDOWN_watchdog` counts as a crash and `SHUTDOWN_suspend`
+/// and `SHUTDOWN_soft_reset` as a reboot, as xl treats them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ShutdownActions {
+    /// `on_poweroff` (xl's default: destroy).
+    pub poweroff: ShutdownAction,
+    /// `on_reboot` (xl's default: restart).
+    pub reboot: ShutdownAction,
+    /// `on_crash` (xl's default: destroy).
+    pub crash: ShutdownAction,
+}
+
+impl ShutdownActions {
+    /// xl's defaults: destroy on power-off and crash, restart on reboot.
+    pub const XL_DEFAULT: Self = Self { poweroff: Destroy, reboot: Restart, crash: Destroy };
+
+    /// The action for `SHUTDOWN_*` reason `reason`.
+    pub fn for_reason(self, reason: u32) -> ShutdownAction {
+        match reason {
+            crate::xen::sched::SHUTDOWN_poweroff => self.poweroff,
+            crate::xen::sched::SHUTDOWN_crash | crate::xen::sched::SHUTDOWN_watchdog => self.crash,
+            _ => self.reboot,
+        }
     }
 }
 

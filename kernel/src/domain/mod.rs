@@ -18,7 +18,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use spin::Mutex;
-use xenolith_abi::bundle::RestartPolicy;
+use xenolith_abi::bundle::ShutdownActions;
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_XENSTORE_PFN_OFFSET};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
@@ -181,7 +181,7 @@ pub struct Domain {
     /// Its xenstore ring page (owned by it, mapped at [`STORE_GFN`]), if it has one.
     pub store_page: Option<u64>,
     /// What the core does when it stops.
-    pub restart: RestartPolicy,
+    pub on_shutdown: ShutdownActions,
     /// Its boot-manifest entry (what a restart rebuilds it from).
     pub manifest_index: Option<usize>,
     /// Its preserved region (mapped at `PRESERVED_REGION_BASE`), kept across restarts.

@@ -5,7 +5,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use xenolith_abi::bundle::RestartPolicy;
+use xenolith_abi::bundle::ShutdownActions;
 use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_PFN};
@@ -95,7 +95,7 @@ impl Table {
             grants: GrantState::default(),
             hvm_params,
             store_page: None,
-            restart: RestartPolicy::Never,
+            on_shutdown: ShutdownActions::XL_DEFAULT,
             manifest_index: None,
             preserved: None,
             restarts: 0,

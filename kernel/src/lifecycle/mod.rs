@@ -19,6 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use xenolith_abi::bundle::ShutdownAction;
 use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
@@ -161,7 +162,8 @@ impl Table {
         let domain = self.domain_mut(id).ok_or(gone)?;
         domain.name = String::from(spec.entry.name);
         (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram_size / 1024);
-        (domain.restart, domain.manifest_index) = (spec.entry.restart, Some(spec.manifest_index));
+        (domain.on_shutdown, domain.manifest_index) =
+            (spec.entry.on_shutdown, Some(spec.manifest_index));
         domain.restarts = spec.restarts;
         // RAM in the largest extents its alignment allows (one, for a power-of-two size).
         let (mut ipa, end) = (GUEST_RAM0_BASE, GUEST_RAM0_BASE + ram_size);
@@ -371,7 +373,14 @@ pub fn reap(table: &mut Table) {
         .domains
         .iter()
         .flatten()
-        .filter(|domain| matches!(domain.state, DomainState::Shutdown { .. }))
+        .filter(|domain| match domain.state {
+            // `preserve`: kept, shut down, until destroyed on request.
+            DomainState::Shutdown { reason } => {
+                domain.destroy_requested
+                    || domain.on_shutdown.for_reason(reason) != ShutdownAction::Preserve
+            }
+            _ => false,
+        })
         .filter(|domain| cpus_running(&domain.vcpus).next().is_none())
         .map(|domain| domain.id)
         .collect();

@@ -1,6 +1,6 @@
 //! Restarting a domain from its boot-manifest entry, and building the boot domains.
 
-use xenolith_abi::bundle::{BootManifest, Bundle, Capability, DomainSpec, RestartPolicy};
+use xenolith_abi::bundle::{BootManifest, Bundle, Capability, DomainSpec, ShutdownAction};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::policy::{Capabilities, DomainId, MAX_TARGETS};
 
@@ -51,7 +51,7 @@ fn resolve_capabilities(manifest: &BootManifest<'_>, spec: &DomainSpec<'_>) -> C
     capabilities
 }
 
-/// Rebuilds domain `id` after it stopped, if its restart policy asks for it given why it stopped
+/// Rebuilds domain `id` after it stopped, if its shutdown action for why it stopped says so
 /// (its Xen `SHUTDOWN_*` reason; a crash if it never shut down): from its prepared image in the
 /// boot bundle, with the same id, a new generation and its preserved region as it was. The old incarnation is destroyed here; the
 /// caller has made sure no pCPU runs it. Returns whether it was rebuilt.
@@ -62,11 +62,7 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
         _ => SHUTDOWN_crash,
     };
     let wanted = !domain.destroy_requested
-        && match domain.restart {
-            RestartPolicy::Never => false,
-            RestartPolicy::OnCrash => reason == SHUTDOWN_crash,
-            RestartPolicy::Always => true,
-        };
+        && domain.on_shutdown.for_reason(reason) == ShutdownAction::Restart;
     let bundle = boot_bundle();
     let found = domain
         .manifest_index

@@ -12,7 +12,7 @@ fn domain(name: &'static str) -> DomainSpec<'static> {
         cap: 0,
         hard_affinity: AFFINITY_ALL,
         soft_affinity: AFFINITY_ALL,
-        restart: RestartPolicy::Never,
+        on_shutdown: RestartPolicy::Never.actions(),
         preserved_kib: 0,
         boot: true,
         cmdline: "",
@@ -372,4 +372,33 @@ fn restart_spellings() {
     }
     assert_eq!(RestartPolicy::parse("on-crash"), Some(RestartPolicy::OnCrash));
     assert_eq!(RestartPolicy::parse("on_crash"), None);
+}
+
+#[test]
+fn shutdown_actions_follow_xl_per_reason() {
+    use crate::xen::sched::{
+        SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_soft_reset, SHUTDOWN_suspend,
+        SHUTDOWN_watchdog,
+    };
+    let actions = ShutdownActions {
+        poweroff: ShutdownAction::Preserve,
+        reboot: ShutdownAction::Restart,
+        crash: ShutdownAction::Destroy,
+    };
+    assert_eq!(actions.for_reason(SHUTDOWN_poweroff), ShutdownAction::Preserve);
+    for reboot in [SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_soft_reset] {
+        assert_eq!(actions.for_reason(reboot), ShutdownAction::Restart);
+    }
+    for crash in [SHUTDOWN_crash, SHUTDOWN_watchdog] {
+        assert_eq!(actions.for_reason(crash), ShutdownAction::Destroy);
+    }
+    assert_eq!(
+        RestartPolicy::OnCrash.actions().for_reason(SHUTDOWN_reboot),
+        ShutdownAction::Destroy
+    );
+    assert_eq!(RestartPolicy::OnCrash.actions().crash, ShutdownAction::Restart);
+    for action in ShutdownAction::ALL {
+        assert_eq!(ShutdownAction::parse(action.as_str()), Some(action));
+    }
+    assert_eq!(ShutdownAction::parse("rename-restart"), None);
 }
