@@ -143,8 +143,8 @@ memory = 16
     assert_eq!((guest1.memory_mib, guest1.vcpus, guest1.weight, guest1.cap), (64, 2, 256, 150));
     assert_eq!((guest1.hard_affinity, guest1.soft_affinity), (0b1010, u64::MAX));
     assert_eq!(
-        (guest1.restart, guest1.boot, guest1.cmdline),
-        (RestartPolicy::OnCrash, true, "console=hvc0")
+        (guest1.on_shutdown, guest1.boot, guest1.cmdline),
+        (RestartPolicy::OnCrash.actions(), true, "console=hvc0")
     );
     assert_eq!(bundle.domain_image(guest1), Some(guest.as_slice()));
     let dm1 = &boot.domains[1];
@@ -153,7 +153,7 @@ memory = 16
         [Capability::DeviceModel { target: "guest1" }, Capability::Xenstore]
     );
     assert_eq!((dm1.weight, dm1.soft_affinity, dm1.boot), (512, 1, false));
-    assert_eq!(dm1.restart, RestartPolicy::Always);
+    assert_eq!(dm1.on_shutdown, RestartPolicy::Always.actions());
     assert_eq!(bundle.domain_image(&boot.domains[2]), Some(guest.as_slice()));
 }
 
