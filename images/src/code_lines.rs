@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// The most code lines the trusted core may have (seL4 was 8.7K lines of C, Jailhouse arm64
-/// 9.1K, NOVA 11.1K).
-pub const MAX_CORE_LINES: usize = 8000;
+/// 9.1K, NOVA 11.1K). 8,000 until unmodified Linux guests (milestone 2) added what Linux needs of
+/// the core: block splitting, run-state areas, the wallclock, ID-register sanitizing and
+/// undefined-instruction injection.
+pub const MAX_CORE_LINES: usize = 8500;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {
