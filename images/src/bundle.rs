@@ -122,6 +122,7 @@ fn plan(manifest: &Manifest, domain: &crate::manifest::Domain, image: &[u8]) -> 
         memory_mib: domain.memory_mib,
         vcpus: domain.vcpus,
         cmdline: &domain.cmdline,
+        initrd_size: None,
     };
     xenolith_builder::plan(image, &config).map_err(|error| {
         let message = format!(
