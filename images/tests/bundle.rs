@@ -275,8 +275,12 @@ cmdline = "console=hvc0 earlycon=xenboot"
         [dtb_chunk.offset as usize..][..dtb_chunk.size as usize];
 
     // What the control domain computes for `xl create` of the same image, memory and cmdline.
-    let config =
-        DomainConfig { memory_mib: 32, vcpus: 1, cmdline: "console=hvc0 earlycon=xenboot" };
+    let config = DomainConfig {
+        memory_mib: 32,
+        vcpus: 1,
+        cmdline: "console=hvc0 earlycon=xenboot",
+        initrd_size: None,
+    };
     let at_run_time = xenolith_builder::plan(&guest, &config).expect("the image plans");
     assert_eq!(from_bundle, at_run_time.dtb.as_slice());
     assert_eq!(dtb_chunk.address, at_run_time.dtb_address);
