@@ -542,6 +542,24 @@ mod tests {
     }
 
     #[test]
+    fn an_offline_run_falls_back_to_what_the_last_fetch_unpacked() {
+        let cache = std::env::temp_dir().join(format!("xenolith-cache-{}", std::process::id()));
+        let kernel = cache.join("unpacked/linux-image-6.1.0-57-arm64_6.1.192-3_arm64");
+        let busybox = cache.join("unpacked/busybox-static_1%3a1.35.0-4_arm64");
+        std::fs::create_dir_all(&kernel).unwrap();
+        assert!(cached(&cache).is_none(), "no stamp yet");
+        let stamp =
+            format!("linux-image-6.1.0-57-arm64\n{}\n{}\n", kernel.display(), busybox.display());
+        std::fs::write(cache.join("current"), stamp).unwrap();
+        assert!(cached(&cache).is_none(), "busybox is not unpacked");
+        std::fs::create_dir_all(&busybox).unwrap();
+        let packages = cached(&cache).expect("both unpacked");
+        assert_eq!(packages.kernel_package, "linux-image-6.1.0-57-arm64");
+        assert_eq!((packages.kernel_root, packages.busybox_root), (kernel, busybox));
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[test]
     fn artifacts_have_names_and_keys() {
         assert_eq!(DebianArtifact::parse("linux-image-arm64"), Some(DebianArtifact::Kernel));
         assert_eq!(
@@ -587,6 +605,55 @@ mod tests {
         assert!(modinfo_depends(&module(b"depends=\0name=x\0")).unwrap().is_empty());
         assert!(modinfo_depends(&module(b"name=x\0")).unwrap().is_empty());
         assert!(modinfo_depends(b"#!/bin/sh").is_err());
+    }
+
+    #[test]
+    fn the_initramfs_holds_busybox_init_and_the_modules_in_load_order() {
+        let root = std::env::temp_dir().join(format!("xenolith-packages-{}", std::process::id()));
+        let kernel_root = root.join("kernel");
+        let busybox_root = root.join("busybox");
+        let xen = kernel_root.join("lib/modules/6.1.0-57-arm64/kernel/drivers/xen");
+        std::fs::create_dir_all(xen.join("xenfs")).unwrap();
+        std::fs::create_dir_all(busybox_root.join("bin")).unwrap();
+        std::fs::write(busybox_root.join("bin/busybox"), b"\x7fELF busybox").unwrap();
+        std::fs::write(xen.join("xenfs/xenfs.ko"), module(b"depends=xen-privcmd\0")).unwrap();
+        std::fs::write(xen.join("xen-privcmd.ko"), module(b"depends=\0")).unwrap();
+        std::fs::write(xen.join("xen-evtchn.ko"), module(b"depends=\0")).unwrap();
+        let packages = Packages {
+            kernel_package: "linux-image-6.1.0-57-arm64".into(),
+            kernel_root,
+            busybox_root,
+        };
+        let archive = initramfs(&packages).unwrap();
+        assert_eq!(initramfs(&packages).unwrap(), archive, "deterministic");
+        let entries = cpio::parse(&archive).unwrap();
+        let find = |path: &str| entries.iter().find(|entry| entry.path() == path).cloned();
+        let file = |path: &str| match find(path) {
+            Some(Entry::File { data, mode, .. }) => (data, mode),
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(file("init"), (INIT_SCRIPT.as_bytes().to_vec(), 0o755));
+        assert_eq!(file("bin/busybox"), (b"\x7fELF busybox".to_vec(), 0o755));
+        let list = String::from_utf8(file("etc/xenolith-modules").0).unwrap();
+        let base = "/lib/modules/6.1.0-57-arm64/kernel/drivers/xen";
+        assert_eq!(
+            list,
+            format!("{base}/xen-privcmd.ko\n{base}/xenfs/xenfs.ko\n{base}/xen-evtchn.ko\n")
+        );
+        for line in list.lines() {
+            assert!(find(&line[1..]).is_some(), "{line} is packed");
+        }
+        let console =
+            Entry::CharDevice { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 };
+        assert_eq!(find("dev/console"), Some(console));
+        assert_eq!(
+            find("bin/sh"),
+            Some(Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() })
+        );
+        for directory in ["proc", "sys", "dev", "tmp", "sbin", "usr/bin", "usr/sbin"] {
+            assert!(matches!(find(directory), Some(Entry::Directory { .. })), "{directory}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
