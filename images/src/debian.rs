@@ -657,6 +657,29 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_is_read_plain_or_gunzipped() {
+        use std::io::Write;
+        let root = std::env::temp_dir().join(format!("xenolith-vmlinuz-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("boot")).unwrap();
+        let image = b"\0\0\0\0 an arm64 Image".repeat(100);
+        let packages = Packages {
+            kernel_package: "linux-image-x".into(),
+            kernel_root: root.clone(),
+            busybox_root: root.clone(),
+        };
+        std::fs::write(root.join("boot/vmlinuz-x"), &image).unwrap();
+        assert_eq!(kernel_image(&packages).unwrap(), image);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&image).unwrap();
+        std::fs::write(root.join("boot/vmlinuz-x"), gzip.finish().unwrap()).unwrap();
+        assert_eq!(kernel_image(&packages).unwrap(), image);
+        std::fs::write(root.join("boot/vmlinuz-y"), b"").unwrap();
+        let error = kernel_image(&packages).unwrap_err().to_string();
+        assert!(error.contains("several vmlinuz-*"), "{error}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn the_closure_puts_dependencies_first() {
         let root = std::env::temp_dir().join(format!("xenolith-modules-{}", std::process::id()));
         let xen = root.join("kernel/drivers/xen");
