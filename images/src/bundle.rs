@@ -4,9 +4,12 @@
 //! the same code), so the core only copies.
 //!
 //! # Invariants
-//! - Each distinct image (one `program`, or one `image` file) is packed once, however many domains
-//!   use it; modules are in order of first use, then one device tree per boot domain, in manifest
-//!   order.
+//! - Each distinct image or ramdisk (one `program`, one file, one `debian:` artifact) is packed
+//!   once, however many domains use it; modules are in order of first use (a domain's image, then
+//!   its ramdisk), then one device tree per boot domain, in manifest order.
+//! - A boot domain with a ramdisk carries it as one chunk of the ramdisk's module, at the address
+//!   `xenolith_builder` chose; the device tree is always its last chunk. A domain that is not
+//!   built at boot still has its ramdisk packed, for the control domain (`ramdisk=<module>`).
 //! - Every domain's image is planned, boot domain or not: an image that cannot boot as its domain
 //!   is refused here, at the domain's `program` or `image` in the manifest file.
 //! - Every bundle [`pack`] returns parses with the core's own `Bundle::parse`: packing checks its
@@ -17,50 +20,55 @@ use xenolith_abi::bundle::{
     header_for, BootImage, BootManifest, Bundle, DomainSpec, LoadChunk, ModuleRef, MAX_BUNDLE_SIZE,
     MODULE_ALIGN,
 };
-use xenolith_builder::{DomainConfig, Plan};
+use xenolith_builder::{DomainConfig, Plan, PlanError};
 use zerocopy::IntoBytes;
 
 use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bundle bytes for `manifest`: header, postcard-encoded manifest, modules.
 ///
-/// `load` returns the bytes of an image (an ELF file or an arm64 `Image`); it is called once per
-/// distinct image, in manifest order, and its error is returned as it is.
+/// `load` returns the bytes of an image (an ELF file or an arm64 `Image`) or of a ramdisk; it is
+/// called once per distinct one, in manifest order, and its error is returned as it is.
 pub fn pack(
     manifest: &Manifest,
     mut load: impl FnMut(&DomainSource) -> Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
     let mut sources: Vec<&DomainSource> = Vec::new();
-    let mut domain_modules = Vec::new();
+    // Each domain's image module and ramdisk module.
+    let mut domain_modules: Vec<(u32, Option<u32>)> = Vec::new();
     for domain in &manifest.domains {
-        let index = match sources.iter().position(|source| same_image(source, &domain.source)) {
-            Some(index) => index,
-            None => {
-                sources.push(&domain.source);
-                sources.len() - 1
-            }
+        let image = module_of(&mut sources, &domain.source)?;
+        let ramdisk = match &domain.ramdisk {
+            Some(ramdisk) => Some(module_of(&mut sources, ramdisk)?),
+            None => None,
         };
-        domain_modules.push(u32::try_from(index).context("more than 2^32 modules")?);
+        domain_modules.push((image, ramdisk));
     }
     let images = sources.iter().map(|source| load(source)).collect::<Result<Vec<_>>>()?;
     let plans = manifest
         .domains
         .iter()
         .zip(&domain_modules)
-        .map(|(domain, &module)| plan(manifest, domain, &images[module as usize]))
+        .map(|(domain, &(image, ramdisk))| {
+            let ramdisk = ramdisk.map(|module| images[module as usize].as_slice());
+            plan(manifest, domain, &images[image as usize], ramdisk)
+        })
         .collect::<Result<Vec<_>>>()?;
     // The modules: each distinct image, then each boot domain's device tree.
     let mut contents: Vec<(String, &[u8])> = sources
         .iter()
         .zip(&images)
-        .map(|(source, image)| (source.module_name().to_owned(), image.as_slice()))
+        .map(|(source, image)| (source.module_name(), image.as_slice()))
         .collect();
     let mut domains = Vec::with_capacity(manifest.domains.len());
-    for ((domain, module), plan) in manifest.domains.iter().zip(domain_modules).zip(&plans) {
+    for ((domain, (module, ramdisk)), plan) in
+        manifest.domains.iter().zip(domain_modules).zip(&plans)
+    {
         let prepared = if domain.boot {
             let dtb = u32::try_from(contents.len()).context("more than 2^32 modules")?;
             contents.push((format!("{}.dtb", domain.name), &plan.dtb));
-            Some(prepared_image(plan, module, dtb))
+            let ramdisk = ramdisk.map(|index| (index, images[index as usize].len() as u64));
+            Some(prepared_image(plan, module, ramdisk, dtb))
         } else {
             None
         };
@@ -116,26 +124,49 @@ pub fn pack(
     Ok(bundle)
 }
 
-/// The boot plan of `domain` with `image`, or a manifest error at its `program` or `image`.
-fn plan(manifest: &Manifest, domain: &crate::manifest::Domain, image: &[u8]) -> Result<Plan> {
+/// The module index of `source`: that of an earlier source with the same bytes, else the next.
+fn module_of<'a>(sources: &mut Vec<&'a DomainSource>, source: &'a DomainSource) -> Result<u32> {
+    let index = match sources.iter().position(|known| known.same_bytes(source)) {
+        Some(index) => index,
+        None => {
+            sources.push(source);
+            sources.len() - 1
+        }
+    };
+    u32::try_from(index).context("more than 2^32 modules")
+}
+
+/// The boot plan of `domain` with `image` and `ramdisk`, or a manifest error at its `program`,
+/// `image` or `kernel` (at its `ramdisk` for a ramdisk that does not fit).
+fn plan(
+    manifest: &Manifest,
+    domain: &crate::manifest::Domain,
+    image: &[u8],
+    ramdisk: Option<&[u8]>,
+) -> Result<Plan> {
     let config = DomainConfig {
         memory_mib: domain.memory_mib,
         vcpus: domain.vcpus,
         cmdline: &domain.cmdline,
+        initrd_size: ramdisk.map(|bytes| bytes.len() as u64),
     };
     xenolith_builder::plan(image, &config).map_err(|error| {
-        let message = format!(
-            "{} cannot boot as domain `{}`: {error}",
-            domain.source.describe(),
-            domain.name
-        );
-        manifest.error_at(domain.source.position(), ErrorKind::BadImage, message).into()
+        let ramdisk_error =
+            matches!(error, PlanError::InitrdEmpty | PlanError::InitrdDoesNotFit { .. });
+        let source = match &domain.ramdisk {
+            Some(ramdisk) if ramdisk_error => ramdisk,
+            _ => &domain.source,
+        };
+        let message =
+            format!("{} cannot boot as domain `{}`: {error}", source.describe(), domain.name);
+        manifest.error_at(source.position(), ErrorKind::BadImage, message).into()
     })
 }
 
-/// What the bundle carries of `plan`: its chunks (bytes of module `image`), the device tree as a
-/// chunk of module `dtb`, the entry point and registers.
-fn prepared_image(plan: &Plan, image: u32, dtb: u32) -> BootImage {
+/// What the bundle carries of `plan`: its chunks (bytes of module `image`), the ramdisk (module
+/// and size) as one chunk, the device tree as a chunk of module `dtb`, the entry point and
+/// registers.
+fn prepared_image(plan: &Plan, image: u32, ramdisk: Option<(u32, u64)>, dtb: u32) -> BootImage {
     let mut chunks: Vec<LoadChunk> = plan
         .chunks
         .iter()
@@ -146,6 +177,9 @@ fn prepared_image(plan: &Plan, image: u32, dtb: u32) -> BootImage {
             size: chunk.size,
         })
         .collect();
+    if let (Some((module, size)), Some(address)) = (ramdisk, plan.initrd_address) {
+        chunks.push(LoadChunk { address, module, offset: 0, size });
+    }
     chunks.push(LoadChunk {
         address: plan.dtb_address,
         module: dtb,
@@ -153,15 +187,6 @@ fn prepared_image(plan: &Plan, image: u32, dtb: u32) -> BootImage {
         size: plan.dtb.len() as u64,
     });
     BootImage { chunks, entry: plan.entry, registers: plan.registers }
-}
-
-/// Whether two domains use the same image: the same program, or the same image file.
-fn same_image(a: &DomainSource, b: &DomainSource) -> bool {
-    match (a, b) {
-        (DomainSource::Program { name: a, .. }, DomainSource::Program { name: b, .. }) => a == b,
-        (DomainSource::Image { path: a, .. }, DomainSource::Image { path: b, .. }) => a == b,
-        _ => false,
-    }
 }
 
 /// Sets the module offsets of `boot` (each at the next [`MODULE_ALIGN`] boundary after the

@@ -6,6 +6,8 @@
 
 pub mod bundle;
 pub mod code_lines;
+pub mod cpio;
+pub mod debian;
 pub mod manifest;
 pub mod qemu;
 pub mod runner;

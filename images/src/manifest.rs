@@ -20,7 +20,13 @@
 //! [[domain]]                             # optional, any number; each key optional unless marked
 //! name = "guest1"                        # required; unique; 1..=64 characters of [A-Za-z0-9_-]
 //! program = "test-guest"                 # a bare-metal binary crate of this workspace, or:
-//! image = "guests/x.elf"                 # a prebuilt ELF file, relative to the manifest; exactly one
+//! image = "guests/x.elf"                 # a prebuilt ELF file or arm64 Image, relative to the
+//!                                        # manifest, or:
+//! kernel = "guests/Image"                # the same as `image` (xl.cfg's name), or Debian's arm64
+//!                                        # Linux: "debian:linux-image-arm64"; exactly one of the three
+//! ramdisk = "debian:busybox-initramfs"   # optional initial ramdisk (xl.cfg `ramdisk`): a file
+//!                                        # relative to the manifest, or the busybox initramfs built
+//!                                        # from Debian's packages (see `crate::debian`)
 //! memory = 16                            # required; MiB, or "16M"/"1G" as [qemu] memory; 1M..=4096M
 //! vcpus = 1                              # 1..=8 (xl.cfg `vcpus`), default 1
 //! capabilities = ["dm:guest2"]           # control, xenstore, console, dm:<domain>, hardware:<device>,
@@ -33,8 +39,19 @@
 //! preserved_kib = 0                      # KiB kept unscrubbed across restarts, at 0x3c00_0000;
 //!                                        # a multiple of 4, at most 65536; default 0 (none)
 //! boot = true                            # false: only packed, for the control domain to create
-//! cmdline = ""                           # the domain's /chosen/bootargs
+//! cmdline = ""                           # the domain's /chosen/bootargs (xl.cfg `cmdline`), or:
+//! root = "/dev/xvda1"                    # xl.cfg `root`: adds "root=/dev/xvda1", and
+//! extra = "console=hvc0"                 # xl.cfg `extra`: adds its text
 //! ```
+//!
+//! The command line follows xl.cfg(5) and `xl`'s `parse_config`: `cmdline` is the whole line;
+//! without it, `root = "R"` and `extra = "E"` make `"root=R E"`, either alone `"root=R"` or
+//! `"E"`. Where xl ignores `root` and `extra` beside `cmdline` with a warning, this tool refuses
+//! the manifest ([`ErrorKind::CmdlineConflict`]).
+//!
+//! A `debian:` value names something `cargo xtask` fetches with apt when it builds the system
+//! (`crate::debian`): nothing is fetched while a manifest is only checked, and only these names
+//! exist: `kernel = "debian:linux-image-arm64"` and `ramdisk = "debian:busybox-initramfs"`.
 //!
 //! Whether a `program` is a binary crate of the workspace is checked when the system is built
 //! (`workspace::check_programs`), not here: it needs `cargo metadata`. Everything else, including
@@ -57,7 +74,9 @@
 //!   (`xenolith_abi::bundle`), so a packed bundle of a [`Manifest`] is never refused for its
 //!   manifest: unique valid names, limits in range, capabilities that parse, are not repeated and
 //!   name other domains of this manifest, at most one `xenstore` holder, non-empty affinities; and
-//!   each domain has exactly one of a `program` (a valid crate name) or an `image` file that exists.
+//!   each domain has exactly one of a `program` (a valid crate name), an `image` file that exists
+//!   or a `kernel` (a file that exists or a known `debian:` name), and a `ramdisk`, if any, is a
+//!   file that exists or a known `debian:` name.
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
 //!   the offending key for an unknown key, the offending value (or the character inside it) otherwise.
 
@@ -73,6 +92,8 @@ use xenolith_abi::bundle::{
     DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, PRESERVED_MAX_KIB,
 };
 use xenolith_kernel::platform::cmdline::{parameters, Diagnostic, Params};
+
+use crate::debian::DebianArtifact;
 
 /// The longest system, domain or program name, in characters: the core's limit on domain names.
 mod domain;
@@ -171,8 +192,10 @@ pub struct Domain {
     pub preserved_kib: u32,
     /// `boot`.
     pub boot: bool,
-    /// `cmdline`.
+    /// The command line: `cmdline`, or made of `root` and `extra` (see the module doc).
     pub cmdline: String,
+    /// `ramdisk`: never a [`DomainSource::Program`].
+    pub ramdisk: Option<DomainSource>,
 }
 
 impl Domain {
@@ -193,38 +216,71 @@ pub enum DomainSource {
         /// The `program` value in the manifest file.
         at: Position,
     },
-    /// `image`: a prebuilt ELF file.
+    /// `image`, `kernel` or `ramdisk`: a file.
     Image {
+        /// The key: `image`, `kernel` or `ramdisk`.
+        key: &'static str,
         /// The value as written, relative to the manifest file.
         written: String,
         /// `written` joined to the manifest file's directory; the file existed when checked.
         path: PathBuf,
-        /// The `image` value in the manifest file.
+        /// The value in the manifest file.
+        at: Position,
+    },
+    /// `kernel` or `ramdisk` as `debian:<name>`: fetched or built when the system is built.
+    Debian {
+        /// What it names.
+        artifact: DebianArtifact,
+        /// The value in the manifest file.
         at: Position,
     },
 }
 
 impl DomainSource {
-    /// The name of its module in the bundle: the program's name, or the image path as written.
-    pub fn module_name(&self) -> &str {
+    /// The name of its module in the bundle: the program's name, the file as written, or the
+    /// `debian:` value.
+    pub fn module_name(&self) -> String {
         match self {
-            DomainSource::Program { name, .. } => name,
-            DomainSource::Image { written, .. } => written,
+            DomainSource::Program { name, .. } => name.clone(),
+            DomainSource::Image { written, .. } => written.clone(),
+            DomainSource::Debian { artifact, .. } => {
+                format!("{}{}", DebianArtifact::PREFIX, artifact.name())
+            }
         }
     }
 
-    /// It in words, for messages: "the binary of program `x`" or "image file `y`".
+    /// It in words, for messages: "the binary of program `x`", "kernel file `y`" or
+    /// "`debian:linux-image-arm64`".
     pub fn describe(&self) -> String {
         match self {
             DomainSource::Program { name, .. } => format!("the binary of program `{name}`"),
-            DomainSource::Image { written, .. } => format!("image file `{written}`"),
+            DomainSource::Image { key, written, .. } => format!("{key} file `{written}`"),
+            DomainSource::Debian { .. } => format!("`{}`", self.module_name()),
         }
     }
 
     /// Where the manifest file gives it.
     pub fn position(&self) -> Position {
         match self {
-            DomainSource::Program { at, .. } | DomainSource::Image { at, .. } => *at,
+            DomainSource::Program { at, .. }
+            | DomainSource::Image { at, .. }
+            | DomainSource::Debian { at, .. } => *at,
+        }
+    }
+
+    /// Whether two sources give the same bytes: the same program, the same file, or the same
+    /// `debian:` artifact.
+    pub fn same_bytes(&self, other: &DomainSource) -> bool {
+        match (self, other) {
+            (DomainSource::Program { name: a, .. }, DomainSource::Program { name: b, .. }) => {
+                a == b
+            }
+            (DomainSource::Image { path: a, .. }, DomainSource::Image { path: b, .. }) => a == b,
+            (
+                DomainSource::Debian { artifact: a, .. },
+                DomainSource::Debian { artifact: b, .. },
+            ) => a == b,
+            _ => false,
         }
     }
 }
@@ -357,6 +413,8 @@ struct RawDomain {
     name: Spanned<String>,
     program: Option<Spanned<String>>,
     image: Option<Spanned<String>>,
+    kernel: Option<Spanned<String>>,
+    ramdisk: Option<Spanned<String>>,
     memory: Spanned<MemoryValue>,
     vcpus: Option<Spanned<CpuCount>>,
     #[serde(default)]
@@ -368,7 +426,9 @@ struct RawDomain {
     restart: Option<Spanned<String>>,
     preserved_kib: Option<Spanned<Integer>>,
     boot: Option<bool>,
-    cmdline: Option<String>,
+    cmdline: Option<Spanned<String>>,
+    root: Option<Spanned<String>>,
+    extra: Option<Spanned<String>>,
 }
 
 /// A whole number before its range check: any TOML integer.

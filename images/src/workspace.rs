@@ -6,6 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 
+use crate::debian::{self, DebianArtifact};
 use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bare-metal target the core is built for.
@@ -142,10 +143,12 @@ pub fn build_system(manifest_path: &Path, options: CoreOptions) -> Result<System
 }
 
 /// The boot bundle of `manifest`: checks its programs ([`check_programs`]), builds each once
-/// ([`build_program`]), reads its image files, and packs every image as a module.
+/// ([`build_program`]), reads its image and ramdisk files, fetches Debian's packages if a
+/// `debian:` value needs them ([`crate::debian`]), and packs every image and ramdisk as a module.
 pub fn build_bundle(manifest: &Manifest) -> Result<Vec<u8>> {
     check_programs(manifest)?;
-    crate::bundle::pack(manifest, load_image)
+    let mut debian: Option<debian::Packages> = None;
+    crate::bundle::pack(manifest, |source| load_image(source, &mut debian))
 }
 
 /// Checks that every domain's `program` is a binary crate of this workspace, asking
@@ -157,7 +160,7 @@ pub fn check_programs(manifest: &Manifest) -> Result<()> {
         .iter()
         .filter_map(|domain| match &domain.source {
             DomainSource::Program { name, at } => Some((name.as_str(), *at)),
-            DomainSource::Image { .. } => None,
+            DomainSource::Image { .. } | DomainSource::Debian { .. } => None,
         })
         .collect();
     if programs.is_empty() {
@@ -246,12 +249,24 @@ pub fn build_program(name: &str) -> Result<PathBuf> {
     Ok(target_dir.join(DOMAIN_TARGET).join("release").join(name))
 }
 
-/// The bytes of a domain's image: its program's ELF, built, or its image file. Whether it can
-/// boot is the bundle's business (`xenolith_builder::plan`, in `bundle::pack`).
-fn load_image(source: &DomainSource) -> Result<Vec<u8>> {
+/// The bytes of a domain's image or ramdisk: its program's ELF, built, its file, or a `debian:`
+/// artifact (the packages fetched once, into `debian`). Whether it can boot is the bundle's
+/// business (`xenolith_builder::plan`, in `bundle::pack`).
+fn load_image(source: &DomainSource, debian: &mut Option<debian::Packages>) -> Result<Vec<u8>> {
     let path = match source {
         DomainSource::Program { name, .. } => build_program(name)?,
         DomainSource::Image { path, .. } => path.clone(),
+        DomainSource::Debian { artifact, .. } => {
+            let packages = match debian {
+                Some(packages) => packages,
+                None => debian.insert(debian::fetch()?),
+            };
+            return match artifact {
+                DebianArtifact::Kernel => debian::kernel_image(packages),
+                DebianArtifact::BusyboxInitramfs => debian::initramfs(packages),
+            }
+            .with_context(|| format!("preparing {}", source.describe()));
+        }
     };
     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
 }

@@ -275,11 +275,101 @@ cmdline = "console=hvc0 earlycon=xenboot"
         [dtb_chunk.offset as usize..][..dtb_chunk.size as usize];
 
     // What the control domain computes for `xl create` of the same image, memory and cmdline.
-    let config =
-        DomainConfig { memory_mib: 32, vcpus: 1, cmdline: "console=hvc0 earlycon=xenboot" };
+    let config = DomainConfig {
+        memory_mib: 32,
+        vcpus: 1,
+        cmdline: "console=hvc0 earlycon=xenboot",
+        initrd_size: None,
+    };
     let at_run_time = xenolith_builder::plan(&guest, &config).expect("the image plans");
     assert_eq!(from_bundle, at_run_time.dtb.as_slice());
     assert_eq!(dtb_chunk.address, at_run_time.dtb_address);
     assert_eq!((prepared.entry, prepared.registers), (at_run_time.entry, at_run_time.registers));
     assert!(from_bundle.starts_with(&[0xd0, 0x0d, 0xfe, 0xed]), "a flattened device tree");
+}
+
+/// A domain's `ramdisk` is a module of its own, packed once however many domains use it (and for
+/// a domain not built at boot too, for the control domain), and a boot domain copies it with one
+/// chunk where `xenolith_builder` places an initrd, which its device tree names.
+#[test]
+fn ramdisks_are_modules_and_load_chunks() {
+    let dir = scratch("ramdisk");
+    let guest = tiny_elf(3000, 5);
+    let ramdisk: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    std::fs::write(dir.join("guest.elf"), &guest).expect("writing the image");
+    std::fs::write(dir.join("initrd.cpio"), &ramdisk).expect("writing the ramdisk");
+    let manifest = manifest_in(
+        &dir,
+        r#"[system]
+name = "ramdisk"
+
+[[domain]]
+name = "a"
+kernel = "guest.elf"
+ramdisk = "initrd.cpio"
+memory = 256
+extra = "console=hvc0"
+
+[[domain]]
+name = "b"
+kernel = "guest.elf"
+ramdisk = "initrd.cpio"
+memory = 64
+
+[[domain]]
+name = "later"
+image = "guest.elf"
+ramdisk = "initrd.cpio"
+memory = 16
+boot = false
+"#,
+    );
+    let bytes = build_bundle(&manifest).unwrap_or_else(|e| panic!("{e:#}"));
+    let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let boot = &bundle.manifest;
+    let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
+    assert_eq!(names, ["guest.elf", "initrd.cpio", "a.dtb", "b.dtb"]);
+    assert_eq!(bundle.module(1), Some(ramdisk.as_slice()));
+    for (domain, memory_mib) in boot.domains.iter().zip([256u32, 64]) {
+        let prepared = domain.prepared.as_ref().expect("a boot domain");
+        let config = DomainConfig {
+            memory_mib,
+            vcpus: 1,
+            cmdline: domain.cmdline,
+            initrd_size: Some(ramdisk.len() as u64),
+        };
+        let plan = xenolith_builder::plan(&guest, &config).expect("the image plans");
+        let address = plan.initrd_address.expect("an initrd address");
+        let initrd = LoadChunk { address, module: 1, offset: 0, size: ramdisk.len() as u64 };
+        assert_eq!(prepared.chunks[prepared.chunks.len() - 2], initrd, "{}", domain.name);
+        let dtb = prepared.chunks.last().expect("the device tree is the last chunk");
+        let dtb = &bundle.module(dtb.module as usize).unwrap()[..dtb.size as usize];
+        assert_eq!(dtb, plan.dtb.as_slice(), "{}", domain.name);
+    }
+    // 256 MiB: at 128 MiB (libxl's choice); 64 MiB: just below the device tree.
+    let addresses: Vec<u64> = boot
+        .domains
+        .iter()
+        .filter_map(|domain| domain.prepared.as_ref())
+        .map(|prepared| prepared.chunks[prepared.chunks.len() - 2].address)
+        .collect();
+    assert_eq!(addresses[0], GUEST_RAM0_BASE + (128 << 20));
+    assert_eq!(addresses[1], GUEST_RAM0_BASE + (64 << 20) - 0x1_0000 - 0x2000);
+}
+
+#[test]
+fn a_ramdisk_that_does_not_fit_is_refused_at_its_key() {
+    let dir = scratch("ramdisk-too-big");
+    std::fs::write(dir.join("guest.elf"), tiny_elf(100, 1)).expect("writing the image");
+    std::fs::write(dir.join("big.cpio"), vec![7u8; 3 << 20]).expect("writing the ramdisk");
+    let manifest = manifest_in(
+        &dir,
+        "[system]\nname = \"x\"\n[[domain]]\nname = \"g\"\nkernel = \"guest.elf\"\n\
+         ramdisk = \"big.cpio\"\nmemory = 2\n",
+    );
+    let error = build_bundle(&manifest).expect_err("3 MiB of ramdisk do not fit 2 MiB of RAM");
+    let error = manifest_error(&error);
+    assert_eq!((error.kind, error.line, error.column), (ErrorKind::BadImage, 6, 11), "{error}");
+    assert!(error.to_string().contains("ramdisk file `big.cpio` cannot boot"), "{error}");
+    assert!(error.to_string().contains("use a smaller initrd"), "{error}");
 }

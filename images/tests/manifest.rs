@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use xenolith_abi::bundle::{Capability, RestartPolicy, AFFINITY_ALL};
+use xenolith_images::debian::DebianArtifact;
 use xenolith_images::manifest::{
     Domain, DomainSource, ErrorKind, Manifest, ManifestError, Position, QemuSettings, DEFAULT_CPUS,
     DEFAULT_MEMORY_MIB,
@@ -140,6 +141,7 @@ fn domain_defaults() {
         preserved_kib: 0,
         boot: true,
         cmdline: String::new(),
+        ramdisk: None,
     };
     assert_eq!(domain, expected);
 }
@@ -216,6 +218,7 @@ fn image_paths_are_relative_to_the_manifest() {
     std::fs::write(&path, text).expect("writing the manifest");
     let manifest = Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let expected = DomainSource::Image {
+        key: "image",
         written: "guests/guest.elf".into(),
         path: dir.join("guests/guest.elf"),
         at: Position { line: 5, column: 9 },
@@ -477,7 +480,19 @@ fn program_or_image_both() {
         ErrorKind::ProgramOrImage,
         8,
         9,
-        "domain `guest1` has both a `program` and an `image`",
+        "domain `guest1` has both `program` and `image`; keep only one of",
+    );
+}
+
+#[test]
+fn program_or_image_kernel() {
+    assert_bad(
+        "program_or_image_kernel.toml",
+        ErrorKind::ProgramOrImage,
+        8,
+        10,
+        "domain `guest1` has both `image` and `kernel`; keep only one of `program`, `image` and \
+         `kernel`",
     );
 }
 
@@ -489,7 +504,7 @@ fn program_or_image_neither() {
         ErrorKind::ProgramOrImage,
         5,
         1,
-        "domain `guest1` has neither a `program` nor an `image`",
+        "domain `guest1` has none of `program`, `image` and `kernel`",
     );
 }
 
@@ -502,6 +517,143 @@ fn image_not_found() {
         9,
         "image file `guests/missing.elf` not found (looked for tests/bad/guests/missing.elf)",
     );
+}
+
+#[test]
+fn image_not_found_kernel() {
+    assert_bad(
+        "image_not_found_kernel.toml",
+        ErrorKind::ImageNotFound,
+        7,
+        10,
+        "kernel file `guests/Image` not found (looked for tests/bad/guests/Image)",
+    );
+}
+
+#[test]
+fn image_not_found_ramdisk() {
+    assert_bad(
+        "image_not_found_ramdisk.toml",
+        ErrorKind::ImageNotFound,
+        8,
+        11,
+        "ramdisk file `guests/initrd.cpio` not found",
+    );
+}
+
+#[test]
+fn unknown_debian_artifact() {
+    // Points at the name after `debian:`.
+    assert_bad(
+        "unknown_debian_artifact.toml",
+        ErrorKind::UnknownDebianArtifact,
+        7,
+        18,
+        "`debian:linux-image-6.1.0-57-arm64` names nothing this tool fetches from Debian; a \
+         `kernel` may be \"debian:linux-image-arm64\"",
+    );
+}
+
+#[test]
+fn unknown_debian_artifact_wrong_key() {
+    assert_bad(
+        "unknown_debian_artifact_wrong_key.toml",
+        ErrorKind::UnknownDebianArtifact,
+        7,
+        10,
+        "`debian:busybox-initramfs` is a `ramdisk`, not a `kernel`; write `ramdisk = ",
+    );
+}
+
+#[test]
+fn cmdline_conflict() {
+    // Points at the later of the two keys' values.
+    assert_bad(
+        "cmdline_conflict.toml",
+        ErrorKind::CmdlineConflict,
+        10,
+        9,
+        "`extra` is given with `cmdline`, which is the whole command line",
+    );
+    assert_bad(
+        "cmdline_conflict_root.toml",
+        ErrorKind::CmdlineConflict,
+        10,
+        11,
+        "`root` is given with `cmdline`",
+    );
+}
+
+#[test]
+fn xl_cfg_root_and_extra_make_the_command_line() {
+    let base = "name = \"g\"\nprogram = \"p\"\nmemory = 1\n";
+    let cmdline = |keys: &str| one_domain(&format!("{base}{keys}")).map(|domain| domain.cmdline);
+    assert_eq!(cmdline("").unwrap(), "");
+    assert_eq!(cmdline("extra = \"console=hvc0 quiet\"\n").unwrap(), "console=hvc0 quiet");
+    assert_eq!(cmdline("root = \"/dev/xvda1\"\n").unwrap(), "root=/dev/xvda1");
+    assert_eq!(
+        cmdline("extra = \"console=hvc0\"\nroot = \"/dev/xvda1 ro\"\n").unwrap(),
+        "root=/dev/xvda1 ro console=hvc0"
+    );
+    assert_eq!(cmdline("cmdline = \"a b\"\n").unwrap(), "a b");
+}
+
+#[test]
+fn kernel_and_ramdisk_take_files_or_debian_names() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manifest-kernel-ramdisk");
+    std::fs::create_dir_all(dir.join("boot")).expect("creating the test directory");
+    std::fs::write(dir.join("boot/Image"), b"ARM").expect("writing the kernel");
+    std::fs::write(dir.join("boot/initrd"), b"070701").expect("writing the ramdisk");
+    let path = dir.join("system.toml");
+    let text = format!(
+        "{SYSTEM}[[domain]]\nname = \"a\"\nkernel = \"boot/Image\"\nramdisk = \"boot/initrd\"\n\
+         memory = 64\n[[domain]]\nname = \"b\"\nkernel = \"debian:linux-image-arm64\"\n\
+         ramdisk = \"debian:busybox-initramfs\"\nmemory = 256\n"
+    );
+    std::fs::write(&path, text).expect("writing the manifest");
+    let manifest = Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let [a, b] = manifest.domains.as_slice() else { panic!("two domains") };
+    let kernel = DomainSource::Image {
+        key: "kernel",
+        written: "boot/Image".into(),
+        path: dir.join("boot/Image"),
+        at: Position { line: 5, column: 10 },
+    };
+    assert_eq!(a.source, kernel);
+    assert_eq!(a.source.describe(), "kernel file `boot/Image`");
+    let ramdisk = a.ramdisk.as_ref().expect("a ramdisk");
+    assert_eq!(ramdisk.module_name(), "boot/initrd");
+    assert_eq!(ramdisk.position(), Position { line: 6, column: 11 });
+    assert_eq!(
+        b.source,
+        DomainSource::Debian {
+            artifact: DebianArtifact::Kernel,
+            at: Position { line: 10, column: 10 }
+        }
+    );
+    assert_eq!(b.source.module_name(), "debian:linux-image-arm64");
+    let ramdisk = b.ramdisk.as_ref().expect("a ramdisk");
+    assert_eq!(ramdisk.module_name(), "debian:busybox-initramfs");
+    assert!(!ramdisk.same_bytes(&b.source) && b.source.same_bytes(&b.source.clone()));
+}
+
+#[test]
+fn the_linux_manifest_validates() {
+    let manifest = Manifest::load(Path::new("linux.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.system.name, "linux");
+    let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
+    assert_eq!(names, ["xenstore", "linux1", "linux2", "hello"]);
+    for linux in &manifest.domains[1..3] {
+        assert_eq!(linux.source.module_name(), "debian:linux-image-arm64");
+        let ramdisk = linux.ramdisk.as_ref().expect("the initramfs");
+        assert_eq!(ramdisk.module_name(), "debian:busybox-initramfs");
+        assert_eq!(linux.memory_mib, 256);
+        assert!(linux.cmdline.starts_with("console=hvc0 earlycon=xenboot "), "{}", linux.cmdline);
+        let expected = format!("xenolith.cpus={}", linux.vcpus);
+        assert!(linux.cmdline.split(' ').any(|word| word == expected), "{}", linux.cmdline);
+    }
+    assert_eq!(manifest.domains[2].vcpus, 2);
+    assert_eq!(manifest.domains[3].source.module_name(), "test-guest");
 }
 
 #[test]
@@ -728,7 +880,7 @@ fn unknown_key_domain() {
         ErrorKind::UnknownKey,
         9,
         1,
-        "unknown key `vcpu` (expected one of `name`, `program`, `image`, `memory`, `vcpus`,",
+        "unknown key `vcpu` (expected one of `name`, `program`, `image`, `kernel`, `ramdisk`, `memory`, `vcpus`,",
     );
 }
 

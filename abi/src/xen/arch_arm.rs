@@ -75,6 +75,13 @@ pub const PRESERVED_REGION_BASE: u64 = 0x3c00_0000;
 /// The most bytes the preserved region may span (up to `GUEST_RAM0_BASE`).
 pub const PRESERVED_REGION_SIZE: u64 = 0x0400_0000;
 
+/// Xenolith-private: the guest-physical address bits every domain's stage 2 translates (40: a
+/// 1 TiB IPA space, `VTCR_EL2.T0SZ` = 24), which is what `XEN_DOMCTL_getdomaininfo` reports as
+/// `gpaddr_bits` and what bounds the extended regions of a guest's device tree (libxl's
+/// `finalise_ext_region` reads the same `gpaddr_bits`). Xen derives it from the host's PA range;
+/// here it is fixed. `GUEST_RAM1` ends exactly at this limit.
+pub const GUEST_GPADDR_BITS: u32 = 40;
+
 /// Number of guest RAM banks (`xen/include/public/arch-arm.h`).
 pub const GUEST_RAM_BANKS: usize = 2;
 /// Low RAM: 3 GiB at 1 GiB (`xen/include/public/arch-arm.h`).

@@ -10,9 +10,23 @@
 //! Nodes and properties follow the toolstack's `tools/libs/light/libxl_arm.c` (`make_*_node`) and
 //! Xen's own domU builder `xen/arch/arm/domain_build.c` (`prepare_dtb_domU`), in that order:
 //! `chosen`, `cpus`, `psci`, `memory@…`, the GIC, `timer`, the UART, `hypervisor`. Differences
-//! from libxl: no `rng-seed` (the builder has no entropy to give), no placeholder extended regions
-//! in `hypervisor`'s `reg`, and the GIC states `#redistributor-regions` and a redistributor region
-//! sized for [`GuestDtbSpec::gic_redistributors`] rather than the whole 16 MiB window.
+//! from libxl: no `rng-seed` (the builder has no entropy to give), and the GIC states
+//! `#redistributor-regions` and a redistributor region sized for
+//! [`GuestDtbSpec::gic_redistributors`] rather than the whole 16 MiB window.
+//!
+//! # Extended regions
+//!
+//! Xen 4.17 gives `hypervisor` more `reg` entries after the grant table: *extended regions*,
+//! guest-physical space no RAM or device uses, where Linux may map foreign and granted pages
+//! (`arch_xen_unpopulated_init` in Linux `arch/arm/xen/enlighten.c`, with
+//! `CONFIG_XEN_UNPOPULATED_ALLOC`; without them it balloons RAM pages out to make room). The rule
+//! is libxl's for a domU (`finalise_ext_region` in `tools/libs/light/libxl_arm.c`), which
+//! [`extended_regions`] computes: for each of Xen's guest RAM banks (`GUEST_RAM0`, `GUEST_RAM1`),
+//! the part above the domain's RAM in it, its start rounded up to 2 MiB, its end the bank's or the
+//! domain's guest-physical address limit (`gpaddr_bits`), whichever is lower; a region smaller
+//! than 64 MiB (`EXT_REGION_MIN_SIZE`) is left out. Xen's own builder for a direct-mapped dom0
+//! (`find_unallocated_memory` in `xen/arch/arm/domain_build.c`) uses the same 2 MiB alignment
+//! and 64 MiB minimum.
 //!
 //! The blob is written with rust-vmm's `vm-fdt` (DTB version 17, last compatible version 16, an
 //! empty memory reservation block, `boot_cpuid_phys` 0, each property name stored once). Where it
@@ -27,7 +41,9 @@
 //! # Invariants
 //! - The spec is validated before anything is written: every RAM bank lies inside one of Xen's
 //!   guest RAM windows and no two overlap; the initrd lies inside one bank; every vCPU has a
-//!   redistributor.
+//!   redistributor; the address limit is 32..=64 bits and every RAM bank lies below it.
+//! - Extended regions are 2 MiB aligned, at least 64 MiB, inside one guest RAM window each, below
+//!   the address limit, and overlap no RAM bank.
 //! - The output is a complete DTB or an error; nothing panics.
 //! - The output depends on the spec alone: the same spec gives the same bytes.
 
@@ -40,7 +56,7 @@ use xenolith_abi::xen::arch_arm::{
     vcpuid_to_vaffinity, DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW, GUEST_EVTCHN_PPI,
     GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE,
     GUEST_GICV3_RDIST_REGIONS, GUEST_GICV3_RDIST_STRIDE, GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE,
-    GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC, GUEST_PL011_SIZE, GUEST_RAM_BANK_BASES,
+    GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC, GUEST_PL011_SIZE, GUEST_RAM_BANKS, GUEST_RAM_BANK_BASES,
     GUEST_RAM_BANK_SIZES, GUEST_ROOT_ADDRESS_CELLS, GUEST_ROOT_SIZE_CELLS, GUEST_TIMER_PHYS_NS_PPI,
     GUEST_TIMER_PHYS_S_PPI, GUEST_TIMER_VIRT_PPI, PSCI_CPU_OFF, PSCI_CPU_ON,
 };
@@ -61,6 +77,12 @@ const SPI_LAST: u32 = 1019;
 const UART_SPEED: u32 = 115_200;
 /// Alignment the console UART's base must have: one 4 KiB frame.
 const UART_ALIGN: u64 = 0x1000;
+/// Alignment of an extended region's start and end, 2 MiB (libxl `ALIGN_UP_TO_2MB`; Xen
+/// `add_ext_regions` rounds to `SZ_2M`).
+pub const EXTENDED_REGION_ALIGN: u64 = 2 << 20;
+/// The smallest extended region, 64 MiB (`EXT_REGION_MIN_SIZE` in `libxl_arm.c`; Xen's
+/// `add_ext_regions` drops anything below `MB(64)`).
+pub const EXTENDED_REGION_MIN_SIZE: u64 = 64 << 20;
 
 /// What one domain's tree describes.
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +107,9 @@ pub struct GuestDtbSpec<'a> {
     /// A vpl011 console as `(base, spi)`: an `arm,sbsa-uart` node and `/chosen/stdout-path`.
     /// Xen's is `(GUEST_PL011_BASE, GUEST_VPL011_SPI)`.
     pub console_uart: Option<(u64, u32)>,
+    /// How many guest-physical address bits the domain's stage 2 translates (Xen's
+    /// `gpaddr_bits`), 32..=64: extended regions end below `1 << address_bits`.
+    pub address_bits: u32,
 }
 
 /// Why no tree was built. All but [`DtbError::Fdt`] blame the spec.
@@ -103,6 +128,8 @@ pub enum DtbError {
     /// The console UART's base is not frame aligned or its frame overlaps RAM or another device,
     /// or its interrupt is not an SPI.
     ConsoleUart,
+    /// The address limit is outside 32..=64 bits, or a RAM bank reaches past it.
+    AddressBits,
     /// `vm-fdt` refused to write the tree. The spec's validation leaves no known way to get here;
     /// it would be a bug in this module.
     Fdt(vm_fdt::Error),
@@ -134,6 +161,10 @@ impl fmt::Display for DtbError {
                 f,
                 "the console UART is not frame aligned, overlaps RAM or another device, or its \
                  interrupt is not an SPI"
+            ),
+            Self::AddressBits => write!(
+                f,
+                "the guest-physical address limit is not 32 to 64 bits, or RAM reaches past it"
             ),
             Self::Fdt(error) => write!(f, "the device-tree writer failed (a builder bug): {error}"),
         }
@@ -174,7 +205,7 @@ pub fn build(spec: &GuestDtbSpec<'_>) -> Result<Vec<u8>, DtbError> {
         fdt.property_u32("current-speed", UART_SPEED)?;
         fdt.end_node(uart)?;
     }
-    hypervisor(&mut fdt)?;
+    hypervisor(&mut fdt, &extended_regions(spec.ram, spec.address_bits))?;
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
 }
@@ -193,6 +224,9 @@ fn validate(spec: &GuestDtbSpec<'_>) -> Result<(), DtbError> {
     if spec.ram.is_empty() {
         return Err(DtbError::Ram);
     }
+    if !(32..=64).contains(&spec.address_bits) {
+        return Err(DtbError::AddressBits);
+    }
     for (index, &bank) in spec.ram.iter().enumerate() {
         let inside_window = GUEST_RAM_BANK_BASES
             .iter()
@@ -201,6 +235,9 @@ fn validate(spec: &GuestDtbSpec<'_>) -> Result<(), DtbError> {
         let overlaps_other = spec.ram[..index].iter().any(|&other| overlaps(other, bank));
         if bank.1 == 0 || end(bank).is_none() || !inside_window || overlaps_other {
             return Err(DtbError::Ram);
+        }
+        if bank.0 + (bank.1 - 1) > address_limit(spec.address_bits) {
+            return Err(DtbError::AddressBits);
         }
     }
     if let Some(initrd) = spec.initrd {
@@ -321,18 +358,60 @@ fn timer(fdt: &mut FdtWriter, clock_frequency: Option<u32>) -> Result<(), DtbErr
     Ok(())
 }
 
-/// `/hypervisor`: Xen's version, the grant-table region and the event-channel PPI, active-low
-/// level, all CPUs (`make_hypervisor_node`).
-fn hypervisor(fdt: &mut FdtWriter) -> Result<(), DtbError> {
+/// `/hypervisor`: Xen's version, the grant-table region then the extended regions, and the
+/// event-channel PPI, active-low level, all CPUs (`make_hypervisor_node`, `finalise_ext_region`).
+fn hypervisor(fdt: &mut FdtWriter, extended: &[(u64, u64)]) -> Result<(), DtbError> {
     let hypervisor = fdt.begin_node("hypervisor")?;
     let versioned = format!("xen,xen-{XEN_VERSION}");
     fdt.property_string_list("compatible", strings(&[&versioned, "xen,xen"]))?;
-    fdt.property_array_u32("reg", &range(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE))?;
+    let mut reg = Vec::with_capacity(4 * (1 + extended.len()));
+    reg.extend_from_slice(&range(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE));
+    for &(base, size) in extended {
+        reg.extend_from_slice(&range(base, size));
+    }
+    fdt.property_array_u32("reg", &reg)?;
     let interrupt = ppi_interrupt(GUEST_EVTCHN_PPI, DT_IRQ_TYPE_LEVEL_LOW);
     fdt.property_array_u32("interrupts", &interrupt)?;
     fdt.property_u32("interrupt-parent", GUEST_PHANDLE_GIC)?;
     fdt.end_node(hypervisor)?;
     Ok(())
+}
+
+/// The extended regions of a domain with RAM banks `ram` and an `address_bits` guest-physical
+/// address limit, as `(base, size)` in window order (see the module doc for the rule): at most
+/// one per guest RAM window. Meant for a validated `ram` ([`build`] checks it first): a bank
+/// outside every window is ignored.
+pub fn extended_regions(ram: &[(u64, u64)], address_bits: u32) -> Vec<(u64, u64)> {
+    let limit = address_limit(address_bits);
+    let mut regions = Vec::with_capacity(GUEST_RAM_BANKS);
+    for (&window_base, window_size) in GUEST_RAM_BANK_BASES.iter().zip(GUEST_RAM_BANK_SIZES) {
+        // libxl: `bankbase + ALIGN_UP_TO_2MB(rambank_size)`, the domain's RAM starting at the
+        // window's base. Here: the end of the highest bank inside the window, the same for RAM
+        // laid out from the base, and never overlapping RAM laid out otherwise.
+        let used_end = ram
+            .iter()
+            .filter(|&&bank| contains((window_base, window_size), bank))
+            .filter_map(|&bank| end(bank))
+            .max()
+            .unwrap_or(window_base);
+        let Some(start) = used_end.checked_next_multiple_of(EXTENDED_REGION_ALIGN) else {
+            continue;
+        };
+        // libxl: the last byte is `min(~0 >> (64 - gpaddr_bits), bankbase + banksize - 1)`. A
+        // window ends below 2^64, so `last + 1` does not wrap; Xen's dom0 rule also rounds the end
+        // down to 2 MiB, which libxl's aligned windows never need.
+        let last = limit.min(window_base + (window_size - 1));
+        let end = (last + 1) / EXTENDED_REGION_ALIGN * EXTENDED_REGION_ALIGN;
+        if end > start && end - start >= EXTENDED_REGION_MIN_SIZE {
+            regions.push((start, end - start));
+        }
+    }
+    regions
+}
+
+/// The highest guest-physical address below an `address_bits` limit (taken as 1..=64).
+fn address_limit(address_bits: u32) -> u64 {
+    u64::MAX >> (64 - address_bits.clamp(1, 64))
 }
 
 /// A string list as `vm-fdt`'s `property_string_list` takes it (owned strings).

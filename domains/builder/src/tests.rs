@@ -9,7 +9,7 @@ const MIB: u64 = 1 << 20;
 const RAM0: u64 = GUEST_RAM0_BASE;
 
 fn config(memory_mib: u32, vcpus: u32) -> DomainConfig<'static> {
-    DomainConfig { memory_mib, vcpus, cmdline: "console=hvc0" }
+    DomainConfig { memory_mib, vcpus, cmdline: "console=hvc0", initrd_size: None }
 }
 
 /// An AArch64 executable entered at `entry`: one `PT_LOAD` per `(address, bytes, memory size)`,
@@ -118,7 +118,7 @@ fn an_elf_segment_may_end_exactly_at_the_dtb() {
 #[test]
 fn plans_an_arm64_image() {
     let bytes = image(0, 2 * MIB, 0x1000);
-    let config = DomainConfig { memory_mib: 64, vcpus: 8, cmdline: "" };
+    let config = DomainConfig { memory_mib: 64, vcpus: 8, cmdline: "", initrd_size: None };
     let plan = plan(&bytes, &config).unwrap();
     assert_eq!(plan.chunks, [Chunk { address: RAM0, offset: 0, size: 0x1040 }]);
     assert_eq!(plan.entry, RAM0);
@@ -158,9 +158,119 @@ fn an_arm64_image_must_fit_below_the_dtb() {
     assert!(matches!(error, PlanError::DoesNotFit { size: 0x1000, .. }), "{error:?}");
 }
 
+/// `config` with an initrd of `size` bytes.
+fn with_initrd(config: DomainConfig<'static>, size: u64) -> DomainConfig<'static> {
+    DomainConfig { initrd_size: Some(size), ..config }
+}
+
+/// The initrd `plan` placed, checked against its device tree and everything else it placed.
+#[track_caller]
+fn check_initrd(plan: &Plan, size: u64, kernel_end: u64) -> u64 {
+    let address = plan.initrd_address.expect("an initrd address");
+    assert_eq!(address % INITRD_ALIGN, 0);
+    assert!(address >= RAM0 && address + size <= plan.dtb_address);
+    assert!(address >= kernel_end || address + size <= plan.chunks[0].address);
+    for chunk in &plan.chunks {
+        let disjoint = chunk.address + chunk.size <= address || address + size <= chunk.address;
+        assert!(disjoint, "{chunk:x?} and the initrd at {address:#x}");
+    }
+    let fdt = fdt::Fdt::new(&plan.dtb).unwrap();
+    let chosen = fdt.find_node("/chosen").unwrap();
+    let start = chosen.property("linux,initrd-start").unwrap().value;
+    let end = chosen.property("linux,initrd-end").unwrap().value;
+    assert_eq!(start, address.to_be_bytes());
+    assert_eq!(end, (address + size).to_be_bytes(), "exclusive end, exact size");
+    address
+}
+
+#[test]
+fn an_initrd_goes_at_128_mib_when_the_kernel_ends_below_it() {
+    // Debian's kernel: image_size 0x2010000, text_offset 0, in 256 MiB.
+    let kernel = image(0, 0x201_0000, 0x1000);
+    let plan = plan_ok(&kernel, &with_initrd(config(256, 2), 3 * MIB + 5));
+    assert_eq!(check_initrd(&plan, 3 * MIB + 5, RAM0 + 0x201_0000), RAM0 + 128 * MIB);
+    // Up to the DTB exactly: still at 128 MiB.
+    let room = 128 * MIB - DTB_SPACE;
+    let plan = plan_ok(&kernel, &with_initrd(config(256, 1), room));
+    assert_eq!(check_initrd(&plan, room, RAM0 + 0x201_0000), RAM0 + 128 * MIB);
+    // An ELF guest too.
+    let bytes = elf(RAM0, &[(RAM0, &[1; 64], 0x1000)]);
+    let plan = plan_ok(&bytes, &with_initrd(config(256, 1), 4096));
+    assert_eq!(check_initrd(&plan, 4096, RAM0 + 0x1000), RAM0 + 128 * MIB);
+    // No initrd: no address, no properties.
+    let plan = plan_ok(&kernel, &config(256, 1));
+    assert_eq!(plan.initrd_address, None);
+    let fdt = fdt::Fdt::new(&plan.dtb).unwrap();
+    assert!(fdt.find_node("/chosen").unwrap().property("linux,initrd-start").is_none());
+}
+
+#[test]
+fn an_initrd_goes_below_the_dtb_when_128_mib_has_no_room() {
+    let kernel = image(0, 0x201_0000, 0x1000);
+    // 128 MiB of RAM: nothing above 128 MiB; the initrd ends on the DTB's page, its size rounded
+    // up to whole pages.
+    let limit = RAM0 + 128 * MIB - DTB_SPACE;
+    let plan = plan_ok(&kernel, &with_initrd(config(128, 1), 10 * MIB + 1));
+    let expected = limit - (10 * MIB + INITRD_ALIGN);
+    assert_eq!(check_initrd(&plan, 10 * MIB + 1, RAM0 + 0x201_0000), expected);
+    // 256 MiB, but the initrd does not fit above 128 MiB.
+    let plan = plan_ok(&kernel, &with_initrd(config(256, 1), 128 * MIB));
+    let limit = RAM0 + 256 * MIB - DTB_SPACE;
+    assert_eq!(check_initrd(&plan, 128 * MIB, RAM0 + 0x201_0000), limit - 128 * MIB);
+    // A kernel reaching past 128 MiB.
+    let big = image(0, 130 * MIB, 0x1000);
+    let plan = plan_ok(&big, &with_initrd(config(256, 1), MIB));
+    assert_eq!(check_initrd(&plan, MIB, RAM0 + 130 * MIB), limit - MIB);
+}
+
+#[test]
+fn an_initrd_goes_below_the_kernel_as_a_last_resort() {
+    // An ELF guest high in 16 MiB of RAM: no room above it, 8 MiB below.
+    let base = RAM0 + 8 * MIB;
+    let bytes = elf(base, &[(base, &[1; 64], 8 * MIB - DTB_SPACE)]);
+    let plan = plan_ok(&bytes, &with_initrd(config(16, 1), 2 * MIB));
+    assert_eq!(check_initrd(&plan, 2 * MIB, RAM0 + 16 * MIB - DTB_SPACE), base - 2 * MIB);
+    // Too big for the room below too.
+    let error = plan_error(&bytes, &with_initrd(config(16, 1), 8 * MIB + 1));
+    assert_eq!(
+        error,
+        PlanError::InitrdDoesNotFit {
+            size: 8 * MIB + INITRD_ALIGN,
+            kernel_start: base,
+            kernel_end: RAM0 + 16 * MIB - DTB_SPACE,
+            limit: RAM0 + 16 * MIB - DTB_SPACE,
+        }
+    );
+}
+
+#[test]
+fn refuses_an_initrd_that_does_not_fit_or_is_empty() {
+    let kernel = image(0, 0x201_0000, 0x1000);
+    let error = plan_error(&kernel, &with_initrd(config(64, 1), 32 * MIB));
+    assert_eq!(
+        error,
+        PlanError::InitrdDoesNotFit {
+            size: 32 * MIB,
+            kernel_start: RAM0,
+            kernel_end: RAM0 + 0x201_0000,
+            limit: RAM0 + 64 * MIB - DTB_SPACE,
+        }
+    );
+    assert!(error.to_string().contains("give the domain more memory"), "{error}");
+    assert!(plan(&kernel, &with_initrd(config(64, 1), 31 * MIB)).is_ok());
+    assert_eq!(plan_error(&kernel, &with_initrd(config(64, 1), 0)), PlanError::InitrdEmpty);
+    let huge = plan_error(&kernel, &with_initrd(config(64, 1), u64::MAX));
+    assert!(matches!(huge, PlanError::InitrdDoesNotFit { .. }), "{huge:?}");
+}
+
 #[test]
 fn the_plan_is_deterministic() {
-    let config = DomainConfig { memory_mib: 256, vcpus: 4, cmdline: "console=hvc0 quiet" };
+    let config = DomainConfig {
+        memory_mib: 256,
+        vcpus: 4,
+        cmdline: "console=hvc0 quiet",
+        initrd_size: None,
+    };
     for bytes in [image(0, 4 * MIB, 0x2000), elf(RAM0, &[(RAM0, &[7; 64], 0x1000)])] {
         let first = plan_ok(&bytes, &config);
         let second = plan_ok(&bytes, &config);
@@ -272,6 +382,13 @@ fn every_error_has_a_sentence() {
         PlanError::DoesNotFit { address: RAM0, size: MIB, limit: RAM0 + 0x1000 },
         PlanError::Dtb(DtbError::Bootargs),
         PlanError::DtbTooLarge { size: 70_000 },
+        PlanError::InitrdEmpty,
+        PlanError::InitrdDoesNotFit {
+            size: MIB,
+            kernel_start: RAM0,
+            kernel_end: RAM0,
+            limit: RAM0,
+        },
     ];
     for error in errors {
         let message = error.to_string();

@@ -3,13 +3,14 @@
 //! `xenolith_builder::plan`, the same code the host tool prepares boot domains with, so a domain
 //! built here boots exactly as it would from the boot bundle.
 //!
-//! 1. read the image from the boot bundle (`XENOLITH_DOMCTL_BUNDLE_INFO` / `_MODULE`) and plan
-//!    its boot;
+//! 1. read the image, and the initial ramdisk if one is named, from the boot bundle
+//!    (`XENOLITH_DOMCTL_BUNDLE_INFO` / `_MODULE`) and plan its boot (the ramdisk where libxl puts
+//!    one: see `xenolith_builder::plan`);
 //! 2. `XEN_DOMCTL_createdomain` (paused, vCPUs down), `XEN_DOMCTL_max_mem`;
 //! 3. `XENMEM_populate_physmap`: RAM in 2 MiB extents at `GUEST_RAM0_BASE`;
 //! 4. load: map the domain's pages into a window of this domain
-//!    (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`), copy the chunks and the DTB,
-//!    unmap (`XENMEM_remove_from_physmap`);
+//!    (`XENMEM_add_to_physmap_batch`, `XENMAPSPACE_gmfn_foreign`), copy the chunks, the ramdisk
+//!    and the DTB, unmap (`XENMEM_remove_from_physmap`);
 //! 5. `XEN_DOMCTL_setvcpucontext` for vCPU 0 (entry, x0..x3), `XEN_DOMCTL_unpausedomain`.
 //!
 //! On any failure the half-built domain is destroyed.
@@ -215,19 +216,28 @@ pub fn shrink(id: u16, memory_mib: u64) -> Result<(), BuildError> {
     }
 }
 
-/// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM and
-/// `args` as its command line. Returns its id.
-pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildError> {
+/// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM,
+/// `args` as its command line and, if `ramdisk` names a bundle module, that module as its initial
+/// ramdisk (xl.cfg `ramdisk`). Returns its id.
+pub fn build(
+    module: &str,
+    ramdisk: Option<&str>,
+    memory_mib: u64,
+    args: &str,
+) -> Result<u16, BuildError> {
     if memory_mib < 2 || !memory_mib.is_multiple_of(2) {
         return Err(BuildError::Memory);
     }
     let image = read_module(module)?;
+    let ramdisk = ramdisk.map(read_module).transpose()?;
     let memory = u32::try_from(memory_mib).map_err(|_| BuildError::Memory)?;
-    let plan = xenolith_builder::plan(
-        &image,
-        &DomainConfig { memory_mib: memory, vcpus: 1, cmdline: args },
-    )
-    .map_err(BuildError::Plan)?;
+    let config = DomainConfig {
+        memory_mib: memory,
+        vcpus: 1,
+        cmdline: args,
+        initrd_size: ramdisk.as_ref().map(|bytes| bytes.len() as u64),
+    };
+    let plan = xenolith_builder::plan(&image, &config).map_err(BuildError::Plan)?;
     let ram = memory_mib << 20;
 
     let mut config = xen_domctl_createdomain::new_zeroed();
@@ -255,6 +265,9 @@ pub fn build(module: &str, memory_mib: u64, args: &str) -> Result<u16, BuildErro
         }
         for chunk in &plan.chunks {
             load(id, chunk.address, &image[chunk.offset as usize..][..chunk.size as usize])?;
+        }
+        if let (Some(bytes), Some(address)) = (&ramdisk, plan.initrd_address) {
+            load(id, address, bytes)?;
         }
         load(id, plan.dtb_address, &plan.dtb)?;
         let mut context = vcpu_guest_context::new_zeroed();

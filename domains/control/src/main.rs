@@ -3,8 +3,9 @@
 //! bundle domctls to read images the system was booted with.
 //!
 //! Its command line says what to do, in order:
-//! - `build=<module>` with `memory=<MiB>` and `args=<guest command line, commas for spaces>`:
-//!   builds a domain from a boot-bundle module (ELF), like `xl create`;
+//! - `build=<module>` with `memory=<MiB>`, `args=<guest command line, commas for spaces>` and
+//!   optionally `ramdisk=<module>`: builds a domain from a boot-bundle module (ELF or arm64
+//!   `Image`, with that module as its initial ramdisk), like `xl create`;
 //! - then it waits for the guest to write its mailbox page (the page below its DTB), lists
 //!   domains like `xl list`, destroys the guest (`destroy=1`), and checks every frame came back.
 #![cfg_attr(target_os = "none", no_std)]
@@ -47,7 +48,7 @@ mod control {
             core::arch::asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack))
         };
         println!("control: building {module} at counter {now}");
-        let id = match builder::build(module, memory_mib, guest_args) {
+        let id = match builder::build(module, info.bootarg("ramdisk"), memory_mib, guest_args) {
             Ok(id) => id,
             Err(error) => {
                 println!("control: FAIL building {module}: {error}");

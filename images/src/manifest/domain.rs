@@ -98,6 +98,8 @@ impl Source<'_> {
         let soft_affinity = keep(errors, self.check_affinity("cpus_soft", raw.cpus_soft.as_ref()));
         let restart = keep(errors, self.check_restart(raw.restart.as_ref()));
         let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
+        let ramdisk = keep(errors, self.check_ramdisk(raw.ramdisk.as_ref()));
+        let cmdline = keep(errors, self.check_domain_cmdline(raw));
         Some(Domain {
             name: name?,
             source: source?,
@@ -111,53 +113,136 @@ impl Source<'_> {
             restart: restart?,
             preserved_kib: preserved_kib?,
             boot: raw.boot.unwrap_or(true),
-            cmdline: raw.cmdline.clone().unwrap_or_default(),
+            cmdline: cmdline?,
+            ramdisk: ramdisk?,
         })
     }
 
-    /// A domain's `program` or `image`, exactly one; `table` is where its `[[domain]]` starts.
+    /// A domain's `program`, `image` or `kernel`, exactly one; `table` is where its `[[domain]]`
+    /// starts.
     fn check_source(&self, raw: &RawDomain, table: usize) -> Result<DomainSource, ManifestError> {
         let name = raw.name.get_ref();
-        match (&raw.program, &raw.image) {
-            (Some(program), Some(image)) => {
-                let later = program.span().start.max(image.span().start);
+        let given: Vec<(&str, &Spanned<String>)> =
+            [("program", &raw.program), ("image", &raw.image), ("kernel", &raw.kernel)]
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value.as_ref()?)))
+                .collect();
+        match given.as_slice() {
+            [] => {
                 let message = format!(
-                    "domain `{name}` has both a `program` and an `image`; keep only one of them"
-                );
-                Err(self.error_at(later, ErrorKind::ProgramOrImage, message))
-            }
-            (None, None) => {
-                let message = format!(
-                    "domain `{name}` has neither a `program` nor an `image`; add \
+                    "domain `{name}` has none of `program`, `image` and `kernel`; add \
                      `program = \"<crate>\"` to build a crate of this workspace, or \
-                     `image = \"<file>\"` for a prebuilt ELF file"
+                     `image = \"<file>\"` (or `kernel = \"<file>\"`) for a prebuilt ELF file or \
+                     arm64 Image, or `kernel = \"debian:linux-image-arm64\"` for Debian's Linux"
                 );
                 Err(self.error_at(table, ErrorKind::ProgramOrImage, message))
             }
-            (Some(program), None) => Ok(DomainSource::Program {
+            [("program", program)] => Ok(DomainSource::Program {
                 name: self.check_name("program name", program)?,
                 at: self.position(program.span().start),
             }),
-            (None, Some(image)) => {
-                let written = image.get_ref();
-                let directory = self.path.parent().unwrap_or(Path::new(""));
-                let path = directory.join(written);
-                if !path.is_file() {
-                    let message = format!(
-                        "image file `{written}` not found (looked for {}); image paths are \
-                         relative to the manifest file",
-                        path.display()
-                    );
-                    return Err(self.error_at(
-                        image.span().start,
-                        ErrorKind::ImageNotFound,
-                        message,
-                    ));
-                }
-                let at = self.position(image.span().start);
-                Ok(DomainSource::Image { written: written.clone(), path, at })
+            [(key, value)] => self.check_file_or_debian(key, value),
+            [(first, _), .., (_, later)] => {
+                let second = given[1].0;
+                let message = format!(
+                    "domain `{name}` has both `{first}` and `{second}`; keep only one of \
+                     `program`, `image` and `kernel`"
+                );
+                Err(self.error_at(later.span().start, ErrorKind::ProgramOrImage, message))
             }
         }
+    }
+
+    /// A domain's `ramdisk`: a file or a `debian:` name.
+    fn check_ramdisk(
+        &self,
+        ramdisk: Option<&Spanned<String>>,
+    ) -> Result<Option<DomainSource>, ManifestError> {
+        ramdisk.map(|value| self.check_file_or_debian("ramdisk", value)).transpose()
+    }
+
+    /// The value of `key` (`image`, `kernel` or `ramdisk`): a file that exists, relative to the
+    /// manifest, or (for `kernel` and `ramdisk`) `debian:<name>` naming that key's artifact.
+    fn check_file_or_debian(
+        &self,
+        key: &'static str,
+        value: &Spanned<String>,
+    ) -> Result<DomainSource, ManifestError> {
+        let written = value.get_ref();
+        let offset = value.span().start;
+        let at = self.position(offset);
+        if let Some(name) = written.strip_prefix(DebianArtifact::PREFIX).filter(|_| key != "image")
+        {
+            let known: Vec<String> = DebianArtifact::ALL
+                .iter()
+                .filter(|artifact| artifact.key() == key)
+                .map(|artifact| format!("\"{}{}\"", DebianArtifact::PREFIX, artifact.name()))
+                .collect();
+            return match DebianArtifact::parse(name) {
+                Some(artifact) if artifact.key() == key => {
+                    Ok(DomainSource::Debian { artifact, at })
+                }
+                Some(artifact) => {
+                    let message = format!(
+                        "`{written}` is a `{}`, not a `{key}`; write `{} = \"{written}\"`, and \
+                         here {}",
+                        artifact.key(),
+                        artifact.key(),
+                        known.join(" or ")
+                    );
+                    Err(self.error_at(offset, ErrorKind::UnknownDebianArtifact, message))
+                }
+                None => {
+                    let message = format!(
+                        "`{written}` names nothing this tool fetches from Debian; a `{key}` may be \
+                         {} (or a file path without the `debian:` prefix)",
+                        known.join(" or ")
+                    );
+                    let offset =
+                        self.offset_in_string(value.span(), written, DebianArtifact::PREFIX.len());
+                    Err(self.error_at(offset, ErrorKind::UnknownDebianArtifact, message))
+                }
+            };
+        }
+        let directory = self.path.parent().unwrap_or(Path::new(""));
+        let path = directory.join(written);
+        if !path.is_file() {
+            let message = format!(
+                "{key} file `{written}` not found (looked for {}); file paths are relative to the \
+                 manifest file",
+                path.display()
+            );
+            return Err(self.error_at(offset, ErrorKind::ImageNotFound, message));
+        }
+        Ok(DomainSource::Image { key, written: written.clone(), path, at })
+    }
+
+    /// A domain's command line from `cmdline`, `root` and `extra`, as xl.cfg combines them (see
+    /// the module doc); `cmdline` beside either of the others is refused.
+    fn check_domain_cmdline(&self, raw: &RawDomain) -> Result<String, ManifestError> {
+        let root = raw.root.as_ref().map(|root| root.get_ref());
+        let extra = raw.extra.as_ref().map(|extra| extra.get_ref());
+        if let Some(cmdline) = &raw.cmdline {
+            let other = [("root", &raw.root), ("extra", &raw.extra)]
+                .into_iter()
+                .find_map(|(key, value)| Some((key, value.as_ref()?)));
+            if let Some((key, value)) = other {
+                let message = format!(
+                    "`{key}` is given with `cmdline`, which is the whole command line (xl ignores \
+                     `root` and `extra` then); move its text into `cmdline`, or replace \
+                     `cmdline` by `extra`"
+                );
+                let offset = value.span().start.max(cmdline.span().start);
+                return Err(self.error_at(offset, ErrorKind::CmdlineConflict, message));
+            }
+            return Ok(cmdline.get_ref().clone());
+        }
+        Ok(match (root, extra) {
+            (Some(root), Some(extra)) => format!("root={root} {extra}"),
+            (Some(root), None) => format!("root={root}"),
+            (None, Some(extra)) => extra.clone(),
+            (None, None) => String::new(),
+        })
     }
 
     /// A domain's `memory`: a size in 1..=[`DOMAIN_MEMORY_MAX_MIB`] MiB.

@@ -79,13 +79,19 @@ pub enum ErrorKind {
     BadCmdline,
     /// Two domains have the same `name`.
     DuplicateDomain,
-    /// A domain has both a `program` and an `image`, or neither.
+    /// A domain has more than one of `program`, `image` and `kernel`, or none.
     ProgramOrImage,
-    /// A domain's `image` file does not exist (or is not a file).
+    /// A domain's `image`, `kernel` or `ramdisk` file does not exist (or is not a file).
     ImageNotFound,
-    /// A domain's `image` file, or the binary its `program` built, cannot boot as that domain: it
-    /// is neither an AArch64 ELF executable nor an arm64 Linux `Image`, or it or its device tree
-    /// does not fit the domain's memory (found when the system is built).
+    /// A `kernel` or `ramdisk` value `debian:<name>` names nothing the host tool fetches, or
+    /// another key's artifact.
+    UnknownDebianArtifact,
+    /// A domain gives `cmdline` together with `root` or `extra`.
+    CmdlineConflict,
+    /// A domain's `image` or `kernel`, or the binary its `program` built, cannot boot as that
+    /// domain: it is neither an AArch64 ELF executable nor an arm64 Linux `Image`, or it, its
+    /// ramdisk or its device tree does not fit the domain's memory (found when the system is
+    /// built).
     BadImage,
     /// A domain's `program` is not a binary crate of this workspace (found when the system is
     /// built, from `cargo metadata`).

@@ -17,6 +17,7 @@ fn spec(vcpus: u32, ram: &[(u64, u64)]) -> GuestDtbSpec<'_> {
         clock_frequency: None,
         gic_redistributors: vcpus,
         console_uart: None,
+        address_bits: 40,
     }
 }
 
@@ -70,7 +71,10 @@ fn check_platform(dtb: &[u8], vcpus: u32, ram: &[(u64, u64)]) {
     assert!("xen,xen-".len() + 3 < raw.len() && raw.starts_with(b"xen,xen-"));
     // `xen_dt_guest_init`: reg[0] is the grant table; interrupt 0 is the event channel PPI 31
     // (PPI 15), active-low level, all CPUs, from the GIC.
-    assert_eq!(regs(hypervisor), [(GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE)]);
+    // reg[1..] are the extended regions (checked by hand in `extended_regions_*`).
+    let hypervisor_regs = regs(hypervisor);
+    assert_eq!(hypervisor_regs[0], (GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE));
+    assert_eq!(hypervisor_regs[1..], extended_regions(ram, 40));
     assert_eq!(prop_cells(hypervisor, "interrupts"), [1, 15, 0xf08]);
     assert_eq!(hypervisor.interrupt_parent().unwrap().name, "interrupt-controller@3001000");
 
@@ -189,6 +193,57 @@ fn most_vcpus_fit_in_the_space_the_domain_builder_gives() {
 }
 
 #[test]
+fn extended_regions_follow_libxl() {
+    const GIB: u64 = 1 << 30;
+    // 256 MiB in GUEST_RAM0: the rest of its 3 GiB, and all of GUEST_RAM1 (which ends at 1 TiB,
+    // exactly the 40-bit limit).
+    assert_eq!(
+        extended_regions(&[(GUEST_RAM0_BASE, 256 * MIB)], 40),
+        [(0x5000_0000, 0xb000_0000), (0x2_0000_0000, 0xfe_0000_0000)]
+    );
+    // RAM in both banks: each region starts above that bank's RAM.
+    assert_eq!(
+        extended_regions(&[(GUEST_RAM0_BASE, 3 * GIB), (GUEST_RAM1_BASE, GIB)], 40),
+        [(0x2_4000_0000, 0xfe_0000_0000 - GIB)]
+    );
+    // The start is rounded up to 2 MiB.
+    assert_eq!(extended_regions(&[(GUEST_RAM0_BASE, MIB)], 40)[0], (0x4020_0000, 0xbfe0_0000));
+    // Less than 64 MiB left in a bank: no region there; exactly 64 MiB: one.
+    let ram = [(GUEST_RAM0_BASE, 3 * GIB - 63 * MIB)];
+    assert_eq!(extended_regions(&ram, 40), [(GUEST_RAM1_BASE, 0xfe_0000_0000)]);
+    let ram = [(GUEST_RAM0_BASE, 3 * GIB - 64 * MIB)];
+    assert_eq!(extended_regions(&ram, 40)[0], (0x1_0000_0000 - 64 * MIB, 64 * MIB));
+    // The address limit cuts GUEST_RAM1 (36 bits: up to 64 GiB) or leaves it out (33 bits).
+    let ram = [(GUEST_RAM0_BASE, 256 * MIB)];
+    assert_eq!(extended_regions(&ram, 36)[1], (GUEST_RAM1_BASE, 56 * GIB));
+    assert_eq!(extended_regions(&ram, 33), [(0x5000_0000, 0xb000_0000)]);
+    assert_eq!(extended_regions(&ram, 32), [(0x5000_0000, 0xb000_0000)]);
+    // 64 bits: the windows' own ends.
+    assert_eq!(extended_regions(&ram, 64), extended_regions(&ram, 40));
+}
+
+#[test]
+fn extended_regions_are_aligned_large_and_clear_of_ram() {
+    for memory_mib in [1, 2, 3, 100, 255, 256, 1000, 2047, 3008, 3009, 3072] {
+        let ram = [(GUEST_RAM0_BASE, memory_mib * MIB)];
+        for bits in 32..=64 {
+            for (base, size) in extended_regions(&ram, bits) {
+                assert_eq!(base % (2 * MIB), 0);
+                assert_eq!(size % (2 * MIB), 0);
+                assert!(size >= 64 * MIB);
+                assert!(!overlaps((base, size), ram[0]));
+                assert!(bits == 64 || base + size <= 1 << bits);
+                let inside = GUEST_RAM_BANK_BASES
+                    .iter()
+                    .zip(GUEST_RAM_BANK_SIZES)
+                    .any(|(&window, window_size)| contains((window, window_size), (base, size)));
+                assert!(inside, "{base:#x}+{size:#x}");
+            }
+        }
+    }
+}
+
+#[test]
 fn dtc_accepts_the_tree() {
     if std::process::Command::new("dtc").arg("--version").output().is_err() {
         eprintln!("note: dtc not installed; skipping the dtc cross-check");
@@ -205,7 +260,8 @@ fn dtc_accepts_the_tree() {
     let dts = dtc_decompile(&dtb);
     for expected in [
         "compatible = \"xen,xen-4.17\\0xen,xen\";",
-        "reg = <0x00 0x38000000 0x00 0x1000000>;",
+        "reg = <0x00 0x38000000 0x00 0x1000000 0x00 0x60000000 0x00 0xa0000000 0x02 0x40000000 \
+         0xfd 0xc0000000>;",
         "interrupts = <0x01 0x0f 0xf08>;",
         "reg = <0x00 0x3001000 0x00 0x10000 0x00 0x3020000 0x00 0x40000>;",
         "memory@200000000 {",
@@ -293,6 +349,12 @@ fn bad_specs_are_refused() {
     check(GuestDtbSpec { initrd: Some((u64::MAX, 2)), ..good }, DtbError::Initrd);
 
     check(GuestDtbSpec { bootargs: "a\0b", ..good }, DtbError::Bootargs);
+
+    check(GuestDtbSpec { address_bits: 31, ..good }, DtbError::AddressBits);
+    check(GuestDtbSpec { address_bits: 65, ..good }, DtbError::AddressBits);
+    let high = [(GUEST_RAM1_BASE, MIB)];
+    check(GuestDtbSpec { ram: &high, address_bits: 33, ..good }, DtbError::AddressBits);
+    assert!(build(&GuestDtbSpec { ram: &high, address_bits: 34, ..good }).is_ok());
 
     let uart = |base, spi| GuestDtbSpec { console_uart: Some((base, spi)), ..good };
     check(uart(GUEST_PL011_BASE + 4, GUEST_VPL011_SPI), DtbError::ConsoleUart);

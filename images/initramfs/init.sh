@@ -1,0 +1,194 @@
+#!/bin/sh
+# /init of the busybox initramfs that `cargo xtask` packs for Debian's arm64 Linux as a Xenolith
+# guest (images/src/debian.rs; manifest: ramdisk = "debian:busybox-initramfs").
+#
+# It prints one line per check, in this fixed form, for a test to read off the console:
+#     XENOLITH-CHECK <name> <ok|fail> <detail, free text>
+# then the line XENOLITH-INIT-DONE, then does what `xenolith.then=` on the kernel command line
+# asks:
+#     wait      (default) stay up: sleep forever
+#     poweroff  poweroff -f
+#     reboot    reboot -f
+#     crash     echo c > /proc/sysrq-trigger
+#     balloon   shrink the balloon target by 16 MiB and back, printing check lines
+#               (balloon-start, balloon-shrink, balloon-grow), then XENOLITH-BALLOON-DONE; then wait
+# Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
+# on any other count; without it the count is only printed).
+#
+# Checks, in order: module-<name> (each module of /etc/xenolith-modules, loaded with insmod),
+# hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen exists), xenstore (an XS_READ
+# of this domain's "name" node through /dev/xen/xenbus gets an answer: xenstored answered),
+# cpus, memtotal, clock (the year is not 1970), then dmesg (no BUG, WARNING, Oops or Call trace
+# in the kernel log), last, so that it covers everything before it.
+
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+check() {
+    echo "XENOLITH-CHECK $1 $2 $3"
+}
+
+# A short pause for polling loops (busybox sleep takes fractions when built with them).
+pause() {
+    sleep 0.1 2>/dev/null || sleep 1
+}
+
+then=wait
+cpus_expected=
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        xenolith.then=*) then=${arg#xenolith.then=} ;;
+        xenolith.cpus=*) cpus_expected=${arg#xenolith.cpus=} ;;
+    esac
+done
+
+# Kernel modules, dependencies first (the list is written by the host tool).
+while read -r module; do
+    [ -n "$module" ] || continue
+    name=${module##*/}
+    name=${name%.ko}
+    if output=$(insmod "$module" 2>&1); then
+        check "module-$name" ok "$module"
+    else
+        check "module-$name" fail "$(echo $output)"
+    fi
+done < /etc/xenolith-modules
+
+type=$(cat /sys/hypervisor/type 2>/dev/null)
+if [ "$type" = xen ]; then
+    check hypervisor ok "type=xen"
+else
+    check hypervisor fail "type=${type:-missing}"
+fi
+
+if [ -d /sys/bus/xen ]; then
+    check xenbus ok "/sys/bus/xen"
+else
+    check xenbus fail "no /sys/bus/xen"
+fi
+
+# A little-endian u32 (below 65536) as four raw bytes.
+u32le() {
+    printf "\\$(printf %03o $(($1 & 255)))\\$(printf %03o $((($1 >> 8) & 255)))\\000\\000"
+}
+
+# XS_READ (type 2) of path $1 through the xenbus device (xs_wire.h: type, req_id, tx_id, len,
+# then the payload). Prints "<reply type> <payload>"; fails if nothing answers within 10 s.
+xs_read() {
+    device=/dev/xen/xenbus
+    [ -e $device ] || device=/proc/xen/xenbus
+    [ -e $device ] || return 2
+    { u32le 2; u32le 1; u32le 0; u32le $((${#1} + 1)); printf '%s\000' "$1"; } > /tmp/xs.request
+    exec 3<>$device
+    cat /tmp/xs.request >&3
+    timeout 10 dd bs=4096 count=1 <&3 > /tmp/xs.reply 2>/dev/null
+    exec 3<&-
+    [ -s /tmp/xs.reply ] || return 1
+    set -- $(od -An -tu4 -N16 /tmp/xs.reply)
+    echo "$1 $(dd if=/tmp/xs.reply bs=1 skip=16 count=$4 2>/dev/null | tr -d '\000')"
+}
+
+if reply=$(xs_read name); then
+    case "$reply" in
+        "2 "*) check xenstore ok "name=${reply#2 }" ;;
+        *) check xenstore ok "answered type=${reply%% *} payload=${reply#* }" ;;
+    esac
+else
+    check xenstore fail "no answer through /dev/xen/xenbus"
+fi
+
+online=$(cat /sys/devices/system/cpu/online)
+count=0
+for part in $(echo "$online" | tr , ' '); do
+    case "$part" in
+        *-*) count=$((count + ${part#*-} - ${part%-*} + 1)) ;;
+        *) count=$((count + 1)) ;;
+    esac
+done
+if [ -z "$cpus_expected" ] || [ "$count" = "$cpus_expected" ]; then
+    check cpus ok "online=$online count=$count expected=${cpus_expected:-unset}"
+else
+    check cpus fail "online=$online count=$count expected=$cpus_expected"
+fi
+
+memtotal=$(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)
+if [ -n "$memtotal" ]; then
+    check memtotal ok "MemTotal=${memtotal}kB"
+else
+    check memtotal fail "no MemTotal in /proc/meminfo"
+fi
+
+year=$(date +%Y)
+if [ "$year" != 1970 ]; then
+    check clock ok "year=$year"
+else
+    check clock fail "year=1970 (no wallclock from the hypervisor)"
+fi
+
+case "$then" in
+    wait | poweroff | reboot | crash | balloon) ;;
+    *) check then fail "unknown xenolith.then=$then; staying up" ;;
+esac
+
+bad=$(dmesg | grep -E '(^|[^A-Z_])BUG[: ]|WARNING:|Oops|Call trace' | head -n 1)
+if [ -z "$bad" ]; then
+    check dmesg ok "no BUG, WARNING, Oops or Call trace"
+else
+    check dmesg fail "$bad"
+fi
+
+echo XENOLITH-INIT-DONE
+
+# Waits up to 60 s until the number in file $1 is at most ($2 = le) or at least ($2 = ge) $3.
+wait_kb() {
+    tries=600
+    while [ $tries -gt 0 ]; do
+        now=$(cat "$1")
+        [ "$2" = le ] && [ "$now" -le "$3" ] && return 0
+        [ "$2" = ge ] && [ "$now" -ge "$3" ] && return 0
+        pause
+        tries=$((tries - 1))
+    done
+    return 1
+}
+
+balloon() {
+    memory=/sys/devices/system/xen_memory/xen_memory0
+    if [ ! -e $memory/target_kb ]; then
+        check balloon-start fail "no $memory/target_kb"
+        return
+    fi
+    target=$(cat $memory/target_kb)
+    current=$(cat $memory/info/current_kb)
+    check balloon-start ok "target_kb=$target current_kb=$current"
+    smaller=$((current - 16384))
+    echo $smaller > $memory/target_kb
+    if wait_kb $memory/info/current_kb le $smaller; then
+        check balloon-shrink ok "target_kb=$smaller current_kb=$(cat $memory/info/current_kb)"
+    else
+        check balloon-shrink fail "target_kb=$smaller current_kb=$(cat $memory/info/current_kb) after 60 s"
+    fi
+    echo $target > $memory/target_kb
+    if wait_kb $memory/info/current_kb ge $current; then
+        check balloon-grow ok "target_kb=$target current_kb=$(cat $memory/info/current_kb)"
+    else
+        check balloon-grow fail "target_kb=$target current_kb=$(cat $memory/info/current_kb) after 60 s"
+    fi
+}
+
+case "$then" in
+    poweroff) poweroff -f ;;
+    reboot) reboot -f ;;
+    crash) echo c > /proc/sysrq-trigger ;;
+    balloon)
+        balloon
+        echo XENOLITH-BALLOON-DONE
+        ;;
+esac
+while :; do
+    sleep 3600
+done
