@@ -16,10 +16,11 @@
 # on any other count; without it the count is only printed).
 #
 # Checks, in order: module-<name> (each module of /etc/xenolith-modules, loaded with insmod),
-# hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen exists), xenstore (an XS_READ
-# of this domain's "name" node through /dev/xen/xenbus gets an answer: xenstored answered),
-# cpus, memtotal, clock (the year is not 1970), then dmesg (no BUG, WARNING, Oops or Call trace
-# in the kernel log), last, so that it covers everything before it.
+# hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen and the /dev/xen/xenbus device
+# exist), xenstore (an XS_READ of this domain's "name" node through /dev/xen/xenbus gets an
+# answer: xenstored answered; status 1 no answer, 2 no device), cpus, memtotal, clock (the year
+# is not 1970), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
+# it covers everything before it.
 
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -65,10 +66,11 @@ else
     check hypervisor fail "type=${type:-missing}"
 fi
 
-if [ -d /sys/bus/xen ]; then
-    check xenbus ok "/sys/bus/xen"
+# The bus exists even on bare metal; /dev/xen/xenbus (xenbus_dev_frontend) only on Xen.
+if [ -d /sys/bus/xen ] && [ -c /dev/xen/xenbus ]; then
+    check xenbus ok "/sys/bus/xen /dev/xen/xenbus"
 else
-    check xenbus fail "no /sys/bus/xen"
+    check xenbus fail "bus: $(ls -d /sys/bus/xen 2>&1); device: $(ls /dev/xen/xenbus 2>&1)"
 fi
 
 # A little-endian u32 (below 65536) as four raw bytes.
@@ -98,7 +100,7 @@ if reply=$(xs_read name); then
         *) check xenstore ok "answered type=${reply%% *} payload=${reply#* }" ;;
     esac
 else
-    check xenstore fail "no answer through /dev/xen/xenbus"
+    check xenstore fail "no answer through the xenbus device (status $?)"
 fi
 
 online=$(cat /sys/devices/system/cpu/online)
