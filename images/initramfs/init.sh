@@ -12,6 +12,8 @@
 #     crash     echo c > /proc/sysrq-trigger
 #     balloon   shrink the balloon target by 16 MiB and back, printing check lines
 #               (balloon-start, balloon-shrink, balloon-grow), then XENOLITH-BALLOON-DONE; then wait
+#     balloon-poweroff  the same, then poweroff -f
+#     ticks     print XENOLITH-TICK <n> every second, forever
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed).
 #
@@ -29,8 +31,17 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# Without a console device (no PV console backend yet: Linux's hvc0 needs one), everything goes
+# to the kernel log, which Linux's `earlycon=xenboot` prints through the console_io hypercall.
+# Boot with `printk.devkmsg=on` so that no line is rate-limited away.
+if ! { true > /dev/console; } 2>/dev/null; then
+    exec > /dev/kmsg 2>&1
+fi
+
 check() {
     echo "XENOLITH-CHECK $1 $2 $3"
+    # One fixed marker for any failure, for a test to forbid.
+    [ "$2" = ok ] || echo "XENOLITH-CHECK-FAILED $1"
 }
 
 # A short pause for polling loops (busybox sleep takes fractions when built with them).
@@ -132,7 +143,7 @@ else
 fi
 
 case "$then" in
-    wait | poweroff | reboot | crash | balloon) ;;
+    wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -174,6 +185,9 @@ balloon() {
     else
         check balloon-shrink fail "target_kb=$smaller current_kb=$(cat $memory/info/current_kb) after 60 s"
     fi
+    # Stay small for 3 s, so that a hypervisor heartbeat (every second in the tests) reports the
+    # smaller reservation before it grows back.
+    sleep 3
     echo $target > $memory/target_kb
     if wait_kb $memory/info/current_kb ge $current; then
         check balloon-grow ok "target_kb=$target current_kb=$(cat $memory/info/current_kb)"
@@ -186,9 +200,18 @@ case "$then" in
     poweroff) poweroff -f ;;
     reboot) reboot -f ;;
     crash) echo c > /proc/sysrq-trigger ;;
-    balloon)
+    balloon | balloon-poweroff)
         balloon
         echo XENOLITH-BALLOON-DONE
+        [ "$then" = balloon-poweroff ] && poweroff -f
+        ;;
+    ticks)
+        tick=0
+        while :; do
+            tick=$((tick + 1))
+            echo "XENOLITH-TICK $tick"
+            sleep 1
+        done
         ;;
 esac
 while :; do

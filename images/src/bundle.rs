@@ -82,7 +82,7 @@ pub fn pack(
             cap: domain.cap,
             hard_affinity: domain.hard_affinity,
             soft_affinity: domain.soft_affinity,
-            on_shutdown: domain.restart.actions(),
+            on_shutdown: domain.on_shutdown,
             preserved_kib: domain.preserved_kib,
             boot: domain.boot,
             cmdline: &domain.cmdline,

@@ -35,7 +35,11 @@
 //! cap = 0                                # % of one pCPU: 0 = none, else 1..=100*vcpus (xl.cfg `cap`)
 //! cpus = "all"                           # hard affinity: "all" or pCPU numbers [0, 2], each < 64
 //! cpus_soft = "all"                      # soft affinity, same form; both default to "all"
-//! restart = "never"                      # "never" (default), "on-crash" or "always"
+//! restart = "never"                      # shorthand for all three below: "never" (destroy on
+//!                                        # any shutdown), "on-crash" or "always" (restart)
+//! on_poweroff = "destroy"                # xl.cfg's actions per shutdown reason: "destroy",
+//! on_reboot = "restart"                  # "restart" or "preserve" (kept, stopped, until
+//! on_crash = "destroy"                   # destroyed); these are xl's defaults
 //! preserved_kib = 0                      # KiB kept unscrubbed across restarts, at 0x3c00_0000;
 //!                                        # a multiple of 4, at most 65536; default 0 (none)
 //! boot = true                            # false: only packed, for the control domain to create
@@ -88,8 +92,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 use xenolith_abi::bundle::{
-    Capability, RestartPolicy, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
-    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS, PRESERVED_MAX_KIB,
+    Capability, RestartPolicy, ShutdownAction, ShutdownActions, AFFINITY_ALL, AFFINITY_CPUS,
+    CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT, DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_VCPUS,
+    PRESERVED_MAX_KIB,
 };
 use xenolith_kernel::platform::cmdline::{parameters, Diagnostic, Params};
 
@@ -186,8 +191,9 @@ pub struct Domain {
     pub hard_affinity: u64,
     /// As `hard_affinity`.
     pub soft_affinity: u64,
-    /// `restart`.
-    pub restart: RestartPolicy,
+    /// What the core does when it stops, by reason: `restart`, `on_poweroff`, `on_reboot`,
+    /// `on_crash`.
+    pub on_shutdown: ShutdownActions,
     /// `preserved_kib`: KiB kept across restarts (0: none).
     pub preserved_kib: u32,
     /// `boot`.
@@ -424,6 +430,9 @@ struct RawDomain {
     cpus: Option<Spanned<Affinity>>,
     cpus_soft: Option<Spanned<Affinity>>,
     restart: Option<Spanned<String>>,
+    on_poweroff: Option<Spanned<String>>,
+    on_reboot: Option<Spanned<String>>,
+    on_crash: Option<Spanned<String>>,
     preserved_kib: Option<Spanned<Integer>>,
     boot: Option<bool>,
     cmdline: Option<Spanned<String>>,

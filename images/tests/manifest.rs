@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use xenolith_abi::bundle::{Capability, RestartPolicy, AFFINITY_ALL};
+use xenolith_abi::bundle::{
+    Capability, RestartPolicy, ShutdownAction, ShutdownActions, AFFINITY_ALL,
+};
 use xenolith_images::debian::DebianArtifact;
 use xenolith_images::manifest::{
     Domain, DomainSource, ErrorKind, Manifest, ManifestError, Position, QemuSettings, DEFAULT_CPUS,
@@ -56,7 +58,10 @@ fn default_manifest_loads() {
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
     assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong"]);
     let xenstore = &manifest.domains[0];
-    assert_eq!((xenstore.restart, xenstore.preserved_kib), (RestartPolicy::OnCrash, 1024));
+    assert_eq!(
+        (xenstore.on_shutdown, xenstore.preserved_kib),
+        (RestartPolicy::OnCrash.actions(), 1024)
+    );
 }
 
 #[test]
@@ -137,7 +142,7 @@ fn domain_defaults() {
         cap: 0,
         hard_affinity: AFFINITY_ALL,
         soft_affinity: AFFINITY_ALL,
-        restart: RestartPolicy::Never,
+        on_shutdown: ShutdownActions::XL_DEFAULT,
         preserved_kib: 0,
         boot: true,
         cmdline: String::new(),
@@ -186,9 +191,10 @@ memory = 1
     assert_eq!((guest.memory_mib, guest.vcpus, guest.weight, guest.cap), (1024, 8, 65535, 800));
     assert_eq!(guest.hard_affinity, 1 | 1 << 2 | 1 << 63);
     assert_eq!(guest.soft_affinity, 1 << 2);
-    assert_eq!((guest.restart, guest.boot), (RestartPolicy::OnCrash, false));
+    assert_eq!((guest.on_shutdown, guest.boot), (RestartPolicy::OnCrash.actions(), false));
     assert_eq!(guest.cmdline, "console=hvc0 root=/dev/xvda");
-    assert_eq!((dm.memory_mib, dm.weight, dm.cap, dm.restart), (4096, 1, 1, RestartPolicy::Always));
+    assert_eq!((dm.memory_mib, dm.weight, dm.cap), (4096, 1, 1));
+    assert_eq!(dm.on_shutdown, RestartPolicy::Always.actions());
     assert_eq!((dm.preserved_kib, guest.preserved_kib), (1024, 0));
     assert_eq!(
         dm.capabilities().collect::<Vec<_>>(),
@@ -995,4 +1001,29 @@ fn columns_count_characters_and_escaped_strings_point_at_the_string() {
     let text = "[system] # é\nname = \"é\"\n";
     let error = parse(text).expect_err("é in the name");
     assert_eq!((error.kind, error.line, error.column), (ErrorKind::BadName, 2, 9));
+}
+
+#[test]
+fn bad_shutdown_action() {
+    assert_bad(
+        "bad_shutdown_action.toml",
+        ErrorKind::BadShutdownAction,
+        10,
+        12,
+        "`on_crash` is \"coredump-destroy\"; write \"destroy\", \"restart\" or \"preserve\"",
+    );
+}
+
+#[test]
+fn shutdown_actions_take_xl_defaults_then_restart_then_each_on_key() {
+    let text = "[system]\nname = \"s\"\n[[domain]]\nname = \"a\"\nprogram = \"test-guest\"\n\
+                memory = 16\n[[domain]]\nname = \"b\"\nprogram = \"test-guest\"\nmemory = 16\n\
+                restart = \"on-crash\"\non_poweroff = \"preserve\"\n";
+    let manifest = Manifest::parse(Path::new("inline.toml"), text).expect("valid");
+    assert_eq!(manifest.domains[0].on_shutdown, ShutdownActions::XL_DEFAULT);
+    let b = manifest.domains[1].on_shutdown;
+    assert_eq!(
+        (b.poweroff, b.reboot, b.crash),
+        (ShutdownAction::Preserve, ShutdownAction::Destroy, ShutdownAction::Restart)
+    );
 }

@@ -96,7 +96,7 @@ impl Source<'_> {
         let cap = keep(errors, self.check_cap(raw.cap.as_ref(), vcpus.unwrap_or(MAX_VCPUS)));
         let hard_affinity = keep(errors, self.check_affinity("cpus", raw.cpus.as_ref()));
         let soft_affinity = keep(errors, self.check_affinity("cpus_soft", raw.cpus_soft.as_ref()));
-        let restart = keep(errors, self.check_restart(raw.restart.as_ref()));
+        let on_shutdown = keep(errors, self.check_shutdown(raw));
         let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
         let ramdisk = keep(errors, self.check_ramdisk(raw.ramdisk.as_ref()));
         let cmdline = keep(errors, self.check_domain_cmdline(raw));
@@ -110,7 +110,7 @@ impl Source<'_> {
             cap: cap?,
             hard_affinity: hard_affinity?,
             soft_affinity: soft_affinity?,
-            restart: restart?,
+            on_shutdown: on_shutdown?,
             preserved_kib: preserved_kib?,
             boot: raw.boot.unwrap_or(true),
             cmdline: cmdline?,
@@ -417,20 +417,39 @@ impl Source<'_> {
         Ok(mask)
     }
 
-    /// A domain's `restart`: one of [`RestartPolicy::ALL`].
-    fn check_restart(
-        &self,
-        restart: Option<&Spanned<String>>,
-    ) -> Result<RestartPolicy, ManifestError> {
-        let Some(restart) = restart else {
-            return Ok(RestartPolicy::Never);
+    /// A domain's shutdown actions: xl's defaults, or all three from `restart` (one of
+    /// [`RestartPolicy::ALL`]), then each `on_poweroff`, `on_reboot`, `on_crash` given (one of
+    /// [`ShutdownAction::ALL`]) in its place.
+    fn check_shutdown(&self, raw: &RawDomain) -> Result<ShutdownActions, ManifestError> {
+        let mut actions = match &raw.restart {
+            None => ShutdownActions::XL_DEFAULT,
+            Some(restart) => RestartPolicy::parse(restart.get_ref())
+                .ok_or_else(|| {
+                    let message = format!(
+                        "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
+                        restart.get_ref()
+                    );
+                    self.error_at(restart.span().start, ErrorKind::BadRestart, message)
+                })?
+                .actions(),
         };
-        RestartPolicy::parse(restart.get_ref()).ok_or_else(|| {
-            let message = format!(
-                "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
-                restart.get_ref()
-            );
-            self.error_at(restart.span().start, ErrorKind::BadRestart, message)
-        })
+        let keys = [
+            ("on_poweroff", &raw.on_poweroff, &mut actions.poweroff),
+            ("on_reboot", &raw.on_reboot, &mut actions.reboot),
+            ("on_crash", &raw.on_crash, &mut actions.crash),
+        ];
+        for (key, value, action) in keys {
+            let Some(value) = value else { continue };
+            *action = ShutdownAction::parse(value.get_ref()).ok_or_else(|| {
+                let message = format!(
+                    "`{key}` is {:?}; write \"destroy\", \"restart\" or \"preserve\" (xl's \
+                     rename-restart, coredump-destroy, coredump-restart and soft-reset need a \
+                     toolstack and are not offered)",
+                    value.get_ref()
+                );
+                self.error_at(value.span().start, ErrorKind::BadShutdownAction, message)
+            })?;
+        }
+        Ok(actions)
     }
 }

@@ -115,6 +115,9 @@ pub enum ErrorKind {
     BadAffinity,
     /// A domain's `restart` is not "never", "on-crash" or "always".
     BadRestart,
+    /// A domain's `on_poweroff`, `on_reboot` or `on_crash` is not "destroy", "restart" or
+    /// "preserve".
+    BadShutdownAction,
     /// A domain's `preserved_kib` is not a multiple of 4 or is too large.
     BadPreserved,
 }

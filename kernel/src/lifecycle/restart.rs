@@ -87,13 +87,15 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
         restarts,
     };
     table.destroy(id);
+    let free_before = memory::frame_counts().1;
     if let Err(error) = table.build(bundle, &spec, None) {
         log::error!("domain {id} ({}): not restarted: {error}", entry.name);
         return false;
     }
     let generation = table.domain(id).map_or(0, |domain| domain.generation);
     log::info!(
-        "domain {id} ({}) restarted: generation {generation}, restart {restarts}{}",
+        "domain {id} ({}) restarted: generation {generation}, restart {restarts}{}; {free_before} \
+         frames were free before",
         entry.name,
         if spec.preserved.is_some() { ", preserved region kept" } else { "" }
     );

@@ -1,0 +1,135 @@
+//! Debian's own arm64 Linux kernel (fetched and unpacked by the host tool, never committed) boots
+//! unmodified as a Xenolith domain to the `/init` of a busybox initramfs, whose checks it prints
+//! (`images/initramfs/init.sh`): Xen found, xenbus and xenstore answering, the vCPUs online, the
+//! memory, the clock, and a clean kernel log. Then the balloon shrinks and grows it while the
+//! core's page counts follow (heartbeat lines), `poweroff -f` gives every frame back, and a
+//! panicking guest takes nobody with it.
+//!
+//! Each boot is on one of QEMU's CPU models: `max` (SVE, SME, MTE and pointer authentication,
+//! which the core hides from guests) or `cortex-a57` (none of them), with the core on 1 or 4
+//! CPUs.
+
+use std::time::Duration;
+
+use xenolith_tests::{expect_all, Boot, Running};
+
+/// Linux's boot under TCG takes tens of seconds; on a loaded CI machine more.
+const LINUX_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// `/init`'s checks, in the order it prints them (after the module loads).
+const CHECKS: [&str; 7] =
+    ["hypervisor", "xenbus", "xenstore", "cpus", "memtotal", "clock", "dmesg"];
+
+/// Waits for `marker`, failing the test with the serial tail after [`LINUX_TIMEOUT`].
+fn wait(running: &mut Running, marker: &str) -> String {
+    running.wait_for(marker, LINUX_TIMEOUT).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The number after `key` in `line` (`key` included, e.g. `"MemTotal="`).
+fn number_after(line: &str, key: &str) -> u64 {
+    let start = line.find(key).unwrap_or_else(|| panic!("no {key:?} in {line:?}")) + key.len();
+    let digits: String = line[start..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|_| panic!("no number after {key:?} in {line:?}"))
+}
+
+/// Forbids every failed check `/init` can print (it follows each with `XENOLITH-CHECK-FAILED`),
+/// and the core crashing a domain.
+fn forbid_failures(running: &mut Running) {
+    running.forbid("XENOLITH-CHECK-FAILED");
+    running.forbid("; crashing it");
+}
+
+/// Waits for every check of domain `domain` to pass and returns its MemTotal in KiB.
+fn expect_checks(running: &mut Running, domain: u16) -> u64 {
+    let mut memtotal = 0;
+    for check in CHECKS {
+        let line = wait(running, &format!("(d{domain}) XENOLITH-CHECK {check} ok"));
+        if check == "memtotal" {
+            memtotal = number_after(&line, "MemTotal=");
+        }
+    }
+    wait(running, &format!("(d{domain}) XENOLITH-INIT-DONE"));
+    memtotal
+}
+
+/// The next heartbeat's memory line: frames free, and domain `domain`'s pages.
+fn next_memory(running: &mut Running, domain: u16) -> (u64, u64) {
+    let line = wait(running, "memory: ");
+    (number_after(&line, "memory: "), number_after(&line, &format!("d{domain} ")))
+}
+
+/// One Linux guest of 256 MiB and 1 vCPU: its checks, the balloon, then `poweroff -f`, after
+/// which it is built again (`on_poweroff = "restart"`). With `twice`, the second incarnation
+/// does the same, and the frames free before each rebuild must match: every frame the first one
+/// held came back (both counts are taken with no Linux domain and with the xenstore domain
+/// holding one dead domain's ring page).
+fn boots_balloons_and_powers_off(cpu: &'static str, cpus: u32, twice: bool) {
+    let mut running =
+        Boot::new(cpus, "").manifest("tests/manifests/linux-one.toml").cpu(cpu).start();
+    forbid_failures(&mut running);
+    wait(&mut running, "domain 1 (linux) built:");
+    let mut free_before = Vec::new();
+    for generation in [3, 4].into_iter().take(if twice { 2 } else { 1 }) {
+        let memtotal = expect_checks(&mut running, 1);
+        // MemTotal is RAM less what the kernel keeps for itself: its image (about 30 MiB for
+        // Debian's) and early allocations; never more than the domain has.
+        assert!(
+            (160 * 1024..=256 * 1024).contains(&memtotal),
+            "MemTotal {memtotal} kB does not fit a 256 MiB domain"
+        );
+        wait(&mut running, "(d1) XENOLITH-CHECK balloon-shrink ok");
+        let (free_small, pages_small) = next_memory(&mut running, 1);
+        assert!(
+            pages_small <= 65536 - 4096,
+            "16 MiB ballooned out, yet d1 has {pages_small} pages"
+        );
+        wait(&mut running, "(d1) XENOLITH-CHECK balloon-grow ok");
+        let (free_big, pages_big) = next_memory(&mut running, 1);
+        assert_eq!(pages_big - pages_small, 4096, "the balloon gave 16 MiB back to d1");
+        // The core's frames follow, give or take the stage-2 table frames the holes needed.
+        let taken = free_small - free_big;
+        assert!((4096..=4096 + 16).contains(&taken), "growing by 4096 pages took {taken} frames");
+        wait(&mut running, "domain 1 (linux) shut down: poweroff");
+        let restarted = format!("domain 1 (linux) restarted: generation {generation}");
+        free_before.push(number_after(&wait(&mut running, &restarted), "; "));
+    }
+    if twice {
+        assert_eq!(free_before[0], free_before[1], "frames free before each rebuild");
+    }
+}
+
+#[test]
+fn linux_on_max_with_one_cpu() {
+    boots_balloons_and_powers_off("max,pauth-impdef=on", 1, true);
+}
+
+#[test]
+fn linux_on_max_with_four_cpus() {
+    boots_balloons_and_powers_off("max,pauth-impdef=on", 4, false);
+}
+
+#[test]
+fn linux_on_cortex_a57_with_one_cpu() {
+    boots_balloons_and_powers_off("cortex-a57", 1, false);
+}
+
+#[test]
+fn linux_on_cortex_a57_with_four_cpus() {
+    boots_balloons_and_powers_off("cortex-a57", 4, true);
+}
+
+/// Two Linux guests, the second with 2 vCPUs: the first panics (sysrq `c`) and the second keeps
+/// running.
+#[test]
+fn a_panicking_linux_guest_takes_nobody_with_it() {
+    let mut running = Boot::new(4, "").manifest("tests/manifests/linux-two.toml").start();
+    forbid_failures(&mut running);
+    let markers = ["(d1) XENOLITH-INIT-DONE", "(d2) XENOLITH-INIT-DONE"];
+    running.wait_for_all(&markers, LINUX_TIMEOUT).unwrap_or_else(|error| panic!("{error}"));
+    wait(&mut running, "Kernel panic - not syncing: sysrq triggered crash");
+    // The survivor goes on ticking, and the xenstore domain and core with it.
+    let first = number_after(&wait(&mut running, "(d2) XENOLITH-TICK "), "XENOLITH-TICK ");
+    let second = number_after(&wait(&mut running, "(d2) XENOLITH-TICK "), "XENOLITH-TICK ");
+    assert!(second > first);
+    wait(&mut running, "shares: ");
+}
