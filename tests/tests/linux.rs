@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use xenolith_tests::{expect_all, Boot, Running};
+use xenolith_tests::{Boot, Running};
 
 /// Linux's boot under TCG takes tens of seconds; on a loaded CI machine more.
 const LINUX_TIMEOUT: Duration = Duration::from_secs(240);
