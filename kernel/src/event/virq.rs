@@ -134,6 +134,9 @@ pub fn deliver(table: &mut Table, slot: usize) {
     let mut empty = guest::empty_list_registers();
     while empty != 0 {
         let Some((intid, priority)) = vcpu.vgic.next_deliverable(distributor) else { break };
+        if guest::merge_into_list_register(intid) {
+            continue;
+        }
         let register = empty.trailing_zeros() as usize;
         guest::inject(register, intid, priority);
         empty &= !(1 << register);

@@ -243,6 +243,35 @@ pub fn empty_list_registers() -> u64 {
 pub fn inject(index: usize, intid: u32, priority: u8) {
     // ICH_LR<n>_EL2: State = pending (bit 62), Group 1 (bit 60), Priority [55:48], vINTID.
     let value = (1 << 62) | (1 << 60) | (u64::from(priority) << 48) | u64::from(intid);
+    write_list_register(index, value);
+}
+
+/// Makes `intid` pending again in the list register that already holds it, if one does: a
+/// vINTID in two list registers is UNPREDICTABLE (GICv3 architecture, ICH_LR<n>_EL2), so an
+/// interrupt raised again while the guest still handles it (active) becomes pending and active
+/// there, and one still pending stays pending once. `false`: no list register holds it.
+pub fn merge_into_list_register(intid: u32) -> bool {
+    let occupied = !empty_list_registers() & ((1 << LIST_REGISTERS) - 1);
+    for index in (0..LIST_REGISTERS).filter(|index| occupied & (1 << index) != 0) {
+        let value = read_list_register(index);
+        if value & 0xffff_ffff == u64::from(intid) {
+            write_list_register(index, value | (1 << 62));
+            return true;
+        }
+    }
+    false
+}
+
+fn read_list_register(index: usize) -> u64 {
+    match index {
+        0 => read_sysreg!("ich_lr0_el2"),
+        1 => read_sysreg!("ich_lr1_el2"),
+        2 => read_sysreg!("ich_lr2_el2"),
+        _ => read_sysreg!("ich_lr3_el2"),
+    }
+}
+
+fn write_list_register(index: usize, value: u64) {
     match index {
         0 => write_sysreg!("ich_lr0_el2", value),
         1 => write_sysreg!("ich_lr1_el2", value),
