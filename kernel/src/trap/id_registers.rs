@@ -2,14 +2,15 @@
 //! arrive as.
 //!
 //! HCR_EL2.TID3 traps a guest's reads of the ID registers of group 3: op0 3, op1 0, CRn 0,
-//! CRm 1-7 (Arm ARM DDI 0487, D19.2 "Identification registers"). The core answers them as Xen
-//! 4.17 does (`xen/arch/arm/arm64/vsysreg.c`, `create_guest_cpuinfo` in `cpufeature.c`): the
+//! CRm 1-7 (Arm ARM DDI 0487, D19.2 "Identification registers"). The core answers them the way
+//! Xen 4.17 does (`xen/arch/arm/arm64/vsysreg.c`, `create_guest_cpuinfo` in `cpufeature.c`): the
 //! hardware's value with the fields hidden whose state the core does not switch per vCPU or whose
-//! controls it keeps trapped, so the guest never uses them (SVE, SME, MTE, pointer
-//! authentication, RAS, MPAM, AMU, the PMU, statistical profiling, trace). Every other encoding
-//! of the space reads as 0: the reserved ones, as the architecture defines them, and the
-//! registers that only describe hidden features (ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1, ...), so that
-//! a register newer than this table describes nothing the guest may use.
+//! controls it keeps trapped, so the guest never uses them. Xen hides SVE, MTE, RAS, MPAM and
+//! AMU; the core also hides SME, pointer authentication, the PMU, statistical profiling and
+//! trace (Xen traps and emulates the PMU and debug registers instead). Every other encoding of
+//! the space reads as 0: the reserved ones, as the architecture defines them, and the registers
+//! that only describe hidden features (ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1, ...), so that a
+//! register newer than this table describes nothing the guest may use.
 //!
 //! # Invariants
 //! - Every read in the group-3 space gets an answer; a guest never takes an Undefined
