@@ -58,5 +58,10 @@ pub mod sched {
     #[cfg(test)]
     mod tests;
 }
+/// Guest traps: the ID registers a guest reads, the Undefined Instruction exception it is given.
+pub mod trap {
+    pub mod id_registers;
+    pub mod undefined;
+}
 #[cfg(test)]
 mod test_rng;

@@ -56,6 +56,24 @@ fn unknown_operations_get_enosys() {
 }
 
 #[test]
+fn hidden_cpu_features_read_as_absent_and_unemulated_registers_are_undefined() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
+    running.forbid("FAIL");
+    running.forbid("unhandled trap");
+    expect_all(
+        &mut running,
+        &[
+            "probe: PASS hidden CPU features read as absent",
+            "probe: reading PMCR_EL0",
+            // The guest's own vector 4 (synchronous, EL1h): EC 0x00 (unknown reason), IL.
+            "unexpected exception 4 at EL1: ESR 0x2000000",
+            "domain 4 (probe) shut down: crash",
+        ],
+    );
+    expect_all(&mut running, &["steady: progress 3"]);
+}
+
+#[test]
 fn the_control_domain_lists_tunes_pauses_and_destroys_a_guest() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/control.toml").start();
     running.forbid("FAIL");

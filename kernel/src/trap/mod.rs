@@ -1,14 +1,17 @@
 //! Where the hardware enters the core after boot: every exception and interrupt taken to EL2
 //! arrives at [`handle_exception`] (called by the arch layer's vector code), and leaves through
 //! [`reschedule`] when the pCPU must run something else. Guest exits are decoded here into the
-//! hypercall, virtual-interrupt, PSCI (`psci.rs`) and fault paths; the periodic tick expires
-//! timers and polls.
+//! hypercall, virtual-interrupt, PSCI (`psci.rs`), system-register and fault paths; the periodic
+//! tick expires timers and polls. The library's half of this folder is `id_registers.rs` (what a
+//! guest reads from the ID registers) and `undefined.rs` (the exception it takes for a trapped
+//! instruction the core does not emulate, as Xen gives it).
 //!
 //! # Invariants
 //! - Runs on the interrupted context's stack with the frame the vector code saved; returning
 //!   restores that frame, which [`reschedule`] may have switched to another vCPU's.
-//! - A guest's exit can only end in a return to it, a reschedule, or its domain's crash; an
-//!   unexpected exception of the core itself stops the system with a register dump.
+//! - A guest's exit can only end in a return to it (possibly into its own exception vector), a
+//!   reschedule, or its domain's crash; an unexpected exception of the core itself stops the
+//!   system with a register dump.
 //! - Lock order: the domain table, then the scheduler.
 
 mod psci;
@@ -16,6 +19,7 @@ mod psci;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::event_channel::VIRQ_TIMER;
+use xenolith_kernel::trap::id_registers::{self, Access, Encoding};
 
 use crate::arch::entry::TrapFrame;
 use crate::arch::exception::{self, Exception};
@@ -117,7 +121,9 @@ fn mapped_now(
     })
 }
 
-/// A synchronous exception from a vCPU: hypercalls, PSCI, WFI/WFE, stage-2 faults.
+/// A synchronous exception from a vCPU: hypercalls, PSCI, WFI/WFE, system registers (SGIs, the
+/// ID registers; any other trapped one, and any trapped instruction of a hidden feature, is
+/// UNDEFINED for the guest), stage-2 faults.
 fn guest_trap(frame: &mut TrapFrame) {
     let slot = percpu::this().current.load(Ordering::Acquire);
     let mut table = TABLE.lock();
@@ -177,10 +183,24 @@ fn guest_trap(frame: &mut TrapFrame) {
             }
             true
         }
-        guest::GuestExit::SystemRegister { iss } if iss & 0x3f_fc1f == ICC_SGI1R_EL1_WRITE => {
-            let value = register(frame, (iss >> 5) as usize & 0x1f);
-            crate::event::virq::send_sgi(&mut table, domain, slot, value);
-            guest::skip_instruction(frame);
+        guest::GuestExit::SystemRegister { iss } => {
+            let access = Access::decode(iss);
+            if access.encoding == ICC_SGI1R_EL1 && !access.read {
+                let value = register(frame, access.register);
+                crate::event::virq::send_sgi(&mut table, domain, slot, value);
+                guest::skip_instruction(frame);
+            } else if let Some(value) = id_registers::read(&access, guest::read_id_register) {
+                if let Some(target) = frame.x.get_mut(access.register) {
+                    *target = value;
+                }
+                guest::skip_instruction(frame);
+            } else {
+                undefined(frame, format_args!("domain {domain}: vCPU {vcpu_index}: {access}"));
+            }
+            false
+        }
+        guest::GuestExit::HiddenFeature { class } => {
+            undefined(frame, format_args!("domain {domain}: vCPU {vcpu_index}: class {class:#x}"));
             false
         }
         guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
@@ -230,14 +250,20 @@ fn guest_trap(frame: &mut TrapFrame) {
     }
 }
 
+/// Gives the vCPU an Undefined Instruction exception for the trapped instruction at its PC
+/// (`what`), which the core does not emulate, as Xen does (`inject_undef_exception`).
+fn undefined(frame: &mut TrapFrame, what: core::fmt::Arguments<'_>) {
+    log::debug!("{what} at PC {:#x} not emulated: undefined instruction injected", frame.elr);
+    guest::inject_undefined(frame);
+}
+
 /// General-purpose register `index` (0-31) of the trapped vCPU; 31 is the zero register here.
 fn register(frame: &TrapFrame, index: usize) -> u64 {
     frame.x.get(index).copied().unwrap_or(0)
 }
 
-/// ISS of a trapped write to ICC_SGI1R_EL1 (Op0 3, Op2 5, Op1 0, CRn 12, CRm 11, direction
-/// write), with the register field (bits 9:5) masked out: Arm ARM D24.2.40, EC 0x18.
-const ICC_SGI1R_EL1_WRITE: u32 = (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
+/// ICC_SGI1R_EL1, whose writes the core emulates (trapped by HCR_EL2.IMO).
+const ICC_SGI1R_EL1: Encoding = Encoding::new(3, 0, 12, 11, 5);
 
 /// The per-pCPU tick: the heartbeat, expired single-shot timers and polls wake their vCPUs, then
 /// the scheduler may switch.

@@ -8,7 +8,7 @@ use core::arch::asm;
 
 /// Reads a system register by name.
 macro_rules! read_sysreg {
-    ($name:literal) => {{
+    ($name:expr) => {{
         let value: u64;
         // SAFETY: reading this system register has no side effect; the callers name only
         // registers that are readable at EL2.
@@ -24,8 +24,8 @@ macro_rules! write_sysreg {
     ($name:literal, $value:expr) => {{
         let value: u64 = $value;
         // SAFETY: every use names a control register of the EL1&0 regime, the GIC CPU interface,
-        // the timers (incl. CNTHCTL/CNTVOFF_EL2), FPCR/FPSR, TPIDR_EL2, HCR/VTCR/VTTBR/CPTR/VMPIDR_EL2
-        // or ICH_*: none changes the EL2 stage-1
+        // the timers (incl. CNTHCTL/CNTVOFF_EL2), FPCR/FPSR, TPIDR_EL2,
+        // HCR/VTCR/VTTBR/CPTR/MDCR/VMPIDR_EL2 or ICH_*: none changes the EL2 stage-1
         // translation or memory the compiler knows about (the MMU itself is switched only in
         // `mmu::enable`), and the ISB makes the write take effect before the next instruction.
         unsafe {

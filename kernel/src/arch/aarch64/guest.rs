@@ -8,7 +8,12 @@
 //!
 //! # Invariants
 //! - HCR_EL2 always holds [`HCR_GUEST`] once [`init_cpu`] ran: stage 2 on, every physical interrupt
-//!   to EL2, WFI/WFE/SMC trapped.
+//!   to EL2, WFI/WFE/SMC and ID register reads trapped.
+//! - The state of the features `xenolith_kernel::trap::id_registers` hides from guests and the
+//!   core does not switch stays trapped: SVE, SME (CPTR_EL2.TZ, TSM), AMU (TAM), trace (TTA),
+//!   the PMU and statistical profiling (MDCR_EL2.TPM, TPMCR, TPMS, TTRF), pointer
+//!   authentication keys and instructions (HCR_EL2.APK and API clear), MTE tags (HCR_EL2.ATA
+//!   clear).
 //! - VTTBR_EL2 names the stage 2 of the vCPU running (or last run) on this pCPU.
 
 use core::arch::asm;
@@ -16,8 +21,9 @@ use core::arch::asm;
 use super::cpu::{read_sysreg, write_sysreg};
 use super::entry::TrapFrame;
 use xenolith_kernel::mm::lpae;
+use xenolith_kernel::trap::undefined;
 
-/// HCR_EL2 while domains run: VM, SWIO, FMO, IMO, AMO, TWI, TWE, TSC, RW.
+/// HCR_EL2 while domains run: VM, SWIO, FMO, IMO, AMO, TWI, TWE, TID3, TSC, RW.
 pub const HCR_GUEST: u64 = (1 << 0)
     | (1 << 1)
     | (1 << 3)
@@ -25,6 +31,7 @@ pub const HCR_GUEST: u64 = (1 << 0)
     | (1 << 5)
     | (1 << 13)
     | (1 << 14)
+    | (1 << 18)
     | (1 << 19)
     | (1 << 31);
 
@@ -293,8 +300,14 @@ pub fn init_cpu() {
     // VTCR_EL2: RES1 bit 31, PS, SH0 inner, ORGN0/IRGN0 write-back, SL0 = 1 (start at level 1).
     let vtcr = (1 << 31) | (parange << 16) | (0b11 << 12) | (1 << 10) | (1 << 8) | (1 << 6) | t0sz;
     write_sysreg!("vtcr_el2", vtcr);
-    // CPTR_EL2 (non-VHE): RES1 bits 13:12 and 9:0; TFP (bit 10) clear: FP/SIMD not trapped.
-    write_sysreg!("cptr_el2", 0x33ff);
+    // CPTR_EL2 (non-VHE): RES1 bits 13:12 and 9:0, which include TZ (8, SVE) and TSM (12, SME);
+    // TTA (20, trace registers) and TAM (30, activity monitors); TFP (10) clear: FP/SIMD not
+    // trapped.
+    write_sysreg!("cptr_el2", 0x33ff | (1 << 20) | (1 << 30));
+    // MDCR_EL2: TPMCR (5), TPM (6), TPMS (14, statistical profiling), TTRF (19, trace filter);
+    // HPMN (4:0) as it was. E2PB and E2TB 0: the profiling and trace buffers are EL2's.
+    let hpmn = read_sysreg!("mdcr_el2") & 0x1f;
+    write_sysreg!("mdcr_el2", hpmn | (1 << 5) | (1 << 6) | (1 << 14) | (1 << 19));
     write_sysreg!("hcr_el2", HCR_GUEST);
     // ICH_HCR_EL2.En: the virtual CPU interface is on.
     write_sysreg!("ich_hcr_el2", 1);
@@ -346,6 +359,9 @@ pub enum GuestExit {
     InstructionAbort { ipa: u64 },
     /// A trapped system register access.
     SystemRegister { iss: u32 },
+    /// An instruction of a feature guests are not shown, trapped: pointer authentication
+    /// (EC 0x09), SVE (0x19) or SME (0x1d).
+    HiddenFeature { class: u8 },
     /// Anything else.
     Other { class: u8 },
 }
@@ -369,11 +385,49 @@ pub fn decode_exit(frame: &TrapFrame) -> GuestExit {
         },
         0x20 => GuestExit::InstructionAbort { ipa: fault_ipa() },
         0x18 => GuestExit::SystemRegister { iss },
+        0x09 | 0x19 | 0x1d => GuestExit::HiddenFeature { class },
         _ => GuestExit::Other { class },
     }
 }
 
-/// Steps the vCPU past the trapped 32-bit instruction at its PC.
+/// Steps the vCPU past the trapped 32-bit instruction at its PC, which ran as far as the guest
+/// can tell: PSTATE.BTYPE (SPSR bits 11:10) is 0 after any instruction but a branch.
 pub fn skip_instruction(frame: &mut TrapFrame) {
     frame.elr += 4;
+    frame.spsr &= !(0b11 << 10);
+}
+
+/// Gives the running vCPU an Undefined Instruction exception for the instruction at its PC
+/// (`xenolith_kernel::trap::undefined`): its EL1 registers are live in the hardware.
+pub fn inject_undefined(frame: &mut TrapFrame) {
+    let entry = undefined::undefined_instruction(frame.spsr, read_sysreg!("sctlr_el1"), frame.esr);
+    write_sysreg!("elr_el1", frame.elr);
+    write_sysreg!("spsr_el1", frame.spsr);
+    write_sysreg!("esr_el1", entry.syndrome);
+    // VBAR_EL1 bits 10:0 are RES0.
+    frame.elr = (read_sysreg!("vbar_el1") & !0x7ff) + entry.vector_offset;
+    frame.spsr = entry.pstate;
+}
+
+/// The hardware's value of the ID register op0 3, op1 0, CRn 0, `crm`, `op2` (group 3 of
+/// HCR_EL2.TID3: CRm 1-7); 0 for any other `crm`. Only called for the registers
+/// `xenolith_kernel::trap::id_registers::find` knows.
+pub fn read_id_register(crm: u8, op2: u8) -> u64 {
+    macro_rules! group_3 {
+        ($($crm:literal: $($op2:literal)*;)*) => {
+            match (crm, op2) {
+                $($(($crm, $op2) => read_sysreg!(concat!("s3_0_c0_c", $crm, "_", $op2)),)*)*
+                _ => 0,
+            }
+        };
+    }
+    group_3! {
+        1: 0 1 2 3 4 5 6 7;
+        2: 0 1 2 3 4 5 6 7;
+        3: 0 1 2 3 4 5 6 7;
+        4: 0 1 2 3 4 5 6 7;
+        5: 0 1 2 3 4 5 6 7;
+        6: 0 1 2 3 4 5 6 7;
+        7: 0 1 2 3 4 5 6 7;
+    }
 }

@@ -4,6 +4,9 @@
 //! - `hello`: prints its start-up information and Xen version, then powers off;
 //! - `spin`: counts forever, printing `progress N` every 2^24 iterations;
 //! - `fault`: reads memory outside its RAM (it must be crashed alone);
+//! - `cpu-features`: the ID registers must hide SVE, SME, MTE, pointer authentication and the
+//!   PMU, a reserved ID encoding must read as 0; then it reads PMCR_EL0, which the core traps and
+//!   does not emulate: its own EL1 vector must take an Undefined Instruction exception;
 //! - `zeros`: the RAM it has not used yet must read as zero (then it spins);
 //! - `smp`: brings its other vCPUs up with PSCI CPU_ON;
 //! - `privilege`: domctl and sysctl must fail with -EPERM (and a stale interface version -EACCES);
@@ -63,6 +66,7 @@ mod guest {
             "hello" => println!("{name}: PASS hello"),
             "spin" => spin(name),
             "fault" => fault(name),
+            "cpu-features" => cpu_features(name),
             "privilege" => privilege(name),
             "control" => control(name, info),
             "smp" => smp(name, info),
@@ -405,6 +409,43 @@ mod guest {
         // hypervisor crashes this domain alone. The read never completes.
         let value = unsafe { core::ptr::read_volatile(0x1000_0000 as *const u64) };
         println!("{name}: FAIL the read returned {value:#x}");
+    }
+
+    fn cpu_features(name: &str) {
+        macro_rules! read {
+            ($register:literal) => {{
+                let value: u64;
+                // SAFETY: an MRS only reads a register (the core traps and answers it).
+                unsafe {
+                    core::arch::asm!(concat!("mrs {}, ", $register), out(reg) value, options(nomem, nostack))
+                };
+                value
+            }};
+        }
+        let field = |value: u64, shift: u32| (value >> shift) & 0xf;
+        let (pfr0, pfr1) = (read!("s3_0_c0_c4_0"), read!("s3_0_c0_c4_1"));
+        let (dfr0, isar1) = (read!("s3_0_c0_c5_0"), read!("s3_0_c0_c6_1"));
+        let shown = [
+            ("ID_AA64PFR0_EL1.SVE", field(pfr0, 32)),
+            ("ID_AA64PFR1_EL1.MTE", field(pfr1, 8)),
+            ("ID_AA64PFR1_EL1.SME", field(pfr1, 24)),
+            ("ID_AA64ISAR1_EL1.APA/API", field(isar1, 4) | field(isar1, 8)),
+            ("ID_AA64ISAR1_EL1.GPA/GPI", field(isar1, 24) | field(isar1, 28)),
+            ("ID_AA64DFR0_EL1.PMUVer", field(dfr0, 8)),
+            ("ID_AA64ZFR0_EL1", read!("s3_0_c0_c4_4")),
+            ("reserved S3_0_C0_C3_3", read!("s3_0_c0_c3_3")),
+        ];
+        let mut passed = field(pfr0, 0) == 1 && field(dfr0, 0) != 0;
+        for (what, value) in shown.into_iter().filter(|(_, value)| *value != 0) {
+            println!("{name}: FAIL {what} reads {value:#x}");
+            passed = false;
+        }
+        if passed {
+            println!("{name}: PASS hidden CPU features read as absent");
+        }
+        println!("{name}: reading PMCR_EL0, which the core does not emulate");
+        let value = read!("pmcr_el0");
+        println!("{name}: FAIL PMCR_EL0 read {value:#x} without an exception");
     }
 
     fn expect(name: &str, what: &str, result: i64, expected: XenError) -> bool {
