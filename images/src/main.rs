@@ -3,7 +3,7 @@
 
 mod xenstore_checks;
 
-use xenolith_images::code_lines;
+use xenolith_images::{code_lines, debian};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -323,6 +323,15 @@ fn bench() -> Result<()> {
         "figure: xenstore-stub kill-to-serving downtime over 10 kills (instructions): min {}, median {}, max {}",
         downtimes[0], downtimes[5], downtimes[9]
     );
+    // Debian's Linux to its /init marker, as a domU and bare. Both print the marker through the
+    // kernel log (no console device: `console=hvc0` has no hvc0 on either), so its printk time
+    // is Linux's clock from its timer's start to /init: instructions, under -icount shift=0.
+    let (domu, bare) = linux_boot_figures(&root, timeout)?;
+    println!(
+        "figure: Debian Linux boot to /init (printk clock, from time_init): domU {domu} \
+         instructions, bare {bare} instructions, ratio {:.3}",
+        domu as f64 / bare.max(1) as f64
+    );
     // The xenstore logic on the host.
     let status = Command::new(env!("CARGO"))
         .args(["run", "--release", "--quiet", "-p", "xenolith-xenstore", "--example", "bench"])
@@ -366,6 +375,61 @@ fn icount_config(image: &workspace::SystemImage, cpus: u32) -> QemuConfig {
 
 /// Boots `image` and returns (virtual nanoseconds to "ready", wall time to "ready"). Under
 /// `-icount shift=0` a virtual nanosecond is one instruction.
+/// Linux's printk time (nanoseconds) at its /init marker: as a domU of the core
+/// (`tests/manifests/bench-linux.toml`), and bare on the same QEMU with the same kernel and
+/// initramfs (EL1, `-cpu max`, 256 MiB, one CPU).
+fn linux_boot_figures(root: &std::path::Path, timeout: Duration) -> Result<(u64, u64)> {
+    let system = workspace::build_system(
+        &root.join("tests/manifests/bench-linux.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let domu =
+        printk_ns(&running.wait_for("XENOLITH-INIT-DONE", timeout).map_err(anyhow::Error::msg)?)?;
+    drop(running);
+    let packages = debian::fetch()?;
+    let directory = root.join("target/images/bench-linux-bare");
+    std::fs::create_dir_all(&directory)?;
+    let kernel = directory.join("Image");
+    let initrd = directory.join("initramfs.cpio");
+    std::fs::write(&kernel, debian::kernel_image(&packages)?)?;
+    std::fs::write(&initrd, debian::initramfs(&packages)?)?;
+    let mut command = Command::new(qemu::QEMU_AARCH64);
+    command.args([
+        "-M",
+        "virt,gic-version=3",
+        "-cpu",
+        qemu::DEFAULT_CPU,
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+    ]);
+    command
+        .args(["-icount", "shift=0", "-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    command.arg("-kernel").arg(&kernel).arg("-initrd").arg(&initrd).arg("-no-reboot");
+    command.args([
+        "-append",
+        "console=hvc0 earlycon=pl011,0x9000000 printk.devkmsg=on xenolith.cpus=1",
+    ]);
+    let mut running = Running::spawn(command)?;
+    let bare =
+        printk_ns(&running.wait_for("XENOLITH-INIT-DONE", timeout).map_err(anyhow::Error::msg)?)?;
+    Ok((domu, bare))
+}
+
+/// The printk time of a Linux log line (`[   12.345678] ...`), in nanoseconds.
+fn printk_ns(line: &str) -> Result<u64> {
+    let stamp = line
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .with_context(|| format!("no printk time in {line:?}"))?;
+    let (seconds, micros) =
+        stamp.trim().split_once('.').with_context(|| format!("no printk time in {line:?}"))?;
+    Ok(seconds.parse::<u64>()? * 1_000_000_000 + micros.parse::<u64>()? * 1_000)
+}
+
 fn boot_to_ready(
     image: &workspace::SystemImage,
     cpus: u32,

@@ -88,8 +88,13 @@ impl Running {
     /// Starts QEMU as `config` says, serial on a pipe. Lines containing "PANIC" fail any wait
     /// unless [`Running::allow`] lifts that.
     pub fn start(config: &QemuConfig) -> Result<Self> {
+        Self::spawn(config.command())
+    }
+
+    /// Starts the QEMU command `qemu` (serial on its standard output), supervised as
+    /// [`Running::start`] does.
+    pub fn spawn(qemu: std::process::Command) -> Result<Self> {
         let slot = Slot::acquire();
-        let qemu = config.command();
         let mut command = std::process::Command::new("setpriv");
         command.args(["--pdeathsig", "KILL", "--"]).arg(qemu.get_program()).args(qemu.get_args());
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
