@@ -116,6 +116,37 @@ pub fn for_each_domain(mut each: impl FnMut(&xenolith_abi::xen::domctl::xen_domc
     }
 }
 
+/// `XEN_DOMCTL_getdomaininfo` of domain `id` (needs `control` or `xenstore` for another
+/// domain). Xen answers with the first domain whose id is at least `id`; another domain's answer
+/// is `ESRCH` here, as is there being none.
+pub fn getdomaininfo(
+    id: u16,
+) -> Result<xenolith_abi::xen::domctl::xen_domctl_getdomaininfo, xenolith_abi::xen::errno::XenError>
+{
+    use xenolith_abi::xen::domctl::{
+        xen_domctl, xen_domctl_getdomaininfo, DomctlPayload, XEN_DOMCTL_getdomaininfo,
+    };
+    use xenolith_abi::xen::errno::XenError;
+    let mut op = xen_domctl {
+        cmd: XEN_DOMCTL_getdomaininfo,
+        interface_version: 0,
+        domain: id,
+        _pad: [0; 3],
+        u: DomctlPayload::new(&[0u64; 16]),
+    };
+    match domctl(&mut op) {
+        0 => {
+            let info: xen_domctl_getdomaininfo = op.u.read();
+            if info.domain == id {
+                Ok(info)
+            } else {
+                Err(XenError::ESRCH)
+            }
+        }
+        code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
+    }
+}
+
 /// `XENOLITH_DOMCTL_DOMAIN_INFO` for domain `id` (`DOMID_SELF` for this one): what the core
 /// knows of it. Another domain needs `control` or `xenstore`.
 pub fn domain_info(

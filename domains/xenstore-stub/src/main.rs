@@ -35,6 +35,7 @@ mod stub {
     use core::sync::atomic::{AtomicU32, Ordering};
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
+    use xenolith_abi::xen::domctl::{xen_domctl_getdomaininfo, XEN_INVALID_MAX_VCPU_ID};
     use xenolith_abi::xen::event_channel::VIRQ_DOM_EXC;
     use xenolith_abi::xen::grant_table::{grant_handle_t, GNTTAB_RESERVED_XENSTORE};
     use xenolith_abi::xen::hypercall::DOMID_SELF;
@@ -47,7 +48,7 @@ mod stub {
     };
     use xenolith_runtime::events::{self, Port};
     use xenolith_runtime::{grants, hypercall, println, StartInfo};
-    use xenolith_xenstore::{DomId, Effect, Quotas, Ring, Store};
+    use xenolith_xenstore::{DomId, Effect, NewDomain, Quotas, Ring, Store};
     use xenstore_stub::ring::{self, RingPage};
     use xenstore_stub::snapshot::Slots;
 
@@ -130,6 +131,31 @@ mod stub {
         core::str::from_utf8(&info.name[..length]).unwrap_or("?")
     }
 
+    /// What the store writes for domain `info` at boot (Xen's `init-dom0less` takes the same from
+    /// `libxl_dominfo`): its vCPUs, its memory now (`memory/target`) and at most
+    /// (`memory/static-max`), its handle, from the core's `XEN_DOMCTL_getdomaininfo` (`record`).
+    fn new_domain<'a>(
+        info: &'a XenolithDomainInfo,
+        record: &xen_domctl_getdomaininfo,
+        now_ns: u64,
+    ) -> NewDomain<'a> {
+        let vcpus = match record.max_vcpu_id {
+            XEN_INVALID_MAX_VCPU_ID => 0,
+            highest => highest.saturating_add(1),
+        };
+        NewDomain {
+            name: name_of(info),
+            privileged: info.capabilities & XENOLITH_CAP_CONTROL != 0,
+            ring: Some(Ring { gfn: info.store_gfn, port: info.store_port }),
+            vcpus,
+            target_kib: record.tot_pages.saturating_mul(4),
+            static_max_kib: record.max_pages.saturating_mul(4),
+            handle: record.handle,
+            generation: info.generation,
+            start_time_ns: now_ns,
+        }
+    }
+
     /// The xenstore server: the store, this incarnation's mappings and the preserved region.
     struct Server {
         store: Store,
@@ -208,7 +234,9 @@ mod stub {
         /// with a new port) loses its connection (`@releaseDomain`); one shut down fires
         /// `@releaseDomain` once and keeps its connection until it is destroyed; with `add_new`
         /// (a fresh store) every running domain with a xenstore port is added, and a domain
-        /// rebuilt under its id is added again. `true` if the store changed.
+        /// rebuilt under its id is added again (its old nodes and `/vm/<uuid>` went with
+        /// `domain_gone`; the new ones carry the new generation's UUID). A restored store adds
+        /// nothing else: its domains' nodes are in the snapshot. `true` if the store changed.
         fn reconcile(&mut self, add_new: bool) -> bool {
             let mut changed = false;
             let me = self.me;
@@ -238,9 +266,14 @@ mod stub {
                 if info.store_port == 0 || self.store.is_connected(id) || !(add_new || known) {
                     continue;
                 }
-                let ring = Ring { gfn: info.store_gfn, port: info.store_port };
-                let privileged = info.capabilities & XENOLITH_CAP_CONTROL != 0;
-                match self.store.add_domain(id, name_of(&info), privileged, Some(ring)) {
+                let record = match hypercall::getdomaininfo(id) {
+                    Ok(record) => record,
+                    Err(error) => {
+                        log::warn!("xenstore: domain {id} not added: no getdomaininfo ({error:?})");
+                        continue;
+                    }
+                };
+                match self.store.add_domain(id, &new_domain(&info, &record, now_ns())) {
                     Ok(()) => changed = true,
                     Err(error) => log::warn!("xenstore: domain {id} not added: {error}"),
                 }

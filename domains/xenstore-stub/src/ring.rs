@@ -263,10 +263,11 @@ mod tests {
     #[test]
     fn a_restored_store_skips_every_message_published_since_its_snapshot() {
         use xenolith_abi::xen::xs_wire::msg::XS_WATCH;
-        use xenolith_xenstore::Ring;
+        use xenolith_xenstore::{NewDomain, Ring};
 
         let mut store = Store::new(Default::default());
-        store.add_domain(1, "guest", false, Some(Ring { gfn: 0x39001, port: 1 })).unwrap();
+        let ring = Some(Ring { gfn: 0x39001, port: 1 });
+        store.add_domain(1, &NewDomain { ring, ..NewDomain::new("guest", 1, 16384) }).unwrap();
         let payload = b"/local/domain/1/w\0t\0";
         let mut request = Vec::new();
         for word in [XS_WATCH, 7, 0, payload.len() as u32] {

@@ -8,14 +8,19 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use xenolith_xenstore::wire::{self, msg::*};
-use xenolith_xenstore::{Quotas, Ring, Store};
+use xenolith_xenstore::{NewDomain, Quotas, Ring, Store};
 
 /// A store with the control domain (0) and two guests.
 fn store() -> Store {
     let mut store = Store::new(Quotas::default());
-    store.add_domain(0, "control", true, None).expect("control");
-    store.add_domain(1, "guest1", false, Some(Ring { gfn: 1, port: 1 })).expect("guest 1");
-    store.add_domain(2, "guest2", false, Some(Ring { gfn: 2, port: 2 })).expect("guest 2");
+    let control = NewDomain { privileged: true, ..NewDomain::new("control", 1, 65536) };
+    store.add_domain(0, &control).expect("control");
+    for domid in 1..=2u16 {
+        let ring = Some(Ring { gfn: u64::from(domid), port: u32::from(domid) });
+        let name = format!("guest{domid}");
+        let guest = NewDomain { ring, ..NewDomain::new(&name, 2, 16384) };
+        store.add_domain(domid, &guest).expect("guest");
+    }
     store
 }
 

@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use xenolith_abi::xen::xs_wire::{msg, XENSTORE_PAYLOAD_MAX};
 
 use crate::perms::Who;
+use crate::populate::Uuid;
 use crate::store::{Ring, Transport};
 use crate::transaction::Transaction;
 use crate::watch::{self, Watch};
@@ -64,6 +65,8 @@ pub(crate) struct Connection {
     pub transactions: BTreeMap<u32, Transaction>,
     /// Next transaction id to try (Xen's `next_transaction_id`).
     pub next_transaction_id: u32,
+    /// The UUID of the `/vm/<uuid>` written for it at boot (removed when it goes).
+    pub vm: Option<Uuid>,
 }
 
 impl Connection {
@@ -84,6 +87,7 @@ impl Connection {
             watches: Vec::new(),
             transactions: BTreeMap::new(),
             next_transaction_id: 0,
+            vm: None,
         }
     }
 

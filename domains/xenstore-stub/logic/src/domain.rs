@@ -4,22 +4,23 @@
 //! (`tools/xenstore/xenstored_watch.c`), `TRANSACTION_START`/`END`
 //! (`xenstored_transaction.c`), `INTRODUCE`, `RELEASE`, `RESUME`, `SET_TARGET`,
 //! `GET_DOMAIN_PATH`, `IS_DOMAIN_INTRODUCED` (`xenstored_domain.c`), and the binary's own domain
-//! calls: boot-time population, shutdown and death.
+//! calls for shutdown and death (boot-time population is in `populate`).
 //!
 //! When a domain goes away (death or `RELEASE`) Xen removes every node it owns, with its
 //! subtree, firing watches as for `RM` (`domain_tree_remove()`, and `docs/misc/xenstore.txt`:
 //! "nodes owned by that domain will be removed together with all of those nodes' children"),
-//! then fires `@releaseDomain`.
+//! then fires `@releaseDomain`. The `/vm/<uuid>` written for it at boot goes too, as libxl's
+//! `libxl__domain_destroy()` removes it.
 //!
 //! # Invariants
 //! - `@introduceDomain` fires when a domain first gets a connection; `@releaseDomain` when a
 //!   connected domain is released, dies, or shuts down (once until `RESUME`).
-//! - A domain that goes away leaves no connection, no watch, no transaction, no owned node, and
-//!   no effective permission entry (its entries are marked ignored).
+//! - A domain that goes away leaves no connection, no watch, no transaction, no owned node, no
+//!   `/vm/<uuid>` of its own, and no effective permission entry (its entries are marked
+//!   ignored).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt::Write;
 
 use xenolith_abi::xen::hypercall::{DOMID_FIRST_RESERVED, DOMID_SELF};
 use xenolith_abi::xen::xs_wire::XENSTORE_REL_PATH_MAX;
@@ -31,9 +32,8 @@ use crate::ops::{atoi, onearg, rm_node};
 use crate::path;
 use crate::perms::{self, Perm, Who};
 use crate::quota;
-use crate::store::{AddDomainError, Effect, Reply, Ring, Store, INTRODUCE_DOMAIN, RELEASE_DOMAIN};
+use crate::store::{Effect, Reply, Ring, Store, INTRODUCE_DOMAIN, RELEASE_DOMAIN};
 use crate::transaction::Transaction;
-use crate::tree::Node;
 use crate::watch::Watch;
 use crate::wire;
 use crate::DomId;
@@ -251,68 +251,6 @@ impl Store {
         Ok(Reply::bytes(if known { b"T\0".to_vec() } else { b"F\0".to_vec() }))
     }
 
-    /// Boot-time population: creates `/local/domain/<domid>` with `name` and `domid` (owned by
-    /// the domain, as Xen's `init-dom0less` makes them) and the domain's connection.
-    ///
-    /// Missing `/local` and `/local/domain` are created with the root's permissions. Watches on
-    /// the new nodes and `@introduceDomain` fire.
-    pub fn add_domain(
-        &mut self,
-        domid: DomId,
-        name: &str,
-        privileged: bool,
-        ring: Option<Ring>,
-    ) -> Result<(), AddDomainError> {
-        if domid >= DOMID_FIRST_RESERVED {
-            return Err(AddDomainError::Reserved);
-        }
-        if self.connections.contains_key(&domid) {
-            return Err(AddDomainError::Exists);
-        }
-        let base = path::domain_path(u32::from(domid));
-        let own = alloc::vec![Perm::new(domid, 0)];
-        let mut id_text = String::new();
-        // Writing to a String cannot fail.
-        let _ = write!(id_text, "{domid}");
-        let nodes: [(String, Option<&[u8]>); 5] = [
-            (String::from("/local"), None),
-            (String::from("/local/domain"), None),
-            (base.clone(), Some(b"")),
-            (path::child(&base, b"name"), Some(name.as_bytes())),
-            (path::child(&base, b"domid"), Some(id_text.as_bytes())),
-        ];
-        let mut db = Db::new(&mut self.tree, None, &mut self.generation, None);
-        for (node_path, value) in &nodes {
-            let existing = db.tree.get(node_path).cloned();
-            let mut node = match existing {
-                Some(node) => node,
-                None => {
-                    let parent_path = path::parent(node_path);
-                    let Some(mut parent) = db.tree.get(parent_path).cloned() else { continue };
-                    parent.add_child(path::basename(node_path));
-                    let inherited = parent.perms.clone();
-                    // Writes outside a transaction cannot fail.
-                    let _ = db.write(parent_path, parent);
-                    Node::new(inherited)
-                }
-            };
-            if let Some(value) = value {
-                node.perms = own.clone();
-                if node_path != &base {
-                    node.data = value.to_vec();
-                }
-            }
-            // Writes outside a transaction cannot fail.
-            let _ = db.write(node_path, node);
-            db.fire(node_path, false, None, None);
-        }
-        let fires = core::mem::take(&mut db.fires);
-        self.connections.insert(domid, Connection::new(privileged, ring));
-        self.deliver(&fires);
-        self.fire_special(INTRODUCE_DOMAIN);
-        Ok(())
-    }
-
     /// The binary saw `domid` shut down or crash: fires `@releaseDomain` once (until `RESUME`),
     /// as Xen's `check_domains()` does.
     pub fn domain_shutdown(&mut self, domid: DomId) {
@@ -325,17 +263,21 @@ impl Store {
     }
 
     /// The binary saw `domid` die (or `RELEASE` named it): drops its connection (watches,
-    /// transactions, queued output), removes the nodes it owns with their subtrees (firing
-    /// watches), marks its permission entries ignored, and fires `@releaseDomain` if it was
-    /// connected.
+    /// transactions, queued output), removes the nodes it owns with their subtrees and its
+    /// `/vm/<uuid>` (firing watches), marks its permission entries ignored, and fires
+    /// `@releaseDomain` if it was connected.
     pub fn domain_gone(&mut self, domid: DomId) {
-        let was_connected = self.connections.remove(&domid).is_some();
+        let gone = self.connections.remove(&domid);
+        let was_connected = gone.is_some();
         for conn in self.connections.values_mut() {
             if conn.target == Some(domid) {
                 conn.target = None;
             }
         }
         self.remove_owned_nodes(domid);
+        if let Some(uuid) = gone.and_then(|conn| conn.vm) {
+            self.remove_subtree(&uuid.vm_path());
+        }
         let ignore = |perms: &mut Vec<Perm>| {
             for entry in perms.iter_mut().skip(1).filter(|entry| entry.id == domid) {
                 entry.bits |= perms::IGNORE;
@@ -386,11 +328,19 @@ impl Store {
             stack.extend(children.into_iter().rev());
         }
         for node_path in doomed {
-            let mut db = Db::new(&mut self.tree, None, &mut self.generation, None);
-            // A subtree that cannot be removed (an inconsistent tree) is left in place.
-            let _ = rm_node(&mut db, &node_path);
-            let fires = core::mem::take(&mut db.fires);
-            self.deliver(&fires);
+            self.remove_subtree(&node_path);
         }
+    }
+
+    /// Removes `node_path` with its subtree, if it exists, firing watches as `RM` does.
+    fn remove_subtree(&mut self, node_path: &str) {
+        if self.tree.get(node_path).is_none() {
+            return;
+        }
+        let mut db = Db::new(&mut self.tree, None, &mut self.generation, None);
+        // A subtree that cannot be removed (an inconsistent tree) is left in place.
+        let _ = rm_node(&mut db, node_path);
+        let fires = core::mem::take(&mut db.fires);
+        self.deliver(&fires);
     }
 }

@@ -47,6 +47,7 @@ mod errno;
 mod ops;
 mod path;
 mod perms;
+mod populate;
 mod quota;
 mod snapshot;
 pub mod store;
@@ -55,6 +56,7 @@ mod tree;
 mod watch;
 pub mod wire;
 
+pub use populate::{NewDomain, Uuid};
 pub use quota::Quotas;
 pub use snapshot::{DecodeError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 pub use store::{AddDomainError, Effect, ProtocolError, Ring, Stats, Store, Transport};

@@ -5,7 +5,7 @@
 //! after each batch of requests it writes [`Store::encode`]'s output there, and after a restart
 //! it calls [`Store::decode`] and [`Store::abort_transactions`].
 //!
-//! Format, version 1 (all integers little-endian):
+//! Format, version 2 (all integers little-endian; version 1 had no `/vm` UUID):
 //! ```text
 //! header:  magic "XLXSSNAP" (8) | version u32 | body length u32 | checksum u64 of the body
 //! body:    varint = unsigned LEB128; bytes = varint length + bytes; perms = varint count +
@@ -18,8 +18,8 @@
 //!                    previous path + bytes rest of path, varint generation, perms, bytes value,
 //!                    bytes children
 //!   connections      varint count, each: varint domid, u8 flags (1 privileged, 2 ignored,
-//!                    4 shutdown, 8 target, 16 ring), [varint target], [varint gfn, varint port],
-//!                    varint req_cons, varint rsp_prod, varint next transaction id, bytes input,
+//!                    4 shutdown, 8 target, 16 ring, 32 vm), [varint target], [varint gfn,
+//!                    varint port], [16 bytes `/vm` UUID], varint req_cons, varint rsp_prod, varint next transaction id, bytes input,
 //!                    varint count + (u8 event, bytes message) output, varint output offset,
 //!                    varint count + (bytes path, bytes token, u8 relative) watches,
 //!                    varint count + transactions
@@ -49,6 +49,7 @@ use xenolith_abi::xen::xs_wire::{msg, XENSTORE_PAYLOAD_MAX};
 use crate::connection::{Connection, Outgoing};
 use crate::path;
 use crate::perms::{self, Perm};
+use crate::populate::Uuid;
 use crate::quota::Quotas;
 use crate::store::{Effect, Ring, Store, Transport};
 use crate::transaction::{Accessed, Transaction};
@@ -60,7 +61,7 @@ use crate::DomId;
 /// First bytes of every snapshot.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"XLXSSNAP";
 /// The format [`Store::encode`] writes and [`Store::decode`] reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Bytes of the header.
 const HEADER: usize = 24;
 
@@ -191,7 +192,8 @@ impl Writer<'_> {
             | u8::from(conn.ignored) << 1
             | u8::from(conn.shutdown) << 2
             | u8::from(conn.target.is_some()) << 3
-            | u8::from(conn.ring.is_some()) << 4;
+            | u8::from(conn.ring.is_some()) << 4
+            | u8::from(conn.vm.is_some()) << 5;
         self.u8(flags);
         if let Some(target) = conn.target {
             self.varint(u64::from(target));
@@ -199,6 +201,9 @@ impl Writer<'_> {
         if let Some(ring) = conn.ring {
             self.varint(ring.gfn);
             self.varint(u64::from(ring.port));
+        }
+        if let Some(uuid) = conn.vm {
+            self.out.extend_from_slice(&uuid.0);
         }
         self.varint(u64::from(conn.transport.req_cons));
         self.varint(u64::from(conn.transport.rsp_prod));
@@ -393,7 +398,7 @@ impl<'a> Reader<'a> {
         if domid >= DOMID_FIRST_RESERVED {
             return Err(DecodeError::Invalid("a connection of a reserved domid"));
         }
-        let flags = self.flag(0x1f)?;
+        let flags = self.flag(0x3f)?;
         let mut conn = Connection::new(flags & 1 != 0, None);
         conn.ignored = flags & 2 != 0;
         conn.shutdown = flags & 4 != 0;
@@ -402,6 +407,13 @@ impl<'a> Reader<'a> {
         }
         if flags & 16 != 0 {
             conn.ring = Some(Ring { gfn: self.varint()?, port: self.u32()? });
+        }
+        if flags & 32 != 0 {
+            let mut uuid = [0u8; 16];
+            for byte in &mut uuid {
+                *byte = self.u8()?;
+            }
+            conn.vm = Some(Uuid(uuid));
         }
         conn.transport = Transport { req_cons: self.u32()?, rsp_prod: self.u32()? };
         conn.next_transaction_id = self.u32()?;

@@ -1,8 +1,9 @@
 //! Conformance: request → reply tables against Xen 4.17's semantics (`docs/misc/xenstore.txt`,
 //! `tools/xenstore/xenstored_*.c`).
 //!
-//! Every case starts from the fixture (control domain 0, guests 1-3, each with
-//! `/local/domain/<id>/{name,domid}` owned by itself, `n<id>`) and runs its steps: a request
+//! Every case starts from the fixture (control domain 0, guests 1-3, each with the nodes
+//! `Store::add_domain` writes: a home `/local/domain/<id>` (`n<id>`) holding `name`, `domid`,
+//! `cpu`, `memory`, ... (`n<id> r0`), and a `/vm/<uuid>`) and runs its steps: a request
 //! (domid, type, tx_id, payload) with the expected reply, a check of the watch events each
 //! domain received since the last check, or a custom check. Every reply must echo the
 //! request's `req_id` and `tx_id`. Prints nothing on success; on failure, names each failing
@@ -18,9 +19,9 @@ mod watches;
 
 use std::collections::BTreeMap;
 
-use common::{drain, fixture, request};
+use common::{drain, fixture, request, GUEST_NODES, HOME_CHILDREN};
 use xenolith_xenstore::wire::{self, msg::*};
-use xenolith_xenstore::{AddDomainError, Effect, ProtocolError, Ring, Store, Transport};
+use xenolith_xenstore::{AddDomainError, Effect, NewDomain, ProtocolError, Ring, Store, Transport};
 
 enum Exp {
     /// Success (reply type = request type) with this payload.
@@ -180,12 +181,15 @@ impl Harness {
 }
 
 fn generation_then(rest: &'static [u8]) -> impl Fn(&[u8]) -> bool {
-    move |payload| {
-        let nul = payload.iter().position(|&b| b == 0).unwrap_or(payload.len());
-        !payload[..nul].is_empty()
-            && payload[..nul].iter().all(u8::is_ascii_digit)
-            && &payload[nul + 1..] == rest
-    }
+    move |payload| is_generation_then(payload, rest)
+}
+
+/// A `DIRECTORY_PART` reply: a generation count, then `rest`.
+fn is_generation_then(payload: &[u8], rest: &[u8]) -> bool {
+    let nul = payload.iter().position(|&b| b == 0).unwrap_or(payload.len());
+    !payload[..nul].is_empty()
+        && payload[..nul].iter().all(u8::is_ascii_digit)
+        && payload.get(nul + 1..) == Some(rest)
 }
 
 fn dir_part_gen(store: &mut Store, dom: u16, path: &str) -> Vec<u8> {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use common::{fixture, Rng};
 use xenolith_xenstore::wire::{self, msg::*};
-use xenolith_xenstore::{Ring, Store, Transport};
+use xenolith_xenstore::{NewDomain, Ring, Store, Transport};
 
 const MARK: Transport = Transport { req_cons: 1, rsp_prod: 1 };
 
@@ -290,11 +290,9 @@ fn round(seed: u64, steps: usize) {
             }
             88..=90 => {
                 let ring = Some(Ring { gfn: 1, port: 1 });
-                let privileged = domid == 0;
-                assert_eq!(
-                    store.add_domain(domid, "again", privileged, ring),
-                    twin.add_domain(domid, "again", privileged, ring)
-                );
+                let again =
+                    NewDomain { privileged: domid == 0, ring, ..NewDomain::new("again", 2, 4096) };
+                assert_eq!(store.add_domain(domid, &again), twin.add_domain(domid, &again));
                 store.set_transport(domid, MARK);
                 twin.set_transport(domid, MARK);
             }

@@ -182,8 +182,8 @@ fn every_changed_byte_is_detected() {
     other[..8].copy_from_slice(b"NOTASNAP");
     assert_eq!(Store::decode(&other), Err(DecodeError::Magic));
     let mut newer = bytes;
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(Store::decode(&newer), Err(DecodeError::Version(2)));
+    newer[8..12].copy_from_slice(&(SNAPSHOT_VERSION + 1).to_le_bytes());
+    assert_eq!(Store::decode(&newer), Err(DecodeError::Version(SNAPSHOT_VERSION + 1)));
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! - `xs-chat-a`, `xs-chat-b` (`peer=<id>`, `rounds=<n>`, default 100): each opens a node
 //!   `/local/domain/<self>/chat` to the peer (SET_PERMS), watches the peer's, and they
 //!   ping-pong `n` rounds (a writes `ping i`, b answers `pong i`), each checking every value it
-//!   reads; each also checks GET_DOMAIN_PATH, its `name` node, that its own `private` node is
-//!   closed to the peer (EACCES) and that the peer's chat node takes its write. Ends with
-//!   `NAME: PASS xs-chat rounds=N`;
+//!   reads; each also checks GET_DOMAIN_PATH, its `name` node, the nodes the store wrote for it
+//!   at boot as Xen's `init-dom0less` does (`memory_kib=<n>`, default 16384: its
+//!   `memory/static-max`; one vCPU), that its own `private` node is closed to the peer (EACCES)
+//!   and that the peer's chat node takes its write. Ends with `NAME: PASS xs-chat rounds=N`;
 //! - `xs-torture` (`keep=<n>`, default 256; `pings=<n>`, default 10): transactions in a loop
 //!   while `xs-killer` crashes the store: each moves `torture/count` on by one and writes
 //!   `torture/k<count>` (removing `k<count - keep>`, so the domain stays within its node
@@ -156,6 +157,8 @@ fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<u32, String
         Ok(value) if value == name => {}
         other => return Err(format!("{home}/name reads {other:?}, expected {name:?}")),
     }
+    let memory = check_populated(&mut bus, &home, me, arg(info, "memory_kib", 16384))?;
+    println!("{name}: boot nodes as init-dom0less writes them: {memory}");
     // A node closed to everyone else, and one open to the peer.
     let private = format!("{home}/private");
     let closed = [Permission { domid: me, access: Access::None }];
@@ -205,6 +208,53 @@ fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<u32, String
     }
     bus.unwatch(&theirs, "peer-chat").map_err(|error| failed("unwatch", error))?;
     Ok(rounds)
+}
+
+/// The nodes the store writes for a domain at boot (Xen's `init-dom0less`), as a guest with one
+/// vCPU and `memory_kib` KiB reads them: Linux reads `cpu/<n>/availability` and watches
+/// `memory/target`; `/vm/<uuid>` is closed to the guest.
+/// Says what it found.
+fn check_populated(
+    bus: &mut Xenbus,
+    home: &str,
+    me: u16,
+    memory_kib: u32,
+) -> Result<String, String> {
+    let expect = |bus: &mut Xenbus, relative: &str, want: &str| match bus
+        .read_string(&format!("{home}/{relative}"))
+    {
+        Ok(value) if value == want => Ok(()),
+        other => Err(format!("{home}/{relative} reads {other:?}, expected {want:?}")),
+    };
+    expect(bus, "cpu/0/availability", "online")?;
+    match bus.directory(&format!("{home}/cpu")) {
+        Ok(cpus) if cpus == ["0"] => {}
+        other => return Err(format!("{home}/cpu lists {other:?}, expected one vCPU")),
+    }
+    expect(bus, "memory/static-max", &format!("{memory_kib}"))?;
+    // What the domain had when the store added it: a page may have gone to shared info.
+    let target = match bus.read_string(&format!("{home}/memory/target")).map(|t| t.parse::<u32>()) {
+        Ok(Ok(target)) if target > 0 && target <= memory_kib => target,
+        other => return Err(format!("{home}/memory/target reads {other:?}")),
+    };
+    expect(bus, "memory/videoram", "-1")?;
+    expect(bus, "domid", &format!("{me}"))?;
+    expect(bus, "control/platform-feature-xs_reset_watches", "1")?;
+    expect(bus, "control/shutdown", "")?;
+    // The domain owns them (`n<me> r<root owner>`).
+    match bus.get_perms(&format!("{home}/memory/target")) {
+        Ok(perms) if perms.first().is_some_and(|owner| owner.domid == me) => {}
+        other => return Err(format!("GET_PERMS of {home}/memory/target gave {other:?}")),
+    }
+    let vm = bus.read_string(&format!("{home}/vm")).map_err(|e| format!("reading vm: {e}"))?;
+    if !vm.starts_with("/vm/") || vm.len() != 40 {
+        return Err(format!("{home}/vm reads {vm:?}, not /vm/<uuid>"));
+    }
+    match bus.read(&format!("{vm}/name")) {
+        Err(XsError::Errno(Errno::EACCES)) => {}
+        other => return Err(format!("reading {vm}/name gave {other:?}, not EACCES")),
+    }
+    Ok(format!("cpu/0 online, memory target {target} of {memory_kib} KiB, vm {vm}"))
 }
 
 /// What `k<count>` holds.

@@ -12,13 +12,15 @@
 
 use libfuzzer_sys::fuzz_target;
 use xenolith_xenstore::wire::{self, msg};
-use xenolith_xenstore::{Quotas, Ring, Store};
+use xenolith_xenstore::{NewDomain, Quotas, Ring, Store};
 
 fn fixture() -> Store {
     let mut store = Store::new(Quotas::default());
-    store.add_domain(0, "control", true, None).unwrap();
+    let control = NewDomain { privileged: true, ..NewDomain::new("control", 1, 65536) };
+    store.add_domain(0, &control).unwrap();
     for domid in 1..=3 {
-        store.add_domain(domid, "guest", false, Some(Ring { gfn: 1, port: 1 })).unwrap();
+        let ring = Some(Ring { gfn: 1, port: 1 });
+        store.add_domain(domid, &NewDomain { ring, ..NewDomain::new("guest", 2, 16384) }).unwrap();
     }
     store
 }
@@ -96,7 +98,9 @@ fuzz_target!(|data: &[u8]| {
             24 => store.domain_gone(domid),
             25 => store.domain_shutdown(domid),
             26 => {
-                let _ = store.add_domain(domid, "again", domid == 0, None);
+                let again =
+                    NewDomain { privileged: domid == 0, ..NewDomain::new("again", 1, 4096) };
+                let _ = store.add_domain(domid, &again);
             }
             27 => store.abort_transactions(),
             28 => {

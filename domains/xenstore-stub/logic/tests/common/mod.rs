@@ -3,10 +3,34 @@
 #![allow(dead_code)]
 
 use xenolith_xenstore::wire::{self, xsd_sockmsg};
-use xenolith_xenstore::{Quotas, Ring, Store};
+use xenolith_xenstore::{NewDomain, Quotas, Ring, Store};
 
 /// The control domain of the fixture (privileged, owns the root).
 pub const CONTROL: u16 = 0;
+
+/// vCPUs of each fixture guest.
+pub const GUEST_VCPUS: u32 = 2;
+/// KiB of memory of each fixture guest.
+pub const GUEST_KIB: u64 = 16384;
+
+/// Nodes a fixture guest owns once added: 25, 2 per vCPU and 3 for its ring (the table in
+/// the crate's `populate` module).
+pub const GUEST_NODES: u32 = 25 + 2 * GUEST_VCPUS + 3;
+/// A fixture guest's home as `DIRECTORY` lists it (creation order).
+pub const HOME_CHILDREN: &str =
+    "vm\0name\0cpu\0memory\0device\0control\0domid\0data\0drivers\0feature\0attr\0error\0store\0";
+
+/// The control domain as the fixture adds it: privileged, one vCPU, 64 MiB, no ring.
+pub fn control_domain() -> NewDomain<'static> {
+    NewDomain { privileged: true, ..NewDomain::new("control", 1, 65536) }
+}
+
+/// Guest `domid` as the fixture adds it: `guest<domid>`, [`GUEST_VCPUS`] vCPUs,
+/// [`GUEST_KIB`] KiB, ring gfn `0x1000 + domid`, port `domid`.
+pub fn guest(domid: u16, name: &str) -> NewDomain<'_> {
+    let ring = Ring { gfn: 0x1000 + u64::from(domid), port: u32::from(domid) };
+    NewDomain { ring: Some(ring), ..NewDomain::new(name, GUEST_VCPUS, GUEST_KIB) }
+}
 
 /// A store with Xen's default quotas, control domain 0 and guests 1, 2, 3.
 pub fn fixture() -> Store {
@@ -16,10 +40,9 @@ pub fn fixture() -> Store {
 /// [`fixture`] with other quotas.
 pub fn fixture_with(quotas: Quotas) -> Store {
     let mut store = Store::new(quotas);
-    store.add_domain(CONTROL, "control", true, None).expect("add control");
+    store.add_domain(CONTROL, &control_domain()).expect("add control");
     for domid in 1..=3u16 {
-        let ring = Ring { gfn: 0x1000 + u64::from(domid), port: u32::from(domid) };
-        store.add_domain(domid, &format!("guest{domid}"), false, Some(ring)).expect("add guest");
+        store.add_domain(domid, &guest(domid, &format!("guest{domid}"))).expect("add guest");
     }
     store
 }

@@ -144,7 +144,7 @@ pub(super) fn domain_cases() -> Vec<Case> {
                     |s, _| if s.is_connected(2) { Err("still connected".into()) } else { Ok(()) },
                 ),
                 r(0, XS_READ, 0, "/local/domain/2\0", err("ENOENT")),
-                call(|s| s.add_domain(2, "reborn", false, None).unwrap()),
+                call(|s| s.add_domain(2, &NewDomain::new("reborn", 1, 1024)).unwrap()),
                 r(2, XS_READ, 0, "/shared\0", err("EACCES")),
                 r(0, XS_GET_PERMS, 0, "/shared\0", reply("n0\0r2\0")),
                 r(2, XS_READ, 0, "name\0", reply("reborn")),
@@ -153,8 +153,8 @@ pub(super) fn domain_cases() -> Vec<Case> {
         case(
             "add_domain refuses a connected or reserved domid",
             vec![custom(|s, _| {
-                let a = s.add_domain(1, "again", false, None);
-                let b = s.add_domain(0x7ff0, "reserved", false, None);
+                let a = s.add_domain(1, &NewDomain::new("again", 1, 1024));
+                let b = s.add_domain(0x7ff0, &NewDomain::new("reserved", 1, 1024));
                 if a == Err(AddDomainError::Exists) && b == Err(AddDomainError::Reserved) {
                     Ok(())
                 } else {
@@ -207,7 +207,7 @@ pub(super) fn control_cases() -> Vec<Case> {
                     XS_CONTROL,
                     0,
                     "quota\x001\0",
-                    reply("Domain 1:\nnodes           :        3\nwatches         :        1\ntransactions    :        0\noutstanding     :        0\n\0"),
+                    reply("Domain 1:\nnodes           :       32\nwatches         :        1\ntransactions    :        0\noutstanding     :        0\n\0"),
                 ),
                 r(0, XS_CONTROL, 0, "quota\x009\0", err("ENOENT")),
             ],
@@ -343,8 +343,11 @@ pub(super) fn protocol_cases() -> Vec<Case> {
                 r(1, XS_TRANSACTION_START, 0, "\0", reply("1\0")),
                 custom(|s, _| {
                     let stats = s.stats();
-                    // /, /tool, /tool/xenstored, /local, /local/domain, 4 x 3 domain nodes.
-                    let ok = stats.nodes == 17
+                    // /, /tool, /tool/xenstored, /vm, /local, /local/domain; the control
+                    // domain's 25 + 2 for its vCPU, each guest's GUEST_NODES; 4 under each
+                    // /vm/<uuid>.
+                    let nodes = 6 + 27 + 3 * GUEST_NODES as usize + 4 * 4;
+                    let ok = stats.nodes == nodes
                         && stats.connections == 4
                         && stats.watches == 1
                         && stats.transactions == 1;

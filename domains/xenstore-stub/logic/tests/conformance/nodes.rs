@@ -136,7 +136,7 @@ pub(super) fn write_cases() -> Vec<Case> {
         case(
             "nodes quota: creating past it fails with ENOSPC, all or nothing",
             vec![
-                r(0, XS_CONTROL, 0, "quota\0set\0nodes\x005\0", ok()),
+                r(0, XS_CONTROL, 0, format!("quota\0set\0nodes\0{}\0", GUEST_NODES + 2), ok()),
                 r(1, XS_WRITE, 0, "a\0v", ok()),
                 r(1, XS_WRITE, 0, "b\0v", ok()),
                 r(1, XS_WRITE, 0, "c\0v", err("ENOSPC")),
@@ -180,7 +180,7 @@ pub(super) fn mkdir_rm_cases() -> Vec<Case> {
                 r(1, XS_RM, 0, "a\0", ok()),
                 r(1, XS_READ, 0, "a/b/c\0", err("ENOENT")),
                 r(1, XS_READ, 0, "a\0", err("ENOENT")),
-                r(1, XS_DIRECTORY, 0, "/local/domain/1\0", reply("name\0domid\0")),
+                r(1, XS_DIRECTORY, 0, "/local/domain/1\0", reply(HOME_CHILDREN)),
             ],
         ),
         case("rm of a missing node whose parent exists", vec![r(1, XS_RM, 0, "nope\0", ok())]),
@@ -201,7 +201,7 @@ pub(super) fn mkdir_rm_cases() -> Vec<Case> {
         case(
             "nodes removed by rm are no longer counted",
             vec![
-                r(0, XS_CONTROL, 0, "quota\0set\0nodes\x004\0", ok()),
+                r(0, XS_CONTROL, 0, format!("quota\0set\0nodes\0{}\0", GUEST_NODES + 1), ok()),
                 r(1, XS_WRITE, 0, "a\0v", ok()),
                 r(1, XS_WRITE, 0, "b\0v", err("ENOSPC")),
                 r(1, XS_RM, 0, "a\0", ok()),
@@ -215,9 +215,12 @@ pub(super) fn directory_cases() -> Vec<Case> {
     vec![
         case(
             "directory lists children in creation order",
-            vec![r(1, XS_DIRECTORY, 0, "/local/domain/1\0", reply("name\0domid\0"))],
+            vec![r(1, XS_DIRECTORY, 0, "/local/domain/1\0", reply(HOME_CHILDREN))],
         ),
-        case("directory of the root", vec![r(0, XS_DIRECTORY, 0, "/\0", reply("tool\0local\0"))]),
+        case(
+            "directory of the root",
+            vec![r(0, XS_DIRECTORY, 0, "/\0", reply("tool\0vm\0local\0"))],
+        ),
         case(
             "directory of a leaf is empty",
             vec![r(1, XS_MKDIR, 0, "e\0", ok()), r(1, XS_DIRECTORY, 0, "e\0", reply(""))],
@@ -276,7 +279,7 @@ pub(super) fn directory_cases() -> Vec<Case> {
                 XS_DIRECTORY_PART,
                 0,
                 "/local/domain/1\x000\0",
-                Exp::Check(|p| generation_then(b"name\0domid\0\0")(p)),
+                Exp::Check(|p| is_generation_then(p, format!("{HOME_CHILDREN}\0").as_bytes())),
             )],
         ),
         case(
@@ -285,8 +288,11 @@ pub(super) fn directory_cases() -> Vec<Case> {
                 1,
                 XS_DIRECTORY_PART,
                 0,
-                "/local/domain/1\x005\0",
-                Exp::Check(|p| generation_then(b"domid\0\0")(p)),
+                "/local/domain/1\x003\0",
+                // After "vm\0".
+                Exp::Check(|p| {
+                    is_generation_then(p, format!("{}\0", &HOME_CHILDREN[3..]).as_bytes())
+                }),
             )],
         ),
         case(
@@ -345,7 +351,14 @@ pub(super) fn perms_cases() -> Vec<Case> {
         all
     };
     vec![
-        case("get_perms of an own node", vec![r(1, XS_GET_PERMS, 0, "name\0", reply("n1\0"))]),
+        case(
+            "get_perms of an own node",
+            vec![
+                r(1, XS_WRITE, 0, "mine\0v", ok()),
+                r(1, XS_GET_PERMS, 0, "mine\0", reply("n1\0")),
+                r(1, XS_GET_PERMS, 0, "name\0", reply("n1\0r0\0")),
+            ],
+        ),
         case(
             "get_perms of an unreadable node",
             vec![r(2, XS_GET_PERMS, 0, "/local/domain/1/name\0", err("EACCES"))],

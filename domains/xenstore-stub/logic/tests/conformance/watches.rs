@@ -284,7 +284,7 @@ pub(super) fn transaction_cases() -> Vec<Case> {
                 r(1, XS_WRITE, 1, "t\0v", ok()),
                 r(1, XS_READ, 0, "t\0", err("ENOENT")),
                 r(1, XS_READ, 1, "t\0", reply("v")),
-                r(1, XS_DIRECTORY, 1, "/local/domain/1\0", reply("name\0domid\0t\0")),
+                r(1, XS_DIRECTORY, 1, "/local/domain/1\0", reply(format!("{HOME_CHILDREN}t\0"))),
                 r(1, XS_TRANSACTION_END, 1, "T\0", ok()),
                 r(1, XS_READ, 0, "t\0", reply("v")),
             ],
@@ -407,7 +407,7 @@ pub(super) fn transaction_cases() -> Vec<Case> {
         case(
             "nodes quota is checked again at commit",
             vec![
-                r(0, XS_CONTROL, 0, "quota\0set\0nodes\x005\0", ok()),
+                r(0, XS_CONTROL, 0, format!("quota\0set\0nodes\0{}\0", GUEST_NODES + 2), ok()),
                 start(1, "1"),
                 r(1, XS_WRITE, 1, "a\0v", ok()),
                 r(1, XS_WRITE, 1, "b\0v", ok()),
