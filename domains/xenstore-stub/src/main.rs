@@ -164,6 +164,11 @@ mod stub {
         me: u16,
         commits: u64,
         snapshot: Vec<u8>,
+        /// The incarnation (the core's generation) of each domain the store holds, as this
+        /// incarnation of the server first saw it: a domain restarted under its id may get its
+        /// old port number back, and only the generation tells the two apart. Not persisted: a
+        /// domain restarted while the server itself was down is taken for the same one.
+        generations: BTreeMap<DomId, u32>,
     }
 
     impl Server {
@@ -248,9 +253,12 @@ mod stub {
                         self.store.domain_gone(id);
                         changed = true;
                     }
+                    self.generations.remove(&id);
                     continue;
                 };
-                let same = self.store.ring(id).is_some_and(|ring| ring.port == info.store_port);
+                let seen = *self.generations.entry(id).or_insert(info.generation);
+                let same = self.store.ring(id).is_some_and(|ring| ring.port == info.store_port)
+                    && seen == info.generation;
                 if known && !same {
                     self.disconnect(id);
                     self.store.domain_gone(id);
@@ -274,7 +282,10 @@ mod stub {
                     }
                 };
                 match self.store.add_domain(id, &new_domain(&info, &record, now_ns())) {
-                    Ok(()) => changed = true,
+                    Ok(()) => {
+                        self.generations.insert(id, info.generation);
+                        changed = true;
+                    }
                     Err(error) => log::warn!("xenstore: domain {id} not added: {error}"),
                 }
             }
@@ -533,6 +544,7 @@ mod stub {
             me: my_id,
             commits: 0,
             snapshot: Vec::new(),
+            generations: BTreeMap::new(),
         };
         server.reconcile(restored.is_none());
         server.connect_missing();
