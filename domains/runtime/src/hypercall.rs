@@ -95,22 +95,8 @@ pub fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
 /// Calls `each` with every domain's `XEN_DOMCTL_getdomaininfo`, in id order (needs the `control`
 /// capability; without it nothing is listed).
 pub fn for_each_domain(mut each: impl FnMut(&xenolith_abi::xen::domctl::xen_domctl_getdomaininfo)) {
-    use xenolith_abi::xen::domctl::{
-        xen_domctl, xen_domctl_getdomaininfo, DomctlPayload, XEN_DOMCTL_getdomaininfo,
-    };
     let mut next = 0u16;
-    loop {
-        let mut op = xen_domctl {
-            cmd: XEN_DOMCTL_getdomaininfo,
-            interface_version: 0,
-            domain: next,
-            _pad: [0; 3],
-            u: DomctlPayload::new(&[0u64; 16]),
-        };
-        if domctl(&mut op) != 0 {
-            return;
-        }
-        let info: xen_domctl_getdomaininfo = op.u.read();
+    while let Ok(info) = first_domain_from(next) {
         each(&info);
         next = info.domain + 1;
     }
@@ -123,9 +109,20 @@ pub fn getdomaininfo(
     id: u16,
 ) -> Result<xenolith_abi::xen::domctl::xen_domctl_getdomaininfo, xenolith_abi::xen::errno::XenError>
 {
-    use xenolith_abi::xen::domctl::{
-        xen_domctl, xen_domctl_getdomaininfo, DomctlPayload, XEN_DOMCTL_getdomaininfo,
-    };
+    let info = first_domain_from(id)?;
+    if info.domain == id {
+        Ok(info)
+    } else {
+        Err(xenolith_abi::xen::errno::XenError::ESRCH)
+    }
+}
+
+/// `XEN_DOMCTL_getdomaininfo` as Xen answers it: the first domain whose id is at least `id`.
+fn first_domain_from(
+    id: u16,
+) -> Result<xenolith_abi::xen::domctl::xen_domctl_getdomaininfo, xenolith_abi::xen::errno::XenError>
+{
+    use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload, XEN_DOMCTL_getdomaininfo};
     use xenolith_abi::xen::errno::XenError;
     let mut op = xen_domctl {
         cmd: XEN_DOMCTL_getdomaininfo,
@@ -135,14 +132,7 @@ pub fn getdomaininfo(
         u: DomctlPayload::new(&[0u64; 16]),
     };
     match domctl(&mut op) {
-        0 => {
-            let info: xen_domctl_getdomaininfo = op.u.read();
-            if info.domain == id {
-                Ok(info)
-            } else {
-                Err(XenError::ESRCH)
-            }
-        }
+        0 => Ok(op.u.read()),
         code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
     }
 }
