@@ -185,8 +185,8 @@ balloon() {
     else
         check balloon-shrink fail "target_kb=$smaller current_kb=$(cat $memory/info/current_kb) after 60 s"
     fi
-    # Stay small for 3 s, so that a hypervisor heartbeat (every second in the tests) reports the
-    # smaller reservation before it grows back.
+    # Stay small for 3 s, so that a hypervisor heartbeat (every second in the tests, on the same
+    # counter as this sleep) reports the smaller reservation before it grows back.
     sleep 3
     echo $target > $memory/target_kb
     if wait_kb $memory/info/current_kb ge $current; then
@@ -194,6 +194,8 @@ balloon() {
     else
         check balloon-grow fail "target_kb=$target current_kb=$(cat $memory/info/current_kb) after 60 s"
     fi
+    # And as long again at full size, for the heartbeat to report that too.
+    sleep 3
 }
 
 case "$then" in
