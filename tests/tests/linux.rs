@@ -146,3 +146,15 @@ fn a_panicking_linux_guest_takes_nobody_with_it() {
     assert!(ticks[1] > ticks[0]);
     wait(&mut running, "shares: ");
 }
+
+/// `reboot -f` in a Linux guest: with xl's default `on_reboot = "restart"` the core builds it
+/// again, and the new incarnation boots to its checks too.
+#[test]
+fn a_rebooting_linux_guest_is_built_again() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/linux-reboot.toml").start();
+    forbid_failures(&mut running);
+    expect_checks(&mut running);
+    wait(&mut running, "domain 1 (linux) shut down: reboot");
+    wait(&mut running, "domain 1 (linux) restarted: generation 3");
+    expect_checks(&mut running);
+}
