@@ -122,19 +122,7 @@ fn first_domain_from(
     id: u16,
 ) -> Result<xenolith_abi::xen::domctl::xen_domctl_getdomaininfo, xenolith_abi::xen::errno::XenError>
 {
-    use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload, XEN_DOMCTL_getdomaininfo};
-    use xenolith_abi::xen::errno::XenError;
-    let mut op = xen_domctl {
-        cmd: XEN_DOMCTL_getdomaininfo,
-        interface_version: 0,
-        domain: id,
-        _pad: [0; 3],
-        u: DomctlPayload::new(&[0u64; 16]),
-    };
-    match domctl(&mut op) {
-        0 => Ok(op.u.read()),
-        code => Err(XenError::from_return(code).unwrap_or(XenError::EINVAL)),
-    }
+    domctl_query(xenolith_abi::xen::domctl::XEN_DOMCTL_getdomaininfo, id)
 }
 
 /// `XENOLITH_DOMCTL_DOMAIN_INFO` for domain `id` (`DOMID_SELF` for this one): what the core
@@ -142,10 +130,18 @@ fn first_domain_from(
 pub fn domain_info(
     id: u16,
 ) -> Result<xenolith_abi::xen::private::XenolithDomainInfo, xenolith_abi::xen::errno::XenError> {
+    domctl_query(xenolith_abi::xen::private::XENOLITH_DOMCTL_DOMAIN_INFO, id)
+}
+
+/// Domctl `cmd` on domain `id` with an empty payload, answered by a `T` in the payload.
+fn domctl_query<T: zerocopy::FromBytes>(
+    cmd: u32,
+    id: u16,
+) -> Result<T, xenolith_abi::xen::errno::XenError> {
     use xenolith_abi::xen::domctl::{xen_domctl, DomctlPayload};
     use xenolith_abi::xen::errno::XenError;
     let mut op = xen_domctl {
-        cmd: xenolith_abi::xen::private::XENOLITH_DOMCTL_DOMAIN_INFO,
+        cmd,
         interface_version: 0,
         domain: id,
         _pad: [0; 3],
