@@ -218,7 +218,9 @@ fn conformance() {
     assert!(cases.len() >= 100, "only {} cases", cases.len());
     let mut failures = Vec::new();
     let base = fixture();
-    for case in &cases {
+    // Under Miri every sixth case: each starts from a copy of the whole fixture, which now holds
+    // init-dom0less's node set for four domains, and all of them took Miri past its time budget.
+    for case in cases.iter().step_by(if cfg!(miri) { 6 } else { 1 }) {
         let mut store = base.clone();
         let mut harness = Harness::default();
         for (index, step) in case.steps.iter().enumerate() {
