@@ -103,15 +103,12 @@ pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenEr
             let request: v::vcpu_register_runstate_memory_area = read_struct(args[2])?;
             let area = request.addr.address();
             vcpu.runstate_area = (area != 0).then_some(area);
-            let mut runstate = vcpu.runstate;
             if this {
-                let now = crate::sched::now();
-                runstate.time[runstate.state as usize & 3] +=
-                    now.saturating_sub(runstate.state_entry_time);
-                runstate.state_entry_time = now;
+                // Running now: bring its times up to date before they are copied.
+                vcpu.enter_runstate(v::RUNSTATE_running, crate::sched::now());
             }
             if area != 0 {
-                write_struct(area, &runstate)?;
+                write_struct(area, &vcpu.runstate)?;
             }
         }
         v::VCPUOP_register_vcpu_info => {
