@@ -169,6 +169,17 @@ wait_kb() {
     return 1
 }
 
+# Sets the balloon target to $2 KiB and prints check balloon-$1: ok once current_kb is at most
+# ($3 = le) or at least ($3 = ge) $4 KiB, fail after 60 s without.
+balloon_step() {
+    echo $2 > $memory/target_kb
+    if wait_kb $memory/info/current_kb $3 $4; then
+        check balloon-$1 ok "target_kb=$2 current_kb=$(cat $memory/info/current_kb)"
+    else
+        check balloon-$1 fail "target_kb=$2 current_kb=$(cat $memory/info/current_kb) after 60 s"
+    fi
+}
+
 balloon() {
     memory=/sys/devices/system/xen_memory/xen_memory0
     if [ ! -e $memory/target_kb ]; then
@@ -179,21 +190,11 @@ balloon() {
     current=$(cat $memory/info/current_kb)
     check balloon-start ok "target_kb=$target current_kb=$current"
     smaller=$((current - 16384))
-    echo $smaller > $memory/target_kb
-    if wait_kb $memory/info/current_kb le $smaller; then
-        check balloon-shrink ok "target_kb=$smaller current_kb=$(cat $memory/info/current_kb)"
-    else
-        check balloon-shrink fail "target_kb=$smaller current_kb=$(cat $memory/info/current_kb) after 60 s"
-    fi
+    balloon_step shrink $smaller le $smaller
     # Stay small for 3 s, so that a hypervisor heartbeat (every second in the tests, on the same
     # counter as this sleep) reports the smaller reservation before it grows back.
     sleep 3
-    echo $target > $memory/target_kb
-    if wait_kb $memory/info/current_kb ge $current; then
-        check balloon-grow ok "target_kb=$target current_kb=$(cat $memory/info/current_kb)"
-    else
-        check balloon-grow fail "target_kb=$target current_kb=$(cat $memory/info/current_kb) after 60 s"
-    fi
+    balloon_step grow $target ge $current
     # And as long again at full size, for the heartbeat to report that too.
     sleep 3
 }
