@@ -151,11 +151,26 @@ impl Running {
         self.tail.push_back(line);
     }
 
-    /// Waits until every one of `markers` has appeared, in any order. Fails as [`Running::wait_for`].
-    pub fn wait_for_all(&mut self, markers: &[&str], timeout: Duration) -> Result<(), RunError> {
+    /// Waits until every one of `markers` has appeared, in any order, and returns the line each
+    /// first appeared on (in `markers`' order). A marker named twice needs two lines. Fails as
+    /// [`Running::wait_for`].
+    pub fn wait_for_all(
+        &mut self,
+        markers: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<String>, RunError> {
         let deadline = Instant::now() + timeout;
-        let mut missing: Vec<&str> = markers.to_vec();
-        while !missing.is_empty() {
+        let mut found: Vec<Option<String>> = vec![None; markers.len()];
+        loop {
+            let missing: Vec<&str> = markers
+                .iter()
+                .zip(&found)
+                .filter(|(_, line)| line.is_none())
+                .map(|(marker, _)| *marker)
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.recv_timeout(left) {
                 Ok(line) => line,
@@ -169,7 +184,13 @@ impl Running {
                 }
             };
             self.record(line.clone());
-            missing.retain(|marker| !line.contains(marker));
+            let mut matched: Vec<&str> = Vec::new();
+            for (marker, slot) in markers.iter().zip(found.iter_mut()) {
+                if slot.is_none() && !matched.contains(marker) && line.contains(marker) {
+                    *slot = Some(line.clone());
+                    matched.push(marker);
+                }
+            }
             if let Some(pattern) =
                 self.forbidden.iter().find(|pattern| line.contains(pattern.as_str()))
             {
@@ -178,7 +199,7 @@ impl Running {
                 );
             }
         }
-        Ok(())
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Waits until a serial line contains `marker`, and returns that line. Fails on timeout, when
