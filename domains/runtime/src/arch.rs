@@ -16,6 +16,20 @@ use xenolith_abi::xen::arch_arm;
 
 global_asm!(
     r#"
+    // The arm64 Linux image header (Documentation/arch/arm64/booting.rst, which Xen on Arm
+    // follows: xen/arch/arm/kernel.c), so the binary flattened from this ELF (`objcopy -O
+    // binary`, `xenolith_images::arm64_image`) boots as an `Image` where only those load: on Xen.
+    // text_offset 0 puts it at the start of RAM, where the ELF is linked.
+    .section .text.head, "ax"
+    b       _start                      // code0
+    .word   0                           // code1
+    .quad   0                           // text_offset
+    .quad   __image_size                // image_size, .bss included (xenolith-domain.ld)
+    .quad   0x2                         // flags: little-endian, 4 KiB pages, 2 MiB aligned base
+    .quad   0, 0, 0                     // res2-res4
+    .word   0x644d5241                  // magic "ARM\x64"
+    .word   0                           // res5 (no PE header)
+
     .section .text.entry, "ax"
     .global _start
 _start:
