@@ -138,14 +138,14 @@ pub fn fetch() -> Result<Packages> {
     }
 }
 
-/// Steps 1-4 of the module doc.
-fn fetch_with_apt(cache: &Path) -> Result<Packages> {
+/// Step 1 of the module doc: dpkg knows the arm64 architecture (added as root when missing).
+pub(crate) fn ensure_arm64_architecture() -> Result<()> {
     let foreign = output("dpkg", &["--print-foreign-architectures"])?;
     if !foreign.split_whitespace().any(|arch| arch == ARCH) {
         if !is_root()? {
             bail!(
-                "Debian's arm64 packages are needed (a manifest names `debian:`), but dpkg has no \
-                 arm64 architecture and this is not root; run as root:\n    dpkg \
+                "Debian's arm64 packages are needed (a `debian:` guest or the Xen oracle), but \
+                 dpkg has no arm64 architecture and this is not root; run as root:\n    dpkg \
                  --add-architecture arm64 && apt-get update\nthen run this command again"
             );
         }
@@ -153,6 +153,12 @@ fn fetch_with_apt(cache: &Path) -> Result<Packages> {
         run("dpkg", &["--add-architecture", ARCH])?;
         run("apt-get", &["update"])?;
     }
+    Ok(())
+}
+
+/// Steps 1-4 of the module doc.
+fn fetch_with_apt(cache: &Path) -> Result<Packages> {
+    ensure_arm64_architecture()?;
     let kernel_package = match kernel_package() {
         Ok(package) => package,
         Err(_) if is_root()? => {
@@ -219,7 +225,7 @@ pub fn parse_kernel_dependency(text: &str) -> Option<String> {
 }
 
 /// The `.deb` of `package` in `debs`: one already there, else `apt-get download`ed.
-fn download(debs: &Path, package: &str) -> Result<PathBuf> {
+pub(crate) fn download(debs: &Path, package: &str) -> Result<PathBuf> {
     if let Some(deb) = find_deb(debs, package)? {
         return Ok(deb);
     }
@@ -236,7 +242,7 @@ fn download(debs: &Path, package: &str) -> Result<PathBuf> {
 }
 
 /// A `<package>_<version>_arm64.deb` in `debs`; the last by name if there are several.
-fn find_deb(debs: &Path, package: &str) -> Result<Option<PathBuf>> {
+pub(crate) fn find_deb(debs: &Path, package: &str) -> Result<Option<PathBuf>> {
     let prefix = format!("{package}_");
     let suffix = format!("_{ARCH}.deb");
     let mut found = Vec::new();
@@ -252,7 +258,7 @@ fn find_deb(debs: &Path, package: &str) -> Result<Option<PathBuf>> {
 }
 
 /// `deb` unpacked under `cache/unpacked/<its name without .deb>` (done once).
-fn unpack(cache: &Path, deb: &Path) -> Result<PathBuf> {
+pub(crate) fn unpack(cache: &Path, deb: &Path) -> Result<PathBuf> {
     let stem = deb.file_stem().context("a .deb without a name")?;
     let unpacked = cache.join("unpacked");
     let target = unpacked.join(stem);

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod code_lines;
+pub mod conformance;
 pub mod cpio;
 pub mod debian;
 pub mod manifest;
@@ -13,3 +14,4 @@ pub mod qemu;
 pub mod runner;
 pub mod toolchain;
 pub mod workspace;
+pub mod xen;

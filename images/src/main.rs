@@ -1,6 +1,7 @@
 //! `cargo xtask`: build, boot, test and measure Xenolith. Run `cargo xtask help`.
 #![forbid(unsafe_code)]
 
+mod differential;
 mod xenstore_checks;
 
 use xenolith_images::{code_lines, debian};
@@ -29,6 +30,8 @@ cargo xtask <command>
   lint                             cargo fmt --check and clippy -D warnings, host and bare metal
   xenstore-checks                  fuzz the xenstore logic for 60 s, then its tests under Miri
                                    (nightly toolchain and Miri installed with rustup if absent)
+  conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
+                                   Xenolith, compared (docs/conformance.md)
   bench                            deterministic figures under QEMU -icount shift=0
 ";
 
@@ -60,6 +63,10 @@ fn dispatch(args: &[String]) -> Result<()> {
             xenstore_checks()
         }
         "xenstore-checks" => xenstore_checks(),
+        "conformance" => {
+            qemu::ensure_installed()?;
+            differential::run()
+        }
         "test-host" => cargo_test(&["--workspace", "--exclude", "xenolith-tests"]),
         "test-qemu" => {
             qemu::ensure_installed()?;

@@ -151,6 +151,19 @@ impl Running {
         self.tail.push_back(line);
     }
 
+    /// The next serial line, whatever it says (forbidden patterns are not checked), or `None`
+    /// when none came within `timeout`. Fails when QEMU exits first.
+    pub fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, RunError> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.record(line.clone());
+                Ok(Some(line))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.fail("QEMU exited".into())),
+        }
+    }
+
     /// Waits until every one of `markers` has appeared, in any order, and returns the line each
     /// first appeared on (in `markers`' order). A marker named twice needs two lines. Fails as
     /// [`Running::wait_for`].
