@@ -71,8 +71,6 @@ pub struct Vcpu {
     pub context: VcpuContext,
     /// Scheduling state.
     pub state: VcpuState,
-    /// Absolute deadline (core nanoseconds) of `VCPUOP_set_singleshot_timer`, if armed.
-    pub singleshot_deadline: Option<u64>,
     /// Nanoseconds this vCPU has run, up to its last switch out.
     pub runtime_ns: u64,
     /// It has a context to run (its domain's builder or PSCI CPU_ON gave it one).
@@ -105,7 +103,6 @@ impl Vcpu {
             index,
             context: VcpuContext::new(0, 0, index),
             state: VcpuState::Down,
-            singleshot_deadline: None,
             runtime_ns: 0,
             initialised: false,
             vgic: xenolith_kernel::event::vgic::VgicCpu::new(),
@@ -292,7 +289,8 @@ pub struct Caller<'a> {
     pub domain: DomainId,
     /// The calling vCPU's global slot.
     pub vcpu_slot: usize,
-    /// The caller had IRQs masked (PSTATE.I in the trapped SPSR).
+    /// The caller had IRQs masked (PSTATE.I in the trapped SPSR); a hypercall that clears it
+    /// unmasks them on return.
     pub irqs_masked: bool,
     /// Every domain (locked).
     pub table: &'a mut Table,

@@ -309,6 +309,12 @@ fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
     }
 }
 
+/// Xen on Arm's `local_events_need_delivery_nomask`: vCPU `slot` (the caller) has a deliverable
+/// interrupt or a pending upcall.
+pub fn need_delivery(table: &Table, slot: usize) -> bool {
+    virq::has_pending(table, slot) || upcall_pending(table, slot)
+}
+
 /// `SCHEDOP_poll`: blocks vCPU `caller.vcpu_slot` until one of the ports is pending or the
 /// absolute `timeout` (core nanoseconds; 0: none) passes. `Ok(true)`: it blocked (the caller
 /// reschedules); `Ok(false)`: it returns at once. The hypercall's result is 0 either way.
@@ -324,10 +330,7 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     // `local_events_need_delivery`: with IRQs unmasked, a deliverable interrupt or a pending
     // upcall ends the poll at once.
     // (The saved context is stale while the caller runs: its IRQ mask comes from the trap.)
-    if !caller.irqs_masked
-        && (crate::event::virq::has_pending(caller.table, slot)
-            || upcall_pending(caller.table, slot))
-    {
+    if !caller.irqs_masked && need_delivery(caller.table, slot) {
         return Ok(false);
     }
     let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;

@@ -1,11 +1,10 @@
 //! `__HYPERVISOR_sched_op` and `__HYPERVISOR_vcpu_op` (`xen/include/public/sched.h`,
 //! `vcpu.h`): a vCPU yielding, blocking, polling, shutting its domain (or, when allowed, another)
-//! down, and bringing its domain's vCPUs up and down, with their single-shot timers and
-//! `vcpu_info` placement.
+//! down, and placing its `vcpu_info` and run-state area.
 
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::sched;
-use xenolith_abi::xen::vcpu::{self as v, vcpu_set_singleshot_timer};
+use xenolith_abi::xen::vcpu as v;
 use xenolith_kernel::policy::Operation;
 
 use super::Outcome;
@@ -21,11 +20,15 @@ pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenE
             true
         }
         sched::SCHEDOP_block => {
-            if let Some(vcpu) = caller.table.vcpu_mut(slot) {
+            // Xen on Arm (`vcpu_block_enable_events`): the caller's interrupts are unmasked, and
+            // it returns at once when one is already deliverable.
+            caller.irqs_masked = false;
+            let pending = crate::event::need_delivery(caller.table, slot);
+            if let Some(vcpu) = caller.table.vcpu_mut(slot).filter(|_| !pending) {
                 vcpu.state = VcpuState::Blocked;
+                crate::sched::sleep(slot);
             }
-            crate::sched::sleep(slot);
-            true
+            !pending
         }
         sched::SCHEDOP_poll => crate::event::poll(args[1], caller)?,
         sched::SCHEDOP_shutdown => {
@@ -42,18 +45,17 @@ pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenE
     Ok(if stopped { Outcome::Reschedule(0) } else { Outcome::Return(0) })
 }
 
-/// `SCHEDOP_remote_shutdown`: shuts another domain down with a `SHUTDOWN_*` reason, as Xen's
-/// `do_sched_op` does (`-ESRCH`, then the policy's `-EPERM`, then the reason's `-EINVAL`). Its
-/// restart policy then applies as for a shutdown from inside. `Ok(true)`: the caller shut
-/// itself down and must be rescheduled.
+/// `SCHEDOP_remote_shutdown`: shuts a domain down with a `SHUTDOWN_*` reason, as Xen's
+/// `do_sched_op` does: the domain must exist by its own id (`DOMID_SELF` names none, `-ESRCH`),
+/// then the policy decides (`-EPERM`; Xen's `XSM_DM_PRIV` lets no domain name itself), then the
+/// reason (`-EINVAL`). Its restart policy then applies as for a shutdown from inside. `Ok(true)`:
+/// the caller shut itself down and must be rescheduled.
 fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     let request: sched::sched_remote_shutdown = read_struct(arg)?;
-    let target = caller.resolve(request.domain_id);
+    let target = request.domain_id;
     let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
     let target_is_control = domain.capabilities.control;
-    if target != caller.domain {
-        caller.allow(Operation::RemoteShutdown { target, target_is_control })?;
-    }
+    caller.allow(Operation::RemoteShutdown { target, target_is_control })?;
     if request.reason > sched::SHUTDOWN_MAX {
         return Err(XenError::EINVAL);
     }
@@ -62,61 +64,38 @@ fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> 
     Ok(target == caller.domain)
 }
 
-/// `vcpu_op(cmd, vcpuid, arg)` on the caller's own vCPUs (`xen/include/public/vcpu.h`). Xen on
-/// Arm leaves most of these to PSCI and the architected timer; Xenolith offers them too.
+/// `vcpu_op(cmd, vcpuid, arg)` on the caller's own vCPUs (`xen/include/public/vcpu.h`), as Xen
+/// on Arm answers it (`do_arm_vcpu_op`, xen/arch/arm/domain.c): only `register_vcpu_info` and
+/// `register_runstate_memory_area` exist (`-ENOENT` for a vCPU the domain lacks); every other
+/// command is `-EINVAL`, vCPUs coming up and down through PSCI and timing through the architected
+/// timer.
 pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
+    let command = args[0] as u32;
+    if command != v::VCPUOP_register_vcpu_info && command != v::VCPUOP_register_runstate_memory_area
+    {
+        return Err(XenError::EINVAL);
+    }
     let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
     let slot = *domain.vcpus.get(args[1] as usize).ok_or(XenError::ENOENT)?;
     let this = slot == caller.vcpu_slot;
+    if command == v::VCPUOP_register_vcpu_info {
+        let (gfn, offset) = crate::event::read_register_vcpu_info(args[2])?;
+        let (table, domain) = (&mut *caller.table, caller.domain);
+        crate::event::register_vcpu_info(table, domain, slot, this, gfn, offset)?;
+        return Ok(Outcome::Return(0));
+    }
+    // Xen 4.17 `common/domain.c`: the handle is kept and the area written at once, through the
+    // caller's translation, even for another vCPU of its domain.
+    let request: v::vcpu_register_runstate_memory_area = read_struct(args[2])?;
+    let area = request.addr.address();
     let vcpu = caller.table.vcpu_mut(slot).ok_or(XenError::ENOENT)?;
-    match args[0] as u32 {
-        v::VCPUOP_is_up => return Ok(Outcome::Return(i64::from(vcpu.state != VcpuState::Down))),
-        v::VCPUOP_up if !vcpu.initialised => return Err(XenError::EINVAL),
-        v::VCPUOP_up if vcpu.state == VcpuState::Down => {
-            vcpu.state = VcpuState::Runnable;
-            crate::sched::wake(slot);
-        }
-        v::VCPUOP_up => {}
-        v::VCPUOP_down if vcpu.state == VcpuState::Down => {}
-        v::VCPUOP_down => {
-            vcpu.state = VcpuState::Down;
-            crate::sched::sleep(slot);
-            if this {
-                return Ok(Outcome::Reschedule(0));
-            }
-        }
-        v::VCPUOP_set_singleshot_timer | v::VCPUOP_stop_singleshot_timer if !this => {
-            return Err(XenError::EINVAL)
-        }
-        v::VCPUOP_set_singleshot_timer => {
-            let request: vcpu_set_singleshot_timer = read_struct(args[2])?;
-            let timeout = request.timeout_abs_ns;
-            if request.flags & v::VCPU_SSHOTTMR_future != 0 && timeout < crate::sched::now() {
-                return Err(XenError::ETIME);
-            }
-            vcpu.singleshot_deadline = Some(timeout);
-        }
-        v::VCPUOP_stop_singleshot_timer => vcpu.singleshot_deadline = None,
-        v::VCPUOP_register_runstate_memory_area => {
-            // Xen 4.17 `common/domain.c`: the handle is kept and the area written at once,
-            // through the caller's translation, even for another vCPU of its domain.
-            let request: v::vcpu_register_runstate_memory_area = read_struct(args[2])?;
-            let area = request.addr.address();
-            vcpu.runstate_area = (area != 0).then_some(area);
-            if this {
-                // Running now: bring its times up to date before they are copied.
-                vcpu.enter_runstate(v::RUNSTATE_running, crate::sched::now());
-            }
-            if area != 0 {
-                write_struct(area, &vcpu.runstate)?;
-            }
-        }
-        v::VCPUOP_register_vcpu_info => {
-            let (gfn, offset) = crate::event::read_register_vcpu_info(args[2])?;
-            let (table, domain) = (&mut *caller.table, caller.domain);
-            crate::event::register_vcpu_info(table, domain, slot, this, gfn, offset)?;
-        }
-        _ => return Err(XenError::ENOSYS),
+    vcpu.runstate_area = (area != 0).then_some(area);
+    if this {
+        // Running now: bring its times up to date before they are copied.
+        vcpu.enter_runstate(v::RUNSTATE_running, crate::sched::now());
+    }
+    if area != 0 {
+        write_struct(area, &vcpu.runstate)?;
     }
     Ok(Outcome::Return(0))
 }

@@ -18,7 +18,6 @@ mod psci;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use xenolith_abi::xen::event_channel::VIRQ_TIMER;
 use xenolith_kernel::trap::id_registers::{self, Access, Encoding};
 
 use crate::arch::entry::TrapFrame;
@@ -150,7 +149,12 @@ fn guest_trap(frame: &mut TrapFrame) {
                 irqs_masked: frame.spsr & (1 << 7) != 0,
                 table: &mut table,
             };
-            match crate::hypercall::dispatch(frame.x[16], args, &mut caller) {
+            let outcome = crate::hypercall::dispatch(frame.x[16], args, &mut caller);
+            if !caller.irqs_masked {
+                // The hypercall unmasked the caller's interrupts (SCHEDOP_block does, as on Xen).
+                frame.spsr &= !(1 << 7);
+            }
+            match outcome {
                 Outcome::Continue(args) => {
                     // Run the HVC again with the rest of the batch (ELR is past it).
                     frame.x[..3].copy_from_slice(&args);
@@ -265,8 +269,8 @@ fn register(frame: &TrapFrame, index: usize) -> u64 {
 /// ICC_SGI1R_EL1, whose writes the core emulates (trapped by HCR_EL2.IMO).
 const ICC_SGI1R_EL1: Encoding = Encoding::new(3, 0, 12, 11, 5);
 
-/// The per-pCPU tick: the heartbeat, expired single-shot timers and polls wake their vCPUs, then
-/// the scheduler may switch.
+/// The per-pCPU tick: the heartbeat, expired virtual timers and polls wake their vCPUs, then the
+/// scheduler may switch.
 fn tick(frame: &mut TrapFrame) {
     heartbeat();
     let now = now();
@@ -274,27 +278,15 @@ fn tick(frame: &mut TrapFrame) {
     if sched::started() {
         crate::event::virq::expire_virtual_timers(&mut table, cpu::counter());
     }
-    let (mut timers, mut woken) = (alloc::vec::Vec::new(), alloc::vec::Vec::new());
+    let mut woken = alloc::vec::Vec::new();
     for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
         let Some(vcpu) = vcpu else { continue };
-        if vcpu.singleshot_deadline.is_some_and(|deadline| deadline <= now) {
-            vcpu.singleshot_deadline = None;
-            timers.push((vcpu.domain, vcpu.index));
-            if vcpu.state == VcpuState::Blocked {
-                vcpu.state = VcpuState::Runnable;
-                woken.push(slot);
-            }
-        }
-        // A poll whose deadline passed ends (a vCPU the timer woke above only stops polling).
+        // A poll whose deadline passed ends.
         if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now)
             && crate::event::stop_polling(vcpu)
         {
             woken.push(slot);
         }
-    }
-    // `vcpu_singleshot_timer_fn`: the expiry is also VIRQ_TIMER for that vCPU.
-    for (domain, index) in timers {
-        crate::event::send_virq(&mut table, domain, VIRQ_TIMER, index);
     }
     drop(table);
     for slot in woken {
