@@ -38,8 +38,10 @@ const XEN_BINARY: &str = "boot/xen-4.17-arm64";
 const FIRST_MODULE: u64 = 0x4c00_0000;
 /// The space each module gets: its largest image.
 const MODULE_STRIDE: u64 = 0x100_0000;
-/// Xen's console on QEMU `virt`'s PL011, and every domU's `console_io` lines printed.
-const XEN_BOOTARGS: &str = "console=dtuart dtuart=/pl011@9000000 guest_loglvl=all";
+/// Xen's console on QEMU `virt`'s PL011, every domU's `console_io` lines printed, and Xen's
+/// classic permission model (`xsm=dummy`: Debian builds Xen with XSM SILO as the default, which
+/// forbids domUs to talk to each other; Xenolith's policy is the dummy one's).
+const XEN_BOOTARGS: &str = "console=dtuart dtuart=/pl011@9000000 guest_loglvl=all xsm=dummy";
 
 /// Makes sure Xen is unpacked in the cache (downloading it as root the first time) and returns
 /// the path of its binary.

@@ -56,6 +56,20 @@ fn unknown_operations_get_enosys() {
 }
 
 #[test]
+fn multicall_vm_assist_platform_op_and_a_watchdog_answer_as_xen_on_arm() {
+    let mut running = Boot::new(1, "").manifest("tests/manifests/hypercalls.toml").start();
+    running.forbid("FAIL");
+    expect_all(
+        &mut running,
+        &[
+            "extras: PASS multicall, vm_assist, platform_op and sched_op extras",
+            "domain 0: watchdog timer fired",
+            "domain 0 (extras) shut down: watchdog",
+        ],
+    );
+}
+
+#[test]
 fn hidden_cpu_features_read_as_absent_and_unemulated_registers_are_undefined() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();
     running.forbid("FAIL");

@@ -320,7 +320,11 @@ impl ShutdownActions {
         match reason {
             crate::xen::sched::SHUTDOWN_poweroff => self.poweroff,
             crate::xen::sched::SHUTDOWN_crash | crate::xen::sched::SHUTDOWN_watchdog => self.crash,
-            _ => self.reboot,
+            crate::xen::sched::SHUTDOWN_reboot
+            | crate::xen::sched::SHUTDOWN_suspend
+            | crate::xen::sched::SHUTDOWN_soft_reset => self.reboot,
+            // xl destroys a domain that shut down with a code it does not know.
+            _ => ShutdownAction::Destroy,
         }
     }
 }

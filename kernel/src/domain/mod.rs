@@ -187,6 +187,12 @@ pub struct Domain {
     pub restarts: u32,
     /// Destroyed on request (`XEN_DOMCTL_destroydomain`): never restarted.
     pub destroy_requested: bool,
+    /// `SCHEDOP_shutdown_code`: the reason its shutdown will report, whatever it says then.
+    pub shutdown_code: Option<u8>,
+    /// `SCHEDOP_watchdog` timers' deadlines (core nanoseconds), by id - 1.
+    pub watchdogs: [Option<u64>; 2],
+    /// `vm_assist` types enabled (bit n = `VMASST_TYPE_` n).
+    pub vm_assist: u64,
 }
 
 /// A block of frames a domain owns.

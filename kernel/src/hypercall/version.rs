@@ -26,6 +26,8 @@ pub fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Result<Outcome, XenEr
         version::XENVER_version => Ok(Outcome::Return((XEN_MAJOR << 16) | XEN_MINOR)),
         version::XENVER_extraversion => copy_string(".0-xenolith", 16),
         version::XENVER_capabilities => copy_string("xen-3.0-aarch64 xen-3.0-armv7l ", 1024),
+        // Xen 4.17 `do_xen_version`: an argument is refused.
+        version::XENVER_pagesize if args[1] != 0 => Err(XenError::EINVAL),
         version::XENVER_pagesize => Ok(Outcome::Return(4096)),
         version::XENVER_changeset => {
             copy_string(concat!("xenolith ", env!("CARGO_PKG_VERSION")), 64)
@@ -57,8 +59,14 @@ pub fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Result<Outcome, XenEr
                 | (u32::from(control()) << version::XENFEAT_dom0);
             write_struct(args[1], &request).map(|()| Outcome::Return(0))
         }
-        // Privileged, as Xen's XSM default: the boot bundle's hypervisor command line.
-        version::XENVER_commandline if !control() => Err(XenError::EPERM),
+        // Privileged, as Xen's XSM default (`xsm_xen_version`): others get Xen's `xen_deny()`
+        // string, and no build id.
+        version::XENVER_commandline if !control() => {
+            GuestMemory.write(args[1], b"<denied>\0").map(|()| Outcome::Return(0))
+        }
+        version::XENVER_build_id if !control() => Err(XenError::EPERM),
+        // The core is built without a build-id note: Xen's `xen_build_id` says -ENODATA then.
+        version::XENVER_build_id => Err(XenError::ENODATA),
         version::XENVER_commandline => {
             let line = crate::domain::boot_bundle().map_or("", |bundle| bundle.manifest.cmdline);
             copy_string(&line[..line.len().min(1023)], 1024)

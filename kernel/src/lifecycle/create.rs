@@ -100,6 +100,9 @@ impl Table {
             preserved: None,
             restarts: 0,
             destroy_requested: false,
+            shutdown_code: None,
+            watchdogs: [None; 2],
+            vm_assist: 0,
         }));
         // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it;
         // attached before it is mapped, so destroying the domain frees it.

@@ -23,8 +23,10 @@ use crate::arch::entry::TrapFrame;
 use crate::arch::percpu::{self, CPUS};
 use crate::arch::{cpu, guest};
 use crate::domain::{DomainState, Table, VcpuState, TABLE};
+use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::vcpu::{
-    RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable, RUNSTATE_running,
+    vcpu_runstate_info, RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable, RUNSTATE_running,
+    XEN_RUNSTATE_UPDATE,
 };
 
 pub use crate::arch::percpu::IDLE;
@@ -227,14 +229,37 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
     }
     let slot = next.map(|(slot, ..)| slot);
     this.current.store(slot.unwrap_or(IDLE), Ordering::Release);
+    let flag = next.is_some_and(|(_, _, domain)| domain.vm_assist & RUNSTATE_UPDATE_FLAG != 0);
     if let Some(vcpu) = slot.and_then(|slot| table.vcpu_mut(slot)) {
         vcpu.enter_runstate(RUNSTATE_running, now);
         if let Some(area) = vcpu.runstate_area {
             // Its translation is live now; a bad address is the guest's loss, as in Xen.
-            let _ = crate::mm::guest_access::write_struct(area, &vcpu.runstate);
+            let _ = write_runstate(area, &vcpu.runstate, flag);
         }
     }
     slot
+}
+
+/// `vm_assist` bit of `VMASST_TYPE_runstate_update_flag` (`xen/include/public/xen.h`).
+pub const RUNSTATE_UPDATE_FLAG: u64 = 1 << 5;
+
+/// Writes a run-state area, as Xen's `update_runstate_area`: with `flag` (the domain enabled
+/// `VMASST_TYPE_runstate_update_flag`), `XEN_RUNSTATE_UPDATE` is set in `state_entry_time`'s top
+/// byte before the copy and cleared after it, so a reader can tell a torn copy.
+pub fn write_runstate(area: u64, info: &vcpu_runstate_info, flag: bool) -> Result<(), XenError> {
+    use crate::mm::guest_access::{write_struct, GuestMemory};
+    // The byte of `state_entry_time` holding bit 63 (little-endian; the field is at offset 8).
+    let top = area + 15;
+    let byte = (info.state_entry_time >> 56) as u8;
+    if flag {
+        GuestMemory.write(top, &[byte | 0x80])?;
+        let mut copy = *info;
+        copy.state_entry_time |= XEN_RUNSTATE_UPDATE;
+        write_struct(area, &copy)?;
+        GuestMemory.write(top, &[byte])
+    } else {
+        write_struct(area, info)
+    }
 }
 
 /// Logs each domain's share of one pCPU since the previous call `elapsed_ns` ago (the heartbeat):

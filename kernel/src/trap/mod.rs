@@ -18,6 +18,7 @@ mod psci;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use xenolith_abi::xen::sched::SHUTDOWN_watchdog;
 use xenolith_kernel::trap::id_registers::{self, Access, Encoding};
 
 use crate::arch::entry::TrapFrame;
@@ -155,11 +156,11 @@ fn guest_trap(frame: &mut TrapFrame) {
                 frame.spsr &= !(1 << 7);
             }
             match outcome {
-                Outcome::Continue(args) => {
+                Outcome::Continue(args) | Outcome::ContinueLater(args) => {
                     // Run the HVC again with the rest of the batch (ELR is past it).
                     frame.x[..3].copy_from_slice(&args);
                     frame.elr -= 4;
-                    false
+                    matches!(outcome, Outcome::ContinueLater(_))
                 }
                 outcome @ (Outcome::Return(value) | Outcome::Reschedule(value)) => {
                     frame.x[0] = value as u64;
@@ -269,14 +270,26 @@ fn register(frame: &TrapFrame, index: usize) -> u64 {
 /// ICC_SGI1R_EL1, whose writes the core emulates (trapped by HCR_EL2.IMO).
 const ICC_SGI1R_EL1: Encoding = Encoding::new(3, 0, 12, 11, 5);
 
-/// The per-pCPU tick: the heartbeat, expired virtual timers and polls wake their vCPUs, then the
-/// scheduler may switch.
+/// The per-pCPU tick: the heartbeat, expired watchdogs shut their domains down, expired virtual
+/// timers and polls wake their vCPUs, then the scheduler may switch.
 fn tick(frame: &mut TrapFrame) {
     heartbeat();
     let now = now();
     let mut table = TABLE.lock();
     if sched::started() {
         crate::event::virq::expire_virtual_timers(&mut table, cpu::counter());
+    }
+    // `domain_watchdog_timeout`: an expired SCHEDOP_watchdog timer shuts its domain down.
+    let mut fired = alloc::vec::Vec::new();
+    for domain in table.domains.iter_mut().flatten() {
+        if domain.watchdogs.iter().flatten().any(|&deadline| deadline <= now) {
+            domain.watchdogs = [None; 2];
+            fired.push(domain.id);
+        }
+    }
+    for id in fired {
+        log::info!("domain {id}: watchdog timer fired");
+        crate::lifecycle::shutdown_domain(&mut table, id, SHUTDOWN_watchdog);
     }
     let mut woken = alloc::vec::Vec::new();
     for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
