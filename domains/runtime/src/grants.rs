@@ -139,12 +139,12 @@ fn status(status: i16) -> Result<(), GrantError> {
 
 /// Maps grant-table frames `0..frames` at [`GRANT_TABLE_ADDRESS`] (frame `i` at
 /// `GRANT_TABLE_ADDRESS + i * 4096`), growing the table to `frames` frames. Again with more
-/// frames, maps the new ones too.
+/// frames, maps only the new ones (a mapped frame must be removed before it is added again).
 pub fn init(frames: u32) -> Result<(), XenError> {
     if frames == 0 || frames > MAX_FRAMES {
         return Err(XenError::EINVAL);
     }
-    for index in 0..frames {
+    for index in FRAMES.load(Ordering::Acquire)..frames {
         let request = xen_add_to_physmap {
             domid: DOMID_SELF,
             size: 0,

@@ -193,6 +193,9 @@ pub struct Domain {
     pub watchdogs: [Option<u64>; 2],
     /// `vm_assist` types enabled (bit n = `VMASST_TYPE_` n).
     pub vm_assist: u64,
+    /// Pages `XENMEM_increase_reservation` gave it: counted against its maximum and in its
+    /// reservation, never mapped (as Xen on Arm gives a translated guest), so no frame backs them.
+    pub unmapped_pages: u64,
 }
 
 /// A block of frames a domain owns.

@@ -87,8 +87,8 @@ impl Entries for FrameEntries<'_> {
 
 impl Table {
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps table frame `idx` at `gfn`
-    /// (growing the table to it), moving it if it was mapped elsewhere and giving back the
-    /// domain's RAM page it replaces.
+    /// (growing the table to it), giving back the domain's RAM page it replaces; mapped
+    /// already, it must be removed first (`-EBUSY`).
     pub fn map_grant_frame(&mut self, id: DomainId, idx: u64, gfn: u64) -> Result<(), XenError> {
         if idx & u64::from(xenolith_abi::xen::memory::XENMAPIDX_grant_table_status) != 0 {
             // Status frames exist only with version 2.
@@ -98,14 +98,18 @@ impl Table {
         if index >= MAX_GRANT_FRAMES {
             return Err(XenError::EINVAL);
         }
+        let domain = self.domain(id).ok_or(XenError::ESRCH)?;
+        if domain.grants.gfns.get(index as usize).copied().flatten().is_some() {
+            // Mapped already: Xen's `xenmem_add_to_physmap_one` wants it removed first.
+            return Err(XenError::EBUSY);
+        }
         self.free_ram_at(id, gfn)?;
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
         if !grow(&mut domain.grants, index + 1) {
             return Err(XenError::EINVAL);
         }
         let frame = domain.grants.frames[index as usize];
-        let old = domain.grants.gfns[index as usize];
-        crate::mm::domain_memory::map_core_page(domain, frame, old, gfn)?;
+        crate::mm::domain_memory::map_core_page(domain, frame, None, gfn)?;
         domain.grants.gfns[index as usize] = Some(gfn);
         Ok(())
     }

@@ -1,27 +1,44 @@
-//! `memory_op` (`xen/include/public/memory.h`): the reservation queries, `populate_physmap` (how a
-//! builder gives a domain its RAM), and the foreign mappings a builder loads a domain through.
+//! `memory_op` (`xen/include/public/memory.h`) as Xen 4.17 on Arm answers it
+//! (`do_memory_op`, xen/common/memory.c; `arch_memory_op`, xen/arch/arm/mm.c), check for check
+//! and in Xen's order: the reservation operations, the queries, the physmap operations, and the
+//! privileged or absent ones (claims, resources, vNUMA, sharing).
 //!
 //! # Invariants
-//! - Operating on another domain needs the policy's consent first (`-EPERM`): populating it is a
-//!   domctl-class change, mapping its memory a foreign map.
-//! - Batches report progress as Xen does: `populate_physmap` returns how many extents it did; the
-//!   add-to-physmap batch writes one error per entry and returns 0.
+//! - `cmd` carries a continuation's start extent above `MEMOP_EXTENT_SHIFT`; operations that
+//!   never continue refuse one (`-EINVAL`), as Xen does.
+//! - The reservation operations never fail: they return how many extents they did (counting from
+//!   the start extent), stopping at the first refusal, as Xen does.
+//! - Operating on another domain needs the policy's consent (Xen's `XSM_TARGET`: the control
+//!   domain or the target's device model); the domain must exist first (`-ESRCH`).
+//! - Batches report progress as Xen does: the add-to-physmap batch writes one result per entry
+//!   and returns 0.
 
 use xenolith_abi::xen::errno::XenError;
+use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::memory::{
     self as mem, xen_add_to_physmap, xen_add_to_physmap_batch, xen_memory_reservation,
     xen_remove_from_physmap,
 };
 use xenolith_kernel::policy::{DomainId, Operation};
 
-use crate::domain::{Caller, Table};
+use crate::domain::Caller;
 use crate::mm::guest_access::{read_element, read_struct, write_element};
 
-/// Most entries one batch call handles (Xen continues longer batches; callers split theirs).
+/// `MEMOP_EXTENT_SHIFT` and `MEMOP_CMD_MASK` (`xen/include/public/memory.h`).
+const EXTENT_SHIFT: u32 = 6;
+const CMD_MASK: u64 = (1 << EXTENT_SHIFT) - 1;
+
+/// Most extents one reservation call does; the rest is a continuation (Xen preempts instead).
 const MAX_BATCH: u64 = 512;
 
-/// Asks the policy, as for a domctl, whether the caller may act on `target` (itself: always).
-fn allow_domctl(caller: &Caller<'_>, target: DomainId, read_only: bool) -> Result<(), XenError> {
+/// Xen's `rcu_lock_domain_by_any_id`: `DOMID_SELF` or an existing domain (`-ESRCH`).
+fn any_id(caller: &Caller<'_>, domid: u16) -> Result<DomainId, XenError> {
+    let id = if domid == DOMID_SELF { caller.domain } else { domid };
+    caller.table.domain(id).map(|_| id).ok_or(XenError::ESRCH)
+}
+
+/// Xen's `XSM_TARGET` default: itself, or with the policy's consent as for a domctl.
+fn allow_target(caller: &Caller<'_>, target: DomainId, read_only: bool) -> Result<(), XenError> {
     if target == caller.domain {
         return Ok(());
     }
@@ -30,92 +47,287 @@ fn allow_domctl(caller: &Caller<'_>, target: DomainId, read_only: bool) -> Resul
     caller.allow(Operation::Domctl { target, target_is_control, read_only })
 }
 
-/// The physmap operations change the caller's own physical address space only: another
-/// `domid` is `-EINVAL`.
-fn only_own(caller: &Caller<'_>, domid: u16) -> Result<(), XenError> {
-    (caller.resolve(domid) == caller.domain).then_some(()).ok_or(XenError::EINVAL)
+/// Xen's `max_order`: the largest extent a domain may ask for (`CONFIG_DOMU_MAX_ORDER` 9 on Arm,
+/// `CONFIG_CTLDOM_MAX_ORDER` 18 for the control domain).
+fn max_order(caller: &Caller<'_>) -> u32 {
+    let control = caller.table.domain(caller.domain).is_some_and(|d| d.capabilities.control);
+    if control {
+        18
+    } else {
+        9
+    }
 }
 
-/// Runs `each` on every extent of a `xen_memory_reservation` at `arg` (for `target`, after the
-/// policy allowed it) and returns how many succeeded before the first failure, as Xen does.
-fn for_each_extent(
-    arg: u64,
-    caller: &mut Caller<'_>,
-    each: fn(&mut Table, DomainId, u64, u32) -> Result<(), XenError>,
-) -> Result<i64, XenError> {
-    let request: xen_memory_reservation = read_struct(arg)?;
-    let target = caller.resolve(request.domid);
-    allow_domctl(caller, target, false)?;
-    if request.nr_extents > MAX_BATCH {
-        return Err(XenError::EINVAL);
+/// Refuses a start extent where the operation never continues.
+fn no_continuation(start: u64) -> Result<(), XenError> {
+    if start == 0 {
+        Ok(())
+    } else {
+        Err(XenError::EINVAL)
     }
-    for index in 0..request.nr_extents as u32 {
-        let gfn: u64 = read_element(request.extent_start.address(), index)?;
-        if each(caller.table, target, gfn, request.extent_order).is_err() {
-            return Ok(i64::from(index));
-        }
-    }
-    Ok(request.nr_extents as i64)
 }
 
 /// `__HYPERVISOR_memory_op(cmd, arg)`.
 pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
-    match cmd as u32 {
-        mem::XENMEM_current_reservation | mem::XENMEM_maximum_reservation => {
-            let target = caller.resolve(read_struct(arg)?);
-            allow_domctl(caller, target, true)?;
-            let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
-            let pages = if cmd as u32 == mem::XENMEM_current_reservation {
-                domain.ram_bytes() / 4096
-            } else {
-                domain.max_memkb / 4
-            };
-            Ok(pages as i64)
+    let start = cmd >> EXTENT_SHIFT;
+    match (cmd & CMD_MASK) as u32 {
+        op @ (mem::XENMEM_increase_reservation
+        | mem::XENMEM_decrease_reservation
+        | mem::XENMEM_populate_physmap) => Ok(reservation(op, start, arg, caller)),
+        mem::XENMEM_exchange => {
+            no_continuation(start)?;
+            exchange(arg, caller)
         }
-        mem::XENMEM_populate_physmap => for_each_extent(arg, caller, Table::populate),
-        mem::XENMEM_decrease_reservation => for_each_extent(arg, caller, Table::decrease),
-        mem::XENMEM_add_to_physmap_batch => {
-            let request: xen_add_to_physmap_batch = read_struct(arg)?;
-            only_own(caller, request.domid)?;
-            if u32::from(request.space) != mem::XENMAPSPACE_gmfn_foreign {
-                return Err(XenError::EOPNOTSUPP);
-            }
-            if u64::from(request.size) > MAX_BATCH {
-                return Err(XenError::EINVAL);
-            }
-            let source: DomainId = request.u;
-            let target_is_control =
-                caller.table.domain(source).is_some_and(|domain| domain.capabilities.control);
-            caller.allow(Operation::ForeignMap { target: source, target_is_control })?;
-            for index in 0..u32::from(request.size) {
-                let idx: u64 = read_element(request.idxs.address(), index)?;
-                let gpfn: u64 = read_element(request.gpfns.address(), index)?;
-                let result = caller.table.map_foreign(caller.domain, gpfn, source, idx);
-                let status = result.map_or_else(|error| error.to_return() as i32, |()| 0);
-                write_element(request.errs.address(), index, &status)?;
-            }
-            Ok(0)
+        mem::XENMEM_maximum_ram_page => {
+            no_continuation(start)?;
+            Ok(crate::mm::memory::max_frame_number() as i64 + 1)
+        }
+        op @ (mem::XENMEM_current_reservation
+        | mem::XENMEM_maximum_reservation
+        | mem::XENMEM_maximum_gpfn) => {
+            no_continuation(start)?;
+            let target = any_id(caller, read_struct(arg)?)?;
+            allow_target(caller, target, true)?;
+            let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+            Ok(match op {
+                mem::XENMEM_current_reservation => domain.ram_pages + domain.unmapped_pages,
+                mem::XENMEM_maximum_reservation => domain.max_memkb / 4,
+                _ => domain.maximum_gfn(),
+            } as i64)
         }
         mem::XENMEM_add_to_physmap => {
-            let request: xen_add_to_physmap = read_struct(arg)?;
-            only_own(caller, request.domid)?;
-            match request.space {
-                mem::XENMAPSPACE_shared_info if request.idx == 0 => {
-                    caller.table.map_shared_info(caller.domain, request.gpfn)
-                }
-                mem::XENMAPSPACE_shared_info => Err(XenError::EINVAL),
-                mem::XENMAPSPACE_grant_table => {
-                    caller.table.map_grant_frame(caller.domain, request.idx, request.gpfn)
-                }
-                _ => Err(XenError::EOPNOTSUPP),
+            if start > u64::from(u16::MAX) {
+                return Err(XenError::EDOM);
             }
-            .map(|()| 0)
+            let request: xen_add_to_physmap = read_struct(arg)?;
+            if request.space == mem::XENMAPSPACE_gmfn_foreign {
+                return Err(XenError::ENOSYS);
+            }
+            let target = any_id(caller, request.domid)?;
+            physmap_permission(caller, target, request.space)?;
+            if request.gpfn == u64::MAX {
+                return Err(XenError::EINVAL);
+            }
+            add_one(caller, target, request.space, 0, request.idx, request.gpfn).map(|()| 0)
+        }
+        mem::XENMEM_add_to_physmap_batch => {
+            if start > u64::from(u16::MAX) {
+                return Err(XenError::EDOM);
+            }
+            let request: xen_add_to_physmap_batch = read_struct(arg)?;
+            if u32::from(request.space) == mem::XENMAPSPACE_gmfn_range {
+                return Err(XenError::EOPNOTSUPP);
+            }
+            let target = any_id(caller, request.domid)?;
+            physmap_permission(caller, target, u32::from(request.space))?;
+            add_batch(caller, target, &request, start)
         }
         mem::XENMEM_remove_from_physmap => {
+            no_continuation(start)?;
             let request: xen_remove_from_physmap = read_struct(arg)?;
-            only_own(caller, request.domid)?;
-            caller.table.unmap_foreign(caller.domain, request.gpfn).map(|()| 0)
+            let target = any_id(caller, request.domid)?;
+            allow_target(caller, target, false)?;
+            caller.table.remove_from_physmap(target, request.gpfn).map(|()| 0)
+        }
+        mem::XENMEM_claim_pages => {
+            no_continuation(start)?;
+            let request: xen_memory_reservation = read_struct(arg)?;
+            if request.extent_start.address() != 0
+                || request.extent_order != 0
+                || request.mem_flags != 0
+            {
+                return Err(XenError::EINVAL);
+            }
+            // By its id only (`DOMID_SELF` names none), then Xen's `XSM_PRIV`: claims are the
+            // toolstack's, and Xenolith's builder needs none.
+            caller.table.domain(request.domid).ok_or(XenError::EINVAL)?;
+            Err(XenError::EPERM)
+        }
+        mem::XENMEM_get_vnumainfo => {
+            no_continuation(start)?;
+            // `struct xen_vnuma_topology_info`: domid, pad, nr_vnodes, nr_vcpus, ...
+            let head: [u16; 2] = read_struct(arg)?;
+            if head[1] != 0 {
+                return Err(XenError::EINVAL);
+            }
+            let target = any_id(caller, head[0])?;
+            allow_target(caller, target, true)?;
+            // No domain has a virtual NUMA topology.
+            Err(XenError::EOPNOTSUPP)
+        }
+        mem::XENMEM_acquire_resource => acquire_resource(arg, caller),
+        // Arm's `arch_memory_op`: page sharing does not work there, so nothing is shared.
+        mem::XENMEM_get_sharing_freed_pages | mem::XENMEM_get_sharing_shared_pages => Ok(0),
+        _ => Err(XenError::ENOSYS),
+    }
+}
+
+/// `increase_reservation`, `decrease_reservation` and `populate_physmap`: every early refusal
+/// returns the start extent; otherwise how many extents were done.
+fn reservation(op: u32, start: u64, arg: u64, caller: &mut Caller<'_>) -> i64 {
+    let done = start as i64;
+    let Ok(request) = read_struct::<xen_memory_reservation>(arg) else { return done };
+    if request.nr_extents > u64::from(u32::MAX >> EXTENT_SHIFT) || start >= request.nr_extents {
+        return done;
+    }
+    let Ok(target) = any_id(caller, request.domid) else { return done };
+    // `construct_memop_from_reservation`: an address limit of a page or less fits no frame.
+    let address_bits = request.mem_flags & 0xff;
+    if address_bits != 0 && address_bits <= 12 {
+        return done;
+    }
+    if allow_target(caller, target, false).is_err() {
+        return done;
+    }
+    let populate_on_demand = request.mem_flags & mem::XENMEMF_populate_on_demand != 0;
+    if request.extent_order > max_order(caller)
+        || (op == mem::XENMEM_populate_physmap && populate_on_demand)
+    {
+        // Populate-on-demand needs Xen's PoD, which Arm lacks: nothing done, as there.
+        return done;
+    }
+    let end = request.nr_extents.min(start + MAX_BATCH);
+    for index in start..end {
+        let result = if op == mem::XENMEM_increase_reservation {
+            caller.table.reserve_unmapped(target, request.extent_order)
+        } else {
+            read_element::<u64>(request.extent_start.address(), index as u32).and_then(|gfn| {
+                if op == mem::XENMEM_populate_physmap {
+                    caller.table.populate(target, gfn, request.extent_order)
+                } else {
+                    caller.table.decrease(target, gfn, request.extent_order)
+                }
+            })
+        };
+        if result.is_err() {
+            return index as i64;
+        }
+    }
+    end as i64
+}
+
+/// `xatp_permission_check`: device MMIO only for a hardware domain into itself (Xenolith has
+/// none: `-EACCES`), then `XSM_TARGET`.
+fn physmap_permission(caller: &Caller<'_>, target: DomainId, space: u32) -> Result<(), XenError> {
+    if space == mem::XENMAPSPACE_dev_mmio {
+        return Err(XenError::EACCES);
+    }
+    allow_target(caller, target, false)
+}
+
+/// Arm's `xenmem_add_to_physmap_one` for `target`'s frame `gfn`: its shared-info page or one of
+/// its grant-table frames (each mapped at one place at a time: `-EBUSY` until removed), or
+/// `foreign`'s frame `idx` (a builder loading a domain). Every other space is `-ENOSYS`
+/// (`XENMAPSPACE_gmfn` and `_gmfn_range` move RAM, which Arm does not do).
+fn add_one(
+    caller: &mut Caller<'_>,
+    target: DomainId,
+    space: u32,
+    foreign: DomainId,
+    idx: u64,
+    gfn: u64,
+) -> Result<(), XenError> {
+    if target != caller.domain && space != mem::XENMAPSPACE_gmfn_foreign {
+        // Xenolith maps these only into the caller's own address space.
+        return Err(XenError::EINVAL);
+    }
+    match space {
+        mem::XENMAPSPACE_shared_info if idx != 0 => Err(XenError::EINVAL),
+        mem::XENMAPSPACE_shared_info => caller.table.map_shared_info(target, gfn),
+        mem::XENMAPSPACE_grant_table => caller.table.map_grant_frame(target, idx, gfn),
+        mem::XENMAPSPACE_gmfn_foreign => {
+            let source = caller.table.domain(foreign).ok_or(XenError::ESRCH)?;
+            if foreign == target {
+                return Err(XenError::EINVAL);
+            }
+            let target_is_control = source.capabilities.control;
+            caller.allow(Operation::ForeignMap { target: foreign, target_is_control })?;
+            caller.table.map_foreign(target, gfn, foreign, idx)
         }
         _ => Err(XenError::ENOSYS),
     }
+}
+
+/// `xenmem_add_to_physmap_batch` from entry `start`: one result per entry in `errs`, 0 when all
+/// are done, or the next entry to continue from (at most [`MAX_BATCH`] per call).
+fn add_batch(
+    caller: &mut Caller<'_>,
+    target: DomainId,
+    request: &xen_add_to_physmap_batch,
+    start: u64,
+) -> Result<i64, XenError> {
+    let size = u64::from(request.size);
+    if size < start || (size == start && start != 0) {
+        return Err(XenError::EILSEQ);
+    }
+    let space = u32::from(request.space);
+    if space == mem::XENMAPSPACE_dev_mmio && request.u != 0 {
+        return Err(XenError::EOPNOTSUPP);
+    }
+    let foreign = if space == mem::XENMAPSPACE_gmfn_foreign { request.u } else { DOMID_SELF };
+    for index in start..size {
+        if index == start + MAX_BATCH {
+            return Ok(index as i64);
+        }
+        let idx: u64 = read_element(request.idxs.address(), index as u32)?;
+        let gfn: u64 = read_element(request.gpfns.address(), index as u32)?;
+        if gfn == u64::MAX {
+            return Err(XenError::EINVAL);
+        }
+        let result = add_one(caller, target, space, foreign, idx, gfn);
+        let status = result.map_or_else(|error| error.to_return() as i32, |()| 0);
+        write_element(request.errs.address(), index as u32, &status)?;
+    }
+    Ok(0)
+}
+
+/// `memory_exchange`'s checks, in Xen's order. Exchanging frames for others with different
+/// machine addresses means nothing to a guest that never sees machine addresses, and Xenolith
+/// does not do it: a well-formed request is `-EOPNOTSUPP` (Xen would exchange).
+fn exchange(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
+    // `struct xen_memory_exchange`: `in` and `out` reservations (40 bytes each), then
+    // `nr_exchanged`.
+    let exchange: [xen_memory_reservation; 2] = read_struct(arg)?;
+    let nr_exchanged: u64 = read_struct(arg + 80)?;
+    let [input, output] = exchange;
+    if input.extent_order.max(output.extent_order) > max_order(caller) {
+        return Err(XenError::EPERM);
+    }
+    let fits = |r: &xen_memory_reservation| {
+        r.nr_extents
+            .checked_shl(r.extent_order)
+            .is_some_and(|n| n >> r.extent_order == r.nr_extents)
+    };
+    if nr_exchanged > input.nr_extents
+        || input.domid != output.domid
+        || !fits(&input)
+        || !fits(&output)
+        || input.nr_extents << input.extent_order != output.nr_extents << output.extent_order
+    {
+        return Err(XenError::EINVAL);
+    }
+    if nr_exchanged == input.nr_extents {
+        return Ok(0);
+    }
+    Err(XenError::EOPNOTSUPP)
+}
+
+/// `acquire_resource`'s checks: the request (`xen_mem_acquire_resource`: domid, type, id,
+/// nr_frames, pad, frame, frame_list), then the domain (another one only, `-EPERM` for itself),
+/// then Xen's `XSM_DM_PRIV`. Xenolith's device models map their target's memory by foreign
+/// mapping; no resource (ioreq server pages, grant frames) is offered, so a permitted caller
+/// gets `-EINVAL` as Xen gives for a resource a domain lacks.
+fn acquire_resource(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
+    let head: [u32; 4] = read_struct(arg)?;
+    let frame: u64 = read_struct(arg + 16)?;
+    let (domid, nr_frames, pad) = (head[0] as u16, u64::from(head[2]), head[3]);
+    if pad != 0 || frame >> 32 != 0 || (frame + nr_frames) >> 32 != 0 {
+        return Err(XenError::EINVAL);
+    }
+    let target = caller.table.domain(domid).ok_or(XenError::ESRCH)?.id;
+    if target == caller.domain {
+        return Err(XenError::EPERM);
+    }
+    caller.allow(Operation::DeviceModel { target })?;
+    Err(XenError::EINVAL)
 }

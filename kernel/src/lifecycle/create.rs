@@ -103,6 +103,7 @@ impl Table {
             shutdown_code: None,
             watchdogs: [None; 2],
             vm_assist: 0,
+            unmapped_pages: 0,
         }));
         // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it;
         // attached before it is mapped, so destroying the domain frees it.
@@ -157,11 +158,12 @@ impl Table {
     }
 }
 
-/// Writes the wallclock now into the fresh shared-info page at `page` (`wc_version` stays even:
-/// nobody reads the page before the domain runs).
+/// Writes the wallclock now into the fresh shared-info page at `page`, `wc_version` 2 as after
+/// Xen's first `update_domain_wallclock_time` (odd while writing, even after; nobody reads the
+/// page before the domain runs).
 fn write_wallclock(page: u64) {
     let (seconds, nanoseconds) = crate::platform::wallclock::at(crate::sched::now());
-    let fields = [seconds as u32, nanoseconds, (seconds >> 32) as u32];
-    let offset = core::mem::offset_of!(shared_info, wc_sec) as u64;
+    let fields = [2, seconds as u32, nanoseconds, (seconds >> 32) as u32];
+    let offset = core::mem::offset_of!(shared_info, wc_version) as u64;
     memory::copy_to_phys(page + offset, fields.as_bytes());
 }

@@ -81,6 +81,17 @@ pub fn map_core_page(
 }
 
 impl Domain {
+    /// `XENMEM_maximum_gpfn`: the highest guest frame mapped now (Xen keeps the highest ever
+    /// mapped; they differ only after the top frame is unmapped).
+    pub fn maximum_gfn(&self) -> u64 {
+        let mut top = 0;
+        let end = GUEST_RAM1_BASE + GUEST_RAM1_SIZE;
+        self.stage2.walk_range(&IdentityTables, 0, end, &mut |leaf| {
+            top = top.max(leaf.virt + leaf.size);
+        });
+        (top / FRAME_SIZE).saturating_sub(1)
+    }
+
     /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
     /// page (a frame it owns and may grant, as Xen's magic pages are).
     pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
@@ -108,7 +119,9 @@ impl Table {
         if !ipa.is_multiple_of(size) || !in_guest_ram(ipa, size) {
             return Err(XenError::EINVAL);
         }
-        if (domain.ram_bytes() + size) / 1024 > domain.max_memkb {
+        if (domain.ram_bytes() + domain.unmapped_pages * FRAME_SIZE + size) / 1024
+            > domain.max_memkb
+        {
             return Err(XenError::ENOMEM);
         }
         let frames = 1usize << order;
@@ -212,13 +225,55 @@ impl Table {
     }
 
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_shared_info`: maps the domain's shared-info page
-    /// at `gfn` (read-write, never executable), moving it if it was mapped elsewhere, as Xen does.
+    /// at `gfn` (read-write, never executable). Mapped already, it must be removed first
+    /// (`-EBUSY`), as Xen's `xenmem_add_to_physmap_one` mandates.
     pub fn map_shared_info(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
+        if self.domain(id).ok_or(XenError::ESRCH)?.shared_info_gfn.is_some() {
+            return Err(XenError::EBUSY);
+        }
         self.free_ram_at(id, gfn)?;
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        map_core_page(domain, domain.shared_info, domain.shared_info_gfn, gfn)?;
+        map_core_page(domain, domain.shared_info, None, gfn)?;
         domain.shared_info_gfn = Some(gfn);
         Ok(())
+    }
+
+    /// `XENMEM_increase_reservation` for one extent: `2^order` pages counted for `target`
+    /// against its maximum (`-ENOMEM`), never mapped.
+    pub fn reserve_unmapped(&mut self, target: DomainId, order: u32) -> Result<(), XenError> {
+        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
+        let pages = domain.ram_pages + domain.unmapped_pages + (1 << order);
+        if pages * FRAME_SIZE / 1024 > domain.max_memkb {
+            return Err(XenError::ENOMEM);
+        }
+        domain.unmapped_pages += 1 << order;
+        Ok(())
+    }
+
+    /// `XENMEM_remove_from_physmap` of `target`'s frame `gfn`, whatever is there (Xen's
+    /// `get_page_from_gfn` then `guest_physmap_remove_page`): a foreign mapping, the shared-info
+    /// page or a grant-table frame (which may then be added again), or its own RAM (given back,
+    /// where Xen keeps the unmapped page allocated to it). Nothing of its own there: `-ENOENT`.
+    pub fn remove_from_physmap(&mut self, target: DomainId, gfn: u64) -> Result<(), XenError> {
+        let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::ENOENT)?;
+        let domain = self.domain_mut(target).ok_or(XenError::ESRCH)?;
+        if domain.foreign.iter().any(|mapping| mapping.ipa == ipa) {
+            return self.unmap_foreign(target, gfn);
+        }
+        let grant_frame = domain.grants.gfns.iter().position(|&frame| frame == Some(gfn));
+        if domain.shared_info_gfn == Some(gfn) || grant_frame.is_some() {
+            domain.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE).map_err(map_error)?;
+            guest::flush_guest_tlbs();
+            match grant_frame {
+                Some(index) => domain.grants.gfns[index] = None,
+                None => domain.shared_info_gfn = None,
+            }
+            return Ok(());
+        }
+        if gfn != STORE_GFN && domain.ram_frame(gfn).is_some() {
+            return self.decrease(target, gfn, 0);
+        }
+        Err(XenError::ENOENT)
     }
 
     /// Before a page lent by the core is mapped at `gfn` of `id`: if the domain's own RAM is

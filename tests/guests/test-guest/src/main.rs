@@ -377,7 +377,8 @@ mod guest {
     }
 
     /// Maps the shared-info page with `XENMEM_add_to_physmap` (as Linux's `xen_guest_init` does),
-    /// checks it starts zeroed and keeps what is written, then moves it.
+    /// checks it starts zeroed and keeps what is written, then moves it: as on Xen, a second add
+    /// is `-EBUSY` until `XENMEM_remove_from_physmap` takes it out.
     fn shared_info(name: &str) {
         use xenolith_abi::xen::hypercall::DOMID_SELF;
         use xenolith_abi::xen::memory::{
@@ -406,21 +407,34 @@ mod guest {
         let (pending, wc) = (before.evtchn_pending[0], before.wc_version);
         // SAFETY: as above; this domain owns the mask bits of its shared-info page.
         unsafe { core::ptr::write_volatile(mask_at(FIRST), 0xf0) };
+        let again = map(SECOND, 0);
+        let remove = xenolith_abi::xen::memory::xen_remove_from_physmap {
+            domid: DOMID_SELF,
+            _pad: [0; 6],
+            gpfn: FIRST / 4096,
+        };
+        let removed = hypercall::memory_op(
+            xenolith_abi::xen::memory::XENMEM_remove_from_physmap,
+            (&raw const remove) as u64,
+        );
         let moved = map(SECOND, 0);
-        // SAFETY: the same page, now at SECOND (moved by the hypervisor, as Xen moves it).
+        // SAFETY: the same page, now at SECOND (mapped there by the hypervisor).
         let mask = unsafe { core::ptr::read_volatile(mask_at(SECOND)) };
         let bad_index = map(SECOND, 1);
         if first == 0
+            && expect(name, "shared_info added twice", again, XenError::EBUSY)
+            && removed == 0
             && moved == 0
             && pending == 0
-            && wc == 0
+            && wc % 2 == 0
             && mask == 0xf0
             && expect(name, "shared_info index 1", bad_index, XenError::EINVAL)
         {
             println!("{name}: PASS shared info mapped, zeroed, kept across a move");
         } else {
             println!(
-                "{name}: FAIL map {first}, move {moved}, pending {pending:#x}, mask {mask:#x}"
+                "{name}: FAIL map {first}, move {moved}, pending {pending:#x}, mask {mask:#x}, \
+                 wc_version {wc}"
             );
         }
     }
