@@ -453,9 +453,9 @@ impl MapTrack {
     }
 }
 
-/// Grant-table frames one domain may have (Xen's `max_grant_frames`; its default is 64). 32
-/// frames are 16,384 version-1 entries.
-pub const MAX_GRANT_FRAMES: u32 = 32;
+/// Grant-table frames one domain may have: Xen's default `max_grant_frames`, which dom0less
+/// domUs get (xen/common/grant_table.c). 64 frames are 32,768 version-1 entries.
+pub const MAX_GRANT_FRAMES: u32 = 64;
 
 /// One domain's grant-table state; starts empty (frames come with `GNTTABOP_setup_table` or
 /// `XENMAPSPACE_grant_table`).
