@@ -14,8 +14,10 @@ use anyhow::{Context, Result};
 /// The most code lines the trusted core may have (seL4 was 8.7K lines of C, Jailhouse arm64
 /// 9.1K, NOVA 11.1K). 8,000 until unmodified Linux guests (milestone 2) added what Linux needs of
 /// the core: block splitting, run-state areas, the wallclock, ID-register sanitizing and
-/// undefined-instruction injection.
-pub const MAX_CORE_LINES: usize = 8500;
+/// undefined-instruction injection; 8,500 until Xen's answers to every call an unprivileged
+/// domain may make (the differential conformance suite) added multicall, vm_assist, watchdogs
+/// and `memory_op`'s checks in Xen's order.
+pub const MAX_CORE_LINES: usize = 9000;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {
