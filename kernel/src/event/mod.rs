@@ -234,7 +234,8 @@ fn target_domain(caller: &Caller<'_>, dom: u16) -> Result<DomainId, XenError> {
 /// `__HYPERVISOR_event_channel_op(cmd, arg)`.
 pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let me = caller.domain;
-    match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
+    // Xen takes `cmd` as an int.
+    match cmd as u32 {
         // Xen leaves the port allocated when the copy back fails; so do we.
         ec::EVTCHNOP_alloc_unbound => update(arg, |op: &mut ec::evtchn_alloc_unbound| {
             let id = target_domain(caller, op.dom)?;

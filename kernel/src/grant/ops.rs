@@ -7,8 +7,10 @@
 //! - One hypercall handles at most [`BATCH`] operations; the rest is a continuation (the HVC is
 //!   re-executed with the arguments advanced, as Xen's `hypercall_create_continuation`).
 
+use core::sync::atomic::Ordering;
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::{self as gt, gnttab_copy, gnttab_map_grant_ref};
+use xenolith_kernel::grant::Entries;
 use xenolith_kernel::grant::{self, grant_handle_t, grant_ref_t, Mapping, Usage, MAX_GRANT_FRAMES};
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::lpae::Attributes;
@@ -36,10 +38,14 @@ pub enum Done {
 
 /// `__HYPERVISOR_grant_table_op(cmd, uop, count)`.
 pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, XenError> {
-    let (cmd, uop) = (args[0], args[1]);
-    // Xen takes `count` as an unsigned int and refuses it as a negative int.
+    // Xen takes `cmd` and `count` as unsigned ints, refuses a count that is a negative int, and
+    // arguments above the command's 6 bits except for cache_flush's continuation.
+    let (cmd, uop) = (u64::from(args[0] as u32), args[1]);
     let count = args[2] as u32;
-    if i32::try_from(count).is_err() {
+    if i32::try_from(count).is_err()
+        || (cmd & !gt::GNTTABOP_CMD_MASK != 0
+            && cmd & gt::GNTTABOP_CMD_MASK != u64::from(gt::GNTTABOP_cache_flush))
+    {
         return Err(XenError::EINVAL);
     }
     let single = |caller: &mut Caller<'_>, f: fn(u64, &mut Caller<'_>) -> Result<i64, XenError>| {
@@ -57,8 +63,97 @@ pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, X
         gt::GNTTABOP_query_size => single(caller, query_size),
         gt::GNTTABOP_set_version => single(caller, set_version),
         gt::GNTTABOP_get_version => single(caller, get_version),
+        gt::GNTTABOP_get_status_frames => single(caller, get_status_frames),
+        gt::GNTTABOP_unmap_and_replace => batch(caller, [cmd, uop], count, unmap_and_replace),
+        gt::GNTTABOP_swap_grant_ref => batch(caller, [cmd, uop], count, swap),
+        gt::GNTTABOP_cache_flush => cache_flush(cmd, uop, count),
+        // Page transfer needs Xen's PV support, which Arm builds lack.
+        gt::GNTTABOP_transfer => Err(XenError::EOPNOTSUPP),
         _ => Err(XenError::ENOSYS),
     }
+}
+
+/// Version 1 has no status frames: asking for any is a general error, for none fine, after
+/// Xen's domain and XSM checks (`gnttab_get_status_frames`).
+fn get_status_frames(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let op: gt::gnttab_get_status_frames = read_struct(uop)?;
+    let id = caller.resolve(op.dom);
+    let status = if caller.table.domain(id).is_none() {
+        gt::GNTST_bad_domain
+    } else if !may_act_for(caller, id) {
+        gt::GNTST_permission_denied
+    } else if op.nr_frames > 0 {
+        gt::GNTST_general_error
+    } else {
+        gt::GNTST_okay
+    };
+    GuestMemory.write(uop + 6, &status.to_le_bytes())?;
+    Ok(0)
+}
+
+/// `unmap_and_replace` as on Arm (`replace_grant_host_mapping`): an unmap, which only a zero
+/// `new_addr` may replace (anything else is a general error, the mapping kept).
+fn unmap_and_replace(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_and_replace) {
+    op.status = if op.new_addr != 0 {
+        let domain = caller.table.domain_mut(caller.domain);
+        match domain.map(|domain| domain.grants.maptrack.find(op.handle).map(|_| ())) {
+            Some(Err(status)) => status,
+            _ => gt::GNTST_general_error,
+        }
+    } else {
+        unmap(caller.table, caller.domain, op.handle, op.host_addr).err().unwrap_or(gt::GNTST_okay)
+    };
+}
+
+/// `swap_grant_ref`: swaps two of the caller's own version-1 entries, neither pinned.
+fn swap(caller: &mut Caller<'_>, op: &mut gt::gnttab_swap_grant_ref) {
+    let Some(domain) = caller.table.domain_mut(caller.domain) else { return };
+    let entries = FrameEntries(&domain.grants.frames);
+    let (Some(a), Some(b)) = (entries.words(op.ref_a), entries.words(op.ref_b)) else {
+        op.status = gt::GNTST_bad_gntref;
+        return;
+    };
+    op.status = if op.ref_a == op.ref_b {
+        gt::GNTST_okay
+    } else if domain.grants.active.is_pinned(op.ref_a) || domain.grants.active.is_pinned(op.ref_b) {
+        gt::GNTST_eagain
+    } else {
+        for (x, y) in [(a.0, b.0), (a.1, b.1)] {
+            let value = x.load(core::sync::atomic::Ordering::Acquire);
+            x.store(y.swap(value, core::sync::atomic::Ordering::AcqRel), Ordering::Release);
+        }
+        gt::GNTST_okay
+    };
+}
+
+/// `cache_flush`'s checks (`_cache_flush`): offset and length within a page and only the clean
+/// and invalidate op bits (`-EINVAL`; Xen 4.17 refuses `GNTTAB_CACHE_SOURCE_GREF` there too),
+/// nothing to do for an empty one. The address is a machine address, which no domain learns here (Xenolith returns no
+/// `dev_bus_addr`): one inside RAM belongs to nobody the caller may name (`-EPERM`), one outside
+/// is not a frame (`-EINVAL`). The core keeps guest RAM coherent without it.
+fn cache_flush(cmd: u64, uop: u64, count: u32) -> Result<Done, XenError> {
+    let now = count.min(BATCH);
+    for index in 0..now {
+        let op: gt::gnttab_cache_flush = read_element(uop, index)?;
+        let (offset, length) = (u64::from(op.offset), u64::from(op.length));
+        if offset >= FRAME_SIZE
+            || length > FRAME_SIZE
+            || offset + length > FRAME_SIZE
+            || op.op & !(gt::GNTTAB_CACHE_INVAL | gt::GNTTAB_CACHE_CLEAN) != 0
+        {
+            return Err(XenError::EINVAL);
+        }
+        if length == 0 || op.op == 0 {
+            continue;
+        }
+        return Err(if memory::is_ram(op.a) { XenError::EPERM } else { XenError::EINVAL });
+    }
+    let size = core::mem::size_of::<gt::gnttab_cache_flush>() as u64;
+    Ok(if now < count {
+        Done::Continue([cmd, uop + u64::from(now) * size, u64::from(count - now)])
+    } else {
+        Done::Result(0)
+    })
 }
 
 /// Handles the first [`BATCH`] of the `count` operations `T` at `uop`: reads each, lets `each`

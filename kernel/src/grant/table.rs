@@ -167,6 +167,11 @@ impl ActiveTable {
     pub fn new(max_frames: u32) -> Self {
         Self { max_entries: max_frames.saturating_mul(ENTRIES_PER_FRAME), pinned: BTreeMap::new() }
     }
+
+    /// Whether `gref` is pinned (mapped or being copied) by anyone.
+    pub fn is_pinned(&self, gref: grant_ref_t) -> bool {
+        self.pinned.contains_key(&gref)
+    }
 }
 
 impl Default for ActiveTable {

@@ -9,13 +9,16 @@ use super::Outcome;
 use crate::domain::Caller;
 use crate::mm::guest_access::GuestMemory;
 
-/// The most bytes one `CONSOLEIO_write` prints.
+/// The most bytes one `CONSOLEIO_write` prints before it continues itself.
 const CONSOLE_WRITE_MAX: usize = 4096;
 
 pub fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     match args[0] as u32 {
         console::CONSOLEIO_write => {
-            let count = (args[1] as usize).min(CONSOLE_WRITE_MAX);
+            // Xen's `guest_console_write` takes `count` as an unsigned int and writes all of
+            // it, continuing itself; a fault anywhere is -EFAULT (what came before is printed).
+            let total = args[1] as u32 as usize;
+            let count = total.min(CONSOLE_WRITE_MAX);
             let mut buffer = [0u8; CONSOLE_WRITE_MAX];
             GuestMemory.read(args[2], &mut buffer[..count])?;
             for line in buffer[..count].split(|&byte| byte == b'\n').filter(|l| !l.is_empty()) {
@@ -26,9 +29,17 @@ pub fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, Xe
                     line.trim_end_matches('\r')
                 ));
             }
+            if count < total {
+                let rest = (total - count) as u64;
+                return Ok(Outcome::Continue([args[0], rest, args[2] + count as u64]));
+            }
             Ok(Outcome::Return(0))
         }
         console::CONSOLEIO_read => {
+            // A count that would not fit the (int) result is -E2BIG (Xen checks it first).
+            if args[1] as u32 > i32::MAX as u32 {
+                return Err(XenError::E2BIG);
+            }
             caller.allow(Operation::ConsoleRead)?;
             // The core keeps no console history yet: nothing to read.
             Ok(Outcome::Return(0))

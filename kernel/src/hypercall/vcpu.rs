@@ -106,7 +106,8 @@ fn watchdog(request: sched::sched_watchdog, caller: &mut Caller<'_>) -> Result<u
 pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     let command = args[0] as u32;
     let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
-    let slot = *domain.vcpus.get(args[1] as usize).ok_or(XenError::ENOENT)?;
+    // Xen takes `vcpuid` as an unsigned int.
+    let slot = *domain.vcpus.get(args[1] as u32 as usize).ok_or(XenError::ENOENT)?;
     if command != v::VCPUOP_register_vcpu_info && command != v::VCPUOP_register_runstate_memory_area
     {
         return Err(XenError::EINVAL);

@@ -56,6 +56,13 @@ pub fn max_frame_number() -> u64 {
     })
 }
 
+/// Whether `phys` lies in a RAM bank.
+pub fn is_ram(phys: u64) -> bool {
+    FRAMES.lock().as_ref().is_some_and(|frames| {
+        frames.banks().iter().any(|bank| (bank.start..bank.end).contains(&phys))
+    })
+}
+
 /// (total, free) usable frames.
 pub fn frame_counts() -> (u64, u64) {
     FRAMES.lock().as_ref().map_or((0, 0), |frames| (frames.total_frames(), frames.free_frames()))
