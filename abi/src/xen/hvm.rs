@@ -26,6 +26,12 @@ pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
 pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
 /// `hvm/params.h`: `HVM_NR_PARAMS`, one past the last parameter.
 pub const HVM_NR_PARAMS: u32 = 39;
+/// `xen/include/public/hvm/params.h`: `HVM_PARAM_MONITOR_RING_PFN`, the vm_event monitor
+/// ring's frame (the toolstack's only).
+pub const HVM_PARAM_MONITOR_RING_PFN: u32 = 28;
+/// `xen/include/public/hvm/hvm_op.h`: `HVMOP_guest_request_vm_event`, a guest asks its monitor
+/// for attention; the argument must be null.
+pub const HVMOP_guest_request_vm_event: u64 = 24;
 
 /// `hvm/hvm_op.h`: `struct xen_hvm_param`.
 #[repr(C)]

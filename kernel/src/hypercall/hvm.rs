@@ -13,6 +13,10 @@ use crate::mm::guest_access::{read_struct, write_struct};
 /// sub-operations are x86's (`-ENOSYS`).
 pub fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     use xenolith_abi::xen::hvm::{self, xen_hvm_param};
+    if op == hvm::HVMOP_guest_request_vm_event {
+        // No domain has a monitor: a null argument is a request nobody hears, as on Xen.
+        return if arg == 0 { Ok(0) } else { Err(XenError::EINVAL) };
+    }
     if op != hvm::HVMOP_set_param && op != hvm::HVMOP_get_param {
         return Err(XenError::ENOSYS);
     }
@@ -24,22 +28,28 @@ pub fn hvm_op(op: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenErro
         caller.allow(Operation::Target { target })?;
     }
     let index = param.index;
-    if !matches!(
-        index,
-        hvm::HVM_PARAM_CALLBACK_IRQ
-            | hvm::HVM_PARAM_STORE_PFN
-            | hvm::HVM_PARAM_STORE_EVTCHN
-            | hvm::HVM_PARAM_CONSOLE_PFN
-            | hvm::HVM_PARAM_CONSOLE_EVTCHN
-    ) {
+    let monitor = index == hvm::HVM_PARAM_MONITOR_RING_PFN;
+    if !monitor
+        && !matches!(
+            index,
+            hvm::HVM_PARAM_CALLBACK_IRQ
+                | hvm::HVM_PARAM_STORE_PFN
+                | hvm::HVM_PARAM_STORE_EVTCHN
+                | hvm::HVM_PARAM_CONSOLE_PFN
+                | hvm::HVM_PARAM_CONSOLE_EVTCHN
+        )
+    {
         return Err(XenError::EINVAL);
     }
     let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
-    if op == hvm::HVMOP_set_param {
-        // For the toolstack only: the domain itself may not set them (`hvm_allow_set_param`).
+    if op == hvm::HVMOP_set_param || monitor {
+        // For the toolstack only: the domain itself may not set them, nor read the monitor
+        // ring (`hvm_allow_set_param`, `hvm_allow_get_param`).
         if own {
             return Err(XenError::EPERM);
         }
+    }
+    if op == hvm::HVMOP_set_param {
         domain.hvm_params[index as usize] = param.value;
         return Ok(0);
     }
