@@ -239,7 +239,8 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
         // Xen leaves the port allocated when the copy back fails; so do we.
         ec::EVTCHNOP_alloc_unbound => update(arg, |op: &mut ec::evtchn_alloc_unbound| {
             let id = target_domain(caller, op.dom)?;
-            let remote = if op.remote_dom == DOMID_SELF { id } else { op.remote_dom };
+            // DOMID_SELF as the remote is the caller, whichever table the port is in (Xen).
+            let remote = if op.remote_dom == DOMID_SELF { me } else { op.remote_dom };
             op.port = events(caller.table, id)?.alloc_unbound(remote)?;
             Ok(())
         }),

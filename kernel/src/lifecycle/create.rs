@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use xenolith_abi::bundle::ShutdownActions;
 use xenolith_abi::xen::arch_arm::{vcpu_guest_context, VGCF_online};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hvm::{HVM_NR_PARAMS, HVM_PARAM_STORE_PFN};
+use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
 use xenolith_abi::xen::shared_info::shared_info;
 use xenolith_kernel::grant::GrantState;
 use xenolith_kernel::mm::lpae::{AddressSpace, Stage2};
@@ -71,9 +71,9 @@ impl Table {
             self.vcpus[slot] = Some(Vcpu::new(id, index as u32, shared_info));
         }
         let generation = self.take_generation();
-        // Its xenstore ring page's frame (the port comes with `connect_store`).
-        let mut hvm_params = [0; HVM_NR_PARAMS as usize];
-        hvm_params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
+        // Its xenstore ring page's frame and port come with `connect_store` (none without a
+        // xenstore domain, as Xen's `no-xenstore` dom0less domUs).
+        let hvm_params = [0; HVM_NR_PARAMS as usize];
         self.domains[usize::from(id)] = Some(Box::new(Domain {
             id,
             generation,

@@ -23,7 +23,7 @@ use xenolith_abi::bundle::ShutdownAction;
 use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hvm::HVM_PARAM_STORE_EVTCHN;
+use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 
@@ -285,7 +285,10 @@ impl Table {
             return;
         }
         match domain.events.alloc_unbound(xenstore) {
-            Ok(port) => domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] = u64::from(port),
+            Ok(port) => {
+                domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] = u64::from(port);
+                domain.hvm_params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
+            }
             Err(error) => {
                 log::error!("domain {id}: no port for xenstore ({error:?})");
                 return;
