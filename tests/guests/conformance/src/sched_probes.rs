@@ -217,6 +217,25 @@ pub fn all(r: &mut Runner) {
     for cmd in [xen::SCHEDOP_pin_override + 1, 9, 0xffff, 0xffff_ffff] {
         r.probe(&format!("sched.cmd.{cmd:#x}"), move |_| raw(sched(cmd, 0)));
     }
+    // As Linux does: the upcall PPI enabled at the virtual GIC (the vCPU still masks IRQs; the
+    // runtime's handler acknowledges an upcall taken when SCHEDOP_block unmasks them). From
+    // here on an event pending for vCPU 0 is deliverable, so blocking must return at once.
+    r.probe("sched.block.event_pending_upcall_enabled", |_| {
+        xenolith_runtime::irq::init_distributor();
+        xenolith_runtime::irq::init_cpu(0, 1 << events::UPCALL_PPI);
+        clear_events();
+        let port = ipi_port();
+        let send = port_op(xen::EVTCHNOP_send, port);
+        let (ret, woke) = block_with_timer(300);
+        close(port);
+        clear_events();
+        format!("{ret} send={send} woke={woke}")
+    });
+    r.probe("sched.block.no_event_upcall_enabled", |_| {
+        clear_events();
+        let (ret, woke) = block_with_timer(30);
+        format!("{ret} woke={woke}")
+    });
 }
 
 fn vcpu_op(cmd: u32, vcpu: u32, arg: u64) -> i64 {
