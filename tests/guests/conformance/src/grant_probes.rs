@@ -377,14 +377,14 @@ fn own_table(r: &mut Runner) {
     r.probe("gnttab.copy.local_to_local", |_| {
         let mut data = Page::new();
         let mut target = Page::new();
-        data.w64(8, 0x4c4f_4341_4c);
+        data.w64(8, 0x004c_4f43_414c);
         let (ret, status) = copy(Seg {
             src: (data.gfn(), xen::DOMID_SELF, 8),
             dst: (target.gfn(), xen::DOMID_SELF, 16),
             len: 8,
             flags: 0,
         });
-        format!("{ret} st={status} data={}", target.r64(16) == 0x4c4f_4341_4c)
+        format!("{ret} st={status} data={}", target.r64(16) == 0x004c_4f43_414c)
     });
 }
 
@@ -445,7 +445,7 @@ fn peer_maps(r: &mut Runner) {
         ("addr_unaligned", MAP_AREA + 1),
         ("addr_2pow40", 1 << 40),
         ("addr_unmapped", UNMAPPED),
-        ("addr_max", u64::MAX & !0xfff),
+        ("addr_max", !0xfff),
     ] {
         r.probe(&format!("gnttab.map.peer.{name}"), |cx| {
             map_check_unmap(

@@ -40,6 +40,7 @@ mod xen;
 mod guest {
     use alloc::boxed::Box;
     use alloc::format;
+    use alloc::string::String;
     use core::sync::atomic::{AtomicBool, Ordering};
 
     use xenolith_runtime::{events, grants, StartInfo};
@@ -192,7 +193,7 @@ mod guest {
 
     /// The probe list, in order. Families that may end the domain on a wrong hypervisor last.
     fn list(r: &mut Runner) {
-        r.probe("setup.peer.ready", |cx| format!("{}", if cx.peer_ready { "yes" } else { "no" }));
+        r.probe("setup.peer.ready", |cx| String::from(if cx.peer_ready { "yes" } else { "no" }));
         r.probe("setup.vcpu1.cpu_on", |cx| {
             format!(
                 "{} is_up_before={} again={} up={}",

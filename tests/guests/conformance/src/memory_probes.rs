@@ -4,6 +4,7 @@
 //! are populated again in the same probe.
 
 use alloc::format;
+use alloc::string::String;
 
 use xenolith_runtime::events::SHARED_INFO_ADDRESS;
 use xenolith_runtime::grants::GRANT_TABLE_ADDRESS;
@@ -162,7 +163,7 @@ fn queries(r: &mut Runner) {
         page.w16(0, xen::DOMID_SELF);
         let gpfn = memop(xen::XENMEM_maximum_gpfn, page.addr());
         let own = page.gfn() as i64;
-        format!("{}", if gpfn >= own { "yes" } else { "no" })
+        String::from(if gpfn >= own { "yes" } else { "no" })
     });
 }
 

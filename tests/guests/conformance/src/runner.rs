@@ -73,7 +73,7 @@ impl Page {
 
 /// A guest address no hypervisor maps for this domain: far above RAM, beyond the runtime's
 /// 39-bit stage 1 (`docs/conformance.md`'s "unmapped IPA").
-pub const UNMAPPED: u64 = 0xdead_0000_000;
+pub const UNMAPPED: u64 = 0x0dea_d000_0000;
 
 /// A hypercall with up to five arguments.
 pub fn hc(call: u64, args: [u64; 5]) -> i64 {
