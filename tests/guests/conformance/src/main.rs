@@ -10,6 +10,11 @@
 //!   events for ever.
 //! - `idle` (Xenolith's domain 0): blocks for ever, so the other two get ids 1 and 2.
 //!
+//! On Xen 4.17 the two run as dom0less domUs (`xen,enhanced = "no-xenstore"`, the prober with
+//! `cpus = <2>`, both `memory = <0 65536>`), and Xen must be booted with `xsm=dummy`: on Arm
+//! its default XSM module is SILO, which refuses every event channel and grant between two
+//! unprivileged domains, so every inter-domain probe would answer `-EPERM`.
+//!
 //! Design: every probe is a closure in an ordered list ([`runner::Runner`]); the list is the
 //! same in every run, so indices are stable; each probe undoes what it did (closes its ports,
 //! unmaps what it mapped, ends its grants) unless the next probes of its family need the

@@ -93,6 +93,23 @@ const GNTTAB_GFN: u64 = GRANT_TABLE_ADDRESS >> 12;
 /// A free frame above the runtime's shared-info page, for second mappings.
 const SPARE_GFN: u64 = SHINFO_GFN + 8;
 
+/// Maps the shared-info page and grant-table frame 0 back where the runtime keeps them (a
+/// no-op on a hypervisor that left them there), so a probe that moved them elsewhere does not
+/// take the pages every later probe reads away.
+fn restore() {
+    add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, SHINFO_GFN, 0);
+    add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 0, GNTTAB_GFN, 0);
+}
+
+/// A probe of the physmap family: [`restore`] after it.
+fn p(r: &mut Runner, name: &str, run: impl FnOnce(&mut Cx) -> String) {
+    r.probe(name, |cx| {
+        let answer = run(cx);
+        restore();
+        answer
+    });
+}
+
 pub fn all(r: &mut Runner) {
     generic(r);
     queries(r);
@@ -330,19 +347,19 @@ fn exchange(r: &mut Runner) {
 }
 
 fn physmap(r: &mut Runner) {
-    r.probe("memory.add_to_physmap.shinfo.same_gfn", |_| {
+    p(r, "memory.add_to_physmap.shinfo.same_gfn", |_| {
         raw(add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, SHINFO_GFN, 0))
     });
-    r.probe("memory.add_to_physmap.shinfo.second_gfn", |_| {
+    p(r, "memory.add_to_physmap.shinfo.second_gfn", |_| {
         let add = add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, SPARE_GFN, 0);
         let remove = remove_from_physmap(xen::DOMID_SELF, SPARE_GFN);
         format!("{add} remove={remove}")
     });
-    r.probe("memory.add_to_physmap.shinfo.back", |_| {
+    p(r, "memory.add_to_physmap.shinfo.back", |_| {
         raw(add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, SHINFO_GFN, 0))
     });
     for idx in [1u64, 2, 0xffff_ffff, u64::MAX] {
-        r.probe(&format!("memory.add_to_physmap.shinfo.idx{idx:#x}"), |_| {
+        p(r, &format!("memory.add_to_physmap.shinfo.idx{idx:#x}"), |_| {
             let ret =
                 add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, idx, SPARE_GFN, 0);
             if ret == 0 {
@@ -351,7 +368,7 @@ fn physmap(r: &mut Runner) {
             raw(ret)
         });
     }
-    r.probe("memory.add_to_physmap.shinfo.over_ram", |cx| {
+    p(r, "memory.add_to_physmap.shinfo.over_ram", |cx| {
         let Some(s) = cx.scratch else { return "noscratch".into() };
         let gfn = s.leak >> 12;
         let add = add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, gfn, 0);
@@ -361,7 +378,7 @@ fn physmap(r: &mut Runner) {
     for (name, gfn) in
         [("gfn_2pow40", 1u64 << 40), ("gfn_max", u64::MAX >> 12), ("gfn_unmapped", UNMAPPED >> 12)]
     {
-        r.probe(&format!("memory.add_to_physmap.shinfo.{name}"), |_| {
+        p(r, &format!("memory.add_to_physmap.shinfo.{name}"), |_| {
             let ret = add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_shared_info, 0, gfn, 0);
             if ret == 0 {
                 remove_from_physmap(xen::DOMID_SELF, gfn);
@@ -369,17 +386,17 @@ fn physmap(r: &mut Runner) {
             raw(ret)
         });
     }
-    r.probe("memory.add_to_physmap.gnttab.frame0_same", |_| {
+    p(r, "memory.add_to_physmap.gnttab.frame0_same", |_| {
         raw(add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 0, GNTTAB_GFN, 0))
     });
-    r.probe("memory.add_to_physmap.gnttab.frame1", |_| {
+    p(r, "memory.add_to_physmap.gnttab.frame1", |_| {
         raw(add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 1, GNTTAB_GFN + 1, 0))
     });
-    r.probe("memory.add_to_physmap.gnttab.frame1_again", |_| {
+    p(r, "memory.add_to_physmap.gnttab.frame1_again", |_| {
         raw(add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 1, GNTTAB_GFN + 1, 0))
     });
     for idx in [31u64, 63, 64, 1000, xen::XENMAPIDX_grant_table_status, u64::MAX] {
-        r.probe(&format!("memory.add_to_physmap.gnttab.idx{idx:#x}"), |_| {
+        p(r, &format!("memory.add_to_physmap.gnttab.idx{idx:#x}"), |_| {
             let gfn = GNTTAB_GFN + 0x40;
             let ret = add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, idx, gfn, 0);
             if ret == 0 {
@@ -388,14 +405,14 @@ fn physmap(r: &mut Runner) {
             raw(ret)
         });
     }
-    r.probe("memory.remove_from_physmap.gnttab.frame1", |_| {
+    p(r, "memory.remove_from_physmap.gnttab.frame1", |_| {
         let remove = remove_from_physmap(xen::DOMID_SELF, GNTTAB_GFN + 1);
         let again = remove_from_physmap(xen::DOMID_SELF, GNTTAB_GFN + 1);
         let add =
             add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 1, GNTTAB_GFN + 1, 0);
         format!("{remove} again={again} readd={add}")
     });
-    r.probe("memory.add_to_physmap.gnttab.frame0_moved", |_| {
+    p(r, "memory.add_to_physmap.gnttab.frame0_moved", |_| {
         let moved =
             add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 0, GNTTAB_GFN + 0x41, 0);
         let back = add_to_physmap(xen::DOMID_SELF, xen::XENMAPSPACE_grant_table, 0, GNTTAB_GFN, 0);
@@ -411,7 +428,7 @@ fn physmap(r: &mut Runner) {
         ("space6", 6, 0),
         ("space_max", u32::MAX, 0),
     ] {
-        r.probe(&format!("memory.add_to_physmap.{name}"), |cx| {
+        p(r, &format!("memory.add_to_physmap.{name}"), |cx| {
             let Some(s) = cx.scratch else { return "noscratch".into() };
             let idx = (s.small >> 12) + 12;
             let gpfn = (s.small >> 12) + 13;
@@ -420,7 +437,7 @@ fn physmap(r: &mut Runner) {
         });
     }
     for which in ["selfid", "peer", "nonexistent", "io", "invalid"] {
-        r.probe(&format!("memory.add_to_physmap.shinfo.dom_{which}"), |cx| {
+        p(r, &format!("memory.add_to_physmap.shinfo.dom_{which}"), |cx| {
             let ret =
                 add_to_physmap(domid_of(cx, which), xen::XENMAPSPACE_shared_info, 0, SPARE_GFN, 0);
             if ret == 0 {
@@ -428,19 +445,19 @@ fn physmap(r: &mut Runner) {
             }
             raw(ret)
         });
-        r.probe(&format!("memory.remove_from_physmap.dom_{which}"), |cx| {
+        p(r, &format!("memory.remove_from_physmap.dom_{which}"), |cx| {
             raw(remove_from_physmap(domid_of(cx, which), UNMAPPED >> 12))
         });
     }
-    r.probe("memory.add_to_physmap.null", |_| raw(memop(xen::XENMEM_add_to_physmap, 0)));
-    r.probe("memory.remove_from_physmap.null", |_| raw(memop(xen::XENMEM_remove_from_physmap, 0)));
-    r.probe("memory.remove_from_physmap.empty", |_| {
+    p(r, "memory.add_to_physmap.null", |_| raw(memop(xen::XENMEM_add_to_physmap, 0)));
+    p(r, "memory.remove_from_physmap.null", |_| raw(memop(xen::XENMEM_remove_from_physmap, 0)));
+    p(r, "memory.remove_from_physmap.empty", |_| {
         raw(remove_from_physmap(xen::DOMID_SELF, UNMAPPED >> 12))
     });
-    r.probe("memory.remove_from_physmap.gfn_max", |_| {
+    p(r, "memory.remove_from_physmap.gfn_max", |_| {
         raw(remove_from_physmap(xen::DOMID_SELF, u64::MAX))
     });
-    r.probe("memory.remove_from_physmap.ram", |cx| {
+    p(r, "memory.remove_from_physmap.ram", |cx| {
         let Some(s) = cx.scratch else { return "noscratch".into() };
         let gfn = (s.leak >> 12) + 1;
         let remove = remove_from_physmap(xen::DOMID_SELF, gfn);
@@ -475,7 +492,7 @@ fn batch(r: &mut Runner) {
         ("space_bad", 0xff, &[0], &[SPARE_GFN], false),
     ];
     for (name, space, idxs, gpfns, foreign) in cases {
-        r.probe(&format!("memory.batch.{name}"), |cx| {
+        p(r, &format!("memory.batch.{name}"), |cx| {
             let mut page = Page::new();
             let base = page.addr();
             page.w16(0, xen::DOMID_SELF);
@@ -504,7 +521,7 @@ fn batch(r: &mut Runner) {
         });
     }
     for (name, null) in [("null_idxs", 8usize), ("null_gpfns", 16), ("null_errs", 24)] {
-        r.probe(&format!("memory.batch.{name}"), |_| {
+        p(r, &format!("memory.batch.{name}"), |_| {
             let mut page = Page::new();
             let base = page.addr();
             page.w16(0, xen::DOMID_SELF);
@@ -539,7 +556,7 @@ fn others(r: &mut Runner) {
     ];
     for which in ["self", "selfid", "peer"] {
         for (name, kind, id, nr, list) in cases {
-            r.probe(&format!("memory.acquire.{which}.{name}"), |cx| {
+            p(r, &format!("memory.acquire.{which}.{name}"), |cx| {
                 let mut page = Page::new();
                 let base = page.addr();
                 page.w16(0, domid_of(cx, which));
