@@ -14,7 +14,7 @@
 //! | dm_op on T | `dm:T` |
 //! | foreign mapping of T's memory | `control` (T not a control domain), `dm:T`, or `introspect:T` |
 //! | xenstore administration (introduce, release) | `xenstore` or `control` |
-//! | domain information (getdomaininfo, Xenolith's domain info) on another domain | `control` or `xenstore` (Xen's `XSM_XS_PRIV`) |
+//! | domain information (getdomaininfo, Xenolith's domain info), itself included | `control`, `xenstore`, or being its device model (Xen's `XSM_XS_PRIV`) |
 //! | remote shutdown of T (`SCHEDOP_remote_shutdown`) | `control` (T not a control domain), or `dm:T` (Xen's `XSM_DM_PRIV`) |
 //!
 //! # Invariants
@@ -113,8 +113,12 @@ pub fn check(
                 || Capabilities::names(&capabilities.introspect, target)
         }
         Operation::XenstoreAdmin => capabilities.xenstore || capabilities.control,
+        // Xen's `XSM_XS_PRIV`: the xenstore domain, the target's device model or control; not
+        // a domain asking about itself.
         Operation::DomainInfo { target } => {
-            target == caller || capabilities.control || capabilities.xenstore
+            capabilities.xenstore
+                || capabilities.control
+                || Capabilities::names(&capabilities.device_model_of, target)
         }
         Operation::RemoteShutdown { target, target_is_control } => {
             (capabilities.control && !target_is_control)
@@ -214,10 +218,11 @@ mod tests {
         let xenstore = Capabilities { xenstore: true, ..NONE };
         let control = Capabilities { control: true, ..NONE };
         let dm = Capabilities { device_model_of: [Some(5), None, None, None], ..NONE };
-        assert!(check(4, &NONE, Operation::DomainInfo { target: 4 }).is_ok(), "itself");
+        assert!(check(4, &NONE, Operation::DomainInfo { target: 4 }).is_err(), "itself");
         assert!(check(4, &xenstore, Operation::DomainInfo { target: 1 }).is_ok());
         assert!(check(4, &control, Operation::DomainInfo { target: 1 }).is_ok());
-        assert!(check(4, &dm, Operation::DomainInfo { target: 5 }).is_err());
+        assert!(check(4, &dm, Operation::DomainInfo { target: 5 }).is_ok(), "its device model");
+        assert!(check(4, &dm, Operation::DomainInfo { target: 6 }).is_err());
         let shutdown =
             |target, target_is_control| Operation::RemoteShutdown { target, target_is_control };
         assert!(check(0, &control, shutdown(1, false)).is_ok());

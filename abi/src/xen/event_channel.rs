@@ -7,7 +7,8 @@
 //!
 //! # Invariants
 //! - Numbers are Xen 4.17's; `EVTCHNOP_*` runs 0..=13 for guests, and 14
-//!   ([`EVTCHNOP_reset_cont`]) is Xen's own continuation, never accepted from a guest.
+//!   ([`EVTCHNOP_reset_cont`]) is Xen's own continuation of a reset (Xen 4.17 takes it from a
+//!   guest too, and answers -EBUSY when no reset is under way).
 //! - `VIRQ_*` numbers are `xen/include/public/xen.h`'s; 5, 14 and 15 are not defined there and
 //!   stay gaps.
 //! - Every structure's size and field offsets are pinned by the tests below (arm64 layout; all of

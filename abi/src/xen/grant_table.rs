@@ -69,9 +69,6 @@ pub const GNTTABOP_swap_grant_ref: u32 = 11;
 /// `xen/include/public/grant_table.h`: `GNTTABOP_cache_flush`. Arguments:
 /// [`gnttab_cache_flush`].
 pub const GNTTABOP_cache_flush: u32 = 12;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_CMD_MASK`, the command's bits of `cmd`
-/// (`GNTTABOP_ARG_SHIFT` is 6; the bits above carry cache_flush's continuation).
-pub const GNTTABOP_CMD_MASK: u64 = (1 << 6) - 1;
 
 /// `xen/include/public/grant_table.h`: `GNTTAB_NR_RESERVED_ENTRIES`, entries kept across
 /// version changes and possibly filled in by the toolstack at domain creation.

@@ -36,7 +36,7 @@ use xenolith_kernel::policy::{DomainId, Operation};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::domain::Caller;
-use crate::domain::{Table, VcpuState};
+use crate::domain::{DomainState, Table, VcpuState};
 use crate::mm::guest_access::{read_element, read_struct, write_struct};
 
 /// Offsets in `struct shared_info` (Arm; pinned by `xenolith_abi::xen::shared_info`'s tests).
@@ -291,10 +291,26 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
             }
             Ok(())
         }
-        ec::EVTCHNOP_reset => {
+        command @ (ec::EVTCHNOP_reset | ec::EVTCHNOP_reset_cont) => {
             let op: ec::evtchn_reset = read_struct(arg)?;
-            close_all(caller.table, target_domain(caller, op.dom)?);
+            let id = target_domain(caller, op.dom)?;
+            // Xen's `evtchn_reset`: another domain's table only while it is paused.
+            let paused = caller.table.domain(id).is_some_and(|d| d.state == DomainState::Paused);
+            if id != me && !paused {
+                return Err(XenError::EINVAL);
+            }
+            // A reset here is never left half done, so there is none to resume (Xen: -EBUSY).
+            if command == ec::EVTCHNOP_reset_cont {
+                return Err(XenError::EBUSY);
+            }
+            close_all(caller.table, id);
             Ok(())
+        }
+        ec::EVTCHNOP_bind_pirq => {
+            let op: ec::evtchn_bind_pirq = read_struct(arg)?;
+            // Arm has no physical IRQs for domains: below Xen's `nr_pirqs` (1024 static and 32
+            // extra) `pirq_get_info` finds none (-ENOMEM); at or past it, -EINVAL.
+            Err(if op.pirq >= 1056 { XenError::EINVAL } else { XenError::ENOMEM })
         }
         // The FIFO ABI (xen/common/event_fifo.c) is not offered: its argument checks answer as
         // Xen's, a well-formed request is -ENOSYS, and guests keep the 2-level ABI (Linux falls
@@ -335,9 +351,12 @@ fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
 }
 
 /// Xen on Arm's `local_events_need_delivery_nomask`: vCPU `slot` (the caller) has a deliverable
-/// interrupt or a pending upcall.
+/// interrupt, or a pending upcall whose interrupt is not already pending in its vGIC (raised
+/// while disabled, it waits there until enabled).
 pub fn need_delivery(table: &Table, slot: usize) -> bool {
-    virq::has_pending(table, slot) || upcall_pending(table, slot)
+    let upcall_waiting = upcall_pending(table, slot)
+        && !table.vcpu(slot).is_some_and(|vcpu| vcpu.vgic.is_pending(GUEST_EVTCHN_PPI));
+    virq::has_pending(table, slot) || upcall_waiting
 }
 
 /// `SCHEDOP_poll`: blocks vCPU `caller.vcpu_slot` until one of the ports is pending or the
@@ -360,7 +379,8 @@ pub fn poll(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     }
     let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
     for &port in &ports {
-        if domain.events.channel(port).is_none() {
+        // Port 0 is reserved: never usable (Xen's `evtchn_port_poll`).
+        if port == 0 || domain.events.channel(port).is_none() {
             return Err(XenError::EINVAL);
         }
         if domain.events.pending(port) {

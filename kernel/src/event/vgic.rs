@@ -84,6 +84,11 @@ impl VgicCpu {
         }
     }
 
+    /// Whether SGI/PPI `intid` is pending, enabled or not.
+    pub fn is_pending(&self, intid: u32) -> bool {
+        intid < 32 && self.pending & (1 << intid) != 0
+    }
+
     /// Whether anything is pending and enabled (the vCPU has a reason to wake up).
     pub fn has_deliverable(&self, distributor: &VgicDist) -> bool {
         self.pending & self.enabled != 0

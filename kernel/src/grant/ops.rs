@@ -23,6 +23,9 @@ use crate::domain::Table;
 use crate::mm::guest_access::{read_element, read_struct, write_element, GuestMemory};
 use crate::mm::memory::{self, IdentityTables};
 
+/// The command's bits of `cmd` (Xen's internal `GNTTABOP_CMD_MASK`).
+const CMD_MASK: u64 = (1 << 12) - 1;
+
 /// Operations one `grant_table_op` call handles before it continues itself.
 pub const BATCH: u32 = 64;
 /// `INVALID_GFN` as a `xen_pfn_t`, for table frames not mapped anywhere.
@@ -39,12 +42,12 @@ pub enum Done {
 /// `__HYPERVISOR_grant_table_op(cmd, uop, count)`.
 pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, XenError> {
     // Xen takes `cmd` and `count` as unsigned ints, refuses a count that is a negative int, and
-    // arguments above the command's 6 bits except for cache_flush's continuation.
+    // bits above the command's 12 (`GNTTABOP_CMD_MASK`, xen/common/grant_table.c: where
+    // cache_flush keeps its continuation) for any other command.
     let (cmd, uop) = (u64::from(args[0] as u32), args[1]);
     let count = args[2] as u32;
     if i32::try_from(count).is_err()
-        || (cmd & !gt::GNTTABOP_CMD_MASK != 0
-            && cmd & gt::GNTTABOP_CMD_MASK != u64::from(gt::GNTTABOP_cache_flush))
+        || (cmd & !CMD_MASK != 0 && cmd & CMD_MASK != u64::from(gt::GNTTABOP_cache_flush))
     {
         return Err(XenError::EINVAL);
     }
@@ -61,8 +64,9 @@ pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, X
         gt::GNTTABOP_copy => batch(caller, [cmd, uop], count, copy_one),
         gt::GNTTABOP_setup_table => single(caller, setup_table),
         gt::GNTTABOP_query_size => single(caller, query_size),
-        gt::GNTTABOP_set_version => single(caller, set_version),
-        gt::GNTTABOP_get_version => single(caller, get_version),
+        // Xen reads one of these whatever `count` says.
+        gt::GNTTABOP_set_version => set_version(uop, caller).map(Done::Result),
+        gt::GNTTABOP_get_version => get_version(uop, caller).map(Done::Result),
         gt::GNTTABOP_get_status_frames => single(caller, get_status_frames),
         gt::GNTTABOP_unmap_and_replace => batch(caller, [cmd, uop], count, unmap_and_replace),
         gt::GNTTABOP_swap_grant_ref => batch(caller, [cmd, uop], count, swap),
@@ -264,7 +268,8 @@ fn map_one(caller: &mut Caller<'_>, op: &mut gnttab_map_grant_ref) {
 fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handle_t, i16> {
     let me = caller.domain;
     let readonly = grant::check_map_flags(op.flags)?;
-    let granter_id = caller.resolve(op.dom);
+    // By its id only (`rcu_lock_domain_by_id`): DOMID_SELF names no granter.
+    let granter_id = op.dom;
     let table = &mut *caller.table;
     table.domain(granter_id).ok_or(gt::GNTST_bad_domain)?;
     table.domain(me).ok_or(gt::GNTST_general_error)?.grants.maptrack.free_handle()?;
@@ -284,7 +289,7 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     }
     let ipa = grant::host_page(op.host_addr);
     let mapper = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
-    let page = Attributes { write: !readonly, ..crate::mm::domain_memory::GUEST_PAGE };
+    let page = Attributes { write: !readonly, ..crate::mm::domain_memory::GUEST_LENT };
     if mapper.stage2.map(&mut IdentityTables, ipa, phys, FRAME_SIZE, page).is_err() {
         return Err(undo(table, gt::GNTST_general_error));
     }

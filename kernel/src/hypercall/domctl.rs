@@ -28,7 +28,25 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     if op.interface_version != dc::XEN_DOMCTL_INTERFACE_VERSION {
         return Err(XenError::EACCES);
     }
-    let target = op.domain;
+    let mut target = op.domain;
+    // Xen's `do_domctl`: the domain exists before privilege is asked (`-ESRCH`), but for
+    // createdomain and Xenolith's own bundle queries; getdomaininfo takes the next domain at or
+    // after the id, and a reserved id there is `-EINVAL`.
+    match op.cmd {
+        dc::XEN_DOMCTL_createdomain
+        | private::XENOLITH_DOMCTL_BUNDLE_INFO
+        | private::XENOLITH_DOMCTL_BUNDLE_MODULE
+        | private::XENOLITH_DOMCTL_DOMAIN_INFO => {}
+        dc::XEN_DOMCTL_getdomaininfo => {
+            if target >= xenolith_abi::xen::hypercall::DOMID_FIRST_RESERVED {
+                return Err(XenError::EINVAL);
+            }
+            target = domain_ids(caller.table, target).next().ok_or(XenError::ESRCH)?;
+        }
+        _ => {
+            caller.table.domain(target).ok_or(XenError::ESRCH)?;
+        }
+    }
     // (The two domain-info queries are read-only too, but have an operation of their own.)
     let read_only = matches!(
         op.cmd,
@@ -49,10 +67,9 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     caller.allow(operation)?;
     let write_back = match op.cmd {
         dc::XEN_DOMCTL_getdomaininfo => {
-            // Xen's semantics: the first domain whose id is at least `domain`.
-            let next = domain_ids(caller.table, target).next().ok_or(XenError::ESRCH)?;
-            op.domain = next;
-            op.u.write(&domain_info(caller.table, next));
+            // Xen's semantics: the first domain whose id is at least `domain` (found above).
+            op.domain = target;
+            op.u.write(&domain_info(caller.table, target));
             true
         }
         dc::XEN_DOMCTL_pausedomain

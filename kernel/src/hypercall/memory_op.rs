@@ -108,6 +108,20 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             if request.gpfn == u64::MAX {
                 return Err(XenError::EINVAL);
             }
+            if request.space == mem::XENMAPSPACE_gmfn_range {
+                // Moving RAM frames (`XENMAPSPACE_gmfn`) is not done on Arm: a range of none is
+                // done, any other fails at its first frame, as Xen's.
+                let size = u64::from(request.size);
+                if size < start {
+                    return Err(XenError::EILSEQ);
+                }
+                if request.gpfn.checked_add(size).is_none()
+                    || request.idx.checked_add(size).is_none()
+                {
+                    return Err(XenError::EOVERFLOW);
+                }
+                return if size == start { Ok(0) } else { Err(XenError::ENOSYS) };
+            }
             add_one(caller, target, request.space, 0, request.idx, request.gpfn).map(|()| 0)
         }
         mem::XENMEM_add_to_physmap_batch => {
@@ -156,6 +170,17 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             Err(XenError::EOPNOTSUPP)
         }
         mem::XENMEM_acquire_resource => acquire_resource(arg, caller),
+        mem::XENMEM_reserved_device_memory_map => {
+            no_continuation(start)?;
+            // `struct xen_reserved_device_memory_map`: flags, nr_entries, buffer, dev. No device
+            // needs guest-physical memory kept free (no passthrough): none, written back.
+            let head: [u32; 2] = read_struct(arg)?;
+            if head[0] & !1 != 0 {
+                return Err(XenError::EINVAL);
+            }
+            crate::mm::guest_access::write_struct(arg + 4, &0u32)?;
+            Ok(0)
+        }
         // Arm's `arch_memory_op`: page sharing does not work there, so nothing is shared.
         mem::XENMEM_get_sharing_freed_pages | mem::XENMEM_get_sharing_shared_pages => Ok(0),
         _ => Err(XenError::ENOSYS),
@@ -281,14 +306,15 @@ fn add_batch(
     Ok(0)
 }
 
-/// `memory_exchange`'s checks, in Xen's order. Exchanging frames for others with different
+/// `memory_exchange`'s checks, in Xen's order, through the domain's and the policy's. Exchanging frames for others with different
 /// machine addresses means nothing to a guest that never sees machine addresses, and Xenolith
 /// does not do it: a well-formed request is `-EOPNOTSUPP` (Xen would exchange).
 fn exchange(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
     // `struct xen_memory_exchange`: `in` and `out` reservations (40 bytes each), then
     // `nr_exchanged`.
     let exchange: [xen_memory_reservation; 2] = read_struct(arg)?;
-    let nr_exchanged: u64 = read_struct(arg + 80)?;
+    let nr_exchanged: u64 =
+        read_struct(arg + 2 * core::mem::size_of::<xen_memory_reservation>() as u64)?;
     let [input, output] = exchange;
     if input.extent_order.max(output.extent_order) > max_order(caller) {
         return Err(XenError::EPERM);
@@ -309,6 +335,8 @@ fn exchange(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
     if nr_exchanged == input.nr_extents {
         return Ok(0);
     }
+    let target = any_id(caller, input.domid)?;
+    allow_target(caller, target, false)?;
     Err(XenError::EOPNOTSUPP)
 }
 

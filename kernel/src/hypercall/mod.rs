@@ -72,6 +72,9 @@ fn call(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome,
         }
         call::__HYPERVISOR_hvm_op => hvm::hvm_op(args[0], args[1], caller).map(Outcome::Return),
         call::__HYPERVISOR_sysctl => sysctl::sysctl(args[0], caller).map(Outcome::Return),
+        // Xen's hypervisor file system is for privileged domains (`XSM_PRIV`); Xenolith
+        // offers it to none.
+        call::__HYPERVISOR_hypfs_op => Err(XenError::EPERM),
         _ => Err(XenError::ENOSYS),
     }
 }

@@ -131,7 +131,8 @@ pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenEr
         vcpu.enter_runstate(v::RUNSTATE_running, crate::sched::now());
     }
     if area != 0 {
-        crate::sched::write_runstate(area, &vcpu.runstate, flag)?;
+        // Xen keeps the area even when this first copy fails: it is the guest's loss.
+        let _ = crate::sched::write_runstate(area, &vcpu.runstate, flag);
     }
     Ok(Outcome::Return(0))
 }

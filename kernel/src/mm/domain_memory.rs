@@ -37,11 +37,20 @@ pub const MAX_FOREIGN: usize = 512;
 
 /// How a domain's RAM is mapped in its stage 2.
 pub const GUEST_RAM: Attributes =
-    Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: true };
+    Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: true, lent: false };
 /// How a page lent to a domain (by the core, or another domain through a grant or a foreign
 /// mapping) is mapped: never executable, never freed with it.
-pub const GUEST_PAGE: Attributes =
-    Attributes { memory: MemoryType::Normal, write: true, execute: false, owned: false };
+pub const GUEST_PAGE: Attributes = Attributes {
+    memory: MemoryType::Normal,
+    write: true,
+    execute: false,
+    owned: false,
+    lent: false,
+};
+
+/// How another domain's page is mapped (a grant or foreign mapping): as [`GUEST_PAGE`], and
+/// marked so hypercalls do not take it as the caller's memory.
+pub const GUEST_LENT: Attributes = Attributes { lent: true, ..GUEST_PAGE };
 
 /// A refused single-page stage-2 mapping as Xen reports it.
 fn map_error(error: xenolith_kernel::mm::lpae::MapError) -> XenError {
@@ -218,7 +227,7 @@ impl Table {
         let mut tables = IdentityTables;
         mapper_domain
             .stage2
-            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, GUEST_PAGE)
+            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, GUEST_LENT)
             .map_err(map_error)?;
         mapper_domain.foreign.push(ForeignMapping { ipa, source });
         Ok(())
@@ -271,7 +280,13 @@ impl Table {
             return Ok(());
         }
         if gfn != STORE_GFN && domain.ram_frame(gfn).is_some() {
-            return self.decrease(target, gfn, 0);
+            // Xen unmaps the page but leaves it allocated to the domain: its frame is freed
+            // here, but it still counts, as an unmapped page.
+            self.decrease(target, gfn, 0)?;
+            if let Some(domain) = self.domain_mut(target) {
+                domain.unmapped_pages += 1;
+            }
+            return Ok(());
         }
         Err(XenError::ENOENT)
     }

@@ -6,6 +6,9 @@
 //! - Every guest address is translated through both stages of the caller's own translation
 //!   (`arch::guest::translate_guest`), page by page; a bad address is `-EFAULT`, never a core
 //!   fault, and a failed copy may have copied a prefix only.
+//! - Only the caller's own memory is reached: a page another domain granted or lent it (a grant
+//!   or foreign mapping) is `-EFAULT`, as Xen's `copy_from_guest` refuses pages the caller does
+//!   not own.
 //! - Called on the calling vCPU's pCPU, with its translation live.
 
 use core::ops::Range;
@@ -49,6 +52,10 @@ fn for_each_page(
         let in_page = (4096 - (address & 0xfff)) as usize;
         let chunk = in_page.min(len - done);
         let phys = guest::translate_guest(address, write).ok_or(XenError::EFAULT)?;
+        // Only the caller's own memory: not a page another domain granted or lent it.
+        if guest::is_lent(address) {
+            return Err(XenError::EFAULT);
+        }
         copy(phys, done..done + chunk);
         done += chunk;
     }

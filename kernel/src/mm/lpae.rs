@@ -48,6 +48,8 @@ const EXECUTE_NEVER: u64 = 1 << 54;
 /// software (Arm ARM D8.3.1); Xen keeps its p2m type there too (`p2m_ram_rw`,
 /// `xen/arch/arm/include/asm/p2m.h`).
 const OWNED: u64 = 1 << 55;
+/// Stage-2 software bit: [`Attributes::lent`].
+const LENT: u64 = 1 << 56;
 const ADDRESS_MASK: u64 = 0x0000_FFFF_FFFF_F000;
 
 /// MAIR_EL2 index of Device-nGnRE memory.
@@ -78,21 +80,29 @@ pub struct Attributes {
     /// Stage 2 only: RAM the domain owns (freed with it, given back by
     /// `XENMEM_decrease_reservation`), as opposed to a page lent by the core or another domain.
     pub owned: bool,
+    /// Stage 2 only: another domain's page (a grant or foreign mapping), which hypercalls do not
+    /// take as the caller's memory (Xen's `copy_from_guest` refuses pages it does not own).
+    pub lent: bool,
 }
 
 impl Attributes {
     /// Code: read and execute.
     pub const TEXT: Self =
-        Self { memory: MemoryType::Normal, write: false, execute: true, owned: false };
+        Self { memory: MemoryType::Normal, write: false, execute: true, owned: false, lent: false };
     /// Constants: read only.
-    pub const RODATA: Self =
-        Self { memory: MemoryType::Normal, write: false, execute: false, owned: false };
+    pub const RODATA: Self = Self {
+        memory: MemoryType::Normal,
+        write: false,
+        execute: false,
+        owned: false,
+        lent: false,
+    };
     /// Data, stacks, heap and free RAM: read and write, never execute.
     pub const DATA: Self =
-        Self { memory: MemoryType::Normal, write: true, execute: false, owned: false };
+        Self { memory: MemoryType::Normal, write: true, execute: false, owned: false, lent: false };
     /// Device registers.
     pub const DEVICE: Self =
-        Self { memory: MemoryType::Device, write: true, execute: false, owned: false };
+        Self { memory: MemoryType::Device, write: true, execute: false, owned: false, lent: false };
 }
 
 /// A translation regime's leaf-attribute encoding.
@@ -135,6 +145,7 @@ impl Regime for El2Stage1 {
             write: descriptor & AP_READ_ONLY == 0,
             execute: descriptor & EXECUTE_NEVER == 0,
             owned: false,
+            lent: false,
         }
     }
 }
@@ -161,6 +172,9 @@ impl Regime for Stage2 {
         if attributes.owned {
             bits |= OWNED;
         }
+        if attributes.lent {
+            bits |= LENT;
+        }
         if !attributes.execute || attributes.memory == MemoryType::Device {
             bits |= EXECUTE_NEVER;
         }
@@ -177,6 +191,7 @@ impl Regime for Stage2 {
             write: descriptor & S2AP_WRITE != 0,
             execute: descriptor & EXECUTE_NEVER == 0,
             owned: descriptor & OWNED != 0,
+            lent: descriptor & LENT != 0,
         }
     }
 }
@@ -248,6 +263,11 @@ impl<R: Regime> AddressSpace<R> {
             root: memory.alloc_table().ok_or(MapError::OutOfMemory)?,
             regime: core::marker::PhantomData,
         })
+    }
+
+    /// The address space rooted at `root`, to read one whose owner holds it (a live VTTBR_EL2).
+    pub fn from_root(root: u64) -> Self {
+        Self { root, regime: core::marker::PhantomData }
     }
 
     /// Physical address of the root table (the value for TTBR0_EL2).
@@ -648,8 +668,13 @@ mod tests {
         space.map(&mut memory, 0x4020_1000, 0x4020_1000, 0x1000, Attributes::DATA).unwrap();
         space.map(&mut memory, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
         assert_eq!(space.find_writable_executable(&memory), None);
-        let bad =
-            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: false };
+        let bad = Attributes {
+            memory: MemoryType::Normal,
+            write: true,
+            execute: true,
+            owned: false,
+            lent: false,
+        };
         space.map(&mut memory, 0x5000_0000, 0x6000_0000, 0x1000, bad).unwrap();
         let found = space.find_writable_executable(&memory).unwrap();
         assert_eq!((found.virt, found.phys, found.size), (0x5000_0000, 0x6000_0000, 0x1000));
@@ -658,15 +683,25 @@ mod tests {
     #[test]
     fn stage2_descriptor_bits() {
         // Normal RW, executable: MemAttr 0b1111, S2AP read+write, SH inner, AF.
-        let guest_ram =
-            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: false };
+        let guest_ram = Attributes {
+            memory: MemoryType::Normal,
+            write: true,
+            execute: true,
+            owned: false,
+            lent: false,
+        };
         assert_eq!(
             Stage2::encode(guest_ram),
             (0b1111 << 2) | (0b11 << 6) | (0b11 << 8) | (1 << 10)
         );
         // Device read-only: MemAttr 0b0001, S2AP read, AF, XN.
-        let device =
-            Attributes { memory: MemoryType::Device, write: false, execute: false, owned: false };
+        let device = Attributes {
+            memory: MemoryType::Device,
+            write: false,
+            execute: false,
+            owned: false,
+            lent: false,
+        };
         assert_eq!(Stage2::encode(device), (0b0001 << 2) | (1 << 6) | (1 << 10) | (1 << 54));
     }
 
@@ -674,8 +709,13 @@ mod tests {
     fn unmap_and_destroy() {
         let mut memory = FakeMemory::default();
         let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
-        let ram =
-            Attributes { memory: MemoryType::Normal, write: true, execute: true, owned: true };
+        let ram = Attributes {
+            memory: MemoryType::Normal,
+            write: true,
+            execute: true,
+            owned: true,
+            lent: false,
+        };
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x40_0000, ram).unwrap();
         space.map(&mut memory, 0x4040_0000, 0x9000_0000, 0x3000, ram).unwrap();
         // The first half of a 2 MiB block: the block is split, its second half stays as it was.
@@ -706,8 +746,13 @@ mod tests {
     fn unmapping_one_page_of_a_gigabyte_block_splits_it_twice_and_keeps_the_rest() {
         let mut memory = FakeMemory::default();
         let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
-        let ram =
-            Attributes { memory: MemoryType::Normal, write: true, execute: false, owned: true };
+        let ram = Attributes {
+            memory: MemoryType::Normal,
+            write: true,
+            execute: false,
+            owned: true,
+            lent: false,
+        };
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x4000_0000, ram).unwrap();
         assert_eq!(leaves(&space, &memory).len(), 1);
         // No frame for the first split: refused, nothing changed.

@@ -344,6 +344,26 @@ pub fn translate_guest(va: u64, write: bool) -> Option<u64> {
     Some((par & 0x0000_FFFF_FFFF_F000) | (va & 0xfff))
 }
 
+/// Whether guest virtual address `va` (which translates) lands in a page another domain lent the
+/// running vCPU's domain: its stage-1 output address looked up in its live stage 2.
+pub fn is_lent(va: u64) -> bool {
+    // SAFETY: as in `translate_guest`: AT only writes PAR_EL1.
+    unsafe { asm!("at s1e1r, {0}", "isb", in(reg) va, options(nostack)) };
+    let par = read_sysreg!("par_el1");
+    if par & 1 != 0 {
+        return false;
+    }
+    let ipa = par & 0x0000_FFFF_FFFF_F000;
+    let root = read_sysreg!("vttbr_el2") & 0x0000_FFFF_FFFF_FFFE;
+    let stage2 =
+        xenolith_kernel::mm::lpae::AddressSpace::<xenolith_kernel::mm::lpae::Stage2>::from_root(
+            root,
+        );
+    stage2
+        .translate(&crate::mm::memory::IdentityTables, ipa)
+        .is_some_and(|(_, attributes)| attributes.lent)
+}
+
 /// Why a vCPU trapped (a synchronous exception from EL1), decoded from ESR_EL2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GuestExit {

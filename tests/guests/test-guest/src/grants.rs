@@ -532,20 +532,19 @@ pub fn errors(name: &str, info: &StartInfo) {
     let version = grants::get_version(DOMID_SELF);
     require(name, f, version == Ok(1), format_args!("get_version -> {version:?}, expected Ok(1)"));
     let mut scratch = [0u64; 8];
-    // As Xen 4.17: 63 is no command; 99 sets argument bits above the command's 6 (only
-    // cache_flush may), refused first.
-    check(
-        name,
-        f,
-        "grant_table_op 63",
-        answer(grants::op(63, scratch.as_mut_ptr() as u64, 1)),
-        Err(XenError::ENOSYS),
-    );
     check(
         name,
         f,
         "grant_table_op 99",
         answer(grants::op(99, scratch.as_mut_ptr() as u64, 1)),
+        Err(XenError::ENOSYS),
+    );
+    // Bits above the command's 12 are cache_flush's alone (Xen 4.17).
+    check(
+        name,
+        f,
+        "grant_table_op 0x1001",
+        answer(grants::op(0x1001, scratch.as_mut_ptr() as u64, 1)),
         Err(XenError::EINVAL),
     );
     // Our own table.
