@@ -24,7 +24,8 @@ cargo xtask <command>
                                    the consoles are on this terminal, Ctrl-A X quits QEMU
   build [MANIFEST]                 build the core and pack the system's boot bundle
   check MANIFEST...                validate manifests (file:line:column errors)
-  test                             everything CI runs: format, lints, host and QEMU tests
+  test                             everything CI runs: format, lints, host and QEMU tests, the
+                                   conformance suite, xenstore fuzzing and Miri
   test-host                        host unit and integration tests only
   test-qemu                        QEMU system tests only
   lint                             cargo fmt --check and clippy -D warnings, host and bare metal
@@ -60,6 +61,7 @@ fn dispatch(args: &[String]) -> Result<()> {
             qemu::ensure_installed()?;
             lint()?;
             cargo_test(&["--workspace"])?;
+            differential::run()?;
             xenstore_checks()
         }
         "xenstore-checks" => xenstore_checks(),
@@ -228,6 +230,8 @@ fn lint() -> Result<()> {
         "xenolith-runtime",
         "--package",
         "test-guest",
+        "--package",
+        "conformance-guest",
         "--package",
         "control",
         "--package",
