@@ -128,18 +128,6 @@ fn wait_pending(port: u32) -> bool {
     false
 }
 
-fn domid_of(cx: &Cx, which: &str) -> u16 {
-    match which {
-        "self" => xen::DOMID_SELF,
-        "selfid" => cx.self_id,
-        "peer" => cx.peer_id,
-        "nonexistent" => 1000,
-        "io" => xen::DOMID_IO,
-        "xen" => xen::DOMID_XEN,
-        _ => xen::DOMID_INVALID,
-    }
-}
-
 const BAD_PORTS: [(&str, u32); 7] = [
     ("p0", 0),
     ("p1023", 1023),
@@ -180,7 +168,7 @@ fn unbound(r: &mut Runner) {
         for remote in ["self", "selfid", "peer", "nonexistent", "io", "invalid"] {
             r.probe(&format!("evtchn.alloc_unbound.{dom}.{remote}"), |cx| {
                 let m = marker();
-                let (ret, port) = alloc_unbound(domid_of(cx, dom), domid_of(cx, remote));
+                let (ret, port) = alloc_unbound(cx.domid(dom), cx.domid(remote));
                 let answer = if ret == 0 {
                     let st = status(cx, xen::DOMID_SELF, port);
                     let closed = close(port);
@@ -315,7 +303,7 @@ fn port_ops(r: &mut Runner) {
     for which in ["selfid", "peer", "nonexistent", "io", "invalid"] {
         r.probe(&format!("evtchn.status.dom_{which}"), |cx| {
             let (_, port) = alloc_unbound(xen::DOMID_SELF, xen::DOMID_SELF);
-            let answer = status(cx, domid_of(cx, which), port);
+            let answer = status(cx, cx.domid(which), port);
             close(port);
             answer
         });
@@ -555,7 +543,7 @@ fn interdomain(r: &mut Runner) {
     }
     for which in ["nonexistent", "io", "xen", "invalid"] {
         r.probe(&format!("evtchn.bind_interdomain.dom_{which}"), |cx| {
-            let (ret, local) = bind_interdomain(domid_of(cx, which), 1);
+            let (ret, local) = bind_interdomain(cx.domid(which), 1);
             if ret == 0 {
                 close(local);
             }
@@ -662,7 +650,7 @@ fn fifo_and_reset(r: &mut Runner) {
     for which in ["peer", "nonexistent", "selfid", "self"] {
         r.probe(&format!("evtchn.reset.{which}"), |cx| {
             let mut page = Page::new();
-            page.w16(0, domid_of(cx, which));
+            page.w16(0, cx.domid(which));
             raw(evtchn(xen::EVTCHNOP_reset, &mut page))
         });
     }

@@ -9,24 +9,11 @@ use alloc::string::String;
 use xenolith_runtime::grants::{self, SharedPage, MAP_AREA};
 
 use crate::guest::{PEER_PATTERN_RO, PEER_PATTERN_RW, PEER_REF_COPY, PEER_REF_RO, PEER_REF_RW};
-use crate::runner::{gnttab, hc3, raw, Cx, Page, Runner, UNMAPPED};
+use crate::runner::{gnttab, hc3, raw, Page, Runner, UNMAPPED};
 use crate::xen;
 
 /// The prober's own ref it grants to itself.
 const SELF_REF: u32 = 20;
-
-fn domid_of(cx: &Cx, which: &str) -> u16 {
-    match which {
-        "self" => xen::DOMID_SELF,
-        "selfid" => cx.self_id,
-        "peer" => cx.peer_id,
-        "nonexistent" => 1000,
-        "io" => xen::DOMID_IO,
-        "xen" => xen::DOMID_XEN,
-        "idle" => xen::DOMID_IDLE,
-        _ => xen::DOMID_INVALID,
-    }
-}
 
 /// `gnttab_map_grant_ref` (host_addr @0, flags @8, ref @12, dom @16, status @18, handle @20,
 /// dev_bus_addr @24; 32 bytes) at slot `slot`.
@@ -166,7 +153,7 @@ fn own_table(r: &mut Runner) {
         r.probe(&format!("gnttab.setup_table.{name}"), |cx| {
             let mut page = Page::new();
             let base = page.addr();
-            page.w16(0, domid_of(cx, which));
+            page.w16(0, cx.domid(which));
             page.w32(4, nr);
             page.w16(8, 0x5a5a);
             if list {
@@ -180,7 +167,7 @@ fn own_table(r: &mut Runner) {
     for which in ["self", "selfid", "peer", "nonexistent", "io", "invalid"] {
         r.probe(&format!("gnttab.query_size.{which}"), |cx| {
             let mut page = Page::new();
-            page.w16(0, domid_of(cx, which));
+            page.w16(0, cx.domid(which));
             page.w16(12, 0x5a5a);
             let ret = gnttab(xen::GNTTABOP_query_size, &mut page, 1);
             let status = page.st(12);
@@ -206,7 +193,7 @@ fn own_table(r: &mut Runner) {
     for which in ["self", "selfid", "peer", "nonexistent", "invalid"] {
         r.probe(&format!("gnttab.get_version.{which}"), |cx| {
             let mut page = Page::new();
-            page.w16(0, domid_of(cx, which));
+            page.w16(0, cx.domid(which));
             let ret = gnttab(xen::GNTTABOP_get_version, &mut page, 1);
             format!("{ret} v={}", page.r32(4))
         });
@@ -243,7 +230,7 @@ fn own_table(r: &mut Runner) {
             let mut page = Page::new();
             let base = page.addr();
             page.w32(0, nr);
-            page.w16(4, domid_of(cx, which));
+            page.w16(4, cx.domid(which));
             page.w16(6, 0x5a5a);
             page.w64(8, base + 2048);
             let ret = gnttab(xen::GNTTABOP_get_status_frames, &mut page, 1);
@@ -265,7 +252,7 @@ fn own_table(r: &mut Runner) {
     for which in ["self", "peer", "nonexistent"] {
         r.probe(&format!("gnttab.dump_table.{which}"), |cx| {
             let mut page = Page::new();
-            page.w16(0, domid_of(cx, which));
+            page.w16(0, cx.domid(which));
             page.w16(2, 0x5a5a);
             let ret = gnttab(xen::GNTTABOP_dump_table, &mut page, 1);
             format!("{ret} st={}", page.st(2))
@@ -282,7 +269,7 @@ fn own_table(r: &mut Runner) {
             let frame = (s.leak >> 12) + 2;
             let mut page = Page::new();
             page.w64(0, frame);
-            page.w16(8, domid_of(cx, which));
+            page.w16(8, cx.domid(which));
             page.w32(12, gref);
             page.w16(16, 0x5a5a);
             let ret = gnttab(xen::GNTTABOP_transfer, &mut page, 1);
@@ -424,7 +411,7 @@ fn peer_maps(r: &mut Runner) {
     }
     for which in ["self", "selfid", "nonexistent", "io", "xen", "idle", "invalid"] {
         r.probe(&format!("gnttab.map.dom_{which}.ref8"), |cx| {
-            map_check_unmap(domid_of(cx, which), PEER_REF_RW, xen::GNTMAP_host_map, MAP_AREA, 0)
+            map_check_unmap(cx.domid(which), PEER_REF_RW, xen::GNTMAP_host_map, MAP_AREA, 0)
         });
     }
     for (name, flags) in [

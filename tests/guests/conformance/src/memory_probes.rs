@@ -55,18 +55,6 @@ fn repopulate(frames: &[u64]) -> i64 {
     reserve(xen::XENMEM_populate_physmap, frames, 0, xen::DOMID_SELF)
 }
 
-fn domid_of(cx: &Cx, which: &str) -> u16 {
-    match which {
-        "self" => xen::DOMID_SELF,
-        "selfid" => cx.self_id,
-        "peer" => cx.peer_id,
-        "nonexistent" => 1000,
-        "io" => xen::DOMID_IO,
-        "xen" => xen::DOMID_XEN,
-        _ => xen::DOMID_INVALID,
-    }
-}
-
 const DOMIDS: [&str; 7] = ["self", "selfid", "peer", "nonexistent", "io", "xen", "invalid"];
 
 /// `xen_add_to_physmap`: domid @0, size @2, space @4, idx @8, gpfn @16.
@@ -147,7 +135,7 @@ fn queries(r: &mut Runner) {
         for which in DOMIDS {
             r.probe(&format!("memory.{name}.{which}"), |cx| {
                 let mut page = Page::new();
-                page.w16(0, domid_of(cx, which));
+                page.w16(0, cx.domid(which));
                 norm(memop(cmd, page.addr()))
             });
         }
@@ -216,7 +204,7 @@ fn reservations(r: &mut Runner) {
         ] {
             r.probe(&format!("memory.{op}.dom_{which}"), |cx| {
                 // No frame: only who may ask is checked.
-                let mut page = reservation(&[UNMAPPED >> 12], 1, 0, 0, domid_of(cx, which));
+                let mut page = reservation(&[UNMAPPED >> 12], 1, 0, 0, cx.domid(which));
                 norm(memop(cmd, page.addr()))
             });
         }
@@ -340,7 +328,7 @@ fn exchange(r: &mut Runner) {
     }
     for which in ["peer", "nonexistent", "selfid"] {
         r.probe(&format!("memory.exchange.dom_{which}"), |cx| {
-            let mut page = exchange_request(UNMAPPED >> 12, 1, 0, 1, 0, domid_of(cx, which));
+            let mut page = exchange_request(UNMAPPED >> 12, 1, 0, 1, 0, cx.domid(which));
             raw(memop(xen::XENMEM_exchange, page.addr()))
         });
     }
@@ -439,14 +427,14 @@ fn physmap(r: &mut Runner) {
     for which in ["selfid", "peer", "nonexistent", "io", "invalid"] {
         p(r, &format!("memory.add_to_physmap.shinfo.dom_{which}"), |cx| {
             let ret =
-                add_to_physmap(domid_of(cx, which), xen::XENMAPSPACE_shared_info, 0, SPARE_GFN, 0);
+                add_to_physmap(cx.domid(which), xen::XENMAPSPACE_shared_info, 0, SPARE_GFN, 0);
             if ret == 0 {
                 remove_from_physmap(xen::DOMID_SELF, SPARE_GFN);
             }
             raw(ret)
         });
         p(r, &format!("memory.remove_from_physmap.dom_{which}"), |cx| {
-            raw(remove_from_physmap(domid_of(cx, which), UNMAPPED >> 12))
+            raw(remove_from_physmap(cx.domid(which), UNMAPPED >> 12))
         });
     }
     p(r, "memory.add_to_physmap.null", |_| raw(memop(xen::XENMEM_add_to_physmap, 0)));
@@ -559,7 +547,7 @@ fn others(r: &mut Runner) {
             p(r, &format!("memory.acquire.{which}.{name}"), |cx| {
                 let mut page = Page::new();
                 let base = page.addr();
-                page.w16(0, domid_of(cx, which));
+                page.w16(0, cx.domid(which));
                 page.w16(2, kind);
                 page.w32(4, id);
                 page.w32(8, nr);

@@ -131,6 +131,23 @@ pub struct Cx {
     pub vcpu1: [i64; 3],
 }
 
+impl Cx {
+    /// The domain id a probe's name for it stands for: itself (`self` is DOMID_SELF, `selfid`
+    /// its number), the peer, one that does not exist, Xen's reserved ids, or DOMID_INVALID.
+    pub fn domid(&self, which: &str) -> u16 {
+        match which {
+            "self" => xen::DOMID_SELF,
+            "selfid" => self.self_id,
+            "peer" => self.peer_id,
+            "nonexistent" => 1000,
+            "io" => xen::DOMID_IO,
+            "xen" => xen::DOMID_XEN,
+            "idle" => xen::DOMID_IDLE,
+            _ => xen::DOMID_INVALID,
+        }
+    }
+}
+
 /// See [`Cx::scratch`].
 #[derive(Clone, Copy)]
 pub struct Scratch {

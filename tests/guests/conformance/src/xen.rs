@@ -1,48 +1,30 @@
-//! The Xen 4.17 public-interface numbers the probes use that `xenolith_abi` does not name (or
-//! that the probes need as plain integers to build bad requests). Each cites its header; the
-//! structure layouts the probes build by hand are described where they are built, with the
+//! The Xen 4.17 public-interface numbers the probes use: `xenolith_abi`'s where it names them
+//! (re-exported under the probes' short names), the rest defined here, each citing its header.
+//! The structure layouts the probes build by hand are described where they are built, with the
 //! header they come from.
 // Xen's spelling of its own names.
 #![allow(non_upper_case_globals, dead_code)]
 
 // ---- xen/include/public/xen.h ----
 
-/// `xen/include/public/xen.h`: `__HYPERVISOR_platform_op`.
-pub const HC_platform_op: u64 = 7;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_memory_op`.
-pub const HC_memory_op: u64 = 12;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_multicall`.
-pub const HC_multicall: u64 = 13;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_xen_version`.
-pub const HC_xen_version: u64 = 17;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_console_io`.
-pub const HC_console_io: u64 = 18;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_grant_table_op`.
-pub const HC_grant_table_op: u64 = 20;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_vm_assist`.
-pub const HC_vm_assist: u64 = 21;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_vcpu_op`.
-pub const HC_vcpu_op: u64 = 24;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_xsm_op`.
-pub const HC_xsm_op: u64 = 27;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_sched_op`.
-pub const HC_sched_op: u64 = 29;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_event_channel_op`.
-pub const HC_event_channel_op: u64 = 32;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_physdev_op`.
-pub const HC_physdev_op: u64 = 33;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_hvm_op`.
-pub const HC_hvm_op: u64 = 34;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_sysctl`.
-pub const HC_sysctl: u64 = 35;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_domctl`.
-pub const HC_domctl: u64 = 36;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_argo_op`.
-pub const HC_argo_op: u64 = 39;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_dm_op`.
-pub const HC_dm_op: u64 = 41;
-/// `xen/include/public/xen.h`: `__HYPERVISOR_hypfs_op`.
-pub const HC_hypfs_op: u64 = 42;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_argo_op as HC_argo_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_console_io as HC_console_io;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_dm_op as HC_dm_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_domctl as HC_domctl;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_event_channel_op as HC_event_channel_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_grant_table_op as HC_grant_table_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_hvm_op as HC_hvm_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_hypfs_op as HC_hypfs_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_memory_op as HC_memory_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_multicall as HC_multicall;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_physdev_op as HC_physdev_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_platform_op as HC_platform_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_sched_op as HC_sched_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_sysctl as HC_sysctl;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_vcpu_op as HC_vcpu_op;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_vm_assist as HC_vm_assist;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_xen_version as HC_xen_version;
+pub use xenolith_abi::xen::hypercall::__HYPERVISOR_xsm_op as HC_xsm_op;
 
 /// `xen/include/public/xen.h`: `DOMID_SELF`.
 pub const DOMID_SELF: u16 = 0x7FF0;
@@ -67,8 +49,7 @@ pub const VMASST_CMD_disable: u64 = 1;
 /// `xen/include/public/xen.h`: `VMASST_TYPE_runstate_update_flag`.
 pub const VMASST_TYPE_runstate_update_flag: u64 = 5;
 
-/// `xen/include/public/xen.h`: `NR_VIRQS`, one past the last VIRQ number.
-pub const NR_VIRQS: u32 = 24;
+pub use xenolith_abi::xen::event_channel::NR_VIRQS;
 
 // ---- xen/include/public/version.h ----
 
@@ -118,18 +99,12 @@ pub const XENMEM_acquire_resource: u64 = 28;
 /// `xen/include/public/memory.h`: `MEMOP_EXTENT_SHIFT`, where a continuation's start extent
 /// sits in the command.
 pub const MEMOP_EXTENT_SHIFT: u64 = 6;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_shared_info`.
-pub const XENMAPSPACE_shared_info: u32 = 0;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_grant_table`.
-pub const XENMAPSPACE_grant_table: u32 = 1;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_gmfn`.
-pub const XENMAPSPACE_gmfn: u32 = 2;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_gmfn_range`.
-pub const XENMAPSPACE_gmfn_range: u32 = 3;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_gmfn_foreign`.
-pub const XENMAPSPACE_gmfn_foreign: u32 = 4;
-/// `xen/include/public/memory.h`: `XENMAPSPACE_dev_mmio`.
-pub const XENMAPSPACE_dev_mmio: u32 = 5;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_dev_mmio;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_gmfn;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_gmfn_foreign;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_gmfn_range;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_grant_table;
+pub use xenolith_abi::xen::memory::XENMAPSPACE_shared_info;
 /// `xen/include/public/memory.h`: `XENMAPIDX_grant_table_status`, the bit of `idx` that asks
 /// for a status frame.
 pub const XENMAPIDX_grant_table_status: u64 = 0x8000_0000;
@@ -142,32 +117,19 @@ pub const XENMEM_resource_vmtrace_buf: u16 = 2;
 
 // ---- xen/include/public/grant_table.h ----
 
-/// `xen/include/public/grant_table.h`: `GNTTABOP_map_grant_ref`.
-pub const GNTTABOP_map_grant_ref: u32 = 0;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_unmap_grant_ref`.
-pub const GNTTABOP_unmap_grant_ref: u32 = 1;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_setup_table`.
-pub const GNTTABOP_setup_table: u32 = 2;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_dump_table`.
-pub const GNTTABOP_dump_table: u32 = 3;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_transfer`.
-pub const GNTTABOP_transfer: u32 = 4;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_copy`.
-pub const GNTTABOP_copy: u32 = 5;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_query_size`.
-pub const GNTTABOP_query_size: u32 = 6;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_unmap_and_replace`.
-pub const GNTTABOP_unmap_and_replace: u32 = 7;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_set_version`.
-pub const GNTTABOP_set_version: u32 = 8;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_get_status_frames`.
-pub const GNTTABOP_get_status_frames: u32 = 9;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_get_version`.
-pub const GNTTABOP_get_version: u32 = 10;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_swap_grant_ref`.
-pub const GNTTABOP_swap_grant_ref: u32 = 11;
-/// `xen/include/public/grant_table.h`: `GNTTABOP_cache_flush`, the last operation.
-pub const GNTTABOP_cache_flush: u32 = 12;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_cache_flush;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_copy;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_dump_table;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_get_status_frames;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_get_version;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_map_grant_ref;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_query_size;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_set_version;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_setup_table;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_swap_grant_ref;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_transfer;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_unmap_and_replace;
+pub use xenolith_abi::xen::grant_table::GNTTABOP_unmap_grant_ref;
 /// `xen/include/public/grant_table.h`: `GNTMAP_device_map`.
 pub const GNTMAP_device_map: u32 = 1 << 0;
 /// `xen/include/public/grant_table.h`: `GNTMAP_host_map`.
@@ -182,45 +144,27 @@ pub const GNTMAP_contains_pte: u32 = 1 << 4;
 pub const GNTCOPY_source_gref: u16 = 1 << 0;
 /// `xen/include/public/grant_table.h`: `GNTCOPY_dest_gref`.
 pub const GNTCOPY_dest_gref: u16 = 1 << 1;
-/// `xen/include/public/grant_table.h`: `GNTTAB_CACHE_CLEAN`.
-pub const GNTTAB_CACHE_CLEAN: u32 = 1 << 0;
-/// `xen/include/public/grant_table.h`: `GNTTAB_CACHE_INVAL`.
-pub const GNTTAB_CACHE_INVAL: u32 = 1 << 1;
-/// `xen/include/public/grant_table.h`: `GNTTAB_CACHE_SOURCE_GREF`.
-pub const GNTTAB_CACHE_SOURCE_GREF: u32 = 1 << 31;
+pub use xenolith_abi::xen::grant_table::GNTTAB_CACHE_CLEAN;
+pub use xenolith_abi::xen::grant_table::GNTTAB_CACHE_INVAL;
+pub use xenolith_abi::xen::grant_table::GNTTAB_CACHE_SOURCE_GREF;
 
 // ---- xen/include/public/event_channel.h ----
 
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_bind_interdomain`.
-pub const EVTCHNOP_bind_interdomain: u32 = 0;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_bind_virq`.
-pub const EVTCHNOP_bind_virq: u32 = 1;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_bind_pirq`.
-pub const EVTCHNOP_bind_pirq: u32 = 2;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_close`.
-pub const EVTCHNOP_close: u32 = 3;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_send`.
-pub const EVTCHNOP_send: u32 = 4;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_status`.
-pub const EVTCHNOP_status: u32 = 5;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_alloc_unbound`.
-pub const EVTCHNOP_alloc_unbound: u32 = 6;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_bind_ipi`.
-pub const EVTCHNOP_bind_ipi: u32 = 7;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_bind_vcpu`.
-pub const EVTCHNOP_bind_vcpu: u32 = 8;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_unmask`.
-pub const EVTCHNOP_unmask: u32 = 9;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_reset`.
-pub const EVTCHNOP_reset: u32 = 10;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_init_control`.
-pub const EVTCHNOP_init_control: u32 = 11;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_expand_array`.
-pub const EVTCHNOP_expand_array: u32 = 12;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_set_priority`.
-pub const EVTCHNOP_set_priority: u32 = 13;
-/// `xen/include/public/event_channel.h`: `EVTCHNOP_reset_cont`, the last operation.
-pub const EVTCHNOP_reset_cont: u32 = 14;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_alloc_unbound;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_bind_interdomain;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_bind_ipi;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_bind_pirq;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_bind_vcpu;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_bind_virq;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_close;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_expand_array;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_init_control;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_reset;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_reset_cont;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_send;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_set_priority;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_status;
+pub use xenolith_abi::xen::event_channel::EVTCHNOP_unmask;
 
 // ---- xen/include/public/sched.h ----
 
@@ -240,55 +184,34 @@ pub const SCHEDOP_shutdown_code: u64 = 5;
 pub const SCHEDOP_watchdog: u64 = 6;
 /// `xen/include/public/sched.h`: `SCHEDOP_pin_override`, the last operation.
 pub const SCHEDOP_pin_override: u64 = 7;
-/// `xen/include/public/sched.h`: `SHUTDOWN_poweroff`.
-pub const SHUTDOWN_poweroff: u32 = 0;
+pub use xenolith_abi::xen::sched::SHUTDOWN_poweroff;
 
 // ---- xen/include/public/vcpu.h ----
 
-/// `xen/include/public/vcpu.h`: `VCPUOP_up`.
-pub const VCPUOP_up: u32 = 1;
-/// `xen/include/public/vcpu.h`: `VCPUOP_down`.
-pub const VCPUOP_down: u32 = 2;
-/// `xen/include/public/vcpu.h`: `VCPUOP_is_up`.
-pub const VCPUOP_is_up: u32 = 3;
-/// `xen/include/public/vcpu.h`: `VCPUOP_get_runstate_info`.
-pub const VCPUOP_get_runstate_info: u32 = 4;
-/// `xen/include/public/vcpu.h`: `VCPUOP_register_runstate_memory_area`.
-pub const VCPUOP_register_runstate_memory_area: u32 = 5;
-/// `xen/include/public/vcpu.h`: `VCPUOP_set_periodic_timer`.
-pub const VCPUOP_set_periodic_timer: u32 = 6;
-/// `xen/include/public/vcpu.h`: `VCPUOP_stop_periodic_timer`.
-pub const VCPUOP_stop_periodic_timer: u32 = 7;
-/// `xen/include/public/vcpu.h`: `VCPUOP_set_singleshot_timer`.
-pub const VCPUOP_set_singleshot_timer: u32 = 8;
-/// `xen/include/public/vcpu.h`: `VCPUOP_stop_singleshot_timer`.
-pub const VCPUOP_stop_singleshot_timer: u32 = 9;
-/// `xen/include/public/vcpu.h`: `VCPUOP_register_vcpu_info`.
-pub const VCPUOP_register_vcpu_info: u32 = 10;
-/// `xen/include/public/vcpu.h`: `VCPUOP_register_vcpu_time_memory_area`, the last operation.
-pub const VCPUOP_register_vcpu_time_memory_area: u32 = 13;
+pub use xenolith_abi::xen::vcpu::VCPUOP_down;
+pub use xenolith_abi::xen::vcpu::VCPUOP_is_up;
+pub use xenolith_abi::xen::vcpu::VCPUOP_register_runstate_memory_area;
+pub use xenolith_abi::xen::vcpu::VCPUOP_register_vcpu_info;
+pub use xenolith_abi::xen::vcpu::VCPUOP_set_periodic_timer;
+pub use xenolith_abi::xen::vcpu::VCPUOP_set_singleshot_timer;
+pub use xenolith_abi::xen::vcpu::VCPUOP_stop_periodic_timer;
+pub use xenolith_abi::xen::vcpu::VCPUOP_stop_singleshot_timer;
 /// `xen/include/public/vcpu.h`: `VCPU_SSHOTTMR_future`.
 pub const VCPU_SSHOTTMR_future: u32 = 1;
 
 // ---- xen/include/public/hvm/hvm_op.h, hvm/params.h ----
 
-/// `xen/include/public/hvm/hvm_op.h`: `HVMOP_set_param`.
-pub const HVMOP_set_param: u64 = 0;
-/// `xen/include/public/hvm/hvm_op.h`: `HVMOP_get_param`.
-pub const HVMOP_get_param: u64 = 1;
-/// `xen/include/public/hvm/params.h`: `HVM_NR_PARAMS`.
-pub const HVM_NR_PARAMS: u32 = 39;
-/// `xen/include/public/hvm/params.h`: `HVM_PARAM_CALLBACK_IRQ`.
-pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+pub use xenolith_abi::xen::hvm::HVMOP_get_param;
+pub use xenolith_abi::xen::hvm::HVMOP_set_param;
+pub use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
+pub use xenolith_abi::xen::hvm::HVM_PARAM_CALLBACK_IRQ;
 
 // ---- interface versions ----
 
 /// `xen/include/public/platform.h`: `XENPF_INTERFACE_VERSION`.
 pub const XENPF_INTERFACE_VERSION: u32 = 0x0300_0001;
-/// `xen/include/public/sysctl.h`: `XEN_SYSCTL_INTERFACE_VERSION`.
-pub const XEN_SYSCTL_INTERFACE_VERSION: u32 = 0x15;
-/// `xen/include/public/domctl.h`: `XEN_DOMCTL_INTERFACE_VERSION`.
-pub const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
+pub use xenolith_abi::xen::domctl::XEN_DOMCTL_INTERFACE_VERSION;
+pub use xenolith_abi::xen::sysctl::XEN_SYSCTL_INTERFACE_VERSION;
 /// `xen/include/public/hypfs.h`: `XEN_HYPFS_OP_get_version`.
 pub const XEN_HYPFS_OP_get_version: u64 = 0;
 /// `xen/include/public/hypfs.h`: `XEN_HYPFS_OP_write_contents`, the last operation.
