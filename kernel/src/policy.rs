@@ -14,7 +14,7 @@
 //! | dm_op on T | `dm:T` |
 //! | foreign mapping of T's memory | `control` (T not a control domain), `dm:T`, or `introspect:T` |
 //! | xenstore administration (introduce, release) | `xenstore` or `control` |
-//! | domain information (getdomaininfo, Xenolith's domain info), itself included | `control`, `xenstore`, or being its device model (Xen's `XSM_XS_PRIV`) |
+//! | domain information (getdomaininfo, itself included; Xenolith's domain info on another domain) | `control`, `xenstore`, or being its device model (Xen's `XSM_XS_PRIV`) |
 //! | remote shutdown of T (`SCHEDOP_remote_shutdown`) | `control` (T not a control domain), or `dm:T` (Xen's `XSM_DM_PRIV`) |
 //!
 //! # Invariants
