@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
+use xenolith_kernel::platform::fdt_format::{
+    FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_MAGIC, FDT_NOP, FDT_PROP, HEADER_SIZE,
+};
 
 use crate::debian;
 use crate::qemu::QEMU_AARCH64;
@@ -218,16 +221,6 @@ pub fn cells(values: &[u32]) -> Vec<u8> {
 fn split(value: u64) -> [u32; 2] {
     [(value >> 32) as u32, value as u32]
 }
-
-/// The flattened device tree format (devicetree-specification v0.4, chapter 5).
-const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
-/// The header's size in version 17.
-const HEADER_SIZE: usize = 40;
 
 fn be32(bytes: &[u8], offset: usize) -> Result<u32> {
     let slice = bytes.get(offset..offset + 4).context("the DTB is truncated")?;

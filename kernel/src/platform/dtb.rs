@@ -32,14 +32,25 @@ pub const MAX_CPUS: usize = 16;
 /// The PSCI 0.2+ function id of CPU_ON (SMC64), fixed by the PSCI specification.
 pub const PSCI_0_2_CPU_ON: u32 = 0xC400_0003;
 
-const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
-/// The size of a version-17 header, the only version the `fdt` crate reads.
-const HEADER_SIZE: usize = 40;
+/// The flattened device tree's numbers (devicetree-specification v0.4, chapter 5), shared with
+/// the host tool's DTB editor.
+pub mod fdt_format {
+    /// The header's magic.
+    pub const FDT_MAGIC: u32 = 0xd00d_feed;
+    /// Structure-block tokens.
+    pub const FDT_BEGIN_NODE: u32 = 1;
+    /// See [`FDT_BEGIN_NODE`].
+    pub const FDT_END_NODE: u32 = 2;
+    /// See [`FDT_BEGIN_NODE`].
+    pub const FDT_PROP: u32 = 3;
+    /// See [`FDT_BEGIN_NODE`].
+    pub const FDT_NOP: u32 = 4;
+    /// See [`FDT_BEGIN_NODE`].
+    pub const FDT_END: u32 = 9;
+    /// The size of a version-17 header, the only version the `fdt` crate reads.
+    pub const HEADER_SIZE: usize = 40;
+}
+use fdt_format::*;
 /// How deep nodes may nest; the `fdt` crate keeps 64 levels of parents.
 const MAX_DEPTH: usize = 32;
 
