@@ -69,6 +69,22 @@ fn multicall_vm_assist_platform_op_and_a_watchdog_answer_as_xen_on_arm() {
     );
 }
 
+/// With a console domain in the system every other domain gets a console ring page, its port and
+/// grant entry 0 for the console domain, which reads a line from the ring and answers into it.
+#[test]
+fn every_domain_gets_a_console_ring_its_console_domain_can_map() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/console-ring.toml").start();
+    running.forbid("FAIL");
+    expect_unordered(
+        &mut running,
+        &[
+            "client: PASS console ring at 0x39000000",
+            "server: PASS read from d1's console ring: hello through the console ring",
+            "client: PASS input from the console domain: typed into the ring",
+        ],
+    );
+}
+
 #[test]
 fn hidden_cpu_features_read_as_absent_and_unemulated_registers_are_undefined() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();

@@ -19,7 +19,9 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 use xenolith_abi::bundle::ShutdownActions;
-use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_XENSTORE_PFN_OFFSET};
+use xenolith_abi::xen::arch_arm::{
+    GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET, GUEST_MAGIC_XENSTORE_PFN_OFFSET,
+};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::HVM_NR_PARAMS;
 use xenolith_abi::xen::vcpu::{vcpu_runstate_info, RUNSTATE_offline};
@@ -35,9 +37,17 @@ pub const MAX_DOMAINS: usize = 64;
 pub const MAX_VCPUS: usize = 64;
 /// Most vCPUs of one domain.
 pub const MAX_VCPUS_PER_DOMAIN: u32 = 8;
-/// The guest frame of every domain's xenstore ring page (`HVM_PARAM_STORE_PFN`), where Xen's
-/// toolstack puts it on Arm (`GUEST_MAGIC_BASE` + `XENSTORE_PFN_OFFSET`).
-pub const STORE_GFN: u64 = GUEST_MAGIC_BASE / FRAME_SIZE + GUEST_MAGIC_XENSTORE_PFN_OFFSET;
+/// The rings Xen's toolstack gives every domain on a page of their own, each served by a service
+/// domain: indexed as their frame's offset from `GUEST_MAGIC_BASE` (`CONSOLE_PFN_OFFSET` 0,
+/// `XENSTORE_PFN_OFFSET` 1, `tools/libs/guest/xg_dom_arm.c`), which is also their reserved grant
+/// entry (`GNTTAB_RESERVED_CONSOLE` 0, `GNTTAB_RESERVED_XENSTORE` 1, `grant_table.h`).
+pub const RING_CONSOLE: usize = GUEST_MAGIC_CONSOLE_PFN_OFFSET as usize;
+/// See [`RING_CONSOLE`].
+pub const RING_STORE: usize = GUEST_MAGIC_XENSTORE_PFN_OFFSET as usize;
+/// The guest frame of ring `ring`'s page.
+pub const fn ring_gfn(ring: usize) -> u64 {
+    GUEST_MAGIC_BASE / FRAME_SIZE + ring as u64
+}
 
 /// Where a domain is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,8 +185,9 @@ pub struct Domain {
     pub grants: xenolith_kernel::grant::GrantState,
     /// `HVMOP_{set,get}_param` values by `HVM_PARAM_*` (`hvm/params.h`).
     pub hvm_params: [u64; HVM_NR_PARAMS as usize],
-    /// Its xenstore ring page (owned by it, mapped at [`STORE_GFN`]), if it has one.
-    pub store_page: Option<u64>,
+    /// Its console and xenstore ring pages ([`RING_CONSOLE`], [`RING_STORE`]; owned by it,
+    /// mapped at [`ring_gfn`]).
+    pub ring_pages: [Option<u64>; 2],
     /// What the core does when it stops.
     pub on_shutdown: ShutdownActions,
     /// Its boot-manifest entry (what a restart rebuilds it from).
@@ -276,6 +287,11 @@ impl Table {
     /// The xenstore domain (the one holding `xenstore`), if one exists.
     pub fn xenstore_domain(&self) -> Option<DomainId> {
         self.domains.iter().flatten().find(|domain| domain.capabilities.xenstore).map(|d| d.id)
+    }
+
+    /// The domain holding `console`, if any.
+    pub fn console_domain(&self) -> Option<DomainId> {
+        self.domains.iter().flatten().find(|domain| domain.capabilities.console).map(|d| d.id)
     }
 }
 

@@ -41,19 +41,19 @@ pub fn grow(state: &mut GrantState, frames: u32) -> bool {
     true
 }
 
-/// Fills entry `GNTTAB_RESERVED_XENSTORE` so that domain `xenstore` may map the ring page at
-/// `gfn`, as Xen's toolstack seeds it (`xc_dom_gnttab_seed`); grows the table to one frame
-/// first. `false` if no frame could be had.
-pub fn seed_xenstore(state: &mut GrantState, xenstore: DomainId, gfn: u64) -> bool {
+/// Fills reserved entry `gref` (`GNTTAB_RESERVED_CONSOLE` or `_XENSTORE`) so that domain
+/// `server` may map the ring page at `gfn`, as Xen's toolstack seeds them (`xc_dom_gnttab_seed`);
+/// grows the table to one frame first. `false` if no frame could be had.
+pub fn seed_reserved(state: &mut GrantState, gref: u32, server: DomainId, gfn: u64) -> bool {
     if !grow(state, 1) {
         return false;
     }
     let entries = FrameEntries(&state.frames);
-    let Some((header, frame)) = entries.words(gt::GNTTAB_RESERVED_XENSTORE) else {
+    let Some((header, frame)) = entries.words(gref) else {
         return false;
     };
     frame.store(gfn as u32, Ordering::Relaxed);
-    header.store(u32::from(gt::GTF_permit_access) | (u32::from(xenstore) << 16), Ordering::Release);
+    header.store(u32::from(gt::GTF_permit_access) | (u32::from(server) << 16), Ordering::Release);
     true
 }
 

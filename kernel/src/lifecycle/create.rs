@@ -17,8 +17,8 @@ use zerocopy::IntoBytes;
 
 use crate::arch::guest::VcpuContext;
 use crate::domain::{
-    Domain, DomainState, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS, MAX_VCPUS_PER_DOMAIN,
-    STORE_GFN,
+    ring_gfn, Domain, DomainState, Table, Vcpu, VcpuState, MAX_DOMAINS, MAX_VCPUS,
+    MAX_VCPUS_PER_DOMAIN, RING_CONSOLE, RING_STORE,
 };
 use crate::mm::domain_memory::map_core_page;
 use crate::mm::memory::{self, IdentityTables};
@@ -71,8 +71,8 @@ impl Table {
             self.vcpus[slot] = Some(Vcpu::new(id, index as u32, shared_info));
         }
         let generation = self.take_generation();
-        // Its xenstore ring page's frame and port come with `connect_store` (none without a
-        // xenstore domain, as Xen's `no-xenstore` dom0less domUs).
+        // Its ring pages' frames and ports come with `connect_rings` (none without a xenstore
+        // or console domain, as Xen's `no-xenstore` dom0less domUs).
         let hvm_params = [0; HVM_NR_PARAMS as usize];
         self.domains[usize::from(id)] = Some(Box::new(Domain {
             id,
@@ -94,7 +94,7 @@ impl Table {
             events,
             grants: GrantState::default(),
             hvm_params,
-            store_page: None,
+            ring_pages: [None; 2],
             on_shutdown: ShutdownActions::XL_DEFAULT,
             manifest_index: None,
             preserved: None,
@@ -105,16 +105,19 @@ impl Table {
             vm_assist: 0,
             unmapped_pages: 0,
         }));
-        // Its xenstore ring page, zeroed (both rings empty), where Xen's toolstack puts it;
-        // attached before it is mapped, so destroying the domain frees it.
+        // Its console and xenstore ring pages, zeroed (every ring empty), where Xen's toolstack
+        // puts them; attached before they are mapped, so destroying the domain frees them.
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;
-        domain.store_page = memory::alloc_zeroed_frame();
-        let mapped = domain.store_page.map(|page| map_core_page(domain, page, None, STORE_GFN));
-        if !matches!(mapped, Some(Ok(()))) {
-            self.destroy(id);
-            return Err(XenError::ENOMEM);
+        for ring in [RING_CONSOLE, RING_STORE] {
+            let page = memory::alloc_zeroed_frame();
+            domain.ring_pages[ring] = page;
+            let mapped = page.map(|page| map_core_page(domain, page, None, ring_gfn(ring)));
+            if !matches!(mapped, Some(Ok(()))) {
+                self.destroy(id);
+                return Err(XenError::ENOMEM);
+            }
         }
-        self.connect_store(id, None);
+        self.connect_rings(id, super::Servers::default());
         Ok(id)
     }
 }

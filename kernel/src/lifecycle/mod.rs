@@ -23,7 +23,9 @@ use xenolith_abi::bundle::ShutdownAction;
 use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
-use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+use xenolith_abi::xen::hvm::{
+    HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN,
+};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 
@@ -32,7 +34,9 @@ use xenolith_kernel::policy::{Capabilities, DomainId};
 use crate::arch::cpu;
 use crate::arch::guest::{self, VcpuContext};
 use crate::arch::percpu::{CPUS, IDLE};
-use crate::domain::{Domain, DomainState, Extent, Table, VcpuState, STORE_GFN};
+use crate::domain::{
+    ring_gfn, Domain, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE,
+};
 use crate::mm::memory::{self, IdentityTables};
 
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
@@ -84,21 +88,21 @@ impl Table {
     /// Builds the domain `spec` describes the way the control domain's builder does through
     /// hypercalls, from its prepared image in `bundle`: an empty domain, its RAM, the image's
     /// chunks, vCPU 0 ready to run (the others down), then its preserved region. Then gives it
-    /// its way to xenstore ([`Table::connect_store`] with `xenstore`) and hands it to the
+    /// its rings' ports and grants ([`Table::connect_rings`]) and hands it to the
     /// scheduler with its entry's weight, cap and affinities. On failure nothing is left
     /// allocated, a restart's kept preserved region included.
     pub fn build(
         &mut self,
         bundle: &Bundle<'_>,
         spec: &BuildSpec<'_>,
-        xenstore: Option<DomainId>,
+        servers: Servers,
     ) -> Result<DomainId, BuildError> {
         let id = self.build_paused(bundle, spec).inspect_err(|_| {
             if let Some(kept) = spec.preserved {
                 memory::release(kept.phys, (kept.size / FRAME_SIZE) as usize);
             }
         })?;
-        self.connect_store(id, xenstore);
+        self.connect_rings(id, servers);
         let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *spec.entry;
         let params = crate::sched::params_for(weight, cap, hard_affinity, soft_affinity, id);
         crate::sched::start_domain(self, id, params).map_err(|why| {
@@ -258,7 +262,7 @@ impl Table {
         });
         domain.stage2.destroy(&mut tables);
         crate::grant::release_frames(&mut domain.grants);
-        if let Some(page) = domain.store_page {
+        for page in domain.ring_pages.into_iter().flatten() {
             release_except(page, 1, &held);
         }
         if let Some(extent) = domain.preserved {
@@ -272,32 +276,51 @@ impl Table {
     }
 }
 
+/// The service domains that serve every domain's rings: which ids they have or will have (boot
+/// order); `None` looks them up by capability.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Servers {
+    /// The xenstore domain.
+    pub xenstore: Option<DomainId>,
+    /// The console domain.
+    pub console: Option<DomainId>,
+}
+
 impl Table {
-    /// Gives domain `id` its way to xenstore, as Xen's toolstack does at build time: an unbound
-    /// port offered to the xenstore domain (`HVM_PARAM_STORE_EVTCHN`) and grant entry
-    /// `GNTTAB_RESERVED_XENSTORE` granting that domain its ring page (`xc_dom_gnttab_seed`). Does
-    /// nothing for the xenstore domain itself, without a xenstore domain, or if already done.
-    /// `xenstore` names that domain when it is not built yet (boot order); `None`: look it up.
-    pub fn connect_store(&mut self, id: DomainId, xenstore: Option<DomainId>) {
-        let Some(xenstore) = xenstore.or_else(|| self.xenstore_domain()) else { return };
-        let Some(domain) = self.domain_mut(id) else { return };
-        if id == xenstore || domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] != 0 {
-            return;
-        }
-        match domain.events.alloc_unbound(xenstore) {
-            Ok(port) => {
-                domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] = u64::from(port);
-                domain.hvm_params[HVM_PARAM_STORE_PFN as usize] = STORE_GFN;
+    /// Gives domain `id` its rings as Xen's toolstack does at build time, for each ring whose
+    /// service domain exists (or, at boot, will): an unbound port offered to that domain
+    /// (`HVM_PARAM_STORE_EVTCHN`, `_CONSOLE_EVTCHN`), the ring's frame (`_STORE_PFN`,
+    /// `_CONSOLE_PFN`), and the reserved grant entry granting that domain the ring page
+    /// (`xc_dom_gnttab_seed`). Skips a ring for its own server and a ring already connected.
+    pub fn connect_rings(&mut self, id: DomainId, servers: Servers) {
+        let xenstore = servers.xenstore.or_else(|| self.xenstore_domain());
+        let console = servers.console.or_else(|| self.console_domain());
+        let rings = [
+            (RING_STORE, xenstore, HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN),
+            (RING_CONSOLE, console, HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN),
+        ];
+        for (ring, server, evtchn, pfn) in rings {
+            let Some(server) = server else { continue };
+            let Some(domain) = self.domain_mut(id) else { return };
+            if id == server || domain.hvm_params[evtchn as usize] != 0 {
+                continue;
             }
-            Err(error) => {
-                log::error!("domain {id}: no port for xenstore ({error:?})");
-                return;
+            match domain.events.alloc_unbound(server) {
+                Ok(port) => {
+                    domain.hvm_params[evtchn as usize] = u64::from(port);
+                    domain.hvm_params[pfn as usize] = ring_gfn(ring);
+                }
+                Err(error) => {
+                    log::error!("domain {id}: no port for ring {ring} ({error:?})");
+                    continue;
+                }
             }
-        }
-        if domain.store_page.is_some()
-            && !crate::grant::seed_xenstore(&mut domain.grants, xenstore, STORE_GFN)
-        {
-            log::error!("domain {id}: no grant-table frame for its xenstore entry");
+            let gfn = ring_gfn(ring);
+            if domain.ring_pages[ring].is_some()
+                && !crate::grant::seed_reserved(&mut domain.grants, ring as u32, server, gfn)
+            {
+                log::error!("domain {id}: no grant-table frame for ring {ring}'s entry");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use xenolith_abi::bundle::{BootManifest, Bundle, Capability, DomainSpec, Shutdow
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::policy::{Capabilities, DomainId, MAX_TARGETS};
 
-use super::{BuildSpec, MAX_RESTARTS};
+use super::{BuildSpec, Servers, MAX_RESTARTS};
 use crate::domain::{boot_bundle, DomainState, Table, TABLE};
 use crate::mm::memory;
 
@@ -88,7 +88,7 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
     };
     table.destroy(id);
     let free_before = memory::frame_counts().1;
-    if let Err(error) = table.build(bundle, &spec, None) {
+    if let Err(error) = table.build(bundle, &spec, Servers::default()) {
         log::error!("domain {id} ({}): not restarted: {error}", entry.name);
         return false;
     }
@@ -107,7 +107,10 @@ pub fn destroy_or_restart(table: &mut Table, id: DomainId) -> bool {
 /// masked (the caller's duty: the timer interrupt takes the same locks).
 pub fn build_boot_domains(bundle: &Bundle<'_>) {
     let manifest = &bundle.manifest;
-    let xenstore = boot_id(manifest, |domain| domain.capabilities.contains(&Capability::Xenstore));
+    let servers = Servers {
+        xenstore: boot_id(manifest, |domain| domain.capabilities.contains(&Capability::Xenstore)),
+        console: boot_id(manifest, |domain| domain.capabilities.contains(&Capability::Console)),
+    };
     for (manifest_index, entry) in manifest.domains.iter().enumerate() {
         if !entry.boot {
             continue;
@@ -123,7 +126,7 @@ pub fn build_boot_domains(bundle: &Bundle<'_>) {
         };
         let mut table = TABLE.lock();
         let free_before = memory::frame_counts().1;
-        let id = match table.build(bundle, &spec, xenstore) {
+        let id = match table.build(bundle, &spec, servers) {
             Ok(id) => id,
             Err(error) => {
                 log::error!("domain {}: not built: {error}", entry.name);

@@ -28,7 +28,7 @@ use xenolith_kernel::mm::lpae::{Attributes, MemoryType};
 use xenolith_kernel::policy::DomainId;
 
 use crate::arch::guest::{self};
-use crate::domain::{Domain, ForeignMapping, Table, STORE_GFN};
+use crate::domain::{ring_gfn, Domain, ForeignMapping, Table, RING_CONSOLE, RING_STORE};
 use crate::mm::memory::{self, IdentityTables};
 
 /// Most foreign pages one domain may map at once: each is a heap record, and the core's heap is
@@ -89,6 +89,11 @@ pub fn map_core_page(
     Ok(())
 }
 
+/// Whether `gfn` holds one of the ring pages (the core's, not RAM a domain may give back).
+fn is_ring_gfn(gfn: u64) -> bool {
+    gfn == ring_gfn(RING_CONSOLE) || gfn == ring_gfn(RING_STORE)
+}
+
 impl Domain {
     /// `XENMEM_maximum_gpfn`: the highest guest frame mapped now (Xen keeps the highest ever
     /// mapped; they differ only after the top frame is unmapped).
@@ -101,12 +106,14 @@ impl Domain {
         (top / FRAME_SIZE).saturating_sub(1)
     }
 
-    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or its xenstore ring
-    /// page (a frame it owns and may grant, as Xen's magic pages are).
+    /// Physical address of guest frame `gfn` if it is the domain's own RAM, or one of its ring
+    /// pages (frames it owns and may grant, as Xen's magic pages are).
     pub fn ram_frame(&self, gfn: u64) -> Option<u64> {
-        if gfn == STORE_GFN {
-            if let Some(page) = self.store_page {
-                return Some(page);
+        for ring in [RING_CONSOLE, RING_STORE] {
+            if gfn == ring_gfn(ring) {
+                if let Some(page) = self.ring_pages[ring] {
+                    return Some(page);
+                }
             }
         }
         let ipa = gfn.checked_mul(FRAME_SIZE)?;
@@ -279,7 +286,7 @@ impl Table {
             }
             return Ok(());
         }
-        if gfn != STORE_GFN && domain.ram_frame(gfn).is_some() {
+        if !is_ring_gfn(gfn) && domain.ram_frame(gfn).is_some() {
             // Xen unmaps the page but leaves it allocated to the domain: its frame is freed
             // here, but it still counts, as an unmapped page.
             self.decrease(target, gfn, 0)?;
@@ -296,7 +303,7 @@ impl Table {
     /// the page it replaces (Linux maps shared info and grant frames over pages it allocated).
     pub fn free_ram_at(&mut self, id: DomainId, gfn: u64) -> Result<(), XenError> {
         let domain = self.domain(id).ok_or(XenError::ESRCH)?;
-        if gfn == STORE_GFN || domain.ram_frame(gfn).is_none() {
+        if is_ring_gfn(gfn) || domain.ram_frame(gfn).is_none() {
             return Ok(());
         }
         self.decrease(id, gfn, 0)

@@ -13,6 +13,9 @@
 //! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
 //!   unpause and destroy of domain `victim=<id>`;
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
+//! - `extras`: multicall, vm_assist, platform_op and sched_op's extras, then a watchdog;
+//! - `console-client`, `console-server`: the console ring page, port and grant (see
+//!   `console.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -27,6 +30,8 @@
 #[cfg(target_os = "none")]
 extern crate alloc;
 
+#[cfg(target_os = "none")]
+mod console;
 #[cfg(target_os = "none")]
 mod events;
 #[cfg(target_os = "none")]
@@ -81,6 +86,8 @@ mod guest {
             },
             "unknown" => unknown(name),
             "extras" => extras(name),
+            "console-client" => crate::console::client(name),
+            "console-server" => crate::console::server(name, info),
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),

@@ -1,0 +1,129 @@
+//! The console ring every domain gets when the system has a console domain, as Xen's toolstack
+//! sets it up (issue 13's first deliverable): its page at `GUEST_MAGIC_BASE` +
+//! `CONSOLE_PFN_OFFSET`, `HVM_PARAM_CONSOLE_PFN` and `_EVTCHN`, and grant entry
+//! `GNTTAB_RESERVED_CONSOLE` for the console domain.
+//!
+//! - `console-client`: checks its parameters, writes a line into its ring's `out` half and
+//!   waits for a line in the `in` half.
+//! - `console-server` (holds `console`; `client=<id>`): maps the client's ring through grant
+//!   entry 0, reads the client's line, and answers with one.
+//!
+//! The ring is `struct xencons_interface` (`xen/include/public/io/console.h`): `in[1024]`,
+//! `out[2048]`, then the free-running `uint32_t` indexes `in_cons`, `in_prod`, `out_cons`,
+//! `out_prod`, each masked with its half's size.
+
+use core::sync::atomic::Ordering;
+
+use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET};
+use xenolith_abi::xen::grant_table::GNTTAB_RESERVED_CONSOLE;
+use xenolith_abi::xen::hvm::{HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_CONSOLE_PFN};
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_runtime::grants::{self, SharedPage, MAP_AREA};
+use xenolith_runtime::{hypercall, println, StartInfo};
+
+const IN: usize = 0;
+const IN_SIZE: u32 = 1024;
+const OUT: usize = 1024;
+const OUT_SIZE: u32 = 2048;
+const IN_CONS: usize = 3072;
+const IN_PROD: usize = 3076;
+const OUT_CONS: usize = 3080;
+const OUT_PROD: usize = 3084;
+
+/// Appends `bytes` to the half at `base` (`size` bytes) whose producer index is at `prod`.
+fn produce(page: SharedPage, base: usize, size: u32, prod: usize, bytes: &[u8]) {
+    let start = page.atomic_u32(prod).load(Ordering::Acquire);
+    for (index, &byte) in bytes.iter().enumerate() {
+        let at = start.wrapping_add(index as u32) & (size - 1);
+        page.write_u8(base + at as usize, byte);
+    }
+    page.atomic_u32(prod).store(start.wrapping_add(bytes.len() as u32), Ordering::Release);
+}
+
+/// Takes a whole line (up to `\n`) from the half at `base`, if one is there; `None` otherwise.
+fn consume_line(
+    page: SharedPage,
+    base: usize,
+    size: u32,
+    [cons, prod]: [usize; 2],
+    line: &mut [u8; 128],
+) -> Option<usize> {
+    let (start, end) = (
+        page.atomic_u32(cons).load(Ordering::Acquire),
+        page.atomic_u32(prod).load(Ordering::Acquire),
+    );
+    let available = end.wrapping_sub(start).min(size) as usize;
+    for index in 0..available.min(line.len()) {
+        let byte = page.read_u8(base + (start.wrapping_add(index as u32) & (size - 1)) as usize);
+        if byte == b'\n' {
+            page.atomic_u32(cons).store(start.wrapping_add(index as u32 + 1), Ordering::Release);
+            return Some(index);
+        }
+        line[index] = byte;
+    }
+    None
+}
+
+/// Yields until `ready` holds, at most `rounds` times.
+fn wait_for(rounds: u32, mut ready: impl FnMut() -> bool) -> bool {
+    for _ in 0..rounds {
+        if ready() {
+            return true;
+        }
+        hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+    }
+    false
+}
+
+pub fn client(name: &str) {
+    let pfn = hypercall::hvm_get_param(DOMID_SELF, HVM_PARAM_CONSOLE_PFN);
+    let port = hypercall::hvm_get_param(DOMID_SELF, HVM_PARAM_CONSOLE_EVTCHN);
+    let address = GUEST_MAGIC_BASE + GUEST_MAGIC_CONSOLE_PFN_OFFSET * 4096;
+    if pfn != Ok(address / 4096) || !matches!(port, Ok(port) if port != 0) {
+        return println!("{name}: FAIL console pfn {pfn:?}, port {port:?}");
+    }
+    // SAFETY: the page lies in Xen's magic region, which the runtime maps as normal memory and
+    // nothing of this domain uses; the core keeps the console ring page mapped there for the
+    // domain's life (the contract of `HVM_PARAM_CONSOLE_PFN`). Only volatile and atomic
+    // accessors touch it.
+    let page = unsafe { SharedPage::at(address) };
+    produce(page, OUT, OUT_SIZE, OUT_PROD, b"hello through the console ring\n");
+    println!("{name}: PASS console ring at {address:#x}, port offered to the console domain");
+    let mut line = [0u8; 128];
+    let mut length = 0;
+    let got = wait_for(200_000, || {
+        consume_line(page, IN, IN_SIZE, [IN_CONS, IN_PROD], &mut line).map(|n| length = n).is_some()
+    });
+    match core::str::from_utf8(&line[..length]) {
+        Ok(text) if got => println!("{name}: PASS input from the console domain: {text}"),
+        _ => println!("{name}: FAIL no input line in the console ring"),
+    }
+}
+
+pub fn server(name: &str, info: &StartInfo) {
+    let client: u16 = info.bootarg("client").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut handle = None;
+    let mapped = wait_for(200_000, || {
+        handle = grants::map(client, GNTTAB_RESERVED_CONSOLE, MAP_AREA, false).ok();
+        handle.is_some()
+    });
+    if !mapped {
+        return println!("{name}: FAIL could not map d{client}'s console ring (grant entry 0)");
+    }
+    // SAFETY: the grant was just mapped at MAP_AREA (page-aligned, in the runtime's
+    // normal-memory window) and stays mapped for the rest of this domain's life; only volatile
+    // and atomic accessors touch it.
+    let page = unsafe { SharedPage::at(MAP_AREA) };
+    let mut line = [0u8; 128];
+    let mut length = 0;
+    let got = wait_for(200_000, || {
+        consume_line(page, OUT, OUT_SIZE, [OUT_CONS, OUT_PROD], &mut line)
+            .map(|n| length = n)
+            .is_some()
+    });
+    match core::str::from_utf8(&line[..length]) {
+        Ok(text) if got => println!("{name}: PASS read from d{client}'s console ring: {text}"),
+        _ => return println!("{name}: FAIL no line in d{client}'s console ring"),
+    }
+    produce(page, IN, IN_SIZE, IN_PROD, b"typed into the ring\n");
+}
