@@ -15,6 +15,11 @@
 //! - [`Console::save`] / [`Console::restore`] keep everything in the preserved region
 //!   ([`snapshot`]) so a killed console domain restarts with no output byte lost or repeated.
 //!
+//! What it needs from outside: a **sequenced sink**. Every output line carries a sequence
+//! number; the hypervisor console must drop a line numbered at or below the last one it
+//! accepted, and keep that number across this domain's restarts (see [`console`] for why no
+//! protocol can do without it). With a plain sink, a kill repeats at most the one batch in flight.
+//!
 //! What it refuses to do:
 //! - touch memory or event channels itself: it sees a ring page through [`RingPage`] and hands
 //!   back bytes;

@@ -9,6 +9,9 @@
 //! (this side produces into it and advances `in_prod`). Both indexes of a ring are free-running
 //! `u32`s (`XENCONS_RING_IDX`), masked with the ring's size minus one (`MASK_XENCONS_IDX`).
 //!
+//! The layout constants belong in `abi/` (the one definition of every layout crossing a
+//! privilege boundary); `abi/` has no `io/console.h` yet, and they move there when it does.
+//!
 //! The indexes this side owns (`out_cons`, `in_prod`) are kept privately by the caller and only
 //! *written* to the page, never trusted back, except [`place_input`]'s one reading of `in_prod`
 //! to learn what an earlier incarnation already published (see there).
