@@ -144,7 +144,7 @@ pub enum Focus {
 pub struct Line {
     /// The line's number: strictly increasing over all lines ever written.
     pub sequence: u64,
-    /// `<name>: <text>\n` (see [`line`]).
+    /// `<name>: <text>\n` (see [`line`](mod@crate::line)).
     pub text: Vec<u8>,
 }
 
