@@ -1,0 +1,141 @@
+//! Line assembly: a domain's output bytes become whole hypervisor-console lines, each prefixed
+//! with the domain's name.
+//!
+//! Exists because guests write bytes, not lines, and several domains share one console: a line
+//! must never be interleaved with another domain's. Xen prefixes a domain's output with
+//! `(dN) ` and prints only what `isprint()` accepts plus `'\n'` and `'\t'`
+//! (`xen/drivers/char/console.c`, `guest_console_write`); this module does the same with the
+//! domain's name:
+//!
+//! - a line is printed as `<name>: <text>\n`;
+//! - `'\n'` ends a line; every `'\r'` is ignored, so `"\r\n"` is one line end and a lone `'\r'`
+//!   (a progress bar's carriage return) disappears;
+//! - printable ASCII (0x20..=0x7e) and `'\t'` are kept, every other byte (control characters,
+//!   escape sequences' ESC, bytes >= 0x80) is **dropped**, as Xen drops them;
+//! - a line longer than [`MAX_LINE`] bytes is cut every [`MAX_LINE`] bytes; each piece after the
+//!   first is printed as `<name>+ <text>\n`, the `+` marking a continuation.
+//!
+//! The unfinished line ([`LineState`]) is part of the preserved state, so a line written in
+//! several pieces, across service rounds or restarts, is printed once, whole.
+//!
+//! # Invariants
+//! - `LineState::partial` holds at most [`MAX_LINE`] bytes, each printable ASCII or `'\t'`.
+//! - [`assemble`] is a pure function of the state and the bytes: feeding the same bytes to the
+//!   same state gives the same lines (the exactly-once protocol re-derives lines this way).
+
+use alloc::vec::Vec;
+
+/// The longest text of one printed line, in bytes (without prefix and newline).
+pub const MAX_LINE: usize = 256;
+
+/// A domain's unfinished line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineState {
+    /// Text received since the last line end (only kept bytes).
+    pub partial: Vec<u8>,
+    /// The partial text continues a line that was cut at [`MAX_LINE`].
+    pub continuation: bool,
+}
+
+/// Whether `byte` is kept in a line: Xen's `isprint(c) || c == '\t'` (newline is handled apart).
+pub fn is_kept(byte: u8) -> bool {
+    byte == b'\t' || (0x20..=0x7e).contains(&byte)
+}
+
+/// One printed line: `<name>: <text>\n` or, for a continuation, `<name>+ <text>\n`.
+pub fn format_line(name: &str, text: &[u8], continuation: bool) -> Vec<u8> {
+    let mut line = Vec::with_capacity(name.len() + text.len() + 3);
+    line.extend_from_slice(name.as_bytes());
+    line.extend_from_slice(if continuation { b"+ " } else { b": " });
+    line.extend_from_slice(text);
+    line.push(b'\n');
+    line
+}
+
+/// Feeds `bytes` into `state`, calling `emit` with every line they complete, in order.
+pub fn assemble(name: &str, state: &mut LineState, bytes: &[u8], emit: &mut impl FnMut(Vec<u8>)) {
+    for &byte in bytes {
+        if byte == b'\n' {
+            emit(format_line(name, &state.partial, state.continuation));
+            state.partial.clear();
+            state.continuation = false;
+        } else if is_kept(byte) {
+            if state.partial.len() >= MAX_LINE {
+                emit(format_line(name, &state.partial, state.continuation));
+                state.partial.clear();
+                state.continuation = true;
+            }
+            state.partial.push(byte);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn run(state: &mut LineState, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut lines = Vec::new();
+        assemble("guest", state, bytes, &mut |line| lines.push(line));
+        lines
+    }
+
+    #[test]
+    fn split_writes_make_one_line() {
+        let mut state = LineState::default();
+        assert!(run(&mut state, b"hel").is_empty());
+        assert!(run(&mut state, b"lo wo").is_empty());
+        assert_eq!(run(&mut state, b"rld\nnext"), vec![b"guest: hello world\n".to_vec()]);
+        assert_eq!(state.partial, b"next");
+    }
+
+    #[test]
+    fn carriage_returns_are_ignored() {
+        let mut state = LineState::default();
+        let lines = run(&mut state, b"a\r\nb\rc\n\r\n\n");
+        assert_eq!(
+            lines,
+            vec![
+                b"guest: a\n".to_vec(),
+                b"guest: bc\n".to_vec(),
+                b"guest: \n".to_vec(),
+                b"guest: \n".to_vec()
+            ]
+        );
+        // `\r` and `\n` in separate writes still make one line end.
+        assert!(run(&mut state, b"x\r").is_empty());
+        assert_eq!(run(&mut state, b"\n"), vec![b"guest: x\n".to_vec()]);
+    }
+
+    #[test]
+    fn non_printables_are_dropped_tabs_kept() {
+        let mut state = LineState::default();
+        let lines = run(&mut state, b"\x1b[1mbold\x1b[0m\tx\x00\x7f\xff\xc3\xa9!\n");
+        assert_eq!(lines, vec![b"guest: [1mbold[0m\tx!\n".to_vec()]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_marked() {
+        let mut state = LineState::default();
+        let text = vec![b'a'; MAX_LINE * 2 + 10];
+        let mut bytes = text.clone();
+        bytes.push(b'\n');
+        let lines = run(&mut state, &bytes);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], format_line("guest", &text[..MAX_LINE], false));
+        assert_eq!(lines[1], format_line("guest", &text[..MAX_LINE], true));
+        assert_eq!(lines[2], format_line("guest", &text[..10], true));
+        assert!(lines[1].starts_with(b"guest+ "));
+        assert_eq!(state, LineState::default());
+        // Exactly MAX_LINE bytes then a newline is one unmarked line.
+        let mut exact = vec![b'b'; MAX_LINE];
+        exact.push(b'\n');
+        assert_eq!(run(&mut state, &exact), vec![format_line("guest", &exact[..MAX_LINE], false)]);
+        // The cut happens in a later write too, and the state stays bounded.
+        assert!(run(&mut state, &vec![b'c'; MAX_LINE]).is_empty());
+        assert_eq!(run(&mut state, b"d").len(), 1);
+        assert!(state.continuation);
+        assert_eq!(state.partial, b"d");
+    }
+}
