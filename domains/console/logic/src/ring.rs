@@ -9,8 +9,8 @@
 //! (this side produces into it and advances `in_prod`). Both indexes of a ring are free-running
 //! `u32`s (`XENCONS_RING_IDX`), masked with the ring's size minus one (`MASK_XENCONS_IDX`).
 //!
-//! The layout constants belong in `abi/` (the one definition of every layout crossing a
-//! privilege boundary); `abi/` has no `io/console.h` yet, and they move there when it does.
+//! The layout is `xenolith_abi::xen::console::xencons_interface`'s (the one definition of every
+//! layout crossing a privilege boundary), re-exported here under short names.
 //!
 //! The indexes this side owns (`out_cons`, `in_prod`) are kept privately by the caller and only
 //! *written* to the page, never trusted back, except [`place_input`]'s one reading of `in_prod`
@@ -29,25 +29,16 @@
 
 use core::fmt;
 
-/// Bytes of `xencons_interface.in` (`xen/include/public/io/console.h`: `char in[1024]`).
-pub const IN_SIZE: u32 = 1024;
-/// Bytes of `xencons_interface.out` (`xen/include/public/io/console.h`: `char out[2048]`).
-pub const OUT_SIZE: u32 = 2048;
-/// Offset of `in` in `xencons_interface` (its first field).
-pub const IN_OFFSET: usize = 0;
-/// Offset of `out` in `xencons_interface` (after `in`).
-pub const OUT_OFFSET: usize = 1024;
-/// Offset of `in_cons` (`XENCONS_RING_IDX`, a `uint32_t`, after `out`).
-pub const IN_CONS_OFFSET: usize = 3072;
-/// Offset of `in_prod`.
-pub const IN_PROD_OFFSET: usize = 3076;
-/// Offset of `out_cons`.
-pub const OUT_CONS_OFFSET: usize = 3080;
-/// Offset of `out_prod`.
-pub const OUT_PROD_OFFSET: usize = 3084;
+pub use xenolith_abi::xen::console::{
+    XENCONS_IN_CONS_OFFSET as IN_CONS_OFFSET, XENCONS_IN_OFFSET as IN_OFFSET,
+    XENCONS_IN_PROD_OFFSET as IN_PROD_OFFSET, XENCONS_IN_SIZE as IN_SIZE,
+    XENCONS_OUT_CONS_OFFSET as OUT_CONS_OFFSET, XENCONS_OUT_OFFSET as OUT_OFFSET,
+    XENCONS_OUT_PROD_OFFSET as OUT_PROD_OFFSET, XENCONS_OUT_SIZE as OUT_SIZE,
+};
 /// `sizeof(struct xencons_interface)` in Xen 4.17 (later Xen appends a `connection` byte and
 /// padding after `out_prod`, which this crate neither reads nor writes).
-pub const INTERFACE_SIZE: usize = 3088;
+pub const INTERFACE_SIZE: usize =
+    core::mem::size_of::<xenolith_abi::xen::console::xencons_interface>();
 /// The ring lives in one 4 KiB guest frame.
 pub const PAGE_SIZE: usize = 4096;
 

@@ -21,14 +21,11 @@ use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_runtime::grants::{self, SharedPage, MAP_AREA};
 use xenolith_runtime::{hypercall, println, StartInfo};
 
-const IN: usize = 0;
-const IN_SIZE: u32 = 1024;
-const OUT: usize = 1024;
-const OUT_SIZE: u32 = 2048;
-const IN_CONS: usize = 3072;
-const IN_PROD: usize = 3076;
-const OUT_CONS: usize = 3080;
-const OUT_PROD: usize = 3084;
+use xenolith_abi::xen::console::{
+    XENCONS_IN_CONS_OFFSET as IN_CONS, XENCONS_IN_OFFSET as IN, XENCONS_IN_PROD_OFFSET as IN_PROD,
+    XENCONS_IN_SIZE as IN_SIZE, XENCONS_OUT_CONS_OFFSET as OUT_CONS, XENCONS_OUT_OFFSET as OUT,
+    XENCONS_OUT_PROD_OFFSET as OUT_PROD, XENCONS_OUT_SIZE as OUT_SIZE,
+};
 
 /// Appends `bytes` to the half at `base` (`size` bytes) whose producer index is at `prod`.
 fn produce(page: SharedPage, base: usize, size: u32, prod: usize, bytes: &[u8]) {
