@@ -326,42 +326,33 @@ pub fn flush_guest_tlbs() {
     unsafe { asm!("dsb ishst", "tlbi alle1is", "dsb ish", "isb", options(nostack)) };
 }
 
-/// Translates the running vCPU's virtual address `va` to a physical address through both stages,
-/// for a read or (`write`) a write. `None` if the guest has no such mapping or no permission.
+/// Translates the running vCPU's virtual address `va` to a physical address, for a read or
+/// (`write`) a write: stage 1 by the hardware (AT S1E1R/W, which also walks the guest's tables
+/// through stage 2), stage 2 in software through the live VTTBR_EL2, so one walk also gives the
+/// page's attributes. `None` if the guest has no such mapping or no permission, or if the page
+/// is another domain's (a grant or foreign mapping): hypercalls reach only the caller's own
+/// memory, as Xen's `copy_from_guest`.
 pub fn translate_guest(va: u64, write: bool) -> Option<u64> {
     if write {
         // SAFETY: AT only writes PAR_EL1, which is saved with the vCPU's context on a switch and
         // which the guest cannot observe meanwhile (this runs while handling its trap).
-        unsafe { asm!("at s12e1w, {0}", "isb", in(reg) va, options(nostack)) };
+        unsafe { asm!("at s1e1w, {0}", "isb", in(reg) va, options(nostack)) };
     } else {
         // SAFETY: as above.
-        unsafe { asm!("at s12e1r, {0}", "isb", in(reg) va, options(nostack)) };
+        unsafe { asm!("at s1e1r, {0}", "isb", in(reg) va, options(nostack)) };
     }
     let par = read_sysreg!("par_el1");
     if par & 1 != 0 {
         return None;
     }
-    Some((par & 0x0000_FFFF_FFFF_F000) | (va & 0xfff))
-}
-
-/// Whether guest virtual address `va` (which translates) lands in a page another domain lent the
-/// running vCPU's domain: its stage-1 output address looked up in its live stage 2.
-pub fn is_lent(va: u64) -> bool {
-    // SAFETY: as in `translate_guest`: AT only writes PAR_EL1.
-    unsafe { asm!("at s1e1r, {0}", "isb", in(reg) va, options(nostack)) };
-    let par = read_sysreg!("par_el1");
-    if par & 1 != 0 {
-        return false;
-    }
-    let ipa = par & 0x0000_FFFF_FFFF_F000;
+    let ipa = (par & 0x0000_FFFF_FFFF_F000) | (va & 0xfff);
     let root = read_sysreg!("vttbr_el2") & 0x0000_FFFF_FFFF_FFFE;
     let stage2 =
         xenolith_kernel::mm::lpae::AddressSpace::<xenolith_kernel::mm::lpae::Stage2>::from_root(
             root,
         );
-    stage2
-        .translate(&crate::mm::memory::IdentityTables, ipa)
-        .is_some_and(|(_, attributes)| attributes.lent)
+    let (phys, attributes) = stage2.translate(&crate::mm::memory::IdentityTables, ipa)?;
+    (!attributes.lent && (attributes.write || !write)).then_some(phys)
 }
 
 /// Why a vCPU trapped (a synchronous exception from EL1), decoded from ESR_EL2.
