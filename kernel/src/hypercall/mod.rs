@@ -92,7 +92,8 @@ const MULTICALL_BATCH: u32 = 32;
 fn multicall(list: u64, count: u32, caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     const ENTRY: u64 = 64;
     for index in 0..count {
-        let entry = list + u64::from(index) * ENTRY;
+        // A guest's address: wrapping (a bad one faults in the read below), never a core panic.
+        let entry = list.wrapping_add(u64::from(index) * ENTRY);
         if index == MULTICALL_BATCH {
             return Ok(Outcome::Continue([entry, u64::from(count - index), 0]));
         }
@@ -104,10 +105,10 @@ fn multicall(list: u64, count: u32, caller: &mut Caller<'_>) -> Result<Outcome, 
                 .unwrap_or_else(|error| Outcome::Return(error.to_return())),
         };
         match outcome {
-            Outcome::Return(value) => write_struct(entry + 8, &value)?,
+            Outcome::Return(value) => write_struct(entry.wrapping_add(8), &value)?,
             Outcome::Reschedule(value) => {
-                write_struct(entry + 8, &value)?;
-                let rest = [entry + ENTRY, u64::from(count - index - 1), 0];
+                write_struct(entry.wrapping_add(8), &value)?;
+                let rest = [entry.wrapping_add(ENTRY), u64::from(count - index - 1), 0];
                 return Ok(if rest[1] == 0 {
                     Outcome::Reschedule(0)
                 } else {
@@ -115,7 +116,7 @@ fn multicall(list: u64, count: u32, caller: &mut Caller<'_>) -> Result<Outcome, 
                 });
             }
             Outcome::Continue(rest) | Outcome::ContinueLater(rest) => {
-                write_struct(entry + 16, &rest)?;
+                write_struct(entry.wrapping_add(16), &rest)?;
                 return Ok(Outcome::Continue([entry, u64::from(count - index), 0]));
             }
         }

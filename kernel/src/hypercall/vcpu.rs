@@ -57,9 +57,9 @@ pub fn sched_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenE
 
 /// `SCHEDOP_remote_shutdown`: shuts a domain down with a `SHUTDOWN_*` reason, as Xen's
 /// `do_sched_op` does: the domain must exist by its own id (`DOMID_SELF` names none, `-ESRCH`),
-/// then the policy decides (`-EPERM`; Xen's `XSM_DM_PRIV` lets no domain name itself), then the
-/// reason (`-EINVAL`). Its restart policy then applies as for a shutdown from inside. `Ok(true)`:
-/// the caller shut itself down and must be rescheduled.
+/// then the policy decides (`-EPERM`; Xen's `XSM_DM_PRIV` lets no domain name itself); any
+/// reason is taken, as [`shutdown`] says. Its restart policy then applies as for a shutdown from
+/// inside. `Ok(true)`: the caller shut itself down and must be rescheduled.
 fn remote_shutdown(arg: u64, caller: &mut Caller<'_>) -> Result<bool, XenError> {
     let request: sched::sched_remote_shutdown = read_struct(arg)?;
     let target = request.domain_id;
@@ -101,8 +101,8 @@ fn watchdog(request: sched::sched_watchdog, caller: &mut Caller<'_>) -> Result<u
 /// `vcpu_op(cmd, vcpuid, arg)` on the caller's own vCPUs (`xen/include/public/vcpu.h`), as Xen
 /// on Arm answers it (`do_vcpu_op`, xen/arch/arm/domain.c): `-ENOENT` for a vCPU the domain
 /// lacks, whatever the command; then only `register_vcpu_info` and
-/// `register_runstate_memory_area` exist, every other command is `-EINVAL`, vCPUs coming up and down through PSCI and timing through the architected
-/// timer.
+/// `register_runstate_memory_area` exist, and every other command is `-EINVAL` (vCPUs come up
+/// and down through PSCI, and time comes from the architected timer).
 pub fn vcpu_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     let command = args[0] as u32;
     let domain = caller.table.domain(caller.domain).ok_or(XenError::ESRCH)?;
