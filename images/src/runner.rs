@@ -97,7 +97,7 @@ impl Running {
         let slot = Slot::acquire();
         let mut command = std::process::Command::new("setpriv");
         command.args(["--pdeathsig", "KILL", "--"]).arg(qemu.get_program()).args(qemu.get_args());
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child =
             command.spawn().context("starting qemu-system-aarch64 (through setpriv)")?;
         let (sender, lines) = mpsc::channel();
@@ -115,6 +115,14 @@ impl Running {
             echo: std::env::var_os("XENOLITH_ECHO_SERIAL").is_some(),
             _slot: slot,
         })
+    }
+
+    /// Types `bytes` on the serial line (QEMU's standard input, which `-serial stdio` reads).
+    pub fn type_input(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().context("QEMU's standard input is closed")?;
+        stdin.write_all(bytes).context("writing to QEMU's standard input")?;
+        stdin.flush().context("writing to QEMU's standard input")
     }
 
     /// Stops treating lines with `pattern` as failures.

@@ -85,6 +85,17 @@ fn every_domain_gets_a_console_ring_its_console_domain_can_map() {
     );
 }
 
+/// What is typed on the UART reaches the domain holding `console`: `VIRQ_CONSOLE`, then
+/// `CONSOLEIO_read`.
+#[test]
+fn typed_input_reaches_the_console_domain() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/console-input.toml").start();
+    running.forbid("FAIL");
+    expect_all(&mut running, &["reader: ready for input"]);
+    running.type_input(b"hello core\r").unwrap_or_else(|error| panic!("{error:#}"));
+    expect_all(&mut running, &["reader: PASS read input", "VIRQ_CONSOLE): hello core"]);
+}
+
 #[test]
 fn hidden_cpu_features_read_as_absent_and_unemulated_registers_are_undefined() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/isolation.toml").start();

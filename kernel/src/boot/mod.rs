@@ -118,6 +118,12 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
     // Interrupts and time.
     crate::platform::wallclock::init(rtc, crate::sched::now());
     let gic_lines = arch::boot::init_interrupts(platform);
+    if config.params.console == Console::Dtuart {
+        match platform.uart_interrupt(config.params.dtuart) {
+            Some(intid) => arch::boot::enable_console_input(intid),
+            None => log::warn!("the console UART has no SPI in the DTB: no console input"),
+        }
+    }
     crate::trap::set_heartbeat(u64::from(config.params.heartbeat) * 1_000_000_000);
     log::info!(
         "GICv3: distributor at {:#x} with {gic_lines} interrupt lines; timer PPI {}",

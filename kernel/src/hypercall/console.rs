@@ -41,8 +41,12 @@ pub fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, Xe
                 return Err(XenError::E2BIG);
             }
             caller.allow(Operation::ConsoleRead)?;
-            // The core keeps no console history yet: nothing to read.
-            Ok(Outcome::Return(0))
+            // Xen's `serial_rx_ring`: what the UART received, oldest first.
+            let mut buffer = [0u8; 1024];
+            let count = (args[1] as u32 as usize).min(buffer.len());
+            let taken = crate::platform::console::read_input(&mut buffer[..count]);
+            GuestMemory.write(args[2], &buffer[..taken])?;
+            Ok(Outcome::Return(taken as i64))
         }
         _ => Err(XenError::ENOSYS),
     }

@@ -22,6 +22,52 @@ static UART_BASE: Once<u64> = Once::new();
 /// 0 when free, else the holder's CPU index + 1.
 static OWNER: AtomicUsize = AtomicUsize::new(0);
 
+/// Bytes of console input kept until the console domain reads them; more are dropped, as Xen's
+/// `serial_rx_ring` (SERIAL_RX_SIZE) does.
+const INPUT_SIZE: usize = 1024;
+
+/// Console input not yet read (`CONSOLEIO_read`): a ring of [`INPUT_SIZE`] bytes.
+static INPUT: spin::Mutex<([u8; INPUT_SIZE], usize, usize)> =
+    spin::Mutex::new(([0; INPUT_SIZE], 0, 0));
+
+/// Takes every byte the UART has received into the input ring (from its interrupt); returns
+/// whether any came.
+pub fn receive() -> bool {
+    let Some(&base) = UART_BASE.get() else { return false };
+    let uart = Pl011::new(base);
+    let mut input = INPUT.lock();
+    let mut any = false;
+    while let Some(byte) = uart.read_byte() {
+        let (bytes, start, length) = &mut *input;
+        if *length < INPUT_SIZE {
+            bytes[(*start + *length) % INPUT_SIZE] = byte;
+            *length += 1;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Moves up to `out.len()` bytes of input into `out`, oldest first; returns how many.
+pub fn read_input(out: &mut [u8]) -> usize {
+    let mut input = INPUT.lock();
+    let (bytes, start, length) = &mut *input;
+    let count = out.len().min(*length);
+    for (index, slot) in out[..count].iter_mut().enumerate() {
+        *slot = bytes[(*start + index) % INPUT_SIZE];
+    }
+    *start = (*start + count) % INPUT_SIZE;
+    *length -= count;
+    count
+}
+
+/// Starts taking input from the console's UART on its interrupt.
+pub fn enable_input() {
+    if let Some(&base) = UART_BASE.get() {
+        Pl011::new(base).enable_receive_interrupts();
+    }
+}
+
 /// Starts the console on the PL011 at `base`.
 pub fn init(base: u64) {
     UART_BASE.call_once(|| base);

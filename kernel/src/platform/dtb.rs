@@ -235,6 +235,21 @@ impl<'a> Platform<'a> {
         reg(node).next().flatten().filter(|reg| !reg.is_empty()).ok_or(bad)
     }
 
+    /// The GIC INTID of that PL011's interrupt (`interrupts`: an SPI `<0 n flags>` is INTID
+    /// 32 + n); `None` without a usable one, and the core then takes no console input.
+    pub fn uart_interrupt(&self, dtuart: Option<&str>) -> Option<u32> {
+        let node = match dtuart.or(self.stdout_path) {
+            Some(path) => self.resolve(path.split(':').next().unwrap_or(path))?,
+            None => self
+                .fdt
+                .all_nodes()
+                .find(|&node| is_compatible(node, &["arm,pl011"]) && is_enabled(node))?,
+        };
+        let interrupts = node.property("interrupts")?.value;
+        let (kind, number) = (be32(interrupts, 0)?, be32(interrupts, 4)?);
+        (kind == 0 && number < 988).then_some(number + 32)
+    }
+
     /// The registers of the first enabled PL031 real-time clock (`"arm,pl031"`), where the
     /// domains' wallclock comes from; `None` without one.
     pub fn rtc(&self) -> Option<Region> {

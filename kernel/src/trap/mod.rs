@@ -18,6 +18,7 @@ mod psci;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use xenolith_abi::xen::event_channel::VIRQ_CONSOLE;
 use xenolith_abi::xen::sched::SHUTDOWN_watchdog;
 use xenolith_kernel::trap::id_registers::{self, Access, Encoding};
 
@@ -64,6 +65,13 @@ fn interrupt(frame: &mut TrapFrame) {
     if taken.stop && panic::stopping() {
         console::print(format_args!("(XEN) CPU{} stopped\n", cpu::current_index()));
         cpu::halt();
+    }
+    if taken.console_input {
+        // `send_global_virq(VIRQ_CONSOLE)`: to the domain holding `console`.
+        let mut table = TABLE.lock();
+        if let Some(console) = table.console_domain() {
+            crate::event::send_virq(&mut table, console, VIRQ_CONSOLE, 0);
+        }
     }
     if taken.virtual_timer || !(taken.tick || taken.reschedule) {
         interrupt_return(taken.virtual_timer);

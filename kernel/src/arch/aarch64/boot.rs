@@ -45,6 +45,8 @@ static TIMER_INTID: AtomicU64 = AtomicU64::new(26);
 static TICK_INTERVAL: AtomicU64 = AtomicU64::new(0);
 /// The interrupt controller is up; interrupt dispatch may run.
 static GIC_READY: AtomicBool = AtomicBool::new(false);
+/// The console UART's interrupt (an SPI), once input is taken; 0 before.
+static UART_INTID: AtomicU64 = AtomicU64::new(0);
 
 /// The interrupt controller the DTB describes, shared with secondaries.
 static GIC: Once<Gic> = Once::new();
@@ -269,6 +271,16 @@ pub struct Taken {
     pub reschedule: bool,
     /// The virtual timer of the vCPU running here fired.
     pub virtual_timer: bool,
+    /// Console input arrived (and is in the console's input ring).
+    pub console_input: bool,
+}
+
+/// Takes console input on the UART's interrupt `intid` (an SPI), routed to this CPU.
+pub fn enable_console_input(intid: u32) {
+    let Some(gic) = GIC.get() else { return };
+    UART_INTID.store(u64::from(intid), Ordering::Relaxed);
+    gic::enable_spi(&gic.dist, intid, cpu::mpidr());
+    crate::platform::console::enable_input();
 }
 
 /// IRQ at EL2: acknowledges and ends every pending interrupt, counting ticks and test SGIs, and
@@ -295,6 +307,10 @@ pub fn take_interrupts() -> Taken {
                 // once and this loop never ends. The guest unmasks it when it next programs it.
                 super::guest::mask_virtual_timer();
                 taken.virtual_timer = true;
+            }
+            _ if u64::from(intid) == UART_INTID.load(Ordering::Relaxed) => {
+                // Level-triggered until the FIFO is drained: drained before its end.
+                taken.console_input |= crate::platform::console::receive();
             }
             _ if u64::from(intid) == TIMER_INTID.load(Ordering::Relaxed) => {
                 arm_next_tick(this);

@@ -18,7 +18,9 @@ use xenolith_kernel::mm::frame::Region;
 const GICD_CTLR: usize = 0x0000;
 const GICD_TYPER: usize = 0x0004;
 const GICD_IGROUPR: usize = 0x0080;
+const GICD_ISENABLER: usize = 0x0100;
 const GICD_ICENABLER: usize = 0x0180;
+const GICD_IROUTER: usize = 0x6000;
 const GICD_IPRIORITYR: usize = 0x0400;
 const GICD_CTLR_RWP: u32 = 1 << 31;
 const GICD_CTLR_ARE: u32 = 1 << 4;
@@ -49,6 +51,20 @@ fn read32(address: usize) -> u32 {
 fn write32(address: usize, value: u32) {
     // SAFETY: as for `read32`.
     unsafe { ptr::write_volatile(address as *mut u32, value) }
+}
+
+fn write64(address: usize, value: u64) {
+    // SAFETY: as for `read32`; GICD_IROUTER<n> is a 64-bit register.
+    unsafe { ptr::write_volatile(address as *mut u64, value) }
+}
+
+/// Routes SPI `intid` to the CPU whose MPIDR is `mpidr` and enables it (it is in Group 1 at the
+/// default priority since [`init_distributor`]).
+pub fn enable_spi(dist: &Region, intid: u32, mpidr: u64) {
+    let base = dist.start as usize;
+    // Aff3 (bits 39:32) and Aff2..Aff0 (bits 23:0), Interrupt_Routing_Mode 0: that CPU only.
+    write64(base + GICD_IROUTER + intid as usize * 8, mpidr & 0xff_00ff_ffff);
+    write32(base + GICD_ISENABLER + (intid as usize / 32) * 4, 1 << (intid % 32));
 }
 
 fn read64(address: usize) -> u64 {

@@ -66,6 +66,9 @@ fn qemu_virt_recordings() {
         assert_eq!(platform.rtc(), Some(region(0x901_0000, 0x1000)));
         assert_eq!(platform.uart(Some("/intc@8000000")), Err(PlatformError::NotPl011));
         assert_eq!(platform.uart(Some("")), Err(PlatformError::UartNotFound));
+        // QEMU virt's PL011 is SPI 1: `interrupts = <0 1 4>`.
+        assert_eq!(platform.uart_interrupt(None), Some(33));
+        assert_eq!(platform.uart_interrupt(Some("/pl011@9000001")), None);
     }
 }
 

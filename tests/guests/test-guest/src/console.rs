@@ -7,6 +7,8 @@
 //!   waits for a line in the `in` half.
 //! - `console-server` (holds `console`; `client=<id>`): maps the client's ring through grant
 //!   entry 0, reads the client's line, and answers with one.
+//! - `console-reader` (holds `console`): binds `VIRQ_CONSOLE` and reads what is typed on the
+//!   UART with `CONSOLEIO_read`, line by line.
 //!
 //! The ring is `struct xencons_interface` (`xen/include/public/io/console.h`): `in[1024]`,
 //! `out[2048]`, then the free-running `uint32_t` indexes `in_cons`, `in_prod`, `out_cons`,
@@ -123,4 +125,48 @@ pub fn server(name: &str, info: &StartInfo) {
         _ => return println!("{name}: FAIL no line in d{client}'s console ring"),
     }
     produce(page, IN, IN_SIZE, IN_PROD, b"typed into the ring\n");
+}
+
+pub fn reader(name: &str) {
+    use xenolith_abi::xen::console::CONSOLEIO_read;
+    use xenolith_abi::xen::event_channel::VIRQ_CONSOLE;
+    use xenolith_abi::xen::hypercall::__HYPERVISOR_console_io;
+    use xenolith_runtime::events;
+    if let Err(error) = events::init() {
+        return println!("{name}: FAIL shared info: {error:?}");
+    }
+    let port = match events::bind_virq(VIRQ_CONSOLE, 0) {
+        Ok(port) => port,
+        Err(error) => return println!("{name}: FAIL bind VIRQ_CONSOLE: {error:?}"),
+    };
+    port.mask();
+    println!("{name}: ready for input");
+    let mut line = [0u8; 128];
+    let mut length = 0;
+    let mut virqs = 0;
+    for _ in 0..10_000 {
+        if events::poll(&[port], 0).is_err() {
+            return println!("{name}: FAIL poll");
+        }
+        virqs += u32::from(port.take_pending());
+        let mut chunk = [0u8; 64];
+        let read = hypercall::raw(
+            __HYPERVISOR_console_io,
+            [u64::from(CONSOLEIO_read), chunk.len() as u64, chunk.as_mut_ptr() as u64, 0, 0],
+        );
+        if read < 0 {
+            return println!("{name}: FAIL CONSOLEIO_read -> {read}");
+        }
+        for &byte in &chunk[..read as usize] {
+            if byte == b'\r' || byte == b'\n' {
+                let text = core::str::from_utf8(&line[..length]).unwrap_or("?");
+                return println!("{name}: PASS read input ({virqs} VIRQ_CONSOLE): {text}");
+            }
+            if length < line.len() {
+                line[length] = byte;
+                length += 1;
+            }
+        }
+    }
+    println!("{name}: FAIL no input line");
 }

@@ -14,8 +14,8 @@
 //!   unpause and destroy of domain `victim=<id>`;
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
 //! - `extras`: multicall, vm_assist, platform_op and sched_op's extras, then a watchdog;
-//! - `console-client`, `console-server`: the console ring page, port and grant (see
-//!   `console.rs`);
+//! - `console-client`, `console-server`, `console-reader`: the console ring page, port and
+//!   grant, and UART input (see `console.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -88,6 +88,7 @@ mod guest {
             "extras" => extras(name),
             "console-client" => crate::console::client(name),
             "console-server" => crate::console::server(name, info),
+            "console-reader" => crate::console::reader(name),
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),
