@@ -73,12 +73,14 @@ fn interrupt(frame: &mut TrapFrame) {
             crate::event::send_virq(&mut table, console, VIRQ_CONSOLE, 0);
         }
     }
-    if taken.virtual_timer || !(taken.tick || taken.reschedule) {
+    // Waking the console domain may have asked this pCPU to choose again.
+    let woken = percpu::this().need_reschedule.load(Ordering::Acquire);
+    if taken.virtual_timer || !(taken.tick || taken.reschedule || woken) {
         interrupt_return(taken.virtual_timer);
     }
     if taken.tick {
         tick(frame);
-    } else if taken.reschedule {
+    } else if taken.reschedule || woken {
         reschedule(frame);
     }
 }

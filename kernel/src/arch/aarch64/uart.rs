@@ -40,16 +40,24 @@ impl Pl011 {
     /// The next received byte, if any (line errors are ignored: the byte is still taken).
     pub fn read_byte(&self) -> Option<u8> {
         // SAFETY: as in `write_byte`, for FR.
-        let flags = unsafe { ptr::read_volatile((self.base + FLAGS) as *const u32) };
-        if flags & FLAG_RX_EMPTY != 0 {
+        if self.receive_empty() {
             // SAFETY: as in `write_byte`, for ICR: clears a receive timeout with no data left.
             unsafe {
                 ptr::write_volatile((self.base + INTERRUPT_CLEAR) as *mut u32, RECEIVE_INTERRUPTS)
             };
-            return None;
+            // A byte that came between the check and the clear lost its interrupt with it:
+            // look again, or it would wait in the FIFO for one that never comes.
+            if self.receive_empty() {
+                return None;
+            }
         }
         // SAFETY: as in `write_byte`, for DR: reading it takes the byte from the FIFO.
         Some(unsafe { ptr::read_volatile((self.base + DATA) as *const u32) } as u8)
+    }
+
+    fn receive_empty(&self) -> bool {
+        // SAFETY: as in `write_byte`, for FR.
+        unsafe { ptr::read_volatile((self.base + FLAGS) as *const u32) & FLAG_RX_EMPTY != 0 }
     }
 
     /// Writes one byte, waiting while the transmit FIFO is full.
