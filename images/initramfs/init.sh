@@ -31,10 +31,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-# Without a console device (no PV console backend yet: Linux's hvc0 needs one), everything goes
+# Without a console device (hvc0 needs a console domain to serve it), everything goes
 # to the kernel log, which Linux's `earlycon=xenboot` prints through the console_io hypercall.
 # Boot with `printk.devkmsg=on` so that no line is rate-limited away.
-if ! { true > /dev/console; } 2>/dev/null; then
+if { true > /dev/console; } 2>/dev/null; then
+    console=hvc
+else
+    console=none
     exec > /dev/kmsg 2>&1
 fi
 
@@ -217,6 +220,17 @@ case "$then" in
         done
         ;;
 esac
+# Then an interactive shell on the console (hvc0, when a console domain serves it), started
+# again when it exits; without a console, sleep.
+if [ "$console" = hvc ]; then
+    if reply=$(xs_read name); then
+        hostname "${reply#2 }"
+    fi
+    export PS1='\h:\w\$ '
+    while :; do
+        setsid cttyhack sh -l
+    done
+fi
 while :; do
     sleep 3600
 done

@@ -237,6 +237,8 @@ fn lint() -> Result<()> {
         "--package",
         "xenstore-stub",
         "--package",
+        "console",
+        "--package",
         "xenolith-builder",
     ];
     let mut args = domains.to_vec();

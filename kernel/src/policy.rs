@@ -114,10 +114,11 @@ pub fn check(
         }
         Operation::XenstoreAdmin => capabilities.xenstore || capabilities.control,
         // Xen's `XSM_XS_PRIV`: the xenstore domain, the target's device model or control; not
-        // a domain asking about itself.
+        // a domain asking about itself. The console domain too (xenconsoled runs in dom0).
         Operation::DomainInfo { target } => {
             capabilities.xenstore
                 || capabilities.control
+                || capabilities.console
                 || Capabilities::names(&capabilities.device_model_of, target)
         }
         Operation::RemoteShutdown { target, target_is_control } => {

@@ -161,3 +161,44 @@ fn a_rebooting_linux_guest_is_built_again() {
     wait(&mut running, "domain 1 (linux) restarted: generation 3");
     expect_checks(&mut running);
 }
+
+/// Types `command` and a line end into the focused console until `answer` appears (at most
+/// three times, 30 s each: the shell may still be starting when the first is typed).
+fn ask(running: &mut Running, command: &str, answer: &str) -> String {
+    for _ in 0..3 {
+        running.type_input(format!("{command}\n").as_bytes()).expect("typing on the UART");
+        if let Ok(line) = running.wait_for(answer, Duration::from_secs(30)) {
+            return line;
+        }
+    }
+    panic!(
+        "no {answer:?} after typing {command:?} three times; last lines:\n{}",
+        running.tail().join("\n")
+    )
+}
+
+/// Linux's hvc0, served by the console domain, is an interactive shell: what is typed on the
+/// UART reaches the focused guest and its answers come back under its name; Ctrl-] three times
+/// moves the focus to the second guest, then to the core, whose key handlers answer.
+#[test]
+fn typed_commands_reach_the_focused_linux_shell_and_focus_moves_on() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/linux-console.toml").start();
+    forbid_failures(&mut running);
+    running
+        .wait_for_all(
+            &["linux1: XENOLITH-INIT-DONE", "linux2: XENOLITH-INIT-DONE", "input to linux1"],
+            LINUX_TIMEOUT,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+    let line = ask(&mut running, "echo XT-$((6*7))", "XT-42");
+    assert!(line.starts_with("linux1: XT-42"), "{line}");
+    let line = ask(&mut running, "uname -r", "-arm64");
+    assert!(line.starts_with("linux1: 6."), "{line}");
+    running.type_input(b"\x1d\x1d\x1d").expect("typing");
+    wait(&mut running, "[console] input to linux2");
+    let line = ask(&mut running, "echo on-$((1+1))-two", "on-2-two");
+    assert!(line.starts_with("linux2: on-2-two"), "{line}");
+    running.type_input(b"\x1d\x1d\x1d").expect("typing");
+    wait(&mut running, "[console] input to xenolith");
+    ask(&mut running, "h", "keys: 'h' this list");
+}

@@ -86,7 +86,29 @@ pub struct XenolithDomainInfo {
     /// OUT: bytes of its preserved region at
     /// [`PRESERVED_REGION_BASE`](super::arch_arm::PRESERVED_REGION_BASE), 0 if it has none.
     pub preserved_size: u64,
+    /// OUT: its port to the console domain (`HVM_PARAM_CONSOLE_EVTCHN`), 0 if none; its ring
+    /// page is granted to that domain as `GNTTAB_RESERVED_CONSOLE`.
+    pub console_port: u32,
+    /// Zero.
+    pub pad: u32,
 }
+
+/// `console_io` command (private, beside `xen.h`'s `CONSOLEIO_write` 0 and `CONSOLEIO_read`
+/// 1), for the domain holding `console`: write `count` (at most
+/// [`XENOLITH_CONSOLE_LINE_MAX`]) bytes from `buffer` (arg 3) to the hypervisor console as they
+/// are, numbered `sequence` (arg 4). The core keeps the highest number it wrote, across the
+/// console domain's restarts, and drops a write numbered at or below it: that makes a
+/// restarted console domain's repeated writes harmless. Returns that highest number after the
+/// call (so `count` 0 with `sequence` 0 asks for it). `-EPERM` without `console`, `-EINVAL`
+/// for a longer write, `-EFAULT` for an unreadable buffer.
+pub const XENOLITH_CONSOLEIO_WRITE_LINE: u32 = 0xe000;
+/// `console_io` command (private), for the domain holding `console`: `count` bytes from
+/// `buffer` were typed while the input focus is on the hypervisor; the core runs its key
+/// handlers on them (`h` lists them). Returns 0; errors as for
+/// [`XENOLITH_CONSOLEIO_WRITE_LINE`].
+pub const XENOLITH_CONSOLEIO_KEYS: u32 = 0xe001;
+/// The longest [`XENOLITH_CONSOLEIO_WRITE_LINE`] or [`XENOLITH_CONSOLEIO_KEYS`], in bytes.
+pub const XENOLITH_CONSOLE_LINE_MAX: usize = 512;
 
 /// Payload of [`XENOLITH_DOMCTL_BUNDLE_MODULE`].
 #[repr(C)]
@@ -153,9 +175,10 @@ mod tests {
         });
         assert!(size_of::<XenolithBundleModule>() <= DomctlPayload::SIZE);
         assert!(size_of::<XenolithBundleInfo>() <= DomctlPayload::SIZE);
-        assert_layout!(XenolithDomainInfo, size = 104, align = 8, {
+        assert_layout!(XenolithDomainInfo, size = 112, align = 8, {
             name @ 0, generation @ 64, capabilities @ 68, state @ 72, shutdown_reason @ 76,
             store_gfn @ 80, store_port @ 88, restarts @ 92, preserved_size @ 96,
+            console_port @ 104, pad @ 108,
         });
         assert!(size_of::<XenolithDomainInfo>() <= DomctlPayload::SIZE);
     }

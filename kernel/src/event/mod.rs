@@ -152,13 +152,18 @@ pub fn send_virq(table: &mut Table, id: DomainId, virq: u32, vcpu: u32) {
 
 /// `send_global_virq(VIRQ_DOM_EXC)`: a domain shut down or was destroyed. Xen sends it to the
 /// hardware domain (or the handler `XEN_DOMCTL_set_virq_handler` named); here every domain
-/// holding the `control` or `xenstore` capability gets it.
+/// holding the `control`, `xenstore` or `console` capability gets it. It is also sent when a
+/// domain is created, which is how the console domain learns of new domains (xenconsoled's
+/// `@introduceDomain` watch).
 pub fn domain_exception(table: &mut Table) {
     let handlers: Vec<DomainId> = table
         .domains
         .iter()
         .flatten()
-        .filter(|domain| domain.capabilities.control || domain.capabilities.xenstore)
+        .filter(|domain| {
+            let capabilities = &domain.capabilities;
+            capabilities.control || capabilities.xenstore || capabilities.console
+        })
         .map(|domain| domain.id)
         .collect();
     for id in handlers {

@@ -212,7 +212,8 @@ fn xenolith_domain_info(
     table: &Table,
     id: DomainId,
 ) -> Result<private::XenolithDomainInfo, XenError> {
-    use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
+    use xenolith_abi::xen::hvm::HVM_PARAM_STORE_PFN;
+    use xenolith_abi::xen::hvm::{HVM_PARAM_CONSOLE_EVTCHN, HVM_PARAM_STORE_EVTCHN};
     let domain = table.domain(id).ok_or(XenError::ESRCH)?;
     let mut info = private::XenolithDomainInfo::new_zeroed();
     copy_name(&mut info.name, &domain.name);
@@ -228,6 +229,7 @@ fn xenolith_domain_info(
     };
     info.store_gfn = domain.hvm_params[HVM_PARAM_STORE_PFN as usize];
     info.store_port = domain.hvm_params[HVM_PARAM_STORE_EVTCHN as usize] as u32;
+    info.console_port = domain.hvm_params[HVM_PARAM_CONSOLE_EVTCHN as usize] as u32;
     info.restarts = domain.restarts;
     info.preserved_size = domain.preserved.map_or(0, |extent| extent.size);
     Ok(info)

@@ -118,6 +118,7 @@ impl Table {
             }
         }
         self.connect_rings(id, super::Servers::default());
+        crate::event::domain_exception(self);
         Ok(id)
     }
 }

@@ -274,6 +274,8 @@ pub(crate) struct Pending {
     pub(crate) out: OutCursor,
     pub(crate) first_sequence: u64,
     pub(crate) bytes: Vec<u8>,
+    /// The domain held the input focus when taken: its unfinished line is shown too.
+    pub(crate) flush: bool,
 }
 
 /// The console service's whole state (see the module documentation).
@@ -304,6 +306,27 @@ impl Console {
             next_sequence: 1,
             pending: None,
         })
+    }
+
+    /// Numbers the next line above `last`, the highest number the sink has written (asked of
+    /// it after a start without a snapshot, so that no new line is taken for a repeat).
+    /// Ignored while a batch is pending: its numbers are fixed.
+    pub fn continue_after(&mut self, last: u64) {
+        if self.pending.is_none() {
+            self.next_sequence = self.next_sequence.max(last.saturating_add(1));
+        }
+    }
+
+    /// Moves the input focus to `focus` (a present domain, or the core) and returns the
+    /// announcement to print.
+    pub fn set_focus(&mut self, focus: Focus) -> Result<Vec<u8>, UnknownDomain> {
+        if let Focus::Domain(id) = focus {
+            if !self.domains.contains_key(&id) {
+                return Err(UnknownDomain(id));
+            }
+        }
+        self.focus = focus;
+        Ok(self.announce())
     }
 
     /// The configuration.
@@ -402,7 +425,8 @@ impl Console {
             }
             return Ok(None);
         }
-        let pending = Pending { domain, out, first_sequence: self.next_sequence, bytes };
+        let flush = self.focus == Focus::Domain(domain);
+        let pending = Pending { domain, out, first_sequence: self.next_sequence, bytes, flush };
         let (lines, _) = self.derive(&pending);
         self.next_sequence += lines.len() as u64;
         self.pending = Some(pending);
@@ -424,10 +448,14 @@ impl Console {
         let mut state = record.line.clone();
         let mut lines = Vec::new();
         let mut sequence = pending.first_sequence;
-        line::assemble(&record.name, &mut state, &pending.bytes, &mut |text| {
+        let mut emit = |text| {
             lines.push(Line { sequence, text });
             sequence += 1;
-        });
+        };
+        line::assemble(&record.name, &mut state, &pending.bytes, &mut emit);
+        if pending.flush {
+            line::flush(&record.name, &mut state, &mut emit);
+        }
         (lines, state)
     }
 

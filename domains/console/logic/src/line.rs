@@ -18,6 +18,11 @@
 //! The unfinished line ([`LineState`]) is part of the preserved state, so a line written in
 //! several pieces, across service rounds or restarts, is printed once, whole.
 //!
+//! The domain holding the input focus is interactive: a shell's prompt or the echo of a typed
+//! key is a line nobody has ended yet. For it the unfinished line is shown as it grows
+//! ([`flush`]): the first piece with the prefix, later pieces and the line end bare, so the
+//! console reads as one line; `shown` counts what of the partial line is already out.
+//!
 //! # Invariants
 //! - `LineState::partial` holds at most [`MAX_LINE`] bytes, each printable ASCII or `'\t'`.
 //! - [`assemble`] is a pure function of the state and the bytes: feeding the same bytes to the
@@ -35,6 +40,8 @@ pub struct LineState {
     pub partial: Vec<u8>,
     /// The partial text continues a line that was cut at [`MAX_LINE`].
     pub continuation: bool,
+    /// Bytes of `partial` already printed by [`flush`] (at most its length).
+    pub shown: usize,
 }
 
 /// Whether `byte` is kept in a line: Xen's `isprint(c) || c == '\t'` (newline is handled apart).
@@ -44,30 +51,58 @@ pub fn is_kept(byte: u8) -> bool {
 
 /// One printed line: `<name>: <text>\n` or, for a continuation, `<name>+ <text>\n`.
 pub fn format_line(name: &str, text: &[u8], continuation: bool) -> Vec<u8> {
-    let mut line = Vec::with_capacity(name.len() + text.len() + 3);
-    line.extend_from_slice(name.as_bytes());
-    line.extend_from_slice(if continuation { b"+ " } else { b": " });
+    let mut line = prefix(name, continuation);
     line.extend_from_slice(text);
     line.push(b'\n');
     line
+}
+
+fn prefix(name: &str, continuation: bool) -> Vec<u8> {
+    let mut line = Vec::with_capacity(name.len() + MAX_LINE + 3);
+    line.extend_from_slice(name.as_bytes());
+    line.extend_from_slice(if continuation { b"+ " } else { b": " });
+    line
+}
+
+/// Ends the partial line: the whole line, or the rest of one [`flush`] began.
+fn end_line(name: &str, state: &mut LineState, emit: &mut impl FnMut(Vec<u8>)) {
+    if state.shown == 0 {
+        emit(format_line(name, &state.partial, state.continuation));
+    } else {
+        let mut rest = state.partial[state.shown.min(state.partial.len())..].to_vec();
+        rest.push(b'\n');
+        emit(rest);
+    }
+    state.partial.clear();
+    state.shown = 0;
 }
 
 /// Feeds `bytes` into `state`, calling `emit` with every line they complete, in order.
 pub fn assemble(name: &str, state: &mut LineState, bytes: &[u8], emit: &mut impl FnMut(Vec<u8>)) {
     for &byte in bytes {
         if byte == b'\n' {
-            emit(format_line(name, &state.partial, state.continuation));
-            state.partial.clear();
+            end_line(name, state, emit);
             state.continuation = false;
         } else if is_kept(byte) {
             if state.partial.len() >= MAX_LINE {
-                emit(format_line(name, &state.partial, state.continuation));
-                state.partial.clear();
+                end_line(name, state, emit);
                 state.continuation = true;
             }
             state.partial.push(byte);
         }
     }
+}
+
+/// Emits what of the unfinished line is not shown yet (with the prefix if none of it is), so
+/// an interactive domain's prompt and echo appear before their line ends.
+pub fn flush(name: &str, state: &mut LineState, emit: &mut impl FnMut(Vec<u8>)) {
+    if state.partial.len() <= state.shown {
+        return;
+    }
+    let mut piece = if state.shown == 0 { prefix(name, state.continuation) } else { Vec::new() };
+    piece.extend_from_slice(&state.partial[state.shown..]);
+    emit(piece);
+    state.shown = state.partial.len();
 }
 
 #[cfg(test)]
@@ -113,6 +148,29 @@ mod tests {
         let mut state = LineState::default();
         let lines = run(&mut state, b"\x1b[1mbold\x1b[0m\tx\x00\x7f\xff\xc3\xa9!\n");
         assert_eq!(lines, vec![b"guest: [1mbold[0m\tx!\n".to_vec()]);
+    }
+
+    #[test]
+    fn a_flushed_line_is_shown_as_it_grows_and_ended_bare() {
+        let mut state = LineState::default();
+        let mut lines = Vec::new();
+        assemble("guest", &mut state, b"/ # ", &mut |line| lines.push(line));
+        flush("guest", &mut state, &mut |line| lines.push(line));
+        flush("guest", &mut state, &mut |line| lines.push(line));
+        assemble("guest", &mut state, b"ec\x1bho", &mut |line| lines.push(line));
+        flush("guest", &mut state, &mut |line| lines.push(line));
+        assemble("guest", &mut state, b"\r\nnext\n", &mut |line| lines.push(line));
+        let expected: [&[u8]; 4] = [b"guest: / # ", b"echo", b"\n", b"guest: next\n"];
+        assert_eq!(lines, expected.map(<[u8]>::to_vec));
+        assert_eq!(state, LineState::default());
+        // A flushed line that reaches the cut ends bare and goes on marked.
+        let mut lines = Vec::new();
+        assemble("guest", &mut state, b"ab", &mut |line| lines.push(line));
+        flush("guest", &mut state, &mut |line| lines.push(line));
+        assemble("guest", &mut state, &vec![b'c'; MAX_LINE - 1], &mut |line| lines.push(line));
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].len(), MAX_LINE - 2 + 1);
+        assert!(state.continuation && state.partial == b"c" && state.shown == 0);
     }
 
     #[test]

@@ -2,20 +2,22 @@
 //! (ARCHITECTURE.md §5) by the two-slot scheme of `region.rs`, so a killed console domain
 //! restarts where it stopped.
 //!
-//! Payload format, version 1 (fixed-width little-endian integers, so the largest payload has a
+//! Payload format, version 2 (fixed-width little-endian integers, so the largest payload has a
 //! formula):
 //! ```text
 //! next_sequence u64 | focus u8 (0 core, 1 domain) | focus domid u16 | held u8 |
 //! domain count u16 |
-//! pending u8 (0/1) [domid u16 | end u32 | seen u32 | first_sequence u64 | length u16 | bytes] |
+//! pending u8 (0 none, 1 pending, 2 pending and flushed)
+//!   [domid u16 | end u32 | seen u32 | first_sequence u64 | length u16 | bytes] |
 //! each domain, in id order:
 //!   domid u16 | name length u8 | name | out_cons u32 | out_seen u32 | in_prod u32 |
-//!   in_seen u32 | continuation u8 | partial length u16 | partial | input length u16 | input
+//!   in_seen u32 | continuation u8 | shown u16 | partial length u16 | partial |
+//!   input length u16 | input
 //! ```
 //! The largest payload is [`PAYLOAD_FIXED`] + [`PENDING_FIXED`] + `round_budget` +
 //! `max_domains` × [`DOMAIN_MAX`] (1,336 bytes a domain), and a region needs two slots of it:
-//! [`region_size`]` = 2 × (64 + 35 + round_budget + 1336 × max_domains)`; with the defaults
-//! (16 domains, 512-byte budget) 43,974 bytes. [`Console::save`] refuses a smaller region
+//! [`region_size`]` = 2 × (64 + 35 + round_budget + 1338 × max_domains)`; with the defaults
+//! (16 domains, 512-byte budget) 44,038 bytes. [`Console::save`] refuses a smaller region
 //! rather than write past it.
 //!
 //! # Invariants
@@ -42,7 +44,7 @@ pub const PAYLOAD_FIXED: usize = 8 + 1 + 2 + 1 + 2 + 1;
 /// Bytes of a pending batch's fixed part (its bytes come on top, at most `round_budget`).
 pub const PENDING_FIXED: usize = 2 + 4 + 4 + 8 + 2;
 /// Bytes of one domain's fixed part.
-pub const DOMAIN_FIXED: usize = 2 + 1 + 4 * 4 + 1 + 2 + 2;
+pub const DOMAIN_FIXED: usize = 2 + 1 + 4 * 4 + 1 + 2 + 2 + 2;
 /// Most bytes one domain takes in the payload.
 pub const DOMAIN_MAX: usize = DOMAIN_FIXED + MAX_NAME + MAX_LINE + INPUT_QUEUE;
 
@@ -161,7 +163,7 @@ impl Console {
         match &self.pending {
             None => w.u8(0),
             Some(pending) => {
-                w.u8(1);
+                w.u8(1 + u8::from(pending.flush));
                 w.u16(pending.domain);
                 w.u32(pending.out.consumer);
                 w.u32(pending.out.seen);
@@ -178,6 +180,7 @@ impl Console {
             w.u32(domain.in_cursor.producer);
             w.u32(domain.in_cursor.seen);
             w.u8(u8::from(domain.line.continuation));
+            w.u16(domain.line.shown as u16);
             w.bytes16(domain.line.partial.iter().copied());
             w.bytes16(domain.input.iter().copied());
         }
@@ -204,12 +207,17 @@ impl Console {
         if count > config.max_domains {
             return Err(RestoreError::Invalid("more domains than configured"));
         }
-        let pending = if r.flag()? {
+        let pending_kind = r.u8()?;
+        if pending_kind > 2 {
+            return Err(RestoreError::Invalid("an unknown pending kind"));
+        }
+        let pending = if pending_kind > 0 {
             let domain = r.u16()?;
             let out = OutCursor { consumer: r.u32()?, seen: r.u32()? };
             let first_sequence = r.u64()?;
             let bytes = r.bytes16(config.round_budget as usize, "a pending batch over budget")?;
-            Some(Pending { domain, out, first_sequence, bytes: bytes.to_vec() })
+            let flush = pending_kind == 2;
+            Some(Pending { domain, out, first_sequence, bytes: bytes.to_vec(), flush })
         } else {
             None
         };
@@ -235,7 +243,11 @@ impl Console {
                 return Err(RestoreError::Invalid("an input cursor past the ring"));
             }
             let continuation = r.flag()?;
+            let shown = usize::from(r.u16()?);
             let partial = r.bytes16(MAX_LINE, "a partial line too long")?;
+            if shown > partial.len() {
+                return Err(RestoreError::Invalid("more of a partial line shown than it holds"));
+            }
             if !partial.iter().all(|&b| is_kept(b)) {
                 return Err(RestoreError::Invalid("a partial line with a dropped byte"));
             }
@@ -244,7 +256,7 @@ impl Console {
                 name: String::from_utf8_lossy(name).into_owned(),
                 out,
                 in_cursor,
-                line: LineState { partial: partial.to_vec(), continuation },
+                line: LineState { partial: partial.to_vec(), continuation, shown },
                 input: input.iter().copied().collect::<VecDeque<u8>>(),
             };
             domains.insert(id, domain);

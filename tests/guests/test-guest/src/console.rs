@@ -170,3 +170,168 @@ pub fn reader(name: &str) {
     }
     println!("{name}: FAIL no input line");
 }
+
+/// This domain's own console ring page (where `HVM_PARAM_CONSOLE_PFN` puts it) and port.
+fn own_ring(name: &str) -> Option<(SharedPage, xenolith_runtime::events::Port)> {
+    let address = GUEST_MAGIC_BASE + GUEST_MAGIC_CONSOLE_PFN_OFFSET * 4096;
+    let Ok(port) = hypercall::hvm_get_param(DOMID_SELF, HVM_PARAM_CONSOLE_EVTCHN) else {
+        println!("{name}: FAIL no console port");
+        return None;
+    };
+    // SAFETY: as in `client`: the core keeps the ring page mapped at Xen's magic address for
+    // the domain's life; only volatile and atomic accessors touch it.
+    Some((unsafe { SharedPage::at(address) }, xenolith_runtime::events::Port(port as u32)))
+}
+
+/// Writes `line` into the ring's `out` half once there is room for all of it (a line is never
+/// split across two producer updates), then notifies the console domain.
+fn write_line(page: SharedPage, port: xenolith_runtime::events::Port, line: &[u8]) {
+    loop {
+        let prod = page.atomic_u32(OUT_PROD).load(Ordering::Acquire);
+        let cons = page.atomic_u32(OUT_CONS).load(Ordering::Acquire);
+        if OUT_SIZE - prod.wrapping_sub(cons).min(OUT_SIZE) >= line.len() as u32 {
+            break;
+        }
+        let _ = port.send();
+        crate::xenstore::sleep(1_000_000);
+    }
+    produce(page, OUT, OUT_SIZE, OUT_PROD, line);
+    // Before the console domain binds it, the port is unbound: sending fails, harmlessly.
+    let _ = port.send();
+}
+
+/// `console-lines` (`count=N`, `pings=P`, `gap_us=G`): writes `seq <n>` lines 0..N through its
+/// console ring, one every G µs; answers each `ping <k>` line typed into its ring with
+/// `got ping <k>` and, with `pings` above 0, records k in xenstore at `<home>/pings` (for
+/// `console-killer`); goes on writing until it has both written N lines and got P pings, then
+/// writes `done total=<lines>`.
+pub fn lines(name: &str, info: &StartInfo) {
+    use crate::xenstore::arg;
+    use alloc::format;
+    let (count, pings, gap_us) =
+        (arg(info, "count", 100), arg(info, "pings", 0), arg(info, "gap_us", 1000));
+    // Connecting to xenstore sets up event channels too (a second set-up is EBUSY).
+    if pings == 0 {
+        if let Err(error) = xenolith_runtime::events::init() {
+            return println!("{name}: FAIL events: {error:?}");
+        }
+    }
+    let Some((page, port)) = own_ring(name) else { return };
+    let mut store = None;
+    if pings > 0 {
+        let mut bus = None;
+        for _ in 0..1000 {
+            match xenolith_runtime::xenbus::Xenbus::connect() {
+                Ok(connected) => {
+                    bus = Some(connected);
+                    break;
+                }
+                Err(error) => println!("{name}: xenstore not there yet ({error}); again"),
+            }
+            crate::xenstore::sleep(10_000_000);
+        }
+        let (Some(bus), Some(me)) = (bus, crate::xenstore::own_domid()) else {
+            return println!("{name}: FAIL no xenstore connection within 10 s");
+        };
+        store = Some((bus, format!("/local/domain/{me}/pings")));
+    }
+    let (mut written, mut got) = (0u32, 0u32);
+    let mut line = [0u8; 128];
+    while written < count || got < pings {
+        write_line(page, port, format!("seq {written}\n").as_bytes());
+        written += 1;
+        while let Some(length) = consume_line(page, IN, IN_SIZE, [IN_CONS, IN_PROD], &mut line) {
+            let text = core::str::from_utf8(&line[..length]).unwrap_or("?").trim_end_matches('\r');
+            let Some(k) = text.strip_prefix("ping ").and_then(|k| k.parse::<u32>().ok()) else {
+                continue;
+            };
+            write_line(page, port, format!("got ping {k}\n").as_bytes());
+            got = got.max(k);
+            if let Some((bus, path)) = store.as_mut() {
+                if let Err(error) = bus.write(path, format!("{k}").as_bytes()) {
+                    return println!("{name}: FAIL recording ping {k}: {error}");
+                }
+            }
+        }
+        crate::xenstore::sleep(u64::from(gap_us) * 1000);
+    }
+    write_line(page, port, format!("done total={written}\n").as_bytes());
+    println!("{name}: PASS wrote {written} lines, got {got} pings");
+}
+
+/// `console-killer` (holds `control`; `victim=<console domain>`, `lines=<console-lines
+/// domain>`, `kills=K`): K times, once the lines domain has got the ping typed after the last
+/// restart, waits a random 0-20 ms and crashes the console domain (`SCHEDOP_remote_shutdown`).
+pub fn killer(name: &str, info: &StartInfo) {
+    use crate::xenstore::{arg, wait_number, Random};
+    use alloc::format;
+    use xenolith_abi::xen::sched::{
+        sched_remote_shutdown, SCHEDOP_remote_shutdown, SHUTDOWN_crash,
+    };
+    let (victim, lines, kills) =
+        (arg(info, "victim", 1), arg(info, "lines", 2), arg(info, "kills", 10));
+    let mut random = Random(u64::from(arg(info, "seed", 0xC0FFEE)) | 1 << 40);
+    let Some((mut bus, _)) = crate::xenstore::connect(name) else { return };
+    let path = format!("/local/domain/{lines}/pings");
+    for kill in 1..=u64::from(kills) {
+        if kill > 1 {
+            if let Err(why) = wait_number(&mut bus, &path, "the lines domain", |k| k + 1 >= kill) {
+                return println!("{name}: FAIL {why}");
+            }
+        }
+        crate::xenstore::sleep(random.next() % 20_000_001);
+        let request =
+            sched_remote_shutdown { domain_id: victim as u16, _pad: 0, reason: SHUTDOWN_crash };
+        let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
+        if result != 0 {
+            return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{victim} returned {result}");
+        }
+        println!("{name}: kill {kill}");
+    }
+    match wait_number(&mut bus, &path, "the last ping", |k| k >= u64::from(kills)) {
+        Ok(_) => println!("{name}: PASS kills={kills}"),
+        Err(why) => println!("{name}: FAIL {why}"),
+    }
+}
+
+/// `console-hostile` (`mode=ahead|backwards|flood`): breaks its own console ring. `ahead`
+/// moves `out_prod` 100000 bytes past `out_cons`; `backwards` writes a line, waits until it
+/// was taken, then moves `out_prod` back 16 bytes, then stays up; `flood` writes 80-byte lines
+/// as fast as the ring takes them, forever.
+pub fn hostile(name: &str, info: &StartInfo) {
+    let Some((page, port)) = own_ring(name) else { return };
+    let prod = page.atomic_u32(OUT_PROD);
+    match info.bootarg("mode").unwrap_or("") {
+        "ahead" => {
+            write_line(page, port, b"about to jump ahead\n");
+            prod.fetch_add(100_000, Ordering::AcqRel);
+            let _ = port.send();
+            println!("{name}: out_prod moved 100000 bytes ahead");
+        }
+        "backwards" => {
+            write_line(page, port, b"about to go backwards\n");
+            let taken = wait_for(2_000_000, || {
+                page.atomic_u32(OUT_CONS).load(Ordering::Acquire) == prod.load(Ordering::Acquire)
+            });
+            if !taken {
+                return println!("{name}: FAIL its first line was never taken");
+            }
+            prod.fetch_sub(16, Ordering::AcqRel);
+            let _ = port.send();
+            println!("{name}: out_prod moved 16 bytes back");
+        }
+        "flood" => {
+            println!("{name}: flooding");
+            let mut line = [b'x'; 80];
+            line[79] = b'\n';
+            loop {
+                write_line(page, port, &line);
+            }
+        }
+        other => return println!("{name}: FAIL unknown mode {other:?}"),
+    }
+    // Alive, so that only the broken ring, not its death, can end its service.
+    loop {
+        crate::xenstore::sleep(1_000_000_000);
+    }
+}

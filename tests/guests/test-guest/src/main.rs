@@ -15,7 +15,8 @@
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
 //! - `extras`: multicall, vm_assist, platform_op and sched_op's extras, then a watchdog;
 //! - `console-client`, `console-server`, `console-reader`: the console ring page, port and
-//!   grant, and UART input (see `console.rs`);
+//!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`: load, kills
+//!   and broken rings for the console domain (see `console.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -89,6 +90,9 @@ mod guest {
             "console-client" => crate::console::client(name),
             "console-server" => crate::console::server(name, info),
             "console-reader" => crate::console::reader(name),
+            "console-lines" => crate::console::lines(name, info),
+            "console-killer" => crate::console::killer(name, info),
+            "console-hostile" => crate::console::hostile(name, info),
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),

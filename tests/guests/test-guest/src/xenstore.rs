@@ -44,7 +44,7 @@ use xenolith_runtime::xenbus::{Access, Errno, Permission, Xenbus, XsError};
 use xenolith_runtime::xenbus_wire::encode;
 use xenolith_runtime::{hypercall, println, StartInfo};
 
-fn arg(info: &StartInfo, key: &str, default: u32) -> u32 {
+pub(crate) fn arg(info: &StartInfo, key: &str, default: u32) -> u32 {
     info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn now() -> u64 {
 }
 
 /// Sleeps `ns` of virtual time (`SCHEDOP_poll` on no port, until the deadline).
-fn sleep(ns: u64) {
+pub(crate) fn sleep(ns: u64) {
     let deadline = now() + ns;
     while now() < deadline {
         let _ = events::poll(&[], deadline);
@@ -66,14 +66,14 @@ fn sleep(ns: u64) {
 }
 
 /// This domain's id: the remote end of an unbound port offered to itself.
-fn own_domid() -> Option<u16> {
+pub(crate) fn own_domid() -> Option<u16> {
     let port = events::alloc_unbound(DOMID_SELF, DOMID_SELF).ok()?;
     let dom = events::status(DOMID_SELF, port.0).ok().map(|status| status.unbound());
     port.close().ok();
     dom
 }
 
-fn connect(name: &str) -> Option<(Xenbus, u16)> {
+pub(crate) fn connect(name: &str) -> Option<(Xenbus, u16)> {
     let Some(me) = own_domid() else {
         println!("{name}: FAIL cannot learn this domain's id");
         return None;
@@ -375,10 +375,10 @@ fn run_torture(name: &str, info: &StartInfo) -> Result<(), String> {
 }
 
 /// xorshift64*: the killer's delays, reproducible from `seed=`.
-struct Random(u64);
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -396,7 +396,7 @@ pub fn killer(_name: &str, info: &StartInfo) {
 }
 
 /// Reads `path` as a number every 5 ms until `done` says so (at most [`WAIT_NS`]).
-fn wait_number(
+pub(crate) fn wait_number(
     bus: &mut Xenbus,
     path: &str,
     what: &str,
