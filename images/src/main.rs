@@ -336,6 +336,41 @@ fn bench() -> Result<()> {
         "figure: xenstore-stub kill-to-serving downtime over 10 kills (instructions): min {}, median {}, max {}",
         downtimes[0], downtimes[5], downtimes[9]
     );
+    // The console domain: a guest's 80-byte lines through its ring to the UART, and the
+    // kill-to-serving downtime over ten kills (the killer's and the restarted domain's virtual
+    // times; the test's own `ping` is typed after each restart, as in tests/tests/console.rs).
+    let system = workspace::build_system(
+        &root.join("tests/manifests/bench-console.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let line = running.wait_for("bench console-line", timeout).map_err(anyhow::Error::msg)?;
+    println!(
+        "figure: console line (80 bytes) from a guest's ring to the UART through the console domain (one pCPU): {} instructions",
+        number_after(&line, "console-line ")?
+    );
+    drop(running);
+    let system = workspace::build_system(
+        &root.join("tests/manifests/console-kill.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let mut downtimes = Vec::new();
+    for kill in 1..=10 {
+        let markers = [format!("killer: kill {kill} at "), format!("(restart {kill}, at ")];
+        let markers: Vec<&str> = markers.iter().map(String::as_str).collect();
+        let lines = running.wait_for_all(&markers, timeout).map_err(anyhow::Error::msg)?;
+        let killed = number_after(&lines[0], " at ")?;
+        let serving = number_after(&lines[1], ", at ")?;
+        downtimes.push(serving.saturating_sub(killed));
+        running.type_input(format!("ping {kill}\n").as_bytes())?;
+    }
+    drop(running);
+    downtimes.sort_unstable();
+    println!(
+        "figure: console domain kill-to-serving downtime over 10 kills (instructions): min {}, median {}, max {}",
+        downtimes[0], downtimes[5], downtimes[9]
+    );
     // Debian's Linux to its /init marker, as a domU and bare. Both print the marker through the
     // kernel log (no console device: `console=hvc0` has no hvc0 on either), so its printk time
     // is Linux's clock from its timer's start to /init: instructions, under -icount shift=0.

@@ -648,8 +648,9 @@ fn the_linux_manifest_validates() {
     let manifest = Manifest::load(Path::new("linux.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(manifest.system.name, "linux");
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["xenstore", "linux1", "linux2", "hello"]);
-    for linux in &manifest.domains[1..3] {
+    assert_eq!(names, ["xenstore", "console", "linux1", "linux2", "hello"]);
+    assert_eq!(manifest.domains[1].source.module_name(), "console");
+    for linux in &manifest.domains[2..4] {
         assert_eq!(linux.source.module_name(), "debian:linux-image-arm64");
         let ramdisk = linux.ramdisk.as_ref().expect("the initramfs");
         assert_eq!(ramdisk.module_name(), "debian:busybox-initramfs");
@@ -658,8 +659,8 @@ fn the_linux_manifest_validates() {
         let expected = format!("xenolith.cpus={}", linux.vcpus);
         assert!(linux.cmdline.split(' ').any(|word| word == expected), "{}", linux.cmdline);
     }
-    assert_eq!(manifest.domains[2].vcpus, 2);
-    assert_eq!(manifest.domains[3].source.module_name(), "test-guest");
+    assert_eq!(manifest.domains[3].vcpus, 2);
+    assert_eq!(manifest.domains[4].source.module_name(), "test-guest");
 }
 
 #[test]

@@ -493,18 +493,14 @@ mod service {
         };
         service.reconcile();
         service.finish_pending();
+        // `at` is virtual time: `cargo xtask bench` takes kill-to-serving downtimes from it.
+        let (count, restarts, at) = (service.connections.len(), me.restarts, now_ns());
         if restored {
-            println!(
-                "console: serving {} domains again (restart {}, at {} ns)",
-                service.connections.len(),
-                me.restarts,
-                now_ns()
-            );
+            println!("console: serving {count} domains again (restart {restarts}, at {at} ns)");
         } else {
             println!(
-                "console: serving {} domains; press Ctrl-] three times to move the input focus \
-                 (the core, then each domain)",
-                service.connections.len()
+                "console: serving {count} domains (restart {restarts}, at {at} ns, fresh state); \
+                 press Ctrl-] three times to move the input focus (the core, then each domain)"
             );
             service.focus_first_guest();
             service.save();

@@ -2,7 +2,7 @@
 //! (`xen/include/public/io/console.h`) served from one restartable domain, as Xen's
 //! `xenconsoled` and its hypervisor console do together.
 //!
-//! A thin bare-metal binary (to come) maps each domain's ring page (the frame at
+//! The bare-metal binary (`domains/console`) maps each domain's ring page (the frame at
 //! `GUEST_MAGIC_BASE + CONSOLE_PFN_OFFSET`, granted as `GNTTAB_RESERVED_CONSOLE`), binds its
 //! event channel (`HVM_PARAM_CONSOLE_EVTCHN`), and then drives a [`Console`]:
 //! - [`Console::add_domain`] / [`Console::remove_domain`] as domains come and go;

@@ -286,7 +286,7 @@ pub fn killer(name: &str, info: &StartInfo) {
         if result != 0 {
             return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{victim} returned {result}");
         }
-        println!("{name}: kill {kill}");
+        println!("{name}: kill {kill} at {} ns", crate::xenstore::now());
     }
     match wait_number(&mut bus, &path, "the last ping", |k| k >= u64::from(kills)) {
         Ok(_) => println!("{name}: PASS kills={kills}"),
@@ -334,4 +334,43 @@ pub fn hostile(name: &str, info: &StartInfo) {
     loop {
         crate::xenstore::sleep(1_000_000_000);
     }
+}
+
+/// `console-bench` (`count=N`): once the console domain serves its ring, writes N 80-byte lines
+/// through it as fast as the ring takes them (yielding when full) and prints the virtual time
+/// per line from the first write until the console domain has consumed the last (under QEMU's
+/// `-icount shift=0` a nanosecond is an instruction).
+pub fn bench(name: &str, info: &StartInfo) {
+    use crate::xenstore::{arg, now};
+    use xenolith_abi::xen::sched::SCHEDOP_yield;
+    let count = arg(info, "count", 200).max(1);
+    if let Err(error) = xenolith_runtime::events::init() {
+        return println!("{name}: FAIL events: {error:?}");
+    }
+    let Some((page, port)) = own_ring(name) else { return };
+    // The console domain sends on the port once it has bound it.
+    let deadline = now() + 10_000_000_000;
+    while !port.take_pending() {
+        if now() > deadline {
+            return println!("{name}: FAIL the console domain never bound the port");
+        }
+        let _ = xenolith_runtime::events::poll(&[port], deadline);
+    }
+    let mut line = [b'b'; 80];
+    line[79] = b'\n';
+    let (prod, cons) = (page.atomic_u32(OUT_PROD), page.atomic_u32(OUT_CONS));
+    let start = now();
+    let mut written = 0;
+    while written < count || cons.load(Ordering::Acquire) != prod.load(Ordering::Acquire) {
+        let used = prod.load(Ordering::Acquire).wrapping_sub(cons.load(Ordering::Acquire));
+        if written < count && OUT_SIZE - used.min(OUT_SIZE) >= line.len() as u32 {
+            produce(page, OUT, OUT_SIZE, OUT_PROD, &line);
+            let _ = port.send();
+            written += 1;
+        } else {
+            hypercall::sched_op(SCHEDOP_yield, 0);
+        }
+    }
+    let per_line = (now() - start) / u64::from(count);
+    println!("{name}: bench console-line {per_line} per line ({count} lines of 80 bytes)");
 }

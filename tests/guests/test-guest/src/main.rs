@@ -15,8 +15,9 @@
 //! - `unknown`: unknown hypercalls and sub-operations must fail with -ENOSYS;
 //! - `extras`: multicall, vm_assist, platform_op and sched_op's extras, then a watchdog;
 //! - `console-client`, `console-server`, `console-reader`: the console ring page, port and
-//!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`: load, kills
-//!   and broken rings for the console domain (see `console.rs`);
+//!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`,
+//!   `console-bench`: load, kills, broken rings and a benchmark for the console domain (see
+//!   `console.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -93,6 +94,7 @@ mod guest {
             "console-lines" => crate::console::lines(name, info),
             "console-killer" => crate::console::killer(name, info),
             "console-hostile" => crate::console::hostile(name, info),
+            "console-bench" => crate::console::bench(name, info),
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),
