@@ -244,8 +244,6 @@ fn lint() -> Result<()> {
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
     cargo_status(&args)?;
     // The Linux guests' tools, for their target (clippy does not link: no linker flags needed).
-    let guest_target_dir = workspace::root().join("target").join("clippy-guest-tools");
-    let guest_target_dir = guest_target_dir.to_str().context("non-UTF-8 target directory")?;
     cargo_status(&[
         "clippy",
         "--package",
@@ -253,7 +251,7 @@ fn lint() -> Result<()> {
         "--target",
         guest_tools::TARGET,
         "--target-dir",
-        guest_target_dir,
+        target_dir,
         "--",
         "-D",
         "warnings",
