@@ -24,6 +24,7 @@
 # xenstore tools in /usr/bin, guest-tools/xenstore: `xenstore-read name` prints the name the
 # xenstore check read; `xenstore-write data/xt` (relative: under this domain's home) then
 # `xenstore-read data/xt` round-trips an escaped value; `xenstore-ls data` shows it;
+# `xenstore-watch -n 2 data/xt` prints `data/xt` for its first event and for a write after it;
 # `xenstore-rm data/xt` removes it, after which `xenstore-read data/xt` exits 1 as Xen's does;
 # the detail names the first step that went wrong), cpus, memtotal, clock (the year is not
 # 1970), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
@@ -140,11 +141,30 @@ xenstore_tools() {
         echo "xenstore-ls data printed '$got'"
         return 1
     }
+    # A watch's first event comes when it is set; the write after it makes the second.
+    timeout 10 xenstore-watch -n 2 data/xt > /tmp/xt.watch 2>&1 &
+    watcher=$!
+    tries=100
+    while [ ! -s /tmp/xt.watch ] && [ $tries -gt 0 ]; do
+        pause
+        tries=$((tries - 1))
+    done
+    got=$(timeout 10 xenstore-write data/xt "$value" 2>&1) || {
+        echo "xenstore-write data/xt under a watch: $got"
+        return 1
+    }
+    wait $watcher
+    status=$?
+    got=$(cat /tmp/xt.watch)
+    [ $status = 0 ] && [ "$got" = "$(printf 'data/xt\ndata/xt')" ] || {
+        echo "xenstore-watch -n 2 data/xt exited $status, printed '$(echo $got)'"
+        return 1
+    }
     got=$(timeout 10 xenstore-rm data/xt 2>&1) || { echo "xenstore-rm data/xt: $got"; return 1; }
     got=$(timeout 10 xenstore-read data/xt 2>&1)
     status=$?
     [ $status = 1 ] || { echo "xenstore-read of the removed node exited $status: $got"; return 1; }
-    echo "name=$1; data/xt written, read, listed, removed; then read exits 1 ($got)"
+    echo "name=$1; data/xt written, read, listed, watched, removed; then read exits 1 ($got)"
 }
 
 if detail=$(xenstore_tools "$xs_name"); then
