@@ -58,34 +58,50 @@ impl Permission {
     }
 }
 
-/// A whole string in the syntax of C's `strtol(text, &end, 0)` with `*end == 0` required:
-/// leading blanks, a sign, `0x` hexadecimal, `0` octal or decimal digits. Saturates as
-/// `strtol` does.
+/// A whole string in the syntax of C's `strtol(text, &end, 0)` with `*end == 0` required.
 fn parse_c_long(text: &[u8]) -> Option<i64> {
-    let text = text.trim_ascii_start();
-    let (negative, text) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, text),
+    match strtol(text) {
+        Some((value, used)) if used == text.len() => Some(value),
+        _ => None,
+    }
+}
+
+/// C's `strtol(text, &end, 0)`: leading blanks, a sign, then `0x` hexadecimal, `0` octal or
+/// decimal digits, as many as there are; the value (saturated, as `strtol` does) and the bytes
+/// taken, `None` without a digit.
+fn strtol(text: &[u8]) -> Option<(i64, usize)> {
+    let blanks = text.len() - text.trim_ascii_start().len();
+    let mut at = blanks;
+    let negative = match text.get(at) {
+        Some(b'-') => {
+            at += 1;
+            true
+        }
+        Some(b'+') => {
+            at += 1;
+            false
+        }
+        _ => false,
     };
-    let (radix, digits) = if let Some(hex) =
-        text.strip_prefix(b"0x").or_else(|| text.strip_prefix(b"0X")).filter(|hex| !hex.is_empty())
+    let hex_digit = |index: usize| text.get(index).is_some_and(u8::is_ascii_hexdigit);
+    let radix = if text.get(at) == Some(&b'0')
+        && matches!(text.get(at + 1), Some(b'x' | b'X'))
+        && hex_digit(at + 2)
     {
-        (16, hex)
-    } else if text.len() > 1 && text[0] == b'0' {
-        (8, &text[1..])
+        at += 2;
+        16
+    } else if text.get(at) == Some(&b'0') {
+        8
     } else {
-        (10, text)
+        10
     };
-    if digits.is_empty() {
-        return None;
-    }
+    let start = at;
     let mut value: i64 = 0;
-    for &byte in digits {
-        let digit = char::from(byte).to_digit(radix)?;
+    while let Some(digit) = text.get(at).and_then(|&byte| char::from(byte).to_digit(radix)) {
         value = value.saturating_mul(i64::from(radix)).saturating_add(i64::from(digit));
+        at += 1;
     }
-    Some(if negative { value.saturating_neg() } else { value })
+    (at > start).then_some((if negative { value.saturating_neg() } else { value }, at))
 }
 
 /// A connection to xenstored and the watch events that came in between replies.
@@ -252,9 +268,9 @@ impl<T: Transport> Client<T> {
     /// reply cannot mean, fails as libxenstore's caller sees it: with `EINVAL`.
     pub fn transaction_start(&mut self) -> Result<u32, Errno> {
         let reply = self.talk(XBT_NULL, msg::XS_TRANSACTION_START, &[b"\0"])?;
-        let text = reply.split(|&byte| byte == 0).next().unwrap_or_default();
-        // strtoul(…, 0) of the reply, as libxenstore reads it: garbage reads as 0.
-        let id = parse_c_long(text).map_or(0, |id| id as u32);
+        // strtoul(…, 0) of the reply, as libxenstore reads it: what follows the number is
+        // ignored, no number reads as 0.
+        let id = strtol(&reply).map_or(0, |(id, _)| id as u32);
         if id == XBT_NULL {
             return Err(Errno::EINVAL);
         }
@@ -297,5 +313,9 @@ mod tests {
         assert_eq!(parse_c_long(b"08"), None);
         assert_eq!(parse_c_long(b"-"), None);
         assert_eq!(parse_c_long(b"99999999999999999999999"), Some(i64::MAX));
+        assert_eq!(parse_c_long(b"0x"), None);
+        assert_eq!(strtol(b"12\0"), Some((12, 2)));
+        assert_eq!(strtol(b"0x"), Some((0, 1)), "the 0 is a number, the x what follows");
+        assert_eq!(strtol(b"x1"), None);
     }
 }

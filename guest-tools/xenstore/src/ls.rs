@@ -18,13 +18,16 @@
 //!   but a terminal's width still applies after it; a negative width (a terminal that reports
 //!   0 columns) cuts nothing.
 
+use xenolith_abi::xen::xs_wire::XENSTORE_ABS_PATH_MAX;
+
 use crate::client::{Transport, XBT_NULL};
 use crate::errno::Errno;
 use crate::escape::sanitise;
 use crate::tools::{Exit, Tool};
 
-/// `STRING_MAX`: `XENSTORE_ABS_PATH_MAX` + 1024, the buffer Xen composes child paths in.
-const STRING_MAX: usize = 3072 + 1024;
+/// `STRING_MAX`: `XENSTORE_ABS_PATH_MAX` (`xs_wire.h`) + 1024, the buffer Xen composes child
+/// paths in.
+const STRING_MAX: usize = XENSTORE_ABS_PATH_MAX + 1024;
 /// Bytes of `TAG`, ` = "..."`, which Xen reserves on each line.
 const TAG_LEN: i64 = 8;
 

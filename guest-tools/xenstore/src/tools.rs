@@ -20,6 +20,8 @@
 
 use std::io::{self, Write};
 
+use xenolith_abi::xen::xs_wire::XS_WATCH_PATH;
+
 use crate::client::{Client, Permission, Transport, XBT_NULL};
 use crate::command_line::{self, atoi, Invocation, Mode, Names};
 use crate::errno::Errno;
@@ -298,7 +300,7 @@ impl<T: Transport> Tool<'_, T> {
         while limit == -1 || count < limit {
             match self.client.read_watch() {
                 Ok(strings) => {
-                    let path = strings.into_iter().next().unwrap_or_default();
+                    let path = strings.into_iter().nth(XS_WATCH_PATH).unwrap_or_default();
                     self.print(&[path.as_slice(), b"\n"].concat());
                     let _ = self.stdout.flush();
                 }
