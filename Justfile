@@ -16,7 +16,7 @@ test-host:
 test-qemu:
     cargo xtask test-qemu
 
-# cargo fmt --check and clippy -D warnings on host and bare-metal targets.
+# cargo fmt --check and clippy -D warnings on host, bare-metal and the Linux guest tools' targets.
 lint:
     cargo xtask lint
 

@@ -20,8 +20,14 @@
 # Checks, in order: module-<name> (each module of /etc/xenolith-modules, loaded with insmod),
 # hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen and the /dev/xen/xenbus device
 # exist), xenstore (an XS_READ of this domain's "name" node through /dev/xen/xenbus gets an
-# answer: xenstored answered; status 1 no answer, 2 no device), cpus, memtotal, clock (the year
-# is not 1970), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
+# answer: xenstored answered; status 1 no answer, 2 no device), xenstore-tools (the Rust
+# xenstore tools in /usr/bin, guest-tools/xenstore: `xenstore-read name` prints the name the
+# xenstore check read; `xenstore-write data/xt` (relative: under this domain's home) then
+# `xenstore-read data/xt` round-trips an escaped value; `xenstore-ls data` shows it;
+# `xenstore-watch -n 2 data/xt` prints `data/xt` for its first event and for a write after it;
+# `xenstore-rm data/xt` removes it, after which `xenstore-read data/xt` exits 1 as Xen's does;
+# the detail names the first step that went wrong), cpus, memtotal, clock (the year is not
+# 1970), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
 # it covers everything before it.
 
 /bin/busybox --install -s
@@ -108,13 +114,66 @@ xs_read() {
     echo "$1 $(dd if=/tmp/xs.reply bs=1 skip=16 count=$4 2>/dev/null | tr -d '\000')"
 }
 
+xs_name=
 if reply=$(xs_read name); then
     case "$reply" in
-        "2 "*) check xenstore ok "name=${reply#2 }" ;;
+        "2 "*)
+            xs_name=${reply#2 }
+            check xenstore ok "name=$xs_name"
+            ;;
         *) check xenstore ok "answered type=${reply%% *} payload=${reply#* }" ;;
     esac
 else
     check xenstore fail "no answer through the xenbus device (status $?)"
+fi
+
+# The xenstore tools' round trip (see the header); $1 is the name the xenstore check read.
+# Prints what it did, or the step that failed; each tool gets 10 s.
+xenstore_tools() {
+    value='round\ttrip'
+    got=$(timeout 10 xenstore-read name 2>&1) || { echo "xenstore-read name: $got"; return 1; }
+    [ "$got" = "$1" ] || { echo "xenstore-read name printed '$got', xenbus read '$1'"; return 1; }
+    got=$(timeout 10 xenstore-write data/xt "$value" 2>&1) || {
+        echo "xenstore-write data/xt: $got"
+        return 1
+    }
+    got=$(timeout 10 xenstore-read data/xt 2>&1) || { echo "xenstore-read data/xt: $got"; return 1; }
+    [ "$got" = "$value" ] || { echo "xenstore-read data/xt printed '$got', not '$value'"; return 1; }
+    got=$(timeout 10 xenstore-ls data 2>&1) || { echo "xenstore-ls data: $got"; return 1; }
+    printf '%s\n' "$got" | grep -qxF "xt = \"$value\"" || {
+        echo "xenstore-ls data printed '$got'"
+        return 1
+    }
+    # A watch's first event comes when it is set; the write after it makes the second.
+    timeout 10 xenstore-watch -n 2 data/xt > /tmp/xt.watch 2>&1 &
+    watcher=$!
+    tries=100
+    while [ ! -s /tmp/xt.watch ] && [ $tries -gt 0 ]; do
+        pause
+        tries=$((tries - 1))
+    done
+    got=$(timeout 10 xenstore-write data/xt "$value" 2>&1) || {
+        echo "xenstore-write data/xt under a watch: $got"
+        return 1
+    }
+    wait $watcher
+    status=$?
+    got=$(cat /tmp/xt.watch)
+    [ $status = 0 ] && [ "$got" = "$(printf 'data/xt\ndata/xt')" ] || {
+        echo "xenstore-watch -n 2 data/xt exited $status, printed '$(echo $got)'"
+        return 1
+    }
+    got=$(timeout 10 xenstore-rm data/xt 2>&1) || { echo "xenstore-rm data/xt: $got"; return 1; }
+    got=$(timeout 10 xenstore-read data/xt 2>&1)
+    status=$?
+    [ $status = 1 ] || { echo "xenstore-read of the removed node exited $status: $got"; return 1; }
+    echo "name=$1; data/xt written, read, listed, watched, removed; then read exits 1 ($got)"
+}
+
+if detail=$(xenstore_tools "$xs_name"); then
+    check xenstore-tools ok "$detail"
+else
+    check xenstore-tools fail "$(echo $detail)"
 fi
 
 online=$(cat /sys/devices/system/cpu/online)

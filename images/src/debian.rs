@@ -23,12 +23,14 @@
 //! [`INITRAMFS_MODULES`] of the same kernel package with their dependencies (read from each
 //! module's `.modinfo` `depends=`: the package ships no `modules.dep`, which `depmod` writes when
 //! the package is installed), the list of those modules in load order (`/etc/xenolith-modules`),
-//! `/dev/console` and the directories `/init` mounts on.
+//! `/dev/console`, the directories `/init` mounts on, and this workspace's guest programs
+//! ([`GuestTools`]: `/usr/bin/xenstore` and its `xenstore-*` links, built for arm64 Linux by
+//! [`crate::guest_tools`]).
 //!
 //! # Invariants
 //! - Nothing here writes outside [`cache_dir`]; a `.deb` or an unpacked tree in the cache is
 //!   complete (downloads go through apt's own temporary files; unpacking is renamed into place).
-//! - [`initramfs`] is deterministic: the same packages give the same bytes.
+//! - [`initramfs`] is deterministic: the same packages and guest programs give the same bytes.
 //! - The modules in the initramfs come from the same package as the kernel, and each comes after
 //!   every module it depends on.
 
@@ -40,6 +42,7 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::cpio::{self, Entry};
+use crate::guest_tools::GuestTools;
 
 /// The metapackage whose dependency is the current arm64 kernel package.
 pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
@@ -350,8 +353,8 @@ fn vmlinuz(root: &Path) -> Result<PathBuf> {
     }
 }
 
-/// The initramfs for `packages` (see the module doc).
-pub fn initramfs(packages: &Packages) -> Result<Vec<u8>> {
+/// The initramfs for `packages` with the guest programs `tools` (see the module doc).
+pub fn initramfs(packages: &Packages, tools: &GuestTools) -> Result<Vec<u8>> {
     let busybox_path = packages.busybox_root.join("bin").join("busybox");
     let busybox = std::fs::read(&busybox_path)
         .with_context(|| format!("reading {}", busybox_path.display()))?;
@@ -371,6 +374,9 @@ pub fn initramfs(packages: &Packages) -> Result<Vec<u8>> {
     let console = Entry::CharDevice { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 };
     files.insert("dev/console".into(), console);
     files.insert("init".into(), file("init", 0o755, INIT_SCRIPT.as_bytes().to_vec()));
+    for entry in tools.entries() {
+        files.insert(entry.path().to_owned(), entry);
+    }
     let mut list = String::new();
     for module in &modules {
         let relative = module.strip_prefix(&packages.kernel_root).with_context(|| {
@@ -630,8 +636,9 @@ mod tests {
             kernel_root,
             busybox_root,
         };
-        let archive = initramfs(&packages).unwrap();
-        assert_eq!(initramfs(&packages).unwrap(), archive, "deterministic");
+        let tools = GuestTools { xenstore: b"\x7fELF xenstore".to_vec() };
+        let archive = initramfs(&packages, &tools).unwrap();
+        assert_eq!(initramfs(&packages, &tools).unwrap(), archive, "deterministic");
         let entries = cpio::parse(&archive).unwrap();
         let find = |path: &str| entries.iter().find(|entry| entry.path() == path).cloned();
         let file = |path: &str| match find(path) {
@@ -640,6 +647,14 @@ mod tests {
         };
         assert_eq!(file("init"), (INIT_SCRIPT.as_bytes().to_vec(), 0o755));
         assert_eq!(file("bin/busybox"), (b"\x7fELF busybox".to_vec(), 0o755));
+        assert_eq!(file("usr/bin/xenstore"), (b"\x7fELF xenstore".to_vec(), 0o755));
+        assert_eq!(
+            find("usr/bin/xenstore-read"),
+            Some(Entry::Symlink {
+                path: "usr/bin/xenstore-read".into(),
+                target: "xenstore".into()
+            })
+        );
         let list = String::from_utf8(file("etc/xenolith-modules").0).unwrap();
         let base = "/lib/modules/6.1.0-57-arm64/kernel/drivers/xen";
         assert_eq!(

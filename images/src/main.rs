@@ -4,7 +4,7 @@
 mod differential;
 mod xenstore_checks;
 
-use xenolith_images::{code_lines, debian};
+use xenolith_images::{code_lines, debian, guest_tools};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,7 +28,8 @@ cargo xtask <command>
                                    conformance suite, xenstore fuzzing and Miri
   test-host                        host unit and integration tests only
   test-qemu                        QEMU system tests only
-  lint                             cargo fmt --check and clippy -D warnings, host and bare metal
+  lint                             cargo fmt --check and clippy -D warnings: host, bare metal
+                                   and the Linux guests' tools (aarch64-unknown-linux-musl)
   xenstore-checks                  fuzz the xenstore logic for 60 s, then its tests under Miri
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
@@ -244,6 +245,19 @@ fn lint() -> Result<()> {
     let mut args = domains.to_vec();
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
     cargo_status(&args)?;
+    // The Linux guests' tools, for their target (clippy does not link: no linker flags needed).
+    cargo_status(&[
+        "clippy",
+        "--package",
+        guest_tools::XENSTORE_PACKAGE,
+        "--target",
+        guest_tools::TARGET,
+        "--target-dir",
+        target_dir,
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     Ok(())
 }
 
@@ -441,7 +455,7 @@ fn linux_boot_figures(root: &std::path::Path, timeout: Duration) -> Result<(u64,
     let kernel = directory.join("Image");
     let initrd = directory.join("initramfs.cpio");
     std::fs::write(&kernel, debian::kernel_image(&packages)?)?;
-    std::fs::write(&initrd, debian::initramfs(&packages)?)?;
+    std::fs::write(&initrd, debian::initramfs(&packages, &guest_tools::build()?)?)?;
     let mut command = Command::new(qemu::QEMU_AARCH64);
     command.args([
         "-M",

@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::debian::{self, DebianArtifact};
+use crate::guest_tools;
 use crate::manifest::{DomainSource, ErrorKind, Manifest};
 
 /// The bare-metal target the core is built for.
@@ -263,7 +264,9 @@ fn load_image(source: &DomainSource, debian: &mut Option<debian::Packages>) -> R
             };
             return match artifact {
                 DebianArtifact::Kernel => debian::kernel_image(packages),
-                DebianArtifact::BusyboxInitramfs => debian::initramfs(packages),
+                DebianArtifact::BusyboxInitramfs => {
+                    guest_tools::build().and_then(|tools| debian::initramfs(packages, &tools))
+                }
             }
             .with_context(|| format!("preparing {}", source.describe()));
         }

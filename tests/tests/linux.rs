@@ -1,9 +1,10 @@
 //! Debian's own arm64 Linux kernel (fetched and unpacked by the host tool, never committed) boots
 //! unmodified as a Xenolith domain to the `/init` of a busybox initramfs, whose checks it prints
-//! (`images/initramfs/init.sh`): Xen found, xenbus and xenstore answering, the vCPUs online, the
-//! memory, the clock, and a clean kernel log. Then the balloon shrinks and grows it while the
-//! core's page counts follow (heartbeat lines), `poweroff -f` gives every frame back, and a
-//! panicking guest takes nobody with it.
+//! (`images/initramfs/init.sh`): Xen found, xenbus and xenstore answering (through the device
+//! and through the Rust xenstore tools in the initramfs), the vCPUs online, the memory, the
+//! clock, and a clean kernel log. Then the balloon shrinks and grows it while the core's page
+//! counts follow (heartbeat lines), `poweroff -f` gives every frame back, and a panicking guest
+//! takes nobody with it.
 //!
 //! Each boot is on one of QEMU's CPU models: `max` (SVE, SME, MTE and pointer authentication,
 //! which the core hides from guests) or `cortex-a57` (none of them), with the core on 1 or 4
@@ -17,8 +18,8 @@ use xenolith_tests::{Boot, Running};
 const LINUX_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// `/init`'s checks, in the order it prints them (after the module loads).
-const CHECKS: [&str; 7] =
-    ["hypervisor", "xenbus", "xenstore", "cpus", "memtotal", "clock", "dmesg"];
+const CHECKS: [&str; 8] =
+    ["hypervisor", "xenbus", "xenstore", "xenstore-tools", "cpus", "memtotal", "clock", "dmesg"];
 
 /// Waits for `marker`, failing the test with the serial tail after [`LINUX_TIMEOUT`].
 fn wait(running: &mut Running, marker: &str) -> String {
