@@ -195,10 +195,30 @@ fn typed_commands_reach_the_focused_linux_shell_and_focus_moves_on() {
     assert!(line.starts_with("linux1: XT-42"), "{line}");
     let line = ask(&mut running, "uname -r", "-arm64");
     assert!(line.starts_with("linux1: 6."), "{line}");
+    // The xenstore tools: its own name, a write read back, and a watch that another domain's
+    // write fires (the node opened to every domain with xenstore-chmod).
+    let line = ask(&mut running, "echo N$((1+1))=$(xenstore-read name)", "N2=");
+    assert!(line.starts_with("linux1: N2=linux1"), "{line}");
+    let line = ask(
+        &mut running,
+        "xenstore-write data/rt v-$((3*5)) && echo R$((2+2))T=$(xenstore-read data/rt)",
+        "R4T=",
+    );
+    assert!(line.starts_with("linux1: R4T=v-15"), "{line}");
+    let watch = "xenstore-write data/w start && xenstore-chmod data/w b$(xenstore-read domid) && \
+                 { xenstore-watch -n 2 data/w | sed \"s/^/W$((4+4)):/\" & }";
+    ask(&mut running, watch, "W8:");
     running.type_input(b"\x1d\x1d\x1d").expect("typing");
     wait(&mut running, "[console] input to linux2");
     let line = ask(&mut running, "echo on-$((1+1))-two", "on-2-two");
     assert!(line.starts_with("linux2: on-2-two"), "{line}");
+    ask(
+        &mut running,
+        "xenstore-write /local/domain/2/data/w from-two && echo WRO$((1))TE",
+        "linux2: WRO1TE",
+    );
+    // The watch's second event: linux2's write, seen by linux1.
+    wait(&mut running, "W8:");
     running.type_input(b"\x1d\x1d\x1d").expect("typing");
     wait(&mut running, "[console] input to xenolith");
     ask(&mut running, "h", "keys: 'h' this list");
