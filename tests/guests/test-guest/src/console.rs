@@ -257,6 +257,10 @@ pub fn lines(name: &str, info: &StartInfo) {
     }
     write_line(page, port, format!("done total={written}\n").as_bytes());
     println!("{name}: PASS wrote {written} lines, got {got} pings");
+    // Up with its xenstore nodes, where the killer reads the last ping.
+    while store.is_some() {
+        crate::xenstore::sleep(1_000_000_000);
+    }
 }
 
 /// `console-killer` (holds `control`; `victim=<console domain>`, `lines=<console-lines
