@@ -11,7 +11,10 @@
 //! - `'\n'` ends a line; every `'\r'` is ignored, so `"\r\n"` is one line end and a lone `'\r'`
 //!   (a progress bar's carriage return) disappears;
 //! - printable ASCII (0x20..=0x7e) and `'\t'` are kept, every other byte (control characters,
-//!   escape sequences' ESC, bytes >= 0x80) is **dropped**, as Xen drops them;
+//!   bytes >= 0x80) is **dropped**, as Xen drops them; beyond Xen, a terminal escape sequence is
+//!   dropped whole, not just its ESC: `ESC [` with its parameter and intermediate bytes up to
+//!   its final byte (ECMA-48 CSI: colours, cursor moves, a shell's `ESC [6n` cursor query), or
+//!   `ESC` and the one byte after it; a line end still ends the line inside one;
 //! - a line longer than [`MAX_LINE`] bytes is cut every [`MAX_LINE`] bytes; each piece after the
 //!   first is printed as `<name>+ <text>\n`, the `+` marking a continuation.
 //!
@@ -42,6 +45,35 @@ pub struct LineState {
     pub continuation: bool,
     /// Bytes of `partial` already printed by [`flush`] (at most its length).
     pub shown: usize,
+    /// Inside a terminal escape sequence: [`ESCAPE_NONE`], [`ESCAPE_STARTED`] or
+    /// [`ESCAPE_CSI`].
+    pub escape: u8,
+}
+
+/// Not in an escape sequence.
+pub const ESCAPE_NONE: u8 = 0;
+/// After an ESC.
+pub const ESCAPE_STARTED: u8 = 1;
+/// After `ESC [`, before the sequence's final byte.
+pub const ESCAPE_CSI: u8 = 2;
+
+/// Whether `byte`, in escape state `escape`, belongs to the sequence (and is dropped with it);
+/// moves the state on.
+fn in_escape(escape: &mut u8, byte: u8) -> bool {
+    match (*escape, byte) {
+        (_, 0x1b) => *escape = ESCAPE_STARTED,
+        (ESCAPE_STARTED, b'[') => *escape = ESCAPE_CSI,
+        (ESCAPE_STARTED, _) => *escape = ESCAPE_NONE,
+        // Parameter (0x30..=0x3f) and intermediate (0x20..=0x2f) bytes, then the final byte.
+        (ESCAPE_CSI, 0x20..=0x3f) => {}
+        (ESCAPE_CSI, 0x40..=0x7e) => *escape = ESCAPE_NONE,
+        (ESCAPE_CSI, _) => {
+            *escape = ESCAPE_NONE;
+            return false;
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Whether `byte` is kept in a line: Xen's `isprint(c) || c == '\t'` (newline is handled apart).
@@ -83,6 +115,8 @@ pub fn assemble(name: &str, state: &mut LineState, bytes: &[u8], emit: &mut impl
         if byte == b'\n' {
             end_line(name, state, emit);
             state.continuation = false;
+            state.escape = ESCAPE_NONE;
+        } else if in_escape(&mut state.escape, byte) {
         } else if is_kept(byte) {
             if state.partial.len() >= MAX_LINE {
                 end_line(name, state, emit);
@@ -147,7 +181,22 @@ mod tests {
     fn non_printables_are_dropped_tabs_kept() {
         let mut state = LineState::default();
         let lines = run(&mut state, b"\x1b[1mbold\x1b[0m\tx\x00\x7f\xff\xc3\xa9!\n");
-        assert_eq!(lines, vec![b"guest: [1mbold[0m\tx!\n".to_vec()]);
+        assert_eq!(lines, vec![b"guest: bold\tx!\n".to_vec()]);
+    }
+
+    #[test]
+    fn escape_sequences_are_dropped_whole_across_writes() {
+        let mut state = LineState::default();
+        // A prompt's cursor query, split over writes; ESC 7 (two bytes); an unfinished CSI
+        // cut by a control byte; a line end inside a sequence.
+        assert!(run(&mut state, b"/ # \x1b[").is_empty());
+        assert_eq!(state.escape, ESCAPE_CSI);
+        assert!(run(&mut state, b"6nls\x1b7x\x1b[1\x07y").is_empty());
+        assert_eq!(
+            run(&mut state, b"\x1b[3\nz\n"),
+            vec![b"guest: / # lsxy\n".to_vec(), b"guest: z\n".to_vec()]
+        );
+        assert_eq!(state, LineState::default());
     }
 
     #[test]
@@ -157,7 +206,7 @@ mod tests {
         assemble("guest", &mut state, b"/ # ", &mut |line| lines.push(line));
         flush("guest", &mut state, &mut |line| lines.push(line));
         flush("guest", &mut state, &mut |line| lines.push(line));
-        assemble("guest", &mut state, b"ec\x1bho", &mut |line| lines.push(line));
+        assemble("guest", &mut state, b"ec\x07ho", &mut |line| lines.push(line));
         flush("guest", &mut state, &mut |line| lines.push(line));
         assemble("guest", &mut state, b"\r\nnext\n", &mut |line| lines.push(line));
         let expected: [&[u8]; 4] = [b"guest: / # ", b"echo", b"\n", b"guest: next\n"];

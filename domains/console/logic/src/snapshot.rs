@@ -11,13 +11,13 @@
 //!   [domid u16 | end u32 | seen u32 | first_sequence u64 | length u16 | bytes] |
 //! each domain, in id order:
 //!   domid u16 | name length u8 | name | out_cons u32 | out_seen u32 | in_prod u32 |
-//!   in_seen u32 | continuation u8 | shown u16 | partial length u16 | partial |
+//!   in_seen u32 | continuation u8 | escape u8 | shown u16 | partial length u16 | partial |
 //!   input length u16 | input
 //! ```
 //! The largest payload is [`PAYLOAD_FIXED`] + [`PENDING_FIXED`] + `round_budget` +
 //! `max_domains` × [`DOMAIN_MAX`] (1,336 bytes a domain), and a region needs two slots of it:
-//! [`region_size`]` = 2 × (64 + 35 + round_budget + 1338 × max_domains)`; with the defaults
-//! (16 domains, 512-byte budget) 44,038 bytes. [`Console::save`] refuses a smaller region
+//! [`region_size`]` = 2 × (64 + 35 + round_budget + 1339 × max_domains)`; with the defaults
+//! (16 domains, 512-byte budget) 44,070 bytes. [`Console::save`] refuses a smaller region
 //! rather than write past it.
 //!
 //! # Invariants
@@ -35,7 +35,7 @@ use xenolith_abi::xen::hypercall::DOMID_FIRST_RESERVED;
 
 use crate::console::{valid_name, Config, Console, Domain, Focus, Pending, INPUT_QUEUE, MAX_NAME};
 use crate::focus::SWITCH_COUNT;
-use crate::line::{is_kept, LineState, MAX_LINE};
+use crate::line::{is_kept, LineState, ESCAPE_CSI, MAX_LINE};
 use crate::region::{self, SaveError, HEADER_SIZE};
 use crate::ring::{InCursor, OutCursor, IN_SIZE, OUT_SIZE};
 
@@ -44,7 +44,7 @@ pub const PAYLOAD_FIXED: usize = 8 + 1 + 2 + 1 + 2 + 1;
 /// Bytes of a pending batch's fixed part (its bytes come on top, at most `round_budget`).
 pub const PENDING_FIXED: usize = 2 + 4 + 4 + 8 + 2;
 /// Bytes of one domain's fixed part.
-pub const DOMAIN_FIXED: usize = 2 + 1 + 4 * 4 + 1 + 2 + 2 + 2;
+pub const DOMAIN_FIXED: usize = 2 + 1 + 4 * 4 + 1 + 1 + 2 + 2 + 2;
 /// Most bytes one domain takes in the payload.
 pub const DOMAIN_MAX: usize = DOMAIN_FIXED + MAX_NAME + MAX_LINE + INPUT_QUEUE;
 
@@ -180,6 +180,7 @@ impl Console {
             w.u32(domain.in_cursor.producer);
             w.u32(domain.in_cursor.seen);
             w.u8(u8::from(domain.line.continuation));
+            w.u8(domain.line.escape);
             w.u16(domain.line.shown as u16);
             w.bytes16(domain.line.partial.iter().copied());
             w.bytes16(domain.input.iter().copied());
@@ -243,6 +244,10 @@ impl Console {
                 return Err(RestoreError::Invalid("an input cursor past the ring"));
             }
             let continuation = r.flag()?;
+            let escape = r.u8()?;
+            if escape > ESCAPE_CSI {
+                return Err(RestoreError::Invalid("an unknown escape state"));
+            }
             let shown = usize::from(r.u16()?);
             let partial = r.bytes16(MAX_LINE, "a partial line too long")?;
             if shown > partial.len() {
@@ -256,7 +261,7 @@ impl Console {
                 name: String::from_utf8_lossy(name).into_owned(),
                 out,
                 in_cursor,
-                line: LineState { partial: partial.to_vec(), continuation, shown },
+                line: LineState { partial: partial.to_vec(), continuation, shown, escape },
                 input: input.iter().copied().collect::<VecDeque<u8>>(),
             };
             domains.insert(id, domain);
