@@ -56,12 +56,14 @@ fn default_manifest_loads() {
     assert_eq!(manifest.hypervisor.cmdline, "loglvl=info heartbeat=10");
     assert_eq!(manifest.qemu, QemuSettings { cpus: 4, memory_mib: 1024 });
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong"]);
-    let xenstore = &manifest.domains[0];
-    assert_eq!(
-        (xenstore.on_shutdown, xenstore.preserved_kib),
-        (RestartPolicy::OnCrash.actions(), 1024)
-    );
+    assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong", "console"]);
+    for (index, kib) in [(0, 1024), (5, 64)] {
+        let service = &manifest.domains[index];
+        assert_eq!(
+            (service.on_shutdown, service.preserved_kib),
+            (RestartPolicy::OnCrash.actions(), kib)
+        );
+    }
 }
 
 #[test]
