@@ -79,6 +79,8 @@ pub struct Running {
     rest_of_line: Option<String>,
     tail: VecDeque<String>,
     forbidden: Vec<String>,
+    /// Serial lines read so far.
+    lines_read: u64,
     started: Instant,
     echo: bool,
     _slot: Slot,
@@ -111,6 +113,7 @@ impl Running {
             rest_of_line: None,
             tail: VecDeque::new(),
             forbidden: vec!["PANIC".into()],
+            lines_read: 0,
             started: Instant::now(),
             echo: std::env::var_os("XENOLITH_ECHO_SERIAL").is_some(),
             _slot: slot,
@@ -150,6 +153,7 @@ impl Running {
     }
 
     fn record(&mut self, line: String) {
+        self.lines_read += 1;
         if self.echo {
             eprintln!("serial| {line}");
         }
@@ -180,8 +184,19 @@ impl Running {
         markers: &[&str],
         timeout: Duration,
     ) -> Result<Vec<String>, RunError> {
+        let found = self.wait_for_all_numbered(markers, timeout)?;
+        Ok(found.into_iter().map(|(_, line)| line).collect())
+    }
+
+    /// [`Running::wait_for_all`], each line with its number (the first serial line is 1), so
+    /// that a caller can check in which order the markers came.
+    pub fn wait_for_all_numbered(
+        &mut self,
+        markers: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<(u64, String)>, RunError> {
         let deadline = Instant::now() + timeout;
-        let mut found: Vec<Option<String>> = vec![None; markers.len()];
+        let mut found: Vec<Option<(u64, String)>> = vec![None; markers.len()];
         loop {
             let missing: Vec<&str> = markers
                 .iter()
@@ -208,7 +223,7 @@ impl Running {
             let mut matched: Vec<&str> = Vec::new();
             for (marker, slot) in markers.iter().zip(found.iter_mut()) {
                 if slot.is_none() && !matched.contains(marker) && line.contains(marker) {
-                    *slot = Some(line.clone());
+                    *slot = Some((self.lines_read, line.clone()));
                     matched.push(marker);
                 }
             }

@@ -58,6 +58,9 @@ pub struct Boot {
     pub manifest: &'static str,
     /// QEMU's CPU model (`-cpu`).
     pub cpu: &'static str,
+    /// Words appended to the command lines of the named domains (`(domain, words)`), in a bundle
+    /// of their own built from the manifest's (see [`Boot::domain_args`]).
+    pub domain_args: Vec<(String, String)>,
 }
 
 impl Boot {
@@ -70,7 +73,15 @@ impl Boot {
             no_bundle: false,
             manifest: "images/default.toml",
             cpu: xenolith_images::qemu::DEFAULT_CPU,
+            domain_args: Vec::new(),
         }
+    }
+
+    /// Appends `words` (e.g. `seed=42`) to the command line of the manifest's domain `domain`.
+    /// The system is then booted from a bundle of its own, written beside the manifest's.
+    pub fn domain_args(mut self, domain: &str, words: &str) -> Self {
+        self.domain_args.push((domain.into(), words.into()));
+        self
     }
 
     /// QEMU's CPU model `cpu` (e.g. `cortex-a57`) instead of the default.
@@ -90,8 +101,12 @@ impl Boot {
         let image = image_for(self.manifest);
         let bundle = if self.no_bundle {
             None
+        } else if let Some(bundle) = &self.bundle {
+            Some(bundle.clone())
+        } else if !self.domain_args.is_empty() {
+            Some(bundle_with_args(self.manifest, image, &self.domain_args))
         } else {
-            Some(self.bundle.clone().unwrap_or_else(|| image.bundle.clone()))
+            Some(image.bundle.clone())
         };
         let config = QemuConfig {
             cpus: self.cpus,
@@ -105,6 +120,52 @@ impl Boot {
         };
         Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"))
     }
+}
+
+/// The boot bundle of `image` (built from `manifest`) with `args` appended to its domains'
+/// command lines, written beside the image's own bundle under a name the arguments decide.
+fn bundle_with_args(manifest: &str, image: &SystemImage, args: &[(String, String)]) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut edited = image.manifest.clone();
+    for (name, words) in args {
+        let Some(domain) = edited.domains.iter_mut().find(|domain| &domain.name == name) else {
+            panic!("{manifest} has no domain {name:?} to give the arguments {words:?}");
+        };
+        domain.cmdline.push(' ');
+        domain.cmdline.push_str(words);
+    }
+    let bundle = workspace::build_bundle(&edited)
+        .unwrap_or_else(|error| panic!("building {manifest}'s bundle with {args:?}: {error:#}"));
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    args.hash(&mut hasher);
+    let path = image.bundle.with_file_name(format!("bundle-{:016x}.bin", hasher.finish()));
+    std::fs::write(&path, bundle)
+        .unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
+    path
+}
+
+/// The seed of a randomized test: `XENOLITH_SEED` if set (decimal or `0x` hex), else taken from
+/// the clock. Printed, so that a failing run can be replayed with the same seed.
+pub fn seed() -> u64 {
+    let seed = match std::env::var("XENOLITH_SEED") {
+        Ok(text) => {
+            let text = text.trim();
+            let parsed = match text.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => text.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("XENOLITH_SEED={text:?} is not a number"))
+        }
+        Err(_) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            // The low 32 bits are plenty, and short to type.
+            (now.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(17)) & 0xffff_ffff
+        }
+    };
+    println!("seed {seed} (replay with XENOLITH_SEED={seed})");
+    seed
 }
 
 /// Waits for every marker in order, panicking with the serial tail on the first failure.
@@ -121,6 +182,13 @@ pub fn expect_unordered(running: &mut Running, markers: &[&str]) {
     if let Err(error) = running.wait_for_all(markers, TIMEOUT) {
         panic!("{error}");
     }
+}
+
+/// Waits for every marker, in any order, and returns each one's line with its serial line
+/// number (in `markers`' order), for checks of their order. Panics with the serial tail on
+/// failure.
+pub fn expect_unordered_numbered(running: &mut Running, markers: &[&str]) -> Vec<(u64, String)> {
+    running.wait_for_all_numbered(markers, TIMEOUT).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Waits for QEMU to exit by itself with status 0 (the core powered off).
