@@ -21,9 +21,10 @@
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
-//! - `xs-chat-a`, `xs-chat-b`, `xs-torture`, `xs-killer`, `xs-hostile`, `xs-bench`,
-//!   `xs-filler`: xenstore
-//!   (see `xenstore.rs`);
+//! - `xs-chat-a`, `xs-chat-b`, `xs-bench`, `xs-filler`: xenstore (see `xenstore.rs`);
+//!   `xs-torture`, `xs-killer`: the xenstore domain killed under transactions
+//!   (`xenstore_torture.rs`); `xs-hostile`: a guest that attacks the store
+//!   (`xenstore_hostile.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region and what a peer
 //!   of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
@@ -42,6 +43,10 @@ mod grants;
 mod restart;
 #[cfg(target_os = "none")]
 mod xenstore;
+#[cfg(target_os = "none")]
+mod xenstore_hostile;
+#[cfg(target_os = "none")]
+mod xenstore_torture;
 
 #[cfg(target_os = "none")]
 mod guest {
@@ -105,9 +110,9 @@ mod guest {
             "grant-victim-mapper" => crate::grants::victim_mapper(name, info),
             "xs-chat-a" => crate::xenstore::chat(name, info, true),
             "xs-chat-b" => crate::xenstore::chat(name, info, false),
-            "xs-torture" => crate::xenstore::torture(name, info),
-            "xs-killer" => crate::xenstore::killer(name, info),
-            "xs-hostile" => crate::xenstore::hostile(name, info),
+            "xs-torture" => crate::xenstore_torture::torture(name, info),
+            "xs-killer" => crate::xenstore_torture::killer(name, info),
+            "xs-hostile" => crate::xenstore_hostile::hostile(name, info),
             "xs-bench" => crate::xenstore::bench(name, info),
             "xs-filler" => crate::xenstore::filler(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),

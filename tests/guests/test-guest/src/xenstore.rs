@@ -1,4 +1,6 @@
-//! xenstore behaviours of the test guest, through the runtime's [`Xenbus`] client:
+//! xenstore behaviours of the test guest, through the runtime's [`Xenbus`] client (the store
+//! killed under a transaction loop is in `xenstore_torture.rs`, the hostile guest in
+//! `xenstore_hostile.rs`):
 //!
 //! - `xs-chat-a`, `xs-chat-b` (`peer=<id>`, `rounds=<n>`, default 100): each opens a node
 //!   `/local/domain/<self>/chat` to the peer (SET_PERMS), watches the peer's, and they
@@ -6,45 +8,40 @@
 //!   reads; each also checks GET_DOMAIN_PATH, its `name` node, the nodes the store wrote for it
 //!   at boot as Xen's `init-dom0less` does (`memory_kib=<n>`, default 16384: its
 //!   `memory/static-max`; one vCPU), that its own `private` node is closed to the peer (EACCES)
-//!   and that the peer's chat node takes its write. Ends with `NAME: PASS xs-chat rounds=N`;
-//! - `xs-torture` (`keep=<n>`, default 256; `pings=<n>`, default 10): transactions in a loop
-//!   while `xs-killer` crashes the store: each moves `torture/count` on by one and writes
-//!   `torture/k<count>` (removing `k<count - keep>`, so the domain stays within its node
-//!   quota). Every `torture/ping` the killer writes must raise a watch event; the guest answers
-//!   each with `torture/pong`. It stops once `torture/done` appears, checks the store against
-//!   what it committed, and ends with `NAME: PASS xs-torture commits=N pings=P retries=R`;
-//! - `xs-killer` (`xenstore=<stub id>`, `victim=<torture id>`, `kills=<n>`, default 10,
-//!   `seed=<n>`; needs the `control` capability): once the victim has committed 5
-//!   transactions, `n` times: waits 0-20 ms, crashes the store (`SCHEDOP_remote_shutdown`,
-//!   `SHUTDOWN_crash`), times how long until a READ is answered
-//!   (`xs-killer: kill K downtime_ns=X`), waits for the victim to commit again, writes
-//!   `torture/ping` = K and waits for its `pong`.
-//!   Then writes `torture/done` and ends with `xs-killer: PASS kills=N max_downtime_ns=M`
-//!   (its lines start with `xs-killer:`, whatever its `name=`);
-//! - `xs-hostile` (`peer=<id>` of another domain): misbehaves in every way listed in
-//!   `run_hostile`, each answered with Xen's error, the last being a header longer than
-//!   `XENSTORE_PAYLOAD_MAX`, which must cost it its connection. Ends with
-//!   `NAME: PASS xs-hostile checks=N`;
+//!   and that the peer's chat node takes its write. Ends with `NAME: PASS xs-chat rounds=N`.
+//!   With `hostile=<id>` they then go on talking through `~/talk` ([`talk_on`]) until the store
+//!   has disconnected that domain and `after=<n>` (default 20) more rounds have passed: chat-a
+//!   binds the signal the hostile domain raises once it is disconnected (see Signals below),
+//!   marks each ping it writes after that (`ping i gone k`) and ends the talk with `end i`;
+//!   each prints a line when it learns of the disconnection and ends with
+//!   `NAME: PASS xs-chat rounds=N, then K after the hostile guest's disconnection (...)`;
 //! - `xs-bench` (`count=<n>`, default 1000): `NAME: BENCH xs-read-roundtrip instructions=X`,
-//!   the virtual time per READ of a small node (instructions under `-icount shift=0`).
+//!   the virtual time per READ of a small node (instructions under `-icount shift=0`);
+//! - `xs-filler`: see [`filler`].
+//!
+//! Signals ([`offer_signal`], [`bind_signal`], [`raise_signal`]): one domain tells another that
+//! something happened through an event channel whose port it published in xenstore, so the
+//! signal still arrives once the sender's xenstore connection is gone.
 //!
 //! A failure prints `NAME: FAIL ...` naming what went wrong.
 
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::cell::Cell;
 
+use xenolith_abi::xen::event_channel::{EVTCHNSTAT_interdomain, EVTCHNSTAT_unbound};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
-use xenolith_abi::xen::sched::{sched_remote_shutdown, SCHEDOP_remote_shutdown, SHUTDOWN_crash};
-use xenolith_abi::xen::xs_wire::{msg, XENSTORE_ERROR_PROTO, XENSTORE_SERVER_FEATURE_ERROR};
-use xenolith_runtime::events;
+use xenolith_runtime::events::{self, Port};
 use xenolith_runtime::xenbus::{Access, Errno, Permission, Xenbus, XsError};
-use xenolith_runtime::xenbus_wire::encode;
-use xenolith_runtime::{hypercall, println, StartInfo};
+use xenolith_runtime::{println, StartInfo};
 
 pub(crate) fn arg(info: &StartInfo, key: &str, default: u32) -> u32 {
+    info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// A 64-bit `key=` (a seed), decimal.
+pub(crate) fn arg64(info: &StartInfo, key: &str, default: u64) -> u64 {
     info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
@@ -97,12 +94,14 @@ pub(crate) fn connect(name: &str) -> Option<(Xenbus, u16)> {
 }
 
 /// A counter a watch callback bumps.
-fn counter_callback(events: &Rc<Cell<u64>>) -> impl FnMut(&xenolith_runtime::xenbus::WatchEvent) {
+pub(crate) fn counter_callback(
+    events: &Rc<Cell<u64>>,
+) -> impl FnMut(&xenolith_runtime::xenbus::WatchEvent) {
     let events = events.clone();
     move |_| events.set(events.get() + 1)
 }
 
-const WAIT_NS: u64 = 60_000_000_000;
+pub(crate) const WAIT_NS: u64 = 60_000_000_000;
 
 /// Waits until `path` reads `expected`, reading it again at every watch event. While the peer
 /// is still setting up (`previous` is `None`) the node may be missing, closed or `ready`;
@@ -133,7 +132,7 @@ fn wait_value(
 
 pub fn chat(name: &str, info: &StartInfo, initiator: bool) {
     match run_chat(name, info, initiator) {
-        Ok(rounds) => println!("{name}: PASS xs-chat rounds={rounds}"),
+        Ok(summary) => println!("{name}: PASS xs-chat {summary}"),
         Err(why) => println!("{name}: FAIL {why}"),
     }
     // Stay alive: when a domain dies, xenstore removes the nodes it owns (Xen's
@@ -143,10 +142,17 @@ pub fn chat(name: &str, info: &StartInfo, initiator: bool) {
     }
 }
 
-fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<u32, String> {
+/// Says what it did: `rounds=N`, and with `hostile=`, what came after.
+fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<String, String> {
     let peer = arg(info, "peer", 0) as u16;
     let rounds = arg(info, "rounds", 100);
+    let hostile = info.bootarg("hostile").and_then(|id| id.parse::<u16>().ok());
     let Some((mut bus, me)) = connect(name) else { return Err("no xenstore".into()) };
+    // Bound early: the hostile domain raises its signal only once it is bound.
+    let signal = match hostile {
+        Some(hostile) if initiator => Some(bind_signal(&mut bus, me, hostile)?),
+        _ => None,
+    };
     let home = format!("/local/domain/{me}");
     let failed = |what: &str, error: XsError| format!("{what}: {error}");
     match bus.get_domain_path(me) {
@@ -207,7 +213,127 @@ fn run_chat(name: &str, info: &StartInfo, initiator: bool) -> Result<u32, String
         other => return Err(format!("the peer's node reads {other:?} after our write")),
     }
     bus.unwatch(&theirs, "peer-chat").map_err(|error| failed("unwatch", error))?;
-    Ok(rounds)
+    if hostile.is_none() {
+        return Ok(format!("rounds={rounds}"));
+    }
+    let after = arg(info, "after", 20);
+    let talk = talk_on(&mut bus, name, me, peer, signal, after)?;
+    Ok(format!("rounds={rounds}, then {after} after the hostile guest's disconnection ({talk})"))
+}
+
+/// Waits until `path` holds a value other than `last` (while `last` is `None`, a missing,
+/// closed or `ready` node holds none yet), reading it again at every watch event.
+fn wait_change(bus: &mut Xenbus, path: &str, last: Option<&str>) -> Result<String, String> {
+    let deadline = now() + WAIT_NS;
+    loop {
+        match bus.read_string(path) {
+            Ok(value) if Some(value.as_str()) == last => {}
+            Ok(value) if last.is_none() && value == "ready" => {}
+            Ok(value) => return Ok(value),
+            Err(XsError::Errno(Errno::ENOENT | Errno::EACCES)) if last.is_none() => {}
+            Err(error) => return Err(format!("reading {path}: {error}")),
+        }
+        match bus.wait_watches(Some(deadline)) {
+            Ok(0) => return Err(format!("no watch event on {path} for 60 s (it holds {last:?})")),
+            Ok(_) => {}
+            Err(error) => return Err(format!("waiting for a watch on {path}: {error}")),
+        }
+    }
+}
+
+/// The chat after the first rounds, while a hostile domain misbehaves: both talk through
+/// `~/talk` (opened to the peer, the peer's watched) until `after` rounds have passed since
+/// the hostile domain's signal that the store disconnected it. `signal` is chat-a's bound
+/// port: chat-a checks it before each round, marks every ping after it (`ping i gone k`, k
+/// from 1) and ends with `end i`; chat-b (`None`) answers each ping with `pong i` and learns
+/// of the disconnection from the marks. Each side's marked rounds are writes it made, and
+/// watch events it saw, after the disconnection. Says how many rounds and events there were.
+fn talk_on(
+    bus: &mut Xenbus,
+    name: &str,
+    me: u16,
+    peer: u16,
+    signal: Option<Port>,
+    after: u32,
+) -> Result<String, String> {
+    let failed = |what: &str, error: XsError| format!("{what}: {error}");
+    let mine = format!("/local/domain/{me}/talk");
+    let theirs = format!("/local/domain/{peer}/talk");
+    let open = [
+        Permission { domid: me, access: Access::None },
+        Permission { domid: peer, access: Access::Both },
+    ];
+    bus.write(&mine, b"ready").map_err(|error| failed("creating talk", error))?;
+    bus.set_perms(&mine, &open).map_err(|error| failed("opening talk to the peer", error))?;
+    let events = Rc::new(Cell::new(0));
+    bus.watch(&theirs, "peer-talk", counter_callback(&events))
+        .map_err(|error| failed("watching the peer's talk", error))?;
+    let deadline = now() + 3 * WAIT_NS;
+    // Marked rounds so far; `None` until the disconnection is known.
+    let mut gone: Option<u32> = None;
+    let mut last: Option<String> = None;
+    let mut round = 1u32;
+    loop {
+        if now() > deadline {
+            let marked = gone.unwrap_or(0);
+            return Err(format!("talk round {round}: {marked} of {after} marked rounds in 180 s"));
+        }
+        if let Some(port) = signal {
+            if gone.is_none() && port.take_pending() {
+                println!(
+                    "{name}: the hostile guest's signal: the store disconnected it; talk round \
+                     {round} is next"
+                );
+                gone = Some(0);
+            }
+            if gone == Some(after) {
+                bus.write(&mine, format!("end {round}").as_bytes())
+                    .map_err(|error| failed("writing end", error))?;
+                break;
+            }
+            let ping = match gone {
+                Some(marked) => format!("ping {round} gone {}", marked + 1),
+                None => format!("ping {round}"),
+            };
+            bus.write(&mine, ping.as_bytes()).map_err(|error| failed("writing ping", error))?;
+            let before = (round > 1).then(|| format!("pong {}", round - 1));
+            wait_value(bus, &theirs, &format!("pong {round}"), before.as_deref())?;
+            match gone.as_mut() {
+                Some(marked) => *marked += 1,
+                // Paced until then, leaving the store to the others.
+                None => sleep(5_000_000),
+            }
+        } else {
+            let value = wait_change(bus, &theirs, last.as_deref())?;
+            let words: alloc::vec::Vec<&str> = value.split(' ').collect();
+            let is = |text: &str, number: u32| text.parse::<u32>().ok() == Some(number);
+            let marked = gone.unwrap_or(0);
+            match words[..] {
+                ["end", i] if is(i, round) && marked == after => break,
+                ["ping", i] if is(i, round) && gone.is_none() => {}
+                ["ping", i, "gone", k] if is(i, round) && is(k, marked + 1) => {
+                    if gone.is_none() {
+                        println!(
+                            "{name}: the peer's first ping after the hostile guest's \
+                             disconnection: talk round {round}"
+                        );
+                    }
+                    gone = Some(marked + 1);
+                }
+                _ => {
+                    return Err(format!(
+                        "{theirs} holds {value:?} in talk round {round} ({marked} marked)"
+                    ))
+                }
+            }
+            bus.write(&mine, format!("pong {round}").as_bytes())
+                .map_err(|error| failed("writing pong", error))?;
+            last = Some(value);
+        }
+        round += 1;
+    }
+    bus.unwatch(&theirs, "peer-talk").map_err(|error| failed("unwatch talk", error))?;
+    Ok(format!("{} talk rounds, {} watch events", round - 1, events.get()))
 }
 
 /// The nodes the store writes for a domain at boot (Xen's `init-dom0less`), as a guest with one
@@ -257,142 +383,115 @@ fn check_populated(
     Ok(format!("cpu/0 online, memory target {target} of {memory_kib} KiB, vm {vm}"))
 }
 
-/// What `k<count>` holds.
-fn torture_value(count: u64) -> String {
-    format!("v{count}-{:08x}", (count as u32).wrapping_mul(0x9E37_79B1))
-}
-
-pub fn torture(name: &str, info: &StartInfo) {
-    if let Err(why) = run_torture(name, info) {
-        println!("{name}: FAIL {why}");
-    }
-}
-
-fn run_torture(name: &str, info: &StartInfo) -> Result<(), String> {
-    let keep = u64::from(arg(info, "keep", 256).max(1));
-    let expected_pings = arg(info, "pings", 10);
-    let Some((mut bus, me)) = connect(name) else { return Err("no xenstore".into()) };
-    let base = format!("/local/domain/{me}/torture");
-    let (count_path, ping_path, done_path) =
-        (format!("{base}/count"), format!("{base}/ping"), format!("{base}/done"));
-    let pings = Rc::new(Cell::new(0));
-    let dones = Rc::new(Cell::new(0));
-    bus.watch(&ping_path, "ping", counter_callback(&pings))
-        .map_err(|error| format!("watching {ping_path}: {error}"))?;
-    bus.watch(&done_path, "done", counter_callback(&dones))
-        .map_err(|error| format!("watching {done_path}: {error}"))?;
-    let mut committed = match bus.read_string(&count_path) {
-        Ok(text) => text.parse().map_err(|_| format!("{count_path} holds {text:?}"))?,
-        Err(XsError::Errno(Errno::ENOENT)) => 0u64,
-        Err(error) => return Err(format!("reading {count_path}: {error}")),
-    };
-    let mut commits = 0u64;
-    let mut seen = [false; 64];
-    let (mut pings_handled, mut dones_handled) = (0, 0);
-    loop {
-        let result = bus.transaction(|tx| {
-            let count = match tx.read_string(&count_path) {
-                Ok(text) => text.parse::<u64>().map_err(|_| {
-                    XsError::Protocol(xenolith_runtime::xenbus::ProtocolError::Malformed(
-                        "the count is not a number",
-                    ))
-                })?,
-                Err(XsError::Errno(Errno::ENOENT)) => 0,
-                Err(error) => return Err(error),
-            };
-            tx.write(&count_path, format!("{}", count + 1).as_bytes())?;
-            tx.write(&format!("{base}/k{count}"), torture_value(count).as_bytes())?;
-            if count >= keep {
-                tx.rm(&format!("{base}/k{}", count - keep))?;
-            }
-            Ok(count + 1)
-        });
-        match result {
-            Ok(count) if count == committed + 1 => committed = count,
-            Ok(count) => {
-                return Err(format!("a commit moved the count to {count} from {committed}"))
-            }
-            Err(error) => return Err(format!("transaction {}: {error}", commits + 1)),
-        }
-        commits += 1;
-        bus.poll_watches().map_err(|error| format!("dispatching watches: {error}"))?;
-        if pings.get() != pings_handled {
-            pings_handled = pings.get();
-            match bus.read_string(&ping_path) {
-                Ok(text) => {
-                    let value: usize =
-                        text.parse().map_err(|_| format!("{ping_path} holds {text:?}"))?;
-                    if value == 0 || value >= seen.len() {
-                        return Err(format!("{ping_path} holds {value}"));
-                    }
-                    seen[value] = true;
-                    bus.write(&format!("{base}/pong"), text.as_bytes())
-                        .map_err(|error| format!("writing pong: {error}"))?;
-                }
-                // The watch fires once when it is set, before the killer wrote anything.
-                Err(XsError::Errno(Errno::ENOENT)) => {}
-                Err(error) => return Err(format!("reading {ping_path}: {error}")),
-            }
-        }
-        if dones.get() != dones_handled {
-            dones_handled = dones.get();
-            match bus.read(&done_path) {
-                Ok(_) => break,
-                Err(XsError::Errno(Errno::ENOENT)) => {}
-                Err(error) => return Err(format!("reading {done_path}: {error}")),
-            }
-        }
-    }
-    // The store must hold exactly what was committed.
-    match bus.read_string(&count_path) {
-        Ok(text) if text == format!("{committed}") => {}
-        other => return Err(format!("{count_path} reads {other:?}, committed {committed}")),
-    }
-    let first = committed.saturating_sub(keep);
-    for index in first..committed {
-        let path = format!("{base}/k{index}");
-        match bus.read_string(&path) {
-            Ok(value) if value == torture_value(index) => {}
-            other => return Err(format!("{path} reads {other:?} (committed {committed})")),
-        }
-    }
-    let children = bus.directory(&base).map_err(|error| format!("listing {base}: {error}"))?;
-    let keys: Vec<&String> = children.iter().filter(|child| child.starts_with('k')).collect();
-    if keys.len() as u64 != committed - first {
-        return Err(format!("{} k nodes in {base}, expected {}", keys.len(), committed - first));
-    }
-    let missing: Vec<usize> = (1..=expected_pings as usize)
-        .filter(|&ping| !seen.get(ping).copied().unwrap_or(false))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("no watch event for pings {missing:?} (commits={commits})"));
-    }
-    println!(
-        "{name}: PASS xs-torture commits={commits} pings={expected_pings} retries={}",
-        bus.stats().transaction_retries
-    );
-    Ok(())
-}
-
-/// xorshift64*: the killer's delays, reproducible from `seed=`.
+/// xorshift64*: delays and hostile bytes, reproducible from a `seed=`. The state must not be 0.
 pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
+    /// A generator for `seed` (any value; `stream` tells apart generators of one seed).
+    pub(crate) fn new(seed: u64, stream: u64) -> Self {
+        // splitmix64's finalizer spreads a small seed over all the bits.
+        let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Random((z ^ (z >> 31)) | 1)
+    }
+
     pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
+
+    /// A number below `bound` (0 if `bound` is 0).
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        self.next().checked_rem(bound).unwrap_or(0)
+    }
 }
 
-/// The killer's lines start with this, whatever its `name=`: `cargo xtask bench` reads them.
-const KILLER: &str = "xs-killer";
+/// Where domain `from` publishes the port of its signal to domain `to`.
+fn signal_path(from: u16, to: u16) -> String {
+    format!("/local/domain/{from}/signal/{to}")
+}
 
-pub fn killer(_name: &str, info: &StartInfo) {
-    if let Err(why) = run_killer(KILLER, info) {
-        println!("{KILLER}: FAIL {why}");
+/// Offers domain `to` a signal: an unbound port for it (`EVTCHNOP_alloc_unbound`), its number
+/// published at `~/signal/<to>`, readable by `to` only, written in one transaction so that `to`
+/// never finds it closed.
+pub(crate) fn offer_signal(bus: &mut Xenbus, me: u16, to: u16) -> Result<Port, String> {
+    let port = events::alloc_unbound(DOMID_SELF, to)
+        .map_err(|error| format!("an unbound port for d{to}: {error:?}"))?;
+    let path = signal_path(me, to);
+    let perms = [
+        Permission { domid: me, access: Access::None },
+        Permission { domid: to, access: Access::Read },
+    ];
+    let number = format!("{}", port.0);
+    bus.transaction(|tx| {
+        tx.write(&path, number.as_bytes())?;
+        tx.set_perms(&path, &perms)
+    })
+    .map_err(|error| format!("publishing {path}: {error}"))?;
+    Ok(port)
+}
+
+/// Waits (at most [`WAIT_NS`]) until `to` has bound a port [`offer_signal`] made: an event
+/// sent on an unbound port is dropped (Xen's `evtchn_send()` on `ECS_UNBOUND`).
+pub(crate) fn wait_bound(port: Port, to: u16) -> Result<(), String> {
+    let deadline = now() + WAIT_NS;
+    loop {
+        match events::status(DOMID_SELF, port.0) {
+            Ok(status) if status.status == EVTCHNSTAT_interdomain => return Ok(()),
+            Ok(status) if status.status == EVTCHNSTAT_unbound => {}
+            other => return Err(format!("port {} offered to d{to}: {other:?}", port.0)),
+        }
+        if now() > deadline {
+            return Err(format!("d{to} did not bind port {} in 60 s", port.0));
+        }
+        sleep(1_000_000);
     }
+}
+
+/// Raises a signal [`offer_signal`] made, once `to` has bound it.
+pub(crate) fn raise_signal(port: Port, to: u16) -> Result<(), String> {
+    wait_bound(port, to)?;
+    port.send().map_err(|error| format!("sending on port {} to d{to}: {error:?}", port.0))
+}
+
+/// Binds the signal domain `from` offers this one, once its node is there; masked, so that it
+/// is looked at with [`Port::take_pending`] or `SCHEDOP_poll` only, and not pending.
+pub(crate) fn bind_signal(bus: &mut Xenbus, me: u16, from: u16) -> Result<Port, String> {
+    let path = signal_path(from, me);
+    let deadline = now() + WAIT_NS;
+    // Until it is written, its parent is `from`'s and closed: EACCES, as Xen answers for a
+    // missing node under a node the reader may not read (`errno_from_parents()`).
+    let remote = loop {
+        match bus.read_string(&path) {
+            Ok(text) => break text.parse::<u32>().map_err(|_| format!("{path} holds {text:?}"))?,
+            Err(XsError::Errno(Errno::ENOENT | Errno::EACCES)) if now() < deadline => {}
+            Err(error) => return Err(format!("reading {path}: {error}")),
+        }
+        sleep(5_000_000);
+    };
+    let port = events::bind_interdomain(from, remote)
+        .map_err(|error| format!("binding d{from}'s port {remote}: {error:?}"))?;
+    port.mask();
+    // Binding sets the new port pending, in case the other end sent before
+    // (`evtchn_bind_interdomain()` in Xen's `xen/common/event_channel.c`). Not the signal: its
+    // sender waits until the port is bound, and the senders here raise it seconds later.
+    port.take_pending();
+    Ok(port)
+}
+
+/// Waits (at most [`WAIT_NS`]) for a bound signal.
+pub(crate) fn wait_signal(port: Port, what: &str) -> Result<(), String> {
+    let deadline = now() + WAIT_NS;
+    while !port.take_pending() {
+        if now() > deadline {
+            return Err(format!("no signal that {what} in 60 s"));
+        }
+        let _ = events::poll(&[port], deadline);
+    }
+    Ok(())
 }
 
 /// Reads `path` as a number every 5 ms until `done` says so (at most [`WAIT_NS`]).
@@ -419,230 +518,6 @@ pub(crate) fn wait_number(
         sleep(5_000_000);
     }
 }
-
-fn run_killer(name: &str, info: &StartInfo) -> Result<(), String> {
-    let stub = arg(info, "xenstore", 1) as u16;
-    let victim = arg(info, "victim", 2) as u16;
-    let kills = arg(info, "kills", 10);
-    let mut random = Random(u64::from(arg(info, "seed", 0x5EED)) | 1 << 40);
-    let Some((mut bus, _)) = connect(name) else { return Err("no xenstore".into()) };
-    let base = format!("/local/domain/{victim}/torture");
-    let count_path = format!("{base}/count");
-    wait_number(&mut bus, &count_path, "the victim's first 5 commits", |count| count >= 5)?;
-    let mut max_downtime = 0;
-    for kill in 1..=kills {
-        sleep(random.next() % 20_000_001);
-        let request = sched_remote_shutdown { domain_id: stub, _pad: 0, reason: SHUTDOWN_crash };
-        let start = now();
-        let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
-        if result != 0 {
-            return Err(format!("SCHEDOP_remote_shutdown of d{stub} returned {result}"));
-        }
-        // The client waits through the restart: the first READ answered ends the downtime.
-        let mut attempts = 0;
-        let count = loop {
-            match bus.read_string(&count_path) {
-                Ok(text) => break text.parse::<u64>().map_err(|_| format!("count {text:?}"))?,
-                Err(error) if attempts < 100 => {
-                    println!("{name}: kill {kill}: read failed ({error}), again");
-                    attempts += 1;
-                }
-                Err(error) => return Err(format!("no READ answered after kill {kill}: {error}")),
-            }
-        };
-        let downtime = now() - start;
-        max_downtime = max_downtime.max(downtime);
-        println!("{name}: kill {kill} downtime_ns={downtime}");
-        wait_number(&mut bus, &count_path, "the victim's progress", |value| value > count)?;
-        let ping = format!("{kill}");
-        bus.write(&format!("{base}/ping"), ping.as_bytes())
-            .map_err(|error| format!("writing ping {kill}: {error}"))?;
-        // The victim answers each ping before the next is sent, so it reads every value.
-        let pong = format!("{base}/pong");
-        wait_number(&mut bus, &pong, "the victim's pong", |value| value >= u64::from(kill))?;
-    }
-    bus.write(&format!("{base}/done"), b"1").map_err(|error| format!("writing done: {error}"))?;
-    println!("{name}: PASS kills={kills} max_downtime_ns={max_downtime}");
-    Ok(())
-}
-
-/// Counts the checks `xs-hostile` passes; the first failure ends the run.
-struct Checks<'a> {
-    name: &'a str,
-    passed: u32,
-}
-
-impl Checks<'_> {
-    /// `result` must be one of the errors in `accept`: which one.
-    fn error<T: core::fmt::Debug>(
-        &mut self,
-        what: &str,
-        result: Result<T, XsError>,
-        accept: &[Errno],
-    ) -> Result<Errno, String> {
-        match result {
-            Err(XsError::Errno(errno)) if accept.contains(&errno) => {
-                self.passed += 1;
-                println!("{}: {what} -> {} as expected", self.name, errno.name);
-                Ok(errno)
-            }
-            other => {
-                let names: Vec<&str> = accept.iter().map(|errno| errno.name).collect();
-                Err(format!("{what} -> {other:?}, expected {}", names.join(" or ")))
-            }
-        }
-    }
-
-    fn ok<T>(&mut self, what: &str, result: Result<T, XsError>) -> Result<T, String> {
-        match result {
-            Ok(value) => {
-                self.passed += 1;
-                println!("{}: {what} -> OK", self.name);
-                Ok(value)
-            }
-            Err(error) => Err(format!("{what} -> {error}")),
-        }
-    }
-}
-
-/// A raw request's reply, as a result (`XS_ERROR` as its error).
-fn raw(bus: &mut Xenbus, kind: u32, tx_id: u32, payload: &[u8]) -> Result<Vec<u8>, XsError> {
-    bus.raw(kind, tx_id, payload)?.into_result(kind)
-}
-
-pub fn hostile(name: &str, info: &StartInfo) {
-    let mut checks = Checks { name, passed: 0 };
-    match run_hostile(&mut checks, info) {
-        Ok(()) => println!("{name}: PASS xs-hostile checks={}", checks.passed),
-        Err(why) => println!("{name}: FAIL check {}: {why}", checks.passed + 1),
-    }
-}
-
-/// In order: unknown types, an oversized value, illegal paths, another domain's node,
-/// privileged requests, a watch flood, a transaction flood, an unknown transaction, a request
-/// in one-byte writes, and a header longer than `XENSTORE_PAYLOAD_MAX`.
-fn run_hostile(checks: &mut Checks<'_>, info: &StartInfo) -> Result<(), String> {
-    let name = checks.name;
-    let peer = arg(info, "peer", 0) as u16;
-    let Some((mut bus, me)) = connect(name) else { return Err("no xenstore".into()) };
-    let home = format!("/local/domain/{me}");
-    // Xen answers a type it has no handler for with ENOSYS (xenstored_core.c process_message).
-    for kind in [20, msg::XS_TYPE_COUNT, msg::XS_INVALID] {
-        let what = format!("message type {kind}");
-        checks.error(&what, raw(&mut bus, kind, 0, b"\0"), &[Errno::ENOSYS])?;
-    }
-    // Xen's node-size quota (2048 bytes by default) answers ENOSPC.
-    let big = [b'x'; 3000];
-    let quota = checks.error(
-        "a 3000-byte value",
-        bus.write(&format!("{home}/hostile/big"), &big),
-        &[Errno::ENOSPC, Errno::E2BIG],
-    )?;
-    println!("{name}: the node-size quota answers {}", quota.name);
-    for path in ["bad*chars", "a//b", "trailing/", "sp ace"] {
-        let path = format!("{home}/{path}");
-        checks.error(&format!("WRITE {path:?}"), bus.write(&path, b"x"), &[Errno::EINVAL])?;
-    }
-    checks.error("READ \"/\\x01\"", bus.read("/\x01"), &[Errno::EINVAL])?;
-    let theirs = format!("/local/domain/{peer}/name");
-    checks.error(&format!("READ {theirs}"), bus.read(&theirs), &[Errno::EACCES])?;
-    let privileged: [(&str, u32, String); 4] = [
-        ("INTRODUCE", msg::XS_INTRODUCE, format!("{peer}\0{}\0{}\0", 0x39001, 1)),
-        ("RELEASE", msg::XS_RELEASE, format!("{peer}\0")),
-        ("SET_TARGET", msg::XS_SET_TARGET, format!("{me}\0{peer}\0")),
-        ("CONTROL", msg::XS_CONTROL, String::from("print\0hello\0")),
-    ];
-    for (what, kind, payload) in privileged {
-        checks.error(what, raw(&mut bus, kind, 0, payload.as_bytes()), &[Errno::EACCES])?;
-    }
-    // Watches until the quota stops them, then RESET_WATCHES.
-    let mut watches = 0;
-    let flood = loop {
-        let payload = format!("{home}/hostile/w{watches}\0t{watches}\0");
-        match raw(&mut bus, msg::XS_WATCH, 0, payload.as_bytes()) {
-            Ok(_) if watches < 10_000 => watches += 1,
-            other => break other,
-        }
-        // The store fires each new watch once: drop those events as they come.
-        bus.poll_watches().map_err(|error| format!("draining watch events: {error}"))?;
-    };
-    println!("{name}: {watches} watches set before the store refused one");
-    checks.error("watch flood", flood, &[Errno::E2BIG, Errno::ENOSPC])?;
-    checks.ok("RESET_WATCHES", bus.reset_watches())?;
-    let again = format!("{home}/hostile/w0\0t0\0");
-    checks.ok("a watch after the reset", raw(&mut bus, msg::XS_WATCH, 0, again.as_bytes()))?;
-    checks.ok("its UNWATCH", raw(&mut bus, msg::XS_UNWATCH, 0, again.as_bytes()))?;
-    // Transactions until the quota stops them, then end them all.
-    let mut open = Vec::new();
-    let flood = loop {
-        match bus.transaction_start() {
-            Ok(id) if open.len() < 10_000 => open.push(id),
-            other => break other,
-        }
-    };
-    println!("{name}: {} transactions open before the store refused one", open.len());
-    checks.error("transaction flood", flood, &[Errno::ENOSPC, Errno::E2BIG])?;
-    for &id in &open {
-        bus.transaction_end(id, false)
-            .map_err(|error| format!("ending transaction {id}: {error}"))?;
-    }
-    checks.ok("ending the open transactions", Ok::<_, XsError>(open.len()))?;
-    let read_name = format!("{home}/name\0");
-    checks.error(
-        "READ in an unknown transaction",
-        raw(&mut bus, msg::XS_READ, 0x7fff_0001, read_name.as_bytes()),
-        &[Errno::ENOENT],
-    )?;
-    // One request, one byte per ring write (and notification).
-    let tiny = format!("{home}/hostile/tiny");
-    let req_id = bus.next_request_id();
-    let message = encode(msg::XS_WRITE, req_id, 0, format!("{tiny}\0split-write").as_bytes());
-    for byte in &message {
-        bus.send_bytes(core::slice::from_ref(byte), None)
-            .map_err(|error| format!("writing one byte: {error}"))?;
-    }
-    let reply = bus
-        .wait_reply(req_id, Some(now() + WAIT_NS))
-        .and_then(|reply| reply.into_result(msg::XS_WRITE));
-    checks.ok("a WRITE in one-byte pieces", reply)?;
-    match bus.read_string(&tiny) {
-        Ok(value) if value == "split-write" => {}
-        other => return Err(format!("{tiny} reads {other:?} after the split write")),
-    }
-    // A header announcing 4097 bytes: the store must drop this connection, answering nothing.
-    let req_id = bus.next_request_id();
-    let mut header = encode(msg::XS_READ, req_id, 0, &[]);
-    header[12..16].copy_from_slice(&4097u32.to_le_bytes());
-    bus.send_bytes(&header, None).map_err(|error| format!("sending the long header: {error}"))?;
-    let deadline = now() + 5_000_000_000;
-    while bus.error_field() != XENSTORE_ERROR_PROTO {
-        if let Some(reply) =
-            bus.try_receive().map_err(|error| format!("after the header: {error}"))?
-        {
-            return Err(format!("a reply after the long header: {:?}", reply.header));
-        }
-        if now() > deadline {
-            return Err(format!("error field {} 5 s after a 4097-byte header", bus.error_field()));
-        }
-        sleep(1_000_000);
-    }
-    sleep(200_000_000);
-    match bus.try_receive() {
-        Ok(None) => {}
-        other => return Err(format!("the store answered a dropped connection: {other:?}")),
-    }
-    checks.passed += 1;
-    println!(
-        "{name}: a 4097-byte header -> disconnected with XENSTORE_ERROR_PROTO (error feature {})",
-        if bus.server_features() & XENSTORE_SERVER_FEATURE_ERROR != 0 {
-            "offered"
-        } else {
-            "not offered"
-        }
-    );
-    Ok(())
-}
-
 pub fn bench(name: &str, info: &StartInfo) {
     let count = u64::from(arg(info, "count", 1000).max(1));
     let Some((mut bus, me)) = connect(name) else { return };
@@ -672,28 +547,48 @@ pub fn bench(name: &str, info: &StartInfo) {
 /// until the store stops it. The store's snapshot must always fit the xenstore domain's preserved
 /// region, so the write that would overflow it costs this domain its connection (ring `error`
 /// becomes `XENSTORE_ERROR_COMM`), unless a quota error comes first. Either way the store's
-/// other clients go on. `NAME: PASS xs-filler stopped after N nodes: ...`.
+/// other clients go on. With `notify=<id>` it first offers that domain a signal and waits for
+/// it to be bound, and raises it once stopped. `NAME: PASS xs-filler stopped after N nodes: ...`.
 pub fn filler(name: &str, info: &StartInfo) {
+    match run_filler(name, info) {
+        Ok(summary) => println!("{name}: PASS xs-filler {summary}"),
+        Err(why) => println!("{name}: FAIL {why}"),
+    }
+}
+
+fn run_filler(name: &str, info: &StartInfo) -> Result<String, String> {
     let size = arg(info, "size", 1900) as usize;
-    let Some((mut bus, me)) = connect(name) else { return };
+    let Some((mut bus, me)) = connect(name) else { return Err("no xenstore".into()) };
+    let notify = match info.bootarg("notify").and_then(|id| id.parse::<u16>().ok()) {
+        Some(to) => {
+            let port = offer_signal(&mut bus, me, to)?;
+            wait_bound(port, to)?;
+            Some((port, to))
+        }
+        None => None,
+    };
     let value = alloc::vec![b'f'; size];
+    let mut stopped = None;
     for index in 0..5000u32 {
         let path = format!("/local/domain/{me}/fill/n{index}");
         match bus.write(&path, &value) {
             Ok(()) => {}
             Err(XsError::Disconnected(error)) => {
-                return println!(
-                    "{name}: PASS xs-filler stopped after {index} nodes: disconnected (ring error {error})"
-                );
+                stopped =
+                    Some(format!("stopped after {index} nodes: disconnected (ring error {error})"));
+                break;
             }
             Err(XsError::Errno(errno)) => {
-                return println!(
-                    "{name}: PASS xs-filler stopped after {index} nodes: {}",
-                    errno.name
-                );
+                stopped = Some(format!("stopped after {index} nodes: {}", errno.name));
+                break;
             }
-            Err(error) => return println!("{name}: FAIL writing {path}: {error}"),
+            Err(error) => return Err(format!("writing {path}: {error}")),
         }
     }
-    println!("{name}: FAIL 5000 nodes of {size} bytes written and nothing stopped it");
+    let stopped = stopped
+        .ok_or_else(|| format!("5000 nodes of {size} bytes written and nothing stopped it"))?;
+    if let Some((port, to)) = notify {
+        raise_signal(port, to)?;
+    }
+    Ok(stopped)
 }
