@@ -167,6 +167,25 @@ impl Chaos {
         }
     }
 
+    /// A grant of someone's: a third of the time one the witness offers (ref 10 read-only to
+    /// this domain, 11-13 to others), else any id with any reference.
+    fn grant_of(&mut self) -> (u16, u32) {
+        if self.chance(3) {
+            (self.witness, 10 + self.below(4) as u32)
+        } else {
+            (self.domid() as u16, self.gref() as u32)
+        }
+    }
+
+    /// A port of someone's: a third of the time one of the witness's (2-5), else any.
+    fn port_of(&mut self) -> (u16, u32) {
+        if self.chance(3) {
+            (self.witness, 2 + self.below(4) as u32)
+        } else {
+            (self.domid() as u16, self.port() as u32)
+        }
+    }
+
     /// A count or size: none, small, maximal and overflowing ones.
     fn count(&mut self) -> u64 {
         match self.below(3) {
@@ -415,7 +434,13 @@ impl Chaos {
 
     /// `grant_table_op` (`grant_table.h`): each `GNTTABOP_*` with an array of its structures.
     fn grant_table_op(&mut self) -> [u64; 5] {
-        let cmd = self.below(14);
+        // Maps and copies, the calls that reach other domains' pages, weigh most.
+        let cmd = match self.below(10) {
+            0..=2 => 0,
+            3 | 4 => 5,
+            5 => 1,
+            _ => self.below(14),
+        };
         let count = if self.chance(6) { self.count() } else { 1 + self.below(4) };
         let built = count.min(8);
         // GNTTABOP_CMD_MASK: bits above 12 are a continuation's, never given to this caller.
@@ -436,8 +461,9 @@ impl Chaos {
                 let host = self.target();
                 put(a, host);
                 put(a + 8, self.pick(&[1u32, 1, 5, 2, 3, 0, 8, 16, 0xFF, u32::MAX]));
-                put(a + 12, self.gref() as u32);
-                put(a + 16, self.domid() as u16);
+                let (dom, gref) = self.grant_of();
+                put(a + 12, gref);
+                put(a + 16, dom);
             }
             // gnttab_unmap_grant_ref / unmap_and_replace: host_addr, dev_bus_addr or new_addr, handle.
             1 | 7 => {
@@ -463,15 +489,21 @@ impl Chaos {
                 put(a + 12, self.gref() as u32);
             }
             // gnttab_copy: source and dest (ref or gmfn, domid, offset), len, flags.
+            // GNTCOPY_source_gref is 1, GNTCOPY_dest_gref 2; now and then flags that do not
+            // match the ends, or unknown ones.
             5 => {
-                for side in [a, a + 16] {
+                let mut flags = 0;
+                for (side, gref_flag) in [(a, 1u16), (a + 16, 2)] {
+                    let (dom, gref) = self.grant_of();
                     let by_ref = self.chance(2);
-                    put(side, if by_ref { self.gref() } else { self.gfn() });
-                    put(side + 8, self.domid() as u16);
-                    put(side + 10, self.pick(&[0u16, 8, 2048, 4095, 4096, 0xFFFF]));
+                    put(side, if by_ref { u64::from(gref) } else { self.gfn() });
+                    put(side + 8, if by_ref { dom } else { self.domid() as u16 });
+                    put(side + 10, self.pick(&[0u16, 0, 8, 2048, 4095, 4096, 0xFFFF]));
+                    flags |= if by_ref { gref_flag } else { 0 };
                 }
-                put(a + 32, self.pick(&[0u16, 1, 8, 2048, 4096, 4097, 0xFFFF]));
-                put(a + 34, self.pick(&[0u16, 1, 2, 3, 4, 0xFFFF]));
+                put(a + 32, self.pick(&[0u16, 1, 8, 8, 2048, 4096, 4097, 0xFFFF]));
+                let flags = if self.chance(8) { self.pick(&[3u16, 4, 0xFFFF]) } else { flags };
+                put(a + 34, flags);
             }
             // gnttab_query_size: dom.
             6 => put(a, self.domid() as u16),
@@ -516,8 +548,9 @@ impl Chaos {
             }
             // evtchn_bind_interdomain: remote_dom, remote_port; evtchn_status: dom, port.
             0 | 5 => {
-                put(a, c.domid() as u16);
-                put(a + 4, c.port() as u32);
+                let (dom, port) = c.port_of();
+                put(a, dom);
+                put(a + 4, port);
             }
             // evtchn_bind_virq: virq, vcpu; the others: port or vCPU words.
             _ => {
