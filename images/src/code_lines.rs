@@ -16,8 +16,10 @@ use anyhow::{Context, Result};
 /// the core: block splitting, run-state areas, the wallclock, ID-register sanitizing and
 /// undefined-instruction injection; 8,500 until Xen's answers to every call an unprivileged
 /// domain may make (the differential conformance suite) added multicall, vm_assist, watchdogs
-/// and `memory_op`'s checks in Xen's order.
-pub const MAX_CORE_LINES: usize = 9000;
+/// and `memory_op`'s checks in Xen's order; 9,000 until bounded updates of guest-shared words
+/// (Xen's guest atomics after XSA-295: a guest hammering its event or grant words crashes itself
+/// instead of holding a pCPU) and their test hook.
+pub const MAX_CORE_LINES: usize = 9100;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {

@@ -4,7 +4,7 @@
 mod differential;
 mod xenstore_checks;
 
-use xenolith_images::{code_lines, debian, guest_tools};
+use xenolith_images::{code_lines, debian, guest_tools, hostile};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,7 +25,11 @@ cargo xtask <command>
   build [MANIFEST]                 build the core and pack the system's boot bundle
   check MANIFEST...                validate manifests (file:line:column errors)
   test                             everything CI runs: format, lints, host and QEMU tests, the
-                                   conformance suite, xenstore fuzzing and Miri
+                                   conformance suite, 1,000,000 hostile hypercalls with a fresh
+                                   seed, xenstore fuzzing and Miri
+  soak [--calls N] [--seed S] [--only A+B]
+                                   the hostile domain's run, longer (10,000,000 calls), replaying
+                                   a seed, or limited to some hypercall numbers
   test-host                        host unit and integration tests only
   test-qemu                        QEMU system tests only
   lint                             cargo fmt --check and clippy -D warnings: host, bare metal
@@ -63,7 +67,13 @@ fn dispatch(args: &[String]) -> Result<()> {
             lint()?;
             cargo_test(&["--workspace"])?;
             differential::run()?;
+            hostile_run(hostile::CI_CALLS, hostile::fresh_seed(), None)?;
             xenstore_checks()
+        }
+        "soak" => {
+            qemu::ensure_installed()?;
+            let (calls, seed, only) = soak_options(rest)?;
+            hostile_run(calls, seed, only.as_deref())
         }
         "xenstore-checks" => xenstore_checks(),
         "conformance" => {
@@ -83,6 +93,42 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         other => bail!("unknown command {other:?}\n\n{HELP}"),
     }
+}
+
+/// The hostile domain's run (`xenolith_images::hostile`): its summary line, or its error with
+/// the seed to replay it.
+fn hostile_run(calls: u64, seed: u64, only: Option<&str>) -> Result<()> {
+    let outcome = hostile::run(calls, seed, only).with_context(|| {
+        format!("the hostile run failed (replay: cargo xtask soak --calls {calls} --seed {seed})")
+    })?;
+    println!("xtask: {}", outcome.summary());
+    Ok(())
+}
+
+/// `soak [--calls N] [--seed S] [--only A+B]`: 10,000,000 calls and a fresh seed unless given;
+/// `--only` limits the calls to those hypercall numbers.
+fn soak_options(args: &[String]) -> Result<(u64, u64, Option<String>)> {
+    let (mut calls, mut seed, mut only) = (10_000_000, hostile::fresh_seed(), None);
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = iter.next().with_context(|| format!("{arg} needs a value"))?;
+        if arg == "--only" {
+            ensure!(
+                value.split('+').all(|n| n.parse::<u8>().is_ok_and(|n| n < 64)),
+                "--only {value:?}: hypercall numbers 0-63 joined with +"
+            );
+            only = Some(value.clone());
+            continue;
+        }
+        let number: u64 =
+            value.parse().with_context(|| format!("{arg} {value:?} is not a whole number"))?;
+        match arg.as_str() {
+            "--calls" => calls = number,
+            "--seed" => seed = number,
+            other => bail!("unknown soak option {other:?} (--calls N, --seed S, --only A+B)"),
+        }
+    }
+    Ok((calls, seed, only))
 }
 
 /// Seconds the test command fuzzes the xenstore wire parser and store.

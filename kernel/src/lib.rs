@@ -38,6 +38,7 @@ pub mod grant {
 /// Memory: the frame allocator and translation tables.
 pub mod mm {
     pub mod frame;
+    pub mod guest_atomic;
     pub mod lpae;
 }
 /// The machine: the host DTB and the command line.

@@ -158,9 +158,33 @@ pub fn mailbox_gfn(memory_mib: u64) -> u64 {
     (GUEST_RAM0_BASE + (memory_mib << 20) - DTB_SPACE - PAGE) / PAGE
 }
 
-/// Waits, yielding, until domain `id` writes a non-zero value to its mailbox (at most `polls`
-/// looks), and returns it (0: it never did).
+/// Waits until domain `id` writes a non-zero value to its mailbox (at most `polls` looks, 10 ms
+/// of virtual time apart), and returns it (0: it never did). The page is mapped only while it is
+/// read: a foreign mapping keeps its owner from giving any memory back (`-EBUSY`).
 pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError> {
+    for _ in 0..polls {
+        let value = read_mailbox(id, gfn)?;
+        if value != 0 {
+            return Ok(value);
+        }
+        sleep_ms(10);
+    }
+    Ok(0)
+}
+
+/// Sleeps `ms` of virtual time (`SCHEDOP_poll` on no port until a deadline).
+fn sleep_ms(ms: u64) {
+    let (ticks, frequency): (u64, u64);
+    // SAFETY: reading the virtual counter and its frequency has no side effect.
+    unsafe {
+        core::arch::asm!("isb", "mrs {0}, cntvct_el0", "mrs {1}, cntfrq_el0", out(reg) ticks, out(reg) frequency, options(nomem, nostack))
+    };
+    let now = (u128::from(ticks) * 1_000_000_000 / u128::from(frequency.max(1))) as u64;
+    let _ = xenolith_runtime::events::poll(&[], now + ms * 1_000_000);
+}
+
+/// Domain `id`'s mailbox word, read through a foreign mapping made for the read.
+fn read_mailbox(id: u16, gfn: u64) -> Result<u64, BuildError> {
     let idxs = [gfn];
     let gpfns = [WINDOW / PAGE];
     let mut errors = [0i32; 1];
@@ -180,17 +204,10 @@ pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError
     if errors[0] != 0 {
         return Err(BuildError::Hypercall("mapping the mailbox page", i64::from(errors[0])));
     }
-    let mut value = 0;
-    for _ in 0..polls {
-        // SAFETY: WINDOW was just mapped to the domain's mailbox frame (the entry reported
-        // success) and is identity-mapped here as normal memory; the other domain writes it,
-        // hence the volatile read.
-        value = unsafe { core::ptr::read_volatile(WINDOW as *const u64) };
-        if value != 0 {
-            break;
-        }
-        hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
-    }
+    // SAFETY: WINDOW was just mapped to the domain's mailbox frame (the entry reported success)
+    // and is identity-mapped here as normal memory; the other domain writes it, hence the
+    // volatile read.
+    let value = unsafe { core::ptr::read_volatile(WINDOW as *const u64) };
     let remove = xen_remove_from_physmap { domid: DOMID_SELF, _pad: [0; 6], gpfn: WINDOW / PAGE };
     check(
         "unmapping the mailbox",
@@ -216,13 +233,15 @@ pub fn shrink(id: u16, memory_mib: u64) -> Result<(), BuildError> {
     }
 }
 
-/// Builds and unpauses a 1-vCPU domain from bundle module `module` with `memory_mib` of RAM,
+/// Builds and unpauses a domain of `vcpus` vCPUs (vCPU 0 started; the guest starts the others
+/// with PSCI) from bundle module `module` with `memory_mib` of RAM,
 /// `args` as its command line and, if `ramdisk` names a bundle module, that module as its initial
 /// ramdisk (xl.cfg `ramdisk`). Returns its id.
 pub fn build(
     module: &str,
     ramdisk: Option<&str>,
     memory_mib: u64,
+    vcpus: u32,
     args: &str,
 ) -> Result<u16, BuildError> {
     if memory_mib < 2 || !memory_mib.is_multiple_of(2) {
@@ -233,7 +252,7 @@ pub fn build(
     let memory = u32::try_from(memory_mib).map_err(|_| BuildError::Memory)?;
     let config = DomainConfig {
         memory_mib: memory,
-        vcpus: 1,
+        vcpus,
         cmdline: args,
         initrd_size: ramdisk.as_ref().map(|bytes| bytes.len() as u64),
     };
@@ -241,7 +260,7 @@ pub fn build(
     let ram = memory_mib << 20;
 
     let mut config = xen_domctl_createdomain::new_zeroed();
-    config.max_vcpus = 1;
+    config.max_vcpus = vcpus;
     config.flags = 0;
     let (result, op) = domctl(XEN_DOMCTL_createdomain, 0, DomctlPayload::new(&config));
     check("XEN_DOMCTL_createdomain", result)?;

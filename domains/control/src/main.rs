@@ -3,9 +3,13 @@
 //! bundle domctls to read images the system was booted with.
 //!
 //! Its command line says what to do, in order:
+//! - `after=<domid>:<MiB>`: first waits until that domain (of that much RAM) writes its mailbox
+//!   page, so that its setting-up is over before the free pages are counted;
 //! - `build=<module>` with `memory=<MiB>`, `args=<guest command line, commas for spaces>` and
-//!   optionally `ramdisk=<module>`: builds a domain from a boot-bundle module (ELF or arm64
-//!   `Image`, with that module as its initial ramdisk), like `xl create`;
+//!   optionally `ramdisk=<module>`, `vcpus=<count>` (1) and `polls=<count>` (how many times to
+//!   look at the mailbox, yielding between looks; 50,000,000): builds a domain from a
+//!   boot-bundle module (ELF or arm64 `Image`, with that module as its initial ramdisk), like
+//!   `xl create`;
 //! - then it waits for the guest to write its mailbox page (the page below its DTB), lists
 //!   domains like `xl list`, destroys the guest (`destroy=1`), and checks every frame came back.
 #![cfg_attr(target_os = "none", no_std)]
@@ -27,6 +31,20 @@ mod control {
 
     fn main(info: &StartInfo) {
         println!("control: the control domain is up");
+        if let Some((after, mib)) = info.bootarg("after").and_then(|value| value.split_once(':')) {
+            // Another domain still setting itself up would change the free pages counted below.
+            let (Ok(after), Ok(mib)) = (after.parse::<u16>(), mib.parse::<u64>()) else {
+                println!("control: FAIL after={after}:{mib} is not <domid>:<MiB>");
+                return;
+            };
+            match builder::wait_for_mailbox(after, builder::mailbox_gfn(mib), 100_000) {
+                Ok(0) | Err(_) => {
+                    println!("control: FAIL domain {after} never said it was ready");
+                    return;
+                }
+                Ok(_) => println!("control: domain {after} is ready"),
+            }
+        }
         let free_before = xl::free_pages();
         xl::list();
         let Some(module) = info.bootarg("build") else {
@@ -48,7 +66,11 @@ mod control {
             core::arch::asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack))
         };
         println!("control: building {module} at counter {now}");
-        let id = match builder::build(module, info.bootarg("ramdisk"), memory_mib, guest_args) {
+        let vcpus: u32 = info.bootarg("vcpus").and_then(|value| value.parse().ok()).unwrap_or(1);
+        let polls: u64 =
+            info.bootarg("polls").and_then(|value| value.parse().ok()).unwrap_or(50_000_000);
+        let built = builder::build(module, info.bootarg("ramdisk"), memory_mib, vcpus, guest_args);
+        let id = match built {
             Ok(id) => id,
             Err(error) => {
                 println!("control: FAIL building {module}: {error}");
@@ -57,7 +79,7 @@ mod control {
         };
         println!("control: built domain {id} from {module} ({memory_mib} MiB) and unpaused it");
         // The guest reports through its mailbox page; wait for it (bounded), never for a time.
-        match builder::wait_for_mailbox(id, builder::mailbox_gfn(memory_mib), 50_000_000) {
+        match builder::wait_for_mailbox(id, builder::mailbox_gfn(memory_mib), polls) {
             Ok(0) => {
                 println!("control: FAIL domain {id} never wrote its mailbox");
                 return;

@@ -144,6 +144,10 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
     if let Some(fault) = config.params.test_fault {
         arch::boot::trigger_test_fault(fault);
     }
+    if let Some(attempts) = config.params.test_guest_atomic_attempts {
+        log::warn!("test hook: guest-shared words get {attempts} update attempts");
+        xenolith_kernel::mm::guest_atomic::set_attempts(attempts);
+    }
 
     let ready = cpu::counter();
     log::info!(

@@ -48,6 +48,7 @@ use xenolith_abi::xen::event_channel::{
     EVTCHNSTAT_virq,
 };
 
+use crate::mm::guest_atomic;
 use crate::policy::DomainId;
 
 /// An event-channel port number (`evtchn_port_t`).
@@ -105,17 +106,19 @@ pub const BITMAP_WORDS: usize = 64;
 /// guest. Port `p` is bit `p % 64` of word `p / 64`.
 #[derive(Clone, Copy, Debug)]
 pub struct Bitmaps<'a> {
+    owner: DomainId,
     pending: &'a [AtomicU64; BITMAP_WORDS],
     mask: &'a [AtomicU64; BITMAP_WORDS],
 }
 
 impl<'a> Bitmaps<'a> {
-    /// The bitmaps at `pending` and `mask`.
+    /// Domain `owner`'s bitmaps at `pending` and `mask`.
     pub fn new(
+        owner: DomainId,
         pending: &'a [AtomicU64; BITMAP_WORDS],
         mask: &'a [AtomicU64; BITMAP_WORDS],
     ) -> Self {
-        Self { pending, mask }
+        Self { owner, pending, mask }
     }
 
     fn bit(port: Port) -> (usize, u64) {
@@ -134,22 +137,26 @@ impl<'a> Bitmaps<'a> {
         self.mask[word].load(Ordering::Acquire) & bit != 0
     }
 
-    /// Sets the pending bit; whether it was set.
+    /// Sets the pending bit; whether it was set. Bounded ([`guest_atomic`]): if the guest
+    /// keeps the word changing, the event is dropped (reported as already pending) and the
+    /// guest crashed.
     pub fn test_and_set_pending(&self, port: Port) -> bool {
         let (word, bit) = Self::bit(port);
-        self.pending[word].fetch_or(bit, Ordering::AcqRel) & bit != 0
+        guest_atomic::update(self.owner, &self.pending[word], |v| v | bit)
+            .is_none_or(|v| v & bit != 0)
     }
 
-    /// Clears the pending bit (as the guest does when it handles the event).
+    /// Clears the pending bit (as the guest does when it handles the event); bounded.
     pub fn clear_pending(&self, port: Port) {
         let (word, bit) = Self::bit(port);
-        self.pending[word].fetch_and(!bit, Ordering::AcqRel);
+        guest_atomic::update(self.owner, &self.pending[word], |v| v & !bit);
     }
 
-    /// Clears the mask bit; whether it was set.
+    /// Clears the mask bit; whether it was set (bounded: `false` if given up).
     pub fn test_and_clear_mask(&self, port: Port) -> bool {
         let (word, bit) = Self::bit(port);
-        self.mask[word].fetch_and(!bit, Ordering::AcqRel) & bit != 0
+        guest_atomic::update(self.owner, &self.mask[word], |v| v & !bit)
+            .is_some_and(|v| v & bit != 0)
     }
 }
 

@@ -32,6 +32,7 @@ use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_kernel::event::evtchn::{
     Bitmaps, Close, EventTable, Port, SendTarget, BITMAP_WORDS, MAX_PORTS,
 };
+use xenolith_kernel::mm::guest_atomic;
 use xenolith_kernel::policy::{DomainId, Operation};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -48,14 +49,14 @@ const PENDING_SEL_OFFSET: u64 = 8;
 pub const MAX_POLL_PORTS: u32 = 128;
 
 /// The 2-level bitmaps of the shared-info page at physical address `shared_info`.
-fn bitmaps(shared_info: u64) -> Bitmaps<'static> {
+fn bitmaps(id: DomainId, shared_info: u64) -> Bitmaps<'static> {
     // SAFETY: `shared_info` is a page-aligned frame the core allocated for one domain and frees
     // only after the domain's event table (which holds these) is dropped; both arrays (at 48 and
     // 560, 512 bytes each) are 8-byte aligned and inside it.
     let pending = unsafe { crate::mm::memory::shared(shared_info + PENDING_OFFSET) };
     // SAFETY: as above.
     let mask = unsafe { crate::mm::memory::shared(shared_info + MASK_OFFSET) };
-    Bitmaps::new(pending, mask)
+    Bitmaps::new(id, pending, mask)
 }
 
 /// A new domain's event table (`evtchn_init`), over its shared-info page.
@@ -64,7 +65,7 @@ pub fn new_table(
     shared_info: u64,
     vcpus: u32,
 ) -> Result<EventTable<'static>, XenError> {
-    EventTable::new(id, bitmaps(shared_info), MAX_PORTS as Port - 1, vcpus)
+    EventTable::new(id, bitmaps(id, shared_info), MAX_PORTS as Port - 1, vcpus)
 }
 
 /// `vcpu_mark_events_pending` after setting selector bit `word` of the `vcpu_info` at physical
@@ -76,15 +77,19 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
     let selector: &AtomicU64 = unsafe { crate::mm::memory::shared(info + PENDING_SEL_OFFSET) };
     // SAFETY: as above; the pending byte is at offset 0.
     let upcall: &AtomicU8 = unsafe { crate::mm::memory::shared(info) };
+    // Bounded (`guest_atomic`): a guest that keeps these words changing gets no upcall and is
+    // crashed.
+    let Some(owner) = table.vcpu(slot).map(|vcpu| vcpu.domain) else { return };
     match word {
         Some(word) => {
-            if selector.fetch_or(1 << word, Ordering::AcqRel) & (1 << word) != 0 {
+            let bit = 1 << word;
+            if guest_atomic::update(owner, selector, |v| v | bit).is_none_or(|v| v & bit != 0) {
                 return;
             }
         }
         None => selector.store(u64::MAX, Ordering::Release),
     }
-    if upcall.swap(1, Ordering::AcqRel) == 0 {
+    if guest_atomic::update(owner, upcall, |_| 1) == Some(0) {
         crate::event::virq::raise(table, slot, GUEST_EVTCHN_PPI);
     }
 }

@@ -48,7 +48,8 @@ pub fn seed_reserved(state: &mut GrantState, gref: u32, server: DomainId, gfn: u
     if !grow(state, 1) {
         return false;
     }
-    let entries = FrameEntries(&state.frames);
+    // Only the words are written here, with no update that could name an owner.
+    let entries = FrameEntries(&state.frames, DomainId::MAX);
     let Some((header, frame)) = entries.words(gref) else {
         return false;
     };
@@ -65,8 +66,8 @@ pub fn release_frames(state: &mut GrantState) {
     state.frames.clear();
 }
 
-/// A table's version-1 entries in its core-owned frames.
-pub struct FrameEntries<'a>(pub &'a [u64]);
+/// A table's version-1 entries in its core-owned frames, and the domain whose table it is.
+pub struct FrameEntries<'a>(pub &'a [u64], pub DomainId);
 
 impl Entries for FrameEntries<'_> {
     fn len(&self) -> u32 {
@@ -82,6 +83,10 @@ impl Entries for FrameEntries<'_> {
         // SAFETY: as above; the frame word is at `entry + 4`.
         let frame_word = unsafe { memory::shared(entry + 4) };
         Some((first, frame_word))
+    }
+
+    fn owner(&self) -> DomainId {
+        self.1
     }
 }
 
@@ -151,7 +156,7 @@ impl Table {
     /// Drops one pin of kind `usage`/`readonly` on grant `gref` of domain `id`, if it exists.
     fn unpin_grant(&mut self, id: DomainId, gref: grant_ref_t, readonly: bool, usage: Usage) {
         if let Some(domain) = self.domain_mut(id) {
-            let entries = FrameEntries(&domain.grants.frames);
+            let entries = FrameEntries(&domain.grants.frames, id);
             let _ = grant::unpin(&mut domain.grants.active, &entries, gref, readonly, usage);
         }
     }

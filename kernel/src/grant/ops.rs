@@ -112,7 +112,7 @@ fn unmap_and_replace(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_and_repl
 /// `swap_grant_ref`: swaps two of the caller's own version-1 entries, neither pinned.
 fn swap(caller: &mut Caller<'_>, op: &mut gt::gnttab_swap_grant_ref) {
     let Some(domain) = caller.table.domain_mut(caller.domain) else { return };
-    let entries = FrameEntries(&domain.grants.frames);
+    let entries = FrameEntries(&domain.grants.frames, caller.domain);
     let (Some(a), Some(b)) = (entries.words(op.ref_a), entries.words(op.ref_b)) else {
         op.status = gt::GNTST_bad_gntref;
         return;
@@ -275,7 +275,7 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     table.domain(me).ok_or(gt::GNTST_general_error)?.grants.maptrack.free_handle()?;
     let granter = table.domain_mut(granter_id).ok_or(gt::GNTST_bad_domain)?;
     let generation = granter.generation;
-    let entries = FrameEntries(&granter.grants.frames);
+    let entries = FrameEntries(&granter.grants.frames, granter_id);
     let gfn = grant::pin(&mut granter.grants.active, &entries, me, op.r#ref, readonly, Usage::Map)?;
     let undo = |table: &mut Table, status: i16| {
         table.unpin_grant(granter_id, op.r#ref, readonly, Usage::Map);
@@ -357,7 +357,7 @@ fn acquire(
         let phys = domain.ram_frame(end.gmfn()).ok_or(gt::GNTST_bad_page)?;
         return Ok(End { phys, pinned: None });
     }
-    let entries = FrameEntries(&domain.grants.frames);
+    let entries = FrameEntries(&domain.grants.frames, id);
     let gfn =
         grant::pin(&mut domain.grants.active, &entries, me, end.gref(), readonly, Usage::Copy)?;
     match domain.ram_frame(u64::from(gfn)) {

@@ -73,6 +73,7 @@ use xenolith_abi::xen::grant_table::{
 pub use xenolith_abi::xen::grant_table::{grant_handle_t, grant_ref_t};
 use xenolith_abi::xen::hypercall::{domid_t, DOMID_SELF};
 
+use crate::mm::guest_atomic;
 use crate::mm::lpae::PAGE_SIZE;
 use crate::policy::DomainId;
 
@@ -110,6 +111,9 @@ pub trait Entries {
     /// little-endian layout of `grant_entry_v1`) and its `frame` word; `None` beyond
     /// [`Self::len`].
     fn words(&self, gref: grant_ref_t) -> Option<(&AtomicU32, &AtomicU32)>;
+
+    /// The granter: the domain that writes these words.
+    fn owner(&self) -> DomainId;
 }
 
 /// One pinned grant (`struct active_grant_entry`, :353): the domain it is pinned for, the
@@ -224,18 +228,17 @@ fn set_status_v1(
 }
 
 /// `reduce_status_for_pin` (:919) after a pin of kind `readonly` went: clears `GTF_reading` if
-/// no pin is left, and `GTF_writing` if this was a write pin and no write pin is left, with
-/// one atomic and (`gnttab_clear_flags`). Release: our accesses to the frame come before the
-/// granter sees the bit clear. Without LSE the and is an exclusive-monitor loop the guest can
-/// prolong by writing the word; Xen on Arm bounds such loops and pauses the guest
-/// (`asm/guest_atomics.h`, XSA-295), so the core should be built with LSE or do likewise.
-fn reduce_status(header: &AtomicU32, left: Option<&Active>, readonly: bool) {
+/// no pin is left, and `GTF_writing` if this was a write pin and no write pin is left, in one
+/// update (`gnttab_clear_flags`). Release: our accesses to the frame come before the granter
+/// sees the bit clear. Bounded as Xen's `guest_clear_mask16` (XSA-295, [`guest_atomic`]): a
+/// granter that keeps the word changing keeps its flags set and is crashed.
+fn reduce_status(owner: DomainId, header: &AtomicU32, left: Option<&Active>, readonly: bool) {
     let mut clear = if left.is_some() { 0 } else { GTF_reading };
     if !readonly && left.is_none_or(|active| active.write_pins() == 0) {
         clear |= GTF_writing;
     }
     if clear != 0 {
-        header.fetch_and(!u32::from(clear), Ordering::Release);
+        guest_atomic::update(owner, header, |v| v & !u32::from(clear));
     }
 }
 
@@ -281,7 +284,7 @@ pub fn pin(
             // A copy re-reads the frame and refuses a changed one (:2801-2812); a mapping keeps
             // the frame of the first pin (:1087-1099).
             Some(pinned) if usage == Usage::Copy && pinned.frame != frame => {
-                reduce_status(header, current.as_ref(), readonly);
+                reduce_status(entries.owner(), header, current.as_ref(), readonly);
                 return Err(GNTST_general_error);
             }
             Some(_) => {}
@@ -314,7 +317,7 @@ pub fn unpin(
         active.pinned.remove(&gref);
     }
     if let Some((header, _)) = entries.words(gref) {
-        reduce_status(header, left.as_ref(), readonly);
+        reduce_status(entries.owner(), header, left.as_ref(), readonly);
     }
     Ok(())
 }

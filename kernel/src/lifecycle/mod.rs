@@ -28,6 +28,7 @@ use xenolith_abi::xen::hvm::{
 };
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
+use xenolith_kernel::mm::guest_atomic;
 
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
@@ -393,8 +394,19 @@ pub fn crash_domain(table: &mut Table, id: DomainId, why: core::fmt::Arguments<'
 const SHUTDOWN_REASONS: [&str; 6] =
     ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
-/// Destroys every shut-down domain no pCPU is running.
+/// Crashes every domain that kept a shared word changing under the core's bounded updates
+/// (`guest_atomic`), then destroys every shut-down domain no pCPU is running.
 pub fn reap(table: &mut Table) {
+    let contended = guest_atomic::take_contended();
+    for id in (0..64).filter(|&id| contended & (1 << id) != 0) {
+        if table.domain(id).is_some() {
+            crash_domain(
+                table,
+                id,
+                format_args!("it kept a word it shares with the core changing"),
+            );
+        }
+    }
     let dead: Vec<DomainId> = table
         .domains
         .iter()

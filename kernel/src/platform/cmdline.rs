@@ -7,7 +7,7 @@
 //! Several lines (for instance the image's built-in line, then the DTB's `/chosen/bootargs`) are applied
 //! in order onto one [`Params`]; for each parameter the last accepted value wins.
 //!
-//! The test hooks (`test_wx_mapping`, `test_fault=`) are accepted only when the core is built with the
+//! The test hooks (`test_wx_mapping`, `test_fault=`, `test_guest_atomic_attempts=`) are accepted only when the core is built with the
 //! `test-hooks` cargo feature; otherwise they are refused with [`Diagnostic::NotBuiltIn`], so a shipped
 //! image cannot be talked into mapping a page W+X.
 //!
@@ -148,6 +148,9 @@ pub struct Params<'a> {
     pub test_wx_mapping: bool,
     /// `test_fault=<fault>` (test hook): raise this fault at EL2 once booted.
     pub test_fault: Option<TestFault>,
+    /// `test_guest_atomic_attempts=<n>` (test hook): the bound on updates of guest-shared words
+    /// (`mm::guest_atomic`), lowered so that a test can make a guest lose.
+    pub test_guest_atomic_attempts: Option<u32>,
 }
 
 /// A token [`Params::apply`] refused. The parameter it named keeps its previous value.
@@ -211,10 +214,11 @@ enum Name {
     OnPanic,
     TestWxMapping,
     TestFault,
+    TestGuestAtomicAttempts,
 }
 
 /// Each parameter's spelling with underscores and what a value must look like, for diagnostics.
-const NAMES: [(Name, &str, &str); 9] = [
+const NAMES: [(Name, &str, &str); 10] = [
     (Name::Loglvl, "loglvl", LOGLVL),
     (Name::Sched, "sched", SCHED),
     (Name::Console, "console", CONSOLE),
@@ -224,11 +228,12 @@ const NAMES: [(Name, &str, &str); 9] = [
     (Name::OnPanic, "on_panic", ON_PANIC),
     (Name::TestWxMapping, "test_wx_mapping", BOOLEAN),
     (Name::TestFault, "test_fault", TEST_FAULT),
+    (Name::TestGuestAtomicAttempts, "test_guest_atomic_attempts", MAXCPUS),
 ];
 
 /// Whether `parameter` exists only with the `test-hooks` feature.
 fn is_test_hook(parameter: Name) -> bool {
-    matches!(parameter, Name::TestWxMapping | Name::TestFault)
+    matches!(parameter, Name::TestWxMapping | Name::TestFault | Name::TestGuestAtomicAttempts)
 }
 
 /// Every parameter name this build knows (the test hooks only with the `test-hooks` feature), for
@@ -301,6 +306,10 @@ impl<'a> Params<'a> {
             }
             Name::OnPanic => self.on_panic = OnPanic::parse(value).ok_or(bad)?,
             Name::TestFault => self.test_fault = Some(TestFault::parse(value).ok_or(bad)?),
+            Name::TestGuestAtomicAttempts => {
+                self.test_guest_atomic_attempts =
+                    Some(parse_u32(value).filter(|&n| n >= 1).ok_or(bad)?);
+            }
             // Set above, with the other booleans.
             Name::TestWxMapping => {}
         }

@@ -7,14 +7,14 @@ const DOM_A: DomainId = 1;
 const DOM_B: DomainId = 2;
 
 /// Fresh `shared_info` bitmaps for one table (leaked: tests are short-lived).
-fn bits() -> Bitmaps<'static> {
+fn bits(id: DomainId) -> Bitmaps<'static> {
     let words: &'static [[AtomicU64; BITMAP_WORDS]; 2] =
         Box::leak(Box::new(core::array::from_fn(|_| core::array::from_fn(|_| AtomicU64::new(0)))));
-    Bitmaps::new(&words[0], &words[1])
+    Bitmaps::new(id, &words[0], &words[1])
 }
 
 fn new(id: DomainId, max_port: Port, vcpus: u32) -> Result<EventTable<'static>, XenError> {
-    EventTable::new(id, bits(), max_port, vcpus)
+    EventTable::new(id, bits(id), max_port, vcpus)
 }
 
 fn table(id: DomainId) -> EventTable<'static> {

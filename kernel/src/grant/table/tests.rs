@@ -68,6 +68,10 @@ impl Entries for Table {
         let index = gref as usize * 2;
         Some((self.0.get(index)?, self.0.get(index + 1)?))
     }
+
+    fn owner(&self) -> DomainId {
+        GRANTER
+    }
 }
 
 /// A table of 8 entries with entry 1 granted to `DOM_A` with `flags`, and its active table.

@@ -34,11 +34,15 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
+mod atomics;
+#[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
 mod events;
 #[cfg(target_os = "none")]
 mod grants;
+#[cfg(target_os = "none")]
+mod hostile;
 #[cfg(target_os = "none")]
 mod restart;
 #[cfg(target_os = "none")]
@@ -115,6 +119,10 @@ mod guest {
             "xs-hostile" => crate::xenstore_hostile::hostile(name, info),
             "xs-bench" => crate::xenstore::bench(name, info),
             "xs-filler" => crate::xenstore::filler(name, info),
+            "hostile" => crate::hostile::hostile(info),
+            "atomics-hammer" => crate::atomics::hammer(info),
+            "atomics-peer" => crate::atomics::peer(info),
+            "witness" => crate::hostile::witness(info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
