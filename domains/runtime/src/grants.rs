@@ -197,6 +197,14 @@ pub fn grant_access(
     Ok(())
 }
 
+/// Entry `gref`'s `(flags, domid)` as they stand, with the `GTF_reading`/`GTF_writing` the
+/// hypervisor keeps in them while the grant is mapped or copied; `None` beyond the mapped
+/// table. A never-written entry reads `(0, 0)`: Xen hands out zeroed table frames.
+pub fn entry_header(gref: grant_ref_t) -> Option<(u16, domid_t)> {
+    let word = entry(gref)?.0.load(Ordering::Acquire);
+    Some((word as u16, (word >> 16) as domid_t))
+}
+
 /// Ends the grant in entry `gref` unless it is in use (Linux's `gnttab_end_foreign_access_ref`
 /// for version 1): clears its flags only if neither `GTF_reading` nor `GTF_writing` is set.
 /// False if the grant is mapped or being copied (or `gref` is beyond the mapped table); then the

@@ -1,12 +1,15 @@
 //! Event-channel behaviours of the test guest:
 //!
-//! - `evtchn-server` (`peer=<id>`): offers port 1 to the peer, answers every event with one, then
-//!   closes its end after `rounds=<n>` round trips;
+//! - `evtchn-server` (`peer=<id>`, optionally `witness=<id>`): offers port 1 to the peer, then a
+//!   decoy port to the peer that nobody binds, then a port to the witness, answers every event
+//!   on port 1 with one, then closes its end after `rounds=<n>` round trips;
 //! - `evtchn-client` (`peer=<id>`, `port=<p>`): binds to the server's port, runs `rounds=<n>`
 //!   round trips with upcalls through the vGIC, prints the time per round trip, then checks its
 //!   end is left unbound once the server closed its own;
-//! - `evtchn-errors` (`peer=<id>`, which offers nothing to this guest): every error path named
-//!   by the acceptance tests, VIRQ_TIMER, IPIs, loopback channels, polls and
+//! - `evtchn-errors` (`peer=<id>`, the server; `decoy=<p>` and `witness=<p>`, its decoy and
+//!   witness ports): binds to the witness port (which tells it the decoy exists, offered to the
+//!   client), then walks every error path named by the acceptance tests, binding to a port
+//!   offered to another domain among them, VIRQ_TIMER, IPIs, loopback channels, polls and
 //!   `VCPUOP_register_vcpu_info`.
 
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -69,6 +72,15 @@ pub fn server(name: &str, info: &StartInfo) {
         Err(error) => return println!("{name}: FAIL alloc_unbound: {error}"),
     };
     println!("{name}: offered port {} to d{peer}", port.0);
+    // A decoy offered to the peer, which never binds it, and after it a port for the witness:
+    // once the witness is bound, the decoy is sure to be unbound and offered to the peer.
+    let witness = match info.bootarg("witness").and_then(|value| value.parse::<u16>().ok()) {
+        Some(witness) => match decoy_and_witness(name, peer, witness, port) {
+            Some(ports) => Some(ports),
+            None => return,
+        },
+        None => None,
+    };
     let mut seen = 0;
     for _ in 0..rounds {
         match wait_event(seen, 1_000_000) {
@@ -81,8 +93,48 @@ pub fn server(name: &str, info: &StartInfo) {
     }
     match port.close() {
         Ok(()) => println!("{name}: PASS answered {rounds} events, closed port {}", port.0),
-        Err(error) => println!("{name}: FAIL close: {error}"),
+        Err(error) => return println!("{name}: FAIL close: {error}"),
     }
+    let Some((decoy, witness_port)) = witness else { return };
+    // The witness's event: it is done binding to our ports (and needs us no more).
+    let deadline = crate::guest::nanoseconds(crate::guest::counter()) + 60_000_000_000;
+    while !witness_port.take_pending() {
+        if crate::guest::nanoseconds(crate::guest::counter()) >= deadline {
+            return println!("{name}: FAIL no event on the witness port");
+        }
+        let _ = events::poll(&[witness_port], deadline);
+    }
+    // Its refused bind to the decoy changed nothing (Xen's failing bind leaves both ends).
+    match events::status(DOMID_SELF, decoy.0) {
+        Ok(status) if status.status == ec::EVTCHNSTAT_unbound && status.unbound() == peer => {
+            println!(
+                "{name}: PASS decoy port {} still unbound, offered to d{peer}, after the witness's binds",
+                decoy.0
+            );
+        }
+        other => println!("{name}: FAIL the decoy port after the witness's binds: {other:?}"),
+    }
+}
+
+/// Offers a decoy port to `peer` and then a port to `witness`, both masked so that the upcall
+/// handler, which counts the peer's events on `port`, never sees theirs (a port's mask bit is
+/// the guest's and survives its allocation, as in Xen; they are the next free ports, Xen's
+/// lowest free, `get_free_port`). The two ports, or `None` after printing why not.
+fn decoy_and_witness(name: &str, peer: u16, witness: u16, port: Port) -> Option<(Port, Port)> {
+    let (decoy, witness_port) = (Port(port.0 + 1), Port(port.0 + 2));
+    decoy.mask();
+    witness_port.mask();
+    let offered = events::alloc_unbound(DOMID_SELF, peer)
+        .and_then(|decoy| Ok((decoy, events::alloc_unbound(DOMID_SELF, witness)?)));
+    if offered != Ok((decoy, witness_port)) {
+        println!("{name}: FAIL offering ports {} and {}: {offered:?}", decoy.0, witness_port.0);
+        return None;
+    }
+    println!(
+        "{name}: offered decoy port {} to d{peer}, port {} to witness d{witness}",
+        decoy.0, witness_port.0
+    );
+    Some((decoy, witness_port))
 }
 
 pub fn client(name: &str, info: &StartInfo) {
@@ -92,18 +144,7 @@ pub fn client(name: &str, info: &StartInfo) {
     if !setup(name) {
         return;
     }
-    // The server offers its port when it gets to it: retry while the port is not offered yet.
-    let mut attempts = 0;
-    let port = loop {
-        match events::bind_interdomain(peer, remote_port) {
-            Ok(port) => break port,
-            Err(XenError::EINVAL) if attempts < 100_000 => {
-                attempts += 1;
-                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
-            }
-            Err(error) => return println!("{name}: FAIL bind_interdomain: {error}"),
-        }
-    };
+    let Some(port) = bind_when_offered(name, peer, remote_port) else { return };
     // Binding leaves the new port pending (Xen's conservative choice): take that event first.
     let Some(mut seen) = wait_event(0, 1_000) else {
         return println!("{name}: FAIL the new port was not left pending");
@@ -150,7 +191,26 @@ pub fn client(name: &str, info: &StartInfo) {
     println!("{name}: FAIL the peer never closed");
 }
 
-/// Checks `result` is `expected`; prints and counts a failure otherwise.
+/// Binds to `remote_port` of `peer`, retrying for up to 60 s while the peer has not offered it
+/// yet (`-EINVAL`); `None` after printing why not.
+fn bind_when_offered(name: &str, peer: u16, remote_port: u32) -> Option<Port> {
+    let deadline = crate::guest::nanoseconds(crate::guest::counter()) + 60_000_000_000;
+    loop {
+        match events::bind_interdomain(peer, remote_port) {
+            Ok(port) => return Some(port),
+            Err(XenError::EINVAL)
+                if crate::guest::nanoseconds(crate::guest::counter()) < deadline =>
+            {
+                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            }
+            Err(error) => {
+                println!("{name}: FAIL bind_interdomain to d{peer} port {remote_port}: {error}");
+                return None;
+            }
+        }
+    }
+}
+
 /// A raw hypercall result as `Result`.
 fn xen_result(value: i64) -> Result<(), XenError> {
     if value == 0 {
@@ -160,6 +220,7 @@ fn xen_result(value: i64) -> Result<(), XenError> {
     }
 }
 
+/// Checks `result` is `expected`; prints and counts a failure otherwise.
 fn check<T: core::fmt::Debug>(
     name: &str,
     failures: &mut u32,
@@ -182,26 +243,52 @@ fn check<T: core::fmt::Debug>(
 
 pub fn errors(name: &str, info: &StartInfo) {
     let peer = arg(info, "peer", 0) as u16;
+    let decoy = arg(info, "decoy", 2);
     if !setup(name) {
         return;
     }
+    // The server offers its decoy (to the client), then our witness port: bound to the
+    // witness, we know the decoy is unbound and offered to another domain (the client never
+    // binds it). The server stays until our event on the witness port, so every check that
+    // needs it alive comes before that.
+    let witness_port = arg(info, "witness", 3);
+    let Some(witness) = bind_when_offered(name, peer, witness_port) else { return };
+    // Binding leaves our end pending: take that upcall before counting any.
+    if wait_event(0, 1_000).is_none() {
+        return println!("{name}: FAIL the witness port was not left pending");
+    }
     let mut failures = 0;
     let f = &mut failures;
-    // Send on a closed port, and on an unbound one (Xen drops the event and answers 0).
-    check(name, f, "send on never-opened port 7", Port(7).send(), Err(XenError::EINVAL));
-    check(name, f, "send on port 0", Port(0).send(), Err(XenError::EINVAL));
-    check(name, f, "send beyond the table", Port(5000).send(), Err(XenError::EINVAL));
-    let unbound = events::alloc_unbound(DOMID_SELF, peer).unwrap_or(Port(0));
-    check(name, f, "send on an unbound port", unbound.send(), Ok(()));
-    check(name, f, "close it", unbound.close(), Ok(()));
-    check(name, f, "send on the closed port", unbound.send(), Err(XenError::EINVAL));
-    check(name, f, "close it again", unbound.close(), Err(XenError::EINVAL));
-    // Binding to what the other domain did not offer, or to nobody.
+    // Binding to what the other domain did not offer us, or to nobody. Xen's
+    // `evtchn_bind_interdomain` (event_channel.c:389) answers -ESRCH for no such domain (:399)
+    // and -EINVAL for everything else: a port beyond the valid ones (:422-423), and one not
+    // ECS_UNBOUND or offered to another domain (:424-426).
     check(
         name,
         f,
-        "bind to the peer's port 1",
-        events::bind_interdomain(peer, 1),
+        "bind to the peer's decoy port (unbound, offered to another domain)",
+        events::bind_interdomain(peer, decoy),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind to the peer's witness port (bound to us already)",
+        events::bind_interdomain(peer, witness_port),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind to the peer's port 10 (free)",
+        events::bind_interdomain(peer, 10),
+        Err(XenError::EINVAL),
+    );
+    check(
+        name,
+        f,
+        "bind to the peer's port 1000 (beyond its valid ports)",
+        events::bind_interdomain(peer, 1000),
         Err(XenError::EINVAL),
     );
     check(
@@ -227,6 +314,17 @@ pub fn errors(name: &str, info: &StartInfo) {
     );
     check(name, f, "status of another domain", events::status(peer, 1), Err(XenError::EPERM));
     check(name, f, "reset of another domain", events::reset(peer), Err(XenError::EPERM));
+    // Done with the server: it may go (it waits for this before it powers off).
+    check(name, f, "send on the witness port", witness.send(), Ok(()));
+    // Send on a closed port, and on an unbound one (Xen drops the event and answers 0).
+    check(name, f, "send on never-opened port 7", Port(7).send(), Err(XenError::EINVAL));
+    check(name, f, "send on port 0", Port(0).send(), Err(XenError::EINVAL));
+    check(name, f, "send beyond the table", Port(5000).send(), Err(XenError::EINVAL));
+    let unbound = events::alloc_unbound(DOMID_SELF, peer).unwrap_or(Port(0));
+    check(name, f, "send on an unbound port", unbound.send(), Ok(()));
+    check(name, f, "close it", unbound.close(), Ok(()));
+    check(name, f, "send on the closed port", unbound.send(), Err(XenError::EINVAL));
+    check(name, f, "close it again", unbound.close(), Err(XenError::EINVAL));
     // VIRQs.
     check(name, f, "bind VIRQ 24", events::bind_virq(ec::NR_VIRQS, 0), Err(XenError::EINVAL));
     check(

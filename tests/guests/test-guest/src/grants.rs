@@ -1,23 +1,32 @@
 //! Grant-table behaviours of the test guest:
 //!
 //! - `grant-granter` (`peer=<id>`, optionally `witness=<id>`): grants the peer a writable page
-//!   (ref 8), a read-only page (ref 9), a ring page (ref 10) and 1 MiB in 256 pages (refs
-//!   16..272), then offers it event port 1 (and the witness port 2, as a sign); checks its
+//!   (ref 8), a read-only page (ref 9), a ring page (ref 10), the writable page again (ref 11,
+//!   which the peer never maps) and 1 MiB in 256 pages (refs 16..272), and the witness a page
+//!   read-only (ref 13); leaves ref 12 unwritten; offers the peer event port 1; checks its
 //!   grants cannot be ended while mapped, then that the peer's write and its 1 MiB copy arrived
 //!   (the checksum the peer announces on the ring) and every grant ends once the peer unmapped;
+//!   with the witness, see below;
 //! - `grant-mapper` (`peer=<id>`): binds to the granter's port 1, maps, reads and writes those
 //!   grants, copies 1 MiB out of and into them, times the copies and map/unmap pairs, announces
 //!   the checksum of what it wrote on the ring, unmaps everything;
-//! - `grant-errors` (`peer=<id>`, which grants nothing to this guest; `port=<p>`, the port the
-//!   peer offers it once its grants are in place): every error path of `grant_table_op` named by the
-//!   acceptance tests, a read-only grant to itself, and last a write through its read-only
-//!   mapping, which must crash this guest alone;
+//! - `grant-errors` (`peer=<id>`, the granter; `port=<p>`, the port the granter offers it as
+//!   its witness): every error path of `grant_table_op` named by the acceptance tests, mapping
+//!   grants of the granter that are not its own (pinned for the mapper, granted to the mapper,
+//!   never granted) with Xen's answer for each, a read-only grant to itself, and last a write
+//!   through its read-only mapping of the granter's ref 13, which must crash this guest alone;
+//!   the granter then checks that the grant was released with the crashed guest
+//!   (`GTF_reading` clear), its page unchanged, and that it can end the grant and go on;
 //! - `grant-victim-granter`, `grant-victim-mapper` (`peer=<id>`): the granter powers off while
 //!   the mapper maps its page; the page must keep its contents and unmap cleanly.
 //!
 //! The two sides meet as in `events.rs`: the granter offers port 1 once its grants are in place,
 //! the mapper binds to it (retrying while it is not offered yet), and from then on they take
-//! turns, each waiting for the other's event with `SCHEDOP_poll`.
+//! turns, each waiting for the other's event with `SCHEDOP_poll`. The witness is fitted into
+//! the mapper's first turn: the granter offers it port 2 only once the mapper has mapped refs
+//! 8-10, answers the mapper only after the witness's event (so ref 8 stays pinned for the
+//! mapper throughout the witness's checks), and answers the witness (which may then write)
+//! only after it has seen the witness's read-only mapping in ref 13's flags.
 
 use alloc::vec::Vec;
 
@@ -34,6 +43,13 @@ use xenolith_runtime::{hypercall, println, StartInfo};
 const REF_RW: u32 = 8;
 const REF_RO: u32 = 9;
 const REF_RING: u32 = 10;
+/// The writable page again, granted to the mapper, which never maps it.
+const REF_UNMAPPED: u32 = 11;
+/// An entry inside the granter's table that it never writes (flags 0).
+const REF_NEVER: u32 = 12;
+/// A page granted read-only to the witness (the errors guest), which writes through its
+/// mapping of it and must be crashed alone.
+const REF_SHOWN: u32 = 13;
 const REF_BLOCK: u32 = 16;
 /// 1 MiB of pages.
 const BLOCK_PAGES: usize = 256;
@@ -117,18 +133,17 @@ fn wait(port: Port, seconds: u64) -> bool {
     }
 }
 
-/// Binds to port `remote_port` of `peer`, retrying while the peer has not offered it yet, and
-/// takes the event binding leaves pending.
+/// Binds to port `remote_port` of `peer`, retrying for up to 60 s while the peer has not
+/// offered it yet, and takes the event binding leaves pending.
 fn bind(name: &str, peer: u16, remote_port: u32) -> Option<Port> {
-    let mut attempts = 0;
+    let deadline = now() + 60_000_000_000;
     loop {
         match events::bind_interdomain(peer, remote_port) {
             Ok(port) => {
                 port.take_pending();
                 return Some(port);
             }
-            Err(XenError::EINVAL) if attempts < 100_000 => {
-                attempts += 1;
+            Err(XenError::EINVAL) if now() < deadline => {
                 hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
             }
             Err(error) => {
@@ -157,6 +172,18 @@ fn check<T: core::fmt::Debug, E: core::fmt::Debug + PartialEq>(
     } else {
         *failures += 1;
         println!("{name}: FAIL {what} -> {result:?}, expected {expected:?}");
+    }
+}
+
+/// A grant entry's `(flags, domid)` (or its absence) for a failure message.
+struct Header(Option<(u16, u16)>);
+
+impl core::fmt::Display for Header {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some((flags, domid)) => write!(f, "flags {flags:#x}, domid {domid}"),
+            None => f.write_str("no entry"),
+        }
     }
 }
 
@@ -218,27 +245,31 @@ fn run_copy(name: &str, segments: &mut [gnttab_copy]) -> u32 {
 
 pub fn granter(name: &str, info: &StartInfo) {
     let peer = arg(info, "peer", 1) as u16;
+    let witness = info.bootarg("witness").and_then(|value| value.parse::<u16>().ok());
     if let Err(error) = events::init() {
         return println!("{name}: FAIL mapping shared info: {error}");
     }
     if let Err(error) = grants::init(1) {
         return println!("{name}: FAIL mapping the grant table: {error}");
     }
-    let Some(pages) = allocate(3 + BLOCK_PAGES) else {
+    let Some(pages) = allocate(4 + BLOCK_PAGES) else {
         return println!("{name}: FAIL out of memory for the pages to grant");
     };
-    let (rw, ro, ring_page, block) = (pages[0], pages[1], pages[2], &pages[3..]);
+    let (rw, ro, ring_page, shown, block) = (pages[0], pages[1], pages[2], pages[3], &pages[4..]);
     fill(rw, SEED_RW, 0);
     fill(ro, SEED_RO, 0);
+    fill(shown, SEED_RO, 1);
     let mut ring = SharedRing::new(ring_page, RING_ENTRY);
     ring.init();
     for (index, &page) in block.iter().enumerate() {
         fill(page, SEED_IN, index);
     }
-    let mut grants = Vec::new();
-    grants.push((REF_RW, rw, false));
-    grants.push((REF_RO, ro, true));
-    grants.push((REF_RING, ring_page, false));
+    let mut grants = alloc::vec![
+        (REF_RW, rw, false),
+        (REF_RO, ro, true),
+        (REF_RING, ring_page, false),
+        (REF_UNMAPPED, rw, false),
+    ];
     for (index, &page) in block.iter().enumerate() {
         grants.push((REF_BLOCK + index as u32, page, false));
     }
@@ -247,25 +278,31 @@ pub fn granter(name: &str, info: &StartInfo) {
             return println!("{name}: FAIL granting ref {gref}: {error}");
         }
     }
-    // Offered only now: the peer's bind succeeding tells it the grants are in place. So does a
-    // second port offered to the `witness` domain, if any (the errors guest).
+    if let Some(witness) = witness {
+        if let Err(error) = grants::grant_access(REF_SHOWN, witness, shown.gfn(), true) {
+            return println!("{name}: FAIL granting ref {REF_SHOWN} to d{witness}: {error}");
+        }
+    }
+    let mut failures = 0;
+    let f = &mut failures;
+    // The errors guest maps ref 12 as a reference in range that was never granted.
+    let never = grants::entry_header(REF_NEVER);
+    require(
+        name,
+        f,
+        never == Some((0, 0)),
+        format_args!("ref {REF_NEVER} is not a never-granted entry: {}", Header(never)),
+    );
+    // Offered only now: the peer's bind succeeding tells it the grants are in place.
     let port = match events::alloc_unbound(DOMID_SELF, peer) {
         Ok(port) => port,
         Err(error) => return println!("{name}: FAIL alloc_unbound: {error}"),
     };
     println!(
-        "{name}: granted refs 8, 9 (read-only), 10 and 16..{} to d{peer}; offered port {}",
+        "{name}: granted refs 8, 9 (read-only), 10, 11 and 16..{} to d{peer}; offered port {}",
         REF_BLOCK + BLOCK_PAGES as u32,
         port.0
     );
-    if let Some(witness) = info.bootarg("witness").and_then(|value| value.parse::<u16>().ok()) {
-        match events::alloc_unbound(DOMID_SELF, witness) {
-            Ok(port) => println!("{name}: offered port {} to witness d{witness}", port.0),
-            Err(error) => return println!("{name}: FAIL alloc_unbound for d{witness}: {error}"),
-        }
-    }
-    let mut failures = 0;
-    let f = &mut failures;
     // Turn 1: the mapper holds refs 8, 9 and 10 mapped; none of them may end.
     if !wait(port, 60) {
         return println!("{name}: FAIL no event from the mapper after it mapped");
@@ -278,8 +315,24 @@ pub fn granter(name: &str, info: &StartInfo) {
             format_args!("ended ref {gref} while the peer maps it"),
         );
     }
+    // The witness (the errors guest) gets its port only now, while the mapper holds ref 8 and
+    // waits for our answer: its checks see ref 8 pinned for the mapper, ref 11 granted to the
+    // mapper and not pinned, ref 12 never granted. Its event says it is done with them and
+    // holds ref 13 mapped read-only; then it may write through that mapping.
+    let witness_port = match witness {
+        Some(witness) => match shown_to_witness(name, f, witness) {
+            Some(witness_port) => Some((witness, witness_port)),
+            None => return,
+        },
+        None => None,
+    };
     if let Err(error) = port.send() {
         return println!("{name}: FAIL send: {error}");
+    }
+    if let Some((witness, witness_port)) = witness_port {
+        if let Err(error) = witness_port.send() {
+            return println!("{name}: FAIL send to d{witness}: {error}");
+        }
     }
     // Turn 2: the mapper copied, wrote, announced and unmapped everything.
     if !wait(port, 120) {
@@ -312,13 +365,112 @@ pub fn granter(name: &str, info: &StartInfo) {
         unended.is_empty(),
         format_args!("{} grant(s) did not end after the unmap: {unended:?}", unended.len()),
     );
+    if failures != 0 {
+        return println!("{name}: FAIL {failures} granter check(s)");
+    }
+    println!(
+        "{name}: PASS granted, saw the mapper's write, 1 MiB copied in (checksum {copied_in:#x}), ended {} grants",
+        grants.len()
+    );
+    if let Some((witness, witness_port)) = witness_port {
+        after_the_writer(name, peer, witness, witness_port, shown);
+    }
+}
+
+/// The granter's turn with the witness `witness`: offers it a port and waits for its event
+/// (it has mapped ref [`REF_SHOWN`] read-only), then checks the entry says so: the port, or
+/// `None` after printing why not.
+fn shown_to_witness(name: &str, f: &mut u32, witness: u16) -> Option<Port> {
+    let witness_port = match events::alloc_unbound(DOMID_SELF, witness) {
+        Ok(port) => port,
+        Err(error) => {
+            println!("{name}: FAIL alloc_unbound for d{witness}: {error}");
+            return None;
+        }
+    };
+    println!(
+        "{name}: granted ref {REF_SHOWN} read-only to d{witness}; offered port {}",
+        witness_port.0
+    );
+    if !wait(witness_port, 60) {
+        println!("{name}: FAIL no event from d{witness} after its checks");
+        return None;
+    }
+    // A read-only mapping sets GTF_reading alone (`_set_status_v1`, grant_table.c:786-796).
+    let mapped = grants::entry_header(REF_SHOWN);
+    require(
+        name,
+        f,
+        mapped == Some((gt::GTF_permit_access | gt::GTF_readonly | gt::GTF_reading, witness)),
+        format_args!("ref {REF_SHOWN} mapped read-only by d{witness} reads {}", Header(mapped)),
+    );
+    require(
+        name,
+        f,
+        !grants::end_access(REF_SHOWN),
+        format_args!("ended ref {REF_SHOWN} while d{witness} maps it"),
+    );
+    Some(witness_port)
+}
+
+/// After the witness wrote through its read-only mapping of [`REF_SHOWN`] and was crashed:
+/// waits for its destruction (our port to it turns unbound, `evtchn_destroy`), then checks
+/// the grant was released, the page is unchanged, and the grant ends and can be given again
+/// (to `peer`, and ended again).
+fn after_the_writer(name: &str, peer: u16, witness: u16, witness_port: Port, shown: SharedPage) {
+    let deadline = now() + 60_000_000_000;
+    loop {
+        match events::status(DOMID_SELF, witness_port.0) {
+            Ok(status) if status.status == ec::EVTCHNSTAT_unbound => break,
+            Ok(status) if status.status == ec::EVTCHNSTAT_interdomain && now() < deadline => {
+                hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            }
+            other => return println!("{name}: FAIL waiting for d{witness} to go: {other:?}"),
+        }
+    }
+    let mut failures = 0;
+    let f = &mut failures;
+    // Xen's `domain_kill` releases the dying domain's grant mappings in `domain_teardown`
+    // (`gnttab_release_mappings`, domain.c:432, grant_table.c:3819, whose
+    // `reduce_status_for_pin`, :923, clears GTF_reading with the last pin) before
+    // `evtchn_destroy` (domain.c:968-971): once our port is unbound, the entry reads again as we
+    // wrote it.
+    let released = grants::entry_header(REF_SHOWN);
+    require(
+        name,
+        f,
+        released == Some((gt::GTF_permit_access | gt::GTF_readonly, witness)),
+        format_args!("ref {REF_SHOWN} reads {} after d{witness} was destroyed", Header(released)),
+    );
+    require(
+        name,
+        f,
+        holds(shown, SEED_RO, 1, false),
+        format_args!("the page of read-only ref {REF_SHOWN} changed"),
+    );
+    require(
+        name,
+        f,
+        grants::end_access(REF_SHOWN),
+        format_args!("ref {REF_SHOWN} did not end after d{witness} was destroyed"),
+    );
+    let regranted = grants::grant_access(REF_SHOWN, peer, shown.gfn(), true)
+        .map(|()| grants::end_access(REF_SHOWN));
+    require(
+        name,
+        f,
+        regranted == Ok(true),
+        format_args!("granting ref {REF_SHOWN} again and ending it: {regranted:?}"),
+    );
+    let size = grants::query_size(DOMID_SELF);
+    require(name, f, size.is_ok(), format_args!("query_size of ourselves: {size:?}"));
     if failures == 0 {
         println!(
-            "{name}: PASS granted, saw the mapper's write, 1 MiB copied in (checksum {copied_in:#x}), ended {} grants",
-            grants.len()
+            "{name}: PASS d{witness} crashed and destroyed; its read-only mapping of ref {REF_SHOWN} released (flags {:#x}), the page unchanged, the grant ended and given again",
+            released.map_or(0, |(flags, _)| flags)
         );
     } else {
-        println!("{name}: FAIL {failures} granter check(s)");
+        println!("{name}: FAIL {failures} check(s) after d{witness} was crashed");
     }
 }
 
@@ -433,26 +585,45 @@ pub fn errors(name: &str, info: &StartInfo) {
     let mut failures = 0;
     let f = &mut failures;
     let status = |status| Err(GrantError::Status(status));
-    // The peer offers us a port once its grants are in place (it is our witness that ref 8 is
-    // granted, to another domain); binding to it is all we do with it.
+    // The peer offers us a port only once its mapper holds ref 8 mapped, and holds its answer
+    // to the mapper (so the mapping stays) until our event on this port: binding to it is our
+    // sign that ref 8 is pinned for the mapper, ref 11 granted to the mapper but not mapped,
+    // ref 12 never written, and ref 13 granted read-only to us.
     let witness_port = arg(info, "port", 2);
-    if bind(name, peer, witness_port).is_none() {
-        return;
-    }
-    let not_ours = grants::map(peer, REF_RW, MAP_AREA, false);
-    // The checks that need the peer alive come first: it powers off once its mapper is done.
+    let Some(witness) = bind(name, peer, witness_port) else { return };
+    // Each grant not ours to map gets Xen's own answer (`map_grant_ref`, grant_table.c:987).
+    // We map read-only, so no check of GTF_readonly can be the one that refuses.
+    // Pinned for another domain: the active entry's domid (:1067-1073).
     check(
         name,
         f,
-        "map the peer's ref 8 (granted to another domain)",
-        not_ours,
+        "map the peer's ref 8 (mapped by another domain)",
+        grants::map(peer, REF_RW, MAP_AREA, true),
         status(gt::GNTST_general_error),
     );
+    // Not pinned: `_set_status_v1` finds another domid in the entry (:789-793).
+    check(
+        name,
+        f,
+        "map the peer's ref 11 (granted to another domain, not mapped)",
+        grants::map(peer, REF_UNMAPPED, MAP_AREA, true),
+        status(gt::GNTST_general_error),
+    );
+    // In range but never granted: `_set_status_v1` finds flags 0, not GTF_permit_access
+    // (:789-793).
+    check(
+        name,
+        f,
+        "map the peer's ref 12 (in range, never granted)",
+        grants::map(peer, REF_NEVER, MAP_AREA, true),
+        status(gt::GNTST_general_error),
+    );
+    // Beyond the peer's table (:1059-1061).
     check(
         name,
         f,
         "map ref 100000 of the peer",
-        grants::map(peer, 100_000, MAP_AREA, false),
+        grants::map(peer, 100_000, MAP_AREA, true),
         status(gt::GNTST_bad_gntref),
     );
     check(
@@ -462,6 +633,26 @@ pub fn errors(name: &str, info: &StartInfo) {
         grants::query_size(peer),
         status(gt::GNTST_permission_denied),
     );
+    // Ref 13, granted read-only to us: writable is refused (`_set_status_v1`, :800-804),
+    // read-only it maps, at MAP_AREA, where we write last.
+    check(
+        name,
+        f,
+        "map the peer's read-only ref 13 writable",
+        grants::map(peer, REF_SHOWN, MAP_AREA, false),
+        status(gt::GNTST_general_error),
+    );
+    let shown = grants::map(peer, REF_SHOWN, MAP_AREA, true);
+    check(name, f, "map the peer's ref 13 read-only", shown, Ok(()));
+    if shown.is_ok() {
+        // SAFETY: the peer's ref 13 is mapped read-only at MAP_AREA (checked above); only read
+        // here.
+        let page = unsafe { SharedPage::at(MAP_AREA) };
+        require(name, f, holds(page, SEED_RO, 1, false), format_args!("ref 13 lacks its pattern"));
+    }
+    if let Err(error) = witness.send() {
+        return println!("{name}: FAIL send to d{peer}: {error}");
+    }
     let mut request = gt::gnttab_map_grant_ref {
         host_addr: MAP_AREA,
         flags: 0,
@@ -599,6 +790,7 @@ pub fn errors(name: &str, info: &StartInfo) {
     );
     // A read-only grant to ourselves: mapped writable it is refused, read-only it maps.
     let me = own_domid();
+    let beside = MAP_AREA + PAGE_SIZE;
     check(
         name,
         f,
@@ -610,14 +802,14 @@ pub fn errors(name: &str, info: &StartInfo) {
         name,
         f,
         "map it writable",
-        grants::map(me, REF_RW, MAP_AREA, false),
+        grants::map(me, REF_RW, beside, false),
         status(gt::GNTST_general_error),
     );
-    let mapped = grants::map(me, REF_RW, MAP_AREA, true);
+    let mapped = grants::map(me, REF_RW, beside, true);
     check(name, f, "map it read-only", mapped, Ok(()));
     if mapped.is_ok() {
-        // SAFETY: our own grant is mapped read-only at MAP_AREA (checked above); only read here.
-        let page = unsafe { SharedPage::at(MAP_AREA) };
+        // SAFETY: our own grant is mapped read-only at `beside` (checked above); only read here.
+        let page = unsafe { SharedPage::at(beside) };
         require(name, f, holds(page, SEED_RO, 0, false), format_args!("the mapping differs"));
         require(
             name,
@@ -630,10 +822,14 @@ pub fn errors(name: &str, info: &StartInfo) {
         return println!("{name}: FAIL {failures} grant error check(s)");
     }
     println!("{name}: PASS grant error paths");
-    println!("{name}: writing through a read-only grant mapping");
-    // SAFETY: deliberately writes to the read-only grant mapping at MAP_AREA (of our own page,
-    // so no other domain's memory is at stake): the test checks the hypervisor crashes this
-    // domain alone. The write never completes.
+    // The peer answers our event once it has seen our read-only mapping in its entry.
+    if !wait(witness, 60) {
+        return println!("{name}: FAIL no answer from d{peer}");
+    }
+    println!("{name}: writing through the read-only mapping of d{peer}'s ref 13");
+    // SAFETY: deliberately writes to the read-only grant mapping of the peer's page at
+    // MAP_AREA: the test checks the hypervisor refuses the write and crashes this domain alone.
+    // The write never completes, so the peer's page is not changed.
     unsafe { core::ptr::write_volatile(MAP_AREA as *mut u64, MARKER) };
     println!("{name}: FAIL the write through a read-only mapping returned");
 }
