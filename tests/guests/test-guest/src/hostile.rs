@@ -41,7 +41,7 @@ const VICTIM_GFN: u64 = 0x8_0000;
 /// Victim pages.
 const VICTIMS: u64 = 16;
 /// Per vCPU: target pages, a hole, struct pages, a hole (see [`prepare`]).
-const STRUCT_BYTES: u64 = 32 * 1024;
+const STRUCT_BYTES: u64 = 8 * 1024;
 const TARGET_BYTES: u64 = 32 * 1024;
 const VCPU_BYTES: u64 = TARGET_BYTES + 4096 + STRUCT_BYTES + 4096;
 /// The reserved grant entries' pages in Xen's guest layout (`arch-arm.h` `GUEST_MAGIC_BASE`), the
