@@ -67,8 +67,14 @@ fn dispatch(args: &[String]) -> Result<()> {
             lint()?;
             cargo_test(&["--workspace"])?;
             differential::run()?;
-            hostile_run(hostile::CI_CALLS, hostile::fresh_seed(), None)?;
-            xenstore_checks()
+            // The hostile run (QEMU on both CPUs) beside the xenstore checks (fuzzing, then Miri,
+            // on one CPU): together they take little more than Miri alone.
+            let hostile =
+                std::thread::spawn(|| hostile_run(hostile::CI_CALLS, hostile::fresh_seed(), None));
+            let checks = xenstore_checks();
+            let hostile =
+                hostile.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the hostile run panicked")));
+            checks.and(hostile)
         }
         "soak" => {
             qemu::ensure_installed()?;
