@@ -1,11 +1,11 @@
 //! Host tests for grant tables: each error path and flag rule against what Xen 4.17's
-//! `grant_table.c` (and Arm's `mm.c`) answer, a randomized sequence of guest and hypervisor
-//! operations against a model, and real threads racing a granter against two mappers.
+//! `grant_table.c` (and Arm's `mm.c`) answer, and a randomized sequence of guest and hypervisor
+//! operations against a model; `concurrent_tests` runs such operations on real threads, checked
+//! against the same model.
+
+mod concurrent_tests;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-use std::thread;
 
 use xenolith_abi::xen::grant_table::{
     gnttab_copy, GNTMAP_guest_avail_mask, GTF_accept_transfer, GTF_invalid, GTF_transitive, GTF_PWT,
@@ -481,7 +481,7 @@ type ModelPin = (grant_ref_t, DomainId, bool, bool);
 
 /// The model: the shared words as plain numbers, the outstanding pins as a list, the frame and
 /// domain of each pinned grant, and each mapper's mappings.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Model {
     headers: Vec<u32>,
     frames: Vec<u32>,
@@ -738,115 +738,4 @@ fn randomized_sequence_matches_the_model() {
         model.check(&table, &active, &tracks);
     }
     assert!(seen.iter().all(|&count| count > 200), "coverage: {seen:?}");
-}
-
-/// The frame a granter writes in the threaded test: the round, the domain and read-only bit.
-fn encode(round: u32, domid: DomainId, readonly: bool) -> u32 {
-    round << 8 | u32::from(domid) << 1 | u32::from(readonly)
-}
-
-/// One granter thread grants and revokes (the Linux way) while two mapper threads map, unmap
-/// and copy under one lock, as the core will. Whenever a revoke succeeds no mapping of the
-/// grant is live, and every live mapping sees an entry permitting it.
-#[test]
-fn concurrent_granter_and_mappers_never_revoke_a_live_mapping() {
-    const LEN: u32 = 4;
-    const ROUNDS: u32 = 60_000;
-    let table = Arc::new(Table::new(LEN));
-    let core =
-        Arc::new(Mutex::new((ActiveTable::new(1), [MapTrack::default(), MapTrack::default()])));
-    let done = Arc::new(AtomicBool::new(false));
-    let mappers: Vec<_> = (0..2usize)
-        .map(|index| {
-            let (table, core, done) = (table.clone(), core.clone(), done.clone());
-            thread::spawn(move || {
-                let domid = index as DomainId + 1;
-                let mut rng = Rng(0x2545_F491_4F6C_DD1D + index as u64);
-                let mut maps = 0u32;
-                while !done.load(Ordering::Acquire) {
-                    let mut guard = core.lock().unwrap();
-                    let (active, tracks) = &mut *guard;
-                    let (gref, readonly) = (rng.below(u64::from(LEN)), rng.coin());
-                    match rng.below(3) {
-                        0 => {
-                            if let Ok(frame) = pin_for_map(active, &*table, domid, gref, readonly) {
-                                assert_eq!(frame >> 1 & 0x7F, u32::from(domid), "granted to us");
-                                assert!(readonly || frame & 1 == 0, "writable grant");
-                                let host_addr = u64::from(gref) << 12;
-                                let mapping =
-                                    Mapping { granter: GRANTER, gref, readonly, host_addr, frame };
-                                tracks[index].insert(mapping).unwrap();
-                                maps += 1;
-                            }
-                        }
-                        1 => {
-                            let handles: Vec<_> = tracks[index].iter().map(|(h, _)| h).collect();
-                            if !handles.is_empty() {
-                                let handle = handles[rng.below(handles.len() as u64) as usize];
-                                let mapping = tracks[index].remove(handle).unwrap();
-                                unpin_map(active, &*table, mapping.gref, mapping.readonly).unwrap();
-                            }
-                        }
-                        _ => {
-                            if let Ok(frame) = pin_for_copy(active, &*table, domid, gref, readonly)
-                            {
-                                assert_eq!(frame >> 1 & 0x7F, u32::from(domid));
-                                unpin_copy(active, &*table, gref, readonly).unwrap();
-                            }
-                        }
-                    }
-                    // Every live mapping still sees its grant: permitted, to us, in use, same frame.
-                    for (_, mapping) in tracks[index].iter() {
-                        let header = table.header(mapping.gref);
-                        let flags = header as u16;
-                        assert_eq!(flags & GTF_type_mask, GTF_permit_access);
-                        assert_eq!(header >> 16, u32::from(domid));
-                        assert_ne!(flags & GTF_reading, 0);
-                        assert!(mapping.readonly || flags & GTF_writing != 0);
-                        let frame = table.words(mapping.gref).unwrap().1.load(Ordering::Relaxed);
-                        assert_eq!(frame, mapping.frame);
-                    }
-                }
-                let mut guard = core.lock().unwrap();
-                let (active, tracks) = &mut *guard;
-                let handles: Vec<_> = tracks[index].iter().map(|(handle, _)| handle).collect();
-                for handle in handles {
-                    let mapping = tracks[index].remove(handle).unwrap();
-                    unpin_map(active, &*table, mapping.gref, mapping.readonly).unwrap();
-                }
-                maps
-            })
-        })
-        .collect();
-
-    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-    let (mut grants, mut revokes) = (0u32, 0u32);
-    for round in 1..=ROUNDS {
-        let gref = rng.below(u64::from(LEN));
-        if table.flags(gref) & GTF_type_mask == GTF_invalid {
-            let (domid, readonly) = (rng.below(2) as DomainId + 1, rng.coin());
-            let flags = if readonly { RO } else { RW };
-            table.grant(gref, domid, encode(round, domid, readonly), flags);
-            grants += 1;
-        } else if table.revoke(gref) {
-            revokes += 1;
-            let guard = core.lock().unwrap();
-            let (active, tracks) = &*guard;
-            assert!(!active.pinned.contains_key(&gref), "revoked gref {gref} is pinned");
-            for track in tracks {
-                assert!(track.iter().all(|(_, m)| m.gref != gref), "revoked gref {gref} mapped");
-            }
-        }
-        if round % 64 == 0 {
-            thread::yield_now();
-        }
-    }
-    done.store(true, Ordering::Release);
-    let maps: u32 = mappers.into_iter().map(|mapper| mapper.join().unwrap()).sum();
-    let (active, tracks) = &*core.lock().unwrap();
-    assert!(active.pinned.is_empty() && tracks.iter().all(|track| track.slots.is_empty()));
-    for gref in 0..LEN {
-        assert_eq!(table.flags(gref) & (GTF_reading | GTF_writing), 0);
-    }
-    assert!(grants > 100 && revokes > 100 && maps > 100, "{grants} {revokes} {maps}");
 }
