@@ -59,7 +59,7 @@ mod service {
         region_size, Config, Console, DomId, Focus, Line, RingPage, Routed, TakeError, MAX_NAME,
     };
     use xenolith_runtime::events::{self, Port};
-    use xenolith_runtime::{grants, hypercall, println, StartInfo};
+    use xenolith_runtime::{grants, hypercall, now_ns, println, StartInfo};
 
     /// Most domain ids the core hands out (its `MAX_DOMAINS`).
     const MAX_DOMAINS: u16 = 64;
@@ -120,22 +120,6 @@ mod service {
         port: Port,
         /// The domain's incarnation when connected: a rebuilt domain has a new page.
         generation: u32,
-    }
-
-    fn now_ns() -> u64 {
-        let (count, frequency): (u64, u64);
-        // SAFETY: reading the virtual counter and its frequency has no side effect.
-        unsafe {
-            core::arch::asm!(
-                "isb",
-                "mrs {0}, cntvct_el0",
-                "mrs {1}, cntfrq_el0",
-                out(reg) count,
-                out(reg) frequency,
-                options(nomem, nostack)
-            )
-        };
-        (u128::from(count) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
     }
 
     /// The console name of a domain: its name, cut to [`MAX_NAME`] bytes, every byte that is

@@ -174,13 +174,7 @@ pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError
 
 /// Sleeps `ms` of virtual time (`SCHEDOP_poll` on no port until a deadline).
 fn sleep_ms(ms: u64) {
-    let (ticks, frequency): (u64, u64);
-    // SAFETY: reading the virtual counter and its frequency has no side effect.
-    unsafe {
-        core::arch::asm!("isb", "mrs {0}, cntvct_el0", "mrs {1}, cntfrq_el0", out(reg) ticks, out(reg) frequency, options(nomem, nostack))
-    };
-    let now = (u128::from(ticks) * 1_000_000_000 / u128::from(frequency.max(1))) as u64;
-    let _ = xenolith_runtime::events::poll(&[], now + ms * 1_000_000);
+    let _ = xenolith_runtime::events::poll(&[], xenolith_runtime::now_ns() + ms * 1_000_000);
 }
 
 /// Domain `id`'s mailbox word, read through a foreign mapping made for the read.

@@ -41,6 +41,8 @@ pub mod smp;
 pub mod xenbus;
 
 #[cfg(target_os = "none")]
+pub use arch::now_ns;
+#[cfg(target_os = "none")]
 pub use rt::{crash, free_memory, power_off, started_at};
 pub use start_info::StartInfo;
 

@@ -47,7 +47,7 @@ mod stub {
         XS_SERVER_FEATURES,
     };
     use xenolith_runtime::events::{self, Port};
-    use xenolith_runtime::{grants, hypercall, println, StartInfo};
+    use xenolith_runtime::{grants, hypercall, now_ns, println, StartInfo};
     use xenolith_xenstore::{DomId, Effect, NewDomain, Quotas, Ring, Store};
     use xenstore_stub::ring::{self, RingPage};
     use xenstore_stub::snapshot::Slots;
@@ -108,22 +108,6 @@ mod stub {
         published_req_cons: u32,
         /// The guest broke its ring or the protocol: no longer served.
         broken: bool,
-    }
-
-    fn now_ns() -> u64 {
-        let (count, frequency): (u64, u64);
-        // SAFETY: reading the virtual counter and its frequency has no side effect.
-        unsafe {
-            core::arch::asm!(
-                "isb",
-                "mrs {0}, cntvct_el0",
-                "mrs {1}, cntfrq_el0",
-                out(reg) count,
-                out(reg) frequency,
-                options(nomem, nostack)
-            )
-        };
-        (u128::from(count) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
     }
 
     fn name_of(info: &XenolithDomainInfo) -> &str {

@@ -798,17 +798,31 @@ fn prepare(victims: u64, base: u64, me: u16, witness: u16) -> bool {
     for (cmd, list) in
         [(XENMEM_decrease_reservation, &old[..]), (XENMEM_populate_physmap, &new[..])]
     {
-        let reservation = xen_memory_reservation {
-            extent_start: GuestHandle::new(list.as_ptr() as u64),
-            nr_extents: list.len() as u64,
-            extent_order: 0,
-            mem_flags: 0,
-            domid: DOMID_SELF,
-            _pad: [0; 6],
-        };
-        let done = hypercall::memory_op(cmd, (&raw const reservation) as u64);
-        if done != list.len() as i64 {
-            println!("hostile: FAIL memory_op {cmd} on the victim pages did {done}");
+        // While the control domain has the mailbox mapped to read it, the core refuses to take
+        // any page back (-EBUSY): go on from where it stopped, a while later (bounded).
+        let mut done = 0;
+        for _ in 0..1000 {
+            let rest = &list[done..];
+            let reservation = xen_memory_reservation {
+                extent_start: GuestHandle::new(rest.as_ptr() as u64),
+                nr_extents: rest.len() as u64,
+                extent_order: 0,
+                mem_flags: 0,
+                domid: DOMID_SELF,
+                _pad: [0; 6],
+            };
+            let now = hypercall::memory_op(cmd, (&raw const reservation) as u64);
+            done += usize::try_from(now).unwrap_or(0);
+            if done == list.len() {
+                break;
+            }
+            crate::xenstore::sleep(1_000_000);
+        }
+        if done != list.len() {
+            println!(
+                "hostile: FAIL memory_op {cmd} on the victim pages did {done} of {}",
+                list.len()
+            );
             return false;
         }
     }

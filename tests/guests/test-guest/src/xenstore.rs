@@ -45,13 +45,9 @@ pub(crate) fn arg64(info: &StartInfo, key: &str, default: u64) -> u64 {
     info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
 }
 
-/// Virtual time in ns (no overflow for centuries).
+/// Virtual time in ns (the core's system time).
 pub(crate) fn now() -> u64 {
-    let ticks = crate::guest::counter();
-    let frequency: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effect.
-    unsafe { core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack)) };
-    (u128::from(ticks) * 1_000_000_000 / u128::from(frequency.max(1))) as u64
+    xenolith_runtime::now_ns()
 }
 
 /// Sleeps `ns` of virtual time (`SCHEDOP_poll` on no port, until the deadline).
