@@ -64,6 +64,8 @@ pub struct Boot {
     pub manifest: &'static str,
     /// QEMU's CPU model (`-cpu`).
     pub cpu: &'static str,
+    /// RAM, in MiB.
+    pub memory_mib: u64,
 }
 
 impl Boot {
@@ -76,12 +78,19 @@ impl Boot {
             no_bundle: false,
             manifest: "images/default.toml",
             cpu: xenolith_images::qemu::DEFAULT_CPU,
+            memory_mib: 1024,
         }
     }
 
     /// QEMU's CPU model `cpu` (e.g. `cortex-a57`) instead of the default.
     pub fn cpu(mut self, cpu: &'static str) -> Self {
         self.cpu = cpu;
+        self
+    }
+
+    /// `memory_mib` of RAM instead of 1 GiB.
+    pub fn memory(mut self, memory_mib: u64) -> Self {
+        self.memory_mib = memory_mib;
         self
     }
 
@@ -102,7 +111,7 @@ impl Boot {
         };
         let config = QemuConfig {
             cpus: self.cpus,
-            memory_mib: 1024,
+            memory_mib: self.memory_mib,
             kernel: image.kernel.clone(),
             bundle,
             append: self.append.clone(),
