@@ -6,6 +6,11 @@
 //!   QEMU is started with a parent-death signal so a killed test process takes it along.
 //! - At most [`MAX_PARALLEL`] QEMUs run per process: these machines have two cores.
 //! - Every failure carries the last [`TAIL_LINES`] serial lines.
+//! - A line with a forbidden pattern is a failure wherever it is read, except the line a
+//!   [`Running::wait_for`] was waiting for: a wait fails on it at once, [`Running::next_line`]
+//!   (which hands every line over) leaves it for [`Running::finish`] to report. Forbidden
+//!   patterns are watched until `finish`, also after the last marker: a `Running` told to
+//!   [`Running::finish_on_drop`] finishes when dropped, unless its thread is already panicking.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -81,6 +86,10 @@ pub struct Running {
     forbidden: Vec<String>,
     /// Serial lines read so far.
     lines_read: u64,
+    /// The first forbidden pattern [`Running::next_line`] passed over, and its line.
+    passed_over: Option<(String, String)>,
+    /// How long dropping this watches for forbidden patterns first; `None`: not at all.
+    finish_on_drop: Option<Duration>,
     started: Instant,
     echo: bool,
     _slot: Slot,
@@ -114,6 +123,8 @@ impl Running {
             tail: VecDeque::new(),
             forbidden: vec!["PANIC".into()],
             lines_read: 0,
+            passed_over: None,
+            finish_on_drop: None,
             started: Instant::now(),
             echo: std::env::var_os("XENOLITH_ECHO_SERIAL").is_some(),
             _slot: slot,
@@ -136,6 +147,42 @@ impl Running {
     /// Treats any line containing `pattern` as a failure from now on.
     pub fn forbid(&mut self, pattern: &str) {
         self.forbidden.push(pattern.into());
+    }
+
+    /// Makes dropping this `Running` (not while panicking) call [`Running::finish`] with
+    /// `watch` and panic with its error, so every test watches its forbidden patterns to its end.
+    pub fn finish_on_drop(&mut self, watch: Duration) {
+        self.finish_on_drop = Some(watch);
+    }
+
+    /// The end of the run: reads on for `watch` (or until QEMU exits) and fails on the first
+    /// line with a forbidden pattern, or at once if [`Running::next_line`] passed one over. Only
+    /// the lines that arrive within `watch` are looked at; dropping the `Running` afterwards
+    /// watches no more.
+    pub fn finish(&mut self, watch: Duration) -> Result<(), RunError> {
+        self.finish_on_drop = None;
+        if let Some((pattern, line)) = self.passed_over.take() {
+            return Err(self.fail(format!("unexpected {pattern:?} in a line read earlier: {line}")));
+        }
+        let deadline = Instant::now() + watch;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                // Quiet until the deadline, or QEMU exited: nothing more to see.
+                return Ok(());
+            };
+            self.record(line.clone());
+            if let Some(pattern) = self.forbidden_in(&line) {
+                return Err(self.fail(format!(
+                    "unexpected {pattern:?} after the last marker (watched for {watch:?})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first forbidden pattern in `line`.
+    fn forbidden_in(&self, line: &str) -> Option<String> {
+        self.forbidden.iter().find(|pattern| line.contains(pattern.as_str())).cloned()
     }
 
     /// Time since QEMU started.
@@ -163,12 +210,17 @@ impl Running {
         self.tail.push_back(line);
     }
 
-    /// The next serial line, whatever it says (forbidden patterns are not checked), or `None`
-    /// when none came within `timeout`. Fails when QEMU exits first.
+    /// The next serial line, whatever it says, or `None` when none came within `timeout`. Fails
+    /// when QEMU exits first. A forbidden pattern does not fail it: [`Running::finish`] reports
+    /// the first one.
     pub fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, RunError> {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => {
                 self.record(line.clone());
+                if self.passed_over.is_none() {
+                    self.passed_over =
+                        self.forbidden_in(&line).map(|pattern| (pattern, line.clone()));
+                }
                 Ok(Some(line))
             }
             Err(RecvTimeoutError::Timeout) => Ok(None),
@@ -227,9 +279,7 @@ impl Running {
                     matched.push(marker);
                 }
             }
-            if let Some(pattern) =
-                self.forbidden.iter().find(|pattern| line.contains(pattern.as_str()))
-            {
+            if let Some(pattern) = self.forbidden_in(&line) {
                 return Err(
                     self.fail(format!("unexpected {pattern:?} while waiting for {missing:?}"))
                 );
@@ -257,9 +307,7 @@ impl Running {
                         self.rest_of_line = Some(line[position + marker.len()..].to_string());
                         return Ok(line);
                     }
-                    if let Some(pattern) =
-                        self.forbidden.iter().find(|pattern| line.contains(pattern.as_str()))
-                    {
+                    if let Some(pattern) = self.forbidden_in(&line) {
                         return Err(self
                             .fail(format!("unexpected {pattern:?} while waiting for {marker:?}")));
                     }
@@ -280,13 +328,21 @@ impl Running {
         }
     }
 
-    /// Waits for QEMU to exit by itself (the core powered off), collecting its output.
+    /// Waits for QEMU to exit by itself (the core powered off), collecting its output. Fails on
+    /// timeout or on a line with a forbidden pattern.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<ExitStatus, RunError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => self.record(line),
+                Ok(line) => {
+                    self.record(line.clone());
+                    if let Some(pattern) = self.forbidden_in(&line) {
+                        return Err(self.fail(format!(
+                            "unexpected {pattern:?} while waiting for QEMU to exit"
+                        )));
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(self.fail(format!("QEMU still running after {timeout:?}")));
                 }
@@ -300,8 +356,16 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // A test that already failed keeps its own message (a second panic would abort).
+        let finished = match self.finish_on_drop {
+            Some(watch) if !std::thread::panicking() => self.finish(watch),
+            _ => Ok(()),
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Err(error) = finished {
+            panic!("{error}");
+        }
     }
 }
 
@@ -327,4 +391,64 @@ fn spawn_reader(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long enough for any of these stand-ins to print its lines.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A stand-in for QEMU: a shell running `script` (its output as the serial line), then
+    /// staying up until it is killed, as QEMU does.
+    fn fake_qemu(script: &str) -> Running {
+        let mut command = std::process::Command::new("sh");
+        command.args(["-c", &format!("{script}; exec sleep 60")]);
+        Running::spawn(command).expect("starting sh through setpriv")
+    }
+
+    #[test]
+    fn a_forbidden_line_after_the_last_marker_fails_finish() {
+        let mut running = fake_qemu("echo 'guest: PASS'; sleep 0.3; echo 'guest: FAIL late'");
+        running.forbid("FAIL");
+        running.wait_for("guest: PASS", WAIT).expect("the last marker");
+        let error = running.finish(WAIT).expect_err("the FAIL after the last marker");
+        assert!(error.reason.starts_with("unexpected \"FAIL\" after the last marker"), "{error}");
+        assert_eq!(error.tail.last().map(String::as_str), Some("guest: FAIL late"));
+    }
+
+    #[test]
+    fn a_quiet_end_passes_finish_once_its_watch_is_over() {
+        let mut running = fake_qemu("echo 'guest: PASS'; echo 'guest: progress 1'");
+        running.forbid("FAIL");
+        running.wait_for("guest: PASS", WAIT).expect("the last marker");
+        let started = Instant::now();
+        running.finish(Duration::from_millis(300)).expect("nothing forbidden");
+        assert!(started.elapsed() < WAIT, "finish watched for {:?}", started.elapsed());
+        assert_eq!(running.tail().last().map(String::as_str), Some("guest: progress 1"));
+    }
+
+    #[test]
+    fn dropping_a_running_set_to_finish_on_drop_fails_on_a_late_forbidden_line() {
+        let dropped = std::panic::catch_unwind(|| {
+            let mut running = fake_qemu("echo 'Xenolith ready'; sleep 0.3; echo 'PANIC on CPU0'");
+            running.finish_on_drop(WAIT);
+            running.wait_for("Xenolith ready", WAIT).expect("the last marker");
+        });
+        let panic = dropped.expect_err("dropping it must fail the test");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.starts_with("unexpected \"PANIC\" after the last marker"), "{message}");
+    }
+
+    #[test]
+    fn a_forbidden_line_read_by_next_line_fails_finish() {
+        let mut running = fake_qemu("echo 'guest: FAIL early'; echo 'guest: done'");
+        running.forbid("FAIL");
+        let first = running.next_line(WAIT).expect("a line");
+        assert_eq!(first.as_deref(), Some("guest: FAIL early"), "next_line hands it over");
+        running.wait_for("guest: done", WAIT).expect("the last marker");
+        let error = running.finish(WAIT).expect_err("the FAIL next_line passed over");
+        assert!(error.reason.contains("guest: FAIL early"), "{error}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The system-test harness: builds the test image once per test binary, boots it in QEMU and hands
-//! back a supervised [`Running`] to wait on.
+//! back a supervised [`Running`] to wait on. Its forbidden patterns (`PANIC`, and what a test
+//! adds with [`Running::forbid`]) are watched to the end of the test, not just to its last marker.
 //!
 //! The waiting, timeouts, serial tails on failure, the two-QEMU limit and killing QEMU on drop live
 //! in `xenolith_images::runner`, shared with `cargo xtask bench`.
@@ -13,6 +14,11 @@ use std::time::Duration;
 use xenolith_images::qemu::QemuConfig;
 pub use xenolith_images::runner::{RunError, Running};
 use xenolith_images::workspace::{self, CoreOptions, SystemImage};
+
+/// How long a test keeps watching its forbidden patterns after its last marker (when its
+/// `Running` is dropped, see [`Running::finish_on_drop`]); a test may call [`Running::finish`]
+/// itself instead.
+pub const FINAL_WATCH: Duration = Duration::from_secs(1);
 
 /// How long any one marker may take to appear. Boots take about a second under TCG; the margin
 /// covers a loaded CI machine.
@@ -61,6 +67,8 @@ pub struct Boot {
     /// Words appended to the command lines of the named domains (`(domain, words)`), in a bundle
     /// of their own built from the manifest's (see [`Boot::domain_args`]).
     pub domain_args: Vec<(String, String)>,
+    /// RAM, in MiB.
+    pub memory_mib: u64,
 }
 
 impl Boot {
@@ -74,6 +82,7 @@ impl Boot {
             manifest: "images/default.toml",
             cpu: xenolith_images::qemu::DEFAULT_CPU,
             domain_args: Vec::new(),
+            memory_mib: 1024,
         }
     }
 
@@ -90,13 +99,20 @@ impl Boot {
         self
     }
 
+    /// `memory_mib` of RAM instead of 1 GiB.
+    pub fn memory(mut self, memory_mib: u64) -> Self {
+        self.memory_mib = memory_mib;
+        self
+    }
+
     /// The system of `manifest` (relative to the repository root) instead of the default one.
     pub fn manifest(mut self, manifest: &'static str) -> Self {
         self.manifest = manifest;
         self
     }
 
-    /// Starts QEMU.
+    /// Starts QEMU. The `Running` watches its forbidden patterns until the test ends: dropping
+    /// it (unless the test already failed) reads on for [`FINAL_WATCH`] and panics on one.
     pub fn start(&self) -> Running {
         let image = image_for(self.manifest);
         let bundle = if self.no_bundle {
@@ -110,7 +126,7 @@ impl Boot {
         };
         let config = QemuConfig {
             cpus: self.cpus,
-            memory_mib: 1024,
+            memory_mib: self.memory_mib,
             kernel: image.kernel.clone(),
             bundle,
             append: self.append.clone(),
@@ -118,7 +134,9 @@ impl Boot {
             interactive: false,
             cpu: self.cpu,
         };
-        Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"))
+        let mut running = Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"));
+        running.finish_on_drop(FINAL_WATCH);
+        running
     }
 }
 

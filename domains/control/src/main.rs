@@ -5,9 +5,13 @@
 //! Its command line says what to do, in order:
 //! - `after=<domid>:<MiB>`: first waits until that domain (of that much RAM) writes its mailbox
 //!   page, so that its setting-up is over before the free pages are counted;
+//! - `dirty=<module>`: first builds a guest from that module (`test-guest`'s `test=dirty`) with
+//!   all free memory but [`DIRTY_MARGIN_MIB`], waits until it reports through its mailbox how
+//!   many frames it filled with a non-zero pattern, destroys it and checks every frame came
+//!   back; the domain built next then gets mostly frames it filled, and says how many at least;
 //! - `build=<module>` with `memory=<MiB>`, `args=<guest command line, commas for spaces>` and
 //!   optionally `ramdisk=<module>`, `vcpus=<count>` (1) and `polls=<count>` (how many times to
-//!   look at the mailbox, yielding between looks; 50,000,000): builds a domain from a
+//!   look at the mailbox, 10 ms apart; 50,000,000): builds a domain from a
 //!   boot-bundle module (ELF or arm64 `Image`, with that module as its initial ramdisk), like
 //!   `xl create`;
 //! - then it waits for the guest to write its mailbox page (the page below its DTB), lists
@@ -29,6 +33,60 @@ mod control {
 
     use crate::{builder, xl};
 
+    /// Free memory a dirtying guest leaves to the core: its own stage 2, shared info and ring
+    /// pages and this domain's mapping window take frames too, and not every free frame lies in
+    /// a free 2 MiB extent.
+    const DIRTY_MARGIN_MIB: u64 = 4;
+
+    /// Builds a guest from `module` with all the `free` frames but [`DIRTY_MARGIN_MIB`], which
+    /// fills all the RAM it can with a non-zero pattern and reports the frames it filled;
+    /// destroys it and checks every frame came back. Returns how many frames it filled (`None`
+    /// after printing a FAIL).
+    fn dirty(module: &str, free: u64) -> Option<u64> {
+        let memory_mib = ((free >> 8).saturating_sub(DIRTY_MARGIN_MIB)) & !1;
+        let id = match builder::build(module, None, memory_mib, 1, "name=dirtier test=dirty") {
+            Ok(id) => id,
+            Err(error) => {
+                println!("control: FAIL building a {memory_mib} MiB {module} to dirty: {error}");
+                return None;
+            }
+        };
+        println!(
+            "control: built domain {id} from {module} ({memory_mib} of {} MiB free) to dirty its memory",
+            free >> 8
+        );
+        let filled = match builder::wait_for_mailbox(
+            id,
+            builder::mailbox_gfn(memory_mib),
+            50_000_000,
+        ) {
+            Ok(0) => {
+                println!("control: FAIL domain {id} never reported filling its memory");
+                return None;
+            }
+            Ok(frames) if frames <= free => frames,
+            Ok(frames) => {
+                println!("control: FAIL domain {id} reported filling {frames} frames, more than were free");
+                return None;
+            }
+            Err(error) => {
+                println!("control: FAIL reading domain {id}'s mailbox: {error}");
+                return None;
+            }
+        };
+        if let Err(error) = xl::destroy(id, 50_000_000) {
+            println!("control: FAIL destroying domain {id}: {error}");
+            return None;
+        }
+        let free_after = xl::free_pages();
+        if free_after != free {
+            println!("control: FAIL {free} pages were free before the dirtier, {free_after} after");
+            return None;
+        }
+        println!("control: domain {id} filled {filled} frames and is destroyed; {free} pages free, as before");
+        Some(filled)
+    }
+
     fn main(info: &StartInfo) {
         println!("control: the control domain is up");
         if let Some((after, mib)) = info.bootarg("after").and_then(|value| value.split_once(':')) {
@@ -47,6 +105,13 @@ mod control {
         }
         let free_before = xl::free_pages();
         xl::list();
+        let filled = match info.bootarg("dirty") {
+            Some(module) => match dirty(module, free_before) {
+                Some(frames) => frames,
+                None => return,
+            },
+            None => 0,
+        };
         let Some(module) = info.bootarg("build") else {
             println!("control: nothing to build");
             return;
@@ -78,6 +143,15 @@ mod control {
             }
         };
         println!("control: built domain {id} from {module} ({memory_mib} MiB) and unpaused it");
+        if filled > 0 {
+            // Every frame of its RAM was among the `free_before` free ones (the dirtier gave
+            // every frame back and nothing else has run since), of which only
+            // `free_before - filled` were not filled: the rest of its frames are filled ones,
+            // whatever order the core hands frames out in.
+            let frames = memory_mib << 8;
+            let at_least = frames.saturating_sub(free_before - filled);
+            println!("control: at least {at_least} of domain {id}'s {frames} RAM frames were filled by the dirtier");
+        }
         // The guest reports through its mailbox page; wait for it (bounded), never for a time.
         match builder::wait_for_mailbox(id, builder::mailbox_gfn(memory_mib), polls) {
             Ok(0) => {

@@ -8,6 +8,9 @@
 //!   PMU, a reserved ID encoding must read as 0; then it reads PMCR_EL0, which the core traps and
 //!   does not emulate: its own EL1 vector must take an Undefined Instruction exception;
 //! - `zeros`: the RAM it has not used yet must read as zero (then it spins);
+//! - `dirty`: fills all the RAM it can (its heap's free blocks, the RAM past its heap) with a
+//!   non-zero pattern, for a domain built on those frames later to see unless the core scrubs
+//!   them (then it yields forever);
 //! - `smp`: brings its other vCPUs up with PSCI CPU_ON;
 //! - `privilege`: domctl and sysctl must fail with -EPERM (and a stale interface version -EACCES);
 //! - `control` (needs the `control` capability): physinfo, an `xl list`, credit2 parameters, pause,
@@ -87,6 +90,7 @@ mod guest {
             "control" => control(name, info),
             "smp" => smp(name, info),
             "zeros" => zeros(name),
+            "dirty" => dirty(name),
             "bench" => bench(name),
             "timer" => timer(name),
             "vtimer" => vtimer(name),
@@ -191,6 +195,46 @@ mod guest {
         // SAFETY: `end - 4096` is this domain's own RAM inside [start, end), identity-mapped.
         unsafe { core::ptr::write_volatile((end - 4096) as *mut u64, 0x5041_5353) };
         spin(name);
+    }
+
+    /// What `dirty` fills memory with: no domain's fresh memory may hold it.
+    const DIRTY: u8 = 0xd1;
+
+    /// Fills all the RAM it can with [`DIRTY`] bytes: every 1 MiB, then every 4 KiB, block it
+    /// can allocate from its heap (kept), and all the RAM past its heap. Tells its builder
+    /// through the mailbox page (the last page of that RAM, whose first word it writes last) how
+    /// many whole frames it filled; then yields forever, for the builder to destroy it.
+    fn dirty(name: &str) {
+        let mut frames = 0;
+        for size in [1 << 20, 4096] {
+            let Ok(layout) = core::alloc::Layout::from_size_align(size, 4096) else { continue };
+            loop {
+                // SAFETY: `layout` has a non-zero size. `black_box`: the compiler may otherwise
+                // drop an allocation nothing reads and take it as successful, looping forever.
+                let block = core::hint::black_box(unsafe { alloc::alloc::alloc(layout) });
+                if block.is_null() {
+                    break;
+                }
+                // SAFETY: `block` was just allocated with `size` bytes and is never freed, so
+                // only this write uses it.
+                unsafe { core::ptr::write_bytes(block, DIRTY, size) };
+                frames += size as u64 / 4096;
+            }
+        }
+        let (start, end) = xenolith_runtime::free_memory();
+        let mailbox = end - 4096;
+        // SAFETY: [start, end) is this domain's own RAM (after its heap, before its DTB),
+        // identity-mapped as normal memory; nothing of this program lives there.
+        unsafe { core::ptr::write_bytes(start as *mut u8, DIRTY, (mailbox - start) as usize) };
+        // SAFETY: as above; the mailbox's first word stays zero until the count is in it.
+        unsafe { core::ptr::write_bytes((mailbox + 8) as *mut u8, DIRTY, 4096 - 8) };
+        frames += (end - start.next_multiple_of(4096)) / 4096;
+        println!("{name}: filled {frames} frames with {DIRTY:#04x} bytes");
+        // SAFETY: the mailbox page is this domain's own RAM inside [start, end), identity-mapped.
+        unsafe { core::ptr::write_volatile(mailbox as *mut u64, frames) };
+        loop {
+            hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        }
     }
 
     pub(crate) fn counter() -> u64 {
