@@ -159,6 +159,9 @@ mod service {
         refused: BTreeMap<DomId, u32>,
         region: &'static mut [u8],
         me: DomId,
+        /// A first start that has not yet given the input focus to the first guest: done by the
+        /// first reconcile, before its save, so no saved state ever has the start's focus.
+        choose_focus: bool,
     }
 
     impl Service {
@@ -280,6 +283,12 @@ mod service {
                     continue;
                 }
                 changed |= self.connect(id, &info);
+            }
+            if self.choose_focus {
+                // Before the first save: an incarnation killed now restores no state, or this.
+                self.choose_focus = false;
+                self.focus_first_guest();
+                changed = true;
             }
             if changed {
                 self.save();
@@ -466,6 +475,7 @@ mod service {
             refused: BTreeMap::new(),
             region,
             me: my_id,
+            choose_focus: !restored,
         };
         // Number new lines above every line the core has written, whatever the region held.
         let last = console_io(XENOLITH_CONSOLEIO_WRITE_LINE, &[], 0);
@@ -486,8 +496,6 @@ mod service {
                 "console: serving {count} domains (restart {restarts}, at {at} ns, fresh state); \
                  press Ctrl-] three times to move the input focus (the core, then each domain)"
             );
-            service.focus_first_guest();
-            service.save();
         }
         let mut ports: Vec<Port> = Vec::new();
         let mut reconciled_at = now_ns();
