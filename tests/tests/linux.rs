@@ -205,20 +205,23 @@ fn typed_commands_reach_the_focused_linux_shell_and_focus_moves_on() {
         "R4T=",
     );
     assert!(line.starts_with("linux1: R4T=v-15"), "{line}");
+    // Each event prints the node's value then, so the event of linux2's write is told apart.
     let watch = "xenstore-write data/w start && xenstore-chmod data/w b$(xenstore-read domid) && \
-                 { xenstore-watch -n 2 data/w | sed \"s/^/W$((4+4)):/\" & }";
-    ask(&mut running, watch, "W8:");
+                 { xenstore-watch data/w | while read p; do echo W$((4+4)):$(xenstore-read $p); done & }";
+    ask(&mut running, watch, "W8:start");
     running.type_input(b"\x1d\x1d\x1d").expect("typing");
     wait(&mut running, "[console] input to linux2");
     let line = ask(&mut running, "echo on-$((1+1))-two", "on-2-two");
     assert!(line.starts_with("linux2: on-2-two"), "{line}");
-    ask(
-        &mut running,
-        "xenstore-write /local/domain/2/data/w from-two && echo WRO$((1))TE",
-        "linux2: WRO1TE",
-    );
-    // The watch's second event: linux2's write, seen by linux1.
-    wait(&mut running, "W8:");
+    // linux2's write fires linux1's watch: its line and linux2's answer come in either order.
+    running
+        .type_input(b"xenstore-write /local/domain/2/data/w from-two && echo WRO$((1))TE\n")
+        .expect("typing");
+    let lines = running
+        .wait_for_all(&["linux2: WRO1TE", "W8:from-two"], LINUX_TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    // (After linux2's prompt, which is shown before its line ends.)
+    assert!(lines[1].contains("linux1: W8:from-two"), "{lines:?}");
     running.type_input(b"\x1d\x1d\x1d").expect("typing");
     wait(&mut running, "[console] input to xenolith");
     ask(&mut running, "h", "keys: 'h' this list");
