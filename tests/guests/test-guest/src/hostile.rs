@@ -75,6 +75,10 @@ const UNMAPPABLE: [u64; 4] = [1 << 40, (1 << 48) - 8, u64::MAX - 7, 0xFFFF_FFFF_
 static CALLS: AtomicU64 = AtomicU64::new(0);
 /// Answers that were neither a success nor a Xen error code.
 static NON_XEN: AtomicU64 = AtomicU64::new(0);
+/// Each vCPU's call in progress: how many it made before, the number and the arguments. A vCPU
+/// that has made its share watches the other's, and names a call that does not return.
+static IN_PROGRESS: [[AtomicU64; 7]; 2] = [const { [const { AtomicU64::new(0) }; 7] }; 2];
+
 /// Set when vCPU 1 has made its share.
 static SECONDARY_DONE: AtomicBool = AtomicBool::new(false);
 /// The run's parameters, for vCPU 1: seed, calls, own id, witness id, base, RAM end, and the
@@ -90,6 +94,10 @@ struct Chaos {
     structs: u64,
     targets: u64,
     used: u64,
+    /// Where allocations must stop in the struct pages (below a multicall's array).
+    limit: u64,
+    /// Building a multicall's entries.
+    nested: bool,
     /// The struct pages' bytes from `used` up to here may hold an earlier call's values.
     dirty: u64,
     ram_end: u64,
@@ -254,7 +262,7 @@ impl Chaos {
     /// Room for `bytes` in the struct pages, zeroed; `None` when a call's structures fill them.
     fn alloc(&mut self, bytes: u64) -> Option<u64> {
         let start = (self.used + 7) & !7;
-        if start + bytes > STRUCT_BYTES {
+        if start + bytes > self.limit {
             return None;
         }
         self.used = start + bytes;
@@ -441,7 +449,10 @@ impl Chaos {
             5 => 1,
             _ => self.below(14),
         };
-        let count = if self.chance(6) { self.count() } else { 1 + self.below(4) };
+        // In a multicall, no count beyond what is built: a batch that writes its results over
+        // its own multicall entry would continue for good (Xen's would too), which stops this
+        // vCPU and tests nothing of the core.
+        let count = if self.chance(6) && !self.nested { self.count() } else { 1 + self.below(4) };
         let built = count.min(8);
         // GNTTABOP_CMD_MASK: bits above 12 are a continuation's, never given to this caller.
         let cmd_word = if self.chance(10) { cmd | (self.count() << 12) } else { cmd };
@@ -645,17 +656,31 @@ impl Chaos {
     fn multicall(&mut self) -> [u64; 5] {
         let count = if self.chance(5) { self.count() } else { 1 + self.below(8) };
         let built = count.min(8);
-        let Some(array) = self.alloc(64 * built.max(1)) else {
-            return [self.not_a_structure(), count, 0, 0, 0];
-        };
-        for index in 0..built {
+        // The array sits at the top of the struct pages, so a count beyond what was built runs
+        // into the hole after them (-EFAULT), never into other structures read as entries: a
+        // word 29 followed by a 1 there would be SCHEDOP_block, asleep for good with upcalls
+        // masked.
+        let array = self.structs + STRUCT_BYTES - 64 * built.max(1);
+        self.limit = array - self.structs;
+        self.nested = true;
+        let mut entries = [(0u64, [0u64; 5]); 8];
+        for entry in entries.iter_mut().take(built as usize) {
             let (number, args) = self.call(1);
-            let entry = array + index * 64;
-            put(entry, if self.chance(16) { 13 } else { number });
+            *entry = (if self.chance(16) { 13 } else { number }, args);
+        }
+        self.nested = false;
+        self.limit = STRUCT_BYTES;
+        for (index, (number, args)) in entries.iter().take(built as usize).enumerate() {
+            let entry = array + index as u64 * 64;
+            put(entry, *number);
+            put(entry + 8, 0u64);
             for (slot, value) in args.iter().enumerate() {
                 put(entry + 16 + slot as u64 * 8, *value);
             }
+            put(entry + 56, 0u64);
         }
+        self.used = STRUCT_BYTES;
+        self.dirty = STRUCT_BYTES;
         [if self.chance(12) { self.not_a_structure() } else { array }, count, 0, 0, 0]
     }
 
@@ -684,6 +709,11 @@ impl Chaos {
                 put(self.structs + offset, u64::MAX);
             }
             self.dirty = self.used;
+            let record = &IN_PROGRESS[self.vcpu as usize & 1];
+            for (slot, value) in record.iter().zip([self.calls + 1, number].into_iter().chain(args))
+            {
+                slot.store(value, Ordering::Relaxed);
+            }
             let answer = hypercall::raw(number, args);
             self.calls += 1;
             self.per_number[number as usize] += 1;
@@ -753,6 +783,8 @@ fn chaos(vcpu: u64) -> Chaos {
         structs,
         targets,
         used: 0,
+        limit: STRUCT_BYTES,
+        nested: false,
         dirty: STRUCT_BYTES,
         ram_end,
         only,
@@ -770,8 +802,37 @@ fn secondary(_index: usize) -> ! {
     chaos.run(calls / 2);
     println!("hostile: vCPU 1 made {} calls, {} succeeded", chaos.calls, chaos.successes);
     SECONDARY_DONE.store(true, Ordering::Release);
+    watch_other(0)
+}
+
+/// Yields for good, saying once which call vCPU `other` is in if it makes no progress for 10 s.
+fn watch_other(other: usize) -> ! {
+    let record = &IN_PROGRESS[other];
+    let (mut seen, mut since) = (record[0].load(Ordering::Relaxed), xenolith_runtime::now_ns());
     loop {
         hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+        let now = record[0].load(Ordering::Relaxed);
+        if now != seen || CALLS.load(Ordering::Acquire) == u64::MAX {
+            (seen, since) = (now, xenolith_runtime::now_ns());
+        } else if xenolith_runtime::now_ns() > since + 10_000_000_000 {
+            let [count, number, a, b, c, d, e] =
+                record.each_ref().map(|w| w.load(Ordering::Relaxed));
+            if number == 13 && (0x4000_0000..0x4100_0000).contains(&a) {
+                for index in 0..b.min(8) {
+                    let entry = a + index * 64;
+                    let words: [u64; 5] = core::array::from_fn(|i| {
+                        let address = entry + if i == 0 { 0 } else { 8 + i as u64 * 8 };
+                        // SAFETY: an entry of a multicall array in this domain's struct pages.
+                        unsafe { core::ptr::read_volatile(address as *const u64) }
+                    });
+                    println!("hostile: entry {index}: {words:x?}");
+                }
+            }
+            println!(
+                "hostile: FAIL vCPU {other}'s call {count} has not returned for 10 s: {number}({a:#x}, {b:#x}, {c:#x}, {d:#x}, {e:#x})"
+            );
+            since = u64::MAX / 2;
+        }
     }
 }
 
