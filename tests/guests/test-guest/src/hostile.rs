@@ -812,21 +812,31 @@ fn watch_other(other: usize) -> ! {
     loop {
         hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
         let now = record[0].load(Ordering::Relaxed);
-        if now != seen || CALLS.load(Ordering::Acquire) == u64::MAX {
+        if now != seen {
             (seen, since) = (now, xenolith_runtime::now_ns());
         } else if xenolith_runtime::now_ns() > since + 10_000_000_000 {
             let [count, number, a, b, c, d, e] =
                 record.each_ref().map(|w| w.load(Ordering::Relaxed));
-            if number == 13 && (0x4000_0000..0x4100_0000).contains(&a) {
-                for index in 0..b.min(8) {
-                    let entry = a + index * 64;
-                    let words: [u64; 5] = core::array::from_fn(|i| {
-                        let address = entry + if i == 0 { 0 } else { 8 + i as u64 * 8 };
-                        // SAFETY: an entry of a multicall array in this domain's struct pages.
-                        unsafe { core::ptr::read_volatile(address as *const u64) }
-                    });
-                    println!("hostile: entry {index}: {words:x?}");
+            // A multicall's entries, as far as they lie in that vCPU's struct pages (the array
+            // may also be elsewhere, or end in the hole after them).
+            let structs =
+                PLAN[4].load(Ordering::Acquire) + other as u64 * VCPU_BYTES + TARGET_BYTES + 4096;
+            let pages = structs..structs + STRUCT_BYTES;
+            let in_pages = (0..b.min(8)).map(|index| a.wrapping_add(index * 64));
+            for (index, entry) in
+                in_pages.take_while(|e| pages.contains(e) && e + 64 <= pages.end).enumerate()
+            {
+                if number != 13 {
+                    break;
                 }
+                let words: [u64; 5] = core::array::from_fn(|i| {
+                    let address = entry + if i == 0 { 0 } else { 8 + i as u64 * 8 };
+                    // SAFETY: `entry..entry + 64` lies inside vCPU `other`'s struct pages
+                    // (checked just above against the layout `chaos` gives them), which this
+                    // domain owns, identity-maps and never gives away; only read.
+                    unsafe { core::ptr::read_volatile(address as *const u64) }
+                });
+                println!("hostile: entry {index}: {words:x?}");
             }
             println!(
                 "hostile: FAIL vCPU {other}'s call {count} has not returned for 10 s: {number}({a:#x}, {b:#x}, {c:#x}, {d:#x}, {e:#x})"
