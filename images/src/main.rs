@@ -38,7 +38,8 @@ cargo xtask <command>
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
-  bench                            deterministic figures under QEMU -icount shift=0
+  bench [fastpath]                 deterministic figures under QEMU -icount shift=0 (fastpath:
+                                   only issue 15's fast-path table)
 ";
 
 fn main() -> ExitCode {
@@ -92,7 +93,14 @@ fn dispatch(args: &[String]) -> Result<()> {
             cargo_test(&["--package", "xenolith-tests"])
         }
         "lint" => lint(),
-        "bench" => bench(),
+        "bench" => match rest {
+            [] => bench(),
+            [only] if only == "fastpath" => {
+                qemu::ensure_installed()?;
+                fastpath_figures(&workspace::root(), Duration::from_secs(300))
+            }
+            _ => bail!("usage: cargo xtask bench [fastpath]"),
+        },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -345,6 +353,7 @@ fn bench() -> Result<()> {
             wall.as_secs_f64()
         );
     }
+    fastpath_figures(&root, Duration::from_secs(300))?;
     // Domains: a benchmark guest and a peer it yields to, on one pCPU.
     let bench =
         workspace::build_system(&root.join("tests/manifests/bench.toml"), CoreOptions::default())?;
@@ -473,6 +482,41 @@ fn bench() -> Result<()> {
     println!("figure: domain creation by the control domain (16 MiB, image from the bundle) to the guest's first instruction: {instructions} instructions");
     Ok(())
 }
+
+/// Issue 15's table: one guest's fast paths on one pCPU (`tests/manifests/bench-fastpath.toml`,
+/// the test guest's `fastpath.rs`), on the CPU the table was measured on, with Xen 4.17's
+/// figures beside ours (`docs/performance.md`).
+fn fastpath_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
+    /// (row, what it measures, Xen 4.17's instructions, the goal).
+    const ROWS: [(&str, &str, u64, u64); 5] = [
+        ("null", "null hypercall (xen_version)", 422, 211),
+        ("send", "EVTCHNOP_send to a loopback port, event left pending", 871, 435),
+        ("send-upcall", "the same with the upcall delivered, handled and EOI'd", 1541, 770),
+        ("copy", "GNTTABOP_copy, 4 KiB from a self-grant to a frame", 3563, 1780),
+        ("map-unmap", "GNTTABOP_map_grant_ref + unmap_grant_ref of one page", 5119, 2560),
+    ];
+    let system = workspace::build_system(
+        &root.join("tests/manifests/bench-fastpath.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut config = icount_config(&system, 1);
+    config.cpu = FASTPATH_CPU;
+    let mut running = Running::start(&config)?;
+    for (row, what, xen, goal) in ROWS {
+        let marker = format!("bench fastpath {row} ");
+        let line = running.wait_for(&marker, timeout).map_err(anyhow::Error::msg)?;
+        let ours = number_after(&line, &marker)?;
+        let verdict = if ours <= goal { "met" } else { "NOT met" };
+        println!(
+            "figure: fast path, {what}: {ours} instructions (Xen 4.17: {xen}; goal at most {goal}: {verdict})"
+        );
+    }
+    running.wait_for("PASS fastpath", timeout).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// The CPU issue 15's table was measured on.
+const FASTPATH_CPU: &str = "cortex-a57";
 
 fn icount_config(image: &workspace::SystemImage, cpus: u32) -> QemuConfig {
     QemuConfig {

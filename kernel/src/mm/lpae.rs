@@ -449,13 +449,12 @@ impl<R: Regime> AddressSpace<R> {
         walk_table::<R>(memory, self.root, ROOT_LEVEL, 0, virt, virt + size, visit);
     }
 
-    /// The physical address and attributes `virt` translates to, if mapped.
+    /// The physical address and attributes `virt` translates to, if mapped: one descent, a
+    /// read per level.
     pub fn translate(&self, memory: &impl TableMemory, virt: u64) -> Option<(u64, Attributes)> {
-        let mut result = None;
-        self.walk_range(memory, virt & !(PAGE_SIZE - 1), PAGE_SIZE, &mut |leaf| {
-            result = Some((leaf.phys + (virt - leaf.virt), leaf.attributes));
-        });
-        result
+        let (start, table, index, _) = self.leaf_at(memory, virt)?;
+        let entry = memory.read(table, index);
+        Some(((entry & ADDRESS_MASK) + (virt - start), R::decode(entry)))
     }
 
     /// The first leaf that is both writable and executable, if any.
@@ -470,6 +469,19 @@ impl<R: Regime> AddressSpace<R> {
     }
 }
 
+/// The indexes of a level-`level` table starting at `base` whose entries overlap
+/// `[start, end)` (`end` past `start`), and the span of one entry: a walk visits only those.
+fn overlapping(level: usize, base: u64, start: u64, end: u64) -> (core::ops::Range<usize>, u64) {
+    let span = 1u64 << level_shift(level);
+    if end <= start {
+        return (0..0, span);
+    }
+    let first = start.saturating_sub(base) / span;
+    let last = (end - 1).saturating_sub(base) / span;
+    let entries = ENTRIES as u64;
+    (first.min(entries) as usize..(last + 1).min(entries) as usize, span)
+}
+
 fn walk_table<R: Regime>(
     memory: &impl TableMemory,
     table: u64,
@@ -479,12 +491,9 @@ fn walk_table<R: Regime>(
     end: u64,
     visit: &mut dyn FnMut(Mapping),
 ) {
-    let span = 1u64 << level_shift(level);
-    for index in 0..ENTRIES {
+    let (indexes, span) = overlapping(level, base, start, end);
+    for index in indexes {
         let virt = base + index as u64 * span;
-        if virt + span <= start || virt >= end {
-            continue;
-        }
         let entry = memory.read(table, index);
         if entry & VALID == 0 {
             continue;
@@ -506,12 +515,9 @@ fn clear_range(
     start: u64,
     end: u64,
 ) {
-    let span = 1u64 << level_shift(level);
-    for index in 0..ENTRIES {
+    let (indexes, span) = overlapping(level, base, start, end);
+    for index in indexes {
         let virt = base + index as u64 * span;
-        if virt + span <= start || virt >= end {
-            continue;
-        }
         let entry = memory.read(table, index);
         if entry & VALID == 0 {
             continue;

@@ -855,7 +855,7 @@ fn copy_status(segment: &mut [gnttab_copy; 1]) -> Result<(), GrantError> {
 }
 
 /// This domain's id, from `EVTCHNOP_status` of an unbound port offered to ourselves.
-fn own_domid() -> u16 {
+pub(crate) fn own_domid() -> u16 {
     let Ok(port) = events::alloc_unbound(DOMID_SELF, DOMID_SELF) else { return u16::MAX };
     let dom = events::status(DOMID_SELF, port.0).map_or(u16::MAX, |status| status.unbound());
     port.close().ok();

@@ -21,6 +21,7 @@
 //!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`,
 //!   `console-bench`: load, kills, broken rings and a benchmark for the console domain (see
 //!   `console.rs`);
+//! - `fastpath`: issue 15's fast-path figures (see `fastpath.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -42,6 +43,8 @@ mod atomics;
 mod console;
 #[cfg(target_os = "none")]
 mod events;
+#[cfg(target_os = "none")]
+mod fastpath;
 #[cfg(target_os = "none")]
 mod grants;
 #[cfg(target_os = "none")]
@@ -92,6 +95,7 @@ mod guest {
             "zeros" => zeros(name),
             "dirty" => dirty(name),
             "bench" => bench(name),
+            "fastpath" => crate::fastpath::fastpath(name, info),
             "timer" => timer(name),
             "vtimer" => vtimer(name),
             "shared-info" => shared_info(name),
