@@ -18,7 +18,11 @@
 //!
 //! # Invariants
 //! - A region is never mapped twice: `map` refuses an overlap instead of replacing a live entry.
-//! - Every table frame comes zeroed from the caller's [`TableMemory`]; an all-zero entry is invalid.
+//! - Every table frame comes zeroed from the caller's [`TableMemory`]; an all-zero entry is invalid,
+//!   and every invalid entry is all zero.
+//! - A table descriptor's count field holds the number of valid entries of the table it points to;
+//!   a table whose count drops to zero is freed at once, or kept zeroed as one of the address
+//!   space's two spare tables (the next ones it needs), so churn in one region does not reallocate.
 //! - Blocks are used only where virtual address, physical address and remaining size are all aligned
 //!   to the block size, so no block maps memory the caller did not ask for.
 //! - `unmap` splits a block only partly inside its range into smaller leaves with the same
@@ -51,6 +55,12 @@ const OWNED: u64 = 1 << 55;
 /// Stage-2 software bit: [`Attributes::lent`].
 const LENT: u64 = 1 << 56;
 const ADDRESS_MASK: u64 = 0x0000_FFFF_FFFF_F000;
+/// Bits [11:2] of a table descriptor are ignored by the walker (Arm ARM D8.3.1, "Table
+/// descriptor format"): there the core keeps how many valid entries the table it points to
+/// holds, so an unmap frees a table it empties without reading the table through.
+const COUNT_SHIFT: u32 = 2;
+const COUNT_ONE: u64 = 1 << COUNT_SHIFT;
+const COUNT_MASK: u64 = 0x3ff << COUNT_SHIFT;
 
 /// MAIR_EL2 index of Device-nGnRE memory.
 pub const MAIR_INDEX_DEVICE: u64 = 0;
@@ -245,6 +255,9 @@ pub struct Mapping {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddressSpace<R: Regime = El2Stage1> {
     root: u64,
+    /// Emptied tables kept zeroed for the next ones this space needs (0: none): one for each
+    /// level below the root, so churn in one region allocates nothing.
+    spare: [u64; 2],
     regime: core::marker::PhantomData<R>,
 }
 
@@ -261,13 +274,14 @@ impl<R: Regime> AddressSpace<R> {
     pub fn new(memory: &mut impl TableMemory) -> Result<Self, MapError> {
         Ok(Self {
             root: memory.alloc_table().ok_or(MapError::OutOfMemory)?,
+            spare: [0; 2],
             regime: core::marker::PhantomData,
         })
     }
 
     /// The address space rooted at `root`, to read one whose owner holds it (a live VTTBR_EL2).
     pub fn from_root(root: u64) -> Self {
-        Self { root, regime: core::marker::PhantomData }
+        Self { root, spare: [0; 2], regime: core::marker::PhantomData }
     }
 
     /// Physical address of the root table (the value for TTBR0_EL2).
@@ -342,21 +356,28 @@ impl<R: Regime> AddressSpace<R> {
     ) -> Result<(), MapError> {
         let mut table = self.root;
         let mut level = ROOT_LEVEL;
+        // The descriptor pointing at `table` (none for the root), whose count a new entry raises.
+        let mut parent = None;
         while 1u64 << level_shift(level) != size {
             let index = index_at(virt, level);
             let entry = memory.read(table, index);
-            table = if entry & VALID == 0 {
-                let next = memory.alloc_table().ok_or(MapError::OutOfMemory)?;
+            let next = if entry & VALID == 0 {
+                let next = match self.spare.iter_mut().find(|spare| **spare != 0) {
+                    Some(spare) => core::mem::take(spare),
+                    None => memory.alloc_table().ok_or(MapError::OutOfMemory)?,
+                };
                 memory.write(table, index, next | TABLE_OR_PAGE | VALID);
+                count_up(memory, parent);
                 next
             } else {
                 // The overlap check ran first, so a valid entry here is a table, never a block.
                 entry & ADDRESS_MASK
             };
-            level += 1;
+            (parent, table, level) = (Some((table, index)), next, level + 1);
         }
         let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };
         memory.write(table, index_at(virt, level), phys | R::encode(attributes) | kind | VALID);
+        count_up(memory, parent);
         Ok(())
     }
 
@@ -383,7 +404,7 @@ impl<R: Regime> AddressSpace<R> {
                 self.split(memory, leaf)?;
             }
         }
-        clear_range(memory, self.root, ROOT_LEVEL, 0, virt, end);
+        clear_range(memory, &mut self.spare, self.root, ROOT_LEVEL, 0, virt, end);
         Ok(())
     }
 
@@ -424,12 +445,15 @@ impl<R: Regime> AddressSpace<R> {
         }
         memory.write(table, index, 0);
         memory.invalidate();
-        memory.write(table, index, next | TABLE_OR_PAGE | VALID);
+        memory.write(table, index, next | TABLE_OR_PAGE | VALID | ENTRIES as u64 * COUNT_ONE);
         Ok(())
     }
 
     /// Frees every table frame of this address space (not the memory it maps).
     pub fn destroy(self, memory: &mut impl TableMemory) {
+        for spare in self.spare.into_iter().filter(|&spare| spare != 0) {
+            memory.free_table(spare);
+        }
         free_tables(memory, self.root, ROOT_LEVEL);
     }
 
@@ -507,15 +531,28 @@ fn walk_table<R: Regime>(
     }
 }
 
+/// Raises the count in table descriptor `at` (none: the root, which has no descriptor).
+fn count_up(memory: &mut impl TableMemory, at: Option<(u64, usize)>) {
+    if let Some((table, index)) = at {
+        let descriptor = memory.read(table, index);
+        memory.write(table, index, descriptor + COUNT_ONE);
+    }
+}
+
+/// Clears the leaves of `table` (at `level`, mapping from `base`) inside `[start, end)`, freeing
+/// the tables below it that it empties (into a free `spare` slot first): how many valid entries
+/// of `table` it cleared.
 fn clear_range(
     memory: &mut impl TableMemory,
+    spare: &mut [u64; 2],
     table: u64,
     level: usize,
     base: u64,
     start: u64,
     end: u64,
-) {
+) -> u64 {
     let (indexes, span) = overlapping(level, base, start, end);
+    let mut cleared = 0;
     for index in indexes {
         let virt = base + index as u64 * span;
         let entry = memory.read(table, index);
@@ -524,16 +561,24 @@ fn clear_range(
         }
         if level < 3 && entry & TABLE_OR_PAGE != 0 {
             let child = entry & ADDRESS_MASK;
-            clear_range(memory, child, level + 1, virt, start, end);
-            // A table left with no valid entry goes back to the caller's memory.
-            if (0..ENTRIES).all(|index| memory.read(child, index) & VALID == 0) {
-                memory.write(table, index, 0);
-                memory.free_table(child);
+            let gone = clear_range(memory, spare, child, level + 1, virt, start, end);
+            let left = ((entry & COUNT_MASK) >> COUNT_SHIFT).saturating_sub(gone);
+            if left != 0 {
+                memory.write(table, index, entry - gone * COUNT_ONE);
+                continue;
+            }
+            // The child is empty, so all zero: the spare, or back to the caller's memory.
+            memory.write(table, index, 0);
+            match spare.iter_mut().find(|spare| **spare == 0) {
+                Some(slot) => *slot = child,
+                None => memory.free_table(child),
             }
         } else {
             memory.write(table, index, 0);
         }
+        cleared += 1;
     }
+    cleared
 }
 
 fn free_tables(memory: &mut impl TableMemory, table: u64, level: usize) {
@@ -741,9 +786,70 @@ mod tests {
         assert_eq!(space.translate(&memory, 0x4000_0000), None);
         space.unmap(&mut memory, 0x4040_0000, 0x1000).unwrap();
         space.unmap(&mut memory, 0x4040_2000, 0x1000).unwrap();
-        assert_eq!(memory.tables.len(), 1, "emptied tables are freed; only the root is left");
+        assert_eq!(
+            memory.tables.len(),
+            3,
+            "emptied tables are freed but two, kept as spares; the root is left"
+        );
         // Remapping the freed range works.
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x1000, ram).unwrap();
+        space.destroy(&mut memory);
+        assert!(memory.tables.is_empty(), "every table frame is freed");
+    }
+
+    /// Every table descriptor's count equals the valid entries of the table it points to.
+    fn assert_counts(memory: &FakeMemory, table: u64, level: usize) {
+        for index in 0..ENTRIES {
+            let entry = memory.read(table, index);
+            if level < 3 && entry & VALID != 0 && entry & TABLE_OR_PAGE != 0 {
+                let child = entry & ADDRESS_MASK;
+                let valid = (0..ENTRIES).filter(|&i| memory.read(child, i) & VALID != 0).count();
+                assert_eq!((entry & COUNT_MASK) >> COUNT_SHIFT, valid as u64, "table {child:#x}");
+                assert_counts(memory, child, level + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn counts_follow_maps_splits_and_unmaps_and_churn_reuses_the_spare() {
+        let mut memory = FakeMemory::default();
+        let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
+        let page = Attributes {
+            memory: MemoryType::Normal,
+            write: true,
+            execute: false,
+            owned: false,
+            lent: true,
+        };
+        // Pages scattered over three 2 MiB regions of two gigabytes, and a block split later.
+        let pages: Vec<u64> = (0..40u64)
+            .map(|i| 0x4000_0000 + (i % 3) * 0x4020_0000 + (i * 7 % 40) * 0x1000)
+            .collect();
+        for (i, &virt) in pages.iter().enumerate() {
+            space.map(&mut memory, virt, 0x8000_0000 + i as u64 * 0x1000, 0x1000, page).unwrap();
+            assert_counts(&memory, space.root, ROOT_LEVEL);
+        }
+        space.map(&mut memory, 0x1_0000_0000, 0x9000_0000, 0x20_0000, page).unwrap();
+        space.unmap(&mut memory, 0x1_0000_3000, 0x2000).unwrap();
+        assert_counts(&memory, space.root, ROOT_LEVEL);
+        for &virt in pages.iter().rev().step_by(2).chain(pages.iter().step_by(2)) {
+            if space.translate(&memory, virt).is_some() {
+                space.unmap(&mut memory, virt, 0x1000).unwrap();
+                assert_counts(&memory, space.root, ROOT_LEVEL);
+            }
+        }
+        space.unmap(&mut memory, 0x1_0000_0000, 0x20_0000).unwrap();
+        assert_counts(&memory, space.root, ROOT_LEVEL);
+        assert_eq!(memory.tables.len(), 3, "the root and the two spares are left");
+        // Map and unmap one page again and again: no table is allocated or freed.
+        let next = memory.next;
+        for _ in 0..5 {
+            space.map(&mut memory, 0x7000_0000, 0x8000_0000, 0x1000, page).unwrap();
+            assert_counts(&memory, space.root, ROOT_LEVEL);
+            space.unmap(&mut memory, 0x7000_0000, 0x1000).unwrap();
+        }
+        assert!(memory.tables.len() <= 3, "{} tables", memory.tables.len());
+        assert_eq!(memory.next, next, "churn allocated tables");
         space.destroy(&mut memory);
         assert!(memory.tables.is_empty(), "every table frame is freed");
     }
