@@ -345,7 +345,8 @@ impl Table {
     /// Whether any domain holds a grant mapping of a frame in `[phys, phys + size)`.
     pub fn grant_mapped(&self, phys: u64, size: u64) -> bool {
         self.domains.iter().flatten().any(|domain| {
-            domain.grants.pages.values().any(|&(frame, _)| (phys..phys + size).contains(&frame))
+            let mut mappings = domain.grants.maptrack.iter();
+            mappings.any(|(_, mapping)| (phys..phys + size).contains(&mapping.phys))
         })
     }
 }

@@ -6,7 +6,7 @@
 //! - Called with the domain table locked and interrupts masked.
 //! - A domain's grant frames are core-owned pages, zeroed when allocated and scrubbed when the
 //!   domain is destroyed; the entries are reached only through [`FrameEntries`] (atomics).
-//! - Every live host mapping has a record in its mapper's `pages` (physical frame and the
+//! - Every live host mapping has a record in its mapper's maptrack (physical frame and the
 //!   granter's generation). A frame its granter no longer owns (the granter died) is counted in
 //!   [`Table::orphans`] by the mappings that hold it, and goes back to the allocator, scrubbed, when
 //!   the last of them is unmapped.
@@ -136,7 +136,7 @@ impl Table {
     fn forget_mapping(&mut self, id: DomainId, handle: grant_handle_t) {
         let Some(domain) = self.domain_mut(id) else { return };
         let Ok(mapping) = domain.grants.maptrack.remove(handle) else { return };
-        let Some((phys, generation)) = domain.grants.pages.remove(&handle) else { return };
+        let (phys, generation) = (mapping.phys, mapping.generation);
         if self.domain(mapping.granter).is_some_and(|granter| granter.generation == generation) {
             self.unpin_grant(mapping.granter, mapping.gref, mapping.readonly, Usage::Map);
             return;
@@ -171,14 +171,9 @@ impl Table {
         };
         let mut held = Vec::new();
         for mapper in self.domains.iter().flatten().filter(|domain| domain.id != id) {
-            for (handle, mapping) in mapper.grants.maptrack.iter() {
-                if mapping.granter != id {
-                    continue;
-                }
-                if let Some(&(phys, gen)) = mapper.grants.pages.get(&handle) {
-                    if gen == generation {
-                        held.push(phys);
-                    }
+            for (_, mapping) in mapper.grants.maptrack.iter() {
+                if mapping.granter == id && mapping.generation == generation {
+                    held.push(mapping.phys);
                 }
             }
         }

@@ -293,13 +293,11 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
     if mapper.stage2.map(&mut IdentityTables, ipa, phys, FRAME_SIZE, page).is_err() {
         return Err(undo(table, gt::GNTST_general_error));
     }
+    let (gref, host_addr, frame) = (op.r#ref, ipa, gfn);
     let mapping =
-        Mapping { granter: granter_id, gref: op.r#ref, readonly, host_addr: ipa, frame: gfn };
+        Mapping { granter: granter_id, gref, readonly, host_addr, frame, phys, generation };
     match mapper.grants.maptrack.insert(mapping) {
-        Ok(handle) => {
-            mapper.grants.pages.insert(handle, (phys, generation));
-            Ok(handle)
-        }
+        Ok(handle) => Ok(handle),
         Err(status) => {
             let _ = mapper.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE);
             crate::arch::guest::flush_guest_tlbs();

@@ -403,6 +403,10 @@ pub struct Mapping {
     pub host_addr: u64,
     /// The granter's frame (gfn) mapped there.
     pub frame: u32,
+    /// That frame's physical address.
+    pub phys: u64,
+    /// The granter's incarnation when it was mapped.
+    pub generation: u32,
 }
 
 /// A mapper's mappings by handle (Xen's maptrack, :544-719), at most
@@ -477,6 +481,4 @@ pub struct GrantState {
     pub active: ActiveTable,
     /// Other domains' grants it has mapped.
     pub maptrack: MapTrack,
-    /// For each of those mappings: the physical frame and the granter's generation.
-    pub pages: BTreeMap<grant_handle_t, (u64, u32)>,
 }

@@ -58,8 +58,18 @@ fn for_each_page(
     Ok(())
 }
 
+/// The physical address of the `T` at guest virtual address `va` if it lies within one page
+/// (most arguments do): one translation, and a copy of fixed size.
+fn within_page<T>(va: u64, write: bool) -> Option<Result<u64, XenError>> {
+    let fits = (va & 0xfff) + core::mem::size_of::<T>() as u64 <= 4096;
+    fits.then(|| guest::translate_guest(va, write).ok_or(XenError::EFAULT))
+}
+
 /// Reads a `T` from guest virtual address `va`.
 pub fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
+    if let Some(phys) = within_page::<T>(va, false) {
+        return Ok(crate::mm::memory::read_phys(phys?));
+    }
     let mut value = T::new_zeroed();
     GuestMemory.read(va, value.as_mut_bytes())?;
     Ok(value)
@@ -67,6 +77,10 @@ pub fn read_struct<T: FromBytes + IntoBytes>(va: u64) -> Result<T, XenError> {
 
 /// Writes `value` to guest virtual address `va`.
 pub fn write_struct<T: IntoBytes + Immutable>(va: u64, value: &T) -> Result<(), XenError> {
+    if let Some(phys) = within_page::<T>(va, true) {
+        crate::mm::memory::write_phys(phys?, value);
+        return Ok(());
+    }
     GuestMemory.write(va, value.as_bytes())
 }
 

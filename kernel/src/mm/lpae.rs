@@ -341,6 +341,9 @@ impl<R: Regime> AddressSpace<R> {
 
     /// Whether any part of `[virt, virt + size)` is mapped (size is a leaf size at virt's alignment).
     fn is_mapped_anywhere(&self, memory: &impl TableMemory, virt: u64, size: u64) -> bool {
+        if size == PAGE_SIZE {
+            return self.leaf_at(memory, virt).is_some();
+        }
         let mut found = false;
         self.walk_range(memory, virt, size, &mut |_| found = true);
         found

@@ -133,6 +133,11 @@ pub unsafe fn shared<T>(address: u64) -> &'static T {
 pub fn copy_phys(from: u64, to: u64, len: usize) {
     assert_owned_ram(from, len as u64);
     assert_owned_ram(to, len as u64);
+    let apart = from.abs_diff(to) >= len as u64;
+    if apart && (from | to) % 16 == 0 && len % 64 == 0 && len != 0 {
+        // SAFETY: as below; the ranges do not overlap and meet `copy_blocks`' alignment.
+        return unsafe { crate::arch::cpu::copy_blocks(from, to, len as u64) };
+    }
     // SAFETY: both ranges are RAM (checked), identity-mapped, held by domains whose frames the
     // caller has pinned; no Rust reference aliases them, and `copy` allows overlap.
     unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len) };
@@ -143,6 +148,41 @@ pub fn copy_to_phys(phys: u64, bytes: &[u8]) {
     assert_owned_ram(phys, bytes.len() as u64);
     // SAFETY: as for `scrub`; `bytes` is core memory, which never overlaps a domain's frames.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys as *mut u8, bytes.len()) };
+}
+
+/// The `T` at physical address `phys` (any bytes are a `T`), read with one fixed-size copy: loads
+/// of `T`'s alignment where `phys` has it (the core is built for strict alignment, so an
+/// unaligned one is a byte copy).
+pub fn read_phys<T: zerocopy::FromBytes>(phys: u64) -> T {
+    assert_owned_ram(phys, core::mem::size_of::<T>() as u64);
+    let at = phys as *const T;
+    if at.is_aligned() {
+        // SAFETY: as for `copy_from_phys`; `T: FromBytes` makes any bytes there a valid `T`, and
+        // `at` is aligned for it.
+        unsafe { core::ptr::read_volatile(at) }
+    } else {
+        // SAFETY: as above, making no alignment assumption.
+        unsafe { core::ptr::read_unaligned(at) }
+    }
+}
+
+/// Writes `value` at physical address `phys` with one fixed-size copy (stores of `T`'s alignment
+/// where `phys` has it).
+pub fn write_phys<T: zerocopy::IntoBytes + zerocopy::Immutable>(phys: u64, value: &T) {
+    let size = core::mem::size_of::<T>();
+    assert_owned_ram(phys, size as u64);
+    let to = phys as *mut T;
+    if to.is_aligned() {
+        // SAFETY: as for `copy_to_phys`; `T: IntoBytes` has no padding, so every byte written is
+        // initialised, and `to` is aligned for `T`. The bitwise copy written there is never
+        // dropped (nor is anything at `to`: guest memory holds no Rust value).
+        unsafe { core::ptr::write_volatile(to, core::ptr::read(value)) };
+    } else {
+        // SAFETY: as above, a byte copy making no alignment assumption.
+        unsafe {
+            core::ptr::copy_nonoverlapping((value as *const T).cast(), to.cast::<u8>(), size)
+        };
+    }
 }
 
 /// Copies from physical address `phys` into `out`.

@@ -387,8 +387,15 @@ fn map_flags_in_xens_order() {
 fn host_addresses_and_unmap_addresses() {
     assert_eq!(host_page(0x8000_1234), 0x8000_1000);
     assert_eq!(host_page(0x8000_1000), 0x8000_1000);
-    let mapping =
-        Mapping { granter: GRANTER, gref: 1, readonly: false, host_addr: 0x8000_1000, frame: 1 };
+    let mapping = Mapping {
+        granter: GRANTER,
+        gref: 1,
+        readonly: false,
+        host_addr: 0x8000_1000,
+        frame: 1,
+        phys: 0,
+        generation: 0,
+    };
     assert_eq!(check_unmap(&mapping, 0), Ok(false), "0: nothing to unmap, okay");
     assert_eq!(check_unmap(&mapping, 0x8000_1000), Ok(true));
     assert_eq!(check_unmap(&mapping, 0x8000_1FFF), Ok(true));
@@ -420,7 +427,15 @@ fn copy_ends_and_bounds() {
 }
 
 fn mapping(gref: grant_ref_t) -> Mapping {
-    Mapping { granter: GRANTER, gref, readonly: true, host_addr: 0x9000_0000, frame: FRAME }
+    Mapping {
+        granter: GRANTER,
+        gref,
+        readonly: true,
+        host_addr: 0x9000_0000,
+        frame: FRAME,
+        phys: 0,
+        generation: 0,
+    }
 }
 
 #[test]
@@ -683,8 +698,15 @@ fn randomized_sequence_matches_the_model() {
                         model.unpin(gref, readonly, true);
                     } else {
                         let host_addr = 0x1_0000_0000 + u64::from(rng.below(1 << 16)) * 4096;
-                        let mapping =
-                            Mapping { granter: GRANTER, gref, readonly, host_addr, frame };
+                        let mapping = Mapping {
+                            granter: GRANTER,
+                            gref,
+                            readonly,
+                            host_addr,
+                            frame,
+                            phys: 0,
+                            generation: 0,
+                        };
                         let handle = tracks[mapper].insert(mapping).unwrap();
                         let lowest = (0..).find(|h| !model.tracks[mapper].contains_key(h));
                         assert_eq!(Some(handle), lowest);

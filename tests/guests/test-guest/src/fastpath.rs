@@ -1,4 +1,5 @@
-//! `fastpath` (`rounds=<n>`, default 10,000): the guest-visible fast paths of issue 15's table,
+//! `fastpath` (`rounds=<n>`, default 10,000; `only=<row>` runs the other rows once, for a
+//! profile of one): the guest-visible fast paths of issue 15's table,
 //! each run `rounds` times in a tight loop on one vCPU, with the same loop run empty subtracted.
 //! Only Xen's ABI is used, so the same program measures any Xen-compatible hypervisor. Under
 //! `-icount shift=0` a nanosecond of virtual time is one instruction; each row prints
@@ -46,16 +47,18 @@ fn timed(rounds: u64, mut body: impl FnMut()) -> u64 {
 }
 
 pub fn fastpath(name: &str, info: &StartInfo) {
-    let rounds: u64 = info.bootarg("rounds").and_then(|value| value.parse().ok()).unwrap_or(10_000);
-    let empty = timed(rounds, || core::hint::black_box(()));
-    let per_call = |total: u64| total.saturating_sub(empty) / rounds.max(1);
-    let mut row = |row: &str, total: u64| {
-        println!("{name}: bench fastpath {row} {}", per_call(total));
+    let all: u64 = info.bootarg("rounds").and_then(|value| value.parse().ok()).unwrap_or(10_000);
+    let only = info.bootarg("only");
+    let rounds_of = |row: &str| if only.is_none_or(|only| only == row) { all } else { 1 };
+    let empty = timed(all, || core::hint::black_box(()));
+    let row = |row: &str, total: u64| {
+        let (rounds, empty) = (rounds_of(row), if rounds_of(row) == all { empty } else { 0 });
+        println!("{name}: bench fastpath {row} {}", total.saturating_sub(empty) / rounds.max(1));
     };
 
     row(
         "null",
-        timed(rounds, || {
+        timed(rounds_of("null"), || {
             core::hint::black_box(hypercall::xen_version(XENVER_version, 0));
         }),
     );
@@ -72,7 +75,7 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     let mut failed = false;
     row(
         "send",
-        timed(rounds, || {
+        timed(rounds_of("send"), || {
             failed |= bound.send().is_err();
         }),
     );
@@ -87,13 +90,14 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     let before = UPCALLS.load(Ordering::Acquire);
     row(
         "send-upcall",
-        timed(rounds, || {
+        timed(rounds_of("send-upcall"), || {
             failed |= bound.send().is_err();
         }),
     );
     let upcalls = UPCALLS.load(Ordering::Acquire) - before;
-    if failed || u64::from(upcalls) != rounds {
-        return println!("{name}: FAIL {upcalls} upcalls for {rounds} sends (failed: {failed})");
+    let sends = rounds_of("send-upcall");
+    if failed || u64::from(upcalls) != sends {
+        return println!("{name}: FAIL {upcalls} upcalls for {sends} sends (failed: {failed})");
     }
 
     // A page granted to ourselves, and a frame to copy it into.
@@ -120,7 +124,7 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     segment[0].dest.set_gmfn(u64::from(target.gfn()));
     row(
         "copy",
-        timed(rounds, || {
+        timed(rounds_of("copy"), || {
             failed |= grants::copy(&mut segment) != 0 || segment[0].status != gt::GNTST_okay;
         }),
     );
@@ -131,7 +135,7 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     let at = MAP_AREA;
     row(
         "map-unmap",
-        timed(rounds, || {
+        timed(rounds_of("map-unmap"), || {
             let done =
                 grants::map(own, GREF, at, false).and_then(|handle| grants::unmap(at, handle));
             failed |= done.is_err();
@@ -140,5 +144,5 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     if failed {
         return println!("{name}: FAIL self-grant map/unmap");
     }
-    println!("{name}: PASS fastpath ({rounds} rounds, {empty} ns for the empty loop)");
+    println!("{name}: PASS fastpath ({all} rounds, {empty} ns for the empty loop)");
 }
