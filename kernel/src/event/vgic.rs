@@ -179,8 +179,11 @@ impl VgicDist {
 
     /// Moves pending SPIs routed to vCPU `index` into its state (called before delivery).
     pub fn collect_spis(&mut self, index: u32, cpu: &mut VgicCpu) {
-        for spi in 0..VGIC_SPIS {
-            if self.pending & (1 << spi) != 0 && (self.route[spi] & 0xf) as u32 == index {
+        let mut pending = self.pending;
+        while pending != 0 {
+            let spi = pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            if (self.route[spi] & 0xf) as u32 == index {
                 self.pending &= !(1 << spi);
                 cpu.spi_pending |= 1 << spi;
             }

@@ -140,6 +140,11 @@ pub fn is_current(slot: usize) -> bool {
 /// Whether vCPU `slot` is current on a pCPU other than this one.
 pub fn running_elsewhere(slot: usize) -> bool {
     let me = cpu::current_index();
+    // A vCPU runs on one pCPU at most: the one it is current on here (a send to itself) is not
+    // elsewhere.
+    if CPUS[me].current.load(Ordering::Acquire) == slot {
+        return false;
+    }
     CPUS.iter()
         .enumerate()
         .any(|(index, this)| index != me && this.current.load(Ordering::Acquire) == slot)

@@ -258,8 +258,10 @@ pub fn inject(index: usize, intid: u32, priority: u8) {
 /// interrupt raised again while the guest still handles it (active) becomes pending and active
 /// there, and one still pending stays pending once. `false`: no list register holds it.
 pub fn merge_into_list_register(intid: u32) -> bool {
-    let occupied = !empty_list_registers() & ((1 << LIST_REGISTERS) - 1);
-    for index in (0..LIST_REGISTERS).filter(|index| occupied & (1 << index) != 0) {
+    let mut occupied = !empty_list_registers() & ((1 << LIST_REGISTERS) - 1);
+    while occupied != 0 {
+        let index = occupied.trailing_zeros() as usize;
+        occupied &= occupied - 1;
         let value = read_list_register(index);
         if value & 0xffff_ffff == u64::from(intid) {
             write_list_register(index, value | (1 << 62));
