@@ -16,6 +16,8 @@ use xenolith_kernel::mm::lpae::{TableMemory, ENTRIES};
 
 /// The one frame allocator.
 pub static FRAMES: Mutex<Option<FrameAllocator<'static>>> = Mutex::new(None);
+/// The allocator's RAM banks, fixed at [`init`]: read without its lock on every guest access.
+static RAM_BANKS: spin::Once<RegionList> = spin::Once::new();
 
 /// Places the allocator's bitmap in free RAM and starts the allocator over `ram` minus `reserved`.
 /// Returns where the bitmap went.
@@ -29,7 +31,13 @@ pub fn init(ram: &[Region], mut reserved: RegionList) -> Result<Region, FrameErr
     // on reserved for the bitmap alone, so this is the only reference to it.
     let bitmap = unsafe { core::slice::from_raw_parts_mut(start as *mut u64, words) };
     reserved.push(bitmap_region)?;
-    *FRAMES.lock() = Some(FrameAllocator::new(ram, &reserved, bitmap)?);
+    let allocator = FrameAllocator::new(ram, &reserved, bitmap)?;
+    let mut banks = RegionList::default();
+    for &bank in allocator.banks() {
+        banks.push(bank)?;
+    }
+    RAM_BANKS.call_once(|| banks);
+    *FRAMES.lock() = Some(allocator);
     Ok(bitmap_region)
 }
 
@@ -58,9 +66,7 @@ pub fn max_frame_number() -> u64 {
 
 /// Whether `phys` lies in a RAM bank.
 pub fn is_ram(phys: u64) -> bool {
-    FRAMES.lock().as_ref().is_some_and(|frames| {
-        frames.banks().iter().any(|bank| (bank.start..bank.end).contains(&phys))
-    })
+    RAM_BANKS.get().is_some_and(|banks| banks.iter().any(|bank| bank.contains(phys)))
 }
 
 /// (total, free) usable frames.
@@ -195,9 +201,8 @@ pub fn copy_from_phys(phys: u64, out: &mut [u8]) {
 /// Stops the system if `[phys, phys + len)` is not inside one RAM bank: a core bug, never a
 /// guest's doing (guest addresses are translated and checked before they get here).
 fn assert_owned_ram(phys: u64, len: u64) {
-    let frames = FRAMES.lock();
-    let inside = frames.as_ref().is_some_and(|frames| {
-        frames.banks().iter().any(|bank| bank.start <= phys && phys.saturating_add(len) <= bank.end)
+    let inside = RAM_BANKS.get().is_some_and(|banks| {
+        banks.iter().any(|bank| bank.start <= phys && phys.saturating_add(len) <= bank.end)
     });
     if !inside {
         panic!("physical access {phys:#x}+{len:#x} outside RAM");
