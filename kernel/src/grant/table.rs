@@ -60,7 +60,7 @@
 #[cfg(test)]
 mod tests;
 
-use alloc::collections::BTreeMap;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -161,7 +161,100 @@ pub enum Usage {
 #[derive(Clone, Debug)]
 pub struct ActiveTable {
     max_entries: u32,
-    pinned: BTreeMap<grant_ref_t, Active>,
+    pinned: PinMap,
+}
+
+/// Pinned grants by reference: open addressing with linear probing and backward-shift deletion
+/// (at most half full), so a pin and its unpin touch a slot or two instead of splitting and
+/// merging B-tree nodes.
+#[derive(Clone, Debug, Default)]
+struct PinMap {
+    slots: Vec<Option<(grant_ref_t, Active)>>,
+    len: usize,
+}
+
+impl PinMap {
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    /// Where `gref`'s probe starts (Fibonacci hashing into the power-of-two slots).
+    fn home(&self, gref: grant_ref_t) -> usize {
+        gref.wrapping_mul(0x9E37_79B1).rotate_left(16) as usize & self.mask()
+    }
+
+    fn find(&self, gref: grant_ref_t) -> Option<usize> {
+        let mut index = self.home(gref);
+        loop {
+            match self.slots.get(index)? {
+                Some((key, _)) if *key == gref => return Some(index),
+                Some(_) => index = (index + 1) & self.mask(),
+                None => return None,
+            }
+        }
+    }
+
+    fn get(&self, gref: &grant_ref_t) -> Option<&Active> {
+        let index = self.find(*gref)?;
+        self.slots[index].as_ref().map(|(_, active)| active)
+    }
+
+    fn get_mut(&mut self, gref: &grant_ref_t) -> Option<&mut Active> {
+        let index = self.find(*gref)?;
+        self.slots[index].as_mut().map(|(_, active)| active)
+    }
+
+    fn contains_key(&self, gref: &grant_ref_t) -> bool {
+        self.find(*gref).is_some()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn insert(&mut self, gref: grant_ref_t, active: Active) {
+        if let Some(index) = self.find(gref) {
+            self.slots[index] = Some((gref, active));
+            return;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            let grown = vec![None; (self.slots.len() * 2).max(8)];
+            let old = core::mem::replace(&mut self.slots, grown);
+            self.len = 0;
+            for (key, value) in old.into_iter().flatten() {
+                self.insert(key, value);
+            }
+        }
+        let mut index = self.home(gref);
+        while self.slots[index].is_some() {
+            index = (index + 1) & self.mask();
+        }
+        self.slots[index] = Some((gref, active));
+        self.len += 1;
+    }
+
+    fn remove(&mut self, gref: &grant_ref_t) {
+        let Some(mut hole) = self.find(*gref) else { return };
+        self.slots[hole] = None;
+        self.len -= 1;
+        // Pull back each later entry of the run that may live in the hole (its home is not
+        // between the hole and where it sits).
+        let mut index = (hole + 1) & self.mask();
+        while let Some((key, _)) = self.slots[index] {
+            let mask = self.mask();
+            if index.wrapping_sub(self.home(key)) & mask >= index.wrapping_sub(hole) & mask {
+                self.slots[hole] = self.slots[index].take();
+                hole = index;
+            }
+            index = (index + 1) & mask;
+        }
+    }
 }
 
 impl ActiveTable {
@@ -169,7 +262,8 @@ impl ActiveTable {
     /// (`max_grant_frames`). Grants at or beyond `max_frames * 512` are refused even if
     /// [`Entries::len`] says more.
     pub fn new(max_frames: u32) -> Self {
-        Self { max_entries: max_frames.saturating_mul(ENTRIES_PER_FRAME), pinned: BTreeMap::new() }
+        let max_entries = max_frames.saturating_mul(ENTRIES_PER_FRAME);
+        Self { max_entries, pinned: PinMap::default() }
     }
 
     /// Whether `gref` is pinned (mapped or being copied) by anyone.

@@ -761,3 +761,32 @@ fn randomized_sequence_matches_the_model() {
     }
     assert!(seen.iter().all(|&count| count > 200), "coverage: {seen:?}");
 }
+
+/// The pinned-grant map answers as a B-tree map would over a long random run of inserts,
+/// updates and removals (clustered and spread references, through several growths).
+#[test]
+fn pin_map_matches_a_btree_map() {
+    let mut map = PinMap::default();
+    let mut model = BTreeMap::new();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for step in 0..20_000u32 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let gref =
+            if seed % 3 == 0 { (seed >> 8) as u32 % 16_384 } else { (seed >> 8) as u32 % 96 };
+        let active = Active { frame: step, ..Active::default() };
+        if (seed >> 40) % 5 < 3 {
+            map.insert(gref, active);
+            model.insert(gref, active);
+        } else {
+            map.remove(&gref);
+            model.remove(&gref);
+        }
+        assert_eq!(map.get(&gref), model.get(&gref), "step {step}, ref {gref}");
+        assert_eq!(map.len(), model.len());
+    }
+    for gref in 0..16_384 {
+        assert_eq!(map.get(&gref), model.get(&gref), "ref {gref}");
+    }
+}
