@@ -140,7 +140,7 @@ pub fn copy_phys(from: u64, to: u64, len: usize) {
     assert_owned_ram(from, len as u64);
     assert_owned_ram(to, len as u64);
     let apart = from.abs_diff(to) >= len as u64;
-    if apart && (from | to) % 16 == 0 && len % 64 == 0 && len != 0 {
+    if apart && (from | to) % 16 == 0 && len % 128 == 0 && len != 0 {
         // SAFETY: as below; the ranges do not overlap and meet `copy_blocks`' alignment.
         return unsafe { crate::arch::cpu::copy_blocks(from, to, len as u64) };
     }
@@ -156,39 +156,56 @@ pub fn copy_to_phys(phys: u64, bytes: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), phys as *mut u8, bytes.len()) };
 }
 
-/// The `T` at physical address `phys` (any bytes are a `T`), read with one fixed-size copy: loads
-/// of `T`'s alignment where `phys` has it (the core is built for strict alignment, so an
-/// unaligned one is a byte copy).
-pub fn read_phys<T: zerocopy::FromBytes>(phys: u64) -> T {
-    assert_owned_ram(phys, core::mem::size_of::<T>() as u64);
-    let at = phys as *const T;
-    if at.is_aligned() {
-        // SAFETY: as for `copy_from_phys`; `T: FromBytes` makes any bytes there a valid `T`, and
-        // `at` is aligned for it.
-        unsafe { core::ptr::read_volatile(at) }
+/// Copies `size` bytes from `from` to `to` in the widest of 8- or 4-byte words that both
+/// addresses and `size` are aligned to (the core is built for strict alignment: the compiler would
+/// make any other fixed-size copy a byte-wise `memcpy`), else byte by byte.
+///
+/// # Safety
+/// Both ranges are valid for the access and do not overlap.
+#[inline(always)]
+unsafe fn copy_fixed(from: *const u8, to: *mut u8, size: usize) {
+    /// # Safety
+    /// As for `copy_fixed`, with `from`, `to` and `size` aligned to `W`.
+    #[inline(always)]
+    unsafe fn words<W: Copy>(from: *const u8, to: *mut u8, size: usize) {
+        for word in 0..size / core::mem::size_of::<W>() {
+            // SAFETY: the caller's contract; both words are aligned and inside the ranges.
+            unsafe {
+                let value = core::ptr::read_volatile(from.cast::<W>().add(word));
+                core::ptr::write_volatile(to.cast::<W>().add(word), value);
+            }
+        }
+    }
+    let alignment = from as usize | to as usize | size;
+    if alignment % 8 == 0 {
+        // SAFETY: the caller's contract, all three 8-byte aligned.
+        unsafe { words::<u64>(from, to, size) }
+    } else if alignment % 4 == 0 {
+        // SAFETY: the caller's contract, all three 4-byte aligned.
+        unsafe { words::<u32>(from, to, size) }
     } else {
-        // SAFETY: as above, making no alignment assumption.
-        unsafe { core::ptr::read_unaligned(at) }
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::copy_nonoverlapping(from, to, size) }
     }
 }
 
-/// Writes `value` at physical address `phys` with one fixed-size copy (stores of `T`'s alignment
-/// where `phys` has it).
+/// The `T` at physical address `phys` (any bytes are a `T`), read with one fixed-size copy.
+pub fn read_phys<T: zerocopy::FromBytes + zerocopy::IntoBytes>(phys: u64) -> T {
+    let mut value = T::new_zeroed();
+    let bytes = value.as_mut_bytes();
+    assert_owned_ram(phys, bytes.len() as u64);
+    // SAFETY: as for `copy_from_phys`; `value` is core memory, which never overlaps a domain's
+    // frames, and `T: FromBytes` makes any bytes a valid `T`.
+    unsafe { copy_fixed(phys as *const u8, bytes.as_mut_ptr(), bytes.len()) };
+    value
+}
+
+/// Writes `value` at physical address `phys` with one fixed-size copy.
 pub fn write_phys<T: zerocopy::IntoBytes + zerocopy::Immutable>(phys: u64, value: &T) {
-    let size = core::mem::size_of::<T>();
-    assert_owned_ram(phys, size as u64);
-    let to = phys as *mut T;
-    if to.is_aligned() {
-        // SAFETY: as for `copy_to_phys`; `T: IntoBytes` has no padding, so every byte written is
-        // initialised, and `to` is aligned for `T`. The bitwise copy written there is never
-        // dropped (nor is anything at `to`: guest memory holds no Rust value).
-        unsafe { core::ptr::write_volatile(to, core::ptr::read(value)) };
-    } else {
-        // SAFETY: as above, a byte copy making no alignment assumption.
-        unsafe {
-            core::ptr::copy_nonoverlapping((value as *const T).cast(), to.cast::<u8>(), size)
-        };
-    }
+    let bytes = value.as_bytes();
+    assert_owned_ram(phys, bytes.len() as u64);
+    // SAFETY: as for `copy_to_phys`; `T: IntoBytes` has no padding, so every byte is initialised.
+    unsafe { copy_fixed(bytes.as_ptr(), phys as *mut u8, bytes.len()) };
 }
 
 /// Copies from physical address `phys` into `out`.

@@ -128,34 +128,43 @@ pub fn clean_dcache_range(start: u64, len: u64) {
     unsafe { asm!("dsb sy", options(nostack)) };
 }
 
-/// Copies `len` bytes from `from` to `to` 64 at a time with 16-byte loads and stores: both
-/// 16-byte aligned, `len` a non-zero multiple of 64, the ranges apart.
+/// Copies `len` bytes from `from` to `to` 128 at a time with 16-byte loads and stores: both
+/// 16-byte aligned, `len` a non-zero multiple of 128, the ranges apart.
 ///
 /// # Safety
 /// Both ranges are identity-mapped normal memory the caller may read and write, and no Rust
 /// reference aliases the destination.
 pub unsafe fn copy_blocks(from: u64, to: u64, len: u64) {
-    debug_assert!(from % 16 == 0 && to % 16 == 0 && len % 64 == 0 && len != 0);
+    debug_assert!(from % 16 == 0 && to % 16 == 0 && len % 128 == 0 && len != 0);
     // SAFETY: the caller's contract; the loop reads `[from, from + len)` and writes
     // `[to, to + len)` only, and clobbers only the registers named.
     unsafe {
         asm!(
             "1: ldp {a}, {b}, [{from}]",
             "ldp {c}, {d}, [{from}, #16]",
+            "ldp {e}, {f}, [{from}, #32]",
+            "ldp {g}, {h}, [{from}, #48]",
             "stp {a}, {b}, [{to}]",
             "stp {c}, {d}, [{to}, #16]",
-            "ldp {a}, {b}, [{from}, #32]",
-            "ldp {c}, {d}, [{from}, #48]",
-            "add {from}, {from}, #64",
-            "stp {a}, {b}, [{to}, #32]",
-            "stp {c}, {d}, [{to}, #48]",
-            "add {to}, {to}, #64",
-            "subs {len}, {len}, #64",
+            "stp {e}, {f}, [{to}, #32]",
+            "stp {g}, {h}, [{to}, #48]",
+            "ldp {a}, {b}, [{from}, #64]",
+            "ldp {c}, {d}, [{from}, #80]",
+            "ldp {e}, {f}, [{from}, #96]",
+            "ldp {g}, {h}, [{from}, #112]",
+            "add {from}, {from}, #128",
+            "stp {a}, {b}, [{to}, #64]",
+            "stp {c}, {d}, [{to}, #80]",
+            "stp {e}, {f}, [{to}, #96]",
+            "stp {g}, {h}, [{to}, #112]",
+            "add {to}, {to}, #128",
+            "subs {len}, {len}, #128",
             "b.ne 1b",
             from = inout(reg) from => _,
             to = inout(reg) to => _,
             len = inout(reg) len => _,
             a = out(reg) _, b = out(reg) _, c = out(reg) _, d = out(reg) _,
+            e = out(reg) _, f = out(reg) _, g = out(reg) _, h = out(reg) _,
             options(nostack)
         )
     };
