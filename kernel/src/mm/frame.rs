@@ -151,6 +151,9 @@ pub struct FrameAllocator<'b> {
     total: u64,
     free: u64,
     hint: usize,
+    /// A free frame known to be all zero (the last one [`Self::free_zeroed`] took back), until
+    /// anything hands it out.
+    zeroed: Option<u64>,
 }
 
 impl<'b> FrameAllocator<'b> {
@@ -198,6 +201,7 @@ impl<'b> FrameAllocator<'b> {
             total: 0,
             free: 0,
             hint: 0,
+            zeroed: None,
         };
         for index in 0..allocator.banks.len() {
             let first = allocator.word_base[index] * 64;
@@ -234,7 +238,27 @@ impl<'b> FrameAllocator<'b> {
         let bit = word * 64 + self.bitmap[word].trailing_zeros() as usize;
         self.bitmap[word] &= !(1 << (bit % 64));
         self.free -= 1;
-        Some(self.address_of(bit))
+        let address = self.address_of(bit);
+        if self.zeroed == Some(address) {
+            self.zeroed = None;
+        }
+        Some(address)
+    }
+
+    /// The lowest free frame, now allocated, and whether it is known to be all zero (the last
+    /// frame given back with [`Self::free_zeroed`], untouched since).
+    pub fn alloc_zeroed(&mut self) -> Option<(u64, bool)> {
+        let zeroed = self.zeroed;
+        let address = self.alloc()?;
+        Some((address, zeroed == Some(address)))
+    }
+
+    /// Takes back frame `addr`, whose bytes the caller knows are all zero (an emptied page
+    /// table): handed out next, [`Self::alloc_zeroed`] says so and it need not be zeroed again.
+    pub fn free_zeroed(&mut self, addr: u64) -> Result<(), FrameError> {
+        self.free(addr)?;
+        self.zeroed = Some(addr);
+        Ok(())
     }
 
     /// The lowest run of `count` free frames whose first frame's address is a multiple of
@@ -261,7 +285,10 @@ impl<'b> FrameAllocator<'b> {
                     None => {
                         fill(self.bitmap, from, from + count, false);
                         self.free -= count as u64;
-                        return Some(bank.start + local as u64 * FRAME_SIZE);
+                        let start = bank.start + local as u64 * FRAME_SIZE;
+                        let end = start + count as u64 * FRAME_SIZE;
+                        self.zeroed = self.zeroed.filter(|&zeroed| !(start..end).contains(&zeroed));
+                        return Some(start);
                     }
                     Some(used) => {
                         // Skip the used frames a word at a time, then realign.

@@ -21,8 +21,9 @@
 //! - Every table frame comes zeroed from the caller's [`TableMemory`]; an all-zero entry is invalid,
 //!   and every invalid entry is all zero.
 //! - A table descriptor's count field holds the number of valid entries of the table it points to;
-//!   a table whose count drops to zero is freed at once, or kept zeroed as one of the address
-//!   space's two spare tables (the next ones it needs), so churn in one region does not reallocate.
+//!   a table whose count drops to zero is freed at once, through
+//!   [`TableMemory::free_zeroed_table`]: all its entries are zero then, and the memory may hand it
+//!   out again without zeroing it.
 //! - Blocks are used only where virtual address, physical address and remaining size are all aligned
 //!   to the block size, so no block maps memory the caller did not ask for.
 //! - `unmap` splits a block only partly inside its range into smaller leaves with the same
@@ -217,6 +218,11 @@ pub trait TableMemory {
     fn write(&mut self, table: u64, index: usize, value: u64);
     /// Takes back a table frame that [`TableMemory::alloc_table`] handed out.
     fn free_table(&mut self, table: u64);
+    /// Takes back a table frame whose entries are all zero (an emptied one), which may be
+    /// handed out again without zeroing.
+    fn free_zeroed_table(&mut self, table: u64) {
+        self.free_table(table);
+    }
     /// Drops cached translations after a live entry was invalidated, before it is replaced
     /// (break-before-make). Nothing to do where no walker caches entries.
     fn invalidate(&mut self) {}
@@ -255,9 +261,6 @@ pub struct Mapping {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddressSpace<R: Regime = El2Stage1> {
     root: u64,
-    /// Emptied tables kept zeroed for the next ones this space needs (0: none): one for each
-    /// level below the root, so churn in one region allocates nothing.
-    spare: [u64; 2],
     regime: core::marker::PhantomData<R>,
 }
 
@@ -274,14 +277,13 @@ impl<R: Regime> AddressSpace<R> {
     pub fn new(memory: &mut impl TableMemory) -> Result<Self, MapError> {
         Ok(Self {
             root: memory.alloc_table().ok_or(MapError::OutOfMemory)?,
-            spare: [0; 2],
             regime: core::marker::PhantomData,
         })
     }
 
     /// The address space rooted at `root`, to read one whose owner holds it (a live VTTBR_EL2).
     pub fn from_root(root: u64) -> Self {
-        Self { root, spare: [0; 2], regime: core::marker::PhantomData }
+        Self { root, regime: core::marker::PhantomData }
     }
 
     /// Physical address of the root table (the value for TTBR0_EL2).
@@ -365,10 +367,7 @@ impl<R: Regime> AddressSpace<R> {
             let index = index_at(virt, level);
             let entry = memory.read(table, index);
             let next = if entry & VALID == 0 {
-                let next = match self.spare.iter_mut().find(|spare| **spare != 0) {
-                    Some(spare) => core::mem::take(spare),
-                    None => memory.alloc_table().ok_or(MapError::OutOfMemory)?,
-                };
+                let next = memory.alloc_table().ok_or(MapError::OutOfMemory)?;
                 memory.write(table, index, next | TABLE_OR_PAGE | VALID);
                 count_up(memory, parent);
                 next
@@ -407,7 +406,7 @@ impl<R: Regime> AddressSpace<R> {
                 self.split(memory, leaf)?;
             }
         }
-        clear_range(memory, &mut self.spare, self.root, ROOT_LEVEL, 0, virt, end);
+        clear_range(memory, self.root, ROOT_LEVEL, 0, virt, end);
         Ok(())
     }
 
@@ -454,9 +453,6 @@ impl<R: Regime> AddressSpace<R> {
 
     /// Frees every table frame of this address space (not the memory it maps).
     pub fn destroy(self, memory: &mut impl TableMemory) {
-        for spare in self.spare.into_iter().filter(|&spare| spare != 0) {
-            memory.free_table(spare);
-        }
         free_tables(memory, self.root, ROOT_LEVEL);
     }
 
@@ -543,11 +539,9 @@ fn count_up(memory: &mut impl TableMemory, at: Option<(u64, usize)>) {
 }
 
 /// Clears the leaves of `table` (at `level`, mapping from `base`) inside `[start, end)`, freeing
-/// the tables below it that it empties (into a free `spare` slot first): how many valid entries
-/// of `table` it cleared.
+/// the tables below it that it empties: how many valid entries of `table` it cleared.
 fn clear_range(
     memory: &mut impl TableMemory,
-    spare: &mut [u64; 2],
     table: u64,
     level: usize,
     base: u64,
@@ -564,18 +558,14 @@ fn clear_range(
         }
         if level < 3 && entry & TABLE_OR_PAGE != 0 {
             let child = entry & ADDRESS_MASK;
-            let gone = clear_range(memory, spare, child, level + 1, virt, start, end);
+            let gone = clear_range(memory, child, level + 1, virt, start, end);
             let left = ((entry & COUNT_MASK) >> COUNT_SHIFT).saturating_sub(gone);
             if left != 0 {
                 memory.write(table, index, entry - gone * COUNT_ONE);
                 continue;
             }
-            // The child is empty, so all zero: the spare, or back to the caller's memory.
             memory.write(table, index, 0);
-            match spare.iter_mut().find(|spare| **spare == 0) {
-                Some(slot) => *slot = child,
-                None => memory.free_table(child),
-            }
+            memory.free_zeroed_table(child);
         } else {
             memory.write(table, index, 0);
         }
@@ -607,6 +597,7 @@ mod tests {
         tables: BTreeMap<u64, Vec<u64>>,
         next: u64,
         limit: Option<usize>,
+        zeroed_frees: usize,
     }
 
     impl TableMemory for FakeMemory {
@@ -627,6 +618,14 @@ mod tests {
         }
         fn free_table(&mut self, table: u64) {
             assert!(self.tables.remove(&table).is_some(), "freed a table twice");
+        }
+        fn free_zeroed_table(&mut self, table: u64) {
+            assert!(
+                self.tables[&table].iter().all(|&entry| entry == 0),
+                "freed as zeroed: {table:#x}"
+            );
+            self.zeroed_frees += 1;
+            self.free_table(table);
         }
     }
 
@@ -789,11 +788,7 @@ mod tests {
         assert_eq!(space.translate(&memory, 0x4000_0000), None);
         space.unmap(&mut memory, 0x4040_0000, 0x1000).unwrap();
         space.unmap(&mut memory, 0x4040_2000, 0x1000).unwrap();
-        assert_eq!(
-            memory.tables.len(),
-            3,
-            "emptied tables are freed but two, kept as spares; the root is left"
-        );
+        assert_eq!(memory.tables.len(), 1, "emptied tables are freed; only the root is left");
         // Remapping the freed range works.
         space.map(&mut memory, 0x4000_0000, 0x8000_0000, 0x1000, ram).unwrap();
         space.destroy(&mut memory);
@@ -814,7 +809,7 @@ mod tests {
     }
 
     #[test]
-    fn counts_follow_maps_splits_and_unmaps_and_churn_reuses_the_spare() {
+    fn counts_follow_maps_splits_and_unmaps_and_emptied_tables_are_freed_zeroed() {
         let mut memory = FakeMemory::default();
         let mut space = AddressSpace::<Stage2>::new(&mut memory).unwrap();
         let page = Attributes {
@@ -843,16 +838,8 @@ mod tests {
         }
         space.unmap(&mut memory, 0x1_0000_0000, 0x20_0000).unwrap();
         assert_counts(&memory, space.root, ROOT_LEVEL);
-        assert_eq!(memory.tables.len(), 3, "the root and the two spares are left");
-        // Map and unmap one page again and again: no table is allocated or freed.
-        let next = memory.next;
-        for _ in 0..5 {
-            space.map(&mut memory, 0x7000_0000, 0x8000_0000, 0x1000, page).unwrap();
-            assert_counts(&memory, space.root, ROOT_LEVEL);
-            space.unmap(&mut memory, 0x7000_0000, 0x1000).unwrap();
-        }
-        assert!(memory.tables.len() <= 3, "{} tables", memory.tables.len());
-        assert_eq!(memory.next, next, "churn allocated tables");
+        assert_eq!(memory.tables.len(), 1, "only the root is left");
+        assert!(memory.zeroed_frees > 0, "emptied tables go back as zeroed");
         space.destroy(&mut memory);
         assert!(memory.tables.is_empty(), "every table frame is freed");
     }

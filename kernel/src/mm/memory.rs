@@ -43,10 +43,12 @@ pub fn init(ram: &[Region], mut reserved: RegionList) -> Result<Region, FrameErr
 
 /// A zeroed frame, or `None` when memory is exhausted.
 pub fn alloc_zeroed_frame() -> Option<u64> {
-    let frame = FRAMES.lock().as_mut()?.alloc()?;
-    // SAFETY: the allocator just handed this frame out, so nothing else refers to it; it is RAM,
-    // identity-mapped (module invariant), and FRAME_SIZE bytes long.
-    unsafe { core::ptr::write_bytes(frame as *mut u8, 0, FRAME_SIZE as usize) };
+    let (frame, zeroed) = FRAMES.lock().as_mut()?.alloc_zeroed()?;
+    if !zeroed {
+        // SAFETY: the allocator just handed this frame out, so nothing else refers to it; it is
+        // RAM, identity-mapped (module invariant), and FRAME_SIZE bytes long.
+        unsafe { core::ptr::write_bytes(frame as *mut u8, 0, FRAME_SIZE as usize) };
+    }
     Some(frame)
 }
 
@@ -97,6 +99,12 @@ impl TableMemory for IdentityTables {
 
     fn free_table(&mut self, table: u64) {
         free_frame(table);
+    }
+
+    fn free_zeroed_table(&mut self, table: u64) {
+        if let Some(Err(error)) = FRAMES.lock().as_mut().map(|frames| frames.free_zeroed(table)) {
+            panic!("freeing table {table:#x}: {error:?}");
+        }
     }
 
     fn invalidate(&mut self) {

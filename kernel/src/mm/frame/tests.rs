@@ -400,3 +400,27 @@ fn randomized_against_a_model() {
         }
     }
 }
+
+/// A frame given back as zeroed is reported zeroed when handed out next, and only then: any
+/// other way of handing it out first (a plain allocation, a contiguous run) forgets it.
+#[test]
+fn a_frame_freed_zeroed_is_known_zero_until_anything_hands_it_out() {
+    with(&[region(0x4000_0000, 0x4001_0000)], &[], |allocator| {
+        let (a, _) = allocator.alloc_zeroed().unwrap();
+        let (b, b_zeroed) = allocator.alloc_zeroed().unwrap();
+        assert!(!b_zeroed, "nothing was freed zeroed yet");
+        allocator.free_zeroed(a).unwrap();
+        assert_eq!(allocator.alloc_zeroed(), Some((a, true)));
+        // Freed zeroed, then handed out plainly: no longer known zero.
+        allocator.free_zeroed(a).unwrap();
+        assert_eq!(allocator.alloc(), Some(a));
+        allocator.free(a).unwrap();
+        assert_eq!(allocator.alloc_zeroed(), Some((a, false)));
+        // Freed zeroed, then inside a contiguous run: forgotten too.
+        allocator.free_zeroed(a).unwrap();
+        allocator.free(b).unwrap();
+        assert_eq!(allocator.alloc_contiguous(2, 1), Some(a));
+        allocator.free_contiguous(a, 2).unwrap();
+        assert_eq!(allocator.alloc_zeroed(), Some((a, false)));
+    });
+}
