@@ -38,8 +38,8 @@ cargo xtask <command>
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
-  bench [fastpath]                 deterministic figures under QEMU -icount shift=0 (fastpath:
-                                   only issue 15's fast-path table)
+  bench [fastpath|smp]             deterministic figures under QEMU -icount shift=0 (fastpath:
+                                   only issue 15's fast-path table; smp: only SMP scaling)
 ";
 
 fn main() -> ExitCode {
@@ -99,7 +99,11 @@ fn dispatch(args: &[String]) -> Result<()> {
                 qemu::ensure_installed()?;
                 fastpath_figures(&workspace::root(), Duration::from_secs(300))
             }
-            _ => bail!("usage: cargo xtask bench [fastpath]"),
+            [only] if only == "smp" => {
+                qemu::ensure_installed()?;
+                smp_figures(&workspace::root(), Duration::from_secs(300))
+            }
+            _ => bail!("usage: cargo xtask bench [fastpath|smp]"),
         },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -354,6 +358,7 @@ fn bench() -> Result<()> {
         );
     }
     fastpath_figures(&root, Duration::from_secs(300))?;
+    smp_figures(&root, Duration::from_secs(300))?;
     // Domains: a benchmark guest and a peer it yields to, on one pCPU.
     let bench =
         workspace::build_system(&root.join("tests/manifests/bench.toml"), CoreOptions::default())?;
@@ -512,6 +517,48 @@ fn fastpath_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
         );
     }
     running.wait_for("PASS fastpath", timeout).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// SMP scaling: 1, 2 and 4 guests, each pinned to its own pCPU, making null hypercalls and
+/// loopback event sends from the same virtual time on (`tests/manifests/bench-smp<N>.toml`).
+/// Under `-icount` QEMU runs the CPUs in turn and virtual time counts the instructions of all of
+/// them, so operations per million instructions stay flat as guests are added when nothing
+/// serialises them (each pCPU's own rate is that times N), and fall where pCPUs wait for each
+/// other.
+fn smp_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
+    let mut single = 0.0;
+    for guests in [1u32, 2, 4] {
+        let manifest = root.join(format!("tests/manifests/bench-smp{guests}.toml"));
+        let system = workspace::build_system(&manifest, CoreOptions::default())?;
+        let mut running = Running::start(&icount_config(&system, guests))?;
+        let markers: Vec<String> = (0..guests).map(|k| format!("smp{k}: bench smp ")).collect();
+        let markers: Vec<&str> = markers.iter().map(String::as_str).collect();
+        let lines = running.wait_for_all(&markers, timeout).map_err(anyhow::Error::msg)?;
+        drop(running);
+        let mut ops = 0;
+        let (mut from, mut to) = (u64::MAX, 0);
+        let mut starts = Vec::new();
+        for line in &lines {
+            ops += number_after(line, "ops=")?;
+            let start = number_after(line, "from=")?;
+            starts.push(start);
+            from = from.min(start);
+            to = to.max(number_after(line, "to=")?);
+        }
+        let skew = starts.iter().max().unwrap_or(&0) - from;
+        let aggregate = ops as f64 * 1e6 / to.saturating_sub(from).max(1) as f64;
+        if guests == 1 {
+            single = aggregate;
+        }
+        println!(
+            "figure: SMP scaling, {guests} guest(s) on {guests} pCPU(s) (null hypercall + loopback \
+             send): {aggregate:.0} operations per million instructions of all pCPUs, {:.0} per \
+             pCPU's million; {:.2}x one guest's rate (start skew {skew} ns)",
+            aggregate * f64::from(guests),
+            aggregate * f64::from(guests) / single.max(1.0)
+        );
+    }
     Ok(())
 }
 

@@ -21,7 +21,7 @@
 //!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`,
 //!   `console-bench`: load, kills, broken rings and a benchmark for the console domain (see
 //!   `console.rs`);
-//! - `fastpath`: issue 15's fast-path figures (see `fastpath.rs`);
+//! - `fastpath`, `smp-bench`: issue 15's fast-path and SMP scaling figures (see `fastpath.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
 //! - `grant-granter`, `grant-mapper`, `grant-errors`, `grant-victim-granter`,
 //!   `grant-victim-mapper`: grant tables (see `grants.rs`);
@@ -96,6 +96,7 @@ mod guest {
             "dirty" => dirty(name),
             "bench" => bench(name),
             "fastpath" => crate::fastpath::fastpath(name, info),
+            "smp-bench" => crate::fastpath::smp_bench(name, info),
             "timer" => timer(name),
             "vtimer" => vtimer(name),
             "shared-info" => shared_info(name),
