@@ -447,7 +447,7 @@ impl<R: Regime> AddressSpace<R> {
         }
         memory.write(table, index, 0);
         memory.invalidate();
-        memory.write(table, index, next | TABLE_OR_PAGE | VALID | ENTRIES as u64 * COUNT_ONE);
+        memory.write(table, index, next | TABLE_OR_PAGE | VALID | (ENTRIES as u64 * COUNT_ONE));
         Ok(())
     }
 

@@ -148,7 +148,7 @@ pub fn copy_phys(from: u64, to: u64, len: usize) {
     assert_owned_ram(from, len as u64);
     assert_owned_ram(to, len as u64);
     let apart = from.abs_diff(to) >= len as u64;
-    if apart && (from | to) % 16 == 0 && len % 128 == 0 && len != 0 {
+    if apart && (from | to).is_multiple_of(16) && len.is_multiple_of(128) && len != 0 {
         // SAFETY: as below; the ranges do not overlap and meet `copy_blocks`' alignment.
         return unsafe { crate::arch::cpu::copy_blocks(from, to, len as u64) };
     }
@@ -177,18 +177,19 @@ unsafe fn copy_fixed(from: *const u8, to: *mut u8, size: usize) {
     #[inline(always)]
     unsafe fn words<W: Copy>(from: *const u8, to: *mut u8, size: usize) {
         for word in 0..size / core::mem::size_of::<W>() {
+            let (source, target) =
+                (from.cast::<W>().wrapping_add(word), to.cast::<W>().wrapping_add(word));
             // SAFETY: the caller's contract; both words are aligned and inside the ranges.
-            unsafe {
-                let value = core::ptr::read_volatile(from.cast::<W>().add(word));
-                core::ptr::write_volatile(to.cast::<W>().add(word), value);
-            }
+            let value = unsafe { core::ptr::read_volatile(source) };
+            // SAFETY: as above.
+            unsafe { core::ptr::write_volatile(target, value) };
         }
     }
     let alignment = from as usize | to as usize | size;
-    if alignment % 8 == 0 {
+    if alignment.is_multiple_of(8) {
         // SAFETY: the caller's contract, all three 8-byte aligned.
         unsafe { words::<u64>(from, to, size) }
-    } else if alignment % 4 == 0 {
+    } else if alignment.is_multiple_of(4) {
         // SAFETY: the caller's contract, all three 4-byte aligned.
         unsafe { words::<u32>(from, to, size) }
     } else {

@@ -135,7 +135,9 @@ pub fn clean_dcache_range(start: u64, len: u64) {
 /// Both ranges are identity-mapped normal memory the caller may read and write, and no Rust
 /// reference aliases the destination.
 pub unsafe fn copy_blocks(from: u64, to: u64, len: u64) {
-    debug_assert!(from % 16 == 0 && to % 16 == 0 && len % 128 == 0 && len != 0);
+    debug_assert!(
+        from.is_multiple_of(16) && to.is_multiple_of(16) && len.is_multiple_of(128) && len != 0
+    );
     // SAFETY: the caller's contract; the loop reads `[from, from + len)` and writes
     // `[to, to + len)` only, and clobbers only the registers named.
     unsafe {

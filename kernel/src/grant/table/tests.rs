@@ -773,8 +773,11 @@ fn pin_map_matches_a_btree_map() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let gref =
-            if seed % 3 == 0 { (seed >> 8) as u32 % 16_384 } else { (seed >> 8) as u32 % 96 };
+        let gref = if seed.is_multiple_of(3) {
+            (seed >> 8) as u32 % 16_384
+        } else {
+            (seed >> 8) as u32 % 96
+        };
         let active = Active { frame: step, ..Active::default() };
         if (seed >> 40) % 5 < 3 {
             map.insert(gref, active);
