@@ -123,13 +123,12 @@ pub fn mark_pending(table: &mut Table, id: DomainId, port: Port) {
 
 /// `evtchn_check_pollers`: wakes every vCPU of `id` polling `port`.
 fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
-    // Indexes, not a copy of the slot list: this runs on every event delivered.
-    let count = table.domain(id).map_or(0, |domain| domain.vcpus.len());
-    for index in 0..count {
-        let Some(&slot) = table.domain(id).and_then(|domain| domain.vcpus.get(index)) else {
-            return;
-        };
-        let Some(vcpu) = table.vcpu_mut(slot) else { continue };
+    // The domain's slot list and the vCPU records are separate fields: no copy of the list, one
+    // lookup of the domain (this runs on every event delivered).
+    let Table { domains, vcpus, .. } = table;
+    let Some(domain) = domains.get(usize::from(id)).and_then(Option::as_deref) else { return };
+    for &slot in &domain.vcpus {
+        let Some(Some(vcpu)) = vcpus.get_mut(slot) else { continue };
         if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) && stop_polling(vcpu) {
             crate::sched::wake(slot);
         }
