@@ -38,8 +38,8 @@ cargo xtask <command>
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
-  bench [fastpath|smp]             deterministic figures under QEMU -icount shift=0 (fastpath:
-                                   only issue 15's fast-path table; smp: only SMP scaling)
+  bench [fastpath|smp|boot]        deterministic figures under QEMU -icount shift=0 (or only
+                                   issue 15's fast-path table, SMP scaling, or boot)
 ";
 
 fn main() -> ExitCode {
@@ -99,11 +99,16 @@ fn dispatch(args: &[String]) -> Result<()> {
                 qemu::ensure_installed()?;
                 fastpath_figures(&workspace::root(), Duration::from_secs(300))
             }
+            [only] if only == "boot" => {
+                qemu::ensure_installed()?;
+                let image = workspace::build_system(&default_manifest(), CoreOptions::default())?;
+                boot_figures(&image)
+            }
             [only] if only == "smp" => {
                 qemu::ensure_installed()?;
                 smp_figures(&workspace::root(), Duration::from_secs(300))
             }
-            _ => bail!("usage: cargo xtask bench [fastpath|smp]"),
+            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot]"),
         },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -349,6 +354,7 @@ fn bench() -> Result<()> {
     if let Ok(output) = Command::new("tokei").arg(root.join("kernel")).output() {
         println!("tokei kernel/:\n{}", String::from_utf8_lossy(&output.stdout));
     }
+    boot_figures(&image)?;
     for cpus in [1, 2, 4] {
         let (instructions, _) = boot_to_ready(&image, cpus, true)?;
         let (_, wall) = boot_to_ready(&image, cpus, false)?;
@@ -659,6 +665,46 @@ fn boot_to_ready(
     let wall = wall.elapsed();
     let counter: u64 = number_after(&ready, "(counter ")?;
     Ok((counter * 1_000_000_000 / frequency.max(1), wall))
+}
+
+/// The default system from the core's banner to every boot domain running, on 1, 2 and 4 pCPUs.
+fn boot_figures(image: &workspace::SystemImage) -> Result<()> {
+    let manifest = Manifest::load(&default_manifest())?;
+    let boot_domains = manifest.domains.iter().filter(|domain| domain.boot).count();
+    for cpus in [1, 2, 4] {
+        let (banner, running) = boot_to_domains(image, cpus, boot_domains)?;
+        println!(
+            "figure: boot, -smp {cpus}: core banner to all {boot_domains} boot domains running \
+             (each one's first instruction): {} instructions (-icount shift=0)",
+            running.saturating_sub(banner)
+        );
+    }
+    Ok(())
+}
+
+/// Boots `image` under `-icount shift=0` and returns the virtual nanoseconds (instructions) at
+/// the core's banner (its first log line's time, printed right after it) and at the latest first
+/// instruction of `domains` boot domains (each prints `first instruction at counter N` first).
+fn boot_to_domains(
+    image: &workspace::SystemImage,
+    cpus: u32,
+    domains: usize,
+) -> Result<(u64, u64)> {
+    let mut running = Running::start(&icount_config(image, cpus))?;
+    let timeout = Duration::from_secs(120);
+    let first = running.wait_for("counter at", timeout).map_err(anyhow::Error::msg)?;
+    let frequency: u64 = number_after(&first, "counter at ")?;
+    // `[    0.011427] (cpu0) INFO  booted at EL2 ...`: seconds with six decimals.
+    let stamp: String =
+        first.split(']').next().unwrap_or("").chars().filter(char::is_ascii_digit).collect();
+    let banner = stamp.parse::<u64>().with_context(|| format!("no time in {first:?}"))? * 1000;
+    let markers = vec!["first instruction at counter "; domains];
+    let lines = running.wait_for_all(&markers, timeout).map_err(anyhow::Error::msg)?;
+    let mut last = 0;
+    for line in &lines {
+        last = last.max(number_after(line, "first instruction at counter ")?);
+    }
+    Ok((banner, last * 1_000_000_000 / frequency.max(1)))
 }
 
 fn number_after(line: &str, prefix: &str) -> Result<u64> {
