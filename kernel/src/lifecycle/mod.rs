@@ -94,27 +94,25 @@ pub fn load_ram(bundle: &Bundle<'_>, entry: &DomainSpec<'_>) -> Result<Extent, B
         .as_ref()
         .ok_or(BuildError::Invalid("its prepared image is not in the boot bundle"))?;
     let size = u64::from(entry.memory_mib) << 20;
-    if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&size) {
-        return Err(BuildError::Invalid("memory size out of range"));
-    }
-    // The bundle's checks already keep every chunk and the entry point in RAM, and every chunk
-    // inside its module; a build never trusts another module's checks for what it writes.
+    // The bundle's checks already keep the RAM size in range, every chunk and the entry point
+    // in RAM and every chunk inside its module; a build never trusts another module's checks
+    // for what it writes.
     let in_ram = |address: u64, length: u64| {
         address >= GUEST_RAM0_BASE
             && address.checked_add(length).is_some_and(|end| end <= GUEST_RAM0_BASE + size)
     };
-    if !image.chunks.iter().all(|chunk| in_ram(chunk.address, chunk.size))
-        || !in_ram(image.entry, 4)
-    {
-        return Err(BuildError::Invalid("the prepared image does not lie in the domain's RAM"));
-    }
     let bytes = |chunk: &LoadChunk| {
         let start = usize::try_from(chunk.offset).ok()?;
         let end = start.checked_add(usize::try_from(chunk.size).ok()?)?;
         bundle.module(chunk.module as usize)?.get(start..end)
     };
-    let chunks: Option<Vec<&[u8]>> = image.chunks.iter().map(bytes).collect();
-    let chunks = chunks.ok_or(BuildError::Invalid("a chunk outside its module"))?;
+    let fits = |chunk: &LoadChunk| in_ram(chunk.address, chunk.size) && bytes(chunk).is_some();
+    if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&size)
+        || !image.chunks.iter().all(fits)
+        || !in_ram(image.entry, 4)
+    {
+        return Err(BuildError::Invalid("its RAM size or prepared image is out of range"));
+    }
     let frames = (size / FRAME_SIZE) as usize;
     let phys = memory::FRAMES
         .lock()
@@ -122,7 +120,7 @@ pub fn load_ram(bundle: &Bundle<'_>, entry: &DomainSpec<'_>) -> Result<Extent, B
         .and_then(|allocator| allocator.alloc_contiguous(frames, frames.min(512)))
         .ok_or(BuildError::Refused("giving it RAM", XenError::ENOMEM))?;
     memory::scrub(phys, size);
-    for (chunk, bytes) in image.chunks.iter().zip(chunks) {
+    for (chunk, bytes) in image.chunks.iter().filter_map(|chunk| Some((chunk, bytes(chunk)?))) {
         memory::copy_to_phys(phys + (chunk.address - GUEST_RAM0_BASE), bytes);
     }
     Ok(Extent { ipa: GUEST_RAM0_BASE, phys, size })
@@ -168,7 +166,8 @@ impl Table {
             self.create_empty(spec.id, spec.entry.vcpus)
                 .map_err(|error| BuildError::Refused("creating the domain", error))
         };
-        let id = created.inspect_err(|_| memory::release(ram.phys, (ram.size / FRAME_SIZE) as usize))?;
+        let id =
+            created.inspect_err(|_| memory::release(ram.phys, (ram.size / FRAME_SIZE) as usize))?;
         let filled = self.fill(id, spec, ram);
         if filled.is_err() {
             self.destroy(id);
@@ -178,8 +177,7 @@ impl Table {
 
     /// The rest of [`Table::build_paused`] once the empty domain `id` exists.
     fn fill(&mut self, id: DomainId, spec: &BuildSpec<'_>, ram: Extent) -> Result<(), BuildError> {
-        let gone = BuildError::Invalid("the new domain is gone");
-        let domain = self.domain_mut(id).ok_or(gone)?;
+        let domain = self.domain_mut(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
         domain.name = String::from(spec.entry.name);
         (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram.size / 1024);
         (domain.on_shutdown, domain.manifest_index) =

@@ -104,8 +104,9 @@ impl TableMemory for IdentityTables {
 pub fn scrub(phys: u64, len: u64) {
     assert_owned_ram(phys, len);
     // SAFETY: the range is RAM held by the caller (a domain's block, checked to lie inside one
-    // allocator bank), identity-mapped and not aliased by any Rust reference.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, 0, len as usize) };
+    // allocator bank), identity-mapped as normal memory (scrubs happen once the MMU is on) and
+    // not aliased by any Rust reference.
+    unsafe { crate::arch::cpu::zero(phys, len) };
 }
 
 /// Gives `frames` frames at `phys` back to the allocator, unscrubbed (they are scrubbed when
