@@ -89,10 +89,7 @@ impl core::fmt::Display for BuildError {
 /// prepared image's chunks copied in. It takes no lock but the frame allocator's, and that only
 /// to allocate: the multi-MiB scrub and copy stall no other pCPU's hypercalls.
 pub fn load_ram(bundle: &Bundle<'_>, entry: &DomainSpec<'_>) -> Result<Extent, BuildError> {
-    let image = entry
-        .prepared
-        .as_ref()
-        .ok_or(BuildError::Invalid("its prepared image is not in the boot bundle"))?;
+    let image = entry.prepared.as_ref().ok_or(BuildError::Invalid("no prepared image"))?;
     let size = u64::from(entry.memory_mib) << 20;
     // The bundle's checks already keep the RAM size in range, every chunk and the entry point
     // in RAM and every chunk inside its module; a build never trusts another module's checks

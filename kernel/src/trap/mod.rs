@@ -116,6 +116,8 @@ pub fn reschedule(frame: &mut TrapFrame) {
     drop(table);
     for (id, manifest_index) in restarts {
         crate::lifecycle::restart(id, manifest_index);
+        // Its vCPU may be the one this pCPU should run (else it waits for a tick or a trap).
+        reschedule(frame);
     }
 }
 
