@@ -111,12 +111,8 @@ pub fn load_ram(bundle: &Bundle<'_>, entry: &DomainSpec<'_>) -> Result<Extent, B
         return Err(BuildError::Invalid("its RAM size or prepared image is out of range"));
     }
     let frames = (size / FRAME_SIZE) as usize;
-    let phys = memory::FRAMES
-        .lock()
-        .as_mut()
-        .and_then(|allocator| allocator.alloc_contiguous(frames, frames.min(512)))
+    let phys = memory::alloc_scrubbed(frames, frames.min(512))
         .ok_or(BuildError::Refused("giving it RAM", XenError::ENOMEM))?;
-    memory::scrub(phys, size);
     for (chunk, bytes) in image.chunks.iter().filter_map(|chunk| Some((chunk, bytes(chunk)?))) {
         memory::copy_to_phys(phys + (chunk.address - GUEST_RAM0_BASE), bytes);
     }
@@ -127,9 +123,8 @@ impl Table {
     /// Builds the domain `spec` describes the way the control domain's builder does through
     /// hypercalls, on `ram` that [`load_ram`] loaded for it: an empty domain, that RAM, vCPU 0
     /// ready to run (the others down), then its preserved region. Then gives it its rings'
-    /// ports and grants ([`Table::connect_rings`]) and hands it to the scheduler with its entry's
-    /// weight, cap and affinities. On failure nothing is left allocated, `ram` and a restart's
-    /// kept preserved region included.
+    /// ports and grants ([`Table::connect_rings`]); it stays paused until [`Table::start`]. On
+    /// failure nothing is left allocated, `ram` and a restart's kept preserved region included.
     pub fn build(
         &mut self,
         spec: &BuildSpec<'_>,
@@ -142,14 +137,18 @@ impl Table {
             }
         })?;
         self.connect_rings(id, servers);
-        let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *spec.entry;
+        Ok(id)
+    }
+
+    /// Hands domain `id`, built from `entry`, to the scheduler with the entry's weight, cap and
+    /// affinities; refused, it is destroyed (its preserved region with it).
+    pub fn start(&mut self, id: DomainId, entry: &DomainSpec<'_>) -> Result<(), BuildError> {
+        let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *entry;
         let params = crate::sched::params_for(weight, cap, hard_affinity, soft_affinity, id);
         crate::sched::start_domain(self, id, params).map_err(|why| {
-            // The preserved region is the domain's now: destroying it frees that too.
             self.destroy(id);
             BuildError::Invalid(why)
-        })?;
-        Ok(id)
+        })
     }
 
     /// [`Table::build`] up to a `Paused` domain; on failure the half-built domain is destroyed
@@ -200,15 +199,10 @@ impl Table {
             Some(kept) => kept,
             None if preserved_bytes > 0 => {
                 let frames = (preserved_bytes / FRAME_SIZE) as usize;
-                let phys = memory::FRAMES
-                    .lock()
-                    .as_mut()
-                    .and_then(|allocator| allocator.alloc_contiguous(frames, 1))
-                    .ok_or(BuildError::Refused(
-                        "allocating its preserved region",
-                        XenError::ENOMEM,
-                    ))?;
-                memory::scrub(phys, preserved_bytes);
+                let phys = memory::alloc_scrubbed(frames, 1).ok_or(BuildError::Refused(
+                    "allocating its preserved region",
+                    XenError::ENOMEM,
+                ))?;
                 Extent { ipa: PRESERVED_REGION_BASE, phys, size: preserved_bytes }
             }
             None => return Ok(()),

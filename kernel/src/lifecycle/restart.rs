@@ -1,5 +1,7 @@
 //! Restarting a domain from its boot-manifest entry, and building the boot domains.
 
+use alloc::vec::Vec;
+
 use xenolith_abi::bundle::{BootManifest, Bundle, Capability, DomainSpec, ShutdownAction};
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
@@ -104,7 +106,8 @@ pub fn restart(id: DomainId, manifest_index: usize) {
             Err(BuildError::Invalid("it was destroyed on request"))
         }
         ram => ram.and_then(|ram| table.build(&spec, ram, Servers::default())),
-    };
+    }
+    .and_then(|id| table.start(id, entry));
     crate::event::domain_exception(&mut table);
     if let Err(error) = built {
         log::error!("domain {id} ({}): not restarted: {error}", entry.name);
@@ -120,24 +123,26 @@ pub fn restart(id: DomainId, manifest_index: usize) {
     );
 }
 
-/// Builds and starts every domain the manifest marks `boot = true`, in manifest order. A domain
-/// that cannot be built is reported and skipped; the others still start. Runs with interrupts
-/// masked (the caller's duty: the timer interrupt takes the same locks).
+/// Builds every domain the manifest marks `boot = true`, in manifest order, then starts them
+/// all: none runs before every other exists, as Xen's `start_xen` unpauses its boot domains
+/// only once all are built (`xen/arch/arm/setup.c`, 4.17). A domain that cannot be built is
+/// reported and skipped; the others still start. Runs with interrupts masked (the caller's
+/// duty: the timer interrupt takes the same locks).
 pub fn build_boot_domains(bundle: &Bundle<'_>) {
     let manifest = &bundle.manifest;
     let servers = Servers {
         xenstore: boot_id(manifest, |domain| domain.capabilities.contains(&Capability::Xenstore)),
         console: boot_id(manifest, |domain| domain.capabilities.contains(&Capability::Console)),
     };
+    let mut built = Vec::new();
     for (manifest_index, entry) in manifest.domains.iter().enumerate() {
         if !entry.boot {
             continue;
         }
-        let capabilities = resolve_capabilities(manifest, entry);
         let spec = BuildSpec {
             entry,
             manifest_index,
-            capabilities,
+            capabilities: resolve_capabilities(manifest, entry),
             id: None,
             preserved: None,
             restarts: 0,
@@ -162,5 +167,12 @@ pub fn build_boot_domains(bundle: &Bundle<'_>) {
             entry.weight,
             entry.cap
         );
+        built.push((id, entry));
+    }
+    let mut table = TABLE.lock();
+    for (id, entry) in built {
+        if let Err(error) = table.start(id, entry) {
+            log::error!("domain {id} ({}): not started: {error}", entry.name);
+        }
     }
 }

@@ -44,6 +44,15 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
     Some(frame)
 }
 
+/// `frames` contiguous frames aligned to `align` frames, scrubbed (for a domain's RAM or
+/// preserved region), or `None` when memory is short. The allocator's lock is held only to
+/// allocate: callers scrub large ranges this way with no other lock held where they can.
+pub fn alloc_scrubbed(frames: usize, align: usize) -> Option<u64> {
+    let phys = FRAMES.lock().as_mut()?.alloc_contiguous(frames, align)?;
+    scrub(phys, frames as u64 * FRAME_SIZE);
+    Some(phys)
+}
+
 /// Returns a frame to the allocator. A frame the allocator did not hand out is a bug in the core.
 pub fn free_frame(frame: u64) {
     if let Some(Err(error)) = FRAMES.lock().as_mut().map(|frames| frames.free(frame)) {
