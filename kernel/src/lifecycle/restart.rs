@@ -84,7 +84,6 @@ pub fn mark_for_restart(table: &mut Table, id: DomainId) -> Option<usize> {
 pub fn restart(id: DomainId, manifest_index: usize) {
     let Some(bundle) = boot_bundle() else { return };
     let Some(entry) = bundle.manifest.domains.get(manifest_index) else { return };
-    let free_before = memory::frame_counts().1;
     let ram = super::load_ram(bundle, entry);
     let mut table = TABLE.lock();
     // Only this function removes a `restarting` domain (`reap` passes it by).
@@ -100,6 +99,8 @@ pub fn restart(id: DomainId, manifest_index: usize) {
         restarts: domain.restarts + 1,
     };
     table.destroy(id);
+    // As if with no incarnation: the old one's frames back, the new one's RAM not yet taken.
+    let free = memory::frame_counts().1 + ram.as_ref().map_or(0, |ram| ram.size / FRAME_SIZE);
     let built = match ram {
         Ok(ram) if requested => {
             memory::release(ram.phys, (ram.size / FRAME_SIZE) as usize);
@@ -115,8 +116,8 @@ pub fn restart(id: DomainId, manifest_index: usize) {
     }
     let generation = table.domain(id).map_or(0, |domain| domain.generation);
     log::info!(
-        "domain {id} ({}) restarted: generation {generation}, restart {}{}; {free_before} \
-         frames were free before",
+        "domain {id} ({}) restarted: generation {generation}, restart {}{}; {free} frames \
+         were free before",
         entry.name,
         spec.restarts,
         if spec.preserved.is_some() { ", preserved region kept" } else { "" }
