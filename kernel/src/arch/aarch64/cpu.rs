@@ -123,7 +123,7 @@ pub fn counter_frequency() -> u64 {
 pub unsafe fn zero(start: u64, len: u64) {
     let dczid = read_sysreg!("dczid_el0");
     let block = 4 << (dczid & 0xf);
-    if dczid & 0x10 != 0 || (start | len) % block != 0 {
+    if dczid & 0x10 != 0 || !(start | len).is_multiple_of(block) {
         // SAFETY: the caller's contract.
         return unsafe { core::ptr::write_bytes(start as *mut u8, 0, len as usize) };
     }

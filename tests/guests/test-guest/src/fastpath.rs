@@ -49,7 +49,7 @@ pub fn fastpath(name: &str, info: &StartInfo) {
     let rounds: u64 = info.bootarg("rounds").and_then(|value| value.parse().ok()).unwrap_or(10_000);
     let empty = timed(rounds, || core::hint::black_box(()));
     let per_call = |total: u64| total.saturating_sub(empty) / rounds.max(1);
-    let mut row = |row: &str, total: u64| {
+    let row = |row: &str, total: u64| {
         println!("{name}: bench fastpath {row} {}", per_call(total));
     };
 
