@@ -198,6 +198,9 @@ pub struct Domain {
     pub restarts: u32,
     /// Destroyed on request (`XEN_DOMCTL_destroydomain`): never restarted.
     pub destroy_requested: bool,
+    /// Shut down and being restarted: its new incarnation's RAM is loaded with the table
+    /// unlocked (`lifecycle::restart`), and nothing else destroys it meanwhile.
+    pub restarting: bool,
     /// `SCHEDOP_shutdown_code`: the reason its shutdown will report, whatever it says then.
     pub shutdown_code: Option<u8>,
     /// `SCHEDOP_watchdog` timers' deadlines (core nanoseconds), by id - 1.
@@ -243,7 +246,7 @@ pub struct Table {
     /// By global vCPU slot.
     pub vcpus: Vec<Option<Vcpu>>,
     /// Frames of destroyed domains still grant-mapped elsewhere, with how many mappings hold
-    /// each; freed (scrubbed) when the count reaches zero.
+    /// each; freed when the count reaches zero.
     pub orphans: alloc::collections::BTreeMap<u64, u32>,
     next_generation: u32,
 }

@@ -100,6 +100,7 @@ impl Table {
             preserved: None,
             restarts: 0,
             destroy_requested: false,
+            restarting: false,
             shutdown_code: None,
             watchdogs: [None; 2],
             vm_assist: 0,

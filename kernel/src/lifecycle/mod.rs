@@ -1,26 +1,31 @@
 //! The life of a domain: building one from its prepared boot image (copied as the host tool laid
 //! it out: the core parses no image and writes no device tree), giving it its way to
 //! xenstore, shutting it down, crashing it alone, destroying it, and restarting it as its policy
-//! says (`restart.rs`). Everything here runs with the domain table locked and interrupts masked.
+//! says (`restart.rs`). Everything here runs with interrupts masked, and with the domain table
+//! locked but for loading a boot-manifest domain's RAM ([`load_ram`]): a restart's multi-MiB
+//! scrub and copy stall no other pCPU's hypercalls.
 //!
 //! # Invariants
 //! - A build either completes or leaves nothing allocated.
-//! - A domain's frames go back to the allocator, scrubbed, only when it is destroyed, after every
-//!   vCPU is off every pCPU and the guest TLBs are flushed.
+//! - A domain's frames go back to the allocator only when it is destroyed, after every vCPU is
+//!   off every pCPU and the guest TLBs are flushed; they are scrubbed when handed out again
+//!   (`mm::memory`).
+//! - A domain to be restarted stays in the table, shut down and marked `restarting`, while its
+//!   new RAM is loaded; then one hold of the lock destroys it and builds the new incarnation.
 //! - A domain that shut down is destroyed by the first reschedule after which no pCPU has one of
 //!   its vCPUs current ([`reap`]).
 
 mod create;
 mod restart;
 
-pub use restart::{build_boot_domains, destroy_or_restart};
+pub use restart::{build_boot_domains, restart};
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use xenolith_abi::bundle::ShutdownAction;
-use xenolith_abi::bundle::{BootImage, Bundle, DomainSpec};
+use xenolith_abi::bundle::{Bundle, DomainSpec, LoadChunk};
 use xenolith_abi::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE};
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hvm::{
@@ -35,9 +40,8 @@ use xenolith_kernel::policy::{Capabilities, DomainId};
 use crate::arch::cpu;
 use crate::arch::guest::{self, VcpuContext};
 use crate::arch::percpu::{CPUS, IDLE};
-use crate::domain::{
-    ring_gfn, Domain, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE,
-};
+use crate::domain::{ring_gfn, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE};
+use crate::mm::domain_memory::GUEST_RAM;
 use crate::mm::memory::{self, IdentityTables};
 
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
@@ -81,73 +85,86 @@ impl core::fmt::Display for BuildError {
     }
 }
 
-/// The largest RAM extent a build asks for: 2^18 frames, 1 GiB (`XENMEM_populate_physmap`'s
-/// limit here).
-const MAX_EXTENT_ORDER: u32 = 18;
+/// Loads a boot-manifest domain's RAM for [`Table::build`]: fresh frames, scrubbed, with its
+/// prepared image's chunks copied in. It takes no lock but the frame allocator's, and that only
+/// to allocate: the multi-MiB scrub and copy stall no other pCPU's hypercalls.
+pub fn load_ram(bundle: &Bundle<'_>, entry: &DomainSpec<'_>) -> Result<Extent, BuildError> {
+    let image = entry.prepared.as_ref().ok_or(BuildError::Invalid("no prepared image"))?;
+    let size = u64::from(entry.memory_mib) << 20;
+    // The bundle's checks already keep the RAM size in range, every chunk and the entry point
+    // in RAM and every chunk inside its module; a build never trusts another module's checks
+    // for what it writes.
+    let in_ram = |address: u64, length: u64| {
+        address >= GUEST_RAM0_BASE
+            && address.checked_add(length).is_some_and(|end| end <= GUEST_RAM0_BASE + size)
+    };
+    let bytes = |chunk: &LoadChunk| {
+        let start = usize::try_from(chunk.offset).ok()?;
+        let end = start.checked_add(usize::try_from(chunk.size).ok()?)?;
+        bundle.module(chunk.module as usize)?.get(start..end)
+    };
+    let fits = |chunk: &LoadChunk| in_ram(chunk.address, chunk.size) && bytes(chunk).is_some();
+    if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&size)
+        || !image.chunks.iter().all(fits)
+        || !in_ram(image.entry, 4)
+    {
+        return Err(BuildError::Invalid("its RAM size or prepared image is out of range"));
+    }
+    let frames = (size / FRAME_SIZE) as usize;
+    let phys = memory::alloc_scrubbed(frames, frames.min(512))
+        .ok_or(BuildError::Refused("giving it RAM", XenError::ENOMEM))?;
+    for (chunk, bytes) in image.chunks.iter().filter_map(|chunk| Some((chunk, bytes(chunk)?))) {
+        memory::copy_to_phys(phys + (chunk.address - GUEST_RAM0_BASE), bytes);
+    }
+    Ok(Extent { ipa: GUEST_RAM0_BASE, phys, size })
+}
 
 impl Table {
     /// Builds the domain `spec` describes the way the control domain's builder does through
-    /// hypercalls, from its prepared image in `bundle`: an empty domain, its RAM, the image's
-    /// chunks, vCPU 0 ready to run (the others down), then its preserved region. Then gives it
-    /// its rings' ports and grants ([`Table::connect_rings`]) and hands it to the
-    /// scheduler with its entry's weight, cap and affinities. On failure nothing is left
-    /// allocated, a restart's kept preserved region included.
+    /// hypercalls, on `ram` that [`load_ram`] loaded for it: an empty domain, that RAM, vCPU 0
+    /// ready to run (the others down), then its preserved region. Then gives it its rings'
+    /// ports and grants ([`Table::connect_rings`]); it stays paused until [`Table::start`]. On
+    /// failure nothing is left allocated, `ram` and a restart's kept preserved region included.
     pub fn build(
         &mut self,
-        bundle: &Bundle<'_>,
         spec: &BuildSpec<'_>,
+        ram: Extent,
         servers: Servers,
     ) -> Result<DomainId, BuildError> {
-        let id = self.build_paused(bundle, spec).inspect_err(|_| {
+        let id = self.build_paused(spec, ram).inspect_err(|_| {
             if let Some(kept) = spec.preserved {
                 memory::release(kept.phys, (kept.size / FRAME_SIZE) as usize);
             }
         })?;
         self.connect_rings(id, servers);
-        let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *spec.entry;
-        let params = crate::sched::params_for(weight, cap, hard_affinity, soft_affinity, id);
-        crate::sched::start_domain(self, id, params).map_err(|why| {
-            // The preserved region is the domain's now: destroying it frees that too.
-            self.destroy(id);
-            BuildError::Invalid(why)
-        })?;
         Ok(id)
     }
 
+    /// Hands domain `id`, built from `entry`, to the scheduler with the entry's weight, cap and
+    /// affinities; refused, it is destroyed (its preserved region with it).
+    pub fn start(&mut self, id: DomainId, entry: &DomainSpec<'_>) -> Result<(), BuildError> {
+        let DomainSpec { weight, cap, hard_affinity, soft_affinity, .. } = *entry;
+        let params = crate::sched::params_for(weight, cap, hard_affinity, soft_affinity, id);
+        crate::sched::start_domain(self, id, params).map_err(|why| {
+            self.destroy(id);
+            BuildError::Invalid(why)
+        })
+    }
+
     /// [`Table::build`] up to a `Paused` domain; on failure the half-built domain is destroyed
-    /// and a restart's kept preserved region is left to the caller.
-    fn build_paused(
-        &mut self,
-        bundle: &Bundle<'_>,
-        spec: &BuildSpec<'_>,
-    ) -> Result<DomainId, BuildError> {
-        let entry = spec.entry;
-        let image = entry
-            .prepared
-            .as_ref()
-            .ok_or(BuildError::Invalid("its prepared image is not in the boot bundle"))?;
-        let ram_size = u64::from(entry.memory_mib) << 20;
-        if !(FRAME_SIZE..=GUEST_RAM0_SIZE).contains(&ram_size) {
-            return Err(BuildError::Invalid("memory size out of range"));
-        }
-        if self.domains.iter().flatten().any(|domain| domain.name == entry.name) {
-            return Err(BuildError::Invalid("a domain with that name exists"));
-        }
-        // The bundle's checks already keep every chunk and the entry point in RAM; a build never
-        // trusts another module's checks for what it writes.
-        let in_ram = |address: u64, size: u64| {
-            address >= GUEST_RAM0_BASE
-                && address.checked_add(size).is_some_and(|end| end <= GUEST_RAM0_BASE + ram_size)
-        };
-        if !image.chunks.iter().all(|chunk| in_ram(chunk.address, chunk.size))
-            || !in_ram(image.entry, 4)
+    /// (with `ram`, or `ram` is released here) and a restart's kept preserved region is left to
+    /// the caller.
+    fn build_paused(&mut self, spec: &BuildSpec<'_>, ram: Extent) -> Result<DomainId, BuildError> {
+        let created = if self.domains.iter().flatten().any(|domain| domain.name == spec.entry.name)
         {
-            return Err(BuildError::Invalid("the prepared image does not lie in the domain's RAM"));
-        }
-        let id = self
-            .create_empty(spec.id, entry.vcpus)
-            .map_err(|error| BuildError::Refused("creating the domain", error))?;
-        let filled = self.fill(id, bundle, spec, image, ram_size);
+            Err(BuildError::Invalid("a domain with that name exists"))
+        } else {
+            self.create_empty(spec.id, spec.entry.vcpus)
+                .map_err(|error| BuildError::Refused("creating the domain", error))
+        };
+        let id =
+            created.inspect_err(|_| memory::release(ram.phys, (ram.size / FRAME_SIZE) as usize))?;
+        let filled = self.fill(id, spec, ram);
         if filled.is_err() {
             self.destroy(id);
         }
@@ -155,45 +172,22 @@ impl Table {
     }
 
     /// The rest of [`Table::build_paused`] once the empty domain `id` exists.
-    fn fill(
-        &mut self,
-        id: DomainId,
-        bundle: &Bundle<'_>,
-        spec: &BuildSpec<'_>,
-        image: &BootImage,
-        ram_size: u64,
-    ) -> Result<(), BuildError> {
-        let gone = BuildError::Invalid("the new domain is gone");
-        let domain = self.domain_mut(id).ok_or(gone)?;
+    fn fill(&mut self, id: DomainId, spec: &BuildSpec<'_>, ram: Extent) -> Result<(), BuildError> {
+        let domain = self.domain_mut(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
         domain.name = String::from(spec.entry.name);
-        (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram_size / 1024);
+        (domain.capabilities, domain.max_memkb) = (spec.capabilities, ram.size / 1024);
         (domain.on_shutdown, domain.manifest_index) =
             (spec.entry.on_shutdown, Some(spec.manifest_index));
         domain.restarts = spec.restarts;
-        // RAM in the largest extents its alignment allows (one, for a power-of-two size).
-        let (mut ipa, end) = (GUEST_RAM0_BASE, GUEST_RAM0_BASE + ram_size);
-        while ipa < end {
-            let fits = |order: &u32| {
-                let size = FRAME_SIZE << order;
-                ipa.is_multiple_of(size) && ipa + size <= end
-            };
-            let order = (0..=MAX_EXTENT_ORDER).rev().find(fits).unwrap_or(0);
-            self.populate(id, ipa / FRAME_SIZE, order)
-                .map_err(|error| BuildError::Refused("giving it RAM", error))?;
-            ipa += FRAME_SIZE << order;
+        // Its RAM first: once mapped, destroying the domain frees it.
+        if domain.stage2.map(&mut IdentityTables, ram.ipa, ram.phys, ram.size, GUEST_RAM).is_err() {
+            // A map that ran out of table frames half-way leaves nothing of it mapped.
+            let _ = domain.stage2.unmap(&mut IdentityTables, ram.ipa, ram.size);
+            memory::release(ram.phys, (ram.size / FRAME_SIZE) as usize);
+            return Err(BuildError::Refused("giving it RAM", XenError::ENOMEM));
         }
-        let domain = self.domain(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
-        for chunk in &image.chunks {
-            // The bundle's checks put every chunk inside its module; `get` keeps that a lookup.
-            let bytes = usize::try_from(chunk.offset)
-                .ok()
-                .zip(usize::try_from(chunk.size).ok())
-                .and_then(|(start, size)| {
-                    bundle.module(chunk.module as usize)?.get(start..start.checked_add(size)?)
-                })
-                .ok_or(BuildError::Invalid("a chunk outside its module"))?;
-            copy_to_ram(domain, chunk.address, bytes)?;
-        }
+        domain.ram_pages = ram.size / FRAME_SIZE;
+        let image = spec.entry.prepared.as_ref().ok_or(BuildError::Invalid("no prepared image"))?;
         let slot = domain.vcpus[0];
         let vcpu = self.vcpu_mut(slot).ok_or(BuildError::Invalid("the new vCPU is gone"))?;
         vcpu.context = VcpuContext::new(image.entry, image.registers[0], 0);
@@ -205,15 +199,10 @@ impl Table {
             Some(kept) => kept,
             None if preserved_bytes > 0 => {
                 let frames = (preserved_bytes / FRAME_SIZE) as usize;
-                let phys = memory::FRAMES
-                    .lock()
-                    .as_mut()
-                    .and_then(|allocator| allocator.alloc_contiguous(frames, 1))
-                    .ok_or(BuildError::Refused(
-                        "allocating its preserved region",
-                        XenError::ENOMEM,
-                    ))?;
-                memory::scrub(phys, preserved_bytes);
+                let phys = memory::alloc_scrubbed(frames, 1).ok_or(BuildError::Refused(
+                    "allocating its preserved region",
+                    XenError::ENOMEM,
+                ))?;
                 Extent { ipa: PRESERVED_REGION_BASE, phys, size: preserved_bytes }
             }
             None => return Ok(()),
@@ -326,20 +315,6 @@ impl Table {
     }
 }
 
-/// Copies `bytes` to guest-physical `address` of `domain`'s RAM, page by page.
-fn copy_to_ram(domain: &Domain, address: u64, bytes: &[u8]) -> Result<(), BuildError> {
-    let mut done = 0;
-    while done < bytes.len() {
-        let at = address + done as u64;
-        let length = ((FRAME_SIZE - at % FRAME_SIZE) as usize).min(bytes.len() - done);
-        let phys =
-            domain.ram_frame(at / FRAME_SIZE).ok_or(BuildError::Invalid("a chunk outside RAM"))?;
-        memory::copy_to_phys(phys + at % FRAME_SIZE, &bytes[done..done + length]);
-        done += length;
-    }
-    Ok(())
-}
-
 /// Releases `frames` frames at `phys`, except those in `held` (still mapped elsewhere).
 fn release_except(phys: u64, frames: u64, held: &[u64]) {
     let end = phys + frames * FRAME_SIZE;
@@ -395,8 +370,10 @@ const SHUTDOWN_REASONS: [&str; 6] =
     ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"];
 
 /// Crashes every domain that kept a shared word changing under the core's bounded updates
-/// (`guest_atomic`), then destroys every shut-down domain no pCPU is running.
-pub fn reap(table: &mut Table) {
+/// (`guest_atomic`), then destroys every shut-down domain no pCPU is running, but for those its
+/// restart policy brings back: they are marked `restarting` and returned with their
+/// boot-manifest entries' indices, for [`restart`] once the caller has unlocked the table.
+pub fn reap(table: &mut Table) -> Vec<(DomainId, usize)> {
     let contended = guest_atomic::take_contended();
     for id in (0..64).filter(|&id| contended & (1 << id) != 0) {
         if table.domain(id).is_some() {
@@ -419,18 +396,22 @@ pub fn reap(table: &mut Table) {
             }
             _ => false,
         })
-        .filter(|domain| cpus_running(&domain.vcpus).next().is_none())
+        .filter(|domain| !domain.restarting && cpus_running(&domain.vcpus).next().is_none())
         .map(|domain| domain.id)
         .collect();
+    let mut restarts = Vec::new();
     for id in dead {
-        let mib = table.domain(id).map_or(0, |domain| domain.ram_bytes() >> 20);
-        let restarted = destroy_or_restart(table, id);
-        crate::event::domain_exception(table);
-        if !restarted {
-            log::info!(
-                "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
-                memory::frame_counts().1
-            );
+        if let Some(index) = restart::mark_for_restart(table, id) {
+            restarts.push((id, index));
+            continue;
         }
+        let mib = table.domain(id).map_or(0, |domain| domain.ram_bytes() >> 20);
+        table.destroy(id);
+        crate::event::domain_exception(table);
+        log::info!(
+            "domain {id} destroyed; {mib} MiB returned to the frame allocator, {} frames free",
+            memory::frame_counts().1
+        );
     }
+    restarts
 }

@@ -141,12 +141,7 @@ impl Table {
             return Err(XenError::ENOMEM);
         }
         let frames = 1usize << order;
-        let phys = memory::FRAMES
-            .lock()
-            .as_mut()
-            .and_then(|allocator| allocator.alloc_contiguous(frames, frames.min(512)))
-            .ok_or(XenError::ENOMEM)?;
-        memory::scrub(phys, size);
+        let phys = memory::alloc_scrubbed(frames, frames.min(512)).ok_or(XenError::ENOMEM)?;
         if let Err(error) = domain.stage2.map(&mut IdentityTables, ipa, phys, size, GUEST_RAM) {
             memory::release(phys, frames);
             return Err(map_error(error));

@@ -6,7 +6,9 @@
 //!   the life of the system.
 //! - Physical memory is identity-mapped (before the MMU is on, trivially), so a frame's physical
 //!   address is also a pointer to it.
-//! - Frames handed out are zeroed before their first use as page tables.
+//! - Every frame is zeroed when it is handed out (as a page table, a core page, a domain's RAM or
+//!   preserved region), never when it is given back: frees stay cheap under the domain table's
+//!   lock, and RAM that was never used is zeroed as well.
 
 use spin::Mutex;
 use xenolith_kernel::mm::frame::{
@@ -50,6 +52,15 @@ pub fn alloc_zeroed_frame() -> Option<u64> {
         unsafe { core::ptr::write_bytes(frame as *mut u8, 0, FRAME_SIZE as usize) };
     }
     Some(frame)
+}
+
+/// `frames` contiguous frames aligned to `align` frames, scrubbed (for a domain's RAM or
+/// preserved region), or `None` when memory is short. The allocator's lock is held only to
+/// allocate: callers scrub large ranges this way with no other lock held where they can.
+pub fn alloc_scrubbed(frames: usize, align: usize) -> Option<u64> {
+    let phys = FRAMES.lock().as_mut()?.alloc_contiguous(frames, align)?;
+    scrub(phys, frames as u64 * FRAME_SIZE);
+    Some(phys)
 }
 
 /// Returns a frame to the allocator. A frame the allocator did not hand out is a bug in the core.
@@ -112,18 +123,18 @@ impl TableMemory for IdentityTables {
     }
 }
 
-/// Zeroes `[phys, phys + len)`: frames are scrubbed before a domain gets them and after it dies.
+/// Zeroes `[phys, phys + len)`: frames are scrubbed before a domain gets them.
 pub fn scrub(phys: u64, len: u64) {
     assert_owned_ram(phys, len);
     // SAFETY: the range is RAM held by the caller (a domain's block, checked to lie inside one
-    // allocator bank), identity-mapped and not aliased by any Rust reference.
-    unsafe { core::ptr::write_bytes(phys as *mut u8, 0, len as usize) };
+    // allocator bank), identity-mapped as normal memory (scrubs happen once the MMU is on) and
+    // not aliased by any Rust reference.
+    unsafe { crate::arch::cpu::zero(phys, len) };
 }
 
-/// Scrubs `frames` frames at `phys` and gives them back to the allocator. Refusal (the frames
-/// were not allocated) is a core bug: it stops the system.
+/// Gives `frames` frames at `phys` back to the allocator, unscrubbed (they are scrubbed when
+/// handed out again). Refusal (the frames were not allocated) is a core bug: it stops the system.
 pub fn release(phys: u64, frames: usize) {
-    scrub(phys, frames as u64 * FRAME_SIZE);
     let freed = FRAMES.lock().as_mut().map(|allocator| allocator.free_contiguous(phys, frames));
     if let Some(Err(error)) = freed {
         panic!("releasing {frames} frames at {phys:#x}: {error:?}");

@@ -98,7 +98,8 @@ fn heartbeat() {
 }
 
 /// Lets the scheduler pick what this pCPU runs next and switches `frame` to it; the vCPU that
-/// runs gets what is pending for it, and shut-down domains no pCPU runs any more are reaped.
+/// runs gets what is pending for it, and shut-down domains no pCPU runs any more are reaped
+/// (those to restart are rebuilt after the table is unlocked: see `lifecycle::restart`).
 pub fn reschedule(frame: &mut TrapFrame) {
     if !sched::started() {
         return;
@@ -111,7 +112,13 @@ pub fn reschedule(frame: &mut TrapFrame) {
         }
         crate::event::virq::deliver(&mut table, slot);
     }
-    crate::lifecycle::reap(&mut table);
+    let restarts = crate::lifecycle::reap(&mut table);
+    drop(table);
+    for (id, manifest_index) in restarts {
+        crate::lifecycle::restart(id, manifest_index);
+        // Its vCPU may be the one this pCPU should run (else it waits for a tick or a trap).
+        reschedule(frame);
+    }
 }
 
 /// Whether `ipa` of `domain` is now mapped for the access that faulted there (a `write`, a read,

@@ -274,7 +274,8 @@ pub(crate) struct Pending {
     pub(crate) out: OutCursor,
     pub(crate) first_sequence: u64,
     pub(crate) bytes: Vec<u8>,
-    /// The domain held the input focus when taken: its unfinished line is shown too.
+    /// The domain held the input focus when taken and the batch drained its ring: its
+    /// unfinished line is shown too.
     pub(crate) flush: bool,
 }
 
@@ -425,7 +426,10 @@ impl Console {
             }
             return Ok(None);
         }
-        let flush = self.focus == Focus::Domain(domain);
+        // The focused domain's unfinished line is shown (a prompt) once its ring is drained; not
+        // where the round budget cuts the batch, as the rest of that line is in the ring already
+        // (and other console output could land inside a line shown in pieces).
+        let flush = self.focus == Focus::Domain(domain) && out.consumer == out.seen;
         let pending = Pending { domain, out, first_sequence: self.next_sequence, bytes, flush };
         let (lines, _) = self.derive(&pending);
         self.next_sequence += lines.len() as u64;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{guest_read, page};
+use common::{guest_read, guest_write, page};
 use xenolith_console_logic::{Config, Console, Focus, Routed};
 
 const SWITCH: &[u8] = b"\x1d\x1d\x1d";
@@ -94,4 +94,22 @@ fn a_domain_leaving_while_focused_hands_focus_on() {
     // A domain that comes back joins the cycle.
     console.add_domain(4, "four", &pages[1]).unwrap();
     assert_eq!(console.input(SWITCH), vec![announce("four")]);
+}
+
+/// The focused domain's unfinished line is shown once its ring is drained (a prompt), but not
+/// where the round budget cuts a batch: the rest of the line is in the ring already, and a line
+/// shown in pieces lets other console output land inside it.
+#[test]
+fn only_a_drained_ring_shows_the_focused_unfinished_line() {
+    let mut console = Console::new(Config { round_budget: 8, ..Config::default() }).unwrap();
+    let mut page = page();
+    console.add_domain(1, "one", &page).unwrap();
+    assert_eq!(console.input(SWITCH), vec![announce("one")]);
+    guest_write(&mut page, b"hello world\n$ ");
+    let cut = console.take(1, &page).unwrap().unwrap();
+    assert!(cut.lines.is_empty(), "a piece of a line shown: {:?}", cut.lines);
+    console.commit(1, &mut page).unwrap();
+    let drained = console.take(1, &page).unwrap().unwrap();
+    let texts: Vec<&[u8]> = drained.lines.iter().map(|line| line.text.as_slice()).collect();
+    assert_eq!(texts, [b"one: hello world\n".as_slice(), b"one: $ "]);
 }

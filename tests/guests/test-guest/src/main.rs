@@ -29,8 +29,8 @@
 //!   `xs-torture`, `xs-killer`: the xenstore domain killed under transactions
 //!   (`xenstore_torture.rs`); `xs-hostile`: a guest that attacks the store
 //!   (`xenstore_hostile.rs`);
-//! - `restart-counter`, `restart-peer`: restart policies, the preserved region and what a peer
-//!   of a dead incarnation sees (see `restart.rs`).
+//! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
+//!   domain's fresh RAM and what a peer of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -181,19 +181,24 @@ mod guest {
         );
     }
 
-    /// Checks that the RAM nobody has written yet reads as zero, then keeps running.
-    fn zeros(name: &str) {
+    /// The first word of the RAM nobody has written yet (from the end of the heap to the DTB)
+    /// that is not zero, with its address.
+    pub(crate) fn nonzero_fresh_word() -> Option<(u64, u64)> {
         let (start, end) = xenolith_runtime::free_memory();
-        let mut address = start;
-        while address < end {
+        (start..end).step_by(8).find_map(|address| {
             // SAFETY: [start, end) is this domain's own RAM (after its heap, before its DTB),
             // identity-mapped; only read.
             let value = unsafe { core::ptr::read_volatile(address as *const u64) };
-            if value != 0 {
-                println!("{name}: FAIL fresh memory at {address:#x} holds {value:#x}");
-                return;
-            }
-            address += 8;
+            (value != 0).then_some((address, value))
+        })
+    }
+
+    /// Checks that the RAM nobody has written yet reads as zero, then keeps running.
+    fn zeros(name: &str) {
+        let (start, end) = xenolith_runtime::free_memory();
+        if let Some((address, value)) = nonzero_fresh_word() {
+            println!("{name}: FAIL fresh memory at {address:#x} holds {value:#x}");
+            return;
         }
         println!("{name}: PASS fresh memory is zero ({} KiB checked)", (end - start) / 1024);
         // Tell the builder, through the mailbox page just below the DTB (checked above).
@@ -203,7 +208,7 @@ mod guest {
     }
 
     /// What `dirty` fills memory with: no domain's fresh memory may hold it.
-    const DIRTY: u8 = 0xd1;
+    pub(crate) const DIRTY: u8 = 0xd1;
 
     /// Fills all the RAM it can with [`DIRTY`] bytes: every 1 MiB, then every 4 KiB, block it
     /// can allocate from its heap (kept), and all the RAM past its heap. Tells its builder

@@ -1,9 +1,12 @@
 //! `restart-counter`: the core's restart policy and preserved region, seen from inside.
 //!
-//! Each incarnation reads the counter at the start of its preserved region, checks it equals the
-//! restart count the core reports, that its domain id is the one it was first built with (`self=`)
-//! and that its generation grew; then it increments the counter and crashes, until it has been
-//! restarted `restarts=` times (default 3). Then it prints `NAME: PASS restarted N times ...`.
+//! Each incarnation first checks that its fresh RAM (past its heap, about half of it) reads as
+//! zero, reads the counter at the start of its preserved region, checks it equals the restart
+//! count the core reports, that its domain id is the one it was first built with (`self=`) and
+//! that its generation grew; then it fills its fresh RAM with 0xd1 bytes (an incarnation built
+//! on those frames again sees them unless the core scrubs them), increments the counter and
+//! crashes, until it has been restarted `restarts=` times (default 3). Then it prints
+//! `NAME: PASS restarted N times ...`.
 //! With `peer=<id>`, the first incarnation also grants a page (ref 8, filled with 0xab) and
 //! offers port 1 to that domain, and crashes only once the peer has mapped and bound both.
 //!
@@ -144,6 +147,10 @@ fn counter() -> &'static AtomicU64 {
 }
 
 pub fn restart_counter(name: &str, info: &StartInfo) {
+    // Before anything else: an incarnation before may have filled these frames.
+    if let Some((address, value)) = crate::guest::nonzero_fresh_word() {
+        return println!("{name}: FAIL fresh memory at {address:#x} holds {value:#x}");
+    }
     let wanted: u32 = info.bootarg("restarts").and_then(|v| v.parse().ok()).unwrap_or(3);
     let first_id: u16 = info.bootarg("self").and_then(|v| v.parse().ok()).unwrap_or(0);
     let me = match hypercall::domain_info(DOMID_SELF) {
@@ -183,11 +190,22 @@ pub fn restart_counter(name: &str, info: &StartInfo) {
     }
     if me.restarts >= wanted {
         println!(
-            "{name}: PASS restarted {wanted} times, id {first_id} kept, generation {}, preserved region kept",
+            "{name}: PASS restarted {wanted} times, id {first_id} kept, generation {}, preserved region kept, fresh memory zero in every incarnation",
             me.generation
         );
         return;
     }
+    let (start, end) = xenolith_runtime::free_memory();
+    // SAFETY: [start, end) is this domain's own RAM (after its heap, before its DTB),
+    // identity-mapped as normal memory; nothing of this program lives there.
+    unsafe {
+        core::ptr::write_bytes(start as *mut u8, crate::guest::DIRTY, (end - start) as usize)
+    };
+    println!(
+        "{name}: filled {} KiB of fresh memory with {:#04x} bytes",
+        (end - start) >> 10,
+        crate::guest::DIRTY
+    );
     counter().store(count + 1, Ordering::Release);
     xenolith_runtime::crash();
 }
