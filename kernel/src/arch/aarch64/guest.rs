@@ -334,6 +334,7 @@ pub fn flush_guest_tlbs() {
 /// page's attributes. `None` if the guest has no such mapping or no permission, or if the page
 /// is another domain's (a grant or foreign mapping): hypercalls reach only the caller's own
 /// memory, as Xen's `copy_from_guest`.
+#[inline(always)]
 pub fn translate_guest(va: u64, write: bool) -> Option<u64> {
     if write {
         // SAFETY: AT only writes PAR_EL1, which is saved with the vCPU's context on a switch and
