@@ -8,7 +8,7 @@
 //!   address is also a pointer to it.
 //! - Frames handed out are zeroed before their first use as page tables.
 
-use spin::Mutex;
+use crate::arch::lock::Mutex;
 use xenolith_kernel::mm::frame::{
     find_free_range, FrameAllocator, FrameError, Region, RegionList, FRAME_SIZE,
 };
