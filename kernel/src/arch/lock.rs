@@ -1,13 +1,15 @@
-//! The core's one lock: a spin lock whose waiters sleep in [`cpu::wait_for_event`] (WFE) and whose
-//! release wakes them with [`cpu::send_event`] (SEV), as Linux's arm64 locks wait in WFE. A waiter
-//! that spun instead (`spin_loop`, an ISB on aarch64) never gave up its turn under QEMU's
-//! single-threaded emulation (`-icount`): the CPU holding the lock never ran again and the system
-//! wedged (issue 15: two busy domains on `-smp 2`).
+//! The core's one lock: a spin lock whose waiters sleep in WFE until the lock word changes
+//! ([`cpu::wait_while_set`]: the release's store clears their exclusive monitors, which wakes
+//! them), as Linux's arm64 locks wait. A waiter that spun instead (`spin_loop`, an ISB on
+//! aarch64) never gave up its turn under QEMU's single-threaded emulation (`-icount`): the CPU
+//! holding the lock never ran again and the system wedged (issue 15: two busy domains on
+//! `-smp 2`). Taking and releasing a free lock costs what a plain spin lock does.
 //!
 //! # Invariants
 //! - At most one CPU holds a [`Mutex`] (or a [`ReentrantMutex`], which its holder may take again).
-//! - Every wait for a lock sleeps in WFE; every release sends SEV after its store, so no waiter
-//!   sleeps past a release (the event register keeps a SEV that comes before the WFE).
+//! - Every wait for a lock sleeps in WFE, and only after it has seen the lock held with its
+//!   monitor armed on the word: the release's store then clears the monitor and wakes it, so no
+//!   waiter sleeps past a release (a release before the look is seen by the look).
 //! - Locks do not mask interrupts: a lock an interrupt handler takes is taken elsewhere only with
 //!   interrupts masked.
 
@@ -19,26 +21,25 @@ use super::cpu;
 /// The lock word under [`Mutex`] and [`ReentrantMutex`]: set while held.
 pub struct RawLock(AtomicBool);
 
-// SAFETY: `try_lock` sets the word only when it was clear (an Acquire swap), so one caller at a
-// time gets the lock; only its holder calls `unlock` (lock_api's guards), which clears the word
-// with Release, so the next holder sees everything the last one wrote.
+// SAFETY: `try_lock` sets the word only when it was clear (an Acquire compare-exchange), so one
+// caller at a time gets the lock; only its holder calls `unlock` (lock_api's guards), which
+// clears the word with Release, so the next holder sees everything the last one wrote.
 unsafe impl lock_api::RawMutex for RawLock {
     const INIT: Self = Self(AtomicBool::new(false));
     type GuardMarker = lock_api::GuardSend;
 
     fn lock(&self) {
         while !self.try_lock() {
-            cpu::wait_for_event();
+            cpu::wait_while_set(&self.0);
         }
     }
 
     fn try_lock(&self) -> bool {
-        !self.0.swap(true, Ordering::Acquire)
+        self.0.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     unsafe fn unlock(&self) {
         self.0.store(false, Ordering::Release);
-        cpu::send_event();
     }
 }
 

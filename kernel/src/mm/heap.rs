@@ -40,9 +40,10 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        let block = NonNull::new(block).expect("a block `alloc` returned is not null");
-        // SAFETY: GlobalAlloc's contract: `block` is a live block `alloc` returned for this
-        // `layout`, given back once.
+        // SAFETY: GlobalAlloc's contract: `block` is a block `alloc` returned, so not null.
+        let block = unsafe { NonNull::new_unchecked(block) };
+        // SAFETY: GlobalAlloc's contract: `block` is live, was allocated for this `layout`, and
+        // is given back once.
         unsafe { self.0.lock().deallocate(block, layout) };
     }
 }

@@ -156,7 +156,6 @@ pub fn start_this_cpu(index: usize) {
     // Logged before the flag goes up, so the boot CPU's summary follows every CPU's own line.
     log::info!("CPU{index} online (MPIDR {mpidr:#x}, redistributor {redistributor:#x})");
     this.online.store(true, Ordering::Release);
-    cpu::send_event();
 }
 
 fn start_secondary(index: usize, mpidr: u64, root: u64, cpu_on: u32) {

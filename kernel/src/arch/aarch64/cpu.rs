@@ -86,20 +86,25 @@ impl Drop for IrqGuard {
     }
 }
 
-/// Sleeps until an event (WFE): another CPU's [`send_event`], an unmasked interrupt, or the
-/// generic timer's event stream (on since `timer::init_cpu`), so no wait outlasts its period.
-/// Under QEMU's TCG a WFE gives this CPU's turn to the others: a CPU that waits with it never
-/// starves the one it waits for when one host thread runs them all (`-icount`).
+/// Sleeps until an event (WFE): an SEV, an unmasked interrupt, the clearing of this CPU's
+/// exclusive monitor ([`wait_while_set`]), or the generic timer's event stream (on since
+/// `timer::init_cpu`), so no wait outlasts its period. Under QEMU's TCG a WFE gives this CPU's
+/// turn to the others: a CPU that waits with it never starves the one it waits for when one
+/// host thread runs them all (`-icount`).
 pub fn wait_for_event() {
     // SAFETY: WFE only idles the CPU until an event; it touches no memory or register.
     unsafe { asm!("wfe", options(nomem, nostack)) };
 }
 
-/// Wakes every CPU sleeping in [`wait_for_event`] (SEV), once this CPU's earlier stores are
-/// visible to them (DSB ISHST), so the store a waiter looks for is there when it wakes.
-pub fn send_event() {
-    // SAFETY: a barrier and an event signal; neither changes memory or registers.
-    unsafe { asm!("dsb ishst", "sev", options(nostack)) };
+/// Returns at once if `flag` is clear, else sleeps in WFE until it may have changed: the
+/// load-exclusive marks the flag in this CPU's exclusive monitor, and any other CPU's store to
+/// it (a lock's release) clears the monitor, which is a wake-up event (Linux's `__cmpwait`).
+/// The releaser needs no SEV; the caller looks again (wake-ups may be spurious).
+pub fn wait_while_set(flag: &core::sync::atomic::AtomicBool) {
+    let flag = flag.as_ptr();
+    // SAFETY: LDXRB reads the one byte of a live AtomicBool (an atomic access, as any other CPU's
+    // to it) and arms the exclusive monitor, which changes no memory; WFE only idles the CPU.
+    unsafe { asm!("ldxrb {0:w}, [{1}]; cbz {0:w}, 2f; wfe; 2:", out(reg) _, in(reg) flag) };
 }
 
 /// Masks every interrupt and idles this CPU (WFI) for good.
@@ -111,10 +116,10 @@ pub fn halt() -> ! {
     }
 }
 
-/// Waits up to `milliseconds` for `done`, sleeping in WFE between looks (the SEV of what
-/// it waits for, an interrupt or the timer's event stream wakes it): a spinning CPU can starve
-/// the others under single-threaded emulation (QEMU `-icount`), and wastes power on hardware.
-/// WFI would sleep to the next tick even when what it waits for is there (10 ms at each look).
+/// Waits up to `milliseconds` for `done`, sleeping in WFE between looks (an interrupt or the
+/// timer's event stream wakes it): a spinning CPU can starve the others under single-threaded
+/// emulation (QEMU `-icount`), and wastes power on hardware. WFI would sleep to the next tick
+/// even when what it waits for is there (10 ms at each look).
 pub fn wait_until(milliseconds: u64, mut done: impl FnMut() -> bool) -> bool {
     let deadline = counter() + milliseconds * counter_frequency() / 1000;
     while counter() < deadline {

@@ -22,7 +22,7 @@ pub fn arm_at(deadline: u64) {
 ///
 /// The event stream wakes this CPU from WFE each time bit 11 of the counter goes from 0 to 1
 /// (every 4,096 ticks: 66 us at QEMU virt's 62.5 MHz), so every wait in WFE (`cpu::wait_for_event`)
-/// is bounded even if the SEV it waits for never comes (Linux's arch timer keeps one too).
+/// is bounded even if nothing else wakes it (Linux's arch timer keeps one too).
 pub fn init_cpu() {
     // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (bit 0), EL1PCEN (bit 1), EVNTEN (bit 2), EVNTDIR (bit 3)
     // 0 for 0-to-1 transitions, EVNTI (bits 7:4) = 11.
