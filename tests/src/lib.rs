@@ -69,6 +69,8 @@ pub struct Boot {
     pub domain_args: Vec<(String, String)>,
     /// RAM, in MiB.
     pub memory_mib: u64,
+    /// `-icount shift=0`: QEMU runs the CPUs one at a time, round robin, in one thread.
+    pub icount: bool,
 }
 
 impl Boot {
@@ -83,6 +85,7 @@ impl Boot {
             cpu: xenolith_images::qemu::DEFAULT_CPU,
             domain_args: Vec::new(),
             memory_mib: 1024,
+            icount: false,
         }
     }
 
@@ -102,6 +105,13 @@ impl Boot {
     /// `memory_mib` of RAM instead of 1 GiB.
     pub fn memory(mut self, memory_mib: u64) -> Self {
         self.memory_mib = memory_mib;
+        self
+    }
+
+    /// Under `-icount shift=0`: the CPUs run one at a time in one host thread, so a CPU that
+    /// waits for another without yielding its turn (a spin loop of `isb`) can wedge the system.
+    pub fn icount(mut self) -> Self {
+        self.icount = true;
         self
     }
 
@@ -130,7 +140,7 @@ impl Boot {
             kernel: image.kernel.clone(),
             bundle,
             append: self.append.clone(),
-            icount: false,
+            icount: self.icount,
             interactive: false,
             cpu: self.cpu,
         };

@@ -5,7 +5,8 @@
 //! idling, counter), `uart` (the console device), `power` (off and reset), `smp` (stopping other
 //! CPUs), `boot` (bringing CPUs, the interrupt controller and timers up; taking interrupts),
 //! `exception` (classifying and dumping exceptions), `guest` (vCPU state, stage 2, guest exits),
-//! `mmu`, and `entry` (the assembly entry points and vector table). [`percpu`] is shared by all.
+//! `mmu`, and `entry` (the assembly entry points and vector table). [`percpu`] and [`lock`] (the
+//! core's locks, on `cpu`'s wait and wake) are shared by all.
 //!
 //! # The way up
 //! The arch layer is the bottom of the core: no module of it names a module above it. Its
@@ -14,6 +15,7 @@
 //! `secondary_main(index)` (this module's `boot`, the other CPUs; it only idles) and
 //! `handle_exception(vector, frame)` (`trap`, every exception and interrupt).
 
+pub mod lock;
 pub mod percpu;
 
 #[cfg(target_arch = "aarch64")]

@@ -154,7 +154,7 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
         "Xenolith ready: {} CPUs, {} MiB free, {} KiB heap used, boot took {} us (counter {ready})",
         percpu::online_count(),
         crate::mm::memory::frame_counts().1 >> 8,
-        crate::mm::heap::usage().0 / 1024,
+        crate::mm::heap::used() / 1024,
         ready * 1_000_000 / cpu::counter_frequency().max(1)
     );
     {

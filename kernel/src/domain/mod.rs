@@ -17,7 +17,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use spin::Mutex;
+use crate::arch::lock::Mutex;
 use xenolith_abi::bundle::ShutdownActions;
 use xenolith_abi::xen::arch_arm::{
     GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET, GUEST_MAGIC_XENSTORE_PFN_OFFSET,

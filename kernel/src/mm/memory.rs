@@ -10,7 +10,7 @@
 //!   preserved region), never when it is given back: frees stay cheap under the domain table's
 //!   lock, and RAM that was never used is zeroed as well.
 
-use spin::Mutex;
+use crate::arch::lock::Mutex;
 use xenolith_kernel::mm::frame::{
     find_free_range, FrameAllocator, FrameError, Region, RegionList, FRAME_SIZE,
 };

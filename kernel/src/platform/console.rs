@@ -4,31 +4,31 @@
 //! counter, the CPU, the level.
 //!
 //! # Invariants
-//! - One CPU writes at a time; the lock masks IRQs while held, so an interrupt handler that logs
-//!   cannot deadlock against the code it interrupted.
-//! - The lock is re-entrant on the CPU that holds it, so a panic while printing still prints.
+//! - One CPU writes at a time; IRQs are masked while the lock is held, so an interrupt handler
+//!   that logs cannot deadlock against the code it interrupted.
+//! - The lock is re-entrant on the CPU that holds it, so a panic while printing still prints; a
+//!   CPU waiting for it sleeps in WFE (`arch::lock`).
 //! - Before [`init`] output is dropped: there is no device to write to.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Once;
 
 use crate::arch::cpu::{self, IrqGuard};
+use crate::arch::lock::{Mutex, ReentrantMutex};
 use crate::arch::uart::Pl011;
 
 /// The PL011's base address, once the console is up.
 static UART_BASE: Once<u64> = Once::new();
-/// 0 when free, else the holder's CPU index + 1.
-static OWNER: AtomicUsize = AtomicUsize::new(0);
+/// Held while a piece of output is written.
+static OUTPUT: ReentrantMutex<()> = ReentrantMutex::new(());
 
 /// Bytes of console input kept until the console domain reads them; more are dropped, as Xen's
 /// `serial_rx_ring` (SERIAL_RX_SIZE) does.
 const INPUT_SIZE: usize = 1024;
 
 /// Console input not yet read (`CONSOLEIO_read`): a ring of [`INPUT_SIZE`] bytes.
-static INPUT: spin::Mutex<([u8; INPUT_SIZE], usize, usize)> =
-    spin::Mutex::new(([0; INPUT_SIZE], 0, 0));
+static INPUT: Mutex<([u8; INPUT_SIZE], usize, usize)> = Mutex::new(([0; INPUT_SIZE], 0, 0));
 
 /// Takes every byte the UART has received into the input ring (from its interrupt); returns
 /// whether any came.
@@ -73,31 +73,6 @@ pub fn init(base: u64) {
     UART_BASE.call_once(|| base);
 }
 
-struct Guard {
-    _irq: IrqGuard,
-    nested: bool,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if !self.nested {
-            OWNER.store(0, Ordering::Release);
-        }
-    }
-}
-
-fn lock() -> Guard {
-    let irq = IrqGuard::new();
-    let me = cpu::current_index() + 1;
-    loop {
-        match OWNER.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return Guard { _irq: irq, nested: false },
-            Err(holder) if holder == me => return Guard { _irq: irq, nested: true },
-            Err(_) => core::hint::spin_loop(),
-        }
-    }
-}
-
 struct Writer(Pl011);
 
 impl Write for Writer {
@@ -115,7 +90,9 @@ impl Write for Writer {
 /// Writes formatted text as one piece (no other CPU's output interleaves).
 pub fn print(args: fmt::Arguments<'_>) {
     let Some(&base) = UART_BASE.get() else { return };
-    let _guard = lock();
+    // Dropped in reverse: the lock is released before IRQs are unmasked again.
+    let _irq = IrqGuard::new();
+    let _output = OUTPUT.lock();
     let _ = Writer(Pl011::new(base)).write_fmt(args);
 }
 

@@ -12,7 +12,7 @@
 use alloc::boxed::Box;
 use core::sync::atomic::Ordering;
 
-use spin::Mutex;
+use crate::arch::lock::Mutex;
 use xenolith_kernel::platform::cmdline::Scheduler as SchedulerKind;
 use xenolith_kernel::policy::DomainId;
 use xenolith_kernel::sched::{

@@ -139,6 +139,8 @@ pub fn start_this_cpu(index: usize) {
     let redistributor =
         gic::find_redistributor(platform_gic.redist.as_slice(), platform_gic.redist_stride, mpidr)
             .expect("GICv3 redistributor: is the DTB's GIC node right?");
+    // First: the event stream bounds the redistributor's waits (`cpu::wait_until`).
+    timer::init_cpu();
     gic::init_cpu(redistributor).expect("GICv3 redistributor");
     super::guest::init_cpu();
     let timer_intid = TIMER_INTID.load(Ordering::Relaxed) as u32;
@@ -149,7 +151,6 @@ pub fn start_this_cpu(index: usize) {
     this.mpidr.store(mpidr, Ordering::Relaxed);
     this.redistributor.store(redistributor, Ordering::Relaxed);
     GIC_READY.store(true, Ordering::Release);
-    timer::init_cpu();
     arm_next_tick(this);
     cpu::enable_interrupts();
     // Logged before the flag goes up, so the boot CPU's summary follows every CPU's own line.
@@ -175,13 +176,8 @@ fn start_secondary(index: usize, mpidr: u64, root: u64, cpu_on: u32) {
         log::error!("PSCI CPU_ON for MPIDR {mpidr:#x} failed: {reason}");
         return;
     }
-    let deadline = cpu::counter() + cpu::counter_frequency();
-    while !CPUS[index].online.load(Ordering::Acquire) {
-        if cpu::counter() > deadline {
-            log::error!("CPU{index} (MPIDR {mpidr:#x}) did not come online within a second");
-            return;
-        }
-        core::hint::spin_loop();
+    if !cpu::wait_until(1000, || CPUS[index].online.load(Ordering::Acquire)) {
+        log::error!("CPU{index} (MPIDR {mpidr:#x}) did not come online within a second");
     }
 }
 
@@ -201,27 +197,12 @@ pub fn idle() -> ! {
     unsafe { entry::idle_loop() }
 }
 
-/// Waits up to `seconds` for `done`.
-/// Waits up to `seconds` for `done`, sleeping in WFI between looks (this CPU's own timer tick,
-/// or the interrupt being waited for, wakes it): a spinning boot CPU can starve the others under
-/// single-threaded emulation (QEMU `-icount`), and wastes power on hardware.
-fn wait_until(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = cpu::counter() + seconds * cpu::counter_frequency();
-    while cpu::counter() < deadline {
-        if done() {
-            return true;
-        }
-        cpu::wait_for_interrupt();
-    }
-    done()
-}
-
 /// Sends a test SGI to every online CPU, this one included, and checks each arrives.
 pub fn self_test_sgis() {
     for (index, this) in percpu::online() {
         let before = this.test_sgis.load(Ordering::Acquire);
         gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_TEST);
-        if !wait_until(1, || this.test_sgis.load(Ordering::Acquire) > before) {
+        if !cpu::wait_until(1000, || this.test_sgis.load(Ordering::Acquire) > before) {
             panic!("SGI self-test failed: CPU{index} did not take SGI {SGI_TEST} within a second");
         }
     }
@@ -232,7 +213,7 @@ pub fn self_test_sgis() {
 pub fn self_test_timers() {
     for (index, this) in percpu::online() {
         let before = this.ticks.load(Ordering::Acquire);
-        if !wait_until(2, || this.ticks.load(Ordering::Acquire) >= before + 2) {
+        if !cpu::wait_until(2000, || this.ticks.load(Ordering::Acquire) >= before + 2) {
             panic!("timer self-test failed: CPU{index} took no timer interrupts");
         }
     }
@@ -370,9 +351,6 @@ pub fn stop_other_cpus() {
     for (_, this) in percpu::online().filter(|&(index, _)| index != me) {
         gic::send_sgi(this.mpidr.load(Ordering::Relaxed), SGI_STOP);
     }
-    // Give them time to print; they halt whether or not we wait.
-    let deadline = cpu::counter() + cpu::counter_frequency() / 10;
-    while cpu::counter() < deadline {
-        core::hint::spin_loop();
-    }
+    // Give them a tenth of a second to print; they halt whether or not we wait.
+    cpu::wait_until(100, || false);
 }

@@ -86,19 +86,49 @@ impl Drop for IrqGuard {
     }
 }
 
-/// Sleeps until an interrupt (or an event) arrives.
-pub fn wait_for_interrupt() {
-    // SAFETY: WFI only idles the CPU; pending interrupts wake it.
-    unsafe { asm!("wfi", options(nomem, nostack)) };
+/// Sleeps until an event (WFE): an SEV, an unmasked interrupt, the clearing of this CPU's
+/// exclusive monitor ([`wait_while_set`]), or the generic timer's event stream (on since
+/// `timer::init_cpu`), so no wait outlasts its period. Under QEMU's TCG a WFE gives this CPU's
+/// turn to the others: a CPU that waits with it never starves the one it waits for when one
+/// host thread runs them all (`-icount`).
+pub fn wait_for_event() {
+    // SAFETY: WFE only idles the CPU until an event; it touches no memory or register.
+    unsafe { asm!("wfe", options(nomem, nostack)) };
 }
 
-/// Masks every interrupt and idles this CPU for good.
+/// Returns at once if `flag` is clear, else sleeps in WFE until it may have changed: the
+/// load-exclusive marks the flag in this CPU's exclusive monitor, and any other CPU's store to
+/// it (a lock's release) clears the monitor, which is a wake-up event (Linux's `__cmpwait`).
+/// The releaser needs no SEV; the caller looks again (wake-ups may be spurious).
+pub fn wait_while_set(flag: &core::sync::atomic::AtomicBool) {
+    let flag = flag.as_ptr();
+    // SAFETY: LDXRB reads the one byte of a live AtomicBool (an atomic access, as any other CPU's
+    // to it) and arms the exclusive monitor, which changes no memory; WFE only idles the CPU.
+    unsafe { asm!("ldxrb {0:w}, [{1}]; cbz {0:w}, 2f; wfe; 2:", out(reg) _, in(reg) flag) };
+}
+
+/// Masks every interrupt and idles this CPU (WFI) for good.
 pub fn halt() -> ! {
-    // SAFETY: masking all of DAIF is always sound; this CPU does nothing more.
-    unsafe { asm!("msr daifset, #0xf", options(nomem, nostack)) };
     loop {
-        wait_for_interrupt();
+        // SAFETY: masking all of DAIF is always sound, and WFI only idles the CPU; this CPU does
+        // nothing more.
+        unsafe { asm!("msr daifset, #0xf", "wfi", options(nomem, nostack)) };
     }
+}
+
+/// Waits up to `milliseconds` for `done`, sleeping in WFE between looks (an interrupt or the
+/// timer's event stream wakes it): a spinning CPU can starve the others under single-threaded
+/// emulation (QEMU `-icount`), and wastes power on hardware. WFI would sleep to the next tick
+/// even when what it waits for is there (10 ms at each look).
+pub fn wait_until(milliseconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = counter() + milliseconds * counter_frequency() / 1000;
+    while counter() < deadline {
+        if done() {
+            return true;
+        }
+        wait_for_event();
+    }
+    done()
 }
 
 /// The generic timer's counter value.

@@ -72,14 +72,9 @@ fn read64(address: usize) -> u64 {
     unsafe { ptr::read_volatile(address as *const u64) }
 }
 
-fn wait_for(what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), GicError> {
-    for _ in 0..1_000_000 {
-        if done() {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(GicError::Timeout(what))
+/// Waits up to a second for `done` (sleeping in WFE, which the event stream bounds).
+fn wait_for(what: &'static str, done: impl FnMut() -> bool) -> Result<(), GicError> {
+    super::cpu::wait_until(1000, done).then_some(()).ok_or(GicError::Timeout(what))
 }
 
 /// What went wrong bringing the GIC up.

@@ -18,10 +18,15 @@ pub fn arm_at(deadline: u64) {
 }
 
 /// Per-CPU timer set-up: EL1 may read the physical counter and timer (for guests later), the
-/// virtual offset is zero, and the EL2 timer is off until armed.
+/// event stream is on, the virtual offset is zero, and the EL2 timer is off until armed.
+///
+/// The event stream wakes this CPU from WFE each time bit 11 of the counter goes from 0 to 1
+/// (every 4,096 ticks: 66 us at QEMU virt's 62.5 MHz), so every wait in WFE (`cpu::wait_for_event`)
+/// is bounded even if nothing else wakes it (Linux's arch timer keeps one too).
 pub fn init_cpu() {
-    // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (bit 0), EL1PCEN (bit 1).
-    write_sysreg!("cnthctl_el2", 0b11);
+    // CNTHCTL_EL2 (E2H = 0): EL1PCTEN (bit 0), EL1PCEN (bit 1), EVNTEN (bit 2), EVNTDIR (bit 3)
+    // 0 for 0-to-1 transitions, EVNTI (bits 7:4) = 11.
+    write_sysreg!("cnthctl_el2", 11 << 4 | 0b111);
     write_sysreg!("cntvoff_el2", 0);
     // Stopped, which also drops its interrupt line.
     write_sysreg!("cnthp_ctl_el2", 0);

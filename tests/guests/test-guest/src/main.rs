@@ -3,6 +3,8 @@
 //!
 //! - `hello`: prints its start-up information and Xen version, then powers off;
 //! - `spin`: counts forever, printing `progress N` every 2^24 iterations;
+//! - `hypercall-loop`: null hypercalls (`xen_version`) forever, printing `calls N` every 2^14
+//!   of them (every trip into the core takes its locks: the SMP tests under `-icount`);
 //! - `fault`: reads memory outside its RAM (it must be crashed alone);
 //! - `cpu-features`: the ID registers must hide SVE, SME, MTE, pointer authentication and the
 //!   PMU, a reserved ID encoding must read as 0; then it reads PMCR_EL0, which the core traps and
@@ -87,6 +89,7 @@ mod guest {
         match info.bootarg("test").unwrap_or("hello") {
             "hello" => println!("{name}: PASS hello"),
             "spin" => spin(name),
+            "hypercall-loop" => hypercall_loop(name),
             "fault" => fault(name),
             "cpu-features" => cpu_features(name),
             "privilege" => privilege(name),
@@ -549,6 +552,17 @@ mod guest {
                 println!("{name}: progress {}", count >> 24);
             }
             core::hint::black_box(&mut count);
+        }
+    }
+
+    fn hypercall_loop(name: &str) -> ! {
+        let mut count: u64 = 0;
+        loop {
+            core::hint::black_box(hypercall::xen_version(XENVER_version, 0));
+            count += 1;
+            if count.is_multiple_of(1 << 14) {
+                println!("{name}: calls {}", count >> 14);
+            }
         }
     }
 
