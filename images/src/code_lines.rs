@@ -18,10 +18,11 @@ use anyhow::{Context, Result};
 /// domain may make (the differential conformance suite) added multicall, vm_assist, watchdogs
 /// and `memory_op`'s checks in Xen's order; 9,000 until bounded updates of guest-shared words
 /// (Xen's guest atomics after XSA-295: a guest hammering its event or grant words crashes itself
-/// instead of holding a pCPU) and their test hook; 9,100 until issue 15's fast paths (valid-entry
-/// counts in table descriptors and spare tables, one-descent lookups, fixed-size argument copies,
-/// a 64-byte copy loop).
-pub const MAX_CORE_LINES: usize = 9200;
+/// instead of holding a pCPU) and their test hook; 9,100 until issue 15: fast paths (valid-entry
+/// counts in table descriptors, one-descent lookups, fixed-size argument copies, a 128-byte copy
+/// loop, an open-addressing pin map), locks whose waiters sleep in WFE, and restarts that load
+/// their new RAM with the domain table unlocked.
+pub const MAX_CORE_LINES: usize = 9320;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {
