@@ -98,6 +98,7 @@ impl RegionList {
         Ok(())
     }
 
+    #[inline]
     pub fn as_slice(&self) -> &[Region] {
         &self.regions[..self.len]
     }
@@ -110,6 +111,7 @@ impl RegionList {
 impl core::ops::Deref for RegionList {
     type Target = [Region];
 
+    #[inline]
     fn deref(&self) -> &[Region] {
         self.as_slice()
     }
