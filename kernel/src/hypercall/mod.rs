@@ -40,6 +40,7 @@ pub enum Outcome {
 }
 
 /// Runs hypercall `number` with `args` for `caller`.
+#[inline(always)]
 pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome {
     let result = match number {
         call::__HYPERVISOR_multicall => multicall(args[0], args[1] as u32, caller),
