@@ -241,6 +241,7 @@ fn target_domain(caller: &Caller<'_>, dom: u16) -> Result<DomainId, XenError> {
 }
 
 /// `__HYPERVISOR_event_channel_op(cmd, arg)`.
+#[inline(always)]
 pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let me = caller.domain;
     // Xen takes `cmd` as an int.

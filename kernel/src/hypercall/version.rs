@@ -12,6 +12,7 @@ use crate::mm::guest_access::{read_struct, write_struct, GuestMemory};
 const XEN_MAJOR: i64 = 4;
 const XEN_MINOR: i64 = 17;
 
+#[inline(always)]
 pub fn xen_version(args: [u64; 5], caller: &Caller<'_>) -> Result<Outcome, XenError> {
     // Most sub-operations fill a fixed-size buffer: `text`, zero-padded to `size` bytes.
     let copy_string = |text: &str, size: usize| {
