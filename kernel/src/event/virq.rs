@@ -123,6 +123,7 @@ pub fn has_pending(table: &Table, slot: usize) -> bool {
 
 /// Fills the free list registers of the vCPU about to run here with its pending interrupts.
 /// Runs on every return to a guest, so the common case (nothing pending) touches no register.
+#[inline(always)]
 pub fn deliver(table: &mut Table, slot: usize) {
     let Some(Some(vcpu)) = table.vcpus.get_mut(slot) else { return };
     let Some(Some(domain)) = table.domains.get_mut(usize::from(vcpu.domain)) else { return };

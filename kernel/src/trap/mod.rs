@@ -142,7 +142,8 @@ fn mapped_now(
 /// ID registers; any other trapped one, and any trapped instruction of a hidden feature, is
 /// UNDEFINED for the guest), stage-2 faults.
 fn guest_trap(frame: &mut TrapFrame) {
-    let slot = percpu::this().current.load(Ordering::Acquire);
+    let this = percpu::this();
+    let slot = this.current.load(Ordering::Acquire);
     let mut table = TABLE.lock();
     let Some((domain, vcpu_index)) = table.vcpu(slot).map(|vcpu| (vcpu.domain, vcpu.index)) else {
         drop(table);
@@ -264,7 +265,7 @@ fn guest_trap(frame: &mut TrapFrame) {
         }
         exit => crash!("unhandled trap {exit:?} (ESR {:#x}, PC {:#x})", frame.esr, frame.elr),
     };
-    if switch || percpu::this().need_reschedule.load(Ordering::Acquire) {
+    if switch || this.need_reschedule.load(Ordering::Acquire) {
         drop(table);
         reschedule(frame);
     } else {
