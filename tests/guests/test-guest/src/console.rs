@@ -286,11 +286,14 @@ pub fn killer(name: &str, info: &StartInfo) {
         crate::xenstore::sleep(random.next() % 20_000_001);
         let request =
             sched_remote_shutdown { domain_id: victim as u16, _pad: 0, reason: SHUTDOWN_crash };
+        // The kill's time is taken before it: the new incarnation may run before this call
+        // returns here.
+        let at = crate::xenstore::now();
         let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
         if result != 0 {
             return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{victim} returned {result}");
         }
-        println!("{name}: kill {kill} at {} ns", crate::xenstore::now());
+        println!("{name}: kill {kill} at {at} ns");
     }
     match wait_number(&mut bus, &path, "the last ping", |k| k >= u64::from(kills)) {
         Ok(_) => println!("{name}: PASS kills={kills}"),
