@@ -300,7 +300,7 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
         Ok(handle) => Ok(handle),
         Err(status) => {
             let _ = mapper.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE);
-            crate::arch::guest::flush_guest_tlbs();
+            crate::arch::guest::flush_current_guest_tlbs();
             Err(undo(table, status))
         }
     }
@@ -311,7 +311,8 @@ fn unmap_one(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_grant_ref) {
     op.status = result.err().unwrap_or(gt::GNTST_okay);
 }
 
-/// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`.
+/// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`, the caller (its stage 2 is the
+/// live one: the TLB flush is by its VMID).
 fn unmap(
     table: &mut Table,
     me: DomainId,
@@ -327,7 +328,7 @@ fn unmap(
         .stage2
         .unmap(&mut IdentityTables, mapping.host_addr, FRAME_SIZE)
         .map_err(|_| gt::GNTST_general_error)?;
-    crate::arch::guest::flush_guest_tlbs();
+    crate::arch::guest::flush_current_guest_tlbs();
     table.forget_mapping(me, handle);
     Ok(())
 }

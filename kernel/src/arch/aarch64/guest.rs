@@ -320,6 +320,16 @@ pub fn activate_stage2(vmid: u16, root: u64) {
     write_sysreg!("vttbr_el2", (u64::from(vmid) << 48) | root);
 }
 
+/// Drops the stage-1 and stage-2 TLB entries of the VMID in VTTBR_EL2 on every pCPU: after the
+/// running vCPU's own stage 2 changed (a grant map or unmap it asked for), as Xen's
+/// `flush_guest_tlb` (`tlbi vmalls12e1is`, `xen/arch/arm/include/asm/arm64/flushtlb.h`); other
+/// domains' entries stay.
+pub fn flush_current_guest_tlbs() {
+    // SAFETY: TLB maintenance only discards cached translations; barriers order it after the
+    // table updates that made it necessary.
+    unsafe { asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
+}
+
 /// Drops every stage-1 and stage-2 TLB entry of every VMID, on every pCPU (after a domain's
 /// stage 2 changed or died).
 pub fn flush_guest_tlbs() {
