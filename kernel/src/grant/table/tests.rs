@@ -426,6 +426,11 @@ fn copy_ends_and_bounds() {
     assert_eq!(check_copy_bounds(&op), Err(GNTST_bad_copy_arg), "no overflow");
 }
 
+/// A mapping of `gref` of [`GRANTER`] at `host_addr`, of its frame `frame`.
+fn mapping_at(gref: grant_ref_t, readonly: bool, host_addr: u64, frame: u32) -> Mapping {
+    Mapping { granter: GRANTER, gref, readonly, host_addr, frame, phys: 0, generation: 0 }
+}
+
 fn mapping(gref: grant_ref_t) -> Mapping {
     Mapping {
         granter: GRANTER,
@@ -698,15 +703,7 @@ fn randomized_sequence_matches_the_model() {
                         model.unpin(gref, readonly, true);
                     } else {
                         let host_addr = 0x1_0000_0000 + u64::from(rng.below(1 << 16)) * 4096;
-                        let mapping = Mapping {
-                            granter: GRANTER,
-                            gref,
-                            readonly,
-                            host_addr,
-                            frame,
-                            phys: 0,
-                            generation: 0,
-                        };
+                        let mapping = mapping_at(gref, readonly, host_addr, frame);
                         let handle = tracks[mapper].insert(mapping).unwrap();
                         let lowest = (0..).find(|h| !model.tracks[mapper].contains_key(h));
                         assert_eq!(Some(handle), lowest);

@@ -374,16 +374,7 @@ fn mapper(shared: &Shared, domid: DomainId, seed: u64, started: Instant) {
                     continue;
                 }
                 let (host_addr, frame) = (u64::from(rng.below(1 << 16)) << 12, held.frame);
-                let mapping = Mapping {
-                    granter: GRANTER,
-                    gref,
-                    readonly,
-                    host_addr,
-                    frame,
-                    phys: 0,
-                    generation: 0,
-                };
-                lock(track).insert(mapping).unwrap();
+                lock(track).insert(super::mapping_at(gref, readonly, host_addr, frame)).unwrap();
             }
             // Unmap one of the domain's mappings (perhaps the other vCPU's).
             0..=5 => {
