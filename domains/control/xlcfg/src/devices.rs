@@ -91,8 +91,24 @@ impl Vif {
 /// The options `parse_nic_config` in `xl_parse.c` recognises (its COLO options excepted: they
 /// are recognised by prefix below).
 const VIF_KEYS: &[&str] = &[
-    "type", "mac", "bridge", "netdev", "gatewaydev", "ip", "script", "backend", "vifname",
-    "model", "rate", "forwarddev", "accel", "devid", "mtu", "vlan", "trusted", "untrusted",
+    "type",
+    "mac",
+    "bridge",
+    "netdev",
+    "gatewaydev",
+    "ip",
+    "script",
+    "backend",
+    "vifname",
+    "model",
+    "rate",
+    "forwarddev",
+    "accel",
+    "devid",
+    "mtu",
+    "vlan",
+    "trusted",
+    "untrusted",
 ];
 
 fn parse_mac(m: &str) -> Result<[u8; 6], String> {

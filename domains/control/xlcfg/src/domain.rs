@@ -34,7 +34,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::devices::{parse_cpulist, parse_disk, parse_iomem, parse_vif, CpuList, Disk, IomemRange, Vif};
+use crate::devices::{
+    parse_cpulist, parse_disk, parse_iomem, parse_vif, CpuList, Disk, IomemRange, Vif,
+};
 use crate::number::{strtol, NumError};
 use crate::syntax::{parse, Config, Op, ParseError, Pos, Setting, Value};
 
@@ -143,9 +145,29 @@ pub struct Parsed {
 
 /// The keys [`parse_domain`] reads.
 pub const KNOWN_KEYS: &[&str] = &[
-    "name", "type", "memory", "maxmem", "vcpus", "maxvcpus", "cpus", "cpus_soft", "kernel",
-    "ramdisk", "extra", "cmdline", "root", "on_poweroff", "on_reboot", "on_crash", "cpu_weight",
-    "cap", "vif", "disk", "iomem", "irqs", "dtdev",
+    "name",
+    "type",
+    "memory",
+    "maxmem",
+    "vcpus",
+    "maxvcpus",
+    "cpus",
+    "cpus_soft",
+    "kernel",
+    "ramdisk",
+    "extra",
+    "cmdline",
+    "root",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "cpu_weight",
+    "cap",
+    "vif",
+    "disk",
+    "iomem",
+    "irqs",
+    "dtdev",
 ];
 
 /// The largest `memory`/`maxmem`, MiB: what fits libxl's `uint64_t` KiB is far beyond any board;
@@ -241,7 +263,7 @@ pub fn parse_domain(text: &str) -> Result<Parsed, ParseError> {
     let mut r = Reader { cfg: &cfg, warnings: Vec::new() };
 
     let name = match r.string("name")? {
-        Some((n, pos)) if n.is_empty() => return Err(err(pos, "`name' is empty")),
+        Some(("", pos)) => return Err(err(pos, "`name' is empty")),
         Some((n, _)) => n.to_string(),
         None => return Err(err(cfg.end, "mandatory key `name' is missing")),
     };
@@ -339,9 +361,7 @@ pub fn parse_domain(text: &str) -> Result<Parsed, ParseError> {
         .map(|(s, pos)| match strtol(s, 10) {
             Ok(v) if (0..i64::from(u32::MAX)).contains(&v) => Ok(v as u32),
             Ok(_) | Err(NumError::Range) => Err(err(pos, format!("irq {s} too big"))),
-            Err(NumError::Invalid) => {
-                Err(err(pos, format!("Invalid argument parsing irq: {s}")))
-            }
+            Err(NumError::Invalid) => Err(err(pos, format!("Invalid argument parsing irq: {s}"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let dtdevs = r.list("dtdev")?.into_iter().map(|(s, _)| s.to_string()).collect();

@@ -380,10 +380,7 @@ fn join(prev: &Value, add: Value) -> Result<Value, ParseError> {
             all.extend(b);
             Ok(Value::List(all, p))
         }
-        (_, add) => Err(ParseError::at(
-            add.pos(),
-            "can't add [list] to \"string\" or vice versa",
-        )),
+        (_, add) => Err(ParseError::at(add.pos(), "can't add [list] to \"string\" or vice versa")),
     }
 }
 

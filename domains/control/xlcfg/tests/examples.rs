@@ -24,7 +24,10 @@ fn pvhlinux_is_accepted_key_by_key() {
         (d.target.as_deref(), d.format.as_str(), d.vdev.as_str(), d.access),
         (Some("/dev/zvol/tank/guest-volume"), "raw", "xvda", Access::ReadWrite)
     );
-    assert_eq!((c.on_poweroff, c.on_reboot, c.on_crash), (Action::Destroy, Action::Restart, Action::Destroy));
+    assert_eq!(
+        (c.on_poweroff, c.on_reboot, c.on_crash),
+        (Action::Destroy, Action::Restart, Action::Destroy)
+    );
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
@@ -47,7 +50,10 @@ fn hvm_keys_other_than_type_are_accepted_or_warned() {
     // is a key Xenolith does not use, which xl would ignore silently; we warn.
     let text = HVM.replace("type = \"hvm\"", "type = \"pvh\"");
     let p = parse_domain(&text).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((p.config.name.as_str(), p.config.memory_mib, p.config.vcpus), ("example.hvm", 128, 2));
+    assert_eq!(
+        (p.config.name.as_str(), p.config.memory_mib, p.config.vcpus),
+        ("example.hvm", 128, 2)
+    );
     assert_eq!(p.config.disks[0].target.as_deref(), Some("/dev/vg/guest-volume"));
     let sdl = text.lines().position(|l| l.starts_with("sdl")).unwrap() as u32 + 1;
     assert_eq!(p.warnings.len(), 1);

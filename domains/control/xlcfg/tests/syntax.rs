@@ -34,7 +34,8 @@ fn at(text: &str, line: u32, column: u32, message_part: &str) {
 
 #[test]
 fn settings_newlines_semicolons_and_comments() {
-    let cfg = parse("# leading comment\nname = \"a\"; memory=512 # trailing\n\n;;\nvcpus = 2").unwrap();
+    let cfg =
+        parse("# leading comment\nname = \"a\"; memory=512 # trailing\n\n;;\nvcpus = 2").unwrap();
     assert_eq!(atom(&cfg, "name"), "a");
     assert_eq!(atom(&cfg, "memory"), "512");
     assert_eq!(atom(&cfg, "vcpus"), "2");
@@ -52,15 +53,18 @@ fn keys_allow_dots_digits_underscores() {
 
 #[test]
 fn strings_single_double_and_escapes() {
-    let cfg = parse(r#"a = 'it''s'
+    let cfg = parse(
+        r#"a = 'it''s'
 b = "q\"\'\\\a\b\f\n\r\t\v"
 c = 'say "hi"'
 d = ""
-"#);
+"#,
+    );
     // `'it''s'` is two strings in a row: a syntax error, not concatenation.
     let e = cfg.unwrap_err();
     assert_eq!((e.line, e.column), (1, 9), "{e}");
-    let cfg = parse("b = \"q\\\"\\'\\\\\\a\\b\\f\\n\\r\\t\\v\"\nc = 'say \"hi\"'\nd = \"\"\n").unwrap();
+    let cfg =
+        parse("b = \"q\\\"\\'\\\\\\a\\b\\f\\n\\r\\t\\v\"\nc = 'say \"hi\"'\nd = \"\"\n").unwrap();
     assert_eq!(atom(&cfg, "b"), "q\"'\\\u{7}\u{8}\u{c}\n\r\t\u{b}");
     assert_eq!(atom(&cfg, "c"), "say \"hi\"");
     assert_eq!(atom(&cfg, "d"), "");
@@ -76,8 +80,10 @@ fn numbers_are_kept_as_text() {
 
 #[test]
 fn lists_nested_empty_trailing_comma_and_newlines() {
-    let cfg = parse("l = [ 'a', 1,\n  'b',\n]\ne = []\nn = [ [ 'x' ], 'y' ]\nm = [\n\n 'p'\n\n ,\n 'q' ]\n")
-        .unwrap();
+    let cfg = parse(
+        "l = [ 'a', 1,\n  'b',\n]\ne = []\nn = [ [ 'x' ], 'y' ]\nm = [\n\n 'p'\n\n ,\n 'q' ]\n",
+    )
+    .unwrap();
     assert_eq!(atoms(&cfg.get("l").unwrap().value), ["a", "1", "b"]);
     assert_eq!(atoms(&cfg.get("e").unwrap().value), Vec::<String>::new());
     assert_eq!(atoms(&cfg.get("n").unwrap().value), ["<list>", "y"]);
@@ -86,7 +92,8 @@ fn lists_nested_empty_trailing_comma_and_newlines() {
 
 #[test]
 fn later_settings_win_and_plus_equals_joins() {
-    let cfg = parse("a = 'x'\na = 'y'\ns = 'ab'\ns += 'cd'\nl = [1]\nl += [2, 3]\nn += 'new'\n").unwrap();
+    let cfg =
+        parse("a = 'x'\na = 'y'\ns = 'ab'\ns += 'cd'\nl = [1]\nl += [2, 3]\nn += 'new'\n").unwrap();
     assert_eq!(atom(&cfg, "a"), "y");
     assert_eq!(atom(&cfg, "s"), "abcd");
     assert_eq!(cfg.get("s").unwrap().op, Op::Add);
@@ -112,6 +119,7 @@ fn lexical_errors() {
     at("a = (1)\n", 1, 5, "looks like Python");
     at("a = -1\n", 1, 5, "looks like Python");
     at("a = 1 + 2\n", 1, 7, "looks like Python");
+    at("a =\t(1)\n", 1, 5, "looks like Python");
 }
 
 #[test]

@@ -22,7 +22,10 @@ fn defaults() {
     assert_eq!(c.domain_type, DomainType::Pvh);
     assert_eq!((c.memory_mib, c.maxmem_mib), (32, 32));
     assert_eq!((c.vcpus, c.maxvcpus), (1, 1));
-    assert_eq!((c.on_poweroff, c.on_reboot, c.on_crash), (Action::Destroy, Action::Restart, Action::Destroy));
+    assert_eq!(
+        (c.on_poweroff, c.on_reboot, c.on_crash),
+        (Action::Destroy, Action::Restart, Action::Destroy)
+    );
     assert_eq!((c.weight, c.cap), (256, 0));
     assert_eq!((c.cpus.clone(), c.kernel.clone(), c.cmdline.clone()), (None, None, None));
     assert!(c.vifs.is_empty() && c.disks.is_empty() && c.iomem.is_empty() && c.irqs.is_empty());
@@ -59,14 +62,20 @@ dtdev = [ "/soc/uart@9000000" ]
     assert_eq!(c.cpus_soft, Some(CpuList::All));
     assert_eq!((c.kernel.as_deref(), c.ramdisk.as_deref()), (Some("/k"), Some("/r")));
     assert_eq!(c.cmdline.as_deref(), Some("console=hvc0"));
-    assert_eq!((c.on_poweroff, c.on_reboot, c.on_crash), (Action::Preserve, Action::RenameRestart, Action::CoredumpRestart));
+    assert_eq!(
+        (c.on_poweroff, c.on_reboot, c.on_crash),
+        (Action::Preserve, Action::RenameRestart, Action::CoredumpRestart)
+    );
     assert_eq!((c.weight, c.cap), (512, 50));
     assert_eq!(c.vifs[0].mac(), Some([0x00, 0x16, 0x3e, 0x01, 0x02, 0x0a]));
     assert_eq!(c.vifs[0].get("bridge"), Some("xenbr0"));
     assert_eq!(c.vifs[1].get("backend"), Some("netd"));
     assert_eq!(c.disks[0].target.as_deref(), Some("/img,with,commas"));
     assert_eq!((c.disks[0].vdev.as_str(), c.disks[0].access), ("xvdb", Access::ReadOnly));
-    assert_eq!((c.disks[1].vdev.as_str(), c.disks[1].cdrom, c.disks[1].access), ("xvdc", true, Access::ReadOnly));
+    assert_eq!(
+        (c.disks[1].vdev.as_str(), c.disks[1].cdrom, c.disks[1].access),
+        ("xvdc", true, Access::ReadOnly)
+    );
     assert_eq!((c.iomem[0].start, c.iomem[0].pages, c.iomem[0].gfn), (0x9000, 1, None));
     assert_eq!((c.iomem[1].start, c.iomem[1].pages, c.iomem[1].gfn), (0xa000, 2, Some(0xb000)));
     assert_eq!(c.irqs, [33, 34]);
@@ -136,22 +145,42 @@ fn cpu_lists() {
     at("name = 'g'\ncpus = '1024'\n", 2, 8, "out of range 0-1023");
     at("name = 'g'\ncpus_soft = 'nodes:0'\n", 2, 13, "NUMA");
     at("name = 'g'\ncpus = [ '0', '1' ]\n", 2, 8, "per-vCPU list is not supported");
-    assert_eq!(ok("name = 'g'\ncpus = 'all,^0'\n").config.cpus, Some(CpuList::Cpus((1..=1023).collect())));
+    assert_eq!(
+        ok("name = 'g'\ncpus = 'all,^0'\n").config.cpus,
+        Some(CpuList::Cpus((1..=1023).collect()))
+    );
 }
 
 #[test]
 fn actions() {
-    at("name = 'g'\non_crash = 'explode'\n", 2, 12, "Unknown on_crash action \"explode\" specified");
+    at(
+        "name = 'g'\non_crash = 'explode'\n",
+        2,
+        12,
+        "Unknown on_crash action \"explode\" specified",
+    );
     at("name = 'g'\non_reboot = 'Restart'\n", 2, 13, "Unknown on_reboot action");
     at("name = 'g'\non_poweroff = 1\n", 2, 15, "Unknown on_poweroff action \"1\"");
-    assert_eq!(ok("name = 'g'\non_poweroff = 'soft-reset'\n").config.on_poweroff, Action::SoftReset);
-    assert_eq!(ok("name = 'g'\non_crash = 'coredump-destroy'\n").config.on_crash, Action::CoredumpDestroy);
+    assert_eq!(
+        ok("name = 'g'\non_poweroff = 'soft-reset'\n").config.on_poweroff,
+        Action::SoftReset
+    );
+    assert_eq!(
+        ok("name = 'g'\non_crash = 'coredump-destroy'\n").config.on_crash,
+        Action::CoredumpDestroy
+    );
 }
 
 #[test]
 fn command_line() {
-    assert_eq!(ok("name='g'\nroot='/dev/xvda1 ro'\nextra='quiet'\n").config.cmdline.as_deref(), Some("root=/dev/xvda1 ro quiet"));
-    assert_eq!(ok("name='g'\nroot='/dev/xvda1'\n").config.cmdline.as_deref(), Some("root=/dev/xvda1"));
+    assert_eq!(
+        ok("name='g'\nroot='/dev/xvda1 ro'\nextra='quiet'\n").config.cmdline.as_deref(),
+        Some("root=/dev/xvda1 ro quiet")
+    );
+    assert_eq!(
+        ok("name='g'\nroot='/dev/xvda1'\n").config.cmdline.as_deref(),
+        Some("root=/dev/xvda1")
+    );
     assert_eq!(ok("name='g'\nextra='quiet'\n").config.cmdline.as_deref(), Some("quiet"));
     let p = ok("name='g'\nextra='quiet'\ncmdline='x'\n");
     assert_eq!(p.config.cmdline.as_deref(), Some("x"));
@@ -174,11 +203,17 @@ fn vif_specs() {
 #[test]
 fn disk_specs() {
     let d = &ok("name='g'\ndisk = [ '/dev/vg/guest-volume,,hda' ]\n").config.disks[0];
-    assert_eq!((d.target.as_deref(), d.format.as_str(), d.vdev.as_str(), d.access), (Some("/dev/vg/guest-volume"), "raw", "hda", Access::ReadWrite));
+    assert_eq!(
+        (d.target.as_deref(), d.format.as_str(), d.vdev.as_str(), d.access),
+        (Some("/dev/vg/guest-volume"), "raw", "hda", Access::ReadWrite)
+    );
     let d = &ok("name='g'\ndisk = [ '/root/image.iso,raw,hdc,devtype=cdrom' ]\n").config.disks[0];
     assert!(d.cdrom && d.access == Access::ReadOnly);
     let d = &ok("name='g'\ndisk = [ 'vdev=xvda, backend=blk, /img' ]\n").config.disks[0];
-    assert_eq!((d.target.as_deref(), d.other.clone()), (Some("/img"), vec![("backend".into(), "blk".into())]));
+    assert_eq!(
+        (d.target.as_deref(), d.other.clone()),
+        (Some("/img"), vec![("backend".into(), "blk".into())])
+    );
     at("name='g'\ndisk = [ '/img' ]\n", 2, 10, "no vdev specified");
     at("name='g'\ndisk = [ ',raw,xvda' ]\n", 2, 10, "no target specified");
     at("name='g'\ndisk = [ '/img,vmdk,xvda' ]\n", 2, 10, "unknown disk format `vmdk'");
@@ -203,7 +238,13 @@ fn passthrough_lists() {
 fn unknown_keys_are_warnings_once_each() {
     let p = ok("name='g'\nsdl = 1\nsdl = 0\nvnc = 1\n");
     let w: Vec<_> = p.warnings.iter().map(|w| (w.line, w.column, w.message.as_str())).collect();
-    assert_eq!(w, [(2, 1, "key `sdl' is not used by Xenolith and ignored"), (4, 1, "key `vnc' is not used by Xenolith and ignored")]);
+    assert_eq!(
+        w,
+        [
+            (2, 1, "key `sdl' is not used by Xenolith and ignored"),
+            (4, 1, "key `vnc' is not used by Xenolith and ignored")
+        ]
+    );
 }
 
 #[test]
