@@ -310,6 +310,8 @@ fn lint() -> Result<()> {
         "console",
         "--package",
         "xenolith-builder",
+        "--package",
+        "xenolith-xlcfg",
     ];
     let mut args = domains.to_vec();
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
