@@ -394,7 +394,7 @@ pub enum GuestExit {
 #[inline(always)]
 pub fn decode_exit(frame: &TrapFrame) -> GuestExit {
     // The most frequent exit first, in one compare: `hvc #0xEA1` (Xen's hypercall immediate),
-    // ESR_EL2 EC 0x16 (HVC from AArch64), IL set, ISS the immediate (Arm ARM D17.2.37).
+    // ESR_EL2 EC 0x16 (HVC from AArch64), IL set, ISS the immediate (Arm ARM, ESR_EL2).
     if frame.esr == 0x5A00_0EA1 {
         return GuestExit::Hvc { immediate: 0xEA1 };
     }

@@ -387,15 +387,7 @@ fn map_flags_in_xens_order() {
 fn host_addresses_and_unmap_addresses() {
     assert_eq!(host_page(0x8000_1234), 0x8000_1000);
     assert_eq!(host_page(0x8000_1000), 0x8000_1000);
-    let mapping = Mapping {
-        granter: GRANTER,
-        gref: 1,
-        readonly: false,
-        host_addr: 0x8000_1000,
-        frame: 1,
-        phys: 0,
-        generation: 0,
-    };
+    let mapping = mapping_at(1, false, 0x8000_1000, 1);
     assert_eq!(check_unmap(&mapping, 0), Ok(false), "0: nothing to unmap, okay");
     assert_eq!(check_unmap(&mapping, 0x8000_1000), Ok(true));
     assert_eq!(check_unmap(&mapping, 0x8000_1FFF), Ok(true));
@@ -432,15 +424,7 @@ fn mapping_at(gref: grant_ref_t, readonly: bool, host_addr: u64, frame: u32) -> 
 }
 
 fn mapping(gref: grant_ref_t) -> Mapping {
-    Mapping {
-        granter: GRANTER,
-        gref,
-        readonly: true,
-        host_addr: 0x9000_0000,
-        frame: FRAME,
-        phys: 0,
-        generation: 0,
-    }
+    mapping_at(gref, true, 0x9000_0000, FRAME)
 }
 
 #[test]
