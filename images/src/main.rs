@@ -500,14 +500,6 @@ fn bench() -> Result<()> {
 /// the test guest's `fastpath.rs`), on the CPU the table was measured on, with Xen 4.17's
 /// figures beside ours (`docs/performance.md`).
 fn fastpath_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
-    /// (row, what it measures, Xen 4.17's instructions, the goal).
-    const ROWS: [(&str, &str, u64, u64); 5] = [
-        ("null", "null hypercall (xen_version)", 422, 211),
-        ("send", "EVTCHNOP_send to a loopback port, event left pending", 871, 435),
-        ("send-upcall", "the same with the upcall delivered, handled and EOI'd", 1541, 770),
-        ("copy", "GNTTABOP_copy, 4 KiB from a self-grant to a frame", 3563, 1780),
-        ("map-unmap", "GNTTABOP_map_grant_ref + unmap_grant_ref of one page", 5119, 2560),
-    ];
     let system = workspace::build_system(
         &root.join("tests/manifests/bench-fastpath.toml"),
         CoreOptions::default(),
@@ -516,10 +508,8 @@ fn fastpath_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
     config.cpu = FASTPATH_CPU;
     let on_xen = fastpath_on_xen(root, timeout)?;
     let mut running = Running::start(&config)?;
-    for ((row, what, filed, goal), xen) in ROWS.into_iter().zip(on_xen) {
-        let marker = format!("bench fastpath {row} ");
-        let line = running.wait_for(&marker, timeout).map_err(anyhow::Error::msg)?;
-        let ours = number_after(&line, &marker)?;
+    let ours = fastpath_rows(&mut running, timeout)?;
+    for (((_, what, filed, goal), xen), ours) in FASTPATH_ROWS.into_iter().zip(on_xen).zip(ours) {
         let verdict = if ours <= goal { "met" } else { "NOT met" };
         println!(
             "figure: fast path, {what}: {ours} instructions (Xen 4.17 here: {xen}, as filed: \
@@ -554,14 +544,29 @@ fn fastpath_on_xen(root: &Path, timeout: Duration) -> Result<Vec<u64>> {
     };
     let mut command = system.command(&work)?;
     command.args(["-icount", "shift=0"]);
-    let mut running = Running::spawn(command)?;
-    let mut rows = Vec::new();
-    for row in ["null", "send", "send-upcall", "copy", "map-unmap"] {
+    fastpath_rows(&mut Running::spawn(command)?, timeout)
+}
+
+/// Issue 15's rows: (the guest's name for it, what it measures, Xen 4.17's instructions as
+/// filed, the goal).
+const FASTPATH_ROWS: [(&str, &str, u64, u64); 5] = [
+    ("null", "null hypercall (xen_version)", 422, 211),
+    ("send", "EVTCHNOP_send to a loopback port, event left pending", 871, 435),
+    ("send-upcall", "the same with the upcall delivered, handled and EOI'd", 1541, 770),
+    ("copy", "GNTTABOP_copy, 4 KiB from a self-grant to a frame", 3563, 1780),
+    ("map-unmap", "GNTTABOP_map_grant_ref + unmap_grant_ref of one page", 5119, 2560),
+];
+
+/// The fast-path guest's figure for each of [`FASTPATH_ROWS`], in order, as it prints them
+/// (`bench fastpath ROW INSTRUCTIONS`).
+fn fastpath_rows(running: &mut Running, timeout: Duration) -> Result<Vec<u64>> {
+    let mut figures = Vec::new();
+    for (row, ..) in FASTPATH_ROWS {
         let marker = format!("bench fastpath {row} ");
         let line = running.wait_for(&marker, timeout).map_err(anyhow::Error::msg)?;
-        rows.push(number_after(&line, &marker)?);
+        figures.push(number_after(&line, &marker)?);
     }
-    Ok(rows)
+    Ok(figures)
 }
 
 /// SMP scaling: 1, 2 and 4 guests, each pinned to its own pCPU, making null hypercalls and
@@ -581,16 +586,14 @@ fn smp_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
         let lines = running.wait_for_all(&markers, timeout).map_err(anyhow::Error::msg)?;
         drop(running);
         let mut ops = 0;
-        let (mut from, mut to) = (u64::MAX, 0);
-        let mut starts = Vec::new();
+        let (mut from, mut last_start, mut to) = (u64::MAX, 0, 0);
         for line in &lines {
             ops += number_after(line, "ops=")?;
             let start = number_after(line, "from=")?;
-            starts.push(start);
-            from = from.min(start);
+            (from, last_start) = (from.min(start), last_start.max(start));
             to = to.max(number_after(line, "to=")?);
         }
-        let skew = starts.iter().max().unwrap_or(&0) - from;
+        let skew = last_start - from;
         let aggregate = ops as f64 * 1e6 / to.saturating_sub(from).max(1) as f64;
         if guests == 1 {
             single = aggregate;
