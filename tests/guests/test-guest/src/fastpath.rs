@@ -177,15 +177,18 @@ pub fn smp_bench(name: &str, info: &StartInfo) {
     irq::set_handler(stop_timer);
     irq::init_distributor();
     irq::init_cpu(0, 1 << 27);
-    let ticks = start.saturating_sub(nanoseconds(counter())) / 16;
-    // SAFETY: programs this vCPU's own virtual timer to fire at the start time (62.5 MHz: 16 ns
-    // a tick, QEMU's `virt` counter).
+    let frequency: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effect.
+    unsafe { core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack)) };
+    // The first counter value at or after the start time: the timer never fires before it.
+    let compare = (u128::from(start) * u128::from(frequency)).div_ceil(1_000_000_000) as u64;
+    // SAFETY: programs this vCPU's own virtual timer (compare value and enable) only.
     unsafe {
         core::arch::asm!(
-            "msr cntv_tval_el0, {ticks}",
+            "msr cntv_cval_el0, {compare}",
             "msr cntv_ctl_el0, {enable}",
             "isb",
-            ticks = in(reg) ticks.max(1),
+            compare = in(reg) compare,
             enable = in(reg) 1u64,
             options(nostack)
         )
