@@ -21,8 +21,11 @@ use anyhow::{Context, Result};
 /// instead of holding a pCPU) and their test hook; 9,100 until issue 15: fast paths (valid-entry
 /// counts in table descriptors, one-descent lookups, fixed-size argument copies, a 128-byte copy
 /// loop, an open-addressing pin map), locks whose waiters sleep in WFE, and restarts that load
-/// their new RAM with the domain table unlocked; inlined hypercall dispatch.
-pub const MAX_CORE_LINES: usize = 9330;
+/// their new RAM with the domain table unlocked; inlined hypercall dispatch; 9,330 until issue
+/// 15's last part: the domain table as a readers-writer lock with a lock per domain, so a
+/// domain's own hypercalls (version, event sends, grant map, unmap and copy) run beside other
+/// domains' on other pCPUs, and grant operations written once for both kinds of holder.
+pub const MAX_CORE_LINES: usize = 9750;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {

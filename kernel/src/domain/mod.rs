@@ -5,9 +5,20 @@
 //! A domain owns blocks of frames as its RAM (mapped in its stage 2 at Xen's `GUEST_RAM0_BASE`),
 //! its stage-2 tables, a VMID and its vCPUs.
 //!
+//! # Locking
+//! [`TABLE`] holds every domain and vCPU record. Its holder either has the whole table
+//! ([`TableLock::lock`]: creating, destroying, scheduling, and every control operation, as Xen's
+//! `domctl_lock` serialises those), or is one of many readers, each holding the records of one
+//! domain, or two ([`TableLock::local`]: the hypercalls a domain makes on itself and on a peer's
+//! event channel, and the return to the guest). So hypercalls of different domains on different
+//! pCPUs run side by side.
+//!
 //! # Invariants
-//! - One lock ([`TABLE`]) guards every domain and vCPU record; it is taken before the scheduler's,
-//!   and only with interrupts masked (exception handlers run masked; boot code masks them).
+//! - A domain's records (its [`Domain`] and its [`Vcpu`]s) are read or changed only by the holder
+//!   of the whole table or of that domain ([`Record`]). The set of domains and vCPU slots changes
+//!   only under the whole table.
+//! - Two domain locks are taken in domain-id order. The table is taken before the scheduler's
+//!   lock, and only with interrupts masked (exception handlers run masked; boot code masks them).
 //! - A vCPU's saved context is valid only while it is not running; the pCPU running it holds its
 //!   live state (trap frame and registers) and saves it under the lock before anyone else may run
 //!   it.
@@ -16,8 +27,10 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
 
-use crate::arch::lock::Mutex;
+use crate::arch::lock::{RawLock, RawShared};
+use lock_api::RawMutex;
 use xenolith_abi::bundle::ShutdownActions;
 use xenolith_abi::xen::arch_arm::{
     GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET, GUEST_MAGIC_XENSTORE_PFN_OFFSET,
@@ -239,45 +252,312 @@ impl Domain {
     }
 }
 
+/// A record of domain `owner` (its own, or one of its vCPUs'), changed under `owner`'s lock or
+/// the whole table's (module invariants).
+pub struct Record<T> {
+    owner: DomainId,
+    value: UnsafeCell<T>,
+}
+
+impl<T> Record<T> {
+    fn new(owner: DomainId, value: T) -> Self {
+        Self { owner, value: UnsafeCell::new(value) }
+    }
+
+    /// The record, to a holder of the whole table: while one exists, no domain lock is held
+    /// ([`TableLock`] lends a `&Table` to nobody else), so nothing changes it meanwhile.
+    fn get(&self) -> &T {
+        // SAFETY: see above: every `&Table` this is called through comes from the whole table's
+        // holder (a `TableGuard` or a `&mut Table`; a reader's `Local` calls no `Table` method),
+        // and a `&mut T` to a record is made only from a `&mut Table` (which
+        // excludes this borrow) or under a domain lock (which excludes the whole table's holder).
+        unsafe { &*self.value.get() }
+    }
+}
+
+/// A domain's record and the lock the table's readers take to change it.
+struct DomainRecord {
+    lock: RawLock,
+    record: Record<Domain>,
+}
+
 /// Every domain and vCPU.
 pub struct Table {
     /// By domain id.
-    pub domains: Vec<Option<Box<Domain>>>,
+    domains: Vec<Option<Box<DomainRecord>>>,
     /// By global vCPU slot.
-    pub vcpus: Vec<Option<Vcpu>>,
+    vcpus: Vec<Option<Record<Vcpu>>>,
     /// Frames of destroyed domains still grant-mapped elsewhere, with how many mappings hold
     /// each; freed when the count reaches zero.
     pub orphans: alloc::collections::BTreeMap<u64, u32>,
     next_generation: u32,
 }
 
+/// The table under a readers-writer lock; its readers also take the locks of the domains they
+/// change (module doc).
+pub struct TableLock {
+    whole: RawShared,
+    table: UnsafeCell<Table>,
+}
+
+// SAFETY: the table is reached only through `lock` (the writer's hold, alone) and `local`
+// (readers, each changing only the records of the domains whose locks it holds); the records
+// are plain data owned by the core, so any CPU may use them.
+unsafe impl Sync for TableLock {}
+
 /// The table.
-pub static TABLE: Mutex<Table> = Mutex::new(Table {
-    domains: Vec::new(),
-    vcpus: Vec::new(),
-    orphans: alloc::collections::BTreeMap::new(),
-    next_generation: 1,
-});
+pub static TABLE: TableLock = TableLock {
+    whole: RawShared::new(),
+    table: UnsafeCell::new(Table {
+        domains: Vec::new(),
+        vcpus: Vec::new(),
+        orphans: alloc::collections::BTreeMap::new(),
+        next_generation: 1,
+    }),
+};
+
+impl TableLock {
+    /// How many readers came in while another was inside: hypercalls that ran beside another's
+    /// (of another domain, or waiting for their domain's lock if of the same).
+    pub fn side_by_side(&self) -> u64 {
+        self.whole.side_by_side()
+    }
+
+    /// The whole table, alone.
+    pub fn lock(&self) -> TableGuard<'_> {
+        self.whole.lock();
+        TableGuard(self)
+    }
+
+    /// The domain of the vCPU in `slot`, as one of the table's readers (`None`: no vCPU there).
+    #[inline(always)]
+    pub fn local(&self, slot: usize) -> Option<Local<'_>> {
+        self.whole.lock_shared();
+        // SAFETY: a reader may read the table's vectors and a record's owner: they change only
+        // under the whole table (module invariants), which this reader's hold excludes, and
+        // they live as long as `self`.
+        let table = unsafe { &*self.table.get().cast_const() };
+        let domain = table.vcpus.get(slot).and_then(|vcpu| {
+            let owner = vcpu.as_ref()?.owner;
+            table.domains.get(usize::from(owner))?.as_deref()
+        });
+        let Some(domain) = domain else {
+            // SAFETY: taken above.
+            unsafe { self.whole.unlock_shared() };
+            return None;
+        };
+        domain.lock.lock();
+        Some(Local { lock: self, domain, other: None, table })
+    }
+}
+
+/// The whole table, held alone.
+pub struct TableGuard<'a>(&'a TableLock);
+
+impl core::ops::Deref for TableGuard<'_> {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        // SAFETY: this guard is the whole table's only holder.
+        unsafe { &*self.0.table.get() }
+    }
+}
+
+impl core::ops::DerefMut for TableGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Table {
+        // SAFETY: this guard is the whole table's only holder.
+        unsafe { &mut *self.0.table.get() }
+    }
+}
+
+impl Drop for TableGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: this guard took the writer's hold.
+        unsafe { self.0.whole.unlock() };
+    }
+}
+
+/// One of the table's readers, holding the lock of one domain (the caller's) and perhaps a
+/// peer's ([`Local::lock_other`]). Its `table` is never lent out: only the vectors and records
+/// it holds are used through it.
+pub struct Local<'a> {
+    lock: &'a TableLock,
+    domain: &'a DomainRecord,
+    other: Option<&'a DomainRecord>,
+    table: &'a Table,
+}
+
+impl Local<'_> {
+    /// The records of `domain`, which this reader holds.
+    #[inline(always)]
+    fn held_of<'b>(&'b mut self, domain: &DomainRecord) -> Held<'b> {
+        // SAFETY: the domain's records are this reader's to change while it holds the domain's
+        // lock, and the `&mut self` borrow keeps one `Held` per reader at a time.
+        Held { domain: unsafe { &mut *domain.record.value.get() }, vcpus: &self.table.vcpus }
+    }
+
+    /// The domain it holds.
+    #[inline(always)]
+    pub fn id(&self) -> DomainId {
+        self.domain.record.owner
+    }
+
+    /// The other domain it holds ([`Local::lock_other`]), if any.
+    pub fn other_id(&self) -> Option<DomainId> {
+        Some(self.other?.record.owner)
+    }
+
+    /// The records of the domain it holds.
+    #[inline(always)]
+    pub fn held(&mut self) -> Held<'_> {
+        let domain = self.domain;
+        self.held_of(domain)
+    }
+
+    /// Takes domain `other`'s lock too, if it exists (one other at most). `false`: its own lock
+    /// was released and taken again meanwhile, to keep the lock order, so what it read may have
+    /// changed.
+    pub fn lock_other(&mut self, other: DomainId) -> bool {
+        let own = self.domain;
+        debug_assert!(self.other.is_none() && other != own.record.owner);
+        let Some(Some(record)) = self.table.domains.get(usize::from(other)) else { return true };
+        self.other = Some(record);
+        if other > own.record.owner {
+            record.lock.lock();
+            return true;
+        }
+        if record.lock.try_lock() {
+            return true;
+        }
+        // SAFETY: this reader holds its domain's lock.
+        unsafe { own.lock.unlock() };
+        record.lock.lock();
+        own.lock.lock();
+        false
+    }
+
+    /// The records of the domain [`Local::lock_other`] locked, if it exists.
+    pub fn other(&mut self) -> Option<Held<'_>> {
+        let other = self.other?;
+        Some(self.held_of(other))
+    }
+}
+
+impl Drop for Local<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: this reader holds its domain's lock, and the other's it took.
+        unsafe { self.domain.lock.unlock() };
+        if let Some(other) = self.other {
+            // SAFETY: as above.
+            unsafe { other.lock.unlock() };
+        }
+        // SAFETY: this reader took a reader's hold.
+        unsafe { self.lock.whole.unlock_shared() };
+    }
+}
+
+/// One domain's records, held (by the whole table's holder or by the domain's lock).
+pub struct Held<'a> {
+    /// The domain.
+    pub domain: &'a mut Domain,
+    vcpus: &'a [Option<Record<Vcpu>>],
+}
+
+impl Held<'_> {
+    /// The domain and its vCPU in slot `slot` (`None` if that is not one of its vCPUs).
+    #[inline(always)]
+    pub fn vcpu(&mut self, slot: usize) -> Option<(&mut Domain, &mut Vcpu)> {
+        let record = self.vcpus.get(slot)?.as_ref().filter(|r| r.owner == self.domain.id)?;
+        // SAFETY: a vCPU record is changed only under its domain's lock or the whole table's
+        // (module invariants): this `Held` stands for that hold, and the `&mut self` borrow keeps
+        // this the only reference made through it.
+        Some((&mut *self.domain, unsafe { &mut *record.value.get() }))
+    }
+
+    /// The slot of its vCPU `index`.
+    pub fn slot(&self, index: u32) -> Option<usize> {
+        self.domain.vcpus.get(index as usize).copied()
+    }
+}
 
 impl Table {
     /// The domain with id `id`, if it exists.
     pub fn domain(&self, id: DomainId) -> Option<&Domain> {
-        self.domains.get(usize::from(id))?.as_deref()
+        Some(self.domains.get(usize::from(id))?.as_deref()?.record.get())
     }
 
     /// The domain with id `id`, if it exists.
     pub fn domain_mut(&mut self, id: DomainId) -> Option<&mut Domain> {
-        self.domains.get_mut(usize::from(id))?.as_deref_mut()
+        Some(self.domains.get_mut(usize::from(id))?.as_deref_mut()?.record.value.get_mut())
+    }
+
+    /// Domain `id` with its vCPUs.
+    pub fn held(&mut self, id: DomainId) -> Option<Held<'_>> {
+        let domain = self.domains.get_mut(usize::from(id))?.as_deref_mut()?;
+        Some(Held { domain: domain.record.value.get_mut(), vcpus: &self.vcpus })
+    }
+
+    /// Two different domains, `a`'s first.
+    pub fn pair_mut(&mut self, a: DomainId, b: DomainId) -> Option<(&mut Domain, &mut Domain)> {
+        let (low, high) = (usize::from(a.min(b)), usize::from(a.max(b)));
+        if low == high || high >= self.domains.len() {
+            return None;
+        }
+        let (head, tail) = self.domains.split_at_mut(high);
+        let first = head.get_mut(low)?.as_deref_mut()?.record.value.get_mut();
+        let second = tail.first_mut()?.as_deref_mut()?.record.value.get_mut();
+        Some(if a < b { (first, second) } else { (second, first) })
+    }
+
+    /// Every domain.
+    pub fn domains(&self) -> impl Iterator<Item = &Domain> {
+        self.domains.iter().flatten().map(|domain| domain.record.get())
+    }
+
+    /// Every domain.
+    pub fn domains_mut(&mut self) -> impl Iterator<Item = &mut Domain> {
+        self.domains.iter_mut().flatten().map(|domain| domain.record.value.get_mut())
+    }
+
+    /// Every vCPU, with its slot.
+    pub fn vcpus_mut(&mut self) -> impl Iterator<Item = (usize, &mut Vcpu)> {
+        let slots = self.vcpus.iter_mut().enumerate();
+        slots.filter_map(|(slot, record)| Some((slot, record.as_mut()?.value.get_mut())))
     }
 
     /// The vCPU in slot `slot`.
     pub fn vcpu(&self, slot: usize) -> Option<&Vcpu> {
-        self.vcpus.get(slot)?.as_ref()
+        Some(self.vcpus.get(slot)?.as_ref()?.get())
     }
 
     /// The vCPU in slot `slot`.
     pub fn vcpu_mut(&mut self, slot: usize) -> Option<&mut Vcpu> {
-        self.vcpus.get_mut(slot)?.as_mut()
+        Some(self.vcpus.get_mut(slot)?.as_mut()?.value.get_mut())
+    }
+
+    /// Puts `vcpu` in slot `slot` (every slot exists from the first domain on), or empties it.
+    pub(crate) fn set_vcpu(&mut self, slot: usize, vcpu: Option<Vcpu>) {
+        self.vcpus[slot] = vcpu.map(|vcpu| Record::new(vcpu.domain, vcpu));
+    }
+
+    /// Puts `domain` in its place.
+    pub(crate) fn insert(&mut self, domain: Domain) {
+        let id = domain.id;
+        let lock = RawLock::INIT;
+        self.domains[usize::from(id)] =
+            Some(Box::new(DomainRecord { lock, record: Record::new(id, domain) }));
+    }
+
+    /// Takes domain `id` out of the table.
+    pub(crate) fn take(&mut self, id: DomainId) -> Option<Domain> {
+        let domain = self.domains.get_mut(usize::from(id))?.take()?;
+        Some(domain.record.value.into_inner())
+    }
+
+    /// Gives every domain id and vCPU slot its place (from the first domain on).
+    pub(crate) fn reserve(&mut self) {
+        self.domains.resize_with(MAX_DOMAINS, || None);
+        self.vcpus.resize_with(MAX_VCPUS, || None);
     }
 
     /// The next incarnation number.
@@ -289,12 +569,12 @@ impl Table {
 
     /// The xenstore domain (the one holding `xenstore`), if one exists.
     pub fn xenstore_domain(&self) -> Option<DomainId> {
-        self.domains.iter().flatten().find(|domain| domain.capabilities.xenstore).map(|d| d.id)
+        self.domains().find(|domain| domain.capabilities.xenstore).map(|d| d.id)
     }
 
     /// The domain holding `console`, if any.
     pub fn console_domain(&self) -> Option<DomainId> {
-        self.domains.iter().flatten().find(|domain| domain.capabilities.console).map(|d| d.id)
+        self.domains().find(|domain| domain.capabilities.console).map(|d| d.id)
     }
 }
 
@@ -347,7 +627,7 @@ impl Caller<'_> {
 impl Table {
     /// Whether any domain holds a grant mapping of a frame in `[phys, phys + size)`.
     pub fn grant_mapped(&self, phys: u64, size: u64) -> bool {
-        self.domains.iter().flatten().any(|domain| {
+        self.domains().any(|domain| {
             let mut mappings = domain.grants.maptrack.iter();
             mappings.any(|(_, mapping)| (phys..phys + size).contains(&mapping.phys))
         })

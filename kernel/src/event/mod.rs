@@ -13,7 +13,8 @@
 //! vCPU. Arm has no `evtchn_upcall_mask`: the guest masks upcalls by masking the PPI or IRQs.
 //!
 //! # Invariants
-//! - Called with the domain table locked and interrupts masked.
+//! - Called with interrupts masked, holding the whole domain table, or ([`local_op`]) the
+//!   records of the caller's domain and of the peer it sends to.
 //! - A domain's event table refers to its shared-info page, which is freed only after the table
 //!   is dropped (`Table::destroy`).
 //! - A vCPU's `vcpu_info` is in its domain's shared-info page (vCPU 0, until it registers one) or
@@ -37,7 +38,7 @@ use xenolith_kernel::policy::{DomainId, Operation};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::domain::Caller;
-use crate::domain::{DomainState, Table, VcpuState};
+use crate::domain::{DomainState, Held, Local, Table, Vcpu, VcpuState};
 use crate::mm::guest_access::{read_element, read_struct, write_struct};
 
 /// Offsets in `struct shared_info` (Arm; pinned by `xenolith_abi::xen::shared_info`'s tests).
@@ -69,8 +70,8 @@ pub fn new_table(
 }
 
 /// `vcpu_mark_events_pending` after setting selector bit `word` of the `vcpu_info` at physical
-/// address `info`: raises the upcall PPI for vCPU `slot` if this made the upcall pending.
-fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u32>) {
+/// address `info`: raises the upcall PPI for `vcpu` (in `slot`) if this made the upcall pending.
+fn mark_events_pending(vcpu: &mut Vcpu, slot: usize, info: u64, word: Option<u32>) {
     // SAFETY: `info` is a `vcpu_info` in the domain's shared-info page or its own RAM, which
     // stays allocated while the vCPU exists (module invariants); it is 8-byte aligned (checked
     // at registration) and the selector at offset 8 lies inside its 48 bytes.
@@ -79,7 +80,7 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
     let upcall: &AtomicU8 = unsafe { crate::mm::memory::shared(info) };
     // Bounded (`guest_atomic`): a guest that keeps these words changing gets no upcall and is
     // crashed.
-    let Some(owner) = table.vcpu(slot).map(|vcpu| vcpu.domain) else { return };
+    let owner = vcpu.domain;
     match word {
         Some(word) => {
             let bit = 1 << word;
@@ -90,48 +91,46 @@ fn mark_events_pending(table: &mut Table, slot: usize, info: u64, word: Option<u
         None => selector.store(u64::MAX, Ordering::Release),
     }
     if guest_atomic::update(owner, upcall, |_| 1) == Some(0) {
-        crate::event::virq::raise(table, slot, GUEST_EVTCHN_PPI);
+        crate::event::virq::raise(vcpu, slot, GUEST_EVTCHN_PPI);
     }
 }
 
-/// Whether the `vcpu_info` of vCPU `slot` has `evtchn_upcall_pending` set.
-fn upcall_pending(table: &Table, slot: usize) -> bool {
-    let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) else { return false };
+/// Whether `vcpu`'s `vcpu_info` has `evtchn_upcall_pending` set.
+fn upcall_pending(vcpu: &Vcpu) -> bool {
+    let Some(info) = vcpu.vcpu_info else { return false };
     // SAFETY: as in `mark_events_pending`.
     let upcall: &AtomicU8 = unsafe { crate::mm::memory::shared(info) };
     upcall.load(Ordering::Acquire) != 0
 }
 
-/// Upcalls vCPU `vcpu` of domain `id` for `port` (the rest of `evtchn_2l_set_pending`).
-fn upcall(table: &mut Table, id: DomainId, vcpu: u32, port: Port) {
-    let Some(&slot) = table.domain(id).and_then(|domain| domain.vcpus.get(vcpu as usize)) else {
-        return;
-    };
-    if let Some(info) = table.vcpu(slot).and_then(|vcpu| vcpu.vcpu_info) {
-        mark_events_pending(table, slot, info, Some(port / 64));
+/// Upcalls vCPU `vcpu` of the held domain for `port` (the rest of `evtchn_2l_set_pending`).
+fn upcall(held: &mut Held<'_>, vcpu: u32, port: Port) {
+    let Some(slot) = held.slot(vcpu) else { return };
+    let Some((_, vcpu)) = held.vcpu(slot) else { return };
+    if let Some(info) = vcpu.vcpu_info {
+        mark_events_pending(vcpu, slot, info, Some(port / 64));
     }
 }
 
-/// Marks `port` of domain `id` pending, delivering the upcall and waking pollers.
-pub fn mark_pending(table: &mut Table, id: DomainId, port: Port) {
-    let Some(domain) = table.domain_mut(id) else { return };
-    if let Some(vcpu) = domain.events.mark_pending(port) {
-        upcall(table, id, vcpu, port);
+/// Marks `port` of the held domain pending, delivering the upcall and waking pollers.
+pub fn mark_pending(held: &mut Held<'_>, port: Port) {
+    if let Some(vcpu) = held.domain.events.mark_pending(port) {
+        upcall(held, vcpu, port);
     }
-    wake_pollers(table, id, port);
-}
-
-/// `evtchn_check_pollers`: wakes every vCPU of `id` polling `port`.
-fn wake_pollers(table: &mut Table, id: DomainId, port: Port) {
-    // The domain's slot list and the vCPU records are separate fields: no copy of the list, one
-    // lookup of the domain (this runs on every event delivered).
-    let Table { domains, vcpus, .. } = table;
-    let Some(domain) = domains.get(usize::from(id)).and_then(Option::as_deref) else { return };
-    for &slot in &domain.vcpus {
-        let Some(Some(vcpu)) = vcpus.get_mut(slot) else { continue };
+    // `evtchn_check_pollers`: wakes every vCPU of the domain polling `port`.
+    for index in 0..held.domain.vcpus.len() {
+        let slot = held.domain.vcpus[index];
+        let Some((_, vcpu)) = held.vcpu(slot) else { continue };
         if vcpu.poll.as_ref().is_some_and(|ports| ports.contains(&port)) && stop_polling(vcpu) {
             crate::sched::wake(slot);
         }
+    }
+}
+
+/// [`mark_pending`] for domain `id`, if it exists.
+fn mark_pending_in(table: &mut Table, id: DomainId, port: Port) {
+    if let Some(mut held) = table.held(id) {
+        mark_pending(&mut held, port);
     }
 }
 
@@ -149,9 +148,9 @@ pub fn stop_polling(vcpu: &mut crate::domain::Vcpu) -> bool {
 
 /// `send_guest_vcpu_virq` / `send_guest_global_virq`: VIRQ `virq` for vCPU `vcpu` of `id`.
 pub fn send_virq(table: &mut Table, id: DomainId, virq: u32, vcpu: u32) {
-    let Some(domain) = table.domain_mut(id) else { return };
-    let Some(port) = domain.events.virq_port(virq, vcpu) else { return };
-    mark_pending(table, id, port);
+    let Some(mut held) = table.held(id) else { return };
+    let Some(port) = held.domain.events.virq_port(virq, vcpu) else { return };
+    mark_pending(&mut held, port);
 }
 
 /// `send_global_virq(VIRQ_DOM_EXC)`: a domain shut down or was destroyed. Xen sends it to the
@@ -161,9 +160,7 @@ pub fn send_virq(table: &mut Table, id: DomainId, virq: u32, vcpu: u32) {
 /// `@introduceDomain` watch).
 pub fn domain_exception(table: &mut Table) {
     let handlers: Vec<DomainId> = table
-        .domains
-        .iter()
-        .flatten()
+        .domains()
         .filter(|domain| {
             let capabilities = &domain.capabilities;
             capabilities.control || capabilities.xenstore || capabilities.console
@@ -196,22 +193,11 @@ fn with_peer<R>(
     b: DomainId,
     f: impl FnOnce(&mut EventTable<'static>, Option<&mut EventTable<'static>>) -> Result<R, XenError>,
 ) -> Result<R, XenError> {
-    let (low, high) = (a.min(b), a.max(b));
-    if low == high {
+    if a == b {
         return f(events(table, a)?, None);
     }
-    if usize::from(high) >= table.domains.len() {
-        return Err(XenError::ESRCH);
-    }
-    let (head, tail) = table.domains.split_at_mut(usize::from(high));
-    let first = head.get_mut(usize::from(low)).and_then(Option::as_deref_mut);
-    let second = tail.first_mut().and_then(Option::as_deref_mut);
-    let (Some(first), Some(second)) = (first, second) else { return Err(XenError::ESRCH) };
-    if a == low {
-        f(&mut first.events, Some(&mut second.events))
-    } else {
-        f(&mut second.events, Some(&mut first.events))
-    }
+    let (first, second) = table.pair_mut(a, b).ok_or(XenError::ESRCH)?;
+    f(&mut first.events, Some(&mut second.events))
 }
 
 /// The event table of domain `id`; `-ESRCH` if there is none.
@@ -259,8 +245,8 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
             let bound = with_peer(caller.table, me, remote, |local, remote| {
                 local.bind_interdomain(remote, op.remote_port)
             })?;
-            if let Some(vcpu) = bound.upcall {
-                upcall(caller.table, me, vcpu, bound.port);
+            if let (Some(vcpu), Some(mut held)) = (bound.upcall, caller.table.held(me)) {
+                upcall(&mut held, vcpu, bound.port);
             }
             op.local_port = bound.port;
             Ok(())
@@ -281,8 +267,8 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
             let op: ec::evtchn_send = read_struct(arg)?;
             match events(caller.table, me)?.send(op.port)? {
                 SendTarget::Dropped => {}
-                SendTarget::Local { port } => mark_pending(caller.table, me, port),
-                SendTarget::Remote { domain, port } => mark_pending(caller.table, domain, port),
+                SendTarget::Local { port } => mark_pending_in(caller.table, me, port),
+                SendTarget::Remote { domain, port } => mark_pending_in(caller.table, domain, port),
             }
             Ok(())
         }
@@ -297,7 +283,7 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
         ec::EVTCHNOP_unmask => {
             let op: ec::evtchn_unmask = read_struct(arg)?;
             if let Some(vcpu) = events(caller.table, me)?.unmask(op.port)? {
-                upcall(caller.table, me, vcpu, op.port);
+                upcall(&mut caller.table.held(me).ok_or(XenError::ESRCH)?, vcpu, op.port);
             }
             Ok(())
         }
@@ -350,6 +336,56 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
     .map(|()| 0)
 }
 
+/// The event-channel operations a domain does on its own table (and a send to its peer), run by
+/// one of the domain table's readers (`domain::Local`); `None`: any other, which the whole
+/// table's holder runs ([`event_channel_op`]).
+#[inline(always)]
+pub fn local_op(cmd: u64, arg: u64, local: &mut Local<'_>) -> Option<Result<i64, XenError>> {
+    let result = match cmd as u32 {
+        ec::EVTCHNOP_send => send(arg, local)?,
+        ec::EVTCHNOP_unmask => read_struct(arg).and_then(|op: ec::evtchn_unmask| {
+            let mut held = local.held();
+            if let Some(vcpu) = held.domain.events.unmask(op.port)? {
+                upcall(&mut held, vcpu, op.port);
+            }
+            Ok(())
+        }),
+        _ => return None,
+    };
+    Some(result.map(|()| 0))
+}
+
+/// Whether [`local_op`] runs command `cmd`.
+#[inline(always)]
+pub fn is_local_op(cmd: u64) -> bool {
+    matches!(cmd as u32, ec::EVTCHNOP_send | ec::EVTCHNOP_unmask)
+}
+
+/// `EVTCHNOP_send` by a reader: `None` if the port changed while its lock was let go to take
+/// the peer's in order (the whole table's holder sends then).
+#[inline(always)]
+fn send(arg: u64, local: &mut Local<'_>) -> Option<Result<(), XenError>> {
+    let port = match read_struct::<ec::evtchn_send>(arg) {
+        Ok(op) => op.port,
+        Err(error) => return Some(Err(error)),
+    };
+    let target = local.held().domain.events.send(port);
+    match target {
+        Err(error) => return Some(Err(error)),
+        Ok(SendTarget::Dropped) => {}
+        Ok(SendTarget::Local { port }) => mark_pending(&mut local.held(), port),
+        Ok(SendTarget::Remote { domain, port: remote }) => {
+            if !local.lock_other(domain) && local.held().domain.events.send(port) != target {
+                return None;
+            }
+            if let Some(mut peer) = local.other() {
+                mark_pending(&mut peer, remote);
+            }
+        }
+    }
+    Some(Ok(()))
+}
+
 /// `EVTCHNOP_close` of `port` of domain `id`.
 fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
     match events(table, id)?.close(port)? {
@@ -364,8 +400,9 @@ fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
 /// interrupt, or a pending upcall whose interrupt is not already pending in its vGIC (raised
 /// while disabled, it waits there until enabled).
 pub fn need_delivery(table: &Table, slot: usize) -> bool {
-    let upcall_waiting = upcall_pending(table, slot)
-        && !table.vcpu(slot).is_some_and(|vcpu| vcpu.vgic.is_pending(GUEST_EVTCHN_PPI));
+    let upcall_waiting = table
+        .vcpu(slot)
+        .is_some_and(|vcpu| upcall_pending(vcpu) && !vcpu.vgic.is_pending(GUEST_EVTCHN_PPI));
     virq::has_pending(table, slot) || upcall_waiting
 }
 
@@ -437,7 +474,7 @@ pub fn register_vcpu_info(
     let vcpu = table.vcpu_mut(slot).ok_or(XenError::ENOENT)?;
     vcpu.vcpu_info = Some(new);
     vcpu.vcpu_info_registered = true;
-    mark_events_pending(table, slot, new, None);
+    mark_events_pending(vcpu, slot, new, None);
     Ok(())
 }
 

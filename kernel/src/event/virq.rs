@@ -5,7 +5,8 @@
 //! just before a vCPU runs.
 //!
 //! # Invariants
-//! - Called with the domain table locked (every caller holds it) and interrupts masked.
+//! - Called with interrupts masked, holding the whole domain table or the records of the domain
+//!   it acts on (`domain::Held`).
 //! - A vCPU that blocked waiting for an interrupt is woken by any interrupt made pending for it.
 
 use xenolith_abi::xen::arch_arm::{
@@ -15,7 +16,7 @@ use xenolith_abi::xen::arch_arm::{
 use xenolith_kernel::policy::DomainId;
 
 use crate::arch::guest;
-use crate::domain::{Table, VcpuState};
+use crate::domain::{Held, Table, Vcpu, VcpuState};
 
 /// Where `ipa` falls in `domain`'s vGIC, and the offset there: `None` for the distributor,
 /// `Some(index)` for the redistributor of its vCPU `index`.
@@ -62,9 +63,8 @@ pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -
     })
 }
 
-/// Makes private interrupt `intid` of vCPU `slot` pending, waking it if it waits.
-pub fn raise(table: &mut Table, slot: usize, intid: u32) {
-    let Some(vcpu) = table.vcpu_mut(slot) else { return };
+/// Makes private interrupt `intid` of `vcpu` (in `slot`) pending, waking it if it waits.
+pub fn raise(vcpu: &mut Vcpu, slot: usize, intid: u32) {
     vcpu.vgic.set_pending(intid);
     if vcpu.state == VcpuState::Blocked {
         vcpu.state = VcpuState::Runnable;
@@ -77,12 +77,13 @@ pub fn raise(table: &mut Table, slot: usize, intid: u32) {
 /// A guest's ICC_SGI1R_EL1 write from vCPU `sender` of `domain`.
 pub fn send_sgi(table: &mut Table, domain: DomainId, sender: usize, value: u64) {
     let (intid, targets, all_but_self) = xenolith_kernel::event::vgic::decode_sgi1r(value);
-    let Some(vcpus) = table.domain(domain).map(|record| record.vcpus.clone()) else { return };
-    for (index, &slot) in vcpus.iter().enumerate() {
+    let Some(mut held) = table.held(domain) else { return };
+    for index in 0..held.domain.vcpus.len() {
+        let slot = held.domain.vcpus[index];
         let chosen =
             if all_but_self { slot != sender } else { index < 64 && targets & (1 << index) != 0 };
-        if chosen {
-            raise(table, slot, intid);
+        if let Some((_, vcpu)) = held.vcpu(slot).filter(|_| chosen) {
+            raise(vcpu, slot, intid);
         }
     }
 }
@@ -90,26 +91,23 @@ pub fn send_sgi(table: &mut Table, domain: DomainId, sender: usize, value: u64) 
 /// The virtual timer of the vCPU running here fired (the arch layer masked it when it took the
 /// interrupt): deliver its PPI.
 pub fn virtual_timer_fired(table: &mut Table, slot: usize) {
-    raise(table, slot, GUEST_TIMER_VIRT_PPI);
+    if let Some(vcpu) = table.vcpu_mut(slot) {
+        raise(vcpu, slot, GUEST_TIMER_VIRT_PPI);
+    }
 }
 
 /// Virtual timers of vCPUs not running anywhere that have expired: deliver them (waking their
 /// vCPUs). `counter` is the current counter value.
 pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
-    let mut expired = alloc::vec::Vec::new();
-    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
-        let Some(vcpu) = vcpu else { continue };
+    for (slot, vcpu) in table.vcpus_mut() {
         let control = vcpu.context.el1.cntv_ctl;
         if control & 0b11 == 0b01
             && vcpu.context.el1.cntv_cval <= counter
             && !crate::sched::is_current(slot)
         {
             vcpu.context.el1.cntv_ctl |= 0b10;
-            expired.push(slot);
+            raise(vcpu, slot, GUEST_TIMER_VIRT_PPI);
         }
-    }
-    for slot in expired {
-        raise(table, slot, GUEST_TIMER_VIRT_PPI);
     }
 }
 
@@ -124,9 +122,8 @@ pub fn has_pending(table: &Table, slot: usize) -> bool {
 /// Fills the free list registers of the vCPU about to run here with its pending interrupts.
 /// Runs on every return to a guest, so the common case (nothing pending) touches no register.
 #[inline(always)]
-pub fn deliver(table: &mut Table, slot: usize) {
-    let Some(Some(vcpu)) = table.vcpus.get_mut(slot) else { return };
-    let Some(Some(domain)) = table.domains.get_mut(usize::from(vcpu.domain)) else { return };
+pub fn deliver(held: &mut Held<'_>, slot: usize) {
+    let Some((domain, vcpu)) = held.vcpu(slot) else { return };
     let distributor = &mut domain.vgic;
     if !distributor.has_pending() && !vcpu.vgic.has_deliverable(distributor) {
         return;
@@ -142,4 +139,13 @@ pub fn deliver(table: &mut Table, slot: usize) {
         guest::inject(register, intid, priority);
         empty &= !(1 << register);
     }
+}
+
+/// [`deliver`], for a holder of the whole table.
+pub fn deliver_to(table: &mut Table, slot: usize) {
+    let Some(mut held) = table.vcpu(slot).map(|vcpu| vcpu.domain).and_then(|id| table.held(id))
+    else {
+        return;
+    };
+    deliver(&mut held, slot);
 }

@@ -3,7 +3,8 @@
 //! pins and flag protocol are the library's half of this folder (`table.rs`).
 //!
 //! # Invariants
-//! - Called with the domain table locked and interrupts masked.
+//! - Called with interrupts masked, holding the whole domain table, or (map, unmap and copy) the
+//!   records of the caller's domain and one other as a reader ([`Domains`]).
 //! - A domain's grant frames are core-owned pages, zeroed when allocated and scrubbed when the
 //!   domain is destroyed; the entries are reached only through [`FrameEntries`] (atomics).
 //! - Every live host mapping has a record in its mapper's maptrack (physical frame and the
@@ -24,8 +25,73 @@ use xenolith_kernel::grant::{
 };
 use xenolith_kernel::policy::DomainId;
 
-use crate::domain::Table;
+use crate::domain::{Domain, Local, Table};
 use crate::mm::memory;
+
+/// A status no guest is given: a reader of the domain table (`domain::Local`) cannot reach what
+/// the operation needs (a third domain, one it could lock only by letting its own go, or the
+/// orphans). It is answered before the operation changed anything, and the whole table's holder
+/// runs the operation instead.
+pub const UNREACHABLE: i16 = i16::MIN;
+
+/// The domains a grant operation of domain [`Domains::me`] reaches: the whole table
+/// ([`Whole`]), or a reader's own domain and one other (`domain::Local`).
+pub trait Domains {
+    /// The calling domain.
+    fn me(&self) -> DomainId;
+    /// Domain `id`; `Err(missing)` if there is none, or [`UNREACHABLE`].
+    fn domain(&mut self, id: DomainId, missing: i16) -> Result<&mut Domain, i16>;
+    /// The orphaned frames' counts ([`Table::orphans`]), or [`UNREACHABLE`].
+    fn orphans(&mut self) -> Result<&mut alloc::collections::BTreeMap<u64, u32>, i16>;
+    /// The domain a `domid_t` names: `DOMID_SELF` is the caller.
+    fn resolve(&self, domid: u16) -> DomainId {
+        let me = domid == xenolith_abi::xen::hypercall::DOMID_SELF;
+        if me {
+            self.me()
+        } else {
+            domid
+        }
+    }
+}
+
+/// The whole table, for domain `.0`'s operation.
+pub struct Whole<'a>(pub DomainId, pub &'a mut Table);
+
+impl Domains for Whole<'_> {
+    fn me(&self) -> DomainId {
+        self.0
+    }
+
+    fn domain(&mut self, id: DomainId, missing: i16) -> Result<&mut Domain, i16> {
+        self.1.domain_mut(id).ok_or(missing)
+    }
+
+    fn orphans(&mut self) -> Result<&mut alloc::collections::BTreeMap<u64, u32>, i16> {
+        Ok(&mut self.1.orphans)
+    }
+}
+
+impl Domains for Local<'_> {
+    fn me(&self) -> DomainId {
+        self.id()
+    }
+
+    #[inline(always)]
+    fn domain(&mut self, id: DomainId, missing: i16) -> Result<&mut Domain, i16> {
+        if id == self.id() {
+            return Ok(self.held().domain);
+        }
+        // One other domain at most, taken without letting the own one go.
+        if self.other_id() != Some(id) && (self.other_id().is_some() || !self.lock_other(id)) {
+            return Err(UNREACHABLE);
+        }
+        self.other().map(|held| held.domain).ok_or(missing)
+    }
+
+    fn orphans(&mut self) -> Result<&mut alloc::collections::BTreeMap<u64, u32>, i16> {
+        Err(UNREACHABLE)
+    }
+}
 
 /// Grows the table to `frames` frames (`gnttab_grow_table`): `false` if beyond the limit or
 /// out of memory (frames added so far stay).
@@ -126,38 +192,7 @@ impl Table {
         let handles: Vec<grant_handle_t> =
             domain.grants.maptrack.iter().map(|(handle, _)| handle).collect();
         for handle in handles {
-            self.forget_mapping(id, handle);
-        }
-    }
-
-    /// Frees mapping `handle` of domain `id`, whose stage-2 entry is gone, and drops its hold
-    /// on the grant: the granter's pin if it is still the same incarnation, else the orphaned
-    /// frame's count (freeing the frame at zero).
-    fn forget_mapping(&mut self, id: DomainId, handle: grant_handle_t) {
-        let Some(domain) = self.domain_mut(id) else { return };
-        let Ok(mapping) = domain.grants.maptrack.remove(handle) else { return };
-        let (phys, generation) = (mapping.phys, mapping.generation);
-        if self.domain(mapping.granter).is_some_and(|granter| granter.generation == generation) {
-            self.unpin_grant(mapping.granter, mapping.gref, mapping.readonly, Usage::Map);
-            return;
-        }
-        let Some(count) = self.orphans.get_mut(&phys) else { return };
-        *count -= 1;
-        if *count == 0 {
-            self.orphans.remove(&phys);
-            memory::release(phys, 1);
-            log::info!(
-                "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
-                mapping.granter
-            );
-        }
-    }
-
-    /// Drops one pin of kind `usage`/`readonly` on grant `gref` of domain `id`, if it exists.
-    fn unpin_grant(&mut self, id: DomainId, gref: grant_ref_t, readonly: bool, usage: Usage) {
-        if let Some(domain) = self.domain_mut(id) {
-            let entries = FrameEntries(&domain.grants.frames, id);
-            let _ = grant::unpin(&mut domain.grants.active, &entries, gref, readonly, usage);
+            let _ = forget_mapping(&mut Whole(id, self), handle);
         }
     }
 
@@ -170,7 +205,7 @@ impl Table {
             return Vec::new();
         };
         let mut held = Vec::new();
-        for mapper in self.domains.iter().flatten().filter(|domain| domain.id != id) {
+        for mapper in self.domains().filter(|domain| domain.id != id) {
             for (_, mapping) in mapper.grants.maptrack.iter() {
                 if mapping.granter == id && mapping.generation == generation {
                     held.push(mapping.phys);
@@ -181,5 +216,54 @@ impl Table {
             *self.orphans.entry(phys).or_insert(0) += 1;
         }
         held
+    }
+}
+
+/// Frees mapping `handle` of the caller, whose stage-2 entry is gone, and drops its hold on the
+/// grant: the granter's pin if it is still the same incarnation, else the orphaned frame's count
+/// (freeing the frame at zero). [`UNREACHABLE`] only if a reader could not reach the granter or
+/// the orphans (then nothing changed).
+pub fn forget_mapping(view: &mut impl Domains, handle: grant_handle_t) -> Result<(), i16> {
+    let me = view.me();
+    let mapping = *view.domain(me, gt::GNTST_general_error)?.grants.maptrack.find(handle)?;
+    let (phys, generation) = (mapping.phys, mapping.generation);
+    let live = match view.domain(mapping.granter, gt::GNTST_bad_domain) {
+        Ok(granter) => granter.generation == generation,
+        Err(UNREACHABLE) => return Err(UNREACHABLE),
+        Err(_) => false,
+    };
+    if live {
+        view.domain(me, gt::GNTST_general_error)?.grants.maptrack.remove(handle)?;
+        unpin_grant(view, mapping.granter, mapping.gref, mapping.readonly, Usage::Map);
+        return Ok(());
+    }
+    let orphans = view.orphans()?;
+    let last = orphans.get_mut(&phys).map(|count| {
+        *count -= 1;
+        *count == 0
+    });
+    view.domain(me, gt::GNTST_general_error)?.grants.maptrack.remove(handle)?;
+    if last == Some(true) {
+        view.orphans()?.remove(&phys);
+        memory::release(phys, 1);
+        log::info!(
+            "frame {phys:#x} of destroyed d{} freed after its last grant unmap",
+            mapping.granter
+        );
+    }
+    Ok(())
+}
+
+/// Drops one pin of kind `usage`/`readonly` on grant `gref` of domain `id`, if it exists.
+pub fn unpin_grant(
+    view: &mut impl Domains,
+    id: DomainId,
+    gref: grant_ref_t,
+    readonly: bool,
+    usage: Usage,
+) {
+    if let Ok(domain) = view.domain(id, gt::GNTST_bad_domain) {
+        let entries = FrameEntries(&domain.grants.frames, id);
+        let _ = grant::unpin(&mut domain.grants.active, &entries, gref, readonly, usage);
     }
 }

@@ -3,7 +3,8 @@
 //! `xen/arch/arm/mm.c`), in the order the library's `grant` module gives.
 //!
 //! # Invariants
-//! - Called with the domain table locked and interrupts masked.
+//! - Called with interrupts masked, holding the whole domain table, or ([`local_op`]: map, unmap
+//!   and copy) the caller's domain and one other as one of its readers.
 //! - One hypercall handles at most [`BATCH`] operations; the rest is a continuation (the HVC is
 //!   re-executed with the arguments advanced, as Xen's `hypercall_create_continuation`).
 
@@ -17,9 +18,8 @@ use xenolith_kernel::mm::lpae::Attributes;
 use xenolith_kernel::policy::{DomainId, Operation};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::{grow, FrameEntries};
-use crate::domain::Caller;
-use crate::domain::Table;
+use super::{forget_mapping, grow, unpin_grant, Domains, FrameEntries, Whole, UNREACHABLE};
+use crate::domain::{Caller, Local};
 use crate::mm::guest_access::{read_element, read_struct, write_element, GuestMemory};
 use crate::mm::memory::{self, IdentityTables};
 
@@ -37,6 +37,29 @@ pub enum Done {
     Result(i64),
     /// Handled part of a batch: call again with these `(cmd, uop, count)`.
     Continue([u64; 3]),
+    /// Nothing done: a reader could not reach what the first operation needs, so the whole
+    /// table's holder runs the call ([`local_op`] only).
+    Whole,
+}
+
+/// Whether [`local_op`] runs `grant_table_op(cmd, _, count)` (asked before any lock is taken).
+#[inline(always)]
+pub fn is_local_op(cmd: u64, count: u64) -> bool {
+    let ops = [gt::GNTTABOP_map_grant_ref, gt::GNTTABOP_unmap_grant_ref, gt::GNTTABOP_copy];
+    ops.map(u64::from).contains(&cmd) && i32::try_from(count as u32).is_ok()
+}
+
+/// `GNTTABOP_map_grant_ref`, `unmap_grant_ref` and `copy` ([`is_local_op`]) by one of the domain
+/// table's readers, holding the caller's domain and the one other its operations name: a batch
+/// that names another stops there and continues itself ([`Done::Whole`] if the first does).
+#[inline(always)]
+pub fn local_op(args: [u64; 5], local: &mut Local<'_>) -> Result<Done, XenError> {
+    let ([cmd, uop], count) = ([args[0] as u32 as u64, args[1]], args[2] as u32);
+    match cmd as u32 {
+        gt::GNTTABOP_map_grant_ref => batch(local, [cmd, uop], count, map_one),
+        gt::GNTTABOP_unmap_grant_ref => batch(local, [cmd, uop], count, unmap_one),
+        _ => batch(local, [cmd, uop], count, copy_one),
+    }
 }
 
 /// `__HYPERVISOR_grant_table_op(cmd, uop, count)`.
@@ -58,10 +81,11 @@ pub fn grant_table_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Done, X
             Err(XenError::EINVAL)
         }
     };
+    let mut whole = Whole(caller.domain, &mut *caller.table);
     match u32::try_from(cmd).map_err(|_| XenError::ENOSYS)? {
-        gt::GNTTABOP_map_grant_ref => batch(caller, [cmd, uop], count, map_one),
-        gt::GNTTABOP_unmap_grant_ref => batch(caller, [cmd, uop], count, unmap_one),
-        gt::GNTTABOP_copy => batch(caller, [cmd, uop], count, copy_one),
+        gt::GNTTABOP_map_grant_ref => batch(&mut whole, [cmd, uop], count, map_one),
+        gt::GNTTABOP_unmap_grant_ref => batch(&mut whole, [cmd, uop], count, unmap_one),
+        gt::GNTTABOP_copy => batch(&mut whole, [cmd, uop], count, copy_one),
         gt::GNTTABOP_setup_table => single(caller, setup_table),
         gt::GNTTABOP_query_size => single(caller, query_size),
         // Xen reads one of these whatever `count` says.
@@ -97,7 +121,7 @@ fn get_status_frames(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError>
 
 /// `unmap_and_replace` as on Arm (`replace_grant_host_mapping`): an unmap, which only a zero
 /// `new_addr` may replace (anything else is a general error, the mapping kept).
-fn unmap_and_replace(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_and_replace) {
+fn unmap_and_replace(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_and_replace) -> bool {
     op.status = if op.new_addr != 0 {
         let domain = caller.table.domain_mut(caller.domain);
         match domain.map(|domain| domain.grants.maptrack.find(op.handle).map(|_| ())) {
@@ -105,17 +129,19 @@ fn unmap_and_replace(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_and_repl
             _ => gt::GNTST_general_error,
         }
     } else {
-        unmap(caller.table, caller.domain, op.handle, op.host_addr).err().unwrap_or(gt::GNTST_okay)
+        let mut whole = Whole(caller.domain, &mut *caller.table);
+        unmap(&mut whole, op.handle, op.host_addr).err().unwrap_or(gt::GNTST_okay)
     };
+    true
 }
 
 /// `swap_grant_ref`: swaps two of the caller's own version-1 entries, neither pinned.
-fn swap(caller: &mut Caller<'_>, op: &mut gt::gnttab_swap_grant_ref) {
-    let Some(domain) = caller.table.domain_mut(caller.domain) else { return };
+fn swap(caller: &mut Caller<'_>, op: &mut gt::gnttab_swap_grant_ref) -> bool {
+    let Some(domain) = caller.table.domain_mut(caller.domain) else { return true };
     let entries = FrameEntries(&domain.grants.frames, caller.domain);
     let (Some(a), Some(b)) = (entries.words(op.ref_a), entries.words(op.ref_b)) else {
         op.status = gt::GNTST_bad_gntref;
-        return;
+        return true;
     };
     op.status = if op.ref_a == op.ref_b {
         gt::GNTST_okay
@@ -128,6 +154,7 @@ fn swap(caller: &mut Caller<'_>, op: &mut gt::gnttab_swap_grant_ref) {
         }
         gt::GNTST_okay
     };
+    true
 }
 
 /// `cache_flush`'s checks (`_cache_flush`): offset and length within a page and only the clean
@@ -161,20 +188,24 @@ fn cache_flush(cmd: u64, uop: u64, count: u32) -> Result<Done, XenError> {
 }
 
 /// Handles the first [`BATCH`] of the `count` operations `T` at `uop`: reads each, lets `each`
-/// act and set its status, and writes it back.
-fn batch<T: FromBytes + IntoBytes + Immutable>(
-    caller: &mut Caller<'_>,
+/// act and set its status, and writes it back. An operation `each` could not reach (`false`:
+/// [`UNREACHABLE`]) ends the batch there, unwritten.
+fn batch<V, T: FromBytes + IntoBytes + Immutable>(
+    view: &mut V,
     [cmd, uop]: [u64; 2],
     count: u32,
-    each: impl Fn(&mut Caller<'_>, &mut T),
+    each: impl Fn(&mut V, &mut T) -> bool,
 ) -> Result<Done, XenError> {
     let now = count.min(BATCH);
+    let size = core::mem::size_of::<T>() as u64;
     for index in 0..now {
         let mut op: T = read_element(uop, index)?;
-        each(caller, &mut op);
+        if !each(view, &mut op) {
+            let rest = [cmd, uop + u64::from(index) * size, u64::from(count - index)];
+            return Ok(if index == 0 { Done::Whole } else { Done::Continue(rest) });
+        }
         write_element(uop, index, &op)?;
     }
-    let size = core::mem::size_of::<T>() as u64;
     Ok(if now < count {
         Done::Continue([cmd, uop + u64::from(now) * size, u64::from(count - now)])
     } else {
@@ -256,42 +287,43 @@ fn get_version(uop: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     Ok(0)
 }
 
-fn map_one(caller: &mut Caller<'_>, op: &mut gnttab_map_grant_ref) {
-    match map(caller, op) {
+fn map_one(view: &mut impl Domains, op: &mut gnttab_map_grant_ref) -> bool {
+    match map(view, op) {
+        Err(UNREACHABLE) => return false,
         Ok(handle) => (op.status, op.handle) = (gt::GNTST_okay, handle),
         Err(status) => op.status = status,
     }
     op.dev_bus_addr = 0;
+    true
 }
 
 /// One `GNTTABOP_map_grant_ref`: the new handle, or a `GNTST_*` status.
-fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handle_t, i16> {
-    let me = caller.domain;
+fn map<D: Domains>(view: &mut D, op: &gnttab_map_grant_ref) -> Result<grant_handle_t, i16> {
+    let me = view.me();
     let readonly = grant::check_map_flags(op.flags)?;
     // By its id only (`rcu_lock_domain_by_id`): DOMID_SELF names no granter.
     let granter_id = op.dom;
-    let table = &mut *caller.table;
-    table.domain(granter_id).ok_or(gt::GNTST_bad_domain)?;
-    table.domain(me).ok_or(gt::GNTST_general_error)?.grants.maptrack.free_handle()?;
-    let granter = table.domain_mut(granter_id).ok_or(gt::GNTST_bad_domain)?;
+    view.domain(granter_id, gt::GNTST_bad_domain)?;
+    view.domain(me, gt::GNTST_general_error)?.grants.maptrack.free_handle()?;
+    let granter = view.domain(granter_id, gt::GNTST_bad_domain)?;
     let generation = granter.generation;
     let entries = FrameEntries(&granter.grants.frames, granter_id);
     let gfn = grant::pin(&mut granter.grants.active, &entries, me, op.r#ref, readonly, Usage::Map)?;
-    let undo = |table: &mut Table, status: i16| {
-        table.unpin_grant(granter_id, op.r#ref, readonly, Usage::Map);
+    let undo = |view: &mut D, status: i16| {
+        unpin_grant(view, granter_id, op.r#ref, readonly, Usage::Map);
         status
     };
     let Some(phys) = granter.ram_frame(u64::from(gfn)) else {
-        return Err(undo(table, gt::GNTST_bad_page));
+        return Err(undo(view, gt::GNTST_bad_page));
     };
     if let Err(status) = grant::check_host_mapping(op.flags) {
-        return Err(undo(table, status));
+        return Err(undo(view, status));
     }
     let ipa = grant::host_page(op.host_addr);
-    let mapper = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
+    let mapper = view.domain(me, gt::GNTST_general_error)?;
     let page = Attributes { write: !readonly, ..crate::mm::domain_memory::GUEST_LENT };
     if mapper.stage2.map(&mut IdentityTables, ipa, phys, FRAME_SIZE, page).is_err() {
-        return Err(undo(table, gt::GNTST_general_error));
+        return Err(undo(view, gt::GNTST_general_error));
     }
     let (gref, host_addr, frame) = (op.r#ref, ipa, gfn);
     let mapping =
@@ -301,40 +333,50 @@ fn map(caller: &mut Caller<'_>, op: &gnttab_map_grant_ref) -> Result<grant_handl
         Err(status) => {
             let _ = mapper.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE);
             crate::arch::guest::flush_current_guest_tlbs();
-            Err(undo(table, status))
+            Err(undo(view, status))
         }
     }
 }
 
-fn unmap_one(caller: &mut Caller<'_>, op: &mut gt::gnttab_unmap_grant_ref) {
-    let result = unmap(caller.table, caller.domain, op.handle, op.host_addr);
-    op.status = result.err().unwrap_or(gt::GNTST_okay);
+fn unmap_one(view: &mut impl Domains, op: &mut gt::gnttab_unmap_grant_ref) -> bool {
+    match unmap(view, op.handle, op.host_addr) {
+        Err(UNREACHABLE) => false,
+        result => {
+            op.status = result.err().unwrap_or(gt::GNTST_okay);
+            true
+        }
+    }
 }
 
-/// One `GNTTABOP_unmap_grant_ref` of `handle` by domain `me`, the caller (its stage 2 is the
-/// live one: the TLB flush is by its VMID).
-fn unmap(
-    table: &mut Table,
-    me: DomainId,
-    handle: grant_handle_t,
-    host_addr: u64,
-) -> Result<(), i16> {
-    let domain = table.domain_mut(me).ok_or(gt::GNTST_general_error)?;
-    let mapping = *domain.grants.maptrack.find(handle)?;
+/// One `GNTTABOP_unmap_grant_ref` of `handle` by the caller (its stage 2 is the live one: the
+/// TLB flush is by its VMID). The granter (or the orphans) is reached before anything changes.
+fn unmap(view: &mut impl Domains, handle: grant_handle_t, host_addr: u64) -> Result<(), i16> {
+    let me = view.me();
+    let mapping = *view.domain(me, gt::GNTST_general_error)?.grants.maptrack.find(handle)?;
     if !grant::check_unmap(&mapping, host_addr)? {
         return Ok(());
     }
-    domain
+    match view.domain(mapping.granter, gt::GNTST_bad_domain) {
+        Ok(granter) if granter.generation == mapping.generation => {}
+        Err(UNREACHABLE) => return Err(UNREACHABLE),
+        _ => drop(view.orphans()?),
+    }
+    view.domain(me, gt::GNTST_general_error)?
         .stage2
         .unmap(&mut IdentityTables, mapping.host_addr, FRAME_SIZE)
         .map_err(|_| gt::GNTST_general_error)?;
     crate::arch::guest::flush_current_guest_tlbs();
-    table.forget_mapping(me, handle);
-    Ok(())
+    forget_mapping(view, handle)
 }
 
-fn copy_one(caller: &mut Caller<'_>, op: &mut gnttab_copy) {
-    op.status = copy(caller, op).err().unwrap_or(gt::GNTST_okay);
+fn copy_one(view: &mut impl Domains, op: &mut gnttab_copy) -> bool {
+    match copy(view, op) {
+        Err(UNREACHABLE) => false,
+        result => {
+            op.status = result.err().unwrap_or(gt::GNTST_okay);
+            true
+        }
+    }
 }
 
 /// One end of a copy, acquired: its physical frame and, for a grant, what to unpin.
@@ -344,14 +386,14 @@ struct End {
 }
 
 fn acquire(
-    caller: &mut Caller<'_>,
+    view: &mut impl Domains,
     end: &gt::gnttab_copy_ptr,
     is_gref: bool,
     readonly: bool,
 ) -> Result<End, i16> {
-    let me = caller.domain;
-    let id = caller.resolve(end.domid);
-    let domain = caller.table.domain_mut(id).ok_or(gt::GNTST_bad_domain)?;
+    let me = view.me();
+    let id = view.resolve(end.domid);
+    let domain = view.domain(id, gt::GNTST_bad_domain)?;
     if !is_gref {
         let phys = domain.ram_frame(end.gmfn()).ok_or(gt::GNTST_bad_page)?;
         return Ok(End { phys, pinned: None });
@@ -362,32 +404,32 @@ fn acquire(
     match domain.ram_frame(u64::from(gfn)) {
         Some(phys) => Ok(End { phys, pinned: Some((id, end.gref(), readonly)) }),
         None => {
-            caller.table.unpin_grant(id, end.gref(), readonly, Usage::Copy);
+            unpin_grant(view, id, end.gref(), readonly, Usage::Copy);
             Err(gt::GNTST_bad_page)
         }
     }
 }
 
-fn release(table: &mut Table, end: &End) {
+fn release(view: &mut impl Domains, end: &End) {
     if let Some((id, gref, readonly)) = end.pinned {
-        table.unpin_grant(id, gref, readonly, Usage::Copy);
+        unpin_grant(view, id, gref, readonly, Usage::Copy);
     }
 }
 
 /// One `GNTTABOP_copy` segment.
-fn copy(caller: &mut Caller<'_>, op: &gnttab_copy) -> Result<(), i16> {
+fn copy(view: &mut impl Domains, op: &gnttab_copy) -> Result<(), i16> {
     // Both ends' domains are checked before either is pinned (`gnttab_copy_lock_domains`).
     let source_gref = op.flags & gt::GNTCOPY_source_gref != 0;
     let dest_gref = op.flags & gt::GNTCOPY_dest_gref != 0;
     grant::check_copy_end(op.source.domid, source_gref)?;
-    caller.table.domain(caller.resolve(op.source.domid)).ok_or(gt::GNTST_bad_domain)?;
+    view.domain(view.resolve(op.source.domid), gt::GNTST_bad_domain)?;
     grant::check_copy_end(op.dest.domid, dest_gref)?;
-    caller.table.domain(caller.resolve(op.dest.domid)).ok_or(gt::GNTST_bad_domain)?;
-    let source = acquire(caller, &op.source, source_gref, true)?;
-    let dest = match acquire(caller, &op.dest, dest_gref, false) {
+    view.domain(view.resolve(op.dest.domid), gt::GNTST_bad_domain)?;
+    let source = acquire(view, &op.source, source_gref, true)?;
+    let dest = match acquire(view, &op.dest, dest_gref, false) {
         Ok(dest) => dest,
         Err(status) => {
-            release(caller.table, &source);
+            release(view, &source);
             return Err(status);
         }
     };
@@ -398,7 +440,7 @@ fn copy(caller: &mut Caller<'_>, op: &gnttab_copy) -> Result<(), i16> {
             usize::from(op.len),
         );
     });
-    release(caller.table, &dest);
-    release(caller.table, &source);
+    release(view, &dest);
+    release(view, &source);
     result
 }

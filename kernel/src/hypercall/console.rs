@@ -82,7 +82,7 @@ pub fn console_io(args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, Xe
 /// The core's key handlers (Xen's `keyhandler.c`), for input typed while it has the focus.
 fn key(table: &crate::domain::Table, key: char) {
     match key {
-        'q' => table.domains.iter().flatten().for_each(|d| {
+        'q' => table.domains().for_each(|d| {
             let (id, name, state, pages) = (d.id, &d.name, &d.state, d.ram_pages);
             log::info!("d{id} {name}: {state:?}, {} vCPUs, {pages} pages", d.vcpus.len());
         }),

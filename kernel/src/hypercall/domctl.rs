@@ -204,7 +204,7 @@ fn copy_name(into: &mut [u8], name: &str) {
 
 /// The ids of the domains that exist, from `first` up, in order.
 pub(super) fn domain_ids(table: &Table, first: DomainId) -> impl Iterator<Item = DomainId> + '_ {
-    table.domains.iter().flatten().map(|domain| domain.id).filter(move |&id| id >= first)
+    table.domains().map(|domain| domain.id).filter(move |&id| id >= first)
 }
 
 /// `XENOLITH_DOMCTL_DOMAIN_INFO`'s answer for `id`.

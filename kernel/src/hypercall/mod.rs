@@ -21,7 +21,7 @@ mod version;
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::hypercall as call;
 
-use crate::domain::Caller;
+use crate::domain::{Caller, Local};
 use crate::grant::ops::Done;
 use crate::mm::guest_access::{read_struct, write_struct};
 
@@ -57,7 +57,10 @@ pub fn dispatch(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Outcome
 fn call(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome, XenError> {
     match number {
         call::__HYPERVISOR_console_io => console::console_io(args, caller),
-        call::__HYPERVISOR_xen_version => version::xen_version(args, caller),
+        call::__HYPERVISOR_xen_version => version::xen_version(args, || {
+            caller.table.domain(caller.domain).is_some_and(|d| d.capabilities.control)
+        })
+        .map(Outcome::Return),
         call::__HYPERVISOR_sched_op => vcpu::sched_op(args, caller),
         call::__HYPERVISOR_domctl => domctl::domctl(args[0], caller).map(Outcome::Reschedule),
         call::__HYPERVISOR_memory_op => {
@@ -65,10 +68,7 @@ fn call(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome,
         }
         call::__HYPERVISOR_vcpu_op => vcpu::vcpu_op(args, caller),
         call::__HYPERVISOR_grant_table_op => {
-            crate::grant::ops::grant_table_op(args, caller).map(|done| match done {
-                Done::Result(value) => Outcome::Return(value),
-                Done::Continue(args) => Outcome::Continue(args),
-            })
+            crate::grant::ops::grant_table_op(args, caller).map(Outcome::from)
         }
         call::__HYPERVISOR_event_channel_op => {
             crate::event::event_channel_op(args[0], args[1], caller).map(Outcome::Return)
@@ -79,6 +79,52 @@ fn call(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome,
         // offers it to none.
         call::__HYPERVISOR_hypfs_op => Err(XenError::EPERM),
         _ => Err(XenError::ENOSYS),
+    }
+}
+
+/// The hypercalls a domain makes on itself alone (and an event sent to a peer), run by one of the
+/// domain table's readers, holding only its domain's records ([`Local`]): other domains'
+/// hypercalls on other pCPUs run meanwhile. `None`: a hypercall the whole table's holder runs
+/// ([`dispatch`]); nothing changed.
+#[inline(always)]
+pub fn local(number: u64, args: [u64; 5], local: &mut Local<'_>) -> Option<Outcome> {
+    let result = match number {
+        call::__HYPERVISOR_xen_version => {
+            let held = local.held();
+            version::xen_version(args, || held.domain.capabilities.control)
+        }
+        call::__HYPERVISOR_event_channel_op => crate::event::local_op(args[0], args[1], local)?,
+        call::__HYPERVISOR_grant_table_op => {
+            return match crate::grant::ops::local_op(args, local) {
+                Ok(Done::Whole) => None,
+                Ok(done) => Some(done.into()),
+                Err(error) => Some(Outcome::Return(error.to_return())),
+            };
+        }
+        _ => return None,
+    };
+    Some(Outcome::Return(result.unwrap_or_else(XenError::to_return)))
+}
+
+/// Whether [`local`] runs hypercall `number` with `args` (asked before any lock is taken).
+#[inline(always)]
+pub fn is_local(number: u64, args: &[u64; 5]) -> bool {
+    match number {
+        call::__HYPERVISOR_xen_version => true,
+        call::__HYPERVISOR_event_channel_op => crate::event::is_local_op(args[0]),
+        call::__HYPERVISOR_grant_table_op => crate::grant::ops::is_local_op(args[0], args[2]),
+        _ => false,
+    }
+}
+
+impl From<Done> for Outcome {
+    fn from(done: Done) -> Self {
+        match done {
+            Done::Result(value) => Outcome::Return(value),
+            Done::Continue(args) => Outcome::Continue(args),
+            // Never from the whole table's holder, which reaches every domain.
+            Done::Whole => Outcome::Return(XenError::EAGAIN.to_return()),
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! builder asks of the core through domctl (`XEN_DOMCTL_createdomain`,
 //! `XEN_DOMCTL_setvcpucontext`); it loads the domain itself through `XENMEM_*`.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use xenolith_abi::bundle::ShutdownActions;
@@ -36,8 +35,7 @@ impl Table {
             return Err(XenError::EINVAL);
         }
         // Every domain id and vCPU slot has its place from the first domain on.
-        self.domains.resize_with(MAX_DOMAINS, || None);
-        self.vcpus.resize_with(MAX_VCPUS, || None);
+        self.reserve();
         let id = match requested {
             Some(id) if usize::from(id) >= MAX_DOMAINS => return Err(XenError::EINVAL),
             Some(id) if self.domain(id).is_some() => return Err(XenError::EEXIST),
@@ -46,10 +44,8 @@ impl Table {
                 .find(|&id| self.domain(id).is_none())
                 .ok_or(XenError::ENOMEM)?,
         };
-        let slots: Vec<usize> = (0..MAX_VCPUS)
-            .filter(|&slot| self.vcpus[slot].is_none())
-            .take(vcpus as usize)
-            .collect();
+        let slots: Vec<usize> =
+            (0..MAX_VCPUS).filter(|&slot| self.vcpu(slot).is_none()).take(vcpus as usize).collect();
         if slots.len() < vcpus as usize {
             return Err(XenError::ENOMEM);
         }
@@ -68,13 +64,13 @@ impl Table {
             }
         };
         for (index, &slot) in slots.iter().enumerate() {
-            self.vcpus[slot] = Some(Vcpu::new(id, index as u32, shared_info));
+            self.set_vcpu(slot, Some(Vcpu::new(id, index as u32, shared_info)));
         }
         let generation = self.take_generation();
         // Its ring pages' frames and ports come with `connect_rings` (none without a xenstore
         // or console domain, as Xen's `no-xenstore` dom0less domUs).
         let hvm_params = [0; HVM_NR_PARAMS as usize];
-        self.domains[usize::from(id)] = Some(Box::new(Domain {
+        self.insert(Domain {
             id,
             generation,
             name: alloc::format!("d{id}"),
@@ -105,7 +101,7 @@ impl Table {
             watchdogs: [None; 2],
             vm_assist: 0,
             unmapped_pages: 0,
-        }));
+        });
         // Its console and xenstore ring pages, zeroed (every ring empty), where Xen's toolstack
         // puts them; attached before they are mapped, so destroying the domain frees them.
         let domain = self.domain_mut(id).ok_or(XenError::ESRCH)?;

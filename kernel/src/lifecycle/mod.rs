@@ -155,8 +155,7 @@ impl Table {
     /// (with `ram`, or `ram` is released here) and a restart's kept preserved region is left to
     /// the caller.
     fn build_paused(&mut self, spec: &BuildSpec<'_>, ram: Extent) -> Result<DomainId, BuildError> {
-        let created = if self.domains.iter().flatten().any(|domain| domain.name == spec.entry.name)
-        {
+        let created = if self.domains().any(|domain| domain.name == spec.entry.name) {
             Err(BuildError::Invalid("a domain with that name exists"))
         } else {
             self.create_empty(spec.id, spec.entry.vcpus)
@@ -231,15 +230,13 @@ impl Table {
         crate::event::close_all(self, id);
         // Its grant mappings go; its frames others still map stay, as orphans.
         let held = self.grants_on_destroy(id);
-        let Some(mut domain) = self.domains.get_mut(usize::from(id)).and_then(Option::take) else {
-            return;
-        };
+        let Some(mut domain) = self.take(id) else { return };
         for &slot in &domain.vcpus {
-            self.vcpus[slot] = None;
+            self.set_vcpu(slot, None);
         }
         // Nobody keeps a window onto frames that are about to be reused.
         let mut tables = IdentityTables;
-        for mapper in self.domains.iter_mut().flatten() {
+        for mapper in self.domains_mut() {
             for mapping in mapper.foreign.extract_if(.., |mapping| mapping.source == id) {
                 let _ = mapper.stage2.unmap(&mut tables, mapping.ipa, FRAME_SIZE);
             }
@@ -385,9 +382,7 @@ pub fn reap(table: &mut Table) -> Vec<(DomainId, usize)> {
         }
     }
     let dead: Vec<DomainId> = table
-        .domains
-        .iter()
-        .flatten()
+        .domains()
         .filter(|domain| match domain.state {
             // `preserve`: kept, shut down, until destroyed on request.
             DomainState::Shutdown { reason } => {

@@ -161,9 +161,7 @@ impl Table {
         let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
         let end = ipa.checked_add(size).ok_or(XenError::EINVAL)?;
         let mapped_elsewhere = self
-            .domains
-            .iter()
-            .flatten()
+            .domains()
             .any(|domain| domain.foreign.iter().any(|mapping| mapping.source == target));
         if mapped_elsewhere {
             return Err(XenError::EBUSY);
@@ -182,8 +180,7 @@ impl Table {
         }
         for &(_, phys, length) in &pieces {
             let holds_vcpu_info = domain.vcpus.iter().any(|&slot| {
-                self.vcpus[slot]
-                    .as_ref()
+                self.vcpu(slot)
                     .and_then(|vcpu| vcpu.vcpu_info)
                     .is_some_and(|info| (phys..phys + length).contains(&info))
             });

@@ -273,12 +273,15 @@ pub fn write_runstate(area: u64, info: &vcpu_runstate_info, flag: bool) -> Resul
 /// free; d0 4096, d1 65536 pages` (what a balloon test follows).
 pub fn report_shares(elapsed_ns: u64) {
     let mut table = TABLE.lock();
-    let Table { domains, vcpus, .. } = &mut *table;
     let mut shares = alloc::vec::Vec::new();
     let mut pages = alloc::vec::Vec::new();
-    for domain in domains.iter_mut().flatten() {
-        let runtimes = domain.vcpus.iter().filter_map(|&slot| vcpus.get(slot)?.as_ref());
-        let total: u64 = runtimes.map(|vcpu| vcpu.runtime_ns).sum();
+    let ids: alloc::vec::Vec<DomainId> = table.domains().map(|domain| domain.id).collect();
+    for id in ids {
+        let Some(mut held) = table.held(id) else { continue };
+        let slots = held.domain.vcpus.clone();
+        let runtimes = slots.iter().filter_map(|&slot| Some(held.vcpu(slot)?.1.runtime_ns));
+        let total: u64 = runtimes.sum();
+        let domain = held.domain;
         let delta = total - domain.runtime_at_heartbeat.min(total);
         domain.runtime_at_heartbeat = total;
         let tenths = delta * 1000 / elapsed_ns.max(1);

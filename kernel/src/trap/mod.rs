@@ -12,7 +12,8 @@
 //! - A guest's exit can only end in a return to it (possibly into its own exception vector), a
 //!   reschedule, or its domain's crash; an unexpected exception of the core itself stops the
 //!   system with a register dump.
-//! - Lock order: the domain table, then the scheduler.
+//! - Lock order: the domain table (whole, or as a reader with one domain, then a peer of higher
+//!   id), then the scheduler.
 
 mod psci;
 
@@ -93,6 +94,7 @@ fn heartbeat() {
     if cpu::current_index() == 0 && period != 0 && now >= last + period {
         LAST_HEARTBEAT_NS.store(now, Ordering::Relaxed);
         crate::arch::boot::log_tick_counts();
+        log::info!("heartbeat: domain table readers side by side {}", TABLE.side_by_side());
         sched::report_shares(now - last);
     }
 }
@@ -110,7 +112,7 @@ pub fn reschedule(frame: &mut TrapFrame) {
         if let Some(vcpu) = table.vcpu_mut(slot).filter(|vcpu| vcpu.poll.is_some()) {
             crate::event::stop_polling(vcpu);
         }
-        crate::event::virq::deliver(&mut table, slot);
+        crate::event::virq::deliver_to(&mut table, slot);
     }
     let restarts = crate::lifecycle::reap(&mut table);
     drop(table);
@@ -144,6 +146,10 @@ fn mapped_now(
 fn guest_trap(frame: &mut TrapFrame) {
     let this = percpu::this();
     let slot = this.current.load(Ordering::Acquire);
+    let exit = guest::decode_exit(frame);
+    if exit == (guest::GuestExit::Hvc { immediate: 0xEA1 }) && local_hypercall(frame, this, slot) {
+        return;
+    }
     let mut table = TABLE.lock();
     let Some((domain, vcpu_index)) = table.vcpu(slot).map(|vcpu| (vcpu.domain, vcpu.index)) else {
         drop(table);
@@ -159,7 +165,7 @@ fn guest_trap(frame: &mut TrapFrame) {
         }};
     }
     // Whether the vCPU stops running here (it yielded, slept or went down, or its domain ended).
-    let switch = match guest::decode_exit(frame) {
+    let switch = match exit {
         guest::GuestExit::Hvc { immediate: 0xEA1 } => {
             let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
             let mut caller = crate::domain::Caller {
@@ -173,18 +179,7 @@ fn guest_trap(frame: &mut TrapFrame) {
                 // The hypercall unmasked the caller's interrupts (SCHEDOP_block does, as on Xen).
                 frame.spsr &= !(1 << 7);
             }
-            match outcome {
-                Outcome::Continue(args) | Outcome::ContinueLater(args) => {
-                    // Run the HVC again with the rest of the batch (ELR is past it).
-                    frame.x[..3].copy_from_slice(&args);
-                    frame.elr -= 4;
-                    matches!(outcome, Outcome::ContinueLater(_))
-                }
-                outcome @ (Outcome::Return(value) | Outcome::Reschedule(value)) => {
-                    frame.x[0] = value as u64;
-                    matches!(outcome, Outcome::Reschedule(_))
-                }
-            }
+            finish(frame, outcome)
         }
         exit @ (guest::GuestExit::Hvc { .. } | guest::GuestExit::Smc) => {
             if exit == guest::GuestExit::Smc {
@@ -269,8 +264,47 @@ fn guest_trap(frame: &mut TrapFrame) {
         drop(table);
         reschedule(frame);
     } else {
-        crate::event::virq::deliver(&mut table, slot);
+        crate::event::virq::deliver_to(&mut table, slot);
     }
+}
+
+/// Puts a hypercall's `outcome` in `frame`: whether the vCPU stops running here.
+#[inline(always)]
+fn finish(frame: &mut TrapFrame, outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Continue(args) | Outcome::ContinueLater(args) => {
+            // Run the HVC again with the rest of the batch (ELR is past it).
+            frame.x[..3].copy_from_slice(&args);
+            frame.elr -= 4;
+            matches!(outcome, Outcome::ContinueLater(_))
+        }
+        outcome @ (Outcome::Return(value) | Outcome::Reschedule(value)) => {
+            frame.x[0] = value as u64;
+            matches!(outcome, Outcome::Reschedule(_))
+        }
+    }
+}
+
+/// Runs the hypercall in `frame` as one of the domain table's readers, holding only the caller's
+/// domain (and a peer's), if it is one of those (`hypercall::local`): whether it ran.
+#[inline(always)]
+fn local_hypercall(frame: &mut TrapFrame, this: &percpu::PerCpu, slot: usize) -> bool {
+    let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    if !crate::hypercall::is_local(frame.x[16], &args) {
+        return false;
+    }
+    let Some(mut local) = TABLE.local(slot) else { return false };
+    let Some(outcome) = crate::hypercall::local(frame.x[16], args, &mut local) else {
+        return false;
+    };
+    // Only `Return` and `Continue` come from these calls.
+    if finish(frame, outcome) || this.need_reschedule.load(Ordering::Acquire) {
+        drop(local);
+        reschedule(frame);
+    } else {
+        crate::event::virq::deliver(&mut local.held(), slot);
+    }
+    true
 }
 
 /// Gives the vCPU an Undefined Instruction exception for the trapped instruction at its PC
@@ -299,7 +333,7 @@ fn tick(frame: &mut TrapFrame) {
     }
     // `domain_watchdog_timeout`: an expired SCHEDOP_watchdog timer shuts its domain down.
     let mut fired = alloc::vec::Vec::new();
-    for domain in table.domains.iter_mut().flatten() {
+    for domain in table.domains_mut() {
         if domain.watchdogs.iter().flatten().any(|&deadline| deadline <= now) {
             domain.watchdogs = [None; 2];
             fired.push(domain.id);
@@ -310,8 +344,7 @@ fn tick(frame: &mut TrapFrame) {
         crate::lifecycle::shutdown_domain(&mut table, id, SHUTDOWN_watchdog);
     }
     let mut woken = alloc::vec::Vec::new();
-    for (slot, vcpu) in table.vcpus.iter_mut().enumerate() {
-        let Some(vcpu) = vcpu else { continue };
+    for (slot, vcpu) in table.vcpus_mut() {
         // A poll whose deadline passed ends.
         if vcpu.poll_deadline.is_some_and(|deadline| deadline <= now)
             && crate::event::stop_polling(vcpu)
@@ -350,5 +383,5 @@ fn interrupt_return(virtual_timer: bool) {
     if virtual_timer {
         crate::event::virq::virtual_timer_fired(&mut table, slot);
     }
-    crate::event::virq::deliver(&mut table, slot);
+    crate::event::virq::deliver_to(&mut table, slot);
 }

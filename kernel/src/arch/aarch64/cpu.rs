@@ -87,7 +87,7 @@ impl Drop for IrqGuard {
 }
 
 /// Sleeps until an event (WFE): an SEV, an unmasked interrupt, the clearing of this CPU's
-/// exclusive monitor ([`wait_while_set`]), or the generic timer's event stream (on since
+/// exclusive monitor ([`wait_while_equal`]), or the generic timer's event stream (on since
 /// `timer::init_cpu`), so no wait outlasts its period. Under QEMU's TCG a WFE gives this CPU's
 /// turn to the others: a CPU that waits with it never starves the one it waits for when one
 /// host thread runs them all (`-icount`).
@@ -96,15 +96,18 @@ pub fn wait_for_event() {
     unsafe { asm!("wfe", options(nomem, nostack)) };
 }
 
-/// Returns at once if `flag` is clear, else sleeps in WFE until it may have changed: the
-/// load-exclusive marks the flag in this CPU's exclusive monitor, and any other CPU's store to
-/// it (a lock's release) clears the monitor, which is a wake-up event (Linux's `__cmpwait`).
-/// The releaser needs no SEV; the caller looks again (wake-ups may be spurious).
-pub fn wait_while_set(flag: &core::sync::atomic::AtomicBool) {
-    let flag = flag.as_ptr();
-    // SAFETY: LDXRB reads the one byte of a live AtomicBool (an atomic access, as any other CPU's
+/// Returns at once if `word` no longer holds `seen`, else sleeps in WFE until it may have
+/// changed: the load-exclusive marks the word in this CPU's exclusive monitor, and any other
+/// CPU's store to it (a lock's release) clears the monitor, which is a wake-up event (Linux's
+/// `__cmpwait`). The releaser needs no SEV; the caller looks again (wake-ups may be spurious).
+pub fn wait_while_equal(word: &core::sync::atomic::AtomicU32, seen: u32) {
+    let word = word.as_ptr();
+    // SAFETY: LDXR reads the four bytes of a live AtomicU32 (an atomic access, as any other CPU's
     // to it) and arms the exclusive monitor, which changes no memory; WFE only idles the CPU.
-    unsafe { asm!("ldxrb {0:w}, [{1}]; cbz {0:w}, 2f; wfe; 2:", out(reg) _, in(reg) flag) };
+    unsafe {
+        asm!("ldxr {0:w}, [{1}]; cmp {0:w}, {2:w}; b.ne 2f; wfe; 2:",
+            out(reg) _, in(reg) word, in(reg) seen, options(nostack))
+    };
 }
 
 /// Masks every interrupt and idles this CPU (WFI) for good.
