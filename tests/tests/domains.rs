@@ -256,6 +256,19 @@ fn vcpu_op_and_sched_block_answer_as_xen_on_arm() {
     expect_all(&mut running, &["busy: progress 2"]);
 }
 
+/// A vCPU that waits for its virtual timer is woken at the deadline (the core arms its own
+/// timer for it), not at the next 10 ms tick (measured: at most 43-307 us late, against 9.8 ms
+/// with the tick alone).
+#[test]
+fn a_virtual_timer_wakes_its_sleeping_vcpu_on_time() {
+    let mut running =
+        Boot::new(1, "").manifest("tests/manifests/vtimer-latency.toml").icount().start();
+    running.forbid("FAIL");
+    running.forbid("unexpected interrupt");
+    let line = running.wait_for("waker: PASS virtual timer wakes at most", TIMEOUT);
+    println!("{}", line.unwrap_or_else(|error| panic!("{error}")));
+}
+
 #[test]
 fn the_virtual_gic_delivers_virtual_timer_interrupts_and_sgis() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/vgic.toml").start();

@@ -111,6 +111,15 @@ pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
     }
 }
 
+/// The earliest deadline (a counter value) of an armed virtual timer of a vCPU no pCPU runs,
+/// which [`expire_virtual_timers`] delivers: the time some pCPU's tick must come by.
+pub fn next_virtual_timer(table: &mut Table) -> Option<u64> {
+    let armed = table.vcpus_mut().filter(|(slot, vcpu)| {
+        vcpu.context.el1.cntv_ctl & 0b11 == 0b01 && !crate::sched::is_current(*slot)
+    });
+    armed.map(|(_, vcpu)| vcpu.context.el1.cntv_cval).min()
+}
+
 /// Whether vCPU `slot` (running here) has an interrupt to take: a reason not to block in WFI.
 pub fn has_pending(table: &Table, slot: usize) -> bool {
     let Some(vcpu) = table.vcpu(slot) else { return false };

@@ -114,6 +114,11 @@ pub fn reschedule(frame: &mut TrapFrame) {
         }
         crate::event::virq::deliver_to(&mut table, slot);
     }
+    // A vCPU that waits for its virtual timer wakes at its deadline, not at the next tick (as
+    // Xen's per-vCPU `virt_timer`): this pCPU's tick comes by then (and expires it).
+    if let Some(deadline) = crate::event::virq::next_virtual_timer(&mut table) {
+        crate::arch::timer_deadline_by(deadline);
+    }
     let restarts = crate::lifecycle::reap(&mut table);
     drop(table);
     for (id, manifest_index) in restarts {

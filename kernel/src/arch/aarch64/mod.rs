@@ -31,3 +31,4 @@ pub mod smp {
 
 pub use boot::timer_deadline_in;
 pub use entry::idle_loop;
+pub use timer::arm_by as timer_deadline_by;

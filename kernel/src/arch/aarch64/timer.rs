@@ -6,7 +6,7 @@
 //! # Invariants
 //! - Only the CPU that owns a timer programs it: every function acts on the calling CPU.
 
-use super::cpu::write_sysreg;
+use super::cpu::{read_sysreg, write_sysreg};
 
 const CTL_ENABLE: u64 = 1 << 0;
 
@@ -15,6 +15,14 @@ const CTL_ENABLE: u64 = 1 << 0;
 pub fn arm_at(deadline: u64) {
     write_sysreg!("cnthp_cval_el2", deadline);
     write_sysreg!("cnthp_ctl_el2", CTL_ENABLE);
+}
+
+/// Makes the timer fire by counter value `deadline` too, if it is armed for later (it always is
+/// armed, for the next tick at the latest).
+pub fn arm_by(deadline: u64) {
+    if deadline < read_sysreg!("cnthp_cval_el2") {
+        arm_at(deadline);
+    }
 }
 
 /// Per-CPU timer set-up: EL1 may read the physical counter and timer (for guests later), the
