@@ -39,6 +39,9 @@ pub(super) struct XlFile {
     pub(super) config: DomainConfig,
 }
 
+/// A manifest key, where its value is written (if it is), and xl.cfg's words for it.
+type KeyWords = (&'static str, Option<Range<usize>>, &'static [&'static str]);
+
 /// The xl.cfg words for the command line.
 const CMDLINE_WORDS: &[&str] = &["cmdline", "root", "extra"];
 
@@ -278,7 +281,7 @@ impl Source<'_> {
         }
         // Each manifest key xl.cfg has a word for, with its words (`program` is apart: it is
         // allowed when the file has no `kernel`).
-        let keys: [(&str, Option<Range<usize>>, &[&str]); 16] = [
+        let keys: [KeyWords; 16] = [
             ("name", span(&raw.name), &["name"]),
             ("memory", span(&raw.memory), &["memory"]),
             ("vcpus", span(&raw.vcpus), &["vcpus"]),
