@@ -226,7 +226,12 @@ fn check(args: &[String]) -> Result<()> {
     let mut failed = 0;
     for path in args {
         match Manifest::load(Path::new(path)) {
-            Ok(_) => println!("{path}: ok"),
+            Ok(manifest) => {
+                for warning in &manifest.warnings {
+                    eprintln!("{warning}");
+                }
+                println!("{path}: ok");
+            }
             Err(error) => {
                 eprintln!("{:#}", anyhow::Error::new(error));
                 failed += 1;

@@ -19,6 +19,8 @@
 //!
 //! [[domain]]                             # optional, any number; each key optional unless marked
 //! name = "guest1"                        # required; unique; 1..=64 characters of [A-Za-z0-9_-]
+//! xl = "guests/guest1.cfg"               # or, instead of name and the other keys xl.cfg has a word
+//!                                        # for: an xl.cfg(5) file, relative to the manifest (below)
 //! program = "test-guest"                 # a bare-metal binary crate of this workspace, or:
 //! image = "guests/x.elf"                 # a prebuilt ELF file or arm64 Image, relative to the
 //!                                        # manifest, or:
@@ -27,11 +29,12 @@
 //! ramdisk = "debian:busybox-initramfs"   # optional initial ramdisk (xl.cfg `ramdisk`): a file
 //!                                        # relative to the manifest, or the busybox initramfs built
 //!                                        # from Debian's packages (see `crate::debian`)
-//! memory = 16                            # required; MiB, or "16M"/"1G" as [qemu] memory; 1M..=4096M
+//! memory = 16                            # required without `xl`; MiB, or "16M"/"1G" as [qemu]
+//!                                        # memory; 1M..=4096M
 //! vcpus = 1                              # 1..=8 (xl.cfg `vcpus`), default 1
 //! capabilities = ["dm:guest2"]           # control, xenstore, console, dm:<domain>, hardware:<device>,
 //!                                        # introspect:<domain>; default none
-//! weight = 256                           # credit2 weight 1..=65535 (xl.cfg `weight`), default 256
+//! weight = 256                           # credit2 weight 1..=65535 (xl.cfg `cpu_weight`), default 256
 //! cap = 0                                # % of one pCPU: 0 = none, else 1..=100*vcpus (xl.cfg `cap`)
 //! cpus = "all"                           # hard affinity: "all" or pCPU numbers [0, 2], each < 64
 //! cpus_soft = "all"                      # soft affinity, same form; both default to "all"
@@ -52,6 +55,38 @@
 //! without it, `root = "R"` and `extra = "E"` make `"root=R E"`, either alone `"root=R"` or
 //! `"E"`. Where xl ignores `root` and `extra` beside `cmdline` with a warning, this tool refuses
 //! the manifest ([`ErrorKind::CmdlineConflict`]).
+//!
+//! # Domains from xl.cfg files
+//!
+//! `xl = "<file>"` (relative to the manifest) makes a domain's settings come from Xen's xl.cfg(5)
+//! file, read by `xenolith-xlcfg` as `xl create` reads it: `name`, `memory` (MiB), `maxmem`,
+//! `vcpus`, `maxvcpus`, `cpus`, `cpus_soft` (xl's CPU lists, `"0-3,^1"`), `kernel`, `ramdisk`,
+//! `cmdline`/`root`/`extra`, `on_poweroff`, `on_reboot`, `on_crash`, `cpu_weight` (the
+//! manifest's `weight`) and `cap`, with xl's defaults where the file is silent (32 MiB, one vCPU,
+//! weight 256). `type` may only be PVH (`pv` is made PVH with a warning, as libxl does on Arm).
+//! - Beside `xl` the manifest gives only what xl.cfg has no word for: `capabilities`, `restart`,
+//!   `preserved_kib`, `boot`, and `program` for a domain whose kernel is a crate of this
+//!   workspace. Every other key is refused there ([`ErrorKind::XlConflict`]), and when the file
+//!   sets it too the error names both places: each setting has one source, so the file describes
+//!   the same domain here as under `xl create`.
+//! - `kernel` and `ramdisk` are paths relative to the xl.cfg file (xl takes them relative to its
+//!   working directory; the file's own directory is what a manifest has instead), or the
+//!   `debian:` names below, as in a manifest. Without `kernel` in the file the manifest must give
+//!   `program`; with both, the error names both.
+//! - A manifest `restart` sets the three actions first; each `on_*` the file sets then replaces
+//!   its own, as in a plain manifest.
+//! - Nothing is dropped silently. What the core cannot honour is refused
+//!   ([`ErrorKind::XlUnsupported`]): `vif` and `disk` (no network or block backend yet), `iomem`,
+//!   `irqs`, `dtdev` (no passthrough); so are values beyond the manifest's limits (8 vCPUs,
+//!   4096 MiB, pCPUs 0-63, the actions destroy, restart and preserve), located in the file.
+//!   `maxmem` above `memory` and `maxvcpus` above `vcpus` are warnings: a boot domain keeps the
+//!   RAM and vCPUs it was built with.
+//! - What xl accepts with a remark (a key xl does not read, `type = "pv"`, `root`/`extra` beside
+//!   `cmdline`, an unknown `vif` option) is a [`ManifestWarning`] at the file's line and column:
+//!   the host tool prints it, and it fails nothing.
+//! - A refused file is a [`ManifestError`] at the file's line and column that names the
+//!   manifest's `xl` key ([`ManifestError::xl_key`]); what the build finds wrong later with its
+//!   kernel or ramdisk points at the `xl` key.
 //!
 //! A `debian:` value names something `cargo xtask` fetches with apt when it builds the system
 //! (`crate::debian`): nothing is fetched while a manifest is only checked, and only these names
@@ -82,7 +117,8 @@
 //!   or a `kernel` (a file that exists or a known `debian:` name), and a `ramdisk`, if any, is a
 //!   file that exists or a known `debian:` name.
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
-//!   the offending key for an unknown key, the offending value (or the character inside it) otherwise.
+//!   the offending key for an unknown key, the offending value (or the character inside it) otherwise;
+//!   for a mistake inside a domain's xl.cfg file, in that file, with the `xl` key's place beside it.
 
 use std::fmt;
 use std::ops::Range;
@@ -100,12 +136,13 @@ use xenolith_kernel::platform::cmdline::{parameters, Diagnostic, Params};
 
 use crate::debian::DebianArtifact;
 
-/// The longest system, domain or program name, in characters: the core's limit on domain names.
 mod domain;
 mod error;
+mod xl;
 
-pub use error::{ErrorKind, ManifestError};
+pub use error::{ErrorKind, ManifestError, ManifestWarning};
 
+/// The longest system, domain or program name, in characters: the core's limit on domain names.
 pub const NAME_MAX_LEN: usize = DOMAIN_NAME_MAX_LEN;
 /// The most CPUs a system may have: the core's [`MAX_CPUS`](xenolith_kernel::platform::MAX_CPUS).
 pub const MAX_CPUS: u32 = {
@@ -138,6 +175,9 @@ pub struct Manifest {
     pub qemu: QemuSettings,
     /// The `[[domain]]` tables, in file order; none is valid.
     pub domains: Vec<Domain>,
+    /// What the domains' xl.cfg files gave cause to remark on, in file order; for the host tool
+    /// to print.
+    pub warnings: Vec<ManifestWarning>,
 }
 
 /// `[system]`: what the system is called.
@@ -309,6 +349,7 @@ impl Manifest {
             column: at.column,
             kind,
             message,
+            xl_key: None,
             source: None,
         }
     }
@@ -323,6 +364,7 @@ impl Manifest {
             message: "cannot read the manifest; check that the file exists and is readable UTF-8 \
                       text"
                 .to_owned(),
+            xl_key: None,
             source: Some(source),
         })?;
         Manifest::parse(path, &text)
@@ -348,11 +390,12 @@ impl Manifest {
         let raw: RawManifest = toml::from_str(text).map_err(|e| vec![source.schema_error(&e)])?;
 
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let name = keep(&mut errors, source.check_name("system name", &raw.system.name));
         let cmdline = keep(&mut errors, source.check_cmdline(raw.hypervisor.cmdline));
         let cpus = keep(&mut errors, source.check_cpus(raw.qemu.cpus));
         let memory_mib = keep(&mut errors, source.check_memory(raw.qemu.memory));
-        let domains = source.check_domains(&raw.domains, &mut errors);
+        let domains = source.check_domains(&raw.domains, &mut errors, &mut warnings);
         match (name, cmdline, cpus, memory_mib, domains) {
             (Some(name), Some(cmdline), Some(cpus), Some(memory_mib), Some(domains))
                 if errors.is_empty() =>
@@ -363,10 +406,14 @@ impl Manifest {
                     hypervisor: Hypervisor { cmdline },
                     qemu: QemuSettings { cpus, memory_mib },
                     domains,
+                    warnings,
                 })
             }
             _ => {
-                errors.sort_by_key(|error| (error.line, error.column));
+                errors.sort_by_key(|error| {
+                    let at = error.manifest_position();
+                    (at.line, at.column)
+                });
                 Err(errors)
             }
         }
@@ -413,15 +460,16 @@ struct RawQemu {
     memory: Option<Spanned<MemoryValue>>,
 }
 
+/// `name` and `memory` are required unless `xl` is given, which [`Source::check_domain`] checks.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a [[domain]] table")]
 struct RawDomain {
-    name: Spanned<String>,
+    name: Option<Spanned<String>>,
     program: Option<Spanned<String>>,
     image: Option<Spanned<String>>,
     kernel: Option<Spanned<String>>,
     ramdisk: Option<Spanned<String>>,
-    memory: Spanned<MemoryValue>,
+    memory: Option<Spanned<MemoryValue>>,
     vcpus: Option<Spanned<CpuCount>>,
     #[serde(default)]
     capabilities: Vec<Spanned<String>>,
@@ -438,6 +486,7 @@ struct RawDomain {
     cmdline: Option<Spanned<String>>,
     root: Option<Spanned<String>>,
     extra: Option<Spanned<String>>,
+    xl: Option<Spanned<String>>,
 }
 
 /// A whole number before its range check: any TOML integer.
@@ -565,7 +614,15 @@ impl Source<'_> {
     /// An error at byte `offset` of the file.
     fn error_at(&self, offset: usize, kind: ErrorKind, message: String) -> ManifestError {
         let (line, column) = line_column(self.text, offset);
-        ManifestError { path: self.path.to_path_buf(), line, column, kind, message, source: None }
+        ManifestError {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            kind,
+            message,
+            xl_key: None,
+            source: None,
+        }
     }
 
     /// The file's text at `span`, or `""` if the span is not in it.
@@ -616,25 +673,7 @@ impl Source<'_> {
                 format!("unknown key {key} ({expected}); check its spelling or remove it");
             self.error_at(offset, ErrorKind::UnknownKey, message)
         } else if let Some(key) = message.strip_prefix("missing field ") {
-            // The span is the table (its header first), an inline table, or nothing for the top
-            // level.
-            let table = self.text_at(span).trim();
-            let table = match table.strip_prefix('[') {
-                // The header line, without a comment after it.
-                Some(_) => {
-                    table.lines().next().and_then(|line| line.split('#').next()).unwrap_or("")
-                }
-                None => table,
-            }
-            .trim();
-            let message = if table.starts_with('[') {
-                format!("{table} is missing the required key {key}; add it")
-            } else if table.starts_with('{') {
-                format!("this table is missing the required key {key}; add it")
-            } else {
-                format!("the manifest has no [{}] table; add it", key.trim_matches('`'))
-            };
-            self.error_at(offset, ErrorKind::MissingKey, message)
+            self.missing_key(span, key)
         } else {
             let detail = message.strip_prefix("invalid type: ").unwrap_or(message);
             if self.text_at(span).starts_with("[domain]") {
@@ -659,33 +698,39 @@ impl Source<'_> {
         }
     }
 
+    /// The error for required key `key` (as serde quotes it, in backticks) missing from the table
+    /// at `span`: the table (its header first), an inline table, or nothing for the top level.
+    fn missing_key(&self, span: Range<usize>, key: &str) -> ManifestError {
+        let table = self.text_at(span.clone()).trim();
+        let table = match table.strip_prefix('[') {
+            // The header line, without a comment after it.
+            Some(_) => table.lines().next().and_then(|line| line.split('#').next()).unwrap_or(""),
+            None => table,
+        }
+        .trim();
+        let message = if table.starts_with('[') {
+            format!("{table} is missing the required key {key}; add it")
+        } else if table.starts_with('{') {
+            format!("this table is missing the required key {key}; add it")
+        } else {
+            format!("the manifest has no [{}] table; add it", key.trim_matches('`'))
+        };
+        self.error_at(span.start, ErrorKind::MissingKey, message)
+    }
+
     /// A name: 1..=[`NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`. `what` names it in messages.
     fn check_name(&self, what: &str, name: &Spanned<String>) -> Result<String, ManifestError> {
         let value = name.get_ref();
-        const ALLOWED: &str = "letters A-Z and a-z, digits, `_` and `-`";
-        if value.is_empty() {
-            let message =
-                format!("the {what} is empty; give it 1 to {NAME_MAX_LEN} characters: {ALLOWED}");
-            return Err(self.error_at(name.span().start, ErrorKind::BadName, message));
+        match name_problem(what, value) {
+            None => Ok(value.clone()),
+            Some((index, message)) => {
+                let offset = match index {
+                    Some(index) => self.offset_in_string(name.span(), value, index),
+                    None => name.span().start,
+                };
+                Err(self.error_at(offset, ErrorKind::BadName, message))
+            }
         }
-        let bad =
-            value.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || "_-".contains(c)));
-        if let Some((index, c)) = bad {
-            let offset = self.offset_in_string(name.span(), value, index);
-            let message =
-                format!("the {what} contains {c:?}, which is not allowed; use only {ALLOWED}");
-            return Err(self.error_at(offset, ErrorKind::BadName, message));
-        }
-        // All ASCII from here, so bytes are characters.
-        if value.len() > NAME_MAX_LEN {
-            let offset = self.offset_in_string(name.span(), value, NAME_MAX_LEN);
-            let message = format!(
-                "the {what} is {} characters long; shorten it to at most {NAME_MAX_LEN}",
-                value.len()
-            );
-            return Err(self.error_at(offset, ErrorKind::BadName, message));
-        }
-        Ok(value.clone())
     }
 
     /// `[hypervisor] cmdline`: every diagnostic of the core's own parser is an error here.
@@ -820,6 +865,33 @@ impl Source<'_> {
         let (line, column) = line_column(self.text, offset);
         Position { line, column }
     }
+}
+
+/// What is wrong with `value`, a name (`what` names it in messages), if it is not
+/// 1..=[`NAME_MAX_LEN`] characters of `[A-Za-z0-9_-]`: the byte index of the fault in it (`None`:
+/// the whole value) and a message.
+fn name_problem(what: &str, value: &str) -> Option<(Option<usize>, String)> {
+    const ALLOWED: &str = "letters A-Z and a-z, digits, `_` and `-`";
+    if value.is_empty() {
+        let message =
+            format!("the {what} is empty; give it 1 to {NAME_MAX_LEN} characters: {ALLOWED}");
+        return Some((None, message));
+    }
+    let bad = value.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || "_-".contains(c)));
+    if let Some((index, c)) = bad {
+        let message =
+            format!("the {what} contains {c:?}, which is not allowed; use only {ALLOWED}");
+        return Some((Some(index), message));
+    }
+    // All ASCII from here, so bytes are characters.
+    if value.len() > NAME_MAX_LEN {
+        let message = format!(
+            "the {what} is {} characters long; shorten it to at most {NAME_MAX_LEN}",
+            value.len()
+        );
+        return Some((Some(NAME_MAX_LEN), message));
+    }
+    None
 }
 
 /// Why [`parse_memory_size`] refused.

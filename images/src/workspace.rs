@@ -126,6 +126,9 @@ pub struct SystemImage {
 /// `bundle.bin` under `target/images/<system name>[-test-hooks]/`.
 pub fn build_system(manifest_path: &Path, options: CoreOptions) -> Result<SystemImage> {
     let manifest = Manifest::load(manifest_path)?;
+    for warning in &manifest.warnings {
+        eprintln!("{warning}");
+    }
     let bundle = build_bundle(&manifest)?;
     let elf = build_core(options)?;
     let elf_bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;

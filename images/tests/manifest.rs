@@ -4,6 +4,11 @@
 //! `bad_name_empty.toml`, ...); `every_bad_manifest_fails_with_the_kind_it_is_named_after` holds the
 //! directory to that.
 //!
+//! Domains from xl.cfg files (`xl = "<file>"`) have their own section: a good file gives the
+//! domain its plain manifest gives, remarks are warnings, and each broken one under `tests/bad/`
+//! (its xl.cfg files in `tests/bad/xl/`) fails at its exact place, in the xl.cfg file when the
+//! mistake is there.
+//!
 //! Paths are relative: cargo runs integration tests in the package directory (`images/`).
 
 use std::path::{Path, PathBuf};
@@ -13,8 +18,8 @@ use xenolith_abi::bundle::{
 };
 use xenolith_images::debian::DebianArtifact;
 use xenolith_images::manifest::{
-    Domain, DomainSource, ErrorKind, Manifest, ManifestError, Position, QemuSettings, DEFAULT_CPUS,
-    DEFAULT_MEMORY_MIB,
+    Domain, DomainSource, ErrorKind, Manifest, ManifestError, ManifestWarning, Position,
+    QemuSettings, DEFAULT_CPUS, DEFAULT_MEMORY_MIB,
 };
 use xenolith_kernel::platform::cmdline::parameters;
 
@@ -39,6 +44,29 @@ fn assert_bad(file: &str, kind: ErrorKind, line: usize, column: usize, phrase: &
     assert!(text.contains(phrase), "expected {phrase:?} in: {text}");
     assert_eq!(error.kind, kind, "{text}");
     assert_eq!((error.line, error.column), (line, column), "{text}");
+}
+
+/// `tests/bad/<file>` fails with `kind` at `line:column` of the xl.cfg file `tests/bad/<cfg>`,
+/// names the manifest's `xl` value at `xl_line`, column 6, and its message contains `phrase`.
+#[track_caller]
+fn assert_bad_xl(
+    file: &str,
+    kind: ErrorKind,
+    (cfg, line, column): (&str, usize, usize),
+    xl_line: usize,
+    phrase: &str,
+) {
+    let error = load_bad(file);
+    let text = error.to_string();
+    let location = format!("{BAD}/{cfg}:{line}:{column}: error: ");
+    assert!(text.starts_with(&location), "expected {location}..., got: {text}");
+    let read_for = format!(" (read for `xl` at {BAD}/{file}:{xl_line}:6)");
+    assert!(text.ends_with(&read_for), "expected ...{read_for}, got: {text}");
+    assert!(text.contains(phrase), "expected {phrase:?} in: {text}");
+    assert_eq!(error.kind, kind, "{text}");
+    assert_eq!(error.path, Path::new(BAD).join(cfg), "{text}");
+    let xl_key = (Path::new(BAD).join(file), Position { line: xl_line, column: 6 });
+    assert_eq!(error.xl_key, Some(xl_key), "{text}");
 }
 
 /// A manifest given as text.
@@ -1029,4 +1057,388 @@ fn shutdown_actions_take_xl_defaults_then_restart_then_each_on_key() {
         (b.poweroff, b.reboot, b.crash),
         (ShutdownAction::Preserve, ShutdownAction::Destroy, ShutdownAction::Restart)
     );
+}
+
+// ---- Domains from xl.cfg files ----------------------------------------------------------------------
+
+/// Writes `files` (path relative to `dir`, text) under a fresh `dir` in cargo's test directory.
+fn write_files(dir: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("creating a directory");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+    dir
+}
+
+/// `domain` with the manifest positions of its image and ramdisk cleared: an xl.cfg file's kernel
+/// is placed at the `xl` key, a plain manifest's at its own key.
+fn without_positions(mut domain: Domain) -> Domain {
+    fn clear(source: &mut DomainSource) {
+        match source {
+            DomainSource::Program { at, .. }
+            | DomainSource::Image { at, .. }
+            | DomainSource::Debian { at, .. } => *at = Position { line: 0, column: 0 },
+        }
+    }
+    clear(&mut domain.source);
+    domain.ramdisk.as_mut().map(clear);
+    domain
+}
+
+#[test]
+fn an_xl_cfg_file_gives_the_domain_its_plain_manifest_gives() {
+    // Every key the file may give, kernel and ramdisk relative to the file; beside `xl`, the
+    // manifest-only keys. The second domain's kernel is a program of this workspace.
+    let guest = "# guest1 as xl.cfg(5) writes it\n\
+                 name = \"guest1\"\ntype = \"pvh\"\nmemory = 64\nmaxmem = 64\nvcpus = 2\n\
+                 maxvcpus = 2\ncpus = \"0-1,3\"\ncpus_soft = \"all,^0\"\n\
+                 kernel = \"boot/Image\"\nramdisk = \"boot/initrd\"\n\
+                 root = \"/dev/xvda1\"; extra = \"console=hvc0\"\n\
+                 on_poweroff = \"preserve\"\non_crash = \"restart\"\ncpu_weight = 512\n\
+                 cap = 150\nvif = []\n";
+    let service = "name = \"svc\"\nmemory = 0x10\ncmdline = \"name=svc test=spin\"\n";
+    let with_xl = "[system]\nname = \"x\"\n\
+                   [[domain]]\nxl = \"guests/guest1.cfg\"\ncapabilities = [\"console\"]\n\
+                   restart = \"always\"\npreserved_kib = 64\nboot = false\n\
+                   [[domain]]\nxl = \"guests/svc.cfg\"\nprogram = \"test-guest\"\n";
+    let soft: Vec<String> = (1..64).map(|cpu| cpu.to_string()).collect();
+    let plain = format!(
+        "[system]\nname = \"x\"\n\
+         [[domain]]\nname = \"guest1\"\nkernel = \"guests/boot/Image\"\n\
+         ramdisk = \"guests/boot/initrd\"\nmemory = 64\nvcpus = 2\ncpus = [0, 1, 3]\n\
+         cpus_soft = [{}]\nroot = \"/dev/xvda1\"\nextra = \"console=hvc0\"\n\
+         on_poweroff = \"preserve\"\non_crash = \"restart\"\nweight = 512\ncap = 150\n\
+         capabilities = [\"console\"]\nrestart = \"always\"\npreserved_kib = 64\nboot = false\n\
+         [[domain]]\nname = \"svc\"\nprogram = \"test-guest\"\nmemory = 16\n\
+         cmdline = \"name=svc test=spin\"\n",
+        soft.join(", ")
+    );
+    let dir = write_files(
+        "manifest-xl-good",
+        &[
+            ("guests/guest1.cfg", guest),
+            ("guests/svc.cfg", service),
+            ("guests/boot/Image", "ARM"),
+            ("guests/boot/initrd", "070701"),
+            ("xl.toml", with_xl),
+            ("plain.toml", &plain),
+        ],
+    );
+    let from_xl = Manifest::load(&dir.join("xl.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let from_plain = Manifest::load(&dir.join("plain.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from_xl.warnings, [], "a file xl reads without a remark gives no warning");
+    let [guest, service] = &from_xl.domains[..] else { panic!("{:?}", from_xl.domains) };
+    // Spelled out, so that both readings cannot agree on a mistake.
+    assert_eq!((guest.name.as_str(), guest.memory_mib, guest.vcpus), ("guest1", 64, 2));
+    assert_eq!((guest.hard_affinity, guest.soft_affinity), (0b1011, !1));
+    assert_eq!((guest.weight, guest.cap, guest.preserved_kib, guest.boot), (512, 150, 64, false));
+    assert_eq!(guest.cmdline, "root=/dev/xvda1 console=hvc0");
+    let actions = guest.on_shutdown;
+    assert_eq!(
+        (actions.poweroff, actions.reboot, actions.crash),
+        (ShutdownAction::Preserve, ShutdownAction::Restart, ShutdownAction::Restart)
+    );
+    let kernel = DomainSource::Image {
+        key: "kernel",
+        written: "guests/boot/Image".into(),
+        path: dir.join("guests/boot/Image"),
+        at: Position { line: 4, column: 6 },
+    };
+    assert_eq!(guest.source, kernel, "relative to the xl.cfg file, placed at the `xl` key");
+    assert_eq!(service.source.module_name(), "test-guest");
+    assert_eq!(service.memory_mib, 16, "xl's numbers are C's: 0x10 is 16");
+    for (xl, plain) in from_xl.domains.iter().zip(&from_plain.domains) {
+        assert_eq!(without_positions(xl.clone()), without_positions(plain.clone()));
+    }
+    assert_eq!(from_xl.domains.len(), from_plain.domains.len());
+}
+
+#[test]
+fn an_xl_cfg_file_takes_xl_defaults() {
+    let dir = write_files(
+        "manifest-xl-defaults",
+        &[
+            ("a.cfg", "name = \"a\"\n"),
+            ("x.toml", "[system]\nname = \"x\"\n[[domain]]\nxl = \"a.cfg\"\nprogram = \"p\"\n"),
+        ],
+    );
+    let manifest = Manifest::load(&dir.join("x.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let domain = &manifest.domains[0];
+    // libxl's 32 MiB, one vCPU, weight 256, no cap, no pinning, destroy/restart/destroy.
+    assert_eq!((domain.memory_mib, domain.vcpus, domain.weight, domain.cap), (32, 1, 256, 0));
+    assert_eq!((domain.hard_affinity, domain.soft_affinity), (AFFINITY_ALL, AFFINITY_ALL));
+    assert_eq!(domain.on_shutdown, ShutdownActions::XL_DEFAULT);
+    assert_eq!((domain.cmdline.as_str(), domain.ramdisk.as_ref()), ("", None));
+}
+
+#[test]
+fn xl_cfg_remarks_are_warnings_with_file_line_and_column() {
+    let cfg = "name = \"w\"\ntype = \"pv\"\nmaxmem = 64\nvcpus = 2\nmaxvcpus = 4\n\
+               weight = 5\ncmdline = \"quiet\"\nextra = \"x\"\n";
+    let dir = write_files(
+        "manifest-xl-warnings",
+        &[
+            ("guests/w.cfg", cfg),
+            (
+                "x.toml",
+                "[system]\nname = \"x\"\n[[domain]]\nxl = \"guests/w.cfg\"\nprogram = \"p\"\n",
+            ),
+        ],
+    );
+    let manifest = Manifest::load(&dir.join("x.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("guests/w.cfg");
+    let warning = |line, column, message: &str| ManifestWarning {
+        path: path.clone(),
+        line,
+        column,
+        message: message.to_owned(),
+    };
+    assert_eq!(
+        manifest.warnings,
+        [
+            warning(2, 8, "Converting PV guest to PVH (Arm guests are PVH)"),
+            warning(
+                3,
+                10,
+                "`maxmem` is 64 MiB, above `memory` (32 MiB): a Xenolith boot domain keeps the \
+                 memory it is built with and cannot balloon up, so it has 32 MiB"
+            ),
+            warning(
+                5,
+                12,
+                "`maxvcpus` is 4, above `vcpus` (2): Xenolith has no vCPU hot-plug, so the domain \
+                 has 2 vCPUs"
+            ),
+            warning(
+                6,
+                1,
+                "key `weight' is not used by Xenolith and ignored (xl's key is `cpu_weight')"
+            ),
+            warning(7, 11, "ignoring root= and extra= in favour of cmdline="),
+        ]
+    );
+    assert_eq!(
+        manifest.warnings[0].to_string(),
+        format!("{}:2:8: warning: Converting PV guest to PVH (Arm guests are PVH)", path.display())
+    );
+    // The domain is what the file says, warnings or not.
+    let domain = &manifest.domains[0];
+    assert_eq!((domain.memory_mib, domain.vcpus, domain.weight), (32, 2, 256));
+    assert_eq!(domain.cmdline, "quiet");
+}
+
+#[test]
+fn xl_not_found() {
+    assert_bad(
+        "xl_not_found.toml",
+        ErrorKind::XlNotFound,
+        6,
+        6,
+        "xl.cfg file `xl/missing.cfg` not found (looked for tests/bad/xl/missing.cfg); `xl` is \
+         relative to the manifest file",
+    );
+}
+
+#[test]
+fn bad_xl_config() {
+    // libxlu's words, at the line and column of the token after `memory`.
+    assert_bad_xl(
+        "bad_xl_config.toml",
+        ErrorKind::BadXlConfig,
+        ("xl/syntax.cfg", 3, 8),
+        6,
+        "error: syntax error near `16': expecting `=' or `+='",
+    );
+}
+
+#[test]
+fn bad_xl_config_value() {
+    assert_bad_xl(
+        "bad_xl_config_value.toml",
+        ErrorKind::BadXlConfig,
+        ("xl/bad_weight.cfg", 4, 14),
+        6,
+        "parameter `cpu_weight' is 0, outside 1..=65535",
+    );
+}
+
+#[test]
+fn memory_out_of_range_xl() {
+    assert_bad_xl(
+        "memory_out_of_range_xl.toml",
+        ErrorKind::MemoryOutOfRange,
+        ("xl/big.cfg", 4, 10),
+        6,
+        "`memory` is 8192 (MiB), outside the 1 to 4096 MiB a domain may have",
+    );
+}
+
+#[test]
+fn vcpus_out_of_range_xl() {
+    assert_bad_xl(
+        "vcpus_out_of_range_xl.toml",
+        ErrorKind::VcpusOutOfRange,
+        ("xl/many_vcpus.cfg", 4, 9),
+        6,
+        "`vcpus` is 16, but a domain has 1 to 8 vCPUs",
+    );
+}
+
+#[test]
+fn bad_affinity_xl() {
+    assert_bad_xl(
+        "bad_affinity_xl.toml",
+        ErrorKind::BadAffinity,
+        ("xl/cpus.cfg", 4, 8),
+        6,
+        "CPU 64 in `cpus` is not a CPU number; they are 0 to 63",
+    );
+}
+
+#[test]
+fn bad_shutdown_action_xl() {
+    assert_bad_xl(
+        "bad_shutdown_action_xl.toml",
+        ErrorKind::BadShutdownAction,
+        ("xl/rename_restart.cfg", 4, 12),
+        6,
+        "`on_crash` is \"rename-restart\"; write \"destroy\", \"restart\" or \"preserve\"",
+    );
+}
+
+#[test]
+fn bad_name_xl() {
+    assert_bad_xl(
+        "bad_name_xl.toml",
+        ErrorKind::BadName,
+        ("xl/bad_name.cfg", 2, 8),
+        6,
+        "the domain name contains '.', which is not allowed",
+    );
+}
+
+#[test]
+fn image_not_found_xl() {
+    assert_bad_xl(
+        "image_not_found_xl.toml",
+        ErrorKind::ImageNotFound,
+        ("xl/missing_kernel.cfg", 3, 10),
+        6,
+        "kernel file `boot/Image` not found (looked for tests/bad/xl/boot/Image); file paths are \
+         relative to the xl.cfg file",
+    );
+}
+
+#[test]
+fn xl_unsupported() {
+    // Not dropped: a guest booted without its disk is not the guest the file describes.
+    assert_bad_xl(
+        "xl_unsupported.toml",
+        ErrorKind::XlUnsupported,
+        ("xl/disk.cfg", 5, 8),
+        6,
+        "`disk` cannot be honoured: Xenolith has no block backend (blkback) yet",
+    );
+}
+
+#[test]
+fn program_or_image_xl() {
+    assert_bad(
+        "program_or_image_xl.toml",
+        ErrorKind::ProgramOrImage,
+        6,
+        6,
+        "domain `guest1` has no image: its xl.cfg file `xl/guest.cfg` has no `kernel`",
+    );
+}
+
+#[test]
+fn duplicate_domain_xl() {
+    assert_bad_xl(
+        "duplicate_domain_xl.toml",
+        ErrorKind::DuplicateDomain,
+        ("xl/guest.cfg", 2, 8),
+        11,
+        "a domain named `guest1` is already defined on line 6 of tests/bad/duplicate_domain_xl.toml",
+    );
+}
+
+#[test]
+fn xl_conflict() {
+    // At the manifest's value, naming the file's key: both places.
+    assert_bad(
+        "xl_conflict.toml",
+        ErrorKind::XlConflict,
+        8,
+        10,
+        "`memory` is given here and in the xl.cfg file at tests/bad/xl/guest.cfg:3:1; a domain \
+         with `xl` takes it from the file, so remove it here",
+    );
+}
+
+#[test]
+fn xl_conflict_manifest_only() {
+    assert_bad(
+        "xl_conflict_manifest_only.toml",
+        ErrorKind::XlConflict,
+        8,
+        10,
+        "`weight` is given beside `xl`, but a domain with `xl` takes it from its xl.cfg file \
+         `xl/guest.cfg` (as `cpu_weight`); move it there",
+    );
+}
+
+#[test]
+fn xl_conflict_program() {
+    assert_bad(
+        "xl_conflict_program.toml",
+        ErrorKind::XlConflict,
+        7,
+        11,
+        "`program` is given here and the xl.cfg file gives `kernel` at \
+         tests/bad/xl/kernel.cfg:3:1",
+    );
+}
+
+#[test]
+fn every_xl_word_beside_xl_is_refused_and_manifest_only_keys_are_not() {
+    let dir = write_files("manifest-xl-words", &[("a.cfg", "name = \"a\"\nmemory = 16\n")]);
+    let load = |keys: &str| {
+        let text = format!("{SYSTEM}[[domain]]\nxl = \"a.cfg\"\nprogram = \"p\"\n{keys}");
+        let path = dir.join("x.toml");
+        std::fs::write(&path, text).expect("writing the manifest");
+        Manifest::load(&path)
+    };
+    for keys in [
+        "name = \"a\"",
+        "memory = 16",
+        "vcpus = 1",
+        "cpus = \"all\"",
+        "cpus_soft = [0]",
+        "image = \"a.cfg\"",
+        "kernel = \"debian:linux-image-arm64\"",
+        "ramdisk = \"debian:busybox-initramfs\"",
+        "cmdline = \"\"",
+        "root = \"/dev/xvda\"",
+        "extra = \"quiet\"",
+        "on_poweroff = \"destroy\"",
+        "on_reboot = \"restart\"",
+        "on_crash = \"destroy\"",
+        "weight = 256",
+        "cap = 0",
+    ] {
+        let error = load(keys).expect_err(keys);
+        assert_eq!((error.kind, error.line), (ErrorKind::XlConflict, 6), "{keys}: {error}");
+    }
+    let manifest = load(
+        "capabilities = [\"console\"]\nrestart = \"on-crash\"\npreserved_kib = 4\nboot = false\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let domain = &manifest.domains[0];
+    assert_eq!(domain.capabilities, ["console"]);
+    assert_eq!(domain.on_shutdown, RestartPolicy::OnCrash.actions());
+    assert_eq!((domain.preserved_kib, domain.boot), (4, false));
 }

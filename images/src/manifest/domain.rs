@@ -3,33 +3,87 @@
 
 use super::*;
 
+use xenolith_xlcfg::Pos;
+
+use super::xl::XlFile;
+
+/// Where a domain's name is written: in the manifest, or in its xl.cfg file.
+enum NameAt<'a> {
+    Manifest(&'a Spanned<String>),
+    Xl(&'a XlFile, Pos),
+}
+
 impl Source<'_> {
     /// Every `[[domain]]`: each on its own, then across domains (names, capability targets,
-    /// `xenstore`). `None` if any error was pushed to `errors`.
+    /// `xenstore`). `None` if any error was pushed to `errors`; the domains' xl.cfg files' remarks
+    /// go to `warnings`.
     pub(super) fn check_domains(
         &self,
         raws: &[Spanned<RawDomain>],
         errors: &mut Vec<ManifestError>,
+        warnings: &mut Vec<ManifestWarning>,
     ) -> Option<Vec<Domain>> {
         let before = errors.len();
-        let domains: Vec<Option<Domain>> =
-            raws.iter().map(|raw| self.check_domain(raw, errors)).collect();
-        let names: Vec<&Spanned<String>> = raws.iter().map(|raw| &raw.get_ref().name).collect();
+        // The xl.cfg files first: they give names the checks across domains need. `None`: no
+        // `xl`; `Some(None)`: an `xl` whose file is refused (the error is in `errors`).
+        let xls: Vec<Option<Option<XlFile>>> = raws
+            .iter()
+            .map(|raw| {
+                let xl = raw.get_ref().xl.as_ref()?;
+                Some(keep(errors, self.read_xl(xl, warnings)))
+            })
+            .collect();
+        let domains: Vec<Option<Domain>> = raws
+            .iter()
+            .zip(&xls)
+            .map(|(raw, xl)| self.check_domain(raw, xl.as_ref().map(Option::as_ref), errors))
+            .collect();
+        let names: Vec<Option<(&str, NameAt<'_>)>> = raws
+            .iter()
+            .zip(&xls)
+            .map(|(raw, xl)| match xl {
+                Some(xl) => {
+                    let xl = xl.as_ref()?;
+                    Some((xl.config.name.as_str(), NameAt::Xl(xl, xl.value_at("name"))))
+                }
+                None => {
+                    let name = raw.get_ref().name.as_ref()?;
+                    Some((name.get_ref().as_str(), NameAt::Manifest(name)))
+                }
+            })
+            .collect();
+        // A name that is not known (its file refused, or missing) could be any capability target.
+        let every_name_known = names.iter().all(Option::is_some);
         let mut xenstore: Option<&str> = None;
         for (index, raw) in raws.iter().enumerate() {
             let raw = raw.get_ref();
-            let name = raw.name.get_ref();
-            if let Some(first) = names[..index].iter().find(|first| first.get_ref() == name) {
-                let (line, _) = line_column(self.text, first.span().start);
+            let Some((name, at)) = &names[index] else { continue };
+            let earlier = names[..index].iter().flatten().find(|(first, _)| first == name);
+            if let Some((_, first)) = earlier {
+                let place = match (first, at) {
+                    (NameAt::Manifest(first), NameAt::Manifest(_)) => {
+                        format!("on line {}", line_column(self.text, first.span().start).0)
+                    }
+                    (NameAt::Manifest(first), NameAt::Xl(..)) => format!(
+                        "on line {} of {}",
+                        line_column(self.text, first.span().start).0,
+                        self.path.display()
+                    ),
+                    (NameAt::Xl(xl, pos), _) => format!("in {}:{}", xl.path.display(), pos.line),
+                };
                 let message = format!(
-                    "a domain named `{name}` is already defined on line {line}; give each domain \
-                     its own name"
+                    "a domain named `{name}` is already defined {place}; give each domain its own \
+                     name"
                 );
-                errors.push(self.error_at(
-                    raw.name.span().start,
-                    ErrorKind::DuplicateDomain,
-                    message,
-                ));
+                let error = match at {
+                    NameAt::Manifest(value) => {
+                        self.error_at(value.span().start, ErrorKind::DuplicateDomain, message)
+                    }
+                    NameAt::Xl(xl, pos) => {
+                        xl.error(self.path, *pos, ErrorKind::DuplicateDomain, message)
+                    }
+                };
+                errors.push(error);
             }
             for text in &raw.capabilities {
                 let offset = text.span().start;
@@ -51,14 +105,16 @@ impl Source<'_> {
                     }
                     Some(capability) => {
                         let Some(target) = capability.target() else { continue };
-                        let message = if target == name {
+                        let message = if target == *name {
                             format!(
                                 "`{capability}` names domain `{name}` itself; a domain cannot hold \
                                  this over itself, so name another domain"
                             )
-                        } else if !names.iter().any(|other| other.get_ref() == target) {
+                        } else if every_name_known
+                            && !names.iter().flatten().any(|(other, _)| *other == target)
+                        {
                             let known: Vec<&str> =
-                                names.iter().map(|other| other.get_ref().as_str()).collect();
+                                names.iter().flatten().map(|(n, _)| *n).collect();
                             format!(
                                 "`{capability}` names `{target}`, which is not a domain of this \
                                  manifest (domains: {}); correct the name",
@@ -79,17 +135,31 @@ impl Source<'_> {
         domains.into_iter().collect()
     }
 
-    /// One `[[domain]]` on its own.
+    /// One `[[domain]]` on its own; `xl` is `None` without an `xl` key, `Some(None)` when its
+    /// xl.cfg file was refused.
     fn check_domain(
         &self,
         raw: &Spanned<RawDomain>,
+        xl: Option<Option<&XlFile>>,
         errors: &mut Vec<ManifestError>,
     ) -> Option<Domain> {
-        let table = raw.span().start;
+        let table = raw.span();
         let raw = raw.get_ref();
-        let name = keep(errors, self.check_name("domain name", &raw.name));
-        let source = keep(errors, self.check_source(raw, table));
-        let memory_mib = keep(errors, self.check_domain_memory(&raw.memory));
+        if let Some(xl) = xl {
+            return self.check_xl_domain(raw, xl?, errors);
+        }
+        let (Some(written_name), Some(memory)) = (&raw.name, &raw.memory) else {
+            for (key, given) in [("`name`", raw.name.is_some()), ("`memory`", raw.memory.is_some())]
+            {
+                if !given {
+                    errors.push(self.missing_key(table.clone(), key));
+                }
+            }
+            return None;
+        };
+        let name = keep(errors, self.check_name("domain name", written_name));
+        let source = keep(errors, self.check_source(raw, written_name.get_ref(), table.start));
+        let memory_mib = keep(errors, self.check_domain_memory(memory));
         let vcpus = keep(errors, self.check_vcpus(raw.vcpus.as_ref()));
         let capabilities = keep(errors, self.check_capabilities(&raw.capabilities));
         let weight = keep(errors, self.check_weight(raw.weight.as_ref()));
@@ -118,10 +188,14 @@ impl Source<'_> {
         })
     }
 
-    /// A domain's `program`, `image` or `kernel`, exactly one; `table` is where its `[[domain]]`
-    /// starts.
-    fn check_source(&self, raw: &RawDomain, table: usize) -> Result<DomainSource, ManifestError> {
-        let name = raw.name.get_ref();
+    /// A domain's `program`, `image` or `kernel`, exactly one; `name` is the domain's, `table`
+    /// where its `[[domain]]` starts.
+    fn check_source(
+        &self,
+        raw: &RawDomain,
+        name: &str,
+        table: usize,
+    ) -> Result<DomainSource, ManifestError> {
         let given: Vec<(&str, &Spanned<String>)> =
             [("program", &raw.program), ("image", &raw.image), ("kernel", &raw.kernel)]
                 .into_iter()
@@ -170,51 +244,17 @@ impl Source<'_> {
     ) -> Result<DomainSource, ManifestError> {
         let written = value.get_ref();
         let offset = value.span().start;
-        let at = self.position(offset);
-        if let Some(name) = written.strip_prefix(DebianArtifact::PREFIX).filter(|_| key != "image")
-        {
-            let known: Vec<String> = DebianArtifact::ALL
-                .iter()
-                .filter(|artifact| artifact.key() == key)
-                .map(|artifact| format!("\"{}{}\"", DebianArtifact::PREFIX, artifact.name()))
-                .collect();
-            return match DebianArtifact::parse(name) {
-                Some(artifact) if artifact.key() == key => {
-                    Ok(DomainSource::Debian { artifact, at })
-                }
-                Some(artifact) => {
-                    let message = format!(
-                        "`{written}` is a `{}`, not a `{key}`; write `{} = \"{written}\"`, and \
-                         here {}",
-                        artifact.key(),
-                        artifact.key(),
-                        known.join(" or ")
-                    );
-                    Err(self.error_at(offset, ErrorKind::UnknownDebianArtifact, message))
-                }
-                None => {
-                    let message = format!(
-                        "`{written}` names nothing this tool fetches from Debian; a `{key}` may be \
-                         {} (or a file path without the `debian:` prefix)",
-                        known.join(" or ")
-                    );
-                    let offset =
-                        self.offset_in_string(value.span(), written, DebianArtifact::PREFIX.len());
-                    Err(self.error_at(offset, ErrorKind::UnknownDebianArtifact, message))
-                }
-            };
-        }
         let directory = self.path.parent().unwrap_or(Path::new(""));
-        let path = directory.join(written);
-        if !path.is_file() {
-            let message = format!(
-                "{key} file `{written}` not found (looked for {}); file paths are relative to the \
-                 manifest file",
-                path.display()
-            );
-            return Err(self.error_at(offset, ErrorKind::ImageNotFound, message));
-        }
-        Ok(DomainSource::Image { key, written: written.clone(), path, at })
+        let at = self.position(offset);
+        file_or_debian(key, written, directory, "the manifest file", written.clone(), at).map_err(
+            |(index, kind, message)| {
+                let offset = match index {
+                    Some(index) => self.offset_in_string(value.span(), written, index),
+                    None => offset,
+                };
+                self.error_at(offset, kind, message)
+            },
+        )
     }
 
     /// A domain's command line from `cmdline`, `root` and `extra`, as xl.cfg combines them (see
@@ -282,7 +322,10 @@ impl Source<'_> {
 
     /// A domain's `capabilities`: each one parses and none is repeated. Targets are checked across
     /// domains, by [`Source::check_domains`].
-    fn check_capabilities(&self, list: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
+    pub(super) fn check_capabilities(
+        &self,
+        list: &[Spanned<String>],
+    ) -> Result<Vec<String>, ManifestError> {
         let mut seen: Vec<Capability<'_>> = Vec::new();
         for text in list {
             let offset = text.span().start;
@@ -330,7 +373,10 @@ impl Source<'_> {
     }
 
     /// A domain's `preserved_kib`: 0 (none), or a multiple of 4 up to [`PRESERVED_MAX_KIB`].
-    fn check_preserved(&self, kib: Option<&Spanned<Integer>>) -> Result<u32, ManifestError> {
+    pub(super) fn check_preserved(
+        &self,
+        kib: Option<&Spanned<Integer>>,
+    ) -> Result<u32, ManifestError> {
         let Some(kib) = kib else {
             return Ok(0);
         };
@@ -421,18 +467,7 @@ impl Source<'_> {
     /// [`RestartPolicy::ALL`]), then each `on_poweroff`, `on_reboot`, `on_crash` given (one of
     /// [`ShutdownAction::ALL`]) in its place.
     fn check_shutdown(&self, raw: &RawDomain) -> Result<ShutdownActions, ManifestError> {
-        let mut actions = match &raw.restart {
-            None => ShutdownActions::XL_DEFAULT,
-            Some(restart) => RestartPolicy::parse(restart.get_ref())
-                .ok_or_else(|| {
-                    let message = format!(
-                        "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
-                        restart.get_ref()
-                    );
-                    self.error_at(restart.span().start, ErrorKind::BadRestart, message)
-                })?
-                .actions(),
-        };
+        let mut actions = self.check_restart(raw)?;
         let keys = [
             ("on_poweroff", &raw.on_poweroff, &mut actions.poweroff),
             ("on_reboot", &raw.on_reboot, &mut actions.reboot),
@@ -441,15 +476,86 @@ impl Source<'_> {
         for (key, value, action) in keys {
             let Some(value) = value else { continue };
             *action = ShutdownAction::parse(value.get_ref()).ok_or_else(|| {
-                let message = format!(
-                    "`{key}` is {:?}; write \"destroy\", \"restart\" or \"preserve\" (xl's \
-                     rename-restart, coredump-destroy, coredump-restart and soft-reset need a \
-                     toolstack and are not offered)",
-                    value.get_ref()
-                );
+                let message = bad_shutdown_action(key, value.get_ref());
                 self.error_at(value.span().start, ErrorKind::BadShutdownAction, message)
             })?;
         }
         Ok(actions)
     }
+
+    /// A domain's shutdown actions before its `on_*` keys: xl's defaults, or all three from
+    /// `restart`.
+    pub(super) fn check_restart(&self, raw: &RawDomain) -> Result<ShutdownActions, ManifestError> {
+        let Some(restart) = &raw.restart else { return Ok(ShutdownActions::XL_DEFAULT) };
+        let policy = RestartPolicy::parse(restart.get_ref()).ok_or_else(|| {
+            let message = format!(
+                "`restart` is {:?}; write \"never\", \"on-crash\" or \"always\"",
+                restart.get_ref()
+            );
+            self.error_at(restart.span().start, ErrorKind::BadRestart, message)
+        })?;
+        Ok(policy.actions())
+    }
+}
+
+/// The value `written` of `key` (`image`, `kernel` or `ramdisk`): a file that exists, relative to
+/// `directory` (`relative_to` says what that is, for messages), or (for `kernel` and `ramdisk`)
+/// `debian:<name>` naming that key's artifact. The source is named `module` (the file relative to
+/// the manifest) and placed `at`. An error is the byte index in `written` it points at (`None`:
+/// the whole value), its kind and its message.
+pub(super) fn file_or_debian(
+    key: &'static str,
+    written: &str,
+    directory: &Path,
+    relative_to: &str,
+    module: String,
+    at: Position,
+) -> Result<DomainSource, (Option<usize>, ErrorKind, String)> {
+    if let Some(name) = written.strip_prefix(DebianArtifact::PREFIX).filter(|_| key != "image") {
+        let known: Vec<String> = DebianArtifact::ALL
+            .iter()
+            .filter(|artifact| artifact.key() == key)
+            .map(|artifact| format!("\"{}{}\"", DebianArtifact::PREFIX, artifact.name()))
+            .collect();
+        return match DebianArtifact::parse(name) {
+            Some(artifact) if artifact.key() == key => Ok(DomainSource::Debian { artifact, at }),
+            Some(artifact) => {
+                let message = format!(
+                    "`{written}` is a `{}`, not a `{key}`; write `{} = \"{written}\"`, and here {}",
+                    artifact.key(),
+                    artifact.key(),
+                    known.join(" or ")
+                );
+                Err((None, ErrorKind::UnknownDebianArtifact, message))
+            }
+            None => {
+                let message = format!(
+                    "`{written}` names nothing this tool fetches from Debian; a `{key}` may be {} \
+                     (or a file path without the `debian:` prefix)",
+                    known.join(" or ")
+                );
+                Err((Some(DebianArtifact::PREFIX.len()), ErrorKind::UnknownDebianArtifact, message))
+            }
+        };
+    }
+    let path = directory.join(written);
+    if !path.is_file() {
+        let message = format!(
+            "{key} file `{written}` not found (looked for {}); file paths are relative to \
+             {relative_to}",
+            path.display()
+        );
+        return Err((None, ErrorKind::ImageNotFound, message));
+    }
+    Ok(DomainSource::Image { key, written: module, path, at })
+}
+
+/// The message for `key` (`on_poweroff`, `on_reboot`, `on_crash`) set to `value`, which is not
+/// one of [`ShutdownAction::ALL`].
+pub(super) fn bad_shutdown_action(key: &str, value: &str) -> String {
+    format!(
+        "`{key}` is {value:?}; write \"destroy\", \"restart\" or \"preserve\" (xl's \
+         rename-restart, coredump-destroy, coredump-restart and soft-reset need a toolstack and \
+         are not offered)"
+    )
 }

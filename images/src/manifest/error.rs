@@ -1,18 +1,23 @@
 //! What a manifest mistake is: [`ManifestError`] (file, line, column and a sentence) and its
-//! kind, one [`ErrorKind`] per distinct check.
+//! kind, one [`ErrorKind`] per distinct check; and what is only remarked on, [`ManifestWarning`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use super::Position;
 
 /// A manifest error: where it is and a sentence saying what is wrong and what to do.
 ///
 /// Displays as `images/foo.toml:3:7: error: <message>` (`images/foo.toml: error: <message>` for
 /// [`ErrorKind::Io`]); the I/O error, if any, is the [`source`](std::error::Error::source), not
-/// repeated in the message.
+/// repeated in the message. A mistake inside a domain's xl.cfg file is located in that file and
+/// names the manifest's `xl` key after the message:
+/// `images/guests/a.cfg:3:9: error: <message> (read for `xl` at images/foo.toml:12:6)`.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: error: {message}", Location::new(.path, .line, .column))]
+#[error("{}: error: {message}{}", Location::new(.path, .line, .column), ReadFor(.xl_key))]
 pub struct ManifestError {
-    /// The manifest file.
+    /// The manifest file, or the xl.cfg file the mistake is in (then [`ManifestError::xl_key`]
+    /// is set).
     pub path: PathBuf,
     /// 1-based line; 0 for [`ErrorKind::Io`], which is about no place in the file.
     pub line: usize,
@@ -22,8 +27,60 @@ pub struct ManifestError {
     pub kind: ErrorKind,
     /// What is wrong and what to do, one sentence without the location.
     pub message: String,
+    /// For a mistake inside a domain's xl.cfg file: the manifest and the place of the `xl` value
+    /// that names the file.
+    pub xl_key: Option<(PathBuf, Position)>,
     #[source]
     pub(super) source: Option<std::io::Error>,
+}
+
+impl ManifestError {
+    /// Where the mistake is in the manifest: its own place, or that of the `xl` key naming the
+    /// xl.cfg file it is in. Errors are listed in this order.
+    pub fn manifest_position(&self) -> Position {
+        match &self.xl_key {
+            Some((_, at)) => *at,
+            None => Position { line: self.line, column: self.column },
+        }
+    }
+}
+
+/// Formats ` (read for `xl` at images/foo.toml:12:6)`, or nothing.
+struct ReadFor<'a>(&'a Option<(PathBuf, Position)>);
+
+impl fmt::Display for ReadFor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some((manifest, at)) => {
+                write!(f, " (read for `xl` at {}:{}:{})", manifest.display(), at.line, at.column)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A remark that does not refuse the manifest: something xl accepts but notes (an unknown key in
+/// an xl.cfg file, `type = "pv"` made PVH, ...), or an xl.cfg setting Xenolith honours only in
+/// part. The host tool prints it and goes on.
+///
+/// Displays as `images/guests/a.cfg:4:1: warning: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestWarning {
+    /// The file it is about (an xl.cfg file).
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What was noticed.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let location = Location::new(&self.path, &self.line, &self.column);
+        write!(f, "{location}: warning: {}", self.message)
+    }
 }
 
 /// Formats `path:line:column`, or only `path` when there is no line.
@@ -49,7 +106,9 @@ impl fmt::Display for Location<'_> {
     }
 }
 
-/// The kinds of manifest mistake, one per distinct check.
+/// The kinds of manifest mistake, one per distinct check. A check of a domain's value (its name,
+/// memory, vCPUs, cap, affinity, shutdown actions, kernel and ramdisk files) applies the same to
+/// the value its xl.cfg file gives, and then locates the error in that file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// The file cannot be read (missing, unreadable, not UTF-8).
@@ -73,15 +132,17 @@ pub enum ErrorKind {
     /// `[qemu] memory` or a domain's `memory` is a size, but not a whole number of MiB.
     MemoryNotWholeMib,
     /// `[qemu] memory` is outside [`MEMORY_MIN_MIB`](super::MEMORY_MIN_MIB)..=[`MEMORY_MAX_MIB`](super::MEMORY_MAX_MIB) MiB, or a domain's
-    /// `memory` outside 1..=[`DOMAIN_MEMORY_MAX_MIB`](xenolith_abi::bundle::DOMAIN_MEMORY_MAX_MIB) MiB.
+    /// `memory` (in the manifest or its xl.cfg file) outside 1..=[`DOMAIN_MEMORY_MAX_MIB`](xenolith_abi::bundle::DOMAIN_MEMORY_MAX_MIB) MiB.
     MemoryOutOfRange,
     /// The core's command-line parser reports a diagnostic for `[hypervisor] cmdline`.
     BadCmdline,
     /// Two domains have the same `name`.
     DuplicateDomain,
-    /// A domain has more than one of `program`, `image` and `kernel`, or none.
+    /// A domain has more than one of `program`, `image` and `kernel`, or none (for a domain with
+    /// `xl`: neither its xl.cfg file's `kernel` nor the manifest's `program`).
     ProgramOrImage,
-    /// A domain's `image`, `kernel` or `ramdisk` file does not exist (or is not a file).
+    /// A domain's `image`, `kernel` or `ramdisk` file does not exist (or is not a file); for a
+    /// `kernel` or `ramdisk` of an xl.cfg file, relative to that file.
     ImageNotFound,
     /// A `kernel` or `ramdisk` value `debian:<name>` names nothing the host tool fetches, or
     /// another key's artifact.
@@ -120,4 +181,15 @@ pub enum ErrorKind {
     BadShutdownAction,
     /// A domain's `preserved_kib` is not a multiple of 4 or is too large.
     BadPreserved,
+    /// A domain's `xl` file does not exist or is not readable UTF-8 text.
+    XlNotFound,
+    /// A domain's xl.cfg file is refused by the xl.cfg parser (`xenolith-xlcfg`): its syntax, or
+    /// a value xl would refuse.
+    BadXlConfig,
+    /// A domain with `xl` gives in the manifest a setting that comes from its xl.cfg file (the
+    /// message names the file's place when the file gives it too).
+    XlConflict,
+    /// A domain's xl.cfg file asks for devices Xenolith cannot give it yet: `vif`, `disk`
+    /// (no network or block backend), `iomem`, `irqs`, `dtdev` (no passthrough).
+    XlUnsupported,
 }
