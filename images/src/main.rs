@@ -317,6 +317,8 @@ fn lint() -> Result<()> {
         "xenolith-builder",
         "--package",
         "xenolith-xlcfg",
+        "--package",
+        "xenolith-xl",
     ];
     let mut args = domains.to_vec();
     args.extend(["--target", DOMAIN_TARGET, "--target-dir", target_dir, "--", "-D", "warnings"]);
