@@ -9,7 +9,8 @@
 //! ```
 //!
 //! The manifest ([`BootManifest`], in `bundle/manifest.rs`) lists the domains and the modules:
-//! domain images (ELF files or arm64 Linux `Image`s) and the device trees of boot domains, each
+//! domain images (ELF files or arm64 Linux `Image`s) and ramdisks, the device trees of boot
+//! domains, and for each other domain its xl.cfg text (`<name>.cfg`, for the control domain), each
 //! at an offset `o` from the payload start that is a multiple of [`MODULE_ALIGN`]. A boot domain
 //! carries its prepared image ([`BootImage`]): runs of module bytes ([`LoadChunk`]) to copy to
 //! guest-physical addresses, its entry point and first registers. A module is page-aligned in memory exactly when the payload start is: the

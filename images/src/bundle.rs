@@ -6,7 +6,10 @@
 //! # Invariants
 //! - Each distinct image or ramdisk (one `program`, one file, one `debian:` artifact) is packed
 //!   once, however many domains use it; modules are in order of first use (a domain's image, then
-//!   its ramdisk), then one device tree per boot domain, in manifest order.
+//!   its ramdisk), then, for each domain in manifest order, a boot domain's device tree
+//!   (`<name>.dtb`) or the xl.cfg text of a domain not built at boot (`<name>.cfg`,
+//!   `manifest/xl_write.rs`), from which the control domain creates it. No two modules have the
+//!   same name (the control domain finds modules by name).
 //! - A boot domain with a ramdisk carries it as one chunk of the ramdisk's module, at the address
 //!   `xenolith_builder` chose; the device tree is always its last chunk. A domain that is not
 //!   built at boot still has its ramdisk packed, for the control domain (`ramdisk=<module>`).
@@ -54,23 +57,27 @@ pub fn pack(
             plan(manifest, domain, &images[image as usize], ramdisk)
         })
         .collect::<Result<Vec<_>>>()?;
-    // The modules: each distinct image, then each boot domain's device tree.
+    // The xl.cfg text of each domain not built at boot, for the control domain.
+    let xl_cfgs: Vec<Option<String>> =
+        manifest.domains.iter().map(|domain| (!domain.boot).then(|| domain.xl_cfg())).collect();
+    // The modules: each distinct image, then each domain's device tree or xl.cfg text.
     let mut contents: Vec<(String, &[u8])> = sources
         .iter()
         .zip(&images)
         .map(|(source, image)| (source.module_name(), image.as_slice()))
         .collect();
     let mut domains = Vec::with_capacity(manifest.domains.len());
-    for ((domain, (module, ramdisk)), plan) in
-        manifest.domains.iter().zip(domain_modules).zip(&plans)
+    for (((domain, (module, ramdisk)), plan), xl_cfg) in
+        manifest.domains.iter().zip(domain_modules).zip(&plans).zip(&xl_cfgs)
     {
-        let prepared = if domain.boot {
+        let prepared = if let Some(xl_cfg) = xl_cfg {
+            contents.push((domain.xl_cfg_module_name(), xl_cfg.as_bytes()));
+            None
+        } else {
             let dtb = u32::try_from(contents.len()).context("more than 2^32 modules")?;
             contents.push((format!("{}.dtb", domain.name), &plan.dtb));
             let ramdisk = ramdisk.map(|index| (index, images[index as usize].len() as u64));
             Some(prepared_image(plan, module, ramdisk, dtb))
-        } else {
-            None
         };
         domains.push(DomainSpec {
             name: &domain.name,
@@ -88,6 +95,14 @@ pub fn pack(
             cmdline: &domain.cmdline,
             prepared,
         });
+    }
+    for (index, (name, _)) in contents.iter().enumerate() {
+        ensure!(
+            !contents[..index].iter().any(|(earlier, _)| earlier == name),
+            "two modules of the bundle would be named `{name}`, and the control domain finds \
+             modules by name; rename an image file (or program) or a domain so that each module \
+             has its own name (domains' modules are `<name>.dtb` and `<name>.cfg`)"
+        );
     }
     let modules = contents
         .iter()

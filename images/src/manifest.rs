@@ -45,7 +45,8 @@
 //! on_crash = "destroy"                   # destroyed); these are xl's defaults
 //! preserved_kib = 0                      # KiB kept unscrubbed across restarts, at 0x3c00_0000;
 //!                                        # a multiple of 4, at most 65536; default 0 (none)
-//! boot = true                            # false: only packed, for the control domain to create
+//! boot = true                            # false: only packed, with its xl.cfg text, for the
+//!                                        # control domain to create (below)
 //! cmdline = ""                           # the domain's /chosen/bootargs (xl.cfg `cmdline`), or:
 //! root = "/dev/xvda1"                    # xl.cfg `root`: adds "root=/dev/xvda1", and
 //! extra = "console=hvc0"                 # xl.cfg `extra`: adds its text
@@ -55,6 +56,25 @@
 //! without it, `root = "R"` and `extra = "E"` make `"root=R E"`, either alone `"root=R"` or
 //! `"E"`. Where xl ignores `root` and `extra` beside `cmdline` with a warning, this tool refuses
 //! the manifest ([`ErrorKind::CmdlineConflict`]).
+//!
+//! # Domains the control domain creates (`boot = false`)
+//!
+//! A domain with `boot = false` is not built at boot: the bundle carries its image, its ramdisk
+//! and a module `<name>.cfg`, an xl.cfg(5) text that describes it completely (`xl_write.rs`):
+//! `name`, `memory`, `vcpus`, `kernel` and `ramdisk` as the names of their modules in the bundle,
+//! `extra` (the whole command line), `cpu_weight`, `cap`, `cpus`/`cpus_soft` (unless every CPU) and
+//! the three `on_*` actions. It is for the control domain, which has no file system, to read by
+//! name and parse with `xenolith-xlcfg` as `xl create <name>.cfg` would (it does not read it yet:
+//! issue 16). A domain whose settings came from an xl.cfg file gets the same complete text; the
+//! file itself is not packed.
+//! - What xl.cfg has no word for is refused on such a domain ([`ErrorKind::RunTimeSetting`]):
+//!   `capabilities` (the control domain creates only plain guests) and a non-zero
+//!   `preserved_kib`. `restart` is written as the three actions it stands for.
+//! - The control domain looks a module up by a name of at most
+//!   [`XENOLITH_BUNDLE_NAME_LEN`](xenolith_abi::xen::private::XENOLITH_BUNDLE_NAME_LEN) (32)
+//!   bytes, so such a domain's name is at most 28 characters and its image's and ramdisk's
+//!   module names (the program, the path as written, the `debian:` name) at most 32 bytes
+//!   ([`ErrorKind::RunTimeModuleName`]).
 //!
 //! # Domains from xl.cfg files
 //!
@@ -116,6 +136,8 @@
 //!   each domain has exactly one of a `program` (a valid crate name), an `image` file that exists
 //!   or a `kernel` (a file that exists or a known `debian:` name), and a `ramdisk`, if any, is a
 //!   file that exists or a known `debian:` name.
+//! - A domain with `boot = false` has no capabilities, no preserved region, and module names the
+//!   control domain can look up (see "Domains the control domain creates").
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
 //!   the offending key for an unknown key, the offending value (or the character inside it) otherwise;
 //!   for a mistake inside a domain's xl.cfg file, in that file, with the `xl` key's place beside it.
@@ -139,6 +161,7 @@ use crate::debian::DebianArtifact;
 mod domain;
 mod error;
 mod xl;
+mod xl_write;
 
 pub use error::{ErrorKind, ManifestError, ManifestWarning};
 

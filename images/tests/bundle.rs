@@ -88,7 +88,6 @@ cmdline = "console=hvc0"
 name = "dm1"
 image = "dm.elf"
 memory = 8
-capabilities = ["dm:guest1", "xenstore"]
 weight = 512
 cpus_soft = [0]
 boot = false
@@ -98,6 +97,7 @@ restart = "always"
 name = "guest2"
 image = "guests/guest.elf"
 memory = 16
+capabilities = ["dm:guest1", "xenstore"]
 "#,
     );
     let bytes = build_bundle(&manifest).unwrap_or_else(|e| panic!("{e:#}"));
@@ -106,9 +106,10 @@ memory = 16
     let boot = &bundle.manifest;
     assert_eq!((boot.name, boot.cmdline), ("modules", "loglvl=all"));
 
-    // guest1 and guest2 share one module; each boot domain has its device tree.
+    // guest1 and guest2 share one module; each boot domain has its device tree, dm1 (not built
+    // at boot) its xl.cfg text.
     let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
-    assert_eq!(names, ["guests/guest.elf", "dm.elf", "guest1.dtb", "guest2.dtb"]);
+    assert_eq!(names, ["guests/guest.elf", "dm.elf", "guest1.dtb", "dm1.cfg", "guest2.dtb"]);
     let modules: Vec<_> = boot.domains.iter().map(|domain| domain.module).collect();
     assert_eq!(modules, [0, 1, 0]);
     for (index, (module, image)) in boot.modules.iter().zip([&guest, &dm]).enumerate() {
@@ -136,7 +137,7 @@ memory = 16
         (GUEST_RAM0_BASE, [dtb_address, 0, 0, 0])
     );
     assert!(boot.domains[1].prepared.is_none(), "dm1 is built by the control domain");
-    assert_eq!(boot.domains[2].prepared.as_ref().unwrap().chunks[1].module, 3);
+    assert_eq!(boot.domains[2].prepared.as_ref().unwrap().chunks[1].module, 4);
 
     let guest1 = &boot.domains[0];
     assert_eq!(guest1.name, "guest1");
@@ -148,13 +149,15 @@ memory = 16
     );
     assert_eq!(bundle.domain_image(guest1), Some(guest.as_slice()));
     let dm1 = &boot.domains[1];
-    assert_eq!(
-        dm1.capabilities,
-        [Capability::DeviceModel { target: "guest1" }, Capability::Xenstore]
-    );
     assert_eq!((dm1.weight, dm1.soft_affinity, dm1.boot), (512, 1, false));
     assert_eq!(dm1.on_shutdown, RestartPolicy::Always.actions());
-    assert_eq!(bundle.domain_image(&boot.domains[2]), Some(guest.as_slice()));
+    assert_eq!(bundle.module(3), Some(manifest.domains[1].xl_cfg().as_bytes()));
+    let guest2 = &boot.domains[2];
+    assert_eq!(
+        guest2.capabilities,
+        [Capability::DeviceModel { target: "guest1" }, Capability::Xenstore]
+    );
+    assert_eq!(bundle.domain_image(guest2), Some(guest.as_slice()));
 }
 
 #[test]
@@ -328,7 +331,7 @@ boot = false
     let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
     let boot = &bundle.manifest;
     let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
-    assert_eq!(names, ["guest.elf", "initrd.cpio", "a.dtb", "b.dtb"]);
+    assert_eq!(names, ["guest.elf", "initrd.cpio", "a.dtb", "b.dtb", "later.cfg"]);
     assert_eq!(bundle.module(1), Some(ramdisk.as_slice()));
     for (domain, memory_mib) in boot.domains.iter().zip([256u32, 64]) {
         let prepared = domain.prepared.as_ref().expect("a boot domain");
@@ -372,4 +375,138 @@ fn a_ramdisk_that_does_not_fit_is_refused_at_its_key() {
     assert_eq!((error.kind, error.line, error.column), (ErrorKind::BadImage, 6, 11), "{error}");
     assert!(error.to_string().contains("ramdisk file `big.cpio` cannot boot"), "{error}");
     assert!(error.to_string().contains("use a smaller initrd"), "{error}");
+}
+
+/// Each domain not built at boot gets a module `<name>.cfg`, its xl.cfg text, and no device tree;
+/// a boot domain gets a device tree and no text. The text names its kernel and ramdisk by the
+/// names of modules of the same bundle, and looking those up by name, as the control domain does
+/// (`domains/control/src/builder.rs` `read_module`), finds the image and ramdisk packed for it.
+#[test]
+fn domains_not_built_at_boot_carry_their_xl_cfg_text() {
+    let dir = scratch("xl-cfg");
+    let ramdisk: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(dir.join("guest.elf"), b"replaced by the loader").expect("writing the image");
+    std::fs::write(dir.join("initrd.cpio"), &ramdisk).expect("writing the ramdisk");
+    let manifest = manifest_in(
+        &dir,
+        r#"[system]
+name = "cfgs"
+
+[[domain]]
+name = "control"
+program = "control"
+memory = 16
+capabilities = ["control"]
+
+[[domain]]
+name = "child"
+program = "test-guest"
+memory = 16
+boot = false
+cmdline = 'name=child test="a b" \'
+
+[[domain]]
+name = "guest"
+image = "guest.elf"
+memory = 32
+
+[[domain]]
+name = "linux"
+kernel = "guest.elf"
+ramdisk = "initrd.cpio"
+memory = 64
+vcpus = 2
+cpus = [1]
+on_crash = "preserve"
+boot = false
+"#,
+    );
+    // Each source its own bytes: a tiny ELF seeded by the order of first use, or the ramdisk.
+    let mut loaded: Vec<(String, Vec<u8>)> = Vec::new();
+    let bytes = xenolith_images::bundle::pack(&manifest, |source| {
+        let name = source.module_name();
+        let bytes = if name == "initrd.cpio" {
+            ramdisk.clone()
+        } else {
+            tiny_elf(1000, loaded.len() as u8)
+        };
+        loaded.push((name, bytes.clone()));
+        Ok(bytes)
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let boot = &bundle.manifest;
+    let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
+    assert_eq!(
+        names,
+        [
+            "control",
+            "test-guest",
+            "guest.elf",
+            "initrd.cpio",
+            "control.dtb",
+            "child.cfg",
+            "guest.dtb",
+            "linux.cfg"
+        ]
+    );
+    let by_name = |name: &str| {
+        let index = boot.modules.iter().position(|module| module.name == name);
+        bundle.module(index.unwrap_or_else(|| panic!("no module named `{name}`")))
+    };
+    for (domain, spec) in manifest.domains.iter().zip(&boot.domains) {
+        let cfg = boot.modules.iter().find(|module| module.name == format!("{}.cfg", domain.name));
+        assert_eq!(cfg.is_some(), !domain.boot, "{}", domain.name);
+        assert_eq!(spec.prepared.is_some(), domain.boot, "{}", domain.name);
+        let Some(cfg) = cfg else { continue };
+        let text = std::str::from_utf8(by_name(cfg.name).unwrap()).expect("UTF-8 text");
+        assert_eq!(text, domain.xl_cfg());
+        let config = xenolith_xlcfg::parse_domain(text).unwrap_or_else(|e| panic!("{e}")).config;
+        assert_eq!(config.name, domain.name);
+        let kernel = config.kernel.expect("a kernel");
+        let image = loaded.iter().find(|(name, _)| *name == kernel).map(|(_, bytes)| bytes);
+        assert_eq!(by_name(&kernel), image.map(Vec::as_slice), "{}'s kernel", domain.name);
+        assert_eq!(by_name(&kernel), bundle.domain_image(spec), "{}'s kernel", domain.name);
+        if let Some(name) = config.ramdisk {
+            assert_eq!(by_name(&name), Some(ramdisk.as_slice()), "{}'s ramdisk", domain.name);
+        }
+    }
+    let child =
+        xenolith_xlcfg::parse_domain(std::str::from_utf8(by_name("child.cfg").unwrap()).unwrap())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+    assert_eq!(
+        (child.kernel.as_deref(), child.ramdisk.as_deref(), child.cmdline.as_deref()),
+        (Some("test-guest"), None, Some(r#"name=child test="a b" \"#))
+    );
+    let linux =
+        xenolith_xlcfg::parse_domain(std::str::from_utf8(by_name("linux.cfg").unwrap()).unwrap())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+    assert_eq!(
+        (linux.kernel.as_deref(), linux.ramdisk.as_deref(), linux.memory_mib, linux.vcpus),
+        (Some("guest.elf"), Some("initrd.cpio"), 64, 2)
+    );
+    assert_eq!(linux.on_crash, xenolith_xlcfg::Action::Preserve);
+}
+
+#[test]
+fn two_modules_of_one_name_are_refused() {
+    // An image file named like a domain's xl.cfg module would hide one of them from the control
+    // domain, which finds modules by name.
+    let dir = scratch("same-name");
+    std::fs::write(dir.join("later.cfg"), tiny_elf(100, 1)).expect("writing the image");
+    let manifest = manifest_in(
+        &dir,
+        "[system]\nname = \"x\"\n[[domain]]\nname = \"g\"\nmemory = 4\nimage = \"later.cfg\"\n\
+         [[domain]]\nname = \"later\"\nmemory = 4\nimage = \"later.cfg\"\nboot = false\n",
+    );
+    let error = build_bundle(&manifest).expect_err("two modules named later.cfg");
+    assert!(
+        error.to_string().starts_with(
+            "two modules of the bundle would be named `later.cfg`, and the control domain finds \
+             modules by name"
+        ),
+        "{error:#}"
+    );
 }

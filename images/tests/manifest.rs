@@ -970,6 +970,102 @@ fn bad_name_program() {
     assert_bad("bad_name_program.toml", ErrorKind::BadName, 7, 16, "the program name contains ' '");
 }
 
+// A domain with `boot = false` is created by the control domain from the xl.cfg text the bundle
+// carries for it (`<name>.cfg`): what that text cannot say, or a module the control domain cannot
+// find by name, is refused here.
+
+#[test]
+fn run_time_setting() {
+    assert_bad(
+        "run_time_setting.toml",
+        ErrorKind::RunTimeSetting,
+        10,
+        17,
+        "domain `guest1` has `boot = false`, so the control domain creates it at run time from \
+         its xl.cfg text (module `guest1.cfg`), and xl.cfg has no word for capabilities: the \
+         control domain creates only plain guests; remove `capabilities`, or build the domain at \
+         boot",
+    );
+}
+
+#[test]
+fn run_time_setting_preserved() {
+    assert_bad(
+        "run_time_setting_preserved.toml",
+        ErrorKind::RunTimeSetting,
+        10,
+        17,
+        "xl.cfg has no word for a preserved region; remove `preserved_kib`",
+    );
+}
+
+#[test]
+fn run_time_setting_xl() {
+    // Capabilities are the manifest's even beside `xl`: the error is there.
+    assert_bad(
+        "run_time_setting_xl.toml",
+        ErrorKind::RunTimeSetting,
+        8,
+        17,
+        "xl.cfg has no word for capabilities",
+    );
+}
+
+#[test]
+fn run_time_module_name() {
+    assert_bad(
+        "run_time_module_name.toml",
+        ErrorKind::RunTimeModuleName,
+        6,
+        8,
+        "domain `a-guest-name-of-29-characters` has `boot = false`, so the control domain looks \
+         its xl.cfg text up by module name, but `a-guest-name-of-29-characters.cfg` is 33 bytes, \
+         more than the 32 it can look up; shorten the domain's name to at most 28 characters",
+    );
+}
+
+#[test]
+fn run_time_module_name_image() {
+    assert_bad(
+        "run_time_module_name_image.toml",
+        ErrorKind::RunTimeModuleName,
+        7,
+        11,
+        "looks its image up by module name, but `a-program-whose-name-has-33-bytes` is 33 bytes",
+    );
+}
+
+#[test]
+fn run_time_module_name_xl() {
+    assert_bad_xl(
+        "run_time_module_name_xl.toml",
+        ErrorKind::RunTimeModuleName,
+        ("xl/long_name.cfg", 2, 8),
+        6,
+        "`a-guest-name-of-29-characters.cfg` is 33 bytes",
+    );
+}
+
+#[test]
+fn boot_domains_may_hold_what_run_time_domains_may_not() {
+    // The same domains as the broken manifests above, built at boot: no module is looked up by
+    // name, and the core gives capabilities and preserved regions.
+    let text = format!(
+        "{SYSTEM}[[domain]]\nname = \"a-guest-name-of-29-characters\"\n\
+         program = \"a-program-whose-name-has-33-bytes\"\nmemory = 16\n\
+         capabilities = [\"console\"]\npreserved_kib = 64\n"
+    );
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.domains[0].boot);
+    // Exactly 32 bytes is still found.
+    let text = format!(
+        "{SYSTEM}[[domain]]\nname = \"a-guest-name-of-28-character\"\n\
+         program = \"a-program-whose-name-is-32-bytes\"\nmemory = 16\nboot = false\n"
+    );
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.domains[0].xl_cfg_module_name().len(), 32);
+}
+
 // ---- Across kinds -----------------------------------------------------------------------------------
 
 /// `BadMemorySize` -> `bad_memory_size`.
@@ -1101,9 +1197,9 @@ fn an_xl_cfg_file_gives_the_domain_its_plain_manifest_gives() {
                  cap = 150\nvif = []\n";
     let service = "name = \"svc\"\nmemory = 0x10\ncmdline = \"name=svc test=spin\"\n";
     let with_xl = "[system]\nname = \"x\"\n\
-                   [[domain]]\nxl = \"guests/guest1.cfg\"\ncapabilities = [\"console\"]\n\
-                   restart = \"always\"\npreserved_kib = 64\nboot = false\n\
-                   [[domain]]\nxl = \"guests/svc.cfg\"\nprogram = \"test-guest\"\n";
+                   [[domain]]\nxl = \"guests/guest1.cfg\"\nrestart = \"always\"\nboot = false\n\
+                   [[domain]]\nxl = \"guests/svc.cfg\"\nprogram = \"test-guest\"\n\
+                   capabilities = [\"console\"]\npreserved_kib = 64\n";
     let soft: Vec<String> = (1..64).map(|cpu| cpu.to_string()).collect();
     let plain = format!(
         "[system]\nname = \"x\"\n\
@@ -1111,9 +1207,9 @@ fn an_xl_cfg_file_gives_the_domain_its_plain_manifest_gives() {
          ramdisk = \"guests/boot/initrd\"\nmemory = 64\nvcpus = 2\ncpus = [0, 1, 3]\n\
          cpus_soft = [{}]\nroot = \"/dev/xvda1\"\nextra = \"console=hvc0\"\n\
          on_poweroff = \"preserve\"\non_crash = \"restart\"\nweight = 512\ncap = 150\n\
-         capabilities = [\"console\"]\nrestart = \"always\"\npreserved_kib = 64\nboot = false\n\
+         restart = \"always\"\nboot = false\n\
          [[domain]]\nname = \"svc\"\nprogram = \"test-guest\"\nmemory = 16\n\
-         cmdline = \"name=svc test=spin\"\n",
+         cmdline = \"name=svc test=spin\"\ncapabilities = [\"console\"]\npreserved_kib = 64\n",
         soft.join(", ")
     );
     let dir = write_files(
@@ -1134,7 +1230,7 @@ fn an_xl_cfg_file_gives_the_domain_its_plain_manifest_gives() {
     // Spelled out, so that both readings cannot agree on a mistake.
     assert_eq!((guest.name.as_str(), guest.memory_mib, guest.vcpus), ("guest1", 64, 2));
     assert_eq!((guest.hard_affinity, guest.soft_affinity), (0b1011, !1));
-    assert_eq!((guest.weight, guest.cap, guest.preserved_kib, guest.boot), (512, 150, 64, false));
+    assert_eq!((guest.weight, guest.cap, guest.boot), (512, 150, false));
     assert_eq!(guest.cmdline, "root=/dev/xvda1 console=hvc0");
     let actions = guest.on_shutdown;
     assert_eq!(
@@ -1149,6 +1245,10 @@ fn an_xl_cfg_file_gives_the_domain_its_plain_manifest_gives() {
     };
     assert_eq!(guest.source, kernel, "relative to the xl.cfg file, placed at the `xl` key");
     assert_eq!(service.source.module_name(), "test-guest");
+    assert_eq!(
+        (service.capabilities.as_slice(), service.preserved_kib),
+        (&["console".to_owned()][..], 64)
+    );
     assert_eq!(service.memory_mib, 16, "xl's numbers are C's: 0x10 is 16");
     for (xl, plain) in from_xl.domains.iter().zip(&from_plain.domains) {
         assert_eq!(without_positions(xl.clone()), without_positions(plain.clone()));
@@ -1433,12 +1533,13 @@ fn every_xl_word_beside_xl_is_refused_and_manifest_only_keys_are_not() {
         let error = load(keys).expect_err(keys);
         assert_eq!((error.kind, error.line), (ErrorKind::XlConflict, 6), "{keys}: {error}");
     }
-    let manifest = load(
-        "capabilities = [\"console\"]\nrestart = \"on-crash\"\npreserved_kib = 4\nboot = false\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let manifest =
+        load("capabilities = [\"console\"]\nrestart = \"on-crash\"\npreserved_kib = 4\n")
+            .unwrap_or_else(|e| panic!("{e}"));
     let domain = &manifest.domains[0];
     assert_eq!(domain.capabilities, ["console"]);
     assert_eq!(domain.on_shutdown, RestartPolicy::OnCrash.actions());
-    assert_eq!((domain.preserved_kib, domain.boot), (4, false));
+    assert_eq!((domain.preserved_kib, domain.boot), (4, true));
+    let manifest = load("boot = false\n").unwrap_or_else(|e| panic!("{e}"));
+    assert!(!manifest.domains[0].boot);
 }

@@ -58,7 +58,9 @@ pub struct BootManifest<'a> {
     /// boot, the others are there for the control domain to create at run time.
     #[serde(borrow)]
     pub domains: Vec<DomainSpec<'a>>,
-    /// The domain images, in payload order. Several domains may share one.
+    /// The modules, in payload order: domain images and ramdisks (several domains may share
+    /// one), boot domains' device trees (`<name>.dtb`) and the xl.cfg texts of domains not built
+    /// at boot (`<name>.cfg`). The host tool gives each its own name.
     #[serde(borrow)]
     pub modules: Vec<ModuleRef<'a>>,
 }
@@ -66,7 +68,8 @@ pub struct BootManifest<'a> {
 /// A domain image in the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleRef<'a> {
-    /// Where it came from: the program's name, or the image file as the manifest wrote it.
+    /// Where it came from: the program's name, the image file as the manifest wrote it, the
+    /// `debian:` name, or `<domain>.dtb`/`<domain>.cfg`.
     pub name: &'a str,
     /// Byte offset from the payload start; a multiple of [`MODULE_ALIGN`].
     pub offset: u64,

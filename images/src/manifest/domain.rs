@@ -3,6 +3,7 @@
 
 use super::*;
 
+use xenolith_abi::xen::private::XENOLITH_BUNDLE_NAME_LEN;
 use xenolith_xlcfg::Pos;
 
 use super::xl::XlFile;
@@ -170,7 +171,7 @@ impl Source<'_> {
         let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
         let ramdisk = keep(errors, self.check_ramdisk(raw.ramdisk.as_ref()));
         let cmdline = keep(errors, self.check_domain_cmdline(raw));
-        Some(Domain {
+        let domain = Domain {
             name: name?,
             source: source?,
             memory_mib: memory_mib?,
@@ -185,7 +186,54 @@ impl Source<'_> {
             boot: raw.boot.unwrap_or(true),
             cmdline: cmdline?,
             ramdisk: ramdisk?,
-        })
+        };
+        self.check_run_time(raw, &domain, None, errors).then_some(domain)
+    }
+
+    /// For a domain with `boot = false`, that the control domain can build it from its xl.cfg
+    /// text: each of [`run_time_problems`] goes to `errors` at the value at fault, in the domain's
+    /// xl.cfg file `xl` for what the file gives. Whether there was none.
+    pub(super) fn check_run_time(
+        &self,
+        raw: &RawDomain,
+        domain: &Domain,
+        xl: Option<&XlFile>,
+        errors: &mut Vec<ManifestError>,
+    ) -> bool {
+        let problems = run_time_problems(domain);
+        let none = problems.is_empty();
+        for (key, kind, message) in problems {
+            let file_key = match key {
+                RunTimeKey::Name => Some("name"),
+                RunTimeKey::Image if xl.is_some_and(|xl| xl.config.kernel.is_some()) => {
+                    Some("kernel")
+                }
+                RunTimeKey::Ramdisk => Some("ramdisk"),
+                RunTimeKey::Capabilities | RunTimeKey::PreservedKib | RunTimeKey::Image => None,
+            };
+            let error = match (xl, file_key) {
+                (Some(xl), Some(file_key)) => {
+                    xl.error(self.path, xl.value_at(file_key), kind, message)
+                }
+                _ => {
+                    let value = match key {
+                        RunTimeKey::Capabilities => raw.capabilities.first().map(Spanned::span),
+                        RunTimeKey::PreservedKib => raw.preserved_kib.as_ref().map(Spanned::span),
+                        RunTimeKey::Name => raw.name.as_ref().map(Spanned::span),
+                        RunTimeKey::Image => [&raw.program, &raw.image, &raw.kernel]
+                            .into_iter()
+                            .flatten()
+                            .next()
+                            .map(Spanned::span),
+                        RunTimeKey::Ramdisk => raw.ramdisk.as_ref().map(Spanned::span),
+                    };
+                    // The value at fault is always written somewhere; 0 only as a fallback.
+                    self.error_at(value.map_or(0, |span| span.start), kind, message)
+                }
+            };
+            errors.push(error);
+        }
+        none
     }
 
     /// A domain's `program`, `image` or `kernel`, exactly one; `name` is the domain's, `table`
@@ -558,4 +606,76 @@ pub(super) fn bad_shutdown_action(key: &str, value: &str) -> String {
          rename-restart, coredump-destroy, coredump-restart and soft-reset need a toolstack and \
          are not offered)"
     )
+}
+
+/// The key whose value keeps the control domain from building a domain at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RunTimeKey {
+    /// `capabilities`.
+    Capabilities,
+    /// `preserved_kib`.
+    PreservedKib,
+    /// `name`: the xl.cfg text's module is `<name>.cfg`.
+    Name,
+    /// `program`, `image` or `kernel`.
+    Image,
+    /// `ramdisk`.
+    Ramdisk,
+}
+
+/// What keeps the control domain from building `domain`, which is not built at boot, from its
+/// `<name>.cfg` module (`xl_write.rs`): a setting xl.cfg has no word for, or a module name longer
+/// than the [`XENOLITH_BUNDLE_NAME_LEN`] bytes the control domain can look a module up by
+/// (`XENOLITH_DOMCTL_BUNDLE_INFO` cuts longer names). Each with its key, its kind and its message;
+/// nothing for a boot domain.
+pub(super) fn run_time_problems(domain: &Domain) -> Vec<(RunTimeKey, ErrorKind, String)> {
+    if domain.boot {
+        return Vec::new();
+    }
+    let name = &domain.name;
+    let run_time = format!(
+        "domain `{name}` has `boot = false`, so the control domain creates it at run time from \
+         its xl.cfg text (module `{name}.cfg`)"
+    );
+    let mut problems = Vec::new();
+    if !domain.capabilities.is_empty() {
+        let message = format!(
+            "{run_time}, and xl.cfg has no word for capabilities: the control domain creates only \
+             plain guests; remove `capabilities`, or build the domain at boot"
+        );
+        problems.push((RunTimeKey::Capabilities, ErrorKind::RunTimeSetting, message));
+    }
+    if domain.preserved_kib != 0 {
+        let message = format!(
+            "{run_time}, and xl.cfg has no word for a preserved region; remove `preserved_kib`, \
+             or build the domain at boot"
+        );
+        problems.push((RunTimeKey::PreservedKib, ErrorKind::RunTimeSetting, message));
+    }
+    let most = XENOLITH_BUNDLE_NAME_LEN;
+    let modules = [
+        (RunTimeKey::Name, "its xl.cfg text", Some(domain.xl_cfg_module_name())),
+        (RunTimeKey::Image, "its image", Some(domain.source.module_name())),
+        (
+            RunTimeKey::Ramdisk,
+            "its ramdisk",
+            domain.ramdisk.as_ref().map(DomainSource::module_name),
+        ),
+    ];
+    for (key, what, module) in modules {
+        let Some(module) = module.filter(|module| module.len() > most) else { continue };
+        let fix = match key {
+            RunTimeKey::Name => {
+                format!("shorten the domain's name to at most {} characters", most - ".cfg".len())
+            }
+            _ => "give it a shorter path or name".to_owned(),
+        };
+        let message = format!(
+            "domain `{name}` has `boot = false`, so the control domain looks {what} up by module \
+             name, but `{module}` is {} bytes, more than the {most} it can look up; {fix}",
+            module.len()
+        );
+        problems.push((key, ErrorKind::RunTimeModuleName, message));
+    }
+    problems
 }

@@ -192,4 +192,13 @@ pub enum ErrorKind {
     /// A domain's xl.cfg file asks for devices Xenolith cannot give it yet: `vif`, `disk`
     /// (no network or block backend), `iomem`, `irqs`, `dtdev` (no passthrough).
     XlUnsupported,
+    /// A domain with `boot = false`, which the control domain creates at run time from its
+    /// xl.cfg text, has a setting xl.cfg has no word for: `capabilities` (the control domain
+    /// creates only plain guests) or a non-zero `preserved_kib`.
+    RunTimeSetting,
+    /// A domain with `boot = false` has a module the control domain could not find by name: its
+    /// xl.cfg text `<name>.cfg`, its image or its ramdisk has a module name longer than the
+    /// [`XENOLITH_BUNDLE_NAME_LEN`](xenolith_abi::xen::private::XENOLITH_BUNDLE_NAME_LEN) bytes
+    /// `XENOLITH_DOMCTL_BUNDLE_INFO` reports.
+    RunTimeModuleName,
 }

@@ -255,7 +255,7 @@ impl Source<'_> {
         if errors.len() > before {
             return None;
         }
-        Some(Domain {
+        let domain = Domain {
             name: name?,
             source: source?,
             memory_mib: memory_mib?,
@@ -270,7 +270,8 @@ impl Source<'_> {
             boot: raw.boot.unwrap_or(true),
             cmdline: config.cmdline.clone().unwrap_or_default(),
             ramdisk: ramdisk?,
-        })
+        };
+        self.check_run_time(raw, &domain, Some(xl), errors).then_some(domain)
     }
 
     /// Refuses every manifest key beside `xl` that the file gives or should give, naming the
