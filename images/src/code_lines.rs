@@ -25,8 +25,9 @@ use anyhow::{Context, Result};
 /// 15's last part: the domain table as a readers-writer lock with a lock per domain, so a
 /// domain's own hypercalls (version, event sends, grant map, unmap and copy) run beside other
 /// domains' on other pCPUs, and grant operations written once for both kinds of holder (and
-/// a pCPU's timer armed by the earliest virtual timer of a vCPU no pCPU runs).
-pub const MAX_CORE_LINES: usize = 9760;
+/// a pCPU's timer armed by the earliest virtual timer of a vCPU no pCPU runs); 9,760 until
+/// `XEN_DOMCTL_getvcpuinfo` (issue 16's `xl vcpu-list`).
+pub const MAX_CORE_LINES: usize = 9775;
 
 /// Code lines of one file's text, by the rules above.
 pub fn count(text: &str) -> usize {

@@ -84,7 +84,7 @@ fn default_manifest_loads() {
     assert_eq!(manifest.hypervisor.cmdline, "loglvl=info heartbeat=10");
     assert_eq!(manifest.qemu, QemuSettings { cpus: 4, memory_mib: 1024 });
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong", "console"]);
+    assert_eq!(names, ["xenstore", "hello", "worker", "ping", "pong", "console", "control"]);
     for (index, kib) in [(0, 1024), (5, 64)] {
         let service = &manifest.domains[index];
         assert_eq!(
@@ -92,6 +92,9 @@ fn default_manifest_loads() {
             (RestartPolicy::OnCrash.actions(), kib)
         );
     }
+    // The control domain comes back whatever stopped it, keeping nothing (issue 16).
+    let control = &manifest.domains[6];
+    assert_eq!((control.on_shutdown, control.preserved_kib), (RestartPolicy::Always.actions(), 0));
 }
 
 #[test]
@@ -678,7 +681,9 @@ fn the_linux_manifest_validates() {
     let manifest = Manifest::load(Path::new("linux.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(manifest.system.name, "linux");
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["xenstore", "console", "linux1", "linux2", "hello"]);
+    assert_eq!(names, ["xenstore", "console", "linux1", "linux2", "hello", "control", "linux3"]);
+    assert_eq!(manifest.domains[5].on_shutdown, RestartPolicy::Always.actions());
+    assert!(!manifest.domains[6].boot);
     assert_eq!(manifest.domains[1].source.module_name(), "console");
     for linux in &manifest.domains[2..4] {
         assert_eq!(linux.source.module_name(), "debian:linux-image-arm64");

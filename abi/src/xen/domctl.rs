@@ -430,6 +430,28 @@ pub struct xen_domctl_vcpuaffinity {
     pub cpumap_soft: xenctl_bitmap,
 }
 
+/// `xen/include/public/domctl.h`: `struct xen_domctl_getvcpuinfo` (`XEN_DOMCTL_getvcpuinfo`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct xen_domctl_getvcpuinfo {
+    /// IN: the vCPU.
+    pub vcpu: u32,
+    /// OUT: up (not brought down).
+    pub online: u8,
+    /// OUT: waiting for an event.
+    pub blocked: u8,
+    /// OUT: running on a pCPU now.
+    pub running: u8,
+    /// Implicit C padding before `cpu_time` (`uint64_aligned_t`), made explicit.
+    pub _pad: u8,
+    /// OUT: nanoseconds it has run.
+    pub cpu_time: u64,
+    /// OUT: the pCPU it runs or last ran on (`v->processor`).
+    pub cpu: u32,
+    /// Implicit C tail padding, made explicit.
+    pub _pad2: u32,
+}
+
 /// `xen/include/public/domctl.h`: `struct xen_domctl_max_vcpus`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]

@@ -71,7 +71,7 @@ fn check(what: &'static str, result: i64) -> Result<(), BuildError> {
 }
 
 /// Reads module `name` from the boot bundle.
-fn read_module(name: &str) -> Result<Vec<u8>, BuildError> {
+pub fn read_module(name: &str) -> Result<Vec<u8>, BuildError> {
     let mut index = 0;
     loop {
         let mut request = XenolithBundleInfo::new_zeroed();
@@ -238,6 +238,25 @@ pub fn build(
     vcpus: u32,
     args: &str,
 ) -> Result<u16, BuildError> {
+    let id = build_paused(0, module, ramdisk, memory_mib, vcpus, args)?;
+    if let Err(error) =
+        check("XEN_DOMCTL_unpausedomain", domctl(XEN_DOMCTL_unpausedomain, id, empty()).0)
+    {
+        let _ = domctl(XEN_DOMCTL_destroydomain, id, empty());
+        return Err(error);
+    }
+    Ok(id)
+}
+
+/// [`build`], as domain `id` (0: the core chooses), left paused.
+pub fn build_paused(
+    id: u16,
+    module: &str,
+    ramdisk: Option<&str>,
+    memory_mib: u64,
+    vcpus: u32,
+    args: &str,
+) -> Result<u16, BuildError> {
     if memory_mib < 2 || !memory_mib.is_multiple_of(2) {
         return Err(BuildError::Memory);
     }
@@ -256,7 +275,7 @@ pub fn build(
     let mut config = xen_domctl_createdomain::new_zeroed();
     config.max_vcpus = vcpus;
     config.flags = 0;
-    let (result, op) = domctl(XEN_DOMCTL_createdomain, 0, DomctlPayload::new(&config));
+    let (result, op) = domctl(XEN_DOMCTL_createdomain, id, DomctlPayload::new(&config));
     check("XEN_DOMCTL_createdomain", result)?;
     let id = op.domain;
     let built = (|| {
@@ -296,8 +315,7 @@ pub fn build(
         check(
             "XEN_DOMCTL_setvcpucontext",
             domctl(XEN_DOMCTL_setvcpucontext, id, DomctlPayload::new(&request)).0,
-        )?;
-        check("XEN_DOMCTL_unpausedomain", domctl(XEN_DOMCTL_unpausedomain, id, empty()).0)
+        )
     })();
     if let Err(error) = built {
         let _ = domctl(XEN_DOMCTL_destroydomain, id, empty());

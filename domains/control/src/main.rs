@@ -25,6 +25,10 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod builder;
 #[cfg(target_os = "none")]
+mod service;
+#[cfg(target_os = "none")]
+mod toolstack;
+#[cfg(target_os = "none")]
 mod xl;
 
 #[cfg(target_os = "none")]
@@ -89,6 +93,20 @@ mod control {
 
     fn main(info: &StartInfo) {
         println!("control: the control domain is up");
+        let batch = ["after", "dirty", "build"].iter().any(|key| info.bootarg(key).is_some());
+        if !batch {
+            // The service: xl at its console, for good.
+            let mut service = match crate::service::Service::start() {
+                Ok(service) => service,
+                Err(error) => return println!("control: FAIL starting the service: {error}"),
+            };
+            service.recover();
+            println!("control: xl ready; {} domains", service.control.ids().len());
+            if let Some(cfg) = info.bootarg("loop") {
+                service.create_destroy_loop(cfg, info);
+            }
+            service.serve();
+        }
         if let Some((after, mib)) = info.bootarg("after").and_then(|value| value.split_once(':')) {
             // Another domain still setting itself up would change the free pages counted below.
             let (Ok(after), Ok(mib)) = (after.parse::<u16>(), mib.parse::<u64>()) else {
@@ -112,10 +130,7 @@ mod control {
             },
             None => 0,
         };
-        let Some(module) = info.bootarg("build") else {
-            println!("control: nothing to build");
-            return;
-        };
+        let Some(module) = info.bootarg("build") else { return };
         let memory_mib: u64 =
             info.bootarg("memory").and_then(|value| value.parse().ok()).unwrap_or(16);
         let mut args = [0u8; 256];

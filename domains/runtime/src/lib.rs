@@ -34,6 +34,8 @@ pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;
 #[cfg(target_os = "none")]
+pub mod pvconsole;
+#[cfg(target_os = "none")]
 mod rt;
 #[cfg(target_os = "none")]
 pub mod smp;

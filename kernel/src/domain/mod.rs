@@ -96,6 +96,8 @@ pub struct Vcpu {
     pub state: VcpuState,
     /// Nanoseconds this vCPU has run, up to its last switch out.
     pub runtime_ns: u64,
+    /// The pCPU it runs or last ran on (Xen's `v->processor`).
+    pub processor: u32,
     /// It has a context to run (its domain's builder or PSCI CPU_ON gave it one).
     pub initialised: bool,
     /// Its redistributor and private interrupts.
@@ -127,6 +129,7 @@ impl Vcpu {
             context: VcpuContext::new(0, 0, index),
             state: VcpuState::Down,
             runtime_ns: 0,
+            processor: 0,
             initialised: false,
             vgic: xenolith_kernel::event::vgic::VgicCpu::new(),
             vcpu_info: (index == 0).then_some(shared_info),

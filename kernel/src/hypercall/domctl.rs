@@ -51,6 +51,7 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
     let read_only = matches!(
         op.cmd,
         dc::XEN_DOMCTL_getvcpuaffinity
+            | dc::XEN_DOMCTL_getvcpuinfo
             | private::XENOLITH_DOMCTL_BUNDLE_INFO
             | private::XENOLITH_DOMCTL_BUNDLE_MODULE
     ) || (op.cmd == dc::XEN_DOMCTL_scheduler_op
@@ -128,6 +129,19 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             let mut affinity: dc::xen_domctl_vcpuaffinity = op.u.read();
             vcpu_affinity(caller, target, op.cmd == dc::XEN_DOMCTL_setvcpuaffinity, &mut affinity)?;
             op.u.write(&affinity);
+            true
+        }
+        dc::XEN_DOMCTL_getvcpuinfo => {
+            // Xen's `XEN_DOMCTL_getvcpuinfo`: a vCPU past the domain's count is -EINVAL.
+            let mut info: dc::xen_domctl_getvcpuinfo = op.u.read();
+            let domain = caller.table.domain(target).ok_or(XenError::ESRCH)?;
+            let slot = *domain.vcpus.get(info.vcpu as usize).ok_or(XenError::EINVAL)?;
+            let vcpu = caller.table.vcpu(slot).ok_or(XenError::ESRCH)?;
+            info.online = u8::from(vcpu.state != VcpuState::Down);
+            info.blocked = u8::from(vcpu.state == VcpuState::Blocked);
+            info.running = u8::from(crate::sched::is_current(slot));
+            (info.cpu_time, info.cpu) = (vcpu.runtime_ns, vcpu.processor);
+            op.u.write(&info);
             true
         }
         dc::XEN_DOMCTL_scheduler_op => {

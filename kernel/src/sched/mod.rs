@@ -236,6 +236,7 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
     this.current.store(slot.unwrap_or(IDLE), Ordering::Release);
     let flag = next.is_some_and(|(_, _, domain)| domain.vm_assist & RUNSTATE_UPDATE_FLAG != 0);
     if let Some(vcpu) = slot.and_then(|slot| table.vcpu_mut(slot)) {
+        vcpu.processor = cpu as u32;
         vcpu.enter_runstate(RUNSTATE_running, now);
         if let Some(area) = vcpu.runstate_area {
             // Its translation is live now; a bad address is the guest's loss, as in Xen.

@@ -188,6 +188,14 @@ fn vcpuaffinity_layout() {
     });
 }
 
+/// `xen/include/public/domctl.h`: `struct xen_domctl_getvcpuinfo`.
+#[test]
+fn getvcpuinfo_layout() {
+    assert_layout!(xen_domctl_getvcpuinfo, size = 24, align = 8, {
+        vcpu @ 0, online @ 4, blocked @ 5, running @ 6, cpu_time @ 8, cpu @ 16,
+    });
+}
+
 /// `xen/include/public/domctl.h`: `struct xen_domctl_scheduler_op` and its union's members.
 #[test]
 fn scheduler_op_layout() {

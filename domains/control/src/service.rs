@@ -1,0 +1,167 @@
+//! The control domain as a service (no batch argument on its command line, as
+//! `images/default.toml` and `images/linux.toml` run it, with `restart = "always"`): xl's
+//! commands typed at its console (the input focus of the console domain), and a toolstack that
+//! keeps nothing it cannot rebuild.
+//!
+//! # What it keeps, and where
+//! Nothing in its own memory outlives it. The core knows every domain (`getdomaininfolist`);
+//! xenstore holds what libxl would keep there, written as libxl writes it:
+//! - `/local/domain/<id>/name`, and the console's frontend and backend directories
+//!   (`toolstack::console_device`), for a domain it created;
+//! - `/libxl/<id>/cfg`: the bundle module the domain was created from (what `xl list -l` and a
+//!   reboot read again);
+//! - [`INTENT`] = `<id> <cfg> <building|built|built-paused>` while `xl create` runs: written
+//!   before `XEN_DOMCTL_createdomain` (with that id), `built` once the domain and its records
+//!   are complete, and removed when the command ends.
+//!
+//! # Restart
+//! A new incarnation ([`Service::recover`]) reads [`INTENT`]: a domain still `building` there
+//! (half-built) is destroyed, its frames go back and its records with it; one `built` (built
+//! and recorded) is completed: unpaused, unless it was `xl create -p`. Then it serves. So a kill
+//! at any point of `xl create` or `xl destroy` leaves no half-built domain and no leaked frame
+//! (a destroy the kill cut short is finished by the core, which destroys a domain once asked;
+//! its records go when `VIRQ_DOM_EXC` says it is gone).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use xenolith_abi::xen::event_channel::VIRQ_DOM_EXC;
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_runtime::events::{self, Port};
+use xenolith_runtime::pvconsole::PvConsole;
+use xenolith_runtime::xenbus::Xenbus;
+use xenolith_runtime::{now_ns, println};
+
+use crate::toolstack::Control;
+
+/// The record of a creation in progress: `<id> <cfg module>`.
+pub const INTENT: &str = "/tool/xenolith/create";
+/// How long the service sleeps without input or a domain event (ns).
+const IDLE_NS: u64 = 100_000_000;
+
+/// The service's connections.
+pub struct Service {
+    /// The toolstack (xenstore client and domain operations).
+    pub control: Control,
+    console: Option<PvConsole>,
+    dom_exc: Port,
+}
+
+impl Service {
+    /// Connects to the event channels, xenstore and its console ring.
+    pub fn start() -> Result<Self, String> {
+        // (Connecting to xenstore maps the shared-info page for the event channels.)
+        let store = Xenbus::connect().map_err(|error| format!("xenstore: {error:?}"))?;
+        let dom_exc = events::bind_virq(VIRQ_DOM_EXC, 0)
+            .map_err(|error| format!("VIRQ_DOM_EXC: {error:?}"))?;
+        dom_exc.mask();
+        let console = PvConsole::open().ok();
+        if let Some(console) = &console {
+            console.port().mask();
+        }
+        Ok(Self { control: Control::new(store), console, dom_exc })
+    }
+
+    /// Completes or rolls back the creation a previous incarnation was in the middle of.
+    pub fn recover(&mut self) {
+        // Records of domains that went while nobody served.
+        self.control.domains_changed();
+        let Ok(intent) = self.control.store.read(INTENT) else { return };
+        let intent = String::from_utf8_lossy(&intent).into_owned();
+        let mut words = intent.split(' ');
+        let id = words.next().and_then(|word| word.parse::<u16>().ok());
+        let cfg = words.next().unwrap_or("");
+        let state = words.next().unwrap_or("building");
+        match id {
+            Some(id) if self.control.exists(id) && state.starts_with("built") => {
+                // Built and recorded: what is left of `xl create` is the unpause (not for -p).
+                println!("control: completing domain {id} (from {cfg}), built before the restart");
+                if state == "built" && self.control.is_paused(id) {
+                    let (result, _) = crate::xl::domctl(
+                        xenolith_abi::xen::domctl::XEN_DOMCTL_unpausedomain,
+                        id,
+                        crate::xl::empty(),
+                    );
+                    if result != 0 {
+                        println!("control: FAIL unpausing domain {id}: {result}");
+                    }
+                }
+            }
+            Some(id) if self.control.exists(id) => {
+                println!("control: rolling back domain {id} (from {cfg}), left half-built");
+                self.control.remove(id);
+            }
+            _ => println!("control: the creation of {cfg} had not begun: nothing to undo"),
+        }
+        let _ = self.control.store.rm(INTENT);
+    }
+
+    /// Restart testing (`loop=<cfg>`, `kills=<k>`, `seed=<s>`, `rounds=<r>`): `xl list`, then
+    /// create and destroy the domain of `cfg` round after round. While the core has restarted
+    /// this domain fewer than `k` times, a crash is injected at a random hypercall of the next
+    /// ~1.5 rounds (`hypercall::crash_after`, seeded by `s` and the restart count): a kill at a
+    /// random point of the loop. Each round prints the free pages after the destroy; after `r`
+    /// rounds of an incarnation that is not to be killed it prints `loop done` and serves.
+    pub fn create_destroy_loop(&mut self, cfg: &str, info: &xenolith_runtime::StartInfo) {
+        let number = |key: &str, default: u64| {
+            info.bootarg(key).and_then(|value| value.parse().ok()).unwrap_or(default)
+        };
+        let (kills, seed, rounds, span) =
+            (number("kills", 10), number("seed", 1), number("rounds", 3), number("span", 3000));
+        crate::toolstack::execute(&mut self.control, "xl list");
+        let restarts =
+            xenolith_runtime::hypercall::domain_info(DOMID_SELF).map_or(0, |i| i.restarts);
+        let killed = u64::from(restarts) < kills;
+        if killed {
+            // xorshift64* of the seed and the restart count: a point in the next `span` calls.
+            let mut x = (seed ^ (u64::from(restarts) << 32)).max(1);
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let at = 1 + x.wrapping_mul(0x2545_F491_4F6C_DD1D) % span;
+            println!("control: restart {restarts}: a kill is injected {at} hypercalls from now");
+            xenolith_runtime::hypercall::crash_after(at);
+        }
+        let name = cfg.trim_end_matches(".cfg");
+        for round in 0.. {
+            let before = xenolith_runtime::hypercall::calls();
+            // A domain left by a creation the last incarnation finished goes first.
+            if self.control.ids().into_iter().any(|id| self.control.name(id) == name) {
+                crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
+            }
+            crate::toolstack::execute(&mut self.control, &format!("xl create {cfg}"));
+            crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
+            let calls = xenolith_runtime::hypercall::calls() - before;
+            println!(
+                "control: loop round {round}: {calls} hypercalls, {} pages free",
+                crate::xl::free_pages()
+            );
+            if !killed && round + 1 >= rounds {
+                println!("control: loop done after {restarts} restarts");
+                return;
+            }
+        }
+    }
+
+    /// Serves forever: runs each line typed at its console as an xl command.
+    pub fn serve(&mut self) -> ! {
+        loop {
+            let ports: Vec<Port> =
+                self.console.iter().map(PvConsole::port).chain([self.dom_exc]).collect();
+            let _ = events::poll(&ports, now_ns() + IDLE_NS);
+            if self.dom_exc.take_pending() {
+                self.control.domains_changed();
+            }
+            let Some(console) = &mut self.console else { continue };
+            console.port().take_pending();
+            while let Some(line) = console.read_line() {
+                let line = line.trim();
+                if !line.is_empty() {
+                    crate::toolstack::execute(&mut self.control, line);
+                }
+                println!("control: xl> ");
+            }
+        }
+    }
+}

@@ -1,0 +1,594 @@
+//! The toolstack's operations over Xen's interfaces (libxl's role): domains built from the
+//! xl.cfg modules of the boot bundle, the xenstore entries libxl writes for them, destroying
+//! and the domain list.
+//!
+//! # xenstore, as libxl writes it (Xen 4.17 `tools/libs/light/`)
+//! - `/local/domain/<id>/name` (`libxl__domain_make`);
+//! - the primary console (`libxl__device_console_add` with `libxl__device_generic_add`):
+//!   frontend `/local/domain/<id>/console` (owned by the backend, the guest may read:
+//!   `backend`, `backend-id`, `limit` 1048576, `type` `xenconsoled`, `output` `pty`, `tty`,
+//!   `port`, `ring-ref`), backend `/local/domain/<b>/backend/console/<id>/0` (owned by the
+//!   backend, the guest may read: `frontend`, `frontend-id`, `online` 1, `state` 1 =
+//!   `XenbusStateInitialising`, `protocol` `vt100`), and libxl's copy under
+//!   `/libxl/<id>/device/console/0` (`frontend`, `backend`). The backend is the console domain.
+//! - `/libxl/<id>/cfg`: the bundle module it was created from, and `/libxl/<id>/start_time`
+//!   (seconds of system time; libxl keeps the JSON configuration under `/libxl/<id>/` and the
+//!   start time under `/vm/<uuid>/start_time`).
+//!
+//! Every entry of a domain goes when it is destroyed.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET};
+use xenolith_abi::xen::domctl::*;
+use xenolith_abi::xen::private::{
+    XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_DOMCTL_DOMAIN_INFO,
+};
+use xenolith_runtime::xenbus::{Access, Permission, Xenbus};
+use xenolith_runtime::{hypercall, println};
+use xenolith_xlcfg::DomainConfig;
+use zerocopy::FromZeros;
+
+use crate::service::INTENT;
+use crate::{builder, xl};
+
+use xenolith_abi::xen::sysctl::{xen_sysctl, SysctlPayload, XEN_SYSCTL_physinfo};
+use xenolith_abi::xen::version as ver;
+use xenolith_xl::{
+    ConsoleType, CpuMap, DomainInfo, LibxlError, NicRef, NodeInfo, PhysInfo, SchedParams,
+    Scheduler, ShutdownKind, ToolError, Toolstack, VcpuInfo, VersionInfo, Vif,
+};
+
+/// `LIBXL_XENCONSOLE_LIMIT`.
+const CONSOLE_LIMIT: u32 = 1_048_576;
+/// `XenbusStateInitialising`.
+const INITIALISING: u32 = 1;
+
+/// The toolstack: its xenstore connection (it keeps nothing else).
+pub struct Control {
+    /// xenstore.
+    pub store: Xenbus,
+    /// The configuration module the command being run read (`xl create`'s file).
+    last_cfg: String,
+    /// The command being run is `xl create -p` (the domain is to stay paused).
+    create_paused: bool,
+}
+
+impl Control {
+    /// A toolstack on `store`.
+    pub fn new(store: Xenbus) -> Self {
+        Self { store, last_cfg: String::new(), create_paused: false }
+    }
+
+    /// Whether domain `id` exists.
+    pub fn exists(&self, id: u16) -> bool {
+        xl::exists(id)
+    }
+
+    /// Whether domain `id` exists and is paused.
+    pub fn is_paused(&self, id: u16) -> bool {
+        let (result, op) = xl::domctl(XEN_DOMCTL_getdomaininfo, id, xl::empty());
+        let info = op.u.read::<xen_domctl_getdomaininfo>();
+        result == 0 && info.domain == id && info.flags & XEN_DOMINF_paused != 0
+    }
+
+    /// The core's record of domain `id` (name, capabilities, console port).
+    pub fn core_info(&self, id: u16) -> Option<XenolithDomainInfo> {
+        let request = XenolithDomainInfo::new_zeroed();
+        let (result, op) =
+            xl::domctl(XENOLITH_DOMCTL_DOMAIN_INFO, id, DomctlPayload::new(&request));
+        (result == 0).then(|| op.u.read::<XenolithDomainInfo>())
+    }
+
+    /// Every domain id, in order.
+    pub fn ids(&self) -> Vec<u16> {
+        let mut ids = Vec::new();
+        hypercall::for_each_domain(|info| ids.push(info.domain));
+        ids
+    }
+
+    /// A domain's name: xenstore's (libxl's) if it has one, else the core's.
+    pub fn name(&mut self, id: u16) -> String {
+        if let Ok(name) = self.store.read(&format!("/local/domain/{id}/name")) {
+            return String::from_utf8_lossy(&name).into_owned();
+        }
+        let Some(info) = self.core_info(id) else { return format!("d{id}") };
+        let end = info.name.iter().position(|&byte| byte == 0).unwrap_or(info.name.len());
+        String::from_utf8_lossy(&info.name[..end]).into_owned()
+    }
+
+    /// The console domain's id, if there is one.
+    fn console_backend(&self) -> Option<u16> {
+        self.ids().into_iter().find(|&id| {
+            self.core_info(id).is_some_and(|info| info.capabilities & XENOLITH_CAP_CONSOLE != 0)
+        })
+    }
+
+    /// The lowest domain id nobody holds (0 is never asked for: it means "any" to the core).
+    fn free_id(&self) -> u16 {
+        let ids = self.ids();
+        (1..).find(|id| !ids.contains(id)).unwrap_or(u16::MAX)
+    }
+
+    /// Builds domain `config` (from bundle module `cfg`) and writes its records, leaving it
+    /// paused. [`INTENT`] says `building` from before it exists, then `built` (or
+    /// `built-paused` for `xl create -p`) until the command ends, so a restarted control domain
+    /// undoes or finishes it. Returns its id.
+    pub fn create(&mut self, config: &DomainConfig, cfg: &str) -> Result<u16, String> {
+        let kernel = config.kernel.as_deref().ok_or("no `kernel' given")?;
+        let refused = [
+            (!config.vifs.is_empty(), "vif (no network backend yet)"),
+            (!config.disks.is_empty(), "disk (no block backend yet)"),
+            (!config.iomem.is_empty() || !config.irqs.is_empty(), "iomem/irqs (no passthrough)"),
+            (!config.dtdevs.is_empty(), "dtdev (no passthrough)"),
+        ];
+        if let Some((_, what)) = refused.iter().find(|(given, _)| *given) {
+            return Err(format!("{what} is not supported"));
+        }
+        let id = self.free_id();
+        let intent = |state: &str| format!("{id} {cfg} {state}");
+        let fail = |error| format!("xenstore: {error:?}");
+        self.store.write(INTENT, intent("building").as_bytes()).map_err(fail)?;
+        let cmdline = config.cmdline.as_deref().unwrap_or("");
+        let built = builder::build_paused(
+            id,
+            kernel,
+            config.ramdisk.as_deref(),
+            config.memory_mib,
+            config.vcpus,
+            cmdline,
+        );
+        if let Err(error) = built {
+            let _ = self.store.rm(INTENT);
+            return Err(format!("{error}"));
+        }
+        let finished = self
+            .set_scheduling(id, config)
+            .and_then(|()| self.write_records(id, cfg))
+            .and_then(|()| {
+                let built = if self.create_paused { "built-paused" } else { "built" };
+                self.store.write(INTENT, intent(built).as_bytes()).map_err(fail)
+            });
+        if let Err(error) = finished {
+            self.remove(id);
+            let _ = self.store.rm(INTENT);
+            return Err(error);
+        }
+        Ok(id)
+    }
+
+    /// The credit2 weight and cap of `config` for domain `id`.
+    fn set_scheduling(&mut self, id: u16, config: &DomainConfig) -> Result<(), String> {
+        let mut op = xen_domctl_scheduler_op::new_zeroed();
+        op.sched_id = XEN_SCHEDULER_CREDIT2;
+        op.cmd = XEN_DOMCTL_SCHEDOP_putinfo;
+        let cap = u16::try_from(config.cap).map_err(|_| "cap out of range")?;
+        op.u.write(&xen_domctl_sched_credit2 { weight: config.weight, cap });
+        match xl::domctl(XEN_DOMCTL_scheduler_op, id, DomctlPayload::new(&op)).0 {
+            0 => Ok(()),
+            error => Err(format!("setting domain {id}'s weight and cap failed with {error}")),
+        }
+    }
+
+    /// Writes the xenstore entries libxl writes for domain `id` (module doc), created from
+    /// bundle module `cfg`.
+    pub fn write_records(&mut self, id: u16, cfg: &str) -> Result<(), String> {
+        let name = {
+            let bytes = builder::read_module(cfg).map_err(|e| format!("{e}"))?;
+            let text = core::str::from_utf8(&bytes).map_err(|_| "not UTF-8")?;
+            xenolith_xlcfg::parse_domain(text).map_err(|e| format!("{e}"))?.config.name
+        };
+        let store = &mut self.store;
+        let fail = |error| format!("xenstore: {error:?}");
+        store.write(&format!("/local/domain/{id}/name"), name.as_bytes()).map_err(fail)?;
+        store.write(&format!("/libxl/{id}/cfg"), cfg.as_bytes()).map_err(fail)?;
+        let start = xenolith_runtime::now_ns() / 1_000_000_000;
+        store
+            .write(&format!("/libxl/{id}/start_time"), format!("{start}").as_bytes())
+            .map_err(fail)?;
+        let Some(backend) = self.console_backend() else { return Ok(()) };
+        let info = self.core_info(id).ok_or("the domain is gone")?;
+        let store = &mut self.store;
+        let front = format!("/local/domain/{id}/console");
+        let back = format!("/local/domain/{backend}/backend/console/{id}/0");
+        let owned_by_backend = [
+            Permission { domid: backend, access: Access::None },
+            Permission { domid: id, access: Access::Read },
+        ];
+        let front_entries = [
+            ("backend", back.clone()),
+            ("backend-id", format!("{backend}")),
+            ("limit", format!("{CONSOLE_LIMIT}")),
+            ("type", "xenconsoled".into()),
+            ("output", "pty".into()),
+            ("tty", String::new()),
+            ("port", format!("{}", info.console_port)),
+            ("ring-ref", format!("{}", GUEST_MAGIC_BASE / 4096 + GUEST_MAGIC_CONSOLE_PFN_OFFSET)),
+        ];
+        let back_entries = [
+            ("frontend", front.clone()),
+            ("frontend-id", format!("{id}")),
+            ("online", "1".into()),
+            ("state", format!("{INITIALISING}")),
+            ("protocol", "vt100".into()),
+        ];
+        for (directory, entries) in [(&front, &front_entries[..]), (&back, &back_entries[..])] {
+            store.mkdir(directory).map_err(fail)?;
+            store.set_perms(directory, &owned_by_backend).map_err(fail)?;
+            for (key, value) in entries {
+                store.write(&format!("{directory}/{key}"), value.as_bytes()).map_err(fail)?;
+            }
+        }
+        let libxl = format!("/libxl/{id}/device/console/0");
+        store.write(&format!("{libxl}/frontend"), front.as_bytes()).map_err(fail)?;
+        store.write(&format!("{libxl}/backend"), back.as_bytes()).map_err(fail)?;
+        Ok(())
+    }
+
+    /// Removes domain `id`'s xenstore entries (module doc).
+    pub fn remove_records(&mut self, id: u16) {
+        let backend = self.console_backend();
+        for path in [
+            format!("/local/domain/{id}/console"),
+            format!("/local/domain/{id}/name"),
+            format!("/libxl/{id}"),
+        ] {
+            let _ = self.store.rm(&path);
+        }
+        if let Some(backend) = backend {
+            let _ = self.store.rm(&format!("/local/domain/{backend}/backend/console/{id}"));
+        }
+    }
+
+    /// Destroys domain `id`, waits until it is gone and removes its records.
+    pub fn remove(&mut self, id: u16) -> bool {
+        let gone = xl::destroy(id, 50_000_000).is_ok();
+        self.remove_records(id);
+        gone
+    }
+
+    /// Domains came or went: the records of those gone are removed (a domain the core
+    /// destroyed after it shut down).
+    pub fn domains_changed(&mut self) {
+        let ids = self.ids();
+        let Ok(recorded) = self.store.directory("/libxl") else { return };
+        for id in recorded.iter().filter_map(|name| name.parse::<u16>().ok()) {
+            if !ids.contains(&id) {
+                println!("control: domain {id} is gone; its records go too");
+                self.remove_records(id);
+            }
+        }
+    }
+}
+
+/// A libxl failure with the sentence it would log.
+fn failure(code: LibxlError, reason: impl Into<String>) -> ToolError {
+    ToolError::because(code, reason)
+}
+
+/// A domctl's result as a libxl error (`-ESRCH`: no such domain).
+fn domctl_result(what: &str, id: u16, result: i64) -> Result<(), ToolError> {
+    match result {
+        0 => Ok(()),
+        -3 => Err(failure(LibxlError::DomainNotFound, format!("domain {id} not found"))),
+        error => Err(failure(LibxlError::Fail, format!("{what} of domain {id} failed: {error}"))),
+    }
+}
+
+/// A NUL-terminated string from a `xen_version` buffer.
+fn version_string(cmd: u32, size: usize) -> String {
+    let mut buffer = alloc::vec![0u8; size];
+    if hypercall::xen_version(cmd, buffer.as_mut_ptr() as u64) < 0 {
+        return String::new();
+    }
+    let end = buffer.iter().position(|&byte| byte == 0).unwrap_or(size);
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+impl Toolstack for Control {
+    fn list_domains(&mut self) -> Result<Vec<DomainInfo>, ToolError> {
+        let mut infos = Vec::new();
+        hypercall::for_each_domain(|info| infos.push(*info));
+        let mut domains = Vec::new();
+        for info in infos {
+            let name = self.name(info.domain);
+            let mut domain = DomainInfo::from_getdomaininfo(&info, name);
+            // Service domains are never stopped by `shutdown -a` (xl's `never_stop`).
+            domain.never_stop |= self.core_info(info.domain).is_some_and(|i| i.capabilities != 0);
+            domains.push(domain);
+        }
+        Ok(domains)
+    }
+
+    fn domain_config(&mut self, domid: u16) -> Option<DomainConfig> {
+        let cfg = self.store.read(&format!("/libxl/{domid}/cfg")).ok()?;
+        let bytes = builder::read_module(core::str::from_utf8(&cfg).ok()?).ok()?;
+        Some(xenolith_xlcfg::parse_domain(core::str::from_utf8(&bytes).ok()?).ok()?.config)
+    }
+
+    fn vcpus(&mut self, domid: u16) -> Result<Vec<VcpuInfo>, ToolError> {
+        let nr_cpus = self.physinfo()?.nr_cpus;
+        let mut vcpus = Vec::new();
+        for vcpu in 0.. {
+            let request = xen_domctl_getvcpuinfo {
+                vcpu,
+                online: 0,
+                blocked: 0,
+                running: 0,
+                _pad: 0,
+                cpu_time: 0,
+                cpu: 0,
+                _pad2: 0,
+            };
+            let (result, op) =
+                xl::domctl(XEN_DOMCTL_getvcpuinfo, domid, DomctlPayload::new(&request));
+            if result == -22 && vcpu > 0 {
+                break;
+            }
+            domctl_result("getvcpuinfo", domid, result)?;
+            let info = op.u.read::<xen_domctl_getvcpuinfo>();
+            let (hard, soft) = affinity(domid, vcpu, nr_cpus)?;
+            vcpus.push(VcpuInfo {
+                vcpuid: vcpu,
+                cpu: info.cpu,
+                online: info.online != 0,
+                blocked: info.blocked != 0,
+                running: info.running != 0,
+                vcpu_time: info.cpu_time,
+                cpumap: hard,
+                cpumap_soft: soft,
+            });
+        }
+        Ok(vcpus)
+    }
+
+    fn set_vcpu_affinity(
+        &mut self,
+        domid: u16,
+        vcpu: u32,
+        hard: Option<&CpuMap>,
+        soft: Option<&CpuMap>,
+    ) -> Result<(), ToolError> {
+        let nr_cpus = self.physinfo()?.nr_cpus;
+        let (current_hard, current_soft) = affinity(domid, vcpu, nr_cpus)?;
+        let (hard, soft) = (hard.unwrap_or(&current_hard), soft.unwrap_or(&current_soft));
+        let request = xen_domctl_vcpuaffinity {
+            vcpu,
+            flags: XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT,
+            cpumap_hard: bitmap(hard),
+            cpumap_soft: bitmap(soft),
+        };
+        let result = xl::domctl(XEN_DOMCTL_setvcpuaffinity, domid, DomctlPayload::new(&request)).0;
+        domctl_result("setvcpuaffinity", domid, result)
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<String, ToolError> {
+        let bytes = builder::read_module(path).map_err(|_| {
+            failure(LibxlError::NotFound, "No such file or directory (not in the boot bundle)")
+        })?;
+        self.last_cfg = String::from(path);
+        String::from_utf8(bytes).map_err(|_| failure(LibxlError::Inval, "not UTF-8 text"))
+    }
+
+    fn create(&mut self, config: &DomainConfig) -> Result<u16, ToolError> {
+        let cfg = core::mem::take(&mut self.last_cfg);
+        Control::create(self, config, &cfg).map_err(|reason| failure(LibxlError::Fail, reason))
+    }
+
+    fn destroy(&mut self, domid: u16) -> Result<(), ToolError> {
+        if !self.exists(domid) {
+            return Err(ToolError::new(LibxlError::DomainNotFound));
+        }
+        if self.remove(domid) {
+            Ok(())
+        } else {
+            Err(failure(LibxlError::Fail, format!("domain {domid} is still there")))
+        }
+    }
+
+    fn pause(&mut self, domid: u16) -> Result<(), ToolError> {
+        domctl_result("pause", domid, xl::domctl(XEN_DOMCTL_pausedomain, domid, xl::empty()).0)
+    }
+
+    fn unpause(&mut self, domid: u16) -> Result<(), ToolError> {
+        domctl_result("unpause", domid, xl::domctl(XEN_DOMCTL_unpausedomain, domid, xl::empty()).0)
+    }
+
+    fn shutdown(&mut self, domid: u16, kind: ShutdownKind) -> Result<(), ToolError> {
+        // libxl's PV control protocol: the guest advertises `control/feature-*` and watches
+        // `control/shutdown`.
+        let (feature, word) = match kind {
+            ShutdownKind::Poweroff => ("feature-poweroff", "poweroff"),
+            ShutdownKind::Reboot => ("feature-reboot", "reboot"),
+        };
+        let control = format!("/local/domain/{domid}/control");
+        if self.store.read(&format!("{control}/{feature}")).ok().as_deref() != Some(b"1") {
+            return Err(failure(LibxlError::NoParavirt, "PV control interface not available"));
+        }
+        self.store
+            .write(&format!("{control}/shutdown"), word.as_bytes())
+            .map_err(|error| failure(LibxlError::Fail, format!("xenstore: {error:?}")))
+    }
+
+    fn wait(&mut self) {
+        let _ = xenolith_runtime::events::poll(&[], xenolith_runtime::now_ns() + 100_000_000);
+    }
+
+    fn console(
+        &mut self,
+        _domid: u16,
+        _console: Option<ConsoleType>,
+        _number: i32,
+    ) -> Result<(), ToolError> {
+        Err(failure(
+            LibxlError::Ni,
+            "the console domain holds the input focus: press Ctrl-] three times to move it",
+        ))
+    }
+
+    fn sched_params(&mut self, domid: u16) -> Result<SchedParams, ToolError> {
+        let mut op = xen_domctl_scheduler_op::new_zeroed();
+        op.sched_id = XEN_SCHEDULER_CREDIT2;
+        op.cmd = XEN_DOMCTL_SCHEDOP_getinfo;
+        let (result, answer) = xl::domctl(XEN_DOMCTL_scheduler_op, domid, DomctlPayload::new(&op));
+        domctl_result("scheduler_op", domid, result)?;
+        let credit2: xen_domctl_sched_credit2 = answer.u.read::<xen_domctl_scheduler_op>().u.read();
+        Ok(SchedParams {
+            sched: Scheduler::Credit2,
+            weight: i32::from(credit2.weight),
+            cap: i32::from(credit2.cap),
+        })
+    }
+
+    fn set_sched_params(
+        &mut self,
+        domid: u16,
+        weight: Option<u16>,
+        cap: Option<u16>,
+    ) -> Result<(), ToolError> {
+        let current = self.sched_params(domid)?;
+        let mut op = xen_domctl_scheduler_op::new_zeroed();
+        op.sched_id = XEN_SCHEDULER_CREDIT2;
+        op.cmd = XEN_DOMCTL_SCHEDOP_putinfo;
+        op.u.write(&xen_domctl_sched_credit2 {
+            weight: weight.unwrap_or(current.weight as u16),
+            cap: cap.unwrap_or(current.cap as u16),
+        });
+        domctl_result(
+            "scheduler_op",
+            domid,
+            xl::domctl(XEN_DOMCTL_scheduler_op, domid, DomctlPayload::new(&op)).0,
+        )
+    }
+
+    fn credit2_ratelimit(&mut self) -> Result<u32, ToolError> {
+        // The core's credit2 rate limit is fixed (`sched::credit2::RATELIMIT`, 1 ms).
+        Ok(1000)
+    }
+
+    fn set_credit2_ratelimit(&mut self, _ratelimit_us: u32) -> Result<(), ToolError> {
+        Err(failure(LibxlError::Ni, "the credit2 rate limit is fixed at 1000 us in Xenolith"))
+    }
+
+    fn physinfo(&mut self) -> Result<PhysInfo, ToolError> {
+        let mut op = xen_sysctl {
+            cmd: XEN_SYSCTL_physinfo,
+            interface_version: 0,
+            u: SysctlPayload::new(&[0u64; 16]),
+        };
+        match hypercall::sysctl(&mut op) {
+            0 => Ok(PhysInfo::from_physinfo(&op.u.read())),
+            error => Err(failure(LibxlError::Fail, format!("physinfo failed: {error}"))),
+        }
+    }
+
+    fn version_info(&mut self) -> Result<VersionInfo, ToolError> {
+        let version = hypercall::xen_version(ver::XENVER_version, 0);
+        let mut compile = [0u8; 144];
+        hypercall::xen_version(ver::XENVER_compile_info, compile.as_mut_ptr() as u64);
+        let text = |bytes: &[u8]| {
+            let end = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        };
+        Ok(VersionInfo {
+            xen_version_major: (version >> 16) as i32,
+            xen_version_minor: (version & 0xffff) as i32,
+            xen_version_extra: version_string(ver::XENVER_extraversion, 16),
+            compiler: text(&compile[..64]),
+            compile_by: text(&compile[64..80]),
+            compile_domain: text(&compile[80..112]),
+            compile_date: text(&compile[112..144]),
+            capabilities: version_string(ver::XENVER_capabilities, 1024),
+            changeset: version_string(ver::XENVER_changeset, 64),
+            virt_start: 0,
+            pagesize: hypercall::xen_version(ver::XENVER_pagesize, 0) as u32,
+            commandline: version_string(ver::XENVER_commandline, 1024),
+            build_id: String::new(),
+        })
+    }
+
+    fn node_info(&mut self) -> NodeInfo {
+        NodeInfo {
+            host: String::from("control"),
+            release: String::from(env!("CARGO_PKG_VERSION")),
+            version: String::from("xenolith control domain"),
+            machine: String::from("aarch64"),
+        }
+    }
+
+    fn scheduler(&mut self) -> Result<Scheduler, ToolError> {
+        Ok(Scheduler::Credit2)
+    }
+
+    fn console_ring(&mut self, _clear: bool) -> Result<String, ToolError> {
+        Err(failure(LibxlError::Ni, "the core keeps no console ring (its lines go to the UART)"))
+    }
+
+    fn set_memory_target(&mut self, domid: u16, target_kb: u64) -> Result<(), ToolError> {
+        // libxl's `libxl_set_memory_target`: the balloon driver's target in xenstore.
+        let path = format!("/local/domain/{domid}/memory/target");
+        self.store
+            .write(&path, format!("{target_kb}").as_bytes())
+            .map_err(|error| failure(LibxlError::Fail, format!("xenstore: {error:?}")))
+    }
+
+    fn uptime(&mut self, domid: u16) -> Option<u64> {
+        let start = self.store.read(&format!("/libxl/{domid}/start_time")).ok()?;
+        let start: u64 = core::str::from_utf8(&start).ok()?.parse().ok()?;
+        Some(u64::from(self.time_of_day()).saturating_sub(start))
+    }
+
+    fn time_of_day(&mut self) -> u32 {
+        (xenolith_runtime::now_ns() / 1_000_000_000) as u32
+    }
+
+    fn network_attach(&mut self, _domid: u16, _vif: &Vif) -> Result<(), ToolError> {
+        Err(failure(LibxlError::Ni, "no network backend (netback) exists yet"))
+    }
+
+    fn network_detach(&mut self, _domid: u16, _device: &NicRef) -> Result<(), ToolError> {
+        Err(failure(LibxlError::Ni, "no network backend (netback) exists yet"))
+    }
+}
+
+/// A vCPU's hard and soft affinity (`XEN_DOMCTL_getvcpuaffinity`).
+fn affinity(domid: u16, vcpu: u32, nr_cpus: u32) -> Result<(CpuMap, CpuMap), ToolError> {
+    let (hard, soft) = (CpuMap::new(nr_cpus), CpuMap::new(nr_cpus));
+    let request = xen_domctl_vcpuaffinity {
+        vcpu,
+        flags: XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT,
+        cpumap_hard: bitmap(&hard),
+        cpumap_soft: bitmap(&soft),
+    };
+    let result = xl::domctl(XEN_DOMCTL_getvcpuaffinity, domid, DomctlPayload::new(&request)).0;
+    domctl_result("getvcpuaffinity", domid, result)?;
+    Ok((hard, soft))
+}
+
+/// A `xenctl_bitmap` over `map`'s bytes (the core writes through it for a get).
+fn bitmap(map: &CpuMap) -> xenctl_bitmap {
+    xenctl_bitmap {
+        bitmap: xenolith_abi::xen::hypercall::GuestHandle::new(map.bytes().as_ptr() as u64),
+        nr_bits: map.size() * 8,
+        _pad: 0,
+    }
+}
+
+/// Runs one line typed at the console as an xl command, printing what xl prints.
+pub fn execute(control: &mut Control, line: &str) {
+    let mut out = String::new();
+    let result = xenolith_xl::parse(line).and_then(|command| {
+        control.create_paused = matches!(&command, xenolith_xl::Command::Create(c) if c.paused);
+        xenolith_xl::run(&command, control, &mut out)
+    });
+    // Whatever the command did is over: no creation is in flight any more.
+    let _ = control.store.rm(INTENT);
+    if let Err(error) = result {
+        out.push_str(&error.text);
+    }
+    for text in out.lines() {
+        println!("{text}");
+    }
+}
