@@ -38,8 +38,9 @@ cargo xtask <command>
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
-  bench [fastpath|smp|boot]        deterministic figures under QEMU -icount shift=0 (or only
-                                   issue 15's fast-path table, SMP scaling, or boot)
+  bench [fastpath|smp|boot|xl]     deterministic figures under QEMU -icount shift=0 (or only
+                                   issue 15's fast-path table, SMP scaling, boot, or xl create
+                                   and the control domain's restart)
 ";
 
 fn main() -> ExitCode {
@@ -99,6 +100,10 @@ fn dispatch(args: &[String]) -> Result<()> {
                 qemu::ensure_installed()?;
                 fastpath_figures(&workspace::root(), Duration::from_secs(300))
             }
+            [only] if only == "xl" => {
+                qemu::ensure_installed()?;
+                xl_figures(&workspace::root(), Duration::from_secs(300))
+            }
             [only] if only == "boot" => {
                 qemu::ensure_installed()?;
                 let image = workspace::build_system(&default_manifest(), CoreOptions::default())?;
@@ -108,7 +113,7 @@ fn dispatch(args: &[String]) -> Result<()> {
                 qemu::ensure_installed()?;
                 smp_figures(&workspace::root(), Duration::from_secs(300))
             }
-            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot]"),
+            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot|xl]"),
         },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -500,6 +505,59 @@ fn bench() -> Result<()> {
     )?;
     let instructions = (first.saturating_sub(start)) * 1_000_000_000 / frequency.max(1);
     println!("figure: domain creation by the control domain (16 MiB, image from the bundle) to the guest's first instruction: {instructions} instructions");
+    drop(running);
+    xl_figures(&root, timeout)
+}
+
+/// Issue 16's figures (`tests/manifests/bench-xl.toml`, one pCPU, `-icount shift=0`): `xl create`
+/// of a 64 MiB guest to its first instruction, and the control domain's kill-to-serving
+/// downtime (an injected crash to its next `xl ready`), over its create/destroy loop.
+fn xl_figures(root: &std::path::Path, timeout: Duration) -> Result<()> {
+    let system = workspace::build_system(
+        &root.join("tests/manifests/bench-xl.toml"),
+        CoreOptions::default(),
+    )?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    let frequency = number_after(
+        &running.wait_for("counter at", timeout).map_err(anyhow::Error::msg)?,
+        "counter at ",
+    )?;
+    let ns = |ticks: u64| ticks * 1_000_000_000 / frequency.max(1);
+    let (mut creations, mut downtimes) = (Vec::new(), Vec::new());
+    let (mut create_at, mut crashed_at) = (None, None);
+    loop {
+        let line = match running.next_line(timeout).map_err(anyhow::Error::msg)? {
+            Some(line) => line,
+            None => bail!("bench xl: no `loop done` within {timeout:?}"),
+        };
+        if line.contains("xl create at counter ") {
+            create_at = Some(number_after(&line, "at counter ")?);
+        } else if line.contains("big: first instruction at counter ") {
+            let first = number_after(&line, "at counter ")?;
+            creations.extend(create_at.take().map(|start| ns(first.saturating_sub(start))));
+        } else if line.contains("crash injected at counter ") {
+            crashed_at = Some(number_after(&line, "at counter ")?);
+        } else if line.contains("control: xl ready") {
+            let ready = number_after(&line, "at counter ")?;
+            downtimes.extend(crashed_at.take().map(|crash| ns(ready.saturating_sub(crash))));
+            create_at = None;
+        } else if line.contains("control: loop done") {
+            break;
+        }
+    }
+    for (what, values) in [
+        ("`xl create` of a 64 MiB guest to its first instruction", &mut creations),
+        ("control domain kill-to-serving downtime", &mut downtimes),
+    ] {
+        ensure!(!values.is_empty(), "bench xl: no {what} measured");
+        values.sort_unstable();
+        let (count, median) = (values.len(), values[values.len() / 2]);
+        println!(
+            "figure: {what} over {count} (instructions): min {}, median {median}, max {}",
+            values[0],
+            values[count - 1]
+        );
+    }
     Ok(())
 }
 

@@ -101,7 +101,8 @@ mod control {
                 Err(error) => return println!("control: FAIL starting the service: {error}"),
             };
             service.recover();
-            println!("control: xl ready; {} domains", service.control.ids().len());
+            let (domains, now) = (service.control.ids().len(), crate::service::counter());
+            println!("control: xl ready; {domains} domains, at counter {now}");
             if let Some(cfg) = info.bootarg("loop") {
                 service.create_destroy_loop(cfg, info);
             }

@@ -40,6 +40,16 @@ pub const INTENT: &str = "/tool/xenolith/create";
 /// How long the service sleeps without input or a domain event (ns).
 const IDLE_NS: u64 = 100_000_000;
 
+/// The virtual counter (for the figures `cargo xtask bench xl` reads).
+pub fn counter() -> u64 {
+    let now: u64;
+    // SAFETY: reading the virtual counter has no side effect; the ISB only orders it.
+    unsafe {
+        core::arch::asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack))
+    };
+    now
+}
+
 /// The service's connections.
 pub struct Service {
     /// The toolstack (xenstore client and domain operations).
@@ -130,7 +140,18 @@ impl Service {
             if self.control.ids().into_iter().any(|id| self.control.name(id) == name) {
                 crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
             }
+            println!("control: loop round {round}: xl create at counter {}", counter());
             crate::toolstack::execute(&mut self.control, &format!("xl create {cfg}"));
+            // It runs before it goes (its first instruction is a figure of `bench xl`).
+            let created = self.control.ids().into_iter().find(|&id| self.control.name(id) == name);
+            for _ in 0..100_000 {
+                let ran =
+                    created.and_then(|id| xenolith_runtime::hypercall::getdomaininfo(id).ok());
+                if ran.is_none_or(|info| info.cpu_time > 0) {
+                    break;
+                }
+                xenolith_runtime::hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
+            }
             crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
             let calls = xenolith_runtime::hypercall::calls() - before;
             println!(

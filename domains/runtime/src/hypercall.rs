@@ -52,6 +52,10 @@ pub fn crash_after(calls: u64) {
 
 /// Crashes this domain (`SCHEDOP_shutdown` with `SHUTDOWN_crash`); never returns.
 fn crash_now() -> ! {
+    let now: u64;
+    // SAFETY: reading the virtual counter has no side effect; the ISB only orders it.
+    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack)) };
+    crate::println!("runtime: crash injected at counter {now}");
     let reason = xenolith_abi::xen::sched::sched_shutdown {
         reason: xenolith_abi::xen::sched::SHUTDOWN_crash,
     };
