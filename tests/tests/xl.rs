@@ -44,6 +44,14 @@ fn xl_at_the_control_domains_console_lists_and_destroys() {
     println!("{}", wait(&mut running, "Cpupool Pool-0"));
     type_line(&mut running, "xl info");
     let free = wait(&mut running, "free_memory ");
+    // Bad configurations are refused at their line and column, and nothing is built.
+    type_line(&mut running, "xl create made.cfg memory=4096");
+    println!("{}", wait(&mut running, "memory: 4096 MiB is more than the"));
+    type_line(&mut running, "xl create made.cfg vcpus=[1");
+    println!("{}", wait(&mut running, "made.cfg:"));
+    type_line(&mut running, "xl info");
+    let after_bad = wait(&mut running, "free_memory ");
+    assert_eq!(after_bad.rsplit(':').next(), free.rsplit(':').next(), "{free} / {after_bad}");
     type_line(&mut running, "xl create made.cfg");
     wait(&mut running, "Parsing config from made.cfg");
     wait(&mut running, "made: progress 1");

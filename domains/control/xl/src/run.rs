@@ -225,6 +225,19 @@ fn create(c: &Create, ts: &mut impl Toolstack, out: &mut impl Write) -> Result<(
             config.name
         )));
     }
+    // Memory beyond what is free is refused at the `memory` key, before anything is built
+    // (Xenolith's: libxl finds out when it fails to allocate, and leaves xl to clean up).
+    if let Ok(physinfo) = ts.physinfo() {
+        let free_mib = physinfo.free_pages / 256;
+        if config.memory_mib > free_mib {
+            let settings = xenolith_xlcfg::parse(&text).unwrap_or_default();
+            let at = settings.get("memory").map_or(settings.end, |s| s.value.pos());
+            return Err(XlError::failure(format!(
+                "{path}:{}:{}: memory: {} MiB is more than the {free_mib} MiB free\n",
+                at.line, at.column, config.memory_mib
+            )));
+        }
+    }
     let id = ts
         .create(config)
         .map_err(|e| failed(&e, &format!("create failed (rc={})\n", e.code.rc())))?;

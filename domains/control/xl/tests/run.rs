@@ -468,7 +468,10 @@ fn network_devices() {
 fn create() {
     let mut fake = Fake::default();
     assert_eq!(ok(&mut fake, "create /etc/xen/new.cfg"), "Parsing config from /etc/xen/new.cfg\n");
-    assert_eq!(fake.calls, ["read /etc/xen/new.cfg", "create new 128 MiB", "unpause 7"]);
+    assert_eq!(
+        fake.calls,
+        ["read /etc/xen/new.cfg", "physinfo", "create new 128 MiB", "unpause 7"]
+    );
     let config = &fake.configs[0].1;
     assert_eq!((config.vcpus, config.kernel.as_deref()), (2, Some("/boot/Image")));
     // The same name again: libxl refuses it before building anything.
@@ -479,7 +482,10 @@ fn create() {
     // KEY=VALUE words are lines after the file's; -p leaves it paused, -c connects, -q is quiet.
     let mut fake = Fake::default();
     assert_eq!(ok(&mut fake, "create -q -p -c /etc/xen/new.cfg name='other' memory=64"), "");
-    assert_eq!(fake.calls, ["read /etc/xen/new.cfg", "create other 64 MiB", "console 7 None 0"]);
+    assert_eq!(
+        fake.calls,
+        ["read /etc/xen/new.cfg", "physinfo", "create other 64 MiB", "console 7 None 0"]
+    );
 }
 
 #[test]
@@ -500,6 +506,13 @@ fn create_errors() {
         "Parsing config from warn.cfg\n\
          warn.cfg:2:1: warning: key `weight' is not used by Xenolith and ignored (xl's key is `cpu_weight')\n"
     );
+    // More memory than is free (781 MiB here): refused at the key, nothing built.
+    fake.files.push(("big.cfg".into(), "name = \"big\"\n\nmemory = 1024\n".into()));
+    let (_, e) = fails(&mut fake, "create big.cfg");
+    assert_eq!(e, "big.cfg:3:10: memory: 1024 MiB is more than the 781 MiB free\n");
+    let (_, e) = fails(&mut fake, "create big.cfg memory=900");
+    assert!(e.starts_with("big.cfg:5:8: memory: 900 MiB is more than"), "{e}");
+    assert!(!fake.calls.iter().any(|call| call.starts_with("create big")), "{:?}", fake.calls);
     let mut fake = Fake { failing: vec!["create"], ..Fake::default() };
     assert_eq!(
         fails(&mut fake, "create /etc/xen/new.cfg").1,
