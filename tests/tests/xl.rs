@@ -123,3 +123,40 @@ fn ten_control_domain_kills_lose_no_guest_leak_no_frame_and_leave_no_half_built_
         wait(&mut running, &format!("{guest}: progress"));
     }
 }
+
+/// Each domain's share (percent of one pCPU) in the next heartbeat's `shares:` line (the core's
+/// own accounting of run time, as in tests/tests/scheduling.rs).
+fn shares_of(running: &mut Running, a: &str, b: &str) -> (f64, f64) {
+    let line = wait(running, "shares: ");
+    let share = |name: &str| {
+        let entry = line.split(", ").find(|entry| entry.split_whitespace().nth(1) == Some(name));
+        let percent = entry.and_then(|entry| entry.split_whitespace().nth(2));
+        percent.and_then(|p| p.trim_end_matches('%').parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    (share(a), share(b))
+}
+
+/// `xl sched-credit2 -d heavy -w 512` at the console: two busy guests that shared one pCPU
+/// evenly then share it two to one, and `xl sched-credit2 -d heavy` says so.
+#[test]
+fn xl_sched_credit2_changes_a_guests_measured_share() {
+    let mut running = Boot::new(1, "").manifest("tests/manifests/xl-share.toml").start();
+    running.forbid("FAIL");
+    wait(&mut running, "control: xl ready");
+    wait(&mut running, "light: progress 1");
+    shares_of(&mut running, "heavy", "light");
+    let (heavy, light) = shares_of(&mut running, "heavy", "light");
+    println!("weights 256:256: heavy {heavy}%, light {light}%");
+    assert!((0.8..=1.25).contains(&(heavy / light)), "{heavy}% : {light}%");
+    focus(&mut running, "control");
+    type_line(&mut running, "xl sched-credit2 -d heavy -w 512");
+    type_line(&mut running, "xl sched-credit2 -d heavy");
+    println!("{}", wait(&mut running, "heavy       "));
+    // The window the change fell in is mixed; the next two are not.
+    shares_of(&mut running, "heavy", "light");
+    for _ in 0..2 {
+        let (heavy, light) = shares_of(&mut running, "heavy", "light");
+        println!("weights 512:256: heavy {heavy}%, light {light}%");
+        assert!((1.7..=2.3).contains(&(heavy / light)), "{heavy}% : {light}%");
+    }
+}
