@@ -92,6 +92,7 @@ mod control {
     }
 
     fn main(info: &StartInfo) {
+        println!("control: first instruction at counter {}", xenolith_runtime::started_at());
         println!("control: the control domain is up");
         let batch = ["after", "dirty", "build"].iter().any(|key| info.bootarg(key).is_some());
         if !batch {
