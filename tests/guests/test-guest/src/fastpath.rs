@@ -182,17 +182,7 @@ pub fn smp_bench(name: &str, info: &StartInfo) {
     unsafe { core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frequency, options(nomem, nostack)) };
     // The first counter value at or after the start time: the timer never fires before it.
     let compare = (u128::from(start) * u128::from(frequency)).div_ceil(1_000_000_000) as u64;
-    // SAFETY: programs this vCPU's own virtual timer (compare value and enable) only.
-    unsafe {
-        core::arch::asm!(
-            "msr cntv_cval_el0, {compare}",
-            "msr cntv_ctl_el0, {enable}",
-            "isb",
-            compare = in(reg) compare,
-            enable = in(reg) 1u64,
-            options(nostack)
-        )
-    };
+    crate::guest::arm_virtual_timer_at(compare);
     irq::enable();
     while !irq::wait_unless(|| nanoseconds(counter()) >= start) {}
     let from = nanoseconds(counter());

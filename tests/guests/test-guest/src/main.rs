@@ -438,22 +438,27 @@ mod guest {
         for round in 0..20u64 {
             let before = TICKS.load(Ordering::Acquire);
             let deadline = counter() + ticks_in(300_000 + round * 50_000);
-            // SAFETY: programs this vCPU's own virtual timer (compare value and enable) only.
-            unsafe {
-                core::arch::asm!(
-                    "msr cntv_cval_el0, {deadline}",
-                    "msr cntv_ctl_el0, {enable}",
-                    "isb",
-                    deadline = in(reg) deadline,
-                    enable = in(reg) 1u64,
-                    options(nostack)
-                )
-            };
+            arm_virtual_timer_at(deadline);
             while !irq::wait_unless(|| TICKS.load(Ordering::Acquire) > before) {}
             latest = latest.max(nanoseconds(counter().saturating_sub(deadline)));
         }
         let verdict = if latest < 5_000_000 { "PASS" } else { "FAIL" };
         println!("{name}: {verdict} virtual timer wakes at most {} us late", latest / 1000);
+    }
+
+    /// Arms this vCPU's virtual timer to fire when the counter reaches `compare`.
+    pub(crate) fn arm_virtual_timer_at(compare: u64) {
+        // SAFETY: programs this vCPU's own virtual timer (compare value and enable) only.
+        unsafe {
+            core::arch::asm!(
+                "msr cntv_cval_el0, {compare}",
+                "msr cntv_ctl_el0, {enable}",
+                "isb",
+                compare = in(reg) compare,
+                enable = in(reg) 1u64,
+                options(nostack)
+            )
+        };
     }
 
     /// Counter ticks in `nanoseconds`.
