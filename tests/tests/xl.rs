@@ -160,3 +160,26 @@ fn xl_sched_credit2_changes_a_guests_measured_share() {
         assert!((1.7..=2.3).contains(&(heavy / light)), "{heavy}% : {light}%");
     }
 }
+
+/// `xl create linux3.cfg`: Debian's Linux kernel and initramfs from the bundle, its settings from
+/// the bundle's xl.cfg text, run to its `/init` checks; `xl list` shows it; `xl destroy` gives
+/// every frame back.
+#[test]
+fn xl_creates_and_destroys_a_debian_linux_guest() {
+    let linux = Duration::from_secs(300);
+    let mut running = Boot::new(2, "").manifest("tests/manifests/xl-linux.toml").start();
+    running.forbid("FAIL");
+    wait(&mut running, "control: xl ready");
+    focus(&mut running, "control");
+    type_line(&mut running, "xl info");
+    let free = wait(&mut running, "free_memory ");
+    type_line(&mut running, "xl create linux3.cfg");
+    wait(&mut running, "Parsing config from linux3.cfg");
+    running.wait_for("XENOLITH-INIT-DONE", linux).unwrap_or_else(|error| panic!("{error}"));
+    type_line(&mut running, "xl list linux3");
+    println!("{}", wait(&mut running, "linux3    "));
+    type_line(&mut running, "xl destroy linux3");
+    type_line(&mut running, "xl info");
+    let after = wait(&mut running, "free_memory ");
+    assert_eq!(after.rsplit(':').next(), free.rsplit(':').next(), "{free} / {after}");
+}

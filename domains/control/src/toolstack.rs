@@ -3,7 +3,9 @@
 //! and the domain list.
 //!
 //! # xenstore, as libxl writes it (Xen 4.17 `tools/libs/light/`)
-//! - `/local/domain/<id>/name` (`libxl__domain_make`);
+//! - the domain's home `/local/domain/<id>` with its `name`, `domid` and the nodes and
+//!   permissions of `libxl__domain_make` ([`Control::make_home`]), then `XS_INTRODUCE`, after
+//!   which the xenstore domain serves the domain's ring;
 //! - the primary console (`libxl__device_console_add` with `libxl__device_generic_add`):
 //!   frontend `/local/domain/<id>/console` (owned by the backend, the guest may read:
 //!   `backend`, `backend-id`, `limit` 1048576, `type` `xenconsoled`, `output` `pty`, `tty`,
@@ -146,7 +148,9 @@ impl Control {
         }
         let finished = self
             .set_scheduling(id, config)
+            .and_then(|()| self.make_home(id))
             .and_then(|()| self.write_records(id, cfg))
+            .and_then(|()| self.introduce(id))
             .and_then(|()| {
                 let built = if self.create_paused { "built-paused" } else { "built" };
                 self.store.write(INTENT, intent(built).as_bytes()).map_err(fail)
@@ -157,6 +161,71 @@ impl Control {
             return Err(error);
         }
         Ok(id)
+    }
+
+    /// Domain `id`'s xenstore home as `libxl__domain_make` lays it out (Xen 4.17
+    /// `tools/libs/light/libxl_create.c`): `/local/domain/<id>` and `cpu`, `memory`, `device`,
+    /// `control` readable by it (owned by the toolstack's domain 0, as there), and
+    /// `control/{shutdown,feature-poweroff,feature-reboot,feature-suspend,sysrq}`, `data`,
+    /// `drivers`, `feature`, `attr`, `error` its own. (The control domain is privileged in
+    /// xenstore whoever owns a node.)
+    fn make_home(&mut self, id: u16) -> Result<(), String> {
+        let home = format!("/local/domain/{id}");
+        let read_only = [
+            Permission { domid: 0, access: Access::None },
+            Permission { domid: id, access: Access::Read },
+        ];
+        let own = [Permission { domid: id, access: Access::None }];
+        let nodes: [(&str, &[Permission]); 16] = [
+            ("", &read_only),
+            ("/cpu", &read_only),
+            ("/memory", &read_only),
+            ("/device", &read_only),
+            ("/control", &read_only),
+            ("/control/shutdown", &own),
+            ("/control/feature-poweroff", &own),
+            ("/control/feature-reboot", &own),
+            ("/control/feature-suspend", &own),
+            ("/control/sysrq", &own),
+            ("/data", &own),
+            ("/drivers", &own),
+            ("/feature", &own),
+            ("/attr", &own),
+            ("/error", &own),
+            ("/domid", &read_only),
+        ];
+        let fail = |error| format!("xenstore: {error:?}");
+        for (node, permissions) in nodes {
+            let path = format!("{home}{node}");
+            let value = if node == "/domid" { format!("{id}") } else { String::new() };
+            self.store.write(&path, value.as_bytes()).map_err(fail)?;
+            self.store.set_perms(&path, permissions).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// `XS_INTRODUCE <id> <gfn> <port>` (`xs_introduce_domain`): the xenstore domain serves
+    /// domain `id`'s ring from now on.
+    fn introduce(&mut self, id: u16) -> Result<(), String> {
+        let info = self.core_info(id).ok_or("the domain is gone")?;
+        if info.store_port == 0 {
+            return Ok(());
+        }
+        let (domid, gfn, port) =
+            (format!("{id}"), format!("{}", info.store_gfn), format!("{}", info.store_port));
+        let payload = xenolith_runtime::xenbus_wire::strings(&[
+            domid.as_bytes(),
+            gfn.as_bytes(),
+            port.as_bytes(),
+        ])
+        .map_err(|error| format!("{error:?}"))?;
+        let reply = self.store.raw(xenolith_abi::xen::xs_wire::msg::XS_INTRODUCE, 0, &payload);
+        match reply
+            .map(|message| message.into_result(xenolith_abi::xen::xs_wire::msg::XS_INTRODUCE))
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) | Err(error) => Err(format!("XS_INTRODUCE of domain {id}: {error:?}")),
+        }
     }
 
     /// The credit2 weight and cap of `config` for domain `id`.
@@ -230,11 +299,7 @@ impl Control {
     /// Removes domain `id`'s xenstore entries (module doc).
     pub fn remove_records(&mut self, id: u16) {
         let backend = self.console_backend();
-        for path in [
-            format!("/local/domain/{id}/console"),
-            format!("/local/domain/{id}/name"),
-            format!("/libxl/{id}"),
-        ] {
+        for path in [format!("/local/domain/{id}"), format!("/libxl/{id}")] {
             let _ = self.store.rm(&path);
         }
         if let Some(backend) = backend {
