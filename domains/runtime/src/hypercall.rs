@@ -3,17 +3,13 @@
 //! the domain's own addresses (identity-mapped here).
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use xenolith_abi::xen::hypercall as number;
 
 /// A raw hypercall. x1-x4 and x16 may be clobbered, as Xen allows.
 pub fn raw(call: u64, args: [u64; 5]) -> i64 {
-    CALLS.fetch_add(1, Ordering::Relaxed);
-    if CRASH_AFTER.load(Ordering::Relaxed) != 0 && CRASH_AFTER.fetch_sub(1, Ordering::Relaxed) == 1
-    {
-        crash_now();
-    }
+    #[cfg(feature = "fault-injection")]
+    fault_injection::before_call();
     let result: i64;
     // SAFETY: HVC #0xEA1 enters the hypervisor, which reads only the arguments and memory they
     // point at, as each wrapper documents; every register it may change is declared clobbered.
@@ -30,50 +26,6 @@ pub fn raw(call: u64, args: [u64; 5]) -> i64 {
         )
     };
     result
-}
-
-/// Hypercalls made so far ([`calls`]).
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-/// How many hypercalls this domain has made.
-pub fn calls() -> u64 {
-    CALLS.load(Ordering::Relaxed)
-}
-
-/// Hypercalls left before [`crash_after`]'s crash (0: none asked for).
-static CRASH_AFTER: AtomicU64 = AtomicU64::new(0);
-
-/// Fault injection for restart tests: the `calls`-th hypercall from now (1: the next one) is
-/// not made; the domain crashes itself there instead (`SCHEDOP_shutdown`, `SHUTDOWN_crash`), as
-/// if it had been killed between its hypercalls at that point. 0 cancels.
-pub fn crash_after(calls: u64) {
-    CRASH_AFTER.store(calls, Ordering::Relaxed);
-}
-
-/// Crashes this domain (`SCHEDOP_shutdown` with `SHUTDOWN_crash`); never returns.
-fn crash_now() -> ! {
-    let now: u64;
-    // SAFETY: reading the virtual counter has no side effect; the ISB only orders it.
-    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack)) };
-    crate::println!("runtime: crash injected at counter {now}");
-    let reason = xenolith_abi::xen::sched::sched_shutdown {
-        reason: xenolith_abi::xen::sched::SHUTDOWN_crash,
-    };
-    loop {
-        // SAFETY: as in `raw`: the hypervisor reads the one-word argument it points at.
-        unsafe {
-            asm!(
-                "hvc #0xEA1",
-                in("x16") xenolith_abi::xen::hypercall::__HYPERVISOR_sched_op,
-                inout("x0") u64::from(xenolith_abi::xen::sched::SCHEDOP_shutdown) => _,
-                inout("x1") (&raw const reason) as u64 => _,
-                out("x2") _,
-                out("x3") _,
-                out("x4") _,
-                options(nostack)
-            )
-        };
-    }
 }
 
 /// `console_io(CONSOLEIO_write, len, buffer)`.
@@ -235,4 +187,68 @@ pub fn print_domain_list(prefix: &str) {
             info.cpu_time / 1_000_000 % 1000
         );
     });
+}
+
+#[cfg(feature = "fault-injection")]
+pub use fault_injection::{calls, crash_after};
+
+/// Fault injection for restart tests (the `fault-injection` feature: the control domain's).
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    use core::arch::asm;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// Counts a hypercall, and crashes the domain instead if it is the one [`crash_after`] named.
+    pub(super) fn before_call() {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        if CRASH_AFTER.load(Ordering::Relaxed) != 0
+            && CRASH_AFTER.fetch_sub(1, Ordering::Relaxed) == 1
+        {
+            crash_now();
+        }
+    }
+
+    /// Hypercalls made so far ([`calls`]).
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+
+    /// How many hypercalls this domain has made.
+    pub fn calls() -> u64 {
+        CALLS.load(Ordering::Relaxed)
+    }
+
+    /// Hypercalls left before [`crash_after`]'s crash (0: none asked for).
+    static CRASH_AFTER: AtomicU64 = AtomicU64::new(0);
+
+    /// Fault injection for restart tests: the `calls`-th hypercall from now (1: the next one) is
+    /// not made; the domain crashes itself there instead (`SCHEDOP_shutdown`, `SHUTDOWN_crash`), as
+    /// if it had been killed between its hypercalls at that point. 0 cancels.
+    pub fn crash_after(calls: u64) {
+        CRASH_AFTER.store(calls, Ordering::Relaxed);
+    }
+
+    /// Crashes this domain (`SCHEDOP_shutdown` with `SHUTDOWN_crash`); never returns.
+    fn crash_now() -> ! {
+        let now: u64;
+        // SAFETY: reading the virtual counter has no side effect; the ISB only orders it.
+        unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) now, options(nomem, nostack)) };
+        crate::println!("runtime: crash injected at counter {now}");
+        let reason = xenolith_abi::xen::sched::sched_shutdown {
+            reason: xenolith_abi::xen::sched::SHUTDOWN_crash,
+        };
+        loop {
+            // SAFETY: as in `raw`: the hypervisor reads the one-word argument it points at.
+            unsafe {
+                asm!(
+                    "hvc #0xEA1",
+                    in("x16") xenolith_abi::xen::hypercall::__HYPERVISOR_sched_op,
+                    inout("x0") u64::from(xenolith_abi::xen::sched::SCHEDOP_shutdown) => _,
+                    inout("x1") (&raw const reason) as u64 => _,
+                    out("x2") _,
+                    out("x3") _,
+                    out("x4") _,
+                    options(nostack)
+                )
+            };
+        }
+    }
 }
