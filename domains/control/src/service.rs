@@ -154,10 +154,19 @@ impl Service {
             }
             crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
             let calls = xenolith_runtime::hypercall::calls() - before;
-            println!(
-                "control: loop round {round}: {calls} hypercalls, {} pages free",
-                crate::xl::free_pages()
-            );
+            // The service domains let go of the destroyed domain's pages (the console domain
+            // its ring's mapping, and the stage-2 table that held it) when `VIRQ_DOM_EXC` reaches
+            // them: count once the free pages hold still for 50 ms.
+            let mut free = crate::xl::free_pages();
+            for _ in 0..40 {
+                let _ = events::poll(&[], now_ns() + 50_000_000);
+                let now = crate::xl::free_pages();
+                if now == free {
+                    break;
+                }
+                free = now;
+            }
+            println!("control: loop round {round}: {calls} hypercalls, {free} pages free");
             if !killed && round + 1 >= rounds {
                 println!("control: loop done after {restarts} restarts");
                 return;
