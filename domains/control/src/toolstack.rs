@@ -25,9 +25,7 @@ use alloc::vec::Vec;
 
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET};
 use xenolith_abi::xen::domctl::*;
-use xenolith_abi::xen::private::{
-    XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_DOMCTL_DOMAIN_INFO,
-};
+use xenolith_abi::xen::private::{XenolithDomainInfo, XENOLITH_CAP_CONSOLE};
 use xenolith_runtime::xenbus::{Access, Permission, Xenbus};
 use xenolith_runtime::{hypercall, println};
 use xenolith_xlcfg::DomainConfig;
@@ -71,17 +69,12 @@ impl Control {
 
     /// Whether domain `id` exists and is paused.
     pub fn is_paused(&self, id: u16) -> bool {
-        let (result, op) = xl::domctl(XEN_DOMCTL_getdomaininfo, id, xl::empty());
-        let info = op.u.read::<xen_domctl_getdomaininfo>();
-        result == 0 && info.domain == id && info.flags & XEN_DOMINF_paused != 0
+        hypercall::getdomaininfo(id).is_ok_and(|info| info.flags & XEN_DOMINF_paused != 0)
     }
 
     /// The core's record of domain `id` (name, capabilities, console port).
     pub fn core_info(&self, id: u16) -> Option<XenolithDomainInfo> {
-        let request = XenolithDomainInfo::new_zeroed();
-        let (result, op) =
-            xl::domctl(XENOLITH_DOMCTL_DOMAIN_INFO, id, DomctlPayload::new(&request));
-        (result == 0).then(|| op.u.read::<XenolithDomainInfo>())
+        hypercall::domain_info(id).ok()
     }
 
     /// Every domain id, in order.

@@ -100,11 +100,7 @@ pub fn virtual_timer_fired(table: &mut Table, slot: usize) {
 /// vCPUs). `counter` is the current counter value.
 pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
     for (slot, vcpu) in table.vcpus_mut() {
-        let control = vcpu.context.el1.cntv_ctl;
-        if control & 0b11 == 0b01
-            && vcpu.context.el1.cntv_cval <= counter
-            && !crate::sched::is_current(slot)
-        {
+        if armed_deadline(slot, vcpu).is_some_and(|deadline| deadline <= counter) {
             vcpu.context.el1.cntv_ctl |= 0b10;
             raise(vcpu, slot, GUEST_TIMER_VIRT_PPI);
         }
@@ -114,10 +110,14 @@ pub fn expire_virtual_timers(table: &mut Table, counter: u64) {
 /// The earliest deadline (a counter value) of an armed virtual timer of a vCPU no pCPU runs,
 /// which [`expire_virtual_timers`] delivers: the time some pCPU's tick must come by.
 pub fn next_virtual_timer(table: &mut Table) -> Option<u64> {
-    let armed = table.vcpus_mut().filter(|(slot, vcpu)| {
-        vcpu.context.el1.cntv_ctl & 0b11 == 0b01 && !crate::sched::is_current(*slot)
-    });
-    armed.map(|(_, vcpu)| vcpu.context.el1.cntv_cval).min()
+    table.vcpus_mut().filter_map(|(slot, vcpu)| armed_deadline(slot, vcpu)).min()
+}
+
+/// The deadline of `vcpu`'s virtual timer if it is enabled and unmasked (CNTV_CTL ENABLE set,
+/// IMASK clear) and no pCPU runs the vCPU (one that does takes the timer's own interrupt).
+fn armed_deadline(slot: usize, vcpu: &Vcpu) -> Option<u64> {
+    let el1 = &vcpu.context.el1;
+    (el1.cntv_ctl & 0b11 == 0b01 && !crate::sched::is_current(slot)).then_some(el1.cntv_cval)
 }
 
 /// Whether vCPU `slot` (running here) has an interrupt to take: a reason not to block in WFI.
