@@ -18,6 +18,9 @@
 //!   start time under `/vm/<uuid>/start_time`).
 //!
 //! Every entry of a domain goes when it is destroyed.
+//!
+//! `xl console` writes [`XENOLITH_CONSOLE_FOCUS_PATH`], Xenolith's request to the console
+//! domain to move the UART's input focus ([`Control::console`](Toolstack::console)).
 
 use alloc::format;
 use alloc::string::String;
@@ -25,7 +28,10 @@ use alloc::vec::Vec;
 
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET};
 use xenolith_abi::xen::domctl::*;
-use xenolith_abi::xen::private::{XenolithDomainInfo, XENOLITH_CAP_CONSOLE};
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_abi::xen::private::{
+    XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_CONSOLE_FOCUS_PATH,
+};
 use xenolith_runtime::xenbus::{Access, Permission, Xenbus};
 use xenolith_runtime::{hypercall, println};
 use xenolith_xlcfg::DomainConfig;
@@ -50,6 +56,8 @@ const INITIALISING: u32 = 1;
 pub struct Control {
     /// xenstore.
     pub store: Xenbus,
+    /// This domain's id.
+    me: u16,
     /// The configuration module the command being run read (`xl create`'s file).
     last_cfg: String,
     /// The command being run is `xl create -p` (the domain is to stay paused).
@@ -59,7 +67,16 @@ pub struct Control {
 impl Control {
     /// A toolstack on `store`.
     pub fn new(store: Xenbus) -> Self {
-        Self { store, last_cfg: String::new(), create_paused: false }
+        // The domain whose incarnation is this one's (the core never hands a generation out
+        // twice).
+        let generation = hypercall::domain_info(DOMID_SELF).map(|info| info.generation);
+        let mut me = 0;
+        hypercall::for_each_domain(|info| {
+            if hypercall::domain_info(info.domain).map(|i| i.generation) == generation {
+                me = info.domain;
+            }
+        });
+        Self { store, me, last_cfg: String::new(), create_paused: false }
     }
 
     /// Whether domain `id` exists.
@@ -474,16 +491,35 @@ impl Toolstack for Control {
         let _ = xenolith_runtime::events::poll(&[], xenolith_runtime::now_ns() + 100_000_000);
     }
 
+    /// Asks the console domain to give the UART's input focus to `domid`'s console: writes
+    /// `<domid> <this domain>` to [`XENOLITH_CONSOLE_FOCUS_PATH`] with its permissions
+    /// (`n<this domain> b<console domain>`: no guest may read or write it) in one transaction,
+    /// and returns. The console domain announces the move; one Ctrl-] gives the focus back
+    /// here. `xenolith_xl::run` has refused every console but PV console 0 (the one the console
+    /// domain serves, to every domain but itself that has a console port): a domain without
+    /// it, or a system without a console domain, is [`LibxlError::NotFound`].
     fn console(
         &mut self,
-        _domid: u16,
+        domid: u16,
         _console: Option<ConsoleType>,
         _number: i32,
     ) -> Result<(), ToolError> {
-        Err(failure(
-            LibxlError::Ni,
-            "the console domain holds the input focus: press Ctrl-] three times to move it",
-        ))
+        let backend = self.console_backend();
+        let served = self.core_info(domid).is_some_and(|info| info.console_port != 0);
+        let Some(backend) = backend.filter(|&backend| served && backend != domid) else {
+            return Err(ToolError::new(LibxlError::NotFound));
+        };
+        let request = format!("{domid} {}", self.me);
+        let permissions = [
+            Permission { domid: self.me, access: Access::None },
+            Permission { domid: backend, access: Access::Both },
+        ];
+        self.store
+            .transaction(|tx| {
+                tx.write(XENOLITH_CONSOLE_FOCUS_PATH, request.as_bytes())?;
+                tx.set_perms(XENOLITH_CONSOLE_FOCUS_PATH, &permissions)
+            })
+            .map_err(|error| failure(LibxlError::Fail, format!("xenstore: {error}")))
     }
 
     fn sched_params(&mut self, domid: u16) -> Result<SchedParams, ToolError> {
