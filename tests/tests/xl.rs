@@ -1,9 +1,10 @@
 //! xl in the control domain (issue 16): commands typed at its console (the console domain's
-//! input focus, moved with Ctrl-] three times), with xl's output.
+//! input focus, moved with Ctrl-] three times, or with `xl console` and back with one Ctrl-]),
+//! with xl's output.
 
 use std::time::Duration;
 
-use xenolith_tests::{Boot, Running, TIMEOUT};
+use xenolith_tests::{expect_unordered, Boot, Running, TIMEOUT};
 
 /// Waits for `marker`, panicking with the serial tail on timeout.
 fn wait(running: &mut Running, marker: &str) -> String {
@@ -64,6 +65,107 @@ fn xl_at_the_control_domains_console_lists_and_destroys() {
     let free_after = wait(&mut running, "free_memory ");
     assert_eq!(free_after.rsplit(':').next(), free.rsplit(':').next(), "{free} / {free_after}");
     type_line(&mut running, "xl destroy spinner");
+    type_line(&mut running, "xl list");
+    wait(&mut running, "Name                                        ID   Mem VCPUs");
+}
+
+/// Types `bytes` at the UART as they are (a line for a guest, the switch key).
+fn type_bytes(running: &mut Running, bytes: &[u8]) {
+    running.type_input(bytes).expect("typing on the UART");
+}
+
+/// Waits for the console domain's announcement that the input focus is on `name`.
+fn focus_on(running: &mut Running, name: &str) {
+    let line = wait(running, "[console] input to ");
+    assert!(line.trim_end().ends_with(&format!("input to {name}")), "{line}");
+}
+
+/// `xl console <guest>` at the control domain's console (`tests/manifests/xl-console.toml`):
+/// the console domain moves the input focus to the guest and says so, a line typed then reaches
+/// the guest (which answers through its console ring), one Ctrl-] gives the focus back and xl
+/// runs again. `xl create -c` does the same for the domain it creates; consoles that are not
+/// there get xl's and xenconsole's words; a guest can neither read nor write the request key
+/// (xenstore refuses it); and after xenstore is crashed and restarted under the console
+/// domain's watch, with the guest's lines arriving meanwhile, `xl console` still works.
+#[test]
+fn xl_console_moves_the_input_focus_and_one_ctrl_bracket_gives_it_back() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/xl-console.toml").start();
+    running.forbid("FAIL");
+    running.forbid("has no console here");
+    running.forbid("cleared and ignored");
+    running.forbid("xenstore refused");
+    expect_unordered(
+        &mut running,
+        &["control: xl ready", "console: watching /tool/xenolith/console/focus"],
+    );
+    focus(&mut running, "control");
+    type_line(&mut running, "xl console echo");
+    focus_on(&mut running, "echo");
+    type_bytes(&mut running, b"ping 1\n");
+    println!("{}", wait(&mut running, "echo: got ping 1"));
+    type_bytes(&mut running, b"\x1d");
+    focus_on(&mut running, "control");
+    type_line(&mut running, "xl list echo");
+    println!("{}", wait(&mut running, "echo     "));
+    // Consoles that are not there.
+    type_line(&mut running, "xl console 42");
+    wait(&mut running, "libxl: error: unable to get domain type for domid=42");
+    wait(&mut running, "Unable to attach console");
+    for command in ["xl console -t vuart echo", "xl console -t pv -n 1 echo", "xl console console"]
+    {
+        type_line(&mut running, command);
+        wait(&mut running, "xenconsole: Could not read tty from store: No such file or directory");
+    }
+    // A guest may neither read nor write the key (it holds a request now: the last one,
+    // consumed, is the empty value).
+    type_line(&mut running, "xl console intruder");
+    focus_on(&mut running, "intruder");
+    type_bytes(&mut running, b"read /tool/xenolith/console/focus\n");
+    println!(
+        "{}",
+        wait(
+            &mut running,
+            "intruder: read /tool/xenolith/console/focus: refused (xenstore error EACCES"
+        )
+    );
+    type_bytes(&mut running, b"write /tool/xenolith/console/focus 5 2\n");
+    println!(
+        "{}",
+        wait(
+            &mut running,
+            "intruder: write /tool/xenolith/console/focus: refused (xenstore error EACCES"
+        )
+    );
+    type_bytes(&mut running, b"\x1d");
+    focus_on(&mut running, "control");
+    // `xl create -c`: the focus goes to the new domain, and comes back.
+    // (xl prints once the command is over: the domain may be focused and running before. The
+    // console domain names a domain the core has no name for `d<id>`: `made` is domain 6.)
+    type_line(&mut running, "xl create -c made.cfg");
+    expect_unordered(
+        &mut running,
+        &["Parsing config from made.cfg", "[console] input to d6", "made: progress 1"],
+    );
+    type_bytes(&mut running, b"\x1d");
+    focus_on(&mut running, "control");
+    type_line(&mut running, "xl destroy made");
+    // xenstore crashed and restarted under the watch: the guest's lines go on meanwhile, and
+    // `xl console` works after.
+    type_line(&mut running, "xl console crasher");
+    focus_on(&mut running, "crasher");
+    type_bytes(&mut running, b"crash 0\n");
+    expect_unordered(&mut running, &["domain 0 (xenstore) restarted", "crasher: crashed d0"]);
+    for _ in 0..3 {
+        wait(&mut running, "echo: seq ");
+    }
+    type_bytes(&mut running, b"\x1d");
+    focus_on(&mut running, "control");
+    type_line(&mut running, "xl console echo");
+    focus_on(&mut running, "echo");
+    type_bytes(&mut running, b"ping 2\n");
+    println!("{}", wait(&mut running, "echo: got ping 2"));
+    type_bytes(&mut running, b"\x1d");
+    focus_on(&mut running, "control");
     type_line(&mut running, "xl list");
     wait(&mut running, "Name                                        ID   Mem VCPUs");
 }
