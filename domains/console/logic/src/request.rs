@@ -308,7 +308,7 @@ impl FocusWatch {
     pub fn reply(&mut self, kind: u32, payload: &[u8]) -> Step {
         let mut step = Step::default();
         let error = (kind == msg::XS_ERROR).then(|| error_name(payload));
-        let again = error.as_deref() == Some("EAGAIN");
+        let lost = error.as_deref() == Some("EAGAIN");
         let (sent, tx) = match self.state {
             State::Watching => (msg::XS_WATCH, None),
             State::Idle | State::Stopped => return step,
@@ -326,7 +326,7 @@ impl FocusWatch {
                     None
                 }
                 // The transaction is over (lost a race, or the store restarted): read again.
-                _ if again && self.state != State::Discarding => self.begin(),
+                _ if lost && self.state != State::Discarding => self.begin(),
                 // No request to read: no key yet (nobody asked since boot; xenstore answers
                 // `EACCES` rather than `ENOENT` for a missing node whose nearest ancestor this
                 // domain may not read, as Xen's `get_node` does), or the permission entry
