@@ -39,17 +39,18 @@ use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub use self::manifest::{
-    is_valid_domain_name, BootImage, BootManifest, Capability, DomainSpec, LoadChunk,
-    ManifestProblem, ModuleRef, RestartPolicy, ShutdownAction, ShutdownActions, AFFINITY_ALL,
-    AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT, DOMAIN_MEMORY_MAX_MIB,
-    DOMAIN_NAME_MAX_LEN, MAX_LOAD_CHUNKS, MAX_VCPUS, MODULE_ALIGN, PRESERVED_MAX_KIB,
+    is_valid_domain_name, BootImage, BootManifest, Capability, DomainSpec, FrameRange, LoadChunk,
+    ManifestProblem, ModuleRef, Passthrough, PassthroughProblem, RestartPolicy, ShutdownAction,
+    ShutdownActions, AFFINITY_ALL, AFFINITY_CPUS, CAP_PERCENT_PER_VCPU, DEFAULT_WEIGHT,
+    DOMAIN_MEMORY_MAX_MIB, DOMAIN_NAME_MAX_LEN, MAX_LOAD_CHUNKS, MAX_VCPUS, MODULE_ALIGN,
+    PASSTHROUGH_INTIDS, PRESERVED_MAX_KIB,
 };
 
 /// First eight bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"XNLTHBDL";
-/// The only bundle version this build understands (5: a shutdown action per reason; 4: boot
-/// domains carry prepared images; 3 added preserved regions).
-pub const VERSION: u32 = 5;
+/// The only bundle version this build understands (6: passthrough hardware; 5: a shutdown
+/// action per reason; 4: boot domains carry prepared images; 3 added preserved regions).
+pub const VERSION: u32 = 6;
 /// Size in bytes of [`BundleHeader`].
 pub const HEADER_SIZE: usize = core::mem::size_of::<BundleHeader>();
 /// Largest bundle the core accepts (1 GiB): a bound on what a corrupt header can make it read.
@@ -324,6 +325,7 @@ mod tests {
                 entry: crate::xen::arch_arm::GUEST_RAM0_BASE,
                 registers: [0; 4],
             }),
+            passthrough: Default::default(),
         }
     }
 
@@ -440,7 +442,7 @@ mod tests {
         bad[8] = 1;
         let error = Bundle::parse(&bad).unwrap_err();
         assert_eq!(error, BundleError::UnsupportedVersion { found: 1 });
-        assert!(error.to_string().contains("this core reads version 5"));
+        assert!(error.to_string().contains("this core reads version 6"));
 
         let mut bad = good.clone();
         bad[12] = 41;

@@ -20,10 +20,10 @@
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use xenolith_abi::bundle::{
-    header_for, BootImage, BootManifest, Bundle, DomainSpec, LoadChunk, ModuleRef, MAX_BUNDLE_SIZE,
-    MODULE_ALIGN,
+    header_for, BootImage, BootManifest, Bundle, Capability, DomainSpec, LoadChunk, ModuleRef,
+    MAX_BUNDLE_SIZE, MODULE_ALIGN,
 };
-use xenolith_builder::{DomainConfig, Plan, PlanError};
+use xenolith_builder::{DomainConfig, GuestDevice, GuestHardware, Plan, PlanError};
 use zerocopy::IntoBytes;
 
 use crate::manifest::{DomainSource, ErrorKind, Manifest};
@@ -94,6 +94,7 @@ pub fn pack(
             boot: domain.boot,
             cmdline: &domain.cmdline,
             prepared,
+            passthrough: domain.passthrough.clone(),
         });
     }
     for (index, (name, _)) in contents.iter().enumerate() {
@@ -159,11 +160,24 @@ fn plan(
     image: &[u8],
     ramdisk: Option<&[u8]>,
 ) -> Result<Plan> {
+    let devices: Vec<GuestDevice<'static>> = domain
+        .capabilities()
+        .filter_map(|capability| match capability {
+            Capability::Hardware { device } => crate::hardware::find(device),
+            _ => None,
+        })
+        .map(|device| device.node)
+        .collect();
+    let window = domain.passthrough.direct_map.and_then(|window| window.bytes());
     let config = DomainConfig {
         memory_mib: domain.memory_mib,
         vcpus: domain.vcpus,
         cmdline: &domain.cmdline,
         initrd_size: ramdisk.map(|bytes| bytes.len() as u64),
+        hardware: GuestHardware {
+            devices: &devices,
+            dma_pool: window.map(|bytes| (bytes.start, bytes.end - bytes.start)),
+        },
     };
     xenolith_builder::plan(image, &config).map_err(|error| {
         let ramdisk_error =

@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod cpio;
 pub mod debian;
 pub mod guest_tools;
+pub mod hardware;
 pub mod hostile;
 pub mod manifest;
 pub mod qemu;

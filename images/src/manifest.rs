@@ -50,6 +50,9 @@
 //! cmdline = ""                           # the domain's /chosen/bootargs (xl.cfg `cmdline`), or:
 //! root = "/dev/xvda1"                    # xl.cfg `root`: adds "root=/dev/xvda1", and
 //! extra = "console=hvc0"                 # xl.cfg `extra`: adds its text
+//! iomem = ["0xa003,1"]                   # passthrough, with a `hardware:` capability, boot domains
+//! irqs = [79]                            # only: xl.cfg's MMIO pages (hex, 1:1) and SPIs (1:1), and
+//! direct_map = "0x7ff00,256"             # a DMA window of host RAM mapped at guest = host address
 //! ```
 //!
 //! The command line follows xl.cfg(5) and `xl`'s `parse_config`: `cmdline` is the whole line;
@@ -160,6 +163,7 @@ use crate::debian::DebianArtifact;
 
 mod domain;
 mod error;
+mod passthrough;
 mod xl;
 mod xl_write;
 
@@ -265,6 +269,8 @@ pub struct Domain {
     pub cmdline: String,
     /// `ramdisk`: never a [`DomainSource::Program`].
     pub ramdisk: Option<DomainSource>,
+    /// `iomem`, `irqs` and `direct_map`: empty unless it holds a `hardware:` capability.
+    pub passthrough: xenolith_abi::bundle::Passthrough,
 }
 
 impl Domain {
@@ -419,6 +425,9 @@ impl Manifest {
         let cpus = keep(&mut errors, source.check_cpus(raw.qemu.cpus));
         let memory_mib = keep(&mut errors, source.check_memory(raw.qemu.memory));
         let domains = source.check_domains(&raw.domains, &mut errors, &mut warnings);
+        if let (Some(domains), Some(memory_mib)) = (&domains, memory_mib) {
+            source.check_hardware_across(&raw.domains, domains, memory_mib, &mut errors);
+        }
         match (name, cmdline, cpus, memory_mib, domains) {
             (Some(name), Some(cmdline), Some(cpus), Some(memory_mib), Some(domains))
                 if errors.is_empty() =>
@@ -510,6 +519,11 @@ struct RawDomain {
     root: Option<Spanned<String>>,
     extra: Option<Spanned<String>>,
     xl: Option<Spanned<String>>,
+    #[serde(default)]
+    iomem: Vec<Spanned<String>>,
+    #[serde(default)]
+    irqs: Vec<Spanned<Integer>>,
+    direct_map: Option<Spanned<String>>,
 }
 
 /// A whole number before its range check: any TOML integer.

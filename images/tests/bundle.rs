@@ -283,6 +283,7 @@ cmdline = "console=hvc0 earlycon=xenboot"
         vcpus: 1,
         cmdline: "console=hvc0 earlycon=xenboot",
         initrd_size: None,
+        hardware: Default::default(),
     };
     let at_run_time = xenolith_builder::plan(&guest, &config).expect("the image plans");
     assert_eq!(from_bundle, at_run_time.dtb.as_slice());
@@ -340,6 +341,7 @@ boot = false
             vcpus: 1,
             cmdline: domain.cmdline,
             initrd_size: Some(ramdisk.len() as u64),
+            hardware: Default::default(),
         };
         let plan = xenolith_builder::plan(&guest, &config).expect("the image plans");
         let address = plan.initrd_address.expect("an initrd address");

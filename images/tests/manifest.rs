@@ -180,6 +180,7 @@ fn domain_defaults() {
         boot: true,
         cmdline: String::new(),
         ramdisk: None,
+        passthrough: Default::default(),
     };
     assert_eq!(domain, expected);
 }
@@ -1547,4 +1548,42 @@ fn every_xl_word_beside_xl_is_refused_and_manifest_only_keys_are_not() {
     assert_eq!((domain.preserved_kib, domain.boot), (4, true));
     let manifest = load("boot = false\n").unwrap_or_else(|e| panic!("{e}"));
     assert!(!manifest.domains[0].boot);
+}
+
+/// `iomem`, `irqs` and `direct_map`: accepted with a `hardware:` capability on a boot domain,
+/// refused at the value at fault otherwise.
+#[test]
+fn passthrough_keys_are_checked_where_written() {
+    let base = "[system]\nname = \"pt\"\n[[domain]]\nname = \"control\"\nprogram = \"control\"\n\
+                memory = 32\n";
+    let good = format!(
+        "{base}capabilities = [\"control\", \"hardware:virtio-console\"]\niomem = [\"0xa003,1\"]\n\
+         irqs = [79]\ndirect_map = \"0x7ff00,100\"\n"
+    );
+    let manifest = Manifest::parse(Path::new("pt.toml"), &good).expect("accepted");
+    let hardware = &manifest.domains[0].passthrough;
+    assert_eq!(hardware.irqs, [79]);
+    assert_eq!(
+        hardware.direct_map.and_then(|window| window.bytes()),
+        Some(0x7ff0_0000..0x8000_0000)
+    );
+    let refused = |text: String, line: usize, phrase: &str| {
+        let errors = Manifest::parse_all(Path::new("pt.toml"), &text).expect_err("refused");
+        let error = &errors[0];
+        assert_eq!((error.line, error.kind), (line, ErrorKind::BadPassthrough), "{error}");
+        assert!(error.to_string().contains(phrase), "{error}");
+    };
+    let without = good.replace(", \"hardware:virtio-console\"", "");
+    refused(without, 8, "`hardware:` capability");
+    refused(good.replace("0xa003,1", "0xa003,1@0xb000"), 8, "no @GFN");
+    refused(good.replace("0xa003,1", "zz"), 8, "Invalid argument parsing iomem");
+    refused(good.replace("0xa003,1", "0xa002,1"), 7, "give the domain `iomem` covering");
+    refused(good.replace("[79]", "[79, 300]"), 9, "not an SPI");
+    refused(good.replace("0x7ff00,100", "0x40000,100"), 10, "overlaps the domain's RAM");
+    refused(good.replace("0x7ff00,100", "0x7ff00,200"), 10, "not inside the host RAM");
+    let second = format!(
+        "{good}[[domain]]\nname = \"other\"\nprogram = \"control\"\nmemory = 8\n\
+         capabilities = [\"hardware:x\"]\nirqs = [79]\n"
+    );
+    refused(second, 16, "domain \"control\" is given too");
 }

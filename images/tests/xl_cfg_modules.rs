@@ -112,6 +112,7 @@ fn program_domain(cmdline: &str) -> Domain {
         boot: false,
         cmdline: cmdline.to_owned(),
         ramdisk: None,
+        passthrough: Default::default(),
     }
 }
 

@@ -41,11 +41,12 @@ pub mod mm {
     pub mod guest_atomic;
     pub mod lpae;
 }
-/// The machine: the host DTB and the command line.
+/// The machine: the host DTB, the command line and the console ring.
 pub mod platform {
     mod dtb;
     pub use dtb::*;
     pub mod cmdline;
+    pub mod console_ring;
 }
 pub mod policy;
 /// Scheduling: the scheduler interface and credit2 and null.

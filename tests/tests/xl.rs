@@ -285,3 +285,84 @@ fn xl_creates_and_destroys_a_debian_linux_guest() {
     let after = wait(&mut running, "free_memory ");
     assert_eq!(after.rsplit(':').next(), free.rsplit(':').next(), "{free} / {after}");
 }
+
+/// A property of one line of output.
+type LineCheck<'a> = &'a dyn Fn(&str) -> bool;
+
+/// What `command` prints at the control domain's console, line by line without the `(dN) `
+/// `prefix` the core gives the control domain's lines: up to the header of an `xl vcpu-list`
+/// typed after it. For `xl dmesg` these are the console ring's lines.
+fn output_of(running: &mut Running, prefix: &str, command: &str) -> Vec<String> {
+    type_line(running, command);
+    type_line(running, "xl vcpu-list");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = match running.next_line(left) {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                panic!("`{command}` never ended; last lines:\n{}", running.tail().join("\n"))
+            }
+            Err(error) => panic!("{error}"),
+        };
+        let Some(text) = line.strip_prefix(prefix) else { continue };
+        if text.starts_with("Name ") && text.contains("VCPU   CPU State") {
+            return lines;
+        }
+        lines.push(text.trim_end().to_string());
+    }
+}
+
+/// `xl dmesg` reads the core's console ring (`XEN_SYSCTL_readconsole`): the core's banner and
+/// log lines from boot, a guest's `console_io` line and the lines the console domain wrote for
+/// a guest's PV console. `xl dmesg -c` prints the ring and empties it: the next `xl dmesg` has
+/// none of those, only what was printed after the clear.
+#[test]
+fn xl_dmesg_reads_the_cores_console_ring_and_dmesg_c_empties_it() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/xl-dmesg.toml").start();
+    running.forbid("FAIL");
+    let banner = wait(&mut running, "a Xen-compatible hypervisor with a small trusted core");
+    let banner = banner.trim().to_string();
+    let found = running
+        .wait_for_all(&["control: xl ready", "chatty: done total=3"], TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let prefix = &found[0][..found[0].find("control: xl ready").unwrap()];
+    println!("banner {banner:?}; the control domain's lines start with {prefix:?}");
+    focus(&mut running, "control");
+
+    let ring = output_of(&mut running, prefix, "xl dmesg");
+    println!("xl dmesg: {} lines, the first {:?}", ring.len(), ring.first());
+    let has = |lines: &[String], check: LineCheck<'_>| lines.iter().any(|l| check(l));
+    let core_banner = |line: &str| line.trim() == banner;
+    // `(d3) chatty: hello ...`, not an echo of it (`(d2) (d3) chatty: hello ...`).
+    let guest_line = |line: &str| {
+        line.split_once(") ").is_some_and(|(domain, text)| {
+            domain.starts_with("(d") && text.starts_with("chatty: hello from a Xenolith domain")
+        })
+    };
+    let checks: [(&str, LineCheck<'_>); 4] = [
+        ("the core's banner", &core_banner),
+        ("the core's `Xenolith ready` log line", &|line| {
+            line.starts_with('[') && line.contains("Xenolith ready: ")
+        }),
+        ("a line of chatty's PV console (from the console domain)", &|line| {
+            line == "chatty: seq 0"
+        }),
+        ("a console_io line of chatty", &guest_line),
+    ];
+    for (what, check) in checks {
+        assert!(has(&ring, check), "no {what} in xl dmesg:\n{}", ring.join("\n"));
+    }
+
+    let cleared = output_of(&mut running, prefix, "xl dmesg -c");
+    assert!(has(&cleared, &core_banner), "xl dmesg -c prints before it clears");
+    let after = output_of(&mut running, prefix, "xl dmesg");
+    println!("xl dmesg after xl dmesg -c: {} lines", after.len());
+    for (what, check) in checks {
+        assert!(!has(&after, check), "{what} is still in the ring:\n{}", after.join("\n"));
+    }
+    // The `xl vcpu-list` typed after `xl dmesg -c` printed after the clear: it is kept.
+    let listed = |line: &str| line.strip_prefix(prefix).is_some_and(|l| l.starts_with("Name "));
+    assert!(has(&after, &listed), "no line printed after the clear:\n{}", after.join("\n"));
+}

@@ -20,7 +20,12 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::alloc::vec::Vec;
-use crate::xen::arch_arm::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+use crate::xen::arch_arm::{
+    GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE, GUEST_GNTTAB_BASE,
+    GUEST_GNTTAB_SIZE, GUEST_GPADDR_BITS, GUEST_MAGIC_BASE, GUEST_MAGIC_SIZE, GUEST_PL011_BASE,
+    GUEST_PL011_SIZE, GUEST_RAM0_BASE, GUEST_RAM0_SIZE, PRESERVED_REGION_BASE,
+    PRESERVED_REGION_SIZE,
+};
 
 /// The longest domain name, in characters (ASCII, so also bytes).
 pub const DOMAIN_NAME_MAX_LEN: usize = 64;
@@ -113,6 +118,164 @@ pub struct DomainSpec<'a> {
     /// What the core copies to build the domain, prepared by the host tool: present exactly for
     /// domains with [`DomainSpec::boot`] (the control domain prepares the others itself).
     pub prepared: Option<BootImage>,
+    /// Hardware the domain drives itself: empty unless it holds a `hardware:` capability and is
+    /// a boot domain.
+    pub passthrough: Passthrough,
+}
+
+/// A boot domain's passed-through hardware: xl.cfg's `iomem` and `irqs` (Xen
+/// `docs/man/xl.cfg.5.pod.in`, both 1:1 here: guest frame = host frame, virtual INTID = physical
+/// INTID, as Xen on Arm maps them) and a direct-mapped DMA window (dom0less `xen,static-mem` with
+/// `direct-map`, Xen `docs/misc/arm/device-tree/booting.txt`): RAM the core never hands out,
+/// mapped at guest-physical = host-physical so a device without an IOMMU can reach it.
+///
+/// [`Passthrough::check`] holds what every domain's must satisfy, [`Passthrough::shares`] what
+/// two domains' must not; the core adds what only the platform knows (the frames are device
+/// frames, the window is free RAM, the interrupts are not the core's).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passthrough {
+    /// MMIO frame ranges, mapped as device memory at the same guest frames.
+    pub iomem: Vec<FrameRange>,
+    /// SPIs (physical INTIDs in [`PASSTHROUGH_INTIDS`]) delivered as the same virtual INTIDs.
+    pub irqs: Vec<u32>,
+    /// The DMA window, mapped as normal memory at the same guest frames.
+    pub direct_map: Option<FrameRange>,
+}
+
+/// `count` frames from frame number `first` (4 KiB frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRange {
+    /// The first frame number (its address shifted right by 12).
+    pub first: u64,
+    /// How many frames, at least 1.
+    pub count: u64,
+}
+
+impl FrameRange {
+    /// The byte addresses it covers; `None` if it is empty or overflows.
+    pub fn bytes(&self) -> Option<core::ops::Range<u64>> {
+        let end = self.first.checked_add(self.count)?.checked_mul(4096)?;
+        (self.count > 0).then_some(self.first * 4096..end)
+    }
+}
+
+/// The INTIDs a domain may be given: the SPIs of the virtual distributor (INTID 32 is the
+/// guest's vPL011, `GUEST_VPL011_SPI` in Xen's `arch-arm.h`, so the first is 33).
+pub const PASSTHROUGH_INTIDS: core::ops::Range<u32> = 33..96;
+
+/// The guest-physical ranges of a domain's own layout that passed-through hardware may not
+/// cover (Xen's `arch-arm.h` guest layout: vGIC, vPL011, grant table, magic pages; Xenolith's
+/// preserved region; the domain's RAM is added by [`Passthrough::check`]).
+const GUEST_LAYOUT: [(u64, u64); 5] = [
+    (GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICR0_BASE + GUEST_GICV3_GICR0_SIZE),
+    (GUEST_PL011_BASE, GUEST_PL011_BASE + GUEST_PL011_SIZE),
+    (GUEST_GNTTAB_BASE, GUEST_GNTTAB_BASE + GUEST_GNTTAB_SIZE),
+    (GUEST_MAGIC_BASE, GUEST_MAGIC_BASE + GUEST_MAGIC_SIZE),
+    (PRESERVED_REGION_BASE, PRESERVED_REGION_BASE + PRESERVED_REGION_SIZE),
+];
+
+/// Why a domain's [`Passthrough`] is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassthroughProblem {
+    /// Hardware given to a domain without a `hardware:` capability.
+    NoCapability,
+    /// Hardware given to a domain the control domain builds (not at boot).
+    NotBootDomain,
+    /// An `iomem` range (index) or the window (`None`) is empty or beyond 40-bit addresses.
+    BadRange { iomem: Option<usize> },
+    /// An `iomem` range (index) or the window (`None`) covers part of the domain's own layout
+    /// (its RAM, vGIC, grant table, magic pages or preserved region) or another of its ranges.
+    Clash { iomem: Option<usize> },
+    /// An interrupt (index) outside [`PASSTHROUGH_INTIDS`] or given twice.
+    BadIrq { irq: usize },
+}
+
+impl fmt::Display for PassthroughProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = |f: &mut fmt::Formatter<'_>, iomem: Option<usize>| match iomem {
+            Some(index) => write!(f, "iomem range {index}"),
+            None => f.write_str("the direct_map window"),
+        };
+        match *self {
+            Self::NoCapability => f.write_str("passthrough needs a `hardware:` capability"),
+            Self::NotBootDomain => f.write_str("only boot domains get passthrough hardware"),
+            Self::BadRange { iomem } => {
+                what(f, iomem)?;
+                f.write_str(" is empty or beyond 40-bit addresses")
+            }
+            Self::Clash { iomem } => {
+                what(f, iomem)?;
+                f.write_str(
+                    " overlaps the domain's RAM, vGIC, grant table, magic pages, preserved \
+                     region or another of its ranges",
+                )
+            }
+            Self::BadIrq { irq } => write!(
+                f,
+                "interrupt {irq} is given twice or is not an SPI in {}..{}",
+                PASSTHROUGH_INTIDS.start, PASSTHROUGH_INTIDS.end
+            ),
+        }
+    }
+}
+
+impl Passthrough {
+    /// Whether there is nothing to pass through.
+    pub fn is_empty(&self) -> bool {
+        self.iomem.is_empty() && self.irqs.is_empty() && self.direct_map.is_none()
+    }
+
+    /// The ranges, `iomem` first (index `Some(i)`), then the window (`None`).
+    fn ranges(&self) -> impl Iterator<Item = (Option<usize>, &FrameRange)> {
+        let iomem = self.iomem.iter().enumerate().map(|(index, range)| (Some(index), range));
+        iomem.chain(self.direct_map.iter().map(|range| (None, range)))
+    }
+
+    /// The checks of a domain's passthrough on its own: a `hardware:` capability, a boot
+    /// domain, ranges inside 40-bit addresses that miss the domain's layout (`memory_mib` of RAM
+    /// at `GUEST_RAM0_BASE`) and each other, distinct SPIs.
+    pub fn check(
+        &self,
+        hardware: bool,
+        boot: bool,
+        memory_mib: u32,
+    ) -> Result<(), PassthroughProblem> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        if !hardware {
+            return Err(PassthroughProblem::NoCapability);
+        }
+        if !boot {
+            return Err(PassthroughProblem::NotBootDomain);
+        }
+        let ram = (GUEST_RAM0_BASE, GUEST_RAM0_BASE + (u64::from(memory_mib) << 20));
+        let mut seen: Vec<(u64, u64)> = GUEST_LAYOUT.into_iter().chain([ram]).collect();
+        for (iomem, range) in self.ranges() {
+            let bytes = range.bytes().filter(|bytes| bytes.end <= 1 << GUEST_GPADDR_BITS);
+            let bytes = bytes.ok_or(PassthroughProblem::BadRange { iomem })?;
+            if seen.iter().any(|&(start, end)| bytes.start < end && start < bytes.end) {
+                return Err(PassthroughProblem::Clash { iomem });
+            }
+            seen.push((bytes.start, bytes.end));
+        }
+        for (irq, intid) in self.irqs.iter().enumerate() {
+            if !PASSTHROUGH_INTIDS.contains(intid) || self.irqs[..irq].contains(intid) {
+                return Err(PassthroughProblem::BadIrq { irq });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this and `other` (two domains') share a frame or an interrupt.
+    pub fn shares(&self, other: &Passthrough) -> bool {
+        let overlap = |a: &FrameRange, b: &FrameRange| match (a.bytes(), b.bytes()) {
+            (Some(a), Some(b)) => a.start < b.end && b.start < a.end,
+            _ => false,
+        };
+        self.ranges().any(|(_, a)| other.ranges().any(|(_, b)| overlap(a, b)))
+            || self.irqs.iter().any(|irq| other.irqs.contains(irq))
+    }
 }
 
 /// A boot domain's image as the host tool prepared it (with the `xenolith-builder` crate the
@@ -389,6 +552,10 @@ pub enum ManifestProblem {
     ChunkOverlap { domain: usize, chunk: usize, other: usize },
     /// The entry point is not a 4-byte-aligned address in the domain's RAM.
     BadEntry { domain: usize, entry: u64 },
+    /// A domain's passthrough is refused on its own.
+    Passthrough { domain: usize, problem: PassthroughProblem },
+    /// Two domains are given the same frame or interrupt.
+    SharedHardware { domain: usize, first: usize },
 }
 
 impl fmt::Display for ManifestProblem {
@@ -488,6 +655,11 @@ impl fmt::Display for ManifestProblem {
                 "domain {domain}'s entry point {entry:#x} is not a 4-byte-aligned address in its \
                  RAM"
             ),
+            Self::Passthrough { domain, problem } => write!(f, "domain {domain}: {problem}"),
+            Self::SharedHardware { domain, first } => write!(
+                f,
+                "domain {domain} is given a frame or interrupt domain {first} is given too"
+            ),
             Self::DuplicateXenstore { domain, first } => write!(
                 f,
                 "domains {first} and {domain} both hold `xenstore`; a system has at most one \
@@ -583,6 +755,15 @@ impl BootManifest<'_> {
             return Err(ManifestProblem::EmptyAffinity { domain, soft: true });
         }
         self.check_boot_image(domain, spec)?;
+        let hardware = spec.capabilities.iter().any(|c| matches!(c, Capability::Hardware { .. }));
+        if let Err(problem) = spec.passthrough.check(hardware, spec.boot, spec.memory_mib) {
+            return Err(ManifestProblem::Passthrough { domain, problem });
+        }
+        if let Some(first) =
+            self.domains[..domain].iter().position(|d| d.passthrough.shares(&spec.passthrough))
+        {
+            return Err(ManifestProblem::SharedHardware { domain, first });
+        }
         for (capability, held) in spec.capabilities.iter().enumerate() {
             if let Capability::Hardware { device: "" } = held {
                 return Err(ManifestProblem::EmptyDevice { domain, capability });

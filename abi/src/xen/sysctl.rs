@@ -23,6 +23,7 @@ use super::hypercall::{domid_t, GuestHandle};
 pub const XEN_SYSCTL_INTERFACE_VERSION: u32 = 0x0000_0015;
 
 /// `xen/include/public/sysctl.h`: `XEN_SYSCTL_readconsole`, read the hypervisor's console ring.
+/// Payload: [`xen_sysctl_readconsole`].
 pub const XEN_SYSCTL_readconsole: u32 = 1;
 /// `xen/include/public/sysctl.h`: `XEN_SYSCTL_tbuf_op`, trace buffer control.
 pub const XEN_SYSCTL_tbuf_op: u32 = 2;
@@ -97,6 +98,33 @@ xen_union!(
     SysctlPayload,
     16
 );
+
+/// `xen/include/public/sysctl.h`: `struct xen_sysctl_readconsole`. Xen 4.17's
+/// `read_console_ring` (`xen/drivers/char/console.c`) copies from the oldest byte kept, or from
+/// `index` if `incremental` and it lies after the oldest and at most at the newest, until the
+/// newest or `count` bytes; `clear` then drops everything before where it stopped.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct xen_sysctl_readconsole {
+    /// IN: non-zero: clear the ring up to where this read ended.
+    pub clear: u8,
+    /// IN: non-zero: start at `index`.
+    pub incremental: u8,
+    /// Padding (`pad0`).
+    pub pad0: u8,
+    /// Padding (`pad1`).
+    pub pad1: u8,
+    /// IN: where an incremental read starts; OUT: where this read ended (a byte count since
+    /// boot, wrapping at 2^32).
+    pub index: u32,
+    /// IN: where to write the bytes (`XEN_GUEST_HANDLE_64(char)`).
+    pub buffer: GuestHandle,
+    /// IN: room in `buffer`, bytes; OUT: bytes written.
+    pub count: u32,
+    /// Implicit C tail padding (the struct is 8-byte aligned), made explicit; written back as
+    /// it came.
+    pub _pad: u32,
+}
 
 /// `xen/include/public/sysctl.h`: `struct xen_sysctl_getdomaininfolist`.
 #[repr(C)]
@@ -240,6 +268,10 @@ mod tests {
     fn layouts() {
         assert_layout!(xen_sysctl, size = 136, align = 8, { cmd @ 0, interface_version @ 4, u @ 8 });
         assert_layout!(SysctlPayload, size = SysctlPayload::SIZE, align = 8, {});
+        assert_layout!(xen_sysctl_readconsole, size = 24, align = 8, {
+            clear @ 0, incremental @ 1, pad0 @ 2, pad1 @ 3, index @ 4, buffer @ 8, count @ 16,
+            _pad @ 20,
+        });
         assert_layout!(xen_sysctl_getdomaininfolist, size = 24, align = 8, {
             first_domain @ 0, _pad0 @ 2, max_domains @ 4, buffer @ 8, num_domains @ 16,
             _pad1 @ 20,

@@ -110,7 +110,40 @@ pub struct GuestDtbSpec<'a> {
     /// How many guest-physical address bits the domain's stage 2 translates (Xen's
     /// `gpaddr_bits`), 32..=64: extended regions end below `1 << address_bits`.
     pub address_bits: u32,
+    /// Passed-through devices and a DMA window (boot domains only; none for the others).
+    pub hardware: GuestHardware<'a>,
 }
+
+/// What a domain is given of the host's hardware, described in its tree as Xen's dom0less
+/// partial device trees describe it (`docs/misc/arm/passthrough.txt`): each device's node, at
+/// its host address and interrupt (mapped 1:1), and the DMA window as a `/reserved-memory`
+/// `shared-dma-pool` the devices name with `memory-region` (Linux's
+/// `Documentation/devicetree/bindings/reserved-memory/shared-dma-pool.yaml`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestHardware<'a> {
+    /// The devices, each with its own node.
+    pub devices: &'a [GuestDevice<'a>],
+    /// The DMA window as `(base, size)`: guest-physical = host-physical.
+    pub dma_pool: Option<(u64, u64)>,
+}
+
+/// One passed-through MMIO device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestDevice<'a> {
+    /// The node's name before `@`, as the host's tree names it (`virtio_mmio`).
+    pub node: &'a str,
+    /// Its `compatible` string.
+    pub compatible: &'a str,
+    /// Its registers: `(base, size)`, non-empty.
+    pub reg: (u64, u64),
+    /// Its interrupt: an SPI's INTID.
+    pub intid: u32,
+    /// The interrupt's trigger flags as the host's tree gives them (`DT_IRQ_TYPE_*`).
+    pub trigger: u32,
+}
+
+/// The DMA pool's phandle (the GIC's is [`GUEST_PHANDLE_GIC`]).
+const PHANDLE_DMA_POOL: u32 = GUEST_PHANDLE_GIC + 1;
 
 /// Why no tree was built. All but [`DtbError::Fdt`] blame the spec.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,6 +163,9 @@ pub enum DtbError {
     ConsoleUart,
     /// The address limit is outside 32..=64 bits, or a RAM bank reaches past it.
     AddressBits,
+    /// A passed-through device has empty or wrapping registers or an interrupt that is not an
+    /// SPI, or the DMA window is empty or wraps.
+    Hardware,
     /// `vm-fdt` refused to write the tree. The spec's validation leaves no known way to get here;
     /// it would be a bug in this module.
     Fdt(vm_fdt::Error),
@@ -165,6 +201,10 @@ impl fmt::Display for DtbError {
             Self::AddressBits => write!(
                 f,
                 "the guest-physical address limit is not 32 to 64 bits, or RAM reaches past it"
+            ),
+            Self::Hardware => write!(
+                f,
+                "a passed-through device has empty registers or no SPI, or the DMA window is empty"
             ),
             Self::Fdt(error) => write!(f, "the device-tree writer failed (a builder bug): {error}"),
         }
@@ -206,12 +246,54 @@ pub fn build(spec: &GuestDtbSpec<'_>) -> Result<Vec<u8>, DtbError> {
         fdt.end_node(uart)?;
     }
     hypervisor(&mut fdt, &extended_regions(spec.ram, spec.address_bits))?;
+    hardware(&mut fdt, &spec.hardware)?;
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
 }
 
+/// The passed-through devices' nodes and the DMA window's `/reserved-memory` node.
+fn hardware(fdt: &mut FdtWriter, hardware: &GuestHardware<'_>) -> Result<(), DtbError> {
+    if let Some((base, size)) = hardware.dma_pool {
+        let reserved = fdt.begin_node("reserved-memory")?;
+        fdt.property_u32("#address-cells", GUEST_ROOT_ADDRESS_CELLS)?;
+        fdt.property_u32("#size-cells", GUEST_ROOT_SIZE_CELLS)?;
+        fdt.property_null("ranges")?;
+        let pool = fdt.begin_node(&format!("dma@{base:x}"))?;
+        fdt.property_string("compatible", "shared-dma-pool")?;
+        fdt.property_array_u32("reg", &range(base, size))?;
+        fdt.property_null("no-map")?;
+        fdt.property_phandle(PHANDLE_DMA_POOL)?;
+        fdt.end_node(pool)?;
+        fdt.end_node(reserved)?;
+    }
+    for device in hardware.devices {
+        let (base, size) = device.reg;
+        let node = fdt.begin_node(&format!("{}@{base:x}", device.node))?;
+        fdt.property_string("compatible", device.compatible)?;
+        fdt.property_array_u32("reg", &range(base, size))?;
+        fdt.property_array_u32("interrupts", &spi_interrupt(device.intid, device.trigger))?;
+        fdt.property_u32("interrupt-parent", GUEST_PHANDLE_GIC)?;
+        fdt.property_null("dma-coherent")?;
+        if hardware.dma_pool.is_some() {
+            fdt.property_u32("memory-region", PHANDLE_DMA_POOL)?;
+        }
+        fdt.end_node(node)?;
+    }
+    Ok(())
+}
+
 /// Checks the spec against Xen's virtual platform (see the module's invariants).
 fn validate(spec: &GuestDtbSpec<'_>) -> Result<(), DtbError> {
+    let bad_device = |device: &GuestDevice<'_>| {
+        device.reg.1 == 0
+            || end(device.reg).is_none()
+            || !(SPI_BASE..=SPI_LAST).contains(&device.intid)
+    };
+    let bad_pool = |pool: (u64, u64)| pool.1 == 0 || end(pool).is_none();
+    if spec.hardware.devices.iter().any(bad_device) || spec.hardware.dma_pool.is_some_and(bad_pool)
+    {
+        return Err(DtbError::Hardware);
+    }
     if spec.vcpus == 0 || spec.vcpus > GUEST_MAX_VCPUS {
         return Err(DtbError::VcpuCount);
     }

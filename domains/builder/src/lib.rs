@@ -57,6 +57,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use elf::{ElfError, ElfImage};
 use guest_dtb::{DtbError, GuestDtbSpec};
+pub use guest_dtb::{GuestDevice, GuestHardware};
 use linux_image::{ImageError, LinuxImage};
 use xenolith_abi::bundle::MAX_VCPUS;
 use xenolith_abi::xen::arch_arm::{GUEST_GPADDR_BITS, GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
@@ -84,6 +85,8 @@ pub struct DomainConfig<'a> {
     /// The initial ramdisk's size in bytes, if the domain has one (at least 1); the caller copies
     /// its bytes to [`Plan::initrd_address`].
     pub initrd_size: Option<u64>,
+    /// Passed-through hardware its tree describes (a boot domain's; default: none).
+    pub hardware: GuestHardware<'a>,
 }
 
 /// One contiguous run of image bytes to copy to guest-physical `address`:
@@ -263,6 +266,7 @@ pub fn plan(image: &[u8], config: &DomainConfig<'_>) -> Result<Plan, PlanError> 
         gic_redistributors: config.vcpus,
         console_uart: None,
         address_bits: GUEST_GPADDR_BITS,
+        hardware: config.hardware,
     })
     .map_err(PlanError::Dtb)?;
     if dtb.len() as u64 > DTB_SPACE {

@@ -9,7 +9,13 @@ const MIB: u64 = 1 << 20;
 const RAM0: u64 = GUEST_RAM0_BASE;
 
 fn config(memory_mib: u32, vcpus: u32) -> DomainConfig<'static> {
-    DomainConfig { memory_mib, vcpus, cmdline: "console=hvc0", initrd_size: None }
+    DomainConfig {
+        memory_mib,
+        vcpus,
+        cmdline: "console=hvc0",
+        initrd_size: None,
+        hardware: Default::default(),
+    }
 }
 
 /// An AArch64 executable entered at `entry`: one `PT_LOAD` per `(address, bytes, memory size)`,
@@ -118,7 +124,13 @@ fn an_elf_segment_may_end_exactly_at_the_dtb() {
 #[test]
 fn plans_an_arm64_image() {
     let bytes = image(0, 2 * MIB, 0x1000);
-    let config = DomainConfig { memory_mib: 64, vcpus: 8, cmdline: "", initrd_size: None };
+    let config = DomainConfig {
+        memory_mib: 64,
+        vcpus: 8,
+        cmdline: "",
+        initrd_size: None,
+        hardware: Default::default(),
+    };
     let plan = plan(&bytes, &config).unwrap();
     assert_eq!(plan.chunks, [Chunk { address: RAM0, offset: 0, size: 0x1040 }]);
     assert_eq!(plan.entry, RAM0);
@@ -270,6 +282,7 @@ fn the_plan_is_deterministic() {
         vcpus: 4,
         cmdline: "console=hvc0 quiet",
         initrd_size: None,
+        hardware: Default::default(),
     };
     for bytes in [image(0, 4 * MIB, 0x2000), elf(RAM0, &[(RAM0, &[7; 64], 0x1000)])] {
         let first = plan_ok(&bytes, &config);

@@ -64,6 +64,42 @@ pub fn sysctl(op: &mut xenolith_abi::xen::sysctl::xen_sysctl) -> i64 {
     raw(number::__HYPERVISOR_sysctl, [(op as *mut _) as u64, 0, 0, 0, 0])
 }
 
+/// `XEN_SYSCTL_readconsole` as libxc's `xc_readconsolering` with an index: reads the
+/// hypervisor's console ring into `buffer`, incrementally from `*index` (0 at first: the oldest
+/// byte kept), clearing what it read if `clear`, and moves `*index` past what it read. Returns
+/// how many bytes it read (0: none left). Needs `control`.
+pub fn readconsole(
+    buffer: &mut [u8],
+    clear: bool,
+    index: &mut u32,
+) -> Result<usize, xenolith_abi::xen::errno::XenError> {
+    use xenolith_abi::xen::sysctl::{xen_sysctl, xen_sysctl_readconsole, SysctlPayload};
+    let request = xen_sysctl_readconsole {
+        clear: clear.into(),
+        incremental: 1,
+        pad0: 0,
+        pad1: 0,
+        index: *index,
+        buffer: xenolith_abi::xen::hypercall::GuestHandle::new(buffer.as_mut_ptr() as u64),
+        count: u32::try_from(buffer.len()).unwrap_or(u32::MAX),
+        _pad: 0,
+    };
+    let mut op = xen_sysctl {
+        cmd: xenolith_abi::xen::sysctl::XEN_SYSCTL_readconsole,
+        interface_version: 0,
+        u: SysctlPayload::new(&request),
+    };
+    match sysctl(&mut op) {
+        0 => {
+            let answer: xen_sysctl_readconsole = op.u.read();
+            *index = answer.index;
+            Ok((answer.count as usize).min(buffer.len()))
+        }
+        code => Err(xenolith_abi::xen::errno::XenError::from_return(code)
+            .unwrap_or(xenolith_abi::xen::errno::XenError::EINVAL)),
+    }
+}
+
 /// `memory_op(cmd, arg)` with `arg` the address of the command's structure.
 pub fn memory_op(cmd: u32, arg: u64) -> i64 {
     raw(number::__HYPERVISOR_memory_op, [u64::from(cmd), arg, 0, 0, 0])

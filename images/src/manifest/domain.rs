@@ -171,6 +171,19 @@ impl Source<'_> {
         let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
         let ramdisk = keep(errors, self.check_ramdisk(raw.ramdisk.as_ref()));
         let cmdline = keep(errors, self.check_domain_cmdline(raw));
+        let hardware = capabilities.as_ref().is_some_and(|capabilities| {
+            capabilities.iter().any(|text| text.starts_with("hardware:"))
+        });
+        let boot = raw.boot.unwrap_or(true);
+        let passthrough = keep(
+            errors,
+            self.check_passthrough(
+                raw,
+                hardware,
+                boot,
+                memory_mib.unwrap_or(DOMAIN_MEMORY_MAX_MIB),
+            ),
+        );
         let domain = Domain {
             name: name?,
             source: source?,
@@ -186,6 +199,7 @@ impl Source<'_> {
             boot: raw.boot.unwrap_or(true),
             cmdline: cmdline?,
             ramdisk: ramdisk?,
+            passthrough: passthrough?,
         };
         self.check_run_time(raw, &domain, None, errors).then_some(domain)
     }

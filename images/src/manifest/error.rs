@@ -159,6 +159,10 @@ pub enum ErrorKind {
     UnknownProgram,
     /// An entry of `capabilities` is not a capability.
     BadCapability,
+    /// A domain's `iomem`, `irqs` or `direct_map` is malformed, given without a `hardware:`
+    /// capability or to a domain not built at boot, clashes with the domain's own layout or
+    /// another domain's hardware, or puts the window outside the RAM `[qemu] memory` gives.
+    BadPassthrough,
     /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
     CapabilityTarget,
     /// A domain lists a capability twice.

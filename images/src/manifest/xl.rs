@@ -49,9 +49,9 @@ const CMDLINE_WORDS: &[&str] = &["cmdline", "root", "extra"];
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("vif", "no network backend (netback)"),
     ("disk", "no block backend (blkback)"),
-    ("iomem", "no device passthrough"),
-    ("irqs", "no device passthrough"),
-    ("dtdev", "no device passthrough"),
+    ("iomem", "passthrough is the manifest's, for boot domains"),
+    ("irqs", "passthrough is the manifest's, for boot domains"),
+    ("dtdev", "passthrough is the manifest's, for boot domains"),
 ];
 
 /// An error at `pos` of the xl.cfg file `path`, named by the `xl` value at `at` of `manifest`.
@@ -252,6 +252,12 @@ impl Source<'_> {
         };
         let capabilities = keep(errors, self.check_capabilities(&raw.capabilities));
         let preserved_kib = keep(errors, self.check_preserved(raw.preserved_kib.as_ref()));
+        let hardware = capabilities.as_ref().is_some_and(|capabilities| {
+            capabilities.iter().any(|text| text.starts_with("hardware:"))
+        });
+        let boot = raw.boot.unwrap_or(true);
+        let memory = memory_mib.unwrap_or(DOMAIN_MEMORY_MAX_MIB);
+        let passthrough = keep(errors, self.check_passthrough(raw, hardware, boot, memory));
         if errors.len() > before {
             return None;
         }
@@ -270,6 +276,7 @@ impl Source<'_> {
             boot: raw.boot.unwrap_or(true),
             cmdline: config.cmdline.clone().unwrap_or_default(),
             ramdisk: ramdisk?,
+            passthrough: passthrough?,
         };
         self.check_run_time(raw, &domain, Some(xl), errors).then_some(domain)
     }

@@ -43,6 +43,45 @@ extern "C" fn primary_main(dtb_address: u64) -> ! {
     boot(&platform, &config, uart)
 }
 
+/// Checks the boot domains' passed-through hardware against the machine and takes their DMA
+/// windows out of the RAM the frame allocator hands out (Xen's `xen,static-mem`): a window must
+/// be RAM nothing else uses, an `iomem` range no RAM and none of the core's devices, an SPI not
+/// the console's. The manifest check did the rest (`Passthrough::check`, `shares`).
+fn reserve_hardware(
+    bundle: &xenolith_abi::bundle::Bundle<'_>,
+    platform: &Platform<'_>,
+    config: &BootConfig<'_>,
+    reserved: &mut xenolith_kernel::mm::frame::RegionList,
+) {
+    let clash = |regions: &[Region], bytes: &core::ops::Range<u64>| {
+        regions.iter().any(|region| region.start < bytes.end && bytes.start < region.end)
+    };
+    let console = platform.uart(config.params.dtuart).ok();
+    let ram_and_devices = platform.ram.iter().chain(platform.gic.redist.iter()).copied();
+    let core: Vec<Region> = ram_and_devices.chain([platform.gic.dist]).chain(console).collect();
+    let console_spi = platform.uart_interrupt(config.params.dtuart);
+    for domain in bundle.manifest.domains.iter().filter(|domain| domain.boot) {
+        let hardware = &domain.passthrough;
+        let window = hardware.direct_map.and_then(|window| window.bytes());
+        let bad_iomem = hardware.iomem.iter().filter_map(|range| range.bytes());
+        let bad_window = window.as_ref().is_some_and(|bytes| {
+            let in_ram = |bank: &Region| bank.start <= bytes.start && bytes.end <= bank.end;
+            !platform.ram.iter().any(in_ram) || clash(reserved.as_slice(), bytes)
+        });
+        if bad_window
+            || bad_iomem.into_iter().any(|bytes| clash(&core, &bytes))
+            || hardware.irqs.iter().any(|&intid| Some(intid) == console_spi)
+        {
+            panic!("boot bundle refused: {}'s hardware is RAM in use or the core's", domain.name);
+        }
+        if let Some(bytes) = window {
+            if reserved.push(Region::new(bytes.start, bytes.end)).is_err() {
+                panic!("more reserved memory regions than the core can track");
+            }
+        }
+    }
+}
+
 /// Boots with the console up (if there is one); `uart` is mapped for the console either way.
 fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option<Region>) -> ! {
     console::print(format_args!(
@@ -81,7 +120,10 @@ fn boot(platform: &Platform<'static>, config: &BootConfig<'static>, uart: Option
             (bank.end - bank.start) >> 20
         );
     }
-    let reserved = core_space::reserved_regions(platform, layout.whole());
+    let mut reserved = core_space::reserved_regions(platform, layout.whole());
+    if let Some(Ok(bundle)) = &config.bundle {
+        reserve_hardware(bundle, platform, config, &mut reserved);
+    }
     for region in reserved.iter() {
         log::info!("reserved {:#012x}-{:#012x}", region.start, region.end);
     }

@@ -13,8 +13,11 @@
 
 use core::ops::Range;
 
-/// SPIs the virtual distributor implements (INTIDs 32..32 + VGIC_SPIS).
-pub const VGIC_SPIS: usize = 32;
+/// SPIs the virtual distributor implements (INTIDs 32..32 + VGIC_SPIS): enough for the
+/// passed-through SPIs `xenolith_abi::bundle::PASSTHROUGH_INTIDS` allows (QEMU virt's
+/// virtio-mmio transports end at INTID 79).
+pub const VGIC_SPIS: usize = 64;
+const _: () = assert!(xenolith_abi::bundle::PASSTHROUGH_INTIDS.end as usize <= 32 + VGIC_SPIS);
 
 const GICD_CTLR: u64 = 0x0000;
 const GICD_TYPER: u64 = 0x0004;
@@ -56,19 +59,27 @@ pub struct VgicCpu {
     config: [u32; 2],
     sleeping: bool,
     /// SPIs routed to this vCPU that are pending delivery (bit n = INTID 32 + n).
-    spi_pending: u32,
+    spi_pending: u64,
 }
 
 /// The virtual distributor of a domain.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VgicDist {
     control: u32,
-    enabled: u32,
-    pending: u32,
-    group: u32,
+    enabled: u64,
+    pending: u64,
+    group: u64,
     priority: [u8; VGIC_SPIS],
     config: [u32; VGIC_SPIS / 16],
     route: [u64; VGIC_SPIS],
+}
+
+impl Default for VgicDist {
+    fn default() -> Self {
+        let (control, enabled, pending, group, config) = (0, 0, 0, 0, [0; VGIC_SPIS / 16]);
+        let (priority, route) = ([0; VGIC_SPIS], [0; VGIC_SPIS]);
+        Self { control, enabled, pending, group, priority, config, route }
+    }
 }
 
 impl VgicCpu {
@@ -172,6 +183,14 @@ impl VgicCpu {
 }
 
 impl VgicDist {
+    /// Marks SPI `intid` pending (its passed-through line fired) and returns the index of the
+    /// vCPU it is routed to; `None` for an INTID that is no SPI of this distributor.
+    pub fn set_pending(&mut self, intid: u32) -> Option<u32> {
+        let spi = intid.checked_sub(32).filter(|&spi| (spi as usize) < VGIC_SPIS)?;
+        self.pending |= 1 << spi;
+        Some((self.route[spi as usize] & 0xf) as u32)
+    }
+
     /// Whether any SPI waits to be collected by a vCPU.
     pub fn has_pending(&self) -> bool {
         self.pending != 0
@@ -192,6 +211,14 @@ impl VgicDist {
 
     /// A read of the distributor.
     pub fn read(&self, offset: u64) -> u64 {
+        if let Some((array, shift)) = spi_array(offset) {
+            let bits = match array {
+                GICD_IGROUPR => self.group,
+                GICD_ISENABLER | GICD_ICENABLER => self.enabled,
+                _ => self.pending,
+            };
+            return (bits >> shift) & 0xffff_ffff;
+        }
         match offset {
             // ARE_NS (bit 4) is always set: affinity routing only. DS (bit 6): one security state.
             GICD_CTLR => u64::from(self.control) | (1 << 4) | (1 << 6),
@@ -199,12 +226,6 @@ impl VgicDist {
             GICD_TYPER => (VGIC_SPIS as u64 / 32) | (9 << 19),
             GICD_IIDR => IIDR,
             GICD_PIDR2 => PIDR2_GICV3,
-            // Register 0 of the banked arrays belongs to the redistributors (RAZ here).
-            o if spi_word(o, GICD_IGROUPR) => u64::from(self.group),
-            o if spi_word(o, GICD_ISENABLER) || spi_word(o, GICD_ICENABLER) => {
-                u64::from(self.enabled)
-            }
-            o if spi_word(o, GICD_ISPENDR) || spi_word(o, GICD_ICPENDR) => u64::from(self.pending),
             o if SPI_PRIORITIES.contains(&o) => {
                 read_bytes(&self.priority, (o - SPI_PRIORITIES.start) as usize)
             }
@@ -219,14 +240,20 @@ impl VgicDist {
     /// A write to the distributor.
     pub fn write(&mut self, offset: u64, value: u64) {
         let value32 = value as u32;
+        if let Some((array, shift)) = spi_array(offset) {
+            let bits = u64::from(value32) << shift;
+            match array {
+                GICD_IGROUPR => self.group = self.group & !(0xffff_ffff << shift) | bits,
+                GICD_ISENABLER => self.enabled |= bits,
+                GICD_ICENABLER => self.enabled &= !bits,
+                GICD_ISPENDR => self.pending |= bits,
+                _ => self.pending &= !bits,
+            }
+            return;
+        }
         match offset {
             // EnableGrp1NS (bit 1) and EnableGrp0 (bit 0) are the guest's; ARE stays on.
             GICD_CTLR => self.control = value32 & 0b11,
-            o if spi_word(o, GICD_IGROUPR) => self.group = value32,
-            o if spi_word(o, GICD_ISENABLER) => self.enabled |= value32,
-            o if spi_word(o, GICD_ICENABLER) => self.enabled &= !value32,
-            o if spi_word(o, GICD_ISPENDR) => self.pending |= value32,
-            o if spi_word(o, GICD_ICPENDR) => self.pending &= !value32,
             o if SPI_PRIORITIES.contains(&o) => {
                 write_bytes(&mut self.priority, (o - SPI_PRIORITIES.start) as usize, value);
             }
@@ -242,9 +269,15 @@ impl VgicDist {
     }
 }
 
-/// Whether `offset` is in register 1 (the SPIs') of the 32-bit-register array at `base`.
-fn spi_word(offset: u64, base: u64) -> bool {
-    (base + 4..base + 8).contains(&offset)
+/// The SPIs' bitmap registers: which array `offset` is in (its base) and the shift of the SPIs
+/// its 32 bits hold (register 1 of each array: INTIDs 32-63, register 2: 64-95). `None` for any
+/// other offset; register 0 of each array is the redistributors' (RAZ/WI here).
+fn spi_array(offset: u64) -> Option<(u64, u64)> {
+    let arrays = [GICD_IGROUPR, GICD_ISENABLER, GICD_ICENABLER, GICD_ISPENDR, GICD_ICPENDR];
+    arrays.into_iter().find_map(|base| {
+        let word = offset.checked_sub(base + 4)? / 4;
+        (word < VGIC_SPIS as u64 / 32 && offset.is_multiple_of(4)).then(|| (base, 32 * word))
+    })
 }
 
 /// The (up to) four bytes of `bytes` from `start`, little-endian, as a byte-array register
@@ -325,6 +358,18 @@ mod tests {
         distributor.write(GICD_CTLR, 2);
         assert_eq!(cpu.next_deliverable(&distributor), Some((35, 0)));
         assert_eq!(distributor.read(GICD_CTLR), 2 | (1 << 4) | (1 << 6));
+        // INTID 79 is bit 15 of the second SPI word: its own register of each array.
+        distributor.write(GICD_ISENABLER + 8, 1 << 15);
+        distributor.write(GICD_IROUTER + 8 * 79, 0);
+        distributor.write(GICD_ISPENDR + 8, 1 << 15);
+        assert_eq!(distributor.read(GICD_ISENABLER + 8), 1 << 15);
+        assert_eq!(distributor.read(GICD_ISENABLER + 4), 1 << 3, "the first word is untouched");
+        assert_eq!(distributor.read(GICD_ISPENDR + 12), 0, "past the last SPI: RAZ");
+        distributor.collect_spis(0, &mut cpu);
+        assert_eq!(cpu.next_deliverable(&distributor), Some((79, 0)));
+        distributor.write(GICD_ICENABLER + 8, 1 << 15);
+        assert_eq!(distributor.read(GICD_ISENABLER + 8), 0);
+        assert_eq!(distributor.read(GICD_TYPER) & 0x1f, 2, "ITLinesNumber: INTIDs up to 95");
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //!   it acts on (`domain::Held`).
 //! - A vCPU that blocked waiting for an interrupt is woken by any interrupt made pending for it.
 
+use core::sync::atomic::{AtomicU16, Ordering};
 use xenolith_abi::xen::arch_arm::{
     GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_RDIST_STRIDE,
     GUEST_TIMER_VIRT_PPI,
 };
+
+use xenolith_kernel::event::vgic::VGIC_SPIS;
 use xenolith_kernel::policy::DomainId;
 
 use crate::arch::guest;
@@ -66,11 +69,67 @@ pub fn mmio(table: &mut Table, domain: DomainId, ipa: u64, write: Option<u64>) -
 /// Makes private interrupt `intid` of `vcpu` (in `slot`) pending, waking it if it waits.
 pub fn raise(vcpu: &mut Vcpu, slot: usize, intid: u32) {
     vcpu.vgic.set_pending(intid);
+    wake(vcpu, slot);
+}
+
+/// Wakes `vcpu` (in `slot`) for an interrupt made pending for it: runnable if it waits, else
+/// its pCPU kicked if it runs on another.
+fn wake(vcpu: &mut Vcpu, slot: usize) {
     if vcpu.state == VcpuState::Blocked {
         vcpu.state = VcpuState::Runnable;
         crate::sched::wake(slot);
     } else if crate::sched::running_elsewhere(slot) {
         crate::sched::kick_vcpu(slot);
+    }
+}
+
+/// The owner of each passed-through SPI (index INTID - 32): 0 for none, else its domain id + 1.
+/// Read without a lock when the interrupt is taken; written by [`claim`] and [`release`].
+static OWNERS: [AtomicU16; VGIC_SPIS] = [const { AtomicU16::new(0) }; VGIC_SPIS];
+
+/// The domain SPI `intid` is passed through to, if any.
+pub fn owner(intid: u32) -> Option<DomainId> {
+    let index = usize::try_from(intid.checked_sub(32)?).ok()?;
+    OWNERS.get(index)?.load(Ordering::Acquire).checked_sub(1)
+}
+
+/// Passes SPI `intid` (validated by the manifest: in `PASSTHROUGH_INTIDS`, no other domain's,
+/// not the core's) through to `id` and enables it. The guest deactivates it (Xen's way: a list
+/// register with the hardware bit, `guest::inject`), so a level-triggered line is not taken again
+/// before the guest has served it.
+pub fn claim(intid: u32, id: DomainId) {
+    if let Some(owner) = intid.checked_sub(32).and_then(|index| OWNERS.get(index as usize)) {
+        owner.store(id + 1, Ordering::Release);
+        crate::arch::boot::passthrough_line(intid, true);
+    }
+}
+
+/// Takes `id`'s passed-through SPIs back when it is destroyed (a restart claims them again):
+/// disabled and deactivated, since a guest that died inside its handler leaves its line active.
+pub fn release(id: DomainId) {
+    for (index, owner) in OWNERS.iter().enumerate() {
+        if owner.compare_exchange(id + 1, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            crate::arch::boot::passthrough_line(32 + index as u32, false);
+        }
+    }
+}
+
+/// Passed-through SPIs arrived (bit n: INTID 32 + n; the arch layer dropped their priority and
+/// left them active): each becomes pending in its owner's distributor, and the vCPU it is
+/// routed to is woken. A line whose owner is gone is deactivated.
+pub fn forward(table: &mut Table, mut spis: u64) {
+    while spis != 0 {
+        let intid = 32 + spis.trailing_zeros();
+        spis &= spis - 1;
+        let Some(mut held) = owner(intid).and_then(|id| table.held(id)) else {
+            crate::arch::boot::passthrough_line(intid, false);
+            continue;
+        };
+        let index = held.domain.vgic.set_pending(intid);
+        let slot = index.and_then(|index| held.domain.vcpus.get(index as usize).copied());
+        if let Some((slot, (_, vcpu))) = slot.and_then(|slot| Some((slot, held.vcpu(slot)?))) {
+            wake(vcpu, slot);
+        }
     }
 }
 
@@ -145,7 +204,9 @@ pub fn deliver(held: &mut Held<'_>, slot: usize) {
             continue;
         }
         let register = empty.trailing_zeros() as usize;
-        guest::inject(register, intid, priority);
+        // The guest's EOI deactivates a passed-through SPI of its own (hardware bit).
+        let hardware = intid >= 32 && owner(intid) == Some(domain.id);
+        guest::inject(register, intid, priority, hardware);
         empty &= !(1 << register);
     }
 }

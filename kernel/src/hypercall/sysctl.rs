@@ -1,6 +1,7 @@
 //! `sysctl`: the control domain's questions about the system (Xen's
-//! `xen/include/public/sysctl.h`, interface version of Xen 4.17): the scheduler, the machine, and
-//! the domain list. Checked in Xen's order, as `domctl` is.
+//! `xen/include/public/sysctl.h`, interface version of Xen 4.17): the scheduler, the machine, the
+//! domain list and the console ring. Checked in Xen's order, as `domctl` is; every command needs
+//! `control` (Xen's `xsm_sysctl`; its `xsm_readconsole` then allows what that allowed).
 
 use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::sysctl::{self as sc, xen_sysctl};
@@ -9,7 +10,7 @@ use zerocopy::FromZeros;
 
 use super::domctl::{domain_ids, domain_info};
 use crate::domain::Caller;
-use crate::mm::guest_access::{read_struct, write_element, write_struct};
+use crate::mm::guest_access::{read_struct, write_element, write_struct, GuestMemory};
 
 /// `__HYPERVISOR_sysctl(struct xen_sysctl *)`.
 pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
@@ -46,6 +47,14 @@ pub fn sysctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
                 count += 1;
             }
             request.num_domains = count;
+            op.u.write(&request);
+        }
+        sc::XEN_SYSCTL_readconsole => {
+            let mut request: sc::xen_sysctl_readconsole = op.u.read();
+            let buffer = request.buffer.address();
+            let copy =
+                |at: u32, bytes: &[u8]| GuestMemory.write(buffer.wrapping_add(at.into()), bytes);
+            crate::platform::console::with_ring(|ring| ring.read(&mut request, copy))?;
             op.u.write(&request);
         }
         _ => return Err(XenError::ENOSYS),

@@ -34,6 +34,7 @@ use xenolith_abi::xen::hvm::{
 use xenolith_abi::xen::sched::SHUTDOWN_crash;
 use xenolith_kernel::mm::frame::FRAME_SIZE;
 use xenolith_kernel::mm::guest_atomic;
+use xenolith_kernel::mm::lpae::Attributes;
 
 use xenolith_kernel::policy::{Capabilities, DomainId};
 
@@ -41,7 +42,7 @@ use crate::arch::cpu;
 use crate::arch::guest::{self, VcpuContext};
 use crate::arch::percpu::{CPUS, IDLE};
 use crate::domain::{ring_gfn, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE};
-use crate::mm::domain_memory::GUEST_RAM;
+use crate::mm::domain_memory::{GUEST_PAGE, GUEST_RAM};
 use crate::mm::memory::{self, IdentityTables};
 
 /// The most times the core restarts one domain; past it a crash loop stops with a log line.
@@ -186,6 +187,22 @@ impl Table {
             return Err(BuildError::Refused("giving it RAM", XenError::ENOMEM));
         }
         domain.ram_pages = ram.size / FRAME_SIZE;
+        // Its passed-through hardware, 1:1 (never owned: never freed with it): device frames
+        // and the DMA window the boot check reserved; then its SPIs.
+        let hardware = &spec.entry.passthrough;
+        let device = Attributes { lent: true, ..Attributes::DEVICE };
+        let ranges = hardware.iomem.iter().map(|range| (range.bytes(), device));
+        let window = hardware.direct_map.iter().map(|range| (range.bytes(), GUEST_PAGE));
+        for (bytes, how) in ranges.chain(window) {
+            let (start, size) =
+                bytes.map_or((0, 0), |bytes| (bytes.start, bytes.end - bytes.start));
+            if domain.stage2.map(&mut IdentityTables, start, start, size, how).is_err() {
+                return Err(BuildError::Refused("mapping its hardware", XenError::ENOMEM));
+            }
+        }
+        for &intid in &hardware.irqs {
+            crate::event::virq::claim(intid, id);
+        }
         let image = spec.entry.prepared.as_ref().ok_or(BuildError::Invalid("no prepared image"))?;
         let slot = domain.vcpus[0];
         let vcpu = self.vcpu_mut(slot).ok_or(BuildError::Invalid("the new vCPU is gone"))?;
@@ -207,7 +224,7 @@ impl Table {
             None => return Ok(()),
         };
         let domain = self.domain_mut(id).ok_or(BuildError::Invalid("the new domain is gone"))?;
-        let data = crate::mm::domain_memory::GUEST_PAGE;
+        let data = GUEST_PAGE;
         if domain
             .stage2
             .map(&mut IdentityTables, region.ipa, region.phys, region.size, data)
@@ -231,6 +248,7 @@ impl Table {
         // Its grant mappings go; its frames others still map stay, as orphans.
         let held = self.grants_on_destroy(id);
         let Some(mut domain) = self.take(id) else { return };
+        crate::event::virq::release(id);
         for &slot in &domain.vcpus {
             self.set_vcpu(slot, None);
         }

@@ -43,12 +43,8 @@ fn resolve_capabilities(manifest: &BootManifest<'_>, spec: &DomainSpec<'_>) -> C
             Capability::Console => capabilities.console = true,
             Capability::DeviceModel { target } => add(&mut capabilities.device_model_of, target),
             Capability::Introspect { target } => add(&mut capabilities.introspect, target),
-            Capability::Hardware { device } => {
-                log::warn!(
-                    "domain {}: hardware:{device} passthrough is not implemented; ignored",
-                    spec.name
-                );
-            }
+            // What it is given is the manifest's `passthrough`, mapped when it is built.
+            Capability::Hardware { .. } => {}
         }
     }
     capabilities

@@ -1,4 +1,5 @@
-//! The core's console: the UART the DTB names, shared by every CPU, and the `log` back end.
+//! The core's console: the UART the DTB names, shared by every CPU, and the `log` back end;
+//! everything printed is also kept in the console ring (`console_ring.rs`, Xen's `conring`).
 //!
 //! Lines look like `[    1.234567] (cpu1) INFO  message`: seconds since reset from the generic
 //! counter, the CPU, the level.
@@ -7,12 +8,15 @@
 //! - One CPU writes at a time; IRQs are masked while the lock is held, so an interrupt handler
 //!   that logs cannot deadlock against the code it interrupted.
 //! - The lock is re-entrant on the CPU that holds it, so a panic while printing still prints; a
-//!   CPU waiting for it sleeps in WFE (`arch::lock`).
-//! - Before [`init`] output is dropped: there is no device to write to.
+//!   CPU waiting for it sleeps in WFE (`arch::lock`). A panic while the ring is being read
+//!   prints without recording into it.
+//! - Before [`init`] output reaches only the ring: there is no device to write to.
 
+use core::cell::{RefCell, RefMut};
 use core::fmt::{self, Write};
 
 use spin::Once;
+use xenolith_kernel::platform::console_ring::ConsoleRing;
 
 use crate::arch::cpu::{self, IrqGuard};
 use crate::arch::lock::{Mutex, ReentrantMutex};
@@ -20,8 +24,9 @@ use crate::arch::uart::Pl011;
 
 /// The PL011's base address, once the console is up.
 static UART_BASE: Once<u64> = Once::new();
-/// Held while a piece of output is written.
-static OUTPUT: ReentrantMutex<()> = ReentrantMutex::new(());
+/// Held while a piece of output is written; it holds the console ring.
+static OUTPUT: ReentrantMutex<RefCell<ConsoleRing>> =
+    ReentrantMutex::new(RefCell::new(ConsoleRing::EMPTY));
 
 /// Bytes of console input kept until the console domain reads them; more are dropped, as Xen's
 /// `serial_rx_ring` (SERIAL_RX_SIZE) does.
@@ -73,15 +78,19 @@ pub fn init(base: u64) {
     UART_BASE.call_once(|| base);
 }
 
-struct Writer(Pl011);
+struct Writer<'a>(Option<Pl011>, Option<RefMut<'a, ConsoleRing>>);
 
-impl Write for Writer {
+impl Write for Writer<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if let Some(ring) = &mut self.1 {
+            ring.put(text.as_bytes());
+        }
+        let Some(uart) = &self.0 else { return Ok(()) };
         for byte in text.bytes() {
             if byte == b'\n' {
-                self.0.write_byte(b'\r');
+                uart.write_byte(b'\r');
             }
-            self.0.write_byte(byte);
+            uart.write_byte(byte);
         }
         Ok(())
     }
@@ -89,11 +98,19 @@ impl Write for Writer {
 
 /// Writes formatted text as one piece (no other CPU's output interleaves).
 pub fn print(args: fmt::Arguments<'_>) {
-    let Some(&base) = UART_BASE.get() else { return };
     // Dropped in reverse: the lock is released before IRQs are unmasked again.
     let _irq = IrqGuard::new();
-    let _output = OUTPUT.lock();
-    let _ = Writer(Pl011::new(base)).write_fmt(args);
+    let output = OUTPUT.lock();
+    let uart = UART_BASE.get().map(|&base| Pl011::new(base));
+    let _ = Writer(uart, output.try_borrow_mut().ok()).write_fmt(args);
+}
+
+/// Runs `f` on the console ring (`XEN_SYSCTL_readconsole`), no output meanwhile.
+pub fn with_ring<T>(f: impl FnOnce(&mut ConsoleRing) -> T) -> T {
+    let _irq = IrqGuard::new();
+    let output = OUTPUT.lock();
+    let result = f(&mut output.borrow_mut());
+    result
 }
 
 /// The console as a [`Write`] target (each piece printed as it comes).

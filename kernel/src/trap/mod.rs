@@ -74,6 +74,9 @@ fn interrupt(frame: &mut TrapFrame) {
             crate::event::send_virq(&mut table, console, VIRQ_CONSOLE, 0);
         }
     }
+    if taken.passthrough != 0 {
+        crate::event::virq::forward(&mut TABLE.lock(), taken.passthrough);
+    }
     // Waking the console domain may have asked this pCPU to choose again.
     let woken = percpu::this().need_reschedule.load(Ordering::Acquire);
     if taken.virtual_timer || !(taken.tick || taken.reschedule || woken) {

@@ -17,6 +17,7 @@ fn domain(name: &'static str) -> DomainSpec<'static> {
         boot: true,
         cmdline: "",
         prepared: Some(image(&[(GUEST_RAM0_BASE, 0, 100)])),
+        passthrough: Passthrough::default(),
     }
 }
 
@@ -401,4 +402,81 @@ fn shutdown_actions_follow_xl_per_reason() {
         assert_eq!(ShutdownAction::parse(action.as_str()), Some(action));
     }
     assert_eq!(ShutdownAction::parse("rename-restart"), None);
+}
+
+/// Domain 0 given QEMU virt's last virtio-mmio page, its SPI and a 1 MiB window at 0x7ff00000.
+fn with_hardware(manifest: &mut BootManifest<'static>) {
+    let domain = &mut manifest.domains[0];
+    domain.capabilities.push(Capability::Hardware { device: "virtio-console" });
+    domain.passthrough = Passthrough {
+        iomem: vec![FrameRange { first: 0xa003, count: 1 }],
+        irqs: vec![79],
+        direct_map: Some(FrameRange { first: 0x7ff00, count: 256 }),
+    };
+}
+
+#[test]
+fn passthrough_is_checked_alone_and_across_domains() {
+    use PassthroughProblem::*;
+    let mut manifest = good();
+    with_hardware(&mut manifest);
+    assert_eq!(manifest.validate(PAYLOAD), Ok(()));
+    let problem = |domain, problem| ManifestProblem::Passthrough { domain, problem };
+    let without_capability = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].capabilities.clear();
+    };
+    refused(without_capability, problem(0, NoCapability), "`hardware:` capability");
+    let not_at_boot = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].boot = false;
+        m.domains[0].prepared = None;
+    };
+    refused(not_at_boot, problem(0, NotBootDomain), "only boot domains");
+    let empty = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].passthrough.iomem[0].count = 0;
+    };
+    refused(empty, problem(0, BadRange { iomem: Some(0) }), "iomem range 0 is empty");
+    let beyond = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].passthrough.direct_map = Some(FrameRange { first: 1 << 28, count: 1 });
+    };
+    refused(beyond, problem(0, BadRange { iomem: None }), "the direct_map window is empty");
+    // The window inside the domain's own RAM (16 MiB at GUEST_RAM0_BASE), then on the vGIC.
+    let in_ram = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].passthrough.direct_map = Some(FrameRange { first: 0x40fff, count: 2 });
+    };
+    refused(in_ram, problem(0, Clash { iomem: None }), "overlaps the domain's RAM");
+    let on_gic = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].passthrough.iomem.push(FrameRange { first: 0x3001, count: 1 });
+    };
+    refused(on_gic, problem(0, Clash { iomem: Some(1) }), "iomem range 1 overlaps");
+    let twice = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[0].passthrough.iomem.push(FrameRange { first: 0xa000, count: 4 });
+    };
+    refused(twice, problem(0, Clash { iomem: Some(1) }), "another of its ranges");
+    for (irqs, index) in [(vec![32], 0), (vec![96], 0), (vec![79, 79], 1)] {
+        let bad_irq = |m: &mut BootManifest<'static>| {
+            with_hardware(m);
+            m.domains[0].passthrough.irqs = irqs;
+        };
+        refused(bad_irq, problem(0, BadIrq { irq: index }), "not an SPI in 33..96");
+    }
+    // The same interrupt, or an overlapping frame, for two domains.
+    let shared = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[1].capabilities.push(Capability::Hardware { device: "other" });
+        m.domains[1].passthrough.irqs = vec![79];
+    };
+    refused(shared, ManifestProblem::SharedHardware { domain: 1, first: 0 }, "domain 0 is given");
+    let shared_window = |m: &mut BootManifest<'static>| {
+        with_hardware(m);
+        m.domains[1].capabilities.push(Capability::Hardware { device: "other" });
+        m.domains[1].passthrough.iomem = vec![FrameRange { first: 0x7ffff, count: 1 }];
+    };
+    refused(shared_window, ManifestProblem::SharedHardware { domain: 1, first: 0 }, "frame");
 }

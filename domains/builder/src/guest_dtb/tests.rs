@@ -18,6 +18,7 @@ fn spec(vcpus: u32, ram: &[(u64, u64)]) -> GuestDtbSpec<'_> {
         gic_redistributors: vcpus,
         console_uart: None,
         address_bits: 40,
+        hardware: Default::default(),
     }
 }
 

@@ -254,6 +254,18 @@ pub struct Taken {
     pub virtual_timer: bool,
     /// Console input arrived (and is in the console's input ring).
     pub console_input: bool,
+    /// Passed-through SPIs that fired (bit n: INTID 32 + n), left active for their guests.
+    pub passthrough: u64,
+}
+
+/// Enables passed-through SPI `intid`, routed to this CPU, or disables and deactivates it.
+pub fn passthrough_line(intid: u32, enable: bool) {
+    let Some(gic) = GIC.get() else { return };
+    if enable {
+        gic::enable_spi(&gic.dist, intid, cpu::mpidr());
+    } else {
+        gic::disable_spi(&gic.dist, intid);
+    }
 }
 
 /// Takes console input on the UART's interrupt `intid` (an SPI), routed to this CPU.
@@ -297,6 +309,11 @@ pub fn take_interrupts() -> Taken {
                 arm_next_tick(this);
                 this.ticks.fetch_add(1, Ordering::AcqRel);
                 taken.tick = true;
+            }
+            _ if crate::event::virq::owner(intid).is_some() => {
+                gic::priority_drop(intid);
+                taken.passthrough |= 1 << (intid - 32);
+                continue;
             }
             _ => log::warn!("unexpected interrupt {intid}"),
         }

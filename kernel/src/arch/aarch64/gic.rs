@@ -20,6 +20,7 @@ const GICD_TYPER: usize = 0x0004;
 const GICD_IGROUPR: usize = 0x0080;
 const GICD_ISENABLER: usize = 0x0100;
 const GICD_ICENABLER: usize = 0x0180;
+const GICD_ICACTIVER: usize = 0x0380;
 const GICD_IROUTER: usize = 0x6000;
 const GICD_IPRIORITYR: usize = 0x0400;
 const GICD_CTLR_RWP: u32 = 1 << 31;
@@ -148,7 +149,9 @@ pub fn init_cpu(redistributor: usize) -> Result<(), GicError> {
     write_sysreg!("icc_sre_el2", 0xf);
     write_sysreg!("icc_pmr_el1", 0xff);
     write_sysreg!("icc_bpr1_el1", 0);
-    write_sysreg!("icc_ctlr_el1", 0);
+    // EOImode 1: an EOI only drops the priority; deactivation is separate (ICC_DIR_EL1), so a
+    // passed-through SPI stays active until its guest deactivates it (as Xen runs the GIC).
+    write_sysreg!("icc_ctlr_el1", 0b10);
     write_sysreg!("icc_igrpen1_el1", 1);
     Ok(())
 }
@@ -164,9 +167,23 @@ pub fn acknowledge() -> u32 {
     (read_sysreg!("icc_iar1_el1") & 0xff_ffff) as u32
 }
 
-/// Signals the end of handling `intid` (priority drop and deactivation: EOImode 0).
+/// Signals the end of handling `intid`: priority drop, then deactivation (EOImode 1).
 pub fn end_of_interrupt(intid: u32) {
+    priority_drop(intid);
+    write_sysreg!("icc_dir_el1", u64::from(intid));
+}
+
+/// Drops the running priority for `intid` and leaves it active (a passed-through SPI, which its
+/// guest deactivates).
+pub fn priority_drop(intid: u32) {
     write_sysreg!("icc_eoir1_el1", u64::from(intid));
+}
+
+/// Disables SPI `intid` and deactivates it, whichever CPU took it.
+pub fn disable_spi(dist: &Region, intid: u32) {
+    let (base, register, bit) = (dist.start as usize, (intid as usize / 32) * 4, 1 << (intid % 32));
+    write32(base + GICD_ICENABLER + register, bit);
+    write32(base + GICD_ICACTIVER + register, bit);
 }
 
 /// Sends SGI `intid` (0..16) to the CPU with affinity `mpidr`.

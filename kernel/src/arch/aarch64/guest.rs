@@ -246,10 +246,13 @@ pub fn empty_list_registers() -> u64 {
     read_sysreg!("ich_elrsr_el2") & ((1 << LIST_REGISTERS) - 1)
 }
 
-/// Puts virtual interrupt `intid` (Group 1, `priority`) pending in list register `index`.
-pub fn inject(index: usize, intid: u32, priority: u8) {
-    // ICH_LR<n>_EL2: State = pending (bit 62), Group 1 (bit 60), Priority [55:48], vINTID.
-    let value = (1 << 62) | (1 << 60) | (u64::from(priority) << 48) | u64::from(intid);
+/// Puts virtual interrupt `intid` (Group 1, `priority`) pending in list register `index`;
+/// `hardware`: it is the physical SPI of the same INTID, which the guest's EOI deactivates.
+pub fn inject(index: usize, intid: u32, priority: u8, hardware: bool) {
+    // ICH_LR<n>_EL2: State = pending (bit 62), HW (bit 61), Group 1 (bit 60), Priority [55:48],
+    // pINTID [41:32] (with HW), vINTID.
+    let physical = if hardware { (1 << 61) | (u64::from(intid) << 32) } else { 0 };
+    let value = (1 << 62) | (1 << 60) | physical | (u64::from(priority) << 48) | u64::from(intid);
     write_list_register(index, value);
 }
 

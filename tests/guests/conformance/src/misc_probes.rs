@@ -186,6 +186,23 @@ pub fn privileged(r: &mut Runner) {
             raw(hc2(xen::HC_sysctl, page.addr(), 0))
         });
     }
+    // `XEN_SYSCTL_readconsole` (`struct xen_sysctl_readconsole` in `sysctl.h`: clear @8,
+    // incremental @9, index @12, buffer @16, count @24) with a real buffer: a domU may neither
+    // read nor clear the console ring (`xsm_sysctl` refuses before `xsm_readconsole`), and
+    // neither the buffer nor `count` is written.
+    for (name, clear) in [("read", 0u8), ("clear", 1)] {
+        r.probe(&format!("sysctl.readconsole.{name}"), |_| {
+            let mut page =
+                versioned(xen::XEN_SYSCTL_readconsole, xen::XEN_SYSCTL_INTERFACE_VERSION, None);
+            page.w8(8, clear);
+            page.w8(9, 1);
+            let buffer = page.addr() + 2048;
+            page.w64(16, buffer);
+            page.w32(24, 1024);
+            let result = hc2(xen::HC_sysctl, page.addr(), 0);
+            format!("{result} count={} buffer={:#x}", page.r32(24), page.r32(2048))
+        });
+    }
     for version in [0u32, 0x14, 0x16, u32::MAX] {
         r.probe(&format!("domctl.version.{version:#x}"), |cx| {
             let mut page = versioned(5, version, Some(cx.self_id));

@@ -211,6 +211,7 @@ pub use xenolith_abi::xen::hvm::HVM_PARAM_CALLBACK_IRQ;
 /// `xen/include/public/platform.h`: `XENPF_INTERFACE_VERSION`.
 pub const XENPF_INTERFACE_VERSION: u32 = 0x0300_0001;
 pub use xenolith_abi::xen::domctl::XEN_DOMCTL_INTERFACE_VERSION;
+pub use xenolith_abi::xen::sysctl::XEN_SYSCTL_readconsole;
 pub use xenolith_abi::xen::sysctl::XEN_SYSCTL_INTERFACE_VERSION;
 /// `xen/include/public/hypfs.h`: `XEN_HYPFS_OP_get_version`.
 pub const XEN_HYPFS_OP_get_version: u64 = 0;

@@ -202,16 +202,18 @@ fn write_line(page: SharedPage, port: xenolith_runtime::events::Port, line: &[u8
     let _ = port.send();
 }
 
-/// `console-lines` (`count=N`, `pings=P`, `gap_us=G`): writes `seq <n>` lines 0..N through its
-/// console ring, one every G µs; answers each `ping <k>` line typed into its ring with
-/// `got ping <k>` and, with `pings` above 0, records k in xenstore at `<home>/pings` (for
+/// `console-lines` (`count=N`, `pings=P`, `gap_us=G`, `stay=S`): writes `seq <n>` lines 0..N
+/// through its console ring, one every G µs; answers each `ping <k>` line typed into its ring
+/// with `got ping <k>` and, with `pings` above 0, records k in xenstore at `<home>/pings` (for
 /// `console-killer`); goes on writing until it has both written N lines and got P pings, then
-/// writes `done total=<lines>`.
+/// writes `done total=<lines>`. With pings, or with `stay=1`, it then stays up (so the console
+/// domain reads its ring however late it comes).
 pub fn lines(name: &str, info: &StartInfo) {
     use crate::xenstore::arg;
     use alloc::format;
     let (count, pings, gap_us) =
         (arg(info, "count", 100), arg(info, "pings", 0), arg(info, "gap_us", 1000));
+    let stay = arg(info, "stay", 0) != 0;
     // Connecting to xenstore sets up event channels too (a second set-up is EBUSY).
     if pings == 0 {
         if let Err(error) = xenolith_runtime::events::init() {
@@ -260,7 +262,7 @@ pub fn lines(name: &str, info: &StartInfo) {
     write_line(page, port, format!("done total={written}\n").as_bytes());
     println!("{name}: PASS wrote {written} lines, got {got} pings");
     // Up with its xenstore nodes, where the killer reads the last ping.
-    while store.is_some() {
+    while store.is_some() || stay {
         crate::xenstore::sleep(1_000_000_000);
     }
 }

@@ -67,8 +67,8 @@ mod guest {
     use xenolith_abi::xen::errno::XenError;
     use xenolith_abi::xen::hypercall as call;
     use xenolith_abi::xen::sysctl::{
-        xen_sysctl, xen_sysctl_physinfo, SysctlPayload, XEN_SYSCTL_physinfo,
-        XEN_SYSCTL_INTERFACE_VERSION,
+        xen_sysctl, xen_sysctl_physinfo, xen_sysctl_readconsole, SysctlPayload,
+        XEN_SYSCTL_physinfo, XEN_SYSCTL_readconsole, XEN_SYSCTL_INTERFACE_VERSION,
     };
     use xenolith_abi::xen::version::XENVER_version;
     use xenolith_runtime::{hypercall, println, StartInfo};
@@ -695,6 +695,21 @@ mod guest {
         (result, op)
     }
 
+    /// `XEN_SYSCTL_readconsole` of `count` bytes into `buffer` (from the oldest kept).
+    fn readconsole(buffer: u64, count: u32, clear: bool) -> (i64, xen_sysctl) {
+        let request = xen_sysctl_readconsole {
+            clear: clear.into(),
+            incremental: 0,
+            pad0: 0,
+            pad1: 0,
+            index: 0,
+            buffer: call::GuestHandle::new(buffer),
+            count,
+            _pad: 0,
+        };
+        sysctl(XEN_SYSCTL_readconsole, SysctlPayload::new(&request))
+    }
+
     fn zero_domctl() -> DomctlPayload {
         DomctlPayload::new(&[0u64; 16])
     }
@@ -790,6 +805,19 @@ mod guest {
             hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
             polls += 1;
         }
+        // XEN_SYSCTL_readconsole into a buffer that is not mapped, or whose end wraps past the
+        // top of the address space: -EFAULT, and nothing cleared: a read into a real buffer
+        // then still starts with the core's banner.
+        let (unmapped, _) = readconsole(0xdead_0000_0000, 4096, true);
+        let (wrapping, _) = readconsole(u64::MAX - 100, 4096, true);
+        let mut text = [0u8; 256];
+        let (read, op) = readconsole(text.as_mut_ptr() as u64, text.len() as u32, false);
+        let count = op.u.read::<xen_sysctl_readconsole>().count as usize;
+        let ring = core::str::from_utf8(&text[..count.min(text.len())]).unwrap_or("");
+        println!("{name}: readconsole: unmapped {unmapped}, wrapping {wrapping}, read {read} ({count} bytes)");
+        let ring_read = expect(name, "readconsole unmapped", unmapped, XenError::EFAULT)
+            & expect(name, "readconsole wrapping", wrapping, XenError::EFAULT)
+            & (read == 0 && count == text.len() && ring.contains(" Xenolith "));
         let (_, op) = sysctl(XEN_SYSCTL_physinfo, SysctlPayload::new(&[0u64; 16]));
         let after: xen_sysctl_physinfo = op.u.read();
         println!("{name}: after destroying d{victim}: {} pages free", after.free_pages);
@@ -805,6 +833,7 @@ mod guest {
         list(name);
         if put == 0
             && get == 0
+            && ring_read
             && credit2.weight == 1024
             && credit2.cap == 50
             && pause == 0
