@@ -366,3 +366,162 @@ fn xl_dmesg_reads_the_cores_console_ring_and_dmesg_c_empties_it() {
     let listed = |line: &str| line.strip_prefix(prefix).is_some_and(|l| l.starts_with("Name "));
     assert!(has(&after, &listed), "no line printed after the clear:\n{}", after.join("\n"));
 }
+
+/// The `NAME: node <path>=<value>` lines a guest prints until `NAME: PASS <what>`, and every
+/// line read meanwhile.
+fn nodes_of(
+    running: &mut Running,
+    name: &str,
+    what: &str,
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let (mut nodes, mut lines) = (std::collections::BTreeMap::new(), Vec::new());
+    let (node, pass) = (format!("{name}: node "), format!("{name}: PASS {what}"));
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = match running.next_line(left) {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("no `{pass}`; last lines:\n{}", running.tail().join("\n")),
+            Err(error) => panic!("{error}"),
+        };
+        if line.contains(&pass) {
+            return (nodes, lines);
+        }
+        lines.push(line.clone());
+        if let Some((path, value)) =
+            line.split_once(&node).and_then(|(_, rest)| rest.trim_end().split_once('='))
+        {
+            nodes.insert(path.to_string(), value.to_string());
+        }
+    }
+}
+
+/// `xl create` of a configuration with a vif and a disk (issue 16) writes their frontend and
+/// backend directories as libxl does (`tests/manifests/xl-devices.toml`'s `made`, with
+/// `KEY=VALUE` settings after the file): the guest reads its frontends `device/vif/0` and
+/// `device/vbd/51712` (xvda), and through their `backend` the backend directories, with
+/// libxl's entries; the backends' `state` is closed to its writes (the backend owns it). The
+/// vif's backend is domain 0 (libxl's default), the disk's the test domain `netback` by name,
+/// which watches its `backend` directory as a backend domain does and sees the vbd come and,
+/// at `xl destroy`, go. A backend that does not exist fails the create with libxl's words and
+/// nothing is left behind. After `xl destroy` a new domain with the same id finds no
+/// frontends, and none of the backend directories it could read.
+#[test]
+fn xl_create_writes_vif_and_vbd_records_as_libxl_does_and_destroy_removes_them() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/xl-devices.toml").start();
+    running.forbid("FAIL");
+    running
+        .wait_for_all(&["control: xl ready", "netback: backends none"], TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    focus(&mut running, "control");
+    type_line(&mut running, "xl info");
+    let free = wait(&mut running, "free_memory ");
+
+    type_line(&mut running, "xl create made.cfg \"vif=['backend=nosuch']\"");
+    println!("{}", wait(&mut running, "backend domain `nosuch' does not exist"));
+    let unable = wait(&mut running, "libxl: error: Domain ");
+    assert!(unable.trim_end().ends_with(":unable to add vif devices"), "{unable}");
+    type_line(&mut running, "xl info");
+    let after_bad = wait(&mut running, "free_memory ");
+    assert_eq!(after_bad.rsplit(':').next(), free.rsplit(':').next(), "{free} / {after_bad}");
+
+    type_line(
+        &mut running,
+        "xl create made.cfg \"extra='name=made test=xs-devices'\" \
+         \"vif=['mac=00:16:3e:01:02:03,bridge=br9']\" \
+         \"disk=['/dev/vg/made,raw,xvda,rw,backend=netback']\"",
+    );
+    let (nodes, lines) = nodes_of(&mut running, "made", "xs-devices");
+    let get = |path: &str| {
+        nodes.get(path).unwrap_or_else(|| panic!("no {path} among {nodes:#?}")).as_str()
+    };
+    let vif_back = nodes
+        .iter()
+        .find_map(|(path, value)| path.ends_with("/device/vif/0/backend").then_some(value.clone()))
+        .unwrap_or_else(|| panic!("no vif backend among {nodes:#?}"));
+    // /local/domain/0/backend/vif/<domid>/0
+    let domid: u16 = vif_back.split('/').nth(6).and_then(|d| d.parse().ok()).expect("domid");
+    assert_eq!(vif_back, format!("/local/domain/0/backend/vif/{domid}/0"));
+    let vif_front = format!("/local/domain/{domid}/device/vif/0");
+    for (key, value) in [
+        ("backend-id", "0"),
+        ("state", "1"),
+        ("handle", "0"),
+        ("mac", "00:16:3e:01:02:03"),
+        ("trusted", "1"),
+        ("mtu", "1500"),
+    ] {
+        assert_eq!(get(&format!("{vif_front}/{key}")), value, "{vif_front}/{key}");
+    }
+    for (key, value) in [
+        ("frontend", vif_front.as_str()),
+        ("frontend-id", &domid.to_string()),
+        ("online", "1"),
+        ("state", "1"),
+        ("script", "/etc/xen/scripts/vif-bridge"),
+        ("mac", "00:16:3e:01:02:03"),
+        ("bridge", "br9"),
+        ("handle", "0"),
+        ("type", "vif"),
+        ("hotplug-status", ""),
+    ] {
+        assert_eq!(get(&format!("{vif_back}/{key}")), value, "{vif_back}/{key}");
+    }
+    let vbd_front = format!("/local/domain/{domid}/device/vbd/51712");
+    let vbd_back = get(&format!("{vbd_front}/backend")).to_string();
+    let netback: u16 = vbd_back.split('/').nth(3).and_then(|d| d.parse().ok()).expect("backend");
+    assert_eq!(vbd_back, format!("/local/domain/{netback}/backend/vbd/{domid}/51712"));
+    assert_ne!(netback, 0, "backend=netback named the netback domain");
+    for (key, value) in [
+        ("backend-id", netback.to_string().as_str()),
+        ("state", "1"),
+        ("virtual-device", "51712"),
+        ("device-type", "disk"),
+        ("trusted", "1"),
+    ] {
+        assert_eq!(get(&format!("{vbd_front}/{key}")), value, "{vbd_front}/{key}");
+    }
+    for (key, value) in [
+        ("frontend", vbd_front.as_str()),
+        ("frontend-id", &domid.to_string()),
+        ("params", "/dev/vg/made"),
+        ("script", "/etc/xen/scripts/block"),
+        ("online", "1"),
+        ("removable", "0"),
+        ("bootable", "1"),
+        ("state", "1"),
+        ("dev", "xvda"),
+        ("type", "phy"),
+        ("mode", "w"),
+        ("device-type", "disk"),
+        ("discard-enable", "1"),
+        ("specification", "xen"),
+    ] {
+        assert_eq!(get(&format!("{vbd_back}/{key}")), value, "{vbd_back}/{key}");
+    }
+    println!("made (d{domid}): {} nodes as libxl writes them", nodes.len());
+    let present = format!("netback: backends vbd/{domid}/51712");
+    match lines.iter().find(|line| line.contains(&present)) {
+        Some(line) => println!("{line}"),
+        None => println!("{}", wait(&mut running, &present)),
+    }
+
+    type_line(&mut running, "xl destroy made");
+    println!("{}", wait(&mut running, "netback: backends none"));
+    type_line(&mut running, "xl list");
+    wait(&mut running, "Name                                        ID   Mem VCPUs");
+    type_line(
+        &mut running,
+        &format!(
+            "xl create made.cfg \"extra='name=made test=xs-devices-gone vif=0 vbd={netback}'\""
+        ),
+    );
+    let (vif_gone, vbd_gone) = (
+        format!("made: gone /local/domain/0/backend/vif/{domid}/0"),
+        format!("made: gone /local/domain/{netback}/backend/vbd/{domid}/51712"),
+    );
+    let found = running
+        .wait_for_all(&[&vif_gone, &vbd_gone, "made: PASS xs-devices-gone"], TIMEOUT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    println!("{}", found.join("\n"));
+}

@@ -13,11 +13,18 @@
 //!   backend, the guest may read: `frontend`, `frontend-id`, `online` 1, `state` 1 =
 //!   `XenbusStateInitialising`, `protocol` `vt100`), and libxl's copy under
 //!   `/libxl/<id>/device/console/0` (`frontend`, `backend`). The backend is the console domain.
+//! - the disks and vifs of its configuration (`vif=`, `disk=`): frontend
+//!   `/local/domain/<id>/device/<vif|vbd>/<devid>` (the guest's, the backend may read),
+//!   backend `/local/domain/<b>/backend/<vif|vbd>/<id>/<devid>` (the backend's, the guest may
+//!   read) and libxl's copy `/libxl/<id>/device/<vif|vbd>/<devid>`, with libxl's entries
+//!   (`xenolith_xl::devices`), before the domain is unpaused. The backend `b` is the spec's
+//!   `backend=` or domain 0; nothing serves these devices yet (no netback, no blkback).
 //! - `/libxl/<id>/cfg`: the bundle module it was created from, and `/libxl/<id>/start_time`
 //!   (seconds of system time; libxl keeps the JSON configuration under `/libxl/<id>/` and the
 //!   start time under `/vm/<uuid>/start_time`).
 //!
-//! Every entry of a domain goes when it is destroyed.
+//! Every entry of a domain goes when it is destroyed, its devices' backend directories with
+//! them (`libxl__devices_destroy`).
 //!
 //! `xl console` writes [`XENOLITH_CONSOLE_FOCUS_PATH`], Xenolith's request to the console
 //! domain to move the UART's input focus ([`Control::console`](Toolstack::console)).
@@ -32,8 +39,9 @@ use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::private::{
     XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_CONSOLE_FOCUS_PATH,
 };
-use xenolith_runtime::xenbus::{Access, Permission, Xenbus};
+use xenolith_runtime::xenbus::{Access, Permission, Xenbus, XsError};
 use xenolith_runtime::{hypercall, println};
+use xenolith_xl::devices::{self, StoreOp};
 use xenolith_xlcfg::DomainConfig;
 use zerocopy::FromZeros;
 
@@ -131,8 +139,6 @@ impl Control {
     pub fn create(&mut self, config: &DomainConfig, cfg: &str) -> Result<u16, String> {
         let kernel = config.kernel.as_deref().ok_or("no `kernel' given")?;
         let refused = [
-            (!config.vifs.is_empty(), "vif (no network backend yet)"),
-            (!config.disks.is_empty(), "disk (no block backend yet)"),
             (!config.iomem.is_empty() || !config.irqs.is_empty(), "iomem/irqs (no passthrough)"),
             (!config.dtdevs.is_empty(), "dtdev (no passthrough)"),
         ];
@@ -161,6 +167,7 @@ impl Control {
             .and_then(|()| self.make_home(id))
             .and_then(|()| self.write_records(id, cfg))
             .and_then(|()| self.introduce(id))
+            .and_then(|()| self.add_devices(id, config))
             .and_then(|()| {
                 let built = if self.create_paused { "built-paused" } else { "built" };
                 self.store.write(INTENT, intent(built).as_bytes()).map_err(fail)
@@ -306,14 +313,93 @@ impl Control {
         Ok(())
     }
 
-    /// Removes domain `id`'s xenstore entries (module doc).
+    /// Removes domain `id`'s xenstore entries (module doc): its devices' backend directories
+    /// first, then its console's, its home, and libxl's records last (what a restarted control
+    /// domain finds there it removes again).
     pub fn remove_records(&mut self, id: u16) {
-        let backend = self.console_backend();
+        self.remove_device_backends(id);
+        if let Some(backend) = self.console_backend() {
+            let _ = self.store.rm(&format!("/local/domain/{backend}/backend/console/{id}"));
+        }
         for path in [format!("/local/domain/{id}"), format!("/libxl/{id}")] {
             let _ = self.store.rm(&path);
         }
-        if let Some(backend) = backend {
-            let _ = self.store.rm(&format!("/local/domain/{backend}/backend/console/{id}"));
+    }
+
+    /// Writes the frontend and backend directories of `config`'s disks and vifs for new
+    /// domain `id` as libxl does ([`xenolith_xl::devices`]), each device in one transaction.
+    /// A backend (`backend=`, default domain 0) is a domain name or an existing domain's id.
+    fn add_devices(&mut self, id: u16, config: &DomainConfig) -> Result<(), String> {
+        if config.vifs.is_empty() && config.disks.is_empty() {
+            return Ok(());
+        }
+        let ids = self.ids();
+        let named: Vec<(u16, String)> =
+            ids.iter().map(|&other| (other, self.name(other))).collect();
+        let lookup = |spec: &str| {
+            if spec.bytes().all(|byte| byte.is_ascii_digit()) {
+                spec.parse::<u16>().ok().filter(|other| ids.contains(other))
+            } else {
+                named.iter().find(|(_, name)| name == spec).map(|(other, _)| *other)
+            }
+        };
+        for device in devices::plan(id, config, lookup)? {
+            let ops = device.generic_add();
+            self.store
+                .transaction(|tx| {
+                    for op in &ops {
+                        match op {
+                            StoreOp::Rm(path) => match tx.rm(path) {
+                                Err(error) if error != XsError::ENOENT => return Err(error),
+                                _ => {}
+                            },
+                            StoreOp::Mkdir(path) => tx.mkdir(path)?,
+                            StoreOp::Write(path, value) => tx.write(path, value.as_bytes())?,
+                            StoreOp::SetPerms(path, perms) => tx.set_perms(
+                                path,
+                                &[
+                                    Permission { domid: perms.owner, access: Access::None },
+                                    Permission { domid: perms.reader, access: Access::Read },
+                                ],
+                            )?,
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|error| format!("xenstore: {error}"))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the backend directories of domain `id`'s vifs and vbds, found through libxl's
+    /// copies (`libxl__devices_destroy`, `libxl__device_destroy`): each with
+    /// `libxl__xs_path_cleanup`, which also removes the parents it leaves empty (up to the
+    /// backend's home), in one transaction per device. The frontends and the copies go with
+    /// the domain's home and `/libxl/<id>`.
+    fn remove_device_backends(&mut self, id: u16) {
+        for kind in [devices::Kind::Vif, devices::Kind::Vbd] {
+            let dir = format!("/libxl/{id}/device/{}", kind.name());
+            let Ok(devids) = self.store.directory(&dir) else { continue };
+            for devid in devids {
+                let Ok(path) = self.store.read(&format!("{dir}/{devid}/backend")) else { continue };
+                let path = String::from_utf8_lossy(&path).into_owned();
+                let parsed = devices::parse_backend_path(&path);
+                if parsed.is_none_or(|parsed| parsed.domid != id || parsed.kind != kind.name()) {
+                    continue;
+                }
+                let _ = self.store.transaction(|tx| {
+                    tx.rm(&path)?;
+                    for parent in devices::cleanup_parents(&path) {
+                        let empty = tx.read(parent).is_ok_and(|value| value.is_empty())
+                            && tx.directory(parent).is_ok_and(|children| children.is_empty());
+                        if !empty {
+                            break;
+                        }
+                        tx.rm(parent)?;
+                    }
+                    Ok(())
+                });
+            }
         }
     }
 
@@ -651,11 +737,33 @@ impl Toolstack for Control {
     }
 
     fn network_attach(&mut self, _domid: u16, _vif: &Vif) -> Result<(), ToolError> {
-        Err(failure(LibxlError::Ni, "no network backend (netback) exists yet"))
+        Err(failure(
+            LibxlError::Ni,
+            "adding a vif to a running domain needs a network backend (netback) to connect it, \
+             and Xenolith has none yet (`vif=` in the configuration of `xl create` writes a \
+             vif's xenstore records)",
+        ))
     }
 
-    fn network_detach(&mut self, _domid: u16, _device: &NicRef) -> Result<(), ToolError> {
-        Err(failure(LibxlError::Ni, "no network backend (netback) exists yet"))
+    fn network_detach(&mut self, domid: u16, device: &NicRef) -> Result<(), ToolError> {
+        // libxl finds the device through its copy under `/libxl/<domid>/device/vif`.
+        let dir = format!("/libxl/{domid}/device/vif");
+        let devids = self.store.directory(&dir).unwrap_or_default();
+        let found = devids.into_iter().find(|devid| match device {
+            NicRef::DevId(wanted) => devid.parse::<i32>().ok() == Some(*wanted),
+            NicRef::Mac(mac) => self
+                .store
+                .read(&format!("{dir}/{devid}/mac"))
+                .is_ok_and(|value| value.eq_ignore_ascii_case(mac.as_bytes())),
+        });
+        let Some(devid) = found else { return Err(ToolError::new(LibxlError::NotFound)) };
+        Err(failure(
+            LibxlError::Ni,
+            format!(
+                "removing vif {devid} needs its network backend (netback) to close it, and \
+                 Xenolith has none yet"
+            ),
+        ))
     }
 }
 

@@ -32,6 +32,8 @@
 //!   `xs-torture`, `xs-killer`: the xenstore domain killed under transactions
 //!   (`xenstore_torture.rs`); `xs-hostile`: a guest that attacks the store
 //!   (`xenstore_hostile.rs`);
+//! - `xs-devices`, `xs-devices-gone`, `xs-backend`: the vif and vbd records `xl create` writes (see
+//!   `xenstore_devices.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
 //!   domain's fresh RAM and what a peer of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
@@ -56,6 +58,8 @@ mod hostile;
 mod restart;
 #[cfg(target_os = "none")]
 mod xenstore;
+#[cfg(target_os = "none")]
+mod xenstore_devices;
 #[cfg(target_os = "none")]
 mod xenstore_hostile;
 #[cfg(target_os = "none")]
@@ -134,6 +138,9 @@ mod guest {
             "xs-hostile" => crate::xenstore_hostile::hostile(name, info),
             "xs-bench" => crate::xenstore::bench(name, info),
             "xs-filler" => crate::xenstore::filler(name, info),
+            "xs-devices" => crate::xenstore_devices::devices(name),
+            "xs-devices-gone" => crate::xenstore_devices::gone(name, info),
+            "xs-backend" => crate::xenstore_devices::backend(name),
             "hostile" => crate::hostile::hostile(info),
             "atomics-hammer" => crate::atomics::hammer(info),
             "atomics-peer" => crate::atomics::peer(info),
