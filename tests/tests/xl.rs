@@ -162,10 +162,11 @@ fn xl_sched_credit2_changes_a_guests_measured_share() {
 }
 
 /// `xl create linux3.cfg`: Debian's Linux kernel and initramfs from the bundle, its settings from
-/// the bundle's xl.cfg text, run to its `/init` checks; `xl list` shows it; `xl destroy` gives
-/// every frame back.
+/// the bundle's xl.cfg text, run to its `/init` checks; `xl reboot` restarts it (xl's
+/// `on_reboot`, applied by the control domain); `xl list` shows it; `xl destroy` gives every
+/// frame back.
 #[test]
-fn xl_creates_and_destroys_a_debian_linux_guest() {
+fn xl_creates_reboots_and_destroys_a_debian_linux_guest() {
     let linux = Duration::from_secs(300);
     let mut running = Boot::new(2, "").manifest("tests/manifests/xl-linux.toml").start();
     running.forbid("FAIL");
@@ -174,6 +175,15 @@ fn xl_creates_and_destroys_a_debian_linux_guest() {
     type_line(&mut running, "xl info");
     let free = wait(&mut running, "free_memory ");
     type_line(&mut running, "xl create linux3.cfg");
+    wait(&mut running, "Parsing config from linux3.cfg");
+    running.wait_for("XENOLITH-INIT-DONE", linux).unwrap_or_else(|error| panic!("{error}"));
+    // `xl reboot`: Linux reboots itself through the PV control protocol, the core keeps it shut
+    // down for the toolstack, and the control domain applies xl's default `on_reboot`
+    // (`restart`): destroyed and created again from the same xl.cfg, it boots a second time.
+    type_line(&mut running, "xl reboot linux3");
+    wait(&mut running, "Rebooting domain ");
+    wait(&mut running, ") shut down: reboot");
+    wait(&mut running, "(linux3) shut down (reason 1): Restart");
     wait(&mut running, "Parsing config from linux3.cfg");
     running.wait_for("XENOLITH-INIT-DONE", linux).unwrap_or_else(|error| panic!("{error}"));
     type_line(&mut running, "xl list linux3");

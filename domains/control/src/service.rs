@@ -14,13 +14,18 @@
 //!   before `XEN_DOMCTL_createdomain` (with that id), `built` once the domain and its records
 //!   are complete, and removed when the command ends.
 //!
+//! - [`RESTART`] = `<cfg>` while a domain that shut down is being restarted from its
+//!   configuration (xl's `on_reboot = "restart"` and the like: `Control::after_shutdowns`).
+//!
 //! # Restart
 //! A new incarnation ([`Service::recover`]) reads [`INTENT`]: a domain still `building` there
 //! (half-built) is destroyed, its frames go back and its records with it; one `built` (built
 //! and recorded) is completed: unpaused, unless it was `xl create -p`. Then it serves. So a kill
 //! at any point of `xl create` or `xl destroy` leaves no half-built domain and no leaked frame
 //! (a destroy the kill cut short is finished by the core, which destroys a domain once asked;
-//! its records go when `VIRQ_DOM_EXC` says it is gone).
+//! its records go when `VIRQ_DOM_EXC` says it is gone). Then it creates the domain [`RESTART`]
+//! names if none of its name exists, and applies the shutdown actions of the domains that
+//! stopped while nobody served (the core keeps them, shut down, for the toolstack).
 
 use alloc::format;
 use alloc::string::String;
@@ -37,6 +42,9 @@ use crate::toolstack::Control;
 
 /// The record of a creation in progress: `<id> <cfg module>`.
 pub const INTENT: &str = "/tool/xenolith/create";
+/// The record of a restart in progress (`on_reboot = "restart"` and the like): the
+/// configuration module to create again, written before the old domain is destroyed.
+pub const RESTART: &str = "/tool/xenolith/restart";
 /// How long the service sleeps without input or a domain event (ns).
 const IDLE_NS: u64 = 100_000_000;
 
@@ -77,6 +85,14 @@ impl Service {
     pub fn recover(&mut self) {
         // Records of domains that went while nobody served.
         self.control.domains_changed();
+        self.finish_creation();
+        // A restart cut short, then the domains that stopped while nobody served.
+        self.control.restart_pending();
+        self.control.after_shutdowns();
+    }
+
+    /// The part of [`Service::recover`] that finishes or undoes an `xl create` ([`INTENT`]).
+    fn finish_creation(&mut self) {
         let Ok(intent) = self.control.store.read(INTENT) else { return };
         let intent = String::from_utf8_lossy(&intent).into_owned();
         let mut words = intent.split(' ');
@@ -182,6 +198,7 @@ impl Service {
             let _ = events::poll(&ports, now_ns() + IDLE_NS);
             if self.dom_exc.take_pending() {
                 self.control.domains_changed();
+                self.control.after_shutdowns();
             }
             let Some(console) = &mut self.console else { continue };
             console.port().take_pending();
