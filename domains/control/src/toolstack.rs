@@ -682,8 +682,8 @@ fn bitmap(map: &CpuMap) -> xenctl_bitmap {
     }
 }
 
-/// Runs one line typed at the console as an xl command, printing what xl prints.
-pub fn execute(control: &mut Control, line: &str) {
+/// Runs one line as an xl command: what xl prints, and xl's exit status (0 on success).
+pub fn run(control: &mut Control, line: &str) -> (String, u8) {
     let mut out = String::new();
     let result = xenolith_xl::parse(line).and_then(|command| {
         control.create_paused = matches!(&command, xenolith_xl::Command::Create(c) if c.paused);
@@ -691,10 +691,19 @@ pub fn execute(control: &mut Control, line: &str) {
     });
     // Whatever the command did is over: no creation is in flight any more.
     let _ = control.store.rm(INTENT);
-    if let Err(error) = result {
-        out.push_str(&error.text);
-    }
-    for text in out.lines() {
+    let status = match result {
+        Ok(()) => 0,
+        Err(error) => {
+            out.push_str(&error.text);
+            error.status
+        }
+    };
+    (out, status)
+}
+
+/// Runs one line typed at the console as an xl command, printing what xl prints.
+pub fn execute(control: &mut Control, line: &str) {
+    for text in run(control, line).0.lines() {
         println!("{text}");
     }
 }
