@@ -1,9 +1,12 @@
 //! xl in the control domain (issue 16): commands typed at its console (the console domain's
 //! input focus, moved with Ctrl-] three times, or with `xl console` and back with one Ctrl-]),
-//! with xl's output.
+//! with xl's output; and xl from the host, over the control domain's virtio console (what
+//! `cargo xtask xl` does).
 
+use std::path::Path;
 use std::time::Duration;
 
+use xenolith_images::xl_client::{self, Answer, XlClientError};
 use xenolith_tests::{expect_unordered, Boot, Running, TIMEOUT};
 
 /// Waits for `marker`, panicking with the serial tail on timeout.
@@ -365,4 +368,112 @@ fn xl_dmesg_reads_the_cores_console_ring_and_dmesg_c_empties_it() {
     // The `xl vcpu-list` typed after `xl dmesg -c` printed after the clear: it is kept.
     let listed = |line: &str| line.strip_prefix(prefix).is_some_and(|l| l.starts_with("Name "));
     assert!(has(&after, &listed), "no line printed after the clear:\n{}", after.join("\n"));
+}
+
+/// `xl <line>` from the host through `socket`, as `cargo xtask xl` sends it; panics with the
+/// serial tail if no answer comes.
+fn host_xl(running: &mut Running, socket: &Path, line: &str) -> Answer {
+    match xl_client::request(socket, line, TIMEOUT) {
+        Ok(answer) => {
+            println!("xl {line} -> {}\n{}", answer.status, answer.text.trim_end());
+            answer
+        }
+        Err(error) => panic!("xl {line}: {error}\n{}", running.tail().join("\n")),
+    }
+}
+
+/// xl's `list` header (Xen 4.17 `tools/xl/xl_info.c`, `list_domains`).
+const LIST_HEADER: &str =
+    "Name                                        ID   Mem VCPUs\tState\tTime(s)";
+
+/// xl from the host (`cargo xtask xl`'s client) over the control domain's virtio console
+/// (`tests/manifests/xl-host.toml`): `xl list` answers with xl's header and the domains, `xl
+/// create made.cfg` builds a guest from the bundle that then runs and is listed, `xl destroy`
+/// removes it; an unknown command and a usage error come back with xl's text and status 1 and
+/// 2, a request over 4 KiB with an error. The control domain is then killed while it serves a
+/// request (a crash injected at a random one of its next 40 hypercalls, seeded), restarts, and
+/// serves the host again on the device its previous incarnation left mid-use.
+#[test]
+fn xl_from_the_host_lists_creates_destroys_and_survives_a_control_domain_kill() {
+    let seed = xenolith_tests::seed();
+    let socket = xenolith_tests::xl_socket();
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/xl-host.toml")
+        .domain_args("control", &format!("host_kill=7 seed={seed} span=40"))
+        .xl_socket(&socket)
+        .start();
+    running.forbid("FAIL");
+    wait(&mut running, "control: xl from the host on the virtio console");
+    wait(&mut running, "control: xl ready");
+    let list = host_xl(&mut running, &socket, "list");
+    assert_eq!(list.status, 0);
+    assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
+    assert!(list.text.lines().any(|row| row.starts_with("spinner ")), "{}", list.text);
+    assert!(!list.text.contains("made"), "{}", list.text);
+    let created = host_xl(&mut running, &socket, "xl create made.cfg");
+    assert_eq!((created.status, created.text.as_str()), (0, "Parsing config from made.cfg\n"));
+    wait(&mut running, "made: progress 1");
+    let list = host_xl(&mut running, &socket, "list made");
+    assert_eq!(list.status, 0);
+    assert!(list.text.lines().nth(1).is_some_and(|row| row.starts_with("made ")), "{}", list.text);
+    let destroyed = host_xl(&mut running, &socket, "destroy made");
+    assert_eq!((destroyed.status, destroyed.text.as_str()), (0, ""));
+    let list = host_xl(&mut running, &socket, "list");
+    assert!(!list.text.contains("made"), "{}", list.text);
+    // Failures: xl's words and exit status.
+    let unknown = host_xl(&mut running, &socket, "frobnicate");
+    assert_eq!((unknown.status, unknown.text.as_str()), (1, "command not implemented\n"));
+    let usage = host_xl(&mut running, &socket, "destroy");
+    assert_eq!(usage.status, 2, "{}", usage.text);
+    assert!(
+        usage.text.starts_with("'xl destroy' requires at least 1 argument.\n"),
+        "{}",
+        usage.text
+    );
+    wait(&mut running, "control: xl from the host: destroy (exit status 2)");
+    // Request 7 kills the control domain while it serves it (or just after): its answer may
+    // never come. The restarted control domain serves the host again.
+    let killed = xl_client::request(&socket, "list", Duration::from_secs(20));
+    println!("the request the kill hit: {killed:?}");
+    assert!(matches!(killed, Ok(_) | Err(XlClientError::Timeout { .. })), "{killed:?}");
+    wait(&mut running, "crash injected at counter");
+    wait(&mut running, "(control) restarted");
+    wait(&mut running, "control: xl from the host on the virtio console");
+    wait(&mut running, "control: xl ready");
+    let list = host_xl(&mut running, &socket, "list");
+    assert_eq!(list.status, 0);
+    assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
+    let created = host_xl(&mut running, &socket, "create made.cfg");
+    assert_eq!(created.status, 0, "{}", created.text);
+    wait(&mut running, "made: progress 1");
+    assert_eq!(host_xl(&mut running, &socket, "destroy made").status, 0);
+    // A request over the limit gets an error, and the next one is served as usual.
+    let long = over_long_request(&socket);
+    assert_eq!(long.status, 1);
+    assert!(long.text.contains("at most 4096 are read"), "{}", long.text);
+    assert_eq!(host_xl(&mut running, &socket, "list spinner").status, 0);
+}
+
+/// Sends a 5,000-byte line (which `xl_client` refuses to send) and reads the answer.
+fn over_long_request(socket: &Path) -> Answer {
+    use std::io::{Read, Write};
+    use xenolith_abi::host_xl::{request_id, AnswerReader, Step};
+    let line = vec![b'x'; 5000];
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connecting");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("a read timeout");
+    stream.write_all(&line).and_then(|()| stream.write_all(b"\n")).expect("sending");
+    let (mut reader, mut text, mut byte) = (AnswerReader::default(), Vec::new(), [0u8]);
+    loop {
+        stream.read_exact(&mut byte).expect("an answer to the long request");
+        match reader.push(byte[0]) {
+            Step::Text(byte) => text.push(byte),
+            Step::Done(trailer) if trailer.id == request_id(&line) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                return Answer { text, status: trailer.status };
+            }
+            Step::Done(_) => text.clear(),
+            Step::Trailer => {}
+            Step::Malformed => panic!("a malformed trailer"),
+        }
+    }
 }
