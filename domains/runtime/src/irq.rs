@@ -51,9 +51,11 @@ pub fn enable_spi(intid: u32) {
     let priority = GUEST_GICV3_GICD_BASE + 0x400 + u64::from(intid & !3); // GICD_IPRIORITYR<n>
     let shift = (intid % 4) * 8;
     write32(priority, (read32(priority) & !(0xff << shift)) | (0xA0 << shift));
-    let route = GUEST_GICV3_GICD_BASE + 0x6000 + 8 * u64::from(intid); // GICD_IROUTER<n>
-    write32(route, 0);
-    write32(route + 4, 0);
+    // GICD_IROUTER<n>
+    let route = GUEST_GICV3_GICD_BASE + 0x6000 + 8 * u64::from(intid);
+    // SAFETY: as for `write32`: GICD_IROUTER<n> is a 64-bit register of the virtual
+    // distributor, written whole as Linux does (`gic_write_irouter`).
+    unsafe { core::ptr::write_volatile(route as *mut u64, 0) };
     write32(GUEST_GICV3_GICD_BASE + 0x100 + word, bit); // GICD_ISENABLER<n>
 }
 
