@@ -371,14 +371,41 @@ fn xl_dmesg_reads_the_cores_console_ring_and_dmesg_c_empties_it() {
 }
 
 /// `xl <line>` from the host through `socket`, as `cargo xtask xl` sends it; panics with the
-/// serial tail if no answer comes.
-fn host_xl(running: &mut Running, socket: &Path, line: &str) -> Answer {
-    match xl_client::request(socket, line, TIMEOUT) {
-        Ok(answer) => {
-            println!("xl {line} -> {}\n{}", answer.status, answer.text.trim_end());
-            answer
-        }
+/// serial tail if no answer comes. Returns the answer and how many interrupts of its virtio
+/// console the control domain had taken when it answered (its log line says).
+fn host_xl(running: &mut Running, socket: &Path, line: &str) -> (Answer, u64) {
+    let answer = match xl_client::request(socket, line, TIMEOUT) {
+        Ok(answer) => answer,
         Err(error) => panic!("xl {line}: {error}\n{}", running.tail().join("\n")),
+    };
+    println!("xl {line} -> {}\n{}", answer.status, answer.text.trim_end());
+    let shown: String = line.chars().take(60).collect();
+    let logged = wait(running, &format!("control: xl from the host: {shown} (exit status "));
+    let interrupts = logged
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no interrupt count in {logged:?}"));
+    (answer, interrupts)
+}
+
+/// Requests from the host, each checked to have reached the control domain through an
+/// interrupt of the device: the count it logs grows with every request.
+struct Host<'a> {
+    socket: &'a Path,
+    interrupts: u64,
+}
+
+impl Host<'_> {
+    fn xl(&mut self, running: &mut Running, line: &str) -> Answer {
+        let (answer, interrupts) = host_xl(running, self.socket, line);
+        assert!(
+            interrupts > self.interrupts,
+            "xl {line}: no device interrupt since the last request ({interrupts} in all)"
+        );
+        self.interrupts = interrupts;
+        answer
     }
 }
 
@@ -390,68 +417,74 @@ const LIST_HEADER: &str =
 /// (`tests/manifests/xl-host.toml`): `xl list` answers with xl's header and the domains, `xl
 /// create made.cfg` builds a guest from the bundle that then runs and is listed, `xl destroy`
 /// removes it; an unknown command and a usage error come back with xl's text and status 1 and
-/// 2, a request over 4 KiB with an error. The control domain is then killed while it serves a
-/// request (a crash injected at a random one of its next 40 hypercalls, seeded), restarts, and
-/// serves the host again on the device its previous incarnation left mid-use.
+/// 2, a request over 4 KiB with an error. Each request reaches the control domain through an
+/// interrupt of the device (it counts them). The control domain is then killed while it serves
+/// a request (a crash injected at a random one of its next 10 hypercalls, seeded): that
+/// request's client gets a timeout; the control domain restarts and serves the host again on
+/// the device its previous incarnation left mid-use.
 #[test]
 fn xl_from_the_host_lists_creates_destroys_and_survives_a_control_domain_kill() {
     let seed = xenolith_tests::seed();
     let socket = xenolith_tests::xl_socket();
     let mut running = Boot::new(2, "")
         .manifest("tests/manifests/xl-host.toml")
-        .domain_args("control", &format!("host_kill=7 seed={seed} span=40"))
+        .domain_args("control", &format!("host_kill=8 seed={seed} span=10"))
         .xl_socket(&socket)
         .start();
     running.forbid("FAIL");
     wait(&mut running, "control: xl from the host on the virtio console");
     wait(&mut running, "control: xl ready");
-    let list = host_xl(&mut running, &socket, "list");
+    let mut host = Host { socket: &socket, interrupts: 0 };
+    let list = host.xl(&mut running, "list");
     assert_eq!(list.status, 0);
     assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
     assert!(list.text.lines().any(|row| row.starts_with("spinner ")), "{}", list.text);
     assert!(!list.text.contains("made"), "{}", list.text);
-    let created = host_xl(&mut running, &socket, "xl create made.cfg");
+    let created = host.xl(&mut running, "xl create made.cfg");
     assert_eq!((created.status, created.text.as_str()), (0, "Parsing config from made.cfg\n"));
     wait(&mut running, "made: progress 1");
-    let list = host_xl(&mut running, &socket, "list made");
+    let list = host.xl(&mut running, "list made");
     assert_eq!(list.status, 0);
     assert!(list.text.lines().nth(1).is_some_and(|row| row.starts_with("made ")), "{}", list.text);
-    let destroyed = host_xl(&mut running, &socket, "destroy made");
+    let destroyed = host.xl(&mut running, "destroy made");
     assert_eq!((destroyed.status, destroyed.text.as_str()), (0, ""));
-    let list = host_xl(&mut running, &socket, "list");
+    let list = host.xl(&mut running, "list");
     assert!(!list.text.contains("made"), "{}", list.text);
     // Failures: xl's words and exit status.
-    let unknown = host_xl(&mut running, &socket, "frobnicate");
+    let unknown = host.xl(&mut running, "frobnicate");
     assert_eq!((unknown.status, unknown.text.as_str()), (1, "command not implemented\n"));
-    let usage = host_xl(&mut running, &socket, "destroy");
+    let usage = host.xl(&mut running, "destroy");
     assert_eq!(usage.status, 2, "{}", usage.text);
     assert!(
         usage.text.starts_with("'xl destroy' requires at least 1 argument.\n"),
         "{}",
         usage.text
     );
-    wait(&mut running, "control: xl from the host: destroy (exit status 2)");
-    // Request 7 kills the control domain while it serves it (or just after): its answer may
-    // never come. The restarted control domain serves the host again.
-    let killed = xl_client::request(&socket, "list", Duration::from_secs(20));
-    println!("the request the kill hit: {killed:?}");
-    assert!(matches!(killed, Ok(_) | Err(XlClientError::Timeout { .. })), "{killed:?}");
+    // Request 8 kills the control domain while it serves it (within its first 10 hypercalls:
+    // listing four domains takes more), so its answer never comes. The restarted control
+    // domain resets the device its previous incarnation left mid-use and serves the host again.
+    let killed = xl_client::request(&socket, "list", Duration::from_secs(15));
+    assert!(matches!(killed, Err(XlClientError::Timeout { .. })), "{killed:?}");
+    println!("the request the kill hit: {}", killed.unwrap_err());
+    wait(&mut running, "control: request 8 from the host: a kill is injected");
     wait(&mut running, "crash injected at counter");
     wait(&mut running, "(control) restarted");
     wait(&mut running, "control: xl from the host on the virtio console");
     wait(&mut running, "control: xl ready");
-    let list = host_xl(&mut running, &socket, "list");
+    let mut host = Host { socket: &socket, interrupts: 0 };
+    let list = host.xl(&mut running, "list");
     assert_eq!(list.status, 0);
     assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
-    let created = host_xl(&mut running, &socket, "create made.cfg");
+    let created = host.xl(&mut running, "create made.cfg");
     assert_eq!(created.status, 0, "{}", created.text);
     wait(&mut running, "made: progress 1");
-    assert_eq!(host_xl(&mut running, &socket, "destroy made").status, 0);
+    assert_eq!(host.xl(&mut running, "destroy made").status, 0);
     // A request over the limit gets an error, and the next one is served as usual.
     let long = over_long_request(&socket);
     assert_eq!(long.status, 1);
     assert!(long.text.contains("at most 4096 are read"), "{}", long.text);
-    assert_eq!(host_xl(&mut running, &socket, "list spinner").status, 0);
+    wait(&mut running, "control: xl from the host: <5000 bytes> (exit status 1");
+    assert_eq!(host.xl(&mut running, "list spinner").status, 0);
 }
 
 /// Sends a 5,000-byte line (which `xl_client` refuses to send) and reads the answer.

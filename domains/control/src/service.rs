@@ -307,7 +307,8 @@ impl Service {
             Ok(line) => line.chars().take(60).collect(),
             Err(length) => format!("<{length} bytes>"),
         };
-        println!("control: xl from the host: {shown} (exit status {status})");
+        let interrupts = virtio::interrupts();
+        println!("control: xl from the host: {shown} (exit status {status}; {interrupts} device interrupts so far)");
         let mut bytes: Vec<u8> = text.bytes().map(host_xl::text_byte).collect();
         let (trailer, length) = Trailer { status, id }.encode();
         bytes.extend_from_slice(&trailer[..length]);

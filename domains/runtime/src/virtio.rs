@@ -38,6 +38,8 @@ static DEVICE_SIZE: AtomicU64 = AtomicU64::new(0);
 static INTID: AtomicU32 = AtomicU32::new(0);
 /// The wake port [`interrupt`] makes pending (0: none yet).
 static WAKE_PORT: AtomicU32 = AtomicU32::new(0);
+/// Interrupts [`interrupt`] took for the device (with a cause in `InterruptStatus`).
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 /// The device's registers: a window of device memory in the runtime's identity map.
 #[derive(Clone, Copy, Debug)]
@@ -291,6 +293,13 @@ pub fn interrupt(intid: u32) {
         return;
     }
     let mut device = Mmio { base, size: DEVICE_SIZE.load(Ordering::Acquire) };
-    acknowledge_interrupt(&mut device);
+    if acknowledge_interrupt(&mut device) != 0 {
+        INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    }
     let _ = Port(WAKE_PORT.load(Ordering::Acquire)).send();
+}
+
+/// How many interrupts of the device [`interrupt`] has taken (that had a cause).
+pub fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::Relaxed)
 }
