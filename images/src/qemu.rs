@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use xenolith_abi::bundle::Capability;
 
+use crate::hardware;
 use crate::manifest::Manifest;
 
 /// The emulator for the aarch64 core.
@@ -74,16 +75,12 @@ pub struct QemuConfig {
     pub xl_socket: Option<PathBuf>,
 }
 
-/// The device name of the `hardware:` capability that passes QEMU's virtio console through.
-pub const VIRTIO_CONSOLE: &str = "virtio-console";
-
-/// Whether a domain of `manifest` holds `hardware:virtio-console`: QEMU must then run the
-/// device ([`QemuConfig::xl_socket`]).
+/// Whether a domain of `manifest` holds `hardware:virtio-console`
+/// ([`hardware::VIRTIO_CONSOLE`]): QEMU must then run the device ([`QemuConfig::xl_socket`]).
 pub fn wants_virtio_console(manifest: &Manifest) -> bool {
+    let device = hardware::VIRTIO_CONSOLE.name;
     manifest.domains.iter().any(|domain| {
-        domain
-            .capabilities()
-            .any(|capability| capability == Capability::Hardware { device: VIRTIO_CONSOLE })
+        domain.capabilities().any(|capability| capability == Capability::Hardware { device })
     })
 }
 
@@ -152,6 +149,21 @@ mod tests {
 
     fn words(config: &QemuConfig) -> Vec<String> {
         config.command().get_args().map(|arg| arg.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn manifests_passing_the_virtio_console_through_get_it() {
+        let root = crate::workspace::root();
+        for (manifest, wanted) in [
+            ("images/default.toml", true),
+            ("images/linux.toml", true),
+            ("tests/manifests/xl-host.toml", true),
+            ("tests/manifests/xl.toml", false),
+        ] {
+            let manifest_path = root.join(manifest);
+            let loaded = Manifest::load(&manifest_path).unwrap();
+            assert_eq!(wants_virtio_console(&loaded), wanted, "{manifest}");
+        }
     }
 
     #[test]

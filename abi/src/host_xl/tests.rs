@@ -105,13 +105,13 @@ fn malformed_trailers_are_reported_never_a_panic() {
     for bad in [
         &b"\0\n"[..],
         b"\0x 00000000\n",
-        b"\0256 00000000\n",
-        b"\00 0000000\n",
-        b"\00 000000000\n",
-        b"\00 0000000g\n",
-        b"\00\n",
+        b"\x00256 00000000\n",
+        b"\x000 0000000\n",
+        b"\x000 000000000\n",
+        b"\x000 0000000g\n",
+        b"\x000\n",
         b"\0 00000000\n",
-        b"\01 00000000 and more bytes than any trailer\n",
+        b"\x001 00000000 and more bytes than any trailer\n",
         b"\0\xff\xfe 00000000\n",
     ] {
         let mut reader = AnswerReader::default();

@@ -238,6 +238,48 @@ mod tests {
         assert!(virt.virtio_mmio.is_none_or(|device| device.dma_pool.is_none()));
     }
 
+    /// The tree the builder writes for a domain given QEMU's virtio console and a DMA window
+    /// (as the host tool does for `hardware:virtio-console`, images/src/hardware.rs).
+    #[test]
+    fn reads_the_virtio_console_the_builder_describes() {
+        use xenolith_builder::guest_dtb::{build, GuestDtbSpec};
+        use xenolith_builder::{GuestDevice, GuestHardware};
+        let device = GuestDevice {
+            node: "virtio_mmio",
+            compatible: "virtio,mmio",
+            reg: (0x0a00_3e00, 0x200),
+            intid: 79,
+            trigger: 1,
+        };
+        let ram = [(0x4000_0000, 0x200_0000)];
+        let spec = GuestDtbSpec {
+            vcpus: 1,
+            ram: &ram,
+            bootargs: "",
+            initrd: None,
+            clock_frequency: None,
+            gic_redistributors: 1,
+            console_uart: None,
+            address_bits: 40,
+            hardware: GuestHardware {
+                devices: &[device],
+                dma_pool: Some((0x7ff0_0000, 0x10_0000)),
+            },
+        };
+        let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
+        let expected = VirtioMmio {
+            registers: (0xa00_3e00, 0x200),
+            intid: Some(79),
+            dma_pool: Some((0x7ff0_0000, 0x10_0000)),
+        };
+        assert_eq!(info.virtio_mmio, Some(expected));
+        // No DMA window: the device without a pool.
+        let spec =
+            GuestDtbSpec { hardware: GuestHardware { dma_pool: None, ..spec.hardware }, ..spec };
+        let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
+        assert_eq!(info.virtio_mmio.map(|device| device.dma_pool), Some(None));
+    }
+
     #[test]
     fn gic_interrupt_cells() {
         assert_eq!(gic_intid(&[0, 0, 0, 0, 0, 0, 0, 0x2f, 0, 0, 0, 1]), Some(79));

@@ -382,7 +382,8 @@ fn a_device_left_running_by_a_previous_driver_is_reset_before_use() {
 
 #[test]
 fn devices_that_are_not_a_modern_console_are_refused() {
-    let cases: [(fn(&mut Device), Error); 7] = [
+    type Change = fn(&mut Device);
+    let cases: [(Change, Error); 7] = [
         (|d| d.magic = 0, Error::NotVirtio { magic: 0 }),
         (|d| d.version = 1, Error::Version { version: 1 }),
         (|d| d.device_id = 0, Error::NoDevice),
