@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use xenolith_tests::{expect_unordered, Boot, Running};
+use xenolith_tests::{expect_all, expect_unordered, Boot, Running, TIMEOUT};
 
 /// What the serial line showed of one `console-lines` guest.
 #[derive(Default)]
@@ -159,4 +159,26 @@ fn a_flooding_guest_is_clamped_and_its_neighbour_goes_on() {
         "tests/manifests/console-hostile-flood.toml",
         &["hostile: flooding", "neighbour: PASS wrote 200 lines"],
     );
+}
+
+/// A xenstore domain that never answers (`mute` holds `xenstore` and only spins:
+/// `tests/manifests/console-mute-xenstore.toml`): the console domain's watch of `xl console`'s
+/// key waits for ever, and the consoles are served all the same: a guest's lines arrive, Ctrl-]
+/// three times moves the focus round, and a line typed reaches the guest.
+#[test]
+fn consoles_are_served_while_xenstore_never_answers() {
+    let mut running =
+        Boot::new(2, "").manifest("tests/manifests/console-mute-xenstore.toml").start();
+    running.forbid("FAIL");
+    running.forbid("console: watching");
+    expect_all(&mut running, &["console: serving ", "echo: seq 5"]);
+    // The first guest without capabilities has the focus; round once: the core, mute, echo.
+    for name in ["xenolith", "mute", "echo"] {
+        running.type_input(b"\x1d\x1d\x1d").expect("typing");
+        let line =
+            running.wait_for("[console] input to ", TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        assert!(line.trim_end().ends_with(&format!("input to {name}")), "{line}");
+    }
+    running.type_input(b"ping 3\n").expect("typing");
+    expect_all(&mut running, &["echo: got ping 3", "echo: seq "]);
 }

@@ -110,6 +110,17 @@ pub const XENOLITH_CONSOLEIO_KEYS: u32 = 0xe001;
 /// The longest [`XENOLITH_CONSOLEIO_WRITE_LINE`] or [`XENOLITH_CONSOLEIO_KEYS`], in bytes.
 pub const XENOLITH_CONSOLE_LINE_MAX: usize = 512;
 
+/// xenstore key (Xenolith's, under `/tool`, the toolstack's tree in
+/// `docs/misc/xenstore-paths.pandoc`): the control domain asks the console domain to move the
+/// UART's input focus (`xl console <domain>`). Its value is `<target> <requester>`, two domain
+/// ids in decimal with one space between: the domain to get the focus, and the control domain
+/// that asked, to which one press of the switch key gives it back. The control domain writes
+/// it and its permissions `n<requester> b<console domain>` in one transaction, so no other
+/// domain may read or write it (xenstore refuses a guest's write with `EACCES`); the console
+/// domain watches it and consumes a request by writing the value empty in the transaction that
+/// read it, as a guest acknowledges `~/control/shutdown`. Empty, or absent, is no request.
+pub const XENOLITH_CONSOLE_FOCUS_PATH: &str = "/tool/xenolith/console/focus";
+
 /// Payload of [`XENOLITH_DOMCTL_BUNDLE_MODULE`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]

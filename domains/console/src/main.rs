@@ -15,6 +15,13 @@
 //!   three times moves the focus (the core, then each domain in id order, announced on the
 //!   console); bytes for a domain go into its `in` ring, bytes for the core go back to it with
 //!   `XENOLITH_CONSOLEIO_KEYS`;
+//! - **`xl console`**: a xenstore client (as Xen's xenconsoled is one), it watches
+//!   `XENOLITH_CONSOLE_FOCUS_PATH`, consumes each request the control domain writes there and
+//!   moves the focus as it asks; one Ctrl-] then gives the focus back to the control domain
+//!   (`xenolith_console_logic::request`). Its xenstore requests are never waited for: it sends
+//!   one, goes on serving consoles, and takes the reply when the store's event (or the
+//!   100 ms wait) brings it, re-signalling a store that was restarted meanwhile; so output
+//!   and input flow while xenstore is not up yet, restarting, or dead;
 //! - **domains come and go**: `VIRQ_DOM_EXC` (sent when a domain is created, shut down or
 //!   destroyed) makes it compare its rings with the core's domains: a new domain is connected,
 //!   a destroyed one dropped, one rebuilt under its id (a new generation) connected afresh.
@@ -51,14 +58,18 @@ mod service {
     use xenolith_abi::xen::event_channel::{VIRQ_CONSOLE, VIRQ_DOM_EXC};
     use xenolith_abi::xen::grant_table::{grant_handle_t, GNTTAB_RESERVED_CONSOLE};
     use xenolith_abi::xen::hypercall::{__HYPERVISOR_console_io, DOMID_SELF};
+    use xenolith_abi::xen::private::XENOLITH_CONSOLE_FOCUS_PATH;
     use xenolith_abi::xen::private::{
         XenolithDomainInfo, XENOLITH_CONSOLEIO_KEYS, XENOLITH_CONSOLEIO_WRITE_LINE,
         XENOLITH_STATE_SHUTDOWN,
     };
+    use xenolith_console_logic::request::{Send, FOCUS_TOKEN};
     use xenolith_console_logic::{
-        region_size, Config, Console, DomId, Focus, Line, RingPage, Routed, TakeError, MAX_NAME,
+        region_size, Config, Console, DomId, Focus, FocusRequest, FocusWatch, Line, RingPage,
+        Routed, TakeError, UnknownDomain, MAX_NAME,
     };
     use xenolith_runtime::events::{self, Port};
+    use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{grants, hypercall, now_ns, println, StartInfo};
 
     /// Most domain ids the core hands out (its `MAX_DOMAINS`).
@@ -67,6 +78,9 @@ mod service {
     const IDLE_WAIT_NS: u64 = 100_000_000;
     /// How often the domains are compared with the core's even without `VIRQ_DOM_EXC` (ns).
     const RECONCILE_NS: u64 = 1_000_000_000;
+    /// How long a xenstore request waits for its reply before the store is signalled again
+    /// (ns): a store restarted meanwhile may have missed the notification.
+    const NUDGE_NS: u64 = 100_000_000;
     /// The console logic's parameters (the preserved region must hold [`region_size`] of it).
     const CONFIG: Config =
         Config { max_domains: 16, round_budget: 512, switch_key: 0x1d /* Ctrl-] */ };
@@ -149,6 +163,103 @@ mod service {
         let args =
             [u64::from(CONSOLEIO_read), buffer.len() as u64, buffer.as_mut_ptr() as u64, 0, 0];
         hypercall::raw(__HYPERVISOR_console_io, args)
+    }
+
+    /// The xenstore side: the watch of `xl console`'s requests, driven without ever waiting
+    /// (module documentation).
+    struct Store {
+        bus: Xenbus,
+        watch: FocusWatch,
+        /// The request in flight: its `req_id`, and when it was sent or the store last
+        /// signalled about it.
+        in_flight: Option<(u32, u64)>,
+        /// The next request, not yet sent (the ring had no room for it).
+        next: Option<Send>,
+    }
+
+    impl Store {
+        /// Connects to this domain's xenstore ring (which needs no store up yet) and queues
+        /// the watch; `None` (logged) if this domain has no xenstore ring (a system without
+        /// a xenstore domain).
+        fn connect() -> Option<Self> {
+            match Xenbus::connect() {
+                Ok(bus) => {
+                    let (watch, first) = FocusWatch::start();
+                    Some(Self { bus, watch, in_flight: None, next: Some(first) })
+                }
+                Err(error) => {
+                    println!("console: no xenstore ({error}): `xl console` is not served");
+                    None
+                }
+            }
+        }
+
+        /// The store's port (to wait on with the others).
+        fn port(&self) -> Port {
+            self.bus.transport().port()
+        }
+
+        /// Takes what the store sent and sends what the watch asks next, never waiting; the
+        /// requests consumed. An error means the connection is unusable (the store said so,
+        /// or broke the ring).
+        fn poll(&mut self) -> Result<Vec<FocusRequest>, XsError> {
+            let mut requests = Vec::new();
+            // Taken before the rings are read: an event sent after this wakes the next wait.
+            self.port().take_pending();
+            loop {
+                while let Some(event) = self.bus.next_event()? {
+                    if event.token == FOCUS_TOKEN {
+                        // Only a watch with nothing outstanding asks for a request here.
+                        if let Some(send) = self.watch.event() {
+                            self.next = Some(send);
+                        }
+                    }
+                }
+                let mut progress = false;
+                if let Some((req_id, _)) = self.in_flight {
+                    while let Some(reply) = self.bus.try_receive()? {
+                        if reply.header.req_id != req_id {
+                            continue;
+                        }
+                        self.in_flight = None;
+                        let watching = self.watch.is_watching();
+                        let step = self.watch.reply(reply.kind(), &reply.payload);
+                        if !watching && self.watch.is_watching() {
+                            println!(
+                                "console: watching {XENOLITH_CONSOLE_FOCUS_PATH}: `xl console` \
+                                 moves the input focus, one Ctrl-] gives it back"
+                            );
+                        }
+                        if let Some(notice) = step.notice {
+                            log::warn!("console: {notice}");
+                        }
+                        requests.extend(step.request);
+                        self.next = step.send;
+                        progress = true;
+                        break;
+                    }
+                }
+                if self.in_flight.is_none() {
+                    if let Some(send) = self.next.take() {
+                        match self.bus.send_request(send.kind, send.tx_id, &send.payload) {
+                            Ok(req_id) => self.in_flight = Some((req_id, now_ns())),
+                            Err(XsError::RingFull) => self.next = Some(send),
+                            Err(error) => return Err(error),
+                        }
+                    }
+                }
+                if !progress {
+                    break;
+                }
+            }
+            if let Some((req_id, at)) = self.in_flight {
+                if now_ns() > at + NUDGE_NS {
+                    self.bus.nudge();
+                    self.in_flight = Some((req_id, now_ns()));
+                }
+            }
+            Ok(requests)
+        }
     }
 
     struct Service {
@@ -413,6 +524,26 @@ mod service {
             any
         }
 
+        /// Moves the focus as `request` (`xl console`) asks, announced; a target not yet
+        /// connected (`xl create -c` asks as soon as the domain is built) is looked for first.
+        /// A domain with no console here is ignored, logged.
+        fn focus_request(&mut self, request: FocusRequest) {
+            if self.console.name(request.target).is_none() {
+                self.reconcile();
+            }
+            match self.console.request_focus(request) {
+                Ok(announcement) => {
+                    Self::announce(&announcement);
+                    self.save();
+                }
+                Err(UnknownDomain(id)) => log::warn!(
+                    "console: `xl console` of d{} for d{}: d{id} has no console here; ignored",
+                    request.target,
+                    request.requester
+                ),
+            }
+        }
+
         /// At a first start, input goes to the first guest (a domain holding no capability),
         /// as Xen's goes to dom0, rather than to the core.
         fn focus_first_guest(&mut self) {
@@ -487,6 +618,8 @@ mod service {
         else {
             return println!("console: FAIL VIRQ_CONSOLE or VIRQ_DOM_EXC cannot be bound");
         };
+        // After `events::init`: connecting finds the shared-info page mapped already.
+        let mut store = Store::connect();
         service.reconcile();
         service.finish_pending();
         // `at` is virtual time: `cargo xtask bench` takes kill-to-serving downtimes from it.
@@ -511,6 +644,15 @@ mod service {
                 reconciled_at = now_ns();
             }
             let mut busy = service.input();
+            if let Some(connection) = &mut store {
+                match connection.poll() {
+                    Ok(requests) => requests.into_iter().for_each(|r| service.focus_request(r)),
+                    Err(error) => {
+                        log::error!("console: xenstore: {error}; `xl console` is not served");
+                        store = None;
+                    }
+                }
+            }
             busy |= service.deliver();
             busy |= service.output();
             if busy {
@@ -518,7 +660,8 @@ mod service {
             }
             ports.clear();
             ports.extend([console_virq, dom_exc]);
-            ports.extend(service.connections.values().map(|c| c.port).take(126));
+            ports.extend(store.as_ref().map(Store::port));
+            ports.extend(service.connections.values().map(|c| c.port).take(125));
             let _ = events::poll(&ports, now_ns() + IDLE_WAIT_NS);
         }
     }

@@ -18,6 +18,9 @@
 //!   start time under `/vm/<uuid>/start_time`).
 //!
 //! Every entry of a domain goes when it is destroyed.
+//!
+//! `xl console` writes [`XENOLITH_CONSOLE_FOCUS_PATH`], Xenolith's request to the console
+//! domain to move the UART's input focus ([`Control::console`](Toolstack::console)).
 
 use alloc::format;
 use alloc::string::String;
@@ -25,7 +28,10 @@ use alloc::vec::Vec;
 
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_CONSOLE_PFN_OFFSET};
 use xenolith_abi::xen::domctl::*;
-use xenolith_abi::xen::private::{XenolithDomainInfo, XENOLITH_CAP_CONSOLE};
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_abi::xen::private::{
+    XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_CONSOLE_FOCUS_PATH,
+};
 use xenolith_runtime::xenbus::{Access, Permission, Xenbus};
 use xenolith_runtime::{hypercall, println};
 use xenolith_xl::death::AfterShutdown;
@@ -51,6 +57,8 @@ const INITIALISING: u32 = 1;
 pub struct Control {
     /// xenstore.
     pub store: Xenbus,
+    /// This domain's id.
+    me: u16,
     /// The configuration module the command being run read (`xl create`'s file).
     last_cfg: String,
     /// The command being run is `xl create -p` (the domain is to stay paused).
@@ -62,7 +70,17 @@ pub struct Control {
 impl Control {
     /// A toolstack on `store`.
     pub fn new(store: Xenbus) -> Self {
-        Self { store, last_cfg: String::new(), create_paused: false, handling_shutdowns: false }
+        // The domain whose incarnation is this one's (the core never hands a generation out
+        // twice).
+        let generation = hypercall::domain_info(DOMID_SELF).map(|info| info.generation);
+        let mut me = 0;
+        hypercall::for_each_domain(|info| {
+            if hypercall::domain_info(info.domain).map(|i| i.generation) == generation {
+                me = info.domain;
+            }
+        });
+        let (last_cfg, create_paused, handling_shutdowns) = (String::new(), false, false);
+        Self { store, me, last_cfg, create_paused, handling_shutdowns }
     }
 
     /// Whether domain `id` exists.
@@ -546,16 +564,35 @@ impl Toolstack for Control {
         self.after_shutdowns();
     }
 
+    /// Asks the console domain to give the UART's input focus to `domid`'s console: writes
+    /// `<domid> <this domain>` to [`XENOLITH_CONSOLE_FOCUS_PATH`] with its permissions
+    /// (`n<this domain> b<console domain>`: no guest may read or write it) in one transaction,
+    /// and returns. The console domain announces the move; one Ctrl-] gives the focus back
+    /// here. `xenolith_xl::run` has refused every console but PV console 0 (the one the console
+    /// domain serves, to every domain but itself that has a console port): a domain without
+    /// it, or a system without a console domain, is [`LibxlError::NotFound`].
     fn console(
         &mut self,
-        _domid: u16,
+        domid: u16,
         _console: Option<ConsoleType>,
         _number: i32,
     ) -> Result<(), ToolError> {
-        Err(failure(
-            LibxlError::Ni,
-            "the console domain holds the input focus: press Ctrl-] three times to move it",
-        ))
+        let backend = self.console_backend();
+        let served = self.core_info(domid).is_some_and(|info| info.console_port != 0);
+        let Some(backend) = backend.filter(|&backend| served && backend != domid) else {
+            return Err(ToolError::new(LibxlError::NotFound));
+        };
+        let request = format!("{domid} {}", self.me);
+        let permissions = [
+            Permission { domid: self.me, access: Access::None },
+            Permission { domid: backend, access: Access::Both },
+        ];
+        self.store
+            .transaction(|tx| {
+                tx.write(XENOLITH_CONSOLE_FOCUS_PATH, request.as_bytes())?;
+                tx.set_perms(XENOLITH_CONSOLE_FOCUS_PATH, &permissions)
+            })
+            .map_err(|error| failure(LibxlError::Fail, format!("xenstore: {error}")))
     }
 
     fn sched_params(&mut self, domid: u16) -> Result<SchedParams, ToolError> {
@@ -718,8 +755,8 @@ fn bitmap(map: &CpuMap) -> xenctl_bitmap {
     }
 }
 
-/// Runs one line typed at the console as an xl command, printing what xl prints.
-pub fn execute(control: &mut Control, line: &str) {
+/// Runs one line as an xl command: what xl prints, and xl's exit status (0 on success).
+pub fn run(control: &mut Control, line: &str) -> (String, u8) {
     let mut out = String::new();
     let result = xenolith_xl::parse(line).and_then(|command| {
         control.create_paused = matches!(&command, xenolith_xl::Command::Create(c) if c.paused);
@@ -727,10 +764,19 @@ pub fn execute(control: &mut Control, line: &str) {
     });
     // Whatever the command did is over: no creation is in flight any more.
     let _ = control.store.rm(INTENT);
-    if let Err(error) = result {
-        out.push_str(&error.text);
-    }
-    for text in out.lines() {
+    let status = match result {
+        Ok(()) => 0,
+        Err(error) => {
+            out.push_str(&error.text);
+            error.status
+        }
+    };
+    (out, status)
+}
+
+/// Runs one line typed at the console as an xl command, printing what xl prints.
+pub fn execute(control: &mut Control, line: &str) {
+    for text in run(control, line).0.lines() {
         println!("{text}");
     }
 }

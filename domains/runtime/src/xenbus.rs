@@ -6,7 +6,7 @@
 //! `HVM_PARAM_STORE_PFN` and `HVM_PARAM_STORE_EVTCHN`, as Linux's `xen_guest_init` does on
 //! Arm), checks the page lies in Xen's magic region (`GUEST_MAGIC_BASE`, which the runtime maps
 //! as normal memory) and the port is an interdomain or unbound channel, and maps the
-//! shared-info page ([`events::init`]) to see the port's pending bit.
+//! shared-info page ([`events::init`], unless this domain did) to see the port's pending bit.
 //!
 //! # Waiting
 //! The client polls: each wait is a `SCHEDOP_poll` on the store port, bounded by
@@ -28,6 +28,7 @@
 use core::sync::atomic::{fence, AtomicBool, Ordering};
 
 use xenolith_abi::xen::arch_arm::{GUEST_MAGIC_BASE, GUEST_MAGIC_SIZE};
+use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::event_channel::{EVTCHNSTAT_interdomain, EVTCHNSTAT_unbound};
 use xenolith_abi::xen::hvm::{HVM_PARAM_STORE_EVTCHN, HVM_PARAM_STORE_PFN};
 use xenolith_abi::xen::hypercall::DOMID_SELF;
@@ -158,7 +159,12 @@ impl Client<StoreRing> {
 
 /// Finds, checks and opens the ring page and port (the caller holds `CONNECTED`).
 fn open() -> Result<StoreRing, XsError> {
-    events::init().map_err(XsError::Hypercall)?;
+    match events::init() {
+        // Mapped already by this domain (a domain that set up its event channels first): the
+        // core maps one shared-info page per domain, where `events::init` puts it.
+        Ok(()) | Err(XenError::EBUSY) => {}
+        Err(error) => return Err(XsError::Hypercall(error)),
+    }
     let frame =
         hypercall::hvm_get_param(DOMID_SELF, HVM_PARAM_STORE_PFN).map_err(XsError::Hypercall)?;
     let address = frame.saturating_mul(PAGE_SIZE);

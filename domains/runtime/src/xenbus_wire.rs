@@ -16,6 +16,10 @@
 //!   ring. [`Transport::wait`] returns at least every few milliseconds so the rings are
 //!   re-checked even when an event was lost, and while a request is outstanding each wait that
 //!   saw no event re-sends the notification (a restarted store may have missed it).
+//! - A caller that must never wait on the store (the console domain) uses the non-blocking
+//!   calls instead: [`Client::send_request`] (refused, nothing sent, when the ring lacks room
+//!   for the whole message), [`Client::try_receive`], [`Client::next_event`] and
+//!   [`Client::nudge`]; it keeps track of its own `req_id`s.
 //! - Watch events read while waiting for a reply are queued; callbacks run only from
 //!   [`Client::poll_watches`] and [`Client::wait_watches`], never in the middle of another call
 //!   and never from an interrupt. A callback gets the event, not the client: it records what it
@@ -137,6 +141,9 @@ pub enum XsError {
     InvalidArgument,
     /// A bounded wait reached its deadline.
     TimedOut,
+    /// The request ring has no room for the whole request now; nothing was sent
+    /// ([`Client::send_request`], which never waits).
+    RingFull,
     /// Another watch of this client uses the token.
     TokenInUse,
 }
@@ -179,6 +186,7 @@ impl fmt::Display for XsError {
             }
             Self::InvalidArgument => write!(f, "a path or token holds a NUL byte"),
             Self::TimedOut => write!(f, "no reply before the deadline"),
+            Self::RingFull => write!(f, "no room in the request ring now"),
             Self::TokenInUse => write!(f, "the watch token is in use"),
         }
     }

@@ -45,6 +45,8 @@
 //! - `next_sequence` is above every sequence number ever handed out.
 //! - A domain's input queue holds at most [`INPUT_QUEUE`] bytes; `focus` names a present domain
 //!   or the core.
+//! - `return_to`, when set, names a present domain, and the focus is on another domain (the
+//!   one a [`FocusRequest`] gave it to).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -56,6 +58,7 @@ use xenolith_abi::xen::hypercall::DOMID_FIRST_RESERVED;
 
 use crate::focus::{self, Key, DEFAULT_SWITCH_KEY};
 use crate::line::{self, LineState};
+use crate::request::FocusRequest;
 use crate::ring::{self, InCursor, OutCursor, RingError, RingPage, IN_CONS_OFFSET};
 use crate::ring::{IN_PROD_OFFSET, IN_SIZE, OUT_CONS_OFFSET, OUT_SIZE};
 use crate::DomId;
@@ -285,6 +288,9 @@ pub struct Console {
     pub(crate) config: Config,
     pub(crate) domains: BTreeMap<DomId, Domain>,
     pub(crate) focus: Focus,
+    /// The domain that asked for the focus with a [`FocusRequest`] (`xl console`), while the
+    /// focus is where it asked: the switch key gives the focus back to it.
+    pub(crate) return_to: Option<DomId>,
     pub(crate) held: u8,
     pub(crate) next_sequence: u64,
     pub(crate) pending: Option<Pending>,
@@ -303,6 +309,7 @@ impl Console {
             config,
             domains: BTreeMap::new(),
             focus: Focus::Core,
+            return_to: None,
             held: 0,
             next_sequence: 1,
             pending: None,
@@ -319,7 +326,7 @@ impl Console {
     }
 
     /// Moves the input focus to `focus` (a present domain, or the core) and returns the
-    /// announcement to print.
+    /// announcement to print. The switch key works as usual afterwards (three presses).
     pub fn set_focus(&mut self, focus: Focus) -> Result<Vec<u8>, UnknownDomain> {
         if let Focus::Domain(id) = focus {
             if !self.domains.contains_key(&id) {
@@ -327,7 +334,33 @@ impl Console {
             }
         }
         self.focus = focus;
+        self.return_to = None;
         Ok(self.announce())
+    }
+
+    /// Does what `request` asks (`xl console`, see [`crate::request`]): the focus moves to its
+    /// target and is announced as a switch announces it; until it moves again, **one** press
+    /// of the switch key gives it back to the requester (announced too), as xenconsole's
+    /// escape character (Ctrl-], `tools/console/client/main.c`) leaves for dom0's shell; the
+    /// target going away gives it back as well. A request naming the requester itself just
+    /// moves the focus there. A partial switch sequence held is void. Refused (nothing
+    /// changes) if the target or the requester has no console here.
+    pub fn request_focus(&mut self, request: FocusRequest) -> Result<Vec<u8>, UnknownDomain> {
+        for id in [request.target, request.requester] {
+            if !self.domains.contains_key(&id) {
+                return Err(UnknownDomain(id));
+            }
+        }
+        self.held = 0;
+        self.focus = Focus::Domain(request.target);
+        self.return_to = (request.target != request.requester).then_some(request.requester);
+        Ok(self.announce())
+    }
+
+    /// The domain the switch key gives the focus back to, if the focus is where a
+    /// [`FocusRequest`] put it.
+    pub fn return_to(&self) -> Option<DomId> {
+        self.return_to
     }
 
     /// The configuration.
@@ -390,15 +423,23 @@ impl Console {
     }
 
     /// Stops serving `domain` (it died, or broke its ring). Its unfinished line, queued input
-    /// and pending batch are dropped. If it held the focus, focus moves to the next domain in
-    /// id order (or the core) and the announcement is returned.
+    /// and pending batch are dropped. If it held the focus, focus moves back to the domain
+    /// whose [`FocusRequest`] put it there, else to the next domain in id order (or the core),
+    /// and the announcement is returned. If it had asked for the focus, the switch key no
+    /// longer gives it back (three presses move it again).
     pub fn remove_domain(&mut self, domain: DomId) -> Result<Option<Vec<u8>>, UnknownDomain> {
         self.domains.remove(&domain).ok_or(UnknownDomain(domain))?;
         if self.pending.as_ref().is_some_and(|p| p.domain == domain) {
             self.pending = None;
         }
+        if self.return_to == Some(domain) {
+            self.return_to = None;
+        }
         if self.focus == Focus::Domain(domain) {
-            self.focus = self.next_focus(domain);
+            self.focus = match self.return_to.take() {
+                Some(requester) => Focus::Domain(requester),
+                None => self.next_focus(domain),
+            };
             return Ok(Some(self.announce()));
         }
         Ok(None)
@@ -483,10 +524,21 @@ impl Console {
 
     /// Routes bytes typed on the UART: switch sequences move focus (announced), other bytes go
     /// to the core (returned) or are queued for the focused domain ([`Console::deliver`]).
+    /// While the focus is where a [`FocusRequest`] put it, one switch key gives it back to the
+    /// requester ([`Console::request_focus`]).
     pub fn input(&mut self, bytes: &[u8]) -> Vec<Routed> {
         let mut routed = Vec::new();
         let mut released = Vec::new();
         for &byte in bytes {
+            if byte == self.config.switch_key {
+                if let Some(requester) = self.return_to.take() {
+                    // Nothing is held here: `request_focus` voided what was, and any switch
+                    // key since came through this branch.
+                    self.focus = Focus::Domain(requester);
+                    routed.push(Routed::Announce(self.announce()));
+                    continue;
+                }
+            }
             match focus::feed(&mut self.held, self.config.switch_key, byte) {
                 Key::Held => {}
                 Key::Switch => {

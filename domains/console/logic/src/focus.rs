@@ -17,10 +17,17 @@
 //! (the held keys, then the byte, go to the focused input unchanged), so a lone or double
 //! Ctrl-] still reaches the guest.
 //!
+//! `xl console <domain>` at the control domain's console moves the focus too
+//! ([`crate::request`]); while it stays there, **one** switch key gives it back to the control
+//! domain, as one Ctrl-] leaves Xen's `xl console` (xenconsole's `ESCAPE_CHARACTER` 0x1d,
+//! `tools/console/client/main.c`), and that key never reaches the domain
+//! ([`crate::Console::request_focus`]). Otherwise the sequence of three moves it.
+//!
 //! # Invariants
 //! - `held` is always below [`SWITCH_COUNT`]; it is part of the preserved state.
 //! - Every byte fed in comes out exactly once, unless it completes a switch sequence, in which
-//!   case the whole sequence ([`SWITCH_COUNT`] keys) is consumed.
+//!   case the whole sequence ([`SWITCH_COUNT`] keys) is consumed, or it is the one switch key
+//!   that leaves `xl console`; keys held when a focus request moves the focus are dropped.
 
 use alloc::vec::Vec;
 

@@ -12,6 +12,9 @@
 //! - [`Console::input`] with bytes typed on the UART, which follows the focus key sequence
 //!   ([`focus`]) and queues input for the focused domain; [`Console::deliver`] moves queued
 //!   input into a domain's `in` ring;
+//! - [`FocusWatch`] with the xenstore messages of the watch of the focus request key (the
+//!   binary sends and receives them, never waiting), and [`Console::request_focus`] with each
+//!   request it consumes: `xl console` at the control domain's console ([`request`]);
 //! - [`Console::save`] / [`Console::restore`] keep everything in the preserved region
 //!   ([`snapshot`]) so a killed console domain restarts with no output byte lost or repeated.
 //!
@@ -55,6 +58,7 @@ pub mod console;
 pub mod focus;
 pub mod line;
 mod region;
+pub mod request;
 pub mod ring;
 pub mod snapshot;
 
@@ -63,6 +67,7 @@ pub use console::{
     TakeError, UnknownDomain, CORE_NAME, INPUT_QUEUE, MAX_NAME,
 };
 pub use region::SaveError;
+pub use request::{FocusRequest, FocusWatch, Notice, Step};
 pub use ring::{RingError, RingPage};
 pub use snapshot::{region_size, RestoreError};
 

@@ -25,7 +25,7 @@ use core::sync::atomic::{compiler_fence, Ordering};
 /// First bytes of a valid slot header.
 pub const MAGIC: [u8; 8] = *b"XLCNSNAP";
 /// The only slot format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of a slot header.
 pub const HEADER_SIZE: usize = 64;
 

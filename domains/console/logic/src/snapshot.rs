@@ -2,10 +2,11 @@
 //! (ARCHITECTURE.md §5) by the two-slot scheme of `region.rs`, so a killed console domain
 //! restarts where it stopped.
 //!
-//! Payload format, version 2 (fixed-width little-endian integers, so the largest payload has a
+//! Payload format, version 3 (fixed-width little-endian integers, so the largest payload has a
 //! formula):
 //! ```text
 //! next_sequence u64 | focus u8 (0 core, 1 domain) | focus domid u16 | held u8 |
+//! return u8 (0 none, 1 the switch key returns the focus) | return domid u16 |
 //! domain count u16 |
 //! pending u8 (0 none, 1 pending, 2 pending and flushed)
 //!   [domid u16 | end u32 | seen u32 | first_sequence u64 | length u16 | bytes] |
@@ -16,15 +17,16 @@
 //! ```
 //! The largest payload is [`PAYLOAD_FIXED`] + [`PENDING_FIXED`] + `round_budget` +
 //! `max_domains` × [`DOMAIN_MAX`] (1,336 bytes a domain), and a region needs two slots of it:
-//! [`region_size`]` = 2 × (64 + 35 + round_budget + 1339 × max_domains)`; with the defaults
-//! (16 domains, 512-byte budget) 44,070 bytes. [`Console::save`] refuses a smaller region
+//! [`region_size`]` = 2 × (64 + 38 + round_budget + 1339 × max_domains)`; with the defaults
+//! (16 domains, 512-byte budget) 44,076 bytes. [`Console::save`] refuses a smaller region
 //! rather than write past it.
 //!
 //! # Invariants
 //! - `restore(save(c)) == c` for every reachable `c` (the configuration is the caller's).
 //! - [`Console::restore`] never panics; it accepts only states the code could have produced
 //!   (names valid, lengths within their maxima, ids ascending and unreserved, the pending batch
-//!   of a present domain and exactly as long as its index span, focus on a present domain).
+//!   of a present domain and exactly as long as its index span, focus on a present domain, a
+//!   domain to return the focus to only if present and the focus is on another domain).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -39,8 +41,9 @@ use crate::line::{is_kept, LineState, ESCAPE_CSI, MAX_LINE};
 use crate::region::{self, SaveError, HEADER_SIZE};
 use crate::ring::{InCursor, OutCursor, IN_SIZE, OUT_SIZE};
 
-/// Bytes of the payload's fixed part (sequence, focus, held, domain count, pending flag).
-pub const PAYLOAD_FIXED: usize = 8 + 1 + 2 + 1 + 2 + 1;
+/// Bytes of the payload's fixed part (sequence, focus, held, return, domain count, pending
+/// flag).
+pub const PAYLOAD_FIXED: usize = 8 + 1 + 2 + 1 + 1 + 2 + 2 + 1;
 /// Bytes of a pending batch's fixed part (its bytes come on top, at most `round_budget`).
 pub const PENDING_FIXED: usize = 2 + 4 + 4 + 8 + 2;
 /// Bytes of one domain's fixed part.
@@ -159,6 +162,8 @@ impl Console {
             }
         }
         w.u8(self.held);
+        w.u8(u8::from(self.return_to.is_some()));
+        w.u16(self.return_to.unwrap_or(0));
         w.u16(self.domains.len() as u16);
         match &self.pending {
             None => w.u8(0),
@@ -204,6 +209,11 @@ impl Console {
         if console.held >= SWITCH_COUNT {
             return Err(RestoreError::Invalid("a complete switch sequence held"));
         }
+        let return_to = match (r.u8()?, r.u16()?) {
+            (0, 0) => None,
+            (1, id) => Some(id),
+            _ => return Err(RestoreError::Invalid("an unknown return of the focus")),
+        };
         let count = usize::from(r.u16()?);
         if count > config.max_domains {
             return Err(RestoreError::Invalid("more domains than configured"));
@@ -274,6 +284,15 @@ impl Console {
                 return Err(RestoreError::Invalid("focus on an absent domain"));
             }
         }
+        if let Some(requester) = return_to {
+            if !domains.contains_key(&requester)
+                || matches!(console.focus, Focus::Core)
+                || console.focus == Focus::Domain(requester)
+            {
+                return Err(RestoreError::Invalid("the focus to return to an impossible domain"));
+            }
+        }
+        console.return_to = return_to;
         if let Some(pending) = &pending {
             let domain = domains
                 .get(&pending.domain)

@@ -31,6 +31,10 @@
 //!   (xl reads domain 0's from `/proc/uptime` and the others' start times from xenstore).
 //! - `vcpu-pin -f` sets the affinity as without `-f` (Xenolith never overrides a pinning).
 //! - A failed `create` says `create failed (rc=N)` (xl leaves it to libxl's log).
+//! - `console` returns once the console domain is asked to move the UART's input focus
+//!   ([`Toolstack::console`]); xl runs the console client until its escape key (one Ctrl-],
+//!   which here gives the focus back). A console that is not there fails at once, where
+//!   xenconsole waits 5 s for it.
 
 use alloc::format;
 use alloc::string::String;
@@ -49,7 +53,7 @@ use crate::format::{
 };
 use crate::parse::{Command, Create, Power, SchedCredit2, Target, VcpuSelect, Wait};
 use crate::toolstack::{
-    DomainInfo, LibxlError, NicRef, Scheduler, ShutdownKind, ToolError, Toolstack,
+    ConsoleType, DomainInfo, LibxlError, NicRef, Scheduler, ShutdownKind, ToolError, Toolstack,
 };
 
 /// The only CPU pool's name.
@@ -147,7 +151,7 @@ pub fn run(
         }
         Command::Console { domain, console, number } => {
             let id = find_domain(ts, domain)?;
-            ts.console(id, *console, *number).map_err(|e| failed(&e, "Unable to attach console\n"))
+            attach_console(id, *console, *number, ts)
         }
         Command::VcpuList { domains } => vcpu_list(domains, ts, out),
         Command::VcpuPin { domain, vcpu, hard, soft, ignore_masks, .. } => {
@@ -242,8 +246,8 @@ fn create(c: &Create, ts: &mut impl Toolstack, out: &mut impl Write) -> Result<(
         .create(config)
         .map_err(|e| failed(&e, &format!("create failed (rc={})\n", e.code.rc())))?;
     if c.console {
-        if let Err(e) = ts.console(id, None, 0) {
-            put(out, &format!("{}Unable to attach console\n", logged(&e)))?;
+        if let Err(e) = attach_console(id, None, 0, ts) {
+            put(out, &e.text)?;
         }
     }
     if !c.paused {
@@ -252,6 +256,46 @@ fn create(c: &Create, ts: &mut impl Toolstack, out: &mut impl Write) -> Result<(
         }
     }
     Ok(())
+}
+
+/// `main_console` (`tools/xl/xl_console.c`) and the console client it runs. Without `-t`, the
+/// domain's primary console (`libxl_primary_console_exec`, which ignores `-n`); libxl first
+/// looks up the domain's type (`libxl__domain_type` in `libxl_dom.c`), and a domain that does
+/// not exist is `unable to get domain type for domid=N`, then xl's `Unable to attach
+/// console`. With `-t`, console `-n` of that type (`libxl_console_exec`), which xenconsole
+/// (`tools/console/client/main.c`) looks for in xenstore: `serial` falls back to `pv` when the
+/// domain has no serial console, and a console that is not there ends in xenconsole's `Could
+/// not read tty from store`. A Xenolith domain has one console, PV console 0, if the console
+/// domain serves it: any other, or a domain without one ([`LibxlError::NotFound`] from
+/// [`Toolstack::console`]), gets xenconsole's failure at once (xenconsole waits 5 s for the
+/// tty first).
+fn attach_console(
+    id: u16,
+    console: Option<ConsoleType>,
+    number: i32,
+    ts: &mut impl Toolstack,
+) -> Result<(), XlError> {
+    let no_tty = || {
+        XlError::failure("xenconsole: Could not read tty from store: No such file or directory\n")
+    };
+    match console {
+        None => {
+            let exists =
+                ts.list_domains().is_ok_and(|domains| domains.iter().any(|d| d.domid == id));
+            if !exists {
+                return Err(XlError::failure(format!(
+                    "libxl: error: unable to get domain type for domid={id}\nUnable to attach console\n"
+                )));
+            }
+        }
+        Some(ConsoleType::Pv | ConsoleType::Serial) if number == 0 => {}
+        Some(_) => return Err(no_tty()),
+    }
+    match ts.console(id, console, number) {
+        Ok(()) => Ok(()),
+        Err(e) if e.code == LibxlError::NotFound => Err(no_tty()),
+        Err(e) => Err(failed(&e, "Unable to attach console\n")),
+    }
 }
 
 /// `main_list` (`tools/xl/xl_info.c`).

@@ -406,7 +406,9 @@ pub trait Toolstack {
     /// Paces `shutdown -w`: returns after one polling interval.
     fn wait(&mut self);
     /// Connects the console the command came from to a domain's console
-    /// (`libxl_console_exec`); `None` is the primary console.
+    /// (`libxl_console_exec` and the console client it runs), and returns: `None` is the
+    /// primary console. [`LibxlError::NotFound`] if the domain has no such console (xl then
+    /// prints xenconsole's failure).
     fn console(
         &mut self,
         domid: u16,

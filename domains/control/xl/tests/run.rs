@@ -190,9 +190,48 @@ fn pause_and_unpause() {
 #[test]
 fn console() {
     let mut fake = Fake::default();
-    ok(&mut fake, "console guest");
-    ok(&mut fake, "console -t pv -n 1 3");
-    assert_eq!(fake.calls, ["console 3 None 0", "console 3 Some(Pv) 1"]);
+    // The primary console; `-n` is ignored without `-t`; `serial` falls back to PV console 0.
+    for command in ["console guest", "console -n 1 3", "console -t pv 3", "console -t serial 3"] {
+        assert_eq!(ok(&mut fake, command), "", "{command}");
+    }
+    assert_eq!(
+        fake.calls,
+        [
+            "console 3 None 0",
+            "console 3 None 1",
+            "console 3 Some(Pv) 0",
+            "console 3 Some(Serial) 0"
+        ]
+    );
+    // libxl looks the domain up first for the primary console.
+    fake.calls.clear();
+    assert_eq!(
+        fails(&mut fake, "console 9").1,
+        "libxl: error: unable to get domain type for domid=9\nUnable to attach console\n"
+    );
+    let mut broken = Fake { failing: vec!["list_domains"], ..Fake::default() };
+    assert_eq!(
+        fails(&mut broken, "console 3").1,
+        "libxl: error: unable to get domain type for domid=3\nUnable to attach console\n"
+    );
+    assert!(fake.calls.is_empty() && broken.calls.is_empty());
+    // Consoles that are not there: xenconsole's words, not xl's.
+    let no_tty = "xenconsole: Could not read tty from store: No such file or directory\n";
+    for command in [
+        "console -t pv -n 1 3",
+        "console -t serial -n 2 3",
+        "console -t vuart 3",
+        "console -t pv 9",
+        "console 1",
+        "console xenstore",
+    ] {
+        assert_eq!(fails(&mut fake, command).1, no_tty, "{command}");
+    }
+    assert_eq!(
+        fake.calls,
+        ["console 9 Some(Pv) 0", "console 1 None 0", "console 1 None 0"],
+        "only consoles that may be there are asked for"
+    );
     let mut fake = Fake { failing: vec!["console"], ..Fake::default() };
     assert_eq!(
         fails(&mut fake, "console 3").1,

@@ -9,8 +9,9 @@ use alloc::vec::Vec;
 
 use xenolith_abi::xen::xs_wire::{
     msg, XENSTORE_CONNECTED, XENSTORE_PAYLOAD_MAX, XENSTORE_RING_SIZE,
-    XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION, XS_CONNECTION,
-    XS_ERROR_FIELD, XS_REQ_PROD, XS_RSP_CONS, XS_RSP_PROD, XS_SERVER_FEATURES,
+    XENSTORE_SERVER_FEATURE_ERROR, XENSTORE_SERVER_FEATURE_RECONNECTION, XSD_SOCKMSG_SIZE,
+    XS_CONNECTION, XS_ERROR_FIELD, XS_REQ_CONS, XS_REQ_PROD, XS_RSP_CONS, XS_RSP_PROD,
+    XS_SERVER_FEATURES,
 };
 
 use super::{
@@ -180,7 +181,11 @@ impl<T: Transport> Client<T> {
         Ok(())
     }
 
-    fn nudge(&mut self) {
+    /// Signals the store again (counted in [`Stats::nudges`]): a store restarted meanwhile may
+    /// have missed a notification. The waiting calls do this on their own; a caller of
+    /// [`send_request`](Self::send_request), which never waits, does it now and then while a
+    /// reply is outstanding.
+    pub fn nudge(&mut self) {
         self.stats.nudges += 1;
         self.transport.notify();
     }
@@ -249,6 +254,41 @@ impl<T: Transport> Client<T> {
     pub fn try_receive(&mut self) -> Result<Option<Message>, XsError> {
         self.pump()?;
         Ok(self.replies.pop_front())
+    }
+
+    /// Sends a request of type `kind` in transaction `tx_id` (0: none) with `payload` as it is,
+    /// without waiting: its `req_id`, whose reply [`try_receive`](Self::try_receive) returns
+    /// once it has arrived. [`XsError::RingFull`] (nothing is sent) if the request ring lacks
+    /// room for the whole message now, so a message is never left half-written. For a domain
+    /// that must never wait on the store (the console domain serves its console while the store
+    /// is down): it polls for the reply and [`nudge`](Self::nudge)s now and then.
+    pub fn send_request(&mut self, kind: u32, tx_id: u32, payload: &[u8]) -> Result<u32, XsError> {
+        if payload.len() > XENSTORE_PAYLOAD_MAX {
+            return Err(XsError::TooLarge(payload.len()));
+        }
+        self.check_connection()?;
+        let consumer = self.transport.load(XS_REQ_CONS);
+        let used = self.req_prod.wrapping_sub(consumer) as usize;
+        if used > XENSTORE_RING_SIZE {
+            let error = RingError::BadIndex { producer: self.req_prod, consumer };
+            return Err(self.break_rings(error));
+        }
+        if XENSTORE_RING_SIZE - used < XSD_SOCKMSG_SIZE + payload.len() {
+            return Err(XsError::RingFull);
+        }
+        let req_id = self.next_request_id();
+        self.stats.requests += 1;
+        // There is room for all of it: one write, no wait.
+        self.send_bytes(&encode(kind, req_id, tx_id, payload), None)?;
+        Ok(req_id)
+    }
+
+    /// The next watch event read (any token), without waiting and without running a callback:
+    /// for a caller that sets its watches with [`send_request`](Self::send_request). (An event
+    /// of a watch set with [`watch`](Self::watch) is taken too; its callback does not run.)
+    pub fn next_event(&mut self) -> Result<Option<WatchEvent>, XsError> {
+        self.pump()?;
+        Ok(self.events.pop_front())
     }
 
     /// Sends a request of type `kind` in transaction `tx_id` (0: none) with `payload` as it is,

@@ -896,3 +896,75 @@ fn request_ids_skip_zero_when_they_wrap() {
     assert_eq!(bus.next_request_id(), u32::MAX);
     assert_eq!(bus.next_request_id(), 1);
 }
+
+/// Runs the simulated store once, as if it had been scheduled (the non-blocking calls never
+/// wait, so the store runs only when the test says).
+fn store_runs(bus: &mut Client<Fake>) {
+    let fake = bus.transport_mut();
+    fake.server.step(&mut fake.page);
+}
+
+#[test]
+fn requests_sent_without_waiting_are_answered_by_polling() {
+    let mut bus = client();
+    let watch = bus.send_request(msg::XS_WATCH, 0, b"/tool/focus\0tok\0").unwrap();
+    // Nothing has run yet: no reply, no event, and the client never waited.
+    assert_eq!(bus.try_receive(), Ok(None));
+    assert_eq!(bus.next_event(), Ok(None));
+    store_runs(&mut bus);
+    let reply = bus.try_receive().unwrap().expect("the watch's reply");
+    assert_eq!((reply.header.req_id, reply.kind()), (watch, msg::XS_WATCH));
+    // The store fires a new watch once; the event comes raw, whatever its token.
+    let event = bus.next_event().unwrap().expect("the first firing");
+    assert_eq!(event, WatchEvent { path: "/tool/focus".into(), token: "tok".into() });
+    let read = bus.send_request(msg::XS_READ, 0, b"/tool/focus\0").unwrap();
+    assert_ne!(read, watch);
+    store_runs(&mut bus);
+    let reply = bus.try_receive().unwrap().expect("the read's reply");
+    assert_eq!(reply.header.req_id, read);
+    assert_eq!(reply.into_result(msg::XS_READ), Err(XsError::ENOENT));
+    assert_eq!(bus.transport().waits, 0, "a non-blocking call waited");
+    // A store that is away: the request sits in the ring; a nudge re-signals it.
+    let notifies = bus.transport().notifies;
+    let write = bus.send_request(msg::XS_WRITE, 0, b"/tool/focus\x003 1").unwrap();
+    bus.nudge();
+    assert_eq!(bus.transport().notifies, notifies + 2);
+    assert_eq!(bus.stats().nudges, 1);
+    assert_eq!(bus.try_receive(), Ok(None));
+    store_runs(&mut bus);
+    assert_eq!(bus.try_receive().unwrap().map(|reply| reply.header.req_id), Some(write));
+    assert_eq!(bus.next_event().unwrap().map(|event| event.path), Some("/tool/focus".into()));
+}
+
+#[test]
+fn a_request_that_does_not_fit_is_not_sent_at_all() {
+    let mut bus = client();
+    // The store is away: requests pile up in the ring until one does not fit.
+    let payload = [&b"/p\0"[..], &[b'x'; 297]].concat();
+    let mut sent = 0;
+    loop {
+        match bus.send_request(msg::XS_WRITE, 0, &payload) {
+            Ok(_) => sent += 1,
+            Err(error) => {
+                assert_eq!(error, XsError::RingFull);
+                break;
+            }
+        }
+    }
+    assert_eq!(sent, XENSTORE_RING_SIZE / (XSD_SOCKMSG_SIZE + 300));
+    let used = bus.transport().load(XS_REQ_PROD);
+    assert_eq!(used as usize, sent * (XSD_SOCKMSG_SIZE + 300), "a partial message was written");
+    // Once the store has run, there is room again, and every request is answered in order.
+    store_runs(&mut bus);
+    assert!(bus.send_request(msg::XS_READ, 0, b"/x\0").is_ok());
+    store_runs(&mut bus);
+    let mut answered = 0;
+    while let Some(reply) = bus.try_receive().unwrap() {
+        answered += 1;
+        assert_eq!(reply.header.req_id, answered);
+    }
+    assert_eq!(answered as usize, sent + 1);
+    // Too large is refused before anything else.
+    let huge = vec![b'y'; XENSTORE_PAYLOAD_MAX + 1];
+    assert_eq!(bus.send_request(msg::XS_WRITE, 0, &huge), Err(XsError::TooLarge(huge.len())));
+}

@@ -9,6 +9,8 @@
 //!   entry 0, reads the client's line, and answers with one.
 //! - `console-reader` (holds `console`): binds `VIRQ_CONSOLE` and reads what is typed on the
 //!   UART with `CONSOLEIO_read`, line by line.
+//! - `console-lines`, `console-killer`, `console-hostile`, `console-bench`, `console-commands`:
+//!   see each function.
 //!
 //! The ring is `struct xencons_interface` (`xen/include/public/io/console.h`): `in[1024]`,
 //! `out[2048]`, then the free-running `uint32_t` indexes `in_cons`, `in_prod`, `out_cons`,
@@ -382,4 +384,62 @@ pub fn bench(name: &str, info: &StartInfo) {
     }
     let per_line = (now() - start) / u64::from(count);
     println!("{name}: bench console-line {per_line} per line ({count} lines of 80 bytes)");
+}
+
+/// `console-commands`: runs each command typed into its console ring and answers through the
+/// ring (`<name>: <answer>` on the console), for tests that reach a guest with `xl console`:
+/// - `crash <domid>`: crashes that domain (`SCHEDOP_remote_shutdown`, `SHUTDOWN_crash`; the
+///   domain needs `control`), answers `crashed d<domid>`;
+/// - `write <path> <value>`: a xenstore `WRITE`, answers `write <path>: OK` or `write <path>:
+///   refused (<error>)`;
+/// - `read <path>`: a xenstore `READ`, answers `read <path>: "<value>"` or `read <path>:
+///   refused (<error>)`.
+pub fn commands(name: &str) {
+    use alloc::format;
+    use xenolith_abi::xen::sched::{
+        sched_remote_shutdown, SCHEDOP_remote_shutdown, SHUTDOWN_crash,
+    };
+    let Some((mut bus, _)) = crate::xenstore::connect(name) else { return };
+    let Some((page, port)) = own_ring(name) else { return };
+    write_line(page, port, b"ready for commands\n");
+    let mut line = [0u8; 128];
+    loop {
+        while let Some(length) = consume_line(page, IN, IN_SIZE, [IN_CONS, IN_PROD], &mut line) {
+            let text = core::str::from_utf8(&line[..length]).unwrap_or("?").trim_end_matches('\r');
+            let mut words = text.splitn(3, ' ');
+            let answer = match (words.next(), words.next(), words.next()) {
+                (Some("crash"), Some(id), None) => {
+                    let Ok(id) = id.parse::<u16>() else {
+                        return println!("{name}: FAIL `crash {id}`: not a domain id");
+                    };
+                    let request =
+                        sched_remote_shutdown { domain_id: id, _pad: 0, reason: SHUTDOWN_crash };
+                    let result =
+                        hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
+                    if result != 0 {
+                        return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{id}: {result}");
+                    }
+                    format!("crashed d{id}\n")
+                }
+                (Some("write"), Some(path), value) => {
+                    match bus.write(path, value.unwrap_or("").as_bytes()) {
+                        Ok(()) => format!("write {path}: OK\n"),
+                        Err(error) => format!("write {path}: refused ({error})\n"),
+                    }
+                }
+                (Some("read"), Some(path), None) => match bus.read(path) {
+                    Ok(value) => {
+                        format!(
+                            "read {path}: {:?}\n",
+                            alloc::string::String::from_utf8_lossy(&value)
+                        )
+                    }
+                    Err(error) => format!("read {path}: refused ({error})\n"),
+                },
+                _ => format!("unknown command {text:?}\n"),
+            };
+            write_line(page, port, answer.as_bytes());
+        }
+        crate::xenstore::sleep(10_000_000);
+    }
 }

@@ -21,7 +21,8 @@
 //! - `extras`: multicall, vm_assist, platform_op and sched_op's extras, then a watchdog;
 //! - `console-client`, `console-server`, `console-reader`: the console ring page, port and
 //!   grant, and UART input; `console-lines`, `console-killer`, `console-hostile`,
-//!   `console-bench`: load, kills, broken rings and a benchmark for the console domain (see
+//!   `console-bench`: load, kills, broken rings and a benchmark for the console domain;
+//!   `console-commands`: commands typed into its console (`xl console`) run (see
 //!   `console.rs`);
 //! - `fastpath`, `smp-bench`: issue 15's fast-path and SMP scaling figures (see `fastpath.rs`);
 //! - `evtchn-server`, `evtchn-client`, `evtchn-errors`: event channels (see `events.rs`);
@@ -117,6 +118,7 @@ mod guest {
             "console-killer" => crate::console::killer(name, info),
             "console-hostile" => crate::console::hostile(name, info),
             "console-bench" => crate::console::bench(name, info),
+            "console-commands" => crate::console::commands(name),
             "evtchn-server" => crate::events::server(name, info),
             "evtchn-client" => crate::events::client(name, info),
             "evtchn-errors" => crate::events::errors(name, info),

@@ -298,7 +298,12 @@ impl Toolstack for Fake {
         console: Option<ConsoleType>,
         number: i32,
     ) -> Result<(), ToolError> {
-        self.check(format!("console {domid} {console:?} {number}"), "console")
+        self.check(format!("console {domid} {console:?} {number}"), "console")?;
+        // The xenstore domain (1) has no console here, nor has a domain that does not exist.
+        match domid {
+            1 => Err(ToolError::new(LibxlError::NotFound)),
+            _ => self.exists(domid).map_err(|_| ToolError::new(LibxlError::NotFound)),
+        }
     }
     fn sched_params(&mut self, domid: u16) -> Result<SchedParams, ToolError> {
         self.check(format!("sched_params {domid}"), "sched_params")?;
