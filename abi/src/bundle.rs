@@ -243,11 +243,16 @@ pub fn header_for(payload: &[u8], manifest_size: usize) -> BundleHeader {
 
 /// CRC-32/ISO-HDLC (the IEEE 802.3 CRC of zlib and PNG), table-driven.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
+    !crc32_update(!0, bytes)
+}
+
+/// [`crc32`] in pieces: start from `!0`, feed each piece, invert the last state.
+pub fn crc32_update(state: u32, bytes: &[u8]) -> u32 {
+    let mut crc = state;
     for &byte in bytes {
         crc = CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
     }
-    !crc
+    crc
 }
 
 const CRC_TABLE: [u32; 256] = {

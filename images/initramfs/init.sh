@@ -32,6 +32,16 @@
 
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# A toolstack's `xl shutdown` or `xl reboot` (control/shutdown) makes Linux run /sbin/poweroff or
+# /sbin/reboot (orderly_poweroff, orderly_reboot). Busybox's would signal an init daemon, and
+# this script is no such init: they act at once instead.
+for command in poweroff reboot halt; do
+    rm -f /sbin/$command
+    action=$command
+    [ $command = halt ] && action=poweroff
+    printf '#!/bin/sh\nexec /bin/busybox %s -f\n' $action > /sbin/$command
+    chmod 755 /sbin/$command
+done
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

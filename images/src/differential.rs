@@ -143,6 +143,7 @@ fn boot_xenolith(guest: &Path, work: &Path, from: usize) -> Result<Running> {
         icount: false,
         interactive: false,
         cpu: CPU,
+        xl_socket: None,
     };
     Running::start(&config)
 }

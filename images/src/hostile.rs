@@ -88,6 +88,7 @@ pub fn run(calls: u64, seed: u64, only: Option<&str>) -> Result<Outcome> {
         icount: false,
         interactive: false,
         cpu: DEFAULT_CPU,
+        xl_socket: None,
     };
     let mut running = Running::start(&config)?;
     for pattern in ["FAIL", "panicked", "crashing it", "shut down: crash", "shut down: watchdog"] {

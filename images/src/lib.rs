@@ -18,3 +18,4 @@ pub mod runner;
 pub mod toolchain;
 pub mod workspace;
 pub mod xen;
+pub mod xl_client;

@@ -4,7 +4,7 @@
 mod differential;
 mod xenstore_checks;
 
-use xenolith_images::{code_lines, debian, guest_tools, hostile};
+use xenolith_images::{code_lines, debian, guest_tools, hostile, xl_client};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,6 +22,9 @@ cargo xtask <command>
 
   run [MANIFEST] [--append ARGS]   build and boot a system (default images/default.toml);
                                    the consoles are on this terminal, Ctrl-A X quits QEMU
+  xl [--timeout S] ARGS...         run `xl ARGS...` in the control domain of the system
+                                   `cargo xtask run` boots (from another terminal): xl's output
+                                   and exit status (answer within 60 s unless --timeout)
   build [MANIFEST]                 build the core and pack the system's boot bundle
   check MANIFEST...                validate manifests (file:line:column errors)
   test                             everything CI runs: format, lints, host and QEMU tests, the
@@ -45,6 +48,15 @@ cargo xtask <command>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|command| command == "xl") {
+        return match xl(&args[1..]) {
+            Ok(status) => ExitCode::from(status),
+            Err(error) => {
+                eprintln!("xtask: error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match dispatch(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -203,7 +215,22 @@ fn run(args: &[String]) -> Result<()> {
         icount: false,
         interactive: true,
         cpu: qemu::DEFAULT_CPU,
+        xl_socket: None,
     };
+    let mut config = config;
+    if qemu::wants_virtio_console(&image.manifest) {
+        let socket = xl_client::default_socket();
+        if let Some(directory) = socket.parent() {
+            std::fs::create_dir_all(directory)
+                .with_context(|| format!("creating {}", directory.display()))?;
+        }
+        eprintln!(
+            "xtask: xl from another terminal: `cargo xtask xl list` (the control domain's virtio \
+             console is on {})",
+            socket.display()
+        );
+        config.xl_socket = Some(socket);
+    }
     eprintln!(
         "xtask: booting {} ({} CPUs, {} MiB) in QEMU; press Ctrl-A then X to quit",
         manifest.display(),
@@ -213,6 +240,28 @@ fn run(args: &[String]) -> Result<()> {
     let status = config.command().status().context("starting QEMU")?;
     ensure!(status.success(), "QEMU exited with {status}");
     Ok(())
+}
+
+/// `xl [--timeout SECONDS] ARGS...`: the xl command in the running system's control domain;
+/// prints xl's output and returns its exit status.
+fn xl(args: &[String]) -> Result<u8> {
+    let (timeout, args) = match args {
+        [flag, seconds, rest @ ..] if flag == "--timeout" => {
+            let seconds: u64 = seconds.parse().with_context(|| {
+                format!("--timeout {seconds:?} is not a whole number of seconds")
+            })?;
+            (Duration::from_secs(seconds), rest)
+        }
+        _ => (xl_client::DEFAULT_TIMEOUT, args),
+    };
+    ensure!(!args.is_empty(), "usage: cargo xtask xl [--timeout SECONDS] ARGS... (e.g. `list`)");
+    let line = xl_client::command_line(args)?;
+    let answer = xl_client::request(&xl_client::default_socket(), &line, timeout)?;
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(answer.text.as_bytes()).context("writing xl's output")?;
+    stdout.flush().context("writing xl's output")?;
+    Ok(answer.status)
 }
 
 fn build(args: &[String]) -> Result<()> {
@@ -687,6 +736,7 @@ fn icount_config(image: &workspace::SystemImage, cpus: u32) -> QemuConfig {
         icount: true,
         interactive: false,
         cpu: qemu::DEFAULT_CPU,
+        xl_socket: None,
     }
 }
 
@@ -761,6 +811,7 @@ fn boot_to_ready(
         icount,
         interactive: false,
         cpu: qemu::DEFAULT_CPU,
+        xl_socket: None,
     };
     let wall = Instant::now();
     let mut running = Running::start(&config)?;

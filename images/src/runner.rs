@@ -2,8 +2,9 @@
 //! timeout, at most two emulators at once, and never an emulator left behind.
 //!
 //! # Invariants
-//! - A [`Running`] owns its QEMU: dropping it (also while a test panics) kills and reaps it, and
-//!   QEMU is started with a parent-death signal so a killed test process takes it along.
+//! - A [`Running`] owns its QEMU: dropping it (also while a test panics) kills and reaps it
+//!   (and removes its virtio console's socket), and QEMU is started with a parent-death signal
+//!   so a killed test process takes it along.
 //! - At most [`MAX_PARALLEL`] QEMUs run per process: these machines have two cores.
 //! - Every failure carries the last [`TAIL_LINES`] serial lines.
 //! - A line with a forbidden pattern is a failure wherever it is read, except the line a
@@ -92,6 +93,8 @@ pub struct Running {
     finish_on_drop: Option<Duration>,
     started: Instant,
     echo: bool,
+    /// The virtio console's socket QEMU listens on, removed with QEMU (killed, it leaves it).
+    socket: Option<std::path::PathBuf>,
     _slot: Slot,
 }
 
@@ -99,7 +102,9 @@ impl Running {
     /// Starts QEMU as `config` says, serial on a pipe. Lines containing "PANIC" fail any wait
     /// unless [`Running::allow`] lifts that.
     pub fn start(config: &QemuConfig) -> Result<Self> {
-        Self::spawn(config.command())
+        let mut running = Self::spawn(config.command())?;
+        running.socket = config.xl_socket.clone();
+        Ok(running)
     }
 
     /// Starts the QEMU command `qemu` (serial on its standard output), supervised as
@@ -127,6 +132,7 @@ impl Running {
             finish_on_drop: None,
             started: Instant::now(),
             echo: std::env::var_os("XENOLITH_ECHO_SERIAL").is_some(),
+            socket: None,
             _slot: slot,
         })
     }
@@ -363,6 +369,9 @@ impl Drop for Running {
         };
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
         if let Err(error) = finished {
             panic!("{error}");
         }

@@ -71,6 +71,22 @@ pub struct Boot {
     pub memory_mib: u64,
     /// `-icount shift=0`: QEMU runs the CPUs one at a time, round robin, in one thread.
     pub icount: bool,
+    /// The unix socket of the control domain's virtio console, for a manifest that passes one
+    /// through (`xenolith_images::qemu::wants_virtio_console`); a fresh one ([`xl_socket`]) if
+    /// unset.
+    pub xl_socket: Option<PathBuf>,
+}
+
+/// A fresh path for a test's virtio console socket, under `target/xenolith/` (QEMU creates the
+/// socket there and replaces a stale one).
+pub fn xl_socket() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let directory = workspace::root().join("target").join("xenolith");
+    std::fs::create_dir_all(&directory)
+        .unwrap_or_else(|error| panic!("creating {}: {error}", directory.display()));
+    let name = format!("test-{}-{}.sock", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    directory.join(name)
 }
 
 impl Boot {
@@ -86,7 +102,15 @@ impl Boot {
             domain_args: Vec::new(),
             memory_mib: 1024,
             icount: false,
+            xl_socket: None,
         }
+    }
+
+    /// The control domain's virtio console on `socket` (for a manifest that passes one
+    /// through).
+    pub fn xl_socket(mut self, socket: &std::path::Path) -> Self {
+        self.xl_socket = Some(socket.to_path_buf());
+        self
     }
 
     /// Appends `words` (e.g. `seed=42`) to the command line of the manifest's domain `domain`.
@@ -143,6 +167,8 @@ impl Boot {
             icount: self.icount,
             interactive: false,
             cpu: self.cpu,
+            xl_socket: xenolith_images::qemu::wants_virtio_console(&image.manifest)
+                .then(|| self.xl_socket.clone().unwrap_or_else(xl_socket)),
         };
         let mut running = Running::start(&config).unwrap_or_else(|error| panic!("{error:#}"));
         running.finish_on_drop(FINAL_WATCH);

@@ -1,9 +1,12 @@
 //! xl in the control domain (issue 16): commands typed at its console (the console domain's
 //! input focus, moved with Ctrl-] three times, or with `xl console` and back with one Ctrl-]),
-//! with xl's output.
+//! with xl's output; and xl from the host, over the control domain's virtio console (what
+//! `cargo xtask xl` does).
 
+use std::path::Path;
 use std::time::Duration;
 
+use xenolith_images::xl_client::{self, Answer, XlClientError};
 use xenolith_tests::{expect_unordered, Boot, Running, TIMEOUT};
 
 /// Waits for `marker`, panicking with the serial tail on timeout.
@@ -264,10 +267,11 @@ fn xl_sched_credit2_changes_a_guests_measured_share() {
 }
 
 /// `xl create linux3.cfg`: Debian's Linux kernel and initramfs from the bundle, its settings from
-/// the bundle's xl.cfg text, run to its `/init` checks; `xl list` shows it; `xl destroy` gives
-/// every frame back.
+/// the bundle's xl.cfg text, run to its `/init` checks; `xl reboot` restarts it (xl's
+/// `on_reboot`, applied by the control domain); `xl list` shows it; `xl destroy` gives every
+/// frame back.
 #[test]
-fn xl_creates_and_destroys_a_debian_linux_guest() {
+fn xl_creates_reboots_and_destroys_a_debian_linux_guest() {
     let linux = Duration::from_secs(300);
     let mut running = Boot::new(2, "").manifest("tests/manifests/xl-linux.toml").start();
     running.forbid("FAIL");
@@ -276,6 +280,15 @@ fn xl_creates_and_destroys_a_debian_linux_guest() {
     type_line(&mut running, "xl info");
     let free = wait(&mut running, "free_memory ");
     type_line(&mut running, "xl create linux3.cfg");
+    wait(&mut running, "Parsing config from linux3.cfg");
+    running.wait_for("XENOLITH-INIT-DONE", linux).unwrap_or_else(|error| panic!("{error}"));
+    // `xl reboot`: Linux reboots itself through the PV control protocol, the core keeps it shut
+    // down for the toolstack, and the control domain applies xl's default `on_reboot`
+    // (`restart`): destroyed and created again from the same xl.cfg, it boots a second time.
+    type_line(&mut running, "xl reboot linux3");
+    wait(&mut running, "Rebooting domain ");
+    wait(&mut running, ") shut down: reboot");
+    wait(&mut running, "(linux3) shut down (reason 1): Restart");
     wait(&mut running, "Parsing config from linux3.cfg");
     running.wait_for("XENOLITH-INIT-DONE", linux).unwrap_or_else(|error| panic!("{error}"));
     type_line(&mut running, "xl list linux3");
@@ -365,6 +378,159 @@ fn xl_dmesg_reads_the_cores_console_ring_and_dmesg_c_empties_it() {
     // The `xl vcpu-list` typed after `xl dmesg -c` printed after the clear: it is kept.
     let listed = |line: &str| line.strip_prefix(prefix).is_some_and(|l| l.starts_with("Name "));
     assert!(has(&after, &listed), "no line printed after the clear:\n{}", after.join("\n"));
+}
+
+/// `xl <line>` from the host through `socket`, as `cargo xtask xl` sends it; panics with the
+/// serial tail if no answer comes. Returns the answer and how many interrupts of its virtio
+/// console the control domain had taken when it answered (its log line says).
+fn host_xl(running: &mut Running, socket: &Path, line: &str) -> (Answer, u64) {
+    let answer = match xl_client::request(socket, line, TIMEOUT) {
+        Ok(answer) => answer,
+        Err(error) => panic!("xl {line}: {error}\n{}", running.tail().join("\n")),
+    };
+    println!("xl {line} -> {}\n{}", answer.status, answer.text.trim_end());
+    let shown: String = line.chars().take(60).collect();
+    let logged = wait(running, &format!("control: xl from the host: {shown} (exit status "));
+    let interrupts = logged
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no interrupt count in {logged:?}"));
+    (answer, interrupts)
+}
+
+/// The most interrupts of the device one request may cost: its bytes arrive in one or a few
+/// receive buffers. (Unacknowledged, the device's interrupt fires again and again: over
+/// 300,000 times for one request.)
+const MAX_INTERRUPTS_PER_REQUEST: u64 = 64;
+
+/// Requests from the host, each checked to have reached the control domain through an
+/// interrupt of the device, and to have cost only a few: the count it logs grows with every
+/// request, by at most [`MAX_INTERRUPTS_PER_REQUEST`].
+struct Host<'a> {
+    socket: &'a Path,
+    interrupts: u64,
+}
+
+impl Host<'_> {
+    fn xl(&mut self, running: &mut Running, line: &str) -> Answer {
+        let (answer, interrupts) = host_xl(running, self.socket, line);
+        assert!(
+            interrupts > self.interrupts,
+            "xl {line}: no device interrupt since the last request ({interrupts} in all)"
+        );
+        assert!(
+            interrupts - self.interrupts <= MAX_INTERRUPTS_PER_REQUEST,
+            "xl {line}: {} device interrupts since the last request (is it acknowledged?)",
+            interrupts - self.interrupts
+        );
+        self.interrupts = interrupts;
+        answer
+    }
+}
+
+/// xl's `list` header (Xen 4.17 `tools/xl/xl_info.c`, `list_domains`).
+const LIST_HEADER: &str =
+    "Name                                        ID   Mem VCPUs\tState\tTime(s)";
+
+/// xl from the host (`cargo xtask xl`'s client) over the control domain's virtio console
+/// (`tests/manifests/xl-host.toml`): `xl list` answers with xl's header and the domains, `xl
+/// create made.cfg` builds a guest from the bundle that then runs and is listed, `xl destroy`
+/// removes it; an unknown command and a usage error come back with xl's text and status 1 and
+/// 2, a request over 4 KiB with an error. Each request reaches the control domain through an
+/// interrupt of the device, acknowledged (it counts them: one or a few per request). The control
+/// domain is then killed while it serves
+/// a request (a crash injected at a random one of its next 10 hypercalls, seeded): that
+/// request's client gets a timeout; the control domain restarts and serves the host again on
+/// the device its previous incarnation left mid-use.
+#[test]
+fn xl_from_the_host_lists_creates_destroys_and_survives_a_control_domain_kill() {
+    let seed = xenolith_tests::seed();
+    let socket = xenolith_tests::xl_socket();
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/xl-host.toml")
+        .domain_args("control", &format!("host_kill=8 seed={seed} span=10"))
+        .xl_socket(&socket)
+        .start();
+    running.forbid("FAIL");
+    wait(&mut running, "control: xl from the host on the virtio console");
+    wait(&mut running, "control: xl ready");
+    let mut host = Host { socket: &socket, interrupts: 0 };
+    let list = host.xl(&mut running, "list");
+    assert_eq!(list.status, 0);
+    assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
+    assert!(list.text.lines().any(|row| row.starts_with("spinner ")), "{}", list.text);
+    assert!(!list.text.contains("made"), "{}", list.text);
+    let created = host.xl(&mut running, "xl create made.cfg");
+    assert_eq!((created.status, created.text.as_str()), (0, "Parsing config from made.cfg\n"));
+    wait(&mut running, "made: progress 1");
+    let list = host.xl(&mut running, "list made");
+    assert_eq!(list.status, 0);
+    assert!(list.text.lines().nth(1).is_some_and(|row| row.starts_with("made ")), "{}", list.text);
+    let destroyed = host.xl(&mut running, "destroy made");
+    assert_eq!((destroyed.status, destroyed.text.as_str()), (0, ""));
+    let list = host.xl(&mut running, "list");
+    assert!(!list.text.contains("made"), "{}", list.text);
+    // Failures: xl's words and exit status.
+    let unknown = host.xl(&mut running, "frobnicate");
+    assert_eq!((unknown.status, unknown.text.as_str()), (1, "command not implemented\n"));
+    let usage = host.xl(&mut running, "destroy");
+    assert_eq!(usage.status, 2, "{}", usage.text);
+    assert!(
+        usage.text.starts_with("'xl destroy' requires at least 1 argument.\n"),
+        "{}",
+        usage.text
+    );
+    // Request 8 kills the control domain while it serves it (within its first 10 hypercalls:
+    // listing four domains takes more), so its answer never comes. The restarted control
+    // domain resets the device its previous incarnation left mid-use and serves the host again.
+    let killed = xl_client::request(&socket, "list", Duration::from_secs(15));
+    assert!(matches!(killed, Err(XlClientError::Timeout { .. })), "{killed:?}");
+    println!("the request the kill hit: {}", killed.unwrap_err());
+    wait(&mut running, "control: request 8 from the host: a kill is injected");
+    wait(&mut running, "crash injected at counter");
+    wait(&mut running, "(control) restarted");
+    wait(&mut running, "control: xl from the host on the virtio console");
+    wait(&mut running, "control: xl ready");
+    let mut host = Host { socket: &socket, interrupts: 0 };
+    let list = host.xl(&mut running, "list");
+    assert_eq!(list.status, 0);
+    assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
+    let created = host.xl(&mut running, "create made.cfg");
+    assert_eq!(created.status, 0, "{}", created.text);
+    wait(&mut running, "made: progress 1");
+    assert_eq!(host.xl(&mut running, "destroy made").status, 0);
+    // A request over the limit gets an error, and the next one is served as usual.
+    let long = over_long_request(&socket);
+    assert_eq!(long.status, 1);
+    assert!(long.text.contains("at most 4096 are read"), "{}", long.text);
+    wait(&mut running, "control: xl from the host: <5000 bytes> (exit status 1");
+    assert_eq!(host.xl(&mut running, "list spinner").status, 0);
+}
+
+/// Sends a 5,000-byte line (which `xl_client` refuses to send) and reads the answer.
+fn over_long_request(socket: &Path) -> Answer {
+    use std::io::{Read, Write};
+    use xenolith_abi::host_xl::{request_id, AnswerReader, Step};
+    let line = vec![b'x'; 5000];
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connecting");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("a read timeout");
+    stream.write_all(&line).and_then(|()| stream.write_all(b"\n")).expect("sending");
+    let (mut reader, mut text, mut byte) = (AnswerReader::default(), Vec::new(), [0u8]);
+    loop {
+        stream.read_exact(&mut byte).expect("an answer to the long request");
+        match reader.push(byte[0]) {
+            Step::Text(byte) => text.push(byte),
+            Step::Done(trailer) if trailer.id == request_id(&line) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                return Answer { text, status: trailer.status };
+            }
+            Step::Done(_) => text.clear(),
+            Step::Trailer => {}
+            Step::Malformed => panic!("a malformed trailer"),
+        }
+    }
 }
 
 /// The `NAME: node <path>=<value>` lines a guest prints until `NAME: PASS <what>`, and every

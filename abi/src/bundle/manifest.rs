@@ -480,6 +480,13 @@ pub struct ShutdownActions {
 impl ShutdownActions {
     /// xl's defaults: destroy on power-off and crash, restart on reboot.
     pub const XL_DEFAULT: Self = Self { poweroff: Destroy, reboot: Restart, crash: Destroy };
+    /// A domain the control domain created: kept, shut down, whatever the reason, for the
+    /// toolstack to act on as its xl.cfg says (Xen's hypervisor leaves that to xl too).
+    pub const TOOLSTACK: Self = Self {
+        poweroff: ShutdownAction::Preserve,
+        reboot: ShutdownAction::Preserve,
+        crash: ShutdownAction::Preserve,
+    };
 
     /// The action for `SHUTDOWN_*` reason `reason`.
     pub fn for_reason(self, reason: u32) -> ShutdownAction {

@@ -97,7 +97,7 @@ mod control {
         let batch = ["after", "dirty", "build"].iter().any(|key| info.bootarg(key).is_some());
         if !batch {
             // The service: xl at its console, for good.
-            let mut service = match crate::service::Service::start() {
+            let mut service = match crate::service::Service::start(info) {
                 Ok(service) => service,
                 Err(error) => return println!("control: FAIL starting the service: {error}"),
             };

@@ -41,11 +41,12 @@ use xenolith_abi::xen::private::{
 };
 use xenolith_runtime::xenbus::{Access, Permission, Xenbus, XsError};
 use xenolith_runtime::{hypercall, println};
+use xenolith_xl::death::AfterShutdown;
 use xenolith_xl::devices::{self, StoreOp};
 use xenolith_xlcfg::DomainConfig;
 use zerocopy::FromZeros;
 
-use crate::service::INTENT;
+use crate::service::{INTENT, RESTART};
 use crate::{builder, xl};
 
 use xenolith_abi::xen::sysctl::{xen_sysctl, SysctlPayload, XEN_SYSCTL_physinfo};
@@ -70,6 +71,8 @@ pub struct Control {
     last_cfg: String,
     /// The command being run is `xl create -p` (the domain is to stay paused).
     create_paused: bool,
+    /// [`Control::after_shutdowns`] is running (a restart's `xl create` does not start it again).
+    handling_shutdowns: bool,
 }
 
 impl Control {
@@ -84,7 +87,8 @@ impl Control {
                 me = info.domain;
             }
         });
-        Self { store, me, last_cfg: String::new(), create_paused: false }
+        let (last_cfg, create_paused, handling_shutdowns) = (String::new(), false, false);
+        Self { store, me, last_cfg, create_paused, handling_shutdowns }
     }
 
     /// Whether domain `id` exists.
@@ -410,6 +414,73 @@ impl Control {
         gone
     }
 
+    /// xl's domain death handling for every domain this toolstack created (it has a
+    /// `/libxl/<id>/cfg`) that has shut down: its configuration's action for the reason
+    /// (`xenolith_xl::death`). The core keeps such a domain, shut down, until this runs: a
+    /// domain that stops while no control domain serves is handled by the next incarnation.
+    pub fn after_shutdowns(&mut self) {
+        if self.handling_shutdowns {
+            return;
+        }
+        self.handling_shutdowns = true;
+        let mut down = Vec::new();
+        hypercall::for_each_domain(|info| {
+            if info.flags & XEN_DOMINF_shutdown != 0 {
+                let reason = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+                down.push((info.domain, reason));
+            }
+        });
+        for (id, reason) in down {
+            let Ok(cfg) = self.store.read(&format!("/libxl/{id}/cfg")) else { continue };
+            let cfg = String::from_utf8_lossy(&cfg).into_owned();
+            let Some(config) = self.domain_config(id) else { continue };
+            let name = self.name(id);
+            let action = xenolith_xl::death::after_shutdown(&config, reason);
+            if action == AfterShutdown::Keep {
+                continue;
+            }
+            println!("control: domain {id} ({name}) shut down (reason {reason}): {action:?}");
+            if action != AfterShutdown::Destroy {
+                // Recorded first: a kill from here on is finished by the next incarnation.
+                let _ = self.store.write(RESTART, cfg.as_bytes());
+            }
+            if action == AfterShutdown::RenameRestart {
+                // Kept under a new name: it is no longer the domain this configuration makes.
+                let renamed = xenolith_xl::death::preserved_name(&name, id);
+                let _ = self.store.write(&format!("/local/domain/{id}/name"), renamed.as_bytes());
+                let _ = self.store.rm(&format!("/libxl/{id}/cfg"));
+            } else {
+                self.remove(id);
+            }
+            if action != AfterShutdown::Destroy {
+                self.restart_pending();
+            }
+        }
+        self.handling_shutdowns = false;
+    }
+
+    /// Creates the domain of the configuration [`RESTART`] names, if one is recorded and no
+    /// domain of its name exists (the creation it records may have been cut short by a kill),
+    /// then forgets it.
+    pub fn restart_pending(&mut self) {
+        let Ok(cfg) = self.store.read(RESTART) else { return };
+        let cfg = String::from_utf8_lossy(&cfg).into_owned();
+        let config = builder::read_module(&cfg).ok().and_then(|bytes| {
+            let text = core::str::from_utf8(&bytes).ok()?;
+            Some(xenolith_xlcfg::parse_domain(text).ok()?.config)
+        });
+        let exists = |control: &mut Self, name: &str| {
+            control.ids().into_iter().any(|id| control.name(id) == name)
+        };
+        match config {
+            Some(config) if !exists(self, &config.name) => {
+                execute(self, &format!("xl create {cfg}"));
+            }
+            _ => {}
+        }
+        let _ = self.store.rm(RESTART);
+    }
+
     /// Domains came or went: the records of those gone are removed (a domain the core
     /// destroyed after it shut down).
     pub fn domains_changed(&mut self) {
@@ -575,6 +646,8 @@ impl Toolstack for Control {
 
     fn wait(&mut self) {
         let _ = xenolith_runtime::events::poll(&[], xenolith_runtime::now_ns() + 100_000_000);
+        // What `xl shutdown -w` waits for: a domain of its own that shut down is destroyed here.
+        self.after_shutdowns();
     }
 
     /// Asks the console domain to give the UART's input focus to `domid`'s console: writes
@@ -790,8 +863,8 @@ fn bitmap(map: &CpuMap) -> xenctl_bitmap {
     }
 }
 
-/// Runs one line typed at the console as an xl command, printing what xl prints.
-pub fn execute(control: &mut Control, line: &str) {
+/// Runs one line as an xl command: what xl prints, and xl's exit status (0 on success).
+pub fn run(control: &mut Control, line: &str) -> (String, u8) {
     let mut out = String::new();
     let result = xenolith_xl::parse(line).and_then(|command| {
         control.create_paused = matches!(&command, xenolith_xl::Command::Create(c) if c.paused);
@@ -799,10 +872,19 @@ pub fn execute(control: &mut Control, line: &str) {
     });
     // Whatever the command did is over: no creation is in flight any more.
     let _ = control.store.rm(INTENT);
-    if let Err(error) = result {
-        out.push_str(&error.text);
-    }
-    for text in out.lines() {
+    let status = match result {
+        Ok(()) => 0,
+        Err(error) => {
+            out.push_str(&error.text);
+            error.status
+        }
+    };
+    (out, status)
+}
+
+/// Runs one line typed at the console as an xl command, printing what xl prints.
+pub fn execute(control: &mut Control, line: &str) {
+    for text in run(control, line).0.lines() {
         println!("{text}");
     }
 }

@@ -37,6 +37,28 @@ pub fn init_distributor() {
     write32(GUEST_GICV3_GICD_BASE, 0b10);
 }
 
+/// Enables shared peripheral interrupt `intid` (32-1019) in the distributor: Group 1, priority
+/// 0xA0, routed to vCPU 0 (`GICD_IROUTER` affinity 0.0.0.0, IRM 0). Call after
+/// [`init_distributor`].
+pub fn enable_spi(intid: u32) {
+    if !(32..1020).contains(&intid) {
+        return;
+    }
+    let word = u64::from(intid / 32) * 4;
+    let bit = 1 << (intid % 32);
+    let group = GUEST_GICV3_GICD_BASE + 0x80 + word; // GICD_IGROUPR<n>
+    write32(group, read32(group) | bit);
+    let priority = GUEST_GICV3_GICD_BASE + 0x400 + u64::from(intid & !3); // GICD_IPRIORITYR<n>
+    let shift = (intid % 4) * 8;
+    write32(priority, (read32(priority) & !(0xff << shift)) | (0xA0 << shift));
+    // GICD_IROUTER<n>
+    let route = GUEST_GICV3_GICD_BASE + 0x6000 + 8 * u64::from(intid);
+    // SAFETY: as for `write32`: GICD_IROUTER<n> is a 64-bit register of the virtual
+    // distributor, written whole as Linux does (`gic_write_irouter`).
+    unsafe { core::ptr::write_volatile(route as *mut u64, 0) };
+    write32(GUEST_GICV3_GICD_BASE + 0x100 + word, bit); // GICD_ISENABLER<n>
+}
+
 /// Wakes vCPU `index`'s redistributor, enables the SGIs and PPIs in `private` (bit n = INTID n)
 /// at priority 0xA0, and turns the CPU interface on. Call on that vCPU.
 pub fn init_cpu(index: u64, private: u32) {

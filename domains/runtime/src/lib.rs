@@ -12,13 +12,15 @@
 //! After `main` returns the domain shuts down with `SHUTDOWN_poweroff`; a panic shuts it down with
 //! `SHUTDOWN_crash` after printing the message.
 //!
-//! The portable part ([`start_info`]) builds on the host and is tested there.
+//! The portable parts ([`start_info`], [`xenbus_wire`], [`virtio_wire`]) build on the host and
+//! are tested there.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 
 pub mod start_info;
+pub mod virtio_wire;
 pub mod xenbus_wire;
 
 #[cfg(target_os = "none")]
@@ -39,6 +41,8 @@ pub mod pvconsole;
 mod rt;
 #[cfg(target_os = "none")]
 pub mod smp;
+#[cfg(target_os = "none")]
+pub mod virtio;
 #[cfg(target_os = "none")]
 pub mod xenbus;
 

@@ -28,6 +28,23 @@ pub struct StartInfo {
     pub event_channel_intid: Option<u32>,
     /// Where the DTB itself lies.
     pub dtb: (u64, u64),
+    /// The first virtio-mmio device the DTB names, if any.
+    pub virtio_mmio: Option<VirtioMmio>,
+}
+
+/// A virtio-mmio device in the DTB (Linux's `Documentation/devicetree/bindings/virtio/mmio.yaml`:
+/// `compatible = "virtio,mmio"`, `reg`, `interrupts`), with the DMA pool its `memory-region`
+/// names (`reserved-memory/shared-dma-pool.yaml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtioMmio {
+    /// Its register window (`reg`): base and size.
+    pub registers: (u64, u64),
+    /// Its interrupt's GIC INTID (`interrupts`, three cells: SPI n is INTID n + 32).
+    pub intid: Option<u32>,
+    /// The `shared-dma-pool` node its `memory-region` names: base and size. (Its buffers must
+    /// lie there: in Xenolith's passthrough the pool is the one window of the domain's
+    /// address space the device reaches, at guest-physical == host-physical.)
+    pub dma_pool: Option<(u64, u64)>,
 }
 
 /// Why the DTB could not be used.
@@ -61,6 +78,7 @@ impl StartInfo {
             xen: false,
             event_channel_intid: None,
             dtb: (address, fdt.total_size() as u64),
+            virtio_mmio: None,
         };
         for region in fdt.memory().regions() {
             if info.ram_banks < MAX_BANKS {
@@ -83,17 +101,9 @@ impl StartInfo {
         }
         if let Some(node) = fdt.find_node("/hypervisor") {
             info.xen = node.compatible().is_some_and(|list| list.all().any(|c| c == "xen,xen"));
-            if let Some(interrupts) = node.property("interrupts") {
-                // 3 cells: type (1 = PPI), number, flags.
-                let cells = interrupts.value;
-                if cells.len() >= 8 {
-                    let kind = u32::from_be_bytes([cells[0], cells[1], cells[2], cells[3]]);
-                    let number = u32::from_be_bytes([cells[4], cells[5], cells[6], cells[7]]);
-                    info.event_channel_intid =
-                        Some(if kind == 1 { number + 16 } else { number + 32 });
-                }
-            }
+            info.event_channel_intid = node.property("interrupts").and_then(|p| gic_intid(p.value));
         }
+        info.virtio_mmio = virtio_mmio(&fdt);
         Ok(info)
     }
 
@@ -116,6 +126,38 @@ impl StartInfo {
     }
 }
 
+/// The GIC INTID of an `interrupts` value of the GICv3 binding's three cells: type (0 SPI,
+/// 1 PPI), number, flags.
+fn gic_intid(cells: &[u8]) -> Option<u32> {
+    let cell = |index: usize| {
+        let bytes = cells.get(index * 4..index * 4 + 4)?;
+        Some(u32::from_be_bytes(bytes.try_into().ok()?))
+    };
+    let (kind, number) = (cell(0)?, cell(1)?);
+    let base = if kind == 1 { 16 } else { 32 };
+    number.checked_add(base)
+}
+
+/// The first `virtio,mmio` node, if it has a `reg`.
+fn virtio_mmio(fdt: &fdt::Fdt<'_>) -> Option<VirtioMmio> {
+    let node = fdt.find_compatible(&["virtio,mmio"])?;
+    let first = |node: fdt::node::FdtNode<'_, '_>| {
+        let region = node.reg()?.next()?;
+        Some((region.starting_address as u64, region.size.unwrap_or(0) as u64))
+    };
+    let registers = first(node)?;
+    let intid = node.property("interrupts").and_then(|p| gic_intid(p.value));
+    let dma_pool = node
+        .property("memory-region")
+        .and_then(|p| Some(u32::from_be_bytes(p.value.get(..4)?.try_into().ok()?)))
+        .and_then(|phandle| fdt.find_phandle(phandle))
+        .filter(|pool| {
+            pool.compatible().is_some_and(|list| list.all().any(|c| c == "shared-dma-pool"))
+        })
+        .and_then(first);
+    Some(VirtioMmio { registers, intid, dma_pool })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +170,122 @@ mod tests {
         assert_eq!(info.vcpus, 2);
         assert!(!info.xen);
         assert_eq!(info.bootargs(), "");
+    }
+
+    /// A DTB with what the host tool writes for a domain given QEMU's virtio-mmio transport 31
+    /// and a DMA window: `/virtio_mmio@a003e00` and `/reserved-memory/dma@7ff00000`.
+    fn dtb_with_virtio(memory_region: bool, pool_compatible: &str) -> Vec<u8> {
+        let mut fdt = vm_fdt::FdtWriter::new().unwrap();
+        let root = fdt.begin_node("").unwrap();
+        fdt.property_u32("#address-cells", 2).unwrap();
+        fdt.property_u32("#size-cells", 2).unwrap();
+        let memory = fdt.begin_node("memory@40000000").unwrap();
+        fdt.property_string("device_type", "memory").unwrap();
+        fdt.property_array_u64("reg", &[0x4000_0000, 0x200_0000]).unwrap();
+        fdt.end_node(memory).unwrap();
+        // (The parser needs `/cpus` and `/chosen`, as every guest DTB has them.)
+        let chosen = fdt.begin_node("chosen").unwrap();
+        fdt.end_node(chosen).unwrap();
+        let cpus = fdt.begin_node("cpus").unwrap();
+        fdt.property_u32("#address-cells", 1).unwrap();
+        fdt.property_u32("#size-cells", 0).unwrap();
+        let cpu = fdt.begin_node("cpu@0").unwrap();
+        fdt.property_string("device_type", "cpu").unwrap();
+        fdt.property_u32("reg", 0).unwrap();
+        fdt.end_node(cpu).unwrap();
+        fdt.end_node(cpus).unwrap();
+        let reserved = fdt.begin_node("reserved-memory").unwrap();
+        fdt.property_u32("#address-cells", 2).unwrap();
+        fdt.property_u32("#size-cells", 2).unwrap();
+        fdt.property_null("ranges").unwrap();
+        let dma = fdt.begin_node("dma@7ff00000").unwrap();
+        fdt.property_string("compatible", pool_compatible).unwrap();
+        fdt.property_array_u64("reg", &[0x7ff0_0000, 0x10_0000]).unwrap();
+        fdt.property_null("no-map").unwrap();
+        fdt.property_u32("phandle", 0x8010).unwrap();
+        fdt.end_node(dma).unwrap();
+        fdt.end_node(reserved).unwrap();
+        let virtio = fdt.begin_node("virtio_mmio@a003e00").unwrap();
+        fdt.property_string("compatible", "virtio,mmio").unwrap();
+        fdt.property_array_u64("reg", &[0xa00_3e00, 0x200]).unwrap();
+        fdt.property_array_u32("interrupts", &[0, 0x2f, 1]).unwrap();
+        fdt.property_null("dma-coherent").unwrap();
+        if memory_region {
+            fdt.property_u32("memory-region", 0x8010).unwrap();
+        }
+        fdt.end_node(virtio).unwrap();
+        fdt.end_node(root).unwrap();
+        fdt.finish().unwrap()
+    }
+
+    #[test]
+    fn finds_a_virtio_mmio_device_and_its_dma_pool() {
+        let info = StartInfo::parse(&dtb_with_virtio(true, "shared-dma-pool"), 0).unwrap();
+        let expected = VirtioMmio {
+            registers: (0xa00_3e00, 0x200),
+            intid: Some(79),
+            dma_pool: Some((0x7ff0_0000, 0x10_0000)),
+        };
+        assert_eq!(info.virtio_mmio, Some(expected));
+        // No `memory-region`, or one naming something else: no pool.
+        for dtb in [dtb_with_virtio(false, "shared-dma-pool"), dtb_with_virtio(true, "other")] {
+            let info = StartInfo::parse(&dtb, 0).unwrap();
+            assert_eq!(info.virtio_mmio.unwrap().dma_pool, None);
+        }
+        // QEMU's own DTB has no virtio device unless one is plugged.
+        let dtb = include_bytes!("../../../kernel/tests/data/qemu-virt-gicv3-smp2.dtb");
+        let virt = StartInfo::parse(dtb, 0).unwrap();
+        assert!(virt.virtio_mmio.is_none_or(|device| device.dma_pool.is_none()));
+    }
+
+    /// The tree the builder writes for a domain given QEMU's virtio console and a DMA window
+    /// (as the host tool does for `hardware:virtio-console`, images/src/hardware.rs).
+    #[test]
+    fn reads_the_virtio_console_the_builder_describes() {
+        use xenolith_builder::guest_dtb::{build, GuestDtbSpec};
+        use xenolith_builder::{GuestDevice, GuestHardware};
+        let device = GuestDevice {
+            node: "virtio_mmio",
+            compatible: "virtio,mmio",
+            reg: (0x0a00_3e00, 0x200),
+            intid: 79,
+            trigger: 1,
+        };
+        let ram = [(0x4000_0000, 0x200_0000)];
+        let spec = GuestDtbSpec {
+            vcpus: 1,
+            ram: &ram,
+            bootargs: "",
+            initrd: None,
+            clock_frequency: None,
+            gic_redistributors: 1,
+            console_uart: None,
+            address_bits: 40,
+            hardware: GuestHardware {
+                devices: &[device],
+                dma_pool: Some((0x7ff0_0000, 0x10_0000)),
+            },
+        };
+        let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
+        let expected = VirtioMmio {
+            registers: (0xa00_3e00, 0x200),
+            intid: Some(79),
+            dma_pool: Some((0x7ff0_0000, 0x10_0000)),
+        };
+        assert_eq!(info.virtio_mmio, Some(expected));
+        // No DMA window: the device without a pool.
+        let spec =
+            GuestDtbSpec { hardware: GuestHardware { dma_pool: None, ..spec.hardware }, ..spec };
+        let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
+        assert_eq!(info.virtio_mmio.map(|device| device.dma_pool), Some(None));
+    }
+
+    #[test]
+    fn gic_interrupt_cells() {
+        assert_eq!(gic_intid(&[0, 0, 0, 0, 0, 0, 0, 0x2f, 0, 0, 0, 1]), Some(79));
+        assert_eq!(gic_intid(&[0, 0, 0, 1, 0, 0, 0, 15, 0, 0, 0, 8]), Some(31));
+        assert_eq!(gic_intid(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(gic_intid(&[0, 0, 0]), None);
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Table {
             grants: GrantState::default(),
             hvm_params,
             ring_pages: [None; 2],
-            on_shutdown: ShutdownActions::XL_DEFAULT,
+            on_shutdown: ShutdownActions::TOOLSTACK,
             manifest_index: None,
             preserved: None,
             restarts: 0,

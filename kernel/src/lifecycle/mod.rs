@@ -345,8 +345,9 @@ fn release_except(phys: u64, frames: u64, held: &[u64]) {
     }
 }
 
-/// Shuts domain `id` down with a Xen `SHUTDOWN_*` reason: its vCPUs stop being scheduled and it
-/// is destroyed as soon as no pCPU runs one of them.
+/// Shuts domain `id` down with a Xen `SHUTDOWN_*` reason: its vCPUs stop being scheduled, and
+/// once no pCPU runs one of them its shutdown action applies (`reap`; a domain the control
+/// domain created is kept for the toolstack, which `VIRQ_DOM_EXC` tells).
 pub fn shutdown_domain(table: &mut Table, id: DomainId, reason: u32) {
     let Some(domain) = table.domain_mut(id) else { return };
     if matches!(domain.state, DomainState::Shutdown { .. }) {

@@ -33,6 +33,7 @@ extern crate alloc;
 pub mod cnum;
 pub mod commands;
 pub mod cpumap;
+pub mod death;
 pub mod devices;
 pub mod error;
 pub mod format;
