@@ -688,6 +688,12 @@ fn xl_create_writes_vif_and_vbd_records_as_libxl_does_and_destroy_removes_them()
     let get = |path: &str| {
         nodes.get(path).unwrap_or_else(|| panic!("no {path} among {nodes:#?}")).as_str()
     };
+    // Each `(key, value)` of `entries` is what the guest read at `<dir>/<key>`.
+    let expect = |dir: &str, entries: &[(&str, &str)]| {
+        for (key, value) in entries {
+            assert_eq!(get(&format!("{dir}/{key}")), *value, "{dir}/{key}");
+        }
+    };
     let vif_back = nodes
         .iter()
         .find_map(|(path, value)| path.ends_with("/device/vif/0/backend").then_some(value.clone()))
@@ -696,62 +702,66 @@ fn xl_create_writes_vif_and_vbd_records_as_libxl_does_and_destroy_removes_them()
     let domid: u16 = vif_back.split('/').nth(6).and_then(|d| d.parse().ok()).expect("domid");
     assert_eq!(vif_back, format!("/local/domain/0/backend/vif/{domid}/0"));
     let vif_front = format!("/local/domain/{domid}/device/vif/0");
-    for (key, value) in [
-        ("backend-id", "0"),
-        ("state", "1"),
-        ("handle", "0"),
-        ("mac", "00:16:3e:01:02:03"),
-        ("trusted", "1"),
-        ("mtu", "1500"),
-    ] {
-        assert_eq!(get(&format!("{vif_front}/{key}")), value, "{vif_front}/{key}");
-    }
-    for (key, value) in [
-        ("frontend", vif_front.as_str()),
-        ("frontend-id", &domid.to_string()),
-        ("online", "1"),
-        ("state", "1"),
-        ("script", "/etc/xen/scripts/vif-bridge"),
-        ("mac", "00:16:3e:01:02:03"),
-        ("bridge", "br9"),
-        ("handle", "0"),
-        ("type", "vif"),
-        ("hotplug-status", ""),
-    ] {
-        assert_eq!(get(&format!("{vif_back}/{key}")), value, "{vif_back}/{key}");
-    }
+    expect(
+        &vif_front,
+        &[
+            ("backend-id", "0"),
+            ("state", "1"),
+            ("handle", "0"),
+            ("mac", "00:16:3e:01:02:03"),
+            ("trusted", "1"),
+            ("mtu", "1500"),
+        ],
+    );
+    expect(
+        &vif_back,
+        &[
+            ("frontend", vif_front.as_str()),
+            ("frontend-id", &domid.to_string()),
+            ("online", "1"),
+            ("state", "1"),
+            ("script", "/etc/xen/scripts/vif-bridge"),
+            ("mac", "00:16:3e:01:02:03"),
+            ("bridge", "br9"),
+            ("handle", "0"),
+            ("type", "vif"),
+            ("hotplug-status", ""),
+        ],
+    );
     let vbd_front = format!("/local/domain/{domid}/device/vbd/51712");
     let vbd_back = get(&format!("{vbd_front}/backend")).to_string();
     let netback: u16 = vbd_back.split('/').nth(3).and_then(|d| d.parse().ok()).expect("backend");
     assert_eq!(vbd_back, format!("/local/domain/{netback}/backend/vbd/{domid}/51712"));
     assert_ne!(netback, 0, "backend=netback named the netback domain");
-    for (key, value) in [
-        ("backend-id", netback.to_string().as_str()),
-        ("state", "1"),
-        ("virtual-device", "51712"),
-        ("device-type", "disk"),
-        ("trusted", "1"),
-    ] {
-        assert_eq!(get(&format!("{vbd_front}/{key}")), value, "{vbd_front}/{key}");
-    }
-    for (key, value) in [
-        ("frontend", vbd_front.as_str()),
-        ("frontend-id", &domid.to_string()),
-        ("params", "/dev/vg/made"),
-        ("script", "/etc/xen/scripts/block"),
-        ("online", "1"),
-        ("removable", "0"),
-        ("bootable", "1"),
-        ("state", "1"),
-        ("dev", "xvda"),
-        ("type", "phy"),
-        ("mode", "w"),
-        ("device-type", "disk"),
-        ("discard-enable", "1"),
-        ("specification", "xen"),
-    ] {
-        assert_eq!(get(&format!("{vbd_back}/{key}")), value, "{vbd_back}/{key}");
-    }
+    expect(
+        &vbd_front,
+        &[
+            ("backend-id", netback.to_string().as_str()),
+            ("state", "1"),
+            ("virtual-device", "51712"),
+            ("device-type", "disk"),
+            ("trusted", "1"),
+        ],
+    );
+    expect(
+        &vbd_back,
+        &[
+            ("frontend", vbd_front.as_str()),
+            ("frontend-id", &domid.to_string()),
+            ("params", "/dev/vg/made"),
+            ("script", "/etc/xen/scripts/block"),
+            ("online", "1"),
+            ("removable", "0"),
+            ("bootable", "1"),
+            ("state", "1"),
+            ("dev", "xvda"),
+            ("type", "phy"),
+            ("mode", "w"),
+            ("device-type", "disk"),
+            ("discard-enable", "1"),
+            ("specification", "xen"),
+        ],
+    );
     println!("made (d{domid}): {} nodes as libxl writes them", nodes.len());
     let present = format!("netback: backends vbd/{domid}/51712");
     match lines.iter().find(|line| line.contains(&present)) {
