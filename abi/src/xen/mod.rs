@@ -59,6 +59,7 @@ pub mod grant_table;
 pub mod hvm;
 pub mod hypercall;
 pub mod memory;
+pub mod netif;
 pub mod private;
 pub mod sched;
 pub mod shared_info;
