@@ -63,13 +63,13 @@ fn reserve_hardware(
     for domain in bundle.manifest.domains.iter().filter(|domain| domain.boot) {
         let hardware = &domain.passthrough;
         let window = hardware.direct_map.and_then(|window| window.bytes());
-        let bad_iomem = hardware.iomem.iter().filter_map(|range| range.bytes());
+        let mut iomem = hardware.iomem.iter().filter_map(|range| range.bytes());
         let bad_window = window.as_ref().is_some_and(|bytes| {
             let in_ram = |bank: &Region| bank.start <= bytes.start && bytes.end <= bank.end;
             !platform.ram.iter().any(in_ram) || clash(reserved.as_slice(), bytes)
         });
         if bad_window
-            || bad_iomem.into_iter().any(|bytes| clash(&core, &bytes))
+            || iomem.any(|bytes| clash(&core, &bytes))
             || hardware.irqs.iter().any(|&intid| Some(intid) == console_spi)
         {
             panic!("boot bundle refused: {}'s hardware is RAM in use or the core's", domain.name);

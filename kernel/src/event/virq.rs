@@ -125,9 +125,9 @@ pub fn forward(table: &mut Table, mut spis: u64) {
             crate::arch::boot::passthrough_line(intid, false);
             continue;
         };
-        let index = held.domain.vgic.set_pending(intid);
-        let slot = index.and_then(|index| held.domain.vcpus.get(index as usize).copied());
-        if let Some((slot, (_, vcpu))) = slot.and_then(|slot| Some((slot, held.vcpu(slot)?))) {
+        let Some(index) = held.domain.vgic.set_pending(intid) else { continue };
+        let Some(&slot) = held.domain.vcpus.get(index as usize) else { continue };
+        if let Some((_, vcpu)) = held.vcpu(slot) {
             wake(vcpu, slot);
         }
     }
