@@ -221,13 +221,13 @@ impl Service {
         for round in 0.. {
             let before = xenolith_runtime::hypercall::calls();
             // A domain left by a creation the last incarnation finished goes first.
-            if self.control.ids().into_iter().any(|id| self.control.name(id) == name) {
+            if self.control.id_of(name).is_some() {
                 crate::toolstack::execute(&mut self.control, &format!("xl destroy {name}"));
             }
             println!("control: loop round {round}: xl create at counter {}", counter());
             crate::toolstack::execute(&mut self.control, &format!("xl create {cfg}"));
             // It runs before it goes (its first instruction is a figure of `bench xl`).
-            let created = self.control.ids().into_iter().find(|&id| self.control.name(id) == name);
+            let created = self.control.id_of(name);
             for _ in 0..100_000 {
                 let ran =
                     created.and_then(|id| xenolith_runtime::hypercall::getdomaininfo(id).ok());

@@ -113,6 +113,11 @@ impl Control {
         ids
     }
 
+    /// The id of the domain called `name` ([`Control::name`]), if there is one.
+    pub fn id_of(&mut self, name: &str) -> Option<u16> {
+        self.ids().into_iter().find(|&id| self.name(id) == name)
+    }
+
     /// A domain's name: xenstore's (libxl's) if it has one, else the core's.
     pub fn name(&mut self, id: u16) -> String {
         if let Ok(name) = self.store.read(&format!("/local/domain/{id}/name")) {
@@ -465,18 +470,8 @@ impl Control {
     pub fn restart_pending(&mut self) {
         let Ok(cfg) = self.store.read(RESTART) else { return };
         let cfg = String::from_utf8_lossy(&cfg).into_owned();
-        let config = builder::read_module(&cfg).ok().and_then(|bytes| {
-            let text = core::str::from_utf8(&bytes).ok()?;
-            Some(xenolith_xlcfg::parse_domain(text).ok()?.config)
-        });
-        let exists = |control: &mut Self, name: &str| {
-            control.ids().into_iter().any(|id| control.name(id) == name)
-        };
-        match config {
-            Some(config) if !exists(self, &config.name) => {
-                execute(self, &format!("xl create {cfg}"));
-            }
-            _ => {}
+        if config_module(&cfg).is_some_and(|config| self.id_of(&config.name).is_none()) {
+            execute(self, &format!("xl create {cfg}"));
         }
         let _ = self.store.rm(RESTART);
     }
@@ -493,6 +488,12 @@ impl Control {
             }
         }
     }
+}
+
+/// The configuration in bundle module `cfg` (an xl.cfg text), if it reads and parses.
+fn config_module(cfg: &str) -> Option<DomainConfig> {
+    let bytes = builder::read_module(cfg).ok()?;
+    Some(xenolith_xlcfg::parse_domain(core::str::from_utf8(&bytes).ok()?).ok()?.config)
 }
 
 /// A libxl failure with the sentence it would log.
@@ -536,8 +537,7 @@ impl Toolstack for Control {
 
     fn domain_config(&mut self, domid: u16) -> Option<DomainConfig> {
         let cfg = self.store.read(&format!("/libxl/{domid}/cfg")).ok()?;
-        let bytes = builder::read_module(core::str::from_utf8(&cfg).ok()?).ok()?;
-        Some(xenolith_xlcfg::parse_domain(core::str::from_utf8(&bytes).ok()?).ok()?.config)
+        config_module(core::str::from_utf8(&cfg).ok()?)
     }
 
     fn vcpus(&mut self, domid: u16) -> Result<Vec<VcpuInfo>, ToolError> {
