@@ -13,4 +13,6 @@
 
 extern crate alloc;
 
+pub mod frontend;
+pub mod state;
 pub mod tx;
