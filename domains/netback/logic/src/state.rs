@@ -88,9 +88,11 @@ impl Saved {
             out.extend_from_slice(&vif.devid.to_le_bytes());
             out.extend_from_slice(&vif.mac);
             let features = vif.features;
-            let bits = u8::from(features.sg) * SG
-                | u8::from(features.gso_tcpv4) * GSO_TCPV4
-                | u8::from(features.csum_offload) * CSUM_OFFLOAD;
+            let bits = [(features.sg, SG), (features.gso_tcpv4, GSO_TCPV4)]
+                .into_iter()
+                .chain([(features.csum_offload, CSUM_OFFLOAD)])
+                .filter(|(on, _)| *on)
+                .fold(0, |bits, (_, bit)| bits | bit);
             out.push(bits);
             out.push(vif.queues.len() as u8);
             for queue in &vif.queues {
