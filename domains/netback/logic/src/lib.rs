@@ -14,5 +14,6 @@
 extern crate alloc;
 
 pub mod frontend;
+pub mod rx;
 pub mod state;
 pub mod tx;
