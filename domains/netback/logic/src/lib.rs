@@ -16,4 +16,5 @@ extern crate alloc;
 pub mod frontend;
 pub mod rx;
 pub mod state;
+pub mod switch;
 pub mod tx;
