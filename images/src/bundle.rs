@@ -6,10 +6,11 @@
 //! # Invariants
 //! - Each distinct image or ramdisk (one `program`, one file, one `debian:` artifact) is packed
 //!   once, however many domains use it; modules are in order of first use (a domain's image, then
-//!   its ramdisk), then, for each domain in manifest order, a boot domain's device tree
-//!   (`<name>.dtb`) or the xl.cfg text of a domain not built at boot (`<name>.cfg`,
-//!   `manifest/xl_write.rs`), from which the control domain creates it. No two modules have the
-//!   same name (the control domain finds modules by name).
+//!   its ramdisk), then, for each domain in manifest order, the xl.cfg text of a domain not
+//!   built at boot or of a boot domain with `vif`s (`<name>.cfg`, `manifest/xl_write.rs`: the
+//!   control domain creates the first from it and writes the second's device records), then a
+//!   boot domain's device tree (`<name>.dtb`). No two modules have the same name (the control
+//!   domain finds modules by name).
 //! - A boot domain with a ramdisk carries it as one chunk of the ramdisk's module, at the address
 //!   `xenolith_builder` chose; the device tree is always its last chunk. A domain that is not
 //!   built at boot still has its ramdisk packed, for the control domain (`ramdisk=<module>`).
@@ -57,9 +58,13 @@ pub fn pack(
             plan(manifest, domain, &images[image as usize], ramdisk)
         })
         .collect::<Result<Vec<_>>>()?;
-    // The xl.cfg text of each domain not built at boot, for the control domain.
-    let xl_cfgs: Vec<Option<String>> =
-        manifest.domains.iter().map(|domain| (!domain.boot).then(|| domain.xl_cfg())).collect();
+    // The xl.cfg text of each domain not built at boot, and of each boot domain with network
+    // devices (whose records the control domain writes), for the control domain.
+    let xl_cfgs: Vec<Option<String>> = manifest
+        .domains
+        .iter()
+        .map(|domain| (!domain.boot || !domain.vifs.is_empty()).then(|| domain.xl_cfg()))
+        .collect();
     // The modules: each distinct image, then each domain's device tree or xl.cfg text.
     let mut contents: Vec<(String, &[u8])> = sources
         .iter()
@@ -70,8 +75,10 @@ pub fn pack(
     for (((domain, (module, ramdisk)), plan), xl_cfg) in
         manifest.domains.iter().zip(domain_modules).zip(&plans).zip(&xl_cfgs)
     {
-        let prepared = if let Some(xl_cfg) = xl_cfg {
+        if let Some(xl_cfg) = xl_cfg {
             contents.push((domain.xl_cfg_module_name(), xl_cfg.as_bytes()));
+        }
+        let prepared = if !domain.boot {
             None
         } else {
             let dtb = u32::try_from(contents.len()).context("more than 2^32 modules")?;

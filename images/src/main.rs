@@ -368,6 +368,8 @@ fn lint() -> Result<()> {
         "--package",
         "console",
         "--package",
+        "netback",
+        "--package",
         "xenolith-builder",
         "--package",
         "xenolith-xlcfg",

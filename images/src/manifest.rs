@@ -53,6 +53,9 @@
 //! iomem = ["0xa003,1"]                   # passthrough, with a `hardware:` capability, boot domains
 //! irqs = [79]                            # only: xl.cfg's MMIO pages (hex, 1:1) and SPIs (1:1), and
 //! direct_map = "0x7ff00,256"             # a DMA window of host RAM mapped at guest = host address
+//! vif = ["bridge=xenbr0,backend=netback"] # network devices, xl.cfg's `vif` (a `mac` is made up
+//!                                        # from the domain and device ids when none is given);
+//!                                        # the control domain writes their xenstore records
 //! ```
 //!
 //! The command line follows xl.cfg(5) and `xl`'s `parse_config`: `cmdline` is the whole line;
@@ -271,6 +274,9 @@ pub struct Domain {
     pub ramdisk: Option<DomainSource>,
     /// `iomem`, `irqs` and `direct_map`: empty unless it holds a `hardware:` capability.
     pub passthrough: xenolith_abi::bundle::Passthrough,
+    /// `vif`: its network devices, each an xl.cfg `NET_SPEC_STRING` that parses
+    /// (`xenolith_xlcfg::devices::parse_vif`) with no option xl would skip.
+    pub vifs: Vec<String>,
 }
 
 impl Domain {
@@ -524,6 +530,8 @@ struct RawDomain {
     #[serde(default)]
     irqs: Vec<Spanned<Integer>>,
     direct_map: Option<Spanned<String>>,
+    #[serde(default)]
+    vif: Vec<Spanned<String>>,
 }
 
 /// A whole number before its range check: any TOML integer.

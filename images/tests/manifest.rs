@@ -181,6 +181,7 @@ fn domain_defaults() {
         cmdline: String::new(),
         ramdisk: None,
         passthrough: Default::default(),
+        vifs: Vec::new(),
     };
     assert_eq!(domain, expected);
 }
@@ -1586,4 +1587,22 @@ fn passthrough_keys_are_checked_where_written() {
          capabilities = [\"hardware:x\"]\nirqs = [79]\n"
     );
     refused(second, 16, "domain \"control\" is given too");
+}
+
+#[test]
+fn bad_vif_entries_are_located() {
+    assert_bad(
+        "bad_vif_mac.toml",
+        ErrorKind::BadVif,
+        9,
+        27,
+        "`vif` entry \"mac=00:16:3e:zz:00:01\": Invalid parameter `mac'",
+    );
+    assert_bad(
+        "bad_vif_option.toml",
+        ErrorKind::BadVif,
+        9,
+        8,
+        "unrecognized argument `bridg=xenbr0' (xl would skip it)",
+    );
 }

@@ -82,13 +82,14 @@ fn round_trip(domain: &Domain) -> DomainConfig {
         [actions.poweroff, actions.reboot, actions.crash],
         "in:\n{text}"
     );
+    let vifs: Vec<String> = config.vifs.iter().map(|vif| vif.spec()).collect();
+    assert_eq!(vifs, domain.vifs, "in:\n{text}");
     assert!(
-        config.vifs.is_empty()
-            && config.disks.is_empty()
+        config.disks.is_empty()
             && config.iomem.is_empty()
             && config.irqs.is_empty()
             && config.dtdevs.is_empty(),
-        "no devices in:\n{text}"
+        "no other devices in:\n{text}"
     );
     config
 }
@@ -113,6 +114,7 @@ fn program_domain(cmdline: &str) -> Domain {
         cmdline: cmdline.to_owned(),
         ramdisk: None,
         passthrough: Default::default(),
+        vifs: Vec::new(),
     }
 }
 
@@ -305,4 +307,21 @@ fn every_shutdown_action_round_trips() {
         let parsed = [config.on_poweroff, config.on_reboot, config.on_crash].map(action);
         assert_eq!(parsed, expected, "{}", domain.name);
     }
+}
+
+#[test]
+fn vifs_are_written_as_xl_vif_entries() {
+    let mut domain = program_domain("");
+    domain.vifs = vec![
+        "bridge=xenbr0,backend=netback".to_owned(),
+        "mac=00:16:3e:00:00:01,trusted".to_owned(),
+    ];
+    let text = domain.xl_cfg();
+    assert!(
+        text.ends_with(
+            "vif = [\"bridge=xenbr0,backend=netback\", \"mac=00:16:3e:00:00:01,trusted\"]\n"
+        ),
+        "{text}"
+    );
+    round_trip(&domain);
 }

@@ -56,6 +56,13 @@ use xenolith_xl::{
     Scheduler, ShutdownKind, ToolError, Toolstack, VcpuInfo, VersionInfo, Vif,
 };
 
+/// `XenbusStateClosing` and `XenbusStateClosed` (`xen/include/public/io/xenbus.h`).
+const CLOSING: u32 = 5;
+const CLOSED: u32 = 6;
+/// How long `network-detach` waits for the backend to close the device (libxl waits
+/// `LIBXL_DESTROY_TIMEOUT`, 10 s).
+const DETACH_TIMEOUT_NS: u64 = 10_000_000_000;
+
 /// `LIBXL_XENCONSOLE_LIMIT`.
 const CONSOLE_LIMIT: u32 = 1_048_576;
 /// `XenbusStateInitialising`.
@@ -342,42 +349,69 @@ impl Control {
         if config.vifs.is_empty() && config.disks.is_empty() {
             return Ok(());
         }
+        let lookup = self.backend_lookup();
+        for device in devices::plan(id, config, lookup)? {
+            self.add_device(&device)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves a `backend=` value: a domain's name, or an existing domain's id.
+    fn backend_lookup(&mut self) -> impl FnMut(&str) -> Option<u16> {
         let ids = self.ids();
         let named: Vec<(u16, String)> =
             ids.iter().map(|&other| (other, self.name(other))).collect();
-        let lookup = |spec: &str| {
+        move |spec: &str| {
             if spec.bytes().all(|byte| byte.is_ascii_digit()) {
                 spec.parse::<u16>().ok().filter(|other| ids.contains(other))
             } else {
                 named.iter().find(|(_, name)| name == spec).map(|(other, _)| *other)
             }
-        };
-        for device in devices::plan(id, config, lookup)? {
-            let ops = device.generic_add();
-            self.store
-                .transaction(|tx| {
-                    for op in &ops {
-                        match op {
-                            StoreOp::Rm(path) => match tx.rm(path) {
-                                Err(error) if error != XsError::ENOENT => return Err(error),
-                                _ => {}
-                            },
-                            StoreOp::Mkdir(path) => tx.mkdir(path)?,
-                            StoreOp::Write(path, value) => tx.write(path, value.as_bytes())?,
-                            StoreOp::SetPerms(path, perms) => tx.set_perms(
-                                path,
-                                &[
-                                    Permission { domid: perms.owner, access: Access::None },
-                                    Permission { domid: perms.reader, access: Access::Read },
-                                ],
-                            )?,
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(|error| format!("xenstore: {error}"))?;
         }
-        Ok(())
+    }
+
+    /// Writes one device's directories in one transaction (`libxl__device_generic_add`).
+    fn add_device(&mut self, device: &devices::Device) -> Result<(), String> {
+        let ops = device.generic_add();
+        self.store
+            .transaction(|tx| {
+                for op in &ops {
+                    match op {
+                        StoreOp::Rm(path) => match tx.rm(path) {
+                            Err(error) if error != XsError::ENOENT => return Err(error),
+                            _ => {}
+                        },
+                        StoreOp::Mkdir(path) => tx.mkdir(path)?,
+                        StoreOp::Write(path, value) => tx.write(path, value.as_bytes())?,
+                        StoreOp::SetPerms(path, perms) => tx.set_perms(
+                            path,
+                            &[
+                                Permission { domid: perms.owner, access: Access::None },
+                                Permission { domid: perms.reader, access: Access::Read },
+                            ],
+                        )?,
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|error| format!("xenstore: {error}"))
+    }
+
+    /// Removes a device's backend directory and the parents it leaves empty
+    /// (`libxl__xs_path_cleanup`).
+    fn remove_backend(&mut self, path: &str) {
+        let _ = self.store.transaction(|tx| {
+            tx.rm(path)?;
+            for parent in devices::cleanup_parents(path) {
+                let empty = tx.read(parent).is_ok_and(|value| value.is_empty())
+                    && tx.directory(parent).is_ok_and(|children| children.is_empty());
+                if !empty {
+                    break;
+                }
+                tx.rm(parent)?;
+            }
+            Ok(())
+        });
     }
 
     /// Removes the backend directories of domain `id`'s vifs and vbds, found through libxl's
@@ -396,18 +430,7 @@ impl Control {
                 if parsed.is_none_or(|parsed| parsed.domid != id || parsed.kind != kind.name()) {
                     continue;
                 }
-                let _ = self.store.transaction(|tx| {
-                    tx.rm(&path)?;
-                    for parent in devices::cleanup_parents(&path) {
-                        let empty = tx.read(parent).is_ok_and(|value| value.is_empty())
-                            && tx.directory(parent).is_ok_and(|children| children.is_empty());
-                        if !empty {
-                            break;
-                        }
-                        tx.rm(parent)?;
-                    }
-                    Ok(())
-                });
+                self.remove_backend(&path);
             }
         }
     }
@@ -809,13 +832,26 @@ impl Toolstack for Control {
         (xenolith_runtime::now_ns() / 1_000_000_000) as u32
     }
 
-    fn network_attach(&mut self, _domid: u16, _vif: &Vif) -> Result<(), ToolError> {
-        Err(failure(
-            LibxlError::Ni,
-            "adding a vif to a running domain needs a network backend (netback) to connect it, \
-             and Xenolith has none yet (`vif=` in the configuration of `xl create` writes a \
-             vif's xenstore records)",
-        ))
+    fn network_attach(&mut self, domid: u16, vif: &Vif) -> Result<(), ToolError> {
+        // libxl's next free devid: one past the highest it has a copy of.
+        let existing = self.store.directory(&format!("/libxl/{domid}/device/vif"));
+        let next = existing
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|devid| devid.parse::<usize>().ok())
+            .max()
+            .map_or(0, |highest| highest + 1);
+        let mut lookup = self.backend_lookup();
+        let backend = vif.get("backend").unwrap_or("0");
+        let device = lookup(backend)
+            .ok_or_else(|| format!("backend domain `{backend}' does not exist"))
+            .and_then(|backend| devices::nic(domid, next, vif, backend))
+            .map_err(|why| failure(LibxlError::Fail, why))?;
+        let exists = self.store.read(&device.frontend_path()).is_ok();
+        if exists {
+            return Err(failure(LibxlError::Fail, "device already exists in xenstore"));
+        }
+        self.add_device(&device).map_err(|why| failure(LibxlError::Fail, why))
     }
 
     fn network_detach(&mut self, domid: u16, device: &NicRef) -> Result<(), ToolError> {
@@ -830,13 +866,32 @@ impl Toolstack for Control {
                 .is_ok_and(|value| value.eq_ignore_ascii_case(mac.as_bytes())),
         });
         let Some(devid) = found else { return Err(ToolError::new(LibxlError::NotFound)) };
-        Err(failure(
-            LibxlError::Ni,
-            format!(
-                "removing vif {devid} needs its network backend (netback) to close it, and \
-                 Xenolith has none yet"
-            ),
-        ))
+        let libxl = format!("{dir}/{devid}");
+        let read = |store: &mut Xenbus, key: &str| {
+            store.read(&format!("{libxl}/{key}")).ok().map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        let (Some(front), Some(back)) = (read(&mut self.store, "frontend"), read(&mut self.store, "backend"))
+        else {
+            return Err(ToolError::new(LibxlError::NotFound));
+        };
+        // `libxl__initiate_device_generic_remove`: offline and Closing, then wait (bounded)
+        // for the backend to close; a backend that does not is removed anyway, as libxl does
+        // after its timeout.
+        let _ = self.store.transaction(|tx| {
+            tx.write(&format!("{back}/online"), b"0")?;
+            tx.write(&format!("{back}/state"), format!("{CLOSING}").as_bytes())
+        });
+        let deadline = xenolith_runtime::now_ns() + DETACH_TIMEOUT_NS;
+        while xenolith_runtime::now_ns() < deadline {
+            if self.store.read(&format!("{back}/state")).is_ok_and(|s| s == format!("{CLOSED}").as_bytes()) {
+                break;
+            }
+            let _ = self.store.wait_watches(Some(xenolith_runtime::now_ns() + 50_000_000));
+        }
+        let _ = self.store.rm(&front);
+        self.remove_backend(&back);
+        let _ = self.store.rm(&libxl);
+        Ok(())
     }
 }
 

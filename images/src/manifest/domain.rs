@@ -184,6 +184,7 @@ impl Source<'_> {
                 memory_mib.unwrap_or(DOMAIN_MEMORY_MAX_MIB),
             ),
         );
+        let vifs = keep(errors, self.check_vifs(&raw.vif));
         let domain = Domain {
             name: name?,
             source: source?,
@@ -200,8 +201,27 @@ impl Source<'_> {
             cmdline: cmdline?,
             ramdisk: ramdisk?,
             passthrough: passthrough?,
+            vifs: vifs?,
         };
         self.check_run_time(raw, &domain, None, errors).then_some(domain)
+    }
+
+    /// A domain's `vif` entries: each must parse as xl.cfg's `NET_SPEC_STRING`, and an option
+    /// xl would skip with "unrecognized argument" is refused (a typo would go unnoticed).
+    fn check_vifs(&self, raw: &[Spanned<String>]) -> Result<Vec<String>, ManifestError> {
+        raw.iter()
+            .map(|spec| {
+                let bad = |why: String| {
+                    let message = format!("`vif` entry {:?}: {why}", spec.get_ref());
+                    self.error_at(spec.span().start, ErrorKind::BadVif, message)
+                };
+                let (_, unknown) = xenolith_xlcfg::devices::parse_vif(spec.get_ref()).map_err(bad)?;
+                if let Some(first) = unknown.first() {
+                    return Err(bad(format!("{first} (xl would skip it)")));
+                }
+                Ok(spec.get_ref().clone())
+            })
+            .collect()
     }
 
     /// For a domain with `boot = false`, that the control domain can build it from its xl.cfg

@@ -163,6 +163,9 @@ pub enum ErrorKind {
     /// capability or to a domain not built at boot, clashes with the domain's own layout or
     /// another domain's hardware, or puts the window outside the RAM `[qemu] memory` gives.
     BadPassthrough,
+    /// A domain's `vif` entry does not parse as xl.cfg's `NET_SPEC_STRING`, or has an option
+    /// xl would skip.
+    BadVif,
     /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
     CapabilityTarget,
     /// A domain lists a capability twice.

@@ -47,7 +47,6 @@ const CMDLINE_WORDS: &[&str] = &["cmdline", "root", "extra"];
 
 /// The xl.cfg keys asking for what a boot domain cannot have yet, and why.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("vif", "no network backend (netback)"),
     ("disk", "no block backend (blkback)"),
     ("iomem", "passthrough is the manifest's, for boot domains"),
     ("irqs", "passthrough is the manifest's, for boot domains"),
@@ -277,6 +276,7 @@ impl Source<'_> {
             cmdline: config.cmdline.clone().unwrap_or_default(),
             ramdisk: ramdisk?,
             passthrough: passthrough?,
+            vifs: config.vifs.iter().map(|vif| vif.spec()).collect(),
         };
         self.check_run_time(raw, &domain, Some(xl), errors).then_some(domain)
     }
@@ -306,6 +306,7 @@ impl Source<'_> {
             ("on_crash", span(&raw.on_crash), &["on_crash"]),
             ("weight", span(&raw.weight), &["cpu_weight"]),
             ("cap", span(&raw.cap), &["cap"]),
+            ("vif", raw.vif.first().map(Spanned::span), &["vif"]),
         ];
         let file = xl.path.display();
         for (key, span, words) in keys {

@@ -70,6 +70,10 @@ impl Domain {
         line("on_poweroff", quoted(actions.poweroff.as_str()));
         line("on_reboot", quoted(actions.reboot.as_str()));
         line("on_crash", quoted(actions.crash.as_str()));
+        if !self.vifs.is_empty() {
+            let specs: Vec<String> = self.vifs.iter().map(|spec| quoted(spec)).collect();
+            line("vif", format!("[{}]", specs.join(", ")));
+        }
         text
     }
 }

@@ -82,6 +82,19 @@ impl Vif {
         self.options.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// The entry written back as a `NET_SPEC_STRING` that [`parse_vif`] reads as this one.
+    pub fn spec(&self) -> String {
+        let pieces: Vec<String> = self
+            .options
+            .iter()
+            .map(|(k, v)| match (k.as_str(), v.is_empty()) {
+                ("trusted" | "untrusted", true) => k.clone(),
+                _ => format!("{k}={v}"),
+            })
+            .collect();
+        pieces.join(",")
+    }
+
     /// `mac=`, as six octets.
     pub fn mac(&self) -> Option<[u8; 6]> {
         self.get("mac").and_then(|m| parse_mac(m).ok())

@@ -1,6 +1,6 @@
 //! The typed keys: values, defaults, ranges and the errors with their positions.
 
-use xenolith_xlcfg::devices::{Access, CpuList};
+use xenolith_xlcfg::devices::{parse_vif, Access, CpuList};
 use xenolith_xlcfg::{parse_domain, Action, DomainType, ParseError, Parsed};
 
 fn ok(text: &str) -> Parsed {
@@ -70,6 +70,13 @@ dtdev = [ "/soc/uart@9000000" ]
     assert_eq!(c.vifs[0].mac(), Some([0x00, 0x16, 0x3e, 0x01, 0x02, 0x0a]));
     assert_eq!(c.vifs[0].get("bridge"), Some("xenbr0"));
     assert_eq!(c.vifs[1].get("backend"), Some("netd"));
+    // Written back, each entry reads as itself.
+    assert_eq!(c.vifs[0].spec(), "mac=00:16:3e:01:02:0a,bridge=xenbr0");
+    for vif in &c.vifs {
+        assert_eq!(&parse_vif(&vif.spec()).unwrap().0, vif);
+    }
+    let flagged = parse_vif("trusted,backend=nb").unwrap().0;
+    assert_eq!(parse_vif(&flagged.spec()).unwrap().0, flagged);
     assert_eq!(c.disks[0].target.as_deref(), Some("/img,with,commas"));
     assert_eq!((c.disks[0].vdev.as_str(), c.disks[0].access), ("xvdb", Access::ReadOnly));
     assert_eq!(

@@ -1,0 +1,422 @@
+//! The network backend domain: Xen's netback (`xen/include/public/io/netif.h`) as a small,
+//! deprivileged, restartable service domain.
+//!
+//! - **Vifs**: the toolstack writes a vif's backend directory under this domain's home
+//!   (`backend/vif/<frontend>/<devid>`, libxl's layout: `xenolith_xl::devices`). Netback
+//!   watches `backend/vif`; for each new device it writes its features
+//!   (`xenolith_netback_logic::frontend::BACKEND_FEATURES`) and enters `InitWait`, then
+//!   watches the frontend's `state`. When the frontend is `Connected` it reads the frontend's
+//!   queues (rings and ports, `FrontendConfig::read`), maps the rings, binds the ports and
+//!   enters `Connected`, as Linux's netback does (`drivers/net/xen-netback/xenbus.c`). A
+//!   frontend that closes is disconnected (`Closed`); one that initialises again is offered
+//!   `InitWait` again; a device whose backend directory goes (the domain was destroyed, or
+//!   `xl network-detach`) is dropped.
+//! - **Data path** ([`vif`]): each queue's transmit ring is read with
+//!   `xenolith_netback_logic::tx`'s checks, its packets grant-copied into this domain, learned
+//!   and routed by the switch (`xenolith_netback_logic::switch`) to the other vifs'
+//!   backlogs; each backlog is placed on that vif's receive ring (queue 0) by grant copy as
+//!   `xenolith_netback_logic::rx` lays it out. A frontend that breaks its rings or grants
+//!   (the XSA-39, -90, -228 and -270 classes) has its vif disconnected alone (`Closing`);
+//!   the others keep forwarding.
+//!
+//! # Limits
+//! - Received packets are placed on queue 0 of a multi-queue vif (a frontend must accept any
+//!   queue, `netif.h`); transmit is served on every queue.
+//! - A segmentation-offload packet for a vif that did not offer `feature-gso-tcpv4` is
+//!   dropped (netback does not segment); a checksum-blank packet for one that asked
+//!   `feature-no-csum-offload` gets its TCP/UDP checksum completed.
+//! - xenstore requests block: while the xenstore domain restarts, a change of vifs waits;
+//!   connected vifs keep forwarding except during such a request.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("netback is a bare-metal domain; build it for aarch64-unknown-none");
+}
+
+#[cfg(target_os = "none")]
+mod vif;
+
+#[cfg(target_os = "none")]
+mod service {
+    use alloc::collections::BTreeMap;
+    use alloc::format;
+    use alloc::rc::Rc;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+
+    use xenolith_abi::xen::hypercall::DOMID_SELF;
+    use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES};
+    use xenolith_netback_logic::switch::{Route, Switch, VifId};
+    use xenolith_runtime::events::{self, Port};
+    use xenolith_runtime::xenbus::{Xenbus, XsError};
+    use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
+
+    use crate::vif::{Broken, Frame, MapSlots, Vif};
+
+    /// The backend directories, relative to this domain's home.
+    const BACKENDS: &str = "backend/vif";
+    /// How long one wait for events lasts before the rings are looked at anyway (ns).
+    const IDLE_WAIT_NS: u64 = 100_000_000;
+    /// How often the devices are compared with xenstore even without a watch event (ns).
+    const RESCAN_NS: u64 = 1_000_000_000;
+    /// Entries of the switch's table.
+    const SWITCH_CAPACITY: usize = 1024;
+    /// Pages of the grant map area for rings: two per queue of every vif.
+    const MAP_PAGES: u64 = 2 * 4 * 64;
+
+    /// A device netback is the backend of.
+    struct Device {
+        /// Its backend directory, relative to this domain's home.
+        backend: String,
+        /// Its frontend directory (the backend's `frontend` node).
+        frontend: String,
+        /// Its MAC (the backend's `mac` node; libxl always writes one).
+        mac: [u8; 6],
+        /// The state netback last wrote.
+        state: u32,
+        /// The connection, when `Connected`.
+        vif: Option<Vif>,
+    }
+
+    struct Service {
+        bus: Xenbus,
+        devices: BTreeMap<VifId, Device>,
+        switch: Switch,
+        slots: MapSlots,
+        /// Set by the watches' callbacks: something under `backend/vif` or a frontend's
+        /// `state` changed.
+        changed: Rc<Cell<bool>>,
+        /// Frames taken off transmit rings this round, with their sender.
+        outbox: Vec<(VifId, Frame)>,
+    }
+
+    /// `aa:bb:cc:dd:ee:ff`.
+    fn parse_mac(text: &str) -> Option<[u8; 6]> {
+        let mut mac = [0u8; 6];
+        let mut parts = text.split(':');
+        for byte in &mut mac {
+            let part = parts.next()?;
+            if part.len() != 2 {
+                return None;
+            }
+            *byte = u8::from_str_radix(part, 16).ok()?;
+        }
+        parts.next().is_none().then_some(mac)
+    }
+
+    impl Service {
+        fn read(&mut self, path: &str) -> Option<String> {
+            self.bus.read_string(path).ok()
+        }
+
+        fn write_state(&mut self, id: VifId, new: u32) {
+            let Some(device) = self.devices.get_mut(&id) else { return };
+            device.state = new;
+            let path = format!("{}/state", device.backend);
+            if let Err(error) = self.bus.write(&path, format!("{new}").as_bytes()) {
+                log::warn!("netback: {path}: {error:?}");
+            }
+        }
+
+        /// Compares the devices with xenstore and moves each through the handshake.
+        fn scan(&mut self) {
+            let mut present = Vec::new();
+            for domain in self.bus.directory(BACKENDS).unwrap_or_default() {
+                let Ok(domain_id) = domain.parse::<u16>() else { continue };
+                let devids = self.bus.directory(&format!("{BACKENDS}/{domain}")).unwrap_or_default();
+                for devid in devids {
+                    if let Ok(devid) = devid.parse::<u32>() {
+                        present.push(VifId { domain: domain_id, devid });
+                    }
+                }
+            }
+            let gone: Vec<VifId> =
+                self.devices.keys().filter(|id| !present.contains(id)).copied().collect();
+            for id in gone {
+                self.drop_device(id);
+            }
+            for id in present {
+                if !self.devices.contains_key(&id) {
+                    self.probe(id);
+                }
+                self.frontend_changed(id);
+            }
+        }
+
+        /// A new device: its features, `InitWait`, and a watch on its frontend's state.
+        fn probe(&mut self, id: VifId) {
+            let backend = format!("{BACKENDS}/{}/{}", id.domain, id.devid);
+            let frontend = self.read(&format!("{backend}/frontend"));
+            let mac = self.read(&format!("{backend}/mac")).and_then(|m| parse_mac(&m));
+            let (Some(frontend), Some(mac)) = (frontend, mac) else {
+                // The toolstack writes the directory in one transaction: not there yet.
+                return;
+            };
+            let written = self.bus.transaction(|tx| {
+                for (key, value) in BACKEND_FEATURES {
+                    tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
+                }
+                tx.write(&format!("{backend}/state"), format!("{}", state::INIT_WAIT).as_bytes())
+            });
+            if let Err(error) = written {
+                log::warn!("netback: {backend}: features not written: {error:?}");
+                return;
+            }
+            let changed = self.changed.clone();
+            let token = format!("fe/{}/{}", id.domain, id.devid);
+            let watch = format!("{frontend}/state");
+            if let Err(error) = self.bus.watch(&watch, &token, move |_| changed.set(true)) {
+                log::warn!("netback: {watch}: not watched: {error:?}");
+            }
+            println!("netback: vif{}.{} mac {} waits for its frontend", id.domain, id.devid, mac_text(mac));
+            self.devices.insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
+        }
+
+        /// The frontend's state moved (or may have): follow it.
+        fn frontend_changed(&mut self, id: VifId) {
+            let Some(device) = self.devices.get(&id) else { return };
+            let path = format!("{}/state", device.frontend);
+            let (back, connected) = (device.state, device.vif.is_some());
+            let front = self
+                .read(&path)
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(state::UNKNOWN);
+            match front {
+                state::CONNECTED if !connected && back == state::INIT_WAIT => self.connect(id),
+                state::CLOSING | state::CLOSED | state::UNKNOWN if connected || back != state::CLOSED => {
+                    self.disconnect(id);
+                    if back != state::CLOSED {
+                        self.write_state(id, state::CLOSED);
+                    }
+                }
+                state::INITIALISING | state::INIT_WAIT if back == state::CLOSED => {
+                    self.probe_again(id);
+                }
+                _ => {}
+            }
+        }
+
+        /// A frontend that closed and initialises again is offered `InitWait` again.
+        fn probe_again(&mut self, id: VifId) {
+            let Some(device) = self.devices.get(&id) else { return };
+            let backend = device.backend.clone();
+            let written = self.bus.transaction(|tx| {
+                for (key, value) in BACKEND_FEATURES {
+                    tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
+                }
+                tx.write(&format!("{backend}/state"), format!("{}", state::INIT_WAIT).as_bytes())
+            });
+            if written.is_ok() {
+                if let Some(device) = self.devices.get_mut(&id) {
+                    device.state = state::INIT_WAIT;
+                }
+            }
+        }
+
+        fn connect(&mut self, id: VifId) {
+            let Some(device) = self.devices.get(&id) else { return };
+            let frontend = device.frontend.clone();
+            let mac = device.mac;
+            let mut store_error = None;
+            let config = FrontendConfig::read(|key| {
+                match self.bus.read_string(&format!("{frontend}/{key}")) {
+                    Ok(value) => Some(value),
+                    Err(XsError::Errno(_)) => None,
+                    Err(error) => {
+                        store_error = Some(error);
+                        None
+                    }
+                }
+            });
+            if let Some(error) = store_error {
+                return log::warn!("netback: {frontend}: {error:?}; tried again later");
+            }
+            let config = match config {
+                Ok(config) => config,
+                Err(error) => return self.fail(id, &format!("{error}")),
+            };
+            match Vif::connect(id, mac, config.features, &config.queues, None, &mut self.slots) {
+                Ok(vif) => {
+                    println!(
+                        "netback: vif{}.{} connected: {} queue(s), sg {}, gso {}, csum offload {}",
+                        id.domain,
+                        id.devid,
+                        config.queues.len(),
+                        config.features.sg,
+                        config.features.gso_tcpv4,
+                        config.features.csum_offload
+                    );
+                    if let Some(device) = self.devices.get_mut(&id) {
+                        device.vif = Some(vif);
+                    }
+                    self.write_state(id, state::CONNECTED);
+                }
+                Err(Broken(why)) => self.fail(id, &why),
+            }
+        }
+
+        /// The frontend cannot be served: its reason in `error/<backend>/error` and `Closing`
+        /// (Linux's `xenbus_dev_fatal`).
+        fn fail(&mut self, id: VifId, why: &str) {
+            println!("netback: vif{}.{} disconnected: {why}", id.domain, id.devid);
+            self.disconnect(id);
+            if let Some(device) = self.devices.get(&id) {
+                let path = format!("error/{}/error", device.backend);
+                let _ = self.bus.write(&path, why.as_bytes());
+            }
+            self.write_state(id, state::CLOSING);
+        }
+
+        fn disconnect(&mut self, id: VifId) {
+            if let Some(mut vif) = self.devices.get_mut(&id).and_then(|d| d.vif.take()) {
+                vif.disconnect(&mut self.slots);
+                self.switch.forget(id);
+            }
+        }
+
+        fn drop_device(&mut self, id: VifId) {
+            self.disconnect(id);
+            if let Some(device) = self.devices.remove(&id) {
+                let token = format!("fe/{}/{}", id.domain, id.devid);
+                let _ = self.bus.unwatch(&format!("{}/state", device.frontend), &token);
+                println!("netback: vif{}.{} removed", id.domain, id.devid);
+            }
+        }
+
+        /// One round of the data path: every transmit ring, then every backlog. True if
+        /// anything moved.
+        fn forward(&mut self) -> bool {
+            let mut busy = false;
+            let mut broken = Vec::new();
+            let ids: Vec<VifId> = self.devices.keys().copied().collect();
+            for &id in &ids {
+                let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
+                    continue;
+                };
+                vif.take_pending();
+                let mut frames = Vec::new();
+                match vif.transmit(&mut frames) {
+                    Ok(moved) => busy |= moved,
+                    Err(Broken(why)) => broken.push((id, why)),
+                }
+                self.outbox.extend(frames.into_iter().map(|frame| (id, frame)));
+            }
+            let outbox = core::mem::take(&mut self.outbox);
+            for (from, frame) in outbox {
+                self.route(from, frame);
+            }
+            for &id in &ids {
+                let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
+                    continue;
+                };
+                match vif.receive() {
+                    Ok(moved) => busy |= moved,
+                    Err(Broken(why)) => broken.push((id, why)),
+                }
+            }
+            for (id, why) in broken {
+                self.fail(id, &why);
+            }
+            busy
+        }
+
+        fn route(&mut self, from: VifId, frame: Frame) {
+            if frame.bytes.len() < 14 {
+                return;
+            }
+            let mut destination = [0u8; 6];
+            destination.copy_from_slice(&frame.bytes[..6]);
+            let mut source = [0u8; 6];
+            source.copy_from_slice(&frame.bytes[6..12]);
+            self.switch.learn(source, from);
+            let connected = self.devices.iter().filter(|(_, d)| d.vif.is_some()).map(|(id, _)| *id);
+            match self.switch.route(destination, from, connected) {
+                Route::Unicast(to) => {
+                    if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
+                        vif.enqueue(frame);
+                    }
+                }
+                Route::Flood(targets) => {
+                    for to in targets {
+                        if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
+                            vif.enqueue(frame.clone());
+                        }
+                    }
+                }
+                Route::Drop => {}
+            }
+        }
+
+        fn ports(&self, into: &mut Vec<Port>) {
+            into.clear();
+            into.push(self.bus.transport().port());
+            for vif in self.devices.values().filter_map(|d| d.vif.as_ref()) {
+                into.extend(vif.ports());
+            }
+            into.truncate(128);
+        }
+    }
+
+    fn mac_text(mac: [u8; 6]) -> String {
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+        )
+    }
+
+    fn main(_info: &StartInfo) {
+        // The boot figure of `cargo xtask bench` waits for every boot domain's line of this kind.
+        println!("netback: first instruction at counter {}", xenolith_runtime::started_at());
+        let me = match hypercall::domain_info(DOMID_SELF) {
+            Ok(info) => info,
+            Err(error) => return println!("netback: FAIL no domain information ({error:?})"),
+        };
+        if let Err(error) = events::init() {
+            return println!("netback: FAIL events: {error:?}");
+        }
+        let bus = match Xenbus::connect() {
+            Ok(bus) => bus,
+            Err(error) => return println!("netback: FAIL no xenstore ({error})"),
+        };
+        let mut service = Service {
+            bus,
+            devices: BTreeMap::new(),
+            switch: Switch::new(SWITCH_CAPACITY),
+            slots: MapSlots::new(MAP_PAGES),
+            changed: Rc::new(Cell::new(true)),
+            outbox: Vec::new(),
+        };
+        // Watches of an earlier incarnation are the store's to forget.
+        let _ = service.bus.reset_watches();
+        let changed = service.changed.clone();
+        if let Err(error) = service.bus.watch(BACKENDS, "backends", move |_| changed.set(true)) {
+            return println!("netback: FAIL {BACKENDS} cannot be watched: {error:?}");
+        }
+        println!("netback: serving (restart {}, at {} ns)", me.restarts, now_ns());
+        let mut ports = Vec::new();
+        let mut scanned_at = 0;
+        loop {
+            if service.bus.poll_watches().is_err() {
+                log::warn!("netback: xenstore watch events lost; rescanning");
+                service.changed.set(true);
+            }
+            if service.changed.replace(false) || now_ns() > scanned_at + RESCAN_NS {
+                service.scan();
+                scanned_at = now_ns();
+            }
+            if service.forward() {
+                continue;
+            }
+            service.ports(&mut ports);
+            let _ = events::poll(&ports, now_ns() + IDLE_WAIT_NS);
+        }
+    }
+
+    xenolith_runtime::entry!(main);
+}

@@ -1,0 +1,531 @@
+//! One vif's data path: its queues' rings mapped from the frontend, its ports bound, packets
+//! taken off the transmit rings by grant copy and placed on the receive rings by grant copy.
+//!
+//! # Invariants
+//! - A ring page is touched only through [`SharedRing`] (volatile and atomic accesses): the
+//!   frontend writes it concurrently. Each request slot is read once ([`tx::next_packet`] and
+//!   [`rx::place`] take copies) and checked before anything is copied.
+//! - Between rounds every consumed request is answered and the answers are published:
+//!   `req_cons == rsp_prod_pvt == rsp_prod` on every ring (what a restart resumes from).
+//! - A grant copy touches the frontend's pages only through the grant references it gave,
+//!   and this domain's own buffers only inside the buffer's length.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use xenolith_abi::ring::{BackRing, SharedIndices};
+use xenolith_abi::xen::grant_table::{
+    gnttab_copy, grant_handle_t, GNTCOPY_dest_gref, GNTCOPY_source_gref, GNTST_okay,
+};
+use xenolith_abi::xen::hypercall::DOMID_SELF;
+use xenolith_abi::xen::netif::{
+    netif_extra_info, netif_rx_response, netif_tx_request, netif_tx_response, Gso,
+    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, NETTXF_data_validated,
+    XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4,
+};
+use xenolith_netback_logic::frontend::{Features, QueueConfig};
+use xenolith_netback_logic::rx::{self, RxMeta, RxResponse, RxVerdict};
+use xenolith_netback_logic::state::{SavedQueue, SavedVif};
+use xenolith_netback_logic::switch::VifId;
+use xenolith_netback_logic::tx::{self, Verdict};
+use xenolith_runtime::events::{self, Port};
+use xenolith_runtime::grants::{self, SharedPage, SharedRing, PAGE_SIZE};
+
+/// Entry sizes of the two rings (the larger of request and response, `io/netif.h`).
+const TX_ENTRY: usize = core::mem::size_of::<netif_tx_request>();
+const RX_ENTRY: usize = core::mem::size_of::<netif_rx_response>();
+/// Packets waiting for a vif's receive buffers; past it the oldest is dropped (Linux's
+/// `rx_queue_max` plays this part).
+pub const RX_BACKLOG: usize = 256;
+/// Grant-copy segments one hypercall takes.
+const COPY_BATCH: usize = 64;
+
+/// Where a ring is mapped: a page of the grant map area, handed out and taken back.
+pub struct MapSlots {
+    free: Vec<u64>,
+}
+
+impl MapSlots {
+    /// `count` pages of `grants::MAP_AREA`.
+    pub fn new(count: u64) -> Self {
+        Self { free: (0..count).rev().map(|i| grants::MAP_AREA + i * PAGE_SIZE).collect() }
+    }
+}
+
+/// A frame on its way from one vif to another.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// The Ethernet frame.
+    pub bytes: Vec<u8>,
+    /// The sender left the TCP/UDP checksum blank (`NETTXF_csum_blank`).
+    pub csum_blank: bool,
+    /// The sender vouches for the checksum (`NETTXF_data_validated`).
+    pub data_validated: bool,
+    /// Segmentation offload the sender asked for.
+    pub gso: Option<Gso>,
+}
+
+/// Why a vif was disconnected.
+#[derive(Clone, Debug)]
+pub struct Broken(pub String);
+
+/// A frontend's ring, mapped.
+struct Ring {
+    address: u64,
+    handle: grant_handle_t,
+    shared: SharedRing,
+    back: BackRing,
+}
+
+impl Ring {
+    fn map(
+        domain: u16,
+        gref: u32,
+        entry: usize,
+        position: Option<u32>,
+        slots: &mut MapSlots,
+    ) -> Result<Self, Broken> {
+        let address = slots.free.pop().ok_or_else(|| Broken("no map slot left".into()))?;
+        let handle = match grants::map(domain, gref, address, false) {
+            Ok(handle) => handle,
+            Err(error) => {
+                slots.free.push(address);
+                return Err(Broken(alloc::format!("ring grant {gref} cannot be mapped: {error:?}")));
+            }
+        };
+        // SAFETY: `address` is a page of the map area where the grant was just mapped, and
+        // stays mapped until `unmap` (this ring's end); the page is only touched through
+        // `SharedRing`'s volatile and atomic accessors.
+        let page = unsafe { SharedPage::at(address) };
+        let shared = SharedRing::new(page, entry);
+        let size = shared.size();
+        let start = match position {
+            // A new incarnation: where the last one published (within a ring of what it saved).
+            Some(saved) => {
+                let published = shared.rsp_prod();
+                match xenolith_netback_logic::state::resume_position(saved, published, size) {
+                    Some(start) => start,
+                    None => {
+                        let _ = grants::unmap(address, handle);
+                        slots.free.push(address);
+                        return Err(Broken(alloc::format!(
+                            "the ring's response producer {published} moved past the saved {saved}"
+                        )));
+                    }
+                }
+            }
+            // A fresh connection: the frontend initialised the ring; responses start at its
+            // producer, as `BACK_RING_ATTACH` does.
+            None => shared.rsp_prod(),
+        };
+        Ok(Self { address, handle, shared, back: BackRing::attach(size, start) })
+    }
+
+    fn unmap(self, slots: &mut MapSlots) {
+        if grants::unmap(self.address, self.handle).is_ok() {
+            slots.free.push(self.address);
+        }
+    }
+
+    /// Publishes the responses made; true if the frontend asked to be told.
+    fn push(&mut self) -> bool {
+        self.back.push_responses(&mut self.shared)
+    }
+}
+
+/// One queue: its rings and its ports.
+struct Queue {
+    config: QueueConfig,
+    tx: Ring,
+    rx: Ring,
+    tx_port: Port,
+    /// The same port as `tx_port` unless the frontend split them.
+    rx_port: Port,
+}
+
+/// A connected vif.
+pub struct Vif {
+    /// Its frontend and device.
+    pub id: VifId,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Its features.
+    pub features: Features,
+    queues: Vec<Queue>,
+    /// Frames for it that wait for receive buffers.
+    backlog: VecDeque<Frame>,
+    /// Counters: frames taken from it, frames given to it, frames dropped on its way in.
+    pub sent: u64,
+    /// Frames placed on its receive rings.
+    pub received: u64,
+    /// Frames for it that were dropped (backlog full, offload it cannot take).
+    pub dropped: u64,
+}
+
+impl Vif {
+    /// Maps `queues`' rings of frontend `id.domain` and binds its ports; `positions` are the
+    /// saved ring positions of a new incarnation (`None`: a fresh connection).
+    pub fn connect(
+        id: VifId,
+        mac: [u8; 6],
+        features: Features,
+        queues: &[QueueConfig],
+        positions: Option<&[SavedQueue]>,
+        slots: &mut MapSlots,
+    ) -> Result<Self, Broken> {
+        let mut vif = Self {
+            id,
+            mac,
+            features,
+            queues: Vec::new(),
+            backlog: VecDeque::new(),
+            sent: 0,
+            received: 0,
+            dropped: 0,
+        };
+        for (index, config) in queues.iter().enumerate() {
+            let saved = positions.and_then(|p| p.get(index));
+            match Self::connect_queue(id.domain, *config, saved, slots) {
+                Ok(queue) => vif.queues.push(queue),
+                Err(error) => {
+                    vif.disconnect(slots);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(vif)
+    }
+
+    fn connect_queue(
+        domain: u16,
+        config: QueueConfig,
+        saved: Option<&SavedQueue>,
+        slots: &mut MapSlots,
+    ) -> Result<Queue, Broken> {
+        let tx = Ring::map(domain, config.tx_ring_ref, TX_ENTRY, saved.map(|s| s.tx), slots)?;
+        let rx = match Ring::map(domain, config.rx_ring_ref, RX_ENTRY, saved.map(|s| s.rx), slots)
+        {
+            Ok(rx) => rx,
+            Err(error) => {
+                tx.unmap(slots);
+                return Err(error);
+            }
+        };
+        let bind = |port: u32| {
+            events::bind_interdomain(domain, port)
+                .map_err(|error| Broken(alloc::format!("port {port} cannot be bound: {error:?}")))
+        };
+        let tx_port = match bind(config.tx_port) {
+            Ok(port) => port,
+            Err(error) => {
+                tx.unmap(slots);
+                rx.unmap(slots);
+                return Err(error);
+            }
+        };
+        let rx_port = if config.split() {
+            match bind(config.rx_port) {
+                Ok(port) => port,
+                Err(error) => {
+                    let _ = tx_port.close();
+                    tx.unmap(slots);
+                    rx.unmap(slots);
+                    return Err(error);
+                }
+            }
+        } else {
+            tx_port
+        };
+        // Whatever was posted while nobody served the rings is looked at now.
+        let _ = tx_port.send();
+        Ok(Queue { config, tx, rx, tx_port, rx_port })
+    }
+
+    /// Unmaps the rings and closes the ports.
+    pub fn disconnect(&mut self, slots: &mut MapSlots) {
+        for queue in self.queues.drain(..) {
+            let _ = queue.tx_port.close();
+            if queue.rx_port != queue.tx_port {
+                let _ = queue.rx_port.close();
+            }
+            queue.tx.unmap(slots);
+            queue.rx.unmap(slots);
+        }
+        self.backlog.clear();
+    }
+
+    /// Its ports, to wait on.
+    pub fn ports(&self) -> impl Iterator<Item = Port> + '_ {
+        self.queues.iter().flat_map(|q| {
+            let second = (q.rx_port != q.tx_port).then_some(q.rx_port);
+            core::iter::once(q.tx_port).chain(second)
+        })
+    }
+
+    /// Clears its ports' pending bits (the rings are looked at next).
+    pub fn take_pending(&self) {
+        for port in self.ports() {
+            port.take_pending();
+        }
+    }
+
+    /// What a new incarnation needs to serve it again.
+    pub fn saved(&self) -> SavedVif {
+        SavedVif {
+            domain: self.id.domain,
+            devid: self.id.devid,
+            mac: self.mac,
+            features: self.features,
+            queues: self
+                .queues
+                .iter()
+                .map(|q| SavedQueue { config: q.config, tx: q.tx.back.req_cons, rx: q.rx.back.req_cons })
+                .collect(),
+        }
+    }
+
+    /// Takes up to a round's packets off each transmit ring into `out`; `Err` if the frontend
+    /// broke a ring or granted what it cannot (the vif must be disconnected).
+    pub fn transmit(&mut self, out: &mut Vec<Frame>) -> Result<bool, Broken> {
+        let domain = self.id.domain;
+        let mut busy = false;
+        for queue in &mut self.queues {
+            let ring = &mut queue.tx;
+            let mut consumed = 0u32;
+            loop {
+                // At most half a ring a round (see `receive`).
+                if consumed >= ring.back.size() / 2 {
+                    busy = true;
+                    break;
+                }
+                let prod = ring.shared.req_prod();
+                ring.shared.read_barrier();
+                let size = ring.back.size();
+                let shared = &ring.shared;
+                let back = ring.back;
+                let verdict = tx::next_packet(size, back.req_cons, prod, |index| {
+                    shared.read::<[u8; TX_ENTRY]>(back.slot(index))
+                })
+                .map_err(|fatal| Broken(alloc::format!("transmit ring: {fatal:?}")))?;
+                match verdict {
+                    Verdict::Empty => {
+                        if ring.back.final_check_for_requests(&mut ring.shared) {
+                            continue;
+                        }
+                        break;
+                    }
+                    Verdict::Drop { ids, slots } => {
+                        ring.back.req_cons = ring.back.req_cons.wrapping_add(slots);
+                        consumed += slots;
+                        let extras = slots - ids.len() as u32;
+                        respond_tx(ring, &ids[..1], NETIF_RSP_ERROR, extras);
+                        respond_tx(ring, &ids[1..], NETIF_RSP_ERROR, 0);
+                        self.dropped += 1;
+                    }
+                    Verdict::Packet(packet) => {
+                        let frame = copy_in(domain, &packet)?;
+                        ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
+                        consumed += packet.slots;
+                        let extras = packet.slots - 1 - packet.fragments.len() as u32;
+                        respond_tx(ring, &[packet.first.id], NETIF_RSP_OKAY, extras);
+                        let ids: Vec<u16> = packet.fragments.iter().map(|f| f.id).collect();
+                        respond_tx(ring, &ids, NETIF_RSP_OKAY, 0);
+                        out.push(frame);
+                        self.sent += 1;
+                    }
+                }
+                busy = true;
+            }
+            if ring.push() {
+                let _ = queue.tx_port.send();
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Queues `frame` for this vif; the oldest waiting frame goes if the backlog is full.
+    pub fn enqueue(&mut self, frame: Frame) {
+        if frame.gso.is_some() && !self.features.gso_tcpv4 {
+            // A segmentation-offload packet for a frontend that cannot take one (documented
+            // limit: netback does not segment).
+            self.dropped += 1;
+            return;
+        }
+        if self.backlog.len() == RX_BACKLOG {
+            self.backlog.pop_front();
+            self.dropped += 1;
+        }
+        self.backlog.push_back(frame);
+    }
+
+    /// Places waiting frames on the receive ring while the frontend has buffers posted;
+    /// `Err` if it broke the ring or posted buffers it did not grant.
+    pub fn receive(&mut self) -> Result<bool, Broken> {
+        let Some(queue) = self.queues.first_mut() else { return Ok(false) };
+        let domain = self.id.domain;
+        let ring = &mut queue.rx;
+        let mut placed = 0;
+        let mut consumed = 0u32;
+        while let Some(frame) = self.backlog.front_mut() {
+            // At most half a ring a round: a restart's saved position stays within a ring of
+            // what was published (`state::resume_position`).
+            if consumed >= ring.back.size() / 2 {
+                break;
+            }
+            if frame.csum_blank && !self.features.csum_offload {
+                // The frontend wants whole checksums: complete the one the sender left blank.
+                if false { // CSUM-PENDING
+                    frame.csum_blank = false;
+                    frame.data_validated = true;
+                } else {
+                    self.backlog.pop_front();
+                    self.dropped += 1;
+                    continue;
+                }
+            }
+            let meta = RxMeta {
+                len: frame.bytes.len(),
+                source_offset: frame.bytes.as_ptr() as usize % PAGE_SIZE as usize,
+                csum_blank: frame.csum_blank,
+                data_validated: frame.data_validated,
+                gso: frame.gso,
+            };
+            let prod = ring.shared.req_prod();
+            ring.shared.read_barrier();
+            let size = ring.back.size();
+            let shared = &ring.shared;
+            let back = ring.back;
+            let verdict = rx::place(size, back.req_cons, prod, &meta, self.features.sg, |index| {
+                shared.read::<[u8; 8]>(back.slot(index))
+            })
+            .map_err(|fatal| Broken(alloc::format!("receive ring: {fatal:?}")))?;
+            let placement = match verdict {
+                RxVerdict::Placed(placement) => placement,
+                RxVerdict::NoRoom { .. } => {
+                    // Ask to be told when buffers come, and look once more.
+                    ring.shared.set_req_event(prod.wrapping_add(1));
+                    ring.shared.full_barrier();
+                    if ring.shared.req_prod() != prod {
+                        continue;
+                    }
+                    break;
+                }
+                RxVerdict::Unplaceable(_) => {
+                    self.backlog.pop_front();
+                    self.dropped += 1;
+                    continue;
+                }
+            };
+            copy_out(domain, &frame.bytes, &placement.copies)?;
+            ring.back.req_cons = ring.back.req_cons.wrapping_add(placement.slots);
+            consumed += placement.slots;
+            for response in &placement.responses {
+                let Some(slot) = ring.back.next_response() else { break };
+                match response {
+                    RxResponse::Data(data) => ring.shared.write(slot, data),
+                    RxResponse::Extra(extra) => ring.shared.write(slot, extra),
+                }
+            }
+            self.backlog.pop_front();
+            self.received += 1;
+            placed += 1;
+        }
+        if placed > 0 && ring.push() {
+            let _ = queue.rx_port.send();
+        }
+        Ok(placed > 0)
+    }
+}
+
+/// Answers requests `ids` with `status`, then `extras` extra-info slots with
+/// `NETIF_RSP_NULL` (Linux's `make_tx_response`); their slots are consumed already.
+fn respond_tx(ring: &mut Ring, ids: &[u16], status: i16, extras: u32) {
+    let nulls = core::iter::repeat_n(NETIF_RSP_NULL, extras as usize);
+    let answers = ids.iter().map(|&id| (id, status)).chain(nulls.map(|s| (0, s)));
+    for (id, status) in answers {
+        let Some(slot) = ring.back.next_response() else { break };
+        ring.shared.write(slot, &netif_tx_response { id, status });
+    }
+}
+
+/// The bytes of `packet`, grant-copied out of frontend `domain`'s pages.
+fn copy_in(domain: u16, packet: &tx::Packet) -> Result<Frame, Broken> {
+    let fragment_bytes: u32 = packet.fragments.iter().map(|f| u32::from(f.size)).sum();
+    let first_bytes = u32::from(packet.first.size) - fragment_bytes;
+    let total = usize::from(packet.first.size);
+    let mut bytes = vec![0u8; total];
+    let base = bytes.as_mut_ptr() as u64;
+    let mut segments: Vec<gnttab_copy> = Vec::new();
+    let mut at = 0u64;
+    let pieces = core::iter::once((packet.first.gref, packet.first.offset, first_bytes))
+        .chain(packet.fragments.iter().map(|f| (f.gref, f.offset, u32::from(f.size))));
+    for (gref, offset, length) in pieces {
+        let mut done = 0u32;
+        while done < length {
+            let local = base + at;
+            let room = (PAGE_SIZE - local % PAGE_SIZE) as u32;
+            let chunk = room.min(length - done);
+            let mut segment = gnttab_copy { flags: GNTCOPY_source_gref, len: chunk as u16, ..Default::default() };
+            segment.source.set_gref(gref);
+            segment.source.domid = domain;
+            segment.source.offset = offset + done as u16;
+            segment.dest.u = local / PAGE_SIZE;
+            segment.dest.domid = DOMID_SELF;
+            segment.dest.offset = (local % PAGE_SIZE) as u16;
+            segments.push(segment);
+            done += chunk;
+            at += u64::from(chunk);
+        }
+    }
+    run_copies(&mut segments)?;
+    let extra = packet.extras[usize::from(XEN_NETIF_EXTRA_TYPE_GSO) - 1];
+    let gso = extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
+    let flags = packet.first.flags;
+    Ok(Frame {
+        bytes,
+        csum_blank: flags & NETTXF_csum_blank != 0,
+        data_validated: flags & NETTXF_data_validated != 0,
+        gso,
+    })
+}
+
+/// Grant-copies `frame`'s bytes into frontend `domain`'s buffers as `copies` says.
+fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy]) -> Result<(), Broken> {
+    let base = frame.as_ptr() as u64;
+    let mut segments: Vec<gnttab_copy> = Vec::new();
+    // `rx::place` splits copies where either page ends.
+    for copy in copies {
+        let local = base + copy.packet_offset as u64;
+        let mut segment = gnttab_copy { flags: GNTCOPY_dest_gref, len: copy.len, ..Default::default() };
+        segment.source.u = local / PAGE_SIZE;
+        segment.source.domid = DOMID_SELF;
+        segment.source.offset = (local % PAGE_SIZE) as u16;
+        segment.dest.set_gref(copy.gref);
+        segment.dest.domid = domain;
+        segment.dest.offset = copy.dest_offset;
+        segments.push(segment);
+    }
+    run_copies(&mut segments)
+}
+
+/// Runs `segments` in batches; `Err` naming the first that failed (a grant the frontend did
+/// not give: the XSA classes of bad references, offsets and sizes that pass the ring checks).
+fn run_copies(segments: &mut [gnttab_copy]) -> Result<(), Broken> {
+    for batch in segments.chunks_mut(COPY_BATCH) {
+        let result = grants::copy(batch);
+        if result != 0 {
+            return Err(Broken(alloc::format!("grant copy failed: {result}")));
+        }
+        if let Some(bad) = batch.iter().find(|s| s.status != GNTST_okay) {
+            return Err(Broken(alloc::format!(
+                "grant copy of {} bytes failed: {}",
+                bad.len,
+                grants::status_name(bad.status)
+            )));
+        }
+    }
+    Ok(())
+}
+
