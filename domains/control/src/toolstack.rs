@@ -502,12 +502,52 @@ impl Control {
     /// Domains came or went: the records of those gone are removed (a domain the core
     /// destroyed after it shut down).
     pub fn domains_changed(&mut self) {
+        self.boot_devices();
         let ids = self.ids();
         let Ok(recorded) = self.store.directory("/libxl") else { return };
         for id in recorded.iter().filter_map(|name| name.parse::<u16>().ok()) {
             if !ids.contains(&id) {
                 println!("control: domain {id} is gone; its records go too");
                 self.remove_records(id);
+            }
+        }
+    }
+}
+
+impl Control {
+    /// Writes the device records of the boot domains whose manifest gave them `vif`s (their
+    /// `<name>.cfg` module, which the host tool packs for them) that are not written yet: at
+    /// the first start, and again by an incarnation after one that died before it finished.
+    fn boot_devices(&mut self) {
+        for id in self.ids() {
+            let name = self.name(id);
+            if self.store.read(&format!("/libxl/{id}/cfg")).is_ok() {
+                continue; // Created by `xl create`, which wrote its devices.
+            }
+            let Some(config) = config_module(&format!("{name}.cfg")) else { continue };
+            if config.name != name || config.vifs.is_empty() {
+                continue;
+            }
+            let lookup = self.backend_lookup();
+            let planned = match devices::plan(id, &config, lookup) {
+                Ok(planned) => planned,
+                Err(why) => {
+                    println!("control: {name}'s devices: {why}");
+                    continue;
+                }
+            };
+            for device in planned {
+                let copy = format!("{}/frontend", device.libxl_path());
+                if self.store.read(&copy).is_ok() {
+                    continue;
+                }
+                match self.add_device(&device) {
+                    Ok(()) => println!(
+                        "control: {name}: vif {} served by domain {}",
+                        device.devid, device.backend_domid
+                    ),
+                    Err(why) => println!("control: {name}'s vif {}: {why}", device.devid),
+                }
             }
         }
     }

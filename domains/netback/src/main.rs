@@ -50,8 +50,11 @@ mod service {
     use alloc::vec::Vec;
     use core::cell::Cell;
 
+    use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
     use xenolith_abi::xen::hypercall::DOMID_SELF;
     use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES};
+    use xenolith_netback_logic::state::{Saved, MAX_VIFS, VERSION};
+    use xenolith_preserved::Format;
     use xenolith_netback_logic::switch::{Route, Switch, VifId};
     use xenolith_runtime::events::{self, Port};
     use xenolith_runtime::xenbus::{Xenbus, XsError};
@@ -68,7 +71,15 @@ mod service {
     /// Entries of the switch's table.
     const SWITCH_CAPACITY: usize = 1024;
     /// Pages of the grant map area for rings: two per queue of every vif.
-    const MAP_PAGES: u64 = 2 * 4 * 64;
+    const MAP_PAGES: u64 = 2 * 4 * MAX_VIFS as u64;
+    /// The largest saved state: every vif with every queue, and a full switch table
+    /// (`xenolith_netback_logic::state`'s and `switch`'s encodings).
+    const MAX_STATE: usize = 12
+        + MAX_VIFS * (14 + 4 * 24)
+        + xenolith_netback_logic::switch::FIXED
+        + SWITCH_CAPACITY * xenolith_netback_logic::switch::ENTRY;
+    /// The preserved region's snapshot format (`xenolith_netback_logic::state`'s payload).
+    const FORMAT: Format = Format { magic: *b"XLNBSNAP", version: VERSION };
 
     /// A device netback is the backend of.
     struct Device {
@@ -94,6 +105,10 @@ mod service {
         changed: Rc<Cell<bool>>,
         /// Frames taken off transmit rings this round, with their sender.
         outbox: Vec<(VifId, Frame)>,
+        /// The preserved region.
+        region: &'static mut [u8],
+        /// The state as last saved (a round that changed nothing saves nothing).
+        saved: Vec<u8>,
     }
 
     /// `aa:bb:cc:dd:ee:ff`.
@@ -168,14 +183,19 @@ mod service {
                 log::warn!("netback: {backend}: features not written: {error:?}");
                 return;
             }
+            self.watch_frontend(id, &frontend);
+            println!("netback: vif{}.{} mac {} waits for its frontend", id.domain, id.devid, mac_text(mac));
+            self.devices.insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
+        }
+
+        /// Watches the frontend's `state`.
+        fn watch_frontend(&mut self, id: VifId, frontend: &str) {
             let changed = self.changed.clone();
             let token = format!("fe/{}/{}", id.domain, id.devid);
             let watch = format!("{frontend}/state");
             if let Err(error) = self.bus.watch(&watch, &token, move |_| changed.set(true)) {
                 log::warn!("netback: {watch}: not watched: {error:?}");
             }
-            println!("netback: vif{}.{} mac {} waits for its frontend", id.domain, id.devid, mac_text(mac));
-            self.devices.insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
         }
 
         /// The frontend's state moved (or may have): follow it.
@@ -353,6 +373,62 @@ mod service {
             }
         }
 
+        /// Saves the connected vifs, their positions and the switch if they changed since the
+        /// last save. Run after every round: between rounds the rings' positions are settled
+        /// (`vif`'s invariants).
+        fn save(&mut self) {
+            let mut state = Saved::default();
+            state.vifs = self.devices.values().filter_map(|d| d.vif.as_ref()).map(Vif::saved).collect();
+            self.switch.encode(&mut state.switch);
+            let mut bytes = Vec::with_capacity(self.saved.len());
+            state.encode(&mut bytes);
+            if bytes == self.saved {
+                return;
+            }
+            match FORMAT.save(self.region, &bytes) {
+                Ok(_) => self.saved = bytes,
+                Err(error) => log::error!("netback: not saved: {error}"),
+            }
+        }
+
+        /// Serves again the vifs the last incarnation saved, before anything waits for
+        /// xenstore: the frontends' rings and ports are mapped and bound as they were. A vif
+        /// that cannot be (its frontend went, or broke its ring meanwhile) is returned, to be
+        /// closed once xenstore is reachable.
+        fn restore(&mut self) -> (usize, Vec<(VifId, String)>) {
+            let Some((_, payload)) = FORMAT.latest(self.region) else { return (0, Vec::new()) };
+            let saved = match Saved::decode(payload) {
+                Ok(saved) => saved,
+                Err(error) => {
+                    log::error!("netback: the saved state does not decode ({error:?}); fresh start");
+                    return (0, Vec::new());
+                }
+            };
+            self.saved = payload.to_vec();
+            if let Ok(switch) = Switch::decode(&saved.switch) {
+                self.switch = switch;
+            }
+            let mut failed = Vec::new();
+            for vif in &saved.vifs {
+                let id = VifId { domain: vif.domain, devid: vif.devid };
+                let configs: Vec<_> = vif.queues.iter().map(|q| q.config).collect();
+                let backend = format!("{BACKENDS}/{}/{}", id.domain, id.devid);
+                let frontend = format!("/local/domain/{}/device/vif/{}", id.domain, id.devid);
+                let connected =
+                    Vif::connect(id, vif.mac, vif.features, &configs, Some(&vif.queues), &mut self.slots);
+                let (vif, state) = match connected {
+                    Ok(connected) => (Some(connected), state::CONNECTED),
+                    Err(Broken(why)) => {
+                        failed.push((id, why));
+                        (None, state::CONNECTED)
+                    }
+                };
+                let mac = vif.as_ref().map_or([0; 6], |v| v.mac);
+                self.devices.insert(id, Device { backend, frontend, mac, state, vif });
+            }
+            (saved.vifs.len() - failed.len(), failed)
+        }
+
         fn ports(&self, into: &mut Vec<Port>) {
             into.clear();
             into.push(self.bus.transport().port());
@@ -384,6 +460,22 @@ mod service {
             Ok(bus) => bus,
             Err(error) => return println!("netback: FAIL no xenstore ({error})"),
         };
+        if xenolith_preserved::capacity(me.preserved_size as usize) < MAX_STATE {
+            return println!(
+                "netback: FAIL a {}-byte preserved region is too small; give it `preserved_kib` \
+                 of at least 64",
+                me.preserved_size
+            );
+        }
+        // SAFETY: the core maps this domain's preserved region, `preserved_size` bytes of RAM
+        // that only this domain can reach, at `PRESERVED_REGION_BASE` for its whole life; this
+        // is the one reference to it.
+        let region: &'static mut [u8] = unsafe {
+            core::slice::from_raw_parts_mut(
+                PRESERVED_REGION_BASE as *mut u8,
+                me.preserved_size as usize,
+            )
+        };
         let mut service = Service {
             bus,
             devices: BTreeMap::new(),
@@ -391,14 +483,31 @@ mod service {
             slots: MapSlots::new(MAP_PAGES),
             changed: Rc::new(Cell::new(true)),
             outbox: Vec::new(),
+            region,
+            saved: Vec::new(),
         };
+        // Forwarding resumes first; xenstore (which may be restarting too) comes after.
+        let (restored, failed) = service.restore();
+        // `at` is virtual time: `cargo xtask bench` takes kill-to-forwarding downtimes from it.
+        println!(
+            "netback: serving {restored} vifs again (restart {}, at {} ns)",
+            me.restarts,
+            now_ns()
+        );
         // Watches of an earlier incarnation are the store's to forget.
         let _ = service.bus.reset_watches();
         let changed = service.changed.clone();
         if let Err(error) = service.bus.watch(BACKENDS, "backends", move |_| changed.set(true)) {
             return println!("netback: FAIL {BACKENDS} cannot be watched: {error:?}");
         }
-        println!("netback: serving (restart {}, at {} ns)", me.restarts, now_ns());
+        let restored: Vec<(VifId, String)> =
+            service.devices.iter().map(|(id, d)| (*id, d.frontend.clone())).collect();
+        for (id, frontend) in restored {
+            service.watch_frontend(id, &frontend);
+        }
+        for (id, why) in failed {
+            service.fail(id, &why);
+        }
         let mut ports = Vec::new();
         let mut scanned_at = 0;
         loop {
@@ -410,7 +519,9 @@ mod service {
                 service.scan();
                 scanned_at = now_ns();
             }
-            if service.forward() {
+            let busy = service.forward();
+            service.save();
+            if busy {
                 continue;
             }
             service.ports(&mut ports);

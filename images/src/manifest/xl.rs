@@ -289,7 +289,7 @@ impl Source<'_> {
         }
         // Each manifest key xl.cfg has a word for, with its words (`program` is apart: it is
         // allowed when the file has no `kernel`).
-        let keys: [KeyWords; 16] = [
+        let keys: [KeyWords; 17] = [
             ("name", span(&raw.name), &["name"]),
             ("memory", span(&raw.memory), &["memory"]),
             ("vcpus", span(&raw.vcpus), &["vcpus"]),
