@@ -37,6 +37,8 @@ pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;
 #[cfg(target_os = "none")]
+pub mod netfront;
+#[cfg(target_os = "none")]
 pub mod pvconsole;
 #[cfg(target_os = "none")]
 mod rt;
