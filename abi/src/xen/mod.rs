@@ -66,4 +66,5 @@ pub mod shared_info;
 pub mod sysctl;
 pub mod vcpu;
 pub mod version;
+pub mod xenbus;
 pub mod xs_wire;

@@ -12,13 +12,14 @@
 //! After `main` returns the domain shuts down with `SHUTDOWN_poweroff`; a panic shuts it down with
 //! `SHUTDOWN_crash` after printing the message.
 //!
-//! The portable parts ([`start_info`], [`xenbus_wire`], [`virtio_wire`]) build on the host and
-//! are tested there.
+//! The portable parts ([`start_info`], [`xenbus_wire`], [`virtio_wire`], [`netfront_wire`])
+//! build on the host and are tested there.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 
+pub mod netfront_wire;
 pub mod start_info;
 pub mod virtio_wire;
 pub mod xenbus_wire;
@@ -35,6 +36,8 @@ pub mod grants;
 pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;
+#[cfg(target_os = "none")]
+pub mod netfront;
 #[cfg(target_os = "none")]
 pub mod pvconsole;
 #[cfg(target_os = "none")]

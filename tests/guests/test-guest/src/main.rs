@@ -34,6 +34,9 @@
 //!   (`xenstore_hostile.rs`);
 //! - `xs-devices`, `xs-devices-gone`, `xs-backend`: the vif and vbd records `xl create` writes (see
 //!   `xenstore_devices.rs`);
+//! - `net-echo`, `net-send`, `net-hostile`: the network frontend on vif 0 against a backend: an
+//!   echo, frames sent and checked through the echo (retransmitted across a backend restart),
+//!   and malformed transmit requests a backend must disconnect (see `net.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
 //!   domain's fresh RAM and what a peer of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
@@ -54,6 +57,8 @@ mod fastpath;
 mod grants;
 #[cfg(target_os = "none")]
 mod hostile;
+#[cfg(target_os = "none")]
+mod net;
 #[cfg(target_os = "none")]
 mod restart;
 #[cfg(target_os = "none")]
@@ -145,6 +150,9 @@ mod guest {
             "atomics-hammer" => crate::atomics::hammer(info),
             "atomics-peer" => crate::atomics::peer(info),
             "witness" => crate::hostile::witness(info),
+            "net-echo" => crate::net::echo(name),
+            "net-send" => crate::net::send(name, info),
+            "net-hostile" => crate::net::hostile(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),

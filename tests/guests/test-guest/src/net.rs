@@ -1,0 +1,293 @@
+//! The network frontend (`xenolith_runtime::netfront`) on vif 0, against whatever backend the
+//! system runs (issue 17's netback):
+//!
+//! - `net-echo`: connects, prints `NAME: net up <mac>`, then answers every frame addressed to
+//!   it with the same frame, source and destination swapped (forever), printing
+//!   `NAME: net echoed N` every 100 frames.
+//! - `net-send peer=<mac> count=N size=S`: connects, then sends `N` test frames of `S` bytes
+//!   (ethertype 0x88b5, a sequence number and a checksum of the data; `netfront_wire::
+//!   test_frame`) to `peer`, one at a time: each must come back (an echo) with its data intact
+//!   before the next goes; a frame not echoed within [`RETRANSMIT_NS`] is sent again (the
+//!   backend may be restarting and drop frames), up to [`ATTEMPTS`] times. Ends with
+//!   `NAME: PASS net-send N frames` (or `NAME: FAIL ...`). Whenever its frontend's or the
+//!   backend's `state` is seen to be other than Connected it prints
+//!   `NAME: net state frontend=<n> backend=<n>` (`-` for unreadable), so a test can forbid it.
+//! - `net-hostile class=<class>`: connects, puts one malformed request of the class on its
+//!   transmit ring (the classes of XSA-39, -90, -228 and -270) and notifies, prints
+//!   `NAME: net hostile sent <class>`, then watches the backend's `state` and prints
+//!   `NAME: net backend state <n>` whenever it changes (a correct backend disconnects the vif:
+//!   Closing 5, Closed 6), and `NAME: net hostile response <status>` when the backend answers
+//!   the requests. The classes: `bad-gref` (a grant reference it never granted), `bad-offset`
+//!   (offset + size past the page), `bad-size` (a fragment larger than what is left of the
+//!   packet), `ring-jump` (`req_prod` a thousand slots ahead, more than a ring), `too-many-frags`
+//!   (a packet of 22 slots: 21 fragments, past netback's fatal 20), `slot-overflow` (a first
+//!   slot whose size, once the fragments are taken out, leaves more than a page in it).
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
+
+use xenolith_abi::xen::netif::{netif_tx_request, NETTXF_more_data};
+use xenolith_abi::xen::xenbus::XenbusState;
+use xenolith_runtime::netfront::{format_mac, Mac, NetError, Netfront};
+use xenolith_runtime::netfront_wire::{
+    echo_frame, parse_mac, parse_test_frame, test_frame, ETH_HLEN, TEST_HEADER,
+};
+use xenolith_runtime::xenbus::Xenbus;
+use xenolith_runtime::{println, StartInfo};
+
+use crate::xenstore::{connect, now, sleep};
+
+/// How long `net-send` waits for an echo before it sends the frame again (1 s).
+const RETRANSMIT_NS: u64 = 1_000_000_000;
+/// How many times `net-send` sends one frame before it fails.
+const ATTEMPTS: u32 = 60;
+
+fn connect_vif(name: &str) -> Option<(Xenbus, Netfront)> {
+    let (mut bus, _) = connect(name)?;
+    match Netfront::connect(&mut bus, 0) {
+        Ok(netfront) => {
+            println!("{name}: net up {}", format_mac(&netfront.mac()));
+            Some((bus, netfront))
+        }
+        Err(error) => {
+            println!("{name}: FAIL connecting vif 0: {error}");
+            None
+        }
+    }
+}
+
+/// `net-echo` (module doc).
+pub fn echo(name: &str) {
+    let Some((_bus, mut netfront)) = connect_vif(name) else { return };
+    let own = netfront.mac();
+    let mut echoed = 0u64;
+    loop {
+        let frame = match netfront.receive(now() + 1_000_000_000) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => continue,
+            Err(error) => {
+                println!("{name}: FAIL receiving: {error}");
+                return;
+            }
+        };
+        if frame.len() < ETH_HLEN || frame[..6] != own {
+            continue;
+        }
+        let Some(reply) = echo_frame(&frame, &own) else { continue };
+        if let Err(error) = netfront.send(&reply) {
+            println!("{name}: FAIL echoing: {error}");
+            return;
+        }
+        echoed += 1;
+        if echoed.is_multiple_of(100) {
+            println!("{name}: net echoed {echoed}");
+        }
+    }
+}
+
+fn state_text(state: Result<Option<XenbusState>, NetError>) -> String {
+    match state {
+        Ok(Some(state)) => format!("{}", state.number()),
+        _ => String::from("-"),
+    }
+}
+
+/// Prints the frontend's and the backend's states if either is not Connected and they differ
+/// from what was printed last.
+fn report_states(name: &str, bus: &mut Xenbus, netfront: &Netfront, last: &mut Option<String>) {
+    let front = netfront.frontend_state(bus);
+    let back = netfront.state(bus);
+    let connected = Ok(Some(XenbusState::Connected));
+    let now = if front == connected && back == connected {
+        None
+    } else {
+        Some(format!("frontend={} backend={}", state_text(front), state_text(back)))
+    };
+    if now != *last {
+        if let Some(text) = &now {
+            println!("{name}: net state {text}");
+        }
+        *last = now;
+    }
+}
+
+/// `net-send` (module doc).
+pub fn send(name: &str, info: &StartInfo) {
+    let Some(peer) = info.bootarg("peer").and_then(|text| parse_mac(text.as_bytes())) else {
+        println!("{name}: FAIL net-send needs peer=<mac>");
+        return;
+    };
+    let count: u32 = info.bootarg("count").and_then(|text| text.parse().ok()).unwrap_or(100);
+    let size: usize = info.bootarg("size").and_then(|text| text.parse().ok()).unwrap_or(1000);
+    if !(TEST_HEADER..=xenolith_runtime::netfront::MAX_FRAME).contains(&size) {
+        println!("{name}: FAIL size={size} is outside {TEST_HEADER}..=4096");
+        return;
+    }
+    let Some((mut bus, mut netfront)) = connect_vif(name) else { return };
+    match send_all(name, &mut bus, &mut netfront, &peer, count, size) {
+        Ok(retransmits) => {
+            println!("{name}: net-send retransmitted {retransmits} times");
+            println!("{name}: PASS net-send {count} frames");
+        }
+        Err(why) => println!("{name}: FAIL {why}"),
+    }
+}
+
+fn send_all(
+    name: &str,
+    bus: &mut Xenbus,
+    netfront: &mut Netfront,
+    peer: &Mac,
+    count: u32,
+    size: usize,
+) -> Result<u32, String> {
+    let own = netfront.mac();
+    let mut last_state = None;
+    let mut retransmits = 0;
+    for sequence in 0..count {
+        let frame = test_frame(peer, &own, sequence, size);
+        let mut attempt = 0;
+        'attempts: loop {
+            if attempt == ATTEMPTS {
+                return Err(format!("frame {sequence} was not echoed after {ATTEMPTS} sends"));
+            }
+            if attempt > 0 {
+                retransmits += 1;
+                report_states(name, bus, netfront, &mut last_state);
+            }
+            attempt += 1;
+            netfront.send(&frame).map_err(|error| format!("sending frame {sequence}: {error}"))?;
+            let deadline = now() + RETRANSMIT_NS;
+            while let Some(echo) = netfront
+                .receive(deadline)
+                .map_err(|error| format!("receiving the echo of {sequence}: {error}"))?
+            {
+                if echo.len() < TEST_HEADER || echo[..6] != own || echo[6..12] != *peer {
+                    continue;
+                }
+                match parse_test_frame(&echo) {
+                    // An echo of an earlier send of an earlier frame.
+                    Ok(echoed) if echoed < sequence => continue,
+                    Ok(echoed) if echoed == sequence && echo[12..] == frame[12..] => {
+                        break 'attempts
+                    }
+                    Ok(echoed) => {
+                        return Err(format!("frame {sequence}'s echo came back as {echoed}"))
+                    }
+                    Err(why) => return Err(format!("frame {sequence}'s echo: {why}")),
+                }
+            }
+        }
+        if sequence % 64 == 63 {
+            report_states(name, bus, netfront, &mut last_state);
+        }
+    }
+    report_states(name, bus, netfront, &mut last_state);
+    let stats = netfront.stats();
+    if stats.tx_errors + stats.tx_dropped > 0 {
+        println!(
+            "{name}: net-send backend answered {} errors, {} dropped",
+            stats.tx_errors, stats.tx_dropped
+        );
+    }
+    Ok(retransmits)
+}
+
+/// The malformed requests of `class` (module doc), or `None` for `ring-jump` (which moves the
+/// producer index instead).
+fn hostile_requests(
+    netfront: &mut Netfront,
+    class: &str,
+) -> Result<Option<Vec<netif_tx_request>>, String> {
+    let mut data = [0u8; 4096];
+    data[..6].copy_from_slice(&[0xff; 6]);
+    data[6..12].copy_from_slice(&netfront.mac());
+    data[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    let mut grant = |index: u16| {
+        netfront.grant_raw_buffer(index, &data).map_err(|error| format!("granting: {error}"))
+    };
+    let request =
+        |gref, offset, flags, id, size| netif_tx_request { gref, offset, flags, id, size };
+    Ok(Some(match class {
+        "bad-gref" => {
+            let gref = netfront.ungranted_gref();
+            alloc::vec![request(gref, 0, 0, 0, 60)]
+        }
+        "bad-offset" => alloc::vec![request(grant(0)?, 4000, 0, 0, 200)],
+        "bad-size" => {
+            alloc::vec![
+                request(grant(0)?, 0, NETTXF_more_data, 0, 100),
+                request(grant(1)?, 0, 0, 1, 200)
+            ]
+        }
+        "too-many-frags" => {
+            let slots = 22u16;
+            let mut requests = Vec::new();
+            for index in 0..slots {
+                let more = if index + 1 < slots { NETTXF_more_data } else { 0 };
+                let size = if index == 0 { 60 * slots } else { 60 };
+                requests.push(request(grant(index)?, 0, more, index, size));
+            }
+            requests
+        }
+        "slot-overflow" => alloc::vec![
+            request(grant(0)?, 0, NETTXF_more_data, 0, 0xffff),
+            request(grant(1)?, 0, 0, 1, 100)
+        ],
+        "ring-jump" => return Ok(None),
+        other => return Err(format!("unknown class {other:?}")),
+    }))
+}
+
+/// `net-hostile` (module doc).
+pub fn hostile(name: &str, info: &StartInfo) {
+    let class = info.bootarg("class").unwrap_or("");
+    let Some((mut bus, mut netfront)) = connect_vif(name) else { return };
+    let sent = match hostile_requests(&mut netfront, class) {
+        Ok(Some(requests)) => netfront.raw_tx(&requests).map_err(|error| format!("{error}")),
+        Ok(None) => {
+            netfront.raw_tx_req_prod(1000);
+            Ok(())
+        }
+        Err(why) => Err(why),
+    };
+    if let Err(why) = sent {
+        println!("{name}: FAIL net-hostile {class}: {why}");
+        return;
+    }
+    println!("{name}: net hostile sent {class}");
+    let changed = Rc::new(Cell::new(true));
+    let flag = changed.clone();
+    let path = format!("{}/state", netfront.backend_path());
+    if let Err(error) = bus.watch(&path, "hostile-backend", move |_| flag.set(true)) {
+        println!("{name}: FAIL watching {path}: {error}");
+        return;
+    }
+    let mut last_state = None;
+    let mut last_responses = 0;
+    loop {
+        if changed.replace(false) {
+            let state = state_text(netfront.state(&mut bus));
+            if last_state.as_ref() != Some(&state) {
+                println!("{name}: net backend state {state}");
+                last_state = Some(state);
+            }
+        }
+        // Answers to the requests (a backend that takes them as errors, not as fatal).
+        if netfront.broken().is_none() {
+            let _ = netfront.reap();
+        }
+        let stats = netfront.stats();
+        if stats.raw_responses != last_responses {
+            last_responses = stats.raw_responses;
+            let status = stats.last_raw_status.unwrap_or_default();
+            println!("{name}: net hostile response {status}");
+        }
+        if bus.wait_watches(Some(now() + 100_000_000)).is_err() {
+            sleep(100_000_000);
+        }
+    }
+}
