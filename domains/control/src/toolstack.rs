@@ -908,9 +908,13 @@ impl Toolstack for Control {
         let Some(devid) = found else { return Err(ToolError::new(LibxlError::NotFound)) };
         let libxl = format!("{dir}/{devid}");
         let read = |store: &mut Xenbus, key: &str| {
-            store.read(&format!("{libxl}/{key}")).ok().map(|v| String::from_utf8_lossy(&v).into_owned())
+            store
+                .read(&format!("{libxl}/{key}"))
+                .ok()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
         };
-        let (Some(front), Some(back)) = (read(&mut self.store, "frontend"), read(&mut self.store, "backend"))
+        let (Some(front), Some(back)) =
+            (read(&mut self.store, "frontend"), read(&mut self.store, "backend"))
         else {
             return Err(ToolError::new(LibxlError::NotFound));
         };
@@ -923,7 +927,11 @@ impl Toolstack for Control {
         });
         let deadline = xenolith_runtime::now_ns() + DETACH_TIMEOUT_NS;
         while xenolith_runtime::now_ns() < deadline {
-            if self.store.read(&format!("{back}/state")).is_ok_and(|s| s == format!("{CLOSED}").as_bytes()) {
+            if self
+                .store
+                .read(&format!("{back}/state"))
+                .is_ok_and(|s| s == format!("{CLOSED}").as_bytes())
+            {
                 break;
             }
             let _ = self.store.wait_watches(Some(xenolith_runtime::now_ns() + 50_000_000));

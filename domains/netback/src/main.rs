@@ -54,8 +54,8 @@ mod service {
     use xenolith_abi::xen::hypercall::DOMID_SELF;
     use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES};
     use xenolith_netback_logic::state::{Saved, MAX_VIFS, VERSION};
-    use xenolith_preserved::Format;
     use xenolith_netback_logic::switch::{Route, Switch, VifId};
+    use xenolith_preserved::Format;
     use xenolith_runtime::events::{self, Port};
     use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
@@ -142,9 +142,20 @@ mod service {
         /// Compares the devices with xenstore and moves each through the handshake.
         fn scan(&mut self) {
             let mut present = Vec::new();
-            for domain in self.bus.directory(BACKENDS).unwrap_or_default() {
+            // Absent is empty; any other error (the store restarting) leaves the devices as
+            // they are until the next scan.
+            let listed = |result: Result<Vec<String>, XsError>| match result {
+                Ok(names) => Some(names),
+                Err(error) if error == XsError::ENOENT => Some(Vec::new()),
+                Err(_) => None,
+            };
+            let Some(domains) = listed(self.bus.directory(BACKENDS)) else { return };
+            for domain in domains {
                 let Ok(domain_id) = domain.parse::<u16>() else { continue };
-                let devids = self.bus.directory(&format!("{BACKENDS}/{domain}")).unwrap_or_default();
+                let Some(devids) = listed(self.bus.directory(&format!("{BACKENDS}/{domain}")))
+                else {
+                    return;
+                };
                 for devid in devids {
                     if let Ok(devid) = devid.parse::<u32>() {
                         present.push(VifId { domain: domain_id, devid });
@@ -184,8 +195,14 @@ mod service {
                 return;
             }
             self.watch_frontend(id, &frontend);
-            println!("netback: vif{}.{} mac {} waits for its frontend", id.domain, id.devid, mac_text(mac));
-            self.devices.insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
+            println!(
+                "netback: vif{}.{} mac {} waits for its frontend",
+                id.domain,
+                id.devid,
+                mac_text(mac)
+            );
+            self.devices
+                .insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
         }
 
         /// Watches the frontend's `state`.
@@ -203,13 +220,13 @@ mod service {
             let Some(device) = self.devices.get(&id) else { return };
             let path = format!("{}/state", device.frontend);
             let (back, connected) = (device.state, device.vif.is_some());
-            let front = self
-                .read(&path)
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(state::UNKNOWN);
+            let front =
+                self.read(&path).and_then(|s| s.parse::<u32>().ok()).unwrap_or(state::UNKNOWN);
             match front {
                 state::CONNECTED if !connected && back == state::INIT_WAIT => self.connect(id),
-                state::CLOSING | state::CLOSED | state::UNKNOWN if connected || back != state::CLOSED => {
+                state::CLOSING | state::CLOSED | state::UNKNOWN
+                    if connected || back != state::CLOSED =>
+                {
                     self.disconnect(id);
                     if back != state::CLOSED {
                         self.write_state(id, state::CLOSED);
@@ -377,8 +394,8 @@ mod service {
         /// last save. Run after every round: between rounds the rings' positions are settled
         /// (`vif`'s invariants).
         fn save(&mut self) {
-            let mut state = Saved::default();
-            state.vifs = self.devices.values().filter_map(|d| d.vif.as_ref()).map(Vif::saved).collect();
+            let vifs = self.devices.values().filter_map(|d| d.vif.as_ref());
+            let mut state = Saved { vifs: vifs.map(Vif::saved).collect(), switch: Vec::new() };
             self.switch.encode(&mut state.switch);
             let mut bytes = Vec::with_capacity(self.saved.len());
             state.encode(&mut bytes);
@@ -400,7 +417,9 @@ mod service {
             let saved = match Saved::decode(payload) {
                 Ok(saved) => saved,
                 Err(error) => {
-                    log::error!("netback: the saved state does not decode ({error:?}); fresh start");
+                    log::error!(
+                        "netback: the saved state does not decode ({error:?}); fresh start"
+                    );
                     return (0, Vec::new());
                 }
             };
@@ -414,8 +433,14 @@ mod service {
                 let configs: Vec<_> = vif.queues.iter().map(|q| q.config).collect();
                 let backend = format!("{BACKENDS}/{}/{}", id.domain, id.devid);
                 let frontend = format!("/local/domain/{}/device/vif/{}", id.domain, id.devid);
-                let connected =
-                    Vif::connect(id, vif.mac, vif.features, &configs, Some(&vif.queues), &mut self.slots);
+                let connected = Vif::connect(
+                    id,
+                    vif.mac,
+                    vif.features,
+                    &configs,
+                    Some(&vif.queues),
+                    &mut self.slots,
+                );
                 let (vif, state) = match connected {
                     Ok(connected) => (Some(connected), state::CONNECTED),
                     Err(Broken(why)) => {

@@ -22,7 +22,7 @@ use xenolith_abi::xen::grant_table::{
 use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::netif::{
     netif_extra_info, netif_rx_response, netif_tx_request, netif_tx_response, Gso,
-    NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, NETTXF_data_validated,
+    NETTXF_csum_blank, NETTXF_data_validated, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY,
     XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4,
 };
 use xenolith_netback_logic::frontend::{Features, QueueConfig};
@@ -92,7 +92,9 @@ impl Ring {
             Ok(handle) => handle,
             Err(error) => {
                 slots.free.push(address);
-                return Err(Broken(alloc::format!("ring grant {gref} cannot be mapped: {error:?}")));
+                return Err(Broken(alloc::format!(
+                    "ring grant {gref} cannot be mapped: {error:?}"
+                )));
             }
         };
         // SAFETY: `address` is a page of the map area where the grant was just mapped, and
@@ -205,8 +207,7 @@ impl Vif {
         slots: &mut MapSlots,
     ) -> Result<Queue, Broken> {
         let tx = Ring::map(domain, config.tx_ring_ref, TX_ENTRY, saved.map(|s| s.tx), slots)?;
-        let rx = match Ring::map(domain, config.rx_ring_ref, RX_ENTRY, saved.map(|s| s.rx), slots)
-        {
+        let rx = match Ring::map(domain, config.rx_ring_ref, RX_ENTRY, saved.map(|s| s.rx), slots) {
             Ok(rx) => rx,
             Err(error) => {
                 tx.unmap(slots);
@@ -281,7 +282,11 @@ impl Vif {
             queues: self
                 .queues
                 .iter()
-                .map(|q| SavedQueue { config: q.config, tx: q.tx.back.req_cons, rx: q.rx.back.req_cons })
+                .map(|q| SavedQueue {
+                    config: q.config,
+                    tx: q.tx.back.req_cons,
+                    rx: q.rx.back.req_cons,
+                })
                 .collect(),
         }
     }
@@ -376,7 +381,7 @@ impl Vif {
             }
             if frame.csum_blank && !self.features.csum_offload {
                 // The frontend wants whole checksums: complete the one the sender left blank.
-                if false { // CSUM-PENDING
+                if xenolith_netback_logic::csum::complete_checksum(&mut frame.bytes).is_ok() {
                     frame.csum_blank = false;
                     frame.data_validated = true;
                 } else {
@@ -467,7 +472,8 @@ fn copy_in(domain: u16, packet: &tx::Packet) -> Result<Frame, Broken> {
             let local = base + at;
             let room = (PAGE_SIZE - local % PAGE_SIZE) as u32;
             let chunk = room.min(length - done);
-            let mut segment = gnttab_copy { flags: GNTCOPY_source_gref, len: chunk as u16, ..Default::default() };
+            let mut segment =
+                gnttab_copy { flags: GNTCOPY_source_gref, len: chunk as u16, ..Default::default() };
             segment.source.set_gref(gref);
             segment.source.domid = domain;
             segment.source.offset = offset + done as u16;
@@ -481,7 +487,8 @@ fn copy_in(domain: u16, packet: &tx::Packet) -> Result<Frame, Broken> {
     }
     run_copies(&mut segments)?;
     let extra = packet.extras[usize::from(XEN_NETIF_EXTRA_TYPE_GSO) - 1];
-    let gso = extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
+    let gso =
+        extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
     let flags = packet.first.flags;
     Ok(Frame {
         bytes,
@@ -498,7 +505,8 @@ fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy]) -> Result<(), Brok
     // `rx::place` splits copies where either page ends.
     for copy in copies {
         let local = base + copy.packet_offset as u64;
-        let mut segment = gnttab_copy { flags: GNTCOPY_dest_gref, len: copy.len, ..Default::default() };
+        let mut segment =
+            gnttab_copy { flags: GNTCOPY_dest_gref, len: copy.len, ..Default::default() };
         segment.source.u = local / PAGE_SIZE;
         segment.source.domid = DOMID_SELF;
         segment.source.offset = (local % PAGE_SIZE) as u16;
@@ -528,4 +536,3 @@ fn run_copies(segments: &mut [gnttab_copy]) -> Result<(), Broken> {
     }
     Ok(())
 }
-

@@ -152,7 +152,9 @@ mod stub {
         /// incarnation of the server first saw it: a domain restarted under its id may get its
         /// old port number back, and only the generation tells the two apart. Not persisted: a
         /// domain restarted while the server itself was down is taken for the same one.
-        generations: BTreeMap<DomId, u32>,
+        /// With it, how many times the core had restarted the domain then: a higher count
+        /// under a new generation is the same domain restarted by its policy, not a new one.
+        generations: BTreeMap<DomId, (u32, u32)>,
     }
 
     impl Server {
@@ -240,12 +242,17 @@ mod stub {
                     self.generations.remove(&id);
                     continue;
                 };
-                let seen = *self.generations.entry(id).or_insert(info.generation);
+                let (seen, restarts) =
+                    *self.generations.entry(id).or_insert((info.generation, info.restarts));
                 let same = self.store.ring(id).is_some_and(|ring| ring.port == info.store_port)
                     && seen == info.generation;
                 if known && !same {
                     self.disconnect(id);
-                    self.store.domain_gone(id);
+                    if seen != info.generation && info.restarts > restarts {
+                        self.store.domain_restarted(id);
+                    } else {
+                        self.store.domain_gone(id);
+                    }
                     changed = true;
                 }
                 if info.state == XENOLITH_STATE_SHUTDOWN {
@@ -267,7 +274,7 @@ mod stub {
                 };
                 match self.store.add_domain(id, &new_domain(&info, &record, now_ns())) {
                     Ok(()) => {
-                        self.generations.insert(id, info.generation);
+                        self.generations.insert(id, (info.generation, info.restarts));
                         changed = true;
                     }
                     Err(error) => log::warn!("xenstore: domain {id} not added: {error}"),

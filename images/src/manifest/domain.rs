@@ -215,7 +215,8 @@ impl Source<'_> {
                     let message = format!("`vif` entry {:?}: {why}", spec.get_ref());
                     self.error_at(spec.span().start, ErrorKind::BadVif, message)
                 };
-                let (_, unknown) = xenolith_xlcfg::devices::parse_vif(spec.get_ref()).map_err(bad)?;
+                let (_, unknown) =
+                    xenolith_xlcfg::devices::parse_vif(spec.get_ref()).map_err(bad)?;
                 if let Some(first) = unknown.first() {
                     return Err(bad(format!("{first} (xl would skip it)")));
                 }

@@ -262,6 +262,18 @@ impl Store {
         self.fire_special(RELEASE_DOMAIN);
     }
 
+    /// The binary saw the core restart `domid` under its id by the domain's restart policy (a
+    /// service domain's new incarnation; Xenolith's, Xen has no such thing): its connection
+    /// goes as at death (watches, transactions, queued output) and so does its `/vm/<uuid>`
+    /// (the new incarnation gets its own when it is added again), but the nodes it owns stay,
+    /// as the state it serves others through (a backend's directories) outlives an
+    /// incarnation; no `@releaseDomain` fires, as the domain lives on.
+    pub fn domain_restarted(&mut self, domid: DomId) {
+        if let Some(uuid) = self.connections.remove(&domid).and_then(|conn| conn.vm) {
+            self.remove_subtree(&uuid.vm_path());
+        }
+    }
+
     /// The binary saw `domid` die (or `RELEASE` named it): drops its connection (watches,
     /// transactions, queued output), removes the nodes it owns with their subtrees and its
     /// `/vm/<uuid>` (firing watches), marks its permission entries ignored, and fires

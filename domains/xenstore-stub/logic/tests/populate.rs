@@ -326,6 +326,33 @@ fn a_rebuilt_domain_gets_fresh_nodes_and_a_new_vm_path_in_place_of_the_old() {
 }
 
 #[test]
+fn a_restarted_domain_keeps_its_nodes_loses_its_watches_and_gets_a_new_vm_path() {
+    let mut store = store_with_guest();
+    ok_reply(&mut store, CONTROL, XS_WATCH, b"@releaseDomain\0rel\0");
+    ok_reply(&mut store, CONTROL, XS_WATCH, b"/vm\0vm\0");
+    events(&mut store, CONTROL);
+    ok_reply(&mut store, GUEST, XS_WRITE, b"backend/vif/3/0/state\x004");
+    ok_reply(&mut store, GUEST, XS_WATCH, b"backend\0mine\0");
+    events(&mut store, GUEST);
+    let old = format!("/vm/{}", uuid_of_guest());
+    store.domain_restarted(GUEST);
+    // Its /vm path went; no @releaseDomain: the domain lives on.
+    assert_eq!(events(&mut store, CONTROL), [format!("{old}|vm")]);
+    store.add_domain(GUEST, &NewDomain { generation: 5, ..guest() }).unwrap();
+    // What it served others through is still there, and still its own.
+    let path = arg("/local/domain/5/backend/vif/3/0/state");
+    assert_eq!(ok_reply(&mut store, CONTROL, XS_READ, &path), b"4");
+    assert_eq!(ok_reply(&mut store, GUEST, XS_READ, b"backend/vif/3/0/state\0"), b"4");
+    // The old incarnation's watch is gone: a write under it fires nothing for the new one.
+    events(&mut store, GUEST);
+    ok_reply(&mut store, CONTROL, XS_WRITE, b"/local/domain/5/backend/vif/3/0/state\x005");
+    assert_eq!(events(&mut store, GUEST), Vec::<String>::new());
+    let new = format!("/vm/{}", Uuid::derived(GUEST, "guest", 5));
+    assert_eq!(ok_reply(&mut store, CONTROL, XS_READ, &arg("/local/domain/5/vm")), new.as_bytes());
+    assert_eq!(error(&mut store, CONTROL, XS_READ, &arg(&old)), "ENOENT");
+}
+
+#[test]
 fn release_takes_the_vm_path_too() {
     let mut store = store_with_guest();
     let vm = format!("/vm/{}", uuid_of_guest());

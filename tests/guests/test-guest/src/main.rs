@@ -37,6 +37,8 @@
 //! - `net-echo`, `net-send`, `net-hostile`: the network frontend on vif 0 against a backend: an
 //!   echo, frames sent and checked through the echo (retransmitted across a backend restart),
 //!   and malformed transmit requests a backend must disconnect (see `net.rs`);
+//! - `crash-killer`: crashes a service domain K times at random moments, each once it was
+//!   restarted after the last (see `killer.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
 //!   domain's fresh RAM and what a peer of a dead incarnation sees (see `restart.rs`).
 #![cfg_attr(target_os = "none", no_std)]
@@ -57,6 +59,8 @@ mod fastpath;
 mod grants;
 #[cfg(target_os = "none")]
 mod hostile;
+#[cfg(target_os = "none")]
+mod killer;
 #[cfg(target_os = "none")]
 mod net;
 #[cfg(target_os = "none")]
@@ -153,6 +157,7 @@ mod guest {
             "net-echo" => crate::net::echo(name),
             "net-send" => crate::net::send(name, info),
             "net-hostile" => crate::net::hostile(name, info),
+            "crash-killer" => crate::killer::killer(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),

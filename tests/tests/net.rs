@@ -1,0 +1,116 @@
+//! netback in QEMU (issue 17): Xen's network backend as a restartable service domain between
+//! frontends, Rust netfronts and Debian's Linux `xen-netfront`.
+
+use xenolith_tests::{expect_unordered, expect_unordered_numbered, Boot};
+
+/// Two Rust netfronts through netback's switch: every one of `netb`'s 200 frames comes back
+/// from `neta` intact, and neither vif ever leaves `Connected`.
+#[test]
+fn rust_netfronts_exchange_frames_through_the_switch() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/net-rust.toml").start();
+    running.forbid("FAIL");
+    running.forbid(": net state ");
+    running.forbid("disconnected");
+    expect_unordered(
+        &mut running,
+        &[
+            "netback: serving 0 vifs again",
+            "neta: net up 00:16:3e:00:00:0a",
+            "netb: net up 00:16:3e:00:00:0b",
+            "netback: vif3.0 connected: 1 queue(s)",
+            "netback: vif4.0 connected: 1 queue(s)",
+            "netb: PASS net-send 200 frames",
+        ],
+    );
+}
+
+/// netback crashed ten times at random moments while `netb` sends 3000 frames to `neta`: every
+/// frame still comes back intact (lost ones are sent again), each new incarnation serves both
+/// vifs again from its preserved region, neither frontend ever leaves `Connected`, and the
+/// last kill lands while frames are still flowing.
+#[test]
+fn netback_killed_ten_times_loses_no_vif() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/net-rust-kill.toml").start();
+    running.forbid("FAIL");
+    running.forbid(": net state ");
+    running.forbid("disconnected");
+    // An incarnation may be killed before it says anything (a kill during its start is as
+    // random a moment as any); every one that does speak serves both vifs.
+    running.forbid("serving 1 vifs again");
+    let zero: Vec<String> =
+        (1..=10).map(|restart| format!("serving 0 vifs again (restart {restart},")).collect();
+    for line in &zero {
+        running.forbid(line);
+    }
+    let seen = expect_unordered_numbered(
+        &mut running,
+        &["killer: PASS kills=10", "netback: serving 2 vifs again (restart 10,"],
+    );
+    let last_restart = seen[1].0;
+    let done = expect_unordered_numbered(&mut running, &["netb: PASS net-send 3000 frames"]);
+    assert!(
+        done[0].0 > last_restart,
+        "the transfer ended (line {}) before the last restart (line {last_restart})",
+        done[0].0
+    );
+}
+
+/// Boots `tests/manifests/net-hostile.toml` with `bad` sending one malformed request of
+/// `class`: netback disconnects `bad`'s vif alone (its reason contains `reason`), tells it
+/// `Closing`, never touches the honest vifs, and `netb`'s frames keep flowing to `neta` after
+/// the disconnection.
+fn hostile_frontend_is_disconnected_alone(class: &str, reason: &str) {
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/net-hostile.toml")
+        .domain_args("bad", &format!("class={class}"))
+        .start();
+    running.forbid("FAIL");
+    running.forbid("netb: net state ");
+    running.forbid("neta: net state ");
+    running.forbid("vif3.0 disconnected");
+    running.forbid("vif4.0 disconnected");
+    let sent = format!("bad: net hostile sent {class}");
+    let seen = expect_unordered_numbered(
+        &mut running,
+        &[&sent, "netback: vif5.0 disconnected: ", "bad: net backend state 5"],
+    );
+    assert!(seen[1].1.contains(reason), "{class}: expected {reason:?} in {:?}", seen[1].1);
+    let done = expect_unordered_numbered(&mut running, &["netb: PASS net-send 1500 frames"]);
+    assert!(done[0].0 > seen[1].0, "{class}: netb finished before bad was disconnected");
+}
+
+/// XSA-39's class: a request producer far more than a ring ahead.
+#[test]
+fn hostile_ring_jump_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("ring-jump", "ImpossibleProducer");
+}
+
+/// A grant reference the frontend never granted.
+#[test]
+fn hostile_bad_gref_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("bad-gref", "grant copy");
+}
+
+/// XSA-90's class: data past the end of its page.
+#[test]
+fn hostile_bad_offset_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("bad-offset", "CrossesPage");
+}
+
+/// XSA-228's class: a fragment larger than what is left of the packet.
+#[test]
+fn hostile_bad_size_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("bad-size", "FragmentTooLarge");
+}
+
+/// XSA-270's class: more slots than the fatal threshold.
+#[test]
+fn hostile_too_many_fragments_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("too-many-frags", "TooManySlots");
+}
+
+/// A first slot whose size, once the fragments are taken out, overflows its page.
+#[test]
+fn hostile_slot_overflow_is_disconnected_alone() {
+    hostile_frontend_is_disconnected_alone("slot-overflow", "CrossesPage");
+}
