@@ -13,4 +13,5 @@
 
 extern crate alloc;
 
+pub mod rx;
 pub mod tx;
