@@ -14,4 +14,5 @@
 extern crate alloc;
 
 pub mod rx;
+pub mod switch;
 pub mod tx;
