@@ -13,6 +13,7 @@
 
 extern crate alloc;
 
+pub mod csum;
 pub mod rx;
 pub mod switch;
 pub mod tx;
