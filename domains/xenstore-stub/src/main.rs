@@ -50,7 +50,7 @@ mod stub {
     use xenolith_runtime::{grants, hypercall, now_ns, println, StartInfo};
     use xenolith_xenstore::{DomId, Effect, NewDomain, Quotas, Ring, Store};
     use xenstore_stub::ring::{self, RingPage};
-    use xenstore_stub::snapshot::Slots;
+    use xenstore_stub::snapshot::{FORMAT, MIN_REGION};
 
     /// Most domain ids the core hands out (its `MAX_DOMAINS`).
     const MAX_DOMAINS: u16 = 64;
@@ -144,7 +144,8 @@ mod stub {
     struct Server {
         store: Store,
         connections: BTreeMap<DomId, Connection>,
-        slots: Slots<'static>,
+        /// The preserved region (snapshots in [`FORMAT`]'s two slots).
+        region: &'static mut [u8],
         me: u16,
         commits: u64,
         snapshot: Vec<u8>,
@@ -302,7 +303,7 @@ mod stub {
         fn commit(&mut self) -> bool {
             self.snapshot.clear();
             self.store.encode(&mut self.snapshot);
-            match self.slots.commit(&self.snapshot) {
+            match FORMAT.save(self.region, &self.snapshot) {
                 Ok(_) => {
                     self.commits += 1;
                     true
@@ -318,7 +319,8 @@ mod stub {
         /// anything: replies already published are skipped, connections the rolled-back batch
         /// introduced are dropped.
         fn roll_back(&mut self) {
-            let Some(store) = self.slots.latest().and_then(|(_, bytes)| Store::decode(bytes).ok())
+            let Some(store) =
+                FORMAT.latest(self.region).and_then(|(_, bytes)| Store::decode(bytes).ok())
             else {
                 log::error!("xenstore: the committed snapshot does not decode; keeping memory");
                 return;
@@ -508,16 +510,16 @@ mod stub {
                 me.preserved_size as usize,
             )
         };
-        let Some(slots) = Slots::new(region) else {
+        if region.len() < MIN_REGION {
             println!(
                 "xenstore-stub: FAIL a {}-byte preserved region is too small; give it \
                  `preserved_kib` of at least 16",
                 me.preserved_size
             );
             return;
-        };
+        }
         let (store, restored) =
-            match slots.latest().map(|(sequence, bytes)| (sequence, Store::decode(bytes))) {
+            match FORMAT.latest(region).map(|(sequence, bytes)| (sequence, Store::decode(bytes))) {
                 Some((sequence, Ok(mut store))) => {
                     store.abort_transactions();
                     (store, Some(sequence))
@@ -533,7 +535,7 @@ mod stub {
         let mut server = Server {
             store,
             connections: BTreeMap::new(),
-            slots,
+            region,
             me: my_id,
             commits: 0,
             snapshot: Vec::new(),

@@ -57,7 +57,6 @@ extern crate alloc;
 pub mod console;
 pub mod focus;
 pub mod line;
-mod region;
 pub mod request;
 pub mod ring;
 pub mod snapshot;
@@ -66,10 +65,10 @@ pub use console::{
     AddError, Batch, CommitError, Config, ConfigError, Console, DeliverError, Focus, Line, Routed,
     TakeError, UnknownDomain, CORE_NAME, INPUT_QUEUE, MAX_NAME,
 };
-pub use region::SaveError;
 pub use request::{FocusRequest, FocusWatch, Notice, Step};
 pub use ring::{RingError, RingPage};
 pub use snapshot::{region_size, RestoreError};
+pub use xenolith_preserved::SaveError;
 
 /// A Xen domain id (`domid_t`, `xen/include/public/xen.h`).
 pub type DomId = u16;

@@ -1,6 +1,6 @@
 //! The preserved state: a [`Console`] as bytes and back, kept in the preserved region
-//! (ARCHITECTURE.md §5) by the two-slot scheme of `region.rs`, so a killed console domain
-//! restarts where it stopped.
+//! (ARCHITECTURE.md §5) by `xenolith-preserved`'s two-slot scheme under [`FORMAT`] (magic
+//! `XLCNSNAP`), so a killed console domain restarts where it stopped.
 //!
 //! Payload format, version 3 (fixed-width little-endian integers, so the largest payload has a
 //! formula):
@@ -34,12 +34,15 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use xenolith_abi::xen::hypercall::DOMID_FIRST_RESERVED;
+use xenolith_preserved::{Format, SaveError, HEADER_SIZE};
 
 use crate::console::{valid_name, Config, Console, Domain, Focus, Pending, INPUT_QUEUE, MAX_NAME};
 use crate::focus::SWITCH_COUNT;
 use crate::line::{is_kept, LineState, ESCAPE_CSI, MAX_LINE};
-use crate::region::{self, SaveError, HEADER_SIZE};
 use crate::ring::{InCursor, OutCursor, IN_SIZE, OUT_SIZE};
+
+/// The preserved region's slot format: magic `XLCNSNAP`, payload version 3 (below).
+pub const FORMAT: Format = Format::new(*b"XLCNSNAP", 3);
 
 /// Bytes of the payload's fixed part (sequence, focus, held, return, domain count, pending
 /// flag).
@@ -327,7 +330,7 @@ impl Console {
     pub fn save(&self, region: &mut [u8]) -> core::result::Result<u64, SaveError> {
         let mut payload = Vec::new();
         self.encode(&mut payload);
-        region::save(region, &payload)
+        FORMAT.save(region, &payload)
     }
 
     /// The state saved last in `region`; `Ok(None)` if the region holds no valid snapshot (a
@@ -336,7 +339,7 @@ impl Console {
         config: Config,
         region: &[u8],
     ) -> core::result::Result<Option<Console>, RestoreError> {
-        match region::latest(region) {
+        match FORMAT.latest(region) {
             None => Ok(None),
             Some((_, payload)) => Console::decode(config, payload).map(Some),
         }

@@ -215,10 +215,8 @@ pub fn place(
     sg: bool,
     mut slot: impl FnMut(RING_IDX) -> [u8; 8],
 ) -> Result<RxVerdict, RxFatal> {
-    let posted = prod.wrapping_sub(cons);
-    if posted > ring_size {
-        return Err(RxFatal::ImpossibleProducer { prod, cons });
-    }
+    let posted = crate::outstanding(ring_size, cons, prod)
+        .ok_or(RxFatal::ImpossibleProducer { prod, cons })?;
     let needed = match slots_needed(meta, sg) {
         Ok(needed) => needed,
         Err(why) => return Ok(RxVerdict::Unplaceable(why)),

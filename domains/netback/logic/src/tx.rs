@@ -98,10 +98,8 @@ pub fn next_packet(
     prod: RING_IDX,
     mut slot: impl FnMut(RING_IDX) -> [u8; 12],
 ) -> Result<Verdict, Fatal> {
-    let available = prod.wrapping_sub(cons);
-    if available > ring_size {
-        return Err(Fatal::ImpossibleProducer { prod, cons });
-    }
+    let available = crate::outstanding(ring_size, cons, prod)
+        .ok_or(Fatal::ImpossibleProducer { prod, cons })?;
     if available == 0 {
         return Ok(Verdict::Empty);
     }

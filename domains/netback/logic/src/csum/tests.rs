@@ -1,6 +1,7 @@
 //! Known frames (built, checksums included, by Scapy 2.8, an independent implementation)
 //! with their checksums blanked and completed again, and one test per refusal.
 use super::*;
+use crate::test_rng::Xorshift;
 use alloc::vec::Vec;
 
 fn hex(text: &str) -> Vec<u8> {
@@ -163,20 +164,10 @@ fn inconsistent_headers_are_refused() {
 #[test]
 fn random_frames_never_panic_and_change_only_the_checksum() {
     let vectors = [TCP4, UDP4, TCP6, UDP6_EXT, VLAN_UDP4];
-    let mut state = 0x1234_5678_9abc_def1_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Xorshift(0x1234_5678_9abc_def1);
     for round in 0..20_000 {
         let mut bytes = hex(vectors[round % vectors.len()]);
-        for _ in 0..1 + next() % 3 {
-            let at = (next() as usize) % bytes.len();
-            bytes[at] = next() as u8;
-        }
-        bytes.truncate(bytes.len() - (next() % 4) as usize);
+        rng.damage(&mut bytes, 3);
         let before = bytes.clone();
         match complete_checksum(&mut bytes) {
             Ok(()) => {

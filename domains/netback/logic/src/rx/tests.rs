@@ -1,5 +1,6 @@
 //! Each rule of [`place`]'s layout, one per test, and random packets against the invariants.
 use super::*;
+use crate::test_rng::Xorshift;
 use alloc::vec;
 use xenolith_abi::xen::netif::{XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4};
 
@@ -240,13 +241,8 @@ fn check(meta: &RxMeta, cons: RING_IDX, ids: &[u16], reads: &[RING_IDX], placeme
 
 #[test]
 fn random_packets_keep_the_invariants() {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     for _ in 0..5_000 {
         let len = 1 + (next() % (MAX_DATA_SLOTS as u64 * 4096 + 2000)) as usize;
         let packet = RxMeta {

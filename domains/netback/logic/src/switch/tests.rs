@@ -1,5 +1,6 @@
 //! Learning, routing, eviction and the preserved encoding, one behaviour per test.
 use super::*;
+use crate::test_rng::Xorshift;
 use alloc::vec;
 
 const A: VifId = VifId { domain: 1, devid: 0 };
@@ -197,20 +198,14 @@ fn a_clock_at_its_end_renumbers_instead_of_overflowing() {
 
 #[test]
 fn random_bytes_and_random_traffic_never_break_it() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
     let vifs = [A, B, C, VifId { domain: 3, devid: 0 }];
     let mut switch = Switch::new(16);
     for round in 0..20_000 {
-        let source = [(next() as u8) & 0x03, 0, 0, 0, 0, (next() % 40) as u8];
-        let from = vifs[(next() % 4) as usize];
+        let source = [(rng.next() as u8) & 0x03, 0, 0, 0, 0, (rng.next() % 40) as u8];
+        let from = vifs[(rng.next() % 4) as usize];
         switch.learn(source, from);
-        let dst = [(next() as u8) & 0x03, 0, 0, 0, 0, (next() % 40) as u8];
+        let dst = [(rng.next() as u8) & 0x03, 0, 0, 0, 0, (rng.next() % 40) as u8];
         match switch.route(dst, from, vifs.iter().copied()) {
             Route::Unicast(to) => assert!(to != from && switch.lookup(dst) == Some(to)),
             Route::Drop => assert_eq!(switch.lookup(dst), Some(from)),
@@ -221,19 +216,15 @@ fn random_bytes_and_random_traffic_never_break_it() {
         }
         assert!(switch.len() <= 16);
         if round % 97 == 0 {
-            switch.forget(vifs[(next() % 4) as usize]);
+            switch.forget(vifs[(rng.next() % 4) as usize]);
         }
         if round % 10 == 0 {
             let mut bytes = encoded(&switch);
             assert_eq!(Switch::decode(&bytes).as_ref(), Ok(&switch));
             // Damaged and random encodings never panic.
-            for _ in 0..1 + next() % 3 {
-                let at = (next() as usize) % bytes.len();
-                bytes[at] = next() as u8;
-            }
-            bytes.truncate(bytes.len() - (next() % 3) as usize);
+            rng.damage(&mut bytes, 2);
             let _ = Switch::decode(&bytes);
-            let noise: Vec<u8> = (0..next() % 120).map(|_| next() as u8).collect();
+            let noise: Vec<u8> = (0..rng.next() % 120).map(|_| rng.next() as u8).collect();
             if let Ok(mut decoded) = Switch::decode(&noise) {
                 decoded.learn(mac(1), A);
             }

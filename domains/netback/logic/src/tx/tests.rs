@@ -1,5 +1,6 @@
 //! Each outcome of [`next_packet`], one frontend behaviour per test.
 use super::*;
+use crate::test_rng::Xorshift;
 use xenolith_abi::xen::netif::{Gso, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4};
 
 const SIZE: u32 = 256;
@@ -125,13 +126,8 @@ fn a_first_slot_shorter_than_an_ethernet_header_is_dropped() {
 
 #[test]
 fn random_rings_never_panic_or_read_past_the_producer() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+    let mut next = || rng.next();
     for _ in 0..20_000 {
         let produced = (next() % 24) as u32;
         let slots: Vec<[u8; 12]> = (0..produced)
