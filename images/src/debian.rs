@@ -49,7 +49,9 @@ pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 /// The package whose `bin/busybox` the initramfs runs (statically linked, arm64).
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// The kernel modules `/init` loads, by module name; their dependencies are added.
-pub const INITRAMFS_MODULES: &[&str] = &["xenfs", "xen-evtchn"];
+/// `xen-netfront` is Linux's network frontend: `eth0` for a `vif=` (it appears once the
+/// backend is connected; loading it with no vif or no backend changes nothing).
+pub const INITRAMFS_MODULES: &[&str] = &["xenfs", "xen-evtchn", "xen-netfront"];
 /// The initramfs's `/init`.
 pub const INIT_SCRIPT: &str = include_str!("../initramfs/init.sh");
 /// The Debian architecture of the guests' packages.
