@@ -14,8 +14,19 @@
 #               (balloon-start, balloon-shrink, balloon-grow), then XENOLITH-BALLOON-DONE; then wait
 #     balloon-poweroff  the same, then poweroff -f
 #     ticks     print XENOLITH-TICK <n> every second, forever
+#     net-ping:<addr>  ping <addr> once a second until it answers (up to 120 tries), then print
+#               XENOLITH-NET-PING ok <addr> (or XENOLITH-NET-PING fail <addr> ...); then wait
+#     net-recv:<port>  accept one TCP connection on <port> (busybox nc -l -p), store what it
+#               sends in /tmp/recv, then print XENOLITH-NET-RECV <bytes> <sha256>; then wait
+#     net-send:<addr>:<port>:<MiB>  wait for <addr> to answer ping, write <MiB> MiB of data
+#               from /dev/urandom to /tmp/send, print XENOLITH-NET-SENT <bytes> <sha256>, send
+#               it to <addr>:<port> with nc (retrying the connection for up to 120 s), then
+#               print XENOLITH-NET-SEND-DONE (or XENOLITH-NET-SEND fail ...); then wait
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
-# on any other count; without it the count is only printed).
+# on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
+# address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
+# vif's backend connects), gives it the address and brings it up, and prints
+# `XENOLITH-CHECK net ok <addr>` (or fail, with the reason); without it there is no net check.
 #
 # Checks, in order: module-<name> (each module of /etc/xenolith-modules, loaded with insmod),
 # hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen and the /dev/xen/xenbus device
@@ -27,7 +38,7 @@
 # `xenstore-watch -n 2 data/xt` prints `data/xt` for its first event and for a write after it;
 # `xenstore-rm data/xt` removes it, after which `xenstore-read data/xt` exits 1 as Xen's does;
 # the detail names the first step that went wrong), cpus, memtotal, clock (the year is not
-# 1970), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
+# 1970), net (only with `xenolith.ip=`), then dmesg (no BUG, WARNING, Oops or Call trace in the kernel log), last, so that
 # it covers everything before it.
 
 /bin/busybox --install -s
@@ -70,10 +81,12 @@ pause() {
 
 then=wait
 cpus_expected=
+ip_address=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         xenolith.then=*) then=${arg#xenolith.then=} ;;
         xenolith.cpus=*) cpus_expected=${arg#xenolith.cpus=} ;;
+        xenolith.ip=*) ip_address=${arg#xenolith.ip=} ;;
     esac
 done
 
@@ -214,8 +227,38 @@ else
     check clock fail "year=1970 (no wallclock from the hypervisor)"
 fi
 
+# Gives eth0 address $1 (A.B.C.D/NN) once it appears (up to 30 s); prints what it did or why
+# it could not.
+net_up() {
+    case "$1" in
+        *.*.*.*/*) ;;
+        *) echo "xenolith.ip=$1 is not A.B.C.D/NN"; return 1 ;;
+    esac
+    tries=300
+    while [ ! -e /sys/class/net/eth0 ] && [ $tries -gt 0 ]; do
+        pause
+        tries=$((tries - 1))
+    done
+    if [ ! -e /sys/class/net/eth0 ]; then
+        echo "no eth0 after 30 s (interfaces: $(ls /sys/class/net | tr '\n' ' '))"
+        return 1
+    fi
+    got=$(ip addr add "$1" dev eth0 2>&1) || { echo "ip addr add $1 dev eth0: $got"; return 1; }
+    got=$(ip link set eth0 up 2>&1) || { echo "ip link set eth0 up: $got"; return 1; }
+    echo "$1 on eth0 ($(cat /sys/class/net/eth0/address))"
+}
+
+if [ -n "$ip_address" ]; then
+    if detail=$(net_up "$ip_address"); then
+        check net ok "$detail"
+    else
+        check net fail "$(echo $detail)"
+    fi
+fi
+
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
+    net-ping:?* | net-recv:?* | net-send:?*:?*:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -271,7 +314,68 @@ balloon() {
     sleep 3
 }
 
+# Pings $1 once a second until it answers, up to 120 tries.
+ping_until() {
+    tries=120
+    while [ $tries -gt 0 ]; do
+        ping -c 1 -W 1 "$1" > /dev/null 2>&1 && return 0
+        sleep 1
+        tries=$((tries - 1))
+    done
+    return 1
+}
+
+# net-recv:<port>: one connection's data into /tmp/recv. nc's stdin is a FIFO held open (a
+# busybox nc may stop at the end of its input, before the peer has sent anything).
+net_recv() {
+    rm -f /tmp/recv /tmp/recv.hold
+    mkfifo /tmp/recv.hold
+    nc -l -p "$1" < /tmp/recv.hold > /tmp/recv &
+    receiver=$!
+    exec 4> /tmp/recv.hold
+    wait $receiver
+    exec 4>&-
+    set -- $(wc -c < /tmp/recv) $(sha256sum /tmp/recv)
+    echo "XENOLITH-NET-RECV $1 $2"
+}
+
+# net-send:<addr>:<port>:<MiB>.
+net_send() {
+    if ! ping_until "$1"; then
+        echo "XENOLITH-NET-SEND fail $1 never answered ping"
+        return
+    fi
+    # 4 KiB reads of /dev/urandom are never short.
+    dd if=/dev/urandom of=/tmp/send bs=4096 count=$(($3 * 256)) 2>/dev/null
+    set -- "$1" "$2" "$3" $(wc -c < /tmp/send) $(sha256sum /tmp/send)
+    echo "XENOLITH-NET-SENT $4 $5"
+    # The receiver may not listen yet: a refused connection is tried again.
+    tries=120
+    while [ $tries -gt 0 ]; do
+        if nc "$1" "$2" < /tmp/send > /dev/null 2>&1; then
+            echo XENOLITH-NET-SEND-DONE
+            return
+        fi
+        sleep 1
+        tries=$((tries - 1))
+    done
+    echo "XENOLITH-NET-SEND fail $1:$2 refused the connection for 120 s"
+}
+
 case "$then" in
+    net-ping:*)
+        peer=${then#net-ping:}
+        if ping_until "$peer"; then
+            echo "XENOLITH-NET-PING ok $peer"
+        else
+            echo "XENOLITH-NET-PING fail $peer did not answer 120 pings"
+        fi
+        ;;
+    net-recv:*) net_recv "${then#net-recv:}" ;;
+    net-send:*)
+        spec=${then#net-send:}
+        net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"
+        ;;
     poweroff) poweroff -f ;;
     reboot) reboot -f ;;
     crash) echo c > /proc/sysrq-trigger ;;

@@ -49,7 +49,9 @@ pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 /// The package whose `bin/busybox` the initramfs runs (statically linked, arm64).
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// The kernel modules `/init` loads, by module name; their dependencies are added.
-pub const INITRAMFS_MODULES: &[&str] = &["xenfs", "xen-evtchn"];
+/// `xen-netfront` is Linux's network frontend: `eth0` for a `vif=` (it appears once the
+/// backend is connected; loading it with no vif or no backend changes nothing).
+pub const INITRAMFS_MODULES: &[&str] = &["xenfs", "xen-evtchn", "xen-netfront"];
 /// The initramfs's `/init`.
 pub const INIT_SCRIPT: &str = include_str!("../initramfs/init.sh");
 /// The Debian architecture of the guests' packages.
@@ -631,6 +633,9 @@ mod tests {
         std::fs::write(xen.join("xenfs/xenfs.ko"), module(b"depends=xen-privcmd\0")).unwrap();
         std::fs::write(xen.join("xen-privcmd.ko"), module(b"depends=\0")).unwrap();
         std::fs::write(xen.join("xen-evtchn.ko"), module(b"depends=\0")).unwrap();
+        let net = kernel_root.join("lib/modules/6.1.0-57-arm64/kernel/drivers/net");
+        std::fs::create_dir_all(&net).unwrap();
+        std::fs::write(net.join("xen-netfront.ko"), module(b"depends=\0")).unwrap();
         let packages = Packages {
             kernel_package: "linux-image-6.1.0-57-arm64".into(),
             kernel_root,
@@ -657,9 +662,13 @@ mod tests {
         );
         let list = String::from_utf8(file("etc/xenolith-modules").0).unwrap();
         let base = "/lib/modules/6.1.0-57-arm64/kernel/drivers/xen";
+        let net = "/lib/modules/6.1.0-57-arm64/kernel/drivers/net";
         assert_eq!(
             list,
-            format!("{base}/xen-privcmd.ko\n{base}/xenfs/xenfs.ko\n{base}/xen-evtchn.ko\n")
+            format!(
+                "{base}/xen-privcmd.ko\n{base}/xenfs/xenfs.ko\n{base}/xen-evtchn.ko\n\
+                 {net}/xen-netfront.ko\n"
+            )
         );
         for line in list.lines() {
             assert!(find(&line[1..]).is_some(), "{line} is packed");
