@@ -6,7 +6,7 @@
 //! [`Netfront::connect`] reads the frontend directory `device/vif/<devid>` (`backend`,
 //! `backend-id`, `mac`, as libxl writes them), writes its `state` Initialising, waits (by a
 //! xenstore watch, up to [`Config::timeout_ns`]) for the backend's `state` to be InitWait,
-//! checks the backend offers `feature-rx-copy`, makes and grants the two ring pages, allocates
+//! checks the backend offers `feature-rx-copy` (as Linux's `xennet_connect` does), makes and grants the two ring pages, allocates
 //! one unbound event channel for the backend, grants and posts every receive buffer, writes
 //! [`frontend_keys`] in one transaction, then its `state` Connected, notifies the backend and
 //! waits for the backend's Connected.
@@ -160,13 +160,15 @@ fn read_state(bus: &mut Xenbus, path: &str) -> Result<Option<XenbusState>, NetEr
     }
 }
 
-/// Waits (by a watch on `path`) until the state there is `target`, up to `deadline`.
-/// `BackendClosed` if it goes to Closing or Closed (or is Closed at the start) first.
+/// Waits (by a watch on `path`) until the state there is `target`, up to `deadline`. If
+/// `closing_fails`, `BackendClosed` as soon as it is Closing or Closed; otherwise those are
+/// waited out too (a backend being restarted passes through them before InitWait).
 fn wait_for_state(
     bus: &mut Xenbus,
     path: &str,
     target: XenbusState,
     deadline: u64,
+    closing_fails: bool,
 ) -> Result<(), NetError> {
     let fired = Rc::new(Cell::new(true));
     let flag = fired.clone();
@@ -176,7 +178,7 @@ fn wait_for_state(
         if fired.replace(false) {
             match read_state(bus, path)? {
                 Some(state) if state == target => break Ok(()),
-                Some(state @ (XenbusState::Closing | XenbusState::Closed)) => {
+                Some(state @ (XenbusState::Closing | XenbusState::Closed)) if closing_fails => {
                     break Err(NetError::BackendClosed(state))
                 }
                 _ => {}
@@ -228,7 +230,7 @@ impl Netfront {
 
         // Linux's `xennet_create_dev`, then `netback_changed` on InitWait.
         bus.write(&format!("{frontend}/state"), b"1")?;
-        wait_for_state(bus, &format!("{backend}/state"), XenbusState::InitWait, deadline)?;
+        wait_for_state(bus, &format!("{backend}/state"), XenbusState::InitWait, deadline, false)?;
         let rx_copy = bus.read(&format!("{backend}/feature-rx-copy")).ok();
         if !feature_enabled(rx_copy.as_deref()) {
             return Err(NetError::NoRxCopy);
@@ -283,12 +285,8 @@ impl Netfront {
         // `xennet_connect` kicks the backend once it is set up.
         netfront.notify();
         let deadline = arch::now_ns().saturating_add(config.timeout_ns);
-        wait_for_state(
-            bus,
-            &format!("{}/state", netfront.backend),
-            XenbusState::Connected,
-            deadline,
-        )?;
+        let backend_state = format!("{}/state", netfront.backend);
+        wait_for_state(bus, &backend_state, XenbusState::Connected, deadline, true)?;
         Ok(netfront)
     }
 
