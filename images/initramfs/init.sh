@@ -25,8 +25,13 @@
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
-# vif's backend connects), gives it the address and brings it up, and prints
-# `XENOLITH-CHECK net ok <addr>` (or fail, with the reason); without it there is no net check.
+# vif's backend connects), gives it the address and brings it up, waits (up to 30 s) for vif 0
+# and its backend to be Connected, then watches both states in the background for the rest of
+# the run, printing `XENOLITH-NET-STATE <path>=<value>` whenever one is anything else; it
+# prints `XENOLITH-CHECK net ok <addr>...` (or fail, with the reason); without it there is no
+# net check. `xenolith.ping=<addr>`: after the checks, ping <addr> as net-ping does and print
+# `XENOLITH-NET-PING ok <addr>` (or fail), before the `xenolith.then=` mode. net-send writes
+# its domain's `data/net-sending` once its data is ready, as it starts sending.
 #
 # Checks, in order: module-<name> (each module of /etc/xenolith-modules, loaded with insmod),
 # hypervisor (/sys/hypervisor/type is "xen"), xenbus (/sys/bus/xen and the /dev/xen/xenbus device
@@ -82,11 +87,13 @@ pause() {
 then=wait
 cpus_expected=
 ip_address=
+ping_address=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         xenolith.then=*) then=${arg#xenolith.then=} ;;
         xenolith.cpus=*) cpus_expected=${arg#xenolith.cpus=} ;;
         xenolith.ip=*) ip_address=${arg#xenolith.ip=} ;;
+        xenolith.ping=*) ping_address=${arg#xenolith.ping=} ;;
     esac
 done
 
@@ -248,9 +255,33 @@ net_up() {
     echo "$1 on eth0 ($(cat /sys/class/net/eth0/address))"
 }
 
+# Once vif 0 and its backend are both Connected (4; up to 30 s), watches the two states for the
+# rest of the run in the background and prints XENOLITH-NET-STATE <path>=<value> whenever one
+# is seen to be anything else (a test forbids it: the vif must never be disconnected).
+watch_vif() {
+    backend=$(xenstore-read device/vif/0/backend 2>/dev/null) || return 1
+    tries=300
+    until [ "$(xenstore-read device/vif/0/state 2>/dev/null)" = 4 ] &&
+        [ "$(xenstore-read "$backend/state" 2>/dev/null)" = 4 ]; do
+        [ $tries -gt 0 ] || return 1
+        pause
+        tries=$((tries - 1))
+    done
+    for path in device/vif/0/state "$backend/state"; do
+        xenstore-watch "$path" 2>/dev/null | while read -r event; do
+            value=$(xenstore-read "$path" 2>&1)
+            [ "$value" = 4 ] || echo "XENOLITH-NET-STATE $path=$value"
+        done &
+    done
+}
+
 if [ -n "$ip_address" ]; then
     if detail=$(net_up "$ip_address"); then
-        check net ok "$detail"
+        if watch_vif; then
+            check net ok "$detail; vif 0 and its backend Connected, watched"
+        else
+            check net fail "$detail, but vif 0 and its backend not both Connected within 30 s"
+        fi
     else
         check net fail "$(echo $detail)"
     fi
@@ -349,6 +380,8 @@ net_send() {
     dd if=/dev/urandom of=/tmp/send bs=4096 count=$(($3 * 256)) 2>/dev/null
     set -- "$1" "$2" "$3" $(wc -c < /tmp/send) $(sha256sum /tmp/send)
     echo "XENOLITH-NET-SENT $4 $5"
+    # For a test that acts while the data flows (data/net-sending, this domain's).
+    xenstore-write data/net-sending 1 2>/dev/null
     # The receiver may not listen yet: a refused connection is tried again.
     tries=120
     while [ $tries -gt 0 ]; do
@@ -361,6 +394,14 @@ net_send() {
     done
     echo "XENOLITH-NET-SEND fail $1:$2 refused the connection for 120 s"
 }
+
+if [ -n "$ping_address" ]; then
+    if ping_until "$ping_address"; then
+        echo "XENOLITH-NET-PING ok $ping_address"
+    else
+        echo "XENOLITH-NET-PING fail $ping_address did not answer 120 pings"
+    fi
+fi
 
 case "$then" in
     net-ping:*)

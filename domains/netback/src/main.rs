@@ -52,7 +52,7 @@ mod service {
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
     use xenolith_abi::xen::hypercall::DOMID_SELF;
-    use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES};
+    use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES, MAX_QUEUES};
     use xenolith_netback_logic::state::{Saved, MAX_VIFS, VERSION};
     use xenolith_netback_logic::switch::{Route, Switch, VifId};
     use xenolith_preserved::Format;
@@ -75,7 +75,8 @@ mod service {
     /// The largest saved state: every vif with every queue, and a full switch table
     /// (`xenolith_netback_logic::state`'s and `switch`'s encodings).
     const MAX_STATE: usize = 12
-        + MAX_VIFS * (14 + 4 * 24)
+        + MAX_VIFS
+            * (14 + MAX_QUEUES as usize * (16 + 2 * (6 + 8 * crate::vif::MAX_ROUND_RESPONSES)))
         + xenolith_netback_logic::switch::FIXED
         + SWITCH_CAPACITY * xenolith_netback_logic::switch::ENTRY;
     /// The preserved region's snapshot format (`xenolith_netback_logic::state`'s payload).
@@ -454,6 +455,12 @@ mod service {
             (saved.vifs.len() - failed.len(), failed)
         }
 
+        fn flush(&mut self) {
+            for vif in self.devices.values_mut().filter_map(|d| d.vif.as_mut()) {
+                vif.flush();
+            }
+        }
+
         fn ports(&self, into: &mut Vec<Port>) {
             into.clear();
             into.push(self.bus.transport().port());
@@ -488,8 +495,9 @@ mod service {
         if xenolith_preserved::capacity(me.preserved_size as usize) < MAX_STATE {
             return println!(
                 "netback: FAIL a {}-byte preserved region is too small; give it `preserved_kib` \
-                 of at least 64",
-                me.preserved_size
+                 of at least {}",
+                me.preserved_size,
+                (2 * (MAX_STATE + xenolith_preserved::HEADER_SIZE)).div_ceil(4096) * 4
             );
         }
         // SAFETY: the core maps this domain's preserved region, `preserved_size` bytes of RAM
@@ -545,7 +553,9 @@ mod service {
                 scanned_at = now_ns();
             }
             let busy = service.forward();
+            // The round's responses are recorded before they are written (`vif`'s invariants).
             service.save();
+            service.flush();
             if busy {
                 continue;
             }

@@ -5,8 +5,11 @@
 //! - A ring page is touched only through [`SharedRing`] (volatile and atomic accesses): the
 //!   frontend writes it concurrently. Each request slot is read once ([`tx::next_packet`] and
 //!   [`rx::place`] take copies) and checked before anything is copied.
-//! - Between rounds every consumed request is answered and the answers are published:
-//!   `req_cons == rsp_prod_pvt == rsp_prod` on every ring (what a restart resumes from).
+//! - A round consumes requests and records their responses without writing them; the caller
+//!   saves the state (which holds them), then [`Vif::flush`] writes and publishes them: a
+//!   response overwrites its request's slot, so a restart must never read a request again
+//!   once its response may be there (`xenolith_netback_logic::state`). After a flush every
+//!   consumed request is answered and published: `req_cons == rsp_prod_pvt == rsp_prod`.
 //! - A grant copy touches the frontend's pages only through the grant references it gave,
 //!   and this domain's own buffers only inside the buffer's length.
 
@@ -26,12 +29,13 @@ use xenolith_abi::xen::netif::{
     XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4,
 };
 use xenolith_netback_logic::frontend::{Features, QueueConfig};
-use xenolith_netback_logic::rx::{self, RxMeta, RxResponse, RxVerdict};
-use xenolith_netback_logic::state::{SavedQueue, SavedVif};
+use xenolith_netback_logic::rx::{self, RxMeta, RxVerdict};
+use xenolith_netback_logic::state::{SavedQueue, SavedRing, SavedVif};
 use xenolith_netback_logic::switch::VifId;
 use xenolith_netback_logic::tx::{self, Verdict};
 use xenolith_runtime::events::{self, Port};
 use xenolith_runtime::grants::{self, SharedPage, SharedRing, PAGE_SIZE};
+use zerocopy::IntoBytes;
 
 /// Entry sizes of the two rings (the larger of request and response, `io/netif.h`).
 const TX_ENTRY: usize = core::mem::size_of::<netif_tx_request>();
@@ -39,6 +43,15 @@ const RX_ENTRY: usize = core::mem::size_of::<netif_rx_response>();
 /// Packets waiting for a vif's receive buffers; past it the oldest is dropped (Linux's
 /// `rx_queue_max` plays this part).
 pub const RX_BACKLOG: usize = 256;
+/// Request slots one ring gives per round (then a packet may finish it): what bounds the
+/// responses a saved round holds ([`MAX_ROUND_RESPONSES`]).
+const ROUND_SLOTS: u32 = 64;
+/// The most responses one ring's round leaves to write: its slots, plus one packet of the
+/// most slots a transmit packet may take (`tx::FATAL_SLOTS` fragments, its first request and
+/// its extra-info slots).
+pub const MAX_ROUND_RESPONSES: usize = ROUND_SLOTS as usize
+    + xenolith_netback_logic::tx::FATAL_SLOTS as usize
+    + xenolith_abi::xen::netif::XEN_NETIF_EXTRA_TYPE_MAX as usize;
 /// Grant-copy segments one hypercall takes.
 const COPY_BATCH: usize = 64;
 
@@ -77,6 +90,11 @@ struct Ring {
     handle: grant_handle_t,
     shared: SharedRing,
     back: BackRing,
+    /// Bytes of a response (4 for transmit, 8 for receive).
+    response_size: usize,
+    /// The round's responses, not written yet: they go in the slots from `back.rsp_prod_pvt`
+    /// on, after the state that records them is saved (`state`'s module doc).
+    pending: Vec<[u8; 8]>,
 }
 
 impl Ring {
@@ -84,7 +102,8 @@ impl Ring {
         domain: u16,
         gref: u32,
         entry: usize,
-        position: Option<u32>,
+        response_size: usize,
+        saved: Option<&SavedRing>,
         slots: &mut MapSlots,
     ) -> Result<Self, Broken> {
         let address = slots.free.pop().ok_or_else(|| Broken("no map slot left".into()))?;
@@ -103,37 +122,66 @@ impl Ring {
         let page = unsafe { SharedPage::at(address) };
         let shared = SharedRing::new(page, entry);
         let size = shared.size();
-        let start = match position {
-            // A new incarnation: where the last one published (within a ring of what it saved).
-            Some(saved) => {
-                let published = shared.rsp_prod();
-                match xenolith_netback_logic::state::resume_position(saved, published, size) {
-                    Some(start) => start,
-                    None => {
-                        let _ = grants::unmap(address, handle);
-                        slots.free.push(address);
-                        return Err(Broken(alloc::format!(
-                            "the ring's response producer {published} moved past the saved {saved}"
-                        )));
-                    }
-                }
-            }
+        let published = shared.rsp_prod();
+        let mut ring = Self {
+            address,
+            handle,
+            shared,
             // A fresh connection: the frontend initialised the ring; responses start at its
             // producer, as `BACK_RING_ATTACH` does.
-            None => shared.rsp_prod(),
+            back: BackRing::attach(size, published),
+            response_size,
+            pending: Vec::new(),
         };
-        Ok(Self { address, handle, shared, back: BackRing::attach(size, start) })
+        if let Some(saved) = saved {
+            // A new incarnation: the last round's responses not yet published are written and
+            // published now; requests are read from the saved consumer on.
+            let Some(unpublished) = saved.unpublished(published) else {
+                ring.unmap(slots);
+                return Err(Broken(alloc::format!(
+                    "the ring's response producer {published} is outside the last round (requests \
+                     consumed up to {})",
+                    saved.consumer
+                )));
+            };
+            ring.back.req_cons = saved.consumer;
+            ring.pending.extend_from_slice(&saved.responses[unpublished.skip..]);
+        }
+        Ok(ring)
+    }
+
+    /// Records the response for the next consumed request (written by [`flush`](Self::flush)).
+    fn respond(&mut self, response: &[u8]) {
+        let mut bytes = [0; 8];
+        bytes[..response.len()].copy_from_slice(response);
+        self.pending.push(bytes);
+    }
+
+    /// What a new incarnation needs of this ring (`state::SavedRing`).
+    fn saved(&self) -> SavedRing {
+        SavedRing { consumer: self.back.req_cons, responses: self.pending.clone() }
+    }
+
+    /// Writes the pending responses into their slots and publishes them; true if the frontend
+    /// asked to be told.
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        for response in core::mem::take(&mut self.pending) {
+            let Some(slot) = self.back.next_response() else { break };
+            match self.response_size {
+                4 => self.shared.write(slot, &[response[0], response[1], response[2], response[3]]),
+                _ => self.shared.write(slot, &response),
+            }
+        }
+        self.back.push_responses(&mut self.shared)
     }
 
     fn unmap(self, slots: &mut MapSlots) {
         if grants::unmap(self.address, self.handle).is_ok() {
             slots.free.push(self.address);
         }
-    }
-
-    /// Publishes the responses made; true if the frontend asked to be told.
-    fn push(&mut self) -> bool {
-        self.back.push_responses(&mut self.shared)
     }
 }
 
@@ -206,8 +254,9 @@ impl Vif {
         saved: Option<&SavedQueue>,
         slots: &mut MapSlots,
     ) -> Result<Queue, Broken> {
-        let tx = Ring::map(domain, config.tx_ring_ref, TX_ENTRY, saved.map(|s| s.tx), slots)?;
-        let rx = match Ring::map(domain, config.rx_ring_ref, RX_ENTRY, saved.map(|s| s.rx), slots) {
+        let tx = Ring::map(domain, config.tx_ring_ref, TX_ENTRY, 4, saved.map(|s| &s.tx), slots)?;
+        let rx_saved = saved.map(|s| &s.rx);
+        let rx = match Ring::map(domain, config.rx_ring_ref, RX_ENTRY, 8, rx_saved, slots) {
             Ok(rx) => rx,
             Err(error) => {
                 tx.unmap(slots);
@@ -282,11 +331,7 @@ impl Vif {
             queues: self
                 .queues
                 .iter()
-                .map(|q| SavedQueue {
-                    config: q.config,
-                    tx: q.tx.back.req_cons,
-                    rx: q.rx.back.req_cons,
-                })
+                .map(|q| SavedQueue { config: q.config, tx: q.tx.saved(), rx: q.rx.saved() })
                 .collect(),
         }
     }
@@ -300,8 +345,8 @@ impl Vif {
             let ring = &mut queue.tx;
             let mut consumed = 0u32;
             loop {
-                // At most half a ring a round (see `receive`).
-                if consumed >= ring.back.size() / 2 {
+                // At most a round's slots (see `receive`).
+                if consumed >= ROUND_SLOTS {
                     busy = true;
                     break;
                 }
@@ -343,11 +388,21 @@ impl Vif {
                 }
                 busy = true;
             }
-            if ring.push() {
-                let _ = queue.tx_port.send();
-            }
         }
         Ok(busy)
+    }
+
+    /// Writes and publishes every ring's pending responses (after the state that records them
+    /// was saved), notifying the frontend where it asked.
+    pub fn flush(&mut self) {
+        for queue in &mut self.queues {
+            if queue.tx.flush() {
+                let _ = queue.tx_port.send();
+            }
+            if queue.rx.flush() {
+                let _ = queue.rx_port.send();
+            }
+        }
     }
 
     /// Queues `frame` for this vif; the oldest waiting frame goes if the backlog is full.
@@ -374,9 +429,9 @@ impl Vif {
         let mut placed = 0;
         let mut consumed = 0u32;
         while let Some(frame) = self.backlog.front_mut() {
-            // At most half a ring a round: a restart's saved position stays within a ring of
-            // what was published (`state::resume_position`).
-            if consumed >= ring.back.size() / 2 {
+            // At most a round's slots: their responses wait in the preserved state until the
+            // round is saved.
+            if consumed >= ROUND_SLOTS {
                 break;
             }
             if frame.csum_blank && !self.features.csum_offload {
@@ -427,18 +482,11 @@ impl Vif {
             ring.back.req_cons = ring.back.req_cons.wrapping_add(placement.slots);
             consumed += placement.slots;
             for response in &placement.responses {
-                let Some(slot) = ring.back.next_response() else { break };
-                match response {
-                    RxResponse::Data(data) => ring.shared.write(slot, data),
-                    RxResponse::Extra(extra) => ring.shared.write(slot, extra),
-                }
+                ring.respond(&response.bytes());
             }
             self.backlog.pop_front();
             self.received += 1;
             placed += 1;
-        }
-        if placed > 0 && ring.push() {
-            let _ = queue.rx_port.send();
         }
         Ok(placed > 0)
     }
@@ -450,8 +498,7 @@ fn respond_tx(ring: &mut Ring, ids: &[u16], status: i16, extras: u32) {
     let nulls = core::iter::repeat_n(NETIF_RSP_NULL, extras as usize);
     let answers = ids.iter().map(|&id| (id, status)).chain(nulls.map(|s| (0, s)));
     for (id, status) in answers {
-        let Some(slot) = ring.back.next_response() else { break };
-        ring.shared.write(slot, &netif_tx_response { id, status });
+        ring.respond(netif_tx_response { id, status }.as_bytes());
     }
 }
 

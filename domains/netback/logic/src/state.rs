@@ -3,14 +3,24 @@
 //! features, per queue the ring references and the frontend's ports it connected, and the
 //! positions it had reached on each ring; then the switch's learned table (opaque here).
 //!
-//! Positions are what the last save saw; the rings' own published response producers may be
-//! ahead (a kill between publishing and saving). The new incarnation takes the page's
-//! `rsp_prod` when it lies within one ring of the saved position, and disconnects the vif
-//! otherwise (the frontend broke the ring meanwhile): [`resume_position`].
+//! # Positions and the responses of a round
+//! A response overwrites the request in its slot (`io/ring.h`: one array for both), so a
+//! request whose response was written cannot be read again. Each round therefore consumes
+//! requests and computes their responses without writing them, saves, and only then writes
+//! and publishes them. A ring's saved record ([`SavedRing`]) is its request consumer after the
+//! round and the responses of the round, not yet published: they fill the slots just before
+//! the consumer. A new incarnation ([`SavedRing::unpublished`]) looks at the page's response
+//! producer: at the consumer, everything was published; inside the round's slots, it writes
+//! the responses from there on and publishes them (never the ones before: the frontend may
+//! have reused those slots); anywhere else the frontend broke the ring and the vif is
+//! disconnected. A kill before the save leaves the previous round's record: the requests of
+//! the lost round are still intact in their slots and are read again (their packets may go
+//! twice; TCP copes).
 //!
 //! Encoding (little-endian): version `u32` ([`VERSION`]), vif count `u32`, each vif (domain
-//! `u16`, devid `u32`, MAC 6 bytes, feature bits `u8`, queue count `u8`, then per queue six
-//! `u32`: tx ring ref, rx ring ref, tx port, rx port, tx position, rx position), then the
+//! `u16`, devid `u32`, MAC 6 bytes, feature bits `u8`, queue count `u8`, then per queue four
+//! `u32`: tx ring ref, rx ring ref, tx port, rx port; then its transmit ring and its receive
+//! ring, each a consumer `u32`, a response count `u16` and that many 8-byte responses), then the
 //! switch's bytes with their length (`u32`) first.
 //!
 //! # Invariants
@@ -22,19 +32,52 @@ use alloc::vec::Vec;
 use crate::frontend::{Features, QueueConfig, MAX_QUEUES};
 
 /// The format this build writes and reads.
-pub const VERSION: u32 = 1;
-/// Vifs one netback serves at most (each takes two ring pages per queue of its mappings).
-pub const MAX_VIFS: usize = 64;
+pub const VERSION: u32 = 2;
+/// Responses one ring's round may leave unpublished (a ring's slots).
+pub const MAX_PENDING: usize = 256;
+/// Vifs one netback serves at most (each takes two ring pages per queue of its mappings, and
+/// its rounds' responses room in the preserved region).
+pub const MAX_VIFS: usize = 16;
+
+/// How far netback got on one ring (module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedRing {
+    /// The request consumer after the round.
+    pub consumer: u32,
+    /// The round's responses, for the slots just before `consumer`, each as its slot's first
+    /// bytes (a transmit response uses 4 of the 8).
+    pub responses: Vec<[u8; 8]>,
+}
+
+/// Which of a saved ring's responses a new incarnation must still write and publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unpublished {
+    /// Where the first one goes (the page's response producer).
+    pub from: u32,
+    /// Index of the first one in [`SavedRing::responses`].
+    pub skip: usize,
+}
+
+impl SavedRing {
+    /// Given the page's response producer `published`: the responses still to write from
+    /// there on (none when `published` is the consumer), or `None` if `published` lies outside
+    /// the round's slots (module doc).
+    pub fn unpublished(&self, published: u32) -> Option<Unpublished> {
+        let first = self.consumer.wrapping_sub(self.responses.len() as u32);
+        let skip = published.wrapping_sub(first) as usize;
+        (skip <= self.responses.len()).then_some(Unpublished { from: published, skip })
+    }
+}
 
 /// A queue as connected: its frontend's rings and ports and how far netback got on each ring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedQueue {
     /// The frontend's rings and ports.
     pub config: QueueConfig,
-    /// The transmit ring's consumer (equal to its response producer between rounds).
-    pub tx: u32,
-    /// The receive ring's consumer (equal to its response producer between rounds).
-    pub rx: u32,
+    /// The transmit ring.
+    pub tx: SavedRing,
+    /// The receive ring.
+    pub rx: SavedRing,
 }
 
 /// A connected vif.
@@ -97,9 +140,13 @@ impl Saved {
             out.push(vif.queues.len() as u8);
             for queue in &vif.queues {
                 let c = queue.config;
-                for word in [c.tx_ring_ref, c.rx_ring_ref, c.tx_port, c.rx_port, queue.tx, queue.rx]
-                {
+                for word in [c.tx_ring_ref, c.rx_ring_ref, c.tx_port, c.rx_port] {
                     out.extend_from_slice(&word.to_le_bytes());
+                }
+                for ring in [&queue.tx, &queue.rx] {
+                    out.extend_from_slice(&ring.consumer.to_le_bytes());
+                    out.extend_from_slice(&(ring.responses.len() as u16).to_le_bytes());
+                    ring.responses.iter().for_each(|response| out.extend_from_slice(response));
                 }
             }
         }
@@ -138,12 +185,14 @@ impl Saved {
             };
             let mut saved = Vec::with_capacity(queues.into());
             for _ in 0..queues {
-                let mut word = [0; 6];
+                let mut word = [0; 4];
                 for value in &mut word {
                     *value = reader.u32()?;
                 }
-                let [tx_ring_ref, rx_ring_ref, tx_port, rx_port, tx, rx] = word;
+                let [tx_ring_ref, rx_ring_ref, tx_port, rx_port] = word;
                 let config = QueueConfig { tx_ring_ref, rx_ring_ref, tx_port, rx_port };
+                let tx = reader.ring()?;
+                let rx = reader.ring()?;
                 saved.push(SavedQueue { config, tx, rx });
             }
             vifs.push(SavedVif { domain, devid, mac, features, queues: saved });
@@ -173,14 +222,19 @@ impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.take()?))
     }
-}
 
-/// Where a restarted netback resumes a ring whose position was saved as `saved` and whose page
-/// shows `published` as its response producer: `published` if it lies within `ring_size` of
-/// `saved` (the last incarnation may have published a round it did not save), `None` if not
-/// (the frontend wrote the backend's index: disconnect the vif).
-pub fn resume_position(saved: u32, published: u32, ring_size: u32) -> Option<u32> {
-    (published.wrapping_sub(saved) <= ring_size).then_some(published)
+    fn ring(&mut self) -> Result<SavedRing, DecodeError> {
+        let consumer = self.u32()?;
+        let count = usize::from(u16::from_le_bytes(self.take()?));
+        if count > MAX_PENDING {
+            return Err(DecodeError::Count);
+        }
+        let mut responses = Vec::with_capacity(count);
+        for _ in 0..count {
+            responses.push(self.take()?);
+        }
+        Ok(SavedRing { consumer, responses })
+    }
 }
 
 #[cfg(test)]
@@ -196,8 +250,11 @@ mod tests {
                 tx_port: base + 2,
                 rx_port: base + 3,
             },
-            tx: base.wrapping_mul(1000),
-            rx: u32::MAX - base,
+            tx: SavedRing {
+                consumer: base.wrapping_mul(1000),
+                responses: vec![[base as u8; 8]; 3],
+            },
+            rx: SavedRing { consumer: u32::MAX - base, responses: Vec::new() },
         };
         Saved {
             vifs: vec![
@@ -253,6 +310,10 @@ mod tests {
         assert_eq!(Saved::decode(&many), Err(DecodeError::Count));
         // The first vif's queue count: version, count, domain, devid, mac, bits.
         let at = 4 + 4 + 2 + 4 + 6 + 1;
+        // Its first ring's response count: the queue count, four words, the consumer.
+        let mut pending = bytes.clone();
+        pending[at + 1 + 16 + 4..at + 1 + 16 + 6].copy_from_slice(&257u16.to_le_bytes());
+        assert_eq!(Saved::decode(&pending), Err(DecodeError::Count));
         let mut none = bytes.clone();
         none[at] = 0;
         assert_eq!(Saved::decode(&none), Err(DecodeError::Count));
@@ -278,11 +339,23 @@ mod tests {
     }
 
     #[test]
-    fn a_published_position_within_one_ring_is_taken() {
-        assert_eq!(resume_position(100, 100, 256), Some(100));
-        assert_eq!(resume_position(100, 356, 256), Some(356));
-        assert_eq!(resume_position(u32::MAX - 3, 10, 256), Some(10));
-        assert_eq!(resume_position(100, 357, 256), None);
-        assert_eq!(resume_position(100, 99, 256), None);
+    fn only_the_unpublished_responses_of_the_round_are_written_again() {
+        let ring = SavedRing { consumer: 110, responses: vec![[0; 8]; 10] };
+        // Nothing of the round published: all ten, from its first slot.
+        assert_eq!(ring.unpublished(100), Some(Unpublished { from: 100, skip: 0 }));
+        // All of it published: none.
+        assert_eq!(ring.unpublished(110), Some(Unpublished { from: 110, skip: 10 }));
+        // Part of it: from there on only (the slots before may hold new requests).
+        assert_eq!(ring.unpublished(104), Some(Unpublished { from: 104, skip: 4 }));
+        // Outside the round: the frontend wrote the backend's index.
+        assert_eq!(ring.unpublished(99), None);
+        assert_eq!(ring.unpublished(111), None);
+        // Across the index wrap.
+        let wrapped = SavedRing { consumer: 3, responses: vec![[0; 8]; 5] };
+        assert_eq!(
+            wrapped.unpublished(u32::MAX - 1),
+            Some(Unpublished { from: u32::MAX - 1, skip: 0 })
+        );
+        assert_eq!(wrapped.unpublished(1), Some(Unpublished { from: 1, skip: 3 }));
     }
 }

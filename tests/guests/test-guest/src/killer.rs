@@ -1,5 +1,7 @@
 //! `crash-killer` (holds `control`; `victim=<domain id> kills=K delay_ms=D min_ms=A max_ms=B
-//! seed=S`): waits `D` ms, then `K` times crashes the victim (`SCHEDOP_remote_shutdown` with
+//! seed=S start=<xenstore path>`): waits `D` ms (and, with `start`, until that node exists,
+//! polled every 10 ms for up to 10 minutes: something it must act during), then `K` times
+//! crashes the victim (`SCHEDOP_remote_shutdown` with
 //! `SHUTDOWN_crash`, as a fault in it would), each kill once the core has restarted the victim
 //! after the last one and a random `A`..`B` ms more have passed. Prints `NAME: kill N at T ns`
 //! for each and `NAME: PASS kills=K` once the victim runs again after the last; a kill the core
@@ -10,6 +12,8 @@ use xenolith_runtime::{hypercall, println, StartInfo};
 
 use crate::xenstore::{arg, now, sleep, Random};
 
+/// How long `start=`'s node may take to appear.
+const START_NS: u64 = 600_000_000_000;
 /// How long a restart may take.
 const RESTART_NS: u64 = 10_000_000_000;
 
@@ -37,6 +41,17 @@ pub fn killer(name: &str, info: &StartInfo) {
     let (min, max) = (u64::from(arg(info, "min_ms", 100)), u64::from(arg(info, "max_ms", 1000)));
     let mut random = Random(u64::from(arg(info, "seed", 0x5EED)) | 1 << 40);
     sleep(u64::from(arg(info, "delay_ms", 0)) * 1_000_000);
+    if let Some(path) = info.bootarg("start") {
+        let Some((mut bus, _)) = crate::xenstore::connect(name) else { return };
+        let deadline = now() + START_NS;
+        while bus.read(path).is_err() {
+            if now() > deadline {
+                return println!("{name}: FAIL {path} did not appear");
+            }
+            sleep(10_000_000);
+        }
+        println!("{name}: {path} is there; killing");
+    }
     let first = match restarted(victim, 0) {
         Ok(count) => count,
         Err(why) => return println!("{name}: FAIL {why}"),
