@@ -255,3 +255,22 @@ pub fn expect_power_off(running: &mut Running) {
         Err(error) => panic!("{error}"),
     }
 }
+
+/// Moves the console domain's input focus (Ctrl-] three times) until it is on `name`.
+pub fn focus(running: &mut Running, name: &str) {
+    for _ in 0..16 {
+        running.type_input(b"\x1d\x1d\x1d").expect("typing on the UART");
+        let line = running
+            .wait_for("[console] input to ", TIMEOUT)
+            .unwrap_or_else(|error| panic!("{error}"));
+        if line.trim_end().ends_with(&format!("input to {name}")) {
+            return;
+        }
+    }
+    panic!("the input focus never reached {name}");
+}
+
+/// Types `command` at the focused console.
+pub fn type_line(running: &mut Running, command: &str) {
+    running.type_input(format!("{command}\r").as_bytes()).expect("typing on the UART");
+}

@@ -1,7 +1,7 @@
 //! netback in QEMU (issue 17): Xen's network backend as a restartable service domain between
 //! frontends, Rust netfronts and Debian's Linux `xen-netfront`.
 
-use xenolith_tests::{expect_unordered, expect_unordered_numbered, Boot};
+use xenolith_tests::{expect_unordered, expect_unordered_numbered, focus, type_line, Boot};
 
 /// Two Rust netfronts through netback's switch: every one of `netb`'s 200 frames comes back
 /// from `neta` intact, and neither vif ever leaves `Connected`.
@@ -172,4 +172,27 @@ fn linux_transfer_survives_ten_netback_kills() {
         "the last kill (line {last_kill}) did not land while the data flowed (lines {sending} to \
          {received})"
     );
+}
+
+/// `xl network-attach` at the control domain's console gives a running guest a vif that
+/// netback connects (the guest then exchanges frames through it), and `xl network-detach`
+/// takes one away: netback drops it once the toolstack removed its directories.
+#[test]
+fn xl_network_attach_and_detach_a_running_guests_vif() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/net-attach.toml").start();
+    running.forbid("FAIL");
+    running.forbid("disconnected");
+    expect_unordered(&mut running, &["control: xl ready", "netc: waiting for device/vif/0"]);
+    focus(&mut running, "control");
+    type_line(&mut running, "xl network-attach netc backend=netback mac=00:16:3e:00:00:0c");
+    expect_unordered(
+        &mut running,
+        &[
+            "netback: vif4.0 connected: 1 queue(s)",
+            "netc: net up 00:16:3e:00:00:0c",
+            "netc: PASS net-send 100 frames",
+        ],
+    );
+    type_line(&mut running, "xl network-detach neta 0");
+    expect_unordered(&mut running, &["netback: vif3.0 removed"]);
 }

@@ -7,28 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use xenolith_images::xl_client::{self, Answer, XlClientError};
-use xenolith_tests::{expect_unordered, Boot, Running, TIMEOUT};
+use xenolith_tests::{expect_unordered, focus, type_line, Boot, Running, TIMEOUT};
 
 /// Waits for `marker`, panicking with the serial tail on timeout.
 fn wait(running: &mut Running, marker: &str) -> String {
     running.wait_for(marker, TIMEOUT).unwrap_or_else(|error| panic!("{error}"))
-}
-
-/// Moves the console domain's input focus (Ctrl-] three times) until it is on `name`.
-fn focus(running: &mut Running, name: &str) {
-    for _ in 0..16 {
-        running.type_input(b"\x1d\x1d\x1d").expect("typing on the UART");
-        let line = wait(running, "[console] input to ");
-        if line.trim_end().ends_with(&format!("input to {name}")) {
-            return;
-        }
-    }
-    panic!("the input focus never reached {name}");
-}
-
-/// Types `command` at the focused console.
-fn type_line(running: &mut Running, command: &str) {
-    running.type_input(format!("{command}\r").as_bytes()).expect("typing on the UART");
 }
 
 #[test]

@@ -46,15 +46,19 @@ const RETRANSMIT_NS: u64 = 1_000_000_000;
 const ATTEMPTS: u32 = 60;
 
 /// How long a boot domain waits for its vif's records: the control domain writes those of
-/// boot domains once it is up, which may be after this domain started.
-const RECORDS_NS: u64 = 20_000_000_000;
+/// boot domains once it is up, which may be after this domain started, and `xl
+/// network-attach` whenever it is typed.
+const RECORDS_NS: u64 = 60_000_000_000;
 
 fn connect_vif(name: &str) -> Option<(Xenbus, Netfront)> {
     let (mut bus, _) = connect(name)?;
     let deadline = now() + RECORDS_NS;
+    if bus.read("device/vif/0/backend").is_err() {
+        println!("{name}: waiting for device/vif/0");
+    }
     while bus.read("device/vif/0/backend").is_err() {
         if now() > deadline {
-            println!("{name}: FAIL no device/vif/0 records within 20 s");
+            println!("{name}: FAIL no device/vif/0 records within 60 s");
             return None;
         }
         sleep(10_000_000);
