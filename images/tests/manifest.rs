@@ -683,11 +683,15 @@ fn the_linux_manifest_validates() {
     let manifest = Manifest::load(Path::new("linux.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(manifest.system.name, "linux");
     let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
-    assert_eq!(names, ["xenstore", "console", "linux1", "linux2", "hello", "control", "linux3"]);
-    assert_eq!(manifest.domains[5].on_shutdown, RestartPolicy::Always.actions());
-    assert!(!manifest.domains[6].boot);
+    assert_eq!(
+        names,
+        ["xenstore", "console", "netback", "linux1", "linux2", "hello", "control", "linux3"]
+    );
+    assert_eq!(manifest.domains[6].on_shutdown, RestartPolicy::Always.actions());
+    assert!(!manifest.domains[7].boot);
     assert_eq!(manifest.domains[1].source.module_name(), "console");
-    for linux in &manifest.domains[2..4] {
+    assert_eq!(manifest.domains[2].source.module_name(), "netback");
+    for (index, linux) in manifest.domains[3..5].iter().enumerate() {
         assert_eq!(linux.source.module_name(), "debian:linux-image-arm64");
         let ramdisk = linux.ramdisk.as_ref().expect("the initramfs");
         assert_eq!(ramdisk.module_name(), "debian:busybox-initramfs");
@@ -695,9 +699,13 @@ fn the_linux_manifest_validates() {
         assert!(linux.cmdline.starts_with("console=hvc0 earlycon=xenboot "), "{}", linux.cmdline);
         let expected = format!("xenolith.cpus={}", linux.vcpus);
         assert!(linux.cmdline.split(' ').any(|word| word == expected), "{}", linux.cmdline);
+        let address = format!("xenolith.ip=10.0.0.{}/24", index + 1);
+        assert!(linux.cmdline.split(' ').any(|word| word == address), "{}", linux.cmdline);
+        assert_eq!(linux.vifs.len(), 1, "{}", linux.name);
+        assert!(linux.vifs[0].contains("backend=netback"), "{:?}", linux.vifs);
     }
-    assert_eq!(manifest.domains[3].vcpus, 2);
-    assert_eq!(manifest.domains[4].source.module_name(), "test-guest");
+    assert_eq!(manifest.domains[4].vcpus, 2);
+    assert_eq!(manifest.domains[5].source.module_name(), "test-guest");
 }
 
 #[test]
