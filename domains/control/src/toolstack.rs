@@ -39,6 +39,7 @@ use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::private::{
     XenolithDomainInfo, XENOLITH_CAP_CONSOLE, XENOLITH_CONSOLE_FOCUS_PATH,
 };
+use xenolith_abi::xen::xenbus::XenbusState;
 use xenolith_runtime::xenbus::{Access, Permission, Xenbus, XsError};
 use xenolith_runtime::{hypercall, println};
 use xenolith_xl::death::AfterShutdown;
@@ -56,9 +57,6 @@ use xenolith_xl::{
     Scheduler, ShutdownKind, ToolError, Toolstack, VcpuInfo, VersionInfo, Vif,
 };
 
-/// `XenbusStateClosing` and `XenbusStateClosed` (`xen/include/public/io/xenbus.h`).
-const CLOSING: u32 = 5;
-const CLOSED: u32 = 6;
 /// How long `network-detach` waits for the backend to close the device (libxl waits
 /// `LIBXL_DESTROY_TIMEOUT`, 10 s).
 const DETACH_TIMEOUT_NS: u64 = 10_000_000_000;
@@ -923,15 +921,15 @@ impl Toolstack for Control {
         // after its timeout.
         let _ = self.store.transaction(|tx| {
             tx.write(&format!("{back}/online"), b"0")?;
-            tx.write(&format!("{back}/state"), format!("{CLOSING}").as_bytes())
+            tx.write(
+                &format!("{back}/state"),
+                format!("{}", XenbusState::Closing.number()).as_bytes(),
+            )
         });
         let deadline = xenolith_runtime::now_ns() + DETACH_TIMEOUT_NS;
         while xenolith_runtime::now_ns() < deadline {
-            if self
-                .store
-                .read(&format!("{back}/state"))
-                .is_ok_and(|s| s == format!("{CLOSED}").as_bytes())
-            {
+            let state = self.store.read(&format!("{back}/state"));
+            if state.is_ok_and(|s| XenbusState::parse(&s) == Some(XenbusState::Closed)) {
                 break;
             }
             let _ = self.store.wait_watches(Some(xenolith_runtime::now_ns() + 50_000_000));

@@ -52,7 +52,8 @@ mod service {
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
     use xenolith_abi::xen::hypercall::DOMID_SELF;
-    use xenolith_netback_logic::frontend::{state, FrontendConfig, BACKEND_FEATURES, MAX_QUEUES};
+    use xenolith_abi::xen::xenbus::XenbusState;
+    use xenolith_netback_logic::frontend::{FrontendConfig, BACKEND_FEATURES, MAX_QUEUES};
     use xenolith_netback_logic::state::{Saved, MAX_VIFS, VERSION};
     use xenolith_netback_logic::switch::{Route, Switch, VifId};
     use xenolith_preserved::Format;
@@ -91,7 +92,7 @@ mod service {
         /// Its MAC (the backend's `mac` node; libxl always writes one).
         mac: [u8; 6],
         /// The state netback last wrote.
-        state: u32,
+        state: XenbusState,
         /// The connection, when `Connected`.
         vif: Option<Vif>,
     }
@@ -131,11 +132,11 @@ mod service {
             self.bus.read_string(path).ok()
         }
 
-        fn write_state(&mut self, id: VifId, new: u32) {
+        fn write_state(&mut self, id: VifId, new: XenbusState) {
             let Some(device) = self.devices.get_mut(&id) else { return };
             device.state = new;
             let path = format!("{}/state", device.backend);
-            if let Err(error) = self.bus.write(&path, format!("{new}").as_bytes()) {
+            if let Err(error) = self.bus.write(&path, format!("{}", new.number()).as_bytes()) {
                 log::warn!("netback: {path}: {error:?}");
             }
         }
@@ -189,7 +190,10 @@ mod service {
                 for (key, value) in BACKEND_FEATURES {
                     tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
                 }
-                tx.write(&format!("{backend}/state"), format!("{}", state::INIT_WAIT).as_bytes())
+                tx.write(
+                    &format!("{backend}/state"),
+                    format!("{}", XenbusState::InitWait.number()).as_bytes(),
+                )
             });
             if let Err(error) = written {
                 log::warn!("netback: {backend}: features not written: {error:?}");
@@ -202,8 +206,10 @@ mod service {
                 id.devid,
                 mac_text(mac)
             );
-            self.devices
-                .insert(id, Device { backend, frontend, mac, state: state::INIT_WAIT, vif: None });
+            self.devices.insert(
+                id,
+                Device { backend, frontend, mac, state: XenbusState::InitWait, vif: None },
+            );
         }
 
         /// Watches the frontend's `state`.
@@ -221,19 +227,25 @@ mod service {
             let Some(device) = self.devices.get(&id) else { return };
             let path = format!("{}/state", device.frontend);
             let (back, connected) = (device.state, device.vif.is_some());
-            let front =
-                self.read(&path).and_then(|s| s.parse::<u32>().ok()).unwrap_or(state::UNKNOWN);
+            let front = self
+                .read(&path)
+                .and_then(|s| XenbusState::parse(s.as_bytes()))
+                .unwrap_or(XenbusState::Unknown);
             match front {
-                state::CONNECTED if !connected && back == state::INIT_WAIT => self.connect(id),
-                state::CLOSING | state::CLOSED | state::UNKNOWN
-                    if connected || back != state::CLOSED =>
+                XenbusState::Connected if !connected && back == XenbusState::InitWait => {
+                    self.connect(id)
+                }
+                XenbusState::Closing | XenbusState::Closed | XenbusState::Unknown
+                    if connected || back != XenbusState::Closed =>
                 {
                     self.disconnect(id);
-                    if back != state::CLOSED {
-                        self.write_state(id, state::CLOSED);
+                    if back != XenbusState::Closed {
+                        self.write_state(id, XenbusState::Closed);
                     }
                 }
-                state::INITIALISING | state::INIT_WAIT if back == state::CLOSED => {
+                XenbusState::Initialising | XenbusState::InitWait
+                    if back == XenbusState::Closed =>
+                {
                     self.probe_again(id);
                 }
                 _ => {}
@@ -248,11 +260,14 @@ mod service {
                 for (key, value) in BACKEND_FEATURES {
                     tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
                 }
-                tx.write(&format!("{backend}/state"), format!("{}", state::INIT_WAIT).as_bytes())
+                tx.write(
+                    &format!("{backend}/state"),
+                    format!("{}", XenbusState::InitWait.number()).as_bytes(),
+                )
             });
             if written.is_ok() {
                 if let Some(device) = self.devices.get_mut(&id) {
-                    device.state = state::INIT_WAIT;
+                    device.state = XenbusState::InitWait;
                 }
             }
         }
@@ -293,7 +308,7 @@ mod service {
                     if let Some(device) = self.devices.get_mut(&id) {
                         device.vif = Some(vif);
                     }
-                    self.write_state(id, state::CONNECTED);
+                    self.write_state(id, XenbusState::Connected);
                 }
                 Err(Broken(why)) => self.fail(id, &why),
             }
@@ -308,7 +323,7 @@ mod service {
                 let path = format!("error/{}/error", device.backend);
                 let _ = self.bus.write(&path, why.as_bytes());
             }
-            self.write_state(id, state::CLOSING);
+            self.write_state(id, XenbusState::Closing);
         }
 
         fn disconnect(&mut self, id: VifId) {
@@ -443,10 +458,10 @@ mod service {
                     &mut self.slots,
                 );
                 let (vif, state) = match connected {
-                    Ok(connected) => (Some(connected), state::CONNECTED),
+                    Ok(connected) => (Some(connected), XenbusState::Connected),
                     Err(Broken(why)) => {
                         failed.push((id, why));
-                        (None, state::CONNECTED)
+                        (None, XenbusState::Connected)
                     }
                 };
                 let mac = vif.as_ref().map_or([0; 6], |v| v.mac);

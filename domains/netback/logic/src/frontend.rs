@@ -22,24 +22,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// `enum xenbus_state` (`xen/include/public/io/xenbus.h`).
-pub mod state {
-    /// `XenbusStateUnknown`.
-    pub const UNKNOWN: u32 = 0;
-    /// `XenbusStateInitialising`.
-    pub const INITIALISING: u32 = 1;
-    /// `XenbusStateInitWait`: the backend's features are written; the frontend may connect.
-    pub const INIT_WAIT: u32 = 2;
-    /// `XenbusStateInitialised`.
-    pub const INITIALISED: u32 = 3;
-    /// `XenbusStateConnected`.
-    pub const CONNECTED: u32 = 4;
-    /// `XenbusStateClosing`.
-    pub const CLOSING: u32 = 5;
-    /// `XenbusStateClosed`.
-    pub const CLOSED: u32 = 6;
-}
-
 /// Queues a vif may have (this backend's `multi-queue-max-queues`; Linux's netback offers
 /// the backend domain's CPU count).
 pub const MAX_QUEUES: u32 = 4;

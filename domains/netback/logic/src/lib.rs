@@ -35,6 +35,7 @@ use xenolith_abi::ring::RING_IDX;
 
 pub mod csum;
 pub mod frontend;
+mod reader;
 pub mod rx;
 pub mod state;
 pub mod switch;

@@ -30,6 +30,7 @@
 use alloc::vec::Vec;
 
 use crate::frontend::{Features, QueueConfig, MAX_QUEUES};
+use crate::reader::Reader;
 
 /// The format this build writes and reads.
 pub const VERSION: u32 = 2;
@@ -167,11 +168,11 @@ impl Saved {
         }
         let mut vifs = Vec::with_capacity(count);
         for _ in 0..count {
-            let domain = u16::from_le_bytes(reader.take()?);
+            let domain = u16::from_le_bytes(reader.bytes()?);
             let devid = reader.u32()?;
-            let mac = reader.take()?;
-            let [bits] = reader.take()?;
-            let [queues] = reader.take()?;
+            let mac = reader.bytes()?;
+            let [bits] = reader.bytes()?;
+            let [queues] = reader.bytes()?;
             if queues == 0
                 || u32::from(queues) > MAX_QUEUES
                 || bits & !(SG | GSO_TCPV4 | CSUM_OFFLOAD) != 0
@@ -210,28 +211,25 @@ impl Saved {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
+/// The state's fields, each [`DecodeError::Truncated`] if the bytes end first.
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        self.take().ok_or(DecodeError::Truncated)
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take()?))
+        Ok(u32::from_le_bytes(self.bytes()?))
     }
 
     fn ring(&mut self) -> Result<SavedRing, DecodeError> {
         let consumer = self.u32()?;
-        let count = usize::from(u16::from_le_bytes(self.take()?));
+        let count = usize::from(u16::from_le_bytes(self.bytes()?));
         if count > MAX_PENDING {
             return Err(DecodeError::Count);
         }
         let mut responses = Vec::with_capacity(count);
         for _ in 0..count {
-            responses.push(self.take()?);
+            responses.push(self.bytes()?);
         }
         Ok(SavedRing { consumer, responses })
     }

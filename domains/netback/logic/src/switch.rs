@@ -190,14 +190,14 @@ impl Switch {
 
     /// The table `bytes` encode, all of them; checked as the module's invariants say.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader(bytes);
-        let version = reader.take::<1>()?[0];
+        let mut reader = crate::reader::Reader(bytes);
+        let version = reader.take::<1>().ok_or(DecodeError::Truncated)?[0];
         if version != FORMAT_VERSION {
             return Err(DecodeError::Version(version));
         }
-        let capacity = u32::from_le_bytes(reader.take()?) as usize;
-        let count = u32::from_le_bytes(reader.take()?) as usize;
-        let clock = u64::from_le_bytes(reader.take()?);
+        let capacity = u32::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?) as usize;
+        let count = u32::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?) as usize;
+        let clock = u64::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?);
         if count > capacity {
             return Err(DecodeError::Invalid("more entries than the capacity"));
         }
@@ -207,10 +207,10 @@ impl Switch {
         let mut switch = Self { capacity, by_mac: BTreeMap::new(), by_age: BTreeMap::new(), clock };
         let mut previous: Option<[u8; 6]> = None;
         for _ in 0..count {
-            let mac = reader.take::<6>()?;
-            let domain = u16::from_le_bytes(reader.take()?);
-            let devid = u32::from_le_bytes(reader.take()?);
-            let stamp = u64::from_le_bytes(reader.take()?);
+            let mac = reader.take::<6>().ok_or(DecodeError::Truncated)?;
+            let domain = u16::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?);
+            let devid = u32::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?);
+            let stamp = u64::from_le_bytes(reader.take().ok_or(DecodeError::Truncated)?);
             if is_group(mac) || mac == [0; 6] {
                 return Err(DecodeError::Invalid("a group or all-zero address learned"));
             }
@@ -227,16 +227,6 @@ impl Switch {
             return Err(DecodeError::Invalid("bytes after the table"));
         }
         Ok(switch)
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(DecodeError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
     }
 }
 
