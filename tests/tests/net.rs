@@ -1,7 +1,7 @@
 //! netback in QEMU (issue 17): Xen's network backend as a restartable service domain between
 //! frontends, Rust netfronts and Debian's Linux `xen-netfront`.
 
-use xenolith_tests::{expect_unordered, expect_unordered_numbered, focus, type_line, Boot};
+use xenolith_tests::{expect_unordered, expect_unordered_numbered, focus, seed, type_line, Boot};
 
 /// Two Rust netfronts through netback's switch: every one of `netb`'s 200 frames comes back
 /// from `neta` intact, and neither vif ever leaves `Connected`.
@@ -30,7 +30,12 @@ fn rust_netfronts_exchange_frames_through_the_switch() {
 /// last kill lands while frames are still flowing.
 #[test]
 fn netback_killed_ten_times_loses_no_vif() {
-    let mut running = Boot::new(2, "").manifest("tests/manifests/net-rust-kill.toml").start();
+    // The kill moments come from the test's seed (printed; XENOLITH_SEED replays them).
+    let seed = format!("seed={}", seed());
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/net-rust-kill.toml")
+        .domain_args("killer", &seed)
+        .start();
     running.forbid("FAIL");
     running.forbid(": net state ");
     running.forbid("disconnected");
@@ -128,7 +133,12 @@ fn figures(line: &str) -> (u64, String) {
 /// linux2 has two vCPUs and connects two queues.
 /// Every marker's serial line number and line: the five of the transfer, then `extra`'s.
 fn linux_transfer(manifest: &'static str, extra: &[&str]) -> Vec<(u64, String)> {
-    let mut running = Boot::new(2, "").manifest(manifest).start();
+    let mut boot = Boot::new(2, "").manifest(manifest);
+    if !extra.is_empty() {
+        // The kill moments come from the test's seed (printed; XENOLITH_SEED replays them).
+        boot = boot.domain_args("killer", &format!("seed={}", seed()));
+    }
+    let mut running = boot.start();
     for forbidden in [
         "FAIL",
         "XENOLITH-CHECK-FAILED",
