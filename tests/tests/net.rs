@@ -1,6 +1,8 @@
 //! netback in QEMU (issue 17): Xen's network backend as a restartable service domain between
 //! frontends, Rust netfronts and Debian's Linux `xen-netfront`.
 
+use std::time::Duration;
+
 use xenolith_tests::{expect_unordered, expect_unordered_numbered, focus, seed, type_line, Boot};
 
 /// Two Rust netfronts through netback's switch: every one of `netb`'s 200 frames comes back
@@ -158,7 +160,11 @@ fn linux_transfer(manifest: &'static str, extra: &[&str]) -> Vec<(u64, String)> 
         "netback: vif4.0 connected: 2 queue(s), sg true, gso true, csum offload true",
     ];
     markers.extend_from_slice(extra);
-    let seen = expect_unordered_numbered(&mut running, &markers);
+    // TCP's retransmission timer backs off while frames are lost (netback restarting): give
+    // the transfer up to five minutes.
+    let seen = running
+        .wait_for_all_numbered(&markers, Duration::from_secs(300))
+        .unwrap_or_else(|error| panic!("{error}"));
     let (sent, received) = (figures(&seen[2].1), figures(&seen[3].1));
     assert_eq!(sent.0, 16 << 20, "{}", seen[2].1);
     assert_eq!(received, sent, "what arrived is not what was sent");

@@ -105,8 +105,6 @@ mod service {
         /// Set by the watches' callbacks: something under `backend/vif` or a frontend's
         /// `state` changed.
         changed: Rc<Cell<bool>>,
-        /// Frames taken off transmit rings this round, with their sender.
-        outbox: Vec<(VifId, Frame)>,
         /// The preserved region.
         region: &'static mut [u8],
         /// The state as last saved (a round that changed nothing saves nothing).
@@ -358,11 +356,10 @@ mod service {
                     Ok(moved) => busy |= moved,
                     Err(Broken(why)) => broken.push((id, why)),
                 }
-                self.outbox.extend(frames.into_iter().map(|frame| (id, frame)));
-            }
-            let outbox = core::mem::take(&mut self.outbox);
-            for (from, frame) in outbox {
-                self.route(from, frame);
+                // Routed at once: what one vif sent is all that is in flight here.
+                for frame in frames {
+                    self.route(id, frame);
+                }
             }
             for &id in &ids {
                 let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
@@ -530,7 +527,6 @@ mod service {
             switch: Switch::new(SWITCH_CAPACITY),
             slots: MapSlots::new(MAP_PAGES),
             changed: Rc::new(Cell::new(true)),
-            outbox: Vec::new(),
             region,
             saved: Vec::new(),
         };

@@ -40,9 +40,14 @@ use zerocopy::IntoBytes;
 /// Entry sizes of the two rings (the larger of request and response, `io/netif.h`).
 const TX_ENTRY: usize = core::mem::size_of::<netif_tx_request>();
 const RX_ENTRY: usize = core::mem::size_of::<netif_rx_response>();
-/// Packets waiting for a vif's receive buffers; past it the oldest is dropped (Linux's
-/// `rx_queue_max` plays this part).
+/// Packets waiting for a vif's receive buffers, and their bytes; past either the oldest is
+/// dropped (Linux's `rx_queue_max` plays this part). With [`MAX_VIFS`] vifs the backlogs stay
+/// within 16 MiB, whatever the frontends send (netback runs with 32 MiB: the manifests).
+///
+/// [`MAX_VIFS`]: xenolith_netback_logic::state::MAX_VIFS
 pub const RX_BACKLOG: usize = 256;
+/// See [`RX_BACKLOG`].
+pub const RX_BACKLOG_BYTES: usize = 1024 * 1024;
 /// Request slots one ring gives per round (then a packet may finish it): what bounds the
 /// responses a saved round holds ([`MAX_ROUND_RESPONSES`]).
 const ROUND_SLOTS: u32 = 64;
@@ -195,6 +200,23 @@ struct Queue {
     rx_port: Port,
 }
 
+/// Frames waiting for a vif's receive buffers.
+#[derive(Default)]
+struct Backlog {
+    frames: VecDeque<Frame>,
+    /// Their bytes.
+    bytes: usize,
+}
+
+impl Backlog {
+    /// Takes the oldest frame away; false if there was none.
+    fn drop_oldest(&mut self) -> bool {
+        let Some(old) = self.frames.pop_front() else { return false };
+        self.bytes -= old.bytes.len();
+        true
+    }
+}
+
 /// A connected vif.
 pub struct Vif {
     /// Its frontend and device.
@@ -205,7 +227,7 @@ pub struct Vif {
     pub features: Features,
     queues: Vec<Queue>,
     /// Frames for it that wait for receive buffers.
-    backlog: VecDeque<Frame>,
+    backlog: Backlog,
     /// Counters: frames taken from it, frames given to it, frames dropped on its way in.
     pub sent: u64,
     /// Frames placed on its receive rings.
@@ -230,7 +252,7 @@ impl Vif {
             mac,
             features,
             queues: Vec::new(),
-            backlog: VecDeque::new(),
+            backlog: Backlog::default(),
             sent: 0,
             received: 0,
             dropped: 0,
@@ -303,7 +325,7 @@ impl Vif {
             queue.tx.unmap(slots);
             queue.rx.unmap(slots);
         }
-        self.backlog.clear();
+        self.backlog = Backlog::default();
     }
 
     /// Its ports, to wait on.
@@ -405,7 +427,8 @@ impl Vif {
         }
     }
 
-    /// Queues `frame` for this vif; the oldest waiting frame goes if the backlog is full.
+    /// Queues `frame` for this vif; the oldest waiting frames go while the backlog would be
+    /// too long or too large.
     pub fn enqueue(&mut self, frame: Frame) {
         if frame.gso.is_some() && !self.features.gso_tcpv4 {
             // A segmentation-offload packet for a frontend that cannot take one (documented
@@ -413,11 +436,16 @@ impl Vif {
             self.dropped += 1;
             return;
         }
-        if self.backlog.len() == RX_BACKLOG {
-            self.backlog.pop_front();
+        while self.backlog.frames.len() == RX_BACKLOG
+            || self.backlog.bytes + frame.bytes.len() > RX_BACKLOG_BYTES
+        {
+            if !self.backlog.drop_oldest() {
+                break;
+            }
             self.dropped += 1;
         }
-        self.backlog.push_back(frame);
+        self.backlog.bytes += frame.bytes.len();
+        self.backlog.frames.push_back(frame);
     }
 
     /// Places waiting frames on the receive ring while the frontend has buffers posted;
@@ -428,7 +456,7 @@ impl Vif {
         let ring = &mut queue.rx;
         let mut placed = 0;
         let mut consumed = 0u32;
-        while let Some(frame) = self.backlog.front_mut() {
+        while let Some(frame) = self.backlog.frames.front_mut() {
             // At most a round's slots: their responses wait in the preserved state until the
             // round is saved.
             if consumed >= ROUND_SLOTS {
@@ -440,7 +468,7 @@ impl Vif {
                     frame.csum_blank = false;
                     frame.data_validated = true;
                 } else {
-                    self.backlog.pop_front();
+                    self.backlog.drop_oldest();
                     self.dropped += 1;
                     continue;
                 }
@@ -473,7 +501,7 @@ impl Vif {
                     break;
                 }
                 RxVerdict::Unplaceable(_) => {
-                    self.backlog.pop_front();
+                    self.backlog.drop_oldest();
                     self.dropped += 1;
                     continue;
                 }
@@ -484,7 +512,7 @@ impl Vif {
             for response in &placement.responses {
                 ring.respond(&response.bytes());
             }
-            self.backlog.pop_front();
+            self.backlog.drop_oldest();
             self.received += 1;
             placed += 1;
         }
