@@ -194,13 +194,19 @@ fn linux_transfer_survives_ten_netback_kills() {
 
 /// `xl network-attach` at the control domain's console gives a running guest a vif that
 /// netback connects (the guest then exchanges frames through it), and `xl network-detach`
-/// takes one away: netback drops it once the toolstack removed its directories.
+/// takes one away (a boot domain's, which the control domain wrote once from the manifest and
+/// does not write again): netback drops it once the toolstack removed its directories.
 #[test]
 fn xl_network_attach_and_detach_a_running_guests_vif() {
     let mut running = Boot::new(2, "").manifest("tests/manifests/net-attach.toml").start();
     running.forbid("FAIL");
     running.forbid("disconnected");
-    expect_unordered(&mut running, &["control: xl ready", "netc: waiting for device/vif/0"]);
+    expect_unordered(
+        &mut running,
+        &["control: xl ready", "netc: waiting for device/vif/0", "control: neta: vif 0 served by"],
+    );
+    // Written once: a detached boot domain's vif is not written again.
+    running.forbid("control: neta: vif 0 served by");
     focus(&mut running, "control");
     type_line(&mut running, "xl network-attach netc backend=netback mac=00:16:3e:00:00:0c");
     expect_unordered(

@@ -514,13 +514,18 @@ impl Control {
 
 impl Control {
     /// Writes the device records of the boot domains whose manifest gave them `vif`s (their
-    /// `<name>.cfg` module, which the host tool packs for them) that are not written yet: at
-    /// the first start, and again by an incarnation after one that died before it finished.
+    /// `<name>.cfg` module, which the host tool packs for them), once per domain: those not
+    /// written yet, then `/libxl/<id>/boot-devices`, after which they are the toolstack's like
+    /// any other (`xl network-detach` removes one for good). An incarnation that died before it
+    /// wrote the mark leaves the rest to the next.
     fn boot_devices(&mut self) {
         for id in self.ids() {
             let name = self.name(id);
-            if self.store.read(&format!("/libxl/{id}/cfg")).is_ok() {
-                continue; // Created by `xl create`, which wrote its devices.
+            let mark = format!("/libxl/{id}/boot-devices");
+            if self.store.read(&format!("/libxl/{id}/cfg")).is_ok()
+                || self.store.read(&mark).is_ok()
+            {
+                continue; // Created by `xl create`, which wrote its devices, or done already.
             }
             let Some(config) = config_module(&format!("{name}.cfg")) else { continue };
             if config.name != name || config.vifs.is_empty() {
@@ -546,6 +551,9 @@ impl Control {
                     ),
                     Err(why) => println!("control: {name}'s vif {}: {why}", device.devid),
                 }
+            }
+            if let Err(error) = self.store.write(&mark, b"") {
+                println!("control: {name}'s devices: {mark}: {error:?}");
             }
         }
     }

@@ -211,9 +211,14 @@ struct Backlog {
 impl Backlog {
     /// Takes the oldest frame away; false if there was none.
     fn drop_oldest(&mut self) -> bool {
-        let Some(old) = self.frames.pop_front() else { return false };
+        self.take_oldest().is_some()
+    }
+
+    /// Takes the oldest frame off.
+    fn take_oldest(&mut self) -> Option<Frame> {
+        let old = self.frames.pop_front()?;
         self.bytes -= old.bytes.len();
-        true
+        Some(old)
     }
 }
 
@@ -363,6 +368,9 @@ impl Vif {
     pub fn transmit(&mut self, out: &mut Vec<Frame>) -> Result<bool, Broken> {
         let domain = self.id.domain;
         let mut busy = false;
+        // The round's copies, made in one batch once every packet is read.
+        let mut segments = Vec::new();
+        let mut frames = Vec::new();
         for queue in &mut self.queues {
             let ring = &mut queue.tx;
             let mut consumed = 0u32;
@@ -397,20 +405,21 @@ impl Vif {
                         self.dropped += 1;
                     }
                     Verdict::Packet(packet) => {
-                        let frame = copy_in(domain, &packet)?;
+                        frames.push(copy_in(domain, &packet, &mut segments));
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
                         consumed += packet.slots;
                         let extras = packet.slots - 1 - packet.fragments.len() as u32;
                         respond_tx(ring, &[packet.first.id], NETIF_RSP_OKAY, extras);
                         let ids: Vec<u16> = packet.fragments.iter().map(|f| f.id).collect();
                         respond_tx(ring, &ids, NETIF_RSP_OKAY, 0);
-                        out.push(frame);
                         self.sent += 1;
                     }
                 }
                 busy = true;
             }
         }
+        run_copies(&mut segments)?;
+        out.append(&mut frames);
         Ok(busy)
     }
 
@@ -456,6 +465,9 @@ impl Vif {
         let ring = &mut queue.rx;
         let mut placed = 0;
         let mut consumed = 0u32;
+        // The round's copies, made in one batch; the frames live until then.
+        let mut segments = Vec::new();
+        let mut copied = Vec::new();
         while let Some(frame) = self.backlog.frames.front_mut() {
             // At most a round's slots: their responses wait in the preserved state until the
             // round is saved.
@@ -506,16 +518,18 @@ impl Vif {
                     continue;
                 }
             };
-            copy_out(domain, &frame.bytes, &placement.copies)?;
+            copy_out(domain, &frame.bytes, &placement.copies, &mut segments);
             ring.back.req_cons = ring.back.req_cons.wrapping_add(placement.slots);
             consumed += placement.slots;
             for response in &placement.responses {
                 ring.respond(&response.bytes());
             }
-            self.backlog.drop_oldest();
+            copied.extend(self.backlog.take_oldest());
             self.received += 1;
             placed += 1;
         }
+        run_copies(&mut segments)?;
+        drop(copied);
         Ok(placed > 0)
     }
 }
@@ -530,14 +544,15 @@ fn respond_tx(ring: &mut Ring, ids: &[u16], status: i16, extras: u32) {
     }
 }
 
-/// The bytes of `packet`, grant-copied out of frontend `domain`'s pages.
-fn copy_in(domain: u16, packet: &tx::Packet) -> Result<Frame, Broken> {
+/// A buffer for `packet`'s bytes, and the grant copies that fill it from frontend `domain`'s
+/// pages (appended to `segments`, made by the caller; the buffer's heap bytes stay put when the
+/// frame moves).
+fn copy_in(domain: u16, packet: &tx::Packet, segments: &mut Vec<gnttab_copy>) -> Frame {
     let fragment_bytes: u32 = packet.fragments.iter().map(|f| u32::from(f.size)).sum();
     let first_bytes = u32::from(packet.first.size) - fragment_bytes;
     let total = usize::from(packet.first.size);
     let mut bytes = vec![0u8; total];
     let base = bytes.as_mut_ptr() as u64;
-    let mut segments: Vec<gnttab_copy> = Vec::new();
     let mut at = 0u64;
     let pieces = core::iter::once((packet.first.gref, packet.first.offset, first_bytes))
         .chain(packet.fragments.iter().map(|f| (f.gref, f.offset, u32::from(f.size))));
@@ -560,23 +575,22 @@ fn copy_in(domain: u16, packet: &tx::Packet) -> Result<Frame, Broken> {
             at += u64::from(chunk);
         }
     }
-    run_copies(&mut segments)?;
     let extra = packet.extras[usize::from(XEN_NETIF_EXTRA_TYPE_GSO) - 1];
     let gso =
         extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
     let flags = packet.first.flags;
-    Ok(Frame {
+    Frame {
         bytes,
         csum_blank: flags & NETTXF_csum_blank != 0,
         data_validated: flags & NETTXF_data_validated != 0,
         gso,
-    })
+    }
 }
 
-/// Grant-copies `frame`'s bytes into frontend `domain`'s buffers as `copies` says.
-fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy]) -> Result<(), Broken> {
+/// The grant copies of `frame`'s bytes into frontend `domain`'s buffers as `copies` says,
+/// appended to `segments` (made by the caller while the frame lives).
+fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy], segments: &mut Vec<gnttab_copy>) {
     let base = frame.as_ptr() as u64;
-    let mut segments: Vec<gnttab_copy> = Vec::new();
     // `rx::place` splits copies where either page ends.
     for copy in copies {
         let local = base + copy.packet_offset as u64;
@@ -590,7 +604,6 @@ fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy]) -> Result<(), Brok
         segment.dest.offset = copy.dest_offset;
         segments.push(segment);
     }
-    run_copies(&mut segments)
 }
 
 /// Runs `segments` in batches; `Err` naming the first that failed (a grant the frontend did
