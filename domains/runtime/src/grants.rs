@@ -381,6 +381,41 @@ impl SharedPage {
         unsafe { core::ptr::write_volatile(at as *mut u8, value) }
     }
 
+    /// Copies the page's bytes from `offset` into `out` (inside the page; panics otherwise):
+    /// volatile 8-byte words where the page side is aligned, bytes elsewhere.
+    pub fn read_bytes(self, offset: usize, out: &mut [u8]) {
+        assert!(offset + out.len() <= PAGE_SIZE as usize, "a read past the page");
+        let mut done = 0;
+        while done < out.len() {
+            if out.len() - done >= 8 && (offset + done).is_multiple_of(8) {
+                let word = self.read_u64(offset + done);
+                out[done..done + 8].copy_from_slice(&word.to_ne_bytes());
+                done += 8;
+            } else {
+                out[done] = self.read_u8(offset + done);
+                done += 1;
+            }
+        }
+    }
+
+    /// Copies `data` into the page from `offset` (inside the page; panics otherwise):
+    /// volatile 8-byte words where the page side is aligned, bytes elsewhere.
+    pub fn write_bytes(self, offset: usize, data: &[u8]) {
+        assert!(offset + data.len() <= PAGE_SIZE as usize, "a write past the page");
+        let mut done = 0;
+        while done < data.len() {
+            if let Some(word) = data[done..].first_chunk::<8>() {
+                if (offset + done).is_multiple_of(8) {
+                    self.write_u64(offset + done, u64::from_ne_bytes(*word));
+                    done += 8;
+                    continue;
+                }
+            }
+            self.write_u8(offset + done, data[done]);
+            done += 1;
+        }
+    }
+
     /// The 32-bit word at byte `offset` as an atomic (4-aligned, inside the page; panics
     /// otherwise).
     pub fn atomic_u32(&self, offset: usize) -> &AtomicU32 {

@@ -109,17 +109,11 @@ impl Buffers for Pages {
     }
 
     fn read(&self, buffer: Buffer, offset: usize, out: &mut [u8]) {
-        let page = self.page(buffer);
-        for (index, byte) in out.iter_mut().enumerate() {
-            *byte = page.read_u8(offset + index);
-        }
+        self.page(buffer).read_bytes(offset, out);
     }
 
     fn write(&mut self, buffer: Buffer, offset: usize, data: &[u8]) {
-        let page = self.page(buffer);
-        for (index, &byte) in data.iter().enumerate() {
-            page.write_u8(offset + index, byte);
-        }
+        self.page(buffer).write_bytes(offset, data);
     }
 }
 
