@@ -21,7 +21,10 @@
 #     net-send:<addr>:<port>:<MiB>  wait for <addr> to answer ping, write <MiB> MiB of data
 #               from /dev/urandom to /tmp/send, print XENOLITH-NET-SENT <bytes> <sha256>, send
 #               it to <addr>:<port> with nc (retrying the connection for up to 120 s), then
-#               print XENOLITH-NET-SEND-DONE (or XENOLITH-NET-SEND fail ...); then wait
+#               print XENOLITH-NET-SEND-TIME <ns> (the guest clock's time, /proc/uptime, 10 ms
+#               resolution, from the start of the nc that connected to its end: virtual time
+#               under -icount, for `cargo xtask bench net`) and XENOLITH-NET-SEND-DONE (or
+#               XENOLITH-NET-SEND fail ...); then wait
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
@@ -370,6 +373,14 @@ net_recv() {
     echo "XENOLITH-NET-RECV $1 $2"
 }
 
+# The guest clock's uptime in ns (/proc/uptime's hundredths of a second).
+uptime_ns() {
+    read -r up _ < /proc/uptime
+    seconds=${up%.*}
+    hundredths=${up#*.}
+    echo $(((seconds * 100 + ${hundredths#0}) * 10000000))
+}
+
 # net-send:<addr>:<port>:<MiB>.
 net_send() {
     if ! ping_until "$1"; then
@@ -385,7 +396,9 @@ net_send() {
     # The receiver may not listen yet: a refused connection is tried again.
     tries=120
     while [ $tries -gt 0 ]; do
+        started=$(uptime_ns)
         if nc "$1" "$2" < /tmp/send > /dev/null 2>&1; then
+            echo "XENOLITH-NET-SEND-TIME $(($(uptime_ns) - started))"
             echo XENOLITH-NET-SEND-DONE
             return
         fi

@@ -1,6 +1,7 @@
 //! `cargo xtask`: build, boot, test and measure Xenolith. Run `cargo xtask help`.
 #![forbid(unsafe_code)]
 
+mod bench_net;
 mod differential;
 mod xenstore_checks;
 
@@ -41,9 +42,10 @@ cargo xtask <command>
                                    (nightly toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
-  bench [fastpath|smp|boot|xl]     deterministic figures under QEMU -icount shift=0 (or only
-                                   issue 15's fast-path table, SMP scaling, boot, or xl create
-                                   and the control domain's restart)
+  bench [fastpath|smp|boot|xl|net] deterministic figures under QEMU -icount shift=0 (or only
+                                   issue 15's fast-path table, SMP scaling, boot, xl create
+                                   and the control domain's restart, or netback's throughput
+                                   and restart)
 ";
 
 fn main() -> ExitCode {
@@ -121,11 +123,15 @@ fn dispatch(args: &[String]) -> Result<()> {
                 let image = workspace::build_system(&default_manifest(), CoreOptions::default())?;
                 boot_figures(&image)
             }
+            [only] if only == "net" => {
+                qemu::ensure_installed()?;
+                bench_net::figures(&workspace::root(), Duration::from_secs(300))
+            }
             [only] if only == "smp" => {
                 qemu::ensure_installed()?;
                 smp_figures(&workspace::root(), Duration::from_secs(300))
             }
-            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot|xl]"),
+            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot|xl|net]"),
         },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -557,7 +563,8 @@ fn bench() -> Result<()> {
     let instructions = (first.saturating_sub(start)) * 1_000_000_000 / frequency.max(1);
     println!("figure: domain creation by the control domain (16 MiB, image from the bundle) to the guest's first instruction: {instructions} instructions");
     drop(running);
-    xl_figures(&root, timeout)
+    xl_figures(&root, timeout)?;
+    bench_net::figures(&root, timeout)
 }
 
 /// Issue 16's figures (`tests/manifests/bench-xl.toml`, one pCPU, `-icount shift=0`): `xl create`

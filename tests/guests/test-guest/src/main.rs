@@ -36,7 +36,8 @@
 //!   `xenstore_devices.rs`);
 //! - `net-echo`, `net-send`, `net-hostile`: the network frontend on vif 0 against a backend: an
 //!   echo, frames sent and checked through the echo (retransmitted across a backend restart),
-//!   and malformed transmit requests a backend must disconnect (see `net.rs`);
+//!   and malformed transmit requests a backend must disconnect; `net-blast`, `net-sink`:
+//!   frames sent back to back and counted, for `cargo xtask bench net` (see `net.rs`);
 //! - `crash-killer`: crashes a service domain K times at random moments, each once it was
 //!   restarted after the last (see `killer.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
@@ -157,6 +158,8 @@ mod guest {
             "net-echo" => crate::net::echo(name),
             "net-send" => crate::net::send(name, info),
             "net-hostile" => crate::net::hostile(name, info),
+            "net-blast" => crate::net::blast(name, info),
+            "net-sink" => crate::net::sink(name, info),
             "crash-killer" => crate::killer::killer(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),

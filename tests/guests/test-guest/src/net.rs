@@ -22,6 +22,24 @@
 //!   packet), `ring-jump` (`req_prod` a thousand slots ahead, more than a ring), `too-many-frags`
 //!   (a packet of 22 slots: 21 fragments, past netback's fatal 20), `slot-overflow` (a first
 //!   slot whose size, once the fragments are taken out, leaves more than a page in it).
+//! - `net-blast peer=<mac> count=N size=S` (`cargo xtask bench net`): connects, waits for
+//!   `peer`'s hello (a `net-sink`'s; it also teaches the switch where the sink is), prints
+//!   `NAME: net-blast sending`, then sends `N` frames of `S` bytes (a test frame's header with
+//!   sequence numbers 0, 1, ...; the data is frame 0's, so only frame 0's checksum holds) back
+//!   to back, as fast as its transmit ring takes them, waiting for no answer; then
+//!   [`END_MARKERS`] end markers (sequence [`END_MARKER`]) 1 ms apart, and
+//!   `NAME: net-blast done N frames`. `count=0` sends forever.
+//! - `net-sink count=N gap_us=G`: connects, broadcasts a hello (sequence [`HELLO`]) every
+//!   10 ms until the first frame arrives, then counts the test frames addressed to it: their
+//!   number, bytes (whole frames, Ethernet header included) and virtual arrival times. When it
+//!   has `N` frames (`count=0`: no limit), an end marker arrives, or no frame came for 2 s, it
+//!   prints `NAME: bench net-sink frames=F bytes=B ns=T`: `T` from the first frame's arrival
+//!   to the last's, `B` the bytes of the frames after the first (those that arrived within
+//!   `T`); then `NAME: bench memcpy bytes=B ns=T`, a plain copy of the same bytes in pieces of
+//!   the first frame's size between two buffers of its own heap. Frames the backend dropped
+//!   are not counted. With `gap_us=G` it prints `NAME: bench net-gap from=A to=B` whenever
+//!   no frame arrived for `G` microseconds or more (the arrivals before and after), for the
+//!   backend's kill-to-forwarding downtime.
 
 use alloc::format;
 use alloc::rc::Rc;
@@ -33,7 +51,7 @@ use xenolith_abi::xen::netif::{netif_tx_request, NETTXF_more_data};
 use xenolith_abi::xen::xenbus::XenbusState;
 use xenolith_runtime::netfront::{format_mac, Mac, NetError, Netfront};
 use xenolith_runtime::netfront_wire::{
-    echo_frame, parse_mac, parse_test_frame, test_frame, ETH_HLEN, TEST_HEADER,
+    echo_frame, parse_mac, parse_test_frame, test_frame, ETHERTYPE_TEST, ETH_HLEN, TEST_HEADER,
 };
 use xenolith_runtime::xenbus::Xenbus;
 use xenolith_runtime::{println, StartInfo};
@@ -306,4 +324,152 @@ pub fn hostile(name: &str, info: &StartInfo) {
             sleep(100_000_000);
         }
     }
+}
+
+/// The sequence number of `net-blast`'s end markers.
+const END_MARKER: u32 = u32::MAX;
+/// The sequence number of `net-sink`'s hello.
+const HELLO: u32 = u32::MAX - 1;
+/// How many end markers `net-blast` sends (the backend may drop some).
+const END_MARKERS: u32 = 8;
+/// How long `net-sink` waits for the next frame before it reports what it has (2 s).
+const SINK_IDLE_NS: u64 = 2_000_000_000;
+/// How often `net-sink` broadcasts its hello until the first frame comes (10 ms).
+const HELLO_NS: u64 = 10_000_000;
+
+/// The sequence number of a test frame addressed to `own`, if `frame` is one.
+fn bench_sequence(frame: &[u8], own: &Mac) -> Option<u32> {
+    if frame.len() < TEST_HEADER || frame[..6] != *own {
+        return None;
+    }
+    if frame[12..14] != ETHERTYPE_TEST.to_be_bytes() {
+        return None;
+    }
+    Some(u32::from_be_bytes([frame[14], frame[15], frame[16], frame[17]]))
+}
+
+/// `net-blast` (module doc).
+pub fn blast(name: &str, info: &StartInfo) {
+    let Some(peer) = info.bootarg("peer").and_then(|text| parse_mac(text.as_bytes())) else {
+        println!("{name}: FAIL net-blast needs peer=<mac>");
+        return;
+    };
+    let count = crate::xenstore::arg(info, "count", 10_000);
+    let size: usize = info.bootarg("size").and_then(|text| text.parse().ok()).unwrap_or(1400);
+    if !(TEST_HEADER..=xenolith_runtime::netfront::MAX_FRAME).contains(&size) {
+        println!("{name}: FAIL size={size} is outside {TEST_HEADER}..=4096");
+        return;
+    }
+    let Some((_bus, mut netfront)) = connect_vif(name) else { return };
+    let own = netfront.mac();
+    let deadline = now() + RECORDS_NS;
+    loop {
+        match netfront.receive(deadline) {
+            Ok(Some(frame)) if frame.len() >= TEST_HEADER && frame[6..12] == peer => {
+                let sequence = u32::from_be_bytes([frame[14], frame[15], frame[16], frame[17]]);
+                if frame[12..14] == ETHERTYPE_TEST.to_be_bytes() && sequence == HELLO {
+                    break;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return println!("{name}: FAIL no hello from the sink within 20 s"),
+            Err(error) => return println!("{name}: FAIL receiving the hello: {error}"),
+        }
+    }
+    println!("{name}: net-blast sending {count} frames of {size} bytes");
+    let mut frame = test_frame(&peer, &own, 0, size);
+    let mut sequence = 0u32;
+    while count == 0 || sequence < count {
+        frame[14..18].copy_from_slice(&sequence.to_be_bytes());
+        if let Err(error) = netfront.send(&frame) {
+            return println!("{name}: FAIL sending frame {sequence}: {error}");
+        }
+        sequence = (sequence + 1) % HELLO;
+    }
+    frame[14..18].copy_from_slice(&END_MARKER.to_be_bytes());
+    for _ in 0..END_MARKERS {
+        if let Err(error) = netfront.send(&frame) {
+            return println!("{name}: FAIL sending an end marker: {error}");
+        }
+        sleep(1_000_000);
+    }
+    let stats = netfront.stats();
+    println!(
+        "{name}: net-blast done {count} frames (backend answered {} errors, {} dropped)",
+        stats.tx_errors, stats.tx_dropped
+    );
+}
+
+/// `net-sink` (module doc).
+pub fn sink(name: &str, info: &StartInfo) {
+    let count = u64::from(crate::xenstore::arg(info, "count", 0));
+    let gap_ns = u64::from(crate::xenstore::arg(info, "gap_us", 0)) * 1000;
+    let Some((_bus, mut netfront)) = connect_vif(name) else { return };
+    let own = netfront.mac();
+    let hello = test_frame(&[0xff; 6], &own, HELLO, 64);
+    let (mut frames, mut bytes, mut first, mut last, mut size) = (0u64, 0u64, 0, 0, 0);
+    let mut next_hello = 0;
+    loop {
+        if frames == 0 && now() >= next_hello {
+            if let Err(error) = netfront.send(&hello) {
+                return println!("{name}: FAIL sending the hello: {error}");
+            }
+            next_hello = now() + HELLO_NS;
+        }
+        let deadline = if frames == 0 { next_hello } else { last + SINK_IDLE_NS };
+        let frame = match netfront.receive(deadline) {
+            Ok(Some(frame)) => frame,
+            Ok(None) if frames > 0 && now() >= last + SINK_IDLE_NS => {
+                println!("{name}: net-sink no frame for 2 s; reporting");
+                break;
+            }
+            Ok(None) => continue,
+            Err(error) => return println!("{name}: FAIL receiving: {error}"),
+        };
+        match bench_sequence(&frame, &own) {
+            Some(END_MARKER) if frames > 0 => break,
+            Some(END_MARKER | HELLO) | None => continue,
+            Some(_) => {}
+        }
+        let at = now();
+        if frames == 0 {
+            (first, size) = (at, frame.len());
+        } else {
+            bytes += frame.len() as u64;
+            if gap_ns > 0 && at - last >= gap_ns {
+                println!("{name}: bench net-gap from={last} to={at}");
+            }
+        }
+        last = at;
+        frames += 1;
+        if frames == count {
+            break;
+        }
+    }
+    println!("{name}: bench net-sink frames={frames} bytes={bytes} ns={}", last - first);
+    let (copied, ns) = memcpy(bytes, size);
+    println!("{name}: bench memcpy bytes={copied} ns={ns}");
+    println!("{name}: PASS net-sink");
+}
+
+/// Copies `bytes` (rounded down to whole pieces) in `piece`-byte pieces from one heap buffer to
+/// another: the bytes copied and the virtual ns it took.
+fn memcpy(bytes: u64, piece: usize) -> (u64, u64) {
+    const SPAN: usize = 64 * 1024;
+    let piece = piece.clamp(1, SPAN);
+    let source: Vec<u8> = (0..SPAN).map(|index| index as u8).collect();
+    let mut target = alloc::vec![0u8; SPAN];
+    let pieces = bytes / piece as u64;
+    let start = now();
+    let mut offset = 0;
+    for _ in 0..pieces {
+        if offset + piece > SPAN {
+            offset = 0;
+        }
+        let from = core::hint::black_box(&source[offset..offset + piece]);
+        target[offset..offset + piece].copy_from_slice(from);
+        core::hint::black_box(&mut target);
+        offset += piece;
+    }
+    (pieces * piece as u64, now() - start)
 }
