@@ -483,6 +483,17 @@ mod service {
         }
     }
 
+    /// Where netback's start is in its xenstore steps (`main`).
+    enum Setup {
+        /// Forget an earlier incarnation's watches; then the restored vifs' frontends are to be
+        /// watched and those that could not be restored closed.
+        Reset { restored: Vec<(VifId, String)>, failed: Vec<(VifId, String)> },
+        /// Watch `backend/vif` and the restored frontends; close the failed vifs.
+        Watch { restored: Vec<(VifId, String)>, failed: Vec<(VifId, String)> },
+        /// Started: follow the watches.
+        Done,
+    }
+
     fn mac_text(mac: [u8; 6]) -> String {
         format!(
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -538,36 +549,52 @@ mod service {
             me.restarts,
             now_ns()
         );
-        // Watches of an earlier incarnation are the store's to forget.
-        let _ = service.bus.reset_watches();
-        let changed = service.changed.clone();
-        if let Err(error) = service.bus.watch(BACKENDS, "backends", move |_| changed.set(true)) {
-            return println!("netback: FAIL {BACKENDS} cannot be watched: {error:?}");
-        }
+        // xenstore comes after forwarding: one step of it a round, each after a round of
+        // forwarding, so a restarted netback forwards before it asks the store anything.
         let restored: Vec<(VifId, String)> =
             service.devices.iter().map(|(id, d)| (*id, d.frontend.clone())).collect();
-        for (id, frontend) in restored {
-            service.watch_frontend(id, &frontend);
-        }
-        for (id, why) in failed {
-            service.fail(id, &why);
-        }
+        let mut steps = Setup::Reset { restored, failed };
         let mut ports = Vec::new();
         let mut scanned_at = 0;
         loop {
-            if service.bus.poll_watches().is_err() {
-                log::warn!("netback: xenstore watch events lost; rescanning");
-                service.changed.set(true);
-            }
-            if service.changed.replace(false) || now_ns() > scanned_at + RESCAN_NS {
-                service.scan();
-                scanned_at = now_ns();
-            }
             let busy = service.forward();
             // The round's responses are recorded before they are written (`vif`'s invariants).
             service.save();
             service.flush();
-            if busy {
+            steps = match steps {
+                Setup::Reset { restored, failed } => {
+                    // Watches of an earlier incarnation are the store's to forget.
+                    let _ = service.bus.reset_watches();
+                    Setup::Watch { restored, failed }
+                }
+                Setup::Watch { restored, failed } => {
+                    let changed = service.changed.clone();
+                    let watched =
+                        service.bus.watch(BACKENDS, "backends", move |_| changed.set(true));
+                    if let Err(error) = watched {
+                        return println!("netback: FAIL {BACKENDS} cannot be watched: {error:?}");
+                    }
+                    for (id, frontend) in restored {
+                        service.watch_frontend(id, &frontend);
+                    }
+                    for (id, why) in failed {
+                        service.fail(id, &why);
+                    }
+                    Setup::Done
+                }
+                Setup::Done => {
+                    if service.bus.poll_watches().is_err() {
+                        log::warn!("netback: xenstore watch events lost; rescanning");
+                        service.changed.set(true);
+                    }
+                    if service.changed.replace(false) || now_ns() > scanned_at + RESCAN_NS {
+                        service.scan();
+                        scanned_at = now_ns();
+                    }
+                    Setup::Done
+                }
+            };
+            if busy || !matches!(steps, Setup::Done) {
                 continue;
             }
             service.ports(&mut ports);

@@ -315,8 +315,12 @@ impl Vif {
         } else {
             tx_port
         };
-        // Whatever was posted while nobody served the rings is looked at now.
+        // Whatever was posted while nobody served the rings is looked at now, and the frontend
+        // looks at its own (a restarted backend may have published what it waits for).
         let _ = tx_port.send();
+        if rx_port != tx_port {
+            let _ = rx_port.send();
+        }
         Ok(Queue { config, tx, rx, tx_port, rx_port })
     }
 
