@@ -184,15 +184,7 @@ mod service {
                 // The toolstack writes the directory in one transaction: not there yet.
                 return;
             };
-            let written = self.bus.transaction(|tx| {
-                for (key, value) in BACKEND_FEATURES {
-                    tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
-                }
-                tx.write(
-                    &format!("{backend}/state"),
-                    format!("{}", XenbusState::InitWait.number()).as_bytes(),
-                )
-            });
+            let written = self.offer(&backend);
             if let Err(error) = written {
                 log::warn!("netback: {backend}: features not written: {error:?}");
                 return;
@@ -250,19 +242,22 @@ mod service {
             }
         }
 
+        /// Writes the features in `backend` and enters `InitWait`, in one transaction.
+        fn offer(&mut self, backend: &str) -> Result<(), XsError> {
+            self.bus.transaction(|tx| {
+                for (key, value) in BACKEND_FEATURES {
+                    tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
+                }
+                let init_wait = format!("{}", XenbusState::InitWait.number());
+                tx.write(&format!("{backend}/state"), init_wait.as_bytes())
+            })
+        }
+
         /// A frontend that closed and initialises again is offered `InitWait` again.
         fn probe_again(&mut self, id: VifId) {
             let Some(device) = self.devices.get(&id) else { return };
             let backend = device.backend.clone();
-            let written = self.bus.transaction(|tx| {
-                for (key, value) in BACKEND_FEATURES {
-                    tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
-                }
-                tx.write(
-                    &format!("{backend}/state"),
-                    format!("{}", XenbusState::InitWait.number()).as_bytes(),
-                )
-            });
+            let written = self.offer(&backend);
             if written.is_ok() {
                 if let Some(device) = self.devices.get_mut(&id) {
                     device.state = XenbusState::InitWait;
