@@ -25,6 +25,10 @@
 #               resolution, from the start of the nc that connected to its end: virtual time
 #               under -icount, for `cargo xtask bench net`) and XENOLITH-NET-SEND-DONE (or
 #               XENOLITH-NET-SEND fail ...); then wait
+#     net-reload:<addr>  unload xen-netfront (its vif closes), load it again (it connects
+#               again), give eth0 its xenolith.ip= address again and ping <addr> until it
+#               answers: XENOLITH-NET-RELOAD unloaded, then XENOLITH-NET-RELOAD ok <addr> ... (or
+#               XENOLITH-NET-RELOAD fail ...); then wait
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
@@ -292,7 +296,7 @@ fi
 
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
-    net-ping:?* | net-recv:?* | net-send:?*:?*:?*) ;;
+    net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -382,6 +386,43 @@ uptime_ns() {
 }
 
 # net-send:<addr>:<port>:<MiB>.
+# net-reload:<addr>: xen-netfront unloaded (the vif closes) and loaded again (it connects again
+# to the same backend), eth0 given its address again, then <addr> pinged.
+net_reload() {
+    module=$(grep /xen-netfront.ko /etc/xenolith-modules)
+    ip link set eth0 down 2>/dev/null
+    # xenbus holds the module while a device is bound to it (`xenbus_dev_probe`): the vif is
+    # unbound first, which closes it (`xennet_remove`), then the module goes.
+    if ! got=$( (echo vif-0 > /sys/bus/xen/drivers/vif/unbind) 2>&1); then
+        echo "XENOLITH-NET-RELOAD fail unbinding vif-0: $got"
+        return
+    fi
+    # Tried again for up to 10 s, while anything still holds the module.
+    tries=100
+    until got=$(rmmod xen_netfront 2>&1); do
+        tries=$((tries - 1))
+        if [ $tries -eq 0 ]; then
+            echo "XENOLITH-NET-RELOAD fail rmmod: $got ($(grep xen_netfront /proc/modules))"
+            return
+        fi
+        pause
+    done
+    echo "XENOLITH-NET-RELOAD unloaded"
+    if ! got=$(insmod "$module" 2>&1); then
+        echo "XENOLITH-NET-RELOAD fail insmod: $got"
+        return
+    fi
+    if ! detail=$(net_up "$ip_address"); then
+        echo "XENOLITH-NET-RELOAD fail $(echo $detail)"
+        return
+    fi
+    if ping_until "$1"; then
+        echo "XENOLITH-NET-RELOAD ok $1 answers again"
+    else
+        echo "XENOLITH-NET-RELOAD fail $1 did not answer 120 pings"
+    fi
+}
+
 net_send() {
     if ! ping_until "$1"; then
         echo "XENOLITH-NET-SEND fail $1 never answered ping"
@@ -426,6 +467,7 @@ case "$then" in
         fi
         ;;
     net-recv:*) net_recv "${then#net-recv:}" ;;
+    net-reload:*) net_reload "${then#net-reload:}" ;;
     net-send:*)
         spec=${then#net-send:}
         net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"

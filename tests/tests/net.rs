@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use xenolith_tests::{expect_unordered, expect_unordered_numbered, focus, seed, type_line, Boot};
+use xenolith_tests::{
+    expect_all, expect_unordered, expect_unordered_numbered, focus, seed, type_line, Boot,
+};
 
 /// Two Rust netfronts through netback's switch: every one of `netb`'s 200 frames comes back
 /// from `neta` intact, and neither vif ever leaves `Connected`.
@@ -219,4 +221,31 @@ fn xl_network_attach_and_detach_a_running_guests_vif() {
     );
     type_line(&mut running, "xl network-detach neta 0");
     expect_unordered(&mut running, &["netback: vif3.0 removed"]);
+}
+
+/// Linux's xen-netfront unbound from its vif, unloaded and loaded again: the vif closes
+/// (netback disconnects it and writes `Closed`), initialises again (netback offers `InitWait`
+/// again) and connects again, and the peer answers pings through it.
+#[test]
+fn a_reloaded_linux_netfront_closes_and_connects_again() {
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/net-linux.toml")
+        .domain_args("linux1", "xenolith.then=net-reload:10.0.0.2")
+        .domain_args("linux2", "xenolith.then=wait")
+        .start();
+    for forbidden in ["FAIL", "XENOLITH-CHECK-FAILED", "RELOAD fail", "disconnected"] {
+        running.forbid(forbidden);
+    }
+    expect_all(
+        &mut running,
+        &[
+            "netback: vif3.0 connected: ",
+            "linux1: XENOLITH-NET-PING ok 10.0.0.2",
+            "netback: vif3.0 closed by its frontend",
+            "linux1: XENOLITH-NET-RELOAD unloaded",
+            "netback: vif3.0 offered again to its frontend",
+            "netback: vif3.0 connected: ",
+            "linux1: XENOLITH-NET-RELOAD ok 10.0.0.2 answers again",
+        ],
+    );
 }

@@ -228,6 +228,9 @@ mod service {
                 XenbusState::Closing | XenbusState::Closed | XenbusState::Unknown
                     if connected || back != XenbusState::Closed =>
                 {
+                    if connected {
+                        println!("netback: vif{}.{} closed by its frontend", id.domain, id.devid);
+                    }
                     self.disconnect(id);
                     if back != XenbusState::Closed {
                         self.write_state(id, XenbusState::Closed);
@@ -262,6 +265,7 @@ mod service {
                 if let Some(device) = self.devices.get_mut(&id) {
                     device.state = XenbusState::InitWait;
                 }
+                println!("netback: vif{}.{} offered again to its frontend", id.domain, id.devid);
             }
         }
 
