@@ -135,13 +135,8 @@ fn figures(line: &str) -> (u64, String) {
 /// issue 17 asks of them: each pings the other, 16 MiB goes from linux2 to linux1 with busybox
 /// nc and arrives whole (equal sha256), neither vif ever leaves Connected, no guest restarts;
 /// linux2 has two vCPUs and connects two queues.
-/// Every marker's serial line number and line: the five of the transfer, then `extra`'s.
-fn linux_transfer(manifest: &'static str, extra: &[&str]) -> Vec<(u64, String)> {
-    let mut boot = Boot::new(2, "").manifest(manifest);
-    if !extra.is_empty() {
-        // The kill moments come from the test's seed (printed; XENOLITH_SEED replays them).
-        boot = boot.domain_args("killer", &format!("seed={}", seed()));
-    }
+/// Every marker's serial line number and line: the six of the transfer, then `extra`'s.
+fn linux_transfer(boot: Boot, extra: &[&str]) -> Vec<(u64, String)> {
     let mut running = boot.start();
     for forbidden in [
         "FAIL",
@@ -176,7 +171,7 @@ fn linux_transfer(manifest: &'static str, extra: &[&str]) -> Vec<(u64, String)> 
 /// Two Debian Linux guests, unmodified xen-netfront, ping each other and move 16 MiB.
 #[test]
 fn linux_guests_ping_each_other_and_move_16_mib_through_netback() {
-    linux_transfer("tests/manifests/net-linux.toml", &[]);
+    linux_transfer(Boot::new(2, "").manifest("tests/manifests/net-linux.toml"), &[]);
 }
 
 /// The same transfer with netback crashed ten times at random moments while the data flows:
@@ -185,7 +180,11 @@ fn linux_guests_ping_each_other_and_move_16_mib_through_netback() {
 #[test]
 fn linux_transfer_survives_ten_netback_kills() {
     let extra = ["killer: kill 10 at ", "netback: serving 2 vifs again (restart 10,"];
-    let seen = linux_transfer("tests/manifests/net-linux-kill.toml", &extra);
+    // The kill moments come from the test's seed (printed; XENOLITH_SEED replays them).
+    let boot = Boot::new(2, "")
+        .manifest("tests/manifests/net-linux-kill.toml")
+        .domain_args("killer", &format!("seed={}", seed()));
+    let seen = linux_transfer(boot, &extra);
     let (sending, received, last_kill) = (seen[2].0, seen[3].0, seen[6].0);
     assert!(
         sending < last_kill && last_kill < received,

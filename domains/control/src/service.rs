@@ -156,8 +156,9 @@ impl Service {
 
     /// Completes or rolls back the creation a previous incarnation was in the middle of.
     pub fn recover(&mut self) {
-        // Records of domains that went while nobody served.
+        // Records of domains that went while nobody served, and the boot domains' vifs.
         self.control.domains_changed();
+        self.control.boot_devices();
         self.finish_creation();
         // A restart cut short, then the domains that stopped while nobody served.
         self.control.restart_pending();

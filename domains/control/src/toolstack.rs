@@ -500,7 +500,6 @@ impl Control {
     /// Domains came or went: the records of those gone are removed (a domain the core
     /// destroyed after it shut down).
     pub fn domains_changed(&mut self) {
-        self.boot_devices();
         let ids = self.ids();
         let Ok(recorded) = self.store.directory("/libxl") else { return };
         for id in recorded.iter().filter_map(|name| name.parse::<u16>().ok()) {
@@ -517,8 +516,9 @@ impl Control {
     /// `<name>.cfg` module, which the host tool packs for them), once per domain: those not
     /// written yet, then `/libxl/<id>/boot-devices`, after which they are the toolstack's like
     /// any other (`xl network-detach` removes one for good). An incarnation that died before it
-    /// wrote the mark leaves the rest to the next.
-    fn boot_devices(&mut self) {
+    /// wrote the mark leaves the rest to the next. Run when the control domain starts: boot
+    /// domains are all there by then.
+    pub fn boot_devices(&mut self) {
         for id in self.ids() {
             let name = self.name(id);
             let mark = format!("/libxl/{id}/boot-devices");

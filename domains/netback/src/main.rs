@@ -58,6 +58,7 @@ mod service {
     use xenolith_netback_logic::switch::{Route, Switch, VifId};
     use xenolith_preserved::Format;
     use xenolith_runtime::events::{self, Port};
+    use xenolith_runtime::netfront_wire::{format_mac, parse_mac};
     use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
 
@@ -109,20 +110,6 @@ mod service {
         region: &'static mut [u8],
         /// The state as last saved (a round that changed nothing saves nothing).
         saved: Vec<u8>,
-    }
-
-    /// `aa:bb:cc:dd:ee:ff`.
-    fn parse_mac(text: &str) -> Option<[u8; 6]> {
-        let mut mac = [0u8; 6];
-        let mut parts = text.split(':');
-        for byte in &mut mac {
-            let part = parts.next()?;
-            if part.len() != 2 {
-                return None;
-            }
-            *byte = u8::from_str_radix(part, 16).ok()?;
-        }
-        parts.next().is_none().then_some(mac)
     }
 
     impl Service {
@@ -179,7 +166,7 @@ mod service {
         fn probe(&mut self, id: VifId) {
             let backend = format!("{BACKENDS}/{}/{}", id.domain, id.devid);
             let frontend = self.read(&format!("{backend}/frontend"));
-            let mac = self.read(&format!("{backend}/mac")).and_then(|m| parse_mac(&m));
+            let mac = self.read(&format!("{backend}/mac")).and_then(|m| parse_mac(m.as_bytes()));
             let (Some(frontend), Some(mac)) = (frontend, mac) else {
                 // The toolstack writes the directory in one transaction: not there yet.
                 return;
@@ -194,7 +181,7 @@ mod service {
                 "netback: vif{}.{} mac {} waits for its frontend",
                 id.domain,
                 id.devid,
-                mac_text(mac)
+                format_mac(&mac)
             );
             self.devices.insert(
                 id,
@@ -440,27 +427,29 @@ mod service {
                 self.switch = switch;
             }
             let mut failed = Vec::new();
-            for vif in &saved.vifs {
-                let id = VifId { domain: vif.domain, devid: vif.devid };
-                let configs: Vec<_> = vif.queues.iter().map(|q| q.config).collect();
+            for vif_record in &saved.vifs {
+                let id = VifId { domain: vif_record.domain, devid: vif_record.devid };
+                let configs: Vec<_> = vif_record.queues.iter().map(|q| q.config).collect();
                 let backend = format!("{BACKENDS}/{}/{}", id.domain, id.devid);
                 let frontend = format!("/local/domain/{}/device/vif/{}", id.domain, id.devid);
                 let connected = Vif::connect(
                     id,
-                    vif.mac,
-                    vif.features,
+                    vif_record.mac,
+                    vif_record.features,
                     &configs,
-                    Some(&vif.queues),
+                    Some(&vif_record.queues),
                     &mut self.slots,
                 );
-                let (vif, state) = match connected {
-                    Ok(connected) => (Some(connected), XenbusState::Connected),
+                // Connected as far as the store is concerned either way: a vif that failed is
+                // closed once xenstore is reachable (the caller's `failed`).
+                let vif = match connected {
+                    Ok(vif) => Some(vif),
                     Err(Broken(why)) => {
                         failed.push((id, why));
-                        (None, XenbusState::Connected)
+                        None
                     }
                 };
-                let mac = vif.as_ref().map_or([0; 6], |v| v.mac);
+                let (mac, state) = (vif_record.mac, XenbusState::Connected);
                 self.devices.insert(id, Device { backend, frontend, mac, state, vif });
             }
             (saved.vifs.len() - failed.len(), failed)
@@ -491,13 +480,6 @@ mod service {
         Watch { restored: Vec<(VifId, String)>, failed: Vec<(VifId, String)> },
         /// Started: follow the watches.
         Done,
-    }
-
-    fn mac_text(mac: [u8; 6]) -> String {
-        format!(
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-        )
     }
 
     fn main(_info: &StartInfo) {

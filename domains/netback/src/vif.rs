@@ -20,7 +20,8 @@ use alloc::vec::Vec;
 
 use xenolith_abi::ring::{BackRing, SharedIndices};
 use xenolith_abi::xen::grant_table::{
-    gnttab_copy, grant_handle_t, GNTCOPY_dest_gref, GNTCOPY_source_gref, GNTST_okay,
+    gnttab_copy, gnttab_copy_ptr, grant_handle_t, GNTCOPY_dest_gref, GNTCOPY_source_gref,
+    GNTST_okay,
 };
 use xenolith_abi::xen::hypercall::DOMID_SELF;
 use xenolith_abi::xen::netif::{
@@ -121,9 +122,10 @@ impl Ring {
                 )));
             }
         };
-        // SAFETY: `address` is a page of the map area where the grant was just mapped, and
-        // stays mapped until `unmap` (this ring's end); the page is only touched through
-        // `SharedRing`'s volatile and atomic accessors.
+        // SAFETY: `address` is a page of the map area that `MapSlots` handed out to this ring
+        // alone (a page is back in its free list only after `unmap`); the grant was just mapped
+        // there and stays mapped until `unmap` consumes this ring, so for as long as `page` is
+        // used; the page is only touched through `SharedRing`'s volatile and atomic accessors.
         let page = unsafe { SharedPage::at(address) };
         let shared = SharedRing::new(page, entry);
         let size = shared.size();
@@ -209,6 +211,18 @@ struct Backlog {
 }
 
 impl Backlog {
+    /// Adds `frame`, dropping the oldest frames while it would hold more than [`RX_BACKLOG`]
+    /// frames or [`RX_BACKLOG_BYTES`] bytes.
+    fn push(&mut self, frame: Frame) {
+        while self.frames.len() == RX_BACKLOG || self.bytes + frame.bytes.len() > RX_BACKLOG_BYTES {
+            if !self.drop_oldest() {
+                break;
+            }
+        }
+        self.bytes += frame.bytes.len();
+        self.frames.push_back(frame);
+    }
+
     /// Takes the oldest frame away; false if there was none.
     fn drop_oldest(&mut self) -> bool {
         self.take_oldest().is_some()
@@ -233,12 +247,6 @@ pub struct Vif {
     queues: Vec<Queue>,
     /// Frames for it that wait for receive buffers.
     backlog: Backlog,
-    /// Counters: frames taken from it, frames given to it, frames dropped on its way in.
-    pub sent: u64,
-    /// Frames placed on its receive rings.
-    pub received: u64,
-    /// Frames for it that were dropped (backlog full, offload it cannot take).
-    pub dropped: u64,
 }
 
 impl Vif {
@@ -252,16 +260,7 @@ impl Vif {
         positions: Option<&[SavedQueue]>,
         slots: &mut MapSlots,
     ) -> Result<Self, Broken> {
-        let mut vif = Self {
-            id,
-            mac,
-            features,
-            queues: Vec::new(),
-            backlog: Backlog::default(),
-            sent: 0,
-            received: 0,
-            dropped: 0,
-        };
+        let mut vif = Self { id, mac, features, queues: Vec::new(), backlog: Backlog::default() };
         for (index, config) in queues.iter().enumerate() {
             let saved = positions.and_then(|p| p.get(index));
             match Self::connect_queue(id.domain, *config, saved, slots) {
@@ -403,20 +402,16 @@ impl Vif {
                     Verdict::Drop { ids, slots } => {
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(slots);
                         consumed += slots;
-                        let extras = slots - ids.len() as u32;
-                        respond_tx(ring, &ids[..1], NETIF_RSP_ERROR, extras);
-                        respond_tx(ring, &ids[1..], NETIF_RSP_ERROR, 0);
-                        self.dropped += 1;
+                        respond_tx(ring, &ids, slots, NETIF_RSP_ERROR);
                     }
                     Verdict::Packet(packet) => {
                         frames.push(copy_in(domain, &packet, &mut segments));
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
                         consumed += packet.slots;
-                        let extras = packet.slots - 1 - packet.fragments.len() as u32;
-                        respond_tx(ring, &[packet.first.id], NETIF_RSP_OKAY, extras);
-                        let ids: Vec<u16> = packet.fragments.iter().map(|f| f.id).collect();
-                        respond_tx(ring, &ids, NETIF_RSP_OKAY, 0);
-                        self.sent += 1;
+                        let fragments = packet.fragments.iter().map(|f| f.id);
+                        let ids: Vec<u16> =
+                            core::iter::once(packet.first.id).chain(fragments).collect();
+                        respond_tx(ring, &ids, packet.slots, NETIF_RSP_OKAY);
                     }
                 }
                 busy = true;
@@ -446,19 +441,9 @@ impl Vif {
         if frame.gso.is_some() && !self.features.gso_tcpv4 {
             // A segmentation-offload packet for a frontend that cannot take one (documented
             // limit: netback does not segment).
-            self.dropped += 1;
             return;
         }
-        while self.backlog.frames.len() == RX_BACKLOG
-            || self.backlog.bytes + frame.bytes.len() > RX_BACKLOG_BYTES
-        {
-            if !self.backlog.drop_oldest() {
-                break;
-            }
-            self.dropped += 1;
-        }
-        self.backlog.bytes += frame.bytes.len();
-        self.backlog.frames.push_back(frame);
+        self.backlog.push(frame);
     }
 
     /// Places waiting frames on the receive ring while the frontend has buffers posted;
@@ -485,7 +470,6 @@ impl Vif {
                     frame.data_validated = true;
                 } else {
                     self.backlog.drop_oldest();
-                    self.dropped += 1;
                     continue;
                 }
             }
@@ -518,7 +502,6 @@ impl Vif {
                 }
                 RxVerdict::Unplaceable(_) => {
                     self.backlog.drop_oldest();
-                    self.dropped += 1;
                     continue;
                 }
             };
@@ -529,7 +512,6 @@ impl Vif {
                 ring.respond(&response.bytes());
             }
             copied.extend(self.backlog.take_oldest());
-            self.received += 1;
             placed += 1;
         }
         run_copies(&mut segments)?;
@@ -538,11 +520,17 @@ impl Vif {
     }
 }
 
-/// Answers requests `ids` with `status`, then `extras` extra-info slots with
-/// `NETIF_RSP_NULL` (Linux's `make_tx_response`); their slots are consumed already.
-fn respond_tx(ring: &mut Ring, ids: &[u16], status: i16, extras: u32) {
-    let nulls = core::iter::repeat_n(NETIF_RSP_NULL, extras as usize);
-    let answers = ids.iter().map(|&id| (id, status)).chain(nulls.map(|s| (0, s)));
+/// Answers a packet of `slots` slots whose requests are `ids` (its first, then its fragments)
+/// with `status`, its extra-info slots with `NETIF_RSP_NULL` after the first, as Linux's
+/// `make_tx_response` does; the slots are consumed already.
+fn respond_tx(ring: &mut Ring, ids: &[u16], slots: u32, status: i16) {
+    let extras = slots as usize - ids.len();
+    let (first, fragments) = ids.split_first().map_or((None, ids), |(f, rest)| (Some(*f), rest));
+    let answers = first
+        .map(|id| (id, status))
+        .into_iter()
+        .chain(core::iter::repeat_n((0, NETIF_RSP_NULL), extras))
+        .chain(fragments.iter().map(|&id| (id, status)));
     for (id, status) in answers {
         ring.respond(netif_tx_response { id, status }.as_bytes());
     }
@@ -571,9 +559,7 @@ fn copy_in(domain: u16, packet: &tx::Packet, segments: &mut Vec<gnttab_copy>) ->
             segment.source.set_gref(gref);
             segment.source.domid = domain;
             segment.source.offset = offset + done as u16;
-            segment.dest.u = local / PAGE_SIZE;
-            segment.dest.domid = DOMID_SELF;
-            segment.dest.offset = (local % PAGE_SIZE) as u16;
+            segment.dest = own(local);
             segments.push(segment);
             done += chunk;
             at += u64::from(chunk);
@@ -600,13 +586,22 @@ fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy], segments: &mut Vec
         let local = base + copy.packet_offset as u64;
         let mut segment =
             gnttab_copy { flags: GNTCOPY_dest_gref, len: copy.len, ..Default::default() };
-        segment.source.u = local / PAGE_SIZE;
-        segment.source.domid = DOMID_SELF;
-        segment.source.offset = (local % PAGE_SIZE) as u16;
+        segment.source = own(local);
         segment.dest.set_gref(copy.gref);
         segment.dest.domid = domain;
         segment.dest.offset = copy.dest_offset;
         segments.push(segment);
+    }
+}
+
+/// A grant copy's end in this domain's own memory at `local` (identity-mapped: the frame is the
+/// address's page).
+fn own(local: u64) -> gnttab_copy_ptr {
+    gnttab_copy_ptr {
+        u: local / PAGE_SIZE,
+        domid: DOMID_SELF,
+        offset: (local % PAGE_SIZE) as u16,
+        ..Default::default()
     }
 }
 
