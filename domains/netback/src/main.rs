@@ -117,11 +117,21 @@ mod service {
             self.bus.read_string(path).ok()
         }
 
+        /// Writes the backend's `state`, in a transaction that first reads it: a backend
+        /// directory the toolstack removed meanwhile is not written again (writing would make
+        /// it anew, and the device would never be seen to go). Linux's `xenbus_switch_state`
+        /// (`drivers/xen/xenbus/xenbus_client.c`) reads first for the same reason.
         fn write_state(&mut self, id: VifId, new: XenbusState) {
             let Some(device) = self.devices.get_mut(&id) else { return };
             device.state = new;
             let path = format!("{}/state", device.backend);
-            if let Err(error) = self.bus.write(&path, format!("{}", new.number()).as_bytes()) {
+            let value = format!("{}", new.number());
+            let written = self.bus.transaction(|tx| match tx.read(&path) {
+                Ok(_) => tx.write(&path, value.as_bytes()),
+                Err(error) if error == XsError::ENOENT => Ok(()),
+                Err(error) => Err(error),
+            });
+            if let Err(error) = written {
                 log::warn!("netback: {path}: {error:?}");
             }
         }
@@ -234,7 +244,10 @@ mod service {
 
         /// Writes the features in `backend` and enters `InitWait`, in one transaction.
         fn offer(&mut self, backend: &str) -> Result<(), XsError> {
+            // As in `write_state`: a directory removed meanwhile is left removed.
+            let frontend = format!("{backend}/frontend");
             self.bus.transaction(|tx| {
+                tx.read(&frontend)?;
                 for (key, value) in BACKEND_FEATURES {
                     tx.write(&format!("{backend}/{key}"), value.as_bytes())?;
                 }
