@@ -382,38 +382,63 @@ impl SharedPage {
     }
 
     /// Copies the page's bytes from `offset` into `out` (inside the page; panics otherwise):
-    /// volatile 8-byte words where the page side is aligned, bytes elsewhere.
+    /// volatile 8-byte words where both sides can be aligned together, bytes elsewhere.
     pub fn read_bytes(self, offset: usize, out: &mut [u8]) {
         assert!(offset + out.len() <= PAGE_SIZE as usize, "a read past the page");
-        let mut done = 0;
-        while done < out.len() {
-            if out.len() - done >= 8 && (offset + done).is_multiple_of(8) {
-                let word = self.read_u64(offset + done);
-                out[done..done + 8].copy_from_slice(&word.to_ne_bytes());
-                done += 8;
-            } else {
-                out[done] = self.read_u8(offset + done);
-                done += 1;
+        let (head, words) = self.word_span(offset, out.as_ptr() as usize, out.len());
+        for (index, byte) in out[..head].iter_mut().enumerate() {
+            *byte = self.read_u8(offset + index);
+        }
+        let (middle, tail) = out[head..].split_at_mut(words * 8);
+        let base = self.address + (offset + head) as u64;
+        if let Ok(middle) = <[u64]>::mut_from_bytes(middle) {
+            for (index, word) in middle.iter_mut().enumerate() {
+                // SAFETY: `base` is 8-aligned (`word_span`) and the `words` words from it are
+                // inside the page (asserted above), mapped readable as normal memory (the
+                // constructors' contract); volatile, as the peer may write them.
+                *word =
+                    unsafe { core::ptr::read_volatile((base + 8 * index as u64) as *const u64) };
             }
+        }
+        let done = offset + head + words * 8;
+        for (index, byte) in tail.iter_mut().enumerate() {
+            *byte = self.read_u8(done + index);
         }
     }
 
     /// Copies `data` into the page from `offset` (inside the page; panics otherwise):
-    /// volatile 8-byte words where the page side is aligned, bytes elsewhere.
+    /// volatile 8-byte words where both sides can be aligned together, bytes elsewhere.
     pub fn write_bytes(self, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= PAGE_SIZE as usize, "a write past the page");
-        let mut done = 0;
-        while done < data.len() {
-            if let Some(word) = data[done..].first_chunk::<8>() {
-                if (offset + done).is_multiple_of(8) {
-                    self.write_u64(offset + done, u64::from_ne_bytes(*word));
-                    done += 8;
-                    continue;
-                }
-            }
-            self.write_u8(offset + done, data[done]);
-            done += 1;
+        let (head, words) = self.word_span(offset, data.as_ptr() as usize, data.len());
+        for (index, &byte) in data[..head].iter().enumerate() {
+            self.write_u8(offset + index, byte);
         }
+        let (middle, tail) = data[head..].split_at(words * 8);
+        let base = self.address + (offset + head) as u64;
+        if let Ok(middle) = <[u64]>::ref_from_bytes(middle) {
+            for (index, &word) in middle.iter().enumerate() {
+                // SAFETY: as in `read_bytes`, the page mapped writable; volatile, as the peer
+                // may read it.
+                unsafe { core::ptr::write_volatile((base + 8 * index as u64) as *mut u64, word) };
+            }
+        }
+        let done = offset + head + words * 8;
+        for (index, &byte) in tail.iter().enumerate() {
+            self.write_u8(done + index, byte);
+        }
+    }
+
+    /// For a copy of `len` bytes between the page at `offset` and local memory at `local`:
+    /// the bytes before both are 8-aligned, and the whole words after them (none if the two
+    /// can never be aligned together).
+    fn word_span(self, offset: usize, local: usize, len: usize) -> (usize, usize) {
+        if !(local ^ offset).is_multiple_of(8) {
+            return (len, 0);
+        }
+        let head = offset.wrapping_neg() % 8;
+        let head = head.min(len);
+        (head, (len - head) / 8)
     }
 
     /// The 32-bit word at byte `offset` as an atomic (4-aligned, inside the page; panics
