@@ -466,11 +466,10 @@ pub fn register_vcpu_info(
     let domain = table.domain(id).ok_or(XenError::ESRCH)?;
     let phys = domain.ram_frame(gfn).ok_or(XenError::EINVAL)?;
     let new = phys + offset;
-    let mut current = [0u8; SIZE as usize];
-    if let Some(old) = vcpu.vcpu_info {
-        crate::mm::memory::copy_from_phys(old, &mut current);
+    match vcpu.vcpu_info {
+        Some(old) => crate::mm::memory::copy_phys(old, new, SIZE as usize),
+        None => crate::mm::memory::copy_to_phys(new, &[0; SIZE as usize]),
     }
-    crate::mm::memory::copy_to_phys(new, &current);
     let vcpu = table.vcpu_mut(slot).ok_or(XenError::ENOENT)?;
     vcpu.vcpu_info = Some(new);
     vcpu.vcpu_info_registered = true;

@@ -156,16 +156,19 @@ pub unsafe fn shared<T>(address: u64) -> &'static T {
 /// Copies `len` bytes between two physical ranges of domain RAM (they may overlap: a copy
 /// within one page).
 pub fn copy_phys(from: u64, to: u64, len: usize) {
-    assert_owned_ram(from, len as u64);
-    assert_owned_ram(to, len as u64);
-    let apart = from.abs_diff(to) >= len as u64;
-    if apart && (from | to).is_multiple_of(16) && len.is_multiple_of(128) && len != 0 {
-        // SAFETY: as below; the ranges do not overlap and meet `copy_blocks`' alignment.
-        return unsafe { crate::arch::cpu::copy_blocks(from, to, len as u64) };
+    [from, to].iter().for_each(|&at| assert_owned_ram(at, len as u64));
+    // Apart and 16-byte aligned: whole 128-byte blocks by `copy_blocks`, the rest by `copy`.
+    let apart = from.abs_diff(to) >= len as u64 && (from | to).is_multiple_of(16);
+    let blocks = if apart { len & !127 } else { 0 };
+    let rest = (from + blocks as u64, to + blocks as u64, len - blocks);
+    if blocks != 0 {
+        // SAFETY: as below; the blocks are a prefix of both ranges, apart, 16-byte aligned and
+        // whole, as `copy_blocks` needs.
+        unsafe { crate::arch::cpu::copy_blocks(from, to, blocks as u64) };
     }
     // SAFETY: both ranges are RAM (checked), identity-mapped, held by domains whose frames the
     // caller has pinned; no Rust reference aliases them, and `copy` allows overlap.
-    unsafe { core::ptr::copy(from as *const u8, to as *mut u8, len) };
+    unsafe { core::ptr::copy(rest.0 as *const u8, rest.1 as *mut u8, rest.2) };
 }
 
 /// Copies `bytes` to physical address `phys`.
