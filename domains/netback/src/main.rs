@@ -62,7 +62,7 @@ mod service {
     use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
 
-    use crate::vif::{Broken, Frame, MapSlots, Vif};
+    use crate::vif::{Broken, Frame, MapSlots, Pool, Vif};
 
     /// The backend directories, relative to this domain's home.
     const BACKENDS: &str = "backend/vif";
@@ -110,6 +110,8 @@ mod service {
         region: &'static mut [u8],
         /// The state as last saved (a round that changed nothing saves nothing).
         saved: Vec<u8>,
+        /// Large frames' buffers, used again.
+        pool: Pool,
     }
 
     impl Service {
@@ -351,7 +353,7 @@ mod service {
                 };
                 vif.take_pending();
                 let mut frames = Vec::new();
-                match vif.transmit(&mut frames) {
+                match vif.transmit(&mut frames, &mut self.pool) {
                     Ok(moved) => busy |= moved,
                     Err(Broken(why)) => broken.push((id, why)),
                 }
@@ -364,7 +366,7 @@ mod service {
                 let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
                     continue;
                 };
-                match vif.receive() {
+                match vif.receive(&mut self.pool) {
                     Ok(moved) => busy |= moved,
                     Err(Broken(why)) => broken.push((id, why)),
                 }
@@ -376,13 +378,14 @@ mod service {
         }
 
         fn route(&mut self, from: VifId, frame: Frame) {
-            if frame.bytes.len() < 14 {
+            let bytes = frame.bytes.as_slice();
+            if bytes.len() < 14 {
                 return;
             }
             let mut destination = [0u8; 6];
-            destination.copy_from_slice(&frame.bytes[..6]);
+            destination.copy_from_slice(&bytes[..6]);
             let mut source = [0u8; 6];
-            source.copy_from_slice(&frame.bytes[6..12]);
+            source.copy_from_slice(&bytes[6..12]);
             self.switch.learn(source, from);
             let connected = self.devices.iter().filter(|(_, d)| d.vif.is_some()).map(|(id, _)| *id);
             match self.switch.route(destination, from, connected) {
@@ -534,6 +537,7 @@ mod service {
             changed: Rc::new(Cell::new(true)),
             region,
             saved: Vec::new(),
+            pool: Pool::default(),
         };
         // Forwarding resumes first; xenstore (which may be restarting too) comes after.
         let (restored, failed) = service.restore();

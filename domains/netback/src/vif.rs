@@ -15,7 +15,6 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use xenolith_abi::ring::{BackRing, SharedIndices};
@@ -36,7 +35,7 @@ use xenolith_netback_logic::switch::VifId;
 use xenolith_netback_logic::tx::{self, Verdict};
 use xenolith_runtime::events::{self, Port};
 use xenolith_runtime::grants::{self, SharedPage, SharedRing, PAGE_SIZE};
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 /// Entry sizes of the two rings (the larger of request and response, `io/netif.h`).
 const TX_ENTRY: usize = core::mem::size_of::<netif_tx_request>();
@@ -74,10 +73,96 @@ impl MapSlots {
 }
 
 /// A frame on its way from one vif to another.
-#[derive(Clone, Debug)]
+/// A page of a large frame's buffer.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C, align(4096))]
+struct Page([u8; PAGE_SIZE as usize]);
+
+/// Sixteen bytes of a small frame's buffer.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C, align(16))]
+struct Block([u8; 16]);
+
+/// Frames of more bytes than this are kept in whole pages.
+const SMALL_FRAME: usize = PAGE_SIZE as usize / 2;
+
+/// A frame's bytes, 16-byte aligned (where the core copies in whole blocks); a large frame's
+/// page-aligned, so a grant copy between it and a frontend's page-aligned buffers is one
+/// segment a page. A small frame's buffer is not rounded up to a page: it is zeroed when made.
+#[derive(Clone)]
+pub struct Bytes(Storage);
+
+#[derive(Clone)]
+enum Storage {
+    Small(Vec<Block>, usize),
+    Pages(Vec<Page>, usize),
+}
+
+/// Large frames' buffers whose frames were placed, to be used again: a buffer from here is not
+/// zeroed again (its old bytes past the new frame's end are never read).
+#[derive(Default)]
+pub struct Pool(Vec<Vec<Page>>);
+
+impl Pool {
+    /// How many buffers it keeps at most.
+    const MAX: usize = 32;
+
+    /// A buffer for `len` bytes: a small frame's zeroed, a large frame's from the pool (grown
+    /// with zeroed pages if it is short) or zeroed; `None` if the heap cannot hold it.
+    fn take(&mut self, len: usize) -> Option<Bytes> {
+        if len <= SMALL_FRAME {
+            return Some(Bytes(Storage::Small(Block::new_vec_zeroed(len.div_ceil(16)).ok()?, len)));
+        }
+        let pages = len.div_ceil(PAGE_SIZE as usize);
+        let mut buffer = self.0.pop().unwrap_or_default();
+        if buffer.len() < pages {
+            buffer.extend(Page::new_vec_zeroed(pages - buffer.len()).ok()?);
+        }
+        Some(Bytes(Storage::Pages(buffer, len)))
+    }
+
+    /// Keeps `bytes`' buffer for another frame (a large frame's, while there is room).
+    fn give(&mut self, bytes: Bytes) {
+        if let Storage::Pages(buffer, _) = bytes.0 {
+            if self.0.len() < Self::MAX {
+                self.0.push(buffer);
+            }
+        }
+    }
+}
+
+impl Bytes {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Storage::Small(blocks, len) => &blocks.as_bytes()[..*len],
+            Storage::Pages(pages, len) => &pages.as_bytes()[..*len],
+        }
+    }
+
+    /// The bytes, to change.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Storage::Small(blocks, len) => &mut blocks.as_mut_bytes()[..*len],
+            Storage::Pages(pages, len) => &mut pages.as_mut_bytes()[..*len],
+        }
+    }
+
+    /// How many bytes.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Where they start (for a grant copy's local end).
+    fn address(&self) -> u64 {
+        self.as_slice().as_ptr() as u64
+    }
+}
+
+#[derive(Clone)]
 pub struct Frame {
     /// The Ethernet frame.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// The sender left the TCP/UDP checksum blank (`NETTXF_csum_blank`).
     pub csum_blank: bool,
     /// The sender vouches for the checksum (`NETTXF_data_validated`).
@@ -368,7 +453,7 @@ impl Vif {
 
     /// Takes up to a round's packets off each transmit ring into `out`; `Err` if the frontend
     /// broke a ring or granted what it cannot (the vif must be disconnected).
-    pub fn transmit(&mut self, out: &mut Vec<Frame>) -> Result<bool, Broken> {
+    pub fn transmit(&mut self, out: &mut Vec<Frame>, pool: &mut Pool) -> Result<bool, Broken> {
         let domain = self.id.domain;
         let mut busy = false;
         // The round's copies, made in one batch once every packet is read.
@@ -405,13 +490,18 @@ impl Vif {
                         respond_tx(ring, &ids, slots, NETIF_RSP_ERROR);
                     }
                     Verdict::Packet(packet) => {
-                        frames.push(copy_in(domain, &packet, &mut segments));
+                        // A buffer the heap cannot hold is an error answer, as Linux's
+                        // `xenvif_tx_build_gops` gives when it cannot allocate an skb.
+                        let copied = copy_in(domain, &packet, pool, &mut segments);
+                        let status =
+                            if copied.is_some() { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
+                        frames.extend(copied);
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
                         consumed += packet.slots;
                         let fragments = packet.fragments.iter().map(|f| f.id);
                         let ids: Vec<u16> =
                             core::iter::once(packet.first.id).chain(fragments).collect();
-                        respond_tx(ring, &ids, packet.slots, NETIF_RSP_OKAY);
+                        respond_tx(ring, &ids, packet.slots, status);
                     }
                 }
                 busy = true;
@@ -448,7 +538,7 @@ impl Vif {
 
     /// Places waiting frames on the receive ring while the frontend has buffers posted;
     /// `Err` if it broke the ring or posted buffers it did not grant.
-    pub fn receive(&mut self) -> Result<bool, Broken> {
+    pub fn receive(&mut self, pool: &mut Pool) -> Result<bool, Broken> {
         let Some(queue) = self.queues.first_mut() else { return Ok(false) };
         let domain = self.id.domain;
         let ring = &mut queue.rx;
@@ -465,7 +555,9 @@ impl Vif {
             }
             if frame.csum_blank && !self.features.csum_offload {
                 // The frontend wants whole checksums: complete the one the sender left blank.
-                if xenolith_netback_logic::csum::complete_checksum(&mut frame.bytes).is_ok() {
+                if xenolith_netback_logic::csum::complete_checksum(frame.bytes.as_mut_slice())
+                    .is_ok()
+                {
                     frame.csum_blank = false;
                     frame.data_validated = true;
                 } else {
@@ -475,7 +567,7 @@ impl Vif {
             }
             let meta = RxMeta {
                 len: frame.bytes.len(),
-                source_offset: frame.bytes.as_ptr() as usize % PAGE_SIZE as usize,
+                source_offset: frame.bytes.address() as usize % PAGE_SIZE as usize,
                 csum_blank: frame.csum_blank,
                 data_validated: frame.data_validated,
                 gso: frame.gso,
@@ -515,7 +607,9 @@ impl Vif {
             placed += 1;
         }
         run_copies(&mut segments)?;
-        drop(copied);
+        for frame in copied {
+            pool.give(frame.bytes);
+        }
         Ok(placed > 0)
     }
 }
@@ -538,13 +632,17 @@ fn respond_tx(ring: &mut Ring, ids: &[u16], slots: u32, status: i16) {
 
 /// A buffer for `packet`'s bytes, and the grant copies that fill it from frontend `domain`'s
 /// pages (appended to `segments`, made by the caller; the buffer's heap bytes stay put when the
-/// frame moves).
-fn copy_in(domain: u16, packet: &tx::Packet, segments: &mut Vec<gnttab_copy>) -> Frame {
+/// frame moves), the buffer from `pool`. `None` if the heap cannot hold the buffer.
+fn copy_in(
+    domain: u16,
+    packet: &tx::Packet,
+    pool: &mut Pool,
+    segments: &mut Vec<gnttab_copy>,
+) -> Option<Frame> {
     let fragment_bytes: u32 = packet.fragments.iter().map(|f| u32::from(f.size)).sum();
     let first_bytes = u32::from(packet.first.size) - fragment_bytes;
-    let total = usize::from(packet.first.size);
-    let mut bytes = vec![0u8; total];
-    let base = bytes.as_mut_ptr() as u64;
+    let bytes = pool.take(usize::from(packet.first.size))?;
+    let base = bytes.address();
     let mut at = 0u64;
     let pieces = core::iter::once((packet.first.gref, packet.first.offset, first_bytes))
         .chain(packet.fragments.iter().map(|f| (f.gref, f.offset, u32::from(f.size))));
@@ -569,18 +667,18 @@ fn copy_in(domain: u16, packet: &tx::Packet, segments: &mut Vec<gnttab_copy>) ->
     let gso =
         extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
     let flags = packet.first.flags;
-    Frame {
+    Some(Frame {
         bytes,
         csum_blank: flags & NETTXF_csum_blank != 0,
         data_validated: flags & NETTXF_data_validated != 0,
         gso,
-    }
+    })
 }
 
 /// The grant copies of `frame`'s bytes into frontend `domain`'s buffers as `copies` says,
 /// appended to `segments` (made by the caller while the frame lives).
-fn copy_out(domain: u16, frame: &[u8], copies: &[rx::RxCopy], segments: &mut Vec<gnttab_copy>) {
-    let base = frame.as_ptr() as u64;
+fn copy_out(domain: u16, frame: &Bytes, copies: &[rx::RxCopy], segments: &mut Vec<gnttab_copy>) {
+    let base = frame.address();
     // `rx::place` splits copies where either page ends.
     for copy in copies {
         let local = base + copy.packet_offset as u64;
