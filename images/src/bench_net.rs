@@ -50,9 +50,11 @@ fn per_million(amount: u64, ns: u64) -> f64 {
 
 /// The Rust netfronts' figures; the memcpy's bytes per million instructions in 1400-byte
 /// pieces.
-fn rust_figures(root: &Path, timeout: Duration) -> Result<f64> {
+pub fn rust_figures(root: &Path, timeout: Duration) -> Result<f64> {
     let mut memcpy_1400 = 0.0;
-    for (manifest, size) in [("bench-net.toml", 1400), ("bench-net-small.toml", 64)] {
+    for (manifest, size) in
+        [("bench-net-sg.toml", 64000), ("bench-net.toml", 1400), ("bench-net-small.toml", 64)]
+    {
         let system = workspace::build_system(
             &root.join("tests/manifests").join(manifest),
             CoreOptions::default(),

@@ -45,7 +45,7 @@ cargo xtask <command>
   bench [fastpath|smp|boot|xl|net] deterministic figures under QEMU -icount shift=0 (or only
                                    issue 15's fast-path table, SMP scaling, boot, xl create
                                    and the control domain's restart, or netback's throughput
-                                   and restart)
+                                   and restart; `net rust`: the Rust netfronts' figures only)
 ";
 
 fn main() -> ExitCode {
@@ -127,11 +127,15 @@ fn dispatch(args: &[String]) -> Result<()> {
                 qemu::ensure_installed()?;
                 bench_net::figures(&workspace::root(), Duration::from_secs(300))
             }
+            [only, part] if only == "net" && part == "rust" => {
+                qemu::ensure_installed()?;
+                bench_net::rust_figures(&workspace::root(), Duration::from_secs(300)).map(drop)
+            }
             [only] if only == "smp" => {
                 qemu::ensure_installed()?;
                 smp_figures(&workspace::root(), Duration::from_secs(300))
             }
-            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot|xl|net]"),
+            _ => bail!("usage: cargo xtask bench [fastpath|smp|boot|xl|net|net rust]"),
         },
         "help" | "--help" | "-h" => {
             print!("{HELP}");

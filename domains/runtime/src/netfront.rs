@@ -62,13 +62,21 @@ pub struct Config {
     /// How long [`Netfront::connect`] waits for each backend state, and [`Netfront::send`] for
     /// a free transmit buffer (ns).
     pub timeout_ns: u64,
+    /// Whether to take packets of more than one receive buffer (`feature-sg`).
+    pub sg: bool,
 }
 
 impl Default for Config {
     /// References from 64 on (clear of Xen's reserved entries 0-7 and the toolstack's console
-    /// and xenstore entries), 64 transmit and 128 receive buffers, 10 s.
+    /// and xenstore entries), 64 transmit and 128 receive buffers, 10 s, one buffer a packet.
     fn default() -> Self {
-        Self { first_gref: 64, tx_buffers: 64, rx_buffers: 128, timeout_ns: 10_000_000_000 }
+        Self {
+            first_gref: 64,
+            tx_buffers: 64,
+            rx_buffers: 128,
+            timeout_ns: 10_000_000_000,
+            sg: false,
+        }
     }
 }
 
@@ -130,6 +138,8 @@ pub struct Netfront {
     rx: SharedRing,
     pages: Pages,
     timeout_ns: u64,
+    /// The backend takes packets of more than one slot (its `feature-sg`).
+    backend_sg: bool,
 }
 
 fn record(path: &str, why: &'static str) -> NetError {
@@ -229,6 +239,8 @@ impl Netfront {
         if !feature_enabled(rx_copy.as_deref()) {
             return Err(NetError::NoRxCopy);
         }
+        let backend_sg =
+            feature_enabled(bus.read(&format!("{backend}/feature-sg")).ok().as_deref());
 
         // `setup_netfront`: the rings and the event channel.
         let tx_page = SharedPage::allocate().ok_or(NetError::NoMemory)?;
@@ -255,7 +267,7 @@ impl Netfront {
         queues.post_rx_buffers(&mut rx, &mut pages)?;
 
         // `talk_to_netback`'s transaction, then `xenbus_switch_state(Connected)`.
-        let keys = frontend_keys(layout.tx_ring_gref(), layout.rx_ring_gref(), port.0);
+        let keys = frontend_keys(layout.tx_ring_gref(), layout.rx_ring_gref(), port.0, config.sg);
         bus.transaction(|transaction| {
             for (key, value) in &keys {
                 transaction.write(&format!("{frontend}/{key}"), value.as_bytes())?;
@@ -275,6 +287,7 @@ impl Netfront {
             rx,
             pages,
             timeout_ns: config.timeout_ns,
+            backend_sg,
         };
         // `xennet_connect` kicks the backend once it is set up.
         netfront.notify();
@@ -398,6 +411,107 @@ impl Netfront {
             }
             if received.frame.is_some() {
                 return Ok(received.frame);
+            }
+            if self.queues.final_check_rx(&mut self.rx) {
+                continue;
+            }
+            if arch::now_ns() >= deadline {
+                return Ok(None);
+            }
+            self.wait(deadline);
+        }
+    }
+
+    /// Takes `count` transmit buffers for a zero-copy sender: it writes them with
+    /// [`write_tx_buffer`](Self::write_tx_buffer) and sends them with
+    /// [`send_buffers`](Self::send_buffers) as often as it likes; they never go back to
+    /// [`send`](Self::send)'s. `TxFull` if fewer are free.
+    pub fn reserve_tx_buffers(&mut self, count: usize) -> Result<Vec<u16>, NetError> {
+        self.reap()?;
+        self.queues.reserve_tx(count).ok_or(NetError::TxFull)
+    }
+
+    /// Writes `data` at `offset` of reserved transmit buffer `id`; `TxBusy` while it is in
+    /// flight (reap with [`reap`](Self::reap)) or if it is not reserved.
+    pub fn write_tx_buffer(&mut self, id: u16, offset: usize, data: &[u8]) -> Result<(), NetError> {
+        if !self.queues.tx_buffer_idle(id) {
+            return Err(NetError::TxBusy);
+        }
+        if offset + data.len() > MAX_FRAME {
+            return Err(NetError::FrameSize(offset + data.len()));
+        }
+        self.pages.write(Buffer::Tx(id), offset, data);
+        Ok(())
+    }
+
+    /// Whether reserved transmit buffer `id` is out of flight (after a [`reap`](Self::reap)).
+    pub fn tx_buffer_idle(&self, id: u16) -> bool {
+        self.queues.tx_buffer_idle(id)
+    }
+
+    /// Waits up to [`Config::timeout_ns`] until reserved buffers `ids` are out of flight (to be
+    /// written again).
+    pub fn await_tx_idle(&mut self, ids: &[u16]) -> Result<(), NetError> {
+        let deadline = arch::now_ns().saturating_add(self.timeout_ns);
+        loop {
+            self.reap()?;
+            if ids.iter().all(|&id| self.queues.tx_buffer_idle(id)) {
+                return Ok(());
+            }
+            if arch::now_ns() >= deadline {
+                return Err(NetError::TxTimeout);
+            }
+            if !self.queues.final_check_tx(&mut self.tx) {
+                self.wait(deadline);
+            }
+        }
+    }
+
+    /// Sends the `size`-byte packet written in reserved buffers `ids` (each full but the last;
+    /// more than one needs a backend with `feature-sg`), waiting up to [`Config::timeout_ns`]
+    /// for them to be out of flight and for ring slots. They are in flight until answered.
+    pub fn send_buffers(&mut self, ids: &[u16], size: usize) -> Result<(), NetError> {
+        if ids.len() > 1 && !self.backend_sg {
+            return Err(NetError::FrameSize(size));
+        }
+        let deadline = arch::now_ns().saturating_add(self.timeout_ns);
+        loop {
+            self.reap()?;
+            match self.queues.send_buffers(&mut self.tx, &mut self.pages, ids, size) {
+                Ok(notify) => {
+                    if notify {
+                        self.notify();
+                    }
+                    return Ok(());
+                }
+                Err(NetError::TxFull) => {
+                    if arch::now_ns() >= deadline {
+                        return Err(NetError::TxTimeout);
+                    }
+                    if !self.queues.final_check_tx(&mut self.tx) {
+                        self.wait(deadline);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The next packet received, as [`receive`](Self::receive), but only its first `limit`
+    /// bytes read out of the buffers, with the whole packet's size.
+    pub fn receive_head(
+        &mut self,
+        deadline: u64,
+        limit: usize,
+    ) -> Result<Option<(Vec<u8>, usize)>, NetError> {
+        loop {
+            self.reap()?;
+            let received = self.queues.receive_head(&mut self.rx, &mut self.pages, limit)?;
+            if received.notify {
+                self.notify();
+            }
+            if let Some(frame) = received.frame {
+                return Ok(Some((frame, received.size)));
             }
             if self.queues.final_check_rx(&mut self.rx) {
                 continue;

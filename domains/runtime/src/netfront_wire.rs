@@ -5,9 +5,11 @@
 //!
 //! The protocol is `xen/include/public/io/netif.h` (Xen 4.17) over `io/ring.h` rings, set up as
 //! `io/xenbus.h` says; Linux's `drivers/net/xen-netfront.c` is the frontend this one behaves
-//! like, reduced: one queue, one event channel, one transmit slot per frame (no
-//! `feature-sg`), no offloads (`feature-no-csum-offload`), the receive side in copy mode
-//! (`request-rx-copy`), every receive buffer a whole granted page.
+//! like, reduced: one queue, one event channel, one transmit slot per frame of
+//! [`Queues::send`] (a zero-copy sender's [`Queues::send_buffers`] takes one slot a page, for
+//! a backend with `feature-sg`; `feature-sg` receive where asked), no offloads
+//! (`feature-no-csum-offload`), the receive side in copy mode (`request-rx-copy`), every
+//! receive buffer a whole granted page.
 //!
 //! # Grants
 //! [`Layout`] gives each page a fixed grant reference: the two ring pages, then one per
@@ -41,9 +43,10 @@ use xenolith_abi::xen::errno::XenError;
 use xenolith_abi::xen::grant_table::grant_ref_t;
 use xenolith_abi::xen::netif::{
     netif_extra_info, netif_rx_request, netif_rx_response, netif_tx_request, netif_tx_response,
-    NETRXF_extra_info, NETRXF_more_data, NETIF_RSP_DROPPED, NETIF_RSP_NULL, NETIF_RSP_OKAY,
-    NET_RX_RING_SIZE, NET_TX_RING_SIZE, XEN_NETIF_EXTRA_FLAG_MORE, XEN_NETIF_EXTRA_TYPE_MAX,
-    XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_MAX_TX_SIZE, XEN_NETIF_NR_SLOTS_MIN,
+    NETRXF_extra_info, NETRXF_more_data, NETTXF_more_data, NETIF_RSP_DROPPED, NETIF_RSP_NULL,
+    NETIF_RSP_OKAY, NET_RX_RING_SIZE, NET_TX_RING_SIZE, XEN_NETIF_EXTRA_FLAG_MORE,
+    XEN_NETIF_EXTRA_TYPE_MAX, XEN_NETIF_EXTRA_TYPE_NONE, XEN_NETIF_MAX_TX_SIZE,
+    XEN_NETIF_NR_SLOTS_MIN,
 };
 use xenolith_abi::xen::xenbus::XenbusState;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -105,6 +108,8 @@ pub enum NetError {
     FrameSize(usize),
     /// Every transmit buffer (or ring slot) is in flight; the backend has not answered.
     TxFull,
+    /// A transmit buffer named as reserved is not, or is written while in flight.
+    TxBusy,
     /// The transmit ring stayed full until the deadline.
     TxTimeout,
     /// No receive request slot was free to post a buffer in (never happens: the buffers never
@@ -139,6 +144,7 @@ impl fmt::Display for NetError {
                 write!(f, "a {size}-byte frame is outside {ETH_HLEN}..={MAX_FRAME} bytes")
             }
             Self::TxFull => write!(f, "every transmit buffer is in flight"),
+            Self::TxBusy => write!(f, "a transmit buffer is not reserved, or is in flight"),
             Self::TxTimeout => write!(f, "the transmit ring stayed full until the deadline"),
             Self::RxFull => write!(f, "no receive request slot is free"),
             Self::Broken(broken) => write!(f, "backend broke the ring protocol: {broken}"),
@@ -302,8 +308,11 @@ impl Layout {
 /// What one [`Queues::receive`] produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Received {
-    /// The next packet, if a whole one was there.
+    /// The next packet, if a whole one was there (its first bytes only, up to the limit of
+    /// [`Queues::receive_head`]).
     pub frame: Option<Vec<u8>>,
+    /// The whole packet's bytes.
+    pub size: usize,
     /// Whether the backend asked to be notified of the receive buffers re-posted.
     pub notify: bool,
 }
@@ -327,6 +336,9 @@ pub struct Queues {
     tx_free: Vec<u16>,
     /// By transmit id: in flight.
     tx_in_flight: Vec<bool>,
+    /// By transmit id: reserved by [`reserve_tx`](Self::reserve_tx) (its owner writes it and
+    /// sends it with [`send_buffers`](Self::send_buffers); it never returns to `tx_free`).
+    tx_reserved: Vec<bool>,
     /// Requests put on the ring by [`Queues::raw_tx`] and not yet answered.
     raw_outstanding: u32,
     /// By receive ring slot: the buffer posted there.
@@ -344,6 +356,7 @@ impl Queues {
             rx: FrontRing::new(NET_RX_RING_SIZE as u32),
             tx_free: (0..layout.tx_buffers).rev().collect(),
             tx_in_flight: vec![false; usize::from(layout.tx_buffers)],
+            tx_reserved: vec![false; usize::from(layout.tx_buffers)],
             raw_outstanding: 0,
             rx_at: vec![None; NET_RX_RING_SIZE],
             broken: None,
@@ -450,6 +463,71 @@ impl Queues {
         Ok(self.tx.push_requests(ring))
     }
 
+    /// Takes `count` transmit buffers for the caller to fill and send with
+    /// [`send_buffers`](Self::send_buffers) as often as it likes (a zero-copy sender: their
+    /// bytes stay between sends). `None` if fewer are free.
+    pub fn reserve_tx(&mut self, count: usize) -> Option<Vec<u16>> {
+        if self.tx_free.len() < count {
+            return None;
+        }
+        let ids = self.tx_free.split_off(self.tx_free.len() - count);
+        for &id in &ids {
+            self.tx_reserved[usize::from(id)] = true;
+        }
+        Some(ids)
+    }
+
+    /// Whether reserved transmit buffer `id` may be written (it is reserved and not in flight).
+    pub fn tx_buffer_idle(&self, id: u16) -> bool {
+        let id = usize::from(id);
+        self.tx_reserved.get(id) == Some(&true) && self.tx_in_flight.get(id) == Some(&false)
+    }
+
+    /// Queues a packet of `size` bytes the caller wrote in reserved buffers `ids`, in order,
+    /// each full ([`PAGE_SIZE`]) but the last, one slot each (`NETTXF_more_data` on all but the
+    /// last: the backend must offer `feature-sg` for more than one). True if the backend asked
+    /// to be notified; `TxFull` if one of them is still in flight or the ring has too few free
+    /// slots, `TxBusy` if one is not reserved.
+    pub fn send_buffers<R: RingMemory, B: Buffers>(
+        &mut self,
+        ring: &mut R,
+        buffers: &mut B,
+        ids: &[u16],
+        size: usize,
+    ) -> Result<bool, NetError> {
+        self.check()?;
+        if !(ETH_HLEN..=MAX_PACKET).contains(&size) || size.div_ceil(PAGE_SIZE) != ids.len() {
+            return Err(NetError::FrameSize(size));
+        }
+        if ids.iter().any(|&id| self.tx_reserved.get(usize::from(id)) != Some(&true)) {
+            return Err(NetError::TxBusy);
+        }
+        let in_flight = ids.iter().any(|&id| self.tx_in_flight[usize::from(id)]);
+        if in_flight || self.tx.free_requests() < ids.len() as u32 {
+            return Err(NetError::TxFull);
+        }
+        for &id in ids {
+            buffers.grant(self.layout.tx_gref(id), Buffer::Tx(id), true)?;
+        }
+        for (index, &id) in ids.iter().enumerate() {
+            let last = index + 1 == ids.len();
+            // The first request carries the packet's size, the others their own bytes.
+            let own = if last { size - index * PAGE_SIZE } else { PAGE_SIZE };
+            let request = netif_tx_request {
+                gref: self.layout.tx_gref(id),
+                offset: 0,
+                flags: if last { 0 } else { NETTXF_more_data },
+                id,
+                size: if index == 0 { size as u16 } else { own as u16 },
+            };
+            let slot = self.tx.next_request().ok_or(NetError::TxFull)?;
+            ring.write_entry(slot, &request);
+            self.tx_in_flight[usize::from(id)] = true;
+        }
+        self.stats.tx_frames += 1;
+        Ok(self.tx.push_requests(ring))
+    }
+
     /// Puts `requests` on the transmit ring exactly as given and publishes them (for hostile
     /// tests: nothing is checked or granted here). True if the backend asked to be notified.
     pub fn raw_tx<R: RingMemory>(
@@ -543,7 +621,9 @@ impl Queues {
             return Err(self.fail(Broken::GrantInUse(gref)));
         }
         self.tx_in_flight[usize::from(id)] = false;
-        self.tx_free.push(id);
+        if !self.tx_reserved[usize::from(id)] {
+            self.tx_free.push(id);
+        }
         match response.status {
             NETIF_RSP_OKAY => self.stats.tx_okay += 1,
             NETIF_RSP_DROPPED => self.stats.tx_dropped += 1,
@@ -570,6 +650,17 @@ impl Queues {
         ring: &mut R,
         buffers: &mut B,
     ) -> Result<Received, NetError> {
+        self.receive_head(ring, buffers, MAX_PACKET)
+    }
+
+    /// As [`receive`](Self::receive), reading only the packet's first `limit` bytes out of the
+    /// buffers ([`Received::size`] says how many it had).
+    pub fn receive_head<R: RingMemory, B: Buffers>(
+        &mut self,
+        ring: &mut R,
+        buffers: &mut B,
+        limit: usize,
+    ) -> Result<Received, NetError> {
         self.check()?;
         let mut received = Received::default();
         loop {
@@ -580,12 +671,13 @@ impl Queues {
             if self.rx.rsp_cons == prod {
                 return Ok(received);
             }
-            let packet = self.take_packet(ring, buffers, prod);
+            let packet = self.take_packet(ring, buffers, prod, limit);
             received.notify |= self.rx.push_requests(ring);
             match packet? {
-                Ok(frame) => {
+                Ok((frame, size)) => {
                     self.stats.rx_packets += 1;
                     received.frame = Some(frame);
+                    received.size = size;
                     return Ok(received);
                 }
                 Err(RxDrop::Error) => self.stats.rx_errors += 1,
@@ -610,15 +702,17 @@ impl Queues {
         self.rx_at[slot].take().map(|buffer| (entry, buffer))
     }
 
-    /// One packet's slots, from `rsp_cons` on: its bytes, or why it is dropped (all its slots
-    /// consumed and their buffers re-posted either way).
+    /// One packet's slots, from `rsp_cons` on: its first `limit` bytes and its size, or why it
+    /// is dropped (all its slots consumed and their buffers re-posted either way).
     fn take_packet<R: RingMemory, B: Buffers>(
         &mut self,
         ring: &mut R,
         buffers: &mut B,
         prod: RING_IDX,
-    ) -> Result<Result<Vec<u8>, RxDrop>, NetError> {
+        limit: usize,
+    ) -> Result<Result<(Vec<u8>, usize), RxDrop>, NetError> {
         let mut frame = Vec::new();
+        let mut size = 0usize;
         let mut drop = None;
         let mut slots = 0u32;
         let mut first = true;
@@ -636,7 +730,7 @@ impl Queues {
                 || usize::from(response.offset) + status as usize > PAGE_SIZE
             {
                 Some(RxDrop::Error)
-            } else if frame.len() + status as usize > MAX_PACKET {
+            } else if size + status as usize > MAX_PACKET {
                 Some(RxDrop::Chain)
             } else {
                 None
@@ -654,8 +748,10 @@ impl Queues {
                     return Err(self.fail(Broken::GrantInUse(gref)));
                 }
                 let start = frame.len();
-                frame.resize(start + status as usize, 0);
+                let wanted = (status as usize).min(limit - start);
+                frame.resize(start + wanted, 0);
                 buffers.read(Buffer::Rx(buffer), usize::from(response.offset), &mut frame[start..]);
+                size += status as usize;
                 self.post_rx(ring, buffers, buffer, true)?;
             }
             if first && response.flags & NETRXF_extra_info != 0 {
@@ -670,7 +766,7 @@ impl Queues {
                 drop.get_or_insert(RxDrop::Chain);
             }
         }
-        Ok(drop.map_or(Ok(frame), Err))
+        Ok(drop.map_or(Ok((frame, size)), Err))
     }
 
     /// The extra-info slots after a packet's first response (Linux's `xennet_get_extras`):
@@ -736,12 +832,13 @@ pub fn format_mac(mac: &Mac) -> String {
 
 /// The nodes the frontend writes in its directory (in one transaction, before its `state`
 /// goes to Connected), in the order Linux's `talk_to_netback` writes them: the rings, the
-/// event channel, then the features (copy-mode receive, receive notifications, no
-/// scatter-gather, no checksum offload).
+/// event channel, then the features (copy-mode receive, receive notifications, scatter-gather
+/// receive if `sg`, no checksum offload).
 pub fn frontend_keys(
     tx_ring_ref: grant_ref_t,
     rx_ring_ref: grant_ref_t,
     event_channel: u32,
+    sg: bool,
 ) -> [(&'static str, String); 7] {
     [
         ("tx-ring-ref", alloc::format!("{tx_ring_ref}")),
@@ -749,7 +846,7 @@ pub fn frontend_keys(
         ("event-channel", alloc::format!("{event_channel}")),
         ("request-rx-copy", String::from("1")),
         ("feature-rx-notify", String::from("1")),
-        ("feature-sg", String::from("0")),
+        ("feature-sg", String::from(if sg { "1" } else { "0" })),
         ("feature-no-csum-offload", String::from("1")),
     ]
 }

@@ -287,7 +287,7 @@ fn records_parse_and_the_keys_are_linux_s() {
         assert_eq!(parse_mac(bad), None, "{bad:?}");
     }
     assert_eq!(format_mac(&[0, 0x16, 0x3e, 0x0a, 0xb1, 0xff]), "00:16:3e:0a:b1:ff");
-    let keys = frontend_keys(8, 9, 17);
+    let keys = frontend_keys(8, 9, 17, false);
     let names: Vec<&str> = keys.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names,
@@ -303,6 +303,7 @@ fn records_parse_and_the_keys_are_linux_s() {
     );
     let values: Vec<&str> = keys.iter().map(|(_, value)| value.as_str()).collect();
     assert_eq!(values, ["8", "9", "17", "1", "1", "0", "1"]);
+    assert_eq!(frontend_keys(8, 9, 17, true)[5], ("feature-sg", String::from("1")));
     assert!(feature_enabled(Some(b"1")));
     assert!(feature_enabled(Some(b"1\0")));
     assert!(!feature_enabled(Some(b"0")));
@@ -676,4 +677,101 @@ fn test_frames_carry_their_sequence_and_checksum() {
     assert_eq!(test_frame(&b, &a, 1, 0).len(), TEST_HEADER);
     assert!(parse_test_frame(&sent[..20]).is_err());
     assert_eq!(echo_frame(&sent[..13], &b), None);
+}
+
+/// Takes every transmit packet as Linux's netback does (`xenvif_count_requests`): a chain of
+/// slots linked by `NETTXF_more_data`, the first slot's size the packet's; each packet's bytes
+/// read through its grants, every slot answered OKAY.
+fn take_tx_packets(backend: &mut Backend, front: &mut Front) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    let mut slots: Vec<netif_tx_request> = Vec::new();
+    while let Some(slot) = backend.tx.next_request(&front.tx) {
+        let request: netif_tx_request = front.tx.read_entry(slot);
+        slots.push(request);
+        if request.flags & NETTXF_more_data != 0 {
+            continue;
+        }
+        let rest: usize = slots[1..].iter().map(|r| usize::from(r.size)).sum();
+        let mut packet = Vec::new();
+        for (index, request) in slots.iter().enumerate() {
+            let grant = front.buffers.grants.get(&request.gref).copied().expect("granted");
+            assert!(grant.readonly, "a transmit buffer is granted read-only");
+            let size = if index == 0 {
+                usize::from(request.size) - rest
+            } else {
+                usize::from(request.size)
+            };
+            let offset = usize::from(request.offset);
+            assert!(offset + size <= PAGE_SIZE);
+            packet.extend_from_slice(&front.buffers.page(grant.buffer)[offset..offset + size]);
+        }
+        for request in slots.drain(..) {
+            let answer = backend.tx.next_response().expect("a response slot");
+            let response = netif_tx_response { id: request.id, status: NETIF_RSP_OKAY };
+            front.tx.write_entry(answer, &response);
+        }
+        packets.push(packet);
+    }
+    backend.tx.push_responses(&mut front.tx);
+    packets
+}
+
+#[test]
+fn a_zero_copy_sender_sends_its_reserved_buffers_again_without_writing_them_again() {
+    let mut front = Front::new(8, 64);
+    let mut backend = Backend::new();
+    let packet = frame(2 * PAGE_SIZE + 100, 5);
+    assert_eq!(front.queues.reserve_tx(9), None, "only 8 buffers");
+    let ids = front.queues.reserve_tx(3).expect("3 of 8 free");
+    for (&id, piece) in ids.iter().zip(packet.chunks(PAGE_SIZE)) {
+        assert!(front.queues.tx_buffer_idle(id));
+        front.buffers.write(Buffer::Tx(id), 0, piece);
+    }
+    let (queues, tx, buffers) = (&mut front.queues, &mut front.tx, &mut front.buffers);
+    assert!(queues.send_buffers(tx, buffers, &ids, packet.len()).expect("queued"));
+    assert!(ids.iter().all(|&id| !front.queues.tx_buffer_idle(id)), "in flight");
+    // In flight: not again until answered.
+    let (queues, tx, buffers) = (&mut front.queues, &mut front.tx, &mut front.buffers);
+    assert_eq!(queues.send_buffers(tx, buffers, &ids, packet.len()), Err(NetError::TxFull));
+    assert_eq!(take_tx_packets(&mut backend, &mut front), [packet.clone()]);
+    assert_eq!(front.reap(), Ok(3));
+    assert!(ids.iter().all(|&id| front.queues.tx_buffer_idle(id)), "answered");
+    let tx_grants = front.buffers.grants.values().filter(|g| matches!(g.buffer, Buffer::Tx(_)));
+    assert_eq!(tx_grants.count(), 0, "every transmit grant ended at its answer");
+    // Reserved for good: `send` has the other five only.
+    assert_eq!(front.queues.tx_free.len(), 5);
+    // Sent again as they are: the same bytes, nothing written.
+    let (queues, tx, buffers) = (&mut front.queues, &mut front.tx, &mut front.buffers);
+    queues.send_buffers(tx, buffers, &ids, packet.len()).expect("queued again");
+    assert_eq!(take_tx_packets(&mut backend, &mut front), [packet.clone()]);
+    assert_eq!(front.reap(), Ok(3));
+    assert_eq!(front.queues.stats().tx_okay, 6);
+    assert_eq!(front.queues.tx_free.len(), 5, "still reserved");
+    // A buffer not reserved, a size that does not fill the buffers as named, or one past
+    // what a packet may hold, is refused with nothing queued.
+    let free = front.queues.tx_free[0];
+    let (queues, tx, buffers) = (&mut front.queues, &mut front.tx, &mut front.buffers);
+    assert_eq!(queues.send_buffers(tx, buffers, &[free], 64), Err(NetError::TxBusy));
+    for size in [PAGE_SIZE * 2, PAGE_SIZE * 3 + 1, ETH_HLEN - 1, MAX_PACKET + 1] {
+        let result = queues.send_buffers(tx, buffers, &ids, size);
+        assert_eq!(result, Err(NetError::FrameSize(size)));
+    }
+    assert_eq!(take_tx_packets(&mut backend, &mut front), Vec::<Vec<u8>>::new());
+}
+
+#[test]
+fn receive_head_reads_only_the_first_bytes_and_says_the_packets_size() {
+    let mut front = Front::new(8, 64);
+    let mut backend = Backend::new();
+    let packet = frame(3 * PAGE_SIZE - 7, 9);
+    assert!(backend.deliver(&mut front, &packet, PAGE_SIZE, 0));
+    let received = front.queues.receive_head(&mut front.rx, &mut front.buffers, 22).expect("ok");
+    assert_eq!(received.frame.as_deref(), Some(&packet[..22]));
+    assert_eq!(received.size, packet.len());
+    assert_eq!(front.rx_posted(), 64, "every buffer re-posted");
+    // A limit past the packet reads it whole, as `receive` does.
+    assert!(backend.deliver(&mut front, &packet, PAGE_SIZE, 0));
+    let received = front.queues.receive_head(&mut front.rx, &mut front.buffers, MAX_PACKET);
+    let received = received.expect("ok");
+    assert_eq!((received.frame, received.size), (Some(packet.clone()), packet.len()));
 }

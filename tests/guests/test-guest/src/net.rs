@@ -28,7 +28,10 @@
 //!   sequence numbers 0, 1, ...; the data is frame 0's, so only frame 0's checksum holds) back
 //!   to back, as fast as its transmit ring takes them, waiting for no answer; then
 //!   [`END_MARKERS`] end markers (sequence [`END_MARKER`]) 1 ms apart, and
-//!   `NAME: net-blast done N frames`. `count=0` sends forever.
+//!   `NAME: net-blast done N frames`. `count=0` sends forever. With `zerocopy=1` it writes the
+//!   frame once into sets of reserved transmit buffers and sends from them again and again,
+//!   rewriting only the sequence number (`S` up to 65,535: one slot a page, for a backend with
+//!   `feature-sg`).
 //! - `net-sink count=N gap_us=G`: connects, broadcasts a hello (sequence [`HELLO`]) every
 //!   10 ms until the first frame arrives, then counts the test frames addressed to it: their
 //!   number, bytes (whole frames, Ethernet header included) and virtual arrival times. When it
@@ -39,7 +42,9 @@
 //!   the first frame's size between two buffers of its own heap. Frames the backend dropped
 //!   are not counted. With `gap_us=G` it prints `NAME: bench net-gap from=A to=B` whenever
 //!   no frame arrived for `G` microseconds or more (the arrivals before and after), for the
-//!   backend's kill-to-forwarding downtime.
+//!   backend's kill-to-forwarding downtime. It reads only each frame's header out of its
+//!   buffers, unless `verify=1`: then it reads each whole and checks its data against its
+//!   checksum (`FAIL` if they differ). It takes packets of several buffers (`feature-sg`).
 
 use alloc::format;
 use alloc::rc::Rc;
@@ -49,9 +54,10 @@ use core::cell::Cell;
 
 use xenolith_abi::xen::netif::{netif_tx_request, NETTXF_more_data};
 use xenolith_abi::xen::xenbus::XenbusState;
-use xenolith_runtime::netfront::{format_mac, Mac, NetError, Netfront};
+use xenolith_runtime::netfront::{format_mac, Config, Mac, NetError, Netfront};
 use xenolith_runtime::netfront_wire::{
-    echo_frame, parse_mac, parse_test_frame, test_frame, ETHERTYPE_TEST, ETH_HLEN, TEST_HEADER,
+    echo_frame, parse_mac, parse_test_frame, test_frame, ETHERTYPE_TEST, ETH_HLEN, MAX_PACKET,
+    PAGE_SIZE as PAGE, TEST_HEADER,
 };
 use xenolith_runtime::xenbus::Xenbus;
 use xenolith_runtime::{println, StartInfo};
@@ -69,6 +75,11 @@ const ATTEMPTS: u32 = 60;
 const RECORDS_NS: u64 = 60_000_000_000;
 
 fn connect_vif(name: &str) -> Option<(Xenbus, Netfront)> {
+    connect_vif_with(name, Config::default())
+}
+
+/// As [`connect_vif`], with `config`.
+fn connect_vif_with(name: &str, config: Config) -> Option<(Xenbus, Netfront)> {
     let (mut bus, _) = connect(name)?;
     let deadline = now() + RECORDS_NS;
     if bus.read("device/vif/0/backend").is_err() {
@@ -81,7 +92,7 @@ fn connect_vif(name: &str) -> Option<(Xenbus, Netfront)> {
         }
         sleep(10_000_000);
     }
-    match Netfront::connect(&mut bus, 0) {
+    match Netfront::connect_with(&mut bus, 0, config) {
         Ok(netfront) => {
             println!("{name}: net up {}", format_mac(&netfront.mac()));
             Some((bus, netfront))
@@ -356,11 +367,14 @@ pub fn blast(name: &str, info: &StartInfo) {
     };
     let count = crate::xenstore::arg(info, "count", 10_000);
     let size: usize = info.bootarg("size").and_then(|text| text.parse().ok()).unwrap_or(1400);
-    if !(TEST_HEADER..=xenolith_runtime::netfront::MAX_FRAME).contains(&size) {
-        println!("{name}: FAIL size={size} is outside {TEST_HEADER}..=4096");
+    let zero_copy = info.bootarg("zerocopy") == Some("1");
+    let largest = if zero_copy { MAX_PACKET } else { xenolith_runtime::netfront::MAX_FRAME };
+    if !(TEST_HEADER..=largest).contains(&size) {
+        println!("{name}: FAIL size={size} is outside {TEST_HEADER}..={largest}");
         return;
     }
-    let Some((_bus, mut netfront)) = connect_vif(name) else { return };
+    let config = Config { tx_buffers: ZERO_COPY_BUFFERS, ..Config::default() };
+    let Some((_bus, mut netfront)) = connect_vif_with(name, config) else { return };
     let own = netfront.mac();
     let deadline = now() + RECORDS_NS;
     loop {
@@ -376,16 +390,26 @@ pub fn blast(name: &str, info: &StartInfo) {
             Err(error) => return println!("{name}: FAIL receiving the hello: {error}"),
         }
     }
-    println!("{name}: net-blast sending {count} frames of {size} bytes");
+    let mode = if zero_copy { "zero-copy, " } else { "" };
+    println!("{name}: net-blast sending {count} frames of {size} bytes ({mode}one pCPU)");
     let mut frame = test_frame(&peer, &own, 0, size);
-    let mut sequence = 0u32;
-    while count == 0 || sequence < count {
-        frame[14..18].copy_from_slice(&sequence.to_be_bytes());
-        if let Err(error) = netfront.send(&frame) {
-            return println!("{name}: FAIL sending frame {sequence}: {error}");
+    let sent = if zero_copy {
+        blast_zero_copy(&mut netfront, &frame, count)
+    } else {
+        let mut sequence = 0u32;
+        while count == 0 || sequence < count {
+            frame[14..18].copy_from_slice(&sequence.to_be_bytes());
+            if let Err(error) = netfront.send(&frame) {
+                return println!("{name}: FAIL sending frame {sequence}: {error}");
+            }
+            sequence = (sequence + 1) % HELLO;
         }
-        sequence = (sequence + 1) % HELLO;
+        Ok(())
+    };
+    if let Err(error) = sent {
+        return println!("{name}: FAIL sending: {error}");
     }
+    frame.truncate(xenolith_runtime::netfront::MAX_FRAME);
     frame[14..18].copy_from_slice(&END_MARKER.to_be_bytes());
     for _ in 0..END_MARKERS {
         if let Err(error) = netfront.send(&frame) {
@@ -400,11 +424,44 @@ pub fn blast(name: &str, info: &StartInfo) {
     );
 }
 
+/// Transmit buffers of `net-blast`: [`ZERO_COPY_SETS`] packets of 64 KiB, and 16 for `send`.
+const ZERO_COPY_BUFFERS: u16 = 144;
+/// How many packets `net-blast zerocopy=1` keeps in flight at most.
+const ZERO_COPY_SETS: usize = 8;
+
+/// `net-blast zerocopy=1`: `frame` written once into [`ZERO_COPY_SETS`] sets of reserved
+/// buffers, then sent from them `count` times (0: for ever), each time with only its sequence
+/// number written again: the sender's bytes are not copied per packet (as Linux's pktgen
+/// sends one skb again and again).
+fn blast_zero_copy(netfront: &mut Netfront, frame: &[u8], count: u32) -> Result<(), NetError> {
+    let pages = frame.len().div_ceil(PAGE);
+    let mut sets = Vec::new();
+    for _ in 0..ZERO_COPY_SETS {
+        let ids = netfront.reserve_tx_buffers(pages)?;
+        for (&id, piece) in ids.iter().zip(frame.chunks(PAGE)) {
+            netfront.write_tx_buffer(id, 0, piece)?;
+        }
+        sets.push(ids);
+    }
+    let mut sequence = 0u32;
+    while count == 0 || sequence < count {
+        let ids = &sets[sequence as usize % ZERO_COPY_SETS];
+        netfront.await_tx_idle(ids)?;
+        netfront.write_tx_buffer(ids[0], 14, &sequence.to_be_bytes())?;
+        netfront.send_buffers(ids, frame.len())?;
+        sequence = (sequence + 1) % HELLO;
+    }
+    Ok(())
+}
+
 /// `net-sink` (module doc).
 pub fn sink(name: &str, info: &StartInfo) {
     let count = u64::from(crate::xenstore::arg(info, "count", 0));
     let gap_ns = u64::from(crate::xenstore::arg(info, "gap_us", 0)) * 1000;
-    let Some((_bus, mut netfront)) = connect_vif(name) else { return };
+    let verify = info.bootarg("verify") == Some("1");
+    // Packets of more than a page come in several buffers.
+    let config = Config { rx_buffers: 256, sg: true, ..Config::default() };
+    let Some((_bus, mut netfront)) = connect_vif_with(name, config) else { return };
     let own = netfront.mac();
     let hello = test_frame(&[0xff; 6], &own, HELLO, 64);
     let (mut frames, mut bytes, mut first, mut last, mut size) = (0u64, 0u64, 0, 0, 0);
@@ -417,8 +474,10 @@ pub fn sink(name: &str, info: &StartInfo) {
             next_hello = now() + HELLO_NS;
         }
         let deadline = if frames == 0 { next_hello } else { last + SINK_IDLE_NS };
-        let frame = match netfront.receive(deadline) {
-            Ok(Some(frame)) => frame,
+        // Only the header is read out of the buffers (unless it verifies the data).
+        let limit = if verify { MAX_PACKET } else { TEST_HEADER };
+        let (frame, frame_size) = match netfront.receive_head(deadline, limit) {
+            Ok(Some(received)) => received,
             Ok(None) if frames > 0 && now() >= last + SINK_IDLE_NS => {
                 println!("{name}: net-sink no frame for 2 s; reporting");
                 break;
@@ -431,11 +490,16 @@ pub fn sink(name: &str, info: &StartInfo) {
             Some(END_MARKER | HELLO) | None => continue,
             Some(_) => {}
         }
+        if verify {
+            if let Err(why) = parse_test_frame(&frame) {
+                return println!("{name}: FAIL frame {frames} of {frame_size} bytes: {why}");
+            }
+        }
         let at = now();
         if frames == 0 {
-            (first, size) = (at, frame.len());
+            (first, size) = (at, frame_size);
         } else {
-            bytes += frame.len() as u64;
+            bytes += frame_size as u64;
             if gap_ns > 0 && at - last >= gap_ns {
                 println!("{name}: bench net-gap from={last} to={at}");
             }
