@@ -129,12 +129,26 @@ impl Format {
     /// Writes `payload` as the next snapshot into the slot of `region` that does not hold the
     /// newest one; returns its sequence number.
     pub fn save(&self, region: &mut [u8], payload: &[u8]) -> Result<u64, SaveError> {
+        let newest = self.newest(region).map(|(index, (sequence, _))| (index, sequence));
+        self.save_after(region, payload, newest).map(|(_, sequence)| sequence)
+    }
+
+    /// As [`save`](Self::save), told the newest valid snapshot's slot and sequence number
+    /// instead of reading them (their payloads' checksums cost a pass over each): the slot
+    /// and sequence this returns, to pass to the next call. `newest` must be what
+    /// [`save`](Self::save) would find, as it is when it comes from the last call on the
+    /// same region with nothing else writing it.
+    pub fn save_after(
+        &self,
+        region: &mut [u8],
+        payload: &[u8],
+        newest: Option<(usize, u64)>,
+    ) -> Result<(usize, u64), SaveError> {
         let capacity = capacity(region.len());
         let half = region.len() / 2;
         if payload.len() > capacity || half < HEADER_SIZE {
             return Err(SaveError::TooLarge { bytes: payload.len(), capacity });
         }
-        let newest = self.newest(region).map(|(index, (sequence, _))| (index, sequence));
         let sequence = newest.map_or(0, |(_, sequence)| sequence).wrapping_add(1);
         let target = newest.map_or(0, |(index, _)| 1 - index);
         let mut header = [0u8; HEADER_SIZE];
@@ -157,7 +171,13 @@ impl Format {
         head[8..].copy_from_slice(&header[8..]);
         compiler_fence(Ordering::SeqCst);
         head[..8].copy_from_slice(&header[..8]);
-        Ok(sequence)
+        Ok((target, sequence))
+    }
+
+    /// The newest valid snapshot's slot and sequence number, for
+    /// [`save_after`](Self::save_after).
+    pub fn newest_slot(&self, region: &[u8]) -> Option<(usize, u64)> {
+        self.newest(region).map(|(index, (sequence, _))| (index, sequence))
     }
 }
 

@@ -170,3 +170,23 @@ fn damage_is_detected_and_never_panics() {
         }
     }
 }
+
+#[test]
+fn save_after_alternates_as_save_does_without_reading_the_region() {
+    let (mut told, mut read) = (vec![0u8; REGION], vec![0u8; REGION]);
+    TEST.save(&mut told, b"from an earlier incarnation").expect("saved");
+    TEST.save(&mut read, b"from an earlier incarnation").expect("saved");
+    let mut newest = TEST.newest_slot(&told);
+    assert_eq!(newest, Some((0, 1)));
+    for round in 0..5u8 {
+        let payload = [round; 40];
+        newest = Some(TEST.save_after(&mut told, &payload, newest).expect("saved"));
+        TEST.save(&mut read, &payload).expect("saved");
+        assert_eq!(told, read, "round {round}: the same bytes as save writes");
+        assert_eq!(TEST.latest(&told), Some((u64::from(round) + 2, &payload[..])));
+    }
+    assert_eq!(
+        TEST.save_after(&mut told, &[0; 5000], newest),
+        Err(SaveError::TooLarge { bytes: 5000, capacity: 4096 })
+    );
+}
