@@ -367,6 +367,20 @@ impl SharedPage {
         unsafe { core::ptr::write_volatile(at as *mut u64, value) }
     }
 
+    /// Reads the 32-bit word at byte `offset` (4-aligned, inside the page; panics otherwise).
+    pub fn read_u32(self, offset: usize) -> u32 {
+        let at = self.checked(offset, 4);
+        // SAFETY: as for `read_u64`, for an aligned 32-bit word.
+        unsafe { core::ptr::read_volatile(at as *const u32) }
+    }
+
+    /// Writes the 32-bit word at byte `offset` (4-aligned, inside the page; panics otherwise).
+    pub fn write_u32(self, offset: usize, value: u32) {
+        let at = self.checked(offset, 4);
+        // SAFETY: as for `write_u64`, for an aligned 32-bit word.
+        unsafe { core::ptr::write_volatile(at as *mut u32, value) }
+    }
+
     /// Reads the byte at `offset` (inside the page; panics otherwise).
     pub fn read_u8(self, offset: usize) -> u8 {
         let at = self.checked(offset, 1);
@@ -503,8 +517,16 @@ impl SharedRing {
     pub fn read<T: FromBytes + IntoBytes>(&self, slot: usize) -> T {
         let start = self.slot_offset(slot, core::mem::size_of::<T>());
         let mut value = T::new_zeroed();
-        for (index, byte) in value.as_mut_bytes().iter_mut().enumerate() {
-            *byte = self.page.read_u8(start + index);
+        let bytes = value.as_mut_bytes();
+        if start.is_multiple_of(4) && bytes.len().is_multiple_of(4) {
+            // Every netif, blkif and console entry: 32-bit words.
+            for (index, word) in bytes.chunks_exact_mut(4).enumerate() {
+                word.copy_from_slice(&self.page.read_u32(start + 4 * index).to_ne_bytes());
+            }
+        } else {
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = self.page.read_u8(start + index);
+            }
         }
         value
     }
@@ -513,8 +535,16 @@ impl SharedRing {
     /// if `slot` or `T` does not fit the ring.
     pub fn write<T: IntoBytes + Immutable>(&mut self, slot: usize, entry: &T) {
         let start = self.slot_offset(slot, core::mem::size_of::<T>());
-        for (index, &byte) in entry.as_bytes().iter().enumerate() {
-            self.page.write_u8(start + index, byte);
+        let bytes = entry.as_bytes();
+        if start.is_multiple_of(4) && bytes.len().is_multiple_of(4) {
+            for (index, word) in bytes.chunks_exact(4).enumerate() {
+                let word = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
+                self.page.write_u32(start + 4 * index, word);
+            }
+        } else {
+            for (index, &byte) in bytes.iter().enumerate() {
+                self.page.write_u8(start + index, byte);
+            }
         }
     }
 
