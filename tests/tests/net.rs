@@ -100,6 +100,11 @@ fn netback_killed_ten_times_loses_no_vif() {
 /// `Closing`, never touches the honest vifs, and `netb`'s frames keep flowing to `neta` after
 /// the disconnection.
 fn hostile_frontend_is_disconnected_alone(class: &str, reason: &str) {
+    hostile_with(class, reason, &[]);
+}
+
+/// As [`hostile_frontend_is_disconnected_alone`], waiting for `extra` too.
+fn hostile_with(class: &str, reason: &str, extra: &[&str]) {
     let mut running = Boot::new(2, "")
         .manifest("tests/manifests/net-hostile.toml")
         .domain_args("bad", &format!("class={class}"))
@@ -109,14 +114,29 @@ fn hostile_frontend_is_disconnected_alone(class: &str, reason: &str) {
     running.forbid("neta: net state ");
     running.forbid("vif3.0 disconnected");
     running.forbid("vif4.0 disconnected");
-    let sent = format!("bad: net hostile sent {class}");
-    let seen = expect_unordered_numbered(
-        &mut running,
-        &[&sent, "netback: vif5.0 disconnected: ", "bad: net backend state 5"],
-    );
+    let name = class.split(' ').next().unwrap_or(class);
+    let sent = format!("bad: net hostile sent {name}");
+    let mut markers =
+        vec![sent.as_str(), "netback: vif5.0 disconnected: ", "bad: net backend state 5"];
+    markers.extend_from_slice(extra);
+    let seen = expect_unordered_numbered(&mut running, &markers);
     assert!(seen[1].1.contains(reason), "{class}: expected {reason:?} in {:?}", seen[1].1);
     let done = expect_unordered_numbered(&mut running, &["netb: PASS net-send 1500 frames"]);
     assert!(done[0].0 > seen[1].0, "{class}: netb finished before bad was disconnected");
+}
+
+/// A packet for one peer whose later slot names a grant never given, after the switch
+/// learned where the peer is: netback copies it straight into the peer's buffers, the copy
+/// fails, and netback finds the sender at fault (its pieces do not copy in either): the
+/// sender's vif alone is disconnected, and the peer drops the packet (its responses say
+/// `NETIF_RSP_ERROR`) and goes on.
+#[test]
+fn hostile_bad_fragment_for_one_peer_is_disconnected_alone() {
+    hostile_with(
+        "bad-fragment peer=00:16:3e:00:00:0a",
+        "grant copy of a transmitted packet failed",
+        &["neta: net dropped 1 packets the backend marked bad"],
+    );
 }
 
 /// XSA-39's class: a request producer far more than a ring ahead.

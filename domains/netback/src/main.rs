@@ -12,10 +12,12 @@
 //!   `InitWait` again; a device whose backend directory goes (the domain was destroyed, or
 //!   `xl network-detach`) is dropped.
 //! - **Data path** ([`vif`]): each queue's transmit ring is read with
-//!   `xenolith_netback_logic::tx`'s checks, its packets grant-copied into this domain, learned
-//!   and routed by the switch (`xenolith_netback_logic::switch`) to the other vifs'
-//!   backlogs; each backlog is placed on that vif's receive ring (queue 0) by grant copy as
-//!   `xenolith_netback_logic::rx` lays it out. A frontend that breaks its rings or grants
+//!   `xenolith_netback_logic::tx`'s checks and each packet's Ethernet header copied in; the
+//!   switch (`xenolith_netback_logic::switch`) learns and routes by it. A packet for one vif
+//!   whose frontend has buffers posted and nothing queued before it is grant-copied straight
+//!   from the sender's pages into them (one copy), laid out as `xenolith_netback_logic::rx`
+//!   says; any other is copied into this domain and queued on each vif it goes to, whose
+//!   receive ring (queue 0) takes it when its frontend posts buffers. A frontend that breaks its rings or grants
 //!   (the XSA-39, -90, -228 and -270 classes) has its vif disconnected alone (`Closing`);
 //!   the others keep forwarding.
 //!
@@ -51,6 +53,7 @@ mod service {
     use core::cell::Cell;
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
+    use xenolith_abi::xen::grant_table::GNTST_okay;
     use xenolith_abi::xen::hypercall::DOMID_SELF;
     use xenolith_abi::xen::xenbus::XenbusState;
     use xenolith_netback_logic::frontend::{FrontendConfig, BACKEND_FEATURES, MAX_QUEUES};
@@ -62,7 +65,7 @@ mod service {
     use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
 
-    use crate::vif::{Broken, Frame, MapSlots, Pool, Vif};
+    use crate::vif::{self, Broken, Frame, MapSlots, Placed, Pool, TxPacket, Vif, HEADER};
 
     /// The backend directories, relative to this domain's home.
     const BACKENDS: &str = "backend/vif";
@@ -112,6 +115,9 @@ mod service {
         saved: Vec<u8>,
         /// Large frames' buffers, used again.
         pool: Pool,
+        /// The preserved region's newest snapshot (slot and sequence), as this incarnation
+        /// last wrote or first found it (`Format::save_after`).
+        newest: Option<(usize, u64)>,
     }
 
     impl Service {
@@ -351,16 +357,21 @@ mod service {
                 let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
                     continue;
                 };
+                if broken.iter().any(|(gone, _)| *gone == id) {
+                    continue;
+                }
                 vif.take_pending();
-                let mut frames = Vec::new();
-                match vif.transmit(&mut frames, &mut self.pool) {
+                let mut packets = Vec::new();
+                match vif.take_tx(&mut packets) {
                     Ok(moved) => busy |= moved,
-                    Err(Broken(why)) => broken.push((id, why)),
+                    Err(Broken(why)) => {
+                        // Its packets' headers may not have come: none goes on.
+                        broken.push((id, why));
+                        continue;
+                    }
                 }
-                // Routed at once: what one vif sent is all that is in flight here.
-                for frame in frames {
-                    self.route(id, frame);
-                }
+                // Sent on at once: what one vif sent is all that is in flight here.
+                self.send_on(id, &packets, &mut broken);
             }
             for &id in &ids {
                 let Some(vif) = self.devices.get_mut(&id).and_then(|d| d.vif.as_mut()) else {
@@ -377,31 +388,109 @@ mod service {
             busy
         }
 
-        fn route(&mut self, from: VifId, frame: Frame) {
-            let bytes = frame.bytes.as_slice();
-            if bytes.len() < 14 {
-                return;
+        /// Sends `from`'s packets on. A packet for one vif whose frontend has buffers posted
+        /// and nothing queued before it goes straight from the sender's pages into them: one
+        /// grant copy. Any other is copied in (its sender's pages into netback) and queued on
+        /// each vif it goes to, which copies it out when its frontend has buffers. A vif that
+        /// broke its side is pushed to `broken`.
+        fn send_on(
+            &mut self,
+            from: VifId,
+            packets: &[TxPacket],
+            broken: &mut Vec<(VifId, String)>,
+        ) {
+            let (mut direct, mut tags, mut placed) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut copies, mut frames) = (Vec::new(), Vec::new());
+            // Vifs that got a queued frame this round: what comes after it for them queues too.
+            let mut queued: Vec<VifId> = Vec::new();
+            for (index, packet) in packets.iter().enumerate() {
+                let route = packet.header().map(|header| self.route_by(from, header));
+                if let Some(Route::Unicast(to)) = route {
+                    let receiver = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut());
+                    let free = !queued.contains(&to) && !broken.iter().any(|(b, _)| *b == to);
+                    if let Some(vif) = receiver.filter(|vif| free && vif.takes_directly(packet)) {
+                        match vif.place_directly(packet, index, &mut direct, &mut tags, &mut placed)
+                        {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(Broken(why)) => broken.push((to, why)),
+                        }
+                    }
+                    queued.push(to);
+                }
+                // A buffer the heap cannot hold drops the packet (it was answered already).
+                if let Some(frame) = packet.copy_in(&mut self.pool, &mut copies) {
+                    frames.push((frame, route));
+                }
             }
+            // Copies in fail only by the sender's doing.
+            if let Err(Broken(why)) = vif::run_copies(&mut copies) {
+                broken.push((from, why));
+                frames.clear();
+            }
+            for (frame, route) in frames {
+                let route = route.or_else(|| {
+                    let bytes = frame.bytes.as_slice();
+                    (bytes.len() >= HEADER).then(|| self.route_by(from, &bytes[..HEADER]))
+                });
+                self.deliver(frame, route);
+            }
+            let failed = match vif::run_copies_each(&mut direct) {
+                Ok(()) => {
+                    let bad = direct
+                        .iter()
+                        .zip(&tags)
+                        .filter(|(segment, _)| segment.status != GNTST_okay);
+                    let mut bad: Vec<usize> = bad.map(|(_, &tag)| tag).collect();
+                    bad.dedup();
+                    bad
+                }
+                Err(_) => (0..placed.len()).collect(),
+            };
+            // Which side broke a copy straight across: the sender's pieces are copied in
+            // once more; if that works, the receiver's buffers were at fault.
+            for tag in failed {
+                let Placed { packet, to, data_responses } = &placed[tag];
+                if packets[*packet].sender_intact(&mut self.pool) {
+                    let why = String::from("grant copy into its receive buffers failed");
+                    broken.push((*to, why));
+                } else {
+                    let why = String::from("grant copy of a transmitted packet failed");
+                    broken.push((from, why));
+                    if let Some(vif) = self.devices.get_mut(to).and_then(|d| d.vif.as_mut()) {
+                        vif.spoil(data_responses);
+                    }
+                }
+            }
+        }
+
+        /// Learns where `header`'s source is and routes by its destination.
+        fn route_by(&mut self, from: VifId, header: &[u8]) -> Route {
             let mut destination = [0u8; 6];
-            destination.copy_from_slice(&bytes[..6]);
+            destination.copy_from_slice(&header[..6]);
             let mut source = [0u8; 6];
-            source.copy_from_slice(&bytes[6..12]);
+            source.copy_from_slice(&header[6..12]);
             self.switch.learn(source, from);
             let connected = self.devices.iter().filter(|(_, d)| d.vif.is_some()).map(|(id, _)| *id);
-            match self.switch.route(destination, from, connected) {
-                Route::Unicast(to) => {
+            self.switch.route(destination, from, connected)
+        }
+
+        /// Queues `frame` on the vifs `route` names (none: dropped).
+        fn deliver(&mut self, frame: Frame, route: Option<Route>) {
+            match route {
+                Some(Route::Unicast(to)) => {
                     if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
                         vif.enqueue(frame);
                     }
                 }
-                Route::Flood(targets) => {
+                Some(Route::Flood(targets)) => {
                     for to in targets {
                         if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
                             vif.enqueue(frame.clone());
                         }
                     }
                 }
-                Route::Drop => {}
+                Some(Route::Drop) | None => {}
             }
         }
 
@@ -417,8 +506,11 @@ mod service {
             if bytes == self.saved {
                 return;
             }
-            match FORMAT.save(self.region, &bytes) {
-                Ok(_) => self.saved = bytes,
+            match FORMAT.save_after(self.region, &bytes, self.newest) {
+                Ok(newest) => {
+                    self.saved = bytes;
+                    self.newest = Some(newest);
+                }
                 Err(error) => log::error!("netback: not saved: {error}"),
             }
         }
@@ -428,6 +520,7 @@ mod service {
         /// that cannot be (its frontend went, or broke its ring meanwhile) is returned, to be
         /// closed once xenstore is reachable.
         fn restore(&mut self) -> (usize, Vec<(VifId, String)>) {
+            self.newest = FORMAT.newest_slot(self.region);
             let Some((_, payload)) = FORMAT.latest(self.region) else { return (0, Vec::new()) };
             let saved = match Saved::decode(payload) {
                 Ok(saved) => saved,
@@ -538,6 +631,7 @@ mod service {
             region,
             saved: Vec::new(),
             pool: Pool::default(),
+            newest: None,
         };
         // Forwarding resumes first; xenstore (which may be restarting too) comes after.
         let (restored, failed) = service.restore();

@@ -1,5 +1,8 @@
 //! One vif's data path: its queues' rings mapped from the frontend, its ports bound, packets
-//! taken off the transmit rings by grant copy and placed on the receive rings by grant copy.
+//! taken off the transmit rings and placed on the receive rings by grant copy: straight from
+//! the sender's pages into the receiver's where the receiver can take the packet at once
+//! ([`Vif::place_directly`], one copy), else copied into this domain ([`TxPacket::copy_in`])
+//! and queued until the receiver posts buffers (two copies).
 //!
 //! # Invariants
 //! - A ring page is touched only through [`SharedRing`] (volatile and atomic accesses): the
@@ -12,6 +15,12 @@
 //!   consumed request is answered and published: `req_cons == rsp_prod_pvt == rsp_prod`.
 //! - A grant copy touches the frontend's pages only through the grant references it gave,
 //!   and this domain's own buffers only inside the buffer's length.
+//! - A transmitted packet's requests are answered in the round that takes it (as Linux's
+//!   netback answers once the packet is built): a packet copied straight across is placed in
+//!   that same round, before the state is saved, so no packet is ever half-forwarded across
+//!   a restart. A straight copy that fails is blamed by copying the sender's pieces in once
+//!   more: if that fails too the sender is disconnected and the receiver's responses for the
+//!   packet say `NETIF_RSP_ERROR` (it drops it); otherwise the receiver is disconnected.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -29,7 +38,7 @@ use xenolith_abi::xen::netif::{
     XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4,
 };
 use xenolith_netback_logic::frontend::{Features, QueueConfig};
-use xenolith_netback_logic::rx::{self, RxMeta, RxVerdict};
+use xenolith_netback_logic::rx::{self, RxMeta, RxResponse, RxVerdict};
 use xenolith_netback_logic::state::{SavedQueue, SavedRing, SavedVif};
 use xenolith_netback_logic::switch::VifId;
 use xenolith_netback_logic::tx::{self, Verdict};
@@ -451,14 +460,14 @@ impl Vif {
         }
     }
 
-    /// Takes up to a round's packets off each transmit ring into `out`; `Err` if the frontend
-    /// broke a ring or granted what it cannot (the vif must be disconnected).
-    pub fn transmit(&mut self, out: &mut Vec<Frame>, pool: &mut Pool) -> Result<bool, Broken> {
+    /// Takes up to a round's packets off each transmit ring into `out`, answered (a packet's
+    /// requests are answered when it is taken: what becomes of its bytes later is the
+    /// switch's business, as in Linux), with each packet's Ethernet header copied in; `Err`
+    /// if the frontend broke a ring or granted what it cannot (the vif must be disconnected).
+    pub fn take_tx(&mut self, out: &mut Vec<TxPacket>) -> Result<bool, Broken> {
         let domain = self.id.domain;
         let mut busy = false;
-        // The round's copies, made in one batch once every packet is read.
-        let mut segments = Vec::new();
-        let mut frames = Vec::new();
+        let first = out.len();
         for queue in &mut self.queues {
             let ring = &mut queue.tx;
             let mut consumed = 0u32;
@@ -490,26 +499,97 @@ impl Vif {
                         respond_tx(ring, &ids, slots, NETIF_RSP_ERROR);
                     }
                     Verdict::Packet(packet) => {
-                        // A buffer the heap cannot hold is an error answer, as Linux's
-                        // `xenvif_tx_build_gops` gives when it cannot allocate an skb.
-                        let copied = copy_in(domain, &packet, pool, &mut segments);
-                        let status =
-                            if copied.is_some() { NETIF_RSP_OKAY } else { NETIF_RSP_ERROR };
-                        frames.extend(copied);
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
                         consumed += packet.slots;
                         let fragments = packet.fragments.iter().map(|f| f.id);
                         let ids: Vec<u16> =
                             core::iter::once(packet.first.id).chain(fragments).collect();
-                        respond_tx(ring, &ids, packet.slots, status);
+                        respond_tx(ring, &ids, packet.slots, NETIF_RSP_OKAY);
+                        out.push(TxPacket::new(domain, packet));
                     }
                 }
                 busy = true;
             }
         }
+        // The headers, in one batch: the switch routes by them before the rest is copied.
+        let mut segments = Vec::new();
+        for packet in &mut out[first..] {
+            let (gref, offset, length) = packet.pieces[0];
+            let len = length.min(HEADER as u32) as u16;
+            let mut segment = gnttab_copy { flags: GNTCOPY_source_gref, len, ..Default::default() };
+            segment.source.set_gref(gref);
+            segment.source.domid = domain;
+            segment.source.offset = offset;
+            segment.dest = own(packet.header.0.as_ptr() as u64);
+            packet.header_len = usize::from(len);
+            segments.push(segment);
+        }
         run_copies(&mut segments)?;
-        out.append(&mut frames);
         Ok(busy)
+    }
+
+    /// Whether `packet` may go straight from its sender's pages into this vif's receive
+    /// buffers now: nothing waits for them before it, no checksum to complete, no offload
+    /// this frontend cannot take, and the round has slots left on its receive ring.
+    pub fn takes_directly(&self, packet: &TxPacket) -> bool {
+        let Some(queue) = self.queues.first() else { return false };
+        let csum_ok = self.features.csum_offload || !packet.csum_blank;
+        let gso_ok = self.features.gso_tcpv4 || packet.gso.is_none();
+        csum_ok && gso_ok && self.backlog.frames.is_empty() && {
+            (queue.rx.pending.len() as u32) < ROUND_SLOTS
+        }
+    }
+
+    /// Places `packet` (`index` of the round's) on this vif's receive ring with grant copies
+    /// straight from its sender's pages: the copies are appended to `segments`, each tagged in
+    /// `tags` with the index of the packet's record, pushed to `placed`. False if the
+    /// frontend has too few buffers posted or the packet can never be placed (the caller
+    /// copies it in and queues it instead); `Err` if the frontend broke its receive ring.
+    pub fn place_directly(
+        &mut self,
+        packet: &TxPacket,
+        index: usize,
+        segments: &mut Vec<gnttab_copy>,
+        tags: &mut Vec<usize>,
+        placed: &mut Vec<Placed>,
+    ) -> Result<bool, Broken> {
+        let Some(queue) = self.queues.first_mut() else { return Ok(false) };
+        let domain = self.id.domain;
+        let ring = &mut queue.rx;
+        let meta = packet.meta();
+        let prod = ring.shared.req_prod();
+        ring.shared.read_barrier();
+        let (size, back, shared) = (ring.back.size(), ring.back, &ring.shared);
+        let verdict = rx::place(size, back.req_cons, prod, &meta, self.features.sg, |index| {
+            shared.read::<[u8; 8]>(back.slot(index))
+        })
+        .map_err(|fatal| Broken(alloc::format!("receive ring: {fatal:?}")))?;
+        let RxVerdict::Placed(placement) = verdict else { return Ok(false) };
+        let before = segments.len();
+        packet.copies_into(domain, &placement.copies, segments);
+        tags.resize(tags.len() + segments.len() - before, placed.len());
+        let first = ring.pending.len();
+        let data = placement.responses.iter().enumerate();
+        let data = data.filter(|(_, r)| matches!(r, RxResponse::Data(_))).map(|(i, _)| first + i);
+        placed.push(Placed { packet: index, to: self.id, data_responses: data.collect() });
+        ring.back.req_cons = ring.back.req_cons.wrapping_add(placement.slots);
+        for response in &placement.responses {
+            ring.respond(&response.bytes());
+        }
+        Ok(true)
+    }
+
+    /// A packet placed directly whose copies failed on its sender's side: each of its data
+    /// responses (`responses`, indices of this round's) says so with `NETIF_RSP_ERROR`, and
+    /// the frontend drops it (Linux's `xennet_get_responses` drops a negative status).
+    pub fn spoil(&mut self, responses: &[usize]) {
+        let Some(queue) = self.queues.first_mut() else { return };
+        for &index in responses {
+            let Some(bytes) = queue.rx.pending.get_mut(index) else { continue };
+            let Ok(mut response) = netif_rx_response::read_from_bytes(&bytes[..]) else { continue };
+            response.status = NETIF_RSP_ERROR;
+            bytes.copy_from_slice(response.as_bytes());
+        }
     }
 
     /// Writes and publishes every ring's pending responses (after the state that records them
@@ -543,7 +623,8 @@ impl Vif {
         let domain = self.id.domain;
         let ring = &mut queue.rx;
         let mut placed = 0;
-        let mut consumed = 0u32;
+        // Packets placed straight from their senders this round count too.
+        let mut consumed = ring.pending.len() as u32;
         // The round's copies, made in one batch; the frames live until then.
         let mut segments = Vec::new();
         let mut copied = Vec::new();
@@ -630,49 +711,161 @@ fn respond_tx(ring: &mut Ring, ids: &[u16], slots: u32, status: i16) {
     }
 }
 
-/// A buffer for `packet`'s bytes, and the grant copies that fill it from frontend `domain`'s
-/// pages (appended to `segments`, made by the caller; the buffer's heap bytes stay put when the
-/// frame moves), the buffer from `pool`. `None` if the heap cannot hold the buffer.
-fn copy_in(
+/// Bytes of a packet's header copied in for the switch (an Ethernet header: the destination
+/// and source addresses, and the type).
+pub const HEADER: usize = 14;
+
+/// Room for a packet's header, never across a page (a grant copy's end stays in one page).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(16))]
+struct Header([u8; 16]);
+
+/// A packet taken off a transmit ring: its bytes are still in its sender's granted pages.
+pub struct TxPacket {
+    /// The sender's domain.
     domain: u16,
-    packet: &tx::Packet,
-    pool: &mut Pool,
-    segments: &mut Vec<gnttab_copy>,
-) -> Option<Frame> {
-    let fragment_bytes: u32 = packet.fragments.iter().map(|f| u32::from(f.size)).sum();
-    let first_bytes = u32::from(packet.first.size) - fragment_bytes;
-    let bytes = pool.take(usize::from(packet.first.size))?;
-    let base = bytes.address();
-    let mut at = 0u64;
-    let pieces = core::iter::once((packet.first.gref, packet.first.offset, first_bytes))
-        .chain(packet.fragments.iter().map(|f| (f.gref, f.offset, u32::from(f.size))));
-    for (gref, offset, length) in pieces {
-        let mut done = 0u32;
-        while done < length {
-            let local = base + at;
-            let room = (PAGE_SIZE - local % PAGE_SIZE) as u32;
-            let chunk = room.min(length - done);
-            let mut segment =
-                gnttab_copy { flags: GNTCOPY_source_gref, len: chunk as u16, ..Default::default() };
-            segment.source.set_gref(gref);
-            segment.source.domid = domain;
-            segment.source.offset = offset + done as u16;
-            segment.dest = own(local);
-            segments.push(segment);
-            done += chunk;
-            at += u64::from(chunk);
+    /// Its pieces in packet order: grant, offset and bytes (each inside one page: the
+    /// transmit checks).
+    pieces: Vec<(u32, u16, u32)>,
+    /// Its bytes.
+    len: usize,
+    csum_blank: bool,
+    data_validated: bool,
+    gso: Option<Gso>,
+    /// Its first bytes, copied in by [`Vif::take_tx`].
+    header: Header,
+    header_len: usize,
+}
+
+impl TxPacket {
+    fn new(domain: u16, packet: tx::Packet) -> Self {
+        let fragment_bytes: u32 = packet.fragments.iter().map(|f| u32::from(f.size)).sum();
+        let first_bytes = u32::from(packet.first.size) - fragment_bytes;
+        let pieces = core::iter::once((packet.first.gref, packet.first.offset, first_bytes))
+            .chain(packet.fragments.iter().map(|f| (f.gref, f.offset, u32::from(f.size))))
+            .filter(|&(_, _, bytes)| bytes > 0)
+            .collect();
+        let extra = packet.extras[usize::from(XEN_NETIF_EXTRA_TYPE_GSO) - 1];
+        let gso = extra
+            .map(|e: netif_extra_info| e.gso())
+            .filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
+        let flags = packet.first.flags;
+        Self {
+            domain,
+            pieces,
+            len: usize::from(packet.first.size),
+            csum_blank: flags & NETTXF_csum_blank != 0,
+            data_validated: flags & NETTXF_data_validated != 0,
+            gso,
+            header: Header::default(),
+            header_len: 0,
         }
     }
-    let extra = packet.extras[usize::from(XEN_NETIF_EXTRA_TYPE_GSO) - 1];
-    let gso =
-        extra.map(|e: netif_extra_info| e.gso()).filter(|g| g.r#type == XEN_NETIF_GSO_TYPE_TCPV4);
-    let flags = packet.first.flags;
-    Some(Frame {
-        bytes,
-        csum_blank: flags & NETTXF_csum_blank != 0,
-        data_validated: flags & NETTXF_data_validated != 0,
-        gso,
-    })
+
+    /// Its Ethernet header, if its first piece holds one.
+    pub fn header(&self) -> Option<&[u8]> {
+        (self.header_len == HEADER).then_some(&self.header.0[..HEADER])
+    }
+
+    /// What a receiving frontend is told of it.
+    fn meta(&self) -> RxMeta {
+        RxMeta {
+            len: self.len,
+            // The sender's pieces are split where they end (`copies_into`).
+            source_offset: 0,
+            csum_blank: self.csum_blank,
+            data_validated: self.data_validated,
+            gso: self.gso,
+        }
+    }
+
+    /// The grant copies, sender's grant to receiver's, of `copies` (in packet order, as
+    /// `rx::place` makes them) into frontend `domain`'s pages, split where the sender's
+    /// pieces end; appended to `segments`, with the index of the copy each is part of.
+    fn copies_into(&self, domain: u16, copies: &[rx::RxCopy], segments: &mut Vec<gnttab_copy>) {
+        // The piece the next byte is in, and the packet offset where that piece starts.
+        let (mut piece, mut at) = (0, 0);
+        for copy in copies {
+            let (mut want, mut left) = (copy.packet_offset, usize::from(copy.len));
+            let mut dest_offset = copy.dest_offset;
+            while left > 0 {
+                let Some(&(gref, offset, bytes)) = self.pieces.get(piece) else { return };
+                let bytes = bytes as usize;
+                if want >= at + bytes {
+                    (piece, at) = (piece + 1, at + bytes);
+                    continue;
+                }
+                let inside = want - at;
+                let chunk = (bytes - inside).min(left);
+                let mut segment = gnttab_copy {
+                    flags: GNTCOPY_source_gref | GNTCOPY_dest_gref,
+                    len: chunk as u16,
+                    ..Default::default()
+                };
+                segment.source.set_gref(gref);
+                segment.source.domid = self.domain;
+                segment.source.offset = offset + inside as u16;
+                segment.dest.set_gref(copy.gref);
+                segment.dest.domid = domain;
+                segment.dest.offset = dest_offset;
+                segments.push(segment);
+                (want, left, dest_offset) =
+                    (want + chunk, left - chunk, dest_offset + chunk as u16);
+            }
+        }
+    }
+
+    /// A buffer for its bytes, and the grant copies that fill it from the sender's pages
+    /// (appended to `segments`, made by the caller; the buffer's heap bytes stay put when the
+    /// frame moves), the buffer from `pool`. `None` if the heap cannot hold the buffer.
+    pub fn copy_in(&self, pool: &mut Pool, segments: &mut Vec<gnttab_copy>) -> Option<Frame> {
+        let bytes = pool.take(self.len)?;
+        let base = bytes.address();
+        let mut at = 0u64;
+        for &(gref, offset, length) in &self.pieces {
+            let mut done = 0u32;
+            while done < length {
+                let local = base + at;
+                let room = (PAGE_SIZE - local % PAGE_SIZE) as u32;
+                let chunk = room.min(length - done);
+                let mut segment = gnttab_copy {
+                    flags: GNTCOPY_source_gref,
+                    len: chunk as u16,
+                    ..Default::default()
+                };
+                segment.source.set_gref(gref);
+                segment.source.domid = self.domain;
+                segment.source.offset = offset + done as u16;
+                segment.dest = own(local);
+                segments.push(segment);
+                done += chunk;
+                at += u64::from(chunk);
+            }
+        }
+        Some(Frame {
+            bytes,
+            csum_blank: self.csum_blank,
+            data_validated: self.data_validated,
+            gso: self.gso,
+        })
+    }
+
+    /// Whether its sender granted every piece as it says: its bytes copied in once more, for
+    /// a copy straight to a receiver that failed (which side broke it?).
+    pub fn sender_intact(&self, pool: &mut Pool) -> bool {
+        let mut segments = Vec::new();
+        self.copy_in(pool, &mut segments).is_some() && run_copies(&mut segments).is_ok()
+    }
+}
+
+/// A packet placed straight into a receiver's buffers this round.
+pub struct Placed {
+    /// Its index among the round's packets of its sender.
+    pub packet: usize,
+    /// The receiver.
+    pub to: VifId,
+    /// Its data responses (indices of the receiver's round).
+    pub data_responses: Vec<usize>,
 }
 
 /// The grant copies of `frame`'s bytes into frontend `domain`'s buffers as `copies` says,
@@ -703,9 +896,21 @@ fn own(local: u64) -> gnttab_copy_ptr {
     }
 }
 
+/// Runs `segments` in batches, each segment's status its own; `Err` with the hypercall's
+/// result if one failed as a whole (its segments and the rest are then not run).
+pub fn run_copies_each(segments: &mut [gnttab_copy]) -> Result<(), i64> {
+    for batch in segments.chunks_mut(COPY_BATCH) {
+        let result = grants::copy(batch);
+        if result != 0 {
+            return Err(result);
+        }
+    }
+    Ok(())
+}
+
 /// Runs `segments` in batches; `Err` naming the first that failed (a grant the frontend did
 /// not give: the XSA classes of bad references, offsets and sizes that pass the ring checks).
-fn run_copies(segments: &mut [gnttab_copy]) -> Result<(), Broken> {
+pub fn run_copies(segments: &mut [gnttab_copy]) -> Result<(), Broken> {
     for batch in segments.chunks_mut(COPY_BATCH) {
         let result = grants::copy(batch);
         if result != 0 {

@@ -20,7 +20,10 @@
 //!   the requests. The classes: `bad-gref` (a grant reference it never granted), `bad-offset`
 //!   (offset + size past the page), `bad-size` (a fragment larger than what is left of the
 //!   packet), `ring-jump` (`req_prod` a thousand slots ahead, more than a ring), `too-many-frags`
-//!   (a packet of 22 slots: 21 fragments, past netback's fatal 20), `slot-overflow` (a first
+//!   (a packet of 22 slots: 21 fragments, past netback's fatal 20), `bad-fragment` (a
+//!   packet for `peer=<mac>` whose second slot names a grant it never gave: with `peer` it
+//!   first sends the peer one honest frame and waits for its echo, so the switch knows the
+//!   peer and the packet goes for it alone), `slot-overflow` (a first
 //!   slot whose size, once the fragments are taken out, leaves more than a page in it).
 //! - `net-blast peer=<mac> count=N size=S` (`cargo xtask bench net`): connects, waits for
 //!   `peer`'s hello (a `net-sink`'s; it also teaches the switch where the sink is), prints
@@ -108,9 +111,14 @@ fn connect_vif_with(name: &str, config: Config) -> Option<(Xenbus, Netfront)> {
 pub fn echo(name: &str) {
     let Some((_bus, mut netfront)) = connect_vif(name) else { return };
     let own = netfront.mac();
-    let mut echoed = 0u64;
+    let (mut echoed, mut errors) = (0u64, 0u64);
     loop {
-        let frame = match netfront.receive(now() + 1_000_000_000) {
+        let received = netfront.receive(now() + 1_000_000_000);
+        if netfront.stats().rx_errors != errors {
+            errors = netfront.stats().rx_errors;
+            println!("{name}: net dropped {errors} packets the backend marked bad");
+        }
+        let frame = match received {
             Ok(Some(frame)) => frame,
             Ok(None) => continue,
             Err(error) => {
@@ -246,9 +254,11 @@ fn send_all(
 fn hostile_requests(
     netfront: &mut Netfront,
     class: &str,
+    peer: Option<Mac>,
 ) -> Result<Option<Vec<netif_tx_request>>, String> {
+    let ungranted = netfront.ungranted_gref();
     let mut data = [0u8; 4096];
-    data[..6].copy_from_slice(&[0xff; 6]);
+    data[..6].copy_from_slice(&peer.unwrap_or([0xff; 6]));
     data[6..12].copy_from_slice(&netfront.mac());
     data[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
     let mut grant = |index: u16| {
@@ -257,10 +267,7 @@ fn hostile_requests(
     let request =
         |gref, offset, flags, id, size| netif_tx_request { gref, offset, flags, id, size };
     Ok(Some(match class {
-        "bad-gref" => {
-            let gref = netfront.ungranted_gref();
-            alloc::vec![request(gref, 0, 0, 0, 60)]
-        }
+        "bad-gref" => alloc::vec![request(ungranted, 0, 0, 0, 60)],
         "bad-offset" => alloc::vec![request(grant(0)?, 4000, 0, 0, 200)],
         "bad-size" => {
             alloc::vec![
@@ -282,16 +289,49 @@ fn hostile_requests(
             request(grant(0)?, 0, NETTXF_more_data, 0, 0xffff),
             request(grant(1)?, 0, 0, 1, 100)
         ],
+        "bad-fragment" => {
+            // A whole header in the first slot, a grant never given in the second.
+            alloc::vec![
+                request(grant(1)?, 0, NETTXF_more_data, 1, 200),
+                request(ungranted, 0, 0, 2, 100)
+            ]
+        }
         "ring-jump" => return Ok(None),
         other => return Err(format!("unknown class {other:?}")),
     }))
 }
 
+/// Sends `peer` one test frame (raw, transmit buffer 0) and waits up to 20 s for its echo.
+fn hello_peer(netfront: &mut Netfront, peer: &Mac) -> Result<(), String> {
+    let frame = test_frame(peer, &netfront.mac(), 0, 64);
+    let gref = netfront.grant_raw_buffer(0, &frame).map_err(|error| format!("{error}"))?;
+    let request = netif_tx_request { gref, offset: 0, flags: 0, id: 0, size: 64 };
+    netfront.raw_tx(&[request]).map_err(|error| format!("{error}"))?;
+    let deadline = now() + 20_000_000_000;
+    loop {
+        match netfront.receive(deadline) {
+            Ok(Some(echo)) if echo.len() >= ETH_HLEN && echo[6..12] == *peer => return Ok(()),
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(String::from("no echo from the peer within 20 s")),
+            Err(error) => return Err(format!("{error}")),
+        }
+    }
+}
+
 /// `net-hostile` (module doc).
 pub fn hostile(name: &str, info: &StartInfo) {
     let class = info.bootarg("class").unwrap_or("");
+    let peer = info.bootarg("peer").and_then(|text| parse_mac(text.as_bytes()));
     let Some((mut bus, mut netfront)) = connect_vif(name) else { return };
-    let sent = match hostile_requests(&mut netfront, class) {
+    if let Some(peer) = peer {
+        // The peer's echo of one honest frame first: the switch knows where the peer is
+        // before the malformed packet comes, so it goes for the peer alone.
+        if let Err(why) = hello_peer(&mut netfront, &peer) {
+            return println!("{name}: FAIL net-hostile {class}: {why}");
+        }
+        println!("{name}: net hostile peer answered");
+    }
+    let sent = match hostile_requests(&mut netfront, class, peer) {
         Ok(Some(requests)) => netfront.raw_tx(&requests).map_err(|error| format!("{error}")),
         Ok(None) => {
             netfront.raw_tx_req_prod(1000);
