@@ -377,10 +377,20 @@ impl Netfront {
     /// Returns once it is queued; how the backend answered shows in [`stats`](Self::stats)
     /// (`NETIF_RSP_ERROR` and `NETIF_RSP_DROPPED` are counted there).
     pub fn send(&mut self, frame: &[u8]) -> Result<(), NetError> {
+        self.queue_tx(|queues, ring, pages| queues.send(ring, pages, frame))
+    }
+
+    /// Runs `queue` (which puts requests on the transmit ring) after reaping, again while it
+    /// finds the ring or its buffers full, waiting for answers up to [`Config::timeout_ns`];
+    /// notifies the backend if it asked.
+    fn queue_tx(
+        &mut self,
+        mut queue: impl FnMut(&mut Queues, &mut SharedRing, &mut Pages) -> Result<bool, NetError>,
+    ) -> Result<(), NetError> {
         let deadline = arch::now_ns().saturating_add(self.timeout_ns);
         loop {
             self.reap()?;
-            match self.queues.send(&mut self.tx, &mut self.pages, frame) {
+            match queue(&mut self.queues, &mut self.tx, &mut self.pages) {
                 Ok(notify) => {
                     if notify {
                         self.notify();
@@ -474,27 +484,7 @@ impl Netfront {
         if ids.len() > 1 && !self.backend_sg {
             return Err(NetError::FrameSize(size));
         }
-        let deadline = arch::now_ns().saturating_add(self.timeout_ns);
-        loop {
-            self.reap()?;
-            match self.queues.send_buffers(&mut self.tx, &mut self.pages, ids, size) {
-                Ok(notify) => {
-                    if notify {
-                        self.notify();
-                    }
-                    return Ok(());
-                }
-                Err(NetError::TxFull) => {
-                    if arch::now_ns() >= deadline {
-                        return Err(NetError::TxTimeout);
-                    }
-                    if !self.queues.final_check_tx(&mut self.tx) {
-                        self.wait(deadline);
-                    }
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        self.queue_tx(|queues, ring, pages| queues.send_buffers(ring, pages, ids, size))
     }
 
     /// The next packet received, as [`receive`](Self::receive), but only its first `limit`
