@@ -1,11 +1,13 @@
 //! `cargo xtask bench net`: issue 17's figures for netback, under QEMU `-icount shift=0` (a
 //! virtual nanosecond is one instruction, of all CPUs together).
 //!
-//! - Rust netfronts (`tests/manifests/bench-net.toml`, `bench-net-small.toml`, one pCPU): the
-//!   test guest's `net-blast` sends frames back to back through netback to `net-sink`, which
-//!   counts what arrives and then times a plain memcpy of the same bytes in pieces of the same
-//!   size in its own heap (`tests/guests/test-guest/src/net.rs`). Bytes (and packets) per
-//!   million instructions, and the ratio to the memcpy (issue 17's goal: at least 0.5).
+//! - Rust netfronts (`tests/manifests/bench-net-sg.toml`, `bench-net.toml`,
+//!   `bench-net-small.toml`, one pCPU; `bench net rust` runs these alone): the test guest's
+//!   `net-blast` sends frames back to back through netback to `net-sink`, which counts what
+//!   arrives and then times a plain memcpy of the same bytes in pieces of the same size in its
+//!   own heap (`tests/guests/test-guest/src/net.rs`); in `bench-net-sg.toml` the sender is
+//!   zero-copy and its 64,000-byte packets take 16 slots. Bytes (and packets) per million
+//!   instructions, and the ratio to the memcpy (issue 17's goal: at least 0.5).
 //! - Linux (`tests/manifests/net-linux.toml`, two pCPUs as its `[qemu]` asks): `init.sh`'s
 //!   net-send prints the guest's virtual time its `nc` took (`XENOLITH-NET-SEND-TIME`, from
 //!   `/proc/uptime`, 10 ms resolution) for the 16 MiB it sends; the median of five boots.

@@ -65,7 +65,7 @@ mod service {
     use xenolith_runtime::xenbus::{Xenbus, XsError};
     use xenolith_runtime::{hypercall, now_ns, println, StartInfo};
 
-    use crate::vif::{self, Broken, Frame, MapSlots, Placed, Pool, TxPacket, Vif, HEADER};
+    use crate::vif::{self, Broken, Frame, MapSlots, Placed, Pool, TxPacket, Vif};
 
     /// The backend directories, relative to this domain's home.
     const BACKENDS: &str = "backend/vif";
@@ -404,8 +404,8 @@ mod service {
             // Vifs that got a queued frame this round: what comes after it for them queues too.
             let mut queued: Vec<VifId> = Vec::new();
             for (index, packet) in packets.iter().enumerate() {
-                let route = packet.header().map(|header| self.route_by(from, header));
-                if let Some(Route::Unicast(to)) = route {
+                let route = self.route_by(from, packet.header());
+                if let Route::Unicast(to) = route {
                     let receiver = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut());
                     let free = !queued.contains(&to) && !broken.iter().any(|(b, _)| *b == to);
                     if let Some(vif) = receiver.filter(|vif| free && vif.takes_directly(packet)) {
@@ -429,10 +429,6 @@ mod service {
                 frames.clear();
             }
             for (frame, route) in frames {
-                let route = route.or_else(|| {
-                    let bytes = frame.bytes.as_slice();
-                    (bytes.len() >= HEADER).then(|| self.route_by(from, &bytes[..HEADER]))
-                });
                 self.deliver(frame, route);
             }
             let failed = match vif::run_copies_each(&mut direct) {
@@ -475,22 +471,22 @@ mod service {
             self.switch.route(destination, from, connected)
         }
 
-        /// Queues `frame` on the vifs `route` names (none: dropped).
-        fn deliver(&mut self, frame: Frame, route: Option<Route>) {
+        /// Queues `frame` on the vifs `route` names (none for `Drop`).
+        fn deliver(&mut self, frame: Frame, route: Route) {
             match route {
-                Some(Route::Unicast(to)) => {
+                Route::Unicast(to) => {
                     if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
                         vif.enqueue(frame);
                     }
                 }
-                Some(Route::Flood(targets)) => {
+                Route::Flood(targets) => {
                     for to in targets {
                         if let Some(vif) = self.devices.get_mut(&to).and_then(|d| d.vif.as_mut()) {
                             vif.enqueue(frame.clone());
                         }
                     }
                 }
-                Some(Route::Drop) | None => {}
+                Route::Drop => {}
             }
         }
 

@@ -81,7 +81,6 @@ impl MapSlots {
     }
 }
 
-/// A frame on its way from one vif to another.
 /// A page of a large frame's buffer.
 #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C, align(4096))]
@@ -168,6 +167,7 @@ impl Bytes {
     }
 }
 
+/// A frame on its way from one vif to another.
 #[derive(Clone)]
 pub struct Frame {
     /// The Ethernet frame.
@@ -512,16 +512,17 @@ impl Vif {
             }
         }
         // The headers, in one batch: the switch routes by them before the rest is copied.
+        // `tx::next_packet` drops a packet whose first slot holds less than a header.
         let mut segments = Vec::new();
         for packet in &mut out[first..] {
-            let (gref, offset, length) = packet.pieces[0];
-            let len = length.min(HEADER as u32) as u16;
-            let mut segment = gnttab_copy { flags: GNTCOPY_source_gref, len, ..Default::default() };
-            segment.source.set_gref(gref);
-            segment.source.domid = domain;
-            segment.source.offset = offset;
+            let (gref, offset, _) = packet.pieces[0];
+            let mut segment = gnttab_copy {
+                flags: GNTCOPY_source_gref,
+                len: HEADER as u16,
+                ..Default::default()
+            };
+            segment.source = granted(domain, gref, offset);
             segment.dest = own(packet.header.0.as_ptr() as u64);
-            packet.header_len = usize::from(len);
             segments.push(segment);
         }
         run_copies(&mut segments)?;
@@ -732,9 +733,9 @@ pub struct TxPacket {
     csum_blank: bool,
     data_validated: bool,
     gso: Option<Gso>,
-    /// Its first bytes, copied in by [`Vif::take_tx`].
+    /// Its Ethernet header, copied in by [`Vif::take_tx`] (its first piece holds one:
+    /// `tx::next_packet` drops a packet whose first slot holds less).
     header: Header,
-    header_len: usize,
 }
 
 impl TxPacket {
@@ -758,13 +759,12 @@ impl TxPacket {
             data_validated: flags & NETTXF_data_validated != 0,
             gso,
             header: Header::default(),
-            header_len: 0,
         }
     }
 
-    /// Its Ethernet header, if its first piece holds one.
-    pub fn header(&self) -> Option<&[u8]> {
-        (self.header_len == HEADER).then_some(&self.header.0[..HEADER])
+    /// Its Ethernet header.
+    pub fn header(&self) -> &[u8] {
+        &self.header.0[..HEADER]
     }
 
     /// What a receiving frontend is told of it.
@@ -781,7 +781,7 @@ impl TxPacket {
 
     /// The grant copies, sender's grant to receiver's, of `copies` (in packet order, as
     /// `rx::place` makes them) into frontend `domain`'s pages, split where the sender's
-    /// pieces end; appended to `segments`, with the index of the copy each is part of.
+    /// pieces end; appended to `segments`.
     fn copies_into(&self, domain: u16, copies: &[rx::RxCopy], segments: &mut Vec<gnttab_copy>) {
         // The piece the next byte is in, and the packet offset where that piece starts.
         let (mut piece, mut at) = (0, 0);
@@ -802,12 +802,8 @@ impl TxPacket {
                     len: chunk as u16,
                     ..Default::default()
                 };
-                segment.source.set_gref(gref);
-                segment.source.domid = self.domain;
-                segment.source.offset = offset + inside as u16;
-                segment.dest.set_gref(copy.gref);
-                segment.dest.domid = domain;
-                segment.dest.offset = dest_offset;
+                segment.source = granted(self.domain, gref, offset + inside as u16);
+                segment.dest = granted(domain, copy.gref, dest_offset);
                 segments.push(segment);
                 (want, left, dest_offset) =
                     (want + chunk, left - chunk, dest_offset + chunk as u16);
@@ -833,9 +829,7 @@ impl TxPacket {
                     len: chunk as u16,
                     ..Default::default()
                 };
-                segment.source.set_gref(gref);
-                segment.source.domid = self.domain;
-                segment.source.offset = offset + done as u16;
+                segment.source = granted(self.domain, gref, offset + done as u16);
                 segment.dest = own(local);
                 segments.push(segment);
                 done += chunk;
@@ -878,9 +872,7 @@ fn copy_out(domain: u16, frame: &Bytes, copies: &[rx::RxCopy], segments: &mut Ve
         let mut segment =
             gnttab_copy { flags: GNTCOPY_dest_gref, len: copy.len, ..Default::default() };
         segment.source = own(local);
-        segment.dest.set_gref(copy.gref);
-        segment.dest.domid = domain;
-        segment.dest.offset = copy.dest_offset;
+        segment.dest = granted(domain, copy.gref, copy.dest_offset);
         segments.push(segment);
     }
 }
@@ -894,6 +886,13 @@ fn own(local: u64) -> gnttab_copy_ptr {
         offset: (local % PAGE_SIZE) as u16,
         ..Default::default()
     }
+}
+
+/// A grant copy's end in frontend `domain`'s page `gref` at `offset`.
+fn granted(domain: u16, gref: u32, offset: u16) -> gnttab_copy_ptr {
+    let mut end = gnttab_copy_ptr { domid: domain, offset, ..Default::default() };
+    end.set_gref(gref);
+    end
 }
 
 /// Runs `segments` in batches, each segment's status its own; `Err` with the hypercall's
@@ -912,10 +911,8 @@ pub fn run_copies_each(segments: &mut [gnttab_copy]) -> Result<(), i64> {
 /// not give: the XSA classes of bad references, offsets and sizes that pass the ring checks).
 pub fn run_copies(segments: &mut [gnttab_copy]) -> Result<(), Broken> {
     for batch in segments.chunks_mut(COPY_BATCH) {
-        let result = grants::copy(batch);
-        if result != 0 {
-            return Err(Broken(alloc::format!("grant copy failed: {result}")));
-        }
+        run_copies_each(batch)
+            .map_err(|result| Broken(alloc::format!("grant copy failed: {result}")))?;
         if let Some(bad) = batch.iter().find(|s| s.status != GNTST_okay) {
             return Err(Broken(alloc::format!(
                 "grant copy of {} bytes failed: {}",

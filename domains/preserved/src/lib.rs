@@ -129,7 +129,7 @@ impl Format {
     /// Writes `payload` as the next snapshot into the slot of `region` that does not hold the
     /// newest one; returns its sequence number.
     pub fn save(&self, region: &mut [u8], payload: &[u8]) -> Result<u64, SaveError> {
-        let newest = self.newest(region).map(|(index, (sequence, _))| (index, sequence));
+        let newest = self.newest_slot(region);
         self.save_after(region, payload, newest).map(|(_, sequence)| sequence)
     }
 

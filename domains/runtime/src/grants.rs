@@ -399,7 +399,7 @@ impl SharedPage {
     /// volatile 8-byte words where both sides can be aligned together, bytes elsewhere.
     pub fn read_bytes(self, offset: usize, out: &mut [u8]) {
         assert!(offset + out.len() <= PAGE_SIZE as usize, "a read past the page");
-        let (head, words) = self.word_span(offset, out.as_ptr() as usize, out.len());
+        let (head, words) = Self::word_span(offset, out.as_ptr() as usize, out.len());
         for (index, byte) in out[..head].iter_mut().enumerate() {
             *byte = self.read_u8(offset + index);
         }
@@ -424,7 +424,7 @@ impl SharedPage {
     /// volatile 8-byte words where both sides can be aligned together, bytes elsewhere.
     pub fn write_bytes(self, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= PAGE_SIZE as usize, "a write past the page");
-        let (head, words) = self.word_span(offset, data.as_ptr() as usize, data.len());
+        let (head, words) = Self::word_span(offset, data.as_ptr() as usize, data.len());
         for (index, &byte) in data[..head].iter().enumerate() {
             self.write_u8(offset + index, byte);
         }
@@ -446,7 +446,7 @@ impl SharedPage {
     /// For a copy of `len` bytes between the page at `offset` and local memory at `local`:
     /// the bytes before both are 8-aligned, and the whole words after them (none if the two
     /// can never be aligned together).
-    fn word_span(self, offset: usize, local: usize, len: usize) -> (usize, usize) {
+    fn word_span(offset: usize, local: usize, len: usize) -> (usize, usize) {
         if !(local ^ offset).is_multiple_of(8) {
             return (len, 0);
         }
