@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod heap;
 pub mod netfront_wire;
 pub mod start_info;
 pub mod virtio_wire;

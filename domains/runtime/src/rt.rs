@@ -1,12 +1,11 @@
 //! From `_start` to the domain's `main`, and the ways out: power-off, crash, panic.
 
-use linked_list_allocator::LockedHeap;
 use xenolith_abi::xen::sched::{SCHEDOP_shutdown, SHUTDOWN_crash, SHUTDOWN_poweroff};
 
 use crate::{arch, console, hypercall, StartInfo};
 
 #[global_allocator]
-static HEAP: LockedHeap = LockedHeap::empty();
+static HEAP: crate::heap::Heap = crate::heap::Heap::empty();
 
 /// The least heap a domain gets; it gets half of the RAM between its image and its DTB if that is
 /// more (the other half stays untouched, see [`free_memory`]).
@@ -84,7 +83,7 @@ extern "C" fn runtime_start(dtb_address: u64) -> ! {
     }
     // SAFETY: [heap_start, +heap_size) is RAM of this domain above its image and below its DTB
     // (checked above), used by nothing else, identity-mapped as normal memory.
-    unsafe { HEAP.lock().init(heap_start as *mut u8, heap_size as usize) };
+    unsafe { HEAP.init(heap_start as *mut u8, heap_size as usize) };
     FREE_MEMORY.set(heap_start + heap_size, dtb_address);
     // SAFETY: `entry!` defines this symbol with exactly this signature.
     unsafe { __xenolith_domain_main(&info) };
