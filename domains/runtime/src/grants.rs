@@ -475,22 +475,22 @@ impl SharedPage {
 pub struct SharedRing {
     page: SharedPage,
     entry_size: usize,
+    /// Its entries ([`ring_size`]), worked out once: every entry's offset checks against it.
+    slots: u32,
 }
 
 impl SharedRing {
     /// The ring on `page` whose entries (the larger of a request and a response) are
     /// `entry_size` bytes. Panics if no entry fits.
     pub fn new(page: SharedPage, entry_size: usize) -> Self {
-        assert!(
-            ring_size(PAGE_SIZE as usize, SRING_HEADER_SIZE, entry_size) > 0,
-            "a ring entry of {entry_size} bytes does not fit in a page"
-        );
-        Self { page, entry_size }
+        let slots = ring_size(PAGE_SIZE as usize, SRING_HEADER_SIZE, entry_size) as u32;
+        assert!(slots > 0, "a ring entry of {entry_size} bytes does not fit in a page");
+        Self { page, entry_size, slots }
     }
 
     /// `RING_SIZE`: the entries the page holds (a power of two).
     pub fn size(&self) -> u32 {
-        ring_size(PAGE_SIZE as usize, SRING_HEADER_SIZE, self.entry_size) as u32
+        self.slots
     }
 
     /// `SHARED_RING_INIT`, done by the front end before it shares the page: the header zeroed,
@@ -502,6 +502,7 @@ impl SharedRing {
         shared_ring_init(self);
     }
 
+    #[inline]
     fn slot_offset(&self, slot: usize, size: usize) -> usize {
         assert!(
             slot < self.size() as usize && size <= self.entry_size,
