@@ -59,7 +59,7 @@ pub const RX_BACKLOG: usize = 256;
 pub const RX_BACKLOG_BYTES: usize = 1024 * 1024;
 /// Request slots one ring gives per round (then a packet may finish it): what bounds the
 /// responses a saved round holds ([`MAX_ROUND_RESPONSES`]).
-const ROUND_SLOTS: u32 = 64;
+const ROUND_SLOTS: u32 = 128;
 /// The most responses one ring's round leaves to write: its slots, plus one packet of the
 /// most slots a transmit packet may take (`tx::FATAL_SLOTS` fragments, its first request and
 /// its extra-info slots).
@@ -269,7 +269,8 @@ impl Ring {
         if self.pending.is_empty() {
             return false;
         }
-        for response in core::mem::take(&mut self.pending) {
+        // Drained, not taken: the list keeps its room for the next round.
+        for response in self.pending.drain(..) {
             let Some(slot) = self.back.next_response() else { break };
             match self.response_size {
                 4 => self.shared.write(slot, &[response[0], response[1], response[2], response[3]]),
@@ -496,15 +497,21 @@ impl Vif {
                     Verdict::Drop { ids, slots } => {
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(slots);
                         consumed += slots;
-                        respond_tx(ring, &ids, slots, NETIF_RSP_ERROR);
+                        let (first, rest) =
+                            ids.split_first().map_or((None, &ids[..]), |(f, r)| (Some(*f), r));
+                        respond_tx(ring, first, rest.iter().copied(), slots, NETIF_RSP_ERROR);
                     }
                     Verdict::Packet(packet) => {
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
                         consumed += packet.slots;
                         let fragments = packet.fragments.iter().map(|f| f.id);
-                        let ids: Vec<u16> =
-                            core::iter::once(packet.first.id).chain(fragments).collect();
-                        respond_tx(ring, &ids, packet.slots, NETIF_RSP_OKAY);
+                        respond_tx(
+                            ring,
+                            Some(packet.first.id),
+                            fragments,
+                            packet.slots,
+                            NETIF_RSP_OKAY,
+                        );
                         out.push(TxPacket::new(domain, packet));
                     }
                 }
@@ -513,7 +520,7 @@ impl Vif {
         }
         // The headers, in one batch: the switch routes by them before the rest is copied.
         // `tx::next_packet` drops a packet whose first slot holds less than a header.
-        let mut segments = Vec::new();
+        let mut segments = Vec::with_capacity(out.len() - first);
         for packet in &mut out[first..] {
             let (gref, offset, _) = packet.pieces[0];
             let mut segment = gnttab_copy {
@@ -696,18 +703,24 @@ impl Vif {
     }
 }
 
-/// Answers a packet of `slots` slots whose requests are `ids` (its first, then its fragments)
-/// with `status`, its extra-info slots with `NETIF_RSP_NULL` after the first, as Linux's
-/// `make_tx_response` does; the slots are consumed already.
-fn respond_tx(ring: &mut Ring, ids: &[u16], slots: u32, status: i16) {
-    let extras = slots as usize - ids.len();
-    let (first, fragments) = ids.split_first().map_or((None, ids), |(f, rest)| (Some(*f), rest));
-    let answers = first
-        .map(|id| (id, status))
-        .into_iter()
-        .chain(core::iter::repeat_n((0, NETIF_RSP_NULL), extras))
-        .chain(fragments.iter().map(|&id| (id, status)));
-    for (id, status) in answers {
+/// Answers a packet of `slots` slots whose requests are `first` and `fragments` with `status`,
+/// its extra-info slots with `NETIF_RSP_NULL` after the first, as Linux's `make_tx_response`
+/// does; the slots are consumed already.
+fn respond_tx(
+    ring: &mut Ring,
+    first: Option<u16>,
+    fragments: impl ExactSizeIterator<Item = u16>,
+    slots: u32,
+    status: i16,
+) {
+    let extras = slots as usize - usize::from(first.is_some()) - fragments.len();
+    if let Some(id) = first {
+        ring.respond(netif_tx_response { id, status }.as_bytes());
+    }
+    for _ in 0..extras {
+        ring.respond(netif_tx_response { id: 0, status: NETIF_RSP_NULL }.as_bytes());
+    }
+    for id in fragments {
         ring.respond(netif_tx_response { id, status }.as_bytes());
     }
 }
