@@ -10,6 +10,8 @@
 //! # Invariants
 //! - Numbers are Xen 4.17's: 0..=28, with 8 (`XENMEM_translate_gpfn_list`, removed) a gap;
 //!   `memory.h` says the next free number is 29.
+//! - `XENMEM_resource_*` (types 0..=2, the ioreq-server frame indices) are 4.17's;
+//!   `XENMEM_rsrc_acq_caller_owned`, removed in 4.13, stays a documented retired number.
 //! - Every structure's size and field offsets are pinned by the tests below (arm64 layout).
 
 // Xen's spelling of its own names (see `hypercall`).
@@ -87,7 +89,8 @@ pub const XENMEM_get_vnumainfo: u32 = 26;
 /// devices need kept free.
 pub const XENMEM_reserved_device_memory_map: u32 = 27;
 /// `xen/include/public/memory.h`: `XENMEM_acquire_resource`, get the frames of a domain's
-/// resource (ioreq server, grant table, trace buffer) to map them.
+/// resource (ioreq server, grant table, trace buffer) to map them. Argument:
+/// [`xen_mem_acquire_resource`].
 pub const XENMEM_acquire_resource: u32 = 28;
 
 /// `xen/include/public/memory.h`: `XENMEMF_address_bits(x)`, limit allocations to addresses
@@ -218,6 +221,80 @@ pub struct xen_remove_from_physmap {
     pub gpfn: xen_pfn_t,
 }
 
+/// `xen/include/public/memory.h`: `XENMEM_resource_ioreq_server`, an IOREQ server's pages;
+/// `id` is the server's `ioservid_t` ([`super::dm_op::ioservid_t`]), and only the server's
+/// emulator may acquire them (`-EPERM`, `xen/common/ioreq.c`, `ioreq_server_get_frame`).
+pub const XENMEM_resource_ioreq_server: u16 = 0;
+/// `xen/include/public/memory.h`: `XENMEM_resource_grant_table`, a domain's grant-table
+/// frames; `id` is an `XENMEM_resource_grant_table_id_*`.
+pub const XENMEM_resource_grant_table: u16 = 1;
+/// `xen/include/public/memory.h`: `XENMEM_resource_vmtrace_buf`, a vCPU's processor-trace
+/// buffer; `id` is the vCPU (x86 only in Xen 4.17: Arm domains have no trace buffer, so its
+/// size is 0 and the request `-EINVAL`).
+pub const XENMEM_resource_vmtrace_buf: u16 = 2;
+
+/// `xen/include/public/memory.h`: `XENMEM_resource_grant_table_id_shared`, the shared
+/// (entry) frames.
+pub const XENMEM_resource_grant_table_id_shared: u32 = 0;
+/// `xen/include/public/memory.h`: `XENMEM_resource_grant_table_id_status`, the version-2
+/// status frames.
+pub const XENMEM_resource_grant_table_id_status: u32 = 1;
+
+/// `xen/include/public/memory.h`: `XENMEM_resource_ioreq_server_frame_bufioreq`, frame index
+/// of an IOREQ server's buffered page ([`super::ioreq::buffered_iopage`]); `-ENOENT` for a
+/// server without buffering, which on Arm is every server.
+pub const XENMEM_resource_ioreq_server_frame_bufioreq: u64 = 0;
+/// `xen/include/public/memory.h`: `XENMEM_resource_ioreq_server_frame_ioreq(n)`, frame index
+/// `1 + n` of an IOREQ server's `n`-th synchronous page ([`super::ioreq::shared_iopage`]).
+/// Xen 4.17 serves `n` = 0 only (`-EINVAL` beyond, `xen/common/ioreq.c`,
+/// `ioreq_server_get_frame`), though it sizes the resource as `1 + ceil(vcpus * 32 / 4096)`
+/// frames (`xen/common/memory.c`, `ioreq_server_max_frames`).
+pub const fn XENMEM_resource_ioreq_server_frame_ioreq(n: u64) -> u64 {
+    1 + n
+}
+
+/// `xen/include/public/memory.h` (before Xen 4.13): `XENMEM_rsrc_acq_caller_owned`, bit 0
+/// (`_XENMEM_rsrc_acq_caller_owned`) of the OUT field `flags` of
+/// [`xen_mem_acquire_resource`]: "the resource pages have been assigned to the calling
+/// domain". Removed by Xen commit 7c7f7e8fba ("remove the XENMEM_rsrc_acq_caller_owned
+/// flag", 4.13): `flags` became [`xen_mem_acquire_resource::pad`], which must be 0 on input
+/// (`-EINVAL`, `xen/common/memory.c`, `acquire_resource`), and 4.17's header says the bit
+/// will not be reused as an output. Kept as a documented retired number; never set it.
+pub const XENMEM_rsrc_acq_caller_owned: u32 = 1 << 0;
+
+/// `xen/include/public/memory.h`: `struct xen_mem_acquire_resource`
+/// (`xen_mem_acquire_resource_t`), the argument of [`XENMEM_acquire_resource`].
+///
+/// `xen/common/memory.c`, `acquire_resource`: a nonzero `pad` is `-EINVAL`, as is a `frame`
+/// or `frame + nr_frames` of 2^32 or more; a null `frame_list` with `nr_frames` 0 asks for
+/// the resource's size in frames (written back to `nr_frames`). The target must be another
+/// domain (`-EPERM` for the caller itself) and the caller may act for it (`XSM_DM_PRIV`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct xen_mem_acquire_resource {
+    /// IN: the domain whose resource is to be mapped.
+    pub domid: domid_t,
+    /// IN: an `XENMEM_resource_*`.
+    pub r#type: u16,
+    /// IN: a type-specific resource identifier, 0 unless the type says otherwise (an ioreq
+    /// server's id, an `XENMEM_resource_grant_table_id_*`, a vCPU).
+    pub id: u32,
+    /// IN: frames to map (0 with a null `frame_list`: a size query); OUT: the resource's size
+    /// for a size query. Xen may update it during the operation.
+    pub nr_frames: u32,
+    /// Must be 0 on input (formerly `flags`, see [`XENMEM_rsrc_acq_caller_owned`]).
+    pub pad: u32,
+    /// IN: index of the first frame to map (ignored when `nr_frames` is 0); for an ioreq
+    /// server [`XENMEM_resource_ioreq_server_frame_bufioreq`] or
+    /// [`XENMEM_resource_ioreq_server_frame_ioreq`]`(n)`.
+    pub frame: u64,
+    /// IN/OUT: `XEN_GUEST_HANDLE(xen_pfn_t)`, `nr_frames` frame numbers. An autotranslated
+    /// caller (every Arm domain) fills in its own gfns, at which Xen maps the resource's
+    /// frames; a PV caller gets the frames' MFNs back. `-EIO` means the list is partly mapped
+    /// and the caller must unmap it. May be null when `nr_frames` is 0.
+    pub frame_list: GuestHandle,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +347,27 @@ mod tests {
         assert_eq!(spaces, [0, 1, 2, 3, 4, 5]);
     }
 
+    /// `xen/include/public/memory.h`: `XENMEM_acquire_resource`'s types, ids and frame indices.
+    #[test]
+    fn resource_numbers() {
+        assert_eq!(
+            [
+                XENMEM_resource_ioreq_server,
+                XENMEM_resource_grant_table,
+                XENMEM_resource_vmtrace_buf
+            ],
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [XENMEM_resource_grant_table_id_shared, XENMEM_resource_grant_table_id_status],
+            [0, 1]
+        );
+        assert_eq!(XENMEM_resource_ioreq_server_frame_bufioreq, 0);
+        assert_eq!(XENMEM_resource_ioreq_server_frame_ioreq(0), 1);
+        assert_eq!(XENMEM_resource_ioreq_server_frame_ioreq(2), 3);
+        assert_eq!(XENMEM_rsrc_acq_caller_owned, 1);
+    }
+
     /// `xen/include/public/memory.h`: the `XENMEMF_*` encodings.
     #[test]
     fn mem_flags() {
@@ -297,6 +395,11 @@ mod tests {
         });
         assert_layout!(xen_remove_from_physmap, size = 16, align = 8, {
             domid @ 0, _pad @ 2, gpfn @ 8,
+        });
+        // `domid_t` @0, `uint16_t type` @2, `uint32_t id` @4, `nr_frames` @8, `pad` @12,
+        // `uint64_t frame` @16, the handle (8, 8-aligned) @24: 32.
+        assert_layout!(xen_mem_acquire_resource, size = 32, align = 8, {
+            domid @ 0, r#type @ 2, id @ 4, nr_frames @ 8, pad @ 12, frame @ 16, frame_list @ 24,
         });
     }
 }

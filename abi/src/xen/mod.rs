@@ -52,12 +52,14 @@ macro_rules! xen_union {
 
 pub mod arch_arm;
 pub mod console;
+pub mod dm_op;
 pub mod domctl;
 pub mod errno;
 pub mod event_channel;
 pub mod grant_table;
 pub mod hvm;
 pub mod hypercall;
+pub mod ioreq;
 pub mod memory;
 pub mod netif;
 pub mod private;
