@@ -18,6 +18,10 @@
 #               XENOLITH-NET-PING ok <addr> (or XENOLITH-NET-PING fail <addr> ...); then wait
 #     net-recv:<port>  accept one TCP connection on <port> (busybox nc -l -p), store what it
 #               sends in /tmp/recv, then print XENOLITH-NET-RECV <bytes> <sha256>; then wait
+#     net-loop:<MiB>  the same transfer as net-send inside this guest, over the loopback
+#               device (no netfront, no netback): nc listening on 127.0.0.1 stores what a
+#               second nc sends; prints XENOLITH-NET-LOOP-TIME <ns> (as net-send's) and
+#               XENOLITH-NET-LOOP <bytes> <sent sha256> <received sha256>; then wait
 #     net-send:<addr>:<port>:<MiB>  wait for <addr> to answer ping, write <MiB> MiB of data
 #               from /dev/urandom to /tmp/send, print XENOLITH-NET-SENT <bytes> <sha256>, send
 #               it to <addr>:<port> with nc (retrying the connection for up to 120 s), then
@@ -296,7 +300,7 @@ fi
 
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
-    net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?*) ;;
+    net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?* | net-loop:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -423,6 +427,30 @@ net_reload() {
     fi
 }
 
+net_loop() {
+    ip link set lo up
+    dd if=/dev/urandom of=/tmp/send bs=4096 count=$(($1 * 256)) 2>/dev/null
+    rm -f /tmp/recv /tmp/recv.hold
+    mkfifo /tmp/recv.hold
+    nc -l -p 5002 < /tmp/recv.hold > /tmp/recv &
+    receiver=$!
+    exec 4> /tmp/recv.hold
+    # The listener may not listen yet: a refused connection is tried again.
+    tries=100
+    while [ $tries -gt 0 ]; do
+        started=$(uptime_ns)
+        if nc 127.0.0.1 5002 < /tmp/send > /dev/null 2>&1; then
+            echo "XENOLITH-NET-LOOP-TIME $(($(uptime_ns) - started))"
+            break
+        fi
+        pause
+        tries=$((tries - 1))
+    done
+    wait $receiver
+    exec 4>&-
+    echo "XENOLITH-NET-LOOP $(wc -c < /tmp/recv) $(sha256sum < /tmp/send | cut -d' ' -f1) $(sha256sum < /tmp/recv | cut -d' ' -f1)"
+}
+
 net_send() {
     if ! ping_until "$1"; then
         echo "XENOLITH-NET-SEND fail $1 never answered ping"
@@ -468,6 +496,7 @@ case "$then" in
         ;;
     net-recv:*) net_recv "${then#net-recv:}" ;;
     net-reload:*) net_reload "${then#net-reload:}" ;;
+    net-loop:*) net_loop "${then#net-loop:}" ;;
     net-send:*)
         spec=${then#net-send:}
         net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"

@@ -11,6 +11,9 @@
 //! - Linux (`tests/manifests/net-linux.toml`, two pCPUs as its `[qemu]` asks): `init.sh`'s
 //!   net-send prints the guest's virtual time its `nc` took (`XENOLITH-NET-SEND-TIME`, from
 //!   `/proc/uptime`, 10 ms resolution) for the 16 MiB it sends; the median of five boots.
+//! - Linux over loopback (`tests/manifests/bench-net-loop.toml`, one pCPU): the same 16 MiB
+//!   between two `nc`s of one guest over its loopback device (`init.sh`'s net-loop), with no
+//!   netfront or netback: the guests' own share of the Linux figure, so its bound.
 //! - Downtime (`tests/manifests/bench-net-kill.toml`, one pCPU): netback killed ten times while
 //!   frames flow. Kill to serving is the killer's `kill K at T ns` to netback's `serving N vifs
 //!   again (restart K, at T ns)`; kill to forwarding is the kill to the first frame that
@@ -38,6 +41,7 @@ const LINUX_RUNS: usize = 5;
 pub fn figures(root: &Path, timeout: Duration) -> Result<()> {
     let memcpy = rust_figures(root, timeout)?;
     linux_figure(root, Duration::from_secs(1200), memcpy)?;
+    linux_loopback_figure(root, Duration::from_secs(600), memcpy)?;
     downtime_figures(root, timeout)
 }
 
@@ -138,6 +142,38 @@ fn linux_figure(root: &Path, timeout: Duration, memcpy: f64) -> Result<()> {
          memcpy above {ratio:.3} (goal at least {RATIO_GOAL}: {verdict})",
         times[0],
         times[times.len() - 1]
+    );
+    Ok(())
+}
+
+/// The same 16 MiB with nc inside one Linux guest over its loopback device: no netfront, no
+/// netback, one vCPU. What the guests' own work (two copies through the socket, TCP) costs at
+/// the least, next to the same memcpy as [`linux_figure`]: the bound on its ratio.
+fn linux_loopback_figure(root: &Path, timeout: Duration, memcpy: f64) -> Result<()> {
+    let manifest = "tests/manifests/bench-net-loop.toml";
+    let system = workspace::build_system(&root.join(manifest), CoreOptions::default())?;
+    let mut running = Running::start(&icount_config(&system, 1))?;
+    running.forbid("FAIL");
+    let lines = running
+        .wait_for_all(&["XENOLITH-NET-LOOP-TIME ", "XENOLITH-NET-LOOP "], timeout)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("bench net: {manifest}"))?;
+    drop(running);
+    let ns = number_after(&lines[0], "XENOLITH-NET-LOOP-TIME ")?;
+    let fields: Vec<&str> =
+        lines[1].split("XENOLITH-NET-LOOP ").nth(1).unwrap_or("").split_whitespace().collect();
+    ensure!(
+        fields.len() == 3 && fields[0] == LINUX_BYTES.to_string() && fields[1] == fields[2],
+        "bench net: {manifest}: the loopback transfer was not whole ({:?})",
+        lines[1]
+    );
+    let rate = per_million(LINUX_BYTES, ns);
+    println!(
+        "figure: Linux nc to nc inside one guest over loopback (no netfront or netback; one \
+         pCPU, the guest's clock, 10 ms resolution): {rate:.0} bytes per million instructions \
+         ({ns} instructions); ratio to the 1400-byte memcpy {:.3}: the most the Linux figure \
+         above could reach with a backend that cost nothing",
+        rate / memcpy.max(1e-9)
     );
     Ok(())
 }
