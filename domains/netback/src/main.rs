@@ -322,6 +322,17 @@ mod service {
         /// The frontend cannot be served: its reason in `error/<backend>/error` and `Closing`
         /// (Linux's `xenbus_dev_fatal`).
         fn fail(&mut self, id: VifId, why: &str) {
+            let vif = self.devices.get(&id).and_then(|d| d.vif.as_ref());
+            if vif.is_some_and(Vif::frontend_gone) {
+                // Its domain went (or closed its channel) with requests on its ring: nothing
+                // to tell it; the toolstack removes the backend directory.
+                println!(
+                    "netback: vif{}.{} not served: its frontend is gone ({why})",
+                    id.domain, id.devid
+                );
+                self.disconnect(id);
+                return;
+            }
             println!("netback: vif{}.{} disconnected: {why}", id.domain, id.devid);
             self.disconnect(id);
             if let Some(device) = self.devices.get(&id) {

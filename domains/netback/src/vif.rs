@@ -27,6 +27,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use xenolith_abi::ring::{BackRing, SharedIndices};
+use xenolith_abi::xen::event_channel::EVTCHNSTAT_interdomain;
 use xenolith_abi::xen::grant_table::{
     gnttab_copy, gnttab_copy_ptr, grant_handle_t, GNTCOPY_dest_gref, GNTCOPY_source_gref,
     GNTST_okay,
@@ -437,6 +438,16 @@ impl Vif {
             let second = (q.rx_port != q.tx_port).then_some(q.rx_port);
             core::iter::once(q.tx_port).chain(second)
         })
+    }
+
+    /// Whether its frontend's end of the event channel is gone: the frontend closed it, or its
+    /// domain went (Xen puts this end back to unbound when the peer's closes,
+    /// `xen/common/event_channel.c`, `evtchn_close`). A failed copy then is the frontend
+    /// going away with requests still on its ring, not a hostile act.
+    pub fn frontend_gone(&self) -> bool {
+        let Some(queue) = self.queues.first() else { return true };
+        events::status(DOMID_SELF, queue.tx_port.0)
+            .map_or(true, |status| status.status != EVTCHNSTAT_interdomain)
     }
 
     /// Clears its ports' pending bits (the rings are looked at next).
