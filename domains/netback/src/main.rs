@@ -393,8 +393,14 @@ mod service {
                     Err(Broken(why)) => broken.push((id, why)),
                 }
             }
+            // A vif may be named more than once (a failed copy of each of its packets): the
+            // first reason stands.
+            let mut failed: Vec<VifId> = Vec::new();
             for (id, why) in broken {
-                self.fail(id, &why);
+                if !failed.contains(&id) {
+                    failed.push(id);
+                    self.fail(id, &why);
+                }
             }
             busy
         }

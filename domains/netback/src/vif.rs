@@ -869,10 +869,14 @@ impl TxPacket {
     }
 
     /// Whether its sender granted every piece as it says: its bytes copied in once more, for
-    /// a copy straight to a receiver that failed (which side broke it?).
+    /// a copy straight to a receiver that failed (which side broke it?). False too if the heap
+    /// cannot hold the buffer. The buffer lives until the copies into it are done.
     pub fn sender_intact(&self, pool: &mut Pool) -> bool {
         let mut segments = Vec::new();
-        self.copy_in(pool, &mut segments).is_some() && run_copies(&mut segments).is_ok()
+        let Some(frame) = self.copy_in(pool, &mut segments) else { return false };
+        let intact = run_copies(&mut segments).is_ok();
+        pool.give(frame.bytes);
+        intact
     }
 }
 
