@@ -153,7 +153,7 @@ impl<D: Disk> Block<D> {
     fn range(&self, sector: u64, length: u64) -> Option<u64> {
         let offset = sector.checked_mul(SECTOR_SIZE)?;
         let end = offset.checked_add(length)?;
-        (length % SECTOR_SIZE == 0 && end <= self.disk.size()).then_some(offset)
+        (length.is_multiple_of(SECTOR_SIZE) && end <= self.disk.size()).then_some(offset)
     }
 
     /// `VIRTIO_BLK_T_IN`: disk to the writable buffers; (status, bytes written).
@@ -278,7 +278,9 @@ impl Disk for VecDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mmio::{Fault, ACKNOWLEDGE, DRIVER, DRIVER_FEATURES, DRIVER_FEATURES_SEL, DRIVER_OK};
+    use crate::mmio::{
+        Fault, ACKNOWLEDGE, DRIVER, DRIVER_FEATURES, DRIVER_FEATURES_SEL, DRIVER_OK,
+    };
     use crate::mmio::{FEATURES_OK, INTERRUPT_ACK, INTERRUPT_STATUS, NEEDS_RESET, STATUS};
     use crate::test_driver::{Completion, Guest, ID, SECTORS};
     use crate::virtqueue::AVAIL_F_NO_INTERRUPT;
@@ -294,8 +296,8 @@ mod tests {
         let features = guest.probe(&mut model, wanted).unwrap();
         assert_eq!(features, wanted & model.device().features());
         // Capacity (two 32-bit halves, as Linux reads a u64), seg_max, blk_size.
-        let capacity = |model: &mut crate::test_driver::Model, at| model.read(0x100 + at, 4).0;
-        assert_eq!(capacity(&mut model, 0) | capacity(&mut model, 4) << 32, SECTORS);
+        let capacity = |model: &mut crate::test_driver::Model, at: u64| model.read(0x100 + at, 4).0;
+        assert_eq!(capacity(&mut model, 0) | (capacity(&mut model, 4) << 32), SECTORS);
         assert_eq!(model.read(0x10c, 4), (u64::from(SEG_MAX), None));
         assert_eq!(model.read(0x114, 4), (512, None));
         assert_eq!(model.read(0x114, 1), (0, None));

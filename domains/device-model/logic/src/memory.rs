@@ -29,21 +29,30 @@ pub trait GuestMemory {
 }
 
 /// A little-endian `u16` at `address`.
-pub(crate) fn read_u16<M: GuestMemory + ?Sized>(memory: &M, address: u64) -> Result<u16, OutsideRam> {
+pub(crate) fn read_u16<M: GuestMemory + ?Sized>(
+    memory: &M,
+    address: u64,
+) -> Result<u16, OutsideRam> {
     let mut bytes = [0; 2];
     memory.read(address, &mut bytes)?;
     Ok(u16::from_le_bytes(bytes))
 }
 
 /// A little-endian `u32` at `address`.
-pub(crate) fn read_u32<M: GuestMemory + ?Sized>(memory: &M, address: u64) -> Result<u32, OutsideRam> {
+pub(crate) fn read_u32<M: GuestMemory + ?Sized>(
+    memory: &M,
+    address: u64,
+) -> Result<u32, OutsideRam> {
     let mut bytes = [0; 4];
     memory.read(address, &mut bytes)?;
     Ok(u32::from_le_bytes(bytes))
 }
 
 /// A little-endian `u64` at `address`.
-pub(crate) fn read_u64<M: GuestMemory + ?Sized>(memory: &M, address: u64) -> Result<u64, OutsideRam> {
+pub(crate) fn read_u64<M: GuestMemory + ?Sized>(
+    memory: &M,
+    address: u64,
+) -> Result<u64, OutsideRam> {
     let mut bytes = [0; 8];
     memory.read(address, &mut bytes)?;
     Ok(u64::from_le_bytes(bytes))
@@ -119,10 +128,7 @@ mod tests {
     fn accesses_outside_ram_fail_and_change_nothing() {
         let mut memory = VecMemory::new(0x1000, 16);
         assert!(memory.write(0x1000, &[1; 16]).is_ok());
-        assert_eq!(
-            memory.write(0x100f, &[2; 2]),
-            Err(OutsideRam { address: 0x100f, length: 2 })
-        );
+        assert_eq!(memory.write(0x100f, &[2; 2]), Err(OutsideRam { address: 0x100f, length: 2 }));
         assert_eq!(memory.bytes, [1; 16]);
         let mut buffer = [0; 4];
         assert!(memory.read(0xfff, &mut buffer).is_err());

@@ -270,10 +270,8 @@ impl<D: Device> Transport<D> {
             INTERRUPT_STATUS => self.interrupt_status,
             STATUS => self.status.into(),
             CONFIG_GENERATION => 0,
-            DEVICE_FEATURES_SEL | DRIVER_FEATURES | DRIVER_FEATURES_SEL | QUEUE_SEL
-            | QUEUE_NUM | QUEUE_NOTIFY | INTERRUPT_ACK => {
-                return (0, self.fail(Fault::WriteOnly { offset }))
-            }
+            DEVICE_FEATURES_SEL | DRIVER_FEATURES | DRIVER_FEATURES_SEL | QUEUE_SEL | QUEUE_NUM
+            | QUEUE_NOTIFY | INTERRUPT_ACK => return (0, self.fail(Fault::WriteOnly { offset })),
             _ if queue_address(offset).is_some() => {
                 return (0, self.fail(Fault::WriteOnly { offset }))
             }
@@ -314,8 +312,13 @@ impl<D: Device> Transport<D> {
                     return self.fail(Fault::Features { status: self.status });
                 }
                 match self.driver_features_sel {
-                    0 => self.driver_features = (self.driver_features >> 32 << 32) | u64::from(value32),
-                    1 => self.driver_features = (self.driver_features & 0xffff_ffff) | (value << 32),
+                    0 => {
+                        self.driver_features =
+                            (self.driver_features >> 32 << 32) | u64::from(value32)
+                    }
+                    1 => {
+                        self.driver_features = (self.driver_features & 0xffff_ffff) | (value << 32)
+                    }
                     _ => {}
                 }
                 None
@@ -337,7 +340,12 @@ impl<D: Device> Transport<D> {
     }
 
     /// A write to one of the selected queue's registers.
-    fn write_queue<M: GuestMemory + ?Sized>(&mut self, memory: &M, offset: u64, value: u32) -> Option<Fault> {
+    fn write_queue<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &M,
+        offset: u64,
+        value: u32,
+    ) -> Option<Fault> {
         let selected = self.queue_sel;
         let (max, features, status) = (self.device.queue_max(), self.driver_features, self.status);
         let Some(queue) = self.queues.get_mut(selected as usize) else {
@@ -384,7 +392,11 @@ impl<D: Device> Transport<D> {
 
     /// Serves queue `index` if live and ready, raising the used-buffer interrupt if the
     /// driver wants one.
-    pub(crate) fn serve<M: GuestMemory + ?Sized>(&mut self, memory: &mut M, index: u16) -> Option<Fault> {
+    pub(crate) fn serve<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &mut M,
+        index: u16,
+    ) -> Option<Fault> {
         if !self.live() {
             return None;
         }
@@ -427,7 +439,11 @@ impl<D: Device> Transport<D> {
             .all(|&(bit, needs)| added & bit == 0 || to & needs != 0);
         // The driver keeps every bit it set (only a reset clears them) and never sets
         // NEEDS_RESET, which is the device's.
-        if to & !known != 0 || from & !to & !NEEDS_RESET != 0 || added & NEEDS_RESET != 0 || !ordered {
+        if to & !known != 0
+            || from & !to & !NEEDS_RESET != 0
+            || added & NEEDS_RESET != 0
+            || !ordered
+        {
             return self.fail(refused);
         }
         let mut to = to | (from & NEEDS_RESET);
@@ -474,7 +490,7 @@ fn set_ready<M: GuestMemory + ?Sized>(
 
 /// Checks a register access below [`CONFIG`]: 4 bytes, aligned.
 fn register_shape(offset: u64, width: u8) -> Result<(), Fault> {
-    if width != 4 || offset % 4 != 0 {
+    if width != 4 || !offset.is_multiple_of(4) {
         return Err(Fault::Width { offset, width });
     }
     Ok(())

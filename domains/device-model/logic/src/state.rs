@@ -34,7 +34,9 @@
 use alloc::vec::Vec;
 
 use crate::memory::read_u16;
-use crate::mmio::{Device, DeviceFault, Fault, Transport, DRIVER_OK, FAILED, INT_CONFIG, INT_VRING, NEEDS_RESET};
+use crate::mmio::{
+    Device, DeviceFault, Fault, Transport, DRIVER_OK, FAILED, INT_CONFIG, INT_VRING, NEEDS_RESET,
+};
 use crate::virtqueue::{ChainError, Queue, F_EVENT_IDX, F_INDIRECT_DESC};
 
 /// The format this build writes and reads.
@@ -135,7 +137,9 @@ impl Saved {
             let [status, interrupt_status] = reader.take()?;
             let driver_features = u64::from_le_bytes(reader.take()?);
             let [queues] = reader.take()?;
-            if usize::from(queues) > MAX_QUEUES || u32::from(interrupt_status) & !(INT_VRING | INT_CONFIG) != 0 {
+            if usize::from(queues) > MAX_QUEUES
+                || u32::from(interrupt_status) & !(INT_VRING | INT_CONFIG) != 0
+            {
                 return Err(DecodeError::Count);
             }
             let mut saved = Vec::with_capacity(queues.into());
@@ -233,7 +237,8 @@ impl<D: Device> Transport<D> {
                     (queue.last_avail, queue.used, queue.signalled) = (position, position, position)
                 }
                 Err(error) => {
-                    fault = Some(Fault::Queue { queue: index as u16, fault: DeviceFault::Chain(error) })
+                    fault =
+                        Some(Fault::Queue { queue: index as u16, fault: DeviceFault::Chain(error) })
                 }
             }
         }
@@ -260,7 +265,10 @@ impl<D: Device> Transport<D> {
 
 /// Where a restarted model resumes `queue`: the used index in guest memory, if the available
 /// index is at most a queue ahead of it.
-fn resume_position<M: crate::memory::GuestMemory + ?Sized>(queue: &Queue, memory: &M) -> Result<u16, ChainError> {
+fn resume_position<M: crate::memory::GuestMemory + ?Sized>(
+    queue: &Queue,
+    memory: &M,
+) -> Result<u16, ChainError> {
     let used = read_u16(memory, queue.device.wrapping_add(2)).map_err(ChainError::Ring)?;
     let avail = read_u16(memory, queue.driver.wrapping_add(2)).map_err(ChainError::Ring)?;
     if avail.wrapping_sub(used) > queue.size {
@@ -286,8 +294,18 @@ mod tests {
         };
         Saved {
             devices: vec![
-                SavedDevice { status: 15, interrupt_status: 1, driver_features: (1 << 32) | 0x3000_0246, queues: vec![queue] },
-                SavedDevice { status: 0, interrupt_status: 0, driver_features: 0, queues: vec![SavedQueue::default(); 2] },
+                SavedDevice {
+                    status: 15,
+                    interrupt_status: 1,
+                    driver_features: (1 << 32) | 0x3000_0246,
+                    queues: vec![queue],
+                },
+                SavedDevice {
+                    status: 0,
+                    interrupt_status: 0,
+                    driver_features: 0,
+                    queues: vec![SavedQueue::default(); 2],
+                },
             ],
         }
     }

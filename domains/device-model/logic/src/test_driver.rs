@@ -119,7 +119,9 @@ impl Guest {
         assert_eq!(self.read(model, QUEUE_READY), 0);
         assert!(self.read(model, QUEUE_NUM_MAX) >= SIZE.into());
         self.write(model, QUEUE_NUM, SIZE.into());
-        for (low, address) in [(QUEUE_DESC_LOW, DESC), (QUEUE_DRIVER_LOW, AVAIL), (QUEUE_DEVICE_LOW, USED)] {
+        for (low, address) in
+            [(QUEUE_DESC_LOW, DESC), (QUEUE_DRIVER_LOW, AVAIL), (QUEUE_DEVICE_LOW, USED)]
+        {
             self.write(model, low, address as u32);
             self.write(model, low + 4, (address >> 32) as u32);
         }
@@ -134,7 +136,15 @@ impl Guest {
     }
 
     /// Descriptor `index` of the table at `table`.
-    pub fn descriptor(&mut self, table: u64, index: u16, address: u64, length: u32, flags: u16, next: u16) {
+    pub fn descriptor(
+        &mut self,
+        table: u64,
+        index: u16,
+        address: u64,
+        length: u32,
+        flags: u16,
+        next: u16,
+    ) {
         let at = table + 16 * u64::from(index);
         self.memory.put_u64(at, address);
         self.memory.put_u32(at + 8, length);
@@ -157,10 +167,24 @@ impl Guest {
     /// Puts a request on the ring as virtio_blk does (header, data if any, status), without
     /// notifying: `out` is written for `T_OUT`, `in_length` bytes are read otherwise. With
     /// `indirect`, one descriptor names a table holding the three. Returns its head.
-    pub fn submit(&mut self, kind: u32, sector: u64, out: &[u8], in_length: u32, indirect: bool) -> u16 {
+    pub fn submit(
+        &mut self,
+        kind: u32,
+        sector: u64,
+        out: &[u8],
+        in_length: u32,
+        indirect: bool,
+    ) -> u16 {
         let parts = if kind == T_OUT { out.len() } else { in_length as usize };
-        let needed = if indirect { 1 } else if parts == 0 { 2 } else { 3 };
-        let descriptors: Vec<u16> = (0..needed).map(|_| self.free.pop().expect("ring full")).collect();
+        let needed = if indirect {
+            1
+        } else if parts == 0 {
+            2
+        } else {
+            3
+        };
+        let descriptors: Vec<u16> =
+            (0..needed).map(|_| self.free.pop().expect("ring full")).collect();
         let head = descriptors[0];
         let area = Self::area(head);
         self.memory.put_u32(area, kind);

@@ -3,11 +3,13 @@
 //! then arbitrary memory and arbitrary register accesses, seeded.
 
 use crate::blk::{T_FLUSH, T_OUT};
-use crate::mmio::*;
 use crate::memory::GuestMemory;
+use crate::mmio::*;
 use crate::test_driver::{Guest, Model, AVAIL, DESC, RAM, RAM_SIZE, SIZE};
 use crate::test_rng::Xorshift;
-use crate::virtqueue::{ChainError, LayoutError, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, F_INDIRECT_DESC};
+use crate::virtqueue::{
+    ChainError, LayoutError, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, F_INDIRECT_DESC,
+};
 
 /// A model and a guest past Linux's probe with `features`.
 fn probed(features: u64) -> (Model, Guest) {
@@ -129,7 +131,7 @@ fn bad_indirect_tables_need_a_reset() {
     guest.descriptor(DESC, 0, table, 16, DESC_F_INDIRECT | DESC_F_NEXT, 1);
     expect_chain_error(model, guest, 0, ChainError::IndirectPlacement);
     // Without the feature.
-    let (model, mut guest) = probed(u64::MAX & !F_INDIRECT_DESC);
+    let (model, mut guest) = probed(!F_INDIRECT_DESC);
     guest.descriptor(table, 0, Guest::area(0), 16, 0, 0);
     guest.descriptor(DESC, 0, table, 16, DESC_F_INDIRECT, 0);
     expect_chain_error(model, guest, 0, ChainError::IndirectNotNegotiated);
@@ -198,7 +200,9 @@ fn writes_to_read_only_registers_need_a_reset() {
 
 #[test]
 fn bad_widths_and_offsets_need_a_reset() {
-    for (offset, width) in [(STATUS, 2), (STATUS, 1), (STATUS, 8), (STATUS + 2, 4), (QUEUE_NOTIFY, 0)] {
+    for (offset, width) in
+        [(STATUS, 2), (STATUS, 1), (STATUS, 8), (STATUS + 2, 4), (QUEUE_NOTIFY, 0)]
+    {
         let (mut model, mut guest) = probed(u64::MAX);
         let fault = model.write(&mut guest.memory, offset, width, 0);
         assert_eq!(fault, Some(Fault::Width { offset, width }));
@@ -210,7 +214,10 @@ fn bad_widths_and_offsets_need_a_reset() {
     // No register there (the legacy GuestPageSize and QueuePFN, a gap), past the config.
     for offset in [0x028, 0x040, 0x0f0] {
         let (mut model, mut guest) = probed(u64::MAX);
-        assert_eq!(model.write(&mut guest.memory, offset, 4, 1), Some(Fault::Offset { offset, width: 4 }));
+        assert_eq!(
+            model.write(&mut guest.memory, offset, 4, 1),
+            Some(Fault::Offset { offset, width: 4 })
+        );
         assert_needs_reset(&mut model, &mut guest);
     }
     let (mut model, mut guest) = probed(u64::MAX);
@@ -236,13 +243,19 @@ fn status_and_queue_setup_out_of_order_need_a_reset() {
         let mut model = crate::test_driver::model();
         let mut guest = Guest::new();
         guest.write(&mut model, STATUS, from.into());
-        assert_eq!(model.write(&mut guest.memory, STATUS, 4, to.into()), Some(Fault::Status { from, to }));
+        assert_eq!(
+            model.write(&mut guest.memory, STATUS, 4, to.into()),
+            Some(Fault::Status { from, to })
+        );
         assert_ne!(model.status() & NEEDS_RESET, 0);
     }
     // Features after FEATURES_OK.
     let (mut model, mut guest) = probed(u64::MAX);
     let status = model.status();
-    assert_eq!(model.write(&mut guest.memory, DRIVER_FEATURES, 4, 0), Some(Fault::Features { status }));
+    assert_eq!(
+        model.write(&mut guest.memory, DRIVER_FEATURES, 4, 0),
+        Some(Fault::Features { status })
+    );
     assert_needs_reset(&mut model, &mut guest);
     // A ready queue's setup.
     let (mut model, mut guest) = probed(u64::MAX);
@@ -256,7 +269,10 @@ fn status_and_queue_setup_out_of_order_need_a_reset() {
     assert_eq!(model.write(&mut guest.memory, QUEUE_NUM, 4, 8), Some(Fault::NoQueue { queue: 5 }));
     assert_needs_reset(&mut model, &mut guest);
     let (mut model, mut guest) = probed(u64::MAX);
-    assert_eq!(model.write(&mut guest.memory, QUEUE_NOTIFY, 4, 1), Some(Fault::NoQueue { queue: 1 }));
+    assert_eq!(
+        model.write(&mut guest.memory, QUEUE_NOTIFY, 4, 1),
+        Some(Fault::NoQueue { queue: 1 })
+    );
     assert_needs_reset(&mut model, &mut guest);
     // A queue size not a power of two, rings outside RAM or misaligned.
     for (num, desc, error) in [
@@ -288,9 +304,10 @@ fn status_and_queue_setup_out_of_order_need_a_reset() {
 #[test]
 fn arbitrary_accesses_and_memory_never_panic() {
     let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
-    let offsets = [0x000, 0x010, 0x014, 0x020, 0x024, 0x030, 0x034, 0x038, 0x044, 0x050, 0x060, 0x064]
-        .into_iter()
-        .chain([0x070, 0x080, 0x084, 0x090, 0x094, 0x0a0, 0x0a4, 0x0fc, 0x100, 0x108, 0x13a]);
+    let offsets =
+        [0x000, 0x010, 0x014, 0x020, 0x024, 0x030, 0x034, 0x038, 0x044, 0x050, 0x060, 0x064]
+            .into_iter()
+            .chain([0x070, 0x080, 0x084, 0x090, 0x094, 0x0a0, 0x0a4, 0x0fc, 0x100, 0x108, 0x13a]);
     let offsets: alloc::vec::Vec<u64> = offsets.collect();
     for round in 0..300 {
         let (mut model, mut guest) = probed(if round % 2 == 0 { u64::MAX } else { 1 << 32 });
@@ -305,25 +322,27 @@ fn arbitrary_accesses_and_memory_never_panic() {
         }
         // Keep some descriptors pointing into RAM so that requests get served.
         for index in 0..SIZE {
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 let address = RAM + 0x10000 + rng.next() % 0x40000;
                 guest.memory.put_u64(DESC + 16 * u64::from(index), address);
-                guest.memory.put_u32(DESC + 16 * u64::from(index) + 8, (rng.next() % 0x2000) as u32);
+                guest
+                    .memory
+                    .put_u32(DESC + 16 * u64::from(index) + 8, (rng.next() % 0x2000) as u32);
             }
         }
         guest.memory.put_u16(AVAIL + 2, (rng.next() % (u64::from(SIZE) + 2)) as u16);
         let fault = model.write(&mut guest.memory, QUEUE_NOTIFY, 4, 0);
         assert_eq!(fault.is_some(), model.status() & NEEDS_RESET != 0, "{fault:?}");
         for _ in 0..40 {
-            let offset = if rng.next() % 4 == 0 {
+            let offset = if rng.next().is_multiple_of(4) {
                 rng.next() % 0x200
             } else {
                 offsets[(rng.next() % offsets.len() as u64) as usize]
             };
             let width = [1, 2, 4, 4, 4, 8][(rng.next() % 6) as usize];
-            let value = if rng.next() % 2 == 0 { rng.next() % 0x100 } else { rng.next() };
+            let value = if rng.next().is_multiple_of(2) { rng.next() % 0x100 } else { rng.next() };
             let before = model.status();
-            let fault = if rng.next() % 3 == 0 {
+            let fault = if rng.next().is_multiple_of(3) {
                 model.read(offset, width).1
             } else {
                 model.write(&mut guest.memory, offset, width, value)

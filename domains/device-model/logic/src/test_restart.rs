@@ -14,7 +14,9 @@ use crate::test_rng::Xorshift;
 use crate::virtqueue::F_INDIRECT_DESC;
 
 fn pattern(seed: u64, length: usize) -> Vec<u8> {
-    (0..length).map(|i| (i as u64).wrapping_mul(0x9e37).wrapping_add(seed * 131) as u8).collect()
+    (0..length)
+        .map(|i| (i as u64).wrapping_mul(0x9e37).wrapping_add(seed.wrapping_mul(131)) as u8)
+        .collect()
 }
 
 fn encode(model: &Model) -> Vec<u8> {
@@ -87,7 +89,9 @@ fn a_model_killed_mid_request_completes_each_request_once() {
 #[test]
 fn ten_kills_during_writes_lose_and_repeat_nothing() {
     let without_event_idx = (1 << 32) | F_INDIRECT_DESC;
-    for (seed, features) in [(0x1234_5678_9abc_def1, u64::MAX), (0x0fed_cba9_8765_4321, without_event_idx)] {
+    for (seed, features) in
+        [(0x1234_5678_9abc_def1, u64::MAX), (0x0fed_cba9_8765_4321, without_event_idx)]
+    {
         let mut rng = Xorshift(seed);
         let mut model = model_on(VecDisk(vec![0; (SECTORS * 512) as usize]));
         let mut guest = Guest::new();
@@ -103,7 +107,7 @@ fn ten_kills_during_writes_lose_and_repeat_nothing() {
                 let data = pattern(rng.next(), (sectors * 512) as usize);
                 let at = (sector * 512) as usize;
                 expected[at..at + data.len()].copy_from_slice(&data);
-                guest.submit(T_OUT, sector, &data, 0, rng.next() % 2 == 0);
+                guest.submit(T_OUT, sector, &data, 0, rng.next().is_multiple_of(2));
                 submitted += 1;
             }
             // The model completes some, pops and does some more, and is killed.
@@ -121,7 +125,7 @@ fn ten_kills_during_writes_lose_and_repeat_nothing() {
                     queue.push(&mut guest.memory, chain.head, written).unwrap();
                 }
             }
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 completed += guest.completions().len();
             }
             model = restore(&saved, block.into_disk(), &mut guest);

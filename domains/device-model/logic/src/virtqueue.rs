@@ -226,11 +226,18 @@ impl Queue {
         if self.size == 0 || !self.size.is_power_of_two() || self.size > max {
             return Err(LayoutError::Size(self.size));
         }
-        if self.desc % 16 != 0 || self.driver % 2 != 0 || self.device % 4 != 0 {
+        if !self.desc.is_multiple_of(16)
+            || !self.driver.is_multiple_of(2)
+            || !self.device.is_multiple_of(4)
+        {
             return Err(LayoutError::Alignment);
         }
         let size = u64::from(self.size);
-        let rings = [(self.desc, DESC_SIZE * size), (self.driver, 6 + 2 * size), (self.device, 6 + 8 * size)];
+        let rings = [
+            (self.desc, DESC_SIZE * size),
+            (self.driver, 6 + 2 * size),
+            (self.device, 6 + 8 * size),
+        ];
         if rings.iter().all(|&(address, length)| memory.contains(address, length)) {
             Ok(())
         } else {
@@ -240,7 +247,10 @@ impl Queue {
 
     /// The next available chain, checked, or `None` if the driver has made none available.
     /// With `VIRTIO_F_EVENT_IDX` it then writes `avail_event` (the next entry it will read).
-    pub fn pop<M: GuestMemory + ?Sized>(&mut self, memory: &mut M) -> Result<Option<Chain>, ChainError> {
+    pub fn pop<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &mut M,
+    ) -> Result<Option<Chain>, ChainError> {
         if self.size == 0 {
             return Ok(None);
         }
@@ -254,7 +264,8 @@ impl Queue {
             return Ok(None);
         }
         let slot = u64::from(self.last_avail % self.size);
-        let head = read_u16(memory, self.driver.wrapping_add(4 + 2 * slot)).map_err(ChainError::Ring)?;
+        let head =
+            read_u16(memory, self.driver.wrapping_add(4 + 2 * slot)).map_err(ChainError::Ring)?;
         let chain = self.walk(memory, head)?;
         self.last_avail = self.last_avail.wrapping_add(1);
         self.publish_avail_event(memory)?;
@@ -263,7 +274,10 @@ impl Queue {
 
     /// With `VIRTIO_F_EVENT_IDX`: tells the driver which available entry the model reads next
     /// (`avail_event`, §2.7.10).
-    fn publish_avail_event<M: GuestMemory + ?Sized>(&self, memory: &mut M) -> Result<(), ChainError> {
+    fn publish_avail_event<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &mut M,
+    ) -> Result<(), ChainError> {
         if !self.event_idx {
             return Ok(());
         }
@@ -272,7 +286,11 @@ impl Queue {
     }
 
     /// Walks the chain from `head` (module invariants).
-    pub fn walk<M: GuestMemory + ?Sized>(&self, memory: &M, head: u16) -> Result<Chain, ChainError> {
+    pub fn walk<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        head: u16,
+    ) -> Result<Chain, ChainError> {
         if head >= self.size {
             return Err(ChainError::HeadOutOfRange { head });
         }
@@ -288,7 +306,8 @@ impl Queue {
             if walked > u32::from(entries) {
                 return Err(ChainError::Loop);
             }
-            let descriptor = read_descriptor(memory, table.wrapping_add(DESC_SIZE * u64::from(index)))?;
+            let descriptor =
+                read_descriptor(memory, table.wrapping_add(DESC_SIZE * u64::from(index)))?;
             if descriptor.flags & DESC_F_INDIRECT != 0 {
                 if indirect || descriptor.flags & DESC_F_NEXT != 0 {
                     return Err(ChainError::IndirectPlacement);
@@ -298,7 +317,8 @@ impl Queue {
                 }
                 let length = descriptor.length;
                 let count = u64::from(length) / DESC_SIZE;
-                if length == 0 || u64::from(length) % DESC_SIZE != 0 || count > u64::from(self.size) {
+                if length == 0 || u64::from(length) % DESC_SIZE != 0 || count > u64::from(self.size)
+                {
                     return Err(ChainError::IndirectSize { length });
                 }
                 if !memory.contains(descriptor.address, u64::from(length)) {
@@ -322,7 +342,11 @@ impl Queue {
                     OutsideRam { address: descriptor.address, length: descriptor.length.into() };
                 return Err(ChainError::OutsideRam(outside));
             }
-            buffers.push(Buffer { address: descriptor.address, length: descriptor.length, writable });
+            buffers.push(Buffer {
+                address: descriptor.address,
+                length: descriptor.length,
+                writable,
+            });
             if descriptor.flags & DESC_F_NEXT == 0 {
                 return Ok(Chain { head, buffers });
             }
@@ -355,7 +379,10 @@ impl Queue {
     /// Whether the driver wants an interrupt for the entries pushed since the last call
     /// (none: false): by `used_event` with `VIRTIO_F_EVENT_IDX` (Linux's `vring_need_event`,
     /// §2.7.10), else unless `VIRTQ_AVAIL_F_NO_INTERRUPT` (§2.7.7).
-    pub fn interrupt_needed<M: GuestMemory + ?Sized>(&mut self, memory: &M) -> Result<bool, ChainError> {
+    pub fn interrupt_needed<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &M,
+    ) -> Result<bool, ChainError> {
         let (old, new) = (self.signalled, self.used);
         if old == new || self.size == 0 {
             return Ok(false);
