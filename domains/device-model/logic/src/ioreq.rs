@@ -706,28 +706,39 @@ mod tests {
     fn random_records_and_registers_never_panic() {
         let mut rng = Xorshift(0x5eed_0018_dead_beef);
         let mut bus = bus();
+        let mut seen = [0u32; 4];
         for round in 0..200_000 {
-            let mut request = ioreq::default();
-            request.addr = match rng.next() % 4 {
+            let addr = match rng.next() % 4 {
                 0 => GUEST_PL011_BASE + rng.next() % 0x1010,
-                1 => GUEST_PL011_BASE + (rng.next() % 0x50 & !3),
+                1 => GUEST_PL011_BASE + ((rng.next() % 0x50) & !3),
                 2 => PROBE_BASE - 8 + rng.next() % 0x110,
                 _ => rng.next(),
             };
-            request.data = rng.next();
-            request.count = if rng.next() % 8 == 0 { rng.next() as u32 } else { 1 };
-            request.size = match rng.next() % 8 {
-                0 => rng.next() as u32,
-                n => 1u32 << (n % 4),
+            let odd = |rng: &mut Xorshift| rng.next().is_multiple_of(8);
+            let mut request = ioreq {
+                addr,
+                data: rng.next(),
+                count: if odd(&mut rng) { rng.next() as u32 } else { 1 },
+                size: match rng.next() % 8 {
+                    0 => rng.next() as u32,
+                    n => 1u32 << (n % 4),
+                },
+                vp_eport: rng.next() as u32,
+                _pad0: rng.next() as u16,
+                bitfield: rng.next() as u8,
+                r#type: if odd(&mut rng) { rng.next() as u8 } else { IOREQ_TYPE_COPY },
             };
-            request.vp_eport = rng.next() as u32;
-            request.bitfield = rng.next() as u8;
-            if rng.next() % 4 != 0 {
+            if !rng.next().is_multiple_of(4) {
                 request.set_state(STATE_IOREQ_READY);
                 request.bitfield &= !IOREQ_DATA_IS_PTR;
             }
-            request.r#type = if rng.next() % 8 == 0 { rng.next() as u8 } else { IOREQ_TYPE_COPY };
             let served = serve(&mut bus, &request);
+            seen[match served.outcome {
+                Outcome::Emulated { note: None, .. } => 0,
+                Outcome::Emulated { note: Some(_), .. } => 1,
+                Outcome::Refused(refusal) if refusal.answered() => 2,
+                _ => 3,
+            }] += 1;
             let ready = request.state() == STATE_IOREQ_READY;
             assert_eq!(served.completion.is_some(), ready, "round {round}: {request:?}");
             if let Some(completion) = served.completion {
@@ -769,5 +780,6 @@ mod tests {
             assert_eq!(device.level(), device.raw_interrupts() & imsc != 0);
             device.level_change();
         }
+        assert!(seen.iter().all(|&count| count > 1000), "{seen:?}");
     }
 }

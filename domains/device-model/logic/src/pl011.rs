@@ -374,7 +374,7 @@ impl Pl011 {
 /// Whether `offset` is one of the identification registers; which one.
 fn id_index(offset: u64) -> Option<usize> {
     let index = offset.checked_sub(PERIPH_ID0)? / 4;
-    (offset % 4 == 0 && index < 8).then_some(index as usize)
+    (offset.is_multiple_of(4) && index < 8).then_some(index as usize)
 }
 
 impl MmioDevice for Pl011 {
@@ -550,7 +550,7 @@ mod tests {
         assert_eq!(read32(&mut uart, FR), FR_TXFF | FR_BUSY | FR_RXFE);
         assert_eq!(uart.write(DR, Width::Byte, 0xff), Some(Note::TransmitFull));
         assert_eq!(uart.pending_output(), FIFO_SIZE);
-        let mut room = 5;
+        let mut room = 5u32;
         let console_with_room = |_: u8| {
             let take = room > 0;
             room = room.saturating_sub(1);
