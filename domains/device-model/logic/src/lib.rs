@@ -1,8 +1,10 @@
-//! The device model's virtio logic (issue 18): what the device model domain does with a target
-//! guest's virtio-mmio accesses (delivered as ioreqs) and with the virtqueues in the target's
-//! RAM, checked so that a hostile or broken driver gets its device marked
-//! `VIRTIO_CONFIG_S_NEEDS_RESET` and a reason to log, and never crashes the model.
+//! The device model domain's logic (issue 18): one target guest's trapped MMIO accesses, which
+//! the core forwards as Xen IOREQ records, emulated by virtio-mmio devices and a UART; the
+//! virtqueues in the target's RAM checked so that a hostile or broken driver gets its device
+//! marked `VIRTIO_CONFIG_S_NEEDS_RESET` and a reason to log, and never crashes the model.
 //!
+//! - [`ioreq`]: one vCPU's record checked and decoded into an access, the access dispatched
+//!   on a bus of non-overlapping device ranges, and the answer the record gets.
 //! - [`memory`]: the target's RAM as the model reaches it (foreign mapping or grants): reads
 //!   and writes at guest-physical addresses that fail, never panic, outside RAM.
 //! - [`virtqueue`]: split virtqueues (virtio 1.2 §2.7): a descriptor chain walked with every
@@ -12,6 +14,8 @@
 //!   machine (§2.1, §3.1), driving a [`mmio::Device`].
 //! - [`blk`]: virtio-blk (§5.2) over a [`blk::Disk`] the domain keeps where it survives a
 //!   restart.
+//! - [`pl011`]: an SBSA generic UART / Arm PL011 (Xen's `vpl011`, done outside the core), for
+//!   Linux guests with no PV console.
 //! - [`state`]: what the preserved region holds per device and how a restarted model resumes
 //!   (it redoes every chain the guest has not seen completed).
 //!
@@ -19,17 +23,20 @@
 //! preserved region) calls these; they touch no memory but through [`memory::GuestMemory`].
 //!
 //! # Invariants
-//! - No value a guest controls (register writes, ring indices, descriptor contents, request
-//!   headers) can panic this crate; each refused one is a [`mmio::Fault`] that sets
-//!   `NEEDS_RESET` on its device alone.
+//! - No value a guest controls (ioreq records, register writes, ring indices, descriptor
+//!   contents, request headers) can panic this crate; each refused one is a reason the domain
+//!   logs (a virtio device's [`mmio::Fault`] sets `NEEDS_RESET` on that device alone), and a
+//!   request that a vCPU waits on is always answered.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod blk;
+pub mod ioreq;
 pub mod memory;
 pub mod mmio;
+pub mod pl011;
 pub mod state;
 pub mod virtqueue;
 
