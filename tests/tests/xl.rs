@@ -387,20 +387,32 @@ fn host_xl(running: &mut Running, socket: &Path, line: &str) -> (Answer, u64) {
 /// 300,000 times for one request.)
 const MAX_INTERRUPTS_PER_REQUEST: u64 = 64;
 
-/// Requests from the host, each checked to have reached the control domain through an
-/// interrupt of the device, and to have cost only a few: the count it logs grows with every
-/// request, by at most [`MAX_INTERRUPTS_PER_REQUEST`].
+/// Requests from the host, checked to reach the control domain through interrupts of the
+/// device that it acknowledges: the count it logs never falls, grows by at most
+/// [`MAX_INTERRUPTS_PER_REQUEST`] a request, and is at least one for every two requests. (Not
+/// one for each: a request whose bytes are already in the ring when the driver checks it once
+/// more before waiting is served without an interrupt of its own, as virtio drivers do, e.g.
+/// Linux's `virtqueue_enable_cb`; and a request's interrupt may be counted before the previous
+/// answer's log line. CI run 33 saw the fifth request served with four interrupts in all.)
 struct Host<'a> {
     socket: &'a Path,
     interrupts: u64,
+    requests: u64,
 }
 
 impl Host<'_> {
+    fn new(socket: &Path) -> Host<'_> {
+        Host { socket, interrupts: 0, requests: 0 }
+    }
+
     fn xl(&mut self, running: &mut Running, line: &str) -> Answer {
         let (answer, interrupts) = host_xl(running, self.socket, line);
+        self.requests += 1;
         assert!(
-            interrupts > self.interrupts,
-            "xl {line}: no device interrupt since the last request ({interrupts} in all)"
+            interrupts >= self.interrupts && 2 * interrupts >= self.requests,
+            "xl {line}: {interrupts} device interrupts in all for {} requests (before it: {})",
+            self.requests,
+            self.interrupts
         );
         assert!(
             interrupts - self.interrupts <= MAX_INTERRUPTS_PER_REQUEST,
@@ -438,7 +450,7 @@ fn xl_from_the_host_lists_creates_destroys_and_survives_a_control_domain_kill() 
     running.forbid("FAIL");
     wait(&mut running, "control: xl from the host on the virtio console");
     wait(&mut running, "control: xl ready");
-    let mut host = Host { socket: &socket, interrupts: 0 };
+    let mut host = Host::new(&socket);
     let list = host.xl(&mut running, "list");
     assert_eq!(list.status, 0);
     assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
@@ -475,7 +487,7 @@ fn xl_from_the_host_lists_creates_destroys_and_survives_a_control_domain_kill() 
     wait(&mut running, "(control) restarted");
     wait(&mut running, "control: xl from the host on the virtio console");
     wait(&mut running, "control: xl ready");
-    let mut host = Host { socket: &socket, interrupts: 0 };
+    let mut host = Host::new(&socket);
     let list = host.xl(&mut running, "list");
     assert_eq!(list.status, 0);
     assert_eq!(list.text.lines().next(), Some(LIST_HEADER), "{}", list.text);
@@ -531,7 +543,7 @@ fn xl_from_the_host_meets_the_issues_acceptance() {
     running.forbid("FAIL");
     wait(&mut running, "control: xl from the host on the virtio console");
     wait(&mut running, "control: xl ready");
-    let mut host = Host { socket: &socket, interrupts: 0 };
+    let mut host = Host::new(&socket);
     let free_memory = |text: &str| {
         let line = text.lines().find(|line| line.starts_with("free_memory "));
         line.unwrap_or_else(|| panic!("no free_memory in:\n{text}")).to_string()
