@@ -583,7 +583,16 @@ impl Chaos {
     /// passed, watchdogs that would fire in no less than a day, and shutdown codes that do not
     /// make its destruction look like a crash, a reboot or a suspend.
     fn sched_op(&mut self) -> [u64; 5] {
-        let cmd = self.pick(&[0, 2, 3, 4, 5, 6, 7, 8, 9, 99, u64::from(u32::MAX)]);
+        // No watchdog inside a multicall: an earlier entry with a count beyond what was built
+        // writes its results over the structures after its own, and a watchdog structure
+        // zeroed that way is id 0 with timeout 0, which starts a timer that fires at once, as
+        // Xen's `domain_watchdog` does (seed 38785540578473 did: the core logged the zeroed
+        // structure's address, inside the struct pages).
+        let cmd = if self.nested {
+            self.pick(&[0, 2, 3, 4, 5, 7, 8, 9, 99, u64::from(u32::MAX)])
+        } else {
+            self.pick(&[0, 2, 3, 4, 5, 6, 7, 8, 9, 99, u64::from(u32::MAX)])
+        };
         let arg = match cmd {
             2 => self.pick(&UNMAPPABLE),
             // sched_poll: ports, nr_ports, timeout (absolute ns; these have passed).
@@ -601,17 +610,28 @@ impl Chaos {
             }),
             // sched_shutdown (for SCHEDOP_shutdown_code): poweroff or no known reason.
             5 => self.structure(4, |c, a| put(a, c.pick(&[0u32, 6, 99, 255, u32::MAX]))),
-            // sched_watchdog: id, timeout (0 is only a stop, of an existing id).
-            6 => self.structure(8, |c, a| {
-                let id = c.pick(&[0u32, 1, 2, 3, 99, u32::MAX]);
-                put(a, id);
-                let timeout = if id == 0 {
-                    c.pick(&[86_400u32, u32::MAX])
+            // sched_watchdog: id, timeout (0 is only a stop, of an existing id). Never the
+            // structure that straddles the end of its struct pages: once a random
+            // populate_physmap has filled the hole after them, it reads as id 0 (a new
+            // watchdog) with timeout 0, which fires at once as in Xen (`domain_watchdog`) and
+            // ends the domain (seed 38785540578473 did).
+            6 => {
+                let address = self.structure(8, |c, a| {
+                    let id = c.pick(&[0u32, 1, 2, 3, 99, u32::MAX]);
+                    put(a, id);
+                    let timeout = if id == 0 {
+                        c.pick(&[86_400u32, u32::MAX])
+                    } else {
+                        c.pick(&[0u32, 86_400, u32::MAX])
+                    };
+                    put(a + 4, timeout);
+                });
+                if address == self.structs + STRUCT_BYTES - 4 {
+                    self.pick(&UNMAPPABLE)
                 } else {
-                    c.pick(&[0u32, 86_400, u32::MAX])
-                };
-                put(a + 4, timeout);
-            }),
+                    address
+                }
+            }
             _ => self.structure(8, |c, a| {
                 put(a, c.word() as u32);
                 put(a + 4, c.word() as u32);
