@@ -425,18 +425,7 @@ mod tests {
         STATE_IOREQ_NONE,
     };
 
-    /// The tests' pseudo-random numbers: Marsaglia's xorshift64 (the project's pattern,
-    /// `domains/netback/logic/src/test_rng.rs`), seeded per test.
-    struct Xorshift(u64);
-
-    impl Xorshift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::test_rng::Xorshift;
 
     /// A device that remembers the last access and answers reads with a pattern.
     #[derive(Debug, Default)]
