@@ -46,25 +46,6 @@ pub const MAX_DEVICES: usize = 16;
 /// Queues one device has at most.
 pub const MAX_QUEUES: usize = 8;
 
-/// A queue as saved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SavedQueue {
-    /// `QueueNum`.
-    pub size: u16,
-    /// `QueueReady`.
-    pub ready: bool,
-    /// The descriptor table's address.
-    pub desc: u64,
-    /// The available ring's address.
-    pub driver: u64,
-    /// The used ring's address.
-    pub device: u64,
-    /// The model's next available entry when saved.
-    pub last_avail: u16,
-    /// The used index it had published when saved.
-    pub used: u16,
-}
-
 /// A device as saved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SavedDevice {
@@ -74,8 +55,10 @@ pub struct SavedDevice {
     pub interrupt_status: u8,
     /// The features the driver accepted.
     pub driver_features: u64,
-    /// Its queues.
-    pub queues: Vec<SavedQueue>,
+    /// Its queues: of each, what the driver set up and the model's two positions (`size`,
+    /// `ready`, the three ring addresses, `last_avail`, `used`); the rest is derived on restore
+    /// (from the features, and `signalled` from `used`) and decodes as its default.
+    pub queues: Vec<Queue>,
 }
 
 /// Everything saved.
@@ -155,7 +138,17 @@ impl Saved {
                 let last_avail = u16::from_le_bytes(reader.take()?);
                 let used = u16::from_le_bytes(reader.take()?);
                 let ready = ready == 1;
-                saved.push(SavedQueue { size, ready, desc, driver, device, last_avail, used });
+                let queue = Queue {
+                    size,
+                    ready,
+                    desc,
+                    driver,
+                    device,
+                    last_avail,
+                    used,
+                    ..Queue::default()
+                };
+                saved.push(queue);
             }
             devices.push(SavedDevice { status, interrupt_status, driver_features, queues: saved });
         }
@@ -181,20 +174,11 @@ impl Reader<'_> {
 impl<D: Device> Transport<D> {
     /// The device's record.
     pub fn save(&self) -> SavedDevice {
-        let queues = self.queues.iter().map(|queue| SavedQueue {
-            size: queue.size,
-            ready: queue.ready,
-            desc: queue.desc,
-            driver: queue.driver,
-            device: queue.device,
-            last_avail: queue.last_avail,
-            used: queue.used,
-        });
         SavedDevice {
             status: self.status,
             interrupt_status: self.interrupt_status as u8,
             driver_features: self.driver_features,
-            queues: queues.collect(),
+            queues: self.queues.clone(),
         }
     }
 
@@ -218,16 +202,10 @@ impl<D: Device> Transport<D> {
         let mut fault = None;
         for (index, (queue, saved)) in transport.queues.iter_mut().zip(&saved.queues).enumerate() {
             *queue = Queue {
-                size: saved.size,
-                ready: saved.ready,
-                desc: saved.desc,
-                driver: saved.driver,
-                device: saved.device,
-                last_avail: saved.last_avail,
-                used: saved.used,
                 signalled: saved.used,
                 indirect: features & F_INDIRECT_DESC != 0,
                 event_idx: features & F_EVENT_IDX != 0,
+                ..*saved
             };
             if !(live && queue.ready) || fault.is_some() {
                 continue;
@@ -283,7 +261,7 @@ mod tests {
     use alloc::vec;
 
     fn sample() -> Saved {
-        let queue = SavedQueue {
+        let queue = Queue {
             size: 128,
             ready: true,
             desc: 0x4000_0000,
@@ -291,6 +269,7 @@ mod tests {
             device: 0x4000_2000,
             last_avail: 65530,
             used: 65529,
+            ..Queue::default()
         };
         Saved {
             devices: vec![
@@ -304,7 +283,7 @@ mod tests {
                     status: 0,
                     interrupt_status: 0,
                     driver_features: 0,
-                    queues: vec![SavedQueue::default(); 2],
+                    queues: vec![Queue::default(); 2],
                 },
             ],
         }
