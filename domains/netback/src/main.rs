@@ -17,9 +17,9 @@
 //!   whose frontend has buffers posted and nothing queued before it is grant-copied straight
 //!   from the sender's pages into them (one copy), laid out as `xenolith_netback_logic::rx`
 //!   says; any other is copied into this domain and queued on each vif it goes to, whose
-//!   receive ring (queue 0) takes it when its frontend posts buffers. A frontend that breaks its rings or grants
-//!   (the XSA-39, -90, -228 and -270 classes) has its vif disconnected alone (`Closing`);
-//!   the others keep forwarding.
+//!   receive ring (queue 0) takes it when its frontend posts buffers. A frontend that breaks
+//!   its rings or grants (the XSA-39, -90, -228 and -270 classes) has its vif disconnected
+//!   alone (`Closing`); the others keep forwarding.
 //!
 //! # Limits
 //! - Received packets are placed on queue 0 of a multi-queue vif (a frontend must accept any

@@ -508,9 +508,8 @@ impl Vif {
                     Verdict::Drop { ids, slots } => {
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(slots);
                         consumed += slots;
-                        let (first, rest) =
-                            ids.split_first().map_or((None, &ids[..]), |(f, r)| (Some(*f), r));
-                        respond_tx(ring, first, rest.iter().copied(), slots, NETIF_RSP_ERROR);
+                        let rest = ids.iter().skip(1).copied();
+                        respond_tx(ring, ids.first().copied(), rest, slots, NETIF_RSP_ERROR);
                     }
                     Verdict::Packet(packet) => {
                         ring.back.req_cons = ring.back.req_cons.wrapping_add(packet.slots);
