@@ -158,6 +158,25 @@ pub const fn XEN_DMOP_PCI_SBDF(segment: u32, bus: u32, device: u32, function: u3
     ((segment & 0xffff) << 16) | ((bus & 0xff) << 8) | ((device & 0x1f) << 3) | (function & 0x07)
 }
 
+/// Bytes of operation `op`'s payload that Xen 4.17 on Arm reads and copies back (`op_size[]`
+/// in `xen/arch/arm/dm.c`): the size of its structure for the eight operations Arm serves, 0
+/// for the other numbers up to [`XEN_DMOP_nr_vcpus`]; `None` (`-EOPNOTSUPP`) beyond.
+pub const fn payload_size(op: u32) -> Option<usize> {
+    Some(match op {
+        XEN_DMOP_create_ioreq_server => size_of::<xen_dm_op_create_ioreq_server>(),
+        XEN_DMOP_get_ioreq_server_info => size_of::<xen_dm_op_get_ioreq_server_info>(),
+        XEN_DMOP_map_io_range_to_ioreq_server | XEN_DMOP_unmap_io_range_from_ioreq_server => {
+            size_of::<xen_dm_op_ioreq_server_range>()
+        }
+        XEN_DMOP_set_ioreq_server_state => size_of::<xen_dm_op_set_ioreq_server_state>(),
+        XEN_DMOP_destroy_ioreq_server => size_of::<xen_dm_op_destroy_ioreq_server>(),
+        XEN_DMOP_set_irq_level => size_of::<xen_dm_op_set_irq_level>(),
+        XEN_DMOP_nr_vcpus => size_of::<xen_dm_op_nr_vcpus>(),
+        0..=XEN_DMOP_pin_memory_cacheattr => 0,
+        _ => return None,
+    })
+}
+
 /// `xen/include/public/hvm/dm_op.h`: `struct xen_dm_op_buf` (`xen_dm_op_buf_t`), one buffer of
 /// the `bufs` array.
 #[repr(C)]
@@ -399,5 +418,17 @@ mod tests {
         assert_eq!(bytes[12..16], 1u32.to_le_bytes());
         assert_eq!(bytes[16..24], 0x1000_0000u64.to_le_bytes());
         assert_eq!(op.u.read::<xen_dm_op_ioreq_server_range>().end, 0x1000_0fff);
+    }
+
+    #[test]
+    fn payload_sizes_are_xens_op_size() {
+        let sizes: Vec<Option<usize>> = (0..=21).map(payload_size).collect();
+        let mut want = vec![Some(0); 21];
+        for (op, size) in [(1, 6), (2, 24), (3, 24), (4, 24), (5, 4), (6, 4), (19, 8), (20, 4)] {
+            want[op] = Some(size);
+        }
+        want.push(None);
+        assert_eq!(sizes, want);
+        assert_eq!(payload_size(u32::MAX), None);
     }
 }

@@ -82,6 +82,9 @@ pub enum VcpuState {
     Blocked,
     /// Not brought up yet, or brought down (`VCPUOP_down`, PSCI CPU_OFF).
     Down,
+    /// Waits for its device model to answer an access (`crate::hypercall::dm_op`); only that
+    /// answer wakes it.
+    WaitingIo,
 }
 
 /// One vCPU.
@@ -117,6 +120,8 @@ pub struct Vcpu {
     /// Guest virtual address of the copy it asked to be kept up to date
     /// (`VCPUOP_register_runstate_memory_area`), written each time it is switched in.
     pub runstate_area: Option<u64>,
+    /// The MMIO access it waits on, forwarded to an IOREQ server.
+    pub io: Option<crate::hypercall::dm_op::Waiting>,
 }
 
 impl Vcpu {
@@ -143,6 +148,7 @@ impl Vcpu {
                 time: [0; 4],
             },
             runstate_area: None,
+            io: None,
         }
     }
 
@@ -226,6 +232,8 @@ pub struct Domain {
     /// Pages `XENMEM_increase_reservation` gave it: counted against its maximum and in its
     /// reservation, never mapped (as Xen on Arm gives a translated guest), so no frame backs them.
     pub unmapped_pages: u64,
+    /// Its IOREQ servers by id (`crate::hypercall::dm_op`), at most `MAX_SERVERS`.
+    pub ioreq: Vec<Option<crate::hypercall::dm_op::Server>>,
 }
 
 /// A block of frames a domain owns.

@@ -114,6 +114,9 @@ fn upcall(held: &mut Held<'_>, vcpu: u32, port: Port) {
 
 /// Marks `port` of the held domain pending, delivering the upcall and waking pollers.
 pub fn mark_pending(held: &mut Held<'_>, port: Port) {
+    if !held.domain.ioreq.is_empty() && crate::hypercall::dm_op::notified(held, port) {
+        return;
+    }
     if let Some(vcpu) = held.domain.events.mark_pending(port) {
         upcall(held, vcpu, port);
     }
@@ -128,7 +131,7 @@ pub fn mark_pending(held: &mut Held<'_>, port: Port) {
 }
 
 /// [`mark_pending`] for domain `id`, if it exists.
-fn mark_pending_in(table: &mut Table, id: DomainId, port: Port) {
+pub fn mark_pending_in(table: &mut Table, id: DomainId, port: Port) {
     if let Some(mut held) = table.held(id) {
         mark_pending(&mut held, port);
     }
@@ -261,6 +264,11 @@ pub fn event_channel_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i
         }),
         ec::EVTCHNOP_close => {
             let op: ec::evtchn_close = read_struct(arg)?;
+            // A port of an IOREQ server is Xen's to close (`consumer_is_xen`).
+            let domain = caller.table.domain(me).ok_or(XenError::ESRCH)?;
+            if domain.ioreq.iter().flatten().any(|server| server.ports.contains(&op.port)) {
+                return Err(XenError::EINVAL);
+            }
             close(caller.table, me, op.port)
         }
         ec::EVTCHNOP_send => {
@@ -387,7 +395,7 @@ fn send(arg: u64, local: &mut Local<'_>) -> Option<Result<(), XenError>> {
 }
 
 /// `EVTCHNOP_close` of `port` of domain `id`.
-fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
+pub fn close(table: &mut Table, id: DomainId, port: Port) -> Result<(), XenError> {
     match events(table, id)?.close(port)? {
         Close::Done => Ok(()),
         Close::NeedsPeer { port, peer } => {

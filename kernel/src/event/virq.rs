@@ -121,15 +121,21 @@ pub fn forward(table: &mut Table, mut spis: u64) {
     while spis != 0 {
         let intid = 32 + spis.trailing_zeros();
         spis &= spis - 1;
-        let Some(mut held) = owner(intid).and_then(|id| table.held(id)) else {
-            crate::arch::boot::passthrough_line(intid, false);
-            continue;
-        };
-        let Some(index) = held.domain.vgic.set_pending(intid) else { continue };
-        let Some(&slot) = held.domain.vcpus.get(index as usize) else { continue };
-        if let Some((_, vcpu)) = held.vcpu(slot) {
-            wake(vcpu, slot);
+        match owner(intid).filter(|&id| table.domain(id).is_some()) {
+            Some(id) => forward_to(table, id, intid),
+            None => crate::arch::boot::passthrough_line(intid, false),
         }
+    }
+}
+
+/// Makes SPI `intid` pending in domain `id`'s distributor and wakes the vCPU it is routed to
+/// (a passed-through line, or a device model's `XEN_DMOP_set_irq_level`).
+pub fn forward_to(table: &mut Table, id: DomainId, intid: u32) {
+    let Some(mut held) = table.held(id) else { return };
+    let Some(index) = held.domain.vgic.set_pending(intid) else { return };
+    let Some(&slot) = held.domain.vcpus.get(index as usize) else { return };
+    if let Some((_, vcpu)) = held.vcpu(slot) {
+        wake(vcpu, slot);
     }
 }
 

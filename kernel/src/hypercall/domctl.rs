@@ -138,7 +138,8 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             let slot = *domain.vcpus.get(info.vcpu as usize).ok_or(XenError::EINVAL)?;
             let vcpu = caller.table.vcpu(slot).ok_or(XenError::ESRCH)?;
             info.online = u8::from(vcpu.state != VcpuState::Down);
-            info.blocked = u8::from(vcpu.state == VcpuState::Blocked);
+            info.blocked =
+                u8::from(matches!(vcpu.state, VcpuState::Blocked | VcpuState::WaitingIo));
             info.running = u8::from(crate::sched::is_current(slot));
             (info.cpu_time, info.cpu) = (vcpu.runtime_ns, vcpu.processor);
             op.u.write(&info);

@@ -22,7 +22,7 @@ use xenolith_abi::xen::memory::{
 use xenolith_kernel::policy::{DomainId, Operation};
 
 use crate::domain::Caller;
-use crate::mm::guest_access::{read_element, read_struct, write_element};
+use crate::mm::guest_access::{read_element, read_struct, write_element, write_struct};
 
 /// `MEMOP_EXTENT_SHIFT` and `MEMOP_CMD_MASK` (`xen/include/public/memory.h`).
 const EXTENT_SHIFT: u32 = 6;
@@ -169,7 +169,7 @@ pub fn memory_op(cmd: u64, arg: u64, caller: &mut Caller<'_>) -> Result<i64, Xen
             // No domain has a virtual NUMA topology.
             Err(XenError::EOPNOTSUPP)
         }
-        mem::XENMEM_acquire_resource => acquire_resource(arg, caller),
+        mem::XENMEM_acquire_resource => acquire_resource(arg, start, caller),
         mem::XENMEM_reserved_device_memory_map => {
             no_continuation(start)?;
             // `struct xen_reserved_device_memory_map`: flags, nr_entries, buffer, dev. No device
@@ -340,22 +340,42 @@ fn exchange(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
     Err(XenError::EOPNOTSUPP)
 }
 
-/// `acquire_resource`'s checks: the request (`xen_mem_acquire_resource`: domid, type, id,
+/// `acquire_resource` in Xen's order: the request (`xen_mem_acquire_resource`: domid, type, id,
 /// nr_frames, pad, frame, frame_list), then the domain (another one only, `-EPERM` for itself),
-/// then Xen's `XSM_DM_PRIV`. Xenolith's device models map their target's memory by foreign
-/// mapping; no resource (ioreq server pages, grant frames) is offered, so a permitted caller
-/// gets `-EINVAL` as Xen gives for a resource a domain lacks.
-fn acquire_resource(arg: u64, caller: &Caller<'_>) -> Result<i64, XenError> {
-    let head: [u32; 4] = read_struct(arg)?;
-    let frame: u64 = read_struct(arg + 16)?;
-    let (domid, nr_frames, pad) = (head[0] as u16, u64::from(head[2]), head[3]);
-    if pad != 0 || frame >> 32 != 0 || (frame + nr_frames) >> 32 != 0 {
+/// then Xen's `XSM_DM_PRIV`, then the resource. Only an IOREQ server's frames are offered (2:
+/// Xen's `ioreq_server_max_frames` with up to 128 vCPUs); a grant table's are `-EINVAL`, as
+/// for a resource a domain lacks. A null `frame_list` asks for the size; else each frame
+/// (`dm_op::frame`) is mapped at the caller's gfn in `frame_list` (Arm callers are
+/// translated); a mapping that fails after the first is `-EIO`.
+fn acquire_resource(arg: u64, start: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
+    let [head, id, nr_frames, pad]: [u32; 4] = read_struct(arg)?;
+    let [frame, list]: [u64; 2] = read_struct(arg + 16)?;
+    if pad != 0 || frame >> 32 != 0 || (frame + u64::from(nr_frames)) >> 32 != 0 {
         return Err(XenError::EINVAL);
     }
-    let target = caller.table.domain(domid).ok_or(XenError::ESRCH)?.id;
+    let target = caller.table.domain(head as u16).ok_or(XenError::ESRCH)?.id;
     if target == caller.domain {
         return Err(XenError::EPERM);
     }
     caller.allow(Operation::DeviceModel { target })?;
-    Err(XenError::EINVAL)
+    if head >> 16 != u32::from(mem::XENMEM_resource_ioreq_server) {
+        return Err(XenError::EINVAL);
+    }
+    if list == 0 {
+        if nr_frames != 0 || start != 0 {
+            return Err(XenError::EINVAL);
+        }
+        write_struct(arg + 8, &2u32)?;
+        return Ok(0);
+    }
+    if start >= u64::from(nr_frames) || nr_frames > u32::MAX >> EXTENT_SHIFT {
+        return Err(XenError::EINVAL);
+    }
+    for index in start..u64::from(nr_frames) {
+        let phys = super::dm_op::frame(caller.table, target, id, frame + index, caller.domain)?;
+        let gfn: u64 = read_element(list, index as u32)?;
+        let mapped = caller.table.map_lent(caller.domain, gfn, phys, target);
+        mapped.map_err(|error| if index > start { XenError::EIO } else { error })?;
+    }
+    Ok(0)
 }

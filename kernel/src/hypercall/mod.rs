@@ -11,6 +11,7 @@
 //! - An unknown hypercall or sub-operation is `-ENOSYS` and changes nothing.
 
 mod console;
+pub mod dm_op;
 mod domctl;
 mod hvm;
 mod memory_op;
@@ -75,6 +76,7 @@ fn call(number: u64, args: [u64; 5], caller: &mut Caller<'_>) -> Result<Outcome,
         }
         call::__HYPERVISOR_hvm_op => hvm::hvm_op(args[0], args[1], caller).map(Outcome::Return),
         call::__HYPERVISOR_sysctl => sysctl::sysctl(args[0], caller).map(Outcome::Return),
+        call::__HYPERVISOR_dm_op => dm_op::dm_op(args, caller).map(Outcome::Return),
         // Xen's hypervisor file system is for privileged domains (`XSM_PRIV`); Xenolith
         // offers it to none.
         call::__HYPERVISOR_hypfs_op => Err(XenError::EPERM),

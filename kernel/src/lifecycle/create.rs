@@ -101,6 +101,7 @@ impl Table {
             watchdogs: [None; 2],
             vm_assist: 0,
             unmapped_pages: 0,
+            ioreq: Vec::new(),
         });
         // Its console and xenstore ring pages, zeroed (every ring empty), where Xen's toolstack
         // puts them; attached before they are mapped, so destroying the domain frees them.

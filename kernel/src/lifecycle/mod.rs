@@ -274,6 +274,7 @@ impl Table {
             // Still here: the domain is not being restarted (a restart takes it out first).
             release_except(extent.phys, extent.size / FRAME_SIZE, &held);
         }
+        crate::hypercall::dm_op::release(&mut domain);
         // The event table refers to the shared-info page: drop it first.
         let shared_info = domain.shared_info;
         drop(domain);

@@ -19,6 +19,8 @@
 //!   to the domain (as in Xen 4.17 before its p2m pool): scattering 4 KiB pages costs at most one
 //!   4 KiB table per 2 MiB region used.
 
+use alloc::vec::Vec;
+
 use xenolith_abi::xen::arch_arm::{
     GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_RAM1_SIZE,
 };
@@ -218,6 +220,19 @@ impl Table {
         if attributes.memory != MemoryType::Normal {
             return Err(XenError::EINVAL);
         }
+        self.map_lent(mapper, gpfn, phys & !(FRAME_SIZE - 1), source)
+    }
+
+    /// Maps frame `phys`, which `source` owns (its RAM or a page the core keeps for it), at
+    /// `mapper`'s guest frame `gpfn` (read-write) as a foreign mapping: undone when `source` is
+    /// destroyed.
+    pub fn map_lent(
+        &mut self,
+        mapper: DomainId,
+        gpfn: u64,
+        phys: u64,
+        source: DomainId,
+    ) -> Result<(), XenError> {
         let ipa = gpfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
         let mapper_domain = self.domain_mut(mapper).ok_or(XenError::ESRCH)?;
         if mapper_domain.foreign.len() >= MAX_FOREIGN {
@@ -226,7 +241,7 @@ impl Table {
         let mut tables = IdentityTables;
         mapper_domain
             .stage2
-            .map(&mut tables, ipa, phys & !(FRAME_SIZE - 1), FRAME_SIZE, GUEST_LENT)
+            .map(&mut tables, ipa, phys, FRAME_SIZE, GUEST_LENT)
             .map_err(map_error)?;
         mapper_domain.foreign.push(ForeignMapping { ipa, source });
         Ok(())
@@ -299,6 +314,22 @@ impl Table {
             return Ok(());
         }
         self.decrease(id, gfn, 0)
+    }
+
+    /// Undoes every foreign mapping `mapper` has of frame `phys` of `source`.
+    pub fn unmap_frame(&mut self, mapper: DomainId, source: DomainId, phys: u64) {
+        let Some(domain) = self.domain_mut(mapper) else { return };
+        let mut tables = IdentityTables;
+        let (stage2, foreign) = (&mut domain.stage2, &mut domain.foreign);
+        let of_frame = |ipa| stage2.translate(&tables, ipa).is_some_and(|(at, _)| at == phys);
+        let gone: Vec<u64> = foreign
+            .extract_if(.., |mapping| mapping.source == source && of_frame(mapping.ipa))
+            .map(|mapping| mapping.ipa)
+            .collect();
+        for ipa in gone {
+            let _ = stage2.unmap(&mut tables, ipa, FRAME_SIZE);
+        }
+        guest::flush_guest_tlbs();
     }
 
     /// `XENMEM_remove_from_physmap` of a foreign mapping at `mapper`'s `gpfn`.

@@ -201,7 +201,7 @@ pub fn switch(frame: &mut TrapFrame, table: &mut Table) -> Option<usize> {
         vcpu.runtime_ns += now.saturating_sub(this.switched_at.load(Ordering::Relaxed));
         let state = match vcpu.state {
             VcpuState::Runnable => RUNSTATE_runnable,
-            VcpuState::Blocked => RUNSTATE_blocked,
+            VcpuState::Blocked | VcpuState::WaitingIo => RUNSTATE_blocked,
             VcpuState::Down => RUNSTATE_offline,
         };
         vcpu.enter_runstate(state, now);

@@ -115,6 +115,7 @@ pub fn reschedule(frame: &mut TrapFrame) {
         if let Some(vcpu) = table.vcpu_mut(slot).filter(|vcpu| vcpu.poll.is_some()) {
             crate::event::stop_polling(vcpu);
         }
+        crate::hypercall::dm_op::complete(&mut table, slot, frame);
         crate::event::virq::deliver_to(&mut table, slot);
     }
     // A vCPU that waits for its virtual timer wakes at its deadline, not at the next tick (as
@@ -244,6 +245,11 @@ fn guest_trap(frame: &mut TrapFrame) {
             }
             guest::skip_instruction(frame);
             false
+        }
+        guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
+            if crate::hypercall::dm_op::claimed(&table, domain, ipa, frame.esr) =>
+        {
+            crate::hypercall::dm_op::forward(&mut table, domain, slot, frame, ipa, write)
         }
         // Another pCPU was splitting the block here (break-before-make): run it again.
         guest::GuestExit::DataAbort { ipa, write, .. }

@@ -61,6 +61,8 @@ mod grants;
 #[cfg(target_os = "none")]
 mod hostile;
 #[cfg(target_os = "none")]
+mod ioreq;
+#[cfg(target_os = "none")]
 mod killer;
 #[cfg(target_os = "none")]
 mod net;
@@ -126,6 +128,8 @@ mod guest {
             "unknown" => unknown(name),
             "extras" => extras(name),
             "console-client" => crate::console::client(name),
+            "ioreq-emulator" => crate::ioreq::emulator(name, info),
+            "ioreq-target" => crate::ioreq::target(name, info),
             "console-server" => crate::console::server(name, info),
             "console-reader" => crate::console::reader(name),
             "console-lines" => crate::console::lines(name, info),
