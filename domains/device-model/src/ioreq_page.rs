@@ -32,6 +32,14 @@ const PORT: usize = 24;
 /// The offset of the bit-field byte (`state`, `data_is_ptr`, `dir`, `df`).
 const BITFIELD: usize = 30;
 
+// The offsets are `struct ioreq`'s (its layout is pinned by the ABI crate's tests).
+const _: () = {
+    assert!(core::mem::size_of::<ioreq>() == RECORD);
+    assert!(core::mem::offset_of!(ioreq, data) == DATA);
+    assert!(core::mem::offset_of!(ioreq, vp_eport) == PORT);
+    assert!(core::mem::offset_of!(ioreq, bitfield) == BITFIELD);
+};
+
 /// The mapped page.
 #[derive(Clone, Copy)]
 pub struct IoreqPage {
