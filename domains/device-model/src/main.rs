@@ -27,6 +27,21 @@
 //!   request the guest has not seen completed is done again) and serves any record left
 //!   `READY`.
 //!
+//! # What it expects of the core (Xen 4.17's behaviour, `xen/common/ioreq.c`, `dm.c`, `memory.c`)
+//! - `dm_op` (41) with one buffer holding a 32-byte `xen_dm_op`; the OUT fields of create,
+//!   get_info and nr_vcpus copied back into it.
+//! - `XENMEM_acquire_resource` (28), type ioreq server, frame `..._frame_ioreq(0)`,
+//!   `frame_list` IN: this domain's frame to map the page at (Arm callers are translated).
+//! - `vp_eport` written into each record once the server is enabled, an unbound port of the
+//!   target that this domain may bind; back to unbound when this domain dies.
+//! - A server whose emulator was restarted (same domid, next generation) still answers to it
+//!   (`s->emulator` must match the new incarnation, or get_info and map_io_range are
+//!   `-EPERM` and a second server would be made); `map_io_range` of a range the server already
+//!   has is `-EEXIST` (taken as done); enabling an enabled server is a no-op.
+//! - Foreign mappings of the target (`add_to_physmap_batch`, `gmfn_foreign`) and
+//!   `remove_from_physmap` of them, at most [`foreign::SLOTS`] x 16 pages at once (the core's
+//!   `MAX_FOREIGN` is 512 a domain).
+//!
 //! # Limits
 //! - One RAM bank, one disk; UART input is not taken (the guest's console reads nothing).
 //! - The UART's registers and unsent output are not preserved: a restart resets it.
