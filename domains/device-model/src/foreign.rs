@@ -15,7 +15,7 @@
 use core::cell::RefCell;
 use core::sync::atomic::{fence, Ordering};
 
-use xenolith_device_model_logic::mapcache::{MapCache, Remap, PAGE};
+use xenolith_device_model_logic::mapcache::{MapCache, MapFailed, Mapper, Remap, PAGE};
 use xenolith_device_model_logic::memory::{GuestMemory, OutsideRam};
 use xenolith_runtime::dm;
 use xenolith_runtime::grants::SharedPage;
@@ -55,8 +55,26 @@ impl ForeignRam {
         }
     }
 
-    /// Makes `remap` (unmapping what its slot held first); on failure the slot is emptied.
-    fn remap(&self, cache: &mut MapCache, remap: Remap) -> Result<(), ()> {
+    /// Calls `each(local address, offset in the access, length)` for each piece of the
+    /// `length` bytes at `address` (`MapCache::pieces`: every chunk mapped first).
+    fn pieces(
+        &self,
+        address: u64,
+        length: u64,
+        each: impl FnMut(u64, usize, usize),
+    ) -> Result<(), OutsideRam> {
+        let mut mapper = Hypercalls { target: self.target };
+        self.cache.borrow_mut().pieces(&mut mapper, address, length, each)
+    }
+}
+
+/// Mappings made with foreign-mapping hypercalls.
+struct Hypercalls {
+    target: u16,
+}
+
+impl Mapper for Hypercalls {
+    fn map(&mut self, remap: &Remap) -> Result<(), MapFailed> {
         let first = remap.local / PAGE;
         for page in 0..remap.unmap {
             let _ = dm::unmap(first + page);
@@ -71,45 +89,7 @@ impl ForeignRam {
             for page in 0..remap.pages {
                 let _ = dm::unmap(first + page);
             }
-            cache.forget(remap.slot);
-            return Err(());
-        }
-        Ok(())
-    }
-
-    /// Calls `each(local address, offset in the access, length)` for each piece of the
-    /// `length` bytes at `address`, each inside one page; maps every chunk first, so a failure
-    /// comes before any piece is passed on.
-    fn pieces(
-        &self,
-        address: u64,
-        length: u64,
-        mut each: impl FnMut(u64, usize, usize),
-    ) -> Result<(), OutsideRam> {
-        let outside = OutsideRam { address, length };
-        let mut cache = self.cache.borrow_mut();
-        if !cache.contains(address, length) {
-            return Err(outside);
-        }
-        for pass in 0..2 {
-            let (mut at, mut left) = (address, length);
-            while left > 0 {
-                let step = cache.step(at, left).ok_or(outside)?;
-                if let Some(remap) = step.remap {
-                    self.remap(&mut cache, remap).map_err(|()| outside)?;
-                }
-                if pass == 1 {
-                    let mut done = 0;
-                    while done < step.length {
-                        let local = step.local + done;
-                        let in_page = (PAGE - local % PAGE).min(step.length - done);
-                        each(local, (at - address + done) as usize, in_page as usize);
-                        done += in_page;
-                    }
-                }
-                at += step.length;
-                left -= step.length;
-            }
+            return Err(MapFailed);
         }
         Ok(())
     }

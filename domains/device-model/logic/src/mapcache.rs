@@ -20,6 +20,8 @@
 
 use alloc::vec::Vec;
 
+use crate::memory::OutsideRam;
+
 /// A page (the mapping granule).
 pub const PAGE: u64 = 4096;
 
@@ -49,6 +51,17 @@ pub struct Step {
     pub length: u64,
     /// A mapping to make first, if its chunk was not mapped.
     pub remap: Option<Remap>,
+}
+
+/// A mapping the [`Mapper`] could not make (it logs why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapFailed;
+
+/// Makes the mappings a [`MapCache`] asks for (the domain: foreign-mapping hypercalls).
+pub trait Mapper {
+    /// Unmaps the `remap.unmap` pages at `remap.local`, then maps `remap.pages` frames of the
+    /// target from `remap.first_gfn` there. On failure nothing of the slot may stay mapped.
+    fn map(&mut self, remap: &Remap) -> Result<(), MapFailed>;
 }
 
 /// The slots and what they hold.
@@ -110,6 +123,48 @@ impl MapCache {
             slot,
         };
         Some(Step { local: self.local(slot) + within, length, remap: Some(remap) })
+    }
+
+    /// Calls `each(local address, offset in the access, length)` for every piece of the
+    /// `length` bytes at `address`, each inside one page of the window, mapping chunks with
+    /// `mapper` as needed. Every chunk is mapped before the first piece is passed on, so a
+    /// failed mapping (or an access not wholly in RAM) passes on nothing, unless the access
+    /// spans more chunks than there are slots.
+    pub fn pieces(
+        &mut self,
+        mapper: &mut impl Mapper,
+        address: u64,
+        length: u64,
+        mut each: impl FnMut(u64, usize, usize),
+    ) -> Result<(), OutsideRam> {
+        let outside = OutsideRam { address, length };
+        if !self.contains(address, length) {
+            return Err(outside);
+        }
+        for pass in 0..2 {
+            let (mut at, mut left) = (address, length);
+            while left > 0 {
+                let step = self.step(at, left).ok_or(outside)?;
+                if let Some(remap) = step.remap {
+                    if mapper.map(&remap).is_err() {
+                        self.forget(remap.slot);
+                        return Err(outside);
+                    }
+                }
+                if pass == 1 {
+                    let mut done = 0;
+                    while done < step.length {
+                        let local = step.local + done;
+                        let in_page = (PAGE - local % PAGE).min(step.length - done);
+                        each(local, (at - address + done) as usize, in_page as usize);
+                        done += in_page;
+                    }
+                }
+                at += step.length;
+                left -= step.length;
+            }
+        }
+        Ok(())
     }
 
     /// Frees `slot` without unmapping (its mapping failed, or the domain unmapped it).
@@ -201,6 +256,114 @@ mod tests {
         cache.forget(step.remap.unwrap().slot);
         assert_eq!(cache.step(0x4000_0000, 1).unwrap().remap.map(|r| r.unmap), Some(0));
         assert_eq!(cache.window_pages(), 16);
+    }
+
+    /// A window of slots over a RAM `Vec`, as foreign mappings make one: each mapped window
+    /// page stands for a target frame. `fail_at` makes the mapping of that gfn fail.
+    struct FakeWindow {
+        ram: Vec<u8>,
+        pages: alloc::collections::BTreeMap<u64, u64>,
+        fail_at: Option<u64>,
+        maps: usize,
+    }
+
+    impl Mapper for FakeWindow {
+        fn map(&mut self, remap: &Remap) -> Result<(), MapFailed> {
+            for page in 0..remap.unmap {
+                assert!(self.pages.remove(&(remap.local / PAGE + page)).is_some(), "not mapped");
+            }
+            let gfns = remap.first_gfn..remap.first_gfn + remap.pages;
+            if self.fail_at.is_some_and(|gfn| gfns.contains(&gfn)) {
+                return Err(MapFailed);
+            }
+            for (index, gfn) in gfns.enumerate() {
+                let local = remap.local / PAGE + index as u64;
+                assert!(self.pages.insert(local, gfn).is_none(), "mapped twice");
+            }
+            self.maps += 1;
+            Ok(())
+        }
+    }
+
+    impl FakeWindow {
+        /// The RAM offset a window address reaches.
+        fn reach(&self, local: u64) -> usize {
+            let gfn = self.pages[&(local / PAGE)];
+            (gfn * PAGE + local % PAGE - RAM.0) as usize
+        }
+    }
+
+    /// Reads and writes through the window equal the same accesses on the RAM directly;
+    /// chunks are mapped once while they stay in their slots.
+    #[test]
+    fn accesses_through_the_window_reach_the_right_bytes() {
+        let mut rng = crate::test_rng::Xorshift(0x5151_7777_0000_1111);
+        let ram: Vec<u8> = (0..RAM.1).map(|_| rng.next() as u8).collect();
+        let mut window =
+            FakeWindow { ram: ram.clone(), pages: Default::default(), fail_at: None, maps: 0 };
+        let mut expected = ram;
+        let mut cache = MapCache::new(RAM, WINDOW, CHUNK, 2);
+        for _ in 0..5000 {
+            let address = RAM.0 + rng.next() % RAM.1;
+            let length = (1 + rng.next() % 0x3000).min(RAM.0 + RAM.1 - address);
+            let at = (address - RAM.0) as usize;
+            let span = at..at + length as usize;
+            if rng.next().is_multiple_of(2) {
+                let data: Vec<u8> = (0..length).map(|_| rng.next() as u8).collect();
+                expected[span].copy_from_slice(&data);
+                let mut writes = Vec::new();
+                cache
+                    .pieces(&mut window, address, length, |local, offset, len| {
+                        writes.push((local, offset, len));
+                    })
+                    .unwrap();
+                for (local, offset, len) in writes {
+                    assert!(local % PAGE + len as u64 <= PAGE, "a piece crosses a page");
+                    let reach = window.reach(local);
+                    window.ram[reach..reach + len].copy_from_slice(&data[offset..offset + len]);
+                }
+            } else {
+                let mut buffer = alloc::vec![0u8; length as usize];
+                let mut reads = Vec::new();
+                cache
+                    .pieces(&mut window, address, length, |l, o, n| reads.push((l, o, n)))
+                    .unwrap();
+                for (local, offset, len) in reads {
+                    let reach = window.reach(local);
+                    buffer[offset..offset + len].copy_from_slice(&window.ram[reach..reach + len]);
+                }
+                assert_eq!(buffer, expected[span]);
+            }
+        }
+        assert_eq!(window.ram, expected);
+        assert!(window.maps < 5000, "{} mappings for 5000 accesses", window.maps);
+        // Outside RAM: nothing passed on.
+        let mut called = false;
+        let result = cache.pieces(&mut window, RAM.0 + RAM.1 - 4, 8, |_, _, _| called = true);
+        assert_eq!(result, Err(OutsideRam { address: RAM.0 + RAM.1 - 4, length: 8 }));
+        assert!(!called);
+    }
+
+    /// A mapping that fails passes nothing on, even for the access's first chunk, and leaves
+    /// its slot empty for the next try.
+    #[test]
+    fn a_failed_mapping_passes_nothing_on() {
+        let mut window = FakeWindow {
+            ram: alloc::vec![0; RAM.1 as usize],
+            pages: Default::default(),
+            fail_at: Some(0x4_0010),
+            maps: 0,
+        };
+        let mut cache = MapCache::new(RAM, WINDOW, CHUNK, 4);
+        let mut called = false;
+        let result = cache.pieces(&mut window, 0x4000_fff0, 0x20, |_, _, _| called = true);
+        assert_eq!(result, Err(OutsideRam { address: 0x4000_fff0, length: 0x20 }));
+        assert!(!called, "a piece was passed on before the second chunk mapped");
+        window.fail_at = None;
+        let mut pieces = Vec::new();
+        cache.pieces(&mut window, 0x4000_fff0, 0x20, |l, o, n| pieces.push((l, o, n))).unwrap();
+        assert_eq!(pieces.len(), 2);
+        assert_eq!((pieces[0].1, pieces[0].2, pieces[1].1, pieces[1].2), (0, 0x10, 0x10, 0x10));
     }
 
     /// Random accesses: each piece lies in its chunk's slot at the right offset, the pieces
