@@ -384,6 +384,8 @@ fn lint() -> Result<()> {
         "--package",
         "netback",
         "--package",
+        "device-model",
+        "--package",
         "xenolith-builder",
         "--package",
         "xenolith-xlcfg",

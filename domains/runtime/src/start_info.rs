@@ -9,6 +9,8 @@ use core::fmt;
 
 /// Most RAM banks recorded.
 pub const MAX_BANKS: usize = 4;
+/// Most bytes of `/chosen/bootargs` kept (a device model's configuration lives there).
+pub const MAX_BOOTARGS: usize = 512;
 
 /// What the DTB says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,8 +21,8 @@ pub struct StartInfo {
     pub ram_banks: usize,
     /// vCPUs in the `/cpus` node.
     pub vcpus: u32,
-    /// `/chosen/bootargs`, up to 256 bytes.
-    bootargs: [u8; 256],
+    /// `/chosen/bootargs`, up to [`MAX_BOOTARGS`] bytes.
+    bootargs: [u8; MAX_BOOTARGS],
     bootargs_len: usize,
     /// The `/hypervisor` node is compatible with "xen,xen".
     pub xen: bool,
@@ -30,6 +32,10 @@ pub struct StartInfo {
     pub dtb: (u64, u64),
     /// The first virtio-mmio device the DTB names, if any.
     pub virtio_mmio: Option<VirtioMmio>,
+    /// The initial ramdisk, `[start, end)`: `/chosen/linux,initrd-start` and
+    /// `linux,initrd-end` (Linux's `Documentation/devicetree/bindings/chosen.txt`; 32- or
+    /// 64-bit cells), if both are there and `start <= end`.
+    pub initrd: Option<(u64, u64)>,
 }
 
 /// A virtio-mmio device in the DTB (Linux's `Documentation/devicetree/bindings/virtio/mmio.yaml`:
@@ -73,12 +79,13 @@ impl StartInfo {
             ram: [(0, 0); MAX_BANKS],
             ram_banks: 0,
             vcpus: 0,
-            bootargs: [0; 256],
+            bootargs: [0; MAX_BOOTARGS],
             bootargs_len: 0,
             xen: false,
             event_channel_intid: None,
             dtb: (address, fdt.total_size() as u64),
             virtio_mmio: None,
+            initrd: None,
         };
         for region in fdt.memory().regions() {
             if info.ram_banks < MAX_BANKS {
@@ -104,6 +111,7 @@ impl StartInfo {
             info.event_channel_intid = node.property("interrupts").and_then(|p| gic_intid(p.value));
         }
         info.virtio_mmio = virtio_mmio(&fdt);
+        info.initrd = initrd(&fdt);
         Ok(info)
     }
 
@@ -136,6 +144,21 @@ fn gic_intid(cells: &[u8]) -> Option<u32> {
     let (kind, number) = (cell(0)?, cell(1)?);
     let base = if kind == 1 { 16 } else { 32 };
     number.checked_add(base)
+}
+
+/// `/chosen`'s initrd range, each bound one or two big-endian cells.
+fn initrd(fdt: &fdt::Fdt<'_>) -> Option<(u64, u64)> {
+    let chosen = fdt.find_node("/chosen")?;
+    let cells = |name: &str| {
+        let value = chosen.property(name)?.value;
+        match value.len() {
+            4 => Some(u64::from(u32::from_be_bytes(value.try_into().ok()?))),
+            8 => Some(u64::from_be_bytes(value.try_into().ok()?)),
+            _ => None,
+        }
+    };
+    let (start, end) = (cells("linux,initrd-start")?, cells("linux,initrd-end")?);
+    (start <= end).then_some((start, end))
 }
 
 /// The first `virtio,mmio` node, if it has a `reg`.
@@ -267,6 +290,7 @@ mod tests {
             },
         };
         let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
+        assert_eq!(info.initrd, None);
         let expected = VirtioMmio {
             registers: (0xa00_3e00, 0x200),
             intid: Some(79),
@@ -278,6 +302,61 @@ mod tests {
             GuestDtbSpec { hardware: GuestHardware { dma_pool: None, ..spec.hardware }, ..spec };
         let info = StartInfo::parse(&build(&spec).unwrap(), 0x4100_0000).unwrap();
         assert_eq!(info.virtio_mmio.map(|device| device.dma_pool), Some(None));
+    }
+
+    /// The initrd and a long command line, as the builder writes them for a device model.
+    #[test]
+    fn reads_the_initrd_and_long_bootargs() {
+        use xenolith_builder::guest_dtb::{build, GuestDtbSpec};
+        use xenolith_builder::GuestHardware;
+        let ram = [(0x4000_0000, 0x400_0000)];
+        let bootargs = "x".repeat(400) + " xenolith.dm.target=3";
+        let spec = GuestDtbSpec {
+            vcpus: 1,
+            ram: &ram,
+            bootargs: &bootargs,
+            initrd: Some((0x4200_0000, 0x12_3400)),
+            clock_frequency: None,
+            gic_redistributors: 1,
+            console_uart: None,
+            address_bits: 40,
+            hardware: GuestHardware { devices: &[], dma_pool: None },
+        };
+        let info = StartInfo::parse(&build(&spec).unwrap(), 0x4300_0000).unwrap();
+        assert_eq!(info.initrd, Some((0x4200_0000, 0x4212_3400)));
+        assert_eq!(info.bootargs(), bootargs);
+        assert_eq!(info.bootarg("xenolith.dm.target"), Some("3"));
+    }
+
+    /// 32-bit cells are read too; an end before the start, or a bound missing, is no initrd.
+    #[test]
+    fn initrd_cells() {
+        let dtb = |start: &[u8], end: Option<&[u8]>| {
+            let mut fdt = vm_fdt::FdtWriter::new().unwrap();
+            let root = fdt.begin_node("").unwrap();
+            fdt.property_u32("#address-cells", 2).unwrap();
+            fdt.property_u32("#size-cells", 2).unwrap();
+            let memory = fdt.begin_node("memory@40000000").unwrap();
+            fdt.property_string("device_type", "memory").unwrap();
+            fdt.property_array_u64("reg", &[0x4000_0000, 0x200_0000]).unwrap();
+            fdt.end_node(memory).unwrap();
+            let chosen = fdt.begin_node("chosen").unwrap();
+            fdt.property("linux,initrd-start", start).unwrap();
+            if let Some(end) = end {
+                fdt.property("linux,initrd-end", end).unwrap();
+            }
+            fdt.end_node(chosen).unwrap();
+            let cpus = fdt.begin_node("cpus").unwrap();
+            fdt.end_node(cpus).unwrap();
+            fdt.end_node(root).unwrap();
+            StartInfo::parse(&fdt.finish().unwrap(), 0).unwrap().initrd
+        };
+        let start = 0x4100_0000u32.to_be_bytes();
+        let end = 0x4100_1000u32.to_be_bytes();
+        assert_eq!(dtb(&start, Some(&end)), Some((0x4100_0000, 0x4100_1000)));
+        assert_eq!(dtb(&end, Some(&start)), None);
+        assert_eq!(dtb(&start, None), None);
+        assert_eq!(dtb(&start, Some(&[1, 2, 3])), None);
     }
 
     #[test]

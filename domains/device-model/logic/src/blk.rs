@@ -51,6 +51,9 @@ pub const S_UNSUPP: u8 = 2;
 pub const F_SIZE_MAX: u64 = 1 << 1;
 /// `seg_max` is valid (`VIRTIO_BLK_F_SEG_MAX`, bit 2).
 pub const F_SEG_MAX: u64 = 1 << 2;
+/// The disk is read-only (`VIRTIO_BLK_F_RO`, bit 5): offered only by a device made with
+/// [`Block::read_only`], which fails every write with `VIRTIO_BLK_S_IOERR` (§5.2.6.2).
+pub const F_RO: u64 = 1 << 5;
 /// `blk_size` is valid (`VIRTIO_BLK_F_BLK_SIZE`, bit 6).
 pub const F_BLK_SIZE: u64 = 1 << 6;
 /// Flush requests (`VIRTIO_BLK_F_FLUSH`, bit 9).
@@ -90,6 +93,7 @@ pub struct Block<D> {
     config: [u8; CONFIG_LENGTH],
     id: [u8; ID_BYTES],
     scratch: Vec<u8>,
+    read_only: bool,
 }
 
 impl<D: Disk> Block<D> {
@@ -100,7 +104,12 @@ impl<D: Disk> Block<D> {
         config[8..12].copy_from_slice(&SIZE_MAX.to_le_bytes());
         config[12..16].copy_from_slice(&SEG_MAX.to_le_bytes());
         config[20..24].copy_from_slice(&(SECTOR_SIZE as u32).to_le_bytes());
-        Self { disk, config, id, scratch: alloc::vec![0; CHUNK] }
+        Self { disk, config, id, scratch: alloc::vec![0; CHUNK], read_only: false }
+    }
+
+    /// The device offering [`F_RO`] and refusing writes.
+    pub fn read_only(self) -> Self {
+        Self { read_only: true, ..self }
     }
 
     /// The disk.
@@ -135,6 +144,7 @@ impl<D: Disk> Block<D> {
         let data_in = writable - 1;
         let (status, written) = match kind {
             T_IN => self.read_request(memory, chain, sector, data_in).map_err(ram)?,
+            T_OUT if self.read_only => (S_IOERR, 0),
             T_OUT => self.write_request(memory, chain, sector, readable - 16).map_err(ram)?,
             T_FLUSH => (if self.disk.flush().is_ok() { S_OK } else { S_IOERR }, 0),
             T_GET_ID => {
@@ -216,7 +226,15 @@ impl<D: Disk> Device for Block<D> {
     }
 
     fn features(&self) -> u64 {
-        F_VERSION_1 | F_INDIRECT_DESC | F_EVENT_IDX | F_SIZE_MAX | F_SEG_MAX | F_BLK_SIZE | F_FLUSH
+        let read_only = if self.read_only { F_RO } else { 0 };
+        F_VERSION_1
+            | F_INDIRECT_DESC
+            | F_EVENT_IDX
+            | F_SIZE_MAX
+            | F_SEG_MAX
+            | F_BLK_SIZE
+            | F_FLUSH
+            | read_only
     }
 
     fn config(&self) -> &[u8] {
@@ -241,6 +259,35 @@ impl<D: Disk> Device for Block<D> {
             let written = self.handle(memory, &chain)?;
             queue.push(memory, chain.head, written).map_err(DeviceFault::Chain)?;
         }
+        Ok(())
+    }
+}
+
+/// A disk in memory the domain owns (its preserved region): writes land there at once, so
+/// flush has nothing to do.
+#[derive(Debug)]
+pub struct SliceDisk<'a>(pub &'a mut [u8]);
+
+impl Disk for SliceDisk<'_> {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read(&mut self, offset: u64, buffer: &mut [u8]) -> Result<(), DiskError> {
+        let start = usize::try_from(offset).map_err(|_| DiskError)?;
+        let end = start.checked_add(buffer.len()).ok_or(DiskError)?;
+        buffer.copy_from_slice(self.0.get(start..end).ok_or(DiskError)?);
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        let start = usize::try_from(offset).map_err(|_| DiskError)?;
+        let end = start.checked_add(data.len()).ok_or(DiskError)?;
+        self.0.get_mut(start..end).ok_or(DiskError)?.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DiskError> {
         Ok(())
     }
 }
@@ -278,6 +325,7 @@ impl Disk for VecDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mmio::Transport;
     use crate::mmio::{
         Fault, ACKNOWLEDGE, DRIVER, DRIVER_FEATURES, DRIVER_FEATURES_SEL, DRIVER_OK,
     };
@@ -423,6 +471,41 @@ mod tests {
         let fault = model.write(&mut guest.memory, crate::mmio::QUEUE_NOTIFY, 4, 0);
         let malformed = DeviceFault::Malformed { head: 0, reason: "no room for the status byte" };
         assert_eq!(fault, Some(Fault::Queue { queue: 0, fault: malformed }));
+    }
+
+    /// A read-only device offers `VIRTIO_BLK_F_RO`, fails writes with `IOERR` and leaves the
+    /// disk alone, and still reads.
+    #[test]
+    fn a_read_only_disk_refuses_writes() {
+        let disk = VecDisk(pattern(3, (SECTORS * 512) as usize));
+        let mut model = Transport::new(Block::new(disk.clone(), ID).read_only());
+        assert_ne!(model.device().features() & F_RO, 0);
+        assert_eq!(crate::test_driver::model().device().features() & F_RO, 0);
+        let mut guest = Guest::new();
+        guest.probe(&mut model, u64::MAX);
+        let head = guest.submit(T_OUT, 1, &[9; 512], 0, false);
+        guest.notify(&mut model);
+        assert_eq!(guest.completions(), [Completion { head, length: 1, status: S_IOERR }]);
+        assert_eq!(model.device().disk(), &disk);
+        let head = guest.submit(T_IN, 1, &[], 512, false);
+        guest.notify(&mut model);
+        assert_eq!(guest.completions(), [Completion { head, length: 513, status: S_OK }]);
+        assert_eq!(guest.data(head, 512), &disk.0[512..1024]);
+    }
+
+    /// The slice disk refuses what runs past its end.
+    #[test]
+    fn slice_disk_bounds() {
+        let mut bytes = [0u8; 1024];
+        let mut disk = SliceDisk(&mut bytes);
+        assert_eq!(disk.size(), 1024);
+        assert_eq!(disk.write(1020, &[1; 4]), Ok(()));
+        assert_eq!(disk.write(1021, &[1; 4]), Err(DiskError));
+        assert_eq!(disk.write(u64::MAX, &[1]), Err(DiskError));
+        let mut buffer = [0; 8];
+        assert_eq!(disk.read(1016, &mut buffer), Ok(()));
+        assert_eq!(buffer, [0, 0, 0, 0, 1, 1, 1, 1]);
+        assert_eq!(disk.read(1017, &mut buffer), Err(DiskError));
     }
 
     const DESC_NEXT: u16 = crate::virtqueue::DESC_F_NEXT;

@@ -293,16 +293,25 @@ pub struct Served {
 /// Serves one vCPU's record against `bus`: decodes it, performs the access on the device that
 /// holds it, and returns the answer. `record` is a copy of the slot, read once.
 pub fn serve<D: MmioDevice>(bus: &mut Bus<D>, record: &ioreq) -> Served {
+    serve_with(record, |access| match access.write {
+        Some(value) => Reply { data: 0, note: bus.write(access.addr, access.size, value) },
+        None => bus.read(access.addr, access.size),
+    })
+}
+
+/// As [`serve`], with `perform` doing a decoded access instead of a [`Bus`]: it returns a
+/// read's value (cut to the access size here; ignored for a write) and anything to log. The
+/// domain's devices need the target's memory for some writes (a virtqueue notify), which a
+/// [`MmioDevice`] is not given.
+pub fn serve_with(record: &ioreq, perform: impl FnOnce(Access) -> Reply) -> Served {
     let record = *record;
     match decode(&record) {
         Ok(Request::Access(access)) => {
             let mask = access.size.mask();
+            let reply = perform(access);
             let (read, note) = match access.write {
-                Some(value) => (None, bus.write(access.addr, access.size, value)),
-                None => {
-                    let reply = bus.read(access.addr, access.size);
-                    (Some(reply.data & mask), reply.note)
-                }
+                Some(_) => (None, reply.note),
+                None => (Some(reply.data & mask), reply.note),
             };
             Served {
                 outcome: Outcome::Emulated { access, note },
@@ -359,7 +368,7 @@ impl<D> Default for Bus<D> {
     }
 }
 
-impl<D: MmioDevice> Bus<D> {
+impl<D> Bus<D> {
     /// An empty bus.
     pub fn new() -> Self {
         Self::default()
@@ -395,6 +404,13 @@ impl<D: MmioDevice> Bus<D> {
         Some((id, addr - self.regions[id].start))
     }
 
+    /// Every device with its range's start and length, in registration order.
+    pub fn devices(&self) -> impl Iterator<Item = (u64, u64, &D)> {
+        self.regions.iter().map(|r| (r.start, r.last - r.start + 1, &r.device))
+    }
+}
+
+impl<D: MmioDevice> Bus<D> {
     /// Reads `width` bytes at `addr`: the device's answer, or all ones if none holds it.
     pub fn read(&mut self, addr: u64, width: Width) -> Reply {
         match self.route(addr, width) {

@@ -18,6 +18,12 @@
 //!   Linux guests with no PV console.
 //! - [`state`]: what the preserved region holds per device and how a restarted model resumes
 //!   (it redoes every chain the guest has not seen completed).
+//! - [`config`]: what the model serves, from its command line.
+//! - [`devices`]: a configuration's devices on one bus, records served with the target's
+//!   memory, interrupt line changes, the UART's output, the state to save.
+//! - [`mapcache`]: which chunk of the target's RAM is foreign-mapped in which slot of the
+//!   model's window.
+//! - [`region`]: the preserved region's layout: the snapshot, the disk's header and bytes.
 //!
 //! The bare-metal domain (ioreq pages, foreign mappings, `XEN_DMOP_set_irq_level`, the
 //! preserved region) calls these; they touch no memory but through [`memory::GuestMemory`].
@@ -33,10 +39,14 @@
 extern crate alloc;
 
 pub mod blk;
+pub mod config;
+pub mod devices;
 pub mod ioreq;
+pub mod mapcache;
 pub mod memory;
 pub mod mmio;
 pub mod pl011;
+pub mod region;
 pub mod state;
 pub mod virtqueue;
 
