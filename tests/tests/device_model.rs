@@ -45,3 +45,50 @@ fn a_device_model_refuses_a_bad_configuration_and_copies_its_disk() {
         ],
     );
 }
+
+/// A hostile virtio driver (`tests/manifests/dm-hostile.toml`, test guest `virtio-blk`): one
+/// case, the device marked as needing reset with the refusal logged, no answer to the hostile
+/// request, and after a reset the device serves sector 0 again (the model never crashed).
+fn hostile_case(case: &str, logged: &str) {
+    let mut running = Boot::new(2, "")
+        .manifest("tests/manifests/dm-hostile.toml")
+        .domain_args("guest", &format!("case={case}"))
+        .start();
+    running.forbid("FAIL");
+    running.forbid("panicked");
+    running.forbid("crashing it");
+    expect_unordered(
+        &mut running,
+        &[
+            "guest: sector 0 begins \"The device-model\"",
+            logged,
+            &format!("guest: case {case}: the device needs a reset"),
+            &format!("guest: PASS case {case}: refused, reset, served again"),
+        ],
+    );
+}
+
+#[test]
+fn a_hostile_chain_that_loops_marks_the_device_needing_reset() {
+    hostile_case("loop", "Loop");
+}
+
+#[test]
+fn a_hostile_next_index_past_the_table_marks_the_device_needing_reset() {
+    hostile_case("index", "IndexOutOfRange");
+}
+
+#[test]
+fn a_hostile_buffer_outside_ram_marks_the_device_needing_reset() {
+    hostile_case("outside", "OutsideRam");
+}
+
+#[test]
+fn a_hostile_huge_length_marks_the_device_needing_reset() {
+    hostile_case("huge", "TooLong");
+}
+
+#[test]
+fn a_hostile_write_to_a_read_only_register_marks_the_device_needing_reset() {
+    hostile_case("read-only", "ReadOnly");
+}

@@ -71,6 +71,7 @@ mod service {
 
     use xenolith_abi::xen::arch_arm::PRESERVED_REGION_BASE;
     use xenolith_abi::xen::errno::XenError;
+    use xenolith_abi::xen::event_channel as ec;
     use xenolith_abi::xen::hypercall::DOMID_SELF;
     use xenolith_console_logic::line::{assemble, LineState};
     use xenolith_device_model_logic::blk::SliceDisk;
@@ -94,6 +95,13 @@ mod service {
     /// Reports `what` and crashes the domain: a start the model cannot make is a
     /// configuration or hypervisor problem that a restart will not fix by itself, but the
     /// restart policy decides.
+    /// The target was destroyed: nothing left to serve; the domain powers off (not a crash:
+    /// a restart would find no target either).
+    fn target_gone(target: u16) -> ! {
+        println!("device-model: d{target} is gone: powering off");
+        xenolith_runtime::power_off()
+    }
+
     fn fail(what: core::fmt::Arguments<'_>) -> ! {
         println!("device-model: FAIL {what}");
         crash()
@@ -332,6 +340,7 @@ mod service {
             Some(server) => server,
             None => match dm::create_ioreq_server(target) {
                 Ok(server) => server,
+                Err(XenError::ESRCH) => target_gone(target),
                 Err(error) => fail(format_args!("no IOREQ server for d{target}: {error}")),
             },
         };
@@ -401,6 +410,13 @@ mod service {
         loop {
             for port in &service.ports {
                 port.take_pending();
+            }
+            // A destroyed target's page is unmapped: never read it then. (It can still go
+            // between this check and the read: that crashes this domain, and its restart
+            // finds no target and powers off.)
+            let status = events::status(DOMID_SELF, service.ports[0].0);
+            if status.is_ok_and(|status| status.status != ec::EVTCHNSTAT_interdomain) {
+                target_gone(target);
             }
             if service.serve() {
                 continue;

@@ -234,6 +234,8 @@ pub struct Domain {
     pub unmapped_pages: u64,
     /// Its IOREQ servers by id (`crate::hypercall::dm_op`), at most `MAX_SERVERS`.
     pub ioreq: Vec<Option<crate::hypercall::dm_op::Server>>,
+    /// Held paused at start until its device model enables an IOREQ server.
+    pub waits_for_model: bool,
 }
 
 /// A block of frames a domain owns.

@@ -121,6 +121,12 @@ pub fn dm_op(args: [u64; 5], caller: &mut Caller<'_>) -> Result<i64, XenError> {
         dm::XEN_DMOP_destroy_ioreq_server => {
             destroy(caller.table, target, payload.read::<xen_dm_op_destroy_ioreq_server>().id);
         }
+        dm::XEN_DMOP_set_ioreq_server_state if payload.read::<[u8; 4]>()[2] != 0 => {
+            let domain = caller.table.domain_mut(target).ok_or(XenError::ESRCH)?;
+            if core::mem::take(&mut domain.waits_for_model) {
+                crate::lifecycle::set_paused(caller.table, target, false);
+            }
+        }
         _ => {}
     }
     Ok(0)

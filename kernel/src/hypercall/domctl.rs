@@ -95,15 +95,11 @@ pub fn domctl(va: u64, caller: &mut Caller<'_>) -> Result<i64, XenError> {
             if matches!(domain.state, DomainState::Shutdown { .. }) {
                 return Err(XenError::EINVAL);
             }
-            let pause = op.cmd == dc::XEN_DOMCTL_pausedomain;
-            domain.state = if pause { DomainState::Paused } else { DomainState::Running };
-            for slot in domain.vcpus.clone() {
-                if pause {
-                    crate::sched::sleep(slot);
-                } else if caller.table.vcpu(slot).is_some_and(|v| v.state == VcpuState::Runnable) {
-                    crate::sched::wake(slot);
-                }
-            }
+            crate::lifecycle::set_paused(
+                caller.table,
+                target,
+                op.cmd == dc::XEN_DOMCTL_pausedomain,
+            );
             false
         }
         dc::XEN_DOMCTL_max_mem => {

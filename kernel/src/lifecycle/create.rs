@@ -102,6 +102,7 @@ impl Table {
             vm_assist: 0,
             unmapped_pages: 0,
             ioreq: Vec::new(),
+            waits_for_model: false,
         });
         // Its console and xenstore ring pages, zeroed (every ring empty), where Xen's toolstack
         // puts them; attached before they are mapped, so destroying the domain frees them.

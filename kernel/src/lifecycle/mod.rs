@@ -41,7 +41,9 @@ use xenolith_kernel::policy::{Capabilities, DomainId};
 use crate::arch::cpu;
 use crate::arch::guest::{self, VcpuContext};
 use crate::arch::percpu::{CPUS, IDLE};
-use crate::domain::{ring_gfn, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE};
+use crate::domain::{
+    ring_gfn, Domain, DomainState, Extent, Table, VcpuState, RING_CONSOLE, RING_STORE,
+};
 use crate::mm::domain_memory::{GUEST_PAGE, GUEST_RAM};
 use crate::mm::memory::{self, IdentityTables};
 
@@ -149,7 +151,17 @@ impl Table {
         crate::sched::start_domain(self, id, params).map_err(|why| {
             self.destroy(id);
             BuildError::Invalid(why)
-        })
+        })?;
+        // A domain with a device model waits for it, as xl starts the model before it unpauses
+        // the guest: the model's first enabled IOREQ server lets it run (`dm_op`).
+        let names = |d: &Domain| d.capabilities.device_model_of.contains(&Some(id));
+        if self.domains().any(names) {
+            set_paused(self, id, true);
+            if let Some(domain) = self.domain_mut(id) {
+                domain.waits_for_model = true;
+            }
+        }
+        Ok(())
     }
 
     /// [`Table::build`] up to a `Paused` domain; on failure the half-built domain is destroyed
@@ -380,6 +392,20 @@ fn cpus_running(slots: &[usize]) -> impl Iterator<Item = usize> + '_ {
 pub fn crash_domain(table: &mut Table, id: DomainId, why: core::fmt::Arguments<'_>) {
     log::error!("domain {id}: {why}; crashing it");
     shutdown_domain(table, id, SHUTDOWN_crash);
+}
+
+/// Pauses or unpauses domain `id` (`XEN_DOMCTL_pausedomain`, `_unpausedomain`): its vCPUs leave
+/// or rejoin the run queues.
+pub fn set_paused(table: &mut Table, id: DomainId, pause: bool) {
+    let Some(domain) = table.domain_mut(id) else { return };
+    domain.state = if pause { DomainState::Paused } else { DomainState::Running };
+    for slot in domain.vcpus.clone() {
+        if pause {
+            crate::sched::sleep(slot);
+        } else if table.vcpu(slot).is_some_and(|v| v.state == VcpuState::Runnable) {
+            crate::sched::wake(slot);
+        }
+    }
 }
 
 /// Xen's `SHUTDOWN_*` reasons by number, as the shutdown log line names them.

@@ -69,6 +69,8 @@ mod net;
 #[cfg(target_os = "none")]
 mod restart;
 #[cfg(target_os = "none")]
+mod virtio_hostile;
+#[cfg(target_os = "none")]
 mod xenstore;
 #[cfg(target_os = "none")]
 mod xenstore_devices;
@@ -130,6 +132,7 @@ mod guest {
             "console-client" => crate::console::client(name),
             "ioreq-emulator" => crate::ioreq::emulator(name, info),
             "ioreq-target" => crate::ioreq::target(name, info),
+            "virtio-blk" => crate::virtio_hostile::hostile(name, info),
             "console-server" => crate::console::server(name, info),
             "console-reader" => crate::console::reader(name),
             "console-lines" => crate::console::lines(name, info),
