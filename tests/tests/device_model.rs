@@ -4,7 +4,7 @@
 //! and answered, every access size and a sign-extending load among them, with the device
 //! model's interrupt taken.
 
-use xenolith_tests::{expect_unordered, Boot};
+use xenolith_tests::{expect_unordered, expect_unordered_numbered, Boot};
 
 #[test]
 fn a_device_model_serves_its_targets_mmio_and_reaches_nothing_else() {
@@ -91,4 +91,27 @@ fn a_hostile_huge_length_marks_the_device_needing_reset() {
 #[test]
 fn a_hostile_write_to_a_read_only_register_marks_the_device_needing_reset() {
     hostile_case("read-only", "ReadOnly");
+}
+
+/// Restart under I/O: the device model is crashed ten times while its target writes and reads
+/// back sectors; every request completes OK, every read equals what was written, and the model
+/// comes back each time from its preserved region.
+#[test]
+fn a_device_model_killed_ten_times_under_writes_loses_no_request() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-kill.toml").start();
+    running.forbid("FAIL");
+    running.forbid("panicked");
+    let lines = expect_unordered_numbered(
+        &mut running,
+        &[
+            "guest: round 0 written and read back",
+            "killer: kill 10 at",
+            "killer: PASS kills=10",
+            "guest: PASS 3000 writes read back equal, no I/O error",
+        ],
+    );
+    assert!(
+        lines[0].0 < lines[1].0 && lines[1].0 < lines[3].0,
+        "the ten kills did not all fall among the writes: {lines:?}"
+    );
 }

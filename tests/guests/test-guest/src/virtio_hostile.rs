@@ -11,6 +11,9 @@
 //! - `huge`: a 4 GiB buffer;
 //! - `read-only`: a write to the read-only `DeviceFeatures` register.
 //!
+//! `case=writes rounds=<n>` instead writes and reads back sectors 1 and 2 `n` times (the device
+//! model is killed meanwhile in `dm-kill.toml`).
+//!
 //! Register offsets and status bits are the device model logic crate's (Linux's
 //! `include/uapi/linux/virtio_mmio.h`, virtio 1.2 §4.2.2).
 
@@ -143,7 +146,9 @@ fn submit(descriptors: &[(u64, u32, u16, u16)]) -> bool {
     put(avail_index, avail.wrapping_add(1));
     let before: u16 = get(used_index);
     write32(mmio::QUEUE_NOTIFY, 0);
-    for _ in 0..1000 {
+    // Up to 30 s: a request may wait for a device model's restart.
+    let deadline = crate::guest::nanoseconds(crate::guest::counter()) + 30_000_000_000;
+    while crate::guest::nanoseconds(crate::guest::counter()) < deadline {
         if get::<u16>(used_index) != before {
             return true;
         }
@@ -157,19 +162,62 @@ fn submit(descriptors: &[(u64, u32, u16, u16)]) -> bool {
 
 /// Reads sector 0: its first 16 bytes, or `None` if the device did not answer `VIRTIO_BLK_S_OK`.
 fn read_sector_zero(name: &str) -> Option<[u8; 16]> {
+    transfer(name, 0, false).then(|| get::<[u8; 16]>(at(offset_of!(Rings, data))))
+}
+
+/// Reads (`write` false) or writes sector `sector` from or to `RINGS.data`: whether the device
+/// answered `VIRTIO_BLK_S_OK`.
+fn transfer(name: &str, sector: u64, write: bool) -> bool {
     let header = at(offset_of!(Rings, header));
     let (data, status) = (at(offset_of!(Rings, data)), at(offset_of!(Rings, status)));
-    put::<[u32; 4]>(header, [0, 0, 0, 0]); // VIRTIO_BLK_T_IN, reserved, sector 0
+    // VIRTIO_BLK_T_IN or _OUT, reserved, the sector (virtio 1.2 §5.2.6).
+    put::<[u32; 4]>(header, [u32::from(write), 0, sector as u32, (sector >> 32) as u32]);
     put::<u8>(status, 0xff);
-    let chain =
-        [(header, 16, F_NEXT, 1), (data, 512, F_NEXT | F_WRITE, 2), (status, 1, F_WRITE, 0)];
+    let data_flags = if write { F_NEXT } else { F_NEXT | F_WRITE };
+    let chain = [(header, 16, F_NEXT, 1), (data, 512, data_flags, 2), (status, 1, F_WRITE, 0)];
     if !submit(&chain) {
-        println!("{name}: FAIL reading sector 0: no answer (status {:#x})", self::status());
-        return None;
+        println!("{name}: FAIL sector {sector}: no answer (status {:#x})", self::status());
+        return false;
     }
     // The device answered (the used index moved): its writes are done.
     fence(Ordering::Acquire);
-    (get::<u8>(status) == 0).then(|| get::<[u8; 16]>(data))
+    let answer = get::<u8>(status);
+    if answer != 0 {
+        println!("{name}: FAIL sector {sector}: status {answer} (write {write})");
+    }
+    answer == 0
+}
+
+/// The pattern word `word` of round `round`.
+fn pattern(round: u64, word: u64) -> u64 {
+    round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ word
+}
+
+/// `case=writes rounds=<n>`: writes a pattern of the round to sector 1 or 2 and reads it back,
+/// `n` times (a killer crashes the device model meanwhile): every request answered OK and every
+/// read equal to what was written.
+fn writes(name: &str, rounds: u64) {
+    let data = at(offset_of!(Rings, data));
+    for round in 0..rounds {
+        let sector = 1 + round % 2;
+        (0..64).for_each(|word| put::<u64>(data + 8 * word, pattern(round, word)));
+        if !transfer(name, sector, true) {
+            return;
+        }
+        (0..64).for_each(|word| put::<u64>(data + 8 * word, 0));
+        if !transfer(name, sector, false) {
+            return;
+        }
+        if let Some(word) =
+            (0..64).find(|&word| get::<u64>(data + 8 * word) != pattern(round, word))
+        {
+            return println!("{name}: FAIL round {round}: sector {sector} word {word} differs");
+        }
+        if round % 500 == 0 {
+            println!("{name}: round {round} written and read back");
+        }
+    }
+    println!("{name}: PASS {rounds} writes read back equal, no I/O error");
 }
 
 pub fn hostile(name: &str, info: &StartInfo) {
@@ -181,6 +229,10 @@ pub fn hostile(name: &str, info: &StartInfo) {
     println!("{name}: sector 0 begins {:?}", core::str::from_utf8(&first).unwrap_or("?"));
     if case == "good" {
         return println!("{name}: PASS read sector 0");
+    }
+    if case == "writes" {
+        let rounds = info.bootarg("rounds").and_then(|value| value.parse().ok()).unwrap_or(1000);
+        return writes(name, rounds);
     }
     let header = at(offset_of!(Rings, header));
     let answered = match case {
