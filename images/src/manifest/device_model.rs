@@ -50,7 +50,8 @@
 //!   `ramdisk` is its guest's disk image (none without a disk); its preserved region holds them.
 
 use xenolith_abi::xen::arch_arm::{
-    GUEST_PL011_BASE, GUEST_PL011_SIZE, GUEST_RAM0_BASE, GUEST_VPL011_SPI, VIRTIO_MMIO_DEV_SIZE,
+    GUEST_PL011_BASE, GUEST_PL011_SIZE, GUEST_RAM0_BASE, GUEST_VIRTIO_MMIO_SPI_LAST,
+    GUEST_VPL011_SPI, VIRTIO_MMIO_DEV_SIZE,
 };
 use xenolith_builder::virtio_mmio_slot;
 use xenolith_xlcfg::devices::{parse_disk, Access};
@@ -70,6 +71,13 @@ pub const DEVICE_MODEL_STATE_KIB: u32 = 1024;
 pub const EXT4_MAX_MIB: u32 = (PRESERVED_MAX_KIB - DEVICE_MODEL_STATE_KIB) / 1024;
 /// A disk is a whole number of 512-byte sectors (virtio-blk's `capacity` unit).
 const SECTOR: u64 = 512;
+
+// Every SPI libxl gives an emulated device is one the core's virtual distributor implements
+// (INTIDs 32 up to 32 + VGIC_SPIS), so the guest can enable and take it.
+const _: () = assert!(
+    GUEST_VIRTIO_MMIO_SPI_LAST < 32 + xenolith_kernel::event::vgic::VGIC_SPIS as u32
+        && GUEST_VPL011_SPI >= 32
+);
 
 /// One virtio disk (`specification=virtio`) of a domain, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,52 +189,45 @@ impl Source<'_> {
             parse_disk(written).map_err(|why| bad(None, &format!("{why} (xl would refuse it)")))?;
         let mut specification = None;
         for (key, value) in &disk.other {
-            let at = parameter(key);
-            match (key.as_str(), value.as_str()) {
-                ("specification", value) => specification = Some((value, at)),
-                ("backendtype", "standalone") | ("transport", "mmio") => {}
+            let why = match (key.as_str(), value.as_str()) {
+                ("specification", value) => {
+                    specification = Some((value, parameter(key)));
+                    continue;
+                }
+                ("backendtype", "standalone") | ("transport", "mmio") => continue,
                 ("backendtype", _) => {
-                    return Err(bad(
-                        at,
-                        "a virtio disk's backend is its device model, `backendtype=standalone` \
-                         (the only backend type for `specification=virtio`); write that or leave \
-                         it out",
-                    ))
+                    "a virtio disk's backend is its device model, `backendtype=standalone` (the \
+                     only backend type for `specification=virtio`); write that or leave it out"
                 }
-                ("transport", _) => return Err(bad(
-                    at,
-                    "a virtio disk's transport is `mmio`, as on Xen; write that or leave it out",
-                )),
+                ("transport", _) => {
+                    "a virtio disk's transport is `mmio`, as on Xen; write that or leave it out"
+                }
                 _ => {
-                    return Err(bad(
-                        at,
-                        "this parameter is not offered: a virtio disk takes `vdev`, `access`, \
-                         `format=raw`, `specification=virtio`, `backendtype=standalone`, \
-                         `transport=mmio` and `target`",
-                    ))
+                    "this parameter is not offered: a virtio disk takes `vdev`, `access`, \
+                     `format=raw`, `specification=virtio`, `backendtype=standalone`, \
+                     `transport=mmio` and `target`"
                 }
-            }
+            };
+            return Err(bad(parameter(key), why));
         }
-        match specification {
-            Some(("virtio", _)) => {}
-            Some(("xen", at)) | Some(("", at)) => {
-                return Err(bad(
-                    at,
-                    "a `xen` disk needs a block backend (blkback), which Xenolith does not have; \
-                     write `specification=virtio` for a virtio disk its device model emulates",
-                ))
-            }
-            None => {
-                return Err(bad(
-                    None,
-                    "a disk is `specification=xen` unless it says otherwise, and that needs a \
-                     block backend (blkback), which Xenolith does not have; add \
-                     `specification=virtio` for a virtio disk its device model emulates",
-                ))
-            }
-            Some((_, at)) => {
-                return Err(bad(at, "`specification` is `xen` or `virtio`; write `virtio`"))
-            }
+        let why = match specification {
+            Some(("virtio", _)) => None,
+            // An empty value is the default (xl-disk-configuration(5)).
+            Some(("xen" | "", at)) => Some((
+                at,
+                "a `xen` disk needs a block backend (blkback), which Xenolith does not have; \
+                 write `specification=virtio` for a virtio disk its device model emulates",
+            )),
+            None => Some((
+                None,
+                "a disk is `specification=xen` unless it says otherwise, and that needs a block \
+                 backend (blkback), which Xenolith does not have; add `specification=virtio` for \
+                 a virtio disk its device model emulates",
+            )),
+            Some((_, at)) => Some((at, "`specification` is `xen` or `virtio`; write `virtio`")),
+        };
+        if let Some((at, why)) = why {
+            return Err(bad(at, why));
         }
         if disk.cdrom {
             return Err(bad(None, "a CD-ROM is not offered: remove `cdrom` or `devtype=cdrom`"));
