@@ -33,6 +33,21 @@
 #               again), give eth0 its xenolith.ip= address again and ping <addr> until it
 #               answers: XENOLITH-NET-RELOAD unloaded, then XENOLITH-NET-RELOAD ok <addr> ... (or
 #               XENOLITH-NET-RELOAD fail ...); then wait
+#     disk-check:<N>  the virtio disk (/dev/vda, virtio_mmio and virtio_blk; waited for up to
+#               30 s) mounted as ext4 at /mnt: N files f1..fN of 64 KiB to 1 MiB from
+#               /dev/urandom, each written with fsync and then printed as
+#               XENOLITH-DISK-WROTE f<i> <KiB> <sha256 of the data written>; then sync, umount,
+#               mount again and XENOLITH-DISK-READ f<i> <sha256 read back> for each, the check
+#               line `disk` (ok: every file read back equal; fail: which were not, or why the
+#               disk could not be mounted), each kernel log line matching "I/O error",
+#               "blk_update_request", "EXT4-fs error" or "virtio" as XENOLITH-DISK-DMESG <line>,
+#               the check line `disk-dmesg` (fail on any of the first three), and
+#               XENOLITH-DISK-DONE; then wait
+#     disk-loop:<N>  the same, but for a test that kills the device model while the guest
+#               writes: the N files are written one after another as fast as the disk takes
+#               them (each with fsync; XENOLITH-DISK-WRITING f<i> <KiB> before and
+#               XENOLITH-DISK-WROTE after each, so the test can kill at any point of the stream), XENOLITH-DISK-WRITTEN <N> after the last, then the
+#               same remount, read-back and dmesg checks and XENOLITH-DISK-DONE
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
@@ -301,6 +316,7 @@ fi
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
     net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?* | net-loop:?*) ;;
+    disk-check:?* | disk-loop:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -477,6 +493,84 @@ net_send() {
     echo "XENOLITH-NET-SEND fail $1:$2 refused the connection for 120 s"
 }
 
+# The disk modes (see the header). Expected sums are kept in /tmp/disk.sums as "f<i> <sha256>".
+disk_mount() {
+    mkdir -p /mnt
+    tries=300
+    while [ ! -b /dev/vda ] && [ $tries -gt 0 ]; do
+        pause
+        tries=$((tries - 1))
+    done
+    [ -b /dev/vda ] || { echo "no /dev/vda after 30 s ($(ls /sys/class/block | tr '\n' ' '))"; return 1; }
+    got=$(mount -t ext4 /dev/vda /mnt 2>&1) || { echo "mount -t ext4 /dev/vda /mnt: $got"; return 1; }
+}
+
+# Writes f$1 (64 KiB to 1 MiB, by its number) to /mnt with fsync; its sum to /tmp/disk.sums.
+disk_write() {
+    kib=$((64 + ($1 * 389) % 961))
+    dd if=/dev/urandom of=/tmp/disk.data bs=1024 count=$kib 2>/dev/null
+    sum=$(sha256sum < /tmp/disk.data | cut -d' ' -f1)
+    echo "XENOLITH-DISK-WRITING f$1 $kib"
+    if ! got=$(dd if=/tmp/disk.data of=/mnt/f$1 bs=65536 conv=fsync 2>&1); then
+        echo "XENOLITH-DISK-WRITE-FAILED f$1 $(echo $got)"
+    fi
+    echo "f$1 $sum" >> /tmp/disk.sums
+    echo "XENOLITH-DISK-WROTE f$1 $kib $sum"
+}
+
+# After the writes: sync, remount, compare every file with its sum, the kernel log, the end.
+disk_verify() {
+    sync
+    bad=
+    if ! got=$(umount /mnt 2>&1); then
+        bad="umount: $(echo $got)"
+    elif ! detail=$(disk_mount); then
+        bad="remount: $(echo $detail)"
+    else
+        while read -r name sum; do
+            now=$(sha256sum < /mnt/$name 2>/dev/null | cut -d' ' -f1)
+            echo "XENOLITH-DISK-READ $name ${now:-unreadable}"
+            [ "$now" = "$sum" ] || bad="$bad $name"
+        done < /tmp/disk.sums
+    fi
+    files=$(wc -l < /tmp/disk.sums)
+    if [ -z "$bad" ]; then
+        check disk ok "$files files read back equal after a remount"
+    else
+        check disk fail "$files files written; not equal after a remount:$bad"
+    fi
+    dmesg | grep -i -E 'I/O error|blk_update_request|EXT4-fs error|virtio' |
+        sed 's/^/XENOLITH-DISK-DMESG /'
+    errors=$(dmesg | grep -i -E 'I/O error|blk_update_request|EXT4-fs error' | head -n 1)
+    if [ -z "$errors" ]; then
+        check disk-dmesg ok "no I/O error, blk_update_request or EXT4-fs error"
+    else
+        check disk-dmesg fail "$errors"
+    fi
+    echo XENOLITH-DISK-DONE
+}
+
+# disk-check:<N> and disk-loop:<N> ($1: which, $2: N).
+disk_run() {
+    rm -f /tmp/disk.sums
+    touch /tmp/disk.sums
+    if ! detail=$(disk_mount); then
+        check disk fail "$(echo $detail)"
+        dmesg | grep -i -E 'I/O error|blk_update_request|EXT4-fs error|virtio' |
+            sed 's/^/XENOLITH-DISK-DMESG /'
+        echo XENOLITH-DISK-DONE
+        return
+    fi
+    echo "XENOLITH-DISK-MOUNTED $(grep ' /mnt ' /proc/mounts)"
+    i=1
+    while [ $i -le $2 ]; do
+        disk_write $i
+        i=$((i + 1))
+    done
+    [ $1 = loop ] && echo "XENOLITH-DISK-WRITTEN $2"
+    disk_verify
+}
+
 if [ -n "$ping_address" ]; then
     if ping_until "$ping_address"; then
         echo "XENOLITH-NET-PING ok $ping_address"
@@ -497,6 +591,8 @@ case "$then" in
     net-recv:*) net_recv "${then#net-recv:}" ;;
     net-reload:*) net_reload "${then#net-reload:}" ;;
     net-loop:*) net_loop "${then#net-loop:}" ;;
+    disk-check:*) disk_run check "${then#disk-check:}" ;;
+    disk-loop:*) disk_run loop "${then#disk-loop:}" ;;
     net-send:*)
         spec=${then#net-send:}
         net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"
@@ -518,7 +614,8 @@ case "$then" in
         done
         ;;
 esac
-# Then an interactive shell on the console (hvc0, when a console domain serves it), started
+# Then an interactive shell on the console (hvc0 when a console domain serves it, or the
+# emulated UART ttyAMA0 with `console=ttyAMA0`), started
 # again when it exits; without a console, sleep.
 if [ "$console" = hvc ]; then
     if reply=$(xs_read name); then

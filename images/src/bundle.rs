@@ -24,7 +24,7 @@ use xenolith_abi::bundle::{
     header_for, BootImage, BootManifest, Bundle, Capability, DomainSpec, LoadChunk, ModuleRef,
     MAX_BUNDLE_SIZE, MODULE_ALIGN,
 };
-use xenolith_builder::{DomainConfig, GuestDevice, GuestHardware, Plan, PlanError};
+use xenolith_builder::{DomainConfig, Emulated, GuestDevice, GuestHardware, Plan, PlanError};
 use zerocopy::IntoBytes;
 
 use crate::manifest::{DomainSource, ErrorKind, Manifest};
@@ -184,6 +184,11 @@ fn plan(
         hardware: GuestHardware {
             devices: &devices,
             dma_pool: window.map(|bytes| (bytes.start, bytes.end - bytes.start)),
+        },
+        emulated: Emulated {
+            uart: domain.vuart,
+            // At most MAX_VIRTIO_DISKS (checked with the manifest).
+            virtio_mmio: u32::try_from(domain.disks.len()).unwrap_or(u32::MAX),
         },
     };
     xenolith_builder::plan(image, &config).map_err(|error| {

@@ -48,10 +48,19 @@ use crate::guest_tools::GuestTools;
 pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 /// The package whose `bin/busybox` the initramfs runs (statically linked, arm64).
 pub const BUSYBOX_PACKAGE: &str = "busybox-static";
-/// The kernel modules `/init` loads, by module name; their dependencies are added.
-/// `xen-netfront` is Linux's network frontend: `eth0` for a `vif=` (it appears once the
-/// backend is connected; loading it with no vif or no backend changes nothing).
-pub const INITRAMFS_MODULES: &[&str] = &["xenfs", "xen-evtchn", "xen-netfront"];
+/// The kernel modules `/init` loads, by module name, in this order; their dependencies
+/// (`.modinfo` `depends=`) are added before each. `xen-netfront` is Linux's network frontend:
+/// `eth0` for a `vif=` (it appears once the backend is connected; loading it with no vif or no
+/// backend changes nothing). `virtio_mmio`, `virtio_blk` and `ext4` are for a virtio disk a
+/// device model emulates (issue 18; in Debian's 6.1 arm64 kernel `CONFIG_VIRTIO=y`,
+/// `CONFIG_VIRTIO_MMIO=m`, `CONFIG_VIRTIO_BLK=m`, `CONFIG_EXT4_FS=m`, with `jbd2`, `mbcache`
+/// and `crc16` as `ext4`'s dependencies); like xen-netfront they change nothing without such
+/// a device. `crc32c_generic` comes before `ext4`: ext4 and jbd2 ask for the `crc32c` hash
+/// only by a soft dependency (`softdep=pre: crypto-crc32c`), which busybox `insmod` does not
+/// follow and `depends=` does not list, and mounting a file system with metadata checksums
+/// (mkfs.ext4's default) fails without it.
+pub const INITRAMFS_MODULES: &[&str] =
+    &["xenfs", "xen-evtchn", "xen-netfront", "virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"];
 /// The initramfs's `/init`.
 pub const INIT_SCRIPT: &str = include_str!("../initramfs/init.sh");
 /// The Debian architecture of the guests' packages.
@@ -636,6 +645,20 @@ mod tests {
         let net = kernel_root.join("lib/modules/6.1.0-57-arm64/kernel/drivers/net");
         std::fs::create_dir_all(&net).unwrap();
         std::fs::write(net.join("xen-netfront.ko"), module(b"depends=\0")).unwrap();
+        let release = kernel_root.join("lib/modules/6.1.0-57-arm64/kernel");
+        for (path, depends) in [
+            ("drivers/virtio/virtio_mmio.ko", &b"depends=\0"[..]),
+            ("drivers/block/virtio_blk.ko", b"depends=\0"),
+            ("crypto/crc32c_generic.ko", b"depends=\0"),
+            ("fs/ext4/ext4.ko", b"depends=jbd2,mbcache,crc16\0"),
+            ("fs/jbd2/jbd2.ko", b"depends=\0"),
+            ("fs/mbcache.ko", b"depends=\0"),
+            ("lib/crc16.ko", b"depends=\0"),
+        ] {
+            let path = release.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, module(depends)).unwrap();
+        }
         let packages = Packages {
             kernel_package: "linux-image-6.1.0-57-arm64".into(),
             kernel_root,
@@ -663,11 +686,15 @@ mod tests {
         let list = String::from_utf8(file("etc/xenolith-modules").0).unwrap();
         let base = "/lib/modules/6.1.0-57-arm64/kernel/drivers/xen";
         let net = "/lib/modules/6.1.0-57-arm64/kernel/drivers/net";
+        let kernel = "/lib/modules/6.1.0-57-arm64/kernel";
         assert_eq!(
             list,
             format!(
                 "{base}/xen-privcmd.ko\n{base}/xenfs/xenfs.ko\n{base}/xen-evtchn.ko\n\
-                 {net}/xen-netfront.ko\n"
+                 {net}/xen-netfront.ko\n{kernel}/drivers/virtio/virtio_mmio.ko\n\
+                 {kernel}/drivers/block/virtio_blk.ko\n{kernel}/crypto/crc32c_generic.ko\n\
+                 {kernel}/fs/jbd2/jbd2.ko\n{kernel}/fs/mbcache.ko\n{kernel}/lib/crc16.ko\n\
+                 {kernel}/fs/ext4/ext4.ko\n"
             )
         );
         for line in list.lines() {
@@ -684,6 +711,48 @@ mod tests {
             assert!(matches!(find(directory), Some(Entry::Directory { .. })), "{directory}");
         }
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// With the kernel package a fetch left in the cache (skipped without one): every module of
+    /// [`INITRAMFS_MODULES`] is in it, in an order `insmod` can load, and the kernel is built
+    /// with what `/init`'s disk modes and a device model's guest need.
+    #[test]
+    fn the_cached_kernel_has_the_modules_and_options() {
+        let Some(packages) = cache_dir().ok().and_then(|cache| cached(&cache)) else {
+            eprintln!("no unpacked kernel package in the cache: skipped");
+            return;
+        };
+        let root = modules_dir(&packages.kernel_root).unwrap();
+        let modules = module_closure(&root, INITRAMFS_MODULES).unwrap_or_else(|e| panic!("{e:#}"));
+        let names: Vec<String> = modules
+            .iter()
+            .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let at = |name: &str| names.iter().position(|other| other == name).expect(name);
+        for dependency in ["jbd2", "mbcache", "crc16", "crc32c_generic"] {
+            assert!(at(dependency) < at("ext4"), "{names:?}");
+        }
+        assert!(at("virtio_mmio") < at("virtio_blk"), "{names:?}");
+        let boot = packages.kernel_root.join("boot");
+        let config = std::fs::read_dir(&boot)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.file_name().unwrap().to_string_lossy().starts_with("config-"))
+            .expect("boot/config-*");
+        let config = std::fs::read_to_string(config).unwrap();
+        for line in [
+            "CONFIG_VIRTIO=y",
+            "CONFIG_VIRTIO_MMIO=m",
+            "CONFIG_VIRTIO_BLK=m",
+            "CONFIG_EXT4_FS=m",
+            "CONFIG_SERIAL_AMBA_PL011=y",
+            "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",
+            // No grant-based virtio: a device model maps its guest's memory.
+            "# CONFIG_XEN_VIRTIO is not set",
+        ] {
+            assert!(config.lines().any(|have| have == line), "{line} not in the kernel's config");
+        }
+        assert!(!config.contains("CONFIG_XEN_VIRTIO_FORCE_GRANT=y"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod code_lines;
 pub mod conformance;
 pub mod cpio;
 pub mod debian;
+pub mod disk_image;
 pub mod guest_tools;
 pub mod hardware;
 pub mod hostile;

@@ -56,12 +56,57 @@
 //! vif = ["bridge=xenbr0,backend=netback"] # network devices, xl.cfg's `vif` (a `mac` is made up
 //!                                        # from the domain and device ids when none is given);
 //!                                        # the control domain writes their xenstore records
+//! vuart = "sbsa_uart"                    # Xen's vpl011 (xl.cfg `vuart`), emulated by the
+//!                                        # domain's device model: 0x22000000, INTID 32, and
+//!                                        # /chosen/stdout-path; the only value
+//! disk = ["vdev=xvda,specification=virtio,target=xenolith:ext4:32"]
+//!                                        # virtio disks (xl-disk-configuration(5)), emulated by
+//!                                        # its device model; at most one for now (below)
+//!
+//! [[domain]]                             # the device model of guest1 (below)
+//! name = "dm1"
+//! program = "device-model"               # this program makes a domain a device model
+//! capabilities = ["dm:guest1"]           # exactly one `dm:`, naming a guest with devices
+//! memory = 64
+//! restart = "on-crash"
+//! preserved_kib = 33792                  # at least its guest's disk in KiB + 1024
+//!                                        # no cmdline, root, extra, ramdisk or xl: generated
 //! ```
 //!
 //! The command line follows xl.cfg(5) and `xl`'s `parse_config`: `cmdline` is the whole line;
 //! without it, `root = "R"` and `extra = "E"` make `"root=R E"`, either alone `"root=R"` or
 //! `"E"`. Where xl ignores `root` and `extra` beside `cmdline` with a warning, this tool refuses
 //! the manifest ([`ErrorKind::CmdlineConflict`]).
+//!
+//! # Emulated devices and device models
+//!
+//! A boot domain may have Xen's vpl011 (`vuart = "sbsa_uart"`) and virtio disks (`disk`, in
+//! xl-disk-configuration(5)'s syntax), emulated for it by a *device-model domain*: one with
+//! `program = "device-model"` and a single `dm:<guest>` capability. The guest's device tree
+//! gets libxl's nodes: `sbsa-uart@22000000` (INTID 32) named by `/chosen/stdout-path`, and a
+//! `virtio@<base>` per disk, `"virtio,mmio"`, 0x200 bytes from 0x02000000 upwards, INTIDs from
+//! 33, rising edge, `dma-coherent`, as `tools/libs/light/libxl_arm.c` places and writes them
+//! (`xenolith_builder::virtio_mmio_slot`); no `xen,grant-dma`: a device model maps its guest's
+//! memory. A disk entry must say `specification=virtio` (xl's default `xen` needs blkback,
+//! which Xenolith does not have) and may say `backendtype=standalone`, `transport=mmio`,
+//! `access=rw|ro`, `format=raw`; its `target` is a raw image file relative to the manifest
+//! (a whole number of 512-byte sectors) or `xenolith:ext4:<MiB>`, a fresh, empty ext4 file
+//! system this tool makes with the host's `mkfs.ext4` when it builds the system
+//! (`crate::disk_image`; cached under `target/xenolith/disks`). The rules across domains and
+//! the device model's generated command line (`xenolith.dm.target=<domid>
+//! xenolith.dm.ram=<base>:<size> xenolith.dm.uart=<base>:<intid>
+//! xenolith.dm.blk=<base>:<intid>[:ro],...`) and ramdisk (the disk image) are in
+//! `manifest/device_model.rs` ([`device_model_bootargs`]):
+//! - a guest with devices has exactly one device model ([`ErrorKind::DeviceModelCount`]), is
+//!   built at boot ([`ErrorKind::RunTimeSetting`]) and passes none of its emulated interrupts
+//!   or windows through ([`ErrorKind::BadPassthrough`]);
+//! - a device model names one guest, which has devices ([`ErrorKind::DeviceModelTarget`]: an
+//!   error, not a warning, since a model with nothing to serve is a mistake), gives no
+//!   `cmdline`, `root`, `extra`, `ramdisk` or `xl` ([`ErrorKind::DeviceModelGenerated`]), and
+//!   keeps at least the disk's KiB + 1024 in its preserved region
+//!   ([`ErrorKind::DeviceModelPreserved`], whose message gives the number to write);
+//! - one disk at most for now: the device model's ramdisk is that disk ([`ErrorKind::BadDisk`],
+//!   as is every malformed or unsupported disk entry; [`ErrorKind::BadVuart`] for `vuart`).
 //!
 //! # Domains the control domain creates (`boot = false`)
 //!
@@ -92,7 +137,8 @@
 //! weight 256). `type` may only be PVH (`pv` is made PVH with a warning, as libxl does on Arm).
 //! - Beside `xl` the manifest gives only what xl.cfg has no word for: `capabilities`, `restart`,
 //!   `preserved_kib`, `boot`, and `program` for a domain whose kernel is a crate of this
-//!   workspace. Every other key is refused there ([`ErrorKind::XlConflict`]), and when the file
+//!   workspace. Every other key is refused there ([`ErrorKind::XlConflict`]; `vuart` and `disk`
+//!   too: a domain from an xl.cfg file has no emulated devices yet), and when the file
 //!   sets it too the error names both places: each setting has one source, so the file describes
 //!   the same domain here as under `xl create`.
 //! - `kernel` and `ramdisk` are paths relative to the xl.cfg file (xl takes them relative to its
@@ -102,8 +148,8 @@
 //! - A manifest `restart` sets the three actions first; each `on_*` the file sets then replaces
 //!   its own, as in a plain manifest.
 //! - Nothing is dropped silently. What the core cannot honour is refused
-//!   ([`ErrorKind::XlUnsupported`]): `vif` and `disk` (no network or block backend yet), `iomem`,
-//!   `irqs`, `dtdev` (no passthrough); so are values beyond the manifest's limits (8 vCPUs,
+//!   ([`ErrorKind::XlUnsupported`]): `disk` (no block backend, and virtio disks only in the
+//!   manifest) and `vuart` (likewise), `iomem`, `irqs`, `dtdev` (no passthrough); so are values beyond the manifest's limits (8 vCPUs,
 //!   4096 MiB, pCPUs 0-63, the actions destroy, restart and preserve), located in the file.
 //!   `maxmem` above `memory` and `maxvcpus` above `vcpus` are warnings: a boot domain keeps the
 //!   RAM and vCPUs it was built with.
@@ -142,8 +188,10 @@
 //!   each domain has exactly one of a `program` (a valid crate name), an `image` file that exists
 //!   or a `kernel` (a file that exists or a known `debian:` name), and a `ramdisk`, if any, is a
 //!   file that exists or a known `debian:` name.
-//! - A domain with `boot = false` has no capabilities, no preserved region, and module names the
-//!   control domain can look up (see "Domains the control domain creates").
+//! - A domain with `boot = false` has no capabilities, no preserved region, no emulated devices,
+//!   and module names the control domain can look up (see "Domains the control domain creates").
+//! - A domain with `vuart` or `disks` has exactly one device-model domain, whose `cmdline` and
+//!   `ramdisk` this check generated (see "Emulated devices and device models").
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
 //!   the offending key for an unknown key, the offending value (or the character inside it) otherwise;
 //!   for a mistake inside a domain's xl.cfg file, in that file, with the `xl` key's place beside it.
@@ -164,12 +212,16 @@ use xenolith_kernel::platform::cmdline::{parameters, Diagnostic, Params};
 
 use crate::debian::DebianArtifact;
 
+mod device_model;
 mod domain;
 mod error;
 mod passthrough;
 mod xl;
 mod xl_write;
 
+pub use device_model::{
+    device_model_bootargs, VirtioDisk, DEVICE_MODEL_PROGRAM, EXT4_PREFIX, MAX_VIRTIO_DISKS,
+};
 pub use error::{ErrorKind, ManifestError, ManifestWarning};
 
 /// The longest system, domain or program name, in characters: the core's limit on domain names.
@@ -277,6 +329,11 @@ pub struct Domain {
     /// `vif`: its network devices, each an xl.cfg `NET_SPEC_STRING` that parses
     /// (`xenolith_xlcfg::devices::parse_vif`) with no option xl would skip.
     pub vifs: Vec<String>,
+    /// `vuart = "sbsa_uart"`: Xen's vpl011, which its device-model domain emulates.
+    pub vuart: bool,
+    /// `disk`: its virtio disks, which its device-model domain emulates; at most
+    /// [`MAX_VIRTIO_DISKS`].
+    pub disks: Vec<VirtioDisk>,
 }
 
 impl Domain {
@@ -297,9 +354,9 @@ pub enum DomainSource {
         /// The `program` value in the manifest file.
         at: Position,
     },
-    /// `image`, `kernel` or `ramdisk`: a file.
+    /// `image`, `kernel` or `ramdisk`, or a virtio disk's `target=`: a file.
     Image {
-        /// The key: `image`, `kernel` or `ramdisk`.
+        /// The key: `image`, `kernel`, `ramdisk` or `disk`.
         key: &'static str,
         /// The value as written, relative to the manifest file.
         written: String,
@@ -315,6 +372,14 @@ pub enum DomainSource {
         /// The value in the manifest file.
         at: Position,
     },
+    /// A virtio disk's `target=xenolith:ext4:<MiB>`: a fresh, empty ext4 file system of `mib`
+    /// MiB, made when the system is built (`crate::disk_image`).
+    Ext4 {
+        /// Its size in MiB, at least 1.
+        mib: u32,
+        /// The `target=` value in the manifest file.
+        at: Position,
+    },
 }
 
 impl DomainSource {
@@ -327,6 +392,7 @@ impl DomainSource {
             DomainSource::Debian { artifact, .. } => {
                 format!("{}{}", DebianArtifact::PREFIX, artifact.name())
             }
+            DomainSource::Ext4 { mib, .. } => format!("{EXT4_PREFIX}{mib}"),
         }
     }
 
@@ -337,6 +403,7 @@ impl DomainSource {
             DomainSource::Program { name, .. } => format!("the binary of program `{name}`"),
             DomainSource::Image { key, written, .. } => format!("{key} file `{written}`"),
             DomainSource::Debian { .. } => format!("`{}`", self.module_name()),
+            DomainSource::Ext4 { .. } => format!("the ext4 image `{}`", self.module_name()),
         }
     }
 
@@ -345,7 +412,8 @@ impl DomainSource {
         match self {
             DomainSource::Program { at, .. }
             | DomainSource::Image { at, .. }
-            | DomainSource::Debian { at, .. } => *at,
+            | DomainSource::Debian { at, .. }
+            | DomainSource::Ext4 { at, .. } => *at,
         }
     }
 
@@ -361,6 +429,7 @@ impl DomainSource {
                 DomainSource::Debian { artifact: a, .. },
                 DomainSource::Debian { artifact: b, .. },
             ) => a == b,
+            (DomainSource::Ext4 { mib: a, .. }, DomainSource::Ext4 { mib: b, .. }) => a == b,
             _ => false,
         }
     }
@@ -433,6 +502,10 @@ impl Manifest {
         let domains = source.check_domains(&raw.domains, &mut errors, &mut warnings);
         if let (Some(domains), Some(memory_mib)) = (&domains, memory_mib) {
             source.check_hardware_across(&raw.domains, domains, memory_mib, &mut errors);
+        }
+        let mut domains = domains;
+        if let Some(domains) = &mut domains {
+            source.check_device_models(&raw.domains, domains, &mut errors);
         }
         match (name, cmdline, cpus, memory_mib, domains) {
             (Some(name), Some(cmdline), Some(cpus), Some(memory_mib), Some(domains))
@@ -532,6 +605,9 @@ struct RawDomain {
     direct_map: Option<Spanned<String>>,
     #[serde(default)]
     vif: Vec<Spanned<String>>,
+    vuart: Option<Spanned<String>>,
+    #[serde(default)]
+    disk: Vec<Spanned<String>>,
 }
 
 /// A whole number before its range check: any TOML integer.

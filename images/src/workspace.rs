@@ -164,7 +164,9 @@ pub fn check_programs(manifest: &Manifest) -> Result<()> {
         .iter()
         .filter_map(|domain| match &domain.source {
             DomainSource::Program { name, at } => Some((name.as_str(), *at)),
-            DomainSource::Image { .. } | DomainSource::Debian { .. } => None,
+            DomainSource::Image { .. }
+            | DomainSource::Debian { .. }
+            | DomainSource::Ext4 { .. } => None,
         })
         .collect();
     if programs.is_empty() {
@@ -260,6 +262,10 @@ fn load_image(source: &DomainSource, debian: &mut Option<debian::Packages>) -> R
     let path = match source {
         DomainSource::Program { name, .. } => build_program(name)?,
         DomainSource::Image { path, .. } => path.clone(),
+        DomainSource::Ext4 { mib, .. } => {
+            return crate::disk_image::ext4(*mib)
+                .with_context(|| format!("preparing {}", source.describe()));
+        }
         DomainSource::Debian { artifact, .. } => {
             let packages = match debian {
                 Some(packages) => packages,

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use xenolith_abi::bundle::{Bundle, Capability, LoadChunk, RestartPolicy, MODULE_ALIGN, VERSION};
 use xenolith_abi::xen::arch_arm::GUEST_RAM0_BASE;
-use xenolith_builder::DomainConfig;
-use xenolith_images::manifest::{ErrorKind, Manifest, ManifestError};
+use xenolith_builder::{DomainConfig, Emulated};
+use xenolith_images::manifest::{DomainSource, ErrorKind, Manifest, ManifestError};
 use xenolith_images::workspace::build_bundle;
 
 /// A fresh directory for one test.
@@ -284,6 +284,7 @@ cmdline = "console=hvc0 earlycon=xenboot"
         cmdline: "console=hvc0 earlycon=xenboot",
         initrd_size: None,
         hardware: Default::default(),
+        emulated: Default::default(),
     };
     let at_run_time = xenolith_builder::plan(&guest, &config).expect("the image plans");
     assert_eq!(from_bundle, at_run_time.dtb.as_slice());
@@ -342,6 +343,7 @@ boot = false
             cmdline: domain.cmdline,
             initrd_size: Some(ramdisk.len() as u64),
             hardware: Default::default(),
+            emulated: Default::default(),
         };
         let plan = xenolith_builder::plan(&guest, &config).expect("the image plans");
         let address = plan.initrd_address.expect("an initrd address");
@@ -511,4 +513,92 @@ fn two_modules_of_one_name_are_refused() {
         ),
         "{error:#}"
     );
+}
+
+/// A guest with a UART and a virtio disk, and its device model: the guest's device tree has both
+/// devices where libxl places them, and the device model boots with the generated command line
+/// and the disk image as its ramdisk. `pack` is given the images directly (the `device-model`
+/// program is not built here; the ext4 image is a stand-in of its size).
+#[test]
+fn a_device_model_boots_with_its_guest_s_disk_and_command_line() {
+    let dir = scratch("device-model");
+    let guest = tiny_elf(3000, 7);
+    let model = tiny_elf(100, 8);
+    std::fs::write(dir.join("guest.elf"), &guest).expect("writing the guest");
+    let manifest = manifest_in(
+        &dir,
+        r#"[system]
+name = "dm"
+
+[[domain]]
+name = "dm"
+program = "device-model"
+memory = 16
+capabilities = ["dm:guest1"]
+preserved_kib = 2048
+
+[[domain]]
+name = "guest1"
+kernel = "guest.elf"
+memory = 64
+vuart = "sbsa_uart"
+disk = ["vdev=xvda,specification=virtio,target=xenolith:ext4:1"]
+"#,
+    );
+    let disk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let bytes = xenolith_images::bundle::pack(&manifest, |source| match source {
+        DomainSource::Program { name, .. } if name == "device-model" => Ok(model.clone()),
+        DomainSource::Image { path, .. } => Ok(std::fs::read(path)?),
+        DomainSource::Ext4 { mib: 1, .. } => Ok(disk.clone()),
+        other => panic!("unexpected {other:?}"),
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let boot = &bundle.manifest;
+    let names: Vec<_> = boot.modules.iter().map(|module| module.name).collect();
+    assert_eq!(names, ["device-model", "xenolith:ext4:1", "guest.elf", "dm.dtb", "guest1.dtb"]);
+    let [dm, guest1] = &boot.domains[..] else { panic!("two domains") };
+    let expected = "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x4000000 \
+                    xenolith.dm.uart=0x22000000:32 xenolith.dm.blk=0x2000000:33";
+    assert_eq!(dm.cmdline, expected);
+    assert_eq!(dm.capabilities, [Capability::DeviceModel { target: "guest1" }]);
+    assert_eq!(dm.preserved_kib, 2048);
+
+    // The device model: the disk as its ramdisk, the command line in its tree.
+    let config = DomainConfig {
+        memory_mib: 16,
+        vcpus: 1,
+        cmdline: expected,
+        initrd_size: Some(disk.len() as u64),
+        hardware: Default::default(),
+        emulated: Default::default(),
+    };
+    let plan = xenolith_builder::plan(&model, &config).expect("the device model plans");
+    let prepared = dm.prepared.as_ref().expect("a boot domain");
+    let address = plan.initrd_address.expect("an initrd address");
+    let initrd = LoadChunk { address, module: 1, offset: 0, size: disk.len() as u64 };
+    assert_eq!(prepared.chunks[prepared.chunks.len() - 2], initrd);
+    assert_eq!(bundle.module(1), Some(disk.as_slice()));
+    let tree = prepared.chunks.last().expect("the device tree");
+    assert_eq!(&bundle.module(tree.module as usize).unwrap()[..tree.size as usize], plan.dtb);
+
+    // The guest: the tree the builder writes with the UART and one virtio-mmio device.
+    let emulated = Emulated { uart: true, virtio_mmio: 1 };
+    let config = DomainConfig {
+        memory_mib: 64,
+        vcpus: 1,
+        cmdline: "",
+        initrd_size: None,
+        hardware: Default::default(),
+        emulated,
+    };
+    let plan = xenolith_builder::plan(&guest, &config).expect("the guest plans");
+    let prepared = guest1.prepared.as_ref().expect("a boot domain");
+    let tree = prepared.chunks.last().expect("the device tree");
+    let tree = &bundle.module(tree.module as usize).unwrap()[..tree.size as usize];
+    assert_eq!(tree, plan.dtb);
+    let contains = |text: &str| tree.windows(text.len()).any(|window| window == text.as_bytes());
+    assert!(contains("virtio@2000000\0") && contains("virtio,mmio\0"));
+    assert!(contains("sbsa-uart@22000000\0") && contains("/sbsa-uart@22000000\0"));
+    assert!(!contains("virtio@2000200"));
 }

@@ -182,6 +182,8 @@ fn domain_defaults() {
         ramdisk: None,
         passthrough: Default::default(),
         vifs: Vec::new(),
+        vuart: false,
+        disks: Vec::new(),
     };
     assert_eq!(domain, expected);
 }
@@ -206,7 +208,7 @@ cmdline = \"console=hvc0 root=/dev/xvda\"
 
 [[domain]]
 name = \"dm-1\"
-program = \"device-model\"
+program = \"dm-tool\"
 memory = 4096
 capabilities = [\"control\", \"xenstore\", \"console\", \"dm:guest1\", \"hardware:uart@9000000\",
                 \"introspect:guest1\", \"dm:late\"]
@@ -1191,7 +1193,8 @@ fn without_positions(mut domain: Domain) -> Domain {
         match source {
             DomainSource::Program { at, .. }
             | DomainSource::Image { at, .. }
-            | DomainSource::Debian { at, .. } => *at = Position { line: 0, column: 0 },
+            | DomainSource::Debian { at, .. }
+            | DomainSource::Ext4 { at, .. } => *at = Position { line: 0, column: 0 },
         }
     }
     clear(&mut domain.source);
@@ -1455,7 +1458,8 @@ fn xl_unsupported() {
         ErrorKind::XlUnsupported,
         ("xl/disk.cfg", 5, 8),
         6,
-        "`disk` cannot be honoured: Xenolith has no block backend (blkback) yet",
+        "`disk` cannot be honoured: Xenolith has no block backend (blkback), nor virtio disks \
+         from xl.cfg files",
     );
 }
 
@@ -1612,5 +1616,386 @@ fn bad_vif_entries_are_located() {
         9,
         8,
         "unrecognized argument `bridg=xenbr0' (xl would skip it)",
+    );
+}
+
+// ---- Emulated devices and their device model -------------------------------------------------------
+
+#[test]
+fn xl_unsupported_vuart() {
+    assert_bad_xl(
+        "xl_unsupported_vuart.toml",
+        ErrorKind::XlUnsupported,
+        ("xl/vuart.cfg", 5, 9),
+        6,
+        "`vuart` cannot be honoured: Xenolith has no emulated UART for a domain from an xl.cfg \
+         file",
+    );
+}
+
+#[test]
+fn xl_conflict_vuart() {
+    assert_bad(
+        "xl_conflict_vuart.toml",
+        ErrorKind::XlConflict,
+        8,
+        9,
+        "`vuart` is given beside `xl`, but a domain from an xl.cfg file has no emulated devices \
+         yet",
+    );
+}
+
+#[test]
+fn bad_vuart() {
+    assert_bad("bad_vuart.toml", ErrorKind::BadVuart, 16, 9, "`vuart` is \"pl011\"; the only");
+}
+
+#[test]
+fn bad_disk() {
+    // No `specification`: xl's default is a `xen` disk, served by blkback.
+    assert_bad(
+        "bad_disk.toml",
+        ErrorKind::BadDisk,
+        16,
+        9,
+        "a disk is `specification=xen` unless it says otherwise, and that needs a block backend \
+         (blkback), which Xenolith does not have; add `specification=virtio`",
+    );
+    // Each at the parameter at fault inside the entry.
+    assert_bad(
+        "bad_disk_xen.toml",
+        ErrorKind::BadDisk,
+        16,
+        20,
+        "a `xen` disk needs a block backend (blkback)",
+    );
+    assert_bad(
+        "bad_disk_format.toml",
+        ErrorKind::BadDisk,
+        16,
+        20,
+        "format `qcow2`: the device model serves raw images",
+    );
+    assert_bad(
+        "bad_disk_backendtype.toml",
+        ErrorKind::BadDisk,
+        16,
+        20,
+        "`backendtype=standalone` (the only backend type for `specification=virtio`)",
+    );
+    assert_bad(
+        "bad_disk_parameter.toml",
+        ErrorKind::BadDisk,
+        16,
+        41,
+        "this parameter is not offered",
+    );
+    assert_bad(
+        "bad_disk_spec.toml",
+        ErrorKind::BadDisk,
+        16,
+        9,
+        "no vdev specified (xl would refuse it)",
+    );
+}
+
+#[test]
+fn bad_disk_ext4_size() {
+    // At the size after `xenolith:ext4:`.
+    assert_bad(
+        "bad_disk_ext4_size.toml",
+        ErrorKind::BadDisk,
+        16,
+        62,
+        "`xenolith:ext4:64`: an ext4 image made here is `xenolith:ext4:<MiB>`, 1 to 63 MiB",
+    );
+}
+
+#[test]
+fn bad_disk_two() {
+    assert_bad(
+        "bad_disk_two.toml",
+        ErrorKind::BadDisk,
+        17,
+        9,
+        "a domain has at most 1 virtio disk for now",
+    );
+}
+
+#[test]
+fn bad_disk_sectors() {
+    // At the target.
+    assert_bad(
+        "bad_disk_sectors.toml",
+        ErrorKind::BadDisk,
+        16,
+        48,
+        "disk image `disks/odd.img` is 1000 bytes, not a non-zero whole number of 512-byte sectors",
+    );
+}
+
+#[test]
+fn image_not_found_disk() {
+    assert_bad(
+        "image_not_found_disk.toml",
+        ErrorKind::ImageNotFound,
+        16,
+        48,
+        "disk image `disks/missing.img` not found (looked for tests/bad/disks/missing.img)",
+    );
+}
+
+#[test]
+fn device_model_count() {
+    // At the guest's first emulated device.
+    assert_bad(
+        "device_model_count.toml",
+        ErrorKind::DeviceModelCount,
+        9,
+        9,
+        "domain `guest1` has emulated devices (`vuart` or a virtio `disk`), but no device-model \
+         domain serves it; add a domain with `program = \"device-model\"` and \
+         `capabilities = [\"dm:guest1\"]`",
+    );
+    assert_bad(
+        "device_model_count_two.toml",
+        ErrorKind::DeviceModelCount,
+        23,
+        9,
+        "domain `guest1` is served by 2 device-model domains (dm, dm2); keep one",
+    );
+}
+
+#[test]
+fn device_model_target() {
+    assert_bad(
+        "device_model_target.toml",
+        ErrorKind::DeviceModelTarget,
+        9,
+        17,
+        "`guest1` has neither `vuart` nor a virtio `disk`, so there is nothing to emulate",
+    );
+    // At the program.
+    assert_bad(
+        "device_model_target_none.toml",
+        ErrorKind::DeviceModelTarget,
+        7,
+        11,
+        "domain `dm` runs the device model but holds no `dm:<domain>` capability",
+    );
+    // At the second `dm:`.
+    assert_bad(
+        "device_model_target_two.toml",
+        ErrorKind::DeviceModelTarget,
+        9,
+        30,
+        "this is a second `dm:` capability; run one device-model domain per guest",
+    );
+}
+
+#[test]
+fn device_model_generated() {
+    assert_bad(
+        "device_model_generated.toml",
+        ErrorKind::DeviceModelGenerated,
+        11,
+        9,
+        "this tool generates its command line and its ramdisk (its guest's disk) from the guest \
+         it serves; remove `extra`",
+    );
+    assert_bad(
+        "device_model_generated_ramdisk.toml",
+        ErrorKind::DeviceModelGenerated,
+        11,
+        11,
+        "remove `ramdisk`",
+    );
+}
+
+#[test]
+fn device_model_preserved() {
+    assert_bad(
+        "device_model_preserved.toml",
+        ErrorKind::DeviceModelPreserved,
+        10,
+        17,
+        "its preserved region holds the disk (32768 KiB) and 1024 KiB of state: write \
+         `preserved_kib = 33792` (it is 32768)",
+    );
+}
+
+#[test]
+fn run_time_setting_devices() {
+    assert_bad(
+        "run_time_setting_devices.toml",
+        ErrorKind::RunTimeSetting,
+        10,
+        9,
+        "its emulated devices (`vuart`, `disk`) need a device-model domain that serves a boot \
+         domain",
+    );
+}
+
+/// A guest with both emulated devices and a device model for it, after `before` (lines of
+/// `[[domain]]` tables) and with `disk` as its disk entry.
+fn device_model_system(before: &str, disk: &str, preserved_kib: u32) -> String {
+    format!(
+        "{SYSTEM}{before}
+[[domain]]
+name = \"dm\"
+program = \"device-model\"
+memory = 64
+capabilities = [\"dm:guest1\"]
+restart = \"on-crash\"
+preserved_kib = {preserved_kib}
+
+[[domain]]
+name = \"guest1\"
+kernel = \"debian:linux-image-arm64\"
+memory = 256
+vuart = \"sbsa_uart\"
+disk = [\"{disk}\"]
+"
+    )
+}
+
+#[test]
+fn the_device_model_gets_its_guest_s_command_line_and_disk() {
+    // Two boot domains and one created later before them: the guest is boot domain 2.
+    let before = "[[domain]]\nname = \"a\"\nprogram = \"p\"\nmemory = 1\n\
+                  [[domain]]\nname = \"later\"\nprogram = \"p\"\nmemory = 1\nboot = false\n\
+                  [[domain]]\nname = \"b\"\nprogram = \"p\"\nmemory = 1\n";
+    let disk = "vdev=xvda,access=rw,backendtype=standalone,specification=virtio,\
+                target=xenolith:ext4:32";
+    let text = device_model_system(before, disk, 33792);
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let [_, _, _, dm, guest] = &manifest.domains[..] else { panic!("{:?}", manifest.domains) };
+    assert_eq!(
+        dm.cmdline,
+        "xenolith.dm.target=3 xenolith.dm.ram=0x40000000:0x10000000 \
+         xenolith.dm.uart=0x22000000:32 xenolith.dm.blk=0x2000000:33"
+    );
+    let ramdisk = dm.ramdisk.as_ref().expect("the disk is the device model's ramdisk");
+    assert_eq!(ramdisk, &guest.disks[0].image);
+    assert_eq!(ramdisk.module_name(), "xenolith:ext4:32");
+    // At the target inside the entry.
+    assert_eq!(ramdisk.position(), Position { line: 30, column: 81 });
+    assert_eq!(ramdisk.describe(), "the ext4 image `xenolith:ext4:32`");
+    assert!(guest.vuart);
+    let [disk] = &guest.disks[..] else { panic!("{:?}", guest.disks) };
+    assert_eq!((disk.vdev.as_str(), disk.read_only, disk.size), ("xvda", false, 32 << 20));
+    assert_eq!(guest.cmdline, "");
+
+    // 1 MiB more than the disk, exactly, is enough; a KiB less is not.
+    let text =
+        device_model_system("", "vdev=xvda,specification=virtio,target=xenolith:ext4:1", 2048);
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        manifest.domains[0].cmdline,
+        "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x10000000 \
+         xenolith.dm.uart=0x22000000:32 xenolith.dm.blk=0x2000000:33"
+    );
+    let text =
+        device_model_system("", "vdev=xvda,specification=virtio,target=xenolith:ext4:1", 2044);
+    let error = parse(&text).expect_err("too small");
+    assert_eq!(error.kind, ErrorKind::DeviceModelPreserved, "{error}");
+    assert!(error.message.contains("write `preserved_kib = 2048`"), "{error}");
+}
+
+#[test]
+fn a_read_only_disk_file_is_served_read_only() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("manifest-disk-file");
+    std::fs::create_dir_all(dir.join("disks")).expect("creating the test directory");
+    std::fs::write(dir.join("disks/root.img"), vec![0u8; 3 * 512]).expect("writing the disk");
+    let path = dir.join("system.toml");
+    let text = device_model_system(
+        "",
+        "format=raw,vdev=xvda,access=ro,specification=virtio,target=disks/root.img",
+        1028,
+    )
+    .replace("vuart = \"sbsa_uart\"\n", "");
+    std::fs::write(&path, &text).expect("writing the manifest");
+    let manifest = Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let [dm, guest] = &manifest.domains[..] else { panic!("{:?}", manifest.domains) };
+    assert!(!guest.vuart);
+    assert_eq!(
+        dm.cmdline,
+        "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x10000000 xenolith.dm.blk=0x2000000:33:ro"
+    );
+    let expected = DomainSource::Image {
+        key: "disk",
+        written: "disks/root.img".into(),
+        path: dir.join("disks/root.img"),
+        at: Position { line: 16, column: 69 },
+    };
+    assert_eq!(dm.ramdisk, Some(expected));
+    assert_eq!(guest.disks[0].size, 1536);
+    assert!(guest.disks[0].read_only);
+}
+
+#[test]
+fn a_uart_alone_needs_only_the_device_model_s_own_state() {
+    let text = format!(
+        "{SYSTEM}[[domain]]\nname = \"dm\"\nprogram = \"device-model\"\nmemory = 8\n\
+         capabilities = [\"dm:g\"]\npreserved_kib = 1024\n\
+         [[domain]]\nname = \"g\"\nprogram = \"p\"\nmemory = 16\nvuart = \"sbsa_uart\"\n"
+    );
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let dm = &manifest.domains[0];
+    assert_eq!(
+        dm.cmdline,
+        "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x1000000 xenolith.dm.uart=0x22000000:32"
+    );
+    assert_eq!(dm.ramdisk, None);
+}
+
+#[test]
+fn emulated_interrupts_and_windows_are_not_passed_through() {
+    // INTID 33 is the virtio disk's; 0x2000 is the frame of its registers.
+    for (keys, phrase) in [
+        ("irqs = [79, 33]\niomem = [\"0xa003,1\"]\n", "`irqs` entry 33 is the interrupt of an"),
+        (
+            "irqs = [79]\niomem = [\"0xa003,1\", \"0x2000,1\"]\n",
+            "`iomem` entry \"0x2000,1\" covers the registers",
+        ),
+    ] {
+        let text =
+            device_model_system("", "vdev=xvda,specification=virtio,target=xenolith:ext4:1", 2048)
+                .replace(
+                    "memory = 256\n",
+                    &format!("memory = 256\ncapabilities = [\"hardware:virtio-console\"]\n{keys}"),
+                );
+        let error = parse(&text).expect_err("a clash");
+        assert_eq!(error.kind, ErrorKind::BadPassthrough, "{error}");
+        assert!(error.message.contains(phrase), "{error}");
+    }
+}
+
+#[test]
+fn the_dm_linux_manifest_validates() {
+    let path = Path::new("../tests/manifests/dm-linux.toml");
+    let manifest = Manifest::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = manifest.domains.iter().map(|domain| domain.name.as_str()).collect();
+    assert_eq!(names, ["xenstore", "dm", "linux1"]);
+    let [_, dm, linux] = &manifest.domains[..] else { unreachable!() };
+    assert_eq!(dm.source.module_name(), "device-model");
+    assert_eq!(dm.on_shutdown, RestartPolicy::OnCrash.actions());
+    assert_eq!(dm.memory_mib, 64);
+    assert_eq!(dm.preserved_kib, 32 * 1024 + 1024);
+    assert_eq!(
+        dm.cmdline,
+        "xenolith.dm.target=2 xenolith.dm.ram=0x40000000:0x10000000 \
+         xenolith.dm.uart=0x22000000:32 xenolith.dm.blk=0x2000000:33"
+    );
+    assert_eq!(
+        dm.ramdisk.as_ref().map(DomainSource::module_name).as_deref(),
+        Some("xenolith:ext4:32")
+    );
+    assert!(linux.vuart && linux.vifs.is_empty());
+    assert_eq!(linux.disks.len(), 1);
+    assert!(
+        linux.cmdline.starts_with("console=ttyAMA0 earlycon=pl011,0x22000000 "),
+        "{}",
+        linux.cmdline
     );
 }

@@ -115,6 +115,8 @@ fn program_domain(cmdline: &str) -> Domain {
         ramdisk: None,
         passthrough: Default::default(),
         vifs: Vec::new(),
+        vuart: false,
+        disks: Vec::new(),
     }
 }
 

@@ -45,6 +45,15 @@ pub const GUEST_PL011_SIZE: u64 = 0x0000_1000;
 pub const GUEST_VPL011_BASE: u64 = GUEST_PL011_BASE;
 /// Xen's vpl011 frame size, [`GUEST_PL011_SIZE`]; Xen has no separate `GUEST_VPL011_SIZE`.
 pub const GUEST_VPL011_SIZE: u64 = GUEST_PL011_SIZE;
+/// Base of the window libxl places a guest's virtio-mmio devices in (`GUEST_VIRTIO_MMIO_BASE`,
+/// `xen/include/public/arch-arm.h`).
+pub const GUEST_VIRTIO_MMIO_BASE: u64 = 0x0200_0000;
+/// Size of that window (`GUEST_VIRTIO_MMIO_SIZE`, `xen/include/public/arch-arm.h`).
+pub const GUEST_VIRTIO_MMIO_SIZE: u64 = 0x0010_0000;
+/// Bytes of one virtio-mmio device's registers as libxl places them, one after the other from
+/// [`GUEST_VIRTIO_MMIO_BASE`] (`VIRTIO_MMIO_DEV_SIZE` and `alloc_virtio_mmio_base` in
+/// `tools/libs/light/libxl_arm.c`: "the biggest known size" of a transport's registers).
+pub const VIRTIO_MMIO_DEV_SIZE: u64 = 0x200;
 
 /// Base of the 16 MiB (4096 frames) region a guest maps its grant table into
 /// (`xen/include/public/arch-arm.h`).
@@ -114,6 +123,13 @@ pub const GUEST_TIMER_PHYS_NS_PPI: u32 = 30;
 pub const GUEST_EVTCHN_PPI: u32 = 31;
 /// The vpl011's SPI (`xen/include/public/arch-arm.h`).
 pub const GUEST_VPL011_SPI: u32 = 32;
+/// The first SPI libxl gives a virtio-mmio device, one each in disk order
+/// (`GUEST_VIRTIO_MMIO_SPI_FIRST`, `xen/include/public/arch-arm.h`; `alloc_virtio_mmio_irq` in
+/// `tools/libs/light/libxl_arm.c`).
+pub const GUEST_VIRTIO_MMIO_SPI_FIRST: u32 = 33;
+/// The last SPI libxl gives a virtio-mmio device (`GUEST_VIRTIO_MMIO_SPI_LAST`,
+/// `xen/include/public/arch-arm.h`): eleven devices at most.
+pub const GUEST_VIRTIO_MMIO_SPI_LAST: u32 = 43;
 
 // ---------------------------------------------------------------------------------------------
 // Device-tree conventions: `xen/include/public/device_tree_defs.h`.
@@ -250,11 +266,14 @@ mod tests {
         assert_eq!(GUEST_RAM0_BASE + GUEST_RAM0_SIZE, 0x1_0000_0000);
         assert_eq!(GUEST_RAM1_BASE + GUEST_RAM1_SIZE, 0x100_0000_0000);
         assert_eq!(GUEST_VPL011_BASE, 0x2200_0000);
+        assert_eq!((GUEST_VIRTIO_MMIO_BASE, GUEST_VIRTIO_MMIO_SIZE), (0x0200_0000, 0x10_0000));
+        assert_eq!(VIRTIO_MMIO_DEV_SIZE, 0x200);
         // The regions of the virtual platform do not overlap one another.
         let regions = [
             (GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE),
             (GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE),
             (GUEST_PL011_BASE, GUEST_PL011_SIZE),
+            (GUEST_VIRTIO_MMIO_BASE, GUEST_VIRTIO_MMIO_SIZE),
             (GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE),
             (GUEST_MAGIC_BASE, GUEST_MAGIC_SIZE),
             (PRESERVED_REGION_BASE, PRESERVED_REGION_SIZE),
@@ -276,6 +295,7 @@ mod tests {
             [27, 29, 30]
         );
         assert_eq!(GUEST_VPL011_SPI, 32);
+        assert_eq!((GUEST_VIRTIO_MMIO_SPI_FIRST, GUEST_VIRTIO_MMIO_SPI_LAST), (33, 43));
         assert_eq!(GUEST_PHANDLE_GIC, 65000);
     }
 

@@ -9,7 +9,11 @@
 //!
 //! Nodes and properties follow the toolstack's `tools/libs/light/libxl_arm.c` (`make_*_node`) and
 //! Xen's own domU builder `xen/arch/arm/domain_build.c` (`prepare_dtb_domU`), in that order:
-//! `chosen`, `cpus`, `psci`, `memory@…`, the GIC, `timer`, the UART, `hypervisor`. Differences
+//! `chosen`, `cpus`, `psci`, `memory@…`, the GIC, `timer`, the UART, `hypervisor`, then libxl's
+//! `virtio@…` nodes for virtio-mmio devices a device model emulates (`make_virtio_mmio_node`,
+//! placed by [`virtio_mmio_slot`] as libxl's `alloc_virtio_mmio_base`/`_irq` place them; without
+//! libxl's `iommus`/`xen,grant-dma`: Xenolith's device models map their guest's memory, so
+//! there is no grant-based virtio, and Debian's kernel has no `CONFIG_XEN_VIRTIO`). Differences
 //! from libxl: no `rng-seed` (the builder has no entropy to give), and the GIC states
 //! `#redistributor-regions` and a redistributor region sized for
 //! [`GuestDtbSpec::gic_redistributors`] rather than the whole 16 MiB window.
@@ -53,12 +57,14 @@ use alloc::vec::Vec;
 use core::fmt;
 use vm_fdt::FdtWriter;
 use xenolith_abi::xen::arch_arm::{
-    vcpuid_to_vaffinity, DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW, GUEST_EVTCHN_PPI,
-    GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE,
-    GUEST_GICV3_RDIST_REGIONS, GUEST_GICV3_RDIST_STRIDE, GUEST_GNTTAB_BASE, GUEST_GNTTAB_SIZE,
-    GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC, GUEST_PL011_SIZE, GUEST_RAM_BANKS, GUEST_RAM_BANK_BASES,
-    GUEST_RAM_BANK_SIZES, GUEST_ROOT_ADDRESS_CELLS, GUEST_ROOT_SIZE_CELLS, GUEST_TIMER_PHYS_NS_PPI,
-    GUEST_TIMER_PHYS_S_PPI, GUEST_TIMER_VIRT_PPI, PSCI_CPU_OFF, PSCI_CPU_ON,
+    vcpuid_to_vaffinity, DT_IRQ_TYPE_EDGE_RISING, DT_IRQ_TYPE_LEVEL_HIGH, DT_IRQ_TYPE_LEVEL_LOW,
+    GUEST_EVTCHN_PPI, GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE,
+    GUEST_GICV3_GICR0_SIZE, GUEST_GICV3_RDIST_REGIONS, GUEST_GICV3_RDIST_STRIDE, GUEST_GNTTAB_BASE,
+    GUEST_GNTTAB_SIZE, GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC, GUEST_PL011_SIZE, GUEST_RAM_BANKS,
+    GUEST_RAM_BANK_BASES, GUEST_RAM_BANK_SIZES, GUEST_ROOT_ADDRESS_CELLS, GUEST_ROOT_SIZE_CELLS,
+    GUEST_TIMER_PHYS_NS_PPI, GUEST_TIMER_PHYS_S_PPI, GUEST_TIMER_VIRT_PPI, GUEST_VIRTIO_MMIO_BASE,
+    GUEST_VIRTIO_MMIO_SIZE, GUEST_VIRTIO_MMIO_SPI_FIRST, GUEST_VIRTIO_MMIO_SPI_LAST, PSCI_CPU_OFF,
+    PSCI_CPU_ON, VIRTIO_MMIO_DEV_SIZE,
 };
 
 /// The Xen version the tree claims, in `model` and both `compatible`s (`make_root_properties`,
@@ -107,6 +113,11 @@ pub struct GuestDtbSpec<'a> {
     /// A vpl011 console as `(base, spi)`: an `arm,sbsa-uart` node and `/chosen/stdout-path`.
     /// Xen's is `(GUEST_PL011_BASE, GUEST_VPL011_SPI)`.
     pub console_uart: Option<(u64, u32)>,
+    /// Virtio-mmio devices as `(base, spi)`, each a [`VIRTIO_MMIO_DEV_SIZE`] window inside
+    /// Xen's `GUEST_VIRTIO_MMIO` window with an SPI in `GUEST_VIRTIO_MMIO_SPI_FIRST..=_LAST`, none
+    /// sharing a window or an SPI; one `virtio@<base>` node each, in order. libxl's are
+    /// [`virtio_mmio_slot`]`(0)`, `(1)`, ...
+    pub virtio_mmio: &'a [(u64, u32)],
     /// How many guest-physical address bits the domain's stage 2 translates (Xen's
     /// `gpaddr_bits`), 32..=64: extended regions end below `1 << address_bits`.
     pub address_bits: u32,
@@ -163,6 +174,9 @@ pub enum DtbError {
     ConsoleUart,
     /// The address limit is outside 32..=64 bits, or a RAM bank reaches past it.
     AddressBits,
+    /// A virtio-mmio device's window is not one of libxl's slots in Xen's virtio-mmio window,
+    /// or its SPI is outside Xen's virtio-mmio SPIs, or two devices share either.
+    VirtioMmio,
     /// A passed-through device has empty or wrapping registers or an interrupt that is not an
     /// SPI, or the DMA window is empty or wraps.
     Hardware,
@@ -201,6 +215,12 @@ impl fmt::Display for DtbError {
             Self::AddressBits => write!(
                 f,
                 "the guest-physical address limit is not 32 to 64 bits, or RAM reaches past it"
+            ),
+            Self::VirtioMmio => write!(
+                f,
+                "a virtio-mmio device lies outside Xen's virtio-mmio window or SPIs ({} devices \
+                 at most), or shares its window or SPI with another",
+                GUEST_VIRTIO_MMIO_SPI_LAST - GUEST_VIRTIO_MMIO_SPI_FIRST + 1
             ),
             Self::Hardware => write!(
                 f,
@@ -246,9 +266,38 @@ pub fn build(spec: &GuestDtbSpec<'_>) -> Result<Vec<u8>, DtbError> {
         fdt.end_node(uart)?;
     }
     hypervisor(&mut fdt, &extended_regions(spec.ram, spec.address_bits))?;
+    for &(base, spi) in spec.virtio_mmio {
+        virtio_mmio(&mut fdt, base, spi)?;
+    }
     hardware(&mut fdt, &spec.hardware)?;
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
+}
+
+/// Where libxl places the `index`th (from 0) virtio-mmio device of a domain, in disk order:
+/// `(base, spi)`, the registers [`VIRTIO_MMIO_DEV_SIZE`] bytes each from
+/// `GUEST_VIRTIO_MMIO_BASE` upwards and the SPIs from `GUEST_VIRTIO_MMIO_SPI_FIRST`
+/// (`alloc_virtio_mmio_base` and `alloc_virtio_mmio_irq` in `tools/libs/light/libxl_arm.c`).
+/// `None` past the last SPI, where libxl fails with "Ran out of reserved range".
+pub fn virtio_mmio_slot(index: u32) -> Option<(u64, u32)> {
+    let spi = GUEST_VIRTIO_MMIO_SPI_FIRST.checked_add(index)?;
+    let base = GUEST_VIRTIO_MMIO_BASE + u64::from(index) * VIRTIO_MMIO_DEV_SIZE;
+    let fits = base + VIRTIO_MMIO_DEV_SIZE <= GUEST_VIRTIO_MMIO_BASE + GUEST_VIRTIO_MMIO_SIZE;
+    (spi <= GUEST_VIRTIO_MMIO_SPI_LAST && fits).then_some((base, spi))
+}
+
+/// One `virtio@<base>` node, as libxl's `make_virtio_mmio_node` writes it: `compatible`
+/// `"virtio,mmio"`, `reg` the device's [`VIRTIO_MMIO_DEV_SIZE`] bytes, `interrupts` its SPI for
+/// all CPUs, rising edge (libxl's `DT_IRQ_TYPE_EDGE_RISING`, from 4.17 to 4.20), and an empty
+/// `dma-coherent`; the root's `interrupt-parent` applies. No `iommus` (see the module doc).
+fn virtio_mmio(fdt: &mut FdtWriter, base: u64, spi: u32) -> Result<(), DtbError> {
+    let node = fdt.begin_node(&format!("virtio@{base:x}"))?;
+    fdt.property_string("compatible", "virtio,mmio")?;
+    fdt.property_array_u32("reg", &range(base, VIRTIO_MMIO_DEV_SIZE))?;
+    fdt.property_array_u32("interrupts", &spi_interrupt(spi, DT_IRQ_TYPE_EDGE_RISING))?;
+    fdt.property_null("dma-coherent")?;
+    fdt.end_node(node)?;
+    Ok(())
 }
 
 /// The passed-through devices' nodes and the DMA window's `/reserved-memory` node.
@@ -329,6 +378,19 @@ fn validate(spec: &GuestDtbSpec<'_>) -> Result<(), DtbError> {
     }
     if spec.bootargs.contains('\0') {
         return Err(DtbError::Bootargs);
+    }
+    for (index, &(base, spi)) in spec.virtio_mmio.iter().enumerate() {
+        let slot = (base, VIRTIO_MMIO_DEV_SIZE);
+        let shared = spec.virtio_mmio[..index]
+            .iter()
+            .any(|&(other, other_spi)| other == base || other_spi == spi);
+        if !base.is_multiple_of(VIRTIO_MMIO_DEV_SIZE)
+            || !contains((GUEST_VIRTIO_MMIO_BASE, GUEST_VIRTIO_MMIO_SIZE), slot)
+            || !(GUEST_VIRTIO_MMIO_SPI_FIRST..=GUEST_VIRTIO_MMIO_SPI_LAST).contains(&spi)
+            || shared
+        {
+            return Err(DtbError::VirtioMmio);
+        }
     }
     if let Some((base, spi)) = spec.console_uart {
         let frame = (base, GUEST_PL011_SIZE);

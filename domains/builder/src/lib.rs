@@ -56,11 +56,13 @@ pub mod linux_image;
 use alloc::vec::Vec;
 use core::fmt;
 use elf::{ElfError, ElfImage};
+pub use guest_dtb::{virtio_mmio_slot, GuestDevice, GuestHardware};
 use guest_dtb::{DtbError, GuestDtbSpec};
-pub use guest_dtb::{GuestDevice, GuestHardware};
 use linux_image::{ImageError, LinuxImage};
 use xenolith_abi::bundle::MAX_VCPUS;
-use xenolith_abi::xen::arch_arm::{GUEST_GPADDR_BITS, GUEST_RAM0_BASE, GUEST_RAM0_SIZE};
+use xenolith_abi::xen::arch_arm::{
+    GUEST_GPADDR_BITS, GUEST_PL011_BASE, GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_VPL011_SPI,
+};
 
 /// Bytes kept at the top of a domain's RAM for its device tree, 64 KiB. The kernel and its
 /// zeroed data must end below them. A Xenolith choice (Xen's domU builder places the DTB
@@ -87,6 +89,20 @@ pub struct DomainConfig<'a> {
     pub initrd_size: Option<u64>,
     /// Passed-through hardware its tree describes (a boot domain's; default: none).
     pub hardware: GuestHardware<'a>,
+    /// Devices a device-model domain emulates for it, which its tree describes (default: none).
+    pub emulated: Emulated,
+}
+
+/// The devices a domain's device model emulates, as its tree describes them: where libxl
+/// places each for an xl.cfg `vuart = "sbsa_uart"` and virtio `disk`s
+/// (`libxl__arch_domain_prepare_config` in `tools/libs/light/libxl_arm.c`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Emulated {
+    /// Xen's vpl011, an SBSA UART at `GUEST_PL011_BASE` with SPI `GUEST_VPL011_SPI`, which
+    /// `/chosen/stdout-path` names.
+    pub uart: bool,
+    /// How many virtio-mmio devices, at [`virtio_mmio_slot`]`(0)`, `(1)`, ...
+    pub virtio_mmio: u32,
 }
 
 /// One contiguous run of image bytes to copy to guest-physical `address`:
@@ -256,6 +272,10 @@ pub fn plan(image: &[u8], config: &DomainConfig<'_>) -> Result<Plan, PlanError> 
         Some(size) => Some(place_initrd(size, kernel, dtb_address)?),
     };
     let initrd = initrd_address.zip(config.initrd_size);
+    let virtio_mmio = (0..config.emulated.virtio_mmio)
+        .map(virtio_mmio_slot)
+        .collect::<Option<Vec<_>>>()
+        .ok_or(PlanError::Dtb(DtbError::VirtioMmio))?;
 
     let dtb = guest_dtb::build(&GuestDtbSpec {
         vcpus: config.vcpus,
@@ -264,7 +284,8 @@ pub fn plan(image: &[u8], config: &DomainConfig<'_>) -> Result<Plan, PlanError> 
         initrd,
         clock_frequency: None,
         gic_redistributors: config.vcpus,
-        console_uart: None,
+        console_uart: config.emulated.uart.then_some((GUEST_PL011_BASE, GUEST_VPL011_SPI)),
+        virtio_mmio: &virtio_mmio,
         address_bits: GUEST_GPADDR_BITS,
         hardware: config.hardware,
     })

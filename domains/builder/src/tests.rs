@@ -15,6 +15,7 @@ fn config(memory_mib: u32, vcpus: u32) -> DomainConfig<'static> {
         cmdline: "console=hvc0",
         initrd_size: None,
         hardware: Default::default(),
+        emulated: Default::default(),
     }
 }
 
@@ -130,6 +131,7 @@ fn plans_an_arm64_image() {
         cmdline: "",
         initrd_size: None,
         hardware: Default::default(),
+        emulated: Default::default(),
     };
     let plan = plan(&bytes, &config).unwrap();
     assert_eq!(plan.chunks, [Chunk { address: RAM0, offset: 0, size: 0x1040 }]);
@@ -283,6 +285,7 @@ fn the_plan_is_deterministic() {
         cmdline: "console=hvc0 quiet",
         initrd_size: None,
         hardware: Default::default(),
+        emulated: Default::default(),
     };
     for bytes in [image(0, 4 * MIB, 0x2000), elf(RAM0, &[(RAM0, &[7; 64], 0x1000)])] {
         let first = plan_ok(&bytes, &config);
@@ -417,4 +420,43 @@ fn plan_ok(image: &[u8], config: &DomainConfig<'_>) -> Plan {
 
 fn plan_error(image: &[u8], config: &DomainConfig<'_>) -> PlanError {
     plan(image, config).expect_err("the plan is refused")
+}
+
+#[test]
+fn emulated_devices_are_placed_as_libxl_places_them() {
+    let emulated = Emulated { uart: true, virtio_mmio: 2 };
+    let config = DomainConfig { emulated, ..config(64, 1) };
+    let planned = plan_ok(&image(0, 2 * MIB, 0x100), &config);
+    check_dtb(&planned, &config);
+    let fdt = fdt::Fdt::new(&planned.dtb).unwrap();
+    let uart = fdt.chosen().stdout().expect("stdout-path names the UART");
+    assert_eq!(uart.name, "sbsa-uart@22000000");
+    let interrupts = |node: fdt::node::FdtNode<'_, '_>| -> Vec<u8> {
+        node.property("interrupts").unwrap().value.to_vec()
+    };
+    let cells =
+        |words: [u32; 3]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+    assert_eq!(interrupts(uart), cells([0, 0, 0xf04]), "INTID 32, level high");
+    let virtio: Vec<_> = fdt.all_nodes().filter(|node| node.name.starts_with("virtio@")).collect();
+    let names: Vec<&str> = virtio.iter().map(|node| node.name).collect();
+    assert_eq!(names, ["virtio@2000000", "virtio@2000200"]);
+    assert_eq!(interrupts(virtio[0]), cells([0, 1, 0xf01]), "INTID 33, rising edge");
+    assert_eq!(interrupts(virtio[1]), cells([0, 2, 0xf01]), "INTID 34, rising edge");
+
+    // None by default; eleven at most, as libxl.
+    let plain = plan_ok(&image(0, 2 * MIB, 0x100), &config_64());
+    let fdt = fdt::Fdt::new(&plain.dtb).unwrap();
+    assert!(fdt.chosen().stdout().is_none());
+    assert!(!fdt.all_nodes().any(|node| node.name.starts_with("virtio@")));
+    let most = DomainConfig { emulated: Emulated { uart: false, virtio_mmio: 11 }, ..config_64() };
+    assert!(plan(&image(0, 2 * MIB, 0x100), &most).is_ok());
+    let too_many = DomainConfig { emulated: Emulated { uart: false, virtio_mmio: 12 }, ..most };
+    assert_eq!(
+        plan_error(&image(0, 2 * MIB, 0x100), &too_many),
+        PlanError::Dtb(DtbError::VirtioMmio)
+    );
+}
+
+fn config_64() -> DomainConfig<'static> {
+    config(64, 1)
 }

@@ -269,6 +269,7 @@ pub fn build_paused(
         cmdline: args,
         initrd_size: ramdisk.as_ref().map(|bytes| bytes.len() as u64),
         hardware: Default::default(),
+        emulated: Default::default(),
     };
     let plan = xenolith_builder::plan(&image, &config).map_err(BuildError::Plan)?;
     let ram = memory_mib << 20;

@@ -185,6 +185,8 @@ impl Source<'_> {
             ),
         );
         let vifs = keep(errors, self.check_vifs(&raw.vif));
+        let vuart = keep(errors, self.check_vuart(raw.vuart.as_ref()));
+        let disks = keep(errors, self.check_disks(&raw.disk));
         let domain = Domain {
             name: name?,
             source: source?,
@@ -202,6 +204,8 @@ impl Source<'_> {
             ramdisk: ramdisk?,
             passthrough: passthrough?,
             vifs: vifs?,
+            vuart: vuart?,
+            disks: disks?,
         };
         self.check_run_time(raw, &domain, None, errors).then_some(domain)
     }
@@ -244,7 +248,10 @@ impl Source<'_> {
                     Some("kernel")
                 }
                 RunTimeKey::Ramdisk => Some("ramdisk"),
-                RunTimeKey::Capabilities | RunTimeKey::PreservedKib | RunTimeKey::Image => None,
+                RunTimeKey::Capabilities
+                | RunTimeKey::PreservedKib
+                | RunTimeKey::Image
+                | RunTimeKey::Devices => None,
             };
             let error = match (xl, file_key) {
                 (Some(xl), Some(file_key)) => {
@@ -261,6 +268,9 @@ impl Source<'_> {
                             .next()
                             .map(Spanned::span),
                         RunTimeKey::Ramdisk => raw.ramdisk.as_ref().map(Spanned::span),
+                        RunTimeKey::Devices => {
+                            raw.vuart.as_ref().or(raw.disk.first()).map(Spanned::span)
+                        }
                     };
                     // The value at fault is always written somewhere; 0 only as a fallback.
                     self.error_at(value.map_or(0, |span| span.start), kind, message)
@@ -656,6 +666,8 @@ pub(super) enum RunTimeKey {
     Image,
     /// `ramdisk`.
     Ramdisk,
+    /// `vuart` or `disk`.
+    Devices,
 }
 
 /// What keeps the control domain from building `domain`, which is not built at boot, from its
@@ -686,6 +698,14 @@ pub(super) fn run_time_problems(domain: &Domain) -> Vec<(RunTimeKey, ErrorKind, 
              or build the domain at boot"
         );
         problems.push((RunTimeKey::PreservedKib, ErrorKind::RunTimeSetting, message));
+    }
+    if domain.vuart || !domain.disks.is_empty() {
+        let message = format!(
+            "{run_time}, and its emulated devices (`vuart`, `disk`) need a device-model domain \
+             that serves a boot domain (its `dm:` target's id is known at boot only); remove \
+             them, or build the domain at boot"
+        );
+        problems.push((RunTimeKey::Devices, ErrorKind::RunTimeSetting, message));
     }
     let most = XENOLITH_BUNDLE_NAME_LEN;
     let modules = [

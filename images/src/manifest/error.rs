@@ -166,6 +166,26 @@ pub enum ErrorKind {
     /// A domain's `vif` entry does not parse as xl.cfg's `NET_SPEC_STRING`, or has an option
     /// xl would skip.
     BadVif,
+    /// A domain's `vuart` is not `"sbsa_uart"`.
+    BadVuart,
+    /// A domain's `disk` entry does not parse as xl-disk-configuration(5)'s `DISKSPEC`, is not
+    /// a raw `specification=virtio` disk (a `xen` disk needs blkback, which Xenolith does not
+    /// have), has a parameter or value a virtio disk does not take, a `target` that is neither
+    /// a whole number of sectors nor `xenolith:ext4:<MiB>` of a size a preserved region holds,
+    /// or is a second disk (one for now).
+    BadDisk,
+    /// A domain with `vuart` or a virtio `disk` has no device-model domain
+    /// (`program = "device-model"` with `dm:<it>`), or more than one.
+    DeviceModelCount,
+    /// A device-model domain holds no `dm:` capability or more than one, or its target has
+    /// nothing to emulate (neither `vuart` nor a virtio `disk`).
+    DeviceModelTarget,
+    /// A device-model domain gives `cmdline`, `root`, `extra`, `ramdisk` or `xl`: this tool
+    /// generates its command line and ramdisk.
+    DeviceModelGenerated,
+    /// A device-model domain's `preserved_kib` is below its guest's disk size in KiB plus the
+    /// 1024 KiB of its own state.
+    DeviceModelPreserved,
     /// A `dm:` or `introspect:` capability names no domain of the manifest, or its own domain.
     CapabilityTarget,
     /// A domain lists a capability twice.
@@ -201,7 +221,8 @@ pub enum ErrorKind {
     XlUnsupported,
     /// A domain with `boot = false`, which the control domain creates at run time from its
     /// xl.cfg text, has a setting xl.cfg has no word for: `capabilities` (the control domain
-    /// creates only plain guests) or a non-zero `preserved_kib`.
+    /// creates only plain guests), a non-zero `preserved_kib`, or emulated devices (`vuart`,
+    /// `disk`: their device model serves boot domains only).
     RunTimeSetting,
     /// A domain with `boot = false` has a module the control domain could not find by name: its
     /// xl.cfg text `<name>.cfg`, its image or its ramdisk has a module name longer than the

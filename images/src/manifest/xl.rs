@@ -47,7 +47,16 @@ const CMDLINE_WORDS: &[&str] = &["cmdline", "root", "extra"];
 
 /// The xl.cfg keys asking for what a boot domain cannot have yet, and why.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("disk", "no block backend (blkback)"),
+    (
+        "disk",
+        "no block backend (blkback), nor virtio disks from xl.cfg files (a manifest \
+         `[[domain]]` without `xl` may have a virtio `disk`)",
+    ),
+    (
+        "vuart",
+        "no emulated UART for a domain from an xl.cfg file (a manifest `[[domain]]` without `xl` \
+         may have `vuart`)",
+    ),
     ("iomem", "passthrough is the manifest's, for boot domains"),
     ("irqs", "passthrough is the manifest's, for boot domains"),
     ("dtdev", "passthrough is the manifest's, for boot domains"),
@@ -277,6 +286,8 @@ impl Source<'_> {
             ramdisk: ramdisk?,
             passthrough: passthrough?,
             vifs: config.vifs.iter().map(|vif| vif.spec()).collect(),
+            vuart: false,
+            disks: Vec::new(),
         };
         self.check_run_time(raw, &domain, Some(xl), errors).then_some(domain)
     }
@@ -327,6 +338,17 @@ impl Source<'_> {
                     xl.written, words[0]
                 ),
             };
+            errors.push(self.error_at(span.start, ErrorKind::XlConflict, message));
+        }
+        for (key, span) in
+            [("vuart", span(&raw.vuart)), ("disk", raw.disk.first().map(Spanned::span))]
+        {
+            let Some(span) = span else { continue };
+            let message = format!(
+                "`{key}` is given beside `xl`, but a domain from an xl.cfg file has no emulated \
+                 devices yet (Xenolith reads neither `vuart` nor `disk` from xl.cfg files); \
+                 describe the domain in the manifest without `xl`"
+            );
             errors.push(self.error_at(span.start, ErrorKind::XlConflict, message));
         }
         if let (Some(program), Some(kernel)) = (&raw.program, xl.settings.get("kernel")) {

@@ -17,6 +17,7 @@ fn spec(vcpus: u32, ram: &[(u64, u64)]) -> GuestDtbSpec<'_> {
         clock_frequency: None,
         gic_redistributors: vcpus,
         console_uart: None,
+        virtio_mmio: &[],
         address_bits: 40,
         hardware: Default::default(),
     }
@@ -364,4 +365,57 @@ fn bad_specs_are_refused() {
     check(uart(!0xfff, GUEST_VPL011_SPI), DtbError::ConsoleUart);
     check(uart(GUEST_PL011_BASE, 31), DtbError::ConsoleUart);
     check(uart(GUEST_PL011_BASE, 1020), DtbError::ConsoleUart);
+}
+
+#[test]
+fn virtio_mmio_devices_are_written_as_libxl_writes_them() {
+    let ram = [(GUEST_RAM0_BASE, 128 * MIB)];
+    let devices = [virtio_mmio_slot(0).unwrap(), virtio_mmio_slot(1).unwrap()];
+    assert_eq!(devices, [(0x0200_0000, 33), (0x0200_0200, 34)]);
+    let spec = GuestDtbSpec { virtio_mmio: &devices, ..spec(1, &ram) };
+    let dtb = build(&spec).unwrap();
+    check_platform(&dtb, 1, &ram);
+    let fdt = fdt::Fdt::new(&dtb).unwrap();
+    for (index, &(base, spi)) in devices.iter().enumerate() {
+        let node = fdt.find_node(&format!("/virtio@{base:x}")).expect("a virtio node");
+        let names: Vec<&str> = node.properties().map(|property| property.name).collect();
+        assert_eq!(names, ["compatible", "reg", "interrupts", "dma-coherent"], "device {index}");
+        assert_eq!(strlist(node, "compatible"), ["virtio,mmio"]);
+        assert_eq!(regs(node), [(base, 0x200)]);
+        // SPI number (INTID - 32), all CPUs, rising edge (libxl's DT_IRQ_TYPE_EDGE_RISING).
+        assert_eq!(prop_cells(node, "interrupts"), [0, spi - 32, 0xf01]);
+        assert_eq!(node.property("dma-coherent").unwrap().value, [0u8; 0]);
+    }
+    let virtio = fdt.all_nodes().filter(|node| node.name.starts_with("virtio@")).count();
+    assert_eq!(virtio, 2);
+    // libxl's grant-based virtio is not offered: no `xen,grant-dma` node, no `iommus`.
+    assert!(!fdt.all_nodes().any(|node| node.name.starts_with("xen_iommu")));
+}
+
+#[test]
+fn virtio_mmio_slots_end_where_libxl_runs_out() {
+    let last = GUEST_VIRTIO_MMIO_SPI_LAST - GUEST_VIRTIO_MMIO_SPI_FIRST;
+    assert_eq!(last, 10);
+    assert_eq!(virtio_mmio_slot(last), Some((0x0200_1400, 43)));
+    assert_eq!(virtio_mmio_slot(last + 1), None);
+    assert_eq!(virtio_mmio_slot(u32::MAX), None);
+}
+
+#[test]
+fn bad_virtio_mmio_devices_are_refused() {
+    let ram = [(GUEST_RAM0_BASE, 128 * MIB)];
+    let good = spec(1, &ram);
+    let check = |devices: &[(u64, u32)]| {
+        let spec = GuestDtbSpec { virtio_mmio: devices, ..good };
+        assert_eq!(build(&spec), Err(DtbError::VirtioMmio), "{devices:x?}");
+    };
+    let base = GUEST_VIRTIO_MMIO_BASE;
+    check(&[(base + 0x100, 33)]); // not a slot
+    check(&[(base - 0x200, 33)]); // below the window
+    check(&[(base + GUEST_VIRTIO_MMIO_SIZE, 33)]); // above it
+    check(&[(base, 32)]); // the vpl011's SPI
+    check(&[(base, 44)]); // past GUEST_VIRTIO_MMIO_SPI_LAST
+    check(&[(base, 33), (base, 34)]); // one window twice
+    check(&[(base, 33), (base + 0x200, 33)]); // one SPI twice
+    assert!(build(&GuestDtbSpec { virtio_mmio: &[(base + 0x200, 43)], ..good }).is_ok());
 }
