@@ -160,7 +160,7 @@ pub fn mailbox_gfn(memory_mib: u64) -> u64 {
 
 /// Waits until domain `id` writes a non-zero value to its mailbox (at most `polls` looks, 10 ms
 /// of virtual time apart), and returns it (0: it never did). The page is mapped only while it is
-/// read: a foreign mapping keeps its owner from giving any memory back (`-EBUSY`).
+/// read: a foreign mapping keeps its owner from giving that page back (`-EBUSY`).
 pub fn wait_for_mailbox(id: u16, gfn: u64, polls: u64) -> Result<u64, BuildError> {
     for _ in 0..polls {
         let value = read_mailbox(id, gfn)?;

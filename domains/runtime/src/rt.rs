@@ -11,7 +11,7 @@ static HEAP: crate::heap::Heap = crate::heap::Heap::empty();
 /// more (the other half stays untouched, see [`free_memory`]).
 const MIN_HEAP_SIZE: u64 = 1 << 20;
 
-/// Where free RAM starts and ends: after the heap, before the DTB.
+/// Where free RAM starts and ends: after the heap, before the DTB (or the initial ramdisk).
 static FREE_MEMORY: spin_free::Range = spin_free::Range::new();
 
 mod spin_free {
@@ -75,16 +75,18 @@ extern "C" fn runtime_start(dtb_address: u64) -> ! {
     };
     let heap_start = arch::image_end().next_multiple_of(4096);
     let (bank_start, bank_size) = info.first_bank();
-    let room = dtb_address.min(bank_start + bank_size).saturating_sub(heap_start);
+    // Free RAM ends at the DTB, or at the initial ramdisk if that comes first.
+    let limit = dtb_address.min(info.initrd.map_or(u64::MAX, |(start, _)| start).max(heap_start));
+    let room = limit.min(bank_start + bank_size).saturating_sub(heap_start);
     let heap_size = (room / 2 / 4096 * 4096).max(MIN_HEAP_SIZE);
-    if heap_start + heap_size > bank_start + bank_size || heap_start + heap_size > dtb_address {
-        log::error!("no room for a {heap_size}-byte heap between the image and the DTB");
+    if heap_start + heap_size > bank_start + bank_size || heap_start + heap_size > limit {
+        log::error!("no room for a {heap_size}-byte heap between the image and the DTB or ramdisk");
         crash();
     }
     // SAFETY: [heap_start, +heap_size) is RAM of this domain above its image and below its DTB
-    // (checked above), used by nothing else, identity-mapped as normal memory.
+    // and ramdisk (checked above), used by nothing else, identity-mapped as normal memory.
     unsafe { HEAP.init(heap_start as *mut u8, heap_size as usize) };
-    FREE_MEMORY.set(heap_start + heap_size, dtb_address);
+    FREE_MEMORY.set(heap_start + heap_size, limit);
     // SAFETY: `entry!` defines this symbol with exactly this signature.
     unsafe { __xenolith_domain_main(&info) };
     power_off()

@@ -154,20 +154,13 @@ impl Table {
 
     /// `XENMEM_decrease_reservation` for one extent: gives back the `2^order` frames at guest
     /// frame `gfn` of `target`, which must all be RAM it owns (`-EINVAL`), in one populated
-    /// extent or several, splitting blocks around them. Refused (`-EBUSY`) while another domain
-    /// maps any of `target`'s memory, or while a frame holds a vCPU's `vcpu_info` or is
-    /// grant-mapped: frames are not reference-counted (Xen keeps such a page alive with a
-    /// reference instead).
+    /// extent or several, splitting blocks around them. Refused (`-EBUSY`) while a frame is
+    /// mapped by another domain (foreign or grant mapping) or holds a vCPU's `vcpu_info`:
+    /// frames are not reference-counted (Xen keeps such a page alive with a reference instead).
     pub fn decrease(&mut self, target: DomainId, gfn: u64, order: u32) -> Result<(), XenError> {
         let size = FRAME_SIZE.checked_shl(order).ok_or(XenError::EINVAL)?;
         let ipa = gfn.checked_mul(FRAME_SIZE).ok_or(XenError::EINVAL)?;
         let end = ipa.checked_add(size).ok_or(XenError::EINVAL)?;
-        let mapped_elsewhere = self
-            .domains()
-            .any(|domain| domain.foreign.iter().any(|mapping| mapping.source == target));
-        if mapped_elsewhere {
-            return Err(XenError::EBUSY);
-        }
         let domain = self.domain(target).ok_or(XenError::ESRCH)?;
         // The physical pieces of the range, each clipped to it; all owned RAM, covering it.
         let mut pieces = alloc::vec::Vec::new();
@@ -186,7 +179,14 @@ impl Table {
                     .and_then(|vcpu| vcpu.vcpu_info)
                     .is_some_and(|info| (phys..phys + length).contains(&info))
             });
-            if holds_vcpu_info || self.grant_mapped(phys, length) {
+            // A frame another domain maps (foreign) stays: no frame is reference-counted.
+            let foreign = |mapper: &Domain| {
+                mapper.foreign.iter().filter(|mapping| mapping.source == target).any(|mapping| {
+                    let at = mapper.stage2.translate(&IdentityTables, mapping.ipa);
+                    at.is_some_and(|(at, _)| (phys..phys + length).contains(&at))
+                })
+            };
+            if holds_vcpu_info || self.grant_mapped(phys, length) || self.domains().any(foreign) {
                 return Err(XenError::EBUSY);
             }
         }
