@@ -46,8 +46,10 @@
 #     disk-loop:<N>  the same, but for a test that kills the device model while the guest
 #               writes: the N files are written one after another as fast as the disk takes
 #               them (each with fsync; XENOLITH-DISK-WRITING f<i> <KiB> before and
-#               XENOLITH-DISK-WROTE after each, so the test can kill at any point of the stream), XENOLITH-DISK-WRITTEN <N> after the last, then the
-#               same remount, read-back and dmesg checks and XENOLITH-DISK-DONE
+#               XENOLITH-DISK-WROTE after each, so the test can kill at any point of the
+#               stream; its domain's xenstore node data/disk-writing is written as they
+#               start), XENOLITH-DISK-WRITTEN <N> after the last, then the same remount,
+#               read-back and dmesg checks and XENOLITH-DISK-DONE
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
@@ -562,6 +564,8 @@ disk_run() {
         return
     fi
     echo "XENOLITH-DISK-MOUNTED $(grep ' /mnt ' /proc/mounts)"
+    # For a test that acts while the writes go on (data/disk-writing, this domain's).
+    [ $1 = loop ] && xenstore-write data/disk-writing 1 2>/dev/null
     i=1
     while [ $i -le $2 ]; do
         disk_write $i

@@ -143,3 +143,34 @@ fn linux_on_virtio_only_writes_and_reads_back_its_ext4_disk() {
         expect_linux(&mut running, marker);
     }
 }
+
+/// Issue 18's restart under I/O: the device model crashed ten times while Linux writes forty
+/// files to its ext4 virtio disk; every kill falls among the writes, Linux's kernel log has no
+/// I/O error, and every file's sha256 is right after a remount.
+#[test]
+fn linux_writes_through_ten_device_model_kills_without_an_io_error() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-linux-kill.toml").start();
+    running.forbid("XENOLITH-CHECK disk fail");
+    running.forbid("XENOLITH-CHECK disk-dmesg fail");
+    running.forbid("XENOLITH-DISK-WRITE-FAILED");
+    running.forbid("killer: FAIL");
+    running.forbid("panicked");
+    let mounted = expect_linux(&mut running, "linux1: XENOLITH-DISK-MOUNTED");
+    let lines = running
+        .wait_for_all_numbered(
+            &["killer: kill 1 at", "killer: kill 10 at", "linux1: XENOLITH-DISK-WRITTEN 40"],
+            Duration::from_secs(600),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(
+        lines[1].0 < lines[2].0,
+        "the ten kills did not all fall among the writes ({mounted}): {lines:?}"
+    );
+    for marker in [
+        "linux1: XENOLITH-CHECK disk ok",
+        "linux1: XENOLITH-CHECK disk-dmesg ok",
+        "linux1: XENOLITH-DISK-DONE",
+    ] {
+        expect_linux(&mut running, marker);
+    }
+}
