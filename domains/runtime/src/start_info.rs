@@ -320,6 +320,7 @@ mod tests {
             clock_frequency: None,
             gic_redistributors: 1,
             console_uart: None,
+            virtio_mmio: &[],
             address_bits: 40,
             hardware: GuestHardware { devices: &[], dma_pool: None },
         };

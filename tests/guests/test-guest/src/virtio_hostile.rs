@@ -12,7 +12,8 @@
 //! - `read-only`: a write to the read-only `DeviceFeatures` register.
 //!
 //! `case=writes rounds=<n>` instead writes and reads back sectors 1 and 2 `n` times (the device
-//! model is killed meanwhile in `dm-kill.toml`).
+//! model is killed meanwhile in `dm-kill.toml`); `case=read-bench` times sequential 64 KiB
+//! reads (`cargo xtask bench dm`).
 //!
 //! Register offsets and status bits are the device model logic crate's (Linux's
 //! `include/uapi/linux/virtio_mmio.h`, virtio 1.2 §4.2.2).
@@ -188,6 +189,38 @@ fn transfer(name: &str, sector: u64, write: bool) -> bool {
     answer == 0
 }
 
+/// `case=read-bench count=<n>`: `n` sequential reads of [`BENCH_BYTES`] each from sector 0 on
+/// (wrapping at `sectors=<disk sectors>`), timed: prints `bench blk-read bytes=<B> ns=<T>`
+/// (under `-icount shift=0` nanoseconds are instructions).
+fn read_bench(name: &str, count: u64, sectors: u64) {
+    let header = at(offset_of!(Rings, header));
+    let status = at(offset_of!(Rings, status));
+    let buffer = (&raw mut BENCH) as u64;
+    let per = BENCH_BYTES as u64 / 512;
+    let start = crate::guest::counter();
+    for request in 0..count {
+        let sector = request * per % (sectors / per * per).max(per);
+        put::<[u32; 4]>(header, [0, 0, sector as u32, (sector >> 32) as u32]);
+        put::<u8>(status, 0xff);
+        let chain = [
+            (header, 16, F_NEXT, 1),
+            (buffer, BENCH_BYTES as u32, F_NEXT | F_WRITE, 2),
+            (status, 1, F_WRITE, 0),
+        ];
+        if !submit(&chain) || get::<u8>(status) != 0 {
+            return println!("{name}: FAIL bench read {request} (sector {sector})");
+        }
+    }
+    let ns = crate::guest::nanoseconds(crate::guest::counter() - start);
+    println!("bench blk-read bytes={} ns={ns}", count * BENCH_BYTES as u64);
+}
+
+/// Bytes of each benchmark read.
+const BENCH_BYTES: usize = 64 * 1024;
+
+/// The benchmark's buffer (identity-mapped RAM the device writes through its foreign mapping).
+static mut BENCH: [u8; BENCH_BYTES] = [0; BENCH_BYTES];
+
 /// The pattern word `word` of round `round`.
 fn pattern(round: u64, word: u64) -> u64 {
     round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ word
@@ -229,6 +262,11 @@ pub fn hostile(name: &str, info: &StartInfo) {
     println!("{name}: sector 0 begins {:?}", core::str::from_utf8(&first).unwrap_or("?"));
     if case == "good" {
         return println!("{name}: PASS read sector 0");
+    }
+    if case == "read-bench" {
+        let arg =
+            |key: &str, default| info.bootarg(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+        return read_bench(name, arg("count", 256), arg("sectors", 8192));
     }
     if case == "writes" {
         let rounds = info.bootarg("rounds").and_then(|value| value.parse().ok()).unwrap_or(1000);
