@@ -75,8 +75,10 @@ extern "C" fn runtime_start(dtb_address: u64) -> ! {
     };
     let heap_start = arch::image_end().next_multiple_of(4096);
     let (bank_start, bank_size) = info.first_bank();
-    // Free RAM ends at the DTB, or at the initial ramdisk if that comes first.
-    let limit = dtb_address.min(info.initrd.map_or(u64::MAX, |(start, _)| start).max(heap_start));
+    // Free RAM ends at the DTB, or at the initial ramdisk if that comes first after the image
+    // (Xen may place a domU's ramdisk below its image).
+    let initrd = info.initrd.map(|(start, _)| start).filter(|&start| start >= heap_start);
+    let limit = dtb_address.min(initrd.unwrap_or(u64::MAX));
     let room = limit.min(bank_start + bank_size).saturating_sub(heap_start);
     let heap_size = (room / 2 / 4096 * 4096).max(MIN_HEAP_SIZE);
     if heap_start + heap_size > bank_start + bank_size || heap_start + heap_size > limit {
