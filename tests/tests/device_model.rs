@@ -33,21 +33,6 @@ fn a_device_model_serves_its_targets_mmio_and_reaches_nothing_else() {
     );
 }
 
-/// The device-model domain at start: a configuration without `xenolith.dm.ram` is refused
-/// naming that key; a good one gets its 1,536-byte ramdisk copied into the preserved region
-/// (the DTB's initrd range, read by the runtime's `StartInfo`).
-#[test]
-fn a_device_model_refuses_a_bad_configuration_and_copies_its_disk() {
-    let mut running = Boot::new(1, "").manifest("tests/manifests/dm-start.toml").start();
-    expect_unordered(
-        &mut running,
-        &[
-            "device-model: FAIL bad configuration: `xenolith.dm.ram` is missing from the bootargs",
-            "device-model: disk of 1536 bytes copied from the ramdisk",
-        ],
-    );
-}
-
 /// A hostile virtio driver (`tests/manifests/dm-hostile.toml`, test guest `virtio-blk`): one
 /// case, the device marked as needing reset with the refusal logged, no answer to the hostile
 /// request, and after a reset the device serves sector 0 again (the model never crashed).
