@@ -334,6 +334,10 @@ pub struct Domain {
     /// `disk`: its virtio disks, which its device-model domain emulates; at most
     /// [`MAX_VIRTIO_DISKS`].
     pub disks: Vec<VirtioDisk>,
+    /// `virtio_net = true`: a virtio-net device, looped back, which its device-model domain
+    /// emulates in the virtio-mmio slot after the disks (a Xenolith key: Xen 4.17's libxl has
+    /// no virtio `vif`).
+    pub virtio_net: bool,
 }
 
 impl Domain {
@@ -608,6 +612,7 @@ struct RawDomain {
     vuart: Option<Spanned<String>>,
     #[serde(default)]
     disk: Vec<Spanned<String>>,
+    virtio_net: Option<bool>,
 }
 
 /// A whole number before its range check: any TOML integer.

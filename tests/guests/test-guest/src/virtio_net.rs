@@ -21,8 +21,10 @@ use xenolith_device_model_logic::mmio::{
 use xenolith_device_model_logic::net::{self, HEADER, RECEIVEQ, TRANSMITQ};
 use xenolith_runtime::{hypercall, println, StartInfo};
 
-/// The device's window (Xen's second virtio-mmio slot, `GUEST_VIRTIO_MMIO_BASE` + 0x200).
-const BASE: u64 = 0x0200_0200;
+/// The device's window: the manifest tool puts the virtio-net device in the virtio-mmio slot
+/// after the guest's disks, here the first (`GUEST_VIRTIO_MMIO_BASE`), as `dm-net.toml` gives
+/// the guest no disk.
+const BASE: u64 = 0x0200_0000;
 /// Entries in each queue, and receive buffers posted.
 const SIZE: usize = 16;
 /// Frames sent per notify (each takes two transmit descriptors).
