@@ -188,7 +188,8 @@ fn plan(
         emulated: Emulated {
             uart: domain.vuart,
             // At most MAX_VIRTIO_DISKS (checked with the manifest).
-            virtio_mmio: u32::try_from(domain.disks.len()).unwrap_or(u32::MAX),
+            virtio_mmio: u32::try_from(domain.disks.len() + usize::from(domain.virtio_net))
+                .unwrap_or(u32::MAX),
         },
     };
     xenolith_builder::plan(image, &config).map_err(|error| {

@@ -62,6 +62,9 @@
 //! disk = ["vdev=xvda,specification=virtio,target=xenolith:ext4:32"]
 //!                                        # virtio disks (xl-disk-configuration(5)), emulated by
 //!                                        # its device model; at most one for now (below)
+//! virtio_net = true                      # a looped-back virtio-net, emulated by its device
+//!                                        # model in the virtio-mmio slot after the disks (a
+//!                                        # Xenolith key: Xen 4.17 has no virtio `vif`)
 //!
 //! [[domain]]                             # the device model of guest1 (below)
 //! name = "dm1"
@@ -190,7 +193,7 @@
 //!   file that exists or a known `debian:` name.
 //! - A domain with `boot = false` has no capabilities, no preserved region, no emulated devices,
 //!   and module names the control domain can look up (see "Domains the control domain creates").
-//! - A domain with `vuart` or `disks` has exactly one device-model domain, whose `cmdline` and
+//! - A domain with `vuart`, `disks` or `virtio_net` has exactly one device-model domain, whose `cmdline` and
 //!   `ramdisk` this check generated (see "Emulated devices and device models").
 //! - Every [`ManifestError`] except [`ErrorKind::Io`] points at a 1-based line and column in the file:
 //!   the offending key for an unknown key, the offending value (or the character inside it) otherwise;
@@ -334,6 +337,10 @@ pub struct Domain {
     /// `disk`: its virtio disks, which its device-model domain emulates; at most
     /// [`MAX_VIRTIO_DISKS`].
     pub disks: Vec<VirtioDisk>,
+    /// `virtio_net = true`: a virtio-net device, looped back, which its device-model domain
+    /// emulates in the virtio-mmio slot after the disks (a Xenolith key: Xen 4.17's libxl has
+    /// no virtio `vif`).
+    pub virtio_net: bool,
 }
 
 impl Domain {
@@ -608,6 +615,7 @@ struct RawDomain {
     vuart: Option<Spanned<String>>,
     #[serde(default)]
     disk: Vec<Spanned<String>>,
+    virtio_net: Option<bool>,
 }
 
 /// A whole number before its range check: any TOML integer.

@@ -184,6 +184,7 @@ fn domain_defaults() {
         vifs: Vec::new(),
         vuart: false,
         disks: Vec::new(),
+        virtio_net: false,
     };
     assert_eq!(domain, expected);
 }
@@ -1900,6 +1901,22 @@ fn the_device_model_gets_its_guest_s_command_line_and_disk() {
     let error = parse(&text).expect_err("too small");
     assert_eq!(error.kind, ErrorKind::DeviceModelPreserved, "{error}");
     assert!(error.message.contains("write `preserved_kib = 2048`"), "{error}");
+}
+
+/// `virtio_net = true`: the looped-back virtio-net in the virtio-mmio slot after the disks.
+#[test]
+fn a_virtio_net_device_takes_the_slot_after_the_disks() {
+    let text =
+        device_model_system("", "vdev=xvda,specification=virtio,target=xenolith:ext4:1", 2048)
+            .replace("vuart = \"sbsa_uart\"\n", "vuart = \"sbsa_uart\"\nvirtio_net = true\n");
+    let manifest = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.domains[1].virtio_net);
+    assert_eq!(
+        manifest.domains[0].cmdline,
+        "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x10000000 \
+         xenolith.dm.uart=0x22000000:32 xenolith.dm.blk=0x2000000:33 \
+         xenolith.dm.net=0x2000200:34"
+    );
 }
 
 #[test]

@@ -117,6 +117,7 @@ fn program_domain(cmdline: &str) -> Domain {
         vifs: Vec::new(),
         vuart: false,
         disks: Vec::new(),
+        virtio_net: false,
     }
 }
 

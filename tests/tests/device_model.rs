@@ -159,3 +159,22 @@ fn linux_writes_through_ten_device_model_kills_without_an_io_error() {
         expect_linux(&mut running, marker);
     }
 }
+
+/// The device model's virtio-net, looped back (`tests/manifests/dm-net.toml`, test guest
+/// `virtio-net`): 200 frames of 60 to 1514 bytes, eight per notify, each received in order,
+/// byte for byte, behind a 12-byte header with `num_buffers` 1.
+#[test]
+fn virtio_net_loops_two_hundred_frames_back_byte_for_byte() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-net.toml").start();
+    running.forbid("FAIL");
+    running.forbid("panicked");
+    running.forbid("crashing it");
+    running.forbid("needs a reset");
+    expect_unordered(
+        &mut running,
+        &[
+            "guest: virtio-net up, MAC [02, 58, 4e, 00, 00, 01]",
+            "guest: PASS 200 frames looped back",
+        ],
+    );
+}

@@ -2,7 +2,8 @@
 //! role, with `dm_restrict`: the domain holds `dm:<target>` and nothing else).
 //!
 //! - **Configuration**: its own `/chosen/bootargs` (`xenolith_device_model_logic::config`): the
-//!   target, the target's RAM, a PL011 UART and a virtio-blk device, each a window and an SPI.
+//!   target, the target's RAM, a PL011 UART, a virtio-blk device and a virtio-net device
+//!   (looped back), each a window and an SPI.
 //!   A bad configuration is reported, naming the key, and the domain crashes (a manifest bug).
 //! - **Start** (Xen's sequence, `xen/include/public/hvm/dm_op.h`): `XEN_DMOP_create_ioreq_server`,
 //!   `XENMEM_acquire_resource` of its ioreq page at [`ioreq_page::ADDRESS`],
@@ -10,7 +11,7 @@
 //!   then each target vCPU's `vp_eport` bound (`EVTCHNOP_bind_interdomain`).
 //! - **Serving**: on an event, each record in `STATE_IOREQ_READY` is served by the logic crate
 //!   (`devices`), the state saved if it changed, the answer written and the vCPU's port
-//!   signalled. A virtio-blk notify does the requests then and there, reaching the target's
+//!   signalled. A virtio notify does the requests (or loops the frames back) then and there, reaching the target's
 //!   RAM through foreign mappings ([`foreign`]). Interrupt lines follow the devices
 //!   (`XEN_DMOP_set_irq_level`). The UART's output goes to the hypervisor console line by
 //!   line as `<target's name>: <text>`, the console domain's prefix for a guest's lines (the

@@ -34,7 +34,9 @@
 //!   (`GUEST_RAM0_BASE`, its memory), bytes, `0x` hexadecimal;
 //! - `xenolith.dm.uart=<base>:<intid>` with `vuart`: `0x22000000:32`;
 //! - `xenolith.dm.blk=<base>:<intid>[:ro]` with a disk, comma-separated in disk order, `:ro`
-//!   for `access=ro`: `0x2000000:33` for the first.
+//!   for `access=ro`: `0x2000000:33` for the first;
+//! - `xenolith.dm.net=<base>:<intid>` with `virtio_net = true`: the virtio-mmio slot after the
+//!   disks' (`0x2000000:33` with no disk, `0x2000200:34` after one).
 //!
 //! Its ramdisk is the guest's disk image: the `target=` file, or for
 //! `target=xenolith:ext4:<MiB>` a fresh, empty ext4 file system made when the system is built
@@ -118,7 +120,20 @@ pub fn device_model_bootargs(domid: u16, guest: &Domain) -> String {
     if !disks.is_empty() {
         args.push(format!("xenolith.dm.blk={}", disks.join(",")));
     }
+    if let Some((base, intid)) = net_slot(guest) {
+        args.push(format!("xenolith.dm.net={base:#x}:{intid}"));
+    }
     args.join(" ")
+}
+
+/// The virtio-mmio slot of `guest`'s virtio-net device, if it has one: the one after its disks.
+fn net_slot(guest: &Domain) -> Option<(u64, u32)> {
+    guest.virtio_net.then(|| virtio_mmio_slot(u32::try_from(guest.disks.len()).ok()?)).flatten()
+}
+
+/// Whether `guest` has devices a device model emulates.
+fn has_emulated(guest: &Domain) -> bool {
+    guest.vuart || !guest.disks.is_empty() || guest.virtio_net
 }
 
 /// Whether `domain` is a device-model domain.
@@ -139,6 +154,10 @@ fn emulated(guest: &Domain) -> (Vec<u32>, Vec<Range<u64>>) {
             intids.push(intid);
             windows.push(base..base + VIRTIO_MMIO_DEV_SIZE);
         }
+    }
+    if let Some((base, intid)) = net_slot(guest) {
+        intids.push(intid);
+        windows.push(base..base + VIRTIO_MMIO_DEV_SIZE);
     }
     (intids, windows)
 }
@@ -369,7 +388,7 @@ impl Source<'_> {
                         continue;
                     };
                     let guest_domain = &domains[guest];
-                    if guest_domain.vuart || !guest_domain.disks.is_empty() {
+                    if has_emulated(guest_domain) {
                         serves[index] = Some(guest);
                     } else {
                         let message = format!(
@@ -400,7 +419,7 @@ impl Source<'_> {
         }
         for (raw, guest) in raws.iter().zip(domains.iter()) {
             let raw = raw.get_ref();
-            if !guest.vuart && guest.disks.is_empty() {
+            if !has_emulated(guest) {
                 continue;
             }
             let at = [raw.vuart.as_ref(), raw.disk.first()]

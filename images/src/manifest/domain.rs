@@ -206,6 +206,7 @@ impl Source<'_> {
             vifs: vifs?,
             vuart: vuart?,
             disks: disks?,
+            virtio_net: raw.virtio_net.unwrap_or(false),
         };
         self.check_run_time(raw, &domain, None, errors).then_some(domain)
     }

@@ -288,6 +288,7 @@ impl Source<'_> {
             vifs: config.vifs.iter().map(|vif| vif.spec()).collect(),
             vuart: false,
             disks: Vec::new(),
+            virtio_net: false,
         };
         self.check_run_time(raw, &domain, Some(xl), errors).then_some(domain)
     }

@@ -252,9 +252,10 @@ impl<D: Disk> Device for Block<D> {
     fn process<M: GuestMemory + ?Sized>(
         &mut self,
         memory: &mut M,
-        _index: u16,
-        queue: &mut Queue,
+        index: u16,
+        queues: &mut [Queue],
     ) -> Result<(), DeviceFault> {
+        let Some(queue) = queues.get_mut(usize::from(index)) else { return Ok(()) };
         while let Some(chain) = queue.pop(memory).map_err(DeviceFault::Chain)? {
             let written = self.handle(memory, &chain)?;
             queue.push(memory, chain.head, written).map_err(DeviceFault::Chain)?;

@@ -7,7 +7,11 @@
 //! - `xenolith.dm.uart=<base>:<intid>`: an SBSA/PL011 UART, a 4 KiB window (optional);
 //! - `xenolith.dm.blk=<base>:<intid>[:ro][,...]`: virtio-blk devices, each a virtio-mmio window
 //!   of [`VIRTIO_MMIO_SIZE`] bytes (optional; up to [`MAX_BLK`] may be listed, but only one disk,
-//!   the domain's initial ramdisk, exists, so more than one is refused).
+//!   the domain's initial ramdisk, exists, so more than one is refused);
+//! - `xenolith.dm.net=<base>:<intid>[:mac=<aa-bb-cc-dd-ee-ff>]`: a virtio-net device looped back
+//!   ([`crate::net`]), a virtio-mmio window of [`VIRTIO_MMIO_SIZE`] bytes (optional; one at
+//!   most). The MAC address is six hexadecimal bytes joined by `-` (`:` separates fields
+//!   here), unicast; [`crate::net::DEFAULT_MAC`] if absent.
 //!
 //! Any other `xenolith.dm.` key is refused (a misspelt key must not silently drop a device);
 //! other arguments are not this module's. A refused configuration is a manifest bug: the
@@ -16,7 +20,8 @@
 //! # Invariants
 //! - A parsed [`Config`] has a target, a page-aligned RAM bank that does not wrap, at least one
 //!   device, device windows that neither overlap each other nor the RAM, each interrupt an SPI
-//!   (INTID 32..=1019) used by one device only, and at most one virtio-blk device.
+//!   (INTID 32..=1019) used by one device only, at most one virtio-blk device and at most one
+//!   virtio-net device with a unicast MAC address.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -56,6 +61,15 @@ pub struct Blk {
     pub read_only: bool,
 }
 
+/// A virtio-net device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Net {
+    /// Its virtio-mmio window and interrupt.
+    pub window: Window,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+}
+
 /// What the device model serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -67,6 +81,8 @@ pub struct Config {
     pub uart: Option<Window>,
     /// The virtio-blk devices (at most one).
     pub blk: Vec<Blk>,
+    /// The virtio-net device, if any.
+    pub net: Option<Net>,
 }
 
 /// What is wrong with a key's value.
@@ -98,7 +114,9 @@ pub enum Problem {
     Overlaps(&'static str),
     /// The interrupt is another device's too.
     SharedInterrupt(u32),
-    /// Neither a UART nor a virtio-blk device: nothing to serve.
+    /// A MAC address that is not six `-`-joined hexadecimal bytes, or a multicast one.
+    Mac(String),
+    /// No device at all: nothing to serve.
     Nothing,
 }
 
@@ -119,7 +137,8 @@ impl fmt::Display for ConfigError {
             Problem::Repeated => write!(f, "`{key}` is given more than once"),
             Problem::Unknown(name) => write!(
                 f,
-                "`{name}` is not a device-model key (`{TARGET}`, `{RAM}`, `{UART}`, `{BLK}`)"
+                "`{name}` is not a device-model key (`{TARGET}`, `{RAM}`, `{UART}`, `{BLK}`, \
+                 `{NET}`)"
             ),
             Problem::Form(form) => write!(f, "`{key}` must be `{form}`"),
             Problem::Number(text) => write!(f, "`{key}`: `{text}` is not a number that fits"),
@@ -137,11 +156,12 @@ impl fmt::Display for ConfigError {
             Problem::SharedInterrupt(intid) => {
                 write!(f, "`{key}`: INTID {intid} is another device's too")
             }
+            Problem::Mac(text) => write!(
+                f,
+                "`{key}`: `{text}` is not a unicast MAC address of six `-`-joined hex bytes"
+            ),
             Problem::Nothing => {
-                write!(
-                    f,
-                    "`{key}`: neither `xenolith.dm.uart` nor `xenolith.dm.blk`: nothing to serve"
-                )
+                write!(f, "`{key}`: no `{UART}`, `{BLK}` or `{NET}`: nothing to serve")
             }
         }
     }
@@ -151,6 +171,25 @@ const TARGET: &str = "xenolith.dm.target";
 const RAM: &str = "xenolith.dm.ram";
 const UART: &str = "xenolith.dm.uart";
 const BLK: &str = "xenolith.dm.blk";
+const NET: &str = "xenolith.dm.net";
+
+/// A MAC address `aa-bb-cc-dd-ee-ff`, unicast (the group bit, bit 0 of the first byte, clear).
+fn mac(text: &str) -> Result<[u8; 6], ConfigError> {
+    let refused = || error(NET, Problem::Mac(text.into()));
+    let mut mac = [0; 6];
+    let mut bytes = text.split('-');
+    for byte in &mut mac {
+        let field = bytes.next().ok_or_else(refused)?;
+        if field.len() != 2 {
+            return Err(refused());
+        }
+        *byte = u8::from_str_radix(field, 16).map_err(|_| refused())?;
+    }
+    if bytes.next().is_some() || mac[0] & 1 != 0 {
+        return Err(refused());
+    }
+    Ok(mac)
+}
 
 /// A number in decimal or `0x` hexadecimal.
 fn number(key: &'static str, text: &str) -> Result<u64, ConfigError> {
@@ -192,8 +231,8 @@ fn window<'a>(
 impl Config {
     /// Reads the configuration from a command line.
     pub fn parse(bootargs: &str) -> Result<Self, ConfigError> {
-        let mut values: [Option<&str>; 4] = [None; 4];
-        let keys = [TARGET, RAM, UART, BLK];
+        let mut values: [Option<&str>; 5] = [None; 5];
+        let keys = [TARGET, RAM, UART, BLK, NET];
         for token in bootargs.split_ascii_whitespace() {
             let name = token.split_once('=').map_or(token, |(name, _)| name);
             if !name.starts_with(PREFIX) {
@@ -209,7 +248,7 @@ impl Config {
                 return Err(error(keys[index], Problem::Repeated));
             }
         }
-        let [target, ram, uart, blk] = values;
+        let [target, ram, uart, blk, net] = values;
 
         let target = number(TARGET, target.ok_or(error(TARGET, Problem::Missing))?)?;
         if target >= DOMID_FIRST_RESERVED {
@@ -257,17 +296,38 @@ impl Config {
             return Err(error(BLK, Problem::OneDisk));
         }
 
-        let config = Self { target: target as u16, ram: (base, size), uart, blk: blks };
+        let net = match net {
+            None => None,
+            Some(text) => {
+                let form = "<base>:<intid>[:mac=<aa-bb-cc-dd-ee-ff>]";
+                if text.contains(',') {
+                    return Err(error(NET, Problem::TooMany(1)));
+                }
+                let (window, rest) = window(NET, text, form, VIRTIO_MMIO_SIZE)?;
+                let mac = match rest[..] {
+                    [] => crate::net::DEFAULT_MAC,
+                    [field] => match field.strip_prefix("mac=") {
+                        Some(text) => mac(text)?,
+                        None => return Err(error(NET, Problem::Form(form))),
+                    },
+                    _ => return Err(error(NET, Problem::Form(form))),
+                };
+                Some(Net { window, mac })
+            }
+        };
+
+        let config = Self { target: target as u16, ram: (base, size), uart, blk: blks, net };
         config.check_windows()?;
         Ok(config)
     }
 
     /// Every device's window (base, size) and interrupt, with its key: the UART first, then
-    /// the virtio-blk devices in order.
+    /// the virtio-blk devices in order, then the virtio-net device.
     pub fn windows(&self) -> impl Iterator<Item = (&'static str, u64, u64, u32)> + '_ {
         let uart = self.uart.map(|w| (UART, w.base, UART_SIZE, w.intid));
         let blk = self.blk.iter().map(|b| (BLK, b.window.base, VIRTIO_MMIO_SIZE, b.window.intid));
-        uart.into_iter().chain(blk)
+        let net = self.net.map(|n| (NET, n.window.base, VIRTIO_MMIO_SIZE, n.window.intid));
+        uart.into_iter().chain(blk).chain(net)
     }
 
     /// No window wraps, overlaps another or the RAM; no interrupt is shared; something is served.
@@ -318,6 +378,7 @@ mod tests {
                     window: Window { base: 0x200_0000, intid: 40 },
                     read_only: true
                 }],
+                net: None,
             }
         );
         let windows: Vec<_> = config.windows().collect();
@@ -350,7 +411,7 @@ mod tests {
     /// One case per problem, each naming its key.
     #[test]
     fn each_problem_names_its_key() {
-        let cases: [(String, &str, Problem); 22] = [
+        let cases: [(String, &str, Problem); 29] = [
             (GOOD.replace("xenolith.dm.target=3 ", ""), TARGET, Problem::Missing),
             (GOOD.replace("xenolith.dm.ram=0x40000000:0x8000000 ", ""), RAM, Problem::Missing),
             (alloc::format!("{GOOD} xenolith.dm.uart=0x23000000:38"), UART, Problem::Repeated),
@@ -381,6 +442,29 @@ mod tests {
             ),
             (with("xenolith.dm.blk=0x40001000:40"), BLK, Problem::Overlaps("the target's RAM")),
             (with("xenolith.dm.blk=0x22000e00:40"), BLK, Problem::Overlaps(UART)),
+            (with("xenolith.dm.net=0x2000000:41"), NET, Problem::Overlaps(BLK)),
+            (with("xenolith.dm.net=0x2000200:40"), NET, Problem::SharedInterrupt(40)),
+            (with("xenolith.dm.net=0x2000200:41,0x2000400:42"), NET, Problem::TooMany(1)),
+            (
+                with("xenolith.dm.net=0x2000200:41:02-00-00-00-00-01"),
+                NET,
+                Problem::Form("<base>:<intid>[:mac=<aa-bb-cc-dd-ee-ff>]"),
+            ),
+            (
+                with("xenolith.dm.net=0x2000200:41:mac=03-00-00-00-00-01"),
+                NET,
+                Problem::Mac("03-00-00-00-00-01".into()),
+            ),
+            (
+                with("xenolith.dm.net=0x2000200:41:mac=02-00-00-00-00"),
+                NET,
+                Problem::Mac("02-00-00-00-00".into()),
+            ),
+            (
+                with("xenolith.dm.net=0x2000200:41:mac=02-00-00-00-00-1g"),
+                NET,
+                Problem::Mac("02-00-00-00-00-1g".into()),
+            ),
         ];
         for (bootargs, key, problem) in cases {
             let named = match &problem {
@@ -398,6 +482,22 @@ mod tests {
         let wraps = "xenolith.dm.target=3 xenolith.dm.ram=0x40000000:0x1000 \
                      xenolith.dm.uart=0xfffffffffffff000:40";
         assert_eq!(refused(wraps), ConfigError { key: UART, problem: Problem::Range });
+    }
+
+    #[test]
+    fn a_net_device() {
+        let config = Config::parse(&with("xenolith.dm.net=0x2000200:41")).unwrap();
+        let window = Window { base: 0x200_0200, intid: 41 };
+        assert_eq!(config.net, Some(Net { window, mac: crate::net::DEFAULT_MAC }));
+        let windows: Vec<_> = config.windows().collect();
+        assert_eq!(windows[2], (NET, 0x200_0200, 0x200, 41));
+        let alone = "xenolith.dm.target=1 xenolith.dm.ram=0x40000000:0x1000 \
+                     xenolith.dm.net=0x2000000:33:mac=52-54-00-aB-cd-EF";
+        let config = Config::parse(alone).unwrap();
+        let window = Window { base: 0x200_0000, intid: 33 };
+        let mac = [0x52, 0x54, 0x00, 0xab, 0xcd, 0xef];
+        assert_eq!(config.net, Some(Net { window, mac }));
+        assert!(config.blk.is_empty() && config.uart.is_none());
     }
 
     /// Other arguments, and keys merely sharing the prefix's start, are not ours.

@@ -1,10 +1,11 @@
-//! The target's devices as the domain serves them: the UART and the virtio-blk devices of a
+//! The target's devices as the domain serves them: the UART and the virtio devices of a
 //! [`Config`] on one [`Bus`], each ioreq record dispatched to its device (a virtio device with
 //! the target's memory, for its queues), the interrupt lines whose level changed, the UART's
 //! output, and the state a restarted model resumes from.
 //!
 //! Devices are registered in [`Config::windows`]'s order: the UART first (if any), then the
-//! virtio-blk devices; their names in logs are `uart` and `blk0`, `blk1`, ...
+//! virtio-blk devices, then the virtio-net device; their names in logs are `uart`, `blk0`,
+//! `blk1`, ... and `net0`. The saved state holds the virtio devices in that order.
 //!
 //! # Invariants
 //! - No record, register access or ring content panics here (the modules underneath hold the
@@ -22,7 +23,8 @@ use crate::blk::{Block, Disk, ID_BYTES};
 use crate::config::Config;
 use crate::ioreq::{serve_with, Bus, DeviceId, MmioDevice, Note, Reply, Served};
 use crate::memory::GuestMemory;
-use crate::mmio::{Fault, Transport};
+use crate::mmio::{Device, Fault, Transport};
+use crate::net::Net;
 use crate::pl011::Pl011;
 use crate::state::{DecodeError, Saved};
 
@@ -33,6 +35,8 @@ pub enum Slot<K> {
     Uart(Pl011),
     /// A virtio-blk device on virtio-mmio.
     Blk(Transport<Block<K>>),
+    /// The virtio-net device (looped back) on virtio-mmio.
+    Net(Transport<Net>),
 }
 
 /// What happened that the domain logs.
@@ -99,7 +103,7 @@ impl<K: Disk> Devices<K> {
             return Err(BuildError::NoDisk);
         }
         if let Some(saved) = saved {
-            if saved.devices.len() != config.blk.len() {
+            if saved.devices.len() != config.blk.len() + usize::from(config.net.is_some()) {
                 return Err(BuildError::Saved(DecodeError::Count));
             }
         }
@@ -116,7 +120,7 @@ impl<K: Disk> Devices<K> {
         for (key, base, size, intid) in config.windows() {
             let (name, slot) = if key == "xenolith.dm.uart" {
                 (String::from("uart"), Slot::Uart(Pl011::new()))
-            } else {
+            } else if key == "xenolith.dm.blk" {
                 let blk = &config.blk[index];
                 let Some(disk) = disk.take() else { return Err(BuildError::NoDisk) };
                 let mut id = [0u8; ID_BYTES];
@@ -126,20 +130,17 @@ impl<K: Disk> Devices<K> {
                 if blk.read_only {
                     block = block.read_only();
                 }
-                let transport = match saved {
-                    None => Transport::new(block),
-                    Some(saved) => {
-                        let (transport, fault) =
-                            Transport::restore(block, &saved.devices[index], memory)
-                                .map_err(BuildError::Saved)?;
-                        if let Some(fault) = fault {
-                            found.push((devices.names.len(), fault));
-                        }
-                        transport
-                    }
-                };
+                let saved = saved.map(|saved| &saved.devices[index]);
+                let transport = resume(block, saved, memory, devices.names.len(), &mut found)?;
                 index += 1;
                 (format!("blk{}", index - 1), Slot::Blk(transport))
+            } else {
+                let net = config.net.as_ref().ok_or(BuildError::Saved(DecodeError::Count))?;
+                let saved = saved.map(|saved| &saved.devices[index]);
+                let device = Net::new(net.mac);
+                let transport = resume(device, saved, memory, devices.names.len(), &mut found)?;
+                index += 1;
+                (String::from("net0"), Slot::Net(transport))
             };
             // Config::parse refused overlapping and wrapping windows.
             if devices.bus.register(base, size, slot).is_err() {
@@ -193,11 +194,10 @@ impl<K: Disk> Devices<K> {
                     (reply, reply.note.map(Event::Note))
                 }
                 Some(Slot::Blk(transport)) => {
-                    let (data, fault) = match access.write {
-                        Some(value) => (0, transport.write(memory, offset, width, value)),
-                        None => transport.read(offset, width),
-                    };
-                    (Reply::value(data), fault.map(Event::Fault))
+                    virtio(transport, memory, offset, width, access.write)
+                }
+                Some(Slot::Net(transport)) => {
+                    virtio(transport, memory, offset, width, access.write)
                 }
                 None => (Reply::refused(Note::Unclaimed), Some(Event::Note(Note::Unclaimed))),
             };
@@ -215,6 +215,7 @@ impl<K: Disk> Devices<K> {
             let level = match slot {
                 Slot::Uart(uart) => uart.level(),
                 Slot::Blk(transport) => transport.interrupt_line(),
+                Slot::Net(transport) => transport.interrupt_line(),
             };
             if self.levels[id] != Some(level) {
                 self.levels[id] = Some(level);
@@ -236,6 +237,7 @@ impl<K: Disk> Devices<K> {
     pub fn save(&self) -> Saved {
         let devices = self.bus.devices().filter_map(|(_, _, slot)| match slot {
             Slot::Blk(transport) => Some(transport.save()),
+            Slot::Net(transport) => Some(transport.save()),
             Slot::Uart(_) => None,
         });
         Saved { devices: devices.collect() }
@@ -253,6 +255,37 @@ impl<K: Disk> Devices<K> {
     }
 }
 
+/// A virtio device's transport, new or (with `saved`) resumed by the restore rule; a fault the
+/// restore found is added to `found` for device `id`.
+fn resume<D: Device, M: GuestMemory + ?Sized>(
+    device: D,
+    saved: Option<&crate::state::SavedDevice>,
+    memory: &mut M,
+    id: DeviceId,
+    found: &mut Vec<(DeviceId, Fault)>,
+) -> Result<Transport<D>, BuildError> {
+    let Some(saved) = saved else { return Ok(Transport::new(device)) };
+    let (transport, fault) =
+        Transport::restore(device, saved, memory).map_err(BuildError::Saved)?;
+    found.extend(fault.map(|fault| (id, fault)));
+    Ok(transport)
+}
+
+/// An access to a virtio device: the reply and the fault to log.
+fn virtio<D: Device, M: GuestMemory + ?Sized>(
+    transport: &mut Transport<D>,
+    memory: &mut M,
+    offset: u64,
+    width: u8,
+    write: Option<u64>,
+) -> (Reply, Option<Event>) {
+    let (data, fault) = match write {
+        Some(value) => (0, transport.write(memory, offset, width, value)),
+        None => transport.read(offset, width),
+    };
+    (Reply::value(data), fault.map(Event::Fault))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,11 +301,13 @@ mod tests {
 
     const UART: u64 = 0x2200_0000;
     const BLK: u64 = 0x0200_0000;
+    const NET: u64 = 0x0200_0200;
 
     fn config() -> Config {
         Config::parse(&format!(
             "xenolith.dm.target=2 xenolith.dm.ram=0x40000000:0x400000 \
-             xenolith.dm.uart={UART:#x}:37 xenolith.dm.blk={BLK:#x}:40"
+             xenolith.dm.uart={UART:#x}:37 xenolith.dm.blk={BLK:#x}:40 \
+             xenolith.dm.net={NET:#x}:41"
         ))
         .unwrap()
     }
@@ -306,11 +341,15 @@ mod tests {
             (devices.name(Some(0)), devices.name(Some(1)), devices.name(None)),
             ("uart", "blk0", "-")
         );
-        assert_eq!(devices.windows().collect::<Vec<_>>(), [(UART, 0x1000), (BLK, 0x200)]);
+        assert_eq!(
+            devices.windows().collect::<Vec<_>>(),
+            [(UART, 0x1000), (BLK, 0x200), (NET, 0x200)]
+        );
+        assert_eq!(devices.name(Some(2)), "net0");
         // Every line is reported once at first, low.
         let mut lines = Vec::new();
         devices.line_changes(|intid, level| lines.push((intid, level)));
-        assert_eq!(lines, [(37, false), (40, false)]);
+        assert_eq!(lines, [(37, false), (40, false), (41, false)]);
         devices.line_changes(|_, _| panic!("nothing changed"));
 
         let (served, logged) = devices.serve(&mut memory, &record(BLK, 4, IOREQ_READ, 0));
@@ -351,7 +390,11 @@ mod tests {
             logged.map(|l| (l.device, l.event)),
             Some((Some(0), Event::Note(Note::BadWidth)))
         );
-        assert_eq!(devices.save().devices.len(), 1);
+        // The net device answers as device 1 (virtio-net).
+        let device_id = crate::mmio::DEVICE_ID;
+        let (served, _) = devices.serve(&mut memory, &record(NET + device_id, 4, IOREQ_READ, 0));
+        assert_eq!(served.completion.unwrap().data, 1);
+        assert_eq!(devices.save().devices.len(), 2);
     }
 
     #[test]
@@ -361,7 +404,7 @@ mod tests {
         assert_eq!(devices.err(), Some(BuildError::NoDisk));
         let devices = Devices::new(&config(), Some(disk()), Some(&Saved::default()), &mut memory);
         assert_eq!(devices.err(), Some(BuildError::Saved(DecodeError::Count)));
-        let uart_only = Config { blk: Vec::new(), ..config() };
+        let uart_only = Config { blk: Vec::new(), net: None, ..config() };
         let (devices, _) =
             Devices::<VecDisk>::new(&uart_only, None, Some(&Saved::default()), &mut memory)
                 .unwrap();
@@ -381,10 +424,12 @@ mod tests {
         let (mut devices, _) = Devices::new(&config(), Some(disk()), None, &mut memory).unwrap();
         let mut faults = 0;
         for round in 0..100_000 {
-            let addr = match rng.next() % 4 {
+            let addr = match rng.next() % 6 {
                 0 => BLK + rng.next() % 0x210,
                 1 => BLK + (rng.next() % 0x40) * 4,
                 2 => UART + rng.next() % 0x1010,
+                3 => NET + rng.next() % 0x210,
+                4 => NET + (rng.next() % 0x40) * 4,
                 _ => 0x4000_0000 + rng.next() % 0x40_0000,
             };
             let size = [1, 2, 4, 8, 4, 4, 3][(rng.next() % 7) as usize];
@@ -432,7 +477,8 @@ mod tests {
         // devices by replaying its register writes as records.
         let mut model = crate::test_driver::model();
         guest.probe(&mut model, u64::MAX);
-        let saved = Saved { devices: alloc::vec![model.save()] };
+        let net = Transport::new(Net::new(crate::net::DEFAULT_MAC)).save();
+        let saved = Saved { devices: alloc::vec![model.save(), net] };
         let config = Config {
             ram: (crate::test_driver::RAM, crate::test_driver::RAM_SIZE as u64),
             ..config()
@@ -443,7 +489,7 @@ mod tests {
         let mut lines = Vec::new();
         devices.line_changes(|intid, level| lines.push((intid, level)));
         // Restored with queues ready: the used-buffer interrupt is raised once.
-        assert_eq!(lines, [(37, false), (40, true)]);
+        assert_eq!(lines, [(37, false), (40, true), (41, false)]);
         devices.serve(&mut guest.memory, &record(BLK + INTERRUPT_ACK, 4, IOREQ_WRITE, 1));
         lines.clear();
         devices.line_changes(|intid, level| lines.push((intid, level)));

@@ -14,6 +14,7 @@
 //!   machine (§2.1, §3.1), driving a [`mmio::Device`].
 //! - [`blk`]: virtio-blk (§5.2) over a [`blk::Disk`] the domain keeps where it survives a
 //!   restart.
+//! - [`net`]: virtio-net (§5.1) looped back: every frame transmitted is received.
 //! - [`pl011`]: an SBSA generic UART / Arm PL011 (Xen's `vpl011`, done outside the core), for
 //!   Linux guests with no PV console.
 //! - [`state`]: what the preserved region holds per device and how a restarted model resumes
@@ -45,6 +46,7 @@ pub mod ioreq;
 pub mod mapcache;
 pub mod memory;
 pub mod mmio;
+pub mod net;
 pub mod pl011;
 pub mod region;
 pub mod state;
@@ -54,6 +56,8 @@ pub mod virtqueue;
 mod test_driver;
 #[cfg(test)]
 mod test_hostile;
+#[cfg(test)]
+mod test_net;
 #[cfg(test)]
 mod test_restart;
 #[cfg(test)]

@@ -115,13 +115,14 @@ pub trait Device {
     fn queue_count(&self) -> u16;
     /// `QueueNumMax`.
     fn queue_max(&self) -> u16;
-    /// Serves every chain available on `queue` (number `index`), pushing a used entry for
-    /// each, in the order popped.
+    /// Serves every chain available on queue `index` (ready; `queues` are all the device's,
+    /// for a device whose queues feed each other, as virtio-net's loopback does), pushing a
+    /// used entry for each, in the order popped.
     fn process<M: GuestMemory + ?Sized>(
         &mut self,
         memory: &mut M,
         index: u16,
-        queue: &mut Queue,
+        queues: &mut [Queue],
     ) -> Result<(), DeviceFault>;
 }
 
@@ -400,12 +401,18 @@ impl<D: Device> Transport<D> {
         if !self.live() {
             return None;
         }
-        let queue = self.queues.get_mut(usize::from(index))?;
-        if !queue.ready {
+        if !self.queues.get(usize::from(index))?.ready {
             return None;
         }
-        let served = self.device.process(memory, index, queue);
-        let interrupt = queue.interrupt_needed(memory).map_err(DeviceFault::Chain);
+        let served = self.device.process(memory, index, &mut self.queues);
+        // Every queue: serving one may have used another's chains (virtio-net's loopback).
+        let mut interrupt = Ok(false);
+        for queue in self.queues.iter_mut().filter(|queue| queue.ready) {
+            match queue.interrupt_needed(memory) {
+                Ok(needed) => interrupt = interrupt.map(|any| any | needed),
+                Err(error) => interrupt = Err(DeviceFault::Chain(error)),
+            }
+        }
         match (served, interrupt) {
             (Ok(()), Ok(interrupt)) => {
                 if interrupt {

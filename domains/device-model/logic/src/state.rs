@@ -12,7 +12,9 @@
 //! used and the available index is treated as not yet done and done again. Its descriptors and
 //! buffers are still the device's (the driver frees them only when it sees them used), and a
 //! virtio-blk read, write, flush or get-id done twice leaves the disk and the guest's buffers
-//! as done once; a used entry written but not published is simply written again. The saved
+//! as done once; a used entry written but not published is simply written again. A virtio-net
+//! transmit chain done twice loops its frame back twice if the first time had already used a
+//! receive chain ([`crate::net`]: a duplicate frame, never a lost one). The saved
 //! positions are therefore not needed to resume; they are kept for the log. An available index
 //! more than a queue ahead of the used index means the guest broke the ring: the device needs a
 //! reset. After a restore the used-buffer interrupt is raised once (a publish may have

@@ -71,6 +71,8 @@ mod restart;
 #[cfg(target_os = "none")]
 mod virtio_hostile;
 #[cfg(target_os = "none")]
+mod virtio_net;
+#[cfg(target_os = "none")]
 mod xenstore;
 #[cfg(target_os = "none")]
 mod xenstore_devices;
@@ -133,6 +135,7 @@ mod guest {
             "ioreq-emulator" => crate::ioreq::emulator(name, info),
             "ioreq-target" => crate::ioreq::target(name, info),
             "virtio-blk" => crate::virtio_hostile::hostile(name, info),
+            "virtio-net" => crate::virtio_net::loopback(name, info),
             "console-server" => crate::console::server(name, info),
             "console-reader" => crate::console::reader(name),
             "console-lines" => crate::console::lines(name, info),
