@@ -75,18 +75,21 @@ fn get<T>(address: u64) -> T {
     unsafe { core::ptr::read_volatile(address as *const T) }
 }
 
-fn read32(offset: u64) -> u32 {
+/// A 32-bit register of the virtio-mmio device at [`BASE`] (also the net test's driver).
+pub(crate) fn read32(offset: u64) -> u32 {
     // SAFETY: BASE's page is device memory in this domain's identity map with nothing behind it
     // in its stage 2: the access traps and the device model answers it.
     unsafe { core::ptr::read_volatile((BASE + offset) as *const u32) }
 }
 
-fn write32(offset: u64, value: u32) {
+/// Writes a 32-bit register of the virtio-mmio device at [`BASE`].
+pub(crate) fn write32(offset: u64, value: u32) {
     // SAFETY: as for `read32`.
     unsafe { core::ptr::write_volatile((BASE + offset) as *mut u32, value) }
 }
 
-fn status() -> u8 {
+/// The device's `Status` register.
+pub(crate) fn status() -> u8 {
     read32(mmio::STATUS) as u8
 }
 

@@ -21,6 +21,8 @@ use xenolith_device_model_logic::mmio::{
 use xenolith_device_model_logic::net::{self, HEADER, RECEIVEQ, TRANSMITQ};
 use xenolith_runtime::{hypercall, println, StartInfo};
 
+use crate::virtio_hostile::{read32, status, write32};
+
 /// The device's window: the manifest tool puts the virtio-net device in the virtio-mmio slot
 /// after the guest's disks, here the first (`GUEST_VIRTIO_MMIO_BASE`), as `dm-net.toml` gives
 /// the guest no disk.
@@ -92,24 +94,10 @@ fn get<T>(address: u64) -> T {
     unsafe { core::ptr::read_volatile(address as *const T) }
 }
 
-fn read32(offset: u64) -> u32 {
-    // SAFETY: BASE's page is device memory in this domain's identity map with nothing behind it
-    // in its stage 2: the access traps and the device model answers it.
-    unsafe { core::ptr::read_volatile((BASE + offset) as *const u32) }
-}
-
 fn read8(offset: u64) -> u8 {
-    // SAFETY: as for `read32` (the configuration space may be read a byte at a time).
+    // SAFETY: as for `virtio_hostile::read32` (the configuration space may be read a byte at
+    // a time).
     unsafe { core::ptr::read_volatile((BASE + offset) as *const u8) }
-}
-
-fn write32(offset: u64, value: u32) {
-    // SAFETY: as for `read32`.
-    unsafe { core::ptr::write_volatile((BASE + offset) as *mut u32, value) }
-}
-
-fn status() -> u8 {
-    read32(mmio::STATUS) as u8
 }
 
 /// §3.1.1's initialisation; the MAC address, or `None` (a FAIL line printed).
