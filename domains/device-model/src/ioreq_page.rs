@@ -51,7 +51,9 @@ impl IoreqPage {
     pub fn mapped() -> Self {
         // SAFETY: ADDRESS is page-aligned, in the runtime's normal-memory identity map, and
         // the caller has just had the hypervisor map the server's ioreq page there, where it
-        // stays for this incarnation's life; it is only accessed through `SharedPage`.
+        // stays for this incarnation's life unless the target is destroyed (then the core unmaps
+        // it and an access faults, crashing this domain: no other memory is reached); it is only
+        // accessed through `SharedPage`.
         Self { page: unsafe { SharedPage::at(ADDRESS) } }
     }
 

@@ -40,6 +40,7 @@ use xenolith_kernel::event::vgic::VGIC_SPIS;
 use xenolith_kernel::policy::{DomainId, Operation};
 
 use crate::arch::entry::TrapFrame;
+use crate::arch::guest::transfer;
 use crate::domain::{Caller, Domain, Held, Table, VcpuState};
 use crate::mm::guest_access::{read_struct, GuestMemory};
 use crate::mm::memory;
@@ -328,13 +329,9 @@ fn select(domain: &Domain, ipa: u64, bytes: u64) -> Option<(u16, &Server)> {
 /// Whether a data abort of `domain` at `ipa` with syndrome `esr` goes to one of its servers.
 pub fn claimed(table: &Table, domain: DomainId, ipa: u64, esr: u64) -> bool {
     let domain = table.domain(domain);
-    domain
-        .is_some_and(|domain| !domain.ioreq.is_empty() && select(domain, ipa, size(esr)).is_some())
-}
-
-/// The access size in bytes (ISS.SAS, bits 23:22).
-fn size(esr: u64) -> u64 {
-    1 << ((esr >> 22) & 0b11)
+    domain.is_some_and(|domain| {
+        !domain.ioreq.is_empty() && select(domain, ipa, transfer(esr).1).is_some()
+    })
 }
 
 /// `try_fwd_ioserv` and `ioreq_send`: the access the vCPU in `slot` of `domain` made (a data
@@ -350,23 +347,20 @@ pub fn forward(
     write: bool,
 ) -> bool {
     let esr = frame.esr;
+    let (register, bytes) = transfer(esr);
     let Some(mut held) = table.held(domain) else { return false };
     let Some((domain_record, vcpu)) = held.vcpu(slot) else { return false };
     let index = vcpu.index as usize;
-    let Some((id, server)) = select(domain_record, ipa, size(esr)) else { return false };
+    let Some((id, server)) = select(domain_record, ipa, bytes) else { return false };
     let Some(&port) = server.ports.get(index) else { return false };
-    let mask = u64::MAX >> (64 - 8 * size(esr));
-    let data = if write {
-        frame.x.get((esr >> 16) as usize & 0x1f).copied().unwrap_or(0) & mask
-    } else {
-        0
-    };
+    let mask = u64::MAX >> (64 - 8 * bytes);
+    let data = if write { frame.x.get(register).copied().unwrap_or(0) & mask } else { 0 };
     let dir = if write { IOREQ_WRITE } else { IOREQ_READ };
     let record = ioreq {
         addr: ipa,
         data,
         count: 1,
-        size: size(esr) as u32,
+        size: bytes as u32,
         vp_eport: port,
         bitfield: ioreq::bitfield_of(STATE_IOREQ_NONE, false, dir, false),
         r#type: IOREQ_TYPE_COPY,
@@ -398,11 +392,11 @@ pub fn notified(held: &mut Held<'_>, port: Port) -> bool {
     }) else {
         return false;
     };
-    let record: ioreq = memory::read_phys(at);
-    let slot = held.slot(index as u32);
-    if let Some((slot, (_, vcpu))) = slot.and_then(|slot| Some((slot, held.vcpu(slot)?))) {
-        if record.state() == STATE_IORESP_READY {
-            wake_to_complete(vcpu, slot);
+    if memory::read_phys::<ioreq>(at).state() == STATE_IORESP_READY {
+        if let Some(slot) = held.slot(index as u32) {
+            if let Some((_, vcpu)) = held.vcpu(slot) {
+                wake_to_complete(vcpu, slot);
+            }
         }
     }
     true
@@ -435,8 +429,9 @@ pub fn complete(table: &mut Table, slot: usize, frame: &mut TrapFrame) {
         None => ioreq { data: u64::MAX, ..Default::default() },
     };
     let esr = waiting.esr;
+    let (register, bytes) = transfer(esr);
     if esr & (1 << 6) == 0 {
-        let bits = 8 * size(esr) as u32;
+        let bits = 8 * bytes as u32;
         let mut value = record.data & (u64::MAX >> (64 - bits));
         if esr & (1 << 21) != 0 && bits < 64 && value >> (bits - 1) & 1 == 1 {
             value |= u64::MAX << bits;
@@ -444,7 +439,7 @@ pub fn complete(table: &mut Table, slot: usize, frame: &mut TrapFrame) {
         if esr & (1 << 15) == 0 {
             value &= 0xffff_ffff;
         }
-        if let Some(register) = frame.x.get_mut((esr >> 16) as usize & 0x1f) {
+        if let Some(register) = frame.x.get_mut(register) {
             *register = value;
         }
     }

@@ -20,6 +20,7 @@
 //!   4 KiB table per 2 MiB region used.
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use xenolith_abi::xen::arch_arm::{
     GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_RAM1_SIZE,
@@ -97,6 +98,14 @@ fn is_ring_gfn(gfn: u64) -> bool {
 }
 
 impl Domain {
+    /// Where it maps (foreign) frames of `source` that lie in `frames`: the IPAs.
+    fn foreign_of(&self, source: DomainId, frames: Range<u64>) -> impl Iterator<Item = u64> + '_ {
+        self.foreign.iter().filter_map(move |mapping| {
+            let (at, _) = self.stage2.translate(&IdentityTables, mapping.ipa)?;
+            (mapping.source == source && frames.contains(&at)).then_some(mapping.ipa)
+        })
+    }
+
     /// `XENMEM_maximum_gpfn`: the highest guest frame mapped now (Xen keeps the highest ever
     /// mapped; they differ only after the top frame is unmapped).
     pub fn maximum_gfn(&self) -> u64 {
@@ -180,12 +189,8 @@ impl Table {
                     .is_some_and(|info| (phys..phys + length).contains(&info))
             });
             // A frame another domain maps (foreign) stays: no frame is reference-counted.
-            let foreign = |mapper: &Domain| {
-                mapper.foreign.iter().filter(|mapping| mapping.source == target).any(|mapping| {
-                    let at = mapper.stage2.translate(&IdentityTables, mapping.ipa);
-                    at.is_some_and(|(at, _)| (phys..phys + length).contains(&at))
-                })
-            };
+            let foreign =
+                |mapper: &Domain| mapper.foreign_of(target, phys..phys + length).next().is_some();
             if holds_vcpu_info || self.grant_mapped(phys, length) || self.domains().any(foreign) {
                 return Err(XenError::EBUSY);
             }
@@ -319,15 +324,10 @@ impl Table {
     /// Undoes every foreign mapping `mapper` has of frame `phys` of `source`.
     pub fn unmap_frame(&mut self, mapper: DomainId, source: DomainId, phys: u64) {
         let Some(domain) = self.domain_mut(mapper) else { return };
-        let mut tables = IdentityTables;
-        let (stage2, foreign) = (&mut domain.stage2, &mut domain.foreign);
-        let of_frame = |ipa| stage2.translate(&tables, ipa).is_some_and(|(at, _)| at == phys);
-        let gone: Vec<u64> = foreign
-            .extract_if(.., |mapping| mapping.source == source && of_frame(mapping.ipa))
-            .map(|mapping| mapping.ipa)
-            .collect();
+        let gone: Vec<u64> = domain.foreign_of(source, phys..phys + 1).collect();
+        domain.foreign.retain(|mapping| !gone.contains(&mapping.ipa));
         for ipa in gone {
-            let _ = stage2.unmap(&mut tables, ipa, FRAME_SIZE);
+            let _ = domain.stage2.unmap(&mut IdentityTables, ipa, FRAME_SIZE);
         }
         guest::flush_guest_tlbs();
     }

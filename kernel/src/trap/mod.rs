@@ -233,9 +233,8 @@ fn guest_trap(frame: &mut TrapFrame) {
         guest::GuestExit::DataAbort { ipa, write, syndrome_valid: true }
             if crate::event::virq::is_vgic_address(&table, domain, ipa) =>
         {
-            // ISS: the transfer register (SRT, bits 20:16) and the access size (SAS, 23:22).
-            let target = (frame.esr >> 16) as usize & 0x1f;
-            let mask = u64::MAX >> (64 - (8 << ((frame.esr >> 22) & 0b11)));
+            let (target, bytes) = guest::transfer(frame.esr);
+            let mask = u64::MAX >> (64 - 8 * bytes);
             if write {
                 let value = register(frame, target) & mask;
                 crate::event::virq::mmio(&mut table, domain, ipa, Some(value));

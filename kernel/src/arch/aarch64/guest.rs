@@ -393,6 +393,12 @@ pub enum GuestExit {
     Other { class: u8 },
 }
 
+/// A data abort's transfer from its syndrome (valid with ISS.ISV): the register (SRT, bits
+/// 20:16; 31 is the zero register) and the access size in bytes (SAS, bits 23:22).
+pub fn transfer(esr: u64) -> (usize, u64) {
+    (((esr >> 16) & 0x1f) as usize, 1 << ((esr >> 22) & 0b11))
+}
+
 /// Decodes the exit of the vCPU whose registers are in `frame`.
 #[inline(always)]
 pub fn decode_exit(frame: &TrapFrame) -> GuestExit {
