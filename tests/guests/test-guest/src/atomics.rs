@@ -61,14 +61,15 @@ pub fn hammer(info: &StartInfo) {
     // Upcalls stay masked: the words are garbage on purpose.
     // SAFETY: setting PSTATE.I only masks this vCPU's IRQs.
     unsafe { core::arch::asm!("msr daifset, #2", options(nomem, nostack)) };
-    if let Err(error) = xenolith_runtime::smp::start_vcpu(1, hammer_words) {
-        println!("atomics-hammer: FAIL starting vCPU 1: {}", error.0);
-        return;
-    }
+    // Said before vCPU 1 starts: the core may crash this domain as soon as it hammers.
     println!(
         "atomics-hammer: hammering its event words and grant {GREF} (port {} offered to d{peer})",
         port.0
     );
+    if let Err(error) = xenolith_runtime::smp::start_vcpu(1, hammer_words) {
+        println!("atomics-hammer: FAIL starting vCPU 1: {}", error.0);
+        return;
+    }
     loop {
         hypercall::sched_op(xenolith_abi::xen::sched::SCHEDOP_yield, 0);
     }
