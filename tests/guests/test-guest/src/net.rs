@@ -8,7 +8,8 @@
 //!   (ethertype 0x88b5, a sequence number and a checksum of the data; `netfront_wire::
 //!   test_frame`) to `peer`, one at a time: each must come back (an echo) with its data intact
 //!   before the next goes; a frame not echoed within [`RETRANSMIT_NS`] is sent again (the
-//!   backend may be restarting and drop frames), up to [`ATTEMPTS`] times. Ends with
+//!   backend may be restarting and drop frames), up to [`ATTEMPTS`] times. Once the first
+//!   frame is back it writes its domain's xenstore node `data/net-sending`. Ends with
 //!   `NAME: PASS net-send N frames` (or `NAME: FAIL ...`). Whenever its frontend's or the
 //!   backend's `state` is seen to be other than Connected it prints
 //!   `NAME: net state frontend=<n> backend=<n>` (`-` for unreadable), so a test can forbid it.
@@ -233,6 +234,12 @@ fn send_all(
                     Err(why) => return Err(format!("frame {sequence}'s echo: {why}")),
                 }
             }
+        }
+        if sequence == 0 {
+            // For a test that acts while frames flow (its killer's `start=`), as the Linux
+            // initramfs's sender writes the same node.
+            bus.write("data/net-sending", b"1")
+                .map_err(|error| format!("writing data/net-sending: {error}"))?;
         }
         if sequence % 64 == 63 {
             report_states(name, bus, netfront, &mut last_state);
