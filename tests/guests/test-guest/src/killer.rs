@@ -1,11 +1,12 @@
 //! `crash-killer` (holds `control`; `victim=<domain id> kills=K delay_ms=D min_ms=A max_ms=B
-//! seed=S start=<xenstore path>`): waits `D` ms (and, with `start`, until that node exists,
-//! polled every 10 ms for up to 10 minutes: something it must act during), then `K` times
-//! crashes the victim (`SCHEDOP_remote_shutdown` with
-//! `SHUTDOWN_crash`, as a fault in it would), each kill once the core has restarted the victim
+//! seed=S start=<xenstore path> done=<xenstore path>`): waits `D` ms (and, with `start`, until
+//! that node exists, polled every 10 ms for up to 10 minutes: something it must act during),
+//! then `K` times crashes the victim (`SCHEDOP_remote_shutdown` with `SHUTDOWN_crash`, as a
+//! fault in it would), each kill once the core has restarted the victim
 //! after the last one and a random `A`..`B` ms more have passed. Prints `NAME: kill N at T ns`
-//! for each and `NAME: PASS kills=K` once the victim runs again after the last; a kill the core
-//! refuses, or a victim not restarted within 10 s, is `NAME: FAIL ...`.
+//! for each and `NAME: PASS kills=K` once the victim runs again after the last, then, with
+//! `done`, writes `1` to that node (a sender's `until=`); a kill the core refuses, or a victim
+//! not restarted within 10 s, is `NAME: FAIL ...`.
 
 use xenolith_abi::xen::sched::{sched_remote_shutdown, SCHEDOP_remote_shutdown, SHUTDOWN_crash};
 use xenolith_runtime::{hypercall, println, StartInfo};
@@ -41,8 +42,13 @@ pub fn killer(name: &str, info: &StartInfo) {
     let (min, max) = (u64::from(arg(info, "min_ms", 100)), u64::from(arg(info, "max_ms", 1000)));
     let mut random = Random(u64::from(arg(info, "seed", 0x5EED)) | 1 << 40);
     sleep(u64::from(arg(info, "delay_ms", 0)) * 1_000_000);
-    if let Some(path) = info.bootarg("start") {
-        let Some((mut bus, _)) = crate::xenstore::connect(name) else { return };
+    let (start, done) = (info.bootarg("start"), info.bootarg("done"));
+    let mut bus = None;
+    if start.is_some() || done.is_some() {
+        let Some((connected, _)) = crate::xenstore::connect(name) else { return };
+        bus = Some(connected);
+    }
+    if let (Some(path), Some(bus)) = (start, bus.as_mut()) {
         let deadline = now() + START_NS;
         while bus.read(path).is_err() {
             if now() > deadline {
@@ -70,8 +76,13 @@ pub fn killer(name: &str, info: &StartInfo) {
         }
         println!("{name}: kill {kill} at {at} ns");
     }
-    match restarted(victim, first + kills) {
-        Ok(_) => println!("{name}: PASS kills={kills}"),
-        Err(why) => println!("{name}: FAIL after the last kill: {why}"),
+    if let Err(why) = restarted(victim, first + kills) {
+        return println!("{name}: FAIL after the last kill: {why}");
+    }
+    println!("{name}: PASS kills={kills}");
+    if let (Some(path), Some(bus)) = (done, bus.as_mut()) {
+        if let Err(error) = bus.write(path, b"1") {
+            println!("{name}: FAIL writing {path}: {error}");
+        }
     }
 }

@@ -9,8 +9,11 @@
 //!   test_frame`) to `peer`, one at a time: each must come back (an echo) with its data intact
 //!   before the next goes; a frame not echoed within [`RETRANSMIT_NS`] is sent again (the
 //!   backend may be restarting and drop frames), up to [`ATTEMPTS`] times. Once the first
-//!   frame is back it writes its domain's xenstore node `data/net-sending`. Ends with
-//!   `NAME: PASS net-send N frames` (or `NAME: FAIL ...`). Whenever its frontend's or the
+//!   frame is back it writes its domain's xenstore node `data/net-sending`. With
+//!   `until=<xenstore path>` it goes on past `N` until that node exists (looked for every
+//!   [`UNTIL_EVERY`] frames, for up to [`UNTIL_NS`]) and then sends [`UNTIL_EVERY`] more, so
+//!   whatever a test did before writing the node happened while frames flowed. Ends with
+//!   `NAME: PASS net-send <frames sent> frames` (or `NAME: FAIL ...`). Whenever its frontend's or the
 //!   backend's `state` is seen to be other than Connected it prints
 //!   `NAME: net state frontend=<n> backend=<n>` (`-` for unreadable), so a test can forbid it.
 //! - `net-hostile class=<class>`: connects, puts one malformed request of the class on its
@@ -72,6 +75,10 @@ use crate::xenstore::{connect, now, sleep};
 const RETRANSMIT_NS: u64 = 1_000_000_000;
 /// How many times `net-send` sends one frame before it fails.
 const ATTEMPTS: u32 = 60;
+/// How often `net-send until=` looks for its node, and how many frames it sends after.
+const UNTIL_EVERY: u32 = 64;
+/// How long `net-send until=`'s node may take to appear (10 minutes).
+const UNTIL_NS: u64 = 600_000_000_000;
 
 /// How long a boot domain waits for its vif's records: the control domain writes those of
 /// boot domains once it is up, which may be after this domain started, and `xl
@@ -180,11 +187,12 @@ pub fn send(name: &str, info: &StartInfo) {
         println!("{name}: FAIL size={size} is outside {TEST_HEADER}..=4096");
         return;
     }
+    let until = info.bootarg("until");
     let Some((mut bus, mut netfront)) = connect_vif(name) else { return };
-    match send_all(name, &mut bus, &mut netfront, &peer, count, size) {
-        Ok(retransmits) => {
+    match send_all(name, &mut bus, &mut netfront, &peer, count, size, until) {
+        Ok((sent, retransmits)) => {
             println!("{name}: net-send retransmitted {retransmits} times");
-            println!("{name}: PASS net-send {count} frames");
+            println!("{name}: PASS net-send {sent} frames");
         }
         Err(why) => println!("{name}: FAIL {why}"),
     }
@@ -197,11 +205,23 @@ fn send_all(
     peer: &Mac,
     count: u32,
     size: usize,
-) -> Result<u32, String> {
+    until: Option<&str>,
+) -> Result<(u32, u32), String> {
     let own = netfront.mac();
     let mut last_state = None;
     let mut retransmits = 0;
-    for sequence in 0..count {
+    // The frames to send: `count`, or (with `until`) more, settled once the node is there.
+    let (mut end, mut waiting) = (count, until.is_some());
+    let deadline = now() + UNTIL_NS;
+    let mut sequence = 0;
+    while sequence < end || waiting {
+        if let (Some(path), true) = (until, waiting && sequence % UNTIL_EVERY == 0) {
+            if bus.read(path).is_ok() {
+                (end, waiting) = (end.max(sequence + UNTIL_EVERY), false);
+            } else if now() > deadline {
+                return Err(format!("{path} did not appear within 10 minutes"));
+            }
+        }
         let frame = test_frame(peer, &own, sequence, size);
         let mut attempt = 0;
         'attempts: loop {
@@ -244,6 +264,7 @@ fn send_all(
         if sequence % 64 == 63 {
             report_states(name, bus, netfront, &mut last_state);
         }
+        sequence += 1;
     }
     report_states(name, bus, netfront, &mut last_state);
     let stats = netfront.stats();
@@ -253,7 +274,7 @@ fn send_all(
             stats.tx_errors, stats.tx_dropped
         );
     }
-    Ok(retransmits)
+    Ok((sequence, retransmits))
 }
 
 /// The malformed requests of `class` (module doc), or `None` for `ring-jump` (which moves the
