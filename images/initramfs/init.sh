@@ -50,6 +50,13 @@
 #               stream; its domain's xenstore node data/disk-writing is written as they
 #               start), XENOLITH-DISK-WRITTEN <N> after the last, then the same remount,
 #               read-back and dmesg checks and XENOLITH-DISK-DONE
+#     disk-reboot:<N>  for a test that reboots the guest under its device model: on a disk
+#               without /mnt/sums, disk-check:<N>, then the sums kept on the disk as /mnt/sums,
+#               umount, XENOLITH-DISK-REBOOTING and `reboot -f`; on a disk with them (the
+#               boot after), XENOLITH-DISK-REBOOTED, each file read back as
+#               XENOLITH-DISK-READ f<i> <sha256>, the check line `disk-reboot` (ok: every file
+#               written before the reboot read back equal), the dmesg check and
+#               XENOLITH-DISK-DONE; then wait
 # Other parameters: `xenolith.cpus=N`, the vCPUs that should be online (the `cpus` check fails
 # on any other count; without it the count is only printed); `xenolith.ip=A.B.C.D/NN`, eth0's
 # address: the `net` check waits (up to 30 s) for eth0 to appear (xen-netfront makes it once the
@@ -318,7 +325,7 @@ fi
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
     net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?* | net-loop:?*) ;;
-    disk-check:?* | disk-loop:?*) ;;
+    disk-check:?* | disk-loop:?* | disk-reboot:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -541,6 +548,11 @@ disk_verify() {
     else
         check disk fail "$files files written; not equal after a remount:$bad"
     fi
+    disk_dmesg
+}
+
+# The kernel log's disk errors, the check line `disk-dmesg`, the end.
+disk_dmesg() {
     dmesg | grep -i -E 'I/O error|blk_update_request|EXT4-fs error|virtio' |
         sed 's/^/XENOLITH-DISK-DMESG /'
     errors=$(dmesg | grep -i -E 'I/O error|blk_update_request|EXT4-fs error' | head -n 1)
@@ -575,6 +587,38 @@ disk_run() {
     disk_verify
 }
 
+# disk-reboot:<N> (the list above): write and reboot, or, the boot after, read back.
+disk_reboot() {
+    if ! detail=$(disk_mount); then
+        check disk-reboot fail "$(echo $detail)"
+        echo XENOLITH-DISK-DONE
+        return
+    fi
+    if [ ! -f /mnt/sums ]; then
+        umount /mnt
+        disk_run check $1
+        # disk_verify left the disk mounted again (unless it failed).
+        grep -q ' /mnt ' /proc/mounts || return
+        cp /tmp/disk.sums /mnt/sums && sync && umount /mnt
+        echo XENOLITH-DISK-REBOOTING
+        reboot -f
+    fi
+    echo XENOLITH-DISK-REBOOTED
+    bad=
+    while read -r name sum; do
+        now=$(sha256sum < /mnt/$name 2>/dev/null | cut -d' ' -f1)
+        echo "XENOLITH-DISK-READ $name ${now:-unreadable}"
+        [ "$now" = "$sum" ] || bad="$bad $name"
+    done < /mnt/sums
+    files=$(wc -l < /mnt/sums)
+    if [ -z "$bad" ]; then
+        check disk-reboot ok "$files files written before the reboot read back equal"
+    else
+        check disk-reboot fail "$files files written before the reboot; not equal:$bad"
+    fi
+    disk_dmesg
+}
+
 if [ -n "$ping_address" ]; then
     if ping_until "$ping_address"; then
         echo "XENOLITH-NET-PING ok $ping_address"
@@ -597,6 +641,7 @@ case "$then" in
     net-loop:*) net_loop "${then#net-loop:}" ;;
     disk-check:*) disk_run check "${then#disk-check:}" ;;
     disk-loop:*) disk_run loop "${then#disk-loop:}" ;;
+    disk-reboot:*) disk_reboot "${then#disk-reboot:}" ;;
     net-send:*)
         spec=${then#net-send:}
         net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"

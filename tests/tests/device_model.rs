@@ -160,6 +160,31 @@ fn linux_writes_through_ten_device_model_kills_without_an_io_error() {
     }
 }
 
+/// A virtio-only Linux guest reboots under its device model: the core rebuilds it in place
+/// (xl's default `on_reboot`), the model serves the new incarnation from power-on with the
+/// disk as the first boot left it, and the second boot reads back every file the first wrote.
+#[test]
+fn linux_reboots_under_its_device_model_and_finds_its_files() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-linux-reboot.toml").start();
+    running.forbid("XENOLITH-CHECK-FAILED");
+    running.forbid("device-model: FAIL");
+    running.forbid("powering off");
+    running.forbid("panicked");
+    running.forbid("crashing it");
+    for marker in [
+        "linux1: XENOLITH-CHECK disk ok",
+        "linux1: XENOLITH-DISK-REBOOTING",
+        "(linux1) restarted: generation",
+        "device-model: d2 was rebuilt (generation",
+        "linux1: XENOLITH-DISK-REBOOTED",
+        "linux1: XENOLITH-CHECK disk-reboot ok",
+        "linux1: XENOLITH-CHECK disk-dmesg ok",
+        "linux1: XENOLITH-DISK-DONE",
+    ] {
+        expect_linux(&mut running, marker);
+    }
+}
+
 /// The device model's virtio-net, looped back (`tests/manifests/dm-net.toml`, test guest
 /// `virtio-net`): 200 frames of 60 to 1514 bytes, eight per notify, each received in order,
 /// byte for byte, behind a 12-byte header with `num_buffers` 1.

@@ -52,8 +52,9 @@ impl IoreqPage {
         // SAFETY: ADDRESS is page-aligned, in the runtime's normal-memory identity map, and
         // the caller has just had the hypervisor map the server's ioreq page there, where it
         // stays for this incarnation's life unless the target is destroyed (then the core unmaps
-        // it and an access faults, crashing this domain: no other memory is reached); it is only
-        // accessed through `SharedPage`.
+        // it and an access faults, crashing this domain: no other memory is reached; the domain
+        // drops this value then, and makes another only after mapping the page of its rebuilt
+        // target's new server at the same address); it is only accessed through `SharedPage`.
         Self { page: unsafe { SharedPage::at(ADDRESS) } }
     }
 

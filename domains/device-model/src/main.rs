@@ -27,6 +27,15 @@
 //!   incarnation), restores the devices by `xenolith_device_model_logic::state`'s rule (every
 //!   request the guest has not seen completed is done again) and serves any record left
 //!   `READY`.
+//! - **The target rebuilt** (a reboot, or a crash its `on_crash` restarts; the core keeps its
+//!   id and counts a new generation): its ports stop being interdomain, the core has taken
+//!   this domain's mappings of the old incarnation away, and the new one waits paused for its
+//!   model. The model closes its old ports, forgets its mappings, puts every device back to
+//!   power-on (the disk's bytes kept, as a real disk's across a reboot), and creates, maps,
+//!   enables and binds a new server as at start, which lets the target run; xl does the same by
+//!   starting a new QEMU with the same disk. The snapshot names the target's generation, so a
+//!   model restarted after a rebuild it did not see starts from power-on too. A target gone for
+//!   good (its domain id unknown) powers the model off.
 //!
 //! # What it expects of the core (Xen 4.17's behaviour, `xen/common/ioreq.c`, `dm.c`, `memory.c`)
 //! - `dm_op` (41) with one buffer holding a 32-byte `xen_dm_op`; the OUT fields of create,
@@ -110,10 +119,13 @@ mod service {
 
     struct Service {
         target: u16,
+        /// The target's incarnation served (the core's generation count).
+        generation: u32,
         server: u16,
         devices: Devices<SliceDisk<'static>>,
         ram: ForeignRam,
-        page: IoreqPage,
+        /// The server's page, once mapped for the incarnation served.
+        page: Option<IoreqPage>,
         /// This domain's port for each target vCPU.
         ports: Vec<Port>,
         snapshot_area: &'static mut [u8],
@@ -128,8 +140,12 @@ mod service {
     impl Service {
         /// Saves the snapshot if it changed.
         fn save(&mut self) {
-            let snapshot =
-                Snapshot { target: self.target, server: self.server, devices: self.devices.save() };
+            let snapshot = Snapshot {
+                target: self.target,
+                server: self.server,
+                generation: self.generation,
+                devices: self.devices.save(),
+            };
             let bytes = snapshot.encode();
             if bytes == self.saved {
                 return;
@@ -183,11 +199,95 @@ mod service {
             }
         }
 
+        /// Serves the target's incarnation `self.generation` through IOREQ server `existing`
+        /// (kept by the core across this domain's restarts) or a new one: the server's id
+        /// saved before anything else is asked of it, its page mapped, every window claimed,
+        /// the server enabled (which lets a target waiting for its model run), each vCPU's
+        /// port bound, and every line and any output reported once.
+        fn attach(&mut self, existing: Option<u16>) {
+            let target = self.target;
+            self.server = match existing {
+                Some(server) => server,
+                None => match dm::create_ioreq_server(target) {
+                    Ok(server) => server,
+                    Err(XenError::ESRCH) => target_gone(target),
+                    Err(error) => fail(format_args!("no IOREQ server for d{target}: {error}")),
+                },
+            };
+            let server = self.server;
+            if let Err(error) = dm::acquire_ioreq_page(target, server, ioreq_page::ADDRESS / 4096) {
+                fail(format_args!("server {server}'s ioreq page not mapped: {error}"));
+            }
+            let page = IoreqPage::mapped();
+            self.page = Some(page);
+            self.save();
+            let windows: Vec<(u64, u64)> = self.devices.windows().collect();
+            for (base, length) in windows {
+                match dm::map_mmio_range(target, server, base, base + length - 1) {
+                    // Claimed by the last incarnation: the server kept it.
+                    Ok(()) | Err(XenError::EEXIST) => {}
+                    Err(error) => {
+                        fail(format_args!("MMIO {base:#x}+{length:#x} not claimed: {error}"))
+                    }
+                }
+            }
+            if let Err(error) = dm::set_ioreq_server_state(target, server, true) {
+                fail(format_args!("server {server} not enabled: {error}"));
+            }
+            let vcpus = match dm::nr_vcpus(target) {
+                Ok(vcpus) if (1..=MAX_VCPUS).contains(&vcpus) => vcpus,
+                Ok(vcpus) => fail(format_args!("d{target} has {vcpus} vCPUs; at most {MAX_VCPUS}")),
+                Err(error) => fail(format_args!("d{target}'s vCPU count: {error}")),
+            };
+            for vcpu in 0..vcpus {
+                let remote = page.port(vcpu).unwrap_or(0);
+                match events::bind_interdomain(target, remote) {
+                    Ok(port) => self.ports.push(port),
+                    Err(error) => fail(format_args!(
+                        "vCPU{vcpu}'s port {remote} of d{target} not bound: {error}"
+                    )),
+                }
+            }
+            // Every line once (a restarted model does not know what the last one set), then
+            // anything that arrived while no model ran.
+            self.after_access();
+        }
+
+        /// The target's ports are no longer interdomain: the core destroyed its incarnation.
+        /// Gone for good, this domain powers off; rebuilt (a reboot, or a crash its
+        /// `on_crash` restarts), the new incarnation waits paused for its model, which serves
+        /// it from power-on with the disk as the last one left it, as xl starts a new QEMU
+        /// for a rebooted guest with the same disk.
+        fn target_changed(&mut self) {
+            let target = self.target;
+            let generation = match hypercall::domain_info(target) {
+                Ok(info) if info.generation != self.generation => info.generation,
+                // The same incarnation, its ports closed: it is being destroyed.
+                Ok(_) | Err(_) => target_gone(target),
+            };
+            for port in self.ports.drain(..) {
+                let _ = port.close();
+            }
+            self.page = None;
+            // The core took this domain's mappings of the old incarnation (its RAM and the
+            // ioreq page) away with it; forget them.
+            self.ram.invalidate();
+            self.devices.power_on();
+            self.generation = generation;
+            self.attach(None);
+            println!(
+                "device-model: d{target} was rebuilt (generation {generation}): serving it from \
+                 power-on, the disk kept (IOREQ server {})",
+                self.server
+            );
+        }
+
         /// Serves every record waiting; whether there was one.
         fn serve(&mut self) -> bool {
             let mut any = false;
+            let Some(page) = self.page else { return false };
             for vcpu in 0..self.ports.len() as u32 {
-                let Some(record) = self.page.ready(vcpu) else { continue };
+                let Some(record) = page.ready(vcpu) else { continue };
                 any = true;
                 let (served, logged) = self.devices.serve(&mut self.ram, &record);
                 if let Some(logged) = logged {
@@ -203,7 +303,7 @@ mod service {
                 }
                 self.after_access();
                 if let Some(completion) = served.completion {
-                    self.page.answer(vcpu, completion);
+                    page.answer(vcpu, completion);
                     if let Err(error) = self.ports[vcpu as usize].send() {
                         log::warn!("device-model: vCPU{vcpu}'s port: {error}");
                     }
@@ -316,6 +416,23 @@ mod service {
             }
             None => None,
         };
+        // A snapshot of another incarnation of the target (rebuilt while no model ran) holds
+        // neither its server nor its devices' state.
+        let generation = match hypercall::domain_info(target) {
+            Ok(info) => info.generation,
+            Err(_) => target_gone(target),
+        };
+        let snapshot = snapshot.filter(|snapshot| {
+            let same = snapshot.generation == generation;
+            if !same {
+                println!(
+                    "device-model: d{target} was rebuilt (generation {} -> {generation}) while \
+                     no model ran: serving it from power-on, the disk kept",
+                    snapshot.generation
+                );
+            }
+            same
+        });
         let disk = (!config.blk.is_empty()).then(|| {
             let (header, area) = rest.split_at_mut(DISK_HEADER_BYTES);
             disk(info, header, area, region_length)
@@ -337,14 +454,6 @@ mod service {
             }
             found.is_ok()
         });
-        let server = match existing {
-            Some(server) => server,
-            None => match dm::create_ioreq_server(target) {
-                Ok(server) => server,
-                Err(XenError::ESRCH) => target_gone(target),
-                Err(error) => fail(format_args!("no IOREQ server for d{target}: {error}")),
-            },
-        };
         let name = hypercall::domain_info(target)
             .ok()
             .and_then(|info| {
@@ -353,15 +462,13 @@ mod service {
             })
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| alloc::format!("d{target}"));
-        if let Err(error) = dm::acquire_ioreq_page(target, server, ioreq_page::ADDRESS / 4096) {
-            fail(format_args!("server {server}'s ioreq page not mapped: {error}"));
-        }
         let mut service = Service {
             target,
-            server,
+            generation,
+            server: 0,
             devices,
             ram,
-            page: IoreqPage::mapped(),
+            page: None,
             ports: Vec::new(),
             snapshot_area,
             saved: Vec::new(),
@@ -372,39 +479,11 @@ mod service {
         for logged in faults {
             service.log(logged);
         }
-        // The server's id is saved before anything else is asked of it.
-        service.save();
-        let windows: Vec<(u64, u64)> = service.devices.windows().collect();
-        for (base, length) in windows {
-            match dm::map_mmio_range(target, server, base, base + length - 1) {
-                // Claimed by the last incarnation: the server kept it.
-                Ok(()) | Err(XenError::EEXIST) => {}
-                Err(error) => fail(format_args!("MMIO {base:#x}+{length:#x} not claimed: {error}")),
-            }
-        }
-        if let Err(error) = dm::set_ioreq_server_state(target, server, true) {
-            fail(format_args!("server {server} not enabled: {error}"));
-        }
-        let vcpus = match dm::nr_vcpus(target) {
-            Ok(vcpus) if (1..=MAX_VCPUS).contains(&vcpus) => vcpus,
-            Ok(vcpus) => fail(format_args!("d{target} has {vcpus} vCPUs; at most {MAX_VCPUS}")),
-            Err(error) => fail(format_args!("d{target}'s vCPU count: {error}")),
-        };
-        for vcpu in 0..vcpus {
-            let remote = service.page.port(vcpu).unwrap_or(0);
-            match events::bind_interdomain(target, remote) {
-                Ok(port) => service.ports.push(port),
-                Err(error) => {
-                    fail(format_args!("vCPU{vcpu}'s port {remote} of d{target} not bound: {error}"))
-                }
-            }
-        }
-        // Every line once (a restarted model does not know what the last one set), then
-        // anything that arrived while no model ran.
-        service.after_access();
+        service.attach(existing);
         println!(
-            "device-model: serving d{target} ({vcpus} vCPUs, IOREQ server {server}, restart {}, \
-             at {} ns)",
+            "device-model: serving d{target} ({} vCPUs, IOREQ server {}, restart {}, at {} ns)",
+            service.ports.len(),
+            service.server,
             me.restarts,
             now_ns()
         );
@@ -414,10 +493,11 @@ mod service {
             }
             // A destroyed target's page is unmapped: never read it then. (It can still go
             // between this check and the read: that crashes this domain, and its restart
-            // finds no target and powers off.)
+            // finds the target gone, or rebuilt, as this check would.)
             let status = events::status(DOMID_SELF, service.ports[0].0);
             if status.is_ok_and(|status| status.status != ec::EVTCHNSTAT_interdomain) {
-                target_gone(target);
+                service.target_changed();
+                continue;
             }
             if service.serve() {
                 continue;

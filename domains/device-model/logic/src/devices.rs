@@ -233,6 +233,22 @@ impl<K: Disk> Devices<K> {
         }
     }
 
+    /// The devices as a new incarnation of the target finds them (the core rebuilt it: a
+    /// reboot, or a crash its `on_crash` restarts): every virtio device reset as if its driver
+    /// wrote 0 to `Status`, the UART at reset, every line reported again by the next
+    /// [`Devices::line_changes`]; the disk's bytes stay, as a real disk's do.
+    pub fn power_on(&mut self) {
+        for id in 0..self.names.len() {
+            match self.bus.device_mut(id) {
+                Some(Slot::Uart(uart)) => *uart = Pl011::new(),
+                Some(Slot::Blk(transport)) => transport.reset(),
+                Some(Slot::Net(transport)) => transport.reset(),
+                None => {}
+            }
+        }
+        self.levels.iter_mut().for_each(|level| *level = None);
+    }
+
     /// The virtio devices' state, for the preserved region.
     pub fn save(&self) -> Saved {
         let devices = self.bus.devices().filter_map(|(_, _, slot)| match slot {
@@ -292,8 +308,10 @@ mod tests {
     use crate::blk::{VecDisk, S_OK, T_OUT};
     use crate::config::Config;
     use crate::memory::VecMemory;
-    use crate::mmio::{DRIVER_OK, INTERRUPT_ACK, NEEDS_RESET, QUEUE_NOTIFY, QUEUE_NUM_MAX, STATUS};
-    use crate::pl011::{DR, FR};
+    use crate::mmio::{
+        DRIVER_OK, INTERRUPT_ACK, NEEDS_RESET, QUEUE_NOTIFY, QUEUE_NUM_MAX, QUEUE_READY, STATUS,
+    };
+    use crate::pl011::{DR, FR, IMSC};
     use crate::test_driver::{Guest, SECTORS};
     use xenolith_abi::xen::ioreq::{
         IOREQ_READ, IOREQ_TYPE_COPY, IOREQ_WRITE, STATE_IOREQ_READY, STATE_IORESP_READY,
@@ -510,5 +528,46 @@ mod tests {
             }
             _ => panic!("device 1 is the blk device"),
         }
+    }
+
+    /// A target rebuilt by the core (a reboot): after `power_on` every virtio device reads as
+    /// at power-on (status 0, no queue ready), the UART's interrupt mask is clear, every line
+    /// is reported again (low), and the disk keeps what the last incarnation wrote.
+    #[test]
+    fn power_on_resets_the_devices_and_keeps_the_disk() {
+        let mut guest = Guest::new();
+        let mut model = crate::test_driver::model();
+        guest.probe(&mut model, u64::MAX);
+        let net = Transport::new(Net::new(crate::net::DEFAULT_MAC)).save();
+        let saved = Saved { devices: alloc::vec![model.save(), net] };
+        let config = Config {
+            ram: (crate::test_driver::RAM, crate::test_driver::RAM_SIZE as u64),
+            ..config()
+        };
+        let (mut devices, _) =
+            Devices::new(&config, Some(disk()), Some(&saved), &mut guest.memory).unwrap();
+        guest.submit(T_OUT, 2, &[9; 512], 0, false);
+        devices.serve(&mut guest.memory, &record(BLK + QUEUE_NOTIFY, 4, IOREQ_WRITE, 0));
+        devices.serve(&mut guest.memory, &record(UART + IMSC, 2, IOREQ_WRITE, 0x50));
+        devices.line_changes(|_, _| {});
+
+        devices.power_on();
+        let read = |devices: &mut Devices<VecDisk>, memory: &mut VecMemory, addr| {
+            let (served, _) = devices.serve(memory, &record(addr, 4, IOREQ_READ, 0));
+            served.completion.unwrap().data
+        };
+        assert_eq!(read(&mut devices, &mut guest.memory, BLK + STATUS), 0);
+        assert_eq!(read(&mut devices, &mut guest.memory, BLK + QUEUE_READY), 0);
+        assert_eq!(read(&mut devices, &mut guest.memory, UART + IMSC), 0);
+        let mut lines = Vec::new();
+        devices.line_changes(|intid, level| lines.push((intid, level)));
+        assert_eq!(lines, [(37, false), (40, false), (41, false)]);
+        match devices.device(1) {
+            Some(Slot::Blk(transport)) => {
+                assert_eq!(&transport.device().disk().0[1024..1536], &[9; 512])
+            }
+            _ => panic!("device 1 is the blk device"),
+        }
+        assert_eq!(devices.save().devices[0].status, 0);
     }
 }

@@ -223,7 +223,7 @@ impl<D: Device> Transport<D> {
     }
 
     /// Back to the state after power-on (the driver wrote 0 to `Status`).
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.queues.iter_mut().for_each(|queue| *queue = Queue::default());
         self.status = 0;
         self.driver_features = 0;

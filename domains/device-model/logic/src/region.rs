@@ -13,8 +13,11 @@
 //! disk as the guest last wrote it. The snapshot is small and fixed in place, so it never
 //! moves with the disk's size.
 //!
-//! Snapshot encoding (little-endian): target domain `u16`, IOREQ server id `u16`, then
-//! `crate::state`'s encoding of the virtio devices.
+//! Snapshot encoding (little-endian): target domain `u16`, IOREQ server id `u16`, the target's
+//! generation `u32`, then `crate::state`'s encoding of the virtio devices. The generation says
+//! which incarnation of the target the server and the devices belong to: a target the core
+//! rebuilt (a reboot, or a crash its `on_crash` restarts) has neither, and its model starts
+//! its devices as at power-on, keeping the disk's bytes.
 //!
 //! # Invariants
 //! - [`Snapshot::decode`] and [`disk_length`] never panic and refuse anything their encoders
@@ -50,6 +53,8 @@ pub struct Snapshot {
     pub target: u16,
     /// The IOREQ server this model created for the target.
     pub server: u16,
+    /// The target's incarnation the server and the devices belong to.
+    pub generation: u32,
     /// The virtio devices.
     pub devices: Saved,
 }
@@ -60,18 +65,20 @@ impl Snapshot {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&self.target.to_le_bytes());
         bytes.extend_from_slice(&self.server.to_le_bytes());
+        bytes.extend_from_slice(&self.generation.to_le_bytes());
         self.devices.encode(&mut bytes);
         bytes
     }
 
     /// Reads what [`encode`](Self::encode) wrote.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (head, rest) = bytes.split_first_chunk::<4>().ok_or(DecodeError::Truncated)?;
-        let [t0, t1, s0, s1] = *head;
+        let (head, rest) = bytes.split_first_chunk::<8>().ok_or(DecodeError::Truncated)?;
+        let [t0, t1, s0, s1, g0, g1, g2, g3] = *head;
         let devices = Saved::decode(rest)?;
         Ok(Self {
             target: u16::from_le_bytes([t0, t1]),
             server: u16::from_le_bytes([s0, s1]),
+            generation: u32::from_le_bytes([g0, g1, g2, g3]),
             devices,
         })
     }
@@ -121,7 +128,12 @@ mod tests {
             driver_features: 1 << 32,
             queues: alloc::vec![queue],
         };
-        Snapshot { target: 7, server: 1, devices: Saved { devices: alloc::vec![device] } }
+        Snapshot {
+            target: 7,
+            server: 1,
+            generation: 3,
+            devices: Saved { devices: alloc::vec![device] },
+        }
     }
 
     #[test]

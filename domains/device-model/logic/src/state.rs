@@ -41,8 +41,8 @@ use crate::mmio::{
 };
 use crate::virtqueue::{ChainError, Queue, F_EVENT_IDX, F_INDIRECT_DESC};
 
-/// The format this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format this build writes and reads (2: the snapshot names the target's generation).
+pub const VERSION: u32 = 2;
 /// Devices one model serves at most.
 pub const MAX_DEVICES: usize = 16;
 /// Queues one device has at most.
