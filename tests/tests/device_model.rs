@@ -103,6 +103,31 @@ fn a_device_model_killed_ten_times_under_writes_loses_no_request() {
     );
 }
 
+/// A device model restarted after its target was rebuilt without it (paused by the killer
+/// while the core rebuilt the guest): it does not restore the old incarnation's server or
+/// devices, serves the new one from power-on, and the rebuilt guest's writes all complete.
+#[test]
+fn a_device_model_restarted_after_its_target_was_rebuilt_serves_it_from_power_on() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-rebuild.toml").start();
+    running.forbid("FAIL");
+    running.forbid("panicked");
+    expect_unordered(
+        &mut running,
+        &["guest: round 0 written and read back", "(guest) shut down: reboot"],
+    );
+    let rebuilt = "device-model: d0 was rebuilt (generation ";
+    let lines = expect_unordered_numbered(&mut running, &[rebuilt, "killer: PASS rebuilt"]);
+    assert!(lines[0].1.contains("while no model ran"), "{:?}", lines[0]);
+    // The guest's new incarnation starts over once the model serves it.
+    expect_unordered(
+        &mut running,
+        &[
+            "guest: round 0 written and read back",
+            "guest: PASS 3000 writes read back equal, no I/O error",
+        ],
+    );
+}
+
 /// Waits for `marker` for up to 4 minutes (Linux under TCG), failing with the serial tail.
 fn expect_linux(running: &mut Running, marker: &str) -> String {
     running.wait_for(marker, Duration::from_secs(240)).unwrap_or_else(|error| panic!("{error}"))

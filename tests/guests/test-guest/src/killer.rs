@@ -86,3 +86,59 @@ pub fn killer(name: &str, info: &StartInfo) {
         }
     }
 }
+
+/// `rebuild-under-model` (holds `control`; `model=<domain id> target=<domain id>
+/// delay_ms=D`): once the target runs (its model has enabled a server) and `D` ms more have
+/// passed, pauses the model, reboots the target (`SCHEDOP_remote_shutdown` with
+/// `SHUTDOWN_reboot`), waits until the core has rebuilt it, then crashes the model: its next
+/// incarnation finds a snapshot of the target's last incarnation, which it must not restore.
+/// Prints `NAME: PASS rebuilt under a paused model` once the model runs again, or
+/// `NAME: FAIL ...`.
+pub fn rebuild_under_model(name: &str, info: &StartInfo) {
+    use xenolith_abi::xen::domctl::{
+        xen_domctl, DomctlPayload, XEN_DOMCTL_pausedomain, XEN_DOMCTL_INTERFACE_VERSION,
+    };
+    use xenolith_abi::xen::private::XENOLITH_STATE_RUNNING;
+    use xenolith_abi::xen::sched::SHUTDOWN_reboot;
+
+    let model = arg(info, "model", 1) as u16;
+    let target = arg(info, "target", 0) as u16;
+    let deadline = now() + RESTART_NS;
+    while !hypercall::domain_info(target).is_ok_and(|i| i.state == XENOLITH_STATE_RUNNING) {
+        if now() > deadline {
+            return println!("{name}: FAIL d{target} did not run within 10 s");
+        }
+        sleep(1_000_000);
+    }
+    sleep(u64::from(arg(info, "delay_ms", 0)) * 1_000_000);
+    let (Ok(first_model), Ok(first_target)) = (restarted(model, 0), restarted(target, 0)) else {
+        return println!("{name}: FAIL no model d{model} or target d{target}");
+    };
+    let mut pause = xen_domctl {
+        cmd: XEN_DOMCTL_pausedomain,
+        interface_version: XEN_DOMCTL_INTERFACE_VERSION,
+        domain: model,
+        _pad: [0; 3],
+        u: DomctlPayload::new(&[0u64; 16]),
+    };
+    let result = hypercall::domctl(&mut pause);
+    if result != 0 {
+        return println!("{name}: FAIL pausing d{model} returned {result}");
+    }
+    for (domain, reason) in [(target, SHUTDOWN_reboot), (model, SHUTDOWN_crash)] {
+        if domain == model {
+            if let Err(why) = restarted(target, first_target + 1) {
+                return println!("{name}: FAIL d{target} not rebuilt: {why}");
+            }
+        }
+        let request = sched_remote_shutdown { domain_id: domain, _pad: 0, reason };
+        let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
+        if result != 0 {
+            return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{domain} returned {result}");
+        }
+    }
+    match restarted(model, first_model + 1) {
+        Ok(_) => println!("{name}: PASS rebuilt under a paused model"),
+        Err(why) => println!("{name}: FAIL d{model} not restarted: {why}"),
+    }
+}

@@ -38,6 +38,8 @@
 //!   echo, frames sent and checked through the echo (retransmitted across a backend restart),
 //!   and malformed transmit requests a backend must disconnect; `net-blast`, `net-sink`:
 //!   frames sent back to back and counted, for `cargo xtask bench net` (see `net.rs`);
+//! - `rebuild-under-model`: reboots a device model's target while the model is paused, then
+//!   crashes the model (`killer.rs`).
 //! - `crash-killer`: crashes a service domain K times at random moments, each once it was
 //!   restarted after the last (see `killer.rs`);
 //! - `restart-counter`, `restart-peer`: restart policies, the preserved region, a rebuilt
@@ -171,6 +173,7 @@ mod guest {
             "net-blast" => crate::net::blast(name, info),
             "net-sink" => crate::net::sink(name, info),
             "crash-killer" => crate::killer::killer(name, info),
+            "rebuild-under-model" => crate::killer::rebuild_under_model(name, info),
             "restart-counter" => crate::restart::restart_counter(name, info),
             "restart-peer" => crate::restart::restart_peer(name, info),
             other => println!("{name}: FAIL unknown test {other:?}"),
