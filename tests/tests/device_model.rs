@@ -111,10 +111,8 @@ fn a_device_model_restarted_after_its_target_was_rebuilt_serves_it_from_power_on
     let mut running = Boot::new(2, "").manifest("tests/manifests/dm-rebuild.toml").start();
     running.forbid("FAIL");
     running.forbid("panicked");
-    expect_unordered(
-        &mut running,
-        &["guest: round 0 written and read back", "(guest) shut down: reboot"],
-    );
+    // The reboot may come before or during the first incarnation's writes.
+    expect_unordered(&mut running, &["(guest) shut down: reboot"]);
     let rebuilt = "device-model: d0 was rebuilt (generation ";
     let lines = expect_unordered_numbered(&mut running, &[rebuilt, "killer: PASS rebuilt"]);
     assert!(lines[0].1.contains("while no model ran"), "{:?}", lines[0]);
