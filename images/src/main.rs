@@ -30,7 +30,7 @@ cargo xtask <command>
   check MANIFEST...                validate manifests (file:line:column errors)
   test                             everything CI runs: format, lints, host and QEMU tests, the
                                    conformance suite, 1,000,000 hostile hypercalls with a fresh
-                                   seed, xenstore fuzzing and Miri
+                                   seed, xenstore and device-model fuzzing, Miri
   soak [--calls N] [--seed S] [--only A+B]
                                    the hostile domain's run, longer (10,000,000 calls), replaying
                                    a seed, or limited to some hypercall numbers
@@ -38,8 +38,9 @@ cargo xtask <command>
   test-qemu                        QEMU system tests only
   lint                             cargo fmt --check and clippy -D warnings: host, bare metal
                                    and the Linux guests' tools (aarch64-unknown-linux-musl)
-  xenstore-checks                  fuzz the xenstore logic for 60 s, then its tests under Miri
-                                   (nightly toolchain and Miri installed with rustup if absent)
+  xenstore-checks                  fuzz the xenstore logic for 60 s and the device model's for
+                                   30 s, then the xenstore logic's tests under Miri (nightly
+                                   toolchain and Miri installed with rustup if absent)
   conformance                      the conformance guest on Xen 4.17 (fetched with apt) and on
                                    Xenolith, compared (docs/conformance.md)
   bench [fastpath|smp|boot|xl|net] deterministic figures under QEMU -icount shift=0 (or only
@@ -187,11 +188,16 @@ fn soak_options(args: &[String]) -> Result<(u64, u64, Option<String>)> {
 
 /// Seconds the test command fuzzes the xenstore wire parser and store.
 const XENSTORE_FUZZ_SECONDS: u64 = 60;
+/// Seconds the test command fuzzes the device model's records, registers and rings.
+const DEVICE_MODEL_FUZZ_SECONDS: u64 = 30;
 
-/// The xenstore logic's bounded fuzzing run and its tests under Miri (part of `test`).
+/// The service logic's bounded fuzzing runs (xenstore, then the device model) and the xenstore
+/// logic's tests under Miri (part of `test`).
 fn xenstore_checks() -> Result<()> {
     let root = workspace::root();
     println!("xtask: {}", xenstore_checks::fuzz_xenstore(&root, XENSTORE_FUZZ_SECONDS)?);
+    let device_model = xenstore_checks::fuzz_device_model(&root, DEVICE_MODEL_FUZZ_SECONDS)?;
+    println!("xtask: {device_model}");
     println!("xtask: {}", xenstore_checks::miri_xenstore(&root)?);
     Ok(())
 }

@@ -1,16 +1,17 @@
-//! Checks of the xenstore logic crate (`domains/xenstore-stub/logic`) that need the nightly
-//! toolchain: a coverage-guided fuzzing run of its `wire_and_store` libFuzzer target, and its
-//! tests under Miri.
+//! Checks of the service domains' logic crates that need the nightly toolchain: coverage-guided
+//! fuzzing runs of the xenstore logic's `wire_and_store` target
+//! (`domains/xenstore-stub/logic/fuzz`) and of the device model logic's `records_and_rings`
+//! target (`domains/device-model/logic/fuzz`), and the xenstore logic's tests under Miri.
 //!
-//! Neither needs cargo-fuzz: the fuzz target is a plain cargo project
-//! (`domains/xenstore-stub/logic/fuzz`, its own workspace) built with the flags cargo-fuzz passes
-//! (SanitizerCoverage with 8-bit counters, PC table and comparison tracing, `--cfg fuzzing`,
-//! debug assertions, AddressSanitizer) into `target/fuzz`, and run directly. A missing nightly
-//! toolchain or Miri component is installed with rustup first.
+//! Neither needs cargo-fuzz: each fuzz target is a plain cargo project (its own workspace)
+//! built with the flags cargo-fuzz passes (SanitizerCoverage with 8-bit counters, PC table and
+//! comparison tracing, `--cfg fuzzing`, debug assertions, AddressSanitizer) into `target/fuzz`,
+//! and run directly. A missing nightly toolchain or Miri component is installed with rustup
+//! first.
 //!
 //! # Invariants
-//! - The corpus lives in `target/fuzz/corpus/wire_and_store` and only grows; crash inputs land in
-//!   `target/fuzz/artifacts/wire_and_store/`.
+//! - A target's corpus lives in `target/fuzz/corpus/<target>` and only grows; crash inputs land
+//!   in `target/fuzz/artifacts/<target>/`.
 //! - Child cargo processes get none of the outer cargo's toolchain or flag variables, so
 //!   `+nightly` and the fuzzing flags are what they build with.
 #![forbid(unsafe_code)]
@@ -22,10 +23,27 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-/// The fuzz project's manifest, relative to the workspace root.
-const FUZZ_MANIFEST: &str = "domains/xenstore-stub/logic/fuzz/Cargo.toml";
-/// The fuzz target (binary) name.
-const FUZZ_TARGET: &str = "wire_and_store";
+/// A libFuzzer target: its project's manifest (relative to the workspace root), its binary,
+/// and the seed inputs its corpus starts with.
+struct FuzzTarget {
+    manifest: &'static str,
+    name: &'static str,
+    seeds: fn() -> Vec<Vec<u8>>,
+}
+
+/// The xenstore logic's wire parser and store.
+const XENSTORE: FuzzTarget = FuzzTarget {
+    manifest: "domains/xenstore-stub/logic/fuzz/Cargo.toml",
+    name: "wire_and_store",
+    seeds: xenstore_seeds,
+};
+
+/// The device model logic's records, registers and rings.
+const DEVICE_MODEL: FuzzTarget = FuzzTarget {
+    manifest: "domains/device-model/logic/fuzz/Cargo.toml",
+    name: "records_and_rings",
+    seeds: device_model_seeds,
+};
 /// Sanitizers need an explicit target, so the flags skip build scripts and proc macros.
 const FUZZ_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 /// What cargo-fuzz passes (`cargo fuzz build` defaults: sancov-module, level 4, inline 8-bit
@@ -139,9 +157,9 @@ fn request(type_: u32, tx_id: u32, payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Seed inputs in the target's chunk format (`[control, length, bytes]`, control = operation
-/// << 3 | domid): a few realistic sessions, so the fuzzer starts past the framing.
-fn seeds() -> Vec<Vec<u8>> {
+/// Seed inputs in `wire_and_store`'s chunk format (`[control, length, bytes]`, control =
+/// operation << 3 | domid): a few realistic sessions, so the fuzzer starts past the framing.
+fn xenstore_seeds() -> Vec<Vec<u8>> {
     // (domid, type, tx, payload); type numbers from io/xs_wire.h.
     type Request<'a> = (u8, u32, u32, &'a [u8]);
     let sessions: [&[Request]; 4] = [
@@ -199,23 +217,72 @@ fn runs_and_seconds(stderr: &str) -> Option<(u64, u64)> {
     Some((words.get(1)?.parse().ok()?, words.get(4)?.parse().ok()?))
 }
 
-/// Builds the `wire_and_store` fuzz target and runs it for `seconds` on its corpus
-/// (`target/fuzz/corpus/wire_and_store`, seeded when empty). Returns a one-line summary, or
-/// fails with libFuzzer's report and the path of the crashing input.
+/// Seed inputs in `records_and_rings`' operation format (its module doc): a blk device set up
+/// by a driver, a read request of sector 1 built in RAM (header, data and status descriptors,
+/// the available ring), its notify; then the same with a restart of the model and a rebuild of
+/// the target after it; so the fuzzer starts at the rings.
+fn device_model_seeds() -> Vec<Vec<u8>> {
+    // Queue 0's descriptor table is at RAM offset 0, its available ring at 0x200 (the target's
+    // set-up operation puts them there).
+    let mut table = Vec::new();
+    for (address, length, flags, next) in
+        [(0x800u64, 16u32, 1u16, 1u16), (0x900, 512, 3, 2), (0xb00, 1, 2, 0)]
+    {
+        table.extend_from_slice(&(0x4000_0000 + address).to_le_bytes());
+        table.extend_from_slice(&length.to_le_bytes());
+        table.extend_from_slice(&flags.to_le_bytes());
+        table.extend_from_slice(&next.to_le_bytes());
+    }
+    let ram_write = |at: u16, bytes: &[u8]| {
+        let mut operation = vec![5];
+        operation.extend_from_slice(&at.to_le_bytes());
+        operation.push(bytes.len() as u8);
+        operation.extend_from_slice(bytes);
+        operation
+    };
+    // Set up the blk device (operation 8, no extra features, blk), write the chain, the
+    // request header (VIRTIO_BLK_T_IN, sector 1) and the available ring (one entry, head 0),
+    // then notify queue 0 (a 4-byte write of 0 at QueueNotify, 0x50).
+    let mut request = vec![8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    request.extend(ram_write(0, &table));
+    request.extend(ram_write(0x800, &[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]));
+    request.extend(ram_write(0x200, &[0, 0, 1, 0, 0, 0]));
+    request.extend([0, 1, 0x50, 0, 0x0a, 0]);
+    let mut restarted = request.clone();
+    restarted.extend([9, 10, 11, 5]);
+    vec![request, restarted]
+}
+
+/// Builds the xenstore logic's fuzz target and runs it for `seconds` (part of the test
+/// command).
 pub fn fuzz_xenstore(root: &Path, seconds: u64) -> Result<String> {
+    fuzz(root, &XENSTORE, seconds)
+}
+
+/// Builds the device model logic's fuzz target and runs it for `seconds` (part of the test
+/// command).
+pub fn fuzz_device_model(root: &Path, seconds: u64) -> Result<String> {
+    fuzz(root, &DEVICE_MODEL, seconds)
+}
+
+/// Builds `target` and runs it for `seconds` on its corpus (`target/fuzz/corpus/<name>`,
+/// seeded when empty). Returns a one-line summary, or fails with libFuzzer's report and the
+/// path of the crashing input.
+fn fuzz(root: &Path, target: &FuzzTarget, seconds: u64) -> Result<String> {
+    let FuzzTarget { manifest, name, seeds } = *target;
     ensure_nightly(root)?;
     let target_dir = root.join("target").join("fuzz");
     run(
         nightly_cargo(root)
-            .args(["build", "--release", "--manifest-path", FUZZ_MANIFEST])
-            .args(["--target", FUZZ_TRIPLE, "--bin", FUZZ_TARGET, "--target-dir"])
+            .args(["build", "--release", "--manifest-path", manifest])
+            .args(["--target", FUZZ_TRIPLE, "--bin", name, "--target-dir"])
             .arg(&target_dir)
             .env("RUSTFLAGS", FUZZ_RUSTFLAGS.join(" ")),
-        "building the xenstore fuzz target",
+        &format!("building the fuzz target {name}"),
     )?;
-    let binary: PathBuf = target_dir.join(FUZZ_TRIPLE).join("release").join(FUZZ_TARGET);
-    let corpus = target_dir.join("corpus").join(FUZZ_TARGET);
-    let artifacts = target_dir.join("artifacts").join(FUZZ_TARGET);
+    let binary: PathBuf = target_dir.join(FUZZ_TRIPLE).join("release").join(name);
+    let corpus = target_dir.join("corpus").join(name);
+    let artifacts = target_dir.join("artifacts").join(name);
     for dir in [&corpus, &artifacts] {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -241,7 +308,7 @@ pub fn fuzz_xenstore(root: &Path, seconds: u64) -> Result<String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         bail!(
-            "fuzz {FUZZ_TARGET} found a failure ({}); the input is in {}; reproduce with `{} <input>`:\n{}",
+            "fuzz {name} found a failure ({}); the input is in {}; reproduce with `{} <input>`:\n{}",
             output.status,
             artifacts.display(),
             binary.display(),
@@ -250,9 +317,7 @@ pub fn fuzz_xenstore(root: &Path, seconds: u64) -> Result<String> {
     }
     let (runs, secs) = runs_and_seconds(&stderr).unwrap_or((0, started.elapsed().as_secs()));
     let corpus_size = fs::read_dir(&corpus).map(|entries| entries.count()).unwrap_or(0);
-    Ok(format!(
-        "fuzz {FUZZ_TARGET}: {runs} runs in {secs} s, corpus {corpus_size} inputs, no crash"
-    ))
+    Ok(format!("fuzz {name}: {runs} runs in {secs} s, corpus {corpus_size} inputs, no crash"))
 }
 
 /// The crate's tests in two groups of about equal time, run side by side (Miri interprets on

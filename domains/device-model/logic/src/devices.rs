@@ -485,14 +485,11 @@ mod tests {
         assert_eq!(logged, expected);
     }
 
-    /// A driver through records (the simulated Linux driver's register traffic turned into
-    /// ioreqs): a write completes, the line rises and falls with the acknowledgement, and a
-    /// model rebuilt from the saved state over the same disk and memory goes on.
-    #[test]
-    fn a_driver_through_records_and_a_restart() {
+    /// The simulated driver's guest, its blk device set up (the driver talks to a Transport
+    /// directly), and devices restored from that device's saved state over the guest's memory,
+    /// as a restarted model finds them; restoring logged nothing.
+    fn restored() -> (Guest, Devices<VecDisk>) {
         let mut guest = Guest::new();
-        // The simulated driver talks to a Transport directly; mirror its setup through the
-        // devices by replaying its register writes as records.
         let mut model = crate::test_driver::model();
         guest.probe(&mut model, u64::MAX);
         let net = Transport::new(Net::new(crate::net::DEFAULT_MAC)).save();
@@ -501,9 +498,18 @@ mod tests {
             ram: (crate::test_driver::RAM, crate::test_driver::RAM_SIZE as u64),
             ..config()
         };
-        let (mut devices, logged) =
+        let (devices, logged) =
             Devices::new(&config, Some(disk()), Some(&saved), &mut guest.memory).unwrap();
         assert!(logged.is_empty());
+        (guest, devices)
+    }
+
+    /// A driver through records (the simulated Linux driver's register traffic turned into
+    /// ioreqs): a write completes, the line rises and falls with the acknowledgement, and a
+    /// model rebuilt from the saved state over the same disk and memory goes on.
+    #[test]
+    fn a_driver_through_records_and_a_restart() {
+        let (mut guest, mut devices) = restored();
         let mut lines = Vec::new();
         devices.line_changes(|intid, level| lines.push((intid, level)));
         // Restored with queues ready: the used-buffer interrupt is raised once.
@@ -535,17 +541,7 @@ mod tests {
     /// is reported again (low), and the disk keeps what the last incarnation wrote.
     #[test]
     fn power_on_resets_the_devices_and_keeps_the_disk() {
-        let mut guest = Guest::new();
-        let mut model = crate::test_driver::model();
-        guest.probe(&mut model, u64::MAX);
-        let net = Transport::new(Net::new(crate::net::DEFAULT_MAC)).save();
-        let saved = Saved { devices: alloc::vec![model.save(), net] };
-        let config = Config {
-            ram: (crate::test_driver::RAM, crate::test_driver::RAM_SIZE as u64),
-            ..config()
-        };
-        let (mut devices, _) =
-            Devices::new(&config, Some(disk()), Some(&saved), &mut guest.memory).unwrap();
+        let (mut guest, mut devices) = restored();
         guest.submit(T_OUT, 2, &[9; 512], 0, false);
         devices.serve(&mut guest.memory, &record(BLK + QUEUE_NOTIFY, 4, IOREQ_WRITE, 0));
         devices.serve(&mut guest.memory, &record(UART + IMSC, 2, IOREQ_WRITE, 0x50));
