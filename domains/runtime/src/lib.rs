@@ -45,6 +45,7 @@ pub mod netfront;
 pub mod pvconsole;
 #[cfg(target_os = "none")]
 mod rt;
+pub mod shared_page;
 #[cfg(target_os = "none")]
 pub mod smp;
 #[cfg(target_os = "none")]

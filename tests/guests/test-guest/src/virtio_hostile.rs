@@ -221,8 +221,14 @@ fn read_bench(name: &str, count: u64, sectors: u64) {
 /// Bytes of each benchmark read.
 const BENCH_BYTES: usize = 64 * 1024;
 
-/// The benchmark's buffer (identity-mapped RAM the device writes through its foreign mapping).
-static mut BENCH: [u8; BENCH_BYTES] = [0; BENCH_BYTES];
+/// The benchmark's buffer (identity-mapped RAM the device writes through its foreign mapping),
+/// aligned to a 64 KiB chunk of the model's mapping cache so that the figure does not move
+/// with where the linker puts it.
+#[repr(C, align(65536))]
+struct Bench([u8; BENCH_BYTES]);
+
+/// See [`Bench`].
+static mut BENCH: Bench = Bench([0; BENCH_BYTES]);
 
 /// The pattern word `word` of round `round`.
 fn pattern(round: u64, word: u64) -> u64 {
