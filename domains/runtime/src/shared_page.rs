@@ -102,8 +102,8 @@ impl SharedPage {
     }
 
     /// Copies the page's bytes from `offset` into `out` (inside the page; panics otherwise):
-    /// volatile 8-byte words on the page's aligned words, bytes before and after them; each
-    /// word goes into `out` wherever it lies (local memory takes unaligned stores).
+    /// volatile 8-byte words on the page's aligned words, bytes before and after them; an
+    /// `out` not aligned with the page gets aligned words made of two page words each.
     pub fn read_bytes(self, offset: usize, out: &mut [u8]) {
         assert!(offset + out.len() <= PAGE_SIZE as usize, "a read past the page");
         let (head, words) = Self::word_span(offset, out.len());
@@ -122,15 +122,21 @@ impl SharedPage {
         match <[u64]>::mut_from_bytes(middle) {
             // `out` aligned with the page: whole words.
             Ok(middle) => middle.iter_mut().enumerate().for_each(|(i, out)| *out = word(i)),
-            // Not: each word stored into `out`'s bytes.
-            Err(error) => {
-                let middle = error.into_src();
-                for (index, chunk) in middle.chunks_exact_mut(8).enumerate() {
-                    if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
-                        *bytes = word(index).to_ne_bytes();
+            // Not: `out`'s aligned words from pairs of page words (`skewed`).
+            Err(error) => match skewed_mut(error.into_src()) {
+                Some(Skewed { first, aligned, last, lead }) => {
+                    let mut previous = u64::from_le(word(0));
+                    first.copy_from_slice(&previous.to_le_bytes()[..lead]);
+                    for (index, out) in aligned.iter_mut().enumerate() {
+                        let next = u64::from_le(word(index + 1));
+                        *out = (previous >> (8 * lead) | next << (8 * (8 - lead))).to_le();
+                        previous = next;
                     }
+                    last.copy_from_slice(&previous.to_le_bytes()[lead..]);
                 }
-            }
+                // No whole word (`skewed_mut` has one for any misaligned word): nothing here.
+                None => debug_assert_eq!(words, 0),
+            },
         }
         let done = offset + head + words * 8;
         for (index, byte) in tail.iter_mut().enumerate() {
@@ -139,8 +145,8 @@ impl SharedPage {
     }
 
     /// Copies `data` into the page from `offset` (inside the page; panics otherwise):
-    /// volatile 8-byte words on the page's aligned words, bytes before and after them; each
-    /// word is taken from `data` wherever it lies.
+    /// volatile 8-byte words on the page's aligned words, bytes before and after them; a
+    /// `data` not aligned with the page gives each page word from two of its aligned words.
     pub fn write_bytes(self, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= PAGE_SIZE as usize, "a write past the page");
         let (head, words) = Self::word_span(offset, data.len());
@@ -158,14 +164,20 @@ impl SharedPage {
         match <[u64]>::ref_from_bytes(middle) {
             // `data` aligned with the page: whole words.
             Ok(middle) => middle.iter().enumerate().for_each(|(index, &word)| put(index, word)),
-            // Not: each word taken from `data`'s bytes.
-            Err(_) => {
-                for (index, chunk) in middle.chunks_exact(8).enumerate() {
-                    if let Ok(bytes) = <&[u8; 8]>::try_from(chunk) {
-                        put(index, u64::from_ne_bytes(*bytes));
+            // Not: each page word from a pair of `data`'s aligned words (`skewed`).
+            Err(_) => match skewed(middle) {
+                Some(Skewed { first, aligned, last, lead }) => {
+                    let mut carry = le_word(first);
+                    for (index, &local) in aligned.iter().enumerate() {
+                        let local = u64::from_le(local);
+                        put(index, (carry | local << (8 * lead)).to_le());
+                        carry = local >> (8 * (8 - lead));
                     }
+                    put(words - 1, (carry | le_word(last) << (8 * lead)).to_le());
                 }
-            }
+                // No whole word (`skewed` has one for any misaligned word): nothing here.
+                None => debug_assert_eq!(words, 0),
+            },
         }
         let done = offset + head + words * 8;
         for (index, &byte) in tail.iter().enumerate() {
@@ -174,7 +186,10 @@ impl SharedPage {
     }
 
     /// For a copy of `len` bytes at the page's `offset`: the bytes before the page's next
-    /// 8-aligned offset, and the whole words after them.
+    /// 8-aligned offset, and the whole words after them. The words are moved whole on the
+    /// page's side; a local buffer not aligned with them is moved in its own aligned words,
+    /// each page word made of two of them (`skewed`): under the targets' strict alignment
+    /// (`aarch64-unknown-none` is `+strict-align`) an unaligned word costs eight byte loads.
     fn word_span(offset: usize, len: usize) -> (usize, usize) {
         let head = (offset.wrapping_neg() % 8).min(len);
         (head, (len - head) / 8)
@@ -190,6 +205,46 @@ impl SharedPage {
         // data, so an atomic view of it aliases nothing.
         unsafe { &*(at as *const AtomicU32) }
     }
+}
+
+/// Whole words of local bytes that do not start 8-aligned, cut at their own aligned words.
+struct Skewed<Bytes, Words> {
+    /// The `lead` bytes before the first aligned word.
+    first: Bytes,
+    /// The aligned words: one fewer than the run has.
+    aligned: Words,
+    /// The `8 - lead` bytes after them.
+    last: Bytes,
+    /// 1 to 7.
+    lead: usize,
+}
+
+/// `middle` (whole words) cut as [`Skewed`]; `None` if it is aligned or empty.
+fn skewed(middle: &[u8]) -> Option<Skewed<&[u8], &[u64]>> {
+    let lead = 8 - middle.as_ptr() as usize % 8;
+    if lead == 8 || middle.len() < 8 {
+        return None;
+    }
+    let (first, rest) = middle.split_at(lead);
+    let (aligned, last) = rest.split_at(middle.len() - 8);
+    Some(Skewed { first, aligned: <[u64]>::ref_from_bytes(aligned).ok()?, last, lead })
+}
+
+/// [`skewed`] of a buffer to fill.
+fn skewed_mut(middle: &mut [u8]) -> Option<Skewed<&mut [u8], &mut [u64]>> {
+    let lead = 8 - middle.as_ptr() as usize % 8;
+    if lead == 8 || middle.len() < 8 {
+        return None;
+    }
+    let length = middle.len();
+    let (first, rest) = middle.split_at_mut(lead);
+    let (aligned, last) = rest.split_at_mut(length - 8);
+    Some(Skewed { first, aligned: <[u64]>::mut_from_bytes(aligned).ok()?, last, lead })
+}
+
+/// `bytes` (at most 8) as the low bytes of a little-endian word.
+fn le_word(bytes: &[u8]) -> u64 {
+    bytes.iter().rev().fold(0, |word, &byte| word << 8 | u64::from(byte))
 }
 
 #[cfg(test)]
@@ -212,19 +267,20 @@ mod tests {
         // SAFETY: the box is page-aligned host memory that lives to the end of the test; the
         // test reads it only through `shared` and after `shared`'s last write.
         let shared = unsafe { SharedPage::at(page.0.as_mut_ptr() as u64) };
-        let source: Vec<u8> = (0..64u8).map(|byte| byte.wrapping_mul(37) ^ 0x5a).collect();
+        let source: Vec<u8> =
+            (0..4200u32).map(|i| (i as u8).wrapping_mul(37) ^ (i >> 8) as u8).collect();
         for offset in [0, 1, 3, 4, 7, 8, 13, 4072, 4080] {
             for skew in 0..8 {
-                for length in [0, 1, 7, 8, 9, 15, 16, 17, 23, 40] {
+                for length in [0, 1, 7, 8, 9, 15, 16, 17, 23, 40, 100, 1001, 4000, 4096] {
                     if offset + length > PAGE_SIZE as usize {
                         continue;
                     }
                     let data = &source[skew..skew + length];
                     shared.write_bytes(offset, data);
-                    let mut back = [0u8; 64];
+                    let mut back = [0u8; 4200];
                     shared.read_bytes(offset, &mut back[skew..skew + length]);
                     assert_eq!(&back[skew..skew + length], data, "{offset} {skew} {length}");
-                    shared.write_bytes(offset, &[0xee; 64][..length]);
+                    shared.write_bytes(offset, &[0xee; 4096][..length]);
                 }
             }
         }
