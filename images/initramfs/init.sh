@@ -50,6 +50,13 @@
 #               stream; its domain's xenstore node data/disk-writing is written as they
 #               start), XENOLITH-DISK-WRITTEN <N> after the last, then the same remount,
 #               read-back and dmesg checks and XENOLITH-DISK-DONE
+#     virtio-net-echo:<N>  for a device model's virtio-net, which loops every frame back
+#               (`virtio_net = true`): eth0 (waited for up to 30 s) gets 10.99.0.1/24 and comes
+#               up, arping sends N ARP requests for 10.99.0.2 from it, and once eth0 has
+#               received what it sent (waited for up to 10 s) the check line `virtio-net` (ok:
+#               eth0's driver is virtio_net, it sent at least N packets and received at least as
+#               many packets and bytes as it sent; fail: which of these is not so, with the
+#               counters), then XENOLITH-VNET-DONE; then wait
 #     disk-reboot:<N>  for a test that reboots the guest under its device model: on a disk
 #               without /mnt/sums, disk-check:<N>, then the sums kept on the disk as /mnt/sums,
 #               umount, XENOLITH-DISK-REBOOTING and `reboot -f`; on a disk with them (the
@@ -325,7 +332,7 @@ fi
 case "$then" in
     wait | poweroff | reboot | crash | balloon | balloon-poweroff | ticks) ;;
     net-ping:?* | net-recv:?* | net-send:?*:?*:?* | net-reload:?* | net-loop:?*) ;;
-    disk-check:?* | disk-loop:?* | disk-reboot:?*) ;;
+    disk-check:?* | disk-loop:?* | disk-reboot:?* | virtio-net-echo:?*) ;;
     *) check then fail "unknown xenolith.then=$then; staying up" ;;
 esac
 
@@ -587,6 +594,42 @@ disk_run() {
     disk_verify
 }
 
+# virtio-net-echo:<N> (the list above).
+virtio_net_echo() {
+    tries=300
+    while [ ! -e /sys/class/net/eth0 ] && [ $tries -gt 0 ]; do
+        pause
+        tries=$((tries - 1))
+    done
+    if ! got=$(ip addr add 10.99.0.1/24 dev eth0 2>&1) || ! got=$(ip link set eth0 up 2>&1); then
+        check virtio-net fail "eth0: $(echo $got)"
+        echo XENOLITH-VNET-DONE
+        return
+    fi
+    driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)" 2>/dev/null)
+    arping -c "$1" -w $(($1 + 10)) -I eth0 10.99.0.2 > /dev/null 2>&1
+    stats=/sys/class/net/eth0/statistics
+    tries=100
+    while [ $tries -gt 0 ]; do
+        tx=$(cat $stats/tx_packets) rx=$(cat $stats/rx_packets)
+        txb=$(cat $stats/tx_bytes) rxb=$(cat $stats/rx_bytes)
+        [ "$rx" -ge "$tx" ] && [ "$rxb" -ge "$txb" ] && break
+        pause
+        tries=$((tries - 1))
+    done
+    counters="driver=$driver tx=$tx rx=$rx tx_bytes=$txb rx_bytes=$rxb"
+    if [ "$driver" != virtio_net ]; then
+        check virtio-net fail "eth0 is not virtio_net's: $counters"
+    elif [ "$tx" -lt "$1" ]; then
+        check virtio-net fail "fewer than $1 packets sent: $counters"
+    elif [ "$rx" -lt "$tx" ] || [ "$rxb" -lt "$txb" ]; then
+        check virtio-net fail "less received than sent: $counters"
+    else
+        check virtio-net ok "$counters"
+    fi
+    echo XENOLITH-VNET-DONE
+}
+
 # disk-reboot:<N> (the list above): write and reboot, or, the boot after, read back.
 disk_reboot() {
     if ! detail=$(disk_mount); then
@@ -642,6 +685,7 @@ case "$then" in
     disk-check:*) disk_run check "${then#disk-check:}" ;;
     disk-loop:*) disk_run loop "${then#disk-loop:}" ;;
     disk-reboot:*) disk_reboot "${then#disk-reboot:}" ;;
+    virtio-net-echo:*) virtio_net_echo "${then#virtio-net-echo:}" ;;
     net-send:*)
         spec=${then#net-send:}
         net_send "${spec%%:*}" "$(echo "$spec" | cut -d: -f2)" "${spec##*:}"

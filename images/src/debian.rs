@@ -58,9 +58,18 @@ pub const BUSYBOX_PACKAGE: &str = "busybox-static";
 /// a device. `crc32c_generic` comes before `ext4`: ext4 and jbd2 ask for the `crc32c` hash
 /// only by a soft dependency (`softdep=pre: crypto-crc32c`), which busybox `insmod` does not
 /// follow and `depends=` does not list, and mounting a file system with metadata checksums
-/// (mkfs.ext4's default) fails without it.
-pub const INITRAMFS_MODULES: &[&str] =
-    &["xenfs", "xen-evtchn", "xen-netfront", "virtio_mmio", "virtio_blk", "crc32c_generic", "ext4"];
+/// (mkfs.ext4's default) fails without it. `virtio_net` (`CONFIG_VIRTIO_NET=m`, with
+/// `net_failover` and `failover`) is for a device model's virtio-net (`virtio_net = true`).
+pub const INITRAMFS_MODULES: &[&str] = &[
+    "xenfs",
+    "xen-evtchn",
+    "xen-netfront",
+    "virtio_mmio",
+    "virtio_blk",
+    "crc32c_generic",
+    "ext4",
+    "virtio_net",
+];
 /// The initramfs's `/init`.
 pub const INIT_SCRIPT: &str = include_str!("../initramfs/init.sh");
 /// The Debian architecture of the guests' packages.
@@ -654,6 +663,9 @@ mod tests {
             ("fs/jbd2/jbd2.ko", b"depends=\0"),
             ("fs/mbcache.ko", b"depends=\0"),
             ("lib/crc16.ko", b"depends=\0"),
+            ("drivers/net/virtio_net.ko", b"depends=net_failover\0"),
+            ("drivers/net/net_failover.ko", b"depends=failover\0"),
+            ("net/core/failover.ko", b"depends=\0"),
         ] {
             let path = release.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -694,7 +706,8 @@ mod tests {
                  {net}/xen-netfront.ko\n{kernel}/drivers/virtio/virtio_mmio.ko\n\
                  {kernel}/drivers/block/virtio_blk.ko\n{kernel}/crypto/crc32c_generic.ko\n\
                  {kernel}/fs/jbd2/jbd2.ko\n{kernel}/fs/mbcache.ko\n{kernel}/lib/crc16.ko\n\
-                 {kernel}/fs/ext4/ext4.ko\n"
+                 {kernel}/fs/ext4/ext4.ko\n{kernel}/net/core/failover.ko\n\
+                 {net}/net_failover.ko\n{net}/virtio_net.ko\n"
             )
         );
         for line in list.lines() {
@@ -733,6 +746,7 @@ mod tests {
             assert!(at(dependency) < at("ext4"), "{names:?}");
         }
         assert!(at("virtio_mmio") < at("virtio_blk"), "{names:?}");
+        assert!(at("failover") < at("net_failover") && at("net_failover") < at("virtio_net"));
         let boot = packages.kernel_root.join("boot");
         let config = std::fs::read_dir(&boot)
             .unwrap()
@@ -744,6 +758,7 @@ mod tests {
             "CONFIG_VIRTIO=y",
             "CONFIG_VIRTIO_MMIO=m",
             "CONFIG_VIRTIO_BLK=m",
+            "CONFIG_VIRTIO_NET=m",
             "CONFIG_EXT4_FS=m",
             "CONFIG_SERIAL_AMBA_PL011=y",
             "CONFIG_SERIAL_AMBA_PL011_CONSOLE=y",

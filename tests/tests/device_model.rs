@@ -208,6 +208,20 @@ fn linux_reboots_under_its_device_model_and_finds_its_files() {
     }
 }
 
+/// Linux's own virtio_net driver on the device model's virtio-net (looped back): eth0 comes up,
+/// eight ARP requests go out, and eth0 receives every packet and byte it sent.
+#[test]
+fn linux_virtio_net_receives_what_it_sends() {
+    let mut running = Boot::new(2, "").manifest("tests/manifests/dm-linux-net.toml").start();
+    running.forbid("XENOLITH-CHECK-FAILED");
+    running.forbid("needs a reset");
+    running.forbid("panicked");
+    running.forbid("crashing it");
+    let line = expect_linux(&mut running, "linux1: XENOLITH-CHECK virtio-net ok");
+    assert!(line.contains("driver=virtio_net"), "{line}");
+    expect_linux(&mut running, "linux1: XENOLITH-VNET-DONE");
+}
+
 /// The device model's virtio-net, looped back (`tests/manifests/dm-net.toml`, test guest
 /// `virtio-net`): 200 frames of 60 to 1514 bytes, eight per notify, each received in order,
 /// byte for byte, behind a 12-byte header with `num_buffers` 1.
