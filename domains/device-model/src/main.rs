@@ -263,7 +263,7 @@ mod service {
             let generation = match hypercall::domain_info(target) {
                 Ok(info) if info.generation != self.generation => info.generation,
                 // The same incarnation, its ports closed: it is being destroyed.
-                Ok(_) | Err(_) => target_gone(target),
+                _ => target_gone(target),
             };
             for port in self.ports.drain(..) {
                 let _ = port.close();
@@ -418,10 +418,8 @@ mod service {
         };
         // A snapshot of another incarnation of the target (rebuilt while no model ran) holds
         // neither its server nor its devices' state.
-        let generation = match hypercall::domain_info(target) {
-            Ok(info) => info.generation,
-            Err(_) => target_gone(target),
-        };
+        let Ok(target_info) = hypercall::domain_info(target) else { target_gone(target) };
+        let generation = target_info.generation;
         let snapshot = snapshot.filter(|snapshot| {
             let same = snapshot.generation == generation;
             if !same {
@@ -454,14 +452,12 @@ mod service {
             }
             found.is_ok()
         });
-        let name = hypercall::domain_info(target)
+        let name = target_info.name;
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let name = core::str::from_utf8(&name[..end])
             .ok()
-            .and_then(|info| {
-                let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
-                core::str::from_utf8(&info.name[..end]).ok().map(String::from)
-            })
             .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| alloc::format!("d{target}"));
+            .map_or_else(|| alloc::format!("d{target}"), String::from);
         let mut service = Service {
             target,
             generation,

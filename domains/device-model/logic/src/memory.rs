@@ -58,8 +58,7 @@ pub(crate) fn read_u64<M: GuestMemory + ?Sized>(
     Ok(u64::from_le_bytes(bytes))
 }
 
-/// RAM in a `Vec` from `base` on, for the tests.
-#[cfg(test)]
+/// RAM in a `Vec` from `base` on, for the host tests and the fuzz target.
 #[derive(Clone, Debug)]
 pub struct VecMemory {
     /// The guest-physical address of `bytes[0]`.
@@ -68,7 +67,6 @@ pub struct VecMemory {
     pub bytes: alloc::vec::Vec<u8>,
 }
 
-#[cfg(test)]
 impl VecMemory {
     /// `length` zero bytes from `base` on.
     pub fn new(base: u64, length: usize) -> Self {
@@ -80,7 +78,10 @@ impl VecMemory {
         let end = start.checked_add(length)?;
         (end <= self.bytes.len() as u64).then_some(start as usize..end as usize)
     }
+}
 
+#[cfg(test)]
+impl VecMemory {
     /// Test helpers: little-endian stores and loads that must succeed.
     pub fn put_u16(&mut self, address: u64, value: u16) {
         self.write(address, &value.to_le_bytes()).unwrap();
@@ -99,7 +100,6 @@ impl VecMemory {
     }
 }
 
-#[cfg(test)]
 impl GuestMemory for VecMemory {
     fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), OutsideRam> {
         let length = buffer.len() as u64;

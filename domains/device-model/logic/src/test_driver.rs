@@ -32,6 +32,38 @@ pub const ID: [u8; 20] = *b"xenolith-test-disk-0";
 /// The model under test.
 pub type Model = Transport<Block<VecDisk>>;
 
+/// A register write to any virtio device that must be accepted.
+pub fn write_register<D: Device>(
+    model: &mut Transport<D>,
+    memory: &mut VecMemory,
+    offset: u64,
+    value: u32,
+) {
+    assert_eq!(model.write(memory, offset, 4, value.into()), None, "{offset:#x}");
+}
+
+/// A register read from any virtio device that must be accepted.
+pub fn read_register<D: Device>(model: &mut Transport<D>, offset: u64) -> u32 {
+    let (value, fault) = model.read(offset, 4);
+    assert_eq!(fault, None, "{offset:#x}");
+    value as u32
+}
+
+/// A driver's feature negotiation (virtio 1.2 §3.1.1, steps 4 and 5 before `FEATURES_OK`):
+/// the device's features read from both halves, those of `wanted` written back; returns them.
+pub fn negotiate<D: Device>(model: &mut Transport<D>, memory: &mut VecMemory, wanted: u64) -> u64 {
+    write_register(model, memory, DEVICE_FEATURES_SEL, 1);
+    let high = read_register(model, DEVICE_FEATURES);
+    write_register(model, memory, DEVICE_FEATURES_SEL, 0);
+    let offered = (u64::from(high) << 32) | u64::from(read_register(model, DEVICE_FEATURES));
+    let features = offered & wanted;
+    write_register(model, memory, DRIVER_FEATURES_SEL, 1);
+    write_register(model, memory, DRIVER_FEATURES, (features >> 32) as u32);
+    write_register(model, memory, DRIVER_FEATURES_SEL, 0);
+    write_register(model, memory, DRIVER_FEATURES, features as u32);
+    features
+}
+
 /// A fresh virtio-blk model over a zeroed disk.
 pub fn model() -> Model {
     model_on(VecDisk(alloc::vec![0; (SECTORS * SECTOR_SIZE) as usize]))
@@ -80,14 +112,12 @@ impl Guest {
 
     /// A register write that must be accepted.
     pub fn write(&mut self, model: &mut Model, offset: u64, value: u32) {
-        assert_eq!(model.write(&mut self.memory, offset, 4, value.into()), None, "{offset:#x}");
+        write_register(model, &mut self.memory, offset, value);
     }
 
     /// A register read that must be accepted.
     pub fn read(&mut self, model: &mut Model, offset: u64) -> u32 {
-        let (value, fault) = model.read(offset, 4);
-        assert_eq!(fault, None, "{offset:#x}");
-        value as u32
+        read_register(model, offset)
     }
 
     /// Linux's probe: the features it wants out of `wanted`, queue 0 set up; the features
@@ -99,15 +129,7 @@ impl Guest {
         self.write(model, STATUS, 0);
         self.write(model, STATUS, ACKNOWLEDGE.into());
         self.write(model, STATUS, (ACKNOWLEDGE | DRIVER).into());
-        self.write(model, DEVICE_FEATURES_SEL, 1);
-        let high = self.read(model, DEVICE_FEATURES);
-        self.write(model, DEVICE_FEATURES_SEL, 0);
-        let offered = (u64::from(high) << 32) | u64::from(self.read(model, DEVICE_FEATURES));
-        let features = offered & wanted;
-        self.write(model, DRIVER_FEATURES_SEL, 1);
-        self.write(model, DRIVER_FEATURES, (features >> 32) as u32);
-        self.write(model, DRIVER_FEATURES_SEL, 0);
-        self.write(model, DRIVER_FEATURES, features as u32);
+        let features = negotiate(model, &mut self.memory, wanted);
         let status = self.read(model, STATUS) as u8;
         self.write(model, STATUS, (status | FEATURES_OK).into());
         if self.read(model, STATUS) as u8 & FEATURES_OK == 0 {

@@ -8,6 +8,7 @@ use crate::memory::{GuestMemory, VecMemory};
 use crate::mmio::*;
 use crate::net::*;
 use crate::state::Saved;
+use crate::test_driver::{negotiate, read_register, write_register};
 use crate::virtqueue::{ChainError, DESC_F_NEXT, DESC_F_WRITE};
 
 const RAM: u64 = 0x4000_0000;
@@ -38,13 +39,11 @@ impl Guest {
     }
 
     fn write(&mut self, model: &mut Model, offset: u64, value: u32) {
-        assert_eq!(model.write(&mut self.memory, offset, 4, value.into()), None, "{offset:#x}");
+        write_register(model, &mut self.memory, offset, value);
     }
 
     fn read(&mut self, model: &mut Model, offset: u64) -> u32 {
-        let (value, fault) = model.read(offset, 4);
-        assert_eq!(fault, None, "{offset:#x}");
-        value as u32
+        read_register(model, offset)
     }
 
     /// Linux's probe of a virtio-net device: `wanted` features, both queues set up.
@@ -52,15 +51,7 @@ impl Guest {
         assert_eq!(self.read(model, crate::mmio::DEVICE_ID), crate::net::DEVICE_ID);
         self.write(model, STATUS, 0);
         self.write(model, STATUS, (ACKNOWLEDGE | DRIVER).into());
-        self.write(model, DEVICE_FEATURES_SEL, 1);
-        let high = self.read(model, DEVICE_FEATURES);
-        self.write(model, DEVICE_FEATURES_SEL, 0);
-        let offered = (u64::from(high) << 32) | u64::from(self.read(model, DEVICE_FEATURES));
-        let features = offered & wanted;
-        self.write(model, DRIVER_FEATURES_SEL, 1);
-        self.write(model, DRIVER_FEATURES, (features >> 32) as u32);
-        self.write(model, DRIVER_FEATURES_SEL, 0);
-        self.write(model, DRIVER_FEATURES, features as u32);
+        let features = negotiate(model, &mut self.memory, wanted);
         self.write(model, STATUS, (ACKNOWLEDGE | DRIVER | FEATURES_OK).into());
         assert_ne!(self.read(model, STATUS) as u8 & FEATURES_OK, 0);
         for queue in [RECEIVEQ, TRANSMITQ] {

@@ -35,6 +35,12 @@ fn restarted(victim: u16, at_least: u32) -> Result<u32, &'static str> {
     }
 }
 
+/// `SCHEDOP_remote_shutdown` of `domain` with `reason`: the core's answer.
+fn shut_down(domain: u16, reason: u32) -> i64 {
+    let request = sched_remote_shutdown { domain_id: domain, _pad: 0, reason };
+    hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64)
+}
+
 /// `crash-killer` (module doc).
 pub fn killer(name: &str, info: &StartInfo) {
     let victim = arg(info, "victim", 1) as u16;
@@ -43,11 +49,12 @@ pub fn killer(name: &str, info: &StartInfo) {
     let mut random = Random(u64::from(arg(info, "seed", 0x5EED)) | 1 << 40);
     sleep(u64::from(arg(info, "delay_ms", 0)) * 1_000_000);
     let (start, done) = (info.bootarg("start"), info.bootarg("done"));
-    let mut bus = None;
-    if start.is_some() || done.is_some() {
-        let Some((connected, _)) = crate::xenstore::connect(name) else { return };
-        bus = Some(connected);
-    }
+    let mut bus = if start.is_some() || done.is_some() {
+        let Some((bus, _)) = crate::xenstore::connect(name) else { return };
+        Some(bus)
+    } else {
+        None
+    };
     if let (Some(path), Some(bus)) = (start, bus.as_mut()) {
         let deadline = now() + START_NS;
         while bus.read(path).is_err() {
@@ -68,9 +75,8 @@ pub fn killer(name: &str, info: &StartInfo) {
         }
         let gap = min + random.next() % (max.saturating_sub(min) + 1);
         sleep(gap * 1_000_000);
-        let request = sched_remote_shutdown { domain_id: victim, _pad: 0, reason: SHUTDOWN_crash };
         let at = now();
-        let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
+        let result = shut_down(victim, SHUTDOWN_crash);
         if result != 0 {
             return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{victim} returned {result}");
         }
@@ -125,17 +131,16 @@ pub fn rebuild_under_model(name: &str, info: &StartInfo) {
     if result != 0 {
         return println!("{name}: FAIL pausing d{model} returned {result}");
     }
-    for (domain, reason) in [(target, SHUTDOWN_reboot), (model, SHUTDOWN_crash)] {
-        if domain == model {
-            if let Err(why) = restarted(target, first_target + 1) {
-                return println!("{name}: FAIL d{target} not rebuilt: {why}");
-            }
-        }
-        let request = sched_remote_shutdown { domain_id: domain, _pad: 0, reason };
-        let result = hypercall::sched_op(SCHEDOP_remote_shutdown, (&raw const request) as u64);
-        if result != 0 {
-            return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{domain} returned {result}");
-        }
+    let result = shut_down(target, SHUTDOWN_reboot);
+    if result != 0 {
+        return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{target} returned {result}");
+    }
+    if let Err(why) = restarted(target, first_target + 1) {
+        return println!("{name}: FAIL d{target} not rebuilt: {why}");
+    }
+    let result = shut_down(model, SHUTDOWN_crash);
+    if result != 0 {
+        return println!("{name}: FAIL SCHEDOP_remote_shutdown of d{model} returned {result}");
     }
     match restarted(model, first_model + 1) {
         Ok(_) => println!("{name}: PASS rebuilt under a paused model"),

@@ -14,8 +14,8 @@
 //!   refuse some), the lines' levels taken.
 //!
 //! After every operation: a well-formed `READY` record was answered, and the devices' state
-//! encodes, decodes and encodes to the same bytes. The whole input is also given to the snapshot and
-//! state decoders, which must refuse or accept it without panicking.
+//! encodes, decodes and encodes to the same bytes. The whole input is also given to the
+//! snapshot and state decoders, which must refuse or accept it without panicking.
 #![no_main]
 
 use std::cell::RefCell;
@@ -26,7 +26,7 @@ use xenolith_abi::xen::ioreq::{ioreq, IOREQ_TYPE_COPY, STATE_IOREQ_READY};
 use xenolith_device_model_logic::blk::{Disk, DiskError};
 use xenolith_device_model_logic::config::Config;
 use xenolith_device_model_logic::devices::Devices;
-use xenolith_device_model_logic::memory::{GuestMemory, OutsideRam};
+use xenolith_device_model_logic::memory::VecMemory;
 use xenolith_device_model_logic::mmio::{
     ACKNOWLEDGE, DRIVER, DRIVER_FEATURES, DRIVER_FEATURES_SEL, DRIVER_OK, FEATURES_OK,
     QUEUE_DESC_LOW, QUEUE_DEVICE_LOW, QUEUE_DRIVER_LOW, QUEUE_NUM, QUEUE_READY, QUEUE_SEL, STATUS,
@@ -40,39 +40,6 @@ const UART: u64 = 0x2200_0000;
 const BLK: u64 = 0x0200_0000;
 const NET: u64 = 0x0200_0200;
 const DISK_SIZE: usize = 16 * 512;
-
-/// The guest's RAM.
-struct Ram(Vec<u8>);
-
-impl Ram {
-    fn range(&self, address: u64, length: usize) -> Result<core::ops::Range<usize>, OutsideRam> {
-        let outside = OutsideRam { address, length: length as u64 };
-        let start = address.checked_sub(RAM).ok_or(outside)? as usize;
-        let end = start.checked_add(length).ok_or(outside)?;
-        if end > self.0.len() {
-            return Err(outside);
-        }
-        Ok(start..end)
-    }
-}
-
-impl GuestMemory for Ram {
-    fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), OutsideRam> {
-        let range = self.range(address, buffer.len())?;
-        buffer.copy_from_slice(&self.0[range]);
-        Ok(())
-    }
-
-    fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
-        let range = self.range(address, bytes.len())?;
-        self.0[range].copy_from_slice(bytes);
-        Ok(())
-    }
-
-    fn contains(&self, address: u64, length: u64) -> bool {
-        usize::try_from(length).is_ok_and(|length| self.range(address, length).is_ok())
-    }
-}
 
 /// The disk's bytes, shared by every incarnation of the devices (as the preserved region
 /// outlives the model's restarts).
@@ -141,7 +108,7 @@ fn record(addr: u64, size: u32, write: bool, data: u64) -> ioreq {
 }
 
 /// Serves `record`: a well-formed `READY` record is always answered.
-fn serve(devices: &mut Devices<SharedDisk>, ram: &mut Ram, record: &ioreq) {
+fn serve(devices: &mut Devices<SharedDisk>, ram: &mut VecMemory, record: &ioreq) {
     let (served, _) = devices.serve(ram, record);
     let wellformed = record.state() == STATE_IOREQ_READY
         && record.r#type == IOREQ_TYPE_COPY
@@ -151,13 +118,19 @@ fn serve(devices: &mut Devices<SharedDisk>, ram: &mut Ram, record: &ioreq) {
     assert!(!wellformed || served.completion.is_some(), "{record:?} not answered");
 }
 
-fn write(devices: &mut Devices<SharedDisk>, ram: &mut Ram, addr: u64, value: u64) {
+fn write(devices: &mut Devices<SharedDisk>, ram: &mut VecMemory, addr: u64, value: u64) {
     serve(devices, ram, &record(addr, 4, true, value));
 }
 
 /// A driver's set-up of the virtio device at `base` with `queues` queues, their rings at
 /// fixed places in RAM (0x1000 bytes a queue), `features` accepted.
-fn set_up(devices: &mut Devices<SharedDisk>, ram: &mut Ram, base: u64, queues: u8, features: u64) {
+fn set_up(
+    devices: &mut Devices<SharedDisk>,
+    ram: &mut VecMemory,
+    base: u64,
+    queues: u8,
+    features: u64,
+) {
     write(devices, ram, base + STATUS, 0);
     write(devices, ram, base + STATUS, u64::from(ACKNOWLEDGE | DRIVER));
     for (select, half) in [(0, features as u32), (1, (features >> 32) as u32)] {
@@ -209,7 +182,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Saved::decode(data);
 
     let config = config();
-    let mut ram = Ram(vec![0; RAM_SIZE]);
+    let mut ram = VecMemory::new(RAM, RAM_SIZE);
     let disk = SharedDisk(Rc::new(RefCell::new(vec![0; DISK_SIZE])));
     let (mut devices, _) = Devices::new(&config, Some(disk.clone()), None, &mut ram)
         .expect("the fixture's devices build");
@@ -241,7 +214,7 @@ fuzz_target!(|data: &[u8]| {
                 let at = usize::from(input.u16()) % RAM_SIZE;
                 let length = usize::from(input.byte());
                 let bytes = input.bytes(length.min(RAM_SIZE - at)).to_vec();
-                ram.0[at..at + bytes.len()].copy_from_slice(&bytes);
+                ram.bytes[at..at + bytes.len()].copy_from_slice(&bytes);
             }
             8 => {
                 let features = input.u64() | 1 << 32;
